@@ -1,0 +1,227 @@
+//! Argon2id: the master password to the password key `pk`.
+//!
+//! The password is normalised to Unicode NFC and otherwise used exactly as typed
+//! (never trimmed or case-folded), so the same password typed on another system
+//! derives the same key. Parameters are checked against a floor (weaker ones
+//! work but warn, or are refused when they come from elsewhere) and a ceiling
+//! (absurd ones would let a malicious server or file hang the client).
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
+
+use super::CryptoError;
+use super::secret::{ExposeSecret, Key, SecretString};
+
+/// Argon2id cost parameters, stored in the vault header and bound into the
+/// wrapped account key's associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// Bytes of random account salt.
+pub const SALT_LEN: usize = 16;
+
+impl KdfParams {
+    /// 256 MiB, 3 passes, 4 lanes: about half a second on the reference machine.
+    pub const DEFAULT: Self = Self {
+        memory_kib: 256 * 1024,
+        iterations: 3,
+        parallelism: 4,
+    };
+    /// The recommended floor (OWASP's Argon2id minimum): 19 MiB, 2 passes.
+    pub const FLOOR: Self = Self {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+    /// Above this the parameters are refused outright.
+    pub const CEILING: Self = Self {
+        memory_kib: 4 * 1024 * 1024,
+        iterations: 100,
+        parallelism: 16,
+    };
+
+    /// Builds parameters from the CLI's units (MiB).
+    #[must_use]
+    pub fn from_mib(memory_mib: u32, iterations: u32, parallelism: u32) -> Self {
+        Self {
+            memory_kib: memory_mib.saturating_mul(1024),
+            iterations,
+            parallelism,
+        }
+    }
+
+    /// True when the parameters are below the recommended floor.
+    #[must_use]
+    pub fn is_below_floor(&self) -> bool {
+        self.memory_kib < Self::FLOOR.memory_kib || self.iterations < Self::FLOOR.iterations
+    }
+
+    /// Checks the hard limits: above the ceiling, or impossible for Argon2.
+    ///
+    /// # Errors
+    /// [`CryptoError::KdfParams`] naming the offending value and the allowed range.
+    pub fn validate(&self) -> Result<(), CryptoError> {
+        let c = Self::CEILING;
+        if self.parallelism == 0 || self.parallelism > c.parallelism {
+            return Err(CryptoError::KdfParams(format!(
+                "parallelism {} is outside 1..={}",
+                self.parallelism, c.parallelism
+            )));
+        }
+        if self.iterations == 0 || self.iterations > c.iterations {
+            return Err(CryptoError::KdfParams(format!(
+                "iterations {} is outside 1..={}",
+                self.iterations, c.iterations
+            )));
+        }
+        let min_kib = 8 * self.parallelism;
+        if self.memory_kib < min_kib || self.memory_kib > c.memory_kib {
+            return Err(CryptoError::KdfParams(format!(
+                "memory {} KiB is outside {}..={} KiB",
+                self.memory_kib, min_kib, c.memory_kib
+            )));
+        }
+        Ok(())
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, CryptoError> {
+        self.validate()?;
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+            .map_err(|e| CryptoError::KdfParams(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+impl std::fmt::Display for KdfParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Argon2id {} MiB, {} iterations, {} lanes",
+            self.memory_kib / 1024,
+            self.iterations,
+            self.parallelism
+        )
+    }
+}
+
+/// Derives the password key `pk` = Argon2id(NFC(password), salt, params).
+///
+/// # Errors
+/// [`CryptoError::KdfParams`] for parameters outside the hard limits.
+pub fn password_key(
+    password: &SecretString,
+    salt: &[u8],
+    params: &KdfParams,
+) -> Result<Key, CryptoError> {
+    let argon2 = params.argon2()?;
+    let normalized: Zeroizing<String> = Zeroizing::new(password.expose_secret().nfc().collect());
+    let mut out = Zeroizing::new([0u8; 32]);
+    argon2
+        .hash_password_into(normalized.as_bytes(), salt, out.as_mut())
+        .map_err(|e| CryptoError::KdfParams(e.to_string()))?;
+    Ok(Key::from_bytes(&mut out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9106 §5.3: the Argon2id test vector (with secret and associated data).
+    #[test]
+    fn rfc9106_argon2id_vector() {
+        let params = argon2::ParamsBuilder::new()
+            .m_cost(32)
+            .t_cost(3)
+            .p_cost(4)
+            .data(argon2::AssociatedData::new(&[0x04; 12]).expect("ad"))
+            .output_len(32)
+            .build()
+            .expect("params");
+        let argon2 =
+            Argon2::new_with_secret(&[0x03; 8], Algorithm::Argon2id, Version::V0x13, params)
+                .expect("argon2");
+        let mut out = [0u8; 32];
+        argon2
+            .hash_password_into(&[0x01; 32], &[0x02; 16], &mut out)
+            .expect("hash");
+        assert_eq!(
+            hex::encode(out),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
+    }
+
+    fn small() -> KdfParams {
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[test]
+    fn password_is_nfc_normalised_not_trimmed_or_folded() {
+        let salt = [1u8; SALT_LEN];
+        let key = |s: &str| {
+            password_key(&SecretString::from(s.to_owned()), &salt, &small()).expect("kdf")
+        };
+        // "é" precomposed vs. "e" + combining acute accent.
+        assert_eq!(key("caf\u{e9}").expose(), key("cafe\u{301}").expose());
+        assert_ne!(key("pass").expose(), key("pass ").expose());
+        assert_ne!(key("pass").expose(), key("PASS").expose());
+        assert_ne!(key("pass").expose(), key("pasS").expose());
+    }
+
+    #[test]
+    fn salt_and_params_change_the_key() {
+        let pw = SecretString::from("pw".to_owned());
+        let a = password_key(&pw, &[1; 16], &small()).expect("kdf");
+        let b = password_key(&pw, &[2; 16], &small()).expect("kdf");
+        let c = password_key(
+            &pw,
+            &[1; 16],
+            &KdfParams {
+                iterations: 2,
+                ..small()
+            },
+        )
+        .expect("kdf");
+        assert_ne!(a.expose(), b.expose());
+        assert_ne!(a.expose(), c.expose());
+    }
+
+    #[test]
+    fn floor_and_ceiling() {
+        assert!(!KdfParams::DEFAULT.is_below_floor());
+        assert!(!KdfParams::FLOOR.is_below_floor());
+        assert!(KdfParams::from_mib(8, 3, 1).is_below_floor());
+        assert!(KdfParams::from_mib(64, 1, 1).is_below_floor());
+        assert!(KdfParams::DEFAULT.validate().is_ok());
+        assert!(KdfParams::CEILING.validate().is_ok());
+        for bad in [
+            KdfParams::from_mib(4097, 3, 4),
+            KdfParams::from_mib(64, 101, 4),
+            KdfParams::from_mib(64, 3, 17),
+            KdfParams::from_mib(64, 0, 4),
+            KdfParams::from_mib(64, 3, 0),
+            KdfParams {
+                memory_kib: 8,
+                iterations: 1,
+                parallelism: 4,
+            },
+        ] {
+            assert!(
+                matches!(bad.validate(), Err(CryptoError::KdfParams(_))),
+                "{bad:?}"
+            );
+            let err = password_key(&SecretString::from("x".to_owned()), &[0; 16], &bad);
+            assert!(err.is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The engine's error type. Every case maps to one of the documented exit codes
+//! (DESIGN §8) and its message says what to do; none contains a secret.
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("wrong master password or Secret Key (or the vault header was tampered with)")]
+    WrongPassword,
+    #[error("the vault is locked: {0}")]
+    Locked(String),
+    #[error("no vault at {0}: run `openk init` to create one (or pass --vault DIR)")]
+    NoVault(PathBuf),
+    #[error("a vault already exists at {0}; nothing was changed")]
+    VaultExists(PathBuf),
+    #[error("no item matches {0:?}; `openk ls` lists items and `openk search` finds them")]
+    NotFound(String),
+    #[error("{query:?} matches {} items; use an id (or id prefix) instead:\n{}", candidates.len(), candidates.join("\n"))]
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("item {id} is damaged and cannot be read ({why}); the other items are unaffected")]
+    DamagedItem { id: Uuid, why: String },
+    #[error("{0}; restore the vault directory from a backup")]
+    Damaged(String),
+    #[error("{path}: {why}")]
+    Permissions { path: PathBuf, why: String },
+    #[error("item {0} was changed by another openk process; run the command again")]
+    Conflict(Uuid),
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error (DESIGN §8).
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::WrongPassword | Self::Locked(_) => 3,
+            Self::NotFound(_) | Self::NoVault(_) => 4,
+            Self::Ambiguous { .. } => 5,
+            Self::Conflict(_) => 6,
+            Self::Invalid(_) => 2,
+            _ => 1,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Damaged(what) => {
+                Self::Damaged(format!("the vault database is damaged ({what})"))
+            }
+            StoreError::DamagedRecord { id, what } => {
+                Self::Damaged(format!("a record is damaged (item {id}: {what})"))
+            }
+            StoreError::Conflict(id) => Self::Conflict(id),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<CryptoError> for Error {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::KdfParams(m) => {
+                Self::Invalid(format!("invalid key derivation parameters: {m}"))
+            }
+            CryptoError::SecretKeyFormat(_) => Self::Invalid(e.to_string()),
+            other => Self::Damaged(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,230 @@
+//! The vault directory on disk: where it is, its permissions, and the Secret
+//! Key file. Directories are created 0700 and files 0600; a directory that
+//! other users can write to is refused, because they could swap the files.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::error::{Error, Result};
+use crate::crypto::SecretKey;
+
+/// Name of the Secret Key file inside the vault directory.
+pub const SECRET_KEY_FILE: &str = "secret.key";
+
+/// The default vault directory: the platform data dir (e.g. `~/.local/share/openk/vault`).
+#[must_use]
+pub fn default_vault_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "openk").map(|d| d.data_dir().join("vault"))
+}
+
+/// The state dir for logs (e.g. `~/.local/state/openk`), falling back to the data dir.
+#[must_use]
+pub fn state_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "openk").map(|d| {
+        d.state_dir()
+            .map_or_else(|| d.data_dir().join("state"), Path::to_path_buf)
+    })
+}
+
+/// Creates `dir` (and parents) with mode 0700, or checks an existing one.
+///
+/// # Errors
+/// I/O errors, or [`Error::Permissions`] for an unsafe existing directory.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(Error::io(format!("cannot create {}", dir.display())))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(Error::io(format!(
+            "cannot set permissions on {}",
+            dir.display()
+        )))?;
+    }
+    check_dir(dir)
+}
+
+/// Refuses a vault directory that another user owns or can write to.
+///
+/// # Errors
+/// [`Error::Permissions`] saying how to fix it.
+pub fn check_dir(dir: &Path) -> Result<()> {
+    let meta = fs::metadata(dir).map_err(Error::io(format!("cannot read {}", dir.display())))?;
+    if !meta.is_dir() {
+        return Err(Error::Permissions {
+            path: dir.to_path_buf(),
+            why: "is not a directory".into(),
+        });
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    if meta.uid() != uid {
+        return Err(Error::Permissions {
+            path: dir.to_path_buf(),
+            why: format!(
+                "the vault directory belongs to another user (uid {}); use a directory you own",
+                meta.uid()
+            ),
+        });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(Error::Permissions {
+            path: dir.to_path_buf(),
+            why: format!(
+                "the vault directory is writable by other users (mode {:o}), so they could replace your vault; fix it with: chmod 700 '{}'",
+                meta.mode() & 0o777,
+                dir.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Sets 0600 on a file if it exists (the database and its WAL files).
+///
+/// # Errors
+/// I/O errors other than a missing file.
+pub fn restrict_file(path: &Path) -> Result<()> {
+    match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(Error::io(format!(
+            "cannot set permissions on {}",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes a file atomically (temporary file, fsync, rename) with mode 0600.
+/// With `create_new`, refuses to replace an existing file.
+///
+/// # Errors
+/// I/O errors; the target is untouched on error.
+pub fn write_private_file(path: &Path, contents: &[u8], create_new: bool) -> Result<()> {
+    if create_new && path.exists() {
+        return Err(Error::Invalid(format!(
+            "{} already exists; choose another path",
+            path.display()
+        )));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source: e,
+        }
+    })
+}
+
+/// Writes the Secret Key file.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_secret_key(dir: &Path, key: &SecretKey) -> Result<()> {
+    let mut text = key.display();
+    text.push('\n');
+    write_private_file(&dir.join(SECRET_KEY_FILE), text.as_bytes(), false)
+}
+
+/// Reads the Secret Key: the file in the vault directory, else `fallback`
+/// (from `OPENK_SECRET_KEY`).
+///
+/// # Errors
+/// [`Error::Locked`] when neither is there, [`Error::Invalid`] when malformed.
+pub fn read_secret_key(dir: &Path, fallback: Option<&str>) -> Result<SecretKey> {
+    let path = dir.join(SECRET_KEY_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            SecretKey::parse(text.trim()).map_err(|e| {
+                Error::Damaged(format!(
+                    "{} is not a valid Secret Key file: {e}",
+                    path.display()
+                ))
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fallback {
+            Some(text) => Ok(SecretKey::parse(text)?),
+            None => Err(Error::Locked(format!(
+                "the Secret Key file {} is missing; set OPENK_SECRET_KEY to the Secret Key from your Emergency Kit",
+                path.display()
+            ))),
+        },
+        Err(e) => Err(Error::Io {
+            context: format!("cannot read {}", path.display()),
+            source: e,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dirs_and_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("a/b");
+        create_private_dir(&dir).expect("create");
+        assert_eq!(fs::metadata(&dir).expect("meta").mode() & 0o777, 0o700);
+        let f = dir.join("x");
+        write_private_file(&f, b"hi", true).expect("write");
+        assert_eq!(fs::metadata(&f).expect("meta").mode() & 0o777, 0o600);
+        assert!(
+            write_private_file(&f, b"again", true).is_err(),
+            "create_new refuses to overwrite"
+        );
+        assert_eq!(fs::read(&f).expect("read"), b"hi");
+        write_private_file(&f, b"new", false).expect("replace");
+        assert_eq!(fs::read(&f).expect("read"), b"new");
+    }
+
+    #[test]
+    fn writable_by_others_is_refused_with_a_fix() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).expect("chmod");
+        let err = check_dir(tmp.path()).expect_err("refused");
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
+        check_dir(tmp.path()).expect("accepted");
+    }
+
+    #[test]
+    fn secret_key_file_round_trip_and_fallback() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let sk = SecretKey::generate();
+        assert!(matches!(
+            read_secret_key(tmp.path(), None),
+            Err(Error::Locked(_))
+        ));
+        let text = sk.display();
+        read_secret_key(tmp.path(), Some(&text)).expect("fallback parses");
+        write_secret_key(tmp.path(), &sk).expect("write");
+        let back = read_secret_key(tmp.path(), None).expect("read");
+        assert_eq!(back.display().as_str(), text.as_str());
+    }
+}

@@ -1,0 +1,10 @@
+//! OpenK: an end-to-end encrypted secret manager for the terminal.
+//!
+//! Layers point one way (DESIGN §1): `cli` → `engine` → (`store`, `crypto`).
+//! Nothing below `engine` knows that a terminal exists.
+
+pub mod cli;
+pub mod crypto;
+pub mod engine;
+pub mod logging;
+pub mod store;

@@ -1,0 +1,587 @@
+//! The local store: one SQLite database (WAL) per vault directory holding only
+//! ciphertext and the ids and version numbers needed to find it.
+//!
+//! It knows nothing about keys or plaintext: the engine seals every blob before
+//! it gets here. Every write is one transaction, so a crash leaves the last
+//! committed state; writers take the database lock up front (`BEGIN IMMEDIATE`)
+//! and a second process waits for it (busy timeout) instead of failing.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::crypto::KdfParams;
+
+/// File name of the database inside the vault directory.
+pub const DB_FILE: &str = "vault.db";
+/// How long a writer waits for another process holding the vault.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not a database, or SQLite found it corrupt.
+    #[error("the vault database is damaged ({0})")]
+    Damaged(String),
+    /// A record whose plaintext columns make no sense (bad id, negative version).
+    #[error("damaged record for item {id}: {what}")]
+    DamagedRecord { id: String, what: &'static str },
+    #[error("the vault is busy: another openk process holds it; try again")]
+    Busy,
+    /// The item changed since it was read (another process edited it).
+    #[error("item {0} was changed by another process")]
+    Conflict(Uuid),
+    #[error("vault database error: {0}")]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::Execute(inner) => inner.into(),
+            other => Self::Damaged(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            // SQLite primary result codes: 5 BUSY, 6 LOCKED, 11 CORRUPT, 26 NOTADB.
+            let code = db
+                .code()
+                .and_then(|c| c.parse::<u32>().ok())
+                .map(|c| c & 0xff);
+            match code {
+                Some(5 | 6) => return Self::Busy,
+                Some(11 | 26) => return Self::Damaged(db.message().to_owned()),
+                _ => {}
+            }
+        }
+        if let sqlx::Error::Migrate(m) = &e {
+            return Self::Damaged(m.to_string());
+        }
+        Self::Db(e)
+    }
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Binary fields as base64 in the JSON header.
+mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The vault header: who the account is and its wrapped keys. Stored as JSON
+/// in `meta`; every secret in it is wrapped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: u32,
+    pub account_id: Uuid,
+    pub device_id: Uuid,
+    #[serde(with = "b64")]
+    pub salt: Vec<u8>,
+    pub kdf: KdfParams,
+    /// The account key wrapped by the unlock key.
+    #[serde(with = "b64")]
+    pub wrapped_account_key: Vec<u8>,
+    #[serde(with = "b64")]
+    pub public_x25519: Vec<u8>,
+    #[serde(with = "b64")]
+    pub public_ed25519: Vec<u8>,
+    /// X25519 and Ed25519 private keys wrapped by the account key.
+    #[serde(with = "b64")]
+    pub wrapped_private_keys: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// The only header format this build reads.
+pub const HEADER_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct VaultRecord {
+    pub id: Uuid,
+    pub wrapped_key: Vec<u8>,
+    pub meta: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// One stored version of an item.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub version: u64,
+    pub wrapped_key: Vec<u8>,
+    pub overview: Vec<u8>,
+    /// Empty when only the overview was loaded.
+    pub details: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn parse_id(text: &str, what: &'static str) -> Result<Uuid> {
+    Uuid::from_str(text).map_err(|_| StoreError::DamagedRecord {
+        id: text.chars().take(40).collect(),
+        what,
+    })
+}
+
+fn parse_version(id: &str, v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::DamagedRecord {
+        id: id.to_owned(),
+        what: "negative version",
+    })
+}
+
+fn version_param(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (or, with `create`, creates) the database in `dir` and runs the
+    /// embedded migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] for a file that is not a healthy database.
+    pub async fn open(dir: &Path, create: bool) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join(DB_FILE))
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_with(opts)
+            .await?;
+        let store = Self { pool };
+        // Reading the schema catches a garbage or truncated file before the
+        // migrations try to write to it.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&store.pool)
+            .await?;
+        sqlx::migrate!("src/store/migrations")
+            .run(&store.pool)
+            .await?;
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn memory() -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The header, or `None` for a database that was never initialised.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] when the header is not valid JSON of this format.
+    pub async fn header(&self) -> Result<Option<Header>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let bytes: Vec<u8> = row.try_get("value")?;
+        let header: Header = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Damaged(format!("vault header: {e}")))?;
+        if header.format != HEADER_FORMAT {
+            return Err(StoreError::Damaged(format!(
+                "vault header format {} is not supported by this version of openk",
+                header.format
+            )));
+        }
+        Ok(Some(header))
+    }
+
+    /// Writes the header and the first vault in one transaction.
+    ///
+    /// # Errors
+    /// Database errors; nothing is written on error.
+    pub async fn initialise(&self, header: &Header, vault: &VaultRecord) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::put_header(&mut tx, header).await?;
+        sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at) VALUES (?, ?, ?, ?)")
+            .bind(vault.id.to_string())
+            .bind(&vault.wrapped_key)
+            .bind(&vault.meta)
+            .bind(vault.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_header(tx: &mut Transaction<'static, Sqlite>, header: &Header) -> Result<()> {
+        let json = serde_json::to_vec(header).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('header', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(json)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the header (password change), only if it is still `expected`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another process changed the header first.
+    pub async fn replace_header(&self, expected: &Header, header: &Header) -> Result<()> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let current: Vec<u8> = row.try_get("value")?;
+        let expected_json =
+            serde_json::to_vec(expected).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        if current != expected_json {
+            return Err(StoreError::Conflict(header.account_id));
+        }
+        Self::put_header(&mut tx, header).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every vault.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn vaults(&self) -> Result<Vec<VaultRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, wrapped_key, meta, created_at FROM vaults ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(VaultRecord {
+                    id: parse_id(&id, "bad vault id")?,
+                    wrapped_key: r.try_get("wrapped_key")?,
+                    meta: r.try_get("meta")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    fn item_from_row(r: &sqlx::sqlite::SqliteRow, with_details: bool) -> Result<ItemRecord> {
+        let id: String = r.try_get("id")?;
+        let vault_id: String = r.try_get("vault_id")?;
+        Ok(ItemRecord {
+            id: parse_id(&id, "bad item id")?,
+            vault_id: parse_id(&vault_id, "bad vault id")?,
+            version: parse_version(&id, r.try_get("version")?)?,
+            wrapped_key: r.try_get("wrapped_key")?,
+            overview: r.try_get("overview")?,
+            details: if with_details {
+                r.try_get("details")?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// The current version of every item, without details. A row whose ids
+    /// cannot be read is returned as an error beside the others.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn overviews(&self) -> Result<(Vec<ItemRecord>, Vec<StoreError>)> {
+        let rows = sqlx::query("SELECT id, vault_id, version, wrapped_key, overview FROM items")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ok = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        for r in &rows {
+            match Self::item_from_row(r, false) {
+                Ok(rec) => ok.push(rec),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((ok, bad))
+    }
+
+    /// The current version of one item, with details.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn item(&self, id: Uuid) -> Result<Option<ItemRecord>> {
+        let row = sqlx::query(
+            "SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Self::item_from_row(&r, true)).transpose()
+    }
+
+    /// Every earlier version of an item, oldest first.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn history(&self, id: Uuid) -> Result<Vec<ItemRecord>> {
+        let rows = sqlx::query(
+            "SELECT item_id AS id, vault_id, version, wrapped_key, overview, details FROM item_history WHERE item_id = ? ORDER BY version",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Self::item_from_row(r, true)).collect()
+    }
+
+    /// The highest version number in an item's history (0 when it has none).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn max_history_version(&self, id: Uuid) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) AS v FROM item_history WHERE item_id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        parse_version(&id.to_string(), row.try_get("v")?)
+    }
+
+    /// Adds new items (one transaction for the whole batch).
+    ///
+    /// # Errors
+    /// Database errors; nothing is written on error.
+    pub async fn insert_items(&self, records: &[ItemRecord]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for rec in records {
+            sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(rec.id.to_string())
+                .bind(rec.vault_id.to_string())
+                .bind(version_param(rec.version))
+                .bind(&rec.wrapped_key)
+                .bind(&rec.overview)
+                .bind(&rec.details)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves a new version of an item, moving the current one into history,
+    /// only if the current version is still `record.version - 1`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another process saved a version first.
+    pub async fn update_item(&self, record: &ItemRecord) -> Result<()> {
+        let previous = version_param(record.version.saturating_sub(1));
+        let id = record.id.to_string();
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details)
+             SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ? AND version = ?",
+        )
+        .bind(&id)
+        .bind(previous)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict(record.id));
+        }
+        sqlx::query("UPDATE items SET version = ?, wrapped_key = ?, overview = ?, details = ? WHERE id = ? AND version = ?")
+            .bind(version_param(record.version))
+            .bind(&record.wrapped_key)
+            .bind(&record.overview)
+            .bind(&record.details)
+            .bind(&id)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Destroys an item and its history, leaving a tombstone.
+    ///
+    /// # Errors
+    /// Database errors; nothing is deleted on error.
+    pub async fn purge_item(&self, id: Uuid, vault_id: Uuid, version: u64, at: i64) -> Result<()> {
+        let key = id.to_string();
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM item_history WHERE item_id = ?")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM items WHERE id = ?")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tombstones (item_id, vault_id, version, deleted_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(item_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at",
+        )
+        .bind(&key)
+        .bind(vault_id.to_string())
+        .bind(version_param(version))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Purged ciphertext must not linger in free pages or the WAL.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Test helper: raw access for tampering tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Encodes bytes as standard base64 (for JSON output of ids of keys).
+#[must_use]
+pub fn b64_encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            format: HEADER_FORMAT,
+            account_id: Uuid::now_v7(),
+            device_id: Uuid::now_v7(),
+            salt: vec![1; 16],
+            kdf: KdfParams::FLOOR,
+            wrapped_account_key: vec![2; 57],
+            public_x25519: vec![3; 32],
+            public_ed25519: vec![4; 32],
+            wrapped_private_keys: vec![5; 89],
+            created_at: 1,
+        }
+    }
+
+    fn record(id: Uuid, vault: Uuid, version: u64) -> ItemRecord {
+        ItemRecord {
+            id,
+            vault_id: vault,
+            version,
+            wrapped_key: vec![version as u8; 4],
+            overview: vec![1],
+            details: vec![2],
+        }
+    }
+
+    async fn setup() -> (Store, Uuid) {
+        let store = Store::memory().await.expect("store");
+        let vault = Uuid::now_v7();
+        store
+            .initialise(
+                &header(),
+                &VaultRecord {
+                    id: vault,
+                    wrapped_key: vec![9],
+                    meta: vec![8],
+                    created_at: 0,
+                },
+            )
+            .await
+            .expect("init");
+        (store, vault)
+    }
+
+    #[tokio::test]
+    async fn header_round_trips() {
+        let (store, _) = setup().await;
+        let h = store.header().await.expect("read").expect("present");
+        assert_eq!(h.salt, vec![1; 16]);
+        assert_eq!(h.kdf, KdfParams::FLOOR);
+    }
+
+    #[tokio::test]
+    async fn updates_keep_history_and_detect_conflicts() {
+        let (store, vault) = setup().await;
+        let id = Uuid::now_v7();
+        store
+            .insert_items(&[record(id, vault, 1)])
+            .await
+            .expect("insert");
+        store
+            .update_item(&record(id, vault, 2))
+            .await
+            .expect("update");
+        // A second writer that also read version 1 loses.
+        assert!(matches!(
+            store.update_item(&record(id, vault, 2)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        store
+            .update_item(&record(id, vault, 3))
+            .await
+            .expect("update");
+        let history = store.history(id).await.expect("history");
+        assert_eq!(
+            history.iter().map(|r| r.version).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            store.item(id).await.expect("get").expect("present").version,
+            3
+        );
+        store.purge_item(id, vault, 3, 5).await.expect("purge");
+        assert!(store.item(id).await.expect("get").is_none());
+        assert!(store.history(id).await.expect("history").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_all_or_nothing() {
+        let (store, vault) = setup().await;
+        let id = Uuid::now_v7();
+        let dup = [record(id, vault, 1), record(id, vault, 1)];
+        assert!(store.insert_items(&dup).await.is_err());
+        assert!(store.overviews().await.expect("list").0.is_empty());
+    }
+}
