@@ -1,1 +1,33 @@
-fn main() {}
+//! The `openk` binary: parse, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use openk::cli::{self, Cli, exit};
+
+fn main() -> ExitCode {
+    // Files we create are private, and no core dump may hold decrypted data.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    if let Err(e) = openk::crypto::harden_process() {
+        eprintln!("warning: could not disable core dumps: {e}");
+    }
+    let cli = Cli::parse();
+    openk::logging::init_stderr(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::from(0),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(u8::try_from(e.code).unwrap_or(exit::ERROR as u8))
+        }
+    }
+}

@@ -1,1 +1,177 @@
-//! CLI
+//! The command line: clap definitions, dispatch, and the mapping of outcomes
+//! to exit codes (DESIGN §8). Commands talk only to the engine.
+
+mod input;
+mod items;
+mod output;
+mod vault;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine;
+
+/// Exit codes (DESIGN §8).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const LOCKED: i32 = 3;
+    pub const NOT_FOUND: i32 = 4;
+    pub const AMBIGUOUS: i32 = 5;
+    pub const CONFLICT: i32 = 6;
+    pub const UNREACHABLE: i32 = 7;
+}
+
+/// A failed command: what to tell the user and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<engine::Error> for CliError {
+    fn from(e: engine::Error) -> Self {
+        Self {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "openk",
+    version,
+    about = "OpenK: an end-to-end encrypted secret manager for the terminal",
+    long_about = "OpenK keeps your passwords, keys and notes in an encrypted vault on this machine.\n\
+                  Start with `openk init`, then `openk add login --name GitHub --username me --generate`.",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 locked or wrong password, 4 not found, 5 ambiguous name, 6 conflict, 7 server unreachable.\nDocumentation: docs/cli.md"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Vault directory (default: $OPENK_VAULT, else the platform data dir)
+    #[arg(long, global = true, env = "OPENK_VAULT", value_name = "DIR")]
+    pub vault: Option<PathBuf>,
+    /// Print machine-readable JSON (schemas in docs/cli.md)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); see also OPENK_LOG
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Read the master password from the first line of standard input
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new vault: master password, Secret Key and Emergency Kit
+    Init(vault::InitArgs),
+    /// Add an item
+    Add(items::AddArgs),
+    /// List items
+    #[command(visible_alias = "list")]
+    Ls(items::LsArgs),
+    /// Show an item (secret fields masked unless --reveal)
+    Show(items::ShowArgs),
+    /// Print one raw field value, for scripts (default: the item's password)
+    Get(items::GetArgs),
+    /// Change an item
+    Edit(items::EditArgs),
+    /// Move an item to the trash
+    #[command(visible_alias = "delete")]
+    Rm(items::ItemArg),
+    /// Bring an item back from the trash
+    Restore(items::ItemArg),
+    /// Destroy an item and its history for good
+    Purge(items::PurgeArgs),
+    /// List an item's versions and what changed (never the values)
+    History(items::ItemArg),
+    /// Fuzzy search by name, username, URL, tags and folder; filters like kind:login tag:work
+    Search(items::SearchArgs),
+    /// Print the current TOTP code of an item and the seconds left
+    Totp(items::ItemArg),
+    /// Generate a password or passphrase (no vault needed)
+    Gen(vault::GenArgs),
+    /// Change the master password (re-wraps keys; items are untouched)
+    Passwd(vault::PasswdArgs),
+    /// Print the Emergency Kit again
+    Kit(vault::KitArgs),
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// The failure to report and its exit code.
+pub async fn run(cli: Cli) -> CliResult {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init(a) => vault::init(g, a).await,
+        Command::Gen(a) => vault::generate(g, a),
+        Command::Passwd(a) => vault::passwd(g, a).await,
+        Command::Kit(a) => vault::kit(g, a).await,
+        Command::Add(a) => items::add(g, a).await,
+        Command::Ls(a) => items::ls(g, a).await,
+        Command::Show(a) => items::show(g, a).await,
+        Command::Get(a) => items::get(g, a).await,
+        Command::Edit(a) => items::edit(g, a).await,
+        Command::Rm(a) => items::rm(g, a).await,
+        Command::Restore(a) => items::restore(g, a).await,
+        Command::Purge(a) => items::purge(g, a).await,
+        Command::History(a) => items::history(g, a).await,
+        Command::Search(a) => items::search(g, a).await,
+        Command::Totp(a) => items::totp(g, a).await,
+    }
+}
+
+/// The vault directory: `--vault`, `OPENK_VAULT`, else the platform data dir.
+fn vault_dir(g: &Global) -> CliResult<PathBuf> {
+    g.vault
+        .clone()
+        .or_else(engine::files::default_vault_dir)
+        .ok_or_else(|| {
+            CliError::usage(
+                "cannot find a data directory for the vault (no HOME?); pass --vault DIR",
+            )
+        })
+}
+
+/// Unlocks the vault with the password from stdin, `OPENK_PASSWORD` or a prompt.
+async fn unlock(g: &Global) -> CliResult<engine::Vault> {
+    let dir = vault_dir(g)?;
+    if !dir.join(crate::store::DB_FILE).exists() {
+        return Err(engine::Error::NoVault(dir).into());
+    }
+    let password = input::master_password(g, "Master password: ")?;
+    let fallback = std::env::var("OPENK_SECRET_KEY")
+        .ok()
+        .map(zeroize::Zeroizing::new);
+    Ok(engine::Vault::unlock(&dir, password, fallback.as_deref().map(String::as_str)).await?)
+}

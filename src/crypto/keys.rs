@@ -64,20 +64,25 @@ impl SecretKey {
     /// # Errors
     /// [`CryptoError::SecretKeyFormat`] saying what is wrong (never echoing the input).
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
-        let mut cleaned: Zeroizing<String> = Zeroizing::new(
+        let upper: Zeroizing<String> = Zeroizing::new(
             text.chars()
                 .filter(|c| !c.is_whitespace() && *c != '-')
-                .map(|c| match c.to_ascii_uppercase() {
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+        );
+        let Some(body) = upper.strip_prefix(SECRET_KEY_PREFIX) else {
+            return Err(CryptoError::SecretKeyFormat("it must start with OK1-"));
+        };
+        // Base32 has no 0 or 1: read the look-alikes as O and I.
+        let cleaned: Zeroizing<String> = Zeroizing::new(
+            body.chars()
+                .map(|c| match c {
                     '0' => 'O',
                     '1' => 'I',
                     other => other,
                 })
                 .collect(),
         );
-        if !cleaned.starts_with(SECRET_KEY_PREFIX) {
-            return Err(CryptoError::SecretKeyFormat("it must start with OK1-"));
-        }
-        cleaned.replace_range(..SECRET_KEY_PREFIX.len(), "");
         let raw = Zeroizing::new(
             data_encoding::BASE32_NOPAD
                 .decode(cleaned.as_bytes())
@@ -293,6 +298,9 @@ mod tests {
         // Lower case, spaces instead of dashes.
         let sloppy = text.to_lowercase().replace('-', " ");
         assert_eq!(SecretKey::parse(&sloppy).expect("parses").0, sk.0);
+        // Look-alike digits typed for O and I.
+        let digits = format!("OK1{}", text[3..].replace('O', "0").replace('I', "1"));
+        assert_eq!(SecretKey::parse(&digits).expect("parses").0, sk.0);
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! Reading secrets from the user: the master password (stdin, environment or
+//! a no-echo prompt) and field values given as `-` (standard input).
+
+use std::io::{BufRead, IsTerminal, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use zeroize::Zeroizing;
+
+use super::{CliError, CliResult, Global, exit};
+use crate::crypto::{ExposeSecret, SecretString};
+use crate::engine::generator;
+
+/// Environment variable with the master password, for scripts.
+pub const PASSWORD_ENV: &str = "OPENK_PASSWORD";
+
+static STDIN_VALUE_TAKEN: AtomicBool = AtomicBool::new(false);
+
+fn locked(message: &str) -> CliError {
+    CliError {
+        code: exit::LOCKED,
+        message: message.to_owned(),
+    }
+}
+
+/// One line of standard input, without its line ending (nothing else trimmed).
+fn stdin_line(what: &str) -> CliResult<SecretString> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::general(format!("cannot read {what} from standard input: {e}")))?;
+    let text = line.strip_suffix('\n').unwrap_or(&line);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(locked(&format!("no {what} on standard input")));
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
+fn prompt(text: &str) -> CliResult<SecretString> {
+    let answer = Zeroizing::new(
+        rpassword::prompt_password(text)
+            .map_err(|e| locked(&format!("cannot read the password from the terminal: {e}")))?,
+    );
+    Ok(SecretString::from(answer.as_str().to_owned()))
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// The master password of an existing vault.
+pub fn master_password(g: &Global, prompt_text: &str) -> CliResult<SecretString> {
+    if g.password_stdin {
+        return stdin_line("master password");
+    }
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        return Ok(SecretString::from(p));
+    }
+    if interactive() {
+        return prompt(prompt_text);
+    }
+    Err(locked(
+        "the vault is locked and there is no terminal to ask for the master password; \
+         set OPENK_PASSWORD or pass --password-stdin",
+    ))
+}
+
+/// A new master password: asked twice on a terminal, with strength feedback;
+/// taken once from stdin (`from_stdin`) or `env`.
+pub fn new_password(from_stdin: bool, env: Option<&str>, what: &str) -> CliResult<SecretString> {
+    if from_stdin {
+        return stdin_line(what);
+    }
+    if let Some(var) = env
+        && let Ok(p) = std::env::var(var)
+    {
+        return Ok(SecretString::from(p));
+    }
+    if !interactive() {
+        return Err(CliError::usage(format!(
+            "no terminal to ask for the {what}; set {} or pass --password-stdin",
+            env.unwrap_or("OPENK_PASSWORD")
+        )));
+    }
+    for _ in 0..3 {
+        let first = prompt(&format!("New {what}: "))?;
+        if first.expose_secret().is_empty() {
+            eprintln!("The {what} cannot be empty.");
+            continue;
+        }
+        let strength = generator::strength(first.expose_secret());
+        eprintln!(
+            "Strength: {} (about {:.0} bits)",
+            strength.label, strength.entropy_bits
+        );
+        if strength.entropy_bits < 36.0 {
+            eprintln!(
+                "That is easy to guess. A passphrase of 5+ random words (`openk gen --words 5`) is stronger and easy to remember."
+            );
+        }
+        let again = prompt(&format!("Repeat the {what}: "))?;
+        if again.expose_secret() == first.expose_secret() {
+            return Ok(first);
+        }
+        eprintln!("The two entries differ; try again.");
+    }
+    Err(CliError::usage(format!("the {what} was not confirmed")))
+}
+
+/// Resolves a flag value: `-` reads standard input (once per command); a
+/// single-line value loses its trailing newline.
+pub fn value_or_stdin(flag: &str, value: &str, multiline: bool) -> CliResult<Zeroizing<String>> {
+    if value != "-" {
+        return Ok(Zeroizing::new(value.to_owned()));
+    }
+    if STDIN_VALUE_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(CliError::usage(format!(
+            "{flag} -: standard input was already used by another flag; give only one value as -"
+        )));
+    }
+    let mut text = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::general(format!("cannot read {flag} from standard input: {e}")))?;
+    let trimmed_len = if multiline {
+        text.strip_suffix('\n').map_or(text.len(), str::len)
+    } else {
+        text.trim_end_matches(['\n', '\r']).len()
+    };
+    text.truncate(trimmed_len);
+    Ok(text)
+}
+
+/// Asks a yes/no question on the terminal; false without a terminal.
+pub fn confirm(question: &str) -> bool {
+    if !interactive() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
