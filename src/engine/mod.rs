@@ -95,7 +95,9 @@ struct Loaded {
     entries: Vec<Entry>,
     by_id: HashMap<Uuid, usize>,
     damaged: Vec<DamagedItem>,
-    search: SearchIndex,
+    /// Built by the first search; `None` until then (or after a purge), so
+    /// that edits never patch an index that does not line up with `entries`.
+    search: Option<SearchIndex>,
 }
 
 /// An unlocked vault directory. Dropping it wipes every key it holds.
@@ -516,7 +518,7 @@ impl Vault {
                 entries: Vec::new(),
                 by_id: HashMap::new(),
                 damaged: Vec::new(),
-                search: SearchIndex::default(),
+                search: None,
             }),
         })
     }
@@ -673,7 +675,10 @@ impl Vault {
             let mut damaged: Vec<DamagedItem> = bad_rows
                 .into_iter()
                 .map(|e| DamagedItem {
-                    id: String::new(),
+                    id: match &e {
+                        store::StoreError::DamagedRecord { id, .. } => id.clone(),
+                        _ => String::new(),
+                    },
                     why: e.to_string(),
                 })
                 .collect();
@@ -695,7 +700,7 @@ impl Vault {
                 entries,
                 by_id,
                 damaged,
-                search: SearchIndex::default(),
+                search: None,
             });
         }
         self.loaded
@@ -731,7 +736,10 @@ impl Vault {
     /// Database errors.
     pub async fn search(&mut self, query: &Query) -> Result<Vec<Hit>> {
         let loaded = self.ensure_loaded().await?;
-        Ok(loaded.search.search(&loaded.entries, query))
+        let index = loaded
+            .search
+            .get_or_insert_with(|| SearchIndex::build(&loaded.entries));
+        Ok(index.search(&loaded.entries, query))
     }
 
     /// Finds one item by full id, unique id prefix (4+ characters) or exact
@@ -805,7 +813,12 @@ impl Vault {
     }
 
     async fn open_record(&self, rec: &ItemRecord) -> Result<(Item, Key)> {
-        let vk = self.vault_key(rec.vault_id)?;
+        let vk = self
+            .vault_key(rec.vault_id)
+            .map_err(|_| Error::DamagedItem {
+                id: rec.id,
+                why: format!("it refers to unknown vault {}", rec.vault_id),
+            })?;
         open_full(vk, rec).map_err(|why| Error::DamagedItem { id: rec.id, why })
     }
 
@@ -942,7 +955,9 @@ impl Vault {
                     loaded.entries.len() - 1
                 }
             };
-            loaded.search.update(index, &loaded.entries[index]);
+            if let Some(search) = loaded.search.as_mut() {
+                search.update(index, &loaded.entries[index]);
+            }
         }
     }
 
@@ -1068,7 +1083,7 @@ impl Vault {
                 .enumerate()
                 .map(|(i, e)| (e.r.id, i))
                 .collect();
-            loaded.search = SearchIndex::default();
+            loaded.search = None;
         }
         Ok(())
     }
