@@ -8,3 +8,4 @@ pub mod crypto;
 pub mod engine;
 pub mod logging;
 pub mod store;
+pub mod sync;

@@ -12,7 +12,9 @@ fn main() -> ExitCode {
         eprintln!("warning: could not disable core dumps: {e}");
     }
     let cli = Cli::parse();
-    openk::logging::init_stderr(cli.global.verbose);
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        openk::logging::init_stderr(cli.global.verbose);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,1 +1,14 @@
+//! End-to-end tests of the real `openk` binary: every command runs as a
+//! separate process in a private temporary HOME and vault directory
+//! (see `util.rs`), and the tests check exit codes, messages and files on
+//! disk the way a user or a script would see them.
+//!
+//! Run with `cargo test --test integration`.
 
+mod util;
+
+mod cli;
+mod damage;
+mod items;
+mod leaks;
+mod vault;

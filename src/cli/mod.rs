@@ -4,6 +4,7 @@
 mod input;
 mod items;
 mod output;
+mod remote;
 mod vault;
 
 use std::path::PathBuf;
@@ -124,6 +125,21 @@ pub enum Command {
     Passwd(vault::PasswdArgs),
     /// Print the Emergency Kit again
     Kit(vault::KitArgs),
+    /// Upload this account to a sync server (keys stay encrypted)
+    Register(remote::RegisterArgs),
+    /// Sign in to a server: a new device (empty --vault) or this one again
+    Login(remote::LoginArgs),
+    /// End this device's server session (the local vault stays)
+    Logout,
+    /// Vault, account, device, server and session state
+    Status,
+    /// The account's devices: list, rename, revoke
+    #[command(subcommand)]
+    Device(remote::DeviceCommand),
+    /// The account's security events (logins, devices, password changes)
+    Audit(remote::AuditArgs),
+    /// Run the sync server (same as `openk-server`)
+    Serve(openk_server::ServeArgs),
 }
 
 /// Runs a parsed command line.
@@ -148,6 +164,13 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::History(a) => items::history(g, a).await,
         Command::Search(a) => items::search(g, a).await,
         Command::Totp(a) => items::totp(g, a).await,
+        Command::Register(a) => remote::register(g, a).await,
+        Command::Login(a) => remote::login(g, a).await,
+        Command::Logout => remote::logout(g).await,
+        Command::Status => remote::status(g).await,
+        Command::Device(c) => remote::device(g, c).await,
+        Command::Audit(a) => remote::audit(g, a).await,
+        Command::Serve(a) => remote::serve(a).await,
     }
 }
 

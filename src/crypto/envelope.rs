@@ -90,6 +90,12 @@ impl Aad {
         ))
     }
 
+    /// The server session tokens, sealed with the account key.
+    #[must_use]
+    pub fn remote_tokens(account_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/remote-tokens|{account_id}"))
+    }
+
     fn text(s: String) -> Self {
         Self(s.into_bytes())
     }

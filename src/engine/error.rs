@@ -36,6 +36,12 @@ pub enum Error {
     #[error("item {0} was changed by another openk process; run the command again")]
     Conflict(Uuid),
     #[error("{0}")]
+    Session(String),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Remote(String),
+    #[error("{0}")]
     Store(StoreError),
     #[error("{context}: {source}")]
     Io {
@@ -50,10 +56,11 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::WrongPassword | Self::Locked(_) => 3,
+            Self::WrongPassword | Self::Locked(_) | Self::Session(_) => 3,
             Self::NotFound(_) | Self::NoVault(_) => 4,
             Self::Ambiguous { .. } => 5,
             Self::Conflict(_) => 6,
+            Self::Unreachable(_) => 7,
             Self::Invalid(_) => 2,
             _ => 1,
         }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod generator;
 pub mod model;
+pub mod remote;
 pub mod search;
 
 use std::collections::HashMap;
@@ -107,6 +108,10 @@ pub struct Vault {
     header: Header,
     secret_key: SecretKey,
     account_key: Key,
+    /// Proves the password and Secret Key to a server; derived at unlock.
+    auth_key: Key,
+    /// The server this vault is registered with, if any.
+    remote: Option<remote::RemoteRecord>,
     keypair: AccountKeyPair,
     vaults: Vec<VaultKeyed>,
     loaded: Option<Loaded>,
@@ -508,6 +513,8 @@ impl Vault {
             header,
             secret_key,
             account_key,
+            auth_key: derived.auth,
+            remote: None,
             keypair,
             vaults: vec![VaultKeyed {
                 id: vault_id,
@@ -586,6 +593,7 @@ impl Vault {
         if vaults.is_empty() {
             return Err(Error::Damaged("the vault database has no vault".into()));
         }
+        let remote = remote::load(&store).await?;
         tracing::debug!(account = %header.account_id, vaults = vaults.len(), "unlocked");
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -593,6 +601,8 @@ impl Vault {
             header,
             secret_key,
             account_key,
+            auth_key: derived.auth,
+            remote,
             keypair,
             vaults,
             loaded: None,
@@ -1114,8 +1124,14 @@ impl Vault {
         );
         header.salt = salt;
         header.kdf = kdf;
+        if self.remote.is_some() {
+            // The server must accept the new auth key first, or the other
+            // devices could no longer log in with the new password.
+            self.change_password_on_server(&header, &derived.auth).await?;
+        }
         self.store.replace_header(&self.header, &header).await?;
         self.header = header;
+        self.auth_key = derived.auth;
         tracing::info!(account = %self.header.account_id, "master password changed");
         Ok(())
     }

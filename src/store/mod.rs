@@ -285,6 +285,57 @@ impl Store {
         Ok(())
     }
 
+    /// A value of the `meta` table.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Sets (or with `None` deletes) a value of the `meta` table. `header` is
+    /// reserved for the vault header.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_meta(&self, key: &str, value: Option<&[u8]>) -> Result<()> {
+        debug_assert_ne!(key, "header");
+        let mut tx = self.write().await?;
+        match value {
+            Some(v) => {
+                sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                    .bind(key)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM meta WHERE key = ?").bind(key).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds a vault (one received from a server).
+    ///
+    /// # Errors
+    /// Database errors (a vault with this id exists).
+    pub async fn insert_vault(&self, vault: &VaultRecord) -> Result<()> {
+        sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
+            .bind(vault.id.to_string())
+            .bind(&vault.wrapped_key)
+            .bind(&vault.meta)
+            .bind(vault.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Every vault.
     ///
     /// # Errors

@@ -1,0 +1,327 @@
+//! Accounts: prelogin, register, login, refresh, logout, account info and
+//! password change.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::extract::ApiJson;
+use super::types::{
+    AccountResponse, B64, ChangePasswordRequest, KdfParams, LoginRequest, PreloginRequest, PreloginResponse,
+    RefreshRequest, RegisterRequest, TokenResponse,
+};
+use super::validate;
+use crate::auth::{self, ACCESS_PREFIX, AuthDevice, ClientAddr, FRESH_LOGIN_MS, REFRESH_PREFIX, limits};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, now_millis, rfc3339};
+use crate::store::{Account, AuditEntry, Device, RefreshOutcome, Session};
+
+/// Parameters made up for unknown emails look like a default registration.
+const FAKE_KDF: KdfParams = KdfParams { memory_kib: 256 * 1024, iterations: 3, parallelism: 4 };
+
+/// A stable, plausible UUIDv7 for an unknown email: a timestamp within the
+/// two years before 2026-11 and random-looking bits, all from an HMAC.
+fn fake_account_id(mac: &[u8]) -> uuid::Uuid {
+    const START_MS: u64 = 1_700_000_000_000;
+    const SPAN_MS: u64 = 2 * 365 * 24 * 3600 * 1000;
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&mac[..8]);
+    let ms = START_MS + u64::from_be_bytes(n) % SPAN_MS;
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&mac[8..18]);
+    uuid::Builder::from_unix_timestamp_millis(ms, &rand).into_uuid()
+}
+
+/// Records a security event for the account.
+pub(crate) async fn audit(
+    state: &AppState,
+    account_id: uuid::Uuid,
+    kind: &str,
+    device_id: Option<uuid::Uuid>,
+    addr: &ClientAddr,
+    detail: Option<String>,
+) -> ApiResult<()> {
+    state
+        .store
+        .add_audit(&AuditEntry {
+            id: 0,
+            account_id,
+            at: now_millis(),
+            kind: kind.to_owned(),
+            device_id,
+            address: addr.0.map(|a| a.to_string()),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Starts a session for a device and returns its tokens.
+async fn open_session(state: &AppState, account_id: uuid::Uuid, device_id: uuid::Uuid) -> ApiResult<TokenResponse> {
+    let now = now_millis();
+    let s = &state.settings;
+    let access = auth::new_token(ACCESS_PREFIX);
+    let refresh = auth::new_token(REFRESH_PREFIX);
+    let ttl_ms = |secs: u64| i64::try_from(secs * 1000).unwrap_or(i64::MAX);
+    let session = Session {
+        id: uuid::Uuid::now_v7(),
+        account_id,
+        device_id,
+        access_hash: auth::token_hash(&access),
+        access_expires_at: now + ttl_ms(s.access_token_ttl_secs),
+        refresh_hash: auth::token_hash(&refresh),
+        refresh_expires_at: now + ttl_ms(s.refresh_token_ttl_secs),
+        authenticated_at: now,
+    };
+    state.store.create_session(&session).await?;
+    Ok(TokenResponse {
+        account_id,
+        device_id,
+        access_token: access,
+        access_expires_in: s.access_token_ttl_secs,
+        refresh_token: refresh,
+        refresh_expires_in: s.refresh_token_ttl_secs,
+    })
+}
+
+/// KDF parameters and salt for an email (made up, but stable, when unknown).
+#[utoipa::path(post, path = "/v1/accounts/prelogin", tag = "accounts", request_body = PreloginRequest,
+    responses((status = 200, body = PreloginResponse), (status = 422, body = super::types::Problem), (status = 429, body = super::types::Problem)))]
+pub async fn prelogin(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<PreloginRequest>,
+) -> ApiResult<Json<PreloginResponse>> {
+    limits::spend_auth_budget(&state, &addr).await?;
+    let email = validate::email(&req.email)?;
+    if let Some(a) = state.store.account_by_email(&email).await? {
+        return Ok(Json(PreloginResponse { account_id: a.id, kdf: a.kdf, salt: B64(a.salt) }));
+    }
+    let derive = |purpose: &[u8]| -> ApiResult<Vec<u8>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&state.prelogin_secret)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        mac.update(purpose);
+        mac.update(email.as_bytes());
+        Ok(mac.finalize().into_bytes().to_vec())
+    };
+    let salt = derive(b"openk/prelogin-salt|")?[..16].to_vec();
+    Ok(Json(PreloginResponse { account_id: fake_account_id(&derive(b"openk/prelogin-id|")?), kdf: FAKE_KDF, salt: B64(salt) }))
+}
+
+/// Creates an account with its first device and logs that device in.
+#[utoipa::path(post, path = "/v1/accounts/register", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = TokenResponse), (status = 409, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+    limits::spend_auth_budget(&state, &addr).await?;
+    let email = validate::email(&req.email)?;
+    validate::kdf(&req.kdf)?;
+    validate::bounded(&req.salt, 16, 64, "salt")?;
+    validate::exact(&req.auth_key, 32, "auth_key")?;
+    validate::bounded(&req.wrapped_account_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_account_key")?;
+    validate::exact(&req.public_x25519, 32, "public_x25519")?;
+    validate::exact(&req.public_ed25519, 32, "public_ed25519")?;
+    validate::bounded(&req.wrapped_private_keys, 41, validate::MAX_WRAPPED_KEY, "wrapped_private_keys")?;
+    validate::device(&req.device)?;
+    let now = now_millis();
+    let auth_salt = {
+        use rand::RngCore;
+        let mut s = vec![0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut s);
+        s
+    };
+    let account = Account {
+        id: req.account_id,
+        email,
+        kdf: req.kdf,
+        salt: req.salt.0,
+        auth_hash: auth::auth_hash(&auth_salt, &req.auth_key.0),
+        auth_salt,
+        wrapped_account_key: req.wrapped_account_key.0,
+        public_x25519: req.public_x25519.0,
+        public_ed25519: req.public_ed25519.0,
+        wrapped_private_keys: req.wrapped_private_keys.0,
+        created_at: now,
+    };
+    let device = Device {
+        id: req.device.id,
+        account_id: account.id,
+        name: req.device.name.trim().to_owned(),
+        created_at: now,
+        last_seen_at: now,
+        revoked_at: None,
+    };
+    state.store.create_account(&account, &device).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict => {
+            ApiError::Conflict("an account with this email or id already exists; log in instead".into())
+        }
+        other => other.into(),
+    })?;
+    audit(&state, account.id, "register", Some(device.id), &addr, None).await?;
+    audit(&state, account.id, "device_added", Some(device.id), &addr, Some(device.name.clone())).await?;
+    tracing::info!(account = %account.id, device = %device.id, "account registered");
+    Ok((StatusCode::CREATED, Json(open_session(&state, account.id, device.id).await?)))
+}
+
+/// Proves the auth key and starts a session for the device.
+#[utoipa::path(post, path = "/v1/accounts/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = super::types::Problem), (status = 429, body = super::types::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    limits::spend_auth_budget(&state, &addr).await?;
+    let email = validate::email(&req.email)?;
+    validate::device(&req.device)?;
+    limits::check_login(&state, &email, &addr).await?;
+    let account = state.store.account_by_email(&email).await?;
+    let ok = account
+        .as_ref()
+        .is_some_and(|a| auth::verify_auth_key(&a.auth_salt, &req.auth_key.0, &a.auth_hash));
+    let Some(account) = account.filter(|_| ok) else {
+        limits::record_failure(&state, &email, &addr).await?;
+        if let Some(a) = state.store.account_by_email(&email).await? {
+            audit(&state, a.id, "login_failed", None, &addr, None).await?;
+        }
+        tracing::info!(address = %addr.label(), "login failed");
+        return Err(ApiError::BadCredentials);
+    };
+    limits::record_success(&state, &email).await?;
+    let now = now_millis();
+    let known = state.store.device(account.id, req.device.id).await?;
+    state
+        .store
+        .upsert_device(&Device {
+            id: req.device.id,
+            account_id: account.id,
+            name: req.device.name.trim().to_owned(),
+            created_at: now,
+            last_seen_at: now,
+            revoked_at: None,
+        })
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict => ApiError::Conflict(
+                "this device id was revoked or belongs to another account; sign in as a new device".into(),
+            ),
+            other => other.into(),
+        })?;
+    if known.is_none() {
+        audit(&state, account.id, "device_added", Some(req.device.id), &addr, Some(req.device.name.trim().to_owned()))
+            .await?;
+    }
+    audit(&state, account.id, "login", Some(req.device.id), &addr, None).await?;
+    Ok(Json(open_session(&state, account.id, req.device.id).await?))
+}
+
+/// Trades a refresh token for new tokens. A refresh token works once.
+#[utoipa::path(post, path = "/v1/accounts/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = super::types::Problem)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    limits::spend_auth_budget(&state, &addr).await?;
+    if !req.refresh_token.starts_with(REFRESH_PREFIX) || req.refresh_token.len() > 100 {
+        return Err(ApiError::Unauthorized);
+    }
+    let now = now_millis();
+    let s = &state.settings;
+    let access = auth::new_token(ACCESS_PREFIX);
+    let refresh = auth::new_token(REFRESH_PREFIX);
+    let ttl_ms = |secs: u64| i64::try_from(secs * 1000).unwrap_or(i64::MAX);
+    let outcome = state
+        .store
+        .refresh_session(
+            &auth::token_hash(&req.refresh_token),
+            &auth::token_hash(&access),
+            now + ttl_ms(s.access_token_ttl_secs),
+            &auth::token_hash(&refresh),
+            now + ttl_ms(s.refresh_token_ttl_secs),
+            now,
+        )
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(session) => Ok(Json(TokenResponse {
+            account_id: session.account_id,
+            device_id: session.device_id,
+            access_token: access,
+            access_expires_in: s.access_token_ttl_secs,
+            refresh_token: refresh,
+            refresh_expires_in: s.refresh_token_ttl_secs,
+        })),
+        RefreshOutcome::Reused { account_id, device_id, revoked_access_hashes } => {
+            state.cache.drop_sessions(&revoked_access_hashes).await?;
+            audit(&state, account_id, "refresh_reuse", Some(device_id), &addr, None).await?;
+            tracing::warn!(account = %account_id, device = %device_id, "refresh token reused: device session ended");
+            Err(ApiError::Unauthorized)
+        }
+        RefreshOutcome::Invalid => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Ends the calling device's session.
+#[utoipa::path(post, path = "/v1/accounts/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = super::types::Problem)))]
+pub async fn logout(State(state): State<AppState>, addr: ClientAddr, who: AuthDevice) -> ApiResult<StatusCode> {
+    if let Some(hash) = state.store.delete_session(who.session_id).await? {
+        state.cache.drop_sessions(&[hash]).await?;
+    }
+    audit(&state, who.account_id, "logout", Some(who.device_id), &addr, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The account and its wrapped keys (what a new device needs to unlock).
+#[utoipa::path(get, path = "/v1/account", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = AccountResponse), (status = 401, body = super::types::Problem)))]
+pub async fn account(State(state): State<AppState>, who: AuthDevice) -> ApiResult<Json<AccountResponse>> {
+    let a = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(Json(AccountResponse {
+        account_id: a.id,
+        email: a.email,
+        kdf: a.kdf,
+        salt: B64(a.salt),
+        wrapped_account_key: B64(a.wrapped_account_key),
+        public_x25519: B64(a.public_x25519),
+        public_ed25519: B64(a.public_ed25519),
+        wrapped_private_keys: B64(a.wrapped_private_keys),
+        created_at: rfc3339(a.created_at),
+    }))
+}
+
+/// Changes the master password: new KDF parameters, salt, auth key and
+/// re-wrapped account key. Needs a login from the last 5 minutes; ends the
+/// account's other sessions.
+#[utoipa::path(post, path = "/v1/account/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 401, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    if now_millis() - who.authenticated_at > FRESH_LOGIN_MS {
+        return Err(ApiError::StaleLogin);
+    }
+    validate::kdf(&req.kdf)?;
+    validate::bounded(&req.salt, 16, 64, "salt")?;
+    validate::exact(&req.auth_key, 32, "auth_key")?;
+    validate::bounded(&req.wrapped_account_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_account_key")?;
+    let mut a = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthorized)?;
+    a.kdf = req.kdf;
+    a.salt = req.salt.0;
+    a.auth_hash = auth::auth_hash(&a.auth_salt, &req.auth_key.0);
+    a.wrapped_account_key = req.wrapped_account_key.0;
+    state.store.update_account_keys(&a).await?;
+    let ended = state.store.delete_other_sessions(a.id, who.session_id).await?;
+    state.cache.drop_sessions(&ended).await?;
+    audit(&state, a.id, "password_changed", Some(who.device_id), &addr, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,99 @@
+//! Devices: list, rename, revoke (its tokens die at once).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use super::accounts::audit;
+use super::extract::{ApiJson, ApiPath};
+use super::types::{DeviceResponse, RenameDeviceRequest};
+use super::validate;
+use crate::auth::{AuthDevice, ClientAddr};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, rfc3339};
+
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DeviceResponse>), (status = 401, body = super::types::Problem)))]
+pub async fn index(State(state): State<AppState>, who: AuthDevice) -> ApiResult<Json<Vec<DeviceResponse>>> {
+    let devices = state.store.devices(who.account_id).await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .filter(|d| d.revoked_at.is_none())
+            .map(|d| DeviceResponse {
+                current: d.id == who.device_id,
+                id: d.id,
+                name: d.name,
+                created_at: rfc3339(d.created_at),
+                last_seen_at: rfc3339(d.last_seen_at),
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = DeviceResponse), (status = 404, body = super::types::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: AuthDevice,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<DeviceResponse>> {
+    let d = state
+        .store
+        .device(who.account_id, id)
+        .await?
+        .filter(|d| d.revoked_at.is_none())
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(DeviceResponse {
+        current: d.id == who.device_id,
+        id: d.id,
+        name: d.name,
+        created_at: rfc3339(d.created_at),
+        last_seen_at: rfc3339(d.last_seen_at),
+    }))
+}
+
+#[utoipa::path(patch, path = "/v1/devices/{id}", tag = "devices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = RenameDeviceRequest,
+    responses((status = 200, body = DeviceResponse), (status = 404, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<RenameDeviceRequest>,
+) -> ApiResult<Json<DeviceResponse>> {
+    validate::name(&req.name, "device name")?;
+    let name = req.name.trim().to_owned();
+    state
+        .store
+        .device(who.account_id, id)
+        .await?
+        .filter(|d| d.revoked_at.is_none())
+        .ok_or(ApiError::NotFound)?;
+    state.store.rename_device(who.account_id, id, &name).await?;
+    audit(&state, who.account_id, "device_renamed", Some(id), &addr, Some(name)).await?;
+    get(State(state), who, ApiPath(id)).await
+}
+
+#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = super::types::Problem)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .device(who.account_id, id)
+        .await?
+        .filter(|d| d.revoked_at.is_none())
+        .ok_or(ApiError::NotFound)?;
+    let ended = state.store.revoke_device(who.account_id, id, crate::state::now_millis()).await?;
+    state.cache.drop_sessions(&ended).await?;
+    audit(&state, who.account_id, "device_revoked", Some(id), &addr, None).await?;
+    tracing::info!(account = %who.account_id, device = %id, "device revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,10 @@
+//! HTTP API: wire types and handlers, one module per resource.
+
+pub mod accounts;
+pub mod audit;
+pub mod devices;
+pub mod extract;
+pub mod health;
+pub mod types;
+pub mod validate;
+pub mod vaults;

@@ -1,0 +1,364 @@
+//! Wire types of the OpenK API (`/v1`): plain serde structs shared by the
+//! server and the client (`openk::sync`). Binary values travel as standard
+//! base64 strings ([`B64`]); the server never interprets them.
+//!
+//! Request bodies refuse unknown fields, so a typo in a client is an error
+//! rather than a silently ignored value.
+
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// API version prefix.
+pub const API_PREFIX: &str = "/v1";
+
+/// Opaque bytes, base64 (standard alphabet, padded) on the wire.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct B64(pub Vec<u8>);
+
+impl std::fmt::Debug for B64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "B64({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for B64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(B64)
+            .map_err(|_| serde::de::Error::custom("invalid base64"))
+    }
+}
+
+impl utoipa::PartialSchema for B64 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Byte)))
+            .description(Some("base64 (standard alphabet, padded)"))
+            .into()
+    }
+}
+
+impl ToSchema for B64 {}
+
+/// Argon2id parameters an account was registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+// ---------------------------------------------------------------- accounts
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreloginRequest {
+    pub email: String,
+}
+
+/// What a client needs to derive the auth key. For an unknown email the
+/// server answers with stable made-up values, so existence does not leak.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PreloginResponse {
+    /// The account id (part of the key derivation); made up for unknown emails.
+    pub account_id: Uuid,
+    pub kdf: KdfParams,
+    pub salt: B64,
+}
+
+/// A device as the client describes itself.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceInfo {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub account_id: Uuid,
+    pub email: String,
+    pub kdf: KdfParams,
+    pub salt: B64,
+    /// The auth key (32 bytes); the server stores only a salted hash.
+    pub auth_key: B64,
+    /// The account key wrapped by the unlock key (opaque to the server).
+    pub wrapped_account_key: B64,
+    pub public_x25519: B64,
+    pub public_ed25519: B64,
+    /// The account's private keys wrapped by the account key (opaque).
+    pub wrapped_private_keys: B64,
+    pub device: DeviceInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub auth_key: B64,
+    pub device: DeviceInfo,
+}
+
+/// Tokens are opaque 256-bit random strings; the server stores their hashes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub account_id: Uuid,
+    pub device_id: Uuid,
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub access_expires_in: u64,
+    /// Single use: each refresh returns a new one. Presenting a used one
+    /// again ends the device's whole session.
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Everything a new device needs to unlock the account (all key material wrapped).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountResponse {
+    pub account_id: Uuid,
+    pub email: String,
+    pub kdf: KdfParams,
+    pub salt: B64,
+    pub wrapped_account_key: B64,
+    pub public_x25519: B64,
+    pub public_ed25519: B64,
+    pub wrapped_private_keys: B64,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// Change of master password or KDF parameters: new auth key and the account
+/// key re-wrapped. Requires an access token from a login in the last minutes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub kdf: KdfParams,
+    pub salt: B64,
+    pub auth_key: B64,
+    pub wrapped_account_key: B64,
+}
+
+// ---------------------------------------------------------------- devices
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    /// The device making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameDeviceRequest {
+    pub name: String,
+}
+
+// ---------------------------------------------------------------- vaults
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVaultRequest {
+    pub id: Uuid,
+    /// The vault key wrapped by the account key.
+    pub wrapped_key: B64,
+    /// Vault metadata (its name) sealed with the vault key.
+    pub meta: B64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VaultResponse {
+    pub id: Uuid,
+    pub wrapped_key: B64,
+    pub meta: B64,
+    /// The vault's head revision.
+    pub revision: i64,
+    pub created_at: String,
+}
+
+/// One stored item version as the server holds it: ids, numbers, ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Record {
+    pub item_id: Uuid,
+    /// The item version the client sealed (bound into the ciphertext).
+    pub version: u64,
+    /// The vault revision at which this record last changed.
+    pub revision: i64,
+    /// A tombstone: the item was purged; the blobs are empty.
+    pub deleted: bool,
+    pub wrapped_key: B64,
+    pub overview: B64,
+    pub details: B64,
+}
+
+/// `GET /v1/vaults/{id}/changes?since=R&limit=N`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// Return records that changed after this revision (0 = everything).
+    #[serde(default)]
+    pub since: i64,
+    /// Page size (default 500, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A page of changes, oldest revision first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChangesPage {
+    pub vault_id: Uuid,
+    /// The vault's head revision now.
+    pub head: i64,
+    pub records: Vec<Record>,
+    /// More records are waiting: ask again with `since = next_since`.
+    pub has_more: bool,
+    pub next_since: i64,
+    /// The latest vault manifest a client pushed (opaque; DESIGN §6).
+    pub manifest: Option<B64>,
+}
+
+/// One change in a push.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub item_id: Uuid,
+    /// The revision of the server copy the change was made on (0 for a new item).
+    pub base_revision: i64,
+    pub version: u64,
+    /// Purge the item (blobs must be empty).
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub wrapped_key: B64,
+    #[serde(default)]
+    pub overview: B64,
+    #[serde(default)]
+    pub details: B64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Chosen by the client per batch; a retried batch with the same id
+    /// returns the first answer and applies nothing twice.
+    pub client_change_id: Uuid,
+    pub changes: Vec<Change>,
+    /// The vault manifest after these changes (opaque; stored as the latest).
+    pub manifest: Option<B64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Applied {
+    pub item_id: Uuid,
+    pub revision: i64,
+}
+
+/// A change whose base revision no longer matches: the server's copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PushConflict {
+    pub item_id: Uuid,
+    pub current: Record,
+}
+
+/// The outcome of a push: either every change applied, or (when any change
+/// conflicts) none applied and every conflict listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PushResponse {
+    pub head: i64,
+    pub applied: Vec<Applied>,
+    pub conflicts: Vec<PushConflict>,
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// `register`, `login`, `login_failed`, `refresh_reuse`, `logout`,
+    /// `device_added`, `device_renamed`, `device_revoked`, `password_changed`,
+    /// `vault_created`.
+    pub kind: String,
+    pub device_id: Option<Uuid>,
+    pub address: Option<String>,
+    /// Non-secret detail (e.g. a device name).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// At most this many events, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+// ---------------------------------------------------------------- errors
+
+/// RFC 9457 problem details, with a stable machine `code` (docs/errors.md).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Golden wire format: field names and base64 encoding must not drift.
+    #[test]
+    fn record_wire_format_is_stable() {
+        let r = Record {
+            item_id: Uuid::nil(),
+            version: 2,
+            revision: 7,
+            deleted: false,
+            wrapped_key: B64(vec![1, 2, 3]),
+            overview: B64(vec![]),
+            details: B64(vec![255]),
+        };
+        assert_eq!(
+            serde_json::to_string(&r).expect("json"),
+            r#"{"item_id":"00000000-0000-0000-0000-000000000000","version":2,"revision":7,"deleted":false,"wrapped_key":"AQID","overview":"","details":"/w=="}"#
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        assert!(serde_json::from_str::<B64>("\"not base64!\"").is_err());
+        assert!(serde_json::from_str::<PreloginRequest>(r#"{"email":"a@b","extra":1}"#).is_err());
+        assert!(serde_json::from_str::<PreloginRequest>(r#"{"email":5}"#).is_err());
+        assert!(serde_json::from_str::<PushRequest>("").is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Vaults and their encrypted records: create, list, pull changes, push a
+//! batch, item history. The server checks sizes and revisions only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use super::accounts::audit;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::types::{ChangesPage, ChangesQuery, CreateVaultRequest, PushRequest, PushResponse, Record, VaultResponse, B64};
+use super::validate;
+use crate::auth::{AuthDevice, ClientAddr};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, now_millis, rfc3339};
+use crate::store::{ChangeIn, Vault};
+
+fn response(v: Vault) -> VaultResponse {
+    VaultResponse {
+        id: v.id,
+        wrapped_key: B64(v.wrapped_key),
+        meta: B64(v.meta),
+        revision: v.revision,
+        created_at: rfc3339(v.created_at),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/vaults", tag = "vaults", security(("bearer" = [])),
+    responses((status = 200, body = Vec<VaultResponse>), (status = 401, body = super::types::Problem)))]
+pub async fn index(State(state): State<AppState>, who: AuthDevice) -> ApiResult<Json<Vec<VaultResponse>>> {
+    Ok(Json(state.store.vaults(who.account_id).await?.into_iter().map(response).collect()))
+}
+
+#[utoipa::path(post, path = "/v1/vaults", tag = "vaults", security(("bearer" = [])), request_body = CreateVaultRequest,
+    responses((status = 201, body = VaultResponse), (status = 409, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+    ApiJson(req): ApiJson<CreateVaultRequest>,
+) -> ApiResult<(StatusCode, Json<VaultResponse>)> {
+    validate::bounded(&req.wrapped_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_key")?;
+    validate::bounded(&req.meta, 41, validate::MAX_MANIFEST, "meta")?;
+    let vault = Vault {
+        id: req.id,
+        account_id: who.account_id,
+        wrapped_key: req.wrapped_key.0,
+        meta: req.meta.0,
+        revision: 0,
+        manifest: None,
+        created_at: now_millis(),
+    };
+    state.store.create_vault(&vault).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict => ApiError::Conflict("a vault with this id already exists".into()),
+        other => other.into(),
+    })?;
+    audit(&state, who.account_id, "vault_created", Some(who.device_id), &addr, Some(vault.id.to_string())).await?;
+    Ok((StatusCode::CREATED, Json(response(vault))))
+}
+
+#[utoipa::path(get, path = "/v1/vaults/{id}/changes", tag = "vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ChangesQuery),
+    responses((status = 200, body = ChangesPage), (status = 404, body = super::types::Problem)))]
+pub async fn pull(
+    State(state): State<AppState>,
+    who: AuthDevice,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> ApiResult<Json<ChangesPage>> {
+    if q.since < 0 {
+        return Err(ApiError::BadRequest("since must be 0 or more".into()));
+    }
+    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let pulled = state.store.pull(who.account_id, id, q.since, limit).await?;
+    let next_since = pulled.records.last().map_or(q.since, |r| r.revision);
+    let has_more = pulled.records.len() == limit as usize && next_since < pulled.head;
+    Ok(Json(ChangesPage {
+        vault_id: id,
+        head: pulled.head,
+        records: pulled.records,
+        has_more,
+        next_since,
+        manifest: pulled.manifest.map(B64),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/vaults/{id}/changes", tag = "vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PushRequest,
+    responses((status = 200, body = PushResponse, description = "every change applied, or none (conflicts listed)"),
+        (status = 404, body = super::types::Problem), (status = 413, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+pub async fn push(
+    State(state): State<AppState>,
+    who: AuthDevice,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> ApiResult<Json<PushResponse>> {
+    if req.changes.len() > validate::MAX_BATCH {
+        return Err(ApiError::Validation(format!("at most {} changes per batch", validate::MAX_BATCH)));
+    }
+    let mut changes = Vec::with_capacity(req.changes.len());
+    for c in req.changes {
+        if c.base_revision < 0 || c.version == 0 || c.version > i64::MAX as u64 {
+            return Err(ApiError::Validation(format!(
+                "change for item {}: base_revision must be ≥ 0 and version ≥ 1",
+                c.item_id
+            )));
+        }
+        if c.deleted {
+            if !(c.wrapped_key.0.is_empty() && c.overview.0.is_empty() && c.details.0.is_empty()) {
+                return Err(ApiError::Validation(format!("deletion of item {} must not carry data", c.item_id)));
+            }
+        } else {
+            validate::bounded(&c.wrapped_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_key")?;
+            validate::bounded(&c.overview, 41, validate::MAX_BLOB, "overview")?;
+            validate::bounded(&c.details, 41, validate::MAX_BLOB, "details")?;
+        }
+        changes.push(ChangeIn {
+            item_id: c.item_id,
+            base_revision: c.base_revision,
+            version: c.version,
+            deleted: c.deleted,
+            wrapped_key: c.wrapped_key.0,
+            overview: c.overview.0,
+            details: c.details.0,
+        });
+    }
+    if let Some(m) = &req.manifest {
+        validate::bounded(m, 1, validate::MAX_MANIFEST, "manifest")?;
+    }
+    let out = state
+        .store
+        .push(who.account_id, id, req.client_change_id, &changes, req.manifest.as_ref().map(|m| m.0.as_slice()), now_millis())
+        .await?;
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/v1/vaults/{id}/items/{item}/history", tag = "vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("item" = Uuid, Path)),
+    responses((status = 200, body = Vec<Record>), (status = 404, body = super::types::Problem)))]
+pub async fn history(
+    State(state): State<AppState>,
+    who: AuthDevice,
+    ApiPath((id, item)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<Vec<Record>>> {
+    state.store.vault(who.account_id, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(state.store.item_history(who.account_id, id, item).await?))
+}

@@ -1,0 +1,157 @@
+//! `openk-server`: the OpenK sync service. It stores only what clients
+//! encrypted (ids, version numbers, hashes and opaque ciphertext) and never
+//! links anything that could decrypt user data.
+//!
+//! [`launch`] runs it headless (`openk-server`, `openk serve`);
+//! [`serve_listener`] serves on a listener you bound (tests use port 0);
+//! [`router`] builds the app for in-process `oneshot` tests.
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod error;
+pub mod metrics;
+pub mod router;
+pub mod settings;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+pub use router::router;
+pub use settings::{LogFormat, ServeArgs, Settings};
+pub use state::AppState;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Connects the store (running migrations) and the cache.
+///
+/// # Errors
+/// A database or Redis that cannot be reached.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let store = store::connect(&settings.database)
+        .await
+        .with_context(|| format!("cannot open the database {}", settings::redact_url(&settings.database)))?;
+    let cache: Arc<dyn cache::Cache> = match &settings.redis {
+        #[cfg(feature = "redis")]
+        Some(url) => Arc::new(
+            cache::RedisCache::connect(url, &settings.cache_prefix)
+                .await
+                .with_context(|| format!("cannot connect to Redis at {}", settings::redact_url(url)))?,
+        ),
+        #[cfg(not(feature = "redis"))]
+        Some(_) => anyhow::bail!("this build has no Redis support"),
+        None => Arc::new(cache::MemoryCache::new()),
+    };
+    let secret = store.server_secret().await.context("cannot read the server secret")?;
+    Ok(AppState {
+        store,
+        cache,
+        settings: Arc::new(settings),
+        metrics: Arc::new(metrics::Metrics::default()),
+        prelogin_secret: Arc::new(secret),
+    })
+}
+
+/// Starts logging to stderr (text or JSON; `RUST_LOG`/`OPENK_LOG` filters).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENK_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then
+/// drains in-flight requests.
+///
+/// # Errors
+/// TLS files that cannot be loaded, or a failing listener.
+pub async fn serve_listener(
+    state: AppState,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let drain = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining in-flight requests");
+        drain.graceful_shutdown(Some(DRAIN));
+    });
+    match &state.settings.tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
+            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app).await?;
+        }
+        None => axum_server::from_tcp(listener).handle(handle).serve(app).await?,
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Runs the server headless with these settings until SIGINT/SIGTERM.
+///
+/// # Errors
+/// Start-up failures (database, Redis, TLS, address in use).
+pub async fn launch(settings: Settings) -> anyhow::Result<()> {
+    if let Some(path) = settings.database.strip_prefix("sqlite://")
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let listen = settings.listen;
+    let state = build_state(settings).await?;
+    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let s = &state.settings;
+    tracing::info!(
+        listen = %listener.local_addr().unwrap_or(listen),
+        scheme = if s.tls.is_some() { "https" } else { "http" },
+        database = %state.store.kind(),
+        cache = state.cache.kind(),
+        "openk-server listening on {}://{} (database: {}, cache: {})",
+        if s.tls.is_some() { "https" } else { "http" },
+        listener.local_addr().unwrap_or(listen),
+        settings::redact_url(&s.database),
+        s.redis.as_deref().map_or_else(|| "memory".to_owned(), settings::redact_url),
+    );
+    serve_listener(state, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

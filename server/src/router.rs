@@ -1,0 +1,179 @@
+//! The router and its middleware, outermost first: request id, tracing span,
+//! timeout, body-size limit (small for account routes, larger for pushes),
+//! compression, security headers, problem documents, metrics; rate limits
+//! and auth are extractors of the handlers that need them.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::api::types::Problem;
+use crate::api::{accounts, audit, devices, health, vaults};
+use crate::state::AppState;
+
+/// Body limit of the account routes.
+pub const AUTH_BODY_LIMIT: usize = 64 * 1024;
+/// Body limit of everything else (pushes carry up to 1000 items).
+pub const DATA_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OpenK API", version = "1", description = "The OpenK sync server. It stores only ciphertext: every blob is encrypted by the client."),
+    paths(
+        accounts::prelogin, accounts::register, accounts::login, accounts::refresh, accounts::logout,
+        accounts::account, accounts::change_password,
+        devices::index, devices::get, devices::rename, devices::revoke,
+        vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
+        audit::index,
+        health::healthz, health::readyz, health::metrics,
+    ),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// Builds the whole application.
+pub fn router(state: AppState) -> Router {
+    let auth_routes = Router::new()
+        .route("/v1/accounts/prelogin", post(accounts::prelogin))
+        .route("/v1/accounts/register", post(accounts::register))
+        .route("/v1/accounts/login", post(accounts::login))
+        .route("/v1/accounts/refresh", post(accounts::refresh))
+        .route("/v1/accounts/logout", post(accounts::logout))
+        .route("/v1/account", get(accounts::account))
+        .route("/v1/account/password", post(accounts::change_password))
+        .route("/v1/devices", get(devices::index))
+        .route("/v1/devices/{id}", get(devices::get).patch(devices::rename).delete(devices::revoke))
+        .route("/v1/audit", get(audit::index))
+        .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
+    let data_routes = Router::new()
+        .route("/v1/vaults", get(vaults::index).post(vaults::create))
+        .route("/v1/vaults/{id}/changes", get(vaults::pull).post(vaults::push))
+        .route("/v1/vaults/{id}/items/{item}/history", get(vaults::history))
+        .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT));
+    let ops_routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi_json));
+
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            // The path is logged without the query string.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(middleware::from_fn(problems));
+
+    Router::new()
+        .merge(auth_routes)
+        .merge(data_routes)
+        .merge(ops_routes)
+        .fallback(|| async { crate::error::ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(layers)
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Makes every error response a problem document carrying the request id,
+/// including errors produced by layers (405, 408, 413…).
+async fn problems(req: Request, next: Next) -> Response {
+    let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/problem+json");
+    let (mut parts, body) = response.into_parts();
+    let mut problem = if is_problem {
+        match axum::body::to_bytes(body, 64 * 1024).await {
+            Ok(bytes) => serde_json::from_slice::<Problem>(&bytes).ok(),
+            Err(_) => None,
+        }
+    } else {
+        None
+    }
+    .unwrap_or_else(|| generic_problem(status));
+    problem.request_id = request_id;
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn generic_problem(status: StatusCode) -> Problem {
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    Problem {
+        kind: format!("https://openk.invalid/errors#{code}"),
+        title: status.canonical_reason().unwrap_or("error").to_owned(),
+        status: status.as_u16(),
+        code: code.to_owned(),
+        detail: None,
+        request_id: None,
+    }
+}

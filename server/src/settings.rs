@@ -1,0 +1,216 @@
+//! Server settings: command-line flags, then `OPENK_SERVER_*` environment
+//! variables, then a TOML file (`--config`), then defaults. `Debug` redacts
+//! credentials in URLs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Flags and environment (every field optional, so the file can fill gaps).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML settings file (see assets/server.example.toml)
+    #[arg(long, env = "OPENK_SERVER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8420]
+    #[arg(long, env = "OPENK_SERVER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// sqlite://PATH, postgres://…, or memory [default: an SQLite file in the data dir]
+    #[arg(long, env = "OPENK_SERVER_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// Redis URL for shared rate limits and token cache (several nodes)
+    #[arg(long, env = "OPENK_SERVER_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// TLS certificate chain (PEM); needs --tls-key
+    #[arg(long, env = "OPENK_SERVER_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, env = "OPENK_SERVER_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, env = "OPENK_SERVER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Take the client address from X-Forwarded-For (only behind a trusted proxy)
+    #[arg(long, env = "OPENK_SERVER_TRUST_PROXY")]
+    pub trust_proxy: Option<bool>,
+    /// Requests per minute per address on the account routes (0 = no limit) [default: 60]
+    #[arg(long, env = "OPENK_SERVER_AUTH_RATE_LIMIT", value_name = "N")]
+    pub auth_rate_limit: Option<u64>,
+    /// Failed logins per account (and 4× per address) in 15 minutes before 429 [default: 5]
+    #[arg(long, env = "OPENK_SERVER_LOGIN_FAILURE_LIMIT", value_name = "N")]
+    pub login_failure_limit: Option<u64>,
+}
+
+/// The TOML file: the same names as the flags, with underscores.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    redis: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    trust_proxy: Option<bool>,
+    auth_rate_limit: Option<u64>,
+    login_failure_limit: Option<u64>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+}
+
+/// Effective settings.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: String,
+    pub redis: Option<String>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub log_format: LogFormat,
+    pub trust_proxy: bool,
+    pub auth_rate_limit: u64,
+    pub login_failure_limit: u64,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub request_timeout_secs: u64,
+    /// Prefix of every cache key (Redis namespace).
+    pub cache_prefix: String,
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database", &redact_url(&self.database))
+            .field("redis", &self.redis.as_deref().map(redact_url))
+            .field("tls", &self.tls.is_some())
+            .field("log_format", &self.log_format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default SQLite file: `<data dir>/openk/server.db`.
+#[must_use]
+pub fn default_database() -> String {
+    let dir = directories::ProjectDirs::from("", "", "openk")
+        .map_or_else(|| PathBuf::from("."), |d| d.data_dir().to_path_buf());
+    format!("sqlite://{}", dir.join("server.db").display())
+}
+
+impl Settings {
+    /// Defaults for tests: in-memory store and cache, random port.
+    #[must_use]
+    pub fn for_tests() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: "memory".into(),
+            redis: None,
+            tls: None,
+            log_format: LogFormat::Text,
+            trust_proxy: false,
+            auth_rate_limit: 60,
+            login_failure_limit: 5,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            request_timeout_secs: 30,
+            cache_prefix: "openk:".into(),
+        }
+    }
+
+    /// Merges flags/environment over the TOML file over defaults.
+    ///
+    /// # Errors
+    /// An unreadable or invalid settings file.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let tls = match (args.tls_cert.clone().or(file.tls_cert), args.tls_key.clone().or(file.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+        };
+        let d = Self::for_tests();
+        Ok(Self {
+            listen: args.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8420))),
+            database: args.database.clone().or(file.database).unwrap_or_else(default_database),
+            redis: args.redis.clone().or(file.redis),
+            tls,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            auth_rate_limit: args.auth_rate_limit.or(file.auth_rate_limit).unwrap_or(d.auth_rate_limit),
+            login_failure_limit: args
+                .login_failure_limit
+                .or(file.login_failure_limit)
+                .unwrap_or(d.login_failure_limit)
+                .max(1),
+            access_token_ttl_secs: file.access_token_ttl_secs.unwrap_or(d.access_token_ttl_secs).clamp(60, 86_400),
+            refresh_token_ttl_secs: file
+                .refresh_token_ttl_secs
+                .unwrap_or(d.refresh_token_ttl_secs)
+                .clamp(3600, 365 * 86_400),
+            request_timeout_secs: file.request_timeout_secs.unwrap_or(d.request_timeout_secs).clamp(1, 600),
+            cache_prefix: d.cache_prefix,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the settings file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid settings file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        let s = Settings { database: "postgres://u:hunter2@h/db".into(), ..Settings::for_tests() };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndatabase = \"memory\"\nauth_rate_limit = 5\n").expect("write");
+        let args = ServeArgs { config: Some(path.clone()), listen: Some("127.0.0.1:9100".parse().expect("addr")), ..ServeArgs::default() };
+        let s = Settings::load(&args).expect("loads");
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.database, "memory");
+        assert_eq!(s.auth_rate_limit, 5);
+        std::fs::write(&path, "nonsense = 1\n").expect("write");
+        assert!(Settings::load(&args).is_err());
+    }
+}

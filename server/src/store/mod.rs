@@ -1,0 +1,304 @@
+//! Server storage: one [`Store`] trait, backends chosen by the database URL.
+//!
+//! - `memory`: an in-memory SQLite database (tests, `--database memory`);
+//! - `sqlite://PATH`: the embedded default;
+//! - `postgres://…`: production, several server nodes on one database.
+//!
+//! Both SQL backends run the same statements (`$N` placeholders work in
+//! SQLite and PostgreSQL) against their own migration folder. The store sees
+//! only ids, numbers, hashes and opaque ciphertext.
+
+mod sql;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::api::types::{KdfParams, PushResponse, Record};
+
+pub use sql::{connect, StoreKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint (e.g. an email or vault id that exists).
+    #[error("already exists")]
+    Conflict,
+    /// The request is well-formed but impossible (e.g. the same item twice in a batch).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Other(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An account. Key material is wrapped by the client; the server keeps a
+/// salted hash of the auth key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    /// Lower-cased.
+    pub email: String,
+    pub kdf: KdfParams,
+    pub salt: Vec<u8>,
+    /// SHA-256(auth_salt || auth_key).
+    pub auth_hash: Vec<u8>,
+    pub auth_salt: Vec<u8>,
+    pub wrapped_account_key: Vec<u8>,
+    pub public_x25519: Vec<u8>,
+    pub public_ed25519: Vec<u8>,
+    pub wrapped_private_keys: Vec<u8>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A device's login session: hashed access and refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub device_id: Uuid,
+    pub access_hash: Vec<u8>,
+    pub access_expires_at: i64,
+    pub refresh_hash: Vec<u8>,
+    pub refresh_expires_at: i64,
+    /// When the password was last proven (login); refresh keeps it.
+    pub authenticated_at: i64,
+}
+
+/// Result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Rotated: the session now has the new tokens.
+    Rotated(Session),
+    /// The token was already used: the device's sessions were all ended.
+    /// Carries the ended sessions' access hashes (to drop from caches).
+    Reused {
+        account_id: Uuid,
+        device_id: Uuid,
+        revoked_access_hashes: Vec<Vec<u8>>,
+    },
+    /// Unknown or expired token.
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vault {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub wrapped_key: Vec<u8>,
+    pub meta: Vec<u8>,
+    pub revision: i64,
+    pub manifest: Option<Vec<u8>>,
+    pub created_at: i64,
+}
+
+/// One change of a push batch (already size-checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeIn {
+    pub item_id: Uuid,
+    pub base_revision: i64,
+    pub version: u64,
+    pub deleted: bool,
+    pub wrapped_key: Vec<u8>,
+    pub overview: Vec<u8>,
+    pub details: Vec<u8>,
+}
+
+/// A page of pulled changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    pub head: i64,
+    pub records: Vec<Record>,
+    pub manifest: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub account_id: Uuid,
+    pub at: i64,
+    pub kind: String,
+    pub device_id: Option<Uuid>,
+    pub address: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (for logs and `/readyz`).
+    fn kind(&self) -> StoreKind;
+
+    /// Round-trips to the database (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A random server secret, created on first use and stable afterwards
+    /// (used to make up prelogin answers for unknown emails).
+    async fn server_secret(&self) -> StoreResult<Vec<u8>>;
+
+    /// Creates an account with its first device. `Conflict` if the email or id exists.
+    async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
+    async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
+    async fn account(&self, id: Uuid) -> StoreResult<Option<Account>>;
+    /// Replaces the KDF parameters, salt, auth hash and wrapped account key.
+    async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
+
+    /// Adds a device, or (same id, same account, not revoked) renames and touches it.
+    /// `Conflict` when the id belongs to another account or was revoked.
+    async fn upsert_device(&self, device: &Device) -> StoreResult<Device>;
+    async fn devices(&self, account_id: Uuid) -> StoreResult<Vec<Device>>;
+    async fn device(&self, account_id: Uuid, device_id: Uuid) -> StoreResult<Option<Device>>;
+    async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str) -> StoreResult<()>;
+    async fn touch_device(&self, device_id: Uuid, at: i64) -> StoreResult<()>;
+    /// Marks the device revoked and ends its sessions; returns their access hashes.
+    async fn revoke_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<Vec<Vec<u8>>>;
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// A live session by access-token hash (not expired at `now`, device not revoked).
+    async fn session_by_access(&self, access_hash: &[u8], now: i64) -> StoreResult<Option<Session>>;
+    /// Rotates a refresh token (single use); see [`RefreshOutcome`].
+    async fn refresh_session(
+        &self,
+        refresh_hash: &[u8],
+        new_access_hash: &[u8],
+        new_access_expires_at: i64,
+        new_refresh_hash: &[u8],
+        new_refresh_expires_at: i64,
+        now: i64,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Ends one session; returns its access hash.
+    async fn delete_session(&self, session_id: Uuid) -> StoreResult<Option<Vec<u8>>>;
+    /// Ends every session of the account except `keep` (after a password change).
+    async fn delete_other_sessions(&self, account_id: Uuid, keep: Uuid) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// `Conflict` if the vault id exists (for any account).
+    async fn create_vault(&self, vault: &Vault) -> StoreResult<()>;
+    async fn vaults(&self, account_id: Uuid) -> StoreResult<Vec<Vault>>;
+    /// The vault if the account owns it (else `None`: indistinguishable from missing).
+    async fn vault(&self, account_id: Uuid, vault_id: Uuid) -> StoreResult<Option<Vault>>;
+
+    /// Records changed after `since`, oldest first, at most `limit`.
+    async fn pull(&self, account_id: Uuid, vault_id: Uuid, since: i64, limit: u32) -> StoreResult<Pulled>;
+    /// Applies a batch in one transaction: all changes whose base revision
+    /// matches, or none (conflicts listed with the current server copy). A
+    /// repeated `client_change_id` returns the first response unchanged.
+    /// `NotFound` when the vault is not the account's.
+    async fn push(
+        &self,
+        account_id: Uuid,
+        vault_id: Uuid,
+        client_change_id: Uuid,
+        changes: &[ChangeIn],
+        manifest: Option<&[u8]>,
+        now: i64,
+    ) -> StoreResult<PushResponse>;
+    /// Earlier versions of an item, oldest first (the current one excluded).
+    async fn item_history(&self, account_id: Uuid, vault_id: Uuid, item_id: Uuid) -> StoreResult<Vec<Record>>;
+
+    async fn add_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// The account's events, newest first.
+    async fn audit(&self, account_id: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Writes a consistent snapshot of the database to `path` (SQLite only).
+    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
+}
+
+/// The file path of a `sqlite://PATH` URL.
+fn sqlite_path(url: &str) -> StoreResult<&std::path::Path> {
+    url.strip_prefix("sqlite://").map(std::path::Path::new).ok_or_else(|| {
+        StoreError::Invalid(
+            "backup and restore work on sqlite:// databases; for PostgreSQL use pg_dump and pg_restore (docs/operations.md)"
+                .into(),
+        )
+    })
+}
+
+/// `openk-server backup`: a consistent snapshot (`VACUUM INTO`) of an SQLite
+/// database, safe while the server runs.
+///
+/// # Errors
+/// Not an SQLite URL, an existing target, or database errors.
+pub async fn backup(url: &str, out: &std::path::Path) -> StoreResult<()> {
+    let path = sqlite_path(url)?;
+    if !path.exists() {
+        return Err(StoreError::Invalid(format!("there is no database at {}", path.display())));
+    }
+    if out.exists() {
+        return Err(StoreError::Invalid(format!("{} already exists; choose a new file", out.display())));
+    }
+    let store = connect(url).await?;
+    store.backup_to(out).await
+}
+
+/// `openk-server restore`: checks a snapshot and puts it in place of the
+/// database (stop the server first). The old database is replaced atomically.
+///
+/// # Errors
+/// A snapshot that is not a healthy OpenK database, or an existing target without `force`.
+pub async fn restore(snapshot: &std::path::Path, url: &str, force: bool) -> StoreResult<()> {
+    use sqlx::Row;
+    let target = sqlite_path(url)?;
+    if target.exists() && !force {
+        return Err(StoreError::Invalid(format!(
+            "{} exists; stop the server and pass --force to replace it",
+            target.display()
+        )));
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(snapshot).read_only(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .map_err(|e| StoreError::Invalid(format!("{} cannot be opened: {e}", snapshot.display())))?;
+    let check: String = sqlx::query("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| StoreError::Invalid(format!("{} is not an SQLite database: {e}", snapshot.display())))?;
+    let migrated = sqlx::query("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.is_ok();
+    pool.close().await;
+    if check != "ok" || !migrated {
+        return Err(StoreError::Invalid(format!(
+            "{} is not a healthy OpenK server snapshot ({check})",
+            snapshot.display()
+        )));
+    }
+    let tmp = target.with_extension("restore-tmp");
+    std::fs::copy(snapshot, &tmp).map_err(|e| StoreError::Other(format!("cannot copy the snapshot: {e}")))?;
+    if let Ok(f) = std::fs::File::open(&tmp) {
+        let _ = f.sync_all();
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut p = target.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+    std::fs::rename(&tmp, target).map_err(|e| StoreError::Other(format!("cannot put the snapshot in place: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,957 @@
+//! The store story: one scenario, run against every backend.
+//!
+//! Memory and a temporary SQLite file always run. PostgreSQL runs when
+//! `OPENK_TEST_POSTGRES_URL` names a server whose user may create databases
+//! (e.g. `postgres://postgres@127.0.0.1:5432/test`): each test creates its own
+//! `openk_test_<random>` database and drops it afterwards, also on failure.
+//! When the variable is set but the server is unreachable the test fails.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use openk_server::api::types::{Applied, B64, KdfParams, PushResponse, Record};
+use openk_server::store::{
+    Account, AuditEntry, ChangeIn, Device, RefreshOutcome, Session, Store, StoreError, StoreKind,
+    Vault, connect,
+};
+use sqlx::{Connection as _, Executor as _};
+use uuid::Uuid;
+
+// ------------------------------------------------------------------ backends
+
+/// A PostgreSQL database made for one test; dropped (connections and all)
+/// when the guard goes, whether the test passed or panicked.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    fn url(&self) -> String {
+        with_database(&self.admin_url, &self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let outcome = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.execute(sql.as_str()).await.map_err(|e| e.to_string())?;
+                conn.close().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}: thread panicked", self.name),
+        }
+    }
+}
+
+/// `url` with its database name replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A store under test and whatever must live as long as it.
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _database: Option<PgDatabase>,
+}
+
+async fn memory() -> Backend {
+    let store = connect("memory").await.expect("memory store");
+    assert_eq!(store.kind(), StoreKind::Memory);
+    Backend {
+        store,
+        _dir: None,
+        _database: None,
+    }
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("server.db");
+    let store = connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("sqlite store");
+    assert_eq!(store.kind(), StoreKind::Sqlite);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("db file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "database file mode {mode:o}");
+    }
+    Backend {
+        store,
+        _dir: Some(dir),
+        _database: None,
+    }
+}
+
+/// `None` (after saying so) when `OPENK_TEST_POSTGRES_URL` is not set.
+async fn postgres() -> Option<Backend> {
+    let Ok(admin_url) = std::env::var("OPENK_TEST_POSTGRES_URL") else {
+        println!("skipped: OPENK_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    let name = format!("openk_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("OPENK_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
+        });
+    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .expect("create the test database");
+    let database = PgDatabase { admin_url, name };
+    conn.close().await.expect("close the admin connection");
+    let store = connect(&database.url()).await.expect("postgres store");
+    assert_eq!(store.kind(), StoreKind::Postgres);
+    Some(Backend {
+        store,
+        _dir: None,
+        _database: Some(database),
+    })
+}
+
+// ------------------------------------------------------------------- helpers
+
+fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+fn account(email: &str, created_at: i64) -> Account {
+    Account {
+        id: new_id(),
+        email: email.to_owned(),
+        kdf: KdfParams {
+            memory_kib: 65_536,
+            iterations: 3,
+            parallelism: 4,
+        },
+        salt: vec![1; 16],
+        auth_hash: vec![2; 32],
+        auth_salt: vec![3; 16],
+        wrapped_account_key: vec![4; 72],
+        public_x25519: vec![5; 32],
+        public_ed25519: vec![6; 32],
+        wrapped_private_keys: vec![7; 120],
+        created_at,
+    }
+}
+
+fn device(account_id: Uuid, name: &str, at: i64) -> Device {
+    Device {
+        id: new_id(),
+        account_id,
+        name: name.to_owned(),
+        created_at: at,
+        last_seen_at: at,
+        revoked_at: None,
+    }
+}
+
+fn session(account_id: Uuid, device_id: Uuid, tag: &str, now: i64) -> Session {
+    Session {
+        id: new_id(),
+        account_id,
+        device_id,
+        access_hash: format!("access-{tag}").into_bytes(),
+        access_expires_at: now + 900_000,
+        refresh_hash: format!("refresh-{tag}").into_bytes(),
+        refresh_expires_at: now + 30 * 86_400_000,
+        authenticated_at: now,
+    }
+}
+
+fn vault(account_id: Uuid, at: i64) -> Vault {
+    Vault {
+        id: new_id(),
+        account_id,
+        wrapped_key: b"wrapped vault key".to_vec(),
+        meta: b"sealed vault name".to_vec(),
+        revision: 0,
+        manifest: None,
+        created_at: at,
+    }
+}
+
+fn change(item_id: Uuid, base_revision: i64, version: u64, tag: &str) -> ChangeIn {
+    ChangeIn {
+        item_id,
+        base_revision,
+        version,
+        deleted: false,
+        wrapped_key: format!("key-{tag}").into_bytes(),
+        overview: format!("overview-{tag}").into_bytes(),
+        details: format!("details-{tag}").into_bytes(),
+    }
+}
+
+fn tombstone(item_id: Uuid, base_revision: i64, version: u64) -> ChangeIn {
+    ChangeIn {
+        item_id,
+        base_revision,
+        version,
+        deleted: true,
+        wrapped_key: Vec::new(),
+        overview: Vec::new(),
+        details: Vec::new(),
+    }
+}
+
+/// What the server should hold after applying `change` at `revision`.
+fn record_of(change: &ChangeIn, revision: i64) -> Record {
+    Record {
+        item_id: change.item_id,
+        version: change.version,
+        revision,
+        deleted: change.deleted,
+        wrapped_key: B64(change.wrapped_key.clone()),
+        overview: B64(change.overview.clone()),
+        details: B64(change.details.clone()),
+    }
+}
+
+fn revisions(records: &[Record]) -> Vec<i64> {
+    records.iter().map(|r| r.revision).collect()
+}
+
+fn sorted(hashes: Vec<Vec<u8>>) -> BTreeSet<Vec<u8>> {
+    hashes.into_iter().collect()
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Conflict) => {}
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::NotFound) => {}
+        other => panic!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Invalid(_)) => {}
+        other => panic!("{what}: expected Invalid, got {other:?}"),
+    }
+}
+
+// --------------------------------------------------------------------- story
+
+#[allow(clippy::too_many_lines)]
+async fn story(store: &dyn Store) {
+    let now: i64 = 1_764_000_000_000;
+    store.ping().await.expect("ping");
+
+    // The server secret is made once and then stays.
+    let secret = store.server_secret().await.expect("secret");
+    assert!(secret.len() >= 16);
+    assert_eq!(store.server_secret().await.expect("secret again"), secret);
+
+    // ------------------------------------------------------------ accounts
+    let alice = account("alice@example.com", now);
+    let laptop = device(alice.id, "laptop", now);
+    store.create_account(&alice, &laptop).await.expect("create alice");
+    let mut same_email = account("alice@example.com", now);
+    let spare = device(same_email.id, "x", now);
+    assert_conflict(
+        store.create_account(&same_email, &spare).await,
+        "duplicate email",
+    );
+    same_email.email = "other@example.com".into();
+    same_email.id = alice.id;
+    assert_conflict(
+        store.create_account(&same_email, &spare).await,
+        "duplicate account id",
+    );
+    let bob = account("bob@example.com", now + 1);
+    let bob_phone = device(bob.id, "bob's phone", now + 1);
+    store.create_account(&bob, &bob_phone).await.expect("create bob");
+    // A device id is global: a second account cannot bring an existing one.
+    let carol = account("carol@example.com", now);
+    assert_conflict(
+        store.create_account(&carol, &bob_phone).await,
+        "account with an existing device id",
+    );
+    assert_eq!(
+        store.account_by_email("carol@example.com").await.expect("carol"),
+        None,
+        "a failed registration leaves nothing behind"
+    );
+
+    assert_eq!(
+        store.account_by_email("alice@example.com").await.expect("by email"),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.account_by_email("ALICE@example.com").await.expect("by email"),
+        None,
+        "emails match as stored (the caller lower-cases)"
+    );
+    assert_eq!(store.account(alice.id).await.expect("by id"), Some(alice.clone()));
+    assert_eq!(store.account(new_id()).await.expect("unknown id"), None);
+
+    let mut rekeyed = alice.clone();
+    rekeyed.kdf = KdfParams {
+        memory_kib: 131_072,
+        iterations: 4,
+        parallelism: 2,
+    };
+    rekeyed.salt = vec![9; 16];
+    rekeyed.auth_hash = vec![8; 32];
+    rekeyed.auth_salt = vec![7; 16];
+    rekeyed.wrapped_account_key = vec![6; 72];
+    rekeyed.email = "ignored@example.com".into();
+    store.update_account_keys(&rekeyed).await.expect("rekey");
+    let stored = store.account(alice.id).await.expect("rekeyed").expect("exists");
+    assert_eq!(stored.kdf, rekeyed.kdf);
+    assert_eq!(stored.salt, rekeyed.salt);
+    assert_eq!(stored.auth_hash, rekeyed.auth_hash);
+    assert_eq!(stored.auth_salt, rekeyed.auth_salt);
+    assert_eq!(stored.wrapped_account_key, rekeyed.wrapped_account_key);
+    assert_eq!(stored.email, alice.email, "only key material changes");
+    assert_eq!(stored.public_x25519, alice.public_x25519);
+    let mut ghost = alice.clone();
+    ghost.id = new_id();
+    assert_not_found(store.update_account_keys(&ghost).await, "rekey unknown account");
+
+    // ------------------------------------------------------------- devices
+    let phone = device(alice.id, "phone", now + 10);
+    assert_eq!(store.upsert_device(&phone).await.expect("add phone"), phone);
+    let mut again = phone.clone();
+    again.name = "phone (login)".into();
+    again.created_at = now + 999;
+    again.last_seen_at = now + 20;
+    let upserted = store.upsert_device(&again).await.expect("upsert phone");
+    assert_eq!(upserted.name, "phone (login)");
+    assert_eq!(upserted.last_seen_at, now + 20);
+    assert_eq!(upserted.created_at, phone.created_at, "created_at is kept");
+    let mut stolen = bob_phone.clone();
+    stolen.account_id = alice.id;
+    assert_conflict(store.upsert_device(&stolen).await, "another account's device id");
+
+    store
+        .rename_device(alice.id, laptop.id, "work laptop")
+        .await
+        .expect("rename");
+    assert_not_found(
+        store.rename_device(bob.id, laptop.id, "mine").await,
+        "rename another account's device",
+    );
+    store.touch_device(laptop.id, now + 50).await.expect("touch");
+    store.touch_device(laptop.id, now + 5).await.expect("touch older");
+    store.touch_device(new_id(), now).await.expect("touch unknown");
+    let listed = store.devices(alice.id).await.expect("devices");
+    assert_eq!(
+        listed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![laptop.id, phone.id]
+    );
+    assert_eq!(listed[0].name, "work laptop");
+    assert_eq!(listed[0].last_seen_at, now + 50, "last seen never goes back");
+    assert_eq!(
+        store.device(alice.id, phone.id).await.expect("device"),
+        Some(upserted.clone())
+    );
+    assert_eq!(store.device(alice.id, bob_phone.id).await.expect("device"), None);
+    assert_eq!(store.devices(bob.id).await.expect("bob's").len(), 1);
+
+    // ------------------------------------------------------------ sessions
+    let s1 = session(alice.id, laptop.id, "1", now);
+    store.create_session(&s1).await.expect("session");
+    assert_conflict(store.create_session(&s1).await, "same session twice");
+    assert_eq!(
+        store.session_by_access(&s1.access_hash, now).await.expect("lookup"),
+        Some(s1.clone())
+    );
+    assert_eq!(
+        store
+            .session_by_access(&s1.access_hash, s1.access_expires_at)
+            .await
+            .expect("expired lookup"),
+        None,
+        "an expired access token finds nothing"
+    );
+    assert_eq!(store.session_by_access(b"nope", now).await.expect("lookup"), None);
+
+    // Rotation: new tokens, same session, authenticated_at kept.
+    let later = now + 600_000;
+    let rotated = store
+        .refresh_session(
+            &s1.refresh_hash,
+            b"access-1b",
+            later + 900_000,
+            b"refresh-1b",
+            later + 86_400_000,
+            later,
+        )
+        .await
+        .expect("refresh");
+    let RefreshOutcome::Rotated(s1b) = rotated else {
+        panic!("expected a rotation, got {rotated:?}");
+    };
+    assert_eq!(s1b.id, s1.id);
+    assert_eq!(s1b.access_hash, b"access-1b");
+    assert_eq!(s1b.access_expires_at, later + 900_000);
+    assert_eq!(s1b.refresh_hash, b"refresh-1b");
+    assert_eq!(s1b.refresh_expires_at, later + 86_400_000);
+    assert_eq!(s1b.authenticated_at, s1.authenticated_at);
+    assert_eq!(
+        store.session_by_access(&s1.access_hash, later).await.expect("old access"),
+        None
+    );
+    assert_eq!(
+        store.session_by_access(b"access-1b", later).await.expect("new access"),
+        Some(s1b.clone())
+    );
+    let refresh = |hash: &'static [u8], at: i64| {
+        store.refresh_session(hash, b"access-x", at + 1, b"refresh-x", at + 2, at)
+    };
+    assert_eq!(
+        refresh(b"refresh-unknown", later).await.expect("unknown"),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        refresh(b"refresh-1b", later + 86_400_000).await.expect("expired"),
+        RefreshOutcome::Invalid,
+        "an expired refresh token is invalid"
+    );
+
+    // A second session on the laptop, one on the phone.
+    let s2 = session(alice.id, laptop.id, "2", later);
+    let s3 = session(alice.id, phone.id, "3", later);
+    store.create_session(&s2).await.expect("s2");
+    store.create_session(&s3).await.expect("s3");
+
+    // Reuse of the rotated token ends every laptop session, not the phone's.
+    let reused = refresh(b"refresh-1", later + 1000).await.expect("reuse");
+    let RefreshOutcome::Reused {
+        account_id,
+        device_id,
+        revoked_access_hashes,
+    } = reused
+    else {
+        panic!("expected reuse, got {reused:?}");
+    };
+    assert_eq!((account_id, device_id), (alice.id, laptop.id));
+    assert_eq!(
+        sorted(revoked_access_hashes),
+        sorted(vec![b"access-1b".to_vec(), s2.access_hash.clone()])
+    );
+    for gone in [b"access-1b".as_slice(), s2.access_hash.as_slice()] {
+        assert_eq!(store.session_by_access(gone, later).await.expect("gone"), None);
+    }
+    assert!(store.session_by_access(&s3.access_hash, later).await.expect("s3").is_some());
+    assert_eq!(
+        refresh(b"refresh-1b", later + 2000).await.expect("after reuse"),
+        RefreshOutcome::Invalid,
+        "the ended session's current token is dead too"
+    );
+    assert_eq!(
+        refresh(b"refresh-1", later + 3000).await.expect("reuse again"),
+        RefreshOutcome::Invalid,
+        "once the session is gone a replay is merely invalid"
+    );
+
+    // Logout, and "log out everywhere else".
+    assert_eq!(
+        store.delete_session(s3.id).await.expect("logout"),
+        Some(s3.access_hash.clone())
+    );
+    assert_eq!(store.delete_session(s3.id).await.expect("logout again"), None);
+    assert_eq!(
+        refresh(b"refresh-3", later).await.expect("refresh after logout"),
+        RefreshOutcome::Invalid
+    );
+    let s4 = session(alice.id, laptop.id, "4", later);
+    let s5 = session(alice.id, phone.id, "5", later);
+    let s6 = session(alice.id, laptop.id, "6", later);
+    let bobs = session(bob.id, bob_phone.id, "bob", later);
+    for s in [&s4, &s5, &s6, &bobs] {
+        store.create_session(s).await.expect("session");
+    }
+    assert_eq!(
+        sorted(store.delete_other_sessions(alice.id, s4.id).await.expect("others")),
+        sorted(vec![s5.access_hash.clone(), s6.access_hash.clone()])
+    );
+    assert!(store.session_by_access(&s4.access_hash, later).await.expect("s4").is_some());
+    assert!(store.session_by_access(&bobs.access_hash, later).await.expect("bob").is_some());
+
+    // Revoking a device ends its sessions and bars the id.
+    let s7 = session(alice.id, phone.id, "7", later);
+    store.create_session(&s7).await.expect("s7");
+    assert_not_found(
+        store.revoke_device(bob.id, phone.id, later).await,
+        "revoke another account's device",
+    );
+    assert_eq!(
+        store.revoke_device(alice.id, phone.id, later).await.expect("revoke"),
+        vec![s7.access_hash.clone()]
+    );
+    assert_eq!(store.session_by_access(&s7.access_hash, later).await.expect("s7"), None);
+    assert!(store.session_by_access(&s4.access_hash, later).await.expect("s4").is_some());
+    let revoked = store.device(alice.id, phone.id).await.expect("revoked").expect("kept");
+    assert_eq!(revoked.revoked_at, Some(later));
+    assert_conflict(store.upsert_device(&phone).await, "revoked device id");
+    // Even a session that slipped in is refused while its device is revoked.
+    let s8 = session(alice.id, phone.id, "8", later);
+    store.create_session(&s8).await.expect("s8");
+    assert_eq!(store.session_by_access(&s8.access_hash, later).await.expect("s8"), None);
+
+    // -------------------------------------------------------------- vaults
+    let v1 = vault(alice.id, now);
+    store.create_vault(&v1).await.expect("vault");
+    assert_conflict(store.create_vault(&v1).await, "same vault twice");
+    let mut squatted = v1.clone();
+    squatted.account_id = bob.id;
+    assert_conflict(store.create_vault(&squatted).await, "vault id of another account");
+    let bob_vault = vault(bob.id, now + 1);
+    store.create_vault(&bob_vault).await.expect("bob's vault");
+    assert_eq!(store.vaults(alice.id).await.expect("vaults"), vec![v1.clone()]);
+    assert_eq!(store.vault(alice.id, v1.id).await.expect("vault"), Some(v1.clone()));
+    assert_eq!(store.vault(bob.id, v1.id).await.expect("foreign vault"), None);
+    assert_not_found(store.pull(bob.id, v1.id, 0, 10).await, "pull a foreign vault");
+    assert_not_found(
+        store.push(bob.id, v1.id, new_id(), &[], None, now).await,
+        "push to a foreign vault",
+    );
+    assert_not_found(
+        store.item_history(bob.id, v1.id, new_id()).await,
+        "history of a foreign vault",
+    );
+    assert_not_found(store.pull(alice.id, new_id(), 0, 10).await, "pull a missing vault");
+
+    let empty = store.pull(alice.id, v1.id, 0, 100).await.expect("empty pull");
+    assert_eq!((empty.head, empty.records.len(), empty.manifest), (0, 0, None));
+
+    // ---------------------------------------------------------------- push
+    let items: Vec<Uuid> = (0..5).map(|_| new_id()).collect();
+    let first: Vec<ChangeIn> = items
+        .iter()
+        .enumerate()
+        .map(|(i, id)| change(*id, 0, 1, &format!("{i}a")))
+        .collect();
+    let push1 = store
+        .push(alice.id, v1.id, new_id(), &first, Some(b"manifest-1"), now)
+        .await
+        .expect("push new items");
+    assert_eq!(push1.head, 5);
+    assert!(push1.conflicts.is_empty());
+    assert_eq!(
+        push1.applied,
+        items
+            .iter()
+            .zip(1..)
+            .map(|(item_id, revision)| Applied {
+                item_id: *item_id,
+                revision
+            })
+            .collect::<Vec<_>>()
+    );
+
+    let all = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull all");
+    assert_eq!(all.head, 5);
+    assert_eq!(all.manifest.as_deref(), Some(b"manifest-1".as_slice()));
+    assert_eq!(
+        all.records,
+        first.iter().zip(1..).map(|(c, r)| record_of(c, r)).collect::<Vec<_>>()
+    );
+    let tail = store.pull(alice.id, v1.id, 3, 1000).await.expect("pull since 3");
+    assert_eq!(revisions(&tail.records), vec![4, 5]);
+    let mut pages = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = store.pull(alice.id, v1.id, since, 2).await.expect("page");
+        assert_eq!(page.head, 5);
+        let Some(last) = page.records.last() else { break };
+        since = last.revision;
+        pages.push(revisions(&page.records));
+    }
+    assert_eq!(pages, vec![vec![1, 2], vec![3, 4], vec![5]]);
+    let stored_vault = store.vault(alice.id, v1.id).await.expect("vault").expect("exists");
+    assert_eq!(stored_vault.revision, 5);
+    assert_eq!(stored_vault.manifest.as_deref(), Some(b"manifest-1".as_slice()));
+
+    // A stale base: every mismatch reported, nothing applied.
+    let absent = new_id();
+    let stale = vec![
+        change(items[0], 0, 2, "0-stale"), // the server has revision 1
+        change(items[1], 2, 2, "1b"),      // matches
+        change(new_id(), 0, 1, "fresh"),   // new, fine
+        change(absent, 3, 2, "absent"),    // claims a copy the server never had
+    ];
+    let conflicted = store
+        .push(alice.id, v1.id, new_id(), &stale, Some(b"manifest-x"), now)
+        .await
+        .expect("stale push");
+    assert_eq!(conflicted.head, 5);
+    assert!(conflicted.applied.is_empty());
+    assert_eq!(conflicted.conflicts.len(), 2);
+    assert_eq!(conflicted.conflicts[0].item_id, items[0]);
+    assert_eq!(conflicted.conflicts[0].current, record_of(&first[0], 1));
+    assert_eq!(conflicted.conflicts[1].item_id, absent);
+    assert_eq!(
+        conflicted.conflicts[1].current,
+        Record {
+            item_id: absent,
+            version: 0,
+            revision: 0,
+            deleted: true,
+            wrapped_key: B64(Vec::new()),
+            overview: B64(Vec::new()),
+            details: B64(Vec::new()),
+        }
+    );
+    let unchanged = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");
+    assert_eq!(unchanged.head, 5);
+    assert_eq!(unchanged.records, all.records, "nothing applied");
+    assert_eq!(unchanged.manifest.as_deref(), Some(b"manifest-1".as_slice()));
+
+    // Updates, then the same batch retried: one answer, applied once.
+    let updates = vec![change(items[0], 1, 2, "0b"), change(items[1], 2, 2, "1b")];
+    let batch = new_id();
+    let push2 = store
+        .push(alice.id, v1.id, batch, &updates, Some(b"manifest-2"), now + 1)
+        .await
+        .expect("update");
+    assert_eq!(
+        push2,
+        PushResponse {
+            head: 7,
+            applied: vec![
+                Applied {
+                    item_id: items[0],
+                    revision: 6
+                },
+                Applied {
+                    item_id: items[1],
+                    revision: 7
+                },
+            ],
+            conflicts: Vec::new(),
+        }
+    );
+    let retried = store
+        .push(alice.id, v1.id, batch, &updates, Some(b"manifest-2"), now + 2)
+        .await
+        .expect("retry");
+    assert_eq!(retried, push2, "a retry gets the first answer");
+    // Even a retry whose body no longer matches (or would conflict) gets it.
+    let retried_stale = store
+        .push(alice.id, v1.id, batch, &stale, None, now + 3)
+        .await
+        .expect("retry with other content");
+    assert_eq!(retried_stale, push2);
+    let after_retry = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");
+    assert_eq!(after_retry.head, 7, "nothing applied twice");
+    assert_eq!(after_retry.manifest.as_deref(), Some(b"manifest-2".as_slice()));
+    assert_eq!(
+        store.item_history(alice.id, v1.id, items[0]).await.expect("history"),
+        vec![record_of(&first[0], 1)],
+        "the retry made no extra history"
+    );
+
+    // Batches that make no sense.
+    assert_invalid(
+        store
+            .push(
+                alice.id,
+                v1.id,
+                new_id(),
+                &[change(items[2], 3, 2, "x"), change(items[2], 3, 3, "y")],
+                None,
+                now,
+            )
+            .await,
+        "the same item twice in a batch",
+    );
+    let noop_id = new_id();
+    let noop = store
+        .push(alice.id, v1.id, noop_id, &[], None, now)
+        .await
+        .expect("empty batch");
+    assert_eq!(
+        noop,
+        PushResponse {
+            head: 7,
+            applied: Vec::new(),
+            conflicts: Vec::new()
+        }
+    );
+    assert_eq!(
+        store.push(alice.id, v1.id, noop_id, &[], None, now).await.expect("again"),
+        noop
+    );
+
+    // A tombstone: empty blobs, the item's last live copy kept in history.
+    let purge = tombstone(items[2], 3, 2);
+    let push3 = store
+        .push(alice.id, v1.id, new_id(), std::slice::from_ref(&purge), None, now)
+        .await
+        .expect("tombstone");
+    assert_eq!(push3.head, 8);
+    let pulled = store.pull(alice.id, v1.id, 7, 1000).await.expect("pull tombstone");
+    assert_eq!(pulled.records, vec![record_of(&purge, 8)]);
+    assert!(pulled.records[0].deleted);
+    assert!(pulled.records[0].details.0.is_empty());
+    assert_eq!(pulled.manifest.as_deref(), Some(b"manifest-2".as_slice()));
+    // Re-created over the tombstone: the tombstone itself is not history.
+    let revived = change(items[2], 8, 3, "2c");
+    let push4 = store
+        .push(alice.id, v1.id, new_id(), std::slice::from_ref(&revived), None, now)
+        .await
+        .expect("revive");
+    assert_eq!(push4.head, 9);
+    assert_eq!(
+        store.item_history(alice.id, v1.id, items[2]).await.expect("history"),
+        vec![record_of(&first[2], 3)]
+    );
+
+    // History: older versions, oldest first, the current one excluded.
+    let third = change(items[0], 6, 3, "0c");
+    store
+        .push(alice.id, v1.id, new_id(), std::slice::from_ref(&third), None, now)
+        .await
+        .expect("third version");
+    assert_eq!(
+        store.item_history(alice.id, v1.id, items[0]).await.expect("history"),
+        vec![record_of(&first[0], 1), record_of(&updates[0], 6)]
+    );
+    assert_eq!(
+        store.item_history(alice.id, v1.id, items[4]).await.expect("no history"),
+        Vec::new()
+    );
+    let current = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");
+    assert_eq!(current.head, 10);
+    assert_eq!(revisions(&current.records), vec![4, 5, 7, 9, 10]);
+
+    // Another vault's revisions are its own.
+    let v2 = vault(alice.id, now + 5);
+    store.create_vault(&v2).await.expect("second vault");
+    let other = store
+        .push(alice.id, v2.id, batch, &[change(new_id(), 0, 1, "v2")], None, now)
+        .await
+        .expect("push to v2 with a client id used in v1");
+    assert_eq!(other.head, 1);
+    assert_eq!(
+        store.vaults(alice.id).await.expect("vaults").len(),
+        2,
+        "vaults are listed"
+    );
+
+    // --------------------------------------------------------------- audit
+    for i in 0..5_i64 {
+        store
+            .add_audit(&AuditEntry {
+                id: 0,
+                account_id: alice.id,
+                at: now + i,
+                kind: format!("event-{i}"),
+                device_id: (i % 2 == 0).then_some(laptop.id),
+                address: (i == 3).then(|| "192.0.2.7".to_owned()),
+                detail: (i == 4).then(|| "work laptop".to_owned()),
+            })
+            .await
+            .expect("audit");
+    }
+    store
+        .add_audit(&AuditEntry {
+            id: 0,
+            account_id: bob.id,
+            at: now,
+            kind: "login".into(),
+            device_id: None,
+            address: None,
+            detail: None,
+        })
+        .await
+        .expect("bob's audit");
+    let events = store.audit(alice.id, 3).await.expect("audit list");
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["event-4", "event-3", "event-2"]
+    );
+    assert!(events.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert_eq!(events[0].detail.as_deref(), Some("work laptop"));
+    assert_eq!(events[0].device_id, Some(laptop.id));
+    assert_eq!(events[1].address.as_deref(), Some("192.0.2.7"));
+    assert_eq!(events[1].device_id, None);
+    assert_eq!(events[2].at, now + 2);
+    assert!(events.iter().all(|e| e.account_id == alice.id));
+    assert_eq!(store.audit(alice.id, 100).await.expect("all").len(), 5);
+    assert_eq!(store.audit(bob.id, 100).await.expect("bob").len(), 1);
+
+    // -------------------------------------------------------------- backup
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("backup.db");
+    if store.kind() != StoreKind::Sqlite {
+        assert_invalid(store.backup_to(&target).await, "backup of a non-file store");
+        assert!(!target.exists());
+        return;
+    }
+    store.backup_to(&target).await.expect("backup");
+    assert_invalid(store.backup_to(&target).await, "backup over an existing file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&target).expect("backup").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "backup file mode {mode:o}");
+    }
+    let copy = connect(&format!("sqlite://{}", target.display()))
+        .await
+        .expect("open the backup");
+    assert_eq!(copy.server_secret().await.expect("secret"), secret);
+    assert_eq!(
+        copy.account_by_email("alice@example.com").await.expect("alice"),
+        store.account(alice.id).await.expect("alice")
+    );
+    let copied = copy.pull(alice.id, v1.id, 0, 1000).await.expect("pull the copy");
+    assert_eq!(copied, current);
+    assert_eq!(
+        copy.item_history(alice.id, v1.id, items[0]).await.expect("history"),
+        vec![record_of(&first[0], 1), record_of(&updates[0], 6)]
+    );
+}
+
+#[tokio::test]
+async fn story_memory() {
+    let backend = memory().await;
+    story(backend.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn story_sqlite() {
+    let backend = sqlite().await;
+    story(backend.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn story_postgres() {
+    let Some(backend) = postgres().await else { return };
+    story(backend.store.as_ref()).await;
+}
+
+/// Each `memory` URL is a fresh database; a SQLite file keeps its data.
+#[tokio::test]
+async fn stores_persist_as_promised() {
+    let first = connect("memory").await.expect("memory");
+    let alice = account("alice@example.com", 1);
+    first
+        .create_account(&alice, &device(alice.id, "laptop", 1))
+        .await
+        .expect("create");
+    let second = connect("memory").await.expect("memory");
+    assert_eq!(second.account(alice.id).await.expect("lookup"), None);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = connect(&url).await.expect("sqlite");
+    store
+        .create_account(&alice, &device(alice.id, "laptop", 1))
+        .await
+        .expect("create");
+    let secret = store.server_secret().await.expect("secret");
+    drop(store);
+    let reopened = connect(&url).await.expect("reopen");
+    assert_eq!(reopened.account(alice.id).await.expect("lookup"), Some(alice));
+    assert_eq!(reopened.server_secret().await.expect("secret"), secret);
+
+    let missing_dir = format!("sqlite://{}", dir.path().join("no/such/dir/s.db").display());
+    match connect(&missing_dir).await {
+        Err(StoreError::Unavailable(_)) => {}
+        Err(e) => panic!("expected Unavailable, got {e:?}"),
+        Ok(_) => panic!("opened a database in a missing directory"),
+    }
+    match connect("redis://localhost").await {
+        Err(StoreError::Invalid(_)) => {}
+        Err(e) => panic!("expected Invalid, got {e:?}"),
+        Ok(_) => panic!("accepted a redis URL"),
+    }
+}
+
+// --------------------------------------------------------------- concurrency
+
+async fn concurrent_pushes(store: Arc<dyn Store>) {
+    let now = 1_764_000_000_000;
+    let owner = account("owner@example.com", now);
+    store
+        .create_account(&owner, &device(owner.id, "laptop", now))
+        .await
+        .expect("account");
+    let v = vault(owner.id, now);
+    store.create_vault(&v).await.expect("vault");
+
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let item = change(new_id(), 0, 1, &format!("c{i}"));
+                let response = store
+                    .push(owner.id, v.id, new_id(), std::slice::from_ref(&item), None, now)
+                    .await
+                    .expect("concurrent push");
+                assert!(response.conflicts.is_empty(), "{response:?}");
+                assert_eq!(response.applied.len(), 1);
+                assert_eq!(response.applied[0].item_id, item.item_id);
+                response.applied[0].revision
+            })
+        })
+        .collect();
+    let mut revisions = BTreeSet::new();
+    for task in tasks {
+        assert!(revisions.insert(task.await.expect("task")), "distinct revisions");
+    }
+    assert_eq!(revisions, (1..=8).collect::<BTreeSet<i64>>());
+    let pulled = store.pull(owner.id, v.id, 0, 100).await.expect("pull");
+    assert_eq!(pulled.head, 8);
+    assert_eq!(pulled.records.len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_memory() {
+    let backend = memory().await;
+    concurrent_pushes(backend.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_sqlite() {
+    let backend = sqlite().await;
+    concurrent_pushes(backend.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_postgres() {
+    let Some(backend) = postgres().await else { return };
+    concurrent_pushes(backend.store.clone()).await;
+}

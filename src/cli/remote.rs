@@ -1,0 +1,319 @@
+//! Server commands: register, login, logout, status, device, audit, serve.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::input::{self, confirm};
+use super::output::{print, print_json, table};
+use super::{CliError, CliResult, Global, exit, unlock, vault_dir};
+use crate::engine::{self, remote};
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Server URL, e.g. https://openk.example.org
+    #[arg(long, env = "OPENK_SERVER")]
+    pub server: String,
+    /// Email address for the account
+    #[arg(long)]
+    pub email: String,
+    /// Name of this device in the device list (default: the host name)
+    #[arg(long)]
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server URL (default: the one this vault is registered with)
+    #[arg(long, env = "OPENK_SERVER")]
+    pub server: Option<String>,
+    /// Account email (default: the one this vault is registered with)
+    #[arg(long)]
+    pub email: Option<String>,
+    /// The Secret Key from your Emergency Kit (new device; else OPENK_SECRET_KEY or a prompt)
+    #[arg(long, value_name = "OK1-…")]
+    pub secret_key: Option<String>,
+    /// Accept key derivation parameters below the recommended floor from the server
+    #[arg(long)]
+    pub allow_weak_kdf: bool,
+    /// Name of this device in the device list (default: the host name)
+    #[arg(long)]
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// List the account's devices
+    Ls,
+    /// Rename a device (ID: id, id prefix, or `current`)
+    Rename { id: String, name: String },
+    /// Revoke a device: its session ends at once (ID: id, id prefix, or `current`)
+    Revoke {
+        id: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// At most this many events, newest first
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let name = a.device_name.clone().unwrap_or_else(remote::default_device_name);
+    let result = vault.register(&a.server, &a.email, &name).await;
+    let server = vault.remote().map(|r| r.server.clone()).unwrap_or_default();
+    let account = vault.account_id();
+    vault.close().await;
+    result?;
+    if g.json {
+        print_json(&json!({ "server": server, "email": a.email.trim().to_lowercase(), "account_id": account, "device_name": name }))
+    } else {
+        print(&format!(
+            "Registered {} with {server} as this device ({name:?}).\n\
+             The server keeps only encrypted data; your password and Secret Key never leave this machine.\n",
+            a.email.trim().to_lowercase()
+        ))
+    }
+}
+
+fn read_secret_key(a: &LoginArgs) -> CliResult<zeroize::Zeroizing<String>> {
+    if let Some(sk) = &a.secret_key {
+        return Ok(zeroize::Zeroizing::new(sk.clone()));
+    }
+    if let Ok(sk) = std::env::var("OPENK_SECRET_KEY") {
+        return Ok(zeroize::Zeroizing::new(sk));
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let sk = rpassword::prompt_password("Secret Key (OK1-…, from your Emergency Kit): ")
+            .map_err(|e| CliError::general(format!("cannot read the Secret Key: {e}")))?;
+        return Ok(zeroize::Zeroizing::new(sk));
+    }
+    Err(CliError::usage("a new device needs the Secret Key: pass --secret-key or set OPENK_SECRET_KEY"))
+}
+
+pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
+    let dir = vault_dir(g)?;
+    if dir.exists() && engine::vault_exists(&dir).await? {
+        // This device already has the vault: a new session for it.
+        let mut vault = unlock(g).await?;
+        let Some(record) = vault.remote().cloned() else {
+            vault.close().await;
+            return Err(CliError::usage(
+                "this vault is not registered with a server; use `openk register`, or log in as a new device with --vault EMPTY_DIR",
+            ));
+        };
+        if a.server.as_ref().is_some_and(|s| crate::sync::client::normalize_url(s).ok().as_deref() != Some(record.server.as_str()))
+            || a.email.as_ref().is_some_and(|e| e.trim().to_lowercase() != record.email)
+        {
+            vault.close().await;
+            return Err(CliError::usage(format!(
+                "this vault belongs to {} on {}; use another --vault directory for another account",
+                record.email, record.server
+            )));
+        }
+        let result = vault.relogin().await;
+        vault.close().await;
+        result?;
+        return if g.json {
+            print_json(&json!({ "server": record.server, "email": record.email, "new_device": false }))
+        } else {
+            print(&format!("Logged in to {} as {}.\n", record.server, record.email))
+        };
+    }
+    let server = a.server.clone().ok_or_else(|| CliError::usage("--server URL is needed to log in on a new device"))?;
+    let email = a.email.clone().ok_or_else(|| CliError::usage("--email is needed to log in on a new device"))?;
+    let password = input::master_password(g, "Master password: ")?;
+    let secret_key = read_secret_key(a)?;
+    let name = a.device_name.clone().unwrap_or_else(remote::default_device_name);
+    let vault = remote::login(&dir, &server, &email, password, &secret_key, a.allow_weak_kdf, &name).await?;
+    let account = vault.account_id();
+    let device = vault.device_id();
+    vault.close().await;
+    if g.json {
+        print_json(&json!({ "server": server, "email": email, "account_id": account, "device_id": device, "vault": dir, "new_device": true }))
+    } else {
+        print(&format!(
+            "Logged in to {server} as {email}; this device's vault is {}.\n`openk sync` downloads your items.\n",
+            dir.display()
+        ))
+    }
+}
+
+pub async fn logout(g: &Global) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let result = vault.logout().await;
+    vault.close().await;
+    let told = result?;
+    if g.json {
+        return print_json(&json!({ "logged_out": true, "server_notified": told }));
+    }
+    if told {
+        print("Logged out. The local vault stays on this device; `openk login` signs in again.\n")
+    } else {
+        print("Logged out locally; the server could not be reached, so its session ends when it expires.\n")
+    }
+}
+
+pub async fn status(g: &Global) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let (count, damaged) = {
+        let (entries, damaged) = vault.entries().await?;
+        (entries.len(), damaged.len())
+    };
+    let remote = vault.remote_status().await;
+    let (vault_id, vault_name) = vault.default_vault();
+    let info = json!({
+        "vault": vault.dir(),
+        "vault_id": vault_id,
+        "vault_name": vault_name,
+        "account_id": vault.account_id(),
+        "device_id": vault.device_id(),
+        "kdf": vault.kdf(),
+        "items": count,
+        "damaged_items": damaged,
+    });
+    vault.close().await;
+    let remote = remote?;
+    if g.json {
+        let mut v = info;
+        v["server"] = serde_json::to_value(&remote).unwrap_or_default();
+        return print_json(&v);
+    }
+    let mut rows = vec![
+        vec!["vault".to_owned(), format!("{} ({})", info["vault"].as_str().unwrap_or(""), vault_name_str(&info))],
+        vec!["account".to_owned(), info["account_id"].as_str().unwrap_or("").to_owned()],
+        vec!["device".to_owned(), info["device_id"].as_str().unwrap_or("").to_owned()],
+        vec!["items".to_owned(), format!("{count}{}", if damaged > 0 { format!(" ({damaged} damaged)") } else { String::new() })],
+    ];
+    match &remote {
+        None => rows.push(vec!["server".into(), "none (local only; `openk register` connects one)".into()]),
+        Some(r) => {
+            rows.push(vec!["server".into(), format!("{} ({})", r.server, if r.reachable { "reachable" } else { "unreachable" })]);
+            rows.push(vec!["email".into(), r.email.clone()]);
+            rows.push(vec!["session".into(), r.session.clone()]);
+            if let Some(p) = &r.problem {
+                rows.push(vec!["problem".into(), p.clone()]);
+            }
+        }
+    }
+    let text = table(&["", ""], &rows);
+    print(&text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>())
+}
+
+fn vault_name_str(info: &serde_json::Value) -> String {
+    info["vault_name"].as_str().unwrap_or("").to_owned()
+}
+
+/// A device by id, id prefix (4+), exact name, or `current`.
+fn pick_device(devices: &[openk_server::api::types::DeviceResponse], query: &str) -> CliResult<Uuid> {
+    let q = query.trim().to_lowercase();
+    let found: Vec<_> = devices
+        .iter()
+        .filter(|d| {
+            (q == "current" && d.current)
+                || d.id.to_string() == q
+                || (q.len() >= 4 && d.id.to_string().starts_with(&q))
+                || d.name.to_lowercase() == q
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(CliError { code: exit::NOT_FOUND, message: format!("no device matches {query:?}; `openk device ls` lists them") }),
+        many => Err(CliError {
+            code: exit::AMBIGUOUS,
+            message: format!(
+                "{query:?} matches {} devices; use the id:\n{}",
+                many.len(),
+                many.iter().map(|d| format!("  {}  {}", d.id, d.name)).collect::<Vec<_>>().join("\n")
+            ),
+        }),
+    }
+}
+
+pub async fn device(g: &Global, cmd: &DeviceCommand) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let result = device_inner(g, &mut vault, cmd).await;
+    vault.close().await;
+    result
+}
+
+async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand) -> CliResult {
+    let devices = vault.devices().await?;
+    match cmd {
+        DeviceCommand::Ls => {
+            if g.json {
+                return print_json(&serde_json::to_value(&devices).unwrap_or_default());
+            }
+            let rows: Vec<Vec<String>> = devices
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.id.to_string(),
+                        format!("{}{}", d.name, if d.current { " (this device)" } else { "" }),
+                        d.created_at.clone(),
+                        d.last_seen_at.clone(),
+                    ]
+                })
+                .collect();
+            print(&table(&["ID", "NAME", "ADDED", "LAST SEEN"], &rows))
+        }
+        DeviceCommand::Rename { id, name } => {
+            let id = pick_device(&devices, id)?;
+            let d = vault.rename_device(id, name).await?;
+            if g.json {
+                print_json(&serde_json::to_value(&d).unwrap_or_default())
+            } else {
+                print(&format!("Renamed device {} to {:?}.\n", d.id, d.name))
+            }
+        }
+        DeviceCommand::Revoke { id, yes } => {
+            let id = pick_device(&devices, id)?;
+            let name = devices.iter().find(|d| d.id == id).map(|d| d.name.clone()).unwrap_or_default();
+            if !yes && !confirm(&format!("Revoke device {name:?}? It will be signed out at once.")) {
+                return Err(CliError::usage("revoking a device needs confirmation; confirm on a terminal or pass --yes"));
+            }
+            vault.revoke_device(id).await?;
+            if g.json {
+                print_json(&json!({ "id": id, "revoked": true }))
+            } else {
+                print(&format!("Revoked {name:?}; its session has ended.\n"))
+            }
+        }
+    }
+}
+
+pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let result = vault.audit(a.limit.clamp(1, 1000)).await;
+    vault.close().await;
+    let events = result?;
+    if g.json {
+        return print_json(&serde_json::to_value(&events).unwrap_or_default());
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.clone(),
+                e.kind.clone(),
+                e.device_id.map(|d| d.to_string()[..13].to_owned()).unwrap_or_default(),
+                e.address.clone().unwrap_or_default(),
+                e.detail.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print(&table(&["TIME", "EVENT", "DEVICE", "ADDRESS", "DETAIL"], &rows))
+}
+
+pub async fn serve(args: &openk_server::ServeArgs) -> CliResult {
+    let settings = openk_server::Settings::load(args).map_err(|e| CliError::usage(format!("{e:#}")))?;
+    openk_server::init_logging(settings.log_format);
+    openk_server::launch(settings).await.map_err(|e| CliError::general(format!("{e:#}")))
+}

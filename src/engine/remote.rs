@@ -1,0 +1,561 @@
+//! The account on a server: register a local vault, log in on a new device,
+//! log out, devices, audit. Only wrapped keys, the auth key and ciphertext
+//! leave this machine; tokens are kept sealed with the account key.
+
+use std::future::Future;
+use std::path::Path;
+
+use openk_server::api::types::{
+    self as wire, AuditEvent, ChangePasswordRequest, CreateVaultRequest, DeviceInfo, DeviceResponse, LoginRequest,
+    RegisterRequest, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::error::{Error, Result};
+use super::model::now_millis;
+use super::{Vault, VaultKeyed, files, open_json, password_key, seal_json};
+use crate::crypto::{self, Aad, AccountKeyPair, KdfParams, Key, SecretKey, SecretString};
+use crate::store::{self, Header, Store, VaultRecord};
+use crate::sync::{Client, SyncError};
+
+/// `meta` key of the remote record.
+const REMOTE_KEY: &str = "remote";
+
+impl From<SyncError> for Error {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Unreachable { .. } => Self::Unreachable(e.to_string()),
+            SyncError::Unauthorized | SyncError::BadCredentials => Self::Session(e.to_string()),
+            SyncError::NotFound => Self::NotFound("that on the server".into()),
+            SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
+            other => Self::Remote(other.to_string()),
+        }
+    }
+}
+
+/// Where this vault syncs, stored in the local `meta` table. The tokens are
+/// sealed with the account key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteRecord {
+    pub server: String,
+    pub email: String,
+    pub device_name: String,
+    pub registered_at: i64,
+    /// Sealed [`Tokens`], absent after logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<wire::B64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Tokens {
+    access: Zeroizing<String>,
+    access_expires_at: i64,
+    refresh: Zeroizing<String>,
+    refresh_expires_at: i64,
+}
+
+impl Tokens {
+    fn from_response(t: &TokenResponse) -> Self {
+        let now = now_millis();
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Self {
+            access: Zeroizing::new(t.access_token.clone()),
+            access_expires_at: now.saturating_add(ms(t.access_expires_in)),
+            refresh: Zeroizing::new(t.refresh_token.clone()),
+            refresh_expires_at: now.saturating_add(ms(t.refresh_expires_in)),
+        }
+    }
+}
+
+/// What `openk status` shows about the server side.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteStatus {
+    pub server: String,
+    pub email: String,
+    pub device_name: String,
+    /// `active`, `expired` (refresh will renew it) or `logged out`.
+    pub session: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+pub(super) async fn load(store: &Store) -> Result<Option<RemoteRecord>> {
+    match store.meta(REMOTE_KEY).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Damaged(format!("the server settings of this vault do not parse ({e})"))),
+    }
+}
+
+fn aad_tokens(account_id: Uuid) -> Aad {
+    Aad::remote_tokens(account_id)
+}
+
+fn kdf_from_wire(k: wire::KdfParams) -> KdfParams {
+    KdfParams { memory_kib: k.memory_kib, iterations: k.iterations, parallelism: k.parallelism }
+}
+
+fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
+    wire::KdfParams { memory_kib: k.memory_kib, iterations: k.iterations, parallelism: k.parallelism }
+}
+
+/// Refuses KDF parameters a server offers that are weaker than the floor
+/// (unless allowed) or absurd (always): a malicious server must not be able
+/// to downgrade the derivation or hang the client.
+///
+/// # Errors
+/// [`Error::Invalid`] saying what was offered.
+pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
+    if kdf.validate().is_err() {
+        return Err(Error::Invalid(format!(
+            "the server offers impossible key derivation parameters ({} KiB, {} iterations, {} lanes); refusing",
+            kdf.memory_kib, kdf.iterations, kdf.parallelism
+        )));
+    }
+    if kdf.is_below_floor() && !allow_weak {
+        return Err(Error::Invalid(format!(
+            "the server offers key derivation parameters below the recommended floor ({kdf}); refusing. \
+             If you set them yourself and trust this server, pass --allow-weak-kdf"
+        )));
+    }
+    Ok(())
+}
+
+/// This machine's name, for the device list.
+#[must_use]
+pub fn default_device_name() -> String {
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_string_lossy().into_owned();
+    if host.is_empty() { "openk device".to_owned() } else { host }
+}
+
+impl Vault {
+    /// The server this vault is registered with.
+    #[must_use]
+    pub fn remote(&self) -> Option<&RemoteRecord> {
+        self.remote.as_ref()
+    }
+
+    fn remote_or_err(&self) -> Result<&RemoteRecord> {
+        self.remote
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("this vault is not connected to a server; run `openk register` or `openk login`".into()))
+    }
+
+    async fn save_remote(&mut self, record: RemoteRecord) -> Result<()> {
+        let json = serde_json::to_vec(&record).map_err(|e| Error::Damaged(e.to_string()))?;
+        self.store.set_meta(REMOTE_KEY, Some(&json)).await?;
+        self.remote = Some(record);
+        Ok(())
+    }
+
+    async fn save_tokens(&mut self, tokens: Option<&Tokens>) -> Result<()> {
+        let mut record = self.remote_or_err()?.clone();
+        record.tokens = tokens.map(|t| wire::B64(seal_json(&self.account_key, &aad_tokens(self.header.account_id), t)));
+        self.save_remote(record).await
+    }
+
+    fn tokens(&self) -> Result<Tokens> {
+        let sealed = self
+            .remote_or_err()?
+            .tokens
+            .as_ref()
+            .ok_or_else(|| Error::Session("logged out of the server; run `openk login`".into()))?;
+        open_json(&self.account_key, &aad_tokens(self.header.account_id), &sealed.0)
+            .map_err(|e| Error::Damaged(format!("the stored server session cannot be read ({e}); run `openk login`")))
+    }
+
+    fn client(&self) -> Result<Client> {
+        Client::new(&self.remote_or_err()?.server).map_err(Error::Invalid)
+    }
+
+    /// Renews the tokens with the refresh token.
+    async fn refresh(&mut self) -> Result<Client> {
+        let tokens = self.tokens()?;
+        let client = self.client()?;
+        match client.refresh(&tokens.refresh).await {
+            Ok(t) => {
+                let fresh = Tokens::from_response(&t);
+                self.save_tokens(Some(&fresh)).await?;
+                Ok(client.with_token(Some(fresh.access.to_string())))
+            }
+            Err(SyncError::Unauthorized) => {
+                self.save_tokens(None).await?;
+                Err(SyncError::Unauthorized.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs an authenticated call, refreshing the session once if the server
+    /// says the access token is no longer good.
+    async fn authed<T, F, Fut>(&mut self, call: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, SyncError>>,
+    {
+        let tokens = self.tokens()?;
+        let client = if tokens.access_expires_at <= now_millis() + 5_000 {
+            self.refresh().await?
+        } else {
+            self.client()?.with_token(Some(tokens.access.to_string()))
+        };
+        match call(client).await {
+            Err(SyncError::Unauthorized) => {
+                let client = self.refresh().await?;
+                Ok(call(client).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Uploads this account to a server (keys stay wrapped; the server gets
+    /// the auth key, never the password or the Secret Key) and its vaults.
+    ///
+    /// # Errors
+    /// Already registered, server unreachable (exit 7), email taken.
+    pub async fn register(&mut self, server: &str, email: &str, device_name: &str) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return Err(Error::Invalid(format!("this vault is already registered with {} as {}", r.server, r.email)));
+        }
+        let client = Client::new(server).map_err(Error::Invalid)?;
+        let h = &self.header;
+        let t = client
+            .register(&RegisterRequest {
+                account_id: h.account_id,
+                email: email.trim().to_owned(),
+                kdf: kdf_to_wire(h.kdf),
+                salt: wire::B64(h.salt.clone()),
+                auth_key: wire::B64(self.auth_key.expose().to_vec()),
+                wrapped_account_key: wire::B64(h.wrapped_account_key.clone()),
+                public_x25519: wire::B64(h.public_x25519.clone()),
+                public_ed25519: wire::B64(h.public_ed25519.clone()),
+                wrapped_private_keys: wire::B64(h.wrapped_private_keys.clone()),
+                device: DeviceInfo { id: h.device_id, name: device_name.to_owned() },
+            })
+            .await?;
+        self.save_remote(RemoteRecord {
+            server: client.base().to_owned(),
+            email: email.trim().to_lowercase(),
+            device_name: device_name.to_owned(),
+            registered_at: now_millis(),
+            tokens: None,
+        })
+        .await?;
+        self.save_tokens(Some(&Tokens::from_response(&t))).await?;
+        self.upload_vaults().await?;
+        tracing::info!(account = %self.header.account_id, "registered with server");
+        Ok(())
+    }
+
+    /// Creates on the server every local vault it does not have yet.
+    async fn upload_vaults(&mut self) -> Result<()> {
+        let records = self.store.vaults().await?;
+        let on_server: Vec<Uuid> = self.authed(|c| async move { c.vaults().await }).await?.iter().map(|v| v.id).collect();
+        for v in records.into_iter().filter(|v| !on_server.contains(&v.id)) {
+            let req = CreateVaultRequest { id: v.id, wrapped_key: wire::B64(v.wrapped_key), meta: wire::B64(v.meta) };
+            self.authed(|c| {
+                let req = req.clone();
+                async move { c.create_vault(&req).await }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Logs in again on this device (after `logout`), proving the password
+    /// and Secret Key this vault was unlocked with.
+    ///
+    /// # Errors
+    /// Not registered, unreachable, rate limited, or the account changed.
+    pub async fn relogin(&mut self) -> Result<()> {
+        let record = self.remote_or_err()?.clone();
+        let client = self.client()?;
+        let pre = client.prelogin(&record.email).await?;
+        if kdf_from_wire(pre.kdf) != self.header.kdf || pre.salt.0 != self.header.salt {
+            return Err(Error::Invalid(
+                "the server's key derivation settings differ from this vault's (was the password changed on another device?); \
+                 log in as a new device in an empty --vault directory"
+                    .into(),
+            ));
+        }
+        let t = client
+            .login(&LoginRequest {
+                email: record.email.clone(),
+                auth_key: wire::B64(self.auth_key.expose().to_vec()),
+                device: DeviceInfo { id: self.header.device_id, name: record.device_name.clone() },
+            })
+            .await?;
+        self.save_tokens(Some(&Tokens::from_response(&t))).await
+    }
+
+    /// Ends this device's server session (the local vault stays).
+    /// Returns false when the server could not be told (tokens are dropped anyway).
+    ///
+    /// # Errors
+    /// Not registered; local database errors.
+    pub async fn logout(&mut self) -> Result<bool> {
+        self.remote_or_err()?;
+        let told = match self.tokens() {
+            Ok(_) => match self.authed(|c| async move { c.logout().await }).await {
+                Ok(()) => true,
+                Err(Error::Session(_)) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "logout: server not told");
+                    false
+                }
+            },
+            Err(_) => true,
+        };
+        if self.remote.as_ref().is_some_and(|r| r.tokens.is_some()) {
+            self.save_tokens(None).await?;
+        }
+        Ok(told)
+    }
+
+    /// The server side of `openk status` (asks the server when logged in).
+    pub async fn remote_status(&mut self) -> Result<Option<RemoteStatus>> {
+        let Some(record) = self.remote.clone() else { return Ok(None) };
+        let mut status = RemoteStatus {
+            server: record.server.clone(),
+            email: record.email.clone(),
+            device_name: record.device_name.clone(),
+            session: "logged out".into(),
+            reachable: false,
+            problem: None,
+        };
+        let Ok(tokens) = self.tokens() else {
+            status.reachable = self.client()?.prelogin(&record.email).await.is_ok();
+            return Ok(Some(status));
+        };
+        status.session = if tokens.access_expires_at > now_millis() { "active".into() } else { "expired".into() };
+        match self.authed(|c| async move { c.account().await }).await {
+            Ok(_) => {
+                status.reachable = true;
+                status.session = "active".into();
+            }
+            Err(Error::Unreachable(m)) => status.problem = Some(m),
+            Err(Error::Session(m)) => {
+                status.reachable = true;
+                status.session = "logged out".into();
+                status.problem = Some(m);
+            }
+            Err(e) => status.problem = Some(e.to_string()),
+        }
+        Ok(Some(status))
+    }
+
+    /// The account's devices.
+    pub async fn devices(&mut self) -> Result<Vec<DeviceResponse>> {
+        self.authed(|c| async move { c.devices().await }).await
+    }
+
+    /// Renames a device.
+    pub async fn rename_device(&mut self, id: Uuid, name: &str) -> Result<DeviceResponse> {
+        let renamed = self
+            .authed(|c| {
+                let name = name.to_owned();
+                async move { c.rename_device(id, &name).await }
+            })
+            .await?;
+        if id == self.header.device_id {
+            let mut record = self.remote_or_err()?.clone();
+            record.device_name = renamed.name.clone();
+            self.save_remote(record).await?;
+        }
+        Ok(renamed)
+    }
+
+    /// Revokes a device: its tokens stop working at once.
+    pub async fn revoke_device(&mut self, id: Uuid) -> Result<()> {
+        self.authed(|c| async move { c.revoke_device(id).await }).await?;
+        if id == self.header.device_id {
+            self.save_tokens(None).await?;
+        }
+        Ok(())
+    }
+
+    /// The account's security events, newest first.
+    pub async fn audit(&mut self, limit: u32) -> Result<Vec<AuditEvent>> {
+        self.authed(|c| async move { c.audit(limit).await }).await
+    }
+
+    /// Tells the server about a new password: logs in afresh with the old
+    /// auth key (the server wants a recent login), then sends the new auth
+    /// key and the re-wrapped account key.
+    pub(super) async fn change_password_on_server(&mut self, header: &Header, new_auth: &Key) -> Result<()> {
+        self.relogin().await?;
+        let req = ChangePasswordRequest {
+            kdf: kdf_to_wire(header.kdf),
+            salt: wire::B64(header.salt.clone()),
+            auth_key: wire::B64(new_auth.expose().to_vec()),
+            wrapped_account_key: wire::B64(header.wrapped_account_key.clone()),
+        };
+        self.authed(|c| {
+            let req = req.clone();
+            async move { c.change_password(&req).await }
+        })
+        .await
+    }
+}
+
+/// Signs in on a new device: fetches the account from the server, checks
+/// that the password and Secret Key unwrap its keys, and creates a local
+/// vault in `dir` (which must not hold one) with the account's vault keys.
+/// Items arrive with `openk sync`.
+///
+/// # Errors
+/// Weak or absurd KDF parameters from the server, wrong password or Secret
+/// Key (exit 3), a server whose answers do not fit together, server errors.
+pub async fn login(
+    dir: &Path,
+    server: &str,
+    email: &str,
+    password: SecretString,
+    secret_key: &str,
+    allow_weak_kdf: bool,
+    device_name: &str,
+) -> Result<Vault> {
+    if dir.exists() && super::vault_exists(dir).await? {
+        return Err(Error::VaultExists(dir.to_path_buf()));
+    }
+    let secret_key = SecretKey::parse(secret_key)?;
+    let client = Client::new(server).map_err(Error::Invalid)?;
+    let email = email.trim().to_lowercase();
+    let pre = client.prelogin(&email).await?;
+    let kdf = kdf_from_wire(pre.kdf);
+    check_offered_kdf(&kdf, allow_weak_kdf)?;
+    let pk = password_key(password, pre.salt.0.clone(), kdf).await?;
+    let derived = crypto::keys::derive(&pk, &secret_key, pre.account_id);
+    let device_id = Uuid::now_v7();
+    let t = client
+        .login(&LoginRequest {
+            email: email.clone(),
+            auth_key: wire::B64(derived.auth.expose().to_vec()),
+            device: DeviceInfo { id: device_id, name: device_name.to_owned() },
+        })
+        .await
+        .map_err(|e| match e {
+            SyncError::BadCredentials => Error::WrongPassword,
+            other => other.into(),
+        })?;
+    let authed = client.clone().with_token(Some(t.access_token.clone()));
+    let account = authed.account().await?;
+    let lying = |what: &str| Error::Damaged(format!("the server's answers do not fit together ({what}); nothing was saved"));
+    if account.account_id != pre.account_id || t.account_id != pre.account_id {
+        return Err(lying("account id"));
+    }
+    if kdf_from_wire(account.kdf) != kdf || account.salt.0 != pre.salt.0 {
+        return Err(lying("key derivation settings"));
+    }
+    // The wrapped account key's associated data binds the id, salt and KDF
+    // parameters: only the real account's key unwraps here.
+    let account_key = crypto::unwrap_key(
+        &derived.unlock,
+        &Aad::account_key(account.account_id, &account.salt.0, &kdf),
+        &account.wrapped_account_key.0,
+    )
+    .map_err(|_| lying("the account key does not decrypt with this password and Secret Key"))?;
+    let private = crypto::open(&account_key, &Aad::account_private_keys(account.account_id), &account.wrapped_private_keys.0)
+        .map_err(|_| lying("the account's private keys do not decrypt"))?;
+    let keypair = AccountKeyPair::from_private_bytes(&private)?;
+    let public = keypair.public();
+    if public.x25519.as_slice() != account.public_x25519.0 || public.ed25519.as_slice() != account.public_ed25519.0 {
+        return Err(lying("the published public keys do not match the private keys"));
+    }
+    let mut vaults = Vec::new();
+    let mut records = Vec::new();
+    for v in authed.vaults().await? {
+        let key = crypto::unwrap_key(&account_key, &Aad::vault_key(account.account_id, v.id), &v.wrapped_key.0)
+            .map_err(|_| lying("a vault key does not decrypt"))?;
+        let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(v.id), &v.meta.0)
+            .ok()
+            .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "(damaged name)".to_owned());
+        records.push(VaultRecord { id: v.id, wrapped_key: v.wrapped_key.0, meta: v.meta.0, created_at: now_millis() });
+        vaults.push(VaultKeyed { id: v.id, name, key });
+    }
+    let mut upload = None;
+    if vaults.is_empty() {
+        let id = Uuid::now_v7();
+        let key = Key::random();
+        let record = VaultRecord {
+            id,
+            wrapped_key: crypto::wrap_key(&account_key, &Aad::vault_key(account.account_id, id), &key),
+            meta: seal_json(&key, &Aad::vault_meta(id), &serde_json::json!({ "name": "Personal" })),
+            created_at: now_millis(),
+        };
+        upload = Some(CreateVaultRequest { id, wrapped_key: wire::B64(record.wrapped_key.clone()), meta: wire::B64(record.meta.clone()) });
+        records.push(record);
+        vaults.push(VaultKeyed { id, name: "Personal".into(), key });
+    }
+    let header = Header {
+        format: store::HEADER_FORMAT,
+        account_id: account.account_id,
+        device_id,
+        salt: account.salt.0.clone(),
+        kdf,
+        wrapped_account_key: account.wrapped_account_key.0.clone(),
+        public_x25519: account.public_x25519.0.clone(),
+        public_ed25519: account.public_ed25519.0.clone(),
+        wrapped_private_keys: account.wrapped_private_keys.0.clone(),
+        created_at: now_millis(),
+    };
+    files::create_private_dir(dir)?;
+    let created = async {
+        files::write_secret_key(dir, &secret_key)?;
+        let store = Store::open(dir, true).await?;
+        let mut first = records.iter();
+        if let Some(v) = first.next() {
+            store.initialise(&header, v).await?;
+        }
+        for v in first {
+            store.insert_vault(v).await?;
+        }
+        for f in [store::DB_FILE, "vault.db-wal", "vault.db-shm"] {
+            files::restrict_file(&dir.join(f))?;
+        }
+        Ok::<Store, Error>(store)
+    }
+    .await;
+    let store = match created {
+        Ok(s) => s,
+        Err(e) => {
+            for name in [store::DB_FILE, "vault.db-wal", "vault.db-shm", files::SECRET_KEY_FILE] {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+            return Err(e);
+        }
+    };
+    let mut vault = Vault {
+        dir: dir.to_path_buf(),
+        store,
+        header,
+        secret_key,
+        account_key,
+        auth_key: derived.auth,
+        remote: None,
+        keypair,
+        vaults,
+        loaded: None,
+    };
+    vault
+        .save_remote(RemoteRecord {
+            server: client.base().to_owned(),
+            email,
+            device_name: device_name.to_owned(),
+            registered_at: now_millis(),
+            tokens: None,
+        })
+        .await?;
+    vault.save_tokens(Some(&Tokens::from_response(&t))).await?;
+    if let Some(req) = upload {
+        authed.create_vault(&req).await?;
+    }
+    tracing::info!(account = %vault.header.account_id, device = %device_id, "logged in as a new device");
+    Ok(vault)
+}

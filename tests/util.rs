@@ -1,0 +1,596 @@
+//! The harness for end-to-end tests (in the style of ripgrep's `tests/util.rs`):
+//! every test gets a private temporary directory used as HOME and as the vault
+//! directory, runs the real `openk` binary in it with a clean environment, and
+//! gets a readable panic (command, exit code, stdout, stderr) when a command
+//! does not end the way the test expected.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+/// The master password every test vault starts with.
+pub const PASSWORD: &str = "test-master-pw-Q7zX9k";
+
+/// The cheapest KDF parameters that are not below the floor. Tests never use
+/// the 256 MiB default.
+pub const KDF_FLOOR: [&str; 6] = [
+    "--kdf-memory-mib",
+    "19",
+    "--kdf-iterations",
+    "2",
+    "--kdf-parallelism",
+    "1",
+];
+
+/// No command of the suite may take longer than this.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Path of the `openk` binary cargo built for this test run.
+#[must_use]
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_openk"))
+}
+
+/// A temporary HOME with a vault directory in it.
+pub struct TestEnv {
+    tmp: tempfile::TempDir,
+    password: String,
+    secret_key: Option<String>,
+    account_id: Option<String>,
+}
+
+impl TestEnv {
+    /// A fresh directory without a vault.
+    #[must_use]
+    pub fn new() -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("openk-it-")
+            .tempdir()
+            .expect("create a temporary directory");
+        Self {
+            tmp,
+            password: PASSWORD.to_owned(),
+            secret_key: None,
+            account_id: None,
+        }
+    }
+
+    /// A fresh directory with an initialised vault (floor KDF parameters and
+    /// the kit written to `<tmp>/kit.txt`).
+    #[must_use]
+    pub fn init() -> Self {
+        let mut env = Self::new();
+        let kit = env.kit_path();
+        let out = env
+            .cmd(["--json", "init"])
+            .args(KDF_FLOOR)
+            .arg("--kit")
+            .arg(&kit)
+            .json();
+        env.secret_key = Some(
+            out["secret_key"]
+                .as_str()
+                .expect("init --json has secret_key")
+                .to_owned(),
+        );
+        env.account_id = Some(
+            out["account_id"]
+                .as_str()
+                .expect("init --json has account_id")
+                .to_owned(),
+        );
+        env
+    }
+
+    /// The temporary directory (HOME).
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The vault directory (`OPENK_VAULT` of every command).
+    #[must_use]
+    pub fn vault(&self) -> PathBuf {
+        self.root().join("vault")
+    }
+
+    /// Where [`TestEnv::init`] writes the Emergency Kit.
+    #[must_use]
+    pub fn kit_path(&self) -> PathBuf {
+        self.root().join("kit.txt")
+    }
+
+    /// The vault database file.
+    #[must_use]
+    pub fn db(&self) -> PathBuf {
+        self.vault().join("vault.db")
+    }
+
+    /// The master password commands get through `OPENK_PASSWORD`.
+    #[must_use]
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Changes the password given to later commands (after `openk passwd`).
+    pub fn set_password(&mut self, password: &str) {
+        password.clone_into(&mut self.password);
+    }
+
+    /// The Secret Key printed by [`TestEnv::init`].
+    #[must_use]
+    pub fn secret_key(&self) -> &str {
+        self.secret_key
+            .as_deref()
+            .expect("the vault was made by TestEnv::init")
+    }
+
+    /// The account id printed by [`TestEnv::init`].
+    #[must_use]
+    pub fn account_id(&self) -> &str {
+        self.account_id
+            .as_deref()
+            .expect("the vault was made by TestEnv::init")
+    }
+
+    /// `openk ARGS` with a clean environment: no inherited `OPENK_*`
+    /// variable, HOME and XDG dirs inside the temp dir, `OPENK_VAULT` set to
+    /// the vault dir, `OPENK_PASSWORD` to the master password, stdin empty
+    /// (not a terminal).
+    pub fn cmd<I, S>(&self, args: I) -> TestCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(bin());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("OPENK_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let root = self.root();
+        cmd.current_dir(root)
+            .env("HOME", root)
+            .env("XDG_DATA_HOME", root.join(".local/share"))
+            .env("XDG_STATE_HOME", root.join(".local/state"))
+            .env("XDG_CONFIG_HOME", root.join(".config"))
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env("OPENK_VAULT", self.vault())
+            .env("OPENK_PASSWORD", &self.password)
+            .args(args);
+        TestCommand { cmd, stdin: None }
+    }
+
+    /// Runs `openk ARGS`, expects exit 0 and returns stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        self.cmd(args).stdout()
+    }
+
+    /// Runs `openk ARGS` with `--json`, expects exit 0 and parses stdout.
+    pub fn json(&self, args: &[&str]) -> Json {
+        self.cmd(["--json"]).args(args).json()
+    }
+
+    /// Runs `openk add ARGS` and returns the new item's id.
+    pub fn add(&self, args: &[&str]) -> String {
+        let item = self.cmd(["--json", "add"]).args(args).json();
+        item["id"]
+            .as_str()
+            .expect("add --json has an id")
+            .to_owned()
+    }
+
+    /// Names of the items `openk ls --json EXTRA` lists, in order.
+    pub fn ls_names(&self, extra: &[&str]) -> Vec<String> {
+        let out = self.cmd(["--json", "ls"]).args(extra).json();
+        names(&out["items"])
+    }
+
+    /// Every file below the vault directory, recursively.
+    #[must_use]
+    pub fn vault_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.vault()];
+        while let Some(dir) = todo.pop() {
+            for entry in std::fs::read_dir(&dir)
+                .expect("read the vault dir")
+                .flatten()
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The `name` of each item in a JSON `items` array.
+#[must_use]
+pub fn names(items: &Json) -> Vec<String> {
+    items
+        .as_array()
+        .expect("an items array")
+        .iter()
+        .map(|i| i["name"].as_str().expect("an item name").to_owned())
+        .collect()
+}
+
+/// One `openk` invocation being prepared.
+pub struct TestCommand {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl TestCommand {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Feeds these bytes on standard input (a pipe, not a terminal).
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// The command line, for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        describe(&self.cmd)
+    }
+
+    /// The underlying command (stdin null, output piped), for tests that
+    /// manage the process themselves.
+    #[must_use]
+    pub fn into_command(mut self) -> Command {
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.cmd
+    }
+
+    /// Runs the command to the end, whatever its exit code. Panics on a
+    /// timeout, or when the process panicked.
+    pub fn output(mut self) -> Run {
+        let desc = describe(&self.cmd);
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
+        if let Some(data) = self.stdin.take() {
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            // The process may exit without reading everything; that is fine.
+            let _ = pipe.write_all(&data);
+        }
+        let run = wait(child, desc);
+        run.assert_no_panic();
+        run
+    }
+
+    /// Runs the command and expects exit code 0.
+    pub fn ok(self) -> Run {
+        self.code(0)
+    }
+
+    /// Runs the command and expects exactly this exit code.
+    pub fn code(self, code: i32) -> Run {
+        let run = self.output();
+        if run.code != Some(code) {
+            panic!("expected exit code {code}\n{run}");
+        }
+        run
+    }
+
+    /// Runs the command and expects a non-zero exit code.
+    pub fn fails(self) -> Run {
+        let run = self.output();
+        if run.code == Some(0) || run.code.is_none() {
+            panic!("expected a failure exit code\n{run}");
+        }
+        run
+    }
+
+    /// Runs the command, expects exit 0 and returns stdout.
+    pub fn stdout(self) -> String {
+        self.ok().stdout
+    }
+
+    /// Runs the command, expects exit 0 and parses stdout as JSON.
+    pub fn json(self) -> Json {
+        self.ok().json()
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = String::new();
+    for (key, value) in cmd.get_envs() {
+        let key = key.to_string_lossy();
+        if key.starts_with("OPENK_") {
+            match value {
+                Some(v) => s.push_str(&format!("{key}={:?} ", v.to_string_lossy())),
+                None => s.push_str(&format!("-u {key} ")),
+            }
+        }
+    }
+    s.push_str("openk");
+    for arg in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&shell_quote(arg));
+    }
+    s
+}
+
+fn shell_quote(arg: &OsStr) -> String {
+    let text = arg.to_string_lossy();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+".contains(c))
+    {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// Waits for a spawned command (stdout and stderr piped), killing it after
+/// the suite's timeout.
+pub fn wait(mut child: Child, desc: String) -> Run {
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for openk") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{desc} did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let stdout = out.join().expect("stdout reader");
+    let stderr = err.join().expect("stderr reader");
+    Run {
+        desc,
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A finished command.
+pub struct Run {
+    pub desc: String,
+    /// None when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Parses stdout as JSON.
+    #[must_use]
+    pub fn json(&self) -> Json {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+    }
+
+    /// Asserts that stdout contains `needle`.
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// Asserts that stdout does not contain `needle`.
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// Asserts that stderr contains `needle`.
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// Asserts that stderr does not contain `needle`.
+    pub fn stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// No Rust panic message, whatever the exit code.
+    pub fn assert_no_panic(&self) {
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "the process panicked\n{self}"
+        );
+        // Exit code 101 is what a Rust panic in main exits with.
+        assert_ne!(self.code, Some(101), "the process panicked\n{self}");
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "command: {}\nexit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n---",
+            self.desc,
+            self.code
+                .map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string()),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// The Unix permission bits of a path.
+#[must_use]
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Sets the Unix permission bits of a path.
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
+}
+
+/// Whether `program` can be found on PATH.
+#[must_use]
+pub fn have(program: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
+
+/// Runs an external program and expects success; returns stdout.
+pub fn external<S: AsRef<OsStr> + fmt::Debug>(program: &str, args: &[S]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {:?} failed: {}\n{}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The shortest prefix (4+ characters) of `id` that none of `others` shares.
+#[must_use]
+pub fn unique_prefix(id: &str, others: &[&str]) -> String {
+    let common = others
+        .iter()
+        .filter(|o| **o != id)
+        .map(|o| {
+            id.bytes()
+                .zip(o.bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    id[..(common + 1).max(4)].to_owned()
+}
+
+/// The name and bytes of every file directly in `dir`, sorted by name.
+#[must_use]
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).expect("read a file");
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Fails, saying which file differs and where, unless both snapshots match.
+pub fn assert_same_files(before: &[(String, Vec<u8>)], after: &[(String, Vec<u8>)]) {
+    let names = |s: &[(String, Vec<u8>)]| {
+        s.iter()
+            .map(|(n, b)| format!("{n} ({} bytes)", b.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(before), names(after), "the files changed");
+    for ((name, a), (_, b)) in before.iter().zip(after) {
+        if a != b {
+            let at = a.iter().zip(b).position(|(x, y)| x != y);
+            panic!("{name} changed (first difference at byte {at:?})");
+        }
+    }
+}
