@@ -45,7 +45,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized | Self::BadCredentials | Self::StaleLogin => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::BadCredentials | Self::StaleLogin => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -112,19 +114,26 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             Self::Internal(cause) => tracing::error!(code = self.code(), %cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(code = self.code(), %cause, "backend unavailable"),
+            Self::Unavailable(cause) => {
+                tracing::warn!(code = self.code(), %cause, "backend unavailable")
+            }
             _ => {}
         }
         let status = self.status();
         let retry = match &self {
-            Self::RateLimited(after) => HeaderValue::from_str(&after.as_secs().max(1).to_string()).ok(),
+            Self::RateLimited(after) => {
+                HeaderValue::from_str(&after.as_secs().max(1).to_string()).ok()
+            }
             _ => None,
         };
         // The request id is filled in by the problem layer (router.rs).
         let body = serde_json::to_vec(&self.problem(None)).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(v) = retry {
             headers.insert(header::RETRY_AFTER, v);
         }

@@ -35,21 +35,29 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// # Errors
 /// A database or Redis that cannot be reached.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
-    let store = store::connect(&settings.database)
-        .await
-        .with_context(|| format!("cannot open the database {}", settings::redact_url(&settings.database)))?;
+    let store = store::connect(&settings.database).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            settings::redact_url(&settings.database)
+        )
+    })?;
     let cache: Arc<dyn cache::Cache> = match &settings.redis {
         #[cfg(feature = "redis")]
         Some(url) => Arc::new(
             cache::RedisCache::connect(url, &settings.cache_prefix)
                 .await
-                .with_context(|| format!("cannot connect to Redis at {}", settings::redact_url(url)))?,
+                .with_context(|| {
+                    format!("cannot connect to Redis at {}", settings::redact_url(url))
+                })?,
         ),
         #[cfg(not(feature = "redis"))]
         Some(_) => anyhow::bail!("this build has no Redis support"),
         None => Arc::new(cache::MemoryCache::new()),
     };
-    let secret = store.server_secret().await.context("cannot read the server secret")?;
+    let secret = store
+        .server_secret()
+        .await
+        .context("cannot read the server secret")?;
     Ok(AppState {
         store,
         cache,
@@ -64,7 +72,9 @@ pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENK_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -95,10 +105,24 @@ pub async fn serve_listener(
             let _ = rustls::crypto::ring::default_provider().install_default();
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .with_context(|| format!("cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
-            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(app).await?;
+                .with_context(|| {
+                    format!(
+                        "cannot load TLS certificate {} / key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(app)
+                .await?;
         }
-        None => axum_server::from_tcp(listener).handle(handle).serve(app).await?,
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(app)
+                .await?
+        }
     }
     Ok(())
 }
@@ -134,11 +158,13 @@ pub async fn launch(settings: Settings) -> anyhow::Result<()> {
         && let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let listen = settings.listen;
     let state = build_state(settings).await?;
-    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let s = &state.settings;
     tracing::info!(
         listen = %listener.local_addr().unwrap_or(listen),

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Histogram bucket upper bounds, in seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -25,8 +27,12 @@ pub struct Metrics {
 impl Metrics {
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
-        let Ok(mut map) = self.series.lock() else { return };
-        let s = map.entry((method.to_owned(), route.to_owned(), status)).or_default();
+        let Ok(mut map) = self.series.lock() else {
+            return;
+        };
+        let s = map
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default();
         s.count += 1;
         s.sum += secs;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -39,22 +45,46 @@ impl Metrics {
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP openk_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP openk_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE openk_http_requests_total counter\n");
-        let Ok(map) = self.series.lock() else { return out };
+        let Ok(map) = self.series.lock() else {
+            return out;
+        };
         for ((m, r, st), s) in map.iter() {
-            let _ = writeln!(out, "openk_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "openk_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{st}\"}} {}",
+                s.count
+            );
         }
         out.push_str("# HELP openk_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE openk_http_request_duration_seconds histogram\n");
         for ((m, r, st), s) in map.iter() {
             let labels = format!("method=\"{m}\",route=\"{r}\",status=\"{st}\"");
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "openk_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "openk_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "openk_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "openk_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "openk_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "openk_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "openk_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "openk_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         out
     }
@@ -67,8 +97,18 @@ mod tests {
     #[test]
     fn renders_counts_and_buckets() {
         let m = Metrics::default();
-        m.record("GET", "/v1/vaults/{id}/changes", 200, Duration::from_millis(3));
-        m.record("GET", "/v1/vaults/{id}/changes", 200, Duration::from_millis(30));
+        m.record(
+            "GET",
+            "/v1/vaults/{id}/changes",
+            200,
+            Duration::from_millis(3),
+        );
+        m.record(
+            "GET",
+            "/v1/vaults/{id}/changes",
+            200,
+            Duration::from_millis(30),
+        );
         let text = m.render();
         assert!(text.contains(r#"openk_http_requests_total{method="GET",route="/v1/vaults/{id}/changes",status="200"} 2"#), "{text}");
         assert!(text.contains(r#"le="0.005"} 1"#), "{text}");

@@ -52,7 +52,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -71,12 +74,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/account", get(accounts::account))
         .route("/v1/account/password", post(accounts::change_password))
         .route("/v1/devices", get(devices::index))
-        .route("/v1/devices/{id}", get(devices::get).patch(devices::rename).delete(devices::revoke))
+        .route(
+            "/v1/devices/{id}",
+            get(devices::get)
+                .patch(devices::rename)
+                .delete(devices::revoke),
+        )
         .route("/v1/audit", get(audit::index))
         .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
     let data_routes = Router::new()
         .route("/v1/vaults", get(vaults::index).post(vaults::create))
-        .route("/v1/vaults/{id}/changes", get(vaults::pull).post(vaults::push))
+        .route(
+            "/v1/vaults/{id}/changes",
+            get(vaults::pull).post(vaults::push),
+        )
         .route("/v1/vaults/{id}/items/{item}/history", get(vaults::history))
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT));
     let ops_routes = Router::new()
@@ -111,7 +122,10 @@ pub fn router(state: AppState) -> Router {
         .merge(data_routes)
         .merge(ops_routes)
         .fallback(|| async { crate::error::ApiError::NotFound })
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .layer(layers)
         .with_state(state)
 }
@@ -124,14 +138,23 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
-    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed());
+    state.metrics.record(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
 /// Makes every error response a problem document carrying the request id,
 /// including errors produced by layers (405, 408, 413…).
 async fn problems(req: Request, next: Next) -> Response {
-    let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -153,7 +176,10 @@ async fn problems(req: Request, next: Next) -> Response {
     .unwrap_or_else(|| generic_problem(status));
     problem.request_id = request_id;
     let body = serde_json::to_vec(&problem).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }

@@ -32,10 +32,20 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENK_SERVER_REDIS", value_name = "URL")]
     pub redis: Option<String>,
     /// TLS certificate chain (PEM); needs --tls-key
-    #[arg(long, env = "OPENK_SERVER_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "OPENK_SERVER_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM)
-    #[arg(long, env = "OPENK_SERVER_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "OPENK_SERVER_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Log format on stderr
     #[arg(long, env = "OPENK_SERVER_LOG_FORMAT", value_enum)]
@@ -94,7 +104,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -151,31 +166,50 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let tls = match (args.tls_cert.clone().or(file.tls_cert), args.tls_key.clone().or(file.tls_key)) {
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             _ => anyhow::bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
         };
         let d = Self::for_tests();
         Ok(Self {
-            listen: args.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8420))),
-            database: args.database.clone().or(file.database).unwrap_or_else(default_database),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8420))),
+            database: args
+                .database
+                .clone()
+                .or(file.database)
+                .unwrap_or_else(default_database),
             redis: args.redis.clone().or(file.redis),
             tls,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
-            auth_rate_limit: args.auth_rate_limit.or(file.auth_rate_limit).unwrap_or(d.auth_rate_limit),
+            auth_rate_limit: args
+                .auth_rate_limit
+                .or(file.auth_rate_limit)
+                .unwrap_or(d.auth_rate_limit),
             login_failure_limit: args
                 .login_failure_limit
                 .or(file.login_failure_limit)
                 .unwrap_or(d.login_failure_limit)
                 .max(1),
-            access_token_ttl_secs: file.access_token_ttl_secs.unwrap_or(d.access_token_ttl_secs).clamp(60, 86_400),
+            access_token_ttl_secs: file
+                .access_token_ttl_secs
+                .unwrap_or(d.access_token_ttl_secs)
+                .clamp(60, 86_400),
             refresh_token_ttl_secs: file
                 .refresh_token_ttl_secs
                 .unwrap_or(d.refresh_token_ttl_secs)
                 .clamp(3600, 365 * 86_400),
-            request_timeout_secs: file.request_timeout_secs.unwrap_or(d.request_timeout_secs).clamp(1, 600),
+            request_timeout_secs: file
+                .request_timeout_secs
+                .unwrap_or(d.request_timeout_secs)
+                .clamp(1, 600),
             cache_prefix: d.cache_prefix,
         })
     }
@@ -184,7 +218,8 @@ impl Settings {
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read the settings file {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid settings file {}: {e}", path.display()))
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid settings file {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -193,10 +228,16 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
-        let s = Settings { database: "postgres://u:hunter2@h/db".into(), ..Settings::for_tests() };
+        let s = Settings {
+            database: "postgres://u:hunter2@h/db".into(),
+            ..Settings::for_tests()
+        };
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 
@@ -204,8 +245,16 @@ mod tests {
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("s.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndatabase = \"memory\"\nauth_rate_limit = 5\n").expect("write");
-        let args = ServeArgs { config: Some(path.clone()), listen: Some("127.0.0.1:9100".parse().expect("addr")), ..ServeArgs::default() };
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndatabase = \"memory\"\nauth_rate_limit = 5\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:9100".parse().expect("addr")),
+            ..ServeArgs::default()
+        };
         let s = Settings::load(&args).expect("loads");
         assert_eq!(s.listen.port(), 9100);
         assert_eq!(s.database, "memory");

@@ -31,6 +31,9 @@ pub fn now_millis() -> i64 {
 pub fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

@@ -46,7 +46,9 @@ impl Drop for PgDatabase {
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
                     .map_err(|e| e.to_string())?;
-                conn.execute(sql.as_str()).await.map_err(|e| e.to_string())?;
+                conn.execute(sql.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 conn.close().await.map_err(|e| e.to_string())
             })
         })
@@ -54,7 +56,10 @@ impl Drop for PgDatabase {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test database {}: thread panicked", self.name),
+            Err(_) => eprintln!(
+                "could not drop test database {}: thread panicked",
+                self.name
+            ),
         }
     }
 }
@@ -104,7 +109,10 @@ async fn sqlite() -> Backend {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path).expect("db file").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("db file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "database file mode {mode:o}");
     }
     Backend {
@@ -283,7 +291,10 @@ async fn story(store: &dyn Store) {
     // ------------------------------------------------------------ accounts
     let alice = account("alice@example.com", now);
     let laptop = device(alice.id, "laptop", now);
-    store.create_account(&alice, &laptop).await.expect("create alice");
+    store
+        .create_account(&alice, &laptop)
+        .await
+        .expect("create alice");
     let mut same_email = account("alice@example.com", now);
     let spare = device(same_email.id, "x", now);
     assert_conflict(
@@ -298,7 +309,10 @@ async fn story(store: &dyn Store) {
     );
     let bob = account("bob@example.com", now + 1);
     let bob_phone = device(bob.id, "bob's phone", now + 1);
-    store.create_account(&bob, &bob_phone).await.expect("create bob");
+    store
+        .create_account(&bob, &bob_phone)
+        .await
+        .expect("create bob");
     // A device id is global: a second account cannot bring an existing one.
     let carol = account("carol@example.com", now);
     assert_conflict(
@@ -306,21 +320,33 @@ async fn story(store: &dyn Store) {
         "account with an existing device id",
     );
     assert_eq!(
-        store.account_by_email("carol@example.com").await.expect("carol"),
+        store
+            .account_by_email("carol@example.com")
+            .await
+            .expect("carol"),
         None,
         "a failed registration leaves nothing behind"
     );
 
     assert_eq!(
-        store.account_by_email("alice@example.com").await.expect("by email"),
+        store
+            .account_by_email("alice@example.com")
+            .await
+            .expect("by email"),
         Some(alice.clone())
     );
     assert_eq!(
-        store.account_by_email("ALICE@example.com").await.expect("by email"),
+        store
+            .account_by_email("ALICE@example.com")
+            .await
+            .expect("by email"),
         None,
         "emails match as stored (the caller lower-cases)"
     );
-    assert_eq!(store.account(alice.id).await.expect("by id"), Some(alice.clone()));
+    assert_eq!(
+        store.account(alice.id).await.expect("by id"),
+        Some(alice.clone())
+    );
     assert_eq!(store.account(new_id()).await.expect("unknown id"), None);
 
     let mut rekeyed = alice.clone();
@@ -335,7 +361,11 @@ async fn story(store: &dyn Store) {
     rekeyed.wrapped_account_key = vec![6; 72];
     rekeyed.email = "ignored@example.com".into();
     store.update_account_keys(&rekeyed).await.expect("rekey");
-    let stored = store.account(alice.id).await.expect("rekeyed").expect("exists");
+    let stored = store
+        .account(alice.id)
+        .await
+        .expect("rekeyed")
+        .expect("exists");
     assert_eq!(stored.kdf, rekeyed.kdf);
     assert_eq!(stored.salt, rekeyed.salt);
     assert_eq!(stored.auth_hash, rekeyed.auth_hash);
@@ -345,7 +375,10 @@ async fn story(store: &dyn Store) {
     assert_eq!(stored.public_x25519, alice.public_x25519);
     let mut ghost = alice.clone();
     ghost.id = new_id();
-    assert_not_found(store.update_account_keys(&ghost).await, "rekey unknown account");
+    assert_not_found(
+        store.update_account_keys(&ghost).await,
+        "rekey unknown account",
+    );
 
     // ------------------------------------------------------------- devices
     let phone = device(alice.id, "phone", now + 10);
@@ -360,7 +393,10 @@ async fn story(store: &dyn Store) {
     assert_eq!(upserted.created_at, phone.created_at, "created_at is kept");
     let mut stolen = bob_phone.clone();
     stolen.account_id = alice.id;
-    assert_conflict(store.upsert_device(&stolen).await, "another account's device id");
+    assert_conflict(
+        store.upsert_device(&stolen).await,
+        "another account's device id",
+    );
 
     store
         .rename_device(alice.id, laptop.id, "work laptop")
@@ -370,21 +406,37 @@ async fn story(store: &dyn Store) {
         store.rename_device(bob.id, laptop.id, "mine").await,
         "rename another account's device",
     );
-    store.touch_device(laptop.id, now + 50).await.expect("touch");
-    store.touch_device(laptop.id, now + 5).await.expect("touch older");
-    store.touch_device(new_id(), now).await.expect("touch unknown");
+    store
+        .touch_device(laptop.id, now + 50)
+        .await
+        .expect("touch");
+    store
+        .touch_device(laptop.id, now + 5)
+        .await
+        .expect("touch older");
+    store
+        .touch_device(new_id(), now)
+        .await
+        .expect("touch unknown");
     let listed = store.devices(alice.id).await.expect("devices");
     assert_eq!(
         listed.iter().map(|d| d.id).collect::<Vec<_>>(),
         vec![laptop.id, phone.id]
     );
     assert_eq!(listed[0].name, "work laptop");
-    assert_eq!(listed[0].last_seen_at, now + 50, "last seen never goes back");
+    assert_eq!(
+        listed[0].last_seen_at,
+        now + 50,
+        "last seen never goes back"
+    );
     assert_eq!(
         store.device(alice.id, phone.id).await.expect("device"),
         Some(upserted.clone())
     );
-    assert_eq!(store.device(alice.id, bob_phone.id).await.expect("device"), None);
+    assert_eq!(
+        store.device(alice.id, bob_phone.id).await.expect("device"),
+        None
+    );
     assert_eq!(store.devices(bob.id).await.expect("bob's").len(), 1);
 
     // ------------------------------------------------------------ sessions
@@ -392,7 +444,10 @@ async fn story(store: &dyn Store) {
     store.create_session(&s1).await.expect("session");
     assert_conflict(store.create_session(&s1).await, "same session twice");
     assert_eq!(
-        store.session_by_access(&s1.access_hash, now).await.expect("lookup"),
+        store
+            .session_by_access(&s1.access_hash, now)
+            .await
+            .expect("lookup"),
         Some(s1.clone())
     );
     assert_eq!(
@@ -403,7 +458,10 @@ async fn story(store: &dyn Store) {
         None,
         "an expired access token finds nothing"
     );
-    assert_eq!(store.session_by_access(b"nope", now).await.expect("lookup"), None);
+    assert_eq!(
+        store.session_by_access(b"nope", now).await.expect("lookup"),
+        None
+    );
 
     // Rotation: new tokens, same session, authenticated_at kept.
     let later = now + 600_000;
@@ -428,11 +486,17 @@ async fn story(store: &dyn Store) {
     assert_eq!(s1b.refresh_expires_at, later + 86_400_000);
     assert_eq!(s1b.authenticated_at, s1.authenticated_at);
     assert_eq!(
-        store.session_by_access(&s1.access_hash, later).await.expect("old access"),
+        store
+            .session_by_access(&s1.access_hash, later)
+            .await
+            .expect("old access"),
         None
     );
     assert_eq!(
-        store.session_by_access(b"access-1b", later).await.expect("new access"),
+        store
+            .session_by_access(b"access-1b", later)
+            .await
+            .expect("new access"),
         Some(s1b.clone())
     );
     let refresh = |hash: &'static [u8], at: i64| {
@@ -443,7 +507,9 @@ async fn story(store: &dyn Store) {
         RefreshOutcome::Invalid
     );
     assert_eq!(
-        refresh(b"refresh-1b", later + 86_400_000).await.expect("expired"),
+        refresh(b"refresh-1b", later + 86_400_000)
+            .await
+            .expect("expired"),
         RefreshOutcome::Invalid,
         "an expired refresh token is invalid"
     );
@@ -470,16 +536,29 @@ async fn story(store: &dyn Store) {
         sorted(vec![b"access-1b".to_vec(), s2.access_hash.clone()])
     );
     for gone in [b"access-1b".as_slice(), s2.access_hash.as_slice()] {
-        assert_eq!(store.session_by_access(gone, later).await.expect("gone"), None);
+        assert_eq!(
+            store.session_by_access(gone, later).await.expect("gone"),
+            None
+        );
     }
-    assert!(store.session_by_access(&s3.access_hash, later).await.expect("s3").is_some());
+    assert!(
+        store
+            .session_by_access(&s3.access_hash, later)
+            .await
+            .expect("s3")
+            .is_some()
+    );
     assert_eq!(
-        refresh(b"refresh-1b", later + 2000).await.expect("after reuse"),
+        refresh(b"refresh-1b", later + 2000)
+            .await
+            .expect("after reuse"),
         RefreshOutcome::Invalid,
         "the ended session's current token is dead too"
     );
     assert_eq!(
-        refresh(b"refresh-1", later + 3000).await.expect("reuse again"),
+        refresh(b"refresh-1", later + 3000)
+            .await
+            .expect("reuse again"),
         RefreshOutcome::Invalid,
         "once the session is gone a replay is merely invalid"
     );
@@ -489,9 +568,14 @@ async fn story(store: &dyn Store) {
         store.delete_session(s3.id).await.expect("logout"),
         Some(s3.access_hash.clone())
     );
-    assert_eq!(store.delete_session(s3.id).await.expect("logout again"), None);
     assert_eq!(
-        refresh(b"refresh-3", later).await.expect("refresh after logout"),
+        store.delete_session(s3.id).await.expect("logout again"),
+        None
+    );
+    assert_eq!(
+        refresh(b"refresh-3", later)
+            .await
+            .expect("refresh after logout"),
         RefreshOutcome::Invalid
     );
     let s4 = session(alice.id, laptop.id, "4", later);
@@ -502,11 +586,28 @@ async fn story(store: &dyn Store) {
         store.create_session(s).await.expect("session");
     }
     assert_eq!(
-        sorted(store.delete_other_sessions(alice.id, s4.id).await.expect("others")),
+        sorted(
+            store
+                .delete_other_sessions(alice.id, s4.id)
+                .await
+                .expect("others")
+        ),
         sorted(vec![s5.access_hash.clone(), s6.access_hash.clone()])
     );
-    assert!(store.session_by_access(&s4.access_hash, later).await.expect("s4").is_some());
-    assert!(store.session_by_access(&bobs.access_hash, later).await.expect("bob").is_some());
+    assert!(
+        store
+            .session_by_access(&s4.access_hash, later)
+            .await
+            .expect("s4")
+            .is_some()
+    );
+    assert!(
+        store
+            .session_by_access(&bobs.access_hash, later)
+            .await
+            .expect("bob")
+            .is_some()
+    );
 
     // Revoking a device ends its sessions and bars the id.
     let s7 = session(alice.id, phone.id, "7", later);
@@ -516,18 +617,48 @@ async fn story(store: &dyn Store) {
         "revoke another account's device",
     );
     assert_eq!(
-        store.revoke_device(alice.id, phone.id, later).await.expect("revoke"),
+        store
+            .revoke_device(alice.id, phone.id, later)
+            .await
+            .expect("revoke"),
         vec![s7.access_hash.clone()]
     );
-    assert_eq!(store.session_by_access(&s7.access_hash, later).await.expect("s7"), None);
-    assert!(store.session_by_access(&s4.access_hash, later).await.expect("s4").is_some());
-    let revoked = store.device(alice.id, phone.id).await.expect("revoked").expect("kept");
+    assert_eq!(
+        store
+            .session_by_access(&s7.access_hash, later)
+            .await
+            .expect("s7"),
+        None
+    );
+    assert!(
+        store
+            .session_by_access(&s4.access_hash, later)
+            .await
+            .expect("s4")
+            .is_some()
+    );
+    let revoked = store
+        .device(alice.id, phone.id)
+        .await
+        .expect("revoked")
+        .expect("kept");
     assert_eq!(revoked.revoked_at, Some(later));
     assert_conflict(store.upsert_device(&phone).await, "revoked device id");
     // Even a session that slipped in is refused while its device is revoked.
     let s8 = session(alice.id, phone.id, "8", later);
     store.create_session(&s8).await.expect("s8");
-    assert_eq!(store.session_by_access(&s8.access_hash, later).await.expect("s8"), None);
+    assert_eq!(
+        store
+            .session_by_access(&s8.access_hash, later)
+            .await
+            .expect("s8"),
+        None
+    );
+    assert_eq!(
+        refresh(b"refresh-8", later).await.expect("refresh s8"),
+        RefreshOutcome::Invalid,
+        "a session of a revoked device is not renewed"
+    );
 
     // -------------------------------------------------------------- vaults
     let v1 = vault(alice.id, now);
@@ -535,13 +666,28 @@ async fn story(store: &dyn Store) {
     assert_conflict(store.create_vault(&v1).await, "same vault twice");
     let mut squatted = v1.clone();
     squatted.account_id = bob.id;
-    assert_conflict(store.create_vault(&squatted).await, "vault id of another account");
+    assert_conflict(
+        store.create_vault(&squatted).await,
+        "vault id of another account",
+    );
     let bob_vault = vault(bob.id, now + 1);
     store.create_vault(&bob_vault).await.expect("bob's vault");
-    assert_eq!(store.vaults(alice.id).await.expect("vaults"), vec![v1.clone()]);
-    assert_eq!(store.vault(alice.id, v1.id).await.expect("vault"), Some(v1.clone()));
-    assert_eq!(store.vault(bob.id, v1.id).await.expect("foreign vault"), None);
-    assert_not_found(store.pull(bob.id, v1.id, 0, 10).await, "pull a foreign vault");
+    assert_eq!(
+        store.vaults(alice.id).await.expect("vaults"),
+        vec![v1.clone()]
+    );
+    assert_eq!(
+        store.vault(alice.id, v1.id).await.expect("vault"),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        store.vault(bob.id, v1.id).await.expect("foreign vault"),
+        None
+    );
+    assert_not_found(
+        store.pull(bob.id, v1.id, 0, 10).await,
+        "pull a foreign vault",
+    );
     assert_not_found(
         store.push(bob.id, v1.id, new_id(), &[], None, now).await,
         "push to a foreign vault",
@@ -550,10 +696,19 @@ async fn story(store: &dyn Store) {
         store.item_history(bob.id, v1.id, new_id()).await,
         "history of a foreign vault",
     );
-    assert_not_found(store.pull(alice.id, new_id(), 0, 10).await, "pull a missing vault");
+    assert_not_found(
+        store.pull(alice.id, new_id(), 0, 10).await,
+        "pull a missing vault",
+    );
 
-    let empty = store.pull(alice.id, v1.id, 0, 100).await.expect("empty pull");
-    assert_eq!((empty.head, empty.records.len(), empty.manifest), (0, 0, None));
+    let empty = store
+        .pull(alice.id, v1.id, 0, 100)
+        .await
+        .expect("empty pull");
+    assert_eq!(
+        (empty.head, empty.records.len(), empty.manifest),
+        (0, 0, None)
+    );
 
     // ---------------------------------------------------------------- push
     let items: Vec<Uuid> = (0..5).map(|_| new_id()).collect();
@@ -580,28 +735,47 @@ async fn story(store: &dyn Store) {
             .collect::<Vec<_>>()
     );
 
-    let all = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull all");
+    let all = store
+        .pull(alice.id, v1.id, 0, 1000)
+        .await
+        .expect("pull all");
     assert_eq!(all.head, 5);
     assert_eq!(all.manifest.as_deref(), Some(b"manifest-1".as_slice()));
     assert_eq!(
         all.records,
-        first.iter().zip(1..).map(|(c, r)| record_of(c, r)).collect::<Vec<_>>()
+        first
+            .iter()
+            .zip(1..)
+            .map(|(c, r)| record_of(c, r))
+            .collect::<Vec<_>>()
     );
-    let tail = store.pull(alice.id, v1.id, 3, 1000).await.expect("pull since 3");
+    let tail = store
+        .pull(alice.id, v1.id, 3, 1000)
+        .await
+        .expect("pull since 3");
     assert_eq!(revisions(&tail.records), vec![4, 5]);
     let mut pages = Vec::new();
     let mut since = 0;
     loop {
         let page = store.pull(alice.id, v1.id, since, 2).await.expect("page");
         assert_eq!(page.head, 5);
-        let Some(last) = page.records.last() else { break };
+        let Some(last) = page.records.last() else {
+            break;
+        };
         since = last.revision;
         pages.push(revisions(&page.records));
     }
     assert_eq!(pages, vec![vec![1, 2], vec![3, 4], vec![5]]);
-    let stored_vault = store.vault(alice.id, v1.id).await.expect("vault").expect("exists");
+    let stored_vault = store
+        .vault(alice.id, v1.id)
+        .await
+        .expect("vault")
+        .expect("exists");
     assert_eq!(stored_vault.revision, 5);
-    assert_eq!(stored_vault.manifest.as_deref(), Some(b"manifest-1".as_slice()));
+    assert_eq!(
+        stored_vault.manifest.as_deref(),
+        Some(b"manifest-1".as_slice())
+    );
 
     // A stale base: every mismatch reported, nothing applied.
     let absent = new_id();
@@ -636,13 +810,23 @@ async fn story(store: &dyn Store) {
     let unchanged = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");
     assert_eq!(unchanged.head, 5);
     assert_eq!(unchanged.records, all.records, "nothing applied");
-    assert_eq!(unchanged.manifest.as_deref(), Some(b"manifest-1".as_slice()));
+    assert_eq!(
+        unchanged.manifest.as_deref(),
+        Some(b"manifest-1".as_slice())
+    );
 
     // Updates, then the same batch retried: one answer, applied once.
     let updates = vec![change(items[0], 1, 2, "0b"), change(items[1], 2, 2, "1b")];
     let batch = new_id();
     let push2 = store
-        .push(alice.id, v1.id, batch, &updates, Some(b"manifest-2"), now + 1)
+        .push(
+            alice.id,
+            v1.id,
+            batch,
+            &updates,
+            Some(b"manifest-2"),
+            now + 1,
+        )
         .await
         .expect("update");
     assert_eq!(
@@ -663,7 +847,14 @@ async fn story(store: &dyn Store) {
         }
     );
     let retried = store
-        .push(alice.id, v1.id, batch, &updates, Some(b"manifest-2"), now + 2)
+        .push(
+            alice.id,
+            v1.id,
+            batch,
+            &updates,
+            Some(b"manifest-2"),
+            now + 2,
+        )
         .await
         .expect("retry");
     assert_eq!(retried, push2, "a retry gets the first answer");
@@ -675,9 +866,15 @@ async fn story(store: &dyn Store) {
     assert_eq!(retried_stale, push2);
     let after_retry = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");
     assert_eq!(after_retry.head, 7, "nothing applied twice");
-    assert_eq!(after_retry.manifest.as_deref(), Some(b"manifest-2".as_slice()));
     assert_eq!(
-        store.item_history(alice.id, v1.id, items[0]).await.expect("history"),
+        after_retry.manifest.as_deref(),
+        Some(b"manifest-2".as_slice())
+    );
+    assert_eq!(
+        store
+            .item_history(alice.id, v1.id, items[0])
+            .await
+            .expect("history"),
         vec![record_of(&first[0], 1)],
         "the retry made no extra history"
     );
@@ -710,46 +907,90 @@ async fn story(store: &dyn Store) {
         }
     );
     assert_eq!(
-        store.push(alice.id, v1.id, noop_id, &[], None, now).await.expect("again"),
+        store
+            .push(alice.id, v1.id, noop_id, &[], None, now)
+            .await
+            .expect("again"),
         noop
     );
 
-    // A tombstone: empty blobs, the item's last live copy kept in history.
+    // A tombstone: empty blobs, and no copy of the item stays in history.
     let purge = tombstone(items[2], 3, 2);
     let push3 = store
-        .push(alice.id, v1.id, new_id(), std::slice::from_ref(&purge), None, now)
+        .push(
+            alice.id,
+            v1.id,
+            new_id(),
+            std::slice::from_ref(&purge),
+            None,
+            now,
+        )
         .await
         .expect("tombstone");
     assert_eq!(push3.head, 8);
-    let pulled = store.pull(alice.id, v1.id, 7, 1000).await.expect("pull tombstone");
+    let pulled = store
+        .pull(alice.id, v1.id, 7, 1000)
+        .await
+        .expect("pull tombstone");
     assert_eq!(pulled.records, vec![record_of(&purge, 8)]);
     assert!(pulled.records[0].deleted);
     assert!(pulled.records[0].details.0.is_empty());
     assert_eq!(pulled.manifest.as_deref(), Some(b"manifest-2".as_slice()));
+    assert!(
+        store
+            .item_history(alice.id, v1.id, items[2])
+            .await
+            .expect("history")
+            .is_empty(),
+        "a purge leaves no history on the server"
+    );
     // Re-created over the tombstone: the tombstone itself is not history.
     let revived = change(items[2], 8, 3, "2c");
     let push4 = store
-        .push(alice.id, v1.id, new_id(), std::slice::from_ref(&revived), None, now)
+        .push(
+            alice.id,
+            v1.id,
+            new_id(),
+            std::slice::from_ref(&revived),
+            None,
+            now,
+        )
         .await
         .expect("revive");
     assert_eq!(push4.head, 9);
     assert_eq!(
-        store.item_history(alice.id, v1.id, items[2]).await.expect("history"),
-        vec![record_of(&first[2], 3)]
+        store
+            .item_history(alice.id, v1.id, items[2])
+            .await
+            .expect("history"),
+        Vec::<Record>::new()
     );
 
     // History: older versions, oldest first, the current one excluded.
     let third = change(items[0], 6, 3, "0c");
     store
-        .push(alice.id, v1.id, new_id(), std::slice::from_ref(&third), None, now)
+        .push(
+            alice.id,
+            v1.id,
+            new_id(),
+            std::slice::from_ref(&third),
+            None,
+            now,
+        )
         .await
         .expect("third version");
     assert_eq!(
-        store.item_history(alice.id, v1.id, items[0]).await.expect("history"),
+        store
+            .item_history(alice.id, v1.id, items[0])
+            .await
+            .expect("history"),
         vec![record_of(&first[0], 1), record_of(&updates[0], 6)]
     );
     assert_eq!(
-        store.item_history(alice.id, v1.id, items[4]).await.expect("no history"),
+        store
+            .item_history(alice.id, v1.id, items[4])
+            .await
+            .expect("no history"),
         Vec::new()
     );
     let current = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");
@@ -760,7 +1001,14 @@ async fn story(store: &dyn Store) {
     let v2 = vault(alice.id, now + 5);
     store.create_vault(&v2).await.expect("second vault");
     let other = store
-        .push(alice.id, v2.id, batch, &[change(new_id(), 0, 1, "v2")], None, now)
+        .push(
+            alice.id,
+            v2.id,
+            batch,
+            &[change(new_id(), 0, 1, "v2")],
+            None,
+            now,
+        )
         .await
         .expect("push to v2 with a client id used in v1");
     assert_eq!(other.head, 1);
@@ -821,11 +1069,17 @@ async fn story(store: &dyn Store) {
         return;
     }
     store.backup_to(&target).await.expect("backup");
-    assert_invalid(store.backup_to(&target).await, "backup over an existing file");
+    assert_invalid(
+        store.backup_to(&target).await,
+        "backup over an existing file",
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&target).expect("backup").permissions().mode();
+        let mode = std::fs::metadata(&target)
+            .expect("backup")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "backup file mode {mode:o}");
     }
     let copy = connect(&format!("sqlite://{}", target.display()))
@@ -833,13 +1087,20 @@ async fn story(store: &dyn Store) {
         .expect("open the backup");
     assert_eq!(copy.server_secret().await.expect("secret"), secret);
     assert_eq!(
-        copy.account_by_email("alice@example.com").await.expect("alice"),
+        copy.account_by_email("alice@example.com")
+            .await
+            .expect("alice"),
         store.account(alice.id).await.expect("alice")
     );
-    let copied = copy.pull(alice.id, v1.id, 0, 1000).await.expect("pull the copy");
+    let copied = copy
+        .pull(alice.id, v1.id, 0, 1000)
+        .await
+        .expect("pull the copy");
     assert_eq!(copied, current);
     assert_eq!(
-        copy.item_history(alice.id, v1.id, items[0]).await.expect("history"),
+        copy.item_history(alice.id, v1.id, items[0])
+            .await
+            .expect("history"),
         vec![record_of(&first[0], 1), record_of(&updates[0], 6)]
     );
 }
@@ -858,7 +1119,9 @@ async fn story_sqlite() {
 
 #[tokio::test]
 async fn story_postgres() {
-    let Some(backend) = postgres().await else { return };
+    let Some(backend) = postgres().await else {
+        return;
+    };
     story(backend.store.as_ref()).await;
 }
 
@@ -884,7 +1147,10 @@ async fn stores_persist_as_promised() {
     let secret = store.server_secret().await.expect("secret");
     drop(store);
     let reopened = connect(&url).await.expect("reopen");
-    assert_eq!(reopened.account(alice.id).await.expect("lookup"), Some(alice));
+    assert_eq!(
+        reopened.account(alice.id).await.expect("lookup"),
+        Some(alice)
+    );
     assert_eq!(reopened.server_secret().await.expect("secret"), secret);
 
     let missing_dir = format!("sqlite://{}", dir.path().join("no/such/dir/s.db").display());
@@ -918,7 +1184,14 @@ async fn concurrent_pushes(store: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let item = change(new_id(), 0, 1, &format!("c{i}"));
                 let response = store
-                    .push(owner.id, v.id, new_id(), std::slice::from_ref(&item), None, now)
+                    .push(
+                        owner.id,
+                        v.id,
+                        new_id(),
+                        std::slice::from_ref(&item),
+                        None,
+                        now,
+                    )
                     .await
                     .expect("concurrent push");
                 assert!(response.conflicts.is_empty(), "{response:?}");
@@ -930,7 +1203,10 @@ async fn concurrent_pushes(store: Arc<dyn Store>) {
         .collect();
     let mut revisions = BTreeSet::new();
     for task in tasks {
-        assert!(revisions.insert(task.await.expect("task")), "distinct revisions");
+        assert!(
+            revisions.insert(task.await.expect("task")),
+            "distinct revisions"
+        );
     }
     assert_eq!(revisions, (1..=8).collect::<BTreeSet<i64>>());
     let pulled = store.pull(owner.id, v.id, 0, 100).await.expect("pull");
@@ -952,6 +1228,8 @@ async fn concurrency_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrency_postgres() {
-    let Some(backend) = postgres().await else { return };
+    let Some(backend) = postgres().await else {
+        return;
+    };
     concurrent_pushes(backend.store.clone()).await;
 }

@@ -9,17 +9,23 @@ use sha2::Sha256;
 
 use super::extract::ApiJson;
 use super::types::{
-    AccountResponse, B64, ChangePasswordRequest, KdfParams, LoginRequest, PreloginRequest, PreloginResponse,
-    RefreshRequest, RegisterRequest, TokenResponse,
+    AccountResponse, B64, ChangePasswordRequest, KdfParams, LoginRequest, PreloginRequest,
+    PreloginResponse, RefreshRequest, RegisterRequest, TokenResponse,
 };
 use super::validate;
-use crate::auth::{self, ACCESS_PREFIX, AuthDevice, ClientAddr, FRESH_LOGIN_MS, REFRESH_PREFIX, limits};
+use crate::auth::{
+    self, ACCESS_PREFIX, AuthDevice, ClientAddr, FRESH_LOGIN_MS, REFRESH_PREFIX, limits,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, now_millis, rfc3339};
 use crate::store::{Account, AuditEntry, Device, RefreshOutcome, Session};
 
 /// Parameters made up for unknown emails look like a default registration.
-const FAKE_KDF: KdfParams = KdfParams { memory_kib: 256 * 1024, iterations: 3, parallelism: 4 };
+const FAKE_KDF: KdfParams = KdfParams {
+    memory_kib: 256 * 1024,
+    iterations: 3,
+    parallelism: 4,
+};
 
 /// A stable, plausible UUIDv7 for an unknown email: a timestamp within the
 /// two years before 2026-11 and random-looking bits, all from an HMAC.
@@ -59,7 +65,11 @@ pub(crate) async fn audit(
 }
 
 /// Starts a session for a device and returns its tokens.
-async fn open_session(state: &AppState, account_id: uuid::Uuid, device_id: uuid::Uuid) -> ApiResult<TokenResponse> {
+async fn open_session(
+    state: &AppState,
+    account_id: uuid::Uuid,
+    device_id: uuid::Uuid,
+) -> ApiResult<TokenResponse> {
     let now = now_millis();
     let s = &state.settings;
     let access = auth::new_token(ACCESS_PREFIX);
@@ -97,7 +107,11 @@ pub async fn prelogin(
     limits::spend_auth_budget(&state, &addr).await?;
     let email = validate::email(&req.email)?;
     if let Some(a) = state.store.account_by_email(&email).await? {
-        return Ok(Json(PreloginResponse { account_id: a.id, kdf: a.kdf, salt: B64(a.salt) }));
+        return Ok(Json(PreloginResponse {
+            account_id: a.id,
+            kdf: a.kdf,
+            salt: B64(a.salt),
+        }));
     }
     let derive = |purpose: &[u8]| -> ApiResult<Vec<u8>> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&state.prelogin_secret)
@@ -107,7 +121,11 @@ pub async fn prelogin(
         Ok(mac.finalize().into_bytes().to_vec())
     };
     let salt = derive(b"openk/prelogin-salt|")?[..16].to_vec();
-    Ok(Json(PreloginResponse { account_id: fake_account_id(&derive(b"openk/prelogin-id|")?), kdf: FAKE_KDF, salt: B64(salt) }))
+    Ok(Json(PreloginResponse {
+        account_id: fake_account_id(&derive(b"openk/prelogin-id|")?),
+        kdf: FAKE_KDF,
+        salt: B64(salt),
+    }))
 }
 
 /// Creates an account with its first device and logs that device in.
@@ -123,10 +141,20 @@ pub async fn register(
     validate::kdf(&req.kdf)?;
     validate::bounded(&req.salt, 16, 64, "salt")?;
     validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::bounded(&req.wrapped_account_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_account_key")?;
+    validate::bounded(
+        &req.wrapped_account_key,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_account_key",
+    )?;
     validate::exact(&req.public_x25519, 32, "public_x25519")?;
     validate::exact(&req.public_ed25519, 32, "public_ed25519")?;
-    validate::bounded(&req.wrapped_private_keys, 41, validate::MAX_WRAPPED_KEY, "wrapped_private_keys")?;
+    validate::bounded(
+        &req.wrapped_private_keys,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_private_keys",
+    )?;
     validate::device(&req.device)?;
     let now = now_millis();
     let auth_salt = {
@@ -156,16 +184,31 @@ pub async fn register(
         last_seen_at: now,
         revoked_at: None,
     };
-    state.store.create_account(&account, &device).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => {
-            ApiError::Conflict("an account with this email or id already exists; log in instead".into())
-        }
-        other => other.into(),
-    })?;
+    state
+        .store
+        .create_account(&account, &device)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict => ApiError::Conflict(
+                "an account with this email or id already exists; log in instead".into(),
+            ),
+            other => other.into(),
+        })?;
     audit(&state, account.id, "register", Some(device.id), &addr, None).await?;
-    audit(&state, account.id, "device_added", Some(device.id), &addr, Some(device.name.clone())).await?;
+    audit(
+        &state,
+        account.id,
+        "device_added",
+        Some(device.id),
+        &addr,
+        Some(device.name.clone()),
+    )
+    .await?;
     tracing::info!(account = %account.id, device = %device.id, "account registered");
-    Ok((StatusCode::CREATED, Json(open_session(&state, account.id, device.id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(open_session(&state, account.id, device.id).await?),
+    ))
 }
 
 /// Proves the auth key and starts a session for the device.
@@ -208,15 +251,31 @@ pub async fn login(
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict => ApiError::Conflict(
-                "this device id was revoked or belongs to another account; sign in as a new device".into(),
+                "this device id was revoked or belongs to another account; sign in as a new device"
+                    .into(),
             ),
             other => other.into(),
         })?;
     if known.is_none() {
-        audit(&state, account.id, "device_added", Some(req.device.id), &addr, Some(req.device.name.trim().to_owned()))
-            .await?;
+        audit(
+            &state,
+            account.id,
+            "device_added",
+            Some(req.device.id),
+            &addr,
+            Some(req.device.name.trim().to_owned()),
+        )
+        .await?;
     }
-    audit(&state, account.id, "login", Some(req.device.id), &addr, None).await?;
+    audit(
+        &state,
+        account.id,
+        "login",
+        Some(req.device.id),
+        &addr,
+        None,
+    )
+    .await?;
     Ok(Json(open_session(&state, account.id, req.device.id).await?))
 }
 
@@ -257,9 +316,21 @@ pub async fn refresh(
             refresh_token: refresh,
             refresh_expires_in: s.refresh_token_ttl_secs,
         })),
-        RefreshOutcome::Reused { account_id, device_id, revoked_access_hashes } => {
+        RefreshOutcome::Reused {
+            account_id,
+            device_id,
+            revoked_access_hashes,
+        } => {
             state.cache.drop_sessions(&revoked_access_hashes).await?;
-            audit(&state, account_id, "refresh_reuse", Some(device_id), &addr, None).await?;
+            audit(
+                &state,
+                account_id,
+                "refresh_reuse",
+                Some(device_id),
+                &addr,
+                None,
+            )
+            .await?;
             tracing::warn!(account = %account_id, device = %device_id, "refresh token reused: device session ended");
             Err(ApiError::Unauthorized)
         }
@@ -270,19 +341,38 @@ pub async fn refresh(
 /// Ends the calling device's session.
 #[utoipa::path(post, path = "/v1/accounts/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = super::types::Problem)))]
-pub async fn logout(State(state): State<AppState>, addr: ClientAddr, who: AuthDevice) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+) -> ApiResult<StatusCode> {
     if let Some(hash) = state.store.delete_session(who.session_id).await? {
         state.cache.drop_sessions(&[hash]).await?;
     }
-    audit(&state, who.account_id, "logout", Some(who.device_id), &addr, None).await?;
+    audit(
+        &state,
+        who.account_id,
+        "logout",
+        Some(who.device_id),
+        &addr,
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The account and its wrapped keys (what a new device needs to unlock).
 #[utoipa::path(get, path = "/v1/account", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = AccountResponse), (status = 401, body = super::types::Problem)))]
-pub async fn account(State(state): State<AppState>, who: AuthDevice) -> ApiResult<Json<AccountResponse>> {
-    let a = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthorized)?;
+pub async fn account(
+    State(state): State<AppState>,
+    who: AuthDevice,
+) -> ApiResult<Json<AccountResponse>> {
+    let a = state
+        .store
+        .account(who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     Ok(Json(AccountResponse {
         account_id: a.id,
         email: a.email,
@@ -313,15 +403,35 @@ pub async fn change_password(
     validate::kdf(&req.kdf)?;
     validate::bounded(&req.salt, 16, 64, "salt")?;
     validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::bounded(&req.wrapped_account_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_account_key")?;
-    let mut a = state.store.account(who.account_id).await?.ok_or(ApiError::Unauthorized)?;
+    validate::bounded(
+        &req.wrapped_account_key,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_account_key",
+    )?;
+    let mut a = state
+        .store
+        .account(who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     a.kdf = req.kdf;
     a.salt = req.salt.0;
     a.auth_hash = auth::auth_hash(&a.auth_salt, &req.auth_key.0);
     a.wrapped_account_key = req.wrapped_account_key.0;
     state.store.update_account_keys(&a).await?;
-    let ended = state.store.delete_other_sessions(a.id, who.session_id).await?;
+    let ended = state
+        .store
+        .delete_other_sessions(a.id, who.session_id)
+        .await?;
     state.cache.drop_sessions(&ended).await?;
-    audit(&state, a.id, "password_changed", Some(who.device_id), &addr, None).await?;
+    audit(
+        &state,
+        a.id,
+        "password_changed",
+        Some(who.device_id),
+        &addr,
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,10 @@ use crate::state::{AppState, rfc3339};
 
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", security(("bearer" = [])),
     responses((status = 200, body = Vec<DeviceResponse>), (status = 401, body = super::types::Problem)))]
-pub async fn index(State(state): State<AppState>, who: AuthDevice) -> ApiResult<Json<Vec<DeviceResponse>>> {
+pub async fn index(
+    State(state): State<AppState>,
+    who: AuthDevice,
+) -> ApiResult<Json<Vec<DeviceResponse>>> {
     let devices = state.store.devices(who.account_id).await?;
     Ok(Json(
         devices
@@ -73,7 +76,15 @@ pub async fn rename(
         .filter(|d| d.revoked_at.is_none())
         .ok_or(ApiError::NotFound)?;
     state.store.rename_device(who.account_id, id, &name).await?;
-    audit(&state, who.account_id, "device_renamed", Some(id), &addr, Some(name)).await?;
+    audit(
+        &state,
+        who.account_id,
+        "device_renamed",
+        Some(id),
+        &addr,
+        Some(name),
+    )
+    .await?;
     get(State(state), who, ApiPath(id)).await
 }
 
@@ -91,9 +102,20 @@ pub async fn revoke(
         .await?
         .filter(|d| d.revoked_at.is_none())
         .ok_or(ApiError::NotFound)?;
-    let ended = state.store.revoke_device(who.account_id, id, crate::state::now_millis()).await?;
+    let ended = state
+        .store
+        .revoke_device(who.account_id, id, crate::state::now_millis())
+        .await?;
     state.cache.drop_sessions(&ended).await?;
-    audit(&state, who.account_id, "device_revoked", Some(id), &addr, None).await?;
+    audit(
+        &state,
+        who.account_id,
+        "device_revoked",
+        Some(id),
+        &addr,
+        None,
+    )
+    .await?;
     tracing::info!(account = %who.account_id, device = %id, "device revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,7 +28,9 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
             JsonRejection::JsonDataError(e) => Self::Validation(clean(&e.body_text())),
             JsonRejection::JsonSyntaxError(e) => Self::BadRequest(clean(&e.body_text())),
-            JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            JsonRejection::BytesRejection(e)
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Self::TooLarge
             }
             other => Self::BadRequest(clean(&other.body_text())),
@@ -50,6 +52,9 @@ impl From<QueryRejection> for ApiError {
 
 /// Keeps rejection texts short and single-line.
 fn clean(text: &str) -> String {
-    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     one_line.chars().take(300).collect()
 }

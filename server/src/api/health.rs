@@ -1,9 +1,9 @@
 //! Liveness, readiness and metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::state::AppState;
@@ -19,7 +19,11 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.store.ping().await;
     let cache = state.cache.ping().await;
-    let status = if db.is_ok() && cache.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db.is_ok() && cache.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: database down");
     }

@@ -20,8 +20,15 @@ pub fn email(raw: &str) -> ApiResult<String> {
     let e = raw.trim().to_lowercase();
     let ok = e.len() <= MAX_EMAIL
         && e.chars().all(|c| !c.is_whitespace() && !c.is_control())
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
-    if ok { Ok(e) } else { Err(invalid("email must look like name@example.org (at most 254 characters)")) }
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
+    if ok {
+        Ok(e)
+    } else {
+        Err(invalid(
+            "email must look like name@example.org (at most 254 characters)",
+        ))
+    }
 }
 
 pub fn device(d: &DeviceInfo) -> ApiResult<()> {
@@ -31,13 +38,19 @@ pub fn device(d: &DeviceInfo) -> ApiResult<()> {
 pub fn name(n: &str, what: &str) -> ApiResult<()> {
     let n = n.trim();
     if n.is_empty() || n.chars().count() > MAX_NAME || n.chars().any(char::is_control) {
-        return Err(invalid(format!("{what} must be 1 to {MAX_NAME} printable characters")));
+        return Err(invalid(format!(
+            "{what} must be 1 to {MAX_NAME} printable characters"
+        )));
     }
     Ok(())
 }
 
 pub fn exact(b: &B64, len: usize, what: &str) -> ApiResult<()> {
-    if b.0.len() == len { Ok(()) } else { Err(invalid(format!("{what} must be {len} bytes"))) }
+    if b.0.len() == len {
+        Ok(())
+    } else {
+        Err(invalid(format!("{what} must be {len} bytes")))
+    }
 }
 
 pub fn bounded(b: &B64, min: usize, max: usize, what: &str) -> ApiResult<()> {
@@ -56,6 +69,8 @@ pub fn kdf(k: &KdfParams) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid("kdf parameters out of range (memory 8×p KiB..4 GiB, iterations 1..100, parallelism 1..16)"))
+        Err(invalid(
+            "kdf parameters out of range (memory 8×p KiB..4 GiB, iterations 1..100, parallelism 1..16)",
+        ))
     }
 }

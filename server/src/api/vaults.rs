@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use super::accounts::audit;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::types::{ChangesPage, ChangesQuery, CreateVaultRequest, PushRequest, PushResponse, Record, VaultResponse, B64};
+use super::types::{
+    B64, ChangesPage, ChangesQuery, CreateVaultRequest, PushRequest, PushResponse, Record,
+    VaultResponse,
+};
 use super::validate;
 use crate::auth::{AuthDevice, ClientAddr};
 use crate::error::{ApiError, ApiResult};
@@ -27,8 +30,19 @@ fn response(v: Vault) -> VaultResponse {
 
 #[utoipa::path(get, path = "/v1/vaults", tag = "vaults", security(("bearer" = [])),
     responses((status = 200, body = Vec<VaultResponse>), (status = 401, body = super::types::Problem)))]
-pub async fn index(State(state): State<AppState>, who: AuthDevice) -> ApiResult<Json<Vec<VaultResponse>>> {
-    Ok(Json(state.store.vaults(who.account_id).await?.into_iter().map(response).collect()))
+pub async fn index(
+    State(state): State<AppState>,
+    who: AuthDevice,
+) -> ApiResult<Json<Vec<VaultResponse>>> {
+    Ok(Json(
+        state
+            .store
+            .vaults(who.account_id)
+            .await?
+            .into_iter()
+            .map(response)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/vaults", tag = "vaults", security(("bearer" = [])), request_body = CreateVaultRequest,
@@ -39,7 +53,12 @@ pub async fn create(
     who: AuthDevice,
     ApiJson(req): ApiJson<CreateVaultRequest>,
 ) -> ApiResult<(StatusCode, Json<VaultResponse>)> {
-    validate::bounded(&req.wrapped_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_key")?;
+    validate::bounded(
+        &req.wrapped_key,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_key",
+    )?;
     validate::bounded(&req.meta, 41, validate::MAX_MANIFEST, "meta")?;
     let vault = Vault {
         id: req.id,
@@ -50,11 +69,25 @@ pub async fn create(
         manifest: None,
         created_at: now_millis(),
     };
-    state.store.create_vault(&vault).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => ApiError::Conflict("a vault with this id already exists".into()),
-        other => other.into(),
-    })?;
-    audit(&state, who.account_id, "vault_created", Some(who.device_id), &addr, Some(vault.id.to_string())).await?;
+    state
+        .store
+        .create_vault(&vault)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict => {
+                ApiError::Conflict("a vault with this id already exists".into())
+            }
+            other => other.into(),
+        })?;
+    audit(
+        &state,
+        who.account_id,
+        "vault_created",
+        Some(who.device_id),
+        &addr,
+        Some(vault.id.to_string()),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(response(vault))))
 }
 
@@ -95,7 +128,10 @@ pub async fn push(
     ApiJson(req): ApiJson<PushRequest>,
 ) -> ApiResult<Json<PushResponse>> {
     if req.changes.len() > validate::MAX_BATCH {
-        return Err(ApiError::Validation(format!("at most {} changes per batch", validate::MAX_BATCH)));
+        return Err(ApiError::Validation(format!(
+            "at most {} changes per batch",
+            validate::MAX_BATCH
+        )));
     }
     let mut changes = Vec::with_capacity(req.changes.len());
     for c in req.changes {
@@ -107,7 +143,10 @@ pub async fn push(
         }
         if c.deleted {
             if !(c.wrapped_key.0.is_empty() && c.overview.0.is_empty() && c.details.0.is_empty()) {
-                return Err(ApiError::Validation(format!("deletion of item {} must not carry data", c.item_id)));
+                return Err(ApiError::Validation(format!(
+                    "deletion of item {} must not carry data",
+                    c.item_id
+                )));
             }
         } else {
             validate::bounded(&c.wrapped_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_key")?;
@@ -129,7 +168,14 @@ pub async fn push(
     }
     let out = state
         .store
-        .push(who.account_id, id, req.client_change_id, &changes, req.manifest.as_ref().map(|m| m.0.as_slice()), now_millis())
+        .push(
+            who.account_id,
+            id,
+            req.client_change_id,
+            &changes,
+            req.manifest.as_ref().map(|m| m.0.as_slice()),
+            now_millis(),
+        )
         .await?;
     Ok(Json(out))
 }
@@ -142,6 +188,12 @@ pub async fn history(
     who: AuthDevice,
     ApiPath((id, item)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<Record>>> {
-    state.store.vault(who.account_id, id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(state.store.item_history(who.account_id, id, item).await?))
+    state
+        .store
+        .vault(who.account_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(
+        state.store.item_history(who.account_id, id, item).await?,
+    ))
 }

@@ -16,7 +16,10 @@ const ADDRESS_FACTOR: u64 = 4;
 
 fn account_key(email: &str) -> String {
     use sha2::Digest;
-    format!("login-fail:acct:{}", hex::encode(sha2::Sha256::digest(email.as_bytes())))
+    format!(
+        "login-fail:acct:{}",
+        hex::encode(sha2::Sha256::digest(email.as_bytes()))
+    )
 }
 
 fn address_key(addr: &ClientAddr) -> String {
@@ -58,7 +61,10 @@ pub async fn spend_auth_budget(state: &AppState, addr: &ClientAddr) -> ApiResult
     }
     let w = state
         .cache
-        .hit(&format!("auth-rate:{}", addr.label()), Duration::from_secs(60))
+        .hit(
+            &format!("auth-rate:{}", addr.label()),
+            Duration::from_secs(60),
+        )
         .await?;
     if w.count > limit {
         return Err(ApiError::RateLimited(w.resets_in));

@@ -37,7 +37,10 @@ pub const FRESH_LOGIN_MS: i64 = 5 * 60 * 1000;
 pub fn new_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// What the store keeps of a token.
@@ -73,7 +76,10 @@ pub struct AuthDevice {
 impl FromRequestParts<AppState> for AuthDevice {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -129,7 +135,10 @@ pub struct ClientAddr(pub Option<IpAddr>);
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if state.settings.trust_proxy
             && let Some(ip) = parts
                 .headers
@@ -140,7 +149,10 @@ impl FromRequestParts<AppState> for ClientAddr {
         {
             return Ok(Self(Some(ip)));
         }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         Ok(Self(peer))
     }
 }
@@ -148,7 +160,8 @@ impl FromRequestParts<AppState> for ClientAddr {
 impl ClientAddr {
     #[must_use]
     pub fn label(&self) -> String {
-        self.0.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        self.0
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     }
 }
 

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use openk_server::{ServeArgs, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "openk-server", version, about = "The OpenK sync server (stores only ciphertext)")]
+#[command(
+    name = "openk-server",
+    version,
+    about = "The OpenK sync server (stores only ciphertext)"
+)]
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
@@ -44,7 +48,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -67,13 +74,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => openk_server::launch(settings).await,
         Command::Backup { database, out } => {
             let url = database.unwrap_or(settings.database);
-            openk_server::store::backup(&url, &out).await.context("backup failed")?;
+            openk_server::store::backup(&url, &out)
+                .await
+                .context("backup failed")?;
             eprintln!("Snapshot written to {}", out.display());
             Ok(())
         }
-        Command::Restore { file, database, force } => {
+        Command::Restore {
+            file,
+            database,
+            force,
+        } => {
             let url = database.unwrap_or(settings.database);
-            openk_server::store::restore(&file, &url, force).await.context("restore failed")?;
+            openk_server::store::restore(&file, &url, force)
+                .await
+                .context("restore failed")?;
             eprintln!("Restored {} into {url}", file.display());
             Ok(())
         }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
-pub use sql::{connect, StoreKind};
+pub use sql::{StoreKind, connect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,6 +38,10 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            // SQLite BUSY/LOCKED after the busy timeout: another writer holds the database.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
+                Self::Unavailable(e.to_string())
+            }
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 Self::Unavailable(e.to_string())
             }
@@ -174,14 +178,21 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_device(&self, device: &Device) -> StoreResult<Device>;
     async fn devices(&self, account_id: Uuid) -> StoreResult<Vec<Device>>;
     async fn device(&self, account_id: Uuid, device_id: Uuid) -> StoreResult<Option<Device>>;
-    async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str) -> StoreResult<()>;
+    async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str)
+    -> StoreResult<()>;
     async fn touch_device(&self, device_id: Uuid, at: i64) -> StoreResult<()>;
     /// Marks the device revoked and ends its sessions; returns their access hashes.
-    async fn revoke_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<Vec<Vec<u8>>>;
+    async fn revoke_device(
+        &self,
+        account_id: Uuid,
+        device_id: Uuid,
+        at: i64,
+    ) -> StoreResult<Vec<Vec<u8>>>;
 
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     /// A live session by access-token hash (not expired at `now`, device not revoked).
-    async fn session_by_access(&self, access_hash: &[u8], now: i64) -> StoreResult<Option<Session>>;
+    async fn session_by_access(&self, access_hash: &[u8], now: i64)
+    -> StoreResult<Option<Session>>;
     /// Rotates a refresh token (single use); see [`RefreshOutcome`].
     async fn refresh_session(
         &self,
@@ -195,7 +206,11 @@ pub trait Store: Send + Sync + 'static {
     /// Ends one session; returns its access hash.
     async fn delete_session(&self, session_id: Uuid) -> StoreResult<Option<Vec<u8>>>;
     /// Ends every session of the account except `keep` (after a password change).
-    async fn delete_other_sessions(&self, account_id: Uuid, keep: Uuid) -> StoreResult<Vec<Vec<u8>>>;
+    async fn delete_other_sessions(
+        &self,
+        account_id: Uuid,
+        keep: Uuid,
+    ) -> StoreResult<Vec<Vec<u8>>>;
 
     /// `Conflict` if the vault id exists (for any account).
     async fn create_vault(&self, vault: &Vault) -> StoreResult<()>;
@@ -204,7 +219,13 @@ pub trait Store: Send + Sync + 'static {
     async fn vault(&self, account_id: Uuid, vault_id: Uuid) -> StoreResult<Option<Vault>>;
 
     /// Records changed after `since`, oldest first, at most `limit`.
-    async fn pull(&self, account_id: Uuid, vault_id: Uuid, since: i64, limit: u32) -> StoreResult<Pulled>;
+    async fn pull(
+        &self,
+        account_id: Uuid,
+        vault_id: Uuid,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Pulled>;
     /// Applies a batch in one transaction: all changes whose base revision
     /// matches, or none (conflicts listed with the current server copy). A
     /// repeated `client_change_id` returns the first response unchanged.
@@ -219,7 +240,12 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<PushResponse>;
     /// Earlier versions of an item, oldest first (the current one excluded).
-    async fn item_history(&self, account_id: Uuid, vault_id: Uuid, item_id: Uuid) -> StoreResult<Vec<Record>>;
+    async fn item_history(
+        &self,
+        account_id: Uuid,
+        vault_id: Uuid,
+        item_id: Uuid,
+    ) -> StoreResult<Vec<Record>>;
 
     async fn add_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// The account's events, newest first.
@@ -247,10 +273,16 @@ fn sqlite_path(url: &str) -> StoreResult<&std::path::Path> {
 pub async fn backup(url: &str, out: &std::path::Path) -> StoreResult<()> {
     let path = sqlite_path(url)?;
     if !path.exists() {
-        return Err(StoreError::Invalid(format!("there is no database at {}", path.display())));
+        return Err(StoreError::Invalid(format!(
+            "there is no database at {}",
+            path.display()
+        )));
     }
     if out.exists() {
-        return Err(StoreError::Invalid(format!("{} already exists; choose a new file", out.display())));
+        return Err(StoreError::Invalid(format!(
+            "{} already exists; choose a new file",
+            out.display()
+        )));
     }
     let store = connect(url).await?;
     store.backup_to(out).await
@@ -270,18 +302,30 @@ pub async fn restore(snapshot: &std::path::Path, url: &str, force: bool) -> Stor
             target.display()
         )));
     }
-    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(snapshot).read_only(true);
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(snapshot)
+        .read_only(true);
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(opts)
         .await
-        .map_err(|e| StoreError::Invalid(format!("{} cannot be opened: {e}", snapshot.display())))?;
+        .map_err(|e| {
+            StoreError::Invalid(format!("{} cannot be opened: {e}", snapshot.display()))
+        })?;
     let check: String = sqlx::query("PRAGMA integrity_check")
         .fetch_one(&pool)
         .await
         .and_then(|r| r.try_get(0))
-        .map_err(|e| StoreError::Invalid(format!("{} is not an SQLite database: {e}", snapshot.display())))?;
-    let migrated = sqlx::query("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.is_ok();
+        .map_err(|e| {
+            StoreError::Invalid(format!(
+                "{} is not an SQLite database: {e}",
+                snapshot.display()
+            ))
+        })?;
+    let migrated = sqlx::query("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .is_ok();
     pool.close().await;
     if check != "ok" || !migrated {
         return Err(StoreError::Invalid(format!(
@@ -290,7 +334,8 @@ pub async fn restore(snapshot: &std::path::Path, url: &str, force: bool) -> Stor
         )));
     }
     let tmp = target.with_extension("restore-tmp");
-    std::fs::copy(snapshot, &tmp).map_err(|e| StoreError::Other(format!("cannot copy the snapshot: {e}")))?;
+    std::fs::copy(snapshot, &tmp)
+        .map_err(|e| StoreError::Other(format!("cannot copy the snapshot: {e}")))?;
     if let Ok(f) = std::fs::File::open(&tmp) {
         let _ = f.sync_all();
     }
@@ -299,6 +344,7 @@ pub async fn restore(snapshot: &std::path::Path, url: &str, force: bool) -> Stor
         p.push(suffix);
         let _ = std::fs::remove_file(std::path::PathBuf::from(p));
     }
-    std::fs::rename(&tmp, target).map_err(|e| StoreError::Other(format!("cannot put the snapshot in place: {e}")))?;
+    std::fs::rename(&tmp, target)
+        .map_err(|e| StoreError::Other(format!("cannot put the snapshot in place: {e}")))?;
     Ok(())
 }

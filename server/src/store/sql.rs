@@ -828,7 +828,10 @@ macro_rules! sql_store {
                     .await?;
                     let row = sqlx::query(concat!(
                         "UPDATE sessions SET access_hash = $1, access_expires_at = $2, \
-                         refresh_hash = $3, refresh_expires_at = $4 WHERE id = $5 RETURNING ",
+                         refresh_hash = $3, refresh_expires_at = $4 \
+                         WHERE id = $5 AND EXISTS (SELECT 1 FROM devices \
+                             WHERE devices.id = sessions.device_id AND devices.revoked_at IS NULL) \
+                         RETURNING ",
                         session_columns!()
                     ))
                     .bind(new_access_hash)
@@ -838,7 +841,9 @@ macro_rules! sql_store {
                     .bind(&session_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    // Tokens go with their session, so this cannot miss.
+                    // Tokens go with their session, and revoking a device ends
+                    // its sessions; a session on a revoked device (created by
+                    // mistake) is not renewed. Dropping `tx` rolls back the claim.
                     let Some(row) = row else {
                         return Ok(RefreshOutcome::Invalid);
                     };
@@ -1073,7 +1078,14 @@ macro_rules! sql_store {
                 for ((change, version), old) in changes.iter().zip(versions).zip(&current) {
                     revision += 1;
                     let item_id = change.item_id.to_string();
-                    if let Some(old) = old
+                    if change.deleted {
+                        // A purge destroys: no copy of the item stays on the server.
+                        sqlx::query("DELETE FROM record_history WHERE vault_id = $1 AND item_id = $2")
+                            .bind(&vault_id)
+                            .bind(&item_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    } else if let Some(old) = old
                         && !old.deleted
                     {
                         sqlx::query(
