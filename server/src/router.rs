@@ -40,7 +40,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
         audit::index,
-        health::healthz, health::readyz, health::metrics,
+        health::healthz, health::readyz, health::metrics, openapi_json,
     ),
     modifiers(&BearerAuth),
 )]
@@ -59,6 +59,9 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// This OpenAPI document (generated from the handlers, so it cannot drift).
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "the OpenAPI 3.1 document of this API", content_type = "application/json")))]
 async fn openapi_json() -> impl IntoResponse {
     axum::Json(ApiDoc::openapi())
 }

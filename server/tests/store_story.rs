@@ -476,7 +476,7 @@ async fn story(store: &dyn Store) {
         )
         .await
         .expect("refresh");
-    let RefreshOutcome::Rotated(s1b) = rotated else {
+    let RefreshOutcome::Rotated { session: s1b, .. } = rotated else {
         panic!("expected a rotation, got {rotated:?}");
     };
     assert_eq!(s1b.id, s1.id);

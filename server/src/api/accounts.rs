@@ -221,6 +221,7 @@ pub async fn login(
 ) -> ApiResult<Json<TokenResponse>> {
     limits::spend_auth_budget(&state, &addr).await?;
     let email = validate::email(&req.email)?;
+    validate::exact(&req.auth_key, 32, "auth_key")?;
     validate::device(&req.device)?;
     limits::check_login(&state, &email, &addr).await?;
     let account = state.store.account_by_email(&email).await?;
@@ -308,14 +309,20 @@ pub async fn refresh(
         )
         .await?;
     match outcome {
-        RefreshOutcome::Rotated(session) => Ok(Json(TokenResponse {
-            account_id: session.account_id,
-            device_id: session.device_id,
-            access_token: access,
-            access_expires_in: s.access_token_ttl_secs,
-            refresh_token: refresh,
-            refresh_expires_in: s.refresh_token_ttl_secs,
-        })),
+        RefreshOutcome::Rotated {
+            session,
+            replaced_access_hash,
+        } => {
+            state.cache.drop_sessions(&[replaced_access_hash]).await?;
+            Ok(Json(TokenResponse {
+                account_id: session.account_id,
+                device_id: session.device_id,
+                access_token: access,
+                access_expires_in: s.access_token_ttl_secs,
+                refresh_token: refresh,
+                refresh_expires_in: s.refresh_token_ttl_secs,
+            }))
+        }
         RefreshOutcome::Reused {
             account_id,
             device_id,

@@ -99,8 +99,12 @@ pub struct Session {
 /// Result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// Rotated: the session now has the new tokens.
-    Rotated(Session),
+    /// Rotated: the session now has the new tokens. Carries the access hash
+    /// it replaced (to drop from caches: the old access token dies at once).
+    Rotated {
+        session: Session,
+        replaced_access_hash: Vec<u8>,
+    },
     /// The token was already used: the device's sessions were all ended.
     /// Carries the ended sessions' access hashes (to drop from caches).
     Reused {

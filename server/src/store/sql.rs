@@ -817,6 +817,13 @@ macro_rules! sql_store {
                 .await?;
                 if let Some(row) = claimed {
                     let session_id: String = row.try_get("session_id")?;
+                    let replaced: Vec<u8> = sqlx::query("SELECT access_hash FROM sessions WHERE id = $1")
+                        .bind(&session_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get("access_hash"))
+                        .transpose()?
+                        .unwrap_or_default();
                     sqlx::query(
                         "INSERT INTO refresh_tokens (hash, session_id, used_at, expires_at) \
                          VALUES ($1, $2, NULL, $3)",
@@ -850,7 +857,7 @@ macro_rules! sql_store {
                     let session = Self::session_from(&row)?;
                     tx.commit().await?;
                     self.collect_expired(now).await;
-                    return Ok(RefreshOutcome::Rotated(session));
+                    return Ok(RefreshOutcome::Rotated { session, replaced_access_hash: replaced });
                 }
 
                 let row = sqlx::query(

@@ -94,15 +94,29 @@ impl Resp {
     /// Asserts the status and returns the JSON body (`Null` when empty).
     #[track_caller]
     pub fn expect(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text());
-        if self.body.is_empty() { Value::Null } else { self.json() }
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
     }
 
     /// Asserts an RFC 9457 problem document with this status and `code`,
     /// carrying the request id of the `x-request-id` header; returns it.
     #[track_caller]
     pub fn problem(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text());
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
         assert_eq!(
             self.header("content-type"),
             Some("application/problem+json"),
@@ -113,12 +127,27 @@ impl Resp {
         assert_eq!(p["code"], code, "problem code: {p}");
         assert_eq!(p["status"], status, "problem status: {p}");
         assert!(p["title"].is_string(), "problem title: {p}");
-        assert_eq!(p["type"], format!("https://openk.invalid/errors#{code}"), "problem type: {p}");
+        assert_eq!(
+            p["type"],
+            format!("https://openk.invalid/errors#{code}"),
+            "problem type: {p}"
+        );
         let id = self.header("x-request-id").expect("an x-request-id header");
         assert!(!id.is_empty());
-        assert_eq!(p["request_id"], id, "the problem carries the request id: {p}");
+        assert_eq!(
+            p["request_id"], id,
+            "the problem carries the request id: {p}"
+        );
         if let Some(detail) = p["detail"].as_str() {
-            for leak in ["sqlx", "SQLITE", "sqlite", "postgres", "panicked", "backtrace", "redis"] {
+            for leak in [
+                "sqlx",
+                "SQLITE",
+                "sqlite",
+                "postgres",
+                "panicked",
+                "backtrace",
+                "redis",
+            ] {
                 assert!(!detail.contains(leak), "a 4xx detail leaks internals: {p}");
             }
         }
@@ -204,8 +233,16 @@ impl Tokens {
     #[track_caller]
     #[must_use]
     pub fn from_json(v: &Value) -> Self {
-        let uuid = |k: &str| v[k].as_str().and_then(|s| Uuid::parse_str(s).ok()).unwrap_or_else(|| panic!("{k}: {v}"));
-        let text = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k}: {v}")).to_owned();
+        let uuid = |k: &str| {
+            v[k].as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .unwrap_or_else(|| panic!("{k}: {v}"))
+        };
+        let text = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{k}: {v}"))
+                .to_owned()
+        };
         let t = Self {
             account_id: uuid("account_id"),
             device_id: uuid("device_id"),
@@ -213,9 +250,18 @@ impl Tokens {
             refresh: text("refresh_token"),
         };
         assert!(t.access.starts_with("okat_") && t.access.len() > 40, "{v}");
-        assert!(t.refresh.starts_with("okrt_") && t.refresh.len() > 40, "{v}");
-        assert!(v["access_expires_in"].as_u64().is_some_and(|s| s > 0), "{v}");
-        assert!(v["refresh_expires_in"].as_u64().is_some_and(|s| s > 0), "{v}");
+        assert!(
+            t.refresh.starts_with("okrt_") && t.refresh.len() > 40,
+            "{v}"
+        );
+        assert!(
+            v["access_expires_in"].as_u64().is_some_and(|s| s > 0),
+            "{v}"
+        );
+        assert!(
+            v["refresh_expires_in"].as_u64().is_some_and(|s| s > 0),
+            "{v}"
+        );
         t
     }
 }
@@ -265,27 +311,47 @@ pub struct Server {
 impl Server {
     /// A server on `settings` (its `database` and `redis` included).
     pub async fn start(settings: Settings) -> Self {
-        let state = openk_server::build_state(settings).await.expect("build the server state");
-        Self { app: openk_server::router(state.clone()), state, from: client(CLIENT), guards: Vec::new() }
+        let state = openk_server::build_state(settings)
+            .await
+            .expect("build the server state");
+        Self {
+            app: openk_server::router(state.clone()),
+            state,
+            from: client(CLIENT),
+            guards: Vec::new(),
+        }
     }
 
     /// The in-memory store and cache.
     pub async fn memory() -> Self {
-        Self::start(Settings { database: "memory".into(), ..Settings::for_tests() }).await
+        Self::start(Settings {
+            database: "memory".into(),
+            ..Settings::for_tests()
+        })
+        .await
     }
 
     /// A temporary SQLite file.
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        Self::start(Settings { database: url, ..Settings::for_tests() }).await.guard(dir)
+        Self::start(Settings {
+            database: url,
+            ..Settings::for_tests()
+        })
+        .await
+        .guard(dir)
     }
 
     /// A fresh PostgreSQL database, or `None` (after saying so) when
     /// `OPENK_TEST_POSTGRES_URL` is not set; set but unreachable panics.
     pub async fn postgres() -> Option<Self> {
         let db = PgDatabase::create("openk_api").await?;
-        let server = Self::start(Settings { database: db.url(), ..Settings::for_tests() }).await;
+        let server = Self::start(Settings {
+            database: db.url(),
+            ..Settings::for_tests()
+        })
+        .await;
         Some(server.guard(db))
     }
 
@@ -301,10 +367,24 @@ impl Server {
         if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
             req.extensions_mut().insert(ConnectInfo(self.from));
         }
-        let res = self.app.clone().oneshot(req).await.expect("the router is infallible");
+        let res = self
+            .app
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router is infallible");
         let (parts, body) = res.into_parts();
-        let body = body.collect().await.expect("read the body").to_bytes().to_vec();
-        Resp { status: parts.status, headers: parts.headers, body }
+        let body = body
+            .collect()
+            .await
+            .expect("read the body")
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     /// A JSON request from `from`.
@@ -332,7 +412,13 @@ impl Server {
         self.send(req).await
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
         self.call_from(self.from, method, path, token, body).await
     }
 
@@ -345,7 +431,13 @@ impl Server {
     }
 
     /// A raw body with an optional content type.
-    pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: Option<&str>, body: Vec<u8>) -> Resp {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Resp {
         let mut b = Request::builder().method(Method::POST).uri(path);
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -357,7 +449,10 @@ impl Server {
     }
 
     pub async fn register(&self, account: &TestAccount) -> Tokens {
-        let v = self.post("/v1/accounts/register", None, &account.register_body()).await.expect(201);
+        let v = self
+            .post("/v1/accounts/register", None, &account.register_body())
+            .await
+            .expect(201);
         let t = Tokens::from_json(&v);
         assert_eq!(t.account_id, account.id);
         assert_eq!(t.device_id, account.device);
@@ -365,7 +460,14 @@ impl Server {
     }
 
     pub async fn login(&self, account: &TestAccount, device: Uuid) -> Tokens {
-        let v = self.post("/v1/accounts/login", None, &account.login_body(device, "Phone")).await.expect(200);
+        let v = self
+            .post(
+                "/v1/accounts/login",
+                None,
+                &account.login_body(device, "Phone"),
+            )
+            .await
+            .expect(200);
         let t = Tokens::from_json(&v);
         assert_eq!(t.account_id, account.id);
         assert_eq!(t.device_id, device);
@@ -381,19 +483,26 @@ impl Server {
 
     pub async fn create_vault(&self, token: &str) -> Uuid {
         let id = Uuid::now_v7();
-        let v = self.post("/v1/vaults", Some(token), &vault_body(id)).await.expect(201);
+        let v = self
+            .post("/v1/vaults", Some(token), &vault_body(id))
+            .await
+            .expect(201);
         assert_eq!(v["id"], id.to_string());
         assert_eq!(v["revision"], 0);
         id
     }
 
     pub async fn push(&self, token: &str, vault: Uuid, body: &Value) -> Resp {
-        self.post(&format!("/v1/vaults/{vault}/changes"), Some(token), body).await
+        self.post(&format!("/v1/vaults/{vault}/changes"), Some(token), body)
+            .await
     }
 
     /// Pushes and expects every change applied; returns the response.
     pub async fn push_ok(&self, token: &str, vault: Uuid, changes: Vec<Value>) -> Value {
-        let v = self.push(token, vault, &batch(Uuid::now_v7(), changes)).await.expect(200);
+        let v = self
+            .push(token, vault, &batch(Uuid::now_v7(), changes))
+            .await
+            .expect(200);
         assert_eq!(v["conflicts"], json!([]), "{v}");
         v
     }
@@ -408,12 +517,19 @@ impl Server {
 
     /// The vault's head revision.
     pub async fn head(&self, token: &str, vault: Uuid) -> i64 {
-        self.pull(token, vault, 0, Some(1)).await["head"].as_i64().expect("head")
+        self.pull(token, vault, 0, Some(1)).await["head"]
+            .as_i64()
+            .expect("head")
     }
 
     /// The account's audit kinds, newest first.
     pub async fn audit(&self, token: &str) -> Vec<Value> {
-        self.get("/v1/audit?limit=1000", Some(token)).await.expect(200).as_array().expect("array").clone()
+        self.get("/v1/audit?limit=1000", Some(token))
+            .await
+            .expect(200)
+            .as_array()
+            .expect("array")
+            .clone()
     }
 }
 
@@ -425,7 +541,8 @@ pub fn client(addr: &str) -> SocketAddr {
 /// `true` for a UUID of version 7 with the RFC 9562 variant.
 #[must_use]
 pub fn is_uuid_v7(text: &str) -> bool {
-    Uuid::parse_str(text).is_ok_and(|u| u.get_version_num() == 7 && u.get_variant() == uuid::Variant::RFC4122)
+    Uuid::parse_str(text)
+        .is_ok_and(|u| u.get_version_num() == 7 && u.get_variant() == uuid::Variant::RFC4122)
 }
 
 // ------------------------------------------------------------------ PostgreSQL
@@ -440,15 +557,22 @@ pub struct PgDatabase {
 impl PgDatabase {
     /// `None` (after printing "skipped") when `OPENK_TEST_POSTGRES_URL` is unset.
     pub async fn create(prefix: &str) -> Option<Self> {
-        let Some(admin_url) = std::env::var("OPENK_TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty()) else {
+        let Some(admin_url) = std::env::var("OPENK_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        else {
             println!("skipped: OPENK_TEST_POSTGRES_URL not set");
             return None;
         };
         let name = format!("{prefix}_{:016x}", rand::random::<u64>());
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await
-            .unwrap_or_else(|e| panic!("OPENK_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}"));
-        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.expect("create the test database");
+            .unwrap_or_else(|e| {
+                panic!("OPENK_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
+            });
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("create the test database");
         conn.close().await.expect("close the admin connection");
         Some(Self { admin_url, name })
     }
@@ -476,10 +600,17 @@ impl Drop for PgDatabase {
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         // Drop may run inside a runtime: use a thread with its own.
         let outcome = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
             rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await.map_err(|e| e.to_string())?;
-                conn.execute(sql.as_str()).await.map_err(|e| e.to_string())?;
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.execute(sql.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 conn.close().await.map_err(|e| e.to_string())
             })
         })
@@ -487,7 +618,10 @@ impl Drop for PgDatabase {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test database {}: thread panicked", self.name),
+            Err(_) => eprintln!(
+                "could not drop test database {}: thread panicked",
+                self.name
+            ),
         }
     }
 }
@@ -497,7 +631,9 @@ impl Drop for PgDatabase {
 /// `OPENK_TEST_REDIS_URL`, or `None` after printing "skipped".
 #[must_use]
 pub fn redis_url() -> Option<String> {
-    let url = std::env::var("OPENK_TEST_REDIS_URL").ok().filter(|u| !u.trim().is_empty());
+    let url = std::env::var("OPENK_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
     if url.is_none() {
         println!("skipped: OPENK_TEST_REDIS_URL not set");
     }
@@ -524,7 +660,9 @@ pub async fn http(
 ) -> std::io::Result<(u16, Vec<u8>)> {
     let fut = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let payload = body.map(|v| serde_json::to_vec(v).expect("json")).unwrap_or_default();
+        let payload = body
+            .map(|v| serde_json::to_vec(v).expect("json"))
+            .unwrap_or_default();
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
         if let Some(t) = token {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -541,12 +679,21 @@ pub async fn http(
     };
     tokio::time::timeout(Duration::from_secs(20), fut)
         .await
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 20 s")))
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer in 20 s",
+            ))
+        })
 }
 
 fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    let broken = |what: &str| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, what.to_owned());
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| broken("no header end"))?;
+    let broken =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, what.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| broken("no header end"))?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|_| broken("header not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status: u16 = lines
@@ -557,7 +704,9 @@ fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     let mut length = None;
     let mut chunked = false;
     for line in lines {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
         if k == "content-length" {
             length = v.parse::<usize>().ok();
@@ -570,15 +719,22 @@ fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
         let mut out = Vec::new();
         let mut at = 0;
         loop {
-            let end = rest[at..].windows(2).position(|w| w == b"\r\n").ok_or_else(|| broken("chunk size"))? + at;
-            let size_text = std::str::from_utf8(&rest[at..end]).map_err(|_| broken("chunk size"))?;
+            let end = rest[at..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or_else(|| broken("chunk size"))?
+                + at;
+            let size_text =
+                std::str::from_utf8(&rest[at..end]).map_err(|_| broken("chunk size"))?;
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| broken("chunk size"))?;
             at = end + 2;
             if size == 0 {
                 return Ok((status, out));
             }
-            let chunk = rest.get(at..at + size).ok_or_else(|| broken("short chunk"))?;
+            let chunk = rest
+                .get(at..at + size)
+                .ok_or_else(|| broken("short chunk"))?;
             out.extend_from_slice(chunk);
             at += size + 2;
         }
@@ -608,7 +764,11 @@ impl Process {
     /// Starts the binary on `db` with `OPENK_LOG=log` and waits until `/healthz` answers.
     pub async fn start(db: &Path, log: &str, stderr: &Path) -> Self {
         let addr = free_port();
-        let err = std::fs::OpenOptions::new().create(true).append(true).open(stderr).expect("stderr file");
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(stderr)
+            .expect("stderr file");
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_openk-server"));
         for (k, _) in std::env::vars() {
             if k.starts_with("OPENK_SERVER_") || k == "RUST_LOG" {
@@ -626,7 +786,11 @@ impl Process {
             .stderr(std::process::Stdio::from(err))
             .spawn()
             .expect("start openk-server");
-        let mut p = Self { child, addr, stderr: stderr.to_path_buf() };
+        let mut p = Self {
+            child,
+            addr,
+            stderr: stderr.to_path_buf(),
+        };
         p.wait_ready().await;
         p
     }
@@ -643,7 +807,10 @@ impl Process {
                     std::fs::read_to_string(&self.stderr).unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "openk-server was not ready in 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "openk-server was not ready in 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
