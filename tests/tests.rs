@@ -11,4 +11,5 @@ mod cli;
 mod damage;
 mod items;
 mod leaks;
+mod server;
 mod vault;

@@ -1,0 +1,502 @@
+//! The server commands end to end: the real `openk` binary against a real
+//! server (in-process on a random port, or `openk serve` as a process).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openk_server::Settings;
+
+use crate::util::{TestEnv, bin};
+
+/// A server on 127.0.0.1:<random port>, stopped on drop.
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Self {
+        Self::with(Settings::for_tests())
+    }
+
+    fn with(settings: Settings) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let state = openk_server::build_state(settings)
+                    .await
+                    .expect("server state");
+                openk_server::serve_listener(state, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+            });
+        });
+        Self {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A second device of the same person: an empty vault directory.
+fn second_device() -> TestEnv {
+    TestEnv::new()
+}
+
+fn register(env: &TestEnv, server: &Server, email: &str) {
+    env.cmd([
+        "register",
+        "--server",
+        &server.url,
+        "--email",
+        email,
+        "--device-name",
+        "desk",
+    ])
+    .ok();
+}
+
+fn login_new_device(
+    env: &TestEnv,
+    server: &Server,
+    email: &str,
+    sk: &str,
+) -> crate::util::TestCommand {
+    env.cmd([
+        "login",
+        "--server",
+        &server.url,
+        "--email",
+        email,
+        "--secret-key",
+        sk,
+        "--device-name",
+        "laptop",
+    ])
+}
+
+// Register uploads the account; status, devices and audit show it.
+#[test]
+fn register_then_status_devices_and_audit() {
+    let server = Server::start();
+    let a = TestEnv::init();
+    a.add(&["login", "--name", "GitHub", "--password", "pw-on-a"]);
+    register(&a, &server, "Alice@Example.org");
+    let status = a.json(&["status"]);
+    assert_eq!(status["server"]["server"], server.url.as_str());
+    assert_eq!(status["server"]["email"], "alice@example.org");
+    assert_eq!(status["server"]["session"], "active");
+    assert_eq!(status["server"]["reachable"], true);
+    assert_eq!(status["account_id"], a.account_id());
+    let devices = a.json(&["device", "ls"]);
+    assert_eq!(devices.as_array().map(Vec::len), Some(1));
+    assert_eq!(devices[0]["name"], "desk");
+    assert_eq!(devices[0]["current"], true);
+    let kinds: Vec<String> = a
+        .json(&["audit"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for k in ["register", "device_added", "vault_created"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    // Registering twice is refused and says where it is registered.
+    a.cmd([
+        "register",
+        "--server",
+        &server.url,
+        "--email",
+        "alice@example.org",
+    ])
+    .code(2)
+    .stderr_has("already registered");
+    // Another vault cannot take the same email.
+    let other = TestEnv::init();
+    other
+        .cmd([
+            "register",
+            "--server",
+            &server.url,
+            "--email",
+            "alice@example.org",
+        ])
+        .fails()
+        .stderr_has("already exists");
+}
+
+// A new device logs in with password + Secret Key and gets the same account.
+#[test]
+fn login_on_a_new_device() {
+    let server = Server::start();
+    let a = TestEnv::init();
+    register(&a, &server, "bob@example.org");
+    let b = second_device();
+    // Wrong password and wrong Secret Key: exit 3, and no vault is created.
+    b.cmd([
+        "login",
+        "--server",
+        &server.url,
+        "--email",
+        "bob@example.org",
+        "--secret-key",
+        a.secret_key(),
+    ])
+    .env("OPENK_PASSWORD", "not the password")
+    .code(3);
+    assert!(
+        !b.db().exists(),
+        "a failed login must not leave a vault behind"
+    );
+    let other_sk = TestEnv::init();
+    login_new_device(&b, &server, "bob@example.org", other_sk.secret_key()).code(3);
+    assert!(!b.db().exists());
+    // The Secret Key from the environment works too (and the right one logs in).
+    b.cmd([
+        "login",
+        "--server",
+        &server.url,
+        "--email",
+        "bob@example.org",
+    ])
+    .env("OPENK_SECRET_KEY", a.secret_key())
+    .ok()
+    .stdout_has("Logged in");
+    let status = b.json(&["status"]);
+    assert_eq!(status["account_id"], a.account_id());
+    assert_ne!(status["device_id"], a.json(&["status"])["device_id"]);
+    assert_eq!(b.json(&["kit"])["secret_key"], a.secret_key());
+    assert_eq!(a.json(&["device", "ls"]).as_array().map(Vec::len), Some(2));
+    // Logging in again over an existing vault of another account is refused.
+    let c = TestEnv::init();
+    login_new_device(&c, &server, "bob@example.org", a.secret_key())
+        .code(2)
+        .stderr_has("not registered");
+}
+
+// KDF parameters below the floor from a server are refused unless allowed.
+#[test]
+fn weak_kdf_from_the_server_is_refused_unless_allowed() {
+    let server = Server::start();
+    let weak = TestEnv::new();
+    weak.cmd([
+        "init",
+        "--kdf-memory-mib",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--kdf-parallelism",
+        "1",
+        "--kit",
+    ])
+    .arg(weak.root().join("kit.txt"))
+    .ok();
+    let kit = std::fs::read_to_string(weak.root().join("kit.txt")).expect("kit");
+    let sk = kit
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret Key:"))
+        .expect("sk line")
+        .trim()
+        .to_owned();
+    register(&weak, &server, "weak@example.org");
+    let b = second_device();
+    login_new_device(&b, &server, "weak@example.org", &sk)
+        .code(2)
+        .stderr_has("--allow-weak-kdf");
+    assert!(!b.db().exists());
+    b.cmd([
+        "login",
+        "--server",
+        &server.url,
+        "--email",
+        "weak@example.org",
+        "--secret-key",
+        &sk,
+        "--allow-weak-kdf",
+    ])
+    .ok();
+}
+
+// Rename and revoke devices; a revoked device is signed out at once.
+#[test]
+fn rename_and_revoke_devices() {
+    let server = Server::start();
+    let a = TestEnv::init();
+    register(&a, &server, "carol@example.org");
+    let b = second_device();
+    login_new_device(&b, &server, "carol@example.org", a.secret_key()).ok();
+    a.cmd(["device", "rename", "current", "work desk"])
+        .ok()
+        .stdout_has("work desk");
+    a.cmd(["device", "revoke", "laptop"])
+        .code(2)
+        .stderr_has("--yes");
+    b.run(&["device", "ls"]);
+    a.cmd(["device", "revoke", "laptop", "--yes"]).ok();
+    b.cmd(["device", "ls"]).code(3).stderr_has("openk login");
+    a.cmd(["device", "revoke", "nope", "--yes"]).code(4);
+    let devices = a.json(&["device", "ls"]);
+    assert_eq!(devices.as_array().map(Vec::len), Some(1));
+    assert_eq!(devices[0]["name"], "work desk");
+    let audit = a.json(&["audit"]).to_string();
+    assert!(
+        audit.contains("device_revoked") && audit.contains("device_renamed"),
+        "{audit}"
+    );
+}
+
+// Logout ends the session; `openk login` starts a new one.
+#[test]
+fn logout_and_login_again() {
+    let server = Server::start();
+    let a = TestEnv::init();
+    register(&a, &server, "dan@example.org");
+    a.run(&["logout"]);
+    assert_eq!(a.json(&["status"])["server"]["session"], "logged out");
+    a.cmd(["device", "ls"]).code(3);
+    a.cmd(["login"]).ok().stdout_has("Logged in");
+    a.run(&["device", "ls"]);
+    let audit = a.json(&["audit"]).to_string();
+    assert!(audit.contains("\"logout\""), "{audit}");
+}
+
+// A server that cannot be reached: exit 7 with the URL named.
+#[test]
+fn unreachable_server_exits_7_with_the_url() {
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let a = TestEnv::init();
+    a.cmd(["register", "--server", &closed, "--email", "e@example.org"])
+        .code(7)
+        .stderr_has(&closed);
+    let b = second_device();
+    b.cmd([
+        "login",
+        "--server",
+        &closed,
+        "--email",
+        "e@example.org",
+        "--secret-key",
+        a.secret_key(),
+    ])
+    .code(7)
+    .stderr_has(&closed);
+    // A registered vault whose server went away still works offline.
+    let server = Server::start();
+    register(&a, &server, "e@example.org");
+    drop(server);
+    a.cmd(["device", "ls"]).code(7);
+    a.run(&["ls"]);
+    assert_eq!(a.json(&["status"])["server"]["reachable"], false);
+}
+
+// Repeated failed logins: "too many attempts, try again in N s".
+#[test]
+fn rate_limited_login_says_when_to_retry() {
+    let server = Server::with(Settings {
+        login_failure_limit: 2,
+        ..Settings::for_tests()
+    });
+    let a = TestEnv::init();
+    register(&a, &server, "erin@example.org");
+    let b = second_device();
+    for _ in 0..2 {
+        b.cmd([
+            "login",
+            "--server",
+            &server.url,
+            "--email",
+            "erin@example.org",
+            "--secret-key",
+            a.secret_key(),
+        ])
+        .env("OPENK_PASSWORD", "wrong")
+        .code(3);
+    }
+    let run = login_new_device(&b, &server, "erin@example.org", a.secret_key()).fails();
+    run.stderr_has("too many attempts, try again in");
+}
+
+// `openk passwd` on a registered vault changes the password on the server too.
+#[test]
+fn password_change_reaches_the_server() {
+    let server = Server::start();
+    let mut a = TestEnv::init();
+    register(&a, &server, "fay@example.org");
+    a.cmd(["passwd", "--new-password-stdin"])
+        .stdin("brand new password\n")
+        .ok();
+    a.set_password("brand new password");
+    a.run(&["device", "ls"]);
+    let b = second_device();
+    login_new_device(&b, &server, "fay@example.org", a.secret_key()).code(3);
+    b.cmd([
+        "login",
+        "--server",
+        &server.url,
+        "--email",
+        "fay@example.org",
+        "--secret-key",
+        a.secret_key(),
+    ])
+    .env("OPENK_PASSWORD", "brand new password")
+    .ok();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn wait_for(url: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = url.trim_start_matches("http://");
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("openk serve exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("openk serve did not start listening on {url}");
+}
+
+// `openk serve` runs the bundled server; neither its database nor its log
+// (at trace level) ever holds the master password, the Secret Key or an item.
+#[test]
+fn openk_serve_stores_and_logs_no_secret() {
+    let env = TestEnv::init();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let db = env.root().join("server.db");
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &format!("sqlite://{}", db.display()),
+        ])
+        .env("OPENK_LOG", "trace")
+        .env("HOME", env.root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn openk serve");
+    wait_for(&url, &mut child);
+    env.add(&[
+        "login",
+        "--name",
+        "ZEBRA-ITEM-NAME",
+        "--password",
+        "ZEBRA-ITEM-PASSWORD",
+    ]);
+    env.cmd([
+        "-vvv",
+        "register",
+        "--server",
+        &url,
+        "--email",
+        "gus@example.org",
+    ])
+    .ok();
+    let b = second_device();
+    b.cmd([
+        "-vvv",
+        "login",
+        "--server",
+        &url,
+        "--email",
+        "gus@example.org",
+        "--secret-key",
+        env.secret_key(),
+    ])
+    .ok();
+    b.cmd([
+        "login",
+        "--server",
+        &url,
+        "--email",
+        "gus@example.org",
+        "--secret-key",
+        env.secret_key(),
+    ])
+    .env("OPENK_PASSWORD", "wrong password")
+    .fails();
+    env.run(&["device", "ls"]);
+    env.run(&["audit"]);
+    env.run(&["logout"]);
+    // SIGTERM: drain and exit 0.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("signal");
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success(),
+        "openk serve did not exit cleanly: {status}"
+    );
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    assert!(log.contains("listening on"), "{log}");
+    let mut stored = Vec::new();
+    for name in ["server.db", "server.db-wal"] {
+        if let Ok(bytes) = std::fs::read(env.root().join(name)) {
+            stored.extend(bytes);
+        }
+    }
+    assert!(!stored.is_empty());
+    let sk_plain = env.secret_key().replace('-', "");
+    for secret in [
+        env.password(),
+        "wrong password",
+        env.secret_key(),
+        sk_plain.as_str(),
+        "ZEBRA-ITEM-NAME",
+        "ZEBRA-ITEM-PASSWORD",
+    ] {
+        assert!(!log.contains(secret), "the server log contains {secret:?}");
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the server database contains {secret:?}"
+        );
+    }
+}
