@@ -214,6 +214,7 @@ fn truncated_and_garbage_databases() {
             &"x".repeat(2000),
         ]);
     }
+    env.settle();
     let original = fs::read(env.db()).expect("read vault.db");
     assert!(original.len() > 4096, "a database bigger than a page");
     fs::File::options()
@@ -245,4 +246,63 @@ fn truncated_and_garbage_databases() {
     assert_eq!(env.run(&["get", "Alpha"]), "alpha-pw\n");
     let json: Json = env.json(&["ls"]);
     assert_eq!(json["items"].as_array().expect("items").len(), 11);
+}
+
+// A tampered header or another vault's Secret Key is exit 3 (like a wrong password); a malformed secret.key is exit 1; a damaged old version is flagged by history while the current one still opens.
+#[test]
+fn tampered_header_secret_key_and_history() {
+    let env = TestEnv::init();
+    let id = env.add(&["login", "--name", "H", "--password", "h1"]);
+    env.run(&["edit", "H", "--password", "h2"]);
+
+    // Older versions: damage version 1 in the history table.
+    let zero = format!(
+        "UPDATE item_history SET details = zeroblob(length(details)) WHERE item_id = '{id}' AND version = 1;"
+    );
+    if sqlite(&env, &zero).is_none() {
+        return;
+    }
+    let history = env.json(&["history", "H"]);
+    let versions = history["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2, "{history}");
+    assert!(
+        versions[0]["damaged"].is_string(),
+        "version 1 is flagged: {history}"
+    );
+    assert!(versions[1]["damaged"].is_null(), "{history}");
+    env.cmd(["history", "H"]).ok().stdout_has("DAMAGED");
+    env.cmd(["show", "H", "--version", "1", "--reveal"])
+        .code(1)
+        .stderr_has(&id)
+        .stdout_lacks("h1");
+    assert_eq!(env.run(&["get", "H"]), "h2\n");
+
+    // The header binds its KDF parameters: changing them locks the vault.
+    let set_iterations = |from: u32, to: u32| {
+        sqlite(
+            &env,
+            &format!(
+                "UPDATE meta SET value = CAST(replace(CAST(value AS TEXT), \
+                 '\"iterations\":{from}', '\"iterations\":{to}') AS BLOB) WHERE key = 'header';"
+            ),
+        )
+    };
+    set_iterations(2, 3);
+    env.cmd(["ls"]).code(3).stderr_has("tampered");
+    set_iterations(3, 2);
+    env.cmd(["ls"]).ok();
+
+    // Another vault's Secret Key does not open this one.
+    let other = TestEnv::init();
+    let sk_file = env.vault().join("secret.key");
+    let own = fs::read(&sk_file).expect("read secret.key");
+    fs::copy(other.vault().join("secret.key"), &sk_file).expect("copy secret.key");
+    env.cmd(["get", "H"]).code(3).stdout_lacks("h2");
+    fs::write(&sk_file, "not a secret key\n").expect("write");
+    env.cmd(["get", "H"])
+        .code(1)
+        .stderr_has("secret.key")
+        .stdout_lacks("h2");
+    fs::write(&sk_file, own).expect("restore secret.key");
+    assert_eq!(env.run(&["get", "H"]), "h2\n");
 }

@@ -1,32 +1,13 @@
 //! Secrets never leak: nothing an item holds is readable in the files on
 //! disk, and the most verbose logs never contain a secret.
 
-use std::path::{Path, PathBuf};
-
-use crate::util::{KDF_FLOOR, PASSWORD, TestEnv};
+use crate::util::{KDF_FLOOR, PASSWORD, TestEnv, files_below};
 
 const TOTP_SEED: &str = "JBSWY3DPEHPK3PXP";
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     let needle = needle.as_bytes();
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every file below `dir`, recursively.
-fn files_below(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 /// Reads every file under the temp dir (vault.db, -wal, -shm, secret.key,

@@ -192,26 +192,23 @@ impl TestEnv {
         names(&out["items"])
     }
 
+    /// Makes sure every committed change is in vault.db itself: a clean open
+    /// and close of the vault checkpoints a WAL that an earlier command left
+    /// behind (see `vault::writes_are_in_vault_db_when_the_command_exits`).
+    pub fn settle(&self) {
+        for _ in 0..5 {
+            if !self.vault().join("vault.db-wal").exists() {
+                return;
+            }
+            self.cmd(["ls"]).ok();
+        }
+        panic!("vault.db-wal is still there after 5 runs of `openk ls`");
+    }
+
     /// Every file below the vault directory, recursively.
     #[must_use]
     pub fn vault_files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut todo = vec![self.vault()];
-        while let Some(dir) = todo.pop() {
-            for entry in std::fs::read_dir(&dir)
-                .expect("read the vault dir")
-                .flatten()
-            {
-                let path = entry.path();
-                if path.is_dir() {
-                    todo.push(path);
-                } else {
-                    out.push(path);
-                }
-            }
-        }
-        out.sort();
-        out
+        files_below(&self.vault())
     }
 }
 
@@ -219,6 +216,26 @@ impl Default for TestEnv {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Every file below `dir`, recursively, sorted.
+#[must_use]
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The `name` of each item in a JSON `items` array.
@@ -403,25 +420,31 @@ pub fn wait(mut child: Child, desc: String) -> Run {
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let start = Instant::now();
+    let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for openk") {
             break status;
         }
         if start.elapsed() > TIMEOUT {
+            timed_out = true;
             let _ = child.kill();
-            let _ = child.wait();
-            panic!("{desc} did not finish within {TIMEOUT:?}");
+            break child.wait().expect("wait for the killed openk");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
     let stdout = out.join().expect("stdout reader");
     let stderr = err.join().expect("stderr reader");
-    Run {
+    let run = Run {
         desc,
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    };
+    assert!(
+        !timed_out,
+        "did not finish within {TIMEOUT:?} (killed)\n{run}"
+    );
+    run
 }
 
 /// A finished command.

@@ -1225,7 +1225,7 @@ fn stop_server(rt: &Runtime, server: Server) -> anyhow::Result<()> {
         state, stop, task, ..
     } = server;
     let _ = stop.send(());
-    match rt.block_on(tokio::time::timeout(Duration::from_secs(40), task)) {
+    match rt.block_on(async { tokio::time::timeout(Duration::from_secs(40), task).await }) {
         Ok(joined) => joined??,
         Err(_) => eprintln!("the server did not stop within 40 s"),
     }

@@ -545,8 +545,16 @@ pub async fn add(g: &Global, a: &AddArgs) -> CliResult {
         .name
         .clone()
         .ok_or_else(|| CliError::usage("an item needs a name: --name NAME"))?;
-    let fields = f.to_fields(a.kind)?;
+    // Unlock first: with --password-stdin the password is the first line of
+    // standard input, and a field given as `-` takes the rest.
     let mut vault = unlock(g).await?;
+    let fields = match f.to_fields(a.kind) {
+        Ok(fields) => fields,
+        Err(e) => {
+            vault.close().await;
+            return Err(e);
+        }
+    };
     let item = vault
         .add(ItemDraft {
             kind: a.kind,
@@ -819,10 +827,21 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
     let r = vault.resolve(&a.item, false).await?;
     let item = vault.item(r.id).await?;
     vault.close().await;
-    let field = a
-        .field
-        .clone()
-        .unwrap_or_else(|| item.overview.kind.primary_field().to_owned());
+    // Without FIELD: the kind's main secret, else the first concealed field,
+    // else the first field (custom items have no fixed layout).
+    let field = a.field.clone().unwrap_or_else(|| {
+        let primary = item.overview.kind.primary_field();
+        if item.field(primary).is_some() {
+            primary.to_owned()
+        } else {
+            item.details
+                .fields
+                .iter()
+                .find(|f| f.is_concealed())
+                .or_else(|| item.details.fields.first())
+                .map_or_else(|| primary.to_owned(), |f| f.label.clone())
+        }
+    });
     let value = zeroize::Zeroizing::new(field_value(&item, &field)?);
     if g.json {
         print_json(&json!({ "id": item.r.id, "field": field, "value": value.as_str() }))

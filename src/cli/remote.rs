@@ -65,14 +65,19 @@ pub struct AuditArgs {
 
 pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
     let mut vault = unlock(g).await?;
-    let name = a.device_name.clone().unwrap_or_else(remote::default_device_name);
+    let name = a
+        .device_name
+        .clone()
+        .unwrap_or_else(remote::default_device_name);
     let result = vault.register(&a.server, &a.email, &name).await;
     let server = vault.remote().map(|r| r.server.clone()).unwrap_or_default();
     let account = vault.account_id();
     vault.close().await;
     result?;
     if g.json {
-        print_json(&json!({ "server": server, "email": a.email.trim().to_lowercase(), "account_id": account, "device_name": name }))
+        print_json(
+            &json!({ "server": server, "email": a.email.trim().to_lowercase(), "account_id": account, "device_name": name }),
+        )
     } else {
         print(&format!(
             "Registered {} with {server} as this device ({name:?}).\n\
@@ -95,7 +100,9 @@ fn read_secret_key(a: &LoginArgs) -> CliResult<zeroize::Zeroizing<String>> {
             .map_err(|e| CliError::general(format!("cannot read the Secret Key: {e}")))?;
         return Ok(zeroize::Zeroizing::new(sk));
     }
-    Err(CliError::usage("a new device needs the Secret Key: pass --secret-key or set OPENK_SECRET_KEY"))
+    Err(CliError::usage(
+        "a new device needs the Secret Key: pass --secret-key or set OPENK_SECRET_KEY",
+    ))
 }
 
 pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
@@ -109,8 +116,12 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
                 "this vault is not registered with a server; use `openk register`, or log in as a new device with --vault EMPTY_DIR",
             ));
         };
-        if a.server.as_ref().is_some_and(|s| crate::sync::client::normalize_url(s).ok().as_deref() != Some(record.server.as_str()))
-            || a.email.as_ref().is_some_and(|e| e.trim().to_lowercase() != record.email)
+        if a.server.as_ref().is_some_and(|s| {
+            crate::sync::client::normalize_url(s).ok().as_deref() != Some(record.server.as_str())
+        }) || a
+            .email
+            .as_ref()
+            .is_some_and(|e| e.trim().to_lowercase() != record.email)
         {
             vault.close().await;
             return Err(CliError::usage(format!(
@@ -122,22 +133,47 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
         vault.close().await;
         result?;
         return if g.json {
-            print_json(&json!({ "server": record.server, "email": record.email, "new_device": false }))
+            print_json(
+                &json!({ "server": record.server, "email": record.email, "new_device": false }),
+            )
         } else {
-            print(&format!("Logged in to {} as {}.\n", record.server, record.email))
+            print(&format!(
+                "Logged in to {} as {}.\n",
+                record.server, record.email
+            ))
         };
     }
-    let server = a.server.clone().ok_or_else(|| CliError::usage("--server URL is needed to log in on a new device"))?;
-    let email = a.email.clone().ok_or_else(|| CliError::usage("--email is needed to log in on a new device"))?;
+    let server = a
+        .server
+        .clone()
+        .ok_or_else(|| CliError::usage("--server URL is needed to log in on a new device"))?;
+    let email = a
+        .email
+        .clone()
+        .ok_or_else(|| CliError::usage("--email is needed to log in on a new device"))?;
     let password = input::master_password(g, "Master password: ")?;
     let secret_key = read_secret_key(a)?;
-    let name = a.device_name.clone().unwrap_or_else(remote::default_device_name);
-    let vault = remote::login(&dir, &server, &email, password, &secret_key, a.allow_weak_kdf, &name).await?;
+    let name = a
+        .device_name
+        .clone()
+        .unwrap_or_else(remote::default_device_name);
+    let vault = remote::login(
+        &dir,
+        &server,
+        &email,
+        password,
+        &secret_key,
+        a.allow_weak_kdf,
+        &name,
+    )
+    .await?;
     let account = vault.account_id();
     let device = vault.device_id();
     vault.close().await;
     if g.json {
-        print_json(&json!({ "server": server, "email": email, "account_id": account, "device_id": device, "vault": dir, "new_device": true }))
+        print_json(
+            &json!({ "server": server, "email": email, "account_id": account, "device_id": device, "vault": dir, "new_device": true }),
+        )
     } else {
         print(&format!(
             "Logged in to {server} as {email}; this device's vault is {}.\n`openk sync` downloads your items.\n",
@@ -157,7 +193,9 @@ pub async fn logout(g: &Global) -> CliResult {
     if told {
         print("Logged out. The local vault stays on this device; `openk login` signs in again.\n")
     } else {
-        print("Logged out locally; the server could not be reached, so its session ends when it expires.\n")
+        print(
+            "Logged out locally; the server could not be reached, so its session ends when it expires.\n",
+        )
     }
 }
 
@@ -187,15 +225,52 @@ pub async fn status(g: &Global) -> CliResult {
         return print_json(&v);
     }
     let mut rows = vec![
-        vec!["vault".to_owned(), format!("{} ({})", info["vault"].as_str().unwrap_or(""), vault_name_str(&info))],
-        vec!["account".to_owned(), info["account_id"].as_str().unwrap_or("").to_owned()],
-        vec!["device".to_owned(), info["device_id"].as_str().unwrap_or("").to_owned()],
-        vec!["items".to_owned(), format!("{count}{}", if damaged > 0 { format!(" ({damaged} damaged)") } else { String::new() })],
+        vec![
+            "vault".to_owned(),
+            format!(
+                "{} ({})",
+                info["vault"].as_str().unwrap_or(""),
+                vault_name_str(&info)
+            ),
+        ],
+        vec![
+            "account".to_owned(),
+            info["account_id"].as_str().unwrap_or("").to_owned(),
+        ],
+        vec![
+            "device".to_owned(),
+            info["device_id"].as_str().unwrap_or("").to_owned(),
+        ],
+        vec![
+            "items".to_owned(),
+            format!(
+                "{count}{}",
+                if damaged > 0 {
+                    format!(" ({damaged} damaged)")
+                } else {
+                    String::new()
+                }
+            ),
+        ],
     ];
     match &remote {
-        None => rows.push(vec!["server".into(), "none (local only; `openk register` connects one)".into()]),
+        None => rows.push(vec![
+            "server".into(),
+            "none (local only; `openk register` connects one)".into(),
+        ]),
         Some(r) => {
-            rows.push(vec!["server".into(), format!("{} ({})", r.server, if r.reachable { "reachable" } else { "unreachable" })]);
+            rows.push(vec![
+                "server".into(),
+                format!(
+                    "{} ({})",
+                    r.server,
+                    if r.reachable {
+                        "reachable"
+                    } else {
+                        "unreachable"
+                    }
+                ),
+            ]);
             rows.push(vec!["email".into(), r.email.clone()]);
             rows.push(vec!["session".into(), r.session.clone()]);
             if let Some(p) = &r.problem {
@@ -204,7 +279,13 @@ pub async fn status(g: &Global) -> CliResult {
         }
     }
     let text = table(&["", ""], &rows);
-    print(&text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>())
+    print(
+        &text
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
 }
 
 fn vault_name_str(info: &serde_json::Value) -> String {
@@ -212,7 +293,10 @@ fn vault_name_str(info: &serde_json::Value) -> String {
 }
 
 /// A device by id, id prefix (4+), exact name, or `current`.
-fn pick_device(devices: &[openk_server::api::types::DeviceResponse], query: &str) -> CliResult<Uuid> {
+fn pick_device(
+    devices: &[openk_server::api::types::DeviceResponse],
+    query: &str,
+) -> CliResult<Uuid> {
     let q = query.trim().to_lowercase();
     let found: Vec<_> = devices
         .iter()
@@ -225,13 +309,19 @@ fn pick_device(devices: &[openk_server::api::types::DeviceResponse], query: &str
         .collect();
     match found.as_slice() {
         [one] => Ok(one.id),
-        [] => Err(CliError { code: exit::NOT_FOUND, message: format!("no device matches {query:?}; `openk device ls` lists them") }),
+        [] => Err(CliError {
+            code: exit::NOT_FOUND,
+            message: format!("no device matches {query:?}; `openk device ls` lists them"),
+        }),
         many => Err(CliError {
             code: exit::AMBIGUOUS,
             message: format!(
                 "{query:?} matches {} devices; use the id:\n{}",
                 many.len(),
-                many.iter().map(|d| format!("  {}  {}", d.id, d.name)).collect::<Vec<_>>().join("\n")
+                many.iter()
+                    .map(|d| format!("  {}  {}", d.id, d.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             ),
         }),
     }
@@ -256,7 +346,11 @@ async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand
                 .map(|d| {
                     vec![
                         d.id.to_string(),
-                        format!("{}{}", d.name, if d.current { " (this device)" } else { "" }),
+                        format!(
+                            "{}{}",
+                            d.name,
+                            if d.current { " (this device)" } else { "" }
+                        ),
                         d.created_at.clone(),
                         d.last_seen_at.clone(),
                     ]
@@ -275,9 +369,19 @@ async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand
         }
         DeviceCommand::Revoke { id, yes } => {
             let id = pick_device(&devices, id)?;
-            let name = devices.iter().find(|d| d.id == id).map(|d| d.name.clone()).unwrap_or_default();
-            if !yes && !confirm(&format!("Revoke device {name:?}? It will be signed out at once.")) {
-                return Err(CliError::usage("revoking a device needs confirmation; confirm on a terminal or pass --yes"));
+            let name = devices
+                .iter()
+                .find(|d| d.id == id)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            if !yes
+                && !confirm(&format!(
+                    "Revoke device {name:?}? It will be signed out at once."
+                ))
+            {
+                return Err(CliError::usage(
+                    "revoking a device needs confirmation; confirm on a terminal or pass --yes",
+                ));
             }
             vault.revoke_device(id).await?;
             if g.json {
@@ -303,17 +407,25 @@ pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
             vec![
                 e.at.clone(),
                 e.kind.clone(),
-                e.device_id.map(|d| d.to_string()[..13].to_owned()).unwrap_or_default(),
+                e.device_id
+                    .map(|d| d.to_string()[..13].to_owned())
+                    .unwrap_or_default(),
                 e.address.clone().unwrap_or_default(),
                 e.detail.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    print(&table(&["TIME", "EVENT", "DEVICE", "ADDRESS", "DETAIL"], &rows))
+    print(&table(
+        &["TIME", "EVENT", "DEVICE", "ADDRESS", "DETAIL"],
+        &rows,
+    ))
 }
 
 pub async fn serve(args: &openk_server::ServeArgs) -> CliResult {
-    let settings = openk_server::Settings::load(args).map_err(|e| CliError::usage(format!("{e:#}")))?;
+    let settings =
+        openk_server::Settings::load(args).map_err(|e| CliError::usage(format!("{e:#}")))?;
     openk_server::init_logging(settings.log_format);
-    openk_server::launch(settings).await.map_err(|e| CliError::general(format!("{e:#}")))
+    openk_server::launch(settings)
+        .await
+        .map_err(|e| CliError::general(format!("{e:#}")))
 }

@@ -20,6 +20,8 @@ pub enum Error {
     VaultExists(PathBuf),
     #[error("no item matches {0:?}; `openk ls` lists items and `openk search` finds them")]
     NotFound(String),
+    #[error("item {id} has no version {version}; `openk history ITEM` lists its versions")]
+    NoVersion { id: Uuid, version: u64 },
     #[error("{query:?} matches {} items; use an id (or id prefix) instead:\n{}", candidates.len(), candidates.join("\n"))]
     Ambiguous {
         query: String,
@@ -57,7 +59,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::WrongPassword | Self::Locked(_) | Self::Session(_) => 3,
-            Self::NotFound(_) | Self::NoVault(_) => 4,
+            Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
             Self::Ambiguous { .. } => 5,
             Self::Conflict(_) => 6,
             Self::Unreachable(_) => 7,

@@ -838,8 +838,11 @@ impl Vault {
     /// [`Error::NotFound`], [`Error::DamagedItem`] (also when the stored
     /// version is not newer than its history: a rollback).
     pub async fn item(&self, id: Uuid) -> Result<Item> {
-        let rec = self.load_record(id).await?;
-        let newest_old = self.store.max_history_version(id).await?;
+        let (rec, newest_old) = self
+            .store
+            .item_and_newest_history(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
         if newest_old >= rec.version {
             return Err(Error::DamagedItem {
                 id,
@@ -867,7 +870,7 @@ impl Vault {
             .await?
             .into_iter()
             .find(|r| r.version == version)
-            .ok_or_else(|| Error::NotFound(format!("version {version} of item {id}")))?;
+            .ok_or(Error::NoVersion { id, version })?;
         Ok(self.open_record(&rec).await?.0)
     }
 
@@ -898,13 +901,16 @@ impl Vault {
                     });
                     previous = Some(item);
                 }
-                Err(e) => out.push(VersionSummary {
-                    version: rec.version,
-                    updated_at: 0,
-                    current: i == last,
-                    changes: Vec::new(),
-                    damaged: Some(e.to_string()),
-                }),
+                Err(e) => {
+                    previous = None;
+                    out.push(VersionSummary {
+                        version: rec.version,
+                        updated_at: 0,
+                        current: i == last,
+                        changes: Vec::new(),
+                        damaged: Some(e.to_string()),
+                    });
+                }
             }
         }
         Ok(out)
@@ -1127,7 +1133,8 @@ impl Vault {
         if self.remote.is_some() {
             // The server must accept the new auth key first, or the other
             // devices could no longer log in with the new password.
-            self.change_password_on_server(&header, &derived.auth).await?;
+            self.change_password_on_server(&header, &derived.auth)
+                .await?;
         }
         self.store.replace_header(&self.header, &header).await?;
         self.header = header;

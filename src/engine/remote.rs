@@ -6,8 +6,8 @@ use std::future::Future;
 use std::path::Path;
 
 use openk_server::api::types::{
-    self as wire, AuditEvent, ChangePasswordRequest, CreateVaultRequest, DeviceInfo, DeviceResponse, LoginRequest,
-    RegisterRequest, TokenResponse,
+    self as wire, AuditEvent, ChangePasswordRequest, CreateVaultRequest, DeviceInfo,
+    DeviceResponse, LoginRequest, RegisterRequest, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -85,9 +85,11 @@ pub struct RemoteStatus {
 pub(super) async fn load(store: &Store) -> Result<Option<RemoteRecord>> {
     match store.meta(REMOTE_KEY).await? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Damaged(format!("the server settings of this vault do not parse ({e})"))),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::Damaged(format!(
+                "the server settings of this vault do not parse ({e})"
+            ))
+        }),
     }
 }
 
@@ -96,11 +98,19 @@ fn aad_tokens(account_id: Uuid) -> Aad {
 }
 
 fn kdf_from_wire(k: wire::KdfParams) -> KdfParams {
-    KdfParams { memory_kib: k.memory_kib, iterations: k.iterations, parallelism: k.parallelism }
+    KdfParams {
+        memory_kib: k.memory_kib,
+        iterations: k.iterations,
+        parallelism: k.parallelism,
+    }
 }
 
 fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
-    wire::KdfParams { memory_kib: k.memory_kib, iterations: k.iterations, parallelism: k.parallelism }
+    wire::KdfParams {
+        memory_kib: k.memory_kib,
+        iterations: k.iterations,
+        parallelism: k.parallelism,
+    }
 }
 
 /// Refuses KDF parameters a server offers that are weaker than the floor
@@ -130,7 +140,11 @@ pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
 pub fn default_device_name() -> String {
     let uname = rustix::system::uname();
     let host = uname.nodename().to_string_lossy().into_owned();
-    if host.is_empty() { "openk device".to_owned() } else { host }
+    if host.is_empty() {
+        "openk device".to_owned()
+    } else {
+        host
+    }
 }
 
 impl Vault {
@@ -141,9 +155,12 @@ impl Vault {
     }
 
     fn remote_or_err(&self) -> Result<&RemoteRecord> {
-        self.remote
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("this vault is not connected to a server; run `openk register` or `openk login`".into()))
+        self.remote.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "this vault is not connected to a server; run `openk register` or `openk login`"
+                    .into(),
+            )
+        })
     }
 
     async fn save_remote(&mut self, record: RemoteRecord) -> Result<()> {
@@ -155,18 +172,31 @@ impl Vault {
 
     async fn save_tokens(&mut self, tokens: Option<&Tokens>) -> Result<()> {
         let mut record = self.remote_or_err()?.clone();
-        record.tokens = tokens.map(|t| wire::B64(seal_json(&self.account_key, &aad_tokens(self.header.account_id), t)));
+        record.tokens = tokens.map(|t| {
+            wire::B64(seal_json(
+                &self.account_key,
+                &aad_tokens(self.header.account_id),
+                t,
+            ))
+        });
         self.save_remote(record).await
     }
 
     fn tokens(&self) -> Result<Tokens> {
-        let sealed = self
-            .remote_or_err()?
-            .tokens
-            .as_ref()
-            .ok_or_else(|| Error::Session("logged out of the server; run `openk login`".into()))?;
-        open_json(&self.account_key, &aad_tokens(self.header.account_id), &sealed.0)
-            .map_err(|e| Error::Damaged(format!("the stored server session cannot be read ({e}); run `openk login`")))
+        let sealed =
+            self.remote_or_err()?.tokens.as_ref().ok_or_else(|| {
+                Error::Session("logged out of the server; run `openk login`".into())
+            })?;
+        open_json(
+            &self.account_key,
+            &aad_tokens(self.header.account_id),
+            &sealed.0,
+        )
+        .map_err(|e| {
+            Error::Damaged(format!(
+                "the stored server session cannot be read ({e}); run `openk login`"
+            ))
+        })
     }
 
     fn client(&self) -> Result<Client> {
@@ -220,7 +250,10 @@ impl Vault {
     /// Already registered, server unreachable (exit 7), email taken.
     pub async fn register(&mut self, server: &str, email: &str, device_name: &str) -> Result<()> {
         if let Some(r) = &self.remote {
-            return Err(Error::Invalid(format!("this vault is already registered with {} as {}", r.server, r.email)));
+            return Err(Error::Invalid(format!(
+                "this vault is already registered with {} as {}",
+                r.server, r.email
+            )));
         }
         let client = Client::new(server).map_err(Error::Invalid)?;
         let h = &self.header;
@@ -235,7 +268,10 @@ impl Vault {
                 public_x25519: wire::B64(h.public_x25519.clone()),
                 public_ed25519: wire::B64(h.public_ed25519.clone()),
                 wrapped_private_keys: wire::B64(h.wrapped_private_keys.clone()),
-                device: DeviceInfo { id: h.device_id, name: device_name.to_owned() },
+                device: DeviceInfo {
+                    id: h.device_id,
+                    name: device_name.to_owned(),
+                },
             })
             .await?;
         self.save_remote(RemoteRecord {
@@ -255,9 +291,18 @@ impl Vault {
     /// Creates on the server every local vault it does not have yet.
     async fn upload_vaults(&mut self) -> Result<()> {
         let records = self.store.vaults().await?;
-        let on_server: Vec<Uuid> = self.authed(|c| async move { c.vaults().await }).await?.iter().map(|v| v.id).collect();
+        let on_server: Vec<Uuid> = self
+            .authed(|c| async move { c.vaults().await })
+            .await?
+            .iter()
+            .map(|v| v.id)
+            .collect();
         for v in records.into_iter().filter(|v| !on_server.contains(&v.id)) {
-            let req = CreateVaultRequest { id: v.id, wrapped_key: wire::B64(v.wrapped_key), meta: wire::B64(v.meta) };
+            let req = CreateVaultRequest {
+                id: v.id,
+                wrapped_key: wire::B64(v.wrapped_key),
+                meta: wire::B64(v.meta),
+            };
             self.authed(|c| {
                 let req = req.clone();
                 async move { c.create_vault(&req).await }
@@ -287,7 +332,10 @@ impl Vault {
             .login(&LoginRequest {
                 email: record.email.clone(),
                 auth_key: wire::B64(self.auth_key.expose().to_vec()),
-                device: DeviceInfo { id: self.header.device_id, name: record.device_name.clone() },
+                device: DeviceInfo {
+                    id: self.header.device_id,
+                    name: record.device_name.clone(),
+                },
             })
             .await?;
         self.save_tokens(Some(&Tokens::from_response(&t))).await
@@ -319,7 +367,9 @@ impl Vault {
 
     /// The server side of `openk status` (asks the server when logged in).
     pub async fn remote_status(&mut self) -> Result<Option<RemoteStatus>> {
-        let Some(record) = self.remote.clone() else { return Ok(None) };
+        let Some(record) = self.remote.clone() else {
+            return Ok(None);
+        };
         let mut status = RemoteStatus {
             server: record.server.clone(),
             email: record.email.clone(),
@@ -332,7 +382,11 @@ impl Vault {
             status.reachable = self.client()?.prelogin(&record.email).await.is_ok();
             return Ok(Some(status));
         };
-        status.session = if tokens.access_expires_at > now_millis() { "active".into() } else { "expired".into() };
+        status.session = if tokens.access_expires_at > now_millis() {
+            "active".into()
+        } else {
+            "expired".into()
+        };
         match self.authed(|c| async move { c.account().await }).await {
             Ok(_) => {
                 status.reachable = true;
@@ -372,7 +426,8 @@ impl Vault {
 
     /// Revokes a device: its tokens stop working at once.
     pub async fn revoke_device(&mut self, id: Uuid) -> Result<()> {
-        self.authed(|c| async move { c.revoke_device(id).await }).await?;
+        self.authed(|c| async move { c.revoke_device(id).await })
+            .await?;
         if id == self.header.device_id {
             self.save_tokens(None).await?;
         }
@@ -387,7 +442,11 @@ impl Vault {
     /// Tells the server about a new password: logs in afresh with the old
     /// auth key (the server wants a recent login), then sends the new auth
     /// key and the re-wrapped account key.
-    pub(super) async fn change_password_on_server(&mut self, header: &Header, new_auth: &Key) -> Result<()> {
+    pub(super) async fn change_password_on_server(
+        &mut self,
+        header: &Header,
+        new_auth: &Key,
+    ) -> Result<()> {
         self.relogin().await?;
         let req = ChangePasswordRequest {
             kdf: kdf_to_wire(header.kdf),
@@ -436,7 +495,10 @@ pub async fn login(
         .login(&LoginRequest {
             email: email.clone(),
             auth_key: wire::B64(derived.auth.expose().to_vec()),
-            device: DeviceInfo { id: device_id, name: device_name.to_owned() },
+            device: DeviceInfo {
+                id: device_id,
+                name: device_name.to_owned(),
+            },
         })
         .await
         .map_err(|e| match e {
@@ -445,7 +507,11 @@ pub async fn login(
         })?;
     let authed = client.clone().with_token(Some(t.access_token.clone()));
     let account = authed.account().await?;
-    let lying = |what: &str| Error::Damaged(format!("the server's answers do not fit together ({what}); nothing was saved"));
+    let lying = |what: &str| {
+        Error::Damaged(format!(
+            "the server's answers do not fit together ({what}); nothing was saved"
+        ))
+    };
     if account.account_id != pre.account_id || t.account_id != pre.account_id {
         return Err(lying("account id"));
     }
@@ -460,24 +526,45 @@ pub async fn login(
         &account.wrapped_account_key.0,
     )
     .map_err(|_| lying("the account key does not decrypt with this password and Secret Key"))?;
-    let private = crypto::open(&account_key, &Aad::account_private_keys(account.account_id), &account.wrapped_private_keys.0)
-        .map_err(|_| lying("the account's private keys do not decrypt"))?;
+    let private = crypto::open(
+        &account_key,
+        &Aad::account_private_keys(account.account_id),
+        &account.wrapped_private_keys.0,
+    )
+    .map_err(|_| lying("the account's private keys do not decrypt"))?;
     let keypair = AccountKeyPair::from_private_bytes(&private)?;
     let public = keypair.public();
-    if public.x25519.as_slice() != account.public_x25519.0 || public.ed25519.as_slice() != account.public_ed25519.0 {
-        return Err(lying("the published public keys do not match the private keys"));
+    if public.x25519.as_slice() != account.public_x25519.0
+        || public.ed25519.as_slice() != account.public_ed25519.0
+    {
+        return Err(lying(
+            "the published public keys do not match the private keys",
+        ));
     }
     let mut vaults = Vec::new();
     let mut records = Vec::new();
     for v in authed.vaults().await? {
-        let key = crypto::unwrap_key(&account_key, &Aad::vault_key(account.account_id, v.id), &v.wrapped_key.0)
-            .map_err(|_| lying("a vault key does not decrypt"))?;
+        let key = crypto::unwrap_key(
+            &account_key,
+            &Aad::vault_key(account.account_id, v.id),
+            &v.wrapped_key.0,
+        )
+        .map_err(|_| lying("a vault key does not decrypt"))?;
         let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(v.id), &v.meta.0)
             .ok()
             .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
             .unwrap_or_else(|| "(damaged name)".to_owned());
-        records.push(VaultRecord { id: v.id, wrapped_key: v.wrapped_key.0, meta: v.meta.0, created_at: now_millis() });
-        vaults.push(VaultKeyed { id: v.id, name, key });
+        records.push(VaultRecord {
+            id: v.id,
+            wrapped_key: v.wrapped_key.0,
+            meta: v.meta.0,
+            created_at: now_millis(),
+        });
+        vaults.push(VaultKeyed {
+            id: v.id,
+            name,
+            key,
+        });
     }
     let mut upload = None;
     if vaults.is_empty() {
@@ -485,13 +572,29 @@ pub async fn login(
         let key = Key::random();
         let record = VaultRecord {
             id,
-            wrapped_key: crypto::wrap_key(&account_key, &Aad::vault_key(account.account_id, id), &key),
-            meta: seal_json(&key, &Aad::vault_meta(id), &serde_json::json!({ "name": "Personal" })),
+            wrapped_key: crypto::wrap_key(
+                &account_key,
+                &Aad::vault_key(account.account_id, id),
+                &key,
+            ),
+            meta: seal_json(
+                &key,
+                &Aad::vault_meta(id),
+                &serde_json::json!({ "name": "Personal" }),
+            ),
             created_at: now_millis(),
         };
-        upload = Some(CreateVaultRequest { id, wrapped_key: wire::B64(record.wrapped_key.clone()), meta: wire::B64(record.meta.clone()) });
+        upload = Some(CreateVaultRequest {
+            id,
+            wrapped_key: wire::B64(record.wrapped_key.clone()),
+            meta: wire::B64(record.meta.clone()),
+        });
         records.push(record);
-        vaults.push(VaultKeyed { id, name: "Personal".into(), key });
+        vaults.push(VaultKeyed {
+            id,
+            name: "Personal".into(),
+            key,
+        });
     }
     let header = Header {
         format: store::HEADER_FORMAT,
@@ -525,7 +628,12 @@ pub async fn login(
     let store = match created {
         Ok(s) => s,
         Err(e) => {
-            for name in [store::DB_FILE, "vault.db-wal", "vault.db-shm", files::SECRET_KEY_FILE] {
+            for name in [
+                store::DB_FILE,
+                "vault.db-wal",
+                "vault.db-shm",
+                files::SECRET_KEY_FILE,
+            ] {
                 let _ = std::fs::remove_file(dir.join(name));
             }
             return Err(e);

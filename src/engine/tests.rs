@@ -774,7 +774,7 @@ async fn history_lists_every_version_without_values() {
     assert_eq!(value(&v6, label::PIN), "9876");
     assert!(matches!(
         err(vault.item_version(id, 7).await),
-        Error::NotFound(_)
+        Error::NoVersion { version: 7, .. }
     ));
 }
 

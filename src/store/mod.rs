@@ -209,7 +209,16 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Moves everything from the write-ahead log into `vault.db` and closes
+    /// the database, so that the file alone holds every committed change
+    /// when the command exits (a backup of `vault.db` is complete).
     pub async fn close(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint at close skipped");
+        }
         self.pool.close().await;
     }
 
@@ -314,7 +323,10 @@ impl Store {
                     .await?;
             }
             None => {
-                sqlx::query("DELETE FROM meta WHERE key = ?").bind(key).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM meta WHERE key = ?")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -424,18 +436,32 @@ impl Store {
         rows.iter().map(|r| Self::item_from_row(r, true)).collect()
     }
 
-    /// The highest version number in an item's history (0 when it has none).
+    /// The current version of an item and the highest version number in its
+    /// history (0 when it has none), read in one transaction so that a
+    /// concurrent edit cannot make the two disagree.
     ///
     /// # Errors
-    /// Database errors.
-    pub async fn max_history_version(&self, id: Uuid) -> Result<u64> {
+    /// Database errors and damaged ids.
+    pub async fn item_and_newest_history(&self, id: Uuid) -> Result<Option<(ItemRecord, u64)>> {
+        let key = id.to_string();
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
+            "SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ?",
+        )
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let rec = Self::item_from_row(&row, true)?;
+        let newest = sqlx::query(
             "SELECT COALESCE(MAX(version), 0) AS v FROM item_history WHERE item_id = ?",
         )
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
+        .bind(&key)
+        .fetch_one(&mut *tx)
         .await?;
-        parse_version(&id.to_string(), row.try_get("v")?)
+        let newest = parse_version(&key, newest.try_get("v")?)?;
+        tx.commit().await?;
+        Ok(Some((rec, newest)))
     }
 
     /// Adds new items (one transaction for the whole batch).

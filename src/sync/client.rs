@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use openk_server::api::types::{
-    AccountResponse, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse, LoginRequest, PreloginRequest,
-    PreloginResponse, Problem, PushRequest, PushResponse, RefreshRequest, RegisterRequest, RenameDeviceRequest,
-    TokenResponse, VaultResponse,
+    AccountResponse, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse, LoginRequest,
+    PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse, RefreshRequest,
+    RegisterRequest, RenameDeviceRequest, TokenResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -20,7 +20,9 @@ use uuid::Uuid;
 pub enum SyncError {
     #[error("cannot reach the server at {url}: {why}")]
     Unreachable { url: String, why: String },
-    #[error("the server session has ended (logged out, revoked or expired); run `openk login` again")]
+    #[error(
+        "the server session has ended (logged out, revoked or expired); run `openk login` again"
+    )]
     Unauthorized,
     #[error("wrong email, master password or Secret Key")]
     BadCredentials,
@@ -46,7 +48,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -55,9 +59,12 @@ impl std::fmt::Debug for Client {
 /// # Errors
 /// A URL that is not http(s).
 pub fn normalize_url(url: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(url.trim()).map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
+    let parsed =
+        url::Url::parse(url.trim()).map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(format!("invalid server URL {url:?}: use http(s)://HOST[:PORT]"));
+        return Err(format!(
+            "invalid server URL {url:?}: use http(s)://HOST[:PORT]"
+        ));
     }
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
@@ -73,7 +80,11 @@ impl Client {
             .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
-        Ok(Self { http, base, access_token: None })
+        Ok(Self {
+            http,
+            base,
+            access_token: None,
+        })
     }
 
     #[must_use]
@@ -124,8 +135,12 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let problem: Option<Problem> = res.json().await.ok();
-        let code = problem.as_ref().map_or_else(String::new, |p| p.code.clone());
-        let detail = problem.and_then(|p| p.detail).unwrap_or_else(|| status.to_string());
+        let code = problem
+            .as_ref()
+            .map_or_else(String::new, |p| p.code.clone());
+        let detail = problem
+            .and_then(|p| p.detail)
+            .unwrap_or_else(|| status.to_string());
         Err(match status {
             StatusCode::UNAUTHORIZED if code == "bad_credentials" => SyncError::BadCredentials,
             StatusCode::UNAUTHORIZED => SyncError::Unauthorized,
@@ -140,43 +155,66 @@ impl Client {
         })
     }
 
-    async fn expect<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, SyncError> {
+    async fn expect<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, SyncError> {
         self.call(method, path, body)
             .await?
             .ok_or_else(|| SyncError::Protocol(format!("{path}: empty answer")))
     }
 
     pub async fn prelogin(&self, email: &str) -> Result<PreloginResponse, SyncError> {
-        self.expect(Method::POST, "/v1/accounts/prelogin", Some(&PreloginRequest { email: email.to_owned() })).await
+        self.expect(
+            Method::POST,
+            "/v1/accounts/prelogin",
+            Some(&PreloginRequest {
+                email: email.to_owned(),
+            }),
+        )
+        .await
     }
 
     pub async fn register(&self, req: &RegisterRequest) -> Result<TokenResponse, SyncError> {
-        self.expect(Method::POST, "/v1/accounts/register", Some(req)).await
+        self.expect(Method::POST, "/v1/accounts/register", Some(req))
+            .await
     }
 
     pub async fn login(&self, req: &LoginRequest) -> Result<TokenResponse, SyncError> {
-        self.expect(Method::POST, "/v1/accounts/login", Some(req)).await
+        self.expect(Method::POST, "/v1/accounts/login", Some(req))
+            .await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, SyncError> {
         self.expect(
             Method::POST,
             "/v1/accounts/refresh",
-            Some(&RefreshRequest { refresh_token: refresh_token.to_owned() }),
+            Some(&RefreshRequest {
+                refresh_token: refresh_token.to_owned(),
+            }),
         )
         .await
     }
 
     pub async fn logout(&self) -> Result<(), SyncError> {
-        self.call::<(), serde_json::Value>(Method::POST, "/v1/accounts/logout", None).await.map(|_| ())
+        self.call::<(), serde_json::Value>(Method::POST, "/v1/accounts/logout", None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn account(&self) -> Result<AccountResponse, SyncError> {
         self.expect::<(), _>(Method::GET, "/v1/account", None).await
     }
 
-    pub async fn change_password(&self, req: &openk_server::api::types::ChangePasswordRequest) -> Result<(), SyncError> {
-        self.call::<_, serde_json::Value>(Method::POST, "/v1/account/password", Some(req)).await.map(|_| ())
+    pub async fn change_password(
+        &self,
+        req: &openk_server::api::types::ChangePasswordRequest,
+    ) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(Method::POST, "/v1/account/password", Some(req))
+            .await
+            .map(|_| ())
     }
 
     pub async fn devices(&self) -> Result<Vec<DeviceResponse>, SyncError> {
@@ -184,12 +222,20 @@ impl Client {
     }
 
     pub async fn rename_device(&self, id: Uuid, name: &str) -> Result<DeviceResponse, SyncError> {
-        self.expect(Method::PATCH, &format!("/v1/devices/{id}"), Some(&RenameDeviceRequest { name: name.to_owned() }))
-            .await
+        self.expect(
+            Method::PATCH,
+            &format!("/v1/devices/{id}"),
+            Some(&RenameDeviceRequest {
+                name: name.to_owned(),
+            }),
+        )
+        .await
     }
 
     pub async fn revoke_device(&self, id: Uuid) -> Result<(), SyncError> {
-        self.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None).await.map(|_| ())
+        self.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None)
+            .await
+            .map(|_| ())
     }
 
     pub async fn vaults(&self) -> Result<Vec<VaultResponse>, SyncError> {
@@ -200,16 +246,32 @@ impl Client {
         self.expect(Method::POST, "/v1/vaults", Some(req)).await
     }
 
-    pub async fn pull(&self, vault: Uuid, since: i64, limit: u32) -> Result<ChangesPage, SyncError> {
-        self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/changes?since={since}&limit={limit}"), None).await
+    pub async fn pull(
+        &self,
+        vault: Uuid,
+        since: i64,
+        limit: u32,
+    ) -> Result<ChangesPage, SyncError> {
+        self.expect::<(), _>(
+            Method::GET,
+            &format!("/v1/vaults/{vault}/changes?since={since}&limit={limit}"),
+            None,
+        )
+        .await
     }
 
     pub async fn push(&self, vault: Uuid, req: &PushRequest) -> Result<PushResponse, SyncError> {
-        self.expect(Method::POST, &format!("/v1/vaults/{vault}/changes"), Some(req)).await
+        self.expect(
+            Method::POST,
+            &format!("/v1/vaults/{vault}/changes"),
+            Some(req),
+        )
+        .await
     }
 
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEvent>, SyncError> {
-        self.expect::<(), _>(Method::GET, &format!("/v1/audit?limit={limit}"), None).await
+        self.expect::<(), _>(Method::GET, &format!("/v1/audit?limit={limit}"), None)
+            .await
     }
 }
 
@@ -219,7 +281,11 @@ fn root_cause(e: &reqwest::Error) -> String {
     while let Some(next) = source.source() {
         source = next;
     }
-    if e.is_timeout() { "timed out".to_owned() } else { source.to_string() }
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        source.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -228,8 +294,14 @@ mod tests {
 
     #[test]
     fn urls_are_normalised() {
-        assert_eq!(normalize_url("http://127.0.0.1:8420/").expect("ok"), "http://127.0.0.1:8420");
-        assert_eq!(normalize_url(" https://vault.example.org ").expect("ok"), "https://vault.example.org");
+        assert_eq!(
+            normalize_url("http://127.0.0.1:8420/").expect("ok"),
+            "http://127.0.0.1:8420"
+        );
+        assert_eq!(
+            normalize_url(" https://vault.example.org ").expect("ok"),
+            "https://vault.example.org"
+        );
         assert!(normalize_url("ftp://x").is_err());
         assert!(normalize_url("localhost:8420").is_err());
     }
