@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;
 
 use super::{CliError, CliResult, Global, exit};
-use crate::crypto::{ExposeSecret, SecretString};
 use crate::engine::generator;
+use crate::engine::{ExposeSecret, SecretString};
 
 /// Environment variable with the master password, for scripts.
 pub const PASSWORD_ENV: &str = "OPENK_PASSWORD";

@@ -9,12 +9,10 @@ use super::output::{
     self, MASK, clip, entry_json, human_time, item_json, print, print_json, short_ids, table,
 };
 use super::{CliError, CliResult, Global, exit, unlock};
-use crate::crypto::ExposeSecret;
-use crate::crypto::totp::Totp;
 use crate::engine::generator::{self, PasswordSpec};
 use crate::engine::model::{Entry, Field, FieldKind, Item, ItemKind, label};
 use crate::engine::search::Query;
-use crate::engine::{DamagedItem, ItemDraft, ItemPatch, Vault};
+use crate::engine::{DamagedItem, ExposeSecret, ItemDraft, ItemPatch, Vault, sshkey};
 
 /// Flags shared by `add` and `edit`.
 #[derive(Debug, Args, Default)]
@@ -367,9 +365,7 @@ impl FieldArgs {
                         FieldKind::Secret,
                     ));
                 }
-                ItemKind::SshKey => {
-                    fields.extend(ssh_key_fields(&generate_ssh_key(self.comment.as_deref())?))
-                }
+                ItemKind::SshKey => fields.extend(sshkey::generate(self.comment.as_deref())?),
                 other => {
                     return Err(wrong_kind(
                         "--generate",
@@ -383,7 +379,7 @@ impl FieldArgs {
             if kind != ItemKind::SshKey {
                 return Err(wrong_kind("--private-key-file", &[ItemKind::SshKey], kind));
             }
-            fields.extend(ssh_key_fields(&import_ssh_key(path)?));
+            fields.extend(sshkey::import(path)?);
         }
         if self.comment.is_some() && !(kind == ItemKind::SshKey && self.generate) {
             return Err(CliError::usage(
@@ -454,73 +450,6 @@ fn generate_password(args: &FieldArgs) -> CliResult<zeroize::Zeroizing<String>> 
     Ok(zeroize::Zeroizing::new(
         generated.value.expose_secret().to_owned(),
     ))
-}
-
-/// An SSH key as stored: private key text, public key line, fingerprint.
-struct SshKey {
-    private: zeroize::Zeroizing<String>,
-    public: String,
-    fingerprint: String,
-}
-
-fn ssh_key_fields(k: &SshKey) -> Vec<Field> {
-    vec![
-        Field::new(label::PRIVATE_KEY, k.private.as_str(), FieldKind::Secret),
-        Field::new(label::PUBLIC_KEY, k.public.as_str(), FieldKind::Text),
-        Field::new(label::FINGERPRINT, k.fingerprint.as_str(), FieldKind::Text),
-    ]
-}
-
-fn generate_ssh_key(comment: Option<&str>) -> CliResult<SshKey> {
-    let seed = zeroize::Zeroizing::new(crate::crypto::secret::random_array::<32>());
-    let pair = ssh_key::private::Ed25519Keypair::from_seed(&seed);
-    let mut key = ssh_key::PrivateKey::from(pair);
-    key.set_comment(comment.unwrap_or("openk"));
-    describe_ssh_key(&key)
-}
-
-fn describe_ssh_key(key: &ssh_key::PrivateKey) -> CliResult<SshKey> {
-    let private = key
-        .to_openssh(ssh_key::LineEnding::LF)
-        .map_err(|e| CliError::general(format!("cannot encode the SSH key: {e}")))?;
-    let public = key
-        .public_key()
-        .to_openssh()
-        .map_err(|e| CliError::general(format!("cannot encode the SSH public key: {e}")))?;
-    Ok(SshKey {
-        private: zeroize::Zeroizing::new(private.to_string()),
-        public,
-        fingerprint: key
-            .public_key()
-            .fingerprint(ssh_key::HashAlg::Sha256)
-            .to_string(),
-    })
-}
-
-fn import_ssh_key(path: &std::path::Path) -> CliResult<SshKey> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?,
-    );
-    let key = ssh_key::PrivateKey::from_openssh(text.as_bytes()).map_err(|_| {
-        CliError::usage(format!(
-            "{} is not an OpenSSH private key (expected -----BEGIN OPENSSH PRIVATE KEY-----; convert with `ssh-keygen -p -f FILE`)",
-            path.display()
-        ))
-    })?;
-    // Keep the file's text exactly (it may be encrypted); derive the public parts.
-    let public = key
-        .public_key()
-        .to_openssh()
-        .map_err(|e| CliError::general(format!("cannot encode the SSH public key: {e}")))?;
-    Ok(SshKey {
-        private: zeroize::Zeroizing::new(text.trim_end().to_owned() + "\n"),
-        public,
-        fingerprint: key
-            .public_key()
-            .fingerprint(ssh_key::HashAlg::Sha256)
-            .to_string(),
-    })
 }
 
 /// Prints damaged items on stderr and turns them into exit code 1.
@@ -720,11 +649,13 @@ fn show_text(item: &Item, reveal: bool) -> String {
         let value = if f.is_concealed() && !reveal {
             MASK.to_owned()
         } else if f.kind == FieldKind::Totp {
-            match Totp::parse(f.value.expose()) {
-                Ok(t) => {
-                    let (code, left) = t.now();
-                    format!("{code} ({left} s left)  {}", f.value.expose())
-                }
+            match f.totp_now() {
+                Ok(t) => format!(
+                    "{} ({} s left)  {}",
+                    t.code,
+                    t.seconds_left,
+                    f.value.expose()
+                ),
                 Err(_) => f.value.expose().to_owned(),
             }
         } else {
@@ -815,9 +746,7 @@ fn field_value(item: &Item, field: &str) -> CliResult<String> {
         }
     })?;
     if f.kind == FieldKind::Totp {
-        let totp = Totp::parse(f.value.expose())
-            .map_err(|e| CliError::general(format!("the stored TOTP seed is invalid: {e}")))?;
-        return Ok(totp.now().0);
+        return f.totp_now().map(|t| t.code).map_err(CliError::general);
     }
     Ok(f.value.expose().to_owned())
 }
@@ -963,14 +892,12 @@ pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
                 item.overview.name
             ),
         })?;
-    let t = Totp::parse(field.value.expose())
-        .map_err(|e| CliError::general(format!("the stored TOTP seed is invalid: {e}")))?;
-    let (code, left) = t.now();
+    let t = field.totp_now().map_err(CliError::general)?;
     if g.json {
         print_json(
-            &json!({ "id": id, "code": code, "seconds_left": left, "period": t.period, "digits": t.digits }),
+            &json!({ "id": id, "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
         )
     } else {
-        print(&format!("{code}  ({left} s left)\n"))
+        print(&format!("{}  ({} s left)\n", t.code, t.seconds_left))
     }
 }

@@ -189,7 +189,7 @@ fn vault_dir(g: &Global) -> CliResult<PathBuf> {
 /// Unlocks the vault with the password from stdin, `OPENK_PASSWORD` or a prompt.
 async fn unlock(g: &Global) -> CliResult<engine::Vault> {
     let dir = vault_dir(g)?;
-    if !dir.join(crate::store::DB_FILE).exists() {
+    if !engine::has_vault_file(&dir) {
         return Err(engine::Error::NoVault(dir).into());
     }
     let password = input::master_password(g, "Master password: ")?;

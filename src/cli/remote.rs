@@ -117,7 +117,7 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
             ));
         };
         if a.server.as_ref().is_some_and(|s| {
-            crate::sync::client::normalize_url(s).ok().as_deref() != Some(record.server.as_str())
+            remote::normalize_server_url(s).ok().as_deref() != Some(record.server.as_str())
         }) || a
             .email
             .as_ref()
@@ -293,10 +293,7 @@ fn vault_name_str(info: &serde_json::Value) -> String {
 }
 
 /// A device by id, id prefix (4+), exact name, or `current`.
-fn pick_device(
-    devices: &[openk_server::api::types::DeviceResponse],
-    query: &str,
-) -> CliResult<Uuid> {
+fn pick_device(devices: &[remote::Device], query: &str) -> CliResult<Uuid> {
     let q = query.trim().to_lowercase();
     let found: Vec<_> = devices
         .iter()

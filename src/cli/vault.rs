@@ -8,8 +8,8 @@ use serde_json::json;
 use super::input::{self, PASSWORD_ENV};
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock, vault_dir};
-use crate::crypto::{ExposeSecret, KdfParams};
 use crate::engine::{self, Vault, files, generator};
+use crate::engine::{ExposeSecret, KdfParams};
 
 #[derive(Debug, Args)]
 pub struct KdfArgs {

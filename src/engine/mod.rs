@@ -12,6 +12,7 @@ pub mod generator;
 pub mod model;
 pub mod remote;
 pub mod search;
+pub mod sshkey;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,9 +24,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::crypto::totp::Totp;
-use crate::crypto::{
-    self, Aad, AccountKeyPair, ExposeSecret, KdfParams, Key, PublicKeys, SecretKey, SecretString,
-};
+use crate::crypto::{self, Aad, AccountKeyPair, Key, PublicKeys, SecretKey};
+pub use crate::crypto::{ExposeSecret, KdfParams, SecretString};
 use crate::store::{self, Header, ItemRecord, Store, VaultRecord};
 pub use error::{Error, Result};
 use model::{
@@ -405,6 +405,12 @@ async fn password_key(password: SecretString, salt: Vec<u8>, kdf: KdfParams) -> 
         .await
         .map_err(|e| Error::Damaged(format!("key derivation stopped: {e}")))?
         .map_err(Error::from)
+}
+
+/// Whether `dir` has a vault database file (without opening it).
+#[must_use]
+pub fn has_vault_file(dir: &Path) -> bool {
+    dir.join(store::DB_FILE).exists()
 }
 
 /// Whether `dir` holds an initialised vault.

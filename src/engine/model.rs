@@ -169,6 +169,36 @@ impl Field {
     }
 }
 
+/// A TOTP code at this moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpNow {
+    pub code: String,
+    pub seconds_left: u64,
+    pub period: u64,
+    pub digits: u32,
+}
+
+impl Field {
+    /// The current code of a TOTP field.
+    ///
+    /// # Errors
+    /// A message when the field is not TOTP or its seed does not parse.
+    pub fn totp_now(&self) -> Result<TotpNow, String> {
+        if self.kind != FieldKind::Totp {
+            return Err(format!("field {:?} is not a TOTP seed", self.label));
+        }
+        let t = crate::crypto::totp::Totp::parse(self.value.expose())
+            .map_err(|e| format!("the stored TOTP seed is invalid: {e}"))?;
+        let (code, seconds_left) = t.now();
+        Ok(TotpNow {
+            code,
+            seconds_left,
+            period: t.period,
+            digits: t.digits,
+        })
+    }
+}
+
 /// What lists and search need: decrypted for every item when a vault opens,
 /// so it holds no secret value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

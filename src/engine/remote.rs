@@ -20,6 +20,16 @@ use crate::crypto::{self, Aad, AccountKeyPair, KdfParams, Key, SecretKey, Secret
 use crate::store::{self, Header, Store, VaultRecord};
 use crate::sync::{Client, SyncError};
 
+pub use openk_server::api::types::{AuditEvent as Event, DeviceResponse as Device};
+
+/// Normalises a server URL as stored (scheme required, no trailing slash).
+///
+/// # Errors
+/// A URL that is not http(s), with a message saying so.
+pub fn normalize_server_url(url: &str) -> Result<String> {
+    crate::sync::client::normalize_url(url).map_err(Error::Invalid)
+}
+
 /// `meta` key of the remote record.
 const REMOTE_KEY: &str = "remote";
 
