@@ -30,6 +30,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
+/// Results a front end asks for per query (a screenful and then some).
+const LIMIT: usize = 100;
+
 const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call.
 const BATCH: usize = 5_000;
@@ -112,7 +115,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A line of /proc/self/status (`VmHWM`, `VmRSS`), in MB.
+/// A line of /proc/self/status (`VmHWM`, `VmRSS`), in MiB (reported as MB).
 fn proc_status_mb(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -350,7 +353,7 @@ fn cpu_now() -> Cpu {
 }
 
 /// One measurement: wall, CPU (all threads) and run-queue wait, in ms.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Meas {
     wall: f64,
     cpu: f64,
@@ -490,8 +493,8 @@ fn substring(rng: &mut StdRng, s: &str, min: usize, max: usize) -> Option<String
 }
 
 /// Random 2–6 char substrings of names and usernames; about one in five
-/// carries filters (or is filters only).
-fn fresh_queries(rng: &mut StdRng, s: &Picks) -> Vec<(String, Query)> {
+/// carries filters (or is filters only). Each comes with its category.
+fn fresh_queries(rng: &mut StdRng, s: &Picks) -> Vec<(&'static str, String, Query)> {
     let mut out = Vec::with_capacity(FRESH_QUERIES);
     while out.len() < FRESH_QUERIES {
         let source = if rng.gen_bool(0.6) || s.subtitles.is_empty() {
@@ -502,16 +505,23 @@ fn fresh_queries(rng: &mut StdRng, s: &Picks) -> Vec<(String, Query)> {
         let Some(text) = source.and_then(|src| substring(rng, src, 2, 6)) else {
             continue;
         };
-        let text = match rng.gen_range(0..10) {
-            0 => format!("{text} kind:login tag:{}", pick(rng, TAGS)),
-            1 => format!("{text} folder:{}", pick(rng, FOLDERS)),
-            2 if rng.gen_bool(0.5) => {
-                format!("kind:login tag:{}", pick(rng, TAGS))
-            }
-            _ => text,
+        let (category, text) = match rng.gen_range(0..10) {
+            0 => (
+                "text+filters",
+                format!("{text} kind:login tag:{}", pick(rng, TAGS)),
+            ),
+            1 => (
+                "text+filters",
+                format!("{text} folder:{}", pick(rng, FOLDERS)),
+            ),
+            2 if rng.gen_bool(0.5) => (
+                "filters only",
+                format!("kind:login tag:{}", pick(rng, TAGS)),
+            ),
+            _ => ("text", text),
         };
         let q = Query::parse(&text).expect("generated query parses");
-        out.push((text, q));
+        out.push((category, text, q));
     }
     out
 }
@@ -542,16 +552,16 @@ fn typing_sessions(rng: &mut StdRng, s: &Picks) -> Vec<(String, String)> {
 /// The slowest sample of a series: time, query, hits.
 #[derive(Debug, Default)]
 struct Slowest {
-    ms: f64,
+    m: Meas,
     query: String,
     hits: usize,
 }
 
 impl Slowest {
-    fn offer(&mut self, ms: f64, query: &str, hits: usize) {
-        if ms > self.ms {
+    fn offer(&mut self, m: Meas, query: &str, hits: usize) {
+        if m.wall > self.m.wall {
             *self = Self {
-                ms,
+                m,
                 query: query.to_owned(),
                 hits,
             };
@@ -559,7 +569,13 @@ impl Slowest {
     }
 
     fn json(&self) -> Json {
-        json!({ "wall_ms": self.ms, "query": self.query, "hits": self.hits })
+        json!({
+            "wall_ms": self.m.wall,
+            "cpu_ms": self.m.cpu,
+            "wait_ms": self.m.wait,
+            "query": self.query,
+            "hits": self.hits,
+        })
     }
 }
 
@@ -613,10 +629,10 @@ async fn measure(dir: &Path, n: usize) -> Json {
     // First search after open: includes building the search index.
     let p = Probe::start();
     let first_hits = vault
-        .search(&fresh[0].1)
+        .search(&fresh[0].2, LIMIT)
         .await
         .expect("Vault::search")
-        .len();
+        .total;
     let first_search = p.stop(overhead);
     let rss_index = proc_status_mb("VmRSS");
 
@@ -632,17 +648,40 @@ async fn measure(dir: &Path, n: usize) -> Json {
 
     // Fresh queries, each after an unrelated one so nothing is narrowed.
     let mut fresh_s = Series::default();
+    let mut by_category: Vec<(&str, Series, usize)> = ["text", "text+filters", "filters only"]
+        .into_iter()
+        .map(|c| (c, Series::default(), 0))
+        .collect();
     let mut fresh_hits = 0usize;
     let mut slowest_fresh = Slowest::default();
-    for (text, q) in &fresh {
-        vault.search(&reset).await.expect("Vault::search (reset)");
+    for (category, text, q) in &fresh {
+        vault
+            .search(&reset, LIMIT)
+            .await
+            .expect("Vault::search (reset)");
         let p = Probe::start();
-        let hits = vault.search(q).await.expect("Vault::search").len();
+        let hits = vault.search(q, LIMIT).await.expect("Vault::search").total;
         let m = p.stop(overhead);
         fresh_hits += hits;
         fresh_s.push(m);
-        slowest_fresh.offer(m.wall, text, hits);
+        if let Some((_, series, h)) = by_category.iter_mut().find(|(c, _, _)| c == category) {
+            series.push(m);
+            *h += hits;
+        }
+        slowest_fresh.offer(m, text, hits);
     }
+    let categories: serde_json::Map<String, Json> = by_category
+        .iter()
+        .map(|(c, series, hits)| {
+            (
+                (*c).to_owned(),
+                json!({
+                    "series": series.json(),
+                    "mean_hits": *hits as f64 / series.wall.len().max(1) as f64,
+                }),
+            )
+        })
+        .collect();
 
     // Typing: one query per keystroke, extending the previous one.
     let mut keys = Series::default();
@@ -650,13 +689,16 @@ async fn measure(dir: &Path, n: usize) -> Json {
     let mut later_keys = Series::default();
     let mut slowest_key = Slowest::default();
     for (prefix, word) in &typing {
-        vault.search(&reset).await.expect("Vault::search (reset)");
+        vault
+            .search(&reset, LIMIT)
+            .await
+            .expect("Vault::search (reset)");
         let mut typed = prefix.clone();
         for (k, c) in word.chars().enumerate() {
             typed.push(c);
             let q = Query::parse(&typed).expect("typed query parses");
             let p = Probe::start();
-            let hits = vault.search(&q).await.expect("Vault::search").len();
+            let hits = vault.search(&q, LIMIT).await.expect("Vault::search").total;
             let m = p.stop(overhead);
             keys.push(m);
             if k == 0 {
@@ -664,7 +706,7 @@ async fn measure(dir: &Path, n: usize) -> Json {
             } else {
                 later_keys.push(m);
             }
-            slowest_key.offer(m.wall, &typed, hits);
+            slowest_key.offer(m, &typed, hits);
         }
     }
 
@@ -695,6 +737,7 @@ async fn measure(dir: &Path, n: usize) -> Json {
             "series": fresh_s.json(),
             "mean_hits": fresh_hits as f64 / fresh.len().max(1) as f64,
             "slowest": slowest_fresh.json(),
+            "by_category": categories,
         },
         "search_typing": {
             "sessions": typing.len(),
@@ -1012,21 +1055,34 @@ fn render(
         );
         let _ = writeln!(
             s,
-            "           fresh: mean hits {:.0}, slowest {:.2} ms for {} ({} hits)",
+            "           fresh: mean hits {:.0}, slowest {:.2} ms (CPU {:.2}) for {} ({} hits)",
             m("/search_fresh/mean_hits"),
             m("/search_fresh/slowest/wall_ms"),
+            m("/search_fresh/slowest/cpu_ms"),
             r["measure"]["search_fresh"]["slowest"]["query"],
             r["measure"]["search_fresh"]["slowest"]["hits"],
         );
+        for c in ["text", "text+filters", "filters only"] {
+            let base = format!("/measure/search_fresh/by_category/{c}");
+            let _ = writeln!(
+                s,
+                "             {c:<13} n={:<4} p50/p99 {} ms (CPU {}), mean hits {:.0}",
+                num(r, &format!("{base}/series/wall/n")),
+                pair(r, &format!("{base}/series/wall")),
+                pair(r, &format!("{base}/series/cpu")),
+                num(r, &format!("{base}/mean_hits")),
+            );
+        }
         let _ = writeln!(
             s,
             "           typing: first key p50/p99 {} ms (CPU {}), later keys {} ms (CPU {}), \
-             slowest {:.2} ms for {} ({} hits)",
+             slowest {:.2} ms (CPU {:.2}) for {} ({} hits)",
             pair(r, "/measure/search_typing/first_keystroke/wall"),
             pair(r, "/measure/search_typing/first_keystroke/cpu"),
             pair(r, "/measure/search_typing/later_keystrokes/wall"),
             pair(r, "/measure/search_typing/later_keystrokes/cpu"),
             m("/search_typing/slowest/wall_ms"),
+            m("/search_typing/slowest/cpu_ms"),
             r["measure"]["search_typing"]["slowest"]["query"],
             r["measure"]["search_typing"]["slowest"]["hits"],
         );

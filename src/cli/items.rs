@@ -605,33 +605,29 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
 pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
     let query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
     let mut vault = unlock(g).await?;
-    let hits = vault.search(&query).await?;
+    let found = vault.search(&query, a.limit).await?;
     let (entries, damaged) = vault.entries().await?;
-    let shown: Vec<&Entry> = hits
-        .iter()
-        .take(a.limit)
-        .map(|h| &entries[h.index])
-        .collect();
+    let hits = &found.hits;
+    let shown: Vec<&Entry> = hits.iter().map(|h| &entries[h.index]).collect();
     let out = if g.json {
         let items: Vec<_> = hits
             .iter()
-            .take(a.limit)
             .map(|h| {
                 let mut v = entry_json(&entries[h.index]);
                 v["score"] = json!(h.score);
                 v
             })
             .collect();
-        print_json(&json!({ "items": items, "total": hits.len(), "damaged": damaged }))
+        print_json(&json!({ "items": items, "total": found.total, "damaged": damaged }))
     } else if shown.is_empty() {
         print("No matches.\n")
     } else {
         let all: Vec<uuid::Uuid> = entries.iter().map(|e| e.r.id).collect();
         let mut text = table(&LIST_HEADER, &entry_rows(&shown, &all));
-        if hits.len() > shown.len() {
+        if found.total > shown.len() {
             text.push_str(&format!(
                 "… {} more (use --limit)\n",
-                hits.len() - shown.len()
+                found.total - shown.len()
             ));
         }
         print(&text)

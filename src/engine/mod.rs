@@ -31,7 +31,7 @@ pub use error::{Error, Result};
 use model::{
     Details, Entry, Field, FieldKind, Item, ItemKind, ItemRef, Overview, label, now_millis,
 };
-use search::{Hit, Query, SearchIndex};
+use search::{Query, SearchIndex};
 
 /// Plaintext is padded with JSON whitespace to a multiple of this many bytes
 /// before sealing, so ciphertext sizes say little about the contents.
@@ -671,57 +671,109 @@ impl Vault {
     /// Decrypts every item's overview (never details), on all cores.
     async fn ensure_loaded(&mut self) -> Result<&mut Loaded> {
         if self.loaded.is_none() {
-            let (records, bad_rows) = self.store.overviews().await?;
-            let keys: HashMap<Uuid, &Key> = self.vaults.iter().map(|v| (v.id, &v.key)).collect();
-            let opened: Vec<std::result::Result<Entry, DamagedItem>> = records
-                .par_iter()
-                .with_min_len(256)
-                .map(|rec| {
-                    let key = keys
-                        .get(&rec.vault_id)
-                        .ok_or_else(|| "unknown vault".to_owned());
-                    key.and_then(|k| open_entry(k, rec))
-                        .map_err(|why| DamagedItem {
-                            id: rec.id.to_string(),
-                            why,
-                        })
-                })
-                .collect();
-            let mut entries = Vec::with_capacity(opened.len());
-            let mut damaged: Vec<DamagedItem> = bad_rows
-                .into_iter()
-                .map(|e| DamagedItem {
-                    id: match &e {
-                        store::StoreError::DamagedRecord { id, .. } => id.clone(),
-                        _ => String::new(),
-                    },
-                    why: e.to_string(),
-                })
-                .collect();
-            for o in opened {
-                match o {
-                    Ok(e) => entries.push(e),
-                    Err(d) => damaged.push(d),
-                }
-            }
-            for d in &damaged {
-                tracing::warn!(item = %d.id, why = %d.why, "damaged item");
-            }
-            let by_id = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.r.id, i))
-                .collect();
-            self.loaded = Some(Loaded {
-                entries,
-                by_id,
-                damaged,
-                search: None,
-            });
+            self.loaded = Some(self.load_overviews().await?);
         }
         self.loaded
             .as_mut()
             .ok_or_else(|| Error::Damaged("the vault could not be loaded".into()))
+    }
+
+    /// Streams the current records from the store and decrypts them in
+    /// chunks on the rayon pool while later rows are still being read, so
+    /// reading and decrypting overlap and no more than a chunk of raw rows
+    /// is held at once.
+    async fn load_overviews(&self) -> Result<Loaded> {
+        use futures::StreamExt as _;
+        const CHUNK: usize = 4096;
+        type Opened = Vec<std::result::Result<Entry, DamagedItem>>;
+        let keys: std::sync::Arc<HashMap<Uuid, Key>> = std::sync::Arc::new(
+            self.vaults
+                .iter()
+                .map(|v| (v.id, v.key.duplicate()))
+                .collect(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Opened)>();
+        let decrypt = |n: usize, chunk: Vec<ItemRecord>| {
+            let keys = keys.clone();
+            let tx = tx.clone();
+            rayon::spawn(move || {
+                let opened: Opened = chunk
+                    .iter()
+                    .map(|rec| {
+                        keys.get(&rec.vault_id)
+                            .ok_or_else(|| "unknown vault".to_owned())
+                            .and_then(|k| open_entry(k, rec))
+                            .map_err(|why| DamagedItem {
+                                id: rec.id.to_string(),
+                                why,
+                            })
+                    })
+                    .collect();
+                let _ = tx.send((n, opened));
+            });
+        };
+        let mut damaged = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut chunks = 0;
+        let mut rows = self.store.overview_stream();
+        while let Some(row) = rows.next().await {
+            match row {
+                Ok(rec) => chunk.push(rec),
+                Err(e @ store::StoreError::DamagedRecord { .. }) => {
+                    let id = match &e {
+                        store::StoreError::DamagedRecord { id, .. } => id.clone(),
+                        _ => String::new(),
+                    };
+                    damaged.push(DamagedItem {
+                        id,
+                        why: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if chunk.len() == CHUNK {
+                decrypt(
+                    chunks,
+                    std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)),
+                );
+                chunks += 1;
+            }
+        }
+        drop(rows);
+        if !chunk.is_empty() {
+            decrypt(chunks, chunk);
+            chunks += 1;
+        }
+        drop(tx);
+        let mut parts: Vec<(usize, Opened)> =
+            tokio::task::spawn_blocking(move || rx.iter().collect())
+                .await
+                .map_err(|e| Error::Damaged(format!("decryption stopped: {e}")))?;
+        if parts.len() != chunks {
+            return Err(Error::Damaged("decryption stopped early".into()));
+        }
+        parts.sort_unstable_by_key(|(n, _)| *n);
+        let mut entries = Vec::with_capacity(parts.iter().map(|(_, p)| p.len()).sum());
+        for opened in parts.into_iter().flat_map(|(_, p)| p) {
+            match opened {
+                Ok(e) => entries.push(e),
+                Err(d) => damaged.push(d),
+            }
+        }
+        for d in &damaged {
+            tracing::warn!(item = %d.id, why = %d.why, "damaged item");
+        }
+        let by_id = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.r.id, i))
+            .collect();
+        Ok(Loaded {
+            entries,
+            by_id,
+            damaged,
+            search: None,
+        })
     }
 
     /// Every current item (overviews only), and the items that failed to decrypt.
@@ -746,16 +798,17 @@ impl Vault {
         Ok((listed, &loaded.damaged))
     }
 
-    /// Fuzzy search (see [`search`]); hits index into [`Vault::entries`].
+    /// Fuzzy search (see [`search`]): the best `limit` hits, ranked, and
+    /// the number of matches; hits index into [`Vault::entries`].
     ///
     /// # Errors
     /// Database errors.
-    pub async fn search(&mut self, query: &Query) -> Result<Vec<Hit>> {
+    pub async fn search(&mut self, query: &Query, limit: usize) -> Result<search::Results> {
         let loaded = self.ensure_loaded().await?;
         let index = loaded
             .search
             .get_or_insert_with(|| SearchIndex::build(&loaded.entries));
-        Ok(index.search(&loaded.entries, query))
+        Ok(index.search(&loaded.entries, query, limit))
     }
 
     /// Finds one item by full id, unique id prefix (4+ characters) or exact

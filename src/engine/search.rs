@@ -6,7 +6,7 @@
 //! hits, which is what keeps search-as-you-type fast on 100k items; a fresh
 //! query is matched on all cores.
 
-use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::pattern::{AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32String};
 use rayon::prelude::*;
 
@@ -99,28 +99,87 @@ pub struct Hit {
     pub score: u32,
 }
 
-/// Pre-built haystacks and the previous query's hits.
+/// The best hits of a search, ranked, and how many entries matched in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Results {
+    pub hits: Vec<Hit>,
+    pub total: usize,
+}
+
+/// How many of the best fast-scored hits are re-scored with nucleo's
+/// optimal (slower) algorithm before they are ranked.
+const RESCORE: usize = 512;
+
+/// Pre-built haystacks, name order, and the previous query's hits.
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     haystacks: Vec<Utf32String>,
-    last: Option<(Query, Vec<Hit>)>,
+    /// Position of each entry in case-insensitive name order.
+    name_rank: Vec<u32>,
+    ranks_stale: bool,
+    last: Option<(Query, Vec<u32>)>,
+}
+
+/// The URL without scheme, credentials, path or query: what people type.
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    rest[..end].trim_start_matches("www.")
 }
 
 fn haystack(e: &Entry) -> Utf32String {
     let o = &e.overview;
-    let mut s = String::with_capacity(64);
+    let mut s = String::with_capacity(48);
     s.push_str(&o.name);
     for part in o
         .subtitle
         .iter()
-        .chain(&o.urls)
-        .chain(&o.tags)
-        .chain(o.folder.iter())
+        .map(String::as_str)
+        .chain(o.urls.iter().map(|u| host(u)))
     {
         s.push(' ');
         s.push_str(part);
     }
+    for part in o.tags.iter().chain(o.folder.iter()) {
+        s.push(' ');
+        s.push_str(part);
+    }
     Utf32String::from(s.as_str())
+}
+
+fn name_ranks(entries: &[Entry]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect();
+    order.par_sort_by_cached_key(|&i| entries[i as usize].overview.name.to_lowercase());
+    let mut rank = vec![0u32; entries.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        rank[i as usize] = u32::try_from(pos).unwrap_or(u32::MAX);
+    }
+    rank
+}
+
+/// Scores one haystack like [`Pattern::score`], but with nucleo's greedy
+/// matcher for fuzzy atoms (several times cheaper; the best hits are
+/// re-scored optimally afterwards).
+fn fast_score(
+    pattern: &Pattern,
+    hay: nucleo_matcher::Utf32Str<'_>,
+    m: &mut Matcher,
+) -> Option<u32> {
+    let mut total = 0u32;
+    for atom in &pattern.atoms {
+        let score = if atom.kind == AtomKind::Fuzzy && !atom.negative {
+            let needle = atom.needle_text();
+            // Smart case and normalisation, as the atom was parsed.
+            m.config.ignore_case = !needle.chars().any(char::is_uppercase);
+            m.config.normalize = needle.chars().all(|c| c.is_ascii());
+            m.fuzzy_match_greedy(hay, needle)?
+        } else {
+            atom.score(hay, m)?
+        };
+        total += u32::from(score);
+    }
+    Some(total)
 }
 
 impl SearchIndex {
@@ -128,6 +187,8 @@ impl SearchIndex {
     pub fn build(entries: &[Entry]) -> Self {
         Self {
             haystacks: entries.par_iter().map(haystack).collect(),
+            name_rank: name_ranks(entries),
+            ranks_stale: false,
             last: None,
         }
     }
@@ -139,72 +200,130 @@ impl SearchIndex {
         } else {
             self.haystacks.push(haystack(entry));
         }
+        self.ranks_stale = true;
         self.last = None;
     }
 
-    /// Ranks the entries that pass the query's filters, best first; with no
-    /// free text, in name order.
-    pub fn search(&mut self, entries: &[Entry], query: &Query) -> Vec<Hit> {
+    /// The entries that pass the query's filters and match its text: the
+    /// best `limit` ranked (best score first, then shorter names, then name
+    /// order; with no text, name order), and the total.
+    pub fn search(&mut self, entries: &[Entry], query: &Query, limit: usize) -> Results {
         if self.haystacks.len() != entries.len() {
             *self = Self::build(entries);
         }
-        let mut hits = if query.text.trim().is_empty() {
-            let mut all: Vec<Hit> = (0..entries.len())
-                .filter(|&i| query.admits(&entries[i]))
-                .map(|index| Hit { index, score: 0 })
-                .collect();
-            all.sort_by_cached_key(|h| entries[h.index].overview.name.to_lowercase());
-            all
-        } else {
-            let pattern = Pattern::parse(&query.text, CaseMatching::Smart, Normalization::Smart);
-            let score = |matcher: &mut Matcher, index: usize| {
-                if !query.admits(&entries[index]) {
-                    return None;
-                }
-                pattern
-                    .score(self.haystacks[index].slice(..), matcher)
-                    .map(|score| Hit { index, score })
-            };
-            let narrowing = self.last.as_ref().filter(|(prev, _)| {
-                prev.same_filters(query)
-                    && !prev.text.trim().is_empty()
-                    && query.text.starts_with(&prev.text)
-                    && !query.text.contains('!')
-            });
-            let mut found: Vec<Hit> = match narrowing {
-                Some((_, prev_hits)) => {
-                    let mut sorted: Vec<usize> = prev_hits.iter().map(|h| h.index).collect();
-                    sorted.sort_unstable();
-                    sorted
-                        .par_iter()
-                        .map_init(|| Matcher::new(Config::DEFAULT), |m, &i| score(m, i))
-                        .flatten()
-                        .collect()
-                }
-                None => (0..entries.len())
-                    .into_par_iter()
-                    .with_min_len(4096)
-                    .map_init(|| Matcher::new(Config::DEFAULT), |m, i| score(m, i))
-                    .flatten()
-                    .collect(),
-            };
-            found.sort_by(|a, b| {
-                b.score
-                    .cmp(&a.score)
-                    .then_with(|| {
-                        entries[a.index]
-                            .overview
-                            .name
-                            .len()
-                            .cmp(&entries[b.index].overview.name.len())
-                    })
-                    .then_with(|| a.index.cmp(&b.index))
-            });
-            found
+        if self.ranks_stale || self.name_rank.len() != entries.len() {
+            self.name_rank = name_ranks(entries);
+            self.ranks_stale = false;
+        }
+        let filtered = query.kind.is_some()
+            || !query.tags.is_empty()
+            || query.folder.is_some()
+            || query.favorite;
+        let admits = |i: usize| {
+            let e = &entries[i];
+            if filtered {
+                query.admits(e)
+            } else {
+                e.overview.trashed_at.is_some() == query.trash
+            }
         };
-        hits.shrink_to_fit();
-        self.last = Some((query.clone(), hits.clone()));
-        hits
+        let text = query.text.trim();
+        let rank = &self.name_rank;
+        if text.is_empty() {
+            let mut all: Vec<u32> = (0..entries.len())
+                .into_par_iter()
+                .filter(|&i| admits(i))
+                .map(|i| i as u32)
+                .collect();
+            let total = all.len();
+            let by_name = |a: &u32, b: &u32| rank[*a as usize].cmp(&rank[*b as usize]);
+            if all.len() > limit && limit > 0 {
+                all.select_nth_unstable_by(limit - 1, by_name);
+                all.truncate(limit);
+            }
+            all.sort_unstable_by(by_name);
+            all.truncate(limit);
+            self.last = None;
+            return Results {
+                hits: all
+                    .into_iter()
+                    .map(|i| Hit {
+                        index: i as usize,
+                        score: 0,
+                    })
+                    .collect(),
+                total,
+            };
+        }
+        let pattern = Pattern::parse(text, CaseMatching::Smart, Normalization::Smart);
+        let haystacks = &self.haystacks;
+        let score = |m: &mut Matcher, i: u32| {
+            let i = i as usize;
+            if !admits(i) {
+                return None;
+            }
+            fast_score(&pattern, haystacks[i].slice(..), m).map(|score| (i as u32, score))
+        };
+        let narrowing = self.last.as_ref().filter(|(prev, _)| {
+            prev.same_filters(query)
+                && !prev.text.trim().is_empty()
+                && query.text.starts_with(&prev.text)
+                && !query.text.contains('!')
+        });
+        let found: Vec<(u32, u32)> = match narrowing {
+            Some((_, prev)) => prev
+                .par_iter()
+                .with_min_len(2048)
+                .map_init(|| Matcher::new(Config::DEFAULT), |m, &i| score(m, i))
+                .flatten()
+                .collect(),
+            None => (0..u32::try_from(entries.len()).unwrap_or(u32::MAX))
+                .into_par_iter()
+                .with_min_len(2048)
+                .map_init(|| Matcher::new(Config::DEFAULT), |m, i| score(m, i))
+                .flatten()
+                .collect(),
+        };
+        let total = found.len();
+        // Best fast scores first; only those are re-scored and fully ranked.
+        let key = |&(i, s): &(u32, u32)| {
+            (
+                std::cmp::Reverse(s),
+                entries[i as usize].overview.name.len(),
+                rank[i as usize],
+            )
+        };
+        let keep = limit.max(RESCORE).min(found.len());
+        let mut best = found.clone();
+        if best.len() > keep && keep > 0 {
+            best.select_nth_unstable_by_key(keep - 1, key);
+            best.truncate(keep);
+        }
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let mut ranked: Vec<(u32, u32)> = best
+            .into_iter()
+            .map(|(i, fast)| {
+                (
+                    i,
+                    pattern
+                        .score(haystacks[i as usize].slice(..), &mut matcher)
+                        .unwrap_or(fast),
+                )
+            })
+            .collect();
+        ranked.sort_unstable_by_key(key);
+        ranked.truncate(limit);
+        self.last = Some((query.clone(), found.into_iter().map(|(i, _)| i).collect()));
+        Results {
+            hits: ranked
+                .into_iter()
+                .map(|(i, score)| Hit {
+                    index: i as usize,
+                    score,
+                })
+                .collect(),
+            total,
+        }
     }
 
     /// Positions of matched characters in an entry's name, for highlighting.
@@ -292,29 +411,37 @@ mod tests {
         let mut index = SearchIndex::build(&entries);
         let q = |s: &str| Query::parse(s).expect("parses");
         assert_eq!(
-            names(&entries, &index.search(&entries, &q("github")))[0],
+            names(&entries, &index.search(&entries, &q("github"), 1000).hits)[0],
             "GitHub"
         );
         assert_eq!(
-            names(&entries, &index.search(&entries, &q("octo"))),
+            names(&entries, &index.search(&entries, &q("octo"), 1000).hits),
             vec!["GitHub"]
         );
         assert_eq!(
             names(
                 &entries,
-                &index.search(&entries, &q("git tag:work kind:login"))
+                &index
+                    .search(&entries, &q("git tag:work kind:login"), 1000)
+                    .hits
             ),
             vec!["GitHub"]
         );
         assert_eq!(
-            names(&entries, &index.search(&entries, &q("kind:card"))),
+            names(
+                &entries,
+                &index.search(&entries, &q("kind:card"), 1000).hits
+            ),
             vec!["Bank"]
         );
         assert_eq!(
-            names(&entries, &index.search(&entries, &q("folder:dev"))),
+            names(
+                &entries,
+                &index.search(&entries, &q("folder:dev"), 1000).hits
+            ),
             vec!["GitHub"]
         );
-        assert!(index.search(&entries, &q("zzzz")).is_empty());
+        assert!(index.search(&entries, &q("zzzz"), 1000).hits.is_empty());
     }
 
     #[test]
@@ -336,9 +463,9 @@ mod tests {
         for c in "site12 acc".chars() {
             typed.push(c);
             let q = Query::parse(&typed).expect("parses");
-            let a = typing.search(&entries, &q);
+            let a = typing.search(&entries, &q, 1000);
             fresh.last = None;
-            let b = fresh.search(&entries, &q);
+            let b = fresh.search(&entries, &q, 1000);
             assert_eq!(a, b, "after typing {typed:?}");
         }
     }
@@ -354,14 +481,18 @@ mod tests {
         assert_eq!(
             names(
                 &entries,
-                &index.search(&entries, &Query::parse("").expect("q"))
+                &index
+                    .search(&entries, &Query::parse("").expect("q"), 1000)
+                    .hits
             ),
             vec!["New"]
         );
         assert_eq!(
             names(
                 &entries,
-                &index.search(&entries, &Query::parse("is:trash").expect("q"))
+                &index
+                    .search(&entries, &Query::parse("is:trash").expect("q"), 1000)
+                    .hits
             ),
             vec!["Old"]
         );

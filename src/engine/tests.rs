@@ -853,9 +853,10 @@ async fn trash_restore_and_purge() {
     assert!(vault.list(&trash).await.expect("list").0.is_empty());
     // The in-memory list and search still agree with the store after a purge.
     let hits = vault
-        .search(&Query::parse("keep").expect("query"))
+        .search(&Query::parse("keep").expect("query"), 100)
         .await
-        .expect("search");
+        .expect("search")
+        .hits;
     let (entries, _) = vault.entries().await.expect("entries");
     assert_eq!(entries.len(), 2);
     assert_eq!(hits.len(), 1);
@@ -1309,7 +1310,9 @@ async fn invalid_drafts_are_refused_and_not_saved() {
     assert_eq!(item.r.version, 1);
     assert!(vault.store().history(id).await.expect("history").is_empty());
     assert_eq!(
-        vault.store().overviews().await.expect("overviews").0.len(),
+        futures::StreamExt::collect::<Vec<_>>(vault.store().overview_stream())
+            .await
+            .len(),
         1
     );
 }
@@ -1349,7 +1352,7 @@ async fn totp_seeds_are_stored_canonically() {
 /// Names of the search hits for `q`, best first.
 async fn names(vault: &mut Vault, q: &str) -> Vec<String> {
     let q = Query::parse(q).expect("query");
-    let hits = vault.search(&q).await.expect("search");
+    let hits = vault.search(&q, 1000).await.expect("search").hits;
     let (entries, _) = vault.entries().await.expect("entries");
     hits.iter()
         .map(|h| entries[h.index].overview.name.clone())

@@ -388,24 +388,18 @@ impl Store {
         })
     }
 
-    /// The current version of every item, without details. A row whose ids
-    /// cannot be read is returned as an error beside the others.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn overviews(&self) -> Result<(Vec<ItemRecord>, Vec<StoreError>)> {
-        let rows = sqlx::query("SELECT id, vault_id, version, wrapped_key, overview FROM items")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut ok = Vec::with_capacity(rows.len());
-        let mut bad = Vec::new();
-        for r in &rows {
-            match Self::item_from_row(r, false) {
-                Ok(rec) => ok.push(rec),
-                Err(e) => bad.push(e),
-            }
-        }
-        Ok((ok, bad))
+    /// The current version of every item, without details, as a stream
+    /// (rows are converted as they arrive). A row whose ids cannot be read
+    /// is a [`StoreError::DamagedRecord`] item of the stream.
+    pub fn overview_stream(&self) -> futures::stream::BoxStream<'_, Result<ItemRecord>> {
+        use futures::StreamExt as _;
+        sqlx::query("SELECT id, vault_id, version, wrapped_key, overview FROM items")
+            .fetch(&self.pool)
+            .map(|row| {
+                row.map_err(StoreError::from)
+                    .and_then(|r| Self::item_from_row(&r, false))
+            })
+            .boxed()
     }
 
     /// The current version of one item, with details.
@@ -662,6 +656,10 @@ mod tests {
         let id = Uuid::now_v7();
         let dup = [record(id, vault, 1), record(id, vault, 1)];
         assert!(store.insert_items(&dup).await.is_err());
-        assert!(store.overviews().await.expect("list").0.is_empty());
+        assert!(
+            futures::StreamExt::collect::<Vec<_>>(store.overview_stream())
+                .await
+                .is_empty()
+        );
     }
 }
