@@ -13,6 +13,26 @@ use crate::crypto::SecretKey;
 /// Name of the Secret Key file inside the vault directory.
 pub const SECRET_KEY_FILE: &str = "secret.key";
 
+/// The database files of a vault directory (the database and its WAL files).
+pub const DB_FILES: [&str; 3] = [crate::store::DB_FILE, "vault.db-wal", "vault.db-shm"];
+
+/// Sets 0600 on the database files that exist.
+///
+/// # Errors
+/// I/O errors.
+pub fn restrict_db_files(dir: &Path) -> Result<()> {
+    DB_FILES
+        .iter()
+        .try_for_each(|f| restrict_file(&dir.join(f)))
+}
+
+/// Removes what a failed `init` or `login` wrote (nothing was committed).
+pub fn remove_partial_vault(dir: &Path) {
+    for name in DB_FILES.iter().chain(&[SECRET_KEY_FILE]) {
+        let _ = fs::remove_file(dir.join(name));
+    }
+}
+
 /// The default vault directory: the platform data dir (e.g. `~/.local/share/openk/vault`).
 #[must_use]
 pub fn default_vault_dir() -> Option<PathBuf> {

@@ -447,14 +447,7 @@ impl Vault {
         let result = Self::create(dir, password, kdf).await;
         if result.is_err() {
             // Nothing was committed: remove what this attempt wrote.
-            for name in [
-                store::DB_FILE,
-                "vault.db-wal",
-                "vault.db-shm",
-                files::SECRET_KEY_FILE,
-            ] {
-                let _ = std::fs::remove_file(dir.join(name));
-            }
+            files::remove_partial_vault(dir);
         }
         result
     }
@@ -509,9 +502,7 @@ impl Vault {
         files::write_secret_key(dir, &secret_key)?;
         let store = Store::open(dir, true).await?;
         store.initialise(&header, &vault).await?;
-        for f in [store::DB_FILE, "vault.db-wal", "vault.db-shm"] {
-            files::restrict_file(&dir.join(f))?;
-        }
+        files::restrict_db_files(dir)?;
         tracing::info!(account = %account_id, vault = %vault_id, "created vault");
         Ok(Self {
             dir: dir.to_path_buf(),

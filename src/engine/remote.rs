@@ -629,23 +629,14 @@ pub async fn login(
         for v in first {
             store.insert_vault(v).await?;
         }
-        for f in [store::DB_FILE, "vault.db-wal", "vault.db-shm"] {
-            files::restrict_file(&dir.join(f))?;
-        }
+        files::restrict_db_files(dir)?;
         Ok::<Store, Error>(store)
     }
     .await;
     let store = match created {
         Ok(s) => s,
         Err(e) => {
-            for name in [
-                store::DB_FILE,
-                "vault.db-wal",
-                "vault.db-shm",
-                files::SECRET_KEY_FILE,
-            ] {
-                let _ = std::fs::remove_file(dir.join(name));
-            }
+            files::remove_partial_vault(dir);
             return Err(e);
         }
     };
