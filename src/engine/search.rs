@@ -114,6 +114,10 @@ const RESCORE: usize = 512;
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     haystacks: Vec<Utf32String>,
+    /// Per entry: in the trash, and the name's length (for ranking ties);
+    /// kept here so a scan does not touch the entries themselves.
+    trashed: Vec<bool>,
+    name_len: Vec<u16>,
     /// Position of each entry in case-insensitive name order.
     name_rank: Vec<u32>,
     ranks_stale: bool,
@@ -146,6 +150,10 @@ fn haystack(e: &Entry) -> Utf32String {
         s.push_str(part);
     }
     Utf32String::from(s.as_str())
+}
+
+fn name_len(e: &Entry) -> u16 {
+    u16::try_from(e.overview.name.len()).unwrap_or(u16::MAX)
 }
 
 fn name_ranks(entries: &[Entry]) -> Vec<u32> {
@@ -187,6 +195,11 @@ impl SearchIndex {
     pub fn build(entries: &[Entry]) -> Self {
         Self {
             haystacks: entries.par_iter().map(haystack).collect(),
+            trashed: entries
+                .iter()
+                .map(|e| e.overview.trashed_at.is_some())
+                .collect(),
+            name_len: entries.iter().map(|e| name_len(e)).collect(),
             name_rank: name_ranks(entries),
             ranks_stale: false,
             last: None,
@@ -197,8 +210,12 @@ impl SearchIndex {
     pub fn update(&mut self, index: usize, entry: &Entry) {
         if index < self.haystacks.len() {
             self.haystacks[index] = haystack(entry);
+            self.trashed[index] = entry.overview.trashed_at.is_some();
+            self.name_len[index] = name_len(entry);
         } else {
             self.haystacks.push(haystack(entry));
+            self.trashed.push(entry.overview.trashed_at.is_some());
+            self.name_len.push(name_len(entry));
         }
         self.ranks_stale = true;
         self.last = None;
@@ -208,7 +225,7 @@ impl SearchIndex {
     /// best `limit` ranked (best score first, then shorter names, then name
     /// order; with no text, name order), and the total.
     pub fn search(&mut self, entries: &[Entry], query: &Query, limit: usize) -> Results {
-        if self.haystacks.len() != entries.len() {
+        if self.haystacks.len() != entries.len() || self.trashed.len() != entries.len() {
             *self = Self::build(entries);
         }
         if self.ranks_stale || self.name_rank.len() != entries.len() {
@@ -286,15 +303,12 @@ impl SearchIndex {
         };
         let total = found.len();
         // Best fast scores first; only those are re-scored and fully ranked.
-        let key = |&(i, s): &(u32, u32)| {
-            (
-                std::cmp::Reverse(s),
-                entries[i as usize].overview.name.len(),
-                rank[i as usize],
-            )
-        };
+        let name_len = &self.name_len;
+        let key =
+            |&(i, s): &(u32, u32)| (std::cmp::Reverse(s), name_len[i as usize], rank[i as usize]);
         let keep = limit.max(RESCORE).min(found.len());
-        let mut best = found.clone();
+        let previous: Vec<u32> = found.iter().map(|&(i, _)| i).collect();
+        let mut best = found;
         if best.len() > keep && keep > 0 {
             best.select_nth_unstable_by_key(keep - 1, key);
             best.truncate(keep);
@@ -313,7 +327,7 @@ impl SearchIndex {
             .collect();
         ranked.sort_unstable_by_key(key);
         ranked.truncate(limit);
-        self.last = Some((query.clone(), found.into_iter().map(|(i, _)| i).collect()));
+        self.last = Some((query.clone(), previous));
         Results {
             hits: ranked
                 .into_iter()
