@@ -18,6 +18,8 @@
 //! - `pull-nochange`: `GET /v1/vaults/{id}/changes?since=<head>`;
 //! - `push-new`: one new item per request (base revision 0, unique
 //!   `client_change_id`);
+//! - `push-spread`: the same, but each connection pushes to a vault of its
+//!   own (pushes to one vault serialise on its row; this shows the rest);
 //! - `push-update`: one existing item per request, with its right base
 //!   revision (each connection owns its own items, so no conflicts);
 //! - `login`: `POST /v1/accounts/login` (a new session each time);
@@ -75,18 +77,26 @@ const CLOCK_TICKS: f64 = 100.0;
 enum Scenario {
     Pull,
     PushNew,
+    PushSpread,
     PushUpdate,
     Login,
     Healthz,
 }
 
 impl Scenario {
-    const DEFAULT: [Self; 4] = [Self::Pull, Self::PushNew, Self::PushUpdate, Self::Login];
+    const DEFAULT: [Self; 5] = [
+        Self::Pull,
+        Self::PushNew,
+        Self::PushSpread,
+        Self::PushUpdate,
+        Self::Login,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Self::Pull => "pull-nochange",
             Self::PushNew => "push-new",
+            Self::PushSpread => "push-spread",
             Self::PushUpdate => "push-update",
             Self::Login => "login",
             Self::Healthz => "healthz",
@@ -97,6 +107,7 @@ impl Scenario {
         match s {
             "pull" | "pull-nochange" => Some(Self::Pull),
             "push" | "push-new" => Some(Self::PushNew),
+            "spread" | "push-spread" => Some(Self::PushSpread),
             "update" | "push-update" => Some(Self::PushUpdate),
             "login" => Some(Self::Login),
             "healthz" => Some(Self::Healthz),
@@ -450,6 +461,8 @@ struct Ctx {
     vault: Uuid,
     /// One device and access token per connection.
     devices: Vec<(Uuid, String)>,
+    /// One more vault per connection (`push-spread`).
+    spread_vaults: Vec<Uuid>,
     items: Vec<Item>,
     blobs: Blobs,
 }
@@ -547,6 +560,7 @@ async fn setup(addr: SocketAddr, opts: &Options) -> anyhow::Result<Ctx> {
         auth_key,
         vault,
         devices: Vec::new(),
+        spread_vaults: Vec::new(),
         items,
         blobs,
     };
@@ -561,48 +575,124 @@ async fn setup(addr: SocketAddr, opts: &Options) -> anyhow::Result<Ctx> {
         .context("log a device in")?;
         ctx.devices.push((device, t.access_token));
     }
+    for _ in 0..opts.connections {
+        let id = Uuid::now_v7();
+        let create = json!({ "id": id, "wrapped_key": b64(&random_bytes(72)), "meta": b64(&random_bytes(64)) });
+        let token = ctx.devices[0].1.clone();
+        let _: Value = call(
+            &mut client,
+            &http_post(addr, "/v1/vaults", Some(&token), &create.to_string()),
+        )
+        .await
+        .context("create a vault")?;
+        ctx.spread_vaults.push(id);
+    }
     Ok(ctx)
 }
 
 // ------------------------------------------------------------------- load
 
-/// CPU seconds used by this process's threads so far: (load generator,
-/// everything else = the server, its database workers and blocking pool).
-fn cpu_split() -> (f64, f64) {
-    let (mut client, mut server) = (0u64, 0u64);
-    let pid = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return (f64::NAN, f64::NAN);
-    };
-    for entry in dir.flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = fields
-            .get(11)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        let is_main = entry
-            .file_name()
-            .to_str()
-            .and_then(|t| t.parse::<u32>().ok())
-            == Some(pid);
-        if comm.starts_with("bench-client") || is_main {
-            client += ticks;
-        } else {
-            server += ticks;
+/// CPU time so far: this process's threads split into the load generator
+/// and everything else (the server, its database workers, its blocking
+/// pool), and the whole machine (which includes PostgreSQL and `wrk`).
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    client_s: f64,
+    server_s: f64,
+    /// Waited-for children (`wrk`).
+    children_s: f64,
+    machine_busy_s: f64,
+    machine_total_s: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let (mut client, mut server) = (0u64, 0u64);
+        let pid = std::process::id();
+        if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+            for entry in dir.flatten() {
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    continue;
+                };
+                let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                    continue;
+                };
+                let comm = &stat[open + 1..close];
+                // Fields after the command: state is the 1st, utime the 12th, stime the 13th.
+                let fields: Vec<u64> = stat[close + 1..]
+                    .split_whitespace()
+                    .map(|v| v.parse::<u64>().unwrap_or(0))
+                    .collect();
+                let ticks =
+                    fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+                let is_main = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|t| t.parse::<u32>().ok())
+                    == Some(pid);
+                if comm.starts_with("bench-client") || is_main {
+                    client += ticks;
+                } else {
+                    server += ticks;
+                }
+            }
+        }
+        // cutime and cstime: the 14th and 15th fields after the command.
+        let children = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| {
+                let rest = &stat[stat.rfind(')')? + 1..];
+                let v: Vec<u64> = rest
+                    .split_whitespace()
+                    .map(|x| x.parse().unwrap_or(0))
+                    .collect();
+                Some(v.get(13).copied().unwrap_or(0) + v.get(14).copied().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        // First line of /proc/stat: user nice system idle iowait irq softirq steal …
+        let (mut busy, mut total) = (0u64, 0u64);
+        if let Some(line) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_owned))
+        {
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .take(8)
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            total = v.iter().sum();
+            busy = total - v.get(3).copied().unwrap_or(0) - v.get(4).copied().unwrap_or(0);
+        }
+        Self {
+            client_s: client as f64 / CLOCK_TICKS,
+            server_s: server as f64 / CLOCK_TICKS,
+            children_s: children as f64 / CLOCK_TICKS,
+            machine_busy_s: busy as f64 / CLOCK_TICKS,
+            machine_total_s: total as f64 / CLOCK_TICKS,
         }
     }
-    (client as f64 / CLOCK_TICKS, server as f64 / CLOCK_TICKS)
+
+    /// (server, client, machine) as shares of the whole machine, in %.
+    /// The client is the load generator's threads plus waited-for children.
+    fn shares(self, end: Self) -> (f64, f64, f64) {
+        let total = end.machine_total_s - self.machine_total_s;
+        let pct = |a: f64, b: f64| {
+            if total > 0.0 {
+                100.0 * (b - a) / total
+            } else {
+                f64::NAN
+            }
+        };
+        (
+            pct(self.server_s, end.server_s),
+            pct(
+                self.client_s + self.children_s,
+                end.client_s + end.children_s,
+            ),
+            pct(self.machine_busy_s, end.machine_busy_s),
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -616,9 +706,13 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
-    /// Share of one machine (all cores = 100 %) during the measured window.
+    /// Shares of the machine (all cores = 100 %) during the measured
+    /// window: the server threads, the load generator's, the whole machine.
     server_cpu: f64,
     client_cpu: f64,
+    machine_cpu: f64,
+    /// Failed requests during the warm-up (not in `errors`).
+    warmup_errors: u64,
     first_error: Option<String>,
 }
 
@@ -636,6 +730,8 @@ impl Row {
             "errors": self.errors,
             "server_cpu_pct": round(self.server_cpu, 1),
             "client_cpu_pct": round(self.client_cpu, 1),
+            "machine_cpu_pct": round(self.machine_cpu, 1),
+            "warmup_errors": self.warmup_errors,
             "first_error": self.first_error,
         })
     }
@@ -654,6 +750,7 @@ fn round(v: f64, digits: i32) -> f64 {
 struct TaskResult {
     latencies_us: Vec<u32>,
     errors: u64,
+    warmup_errors: u64,
     first_error: Option<String>,
 }
 
@@ -662,6 +759,8 @@ struct Worker {
     scenario: Scenario,
     ctx: Arc<Ctx>,
     token: String,
+    /// This connection's own vault (`push-spread`).
+    own_vault: Uuid,
     items: Vec<Item>,
     next: usize,
     pull_request: Vec<u8>,
@@ -680,6 +779,11 @@ impl Worker {
             Scenario::PushNew => {
                 let body = ctx.blobs.push(&[ctx.blobs.change(Uuid::now_v7(), 0, 1)]);
                 http_post(ctx.addr, &ctx.changes_path(), Some(&self.token), &body)
+            }
+            Scenario::PushSpread => {
+                let body = ctx.blobs.push(&[ctx.blobs.change(Uuid::now_v7(), 0, 1)]);
+                let path = format!("/v1/vaults/{}/changes", self.own_vault);
+                http_post(ctx.addr, &path, Some(&self.token), &body)
             }
             Scenario::PushUpdate => {
                 let item = self.items[self.next % self.items.len()];
@@ -705,7 +809,7 @@ impl Worker {
                 }
             }
             Scenario::Healthz | Scenario::Login => Ok(()),
-            Scenario::PushNew | Scenario::PushUpdate => {
+            Scenario::PushNew | Scenario::PushSpread | Scenario::PushUpdate => {
                 let out: PushResponse = serde_json::from_slice(&reply.body)
                     .map_err(|e| format!("{e}: {}", reply.text()))?;
                 if out.applied.len() != 1 {
@@ -748,8 +852,9 @@ async fn drive(mut worker: Worker, measure_from: Instant, deadline: Instant) -> 
             Ok(reply) => Some(reply.text()),
             Err(e) => {
                 // Reconnect (a closed keep-alive connection, a reset…).
-                if let Ok(c) = Client::connect(addr).await {
-                    client = c;
+                match Client::connect(addr).await {
+                    Ok(c) => client = c,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
                 Some(format!("I/O: {e}"))
             }
@@ -762,6 +867,8 @@ async fn drive(mut worker: Worker, measure_from: Instant, deadline: Instant) -> 
             Some(e) => {
                 if measured {
                     out.errors += 1;
+                } else {
+                    out.warmup_errors += 1;
                 }
                 out.first_error.get_or_insert(e);
             }
@@ -805,6 +912,7 @@ fn run_scenario(
                     &ctx.login_body(device),
                 ),
                 token,
+                own_vault: ctx.spread_vaults[i % ctx.spread_vaults.len()],
                 items: ctx.items.iter().skip(i).step_by(n).copied().collect(),
                 next: 0,
             }
@@ -820,9 +928,9 @@ fn run_scenario(
             .collect();
         // CPU times at the start and end of the measured window.
         tokio::time::sleep_until(measure_from.into()).await;
-        let cpu_start = cpu_split();
+        let cpu_start = Cpu::now();
         tokio::time::sleep_until(deadline.into()).await;
-        let cpu_end = cpu_split();
+        let cpu_end = Cpu::now();
         let mut results = Vec::with_capacity(tasks.len());
         for t in tasks {
             results.push(t.await?);
@@ -832,18 +940,19 @@ fn run_scenario(
     let (results, cpu_start, cpu_end) = results?;
     let mut latencies: Vec<u32> = Vec::new();
     let mut errors = 0;
+    let mut warmup_errors = 0;
     let mut first_error = None;
     for r in results {
         latencies.extend(r.latencies_us);
         errors += r.errors;
+        warmup_errors += r.warmup_errors;
         if first_error.is_none() {
             first_error = r.first_error;
         }
     }
     latencies.sort_unstable();
     let seconds = opts.duration.as_secs_f64();
-    let cores = std::thread::available_parallelism().map_or(1.0, |n| usize::from(n) as f64);
-    let share = |a: f64, b: f64| 100.0 * (b - a) / seconds / cores;
+    let (server_cpu, client_cpu, machine_cpu) = cpu_start.shares(cpu_end);
     Ok(Row {
         backend: backend.name(),
         scenario: scenario.name().to_owned(),
@@ -854,8 +963,10 @@ fn run_scenario(
         p50_ms: percentile_ms(&latencies, 50.0),
         p99_ms: percentile_ms(&latencies, 99.0),
         errors,
-        server_cpu: share(cpu_start.1, cpu_end.1),
-        client_cpu: share(cpu_start.0, cpu_end.0),
+        warmup_errors,
+        server_cpu,
+        client_cpu,
+        machine_cpu,
         first_error,
     })
 }
@@ -913,12 +1024,12 @@ fn run_wrk(ctx: &Ctx, backend: Backend, head: i64, opts: &Options) -> anyhow::Re
     let seconds = opts.duration.as_secs().max(1);
     let url = format!("http://{}{}?since={head}", ctx.addr, ctx.changes_path());
     let args = wrk_command(&url, &ctx.devices[0].1, opts.connections, seconds);
-    let cpu_start = cpu_split();
+    let cpu_start = Cpu::now();
     let output = Command::new(&args[0])
         .args(&args[1..])
         .output()
         .context("run wrk")?;
-    let cpu_end = cpu_split();
+    let cpu_end = Cpu::now();
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
         bail!(
@@ -936,8 +1047,10 @@ fn run_wrk(ctx: &Ctx, backend: Backend, head: i64, opts: &Options) -> anyhow::Re
         p50_ms: f64::NAN,
         p99_ms: f64::NAN,
         errors: 0,
+        warmup_errors: 0,
         server_cpu: f64::NAN,
         client_cpu: f64::NAN,
+        machine_cpu: f64::NAN,
         first_error: None,
     };
     for line in text.lines() {
@@ -959,8 +1072,8 @@ fn run_wrk(ctx: &Ctx, backend: Backend, head: i64, opts: &Options) -> anyhow::Re
             _ => {}
         }
     }
-    let cores = std::thread::available_parallelism().map_or(1.0, |n| usize::from(n) as f64);
-    row.server_cpu = 100.0 * (cpu_end.1 - cpu_start.1) / seconds as f64 / cores;
+    // The client share is wrk's (a waited-for child) plus this process's idle generator.
+    (row.server_cpu, row.client_cpu, row.machine_cpu) = cpu_start.shares(cpu_end);
     if row.errors > 0 {
         row.first_error = Some("wrk counted non-2xx answers or socket errors".into());
     }
@@ -971,7 +1084,8 @@ fn run_wrk(ctx: &Ctx, backend: Backend, head: i64, opts: &Options) -> anyhow::Re
 
 #[derive(Debug, Clone)]
 struct Step {
-    name: &'static str,
+    backend: &'static str,
+    name: String,
     ops: u64,
     /// Wall time per operation (1 task) or per completed op (N tasks), µs.
     us_per_op: f64,
@@ -979,10 +1093,11 @@ struct Step {
 }
 
 impl Step {
-    fn new(name: &'static str, ops: u64, elapsed: Duration) -> Self {
+    fn new(backend: Backend, name: impl Into<String>, ops: u64, elapsed: Duration) -> Self {
         let secs = elapsed.as_secs_f64();
         Self {
-            name,
+            backend: backend.name(),
+            name: name.into(),
             ops,
             us_per_op: secs * 1e6 / ops as f64,
             ops_per_sec: ops as f64 / secs,
@@ -990,7 +1105,13 @@ impl Step {
     }
 
     fn json(&self) -> Value {
-        json!({ "step": self.name, "ops": self.ops, "us_per_op": round(self.us_per_op, 2), "ops_per_sec": round(self.ops_per_sec, 0) })
+        json!({
+            "backend": self.backend,
+            "step": self.name,
+            "ops": self.ops,
+            "us_per_op": round(self.us_per_op, 2),
+            "ops_per_sec": round(self.ops_per_sec, 0),
+        })
     }
 }
 
@@ -1019,13 +1140,156 @@ where
     Ok(started.elapsed())
 }
 
+const HEAD_SQL: &str = "SELECT revision, manifest FROM vaults WHERE id = $1 AND account_id = $2";
+const RECORDS_SQL: &str = "SELECT item_id, version, revision, deleted, wrapped_key, overview, details \
+     FROM records WHERE vault_id = $1 AND revision > $2 AND revision <= $3 ORDER BY revision LIMIT $4";
+
+/// What the store's pull does, on a pool of our own, and cheaper variants:
+/// the same transaction without the ping `test_before_acquire` sends on
+/// every acquire, and a single statement (no transaction), which is all a
+/// no-change pull needs once the head shows there is nothing new.
+macro_rules! pull_variants {
+    ($steps:ident, $backend:expr, $pool_options:expr, $connect:expr, $begin:expr,
+     $tasks:expr, $per_task:expr, $vault:expr, $account:expr, $since:expr) => {{
+        use sqlx::Row as _;
+        for (test, label) in [
+            (true, "ping on acquire, as the server"),
+            (false, "no ping on acquire"),
+        ] {
+            let pool = $pool_options
+                .test_before_acquire(test)
+                .connect_with($connect.clone())
+                .await?;
+            let (p, vault, account, since) =
+                (pool.clone(), $vault.clone(), $account.clone(), $since);
+            let elapsed = concurrently($tasks, $per_task, move || {
+                let (pool, vault, account) = (p.clone(), vault.clone(), account.clone());
+                async move {
+                    let mut tx = pool.begin_with($begin).await?;
+                    let row = sqlx::query(HEAD_SQL)
+                        .bind(&vault)
+                        .bind(&account)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let head: i64 = row.try_get("revision")?;
+                    let records = sqlx::query(RECORDS_SQL)
+                        .bind(&vault)
+                        .bind(since)
+                        .bind(head)
+                        .bind(500i64)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    std::hint::black_box(records);
+                    tx.commit().await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            $steps.push(Step::new(
+                $backend,
+                format!("sqlx: BEGIN + 2 SELECT + COMMIT, {label}, N tasks"),
+                $per_task * $tasks as u64,
+                elapsed,
+            ));
+            if !test {
+                let (p, vault, account) = (pool.clone(), $vault.clone(), $account.clone());
+                let elapsed = concurrently($tasks, $per_task, move || {
+                    let (pool, vault, account) = (p.clone(), vault.clone(), account.clone());
+                    async move {
+                        let row = sqlx::query(HEAD_SQL)
+                            .bind(&vault)
+                            .bind(&account)
+                            .fetch_one(&pool)
+                            .await?;
+                        std::hint::black_box(row.try_get::<i64, _>("revision")?);
+                        Ok(())
+                    }
+                })
+                .await?;
+                $steps.push(Step::new(
+                    $backend,
+                    "sqlx: 1 SELECT of the head (no tx), no ping on acquire, N tasks",
+                    $per_task * $tasks as u64,
+                    elapsed,
+                ));
+            }
+            pool.close().await;
+        }
+    }};
+}
+
+/// SQLite's write path: short write transactions (`BEGIN IMMEDIATE`, one
+/// UPDATE, COMMIT) from many tasks over 8 connections, as the store runs
+/// them (waiters spin in SQLite's busy handler, which sleeps 1…100 ms), and
+/// queued in-process behind an async mutex instead.
+async fn write_lock_variants(
+    steps: &mut Vec<Step>,
+    connect: sqlx::sqlite::SqliteConnectOptions,
+    tasks: usize,
+    vault: &str,
+) -> anyhow::Result<()> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(connect)
+        .await?;
+    let per_task = (4_000 / tasks as u64).max(1);
+    for (queued, label) in [
+        (false, "as the store (busy handler)"),
+        (true, "queued behind a tokio Mutex"),
+    ] {
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let (pool, vault) = (pool.clone(), vault.to_owned());
+        let slowest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let max = Arc::clone(&slowest);
+        let elapsed = concurrently(tasks, per_task, move || {
+            let (pool, vault, lock, max) = (
+                pool.clone(),
+                vault.clone(),
+                Arc::clone(&lock),
+                Arc::clone(&max),
+            );
+            async move {
+                let started = Instant::now();
+                let _turn = if queued {
+                    Some(lock.lock_owned().await)
+                } else {
+                    None
+                };
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query("UPDATE vaults SET revision = revision WHERE id = $1")
+                    .bind(&vault)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                max.fetch_max(us, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+        })
+        .await?;
+        let slowest_ms = slowest.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0;
+        steps.push(Step::new(
+            Backend::Sqlite,
+            format!("sqlx: write tx, {label}, N tasks (slowest {slowest_ms:.1} ms)"),
+            per_task * tasks as u64,
+            elapsed,
+        ));
+    }
+    pool.close().await;
+    Ok(())
+}
+
 /// Server-side steps of a no-change pull, timed in-process (no HTTP):
-/// auth cache hit, the store query, JSON encoding, the middleware stack.
+/// the auth cache hit, the store (and cheaper ways to ask the database the
+/// same), JSON encoding, the middleware stack. Backend-independent steps
+/// run for SQLite only.
 async fn breakdown(
     state: AppState,
     ctx: &Ctx,
     head: i64,
     connections: usize,
+    backend: Backend,
+    url: &str,
 ) -> anyhow::Result<Vec<Step>> {
     use axum::body::Body;
     use axum::http::{Request, header};
@@ -1035,48 +1299,73 @@ async fn breakdown(
     let mut steps = Vec::new();
     let token = ctx.devices[0].1.clone();
     let vault = ctx.vault;
-    let session = openk_server::auth::token_hash(&token);
     let account_id = state
         .cache
-        .get_session(&session)
+        .get_session(&openk_server::auth::token_hash(&token))
         .await?
         .ok_or_else(|| anyhow!("the bench token is not cached"))?
         .account_id;
+    let tasks = connections.max(1);
+    let per_task = (20_000 / tasks as u64).max(1);
 
-    let n = 200_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        let hash = openk_server::auth::token_hash(std::hint::black_box(&token));
-        std::hint::black_box(state.cache.get_session(&hash).await?);
-    }
-    steps.push(Step::new(
-        "auth: token_hash + cache.get_session (hit)",
-        n,
-        t.elapsed(),
-    ));
+    if backend == Backend::Sqlite {
+        let n = 200_000u64;
+        let t = Instant::now();
+        for _ in 0..n {
+            let hash = openk_server::auth::token_hash(std::hint::black_box(&token));
+            std::hint::black_box(state.cache.get_session(&hash).await?);
+        }
+        steps.push(Step::new(
+            backend,
+            "auth: token_hash + cache.get_session (hit)",
+            n,
+            t.elapsed(),
+        ));
 
-    let n = 200_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(openk_server::state::now_millis());
+        let pulled = state.store.pull(account_id, vault, head, 500).await?;
+        let page = ChangesPage {
+            vault_id: vault,
+            head: pulled.head,
+            records: pulled.records,
+            has_more: false,
+            next_since: head,
+            manifest: pulled.manifest.map(openk_server::api::types::B64),
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(serde_json::to_vec(std::hint::black_box(&page))?);
+        }
+        steps.push(Step::new(
+            backend,
+            format!("serde_json ChangesPage (0 records, {MANIFEST_LEN} B manifest)"),
+            n,
+            t.elapsed(),
+        ));
     }
-    steps.push(Step::new("now_millis", n, t.elapsed()));
 
     let n = 5_000u64;
     let t = Instant::now();
     for _ in 0..n {
         state.store.ping().await?;
     }
-    steps.push(Step::new("store.ping (SELECT 1), 1 task", n, t.elapsed()));
+    steps.push(Step::new(
+        backend,
+        "store.ping (SELECT 1), 1 task",
+        n,
+        t.elapsed(),
+    ));
 
     let t = Instant::now();
     for _ in 0..n {
         std::hint::black_box(state.store.pull(account_id, vault, head, 500).await?);
     }
-    steps.push(Step::new("store.pull since=head, 1 task", n, t.elapsed()));
+    steps.push(Step::new(
+        backend,
+        "store.pull since=head, 1 task",
+        n,
+        t.elapsed(),
+    ));
 
-    let tasks = connections.max(1);
-    let per_task = (20_000 / tasks as u64).max(1);
     let store = Arc::clone(&state.store);
     let elapsed = concurrently(tasks, per_task, move || {
         let store = Arc::clone(&store);
@@ -1087,30 +1376,52 @@ async fn breakdown(
     })
     .await?;
     steps.push(Step::new(
+        backend,
         "store.pull since=head, N tasks",
         per_task * tasks as u64,
         elapsed,
     ));
 
-    let pulled = state.store.pull(account_id, vault, head, 500).await?;
-    let page = ChangesPage {
-        vault_id: vault,
-        head: pulled.head,
-        records: pulled.records,
-        has_more: false,
-        next_since: head,
-        manifest: pulled.manifest.map(openk_server::api::types::B64),
-    };
-    let n = 200_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(serde_json::to_vec(std::hint::black_box(&page))?);
+    let (vault_text, account_text) = (vault.to_string(), account_id.to_string());
+    match backend {
+        Backend::Sqlite => {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            let connect = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            pull_variants!(
+                steps,
+                backend,
+                sqlx::sqlite::SqlitePoolOptions::new().max_connections(8),
+                connect,
+                "BEGIN",
+                tasks,
+                per_task,
+                vault_text,
+                account_text,
+                head
+            );
+            write_lock_variants(&mut steps, connect, tasks, &vault_text).await?;
+        }
+        Backend::Postgres => {
+            let connect: sqlx::postgres::PgConnectOptions = url.parse()?;
+            pull_variants!(
+                steps,
+                backend,
+                sqlx::postgres::PgPoolOptions::new().max_connections(16),
+                connect,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                tasks,
+                per_task,
+                vault_text,
+                account_text,
+                head
+            );
+        }
     }
-    steps.push(Step::new(
-        "serde_json ChangesPage (0 records, 256 B manifest)",
-        n,
-        t.elapsed(),
-    ));
 
     let app = openk_server::router(state.clone());
     let get = |uri: String, token: Option<String>| {
@@ -1120,32 +1431,36 @@ async fn breakdown(
         }
         b.body(Body::empty()).map_err(anyhow::Error::from)
     };
-    let n = 50_000u64;
-    let t = Instant::now();
-    for _ in 0..n {
-        let reply = app.clone().oneshot(get("/healthz".into(), None)?).await?;
-        std::hint::black_box(reply.into_body().collect().await?.to_bytes());
-    }
-    steps.push(Step::new(
-        "router.oneshot GET /healthz (middleware floor)",
-        n,
-        t.elapsed(),
-    ));
+    if backend == Backend::Sqlite {
+        let n = 50_000u64;
+        let t = Instant::now();
+        for _ in 0..n {
+            let reply = app.clone().oneshot(get("/healthz".into(), None)?).await?;
+            std::hint::black_box(reply.into_body().collect().await?.to_bytes());
+        }
+        steps.push(Step::new(
+            backend,
+            "router.oneshot GET /healthz (middleware floor)",
+            n,
+            t.elapsed(),
+        ));
 
-    let bare: axum::Router = axum::Router::new().route(
-        "/healthz",
-        axum::routing::get(|| async { axum::Json(json!({ "status": "ok" })) }),
-    );
-    let t = Instant::now();
-    for _ in 0..n {
-        let reply = bare.clone().oneshot(get("/healthz".into(), None)?).await?;
-        std::hint::black_box(reply.into_body().collect().await?.to_bytes());
+        let bare: axum::Router = axum::Router::new().route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            let reply = bare.clone().oneshot(get("/healthz".into(), None)?).await?;
+            std::hint::black_box(reply.into_body().collect().await?.to_bytes());
+        }
+        steps.push(Step::new(
+            backend,
+            "bare axum Router GET /healthz (no middleware)",
+            n,
+            t.elapsed(),
+        ));
     }
-    steps.push(Step::new(
-        "bare axum Router GET /healthz (no middleware)",
-        n,
-        t.elapsed(),
-    ));
 
     let uri = format!("/v1/vaults/{vault}/changes?since={head}");
     let n = 5_000u64;
@@ -1161,6 +1476,7 @@ async fn breakdown(
         std::hint::black_box(reply.into_body().collect().await?.to_bytes());
     }
     steps.push(Step::new(
+        backend,
         "router.oneshot no-change pull, 1 task",
         n,
         t.elapsed(),
@@ -1177,6 +1493,7 @@ async fn breakdown(
     })
     .await?;
     steps.push(Step::new(
+        backend,
         "router.oneshot no-change pull, N tasks",
         per_task * tasks as u64,
         elapsed,
@@ -1264,7 +1581,7 @@ async fn pg_admin(admin_url: &str, sql: &str) -> anyhow::Result<()> {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<9} {:<14} {:<5} {:>9} {:>10} {:>8} {:>8} {:>7} {:>8} {:>8}",
+        "{:<9} {:<14} {:<5} {:>9} {:>10} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8}",
         "backend",
         "scenario",
         "tool",
@@ -1274,9 +1591,10 @@ fn print_table(rows: &[Row]) {
         "p99 ms",
         "errors",
         "srv cpu",
-        "cli cpu"
+        "cli cpu",
+        "all cpu"
     );
-    println!("{}", "-".repeat(96));
+    println!("{}", "-".repeat(105));
     let pct = |v: f64| {
         if v.is_finite() {
             format!("{v:.0}%")
@@ -1286,7 +1604,7 @@ fn print_table(rows: &[Row]) {
     };
     for r in rows {
         println!(
-            "{:<9} {:<14} {:<5} {:>9} {:>10.1} {:>8.3} {:>8.3} {:>7} {:>8} {:>8}",
+            "{:<9} {:<14} {:<5} {:>9} {:>10.1} {:>8.3} {:>8.3} {:>7} {:>8} {:>8} {:>8}",
             r.backend,
             r.scenario,
             r.tool,
@@ -1296,15 +1614,23 @@ fn print_table(rows: &[Row]) {
             r.p99_ms,
             r.errors,
             pct(r.server_cpu),
-            pct(r.client_cpu)
+            pct(r.client_cpu),
+            pct(r.machine_cpu),
         );
     }
+    println!(
+        "cpu: shares of the whole machine; srv = server threads of this process (not PostgreSQL's \
+         processes), cli = load generator (bench threads, or wrk), all = machine busy \
+         (also kernel network softirq time and any other process)"
+    );
     for r in rows.iter().filter(|r| r.first_error.is_some()) {
         println!(
-            "  first error ({} {} {}): {}",
+            "  first error ({} {} {}; {} measured, {} in warm-up): {}",
             r.backend,
             r.scenario,
             r.tool,
+            r.errors,
+            r.warmup_errors,
             r.first_error.as_deref().unwrap_or("")
         );
     }
@@ -1398,7 +1724,7 @@ fn bench_backend(
                 }
             }
         }
-        if opts.breakdown && backend == Backend::Sqlite {
+        if opts.breakdown {
             eprintln!(
                 "[{}] breakdown of the no-change pull (in-process)",
                 backend.name()
@@ -1409,6 +1735,8 @@ fn bench_backend(
                 &ctx,
                 head,
                 opts.connections,
+                backend,
+                url,
             ))?;
         }
         Ok(())
@@ -1424,6 +1752,11 @@ fn main() -> anyhow::Result<()> {
     }
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let wrk = opts.wrk && wrk_installed();
+    // Other work on the machine skews every figure: say how busy it was.
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    eprintln!("load average at start: {loadavg}");
     eprintln!(
         "OpenK server load benchmark: {cpus} CPUs, {} connections, {:?} per scenario, server {} + client {} threads, wrk {}",
         opts.connections,
@@ -1493,18 +1826,18 @@ fn main() -> anyhow::Result<()> {
     if !steps.is_empty() {
         println!();
         println!(
-            "breakdown of the no-change pull, SQLite, in-process ({} tasks for \"N tasks\")",
+            "breakdown of the no-change pull, in-process, no HTTP (\"N tasks\" = {} concurrent tasks)",
             opts.connections
         );
         println!(
-            "{:<52} {:>9} {:>11} {:>12}",
-            "step", "ops", "µs/op", "ops/s"
+            "{:<9} {:<76} {:>7} {:>9} {:>9}",
+            "backend", "step", "ops", "µs/op", "ops/s"
         );
-        println!("{}", "-".repeat(87));
+        println!("{}", "-".repeat(114));
         for s in &steps {
             println!(
-                "{:<52} {:>9} {:>11.2} {:>12.0}",
-                s.name, s.ops, s.us_per_op, s.ops_per_sec
+                "{:<9} {:<76} {:>7} {:>9.2} {:>9.0}",
+                s.backend, s.name, s.ops, s.us_per_op, s.ops_per_sec
             );
         }
     }
@@ -1538,7 +1871,7 @@ fn main() -> anyhow::Result<()> {
     println!("caveat: {caveat}");
 
     let report = json!({
-        "machine": { "cpus": cpus },
+        "machine": { "cpus": cpus, "loadavg_at_start": loadavg },
         "settings": {
             "duration_s": opts.duration.as_secs_f64(),
             "warmup_s": opts.warmup.as_secs_f64(),
