@@ -125,12 +125,27 @@ pub fn router(state: AppState) -> Router {
         .merge(data_routes)
         .merge(ops_routes)
         .fallback(|| async { crate::error::ApiError::NotFound })
+        .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
         ))
         .layer(layers)
         .with_state(state)
+}
+
+/// Runs each handler in its own task, so that a client that disconnects (or
+/// a request timeout) cannot cancel it half-way through a database
+/// transaction: the work finishes and commits or rolls back cleanly, and a
+/// pooled connection is never returned in the middle of a transaction.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "handler task failed");
+            crate::error::ApiError::Internal("handler task failed".into()).into_response()
+        }
+    }
 }
 
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -34,7 +34,7 @@ pub async fn check_login(state: &AppState, email: &str, addr: &ClientAddr) -> Ap
         return Err(ApiError::RateLimited(acct.resets_in));
     }
     let by_addr = state.cache.peek(&address_key(addr)).await?;
-    if by_addr.count >= limit * ADDRESS_FACTOR {
+    if by_addr.count >= limit.saturating_mul(ADDRESS_FACTOR) {
         return Err(ApiError::RateLimited(by_addr.resets_in));
     }
     Ok(())
