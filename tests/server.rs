@@ -500,3 +500,118 @@ fn openk_serve_stores_and_logs_no_secret() {
         );
     }
 }
+
+/// Makes a CA and a server certificate for 127.0.0.1 with the openssl CLI.
+fn make_certs(dir: &std::path::Path) -> bool {
+    let run = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=OpenK test CA",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ])
+}
+
+// `openk serve --tls-cert/--tls-key` serves HTTPS; a client trusts a private
+// CA through OPENK_CA_CERT and refuses the server without it (exit 7).
+#[test]
+fn tls_with_a_private_ca() {
+    if !crate::util::have("openssl") {
+        eprintln!(
+            "skipped: the openssl command is not installed (needed to make test certificates)"
+        );
+        return;
+    }
+    let env = TestEnv::init();
+    assert!(
+        make_certs(env.root()),
+        "openssl could not make the test certificates"
+    );
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            "memory",
+            "--tls-cert",
+        ])
+        .arg(env.root().join("server.pem"))
+        .arg("--tls-key")
+        .arg(env.root().join("server.key"))
+        .env("HOME", env.root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openk serve");
+    wait_for(&format!("http://127.0.0.1:{port}"), &mut child);
+    let untrusted = env
+        .cmd(["register", "--server", &url, "--email", "tls@example.org"])
+        .code(7);
+    untrusted.stderr_has(&url);
+    env.cmd(["register", "--server", &url, "--email", "tls@example.org"])
+        .env("OPENK_CA_CERT", env.root().join("ca.pem"))
+        .ok();
+    let status = env
+        .cmd(["--json", "status"])
+        .env("OPENK_CA_CERT", env.root().join("ca.pem"))
+        .json();
+    assert_eq!(status["server"]["reachable"], true);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -38,6 +38,10 @@ pub enum SyncError {
     Protocol(String),
 }
 
+/// Environment variable naming a PEM file of extra CA certificates to trust
+/// (a self-hosted server with its own CA or a self-signed certificate).
+pub const CA_CERT_ENV: &str = "OPENK_CA_CERT";
+
 /// One server, optionally with an access token.
 #[derive(Clone)]
 pub struct Client {
@@ -74,10 +78,25 @@ impl Client {
     /// An invalid URL.
     pub fn new(base: &str) -> Result<Self, String> {
         let base = normalize_url(base)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
-            .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")));
+        // A self-hosted server with a private CA: trust that CA as well.
+        if let Some(path) = std::env::var_os(CA_CERT_ENV) {
+            let pem = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "cannot read {CA_CERT_ENV}={}: {e}",
+                    std::path::Path::new(&path).display()
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{CA_CERT_ENV} is not a PEM certificate: {e}"))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
         Ok(Self {
