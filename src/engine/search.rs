@@ -250,7 +250,7 @@ impl SearchIndex {
                 .iter()
                 .map(|e| e.overview.trashed_at.is_some())
                 .collect(),
-            name_len: entries.iter().map(|e| name_len(e)).collect(),
+            name_len: entries.iter().map(name_len).collect(),
             name_rank: name_ranks(entries),
             ranks_stale: false,
             last: None,
@@ -629,7 +629,7 @@ mod tests {
                         .map(|s| (s, i))
                 })
                 .collect();
-            expected.sort_by(|a, b| b.0.cmp(&a.0));
+            expected.sort_by_key(|e| std::cmp::Reverse(e.0));
             let got = index.search(&entries, &Query::parse(q).expect("q"), 10);
             assert_eq!(got.total, expected.len(), "total for {q:?}");
             if let (Some(best), Some(top)) = (got.hits.first(), expected.first()) {
