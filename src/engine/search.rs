@@ -114,9 +114,6 @@ const RESCORE: usize = 512;
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     haystacks: Vec<Utf32String>,
-    /// The haystack lower-cased, for ASCII haystacks (most): the cheap first
-    /// pass of a plain query runs on these bytes.
-    lower: Vec<Option<Box<[u8]>>>,
     /// Per entry: in the trash, and the name's length (for ranking ties);
     /// kept here so a scan does not touch the entries themselves.
     trashed: Vec<bool>,
@@ -153,53 +150,6 @@ fn haystack(e: &Entry) -> Utf32String {
         s.push_str(part);
     }
     Utf32String::from(s.as_str())
-}
-
-fn lower_ascii(e: &Entry) -> Option<Box<[u8]>> {
-    match haystack(e) {
-        Utf32String::Ascii(s) => Some(s.to_ascii_lowercase().into_bytes().into_boxed_slice()),
-        Utf32String::Unicode(_) => None,
-    }
-}
-
-/// Whether `needle` occurs in `hay` in order (not necessarily together).
-fn is_subsequence(needle: &[u8], hay: &[u8]) -> bool {
-    let mut rest = hay;
-    for &c in needle {
-        match memchr::memchr(c, rest) {
-            Some(at) => rest = &rest[at + 1..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// The needles of a query whose atoms are all plain, lower-case ASCII fuzzy
-/// atoms (the common case), for the cheap first pass; `None` otherwise.
-fn plain_needles(pattern: &Pattern) -> Option<Vec<Vec<u8>>> {
-    pattern
-        .atoms
-        .iter()
-        .map(|a| {
-            let text: String = a.needle_text().chars().collect();
-            let plain = a.kind == AtomKind::Fuzzy
-                && !a.negative
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii() && !b.is_ascii_uppercase());
-            plain.then(|| text.into_bytes())
-        })
-        .collect()
-}
-
-/// First-pass verdict on one entry.
-#[derive(Clone, Copy)]
-enum Pass {
-    /// Matches, and every needle occurs as a contiguous substring.
-    Contiguous,
-    Scattered,
-    /// Not ASCII: scored with nucleo directly.
-    Scored(u32),
 }
 
 fn name_len(e: &Entry) -> u16 {
@@ -245,7 +195,6 @@ impl SearchIndex {
     pub fn build(entries: &[Entry]) -> Self {
         Self {
             haystacks: entries.par_iter().map(haystack).collect(),
-            lower: entries.par_iter().map(lower_ascii).collect(),
             trashed: entries
                 .iter()
                 .map(|e| e.overview.trashed_at.is_some())
@@ -261,12 +210,10 @@ impl SearchIndex {
     pub fn update(&mut self, index: usize, entry: &Entry) {
         if index < self.haystacks.len() {
             self.haystacks[index] = haystack(entry);
-            self.lower[index] = lower_ascii(entry);
             self.trashed[index] = entry.overview.trashed_at.is_some();
             self.name_len[index] = name_len(entry);
         } else {
             self.haystacks.push(haystack(entry));
-            self.lower.push(lower_ascii(entry));
             self.trashed.push(entry.overview.trashed_at.is_some());
             self.name_len.push(name_len(entry));
         }
@@ -278,7 +225,7 @@ impl SearchIndex {
     /// best `limit` ranked (best score first, then shorter names, then name
     /// order; with no text, name order), and the total.
     pub fn search(&mut self, entries: &[Entry], query: &Query, limit: usize) -> Results {
-        if self.haystacks.len() != entries.len() || self.lower.len() != entries.len() {
+        if self.haystacks.len() != entries.len() || self.trashed.len() != entries.len() {
             *self = Self::build(entries);
         }
         if self.ranks_stale || self.name_rank.len() != entries.len() {
@@ -327,89 +274,30 @@ impl SearchIndex {
         }
         let pattern = Pattern::parse(text, CaseMatching::Smart, Normalization::Smart);
         let haystacks = &self.haystacks;
-        let lower = &self.lower;
-        let needles = plain_needles(&pattern);
+        let score = |m: &mut Matcher, i: u32| {
+            let i = i as usize;
+            if !admits(i) {
+                return None;
+            }
+            fast_score(&pattern, haystacks[i].slice(..), m).map(|score| (i as u32, score))
+        };
         let narrowing = self.last.as_ref().filter(|(prev, _)| {
             prev.same_filters(query)
                 && !prev.text.trim().is_empty()
                 && query.text.starts_with(&prev.text)
                 && !query.text.contains('!')
         });
-        let candidates: Vec<u32> = match narrowing {
-            Some((_, prev)) => prev.clone(),
-            None => (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect(),
-        };
-        let found: Vec<(u32, u32)> = match &needles {
-            // Plain query: a cheap subsequence test decides the matches; only
-            // those that can rank first (every needle contiguous, when there
-            // are enough of them) are scored with nucleo.
-            Some(needles) => {
-                let passed: Vec<(u32, Pass)> = candidates
-                    .par_iter()
-                    .with_min_len(4096)
-                    .map_init(
-                        || Matcher::new(Config::DEFAULT),
-                        |m, &i| {
-                            let iu = i as usize;
-                            if !admits(iu) {
-                                return None;
-                            }
-                            let Some(hay) = lower[iu].as_deref() else {
-                                return fast_score(&pattern, haystacks[iu].slice(..), m)
-                                    .map(|sc| (i, Pass::Scored(sc)));
-                            };
-                            if !needles.iter().all(|n| is_subsequence(n, hay)) {
-                                return None;
-                            }
-                            let together = needles
-                                .iter()
-                                .all(|n| memchr::memmem::find(hay, n).is_some());
-                            Some((
-                                i,
-                                if together {
-                                    Pass::Contiguous
-                                } else {
-                                    Pass::Scattered
-                                },
-                            ))
-                        },
-                    )
-                    .flatten()
-                    .collect();
-                let contiguous = passed
-                    .iter()
-                    .filter(|(_, p)| !matches!(p, Pass::Scattered))
-                    .count();
-                let only_contiguous = contiguous >= limit.max(RESCORE);
-                let scored: Vec<(u32, u32)> = passed
-                    .par_iter()
-                    .with_min_len(1024)
-                    .map_init(
-                        || Matcher::new(Config::DEFAULT),
-                        |m, &(i, p)| match p {
-                            Pass::Scored(sc) => Some((i, sc)),
-                            Pass::Scattered if only_contiguous => Some((i, 0)),
-                            _ => fast_score(&pattern, haystacks[i as usize].slice(..), m)
-                                .map(|sc| (i, sc)),
-                        },
-                    )
-                    .flatten()
-                    .collect();
-                scored
-            }
-            None => candidates
+        let found: Vec<(u32, u32)> = match narrowing {
+            Some((_, prev)) => prev
                 .par_iter()
                 .with_min_len(2048)
-                .map_init(
-                    || Matcher::new(Config::DEFAULT),
-                    |m, &i| {
-                        let iu = i as usize;
-                        if !admits(iu) {
-                            return None;
-                        }
-                        fast_score(&pattern, haystacks[iu].slice(..), m).map(|sc| (i, sc))
-                    },
-                )
+                .map_init(|| Matcher::new(Config::DEFAULT), |m, &i| score(m, i))
+                .flatten()
+                .collect(),
+            None => (0..u32::try_from(entries.len()).unwrap_or(u32::MAX))
+                .into_par_iter()
+                .with_min_len(2048)
+                .map_init(|| Matcher::new(Config::DEFAULT), |m, i| score(m, i))
                 .flatten()
                 .collect(),
         };
