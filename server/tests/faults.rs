@@ -603,3 +603,140 @@ async fn secrets_never_reach_the_database_or_the_logs() {
         "a blob is in the logs"
     );
 }
+
+/// Runs `openk-server ARGS` to completion: (success, stderr).
+fn admin(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openk-server"))
+        .args(args)
+        .env_remove("OPENK_SERVER_DATABASE")
+        .output()
+        .expect("run openk-server");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `backup` snapshots a running server's SQLite database; `restore` puts the
+/// snapshot back (refusing to overwrite without --force, refusing garbage),
+/// and a server on the restored database serves the same data.
+#[tokio::test]
+async fn backup_while_running_and_restore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let log = dir.path().join("stderr.log");
+    let mut server = Process::start(&db, "warn", &log).await;
+    let a = TestAccount::unique("backup");
+    expect(
+        call(
+            &server,
+            "POST",
+            "/v1/accounts/register",
+            None,
+            Some(&a.register_body()),
+        )
+        .await,
+        201,
+    );
+    let login = expect(
+        call(
+            &server,
+            "POST",
+            "/v1/accounts/login",
+            None,
+            Some(&a.login_body(a.device, "Laptop")),
+        )
+        .await,
+        200,
+    );
+    let token = Tokens::from_json(&login).access;
+    let vault = Uuid::now_v7();
+    expect(
+        call(
+            &server,
+            "POST",
+            "/v1/vaults",
+            Some(&token),
+            Some(&vault_body(vault)),
+        )
+        .await,
+        201,
+    );
+    let items: Vec<Value> = (0..5).map(|_| change(Uuid::now_v7(), 0, 1)).collect();
+    let path = format!("/v1/vaults/{vault}/changes");
+    expect(
+        call(
+            &server,
+            "POST",
+            &path,
+            Some(&token),
+            Some(&batch(Uuid::now_v7(), items)),
+        )
+        .await,
+        200,
+    );
+    let before = pull_all(&server, &token, vault).await;
+
+    let snap = dir.path().join("snap.db");
+    let url = format!("sqlite://{}", db.display());
+    let (ok, err) = admin(&[
+        "backup",
+        "--database",
+        &url,
+        "--out",
+        &snap.display().to_string(),
+    ]);
+    assert!(ok, "backup failed: {err}");
+    let (ok, err) = admin(&[
+        "backup",
+        "--database",
+        &url,
+        "--out",
+        &snap.display().to_string(),
+    ]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    server.kill();
+
+    let restored = dir.path().join("restored.db");
+    let target = format!("sqlite://{}", restored.display());
+    let (ok, err) = admin(&[
+        "restore",
+        &snap.display().to_string(),
+        "--database",
+        &target,
+    ]);
+    assert!(ok, "restore failed: {err}");
+    let (ok, err) = admin(&[
+        "restore",
+        &snap.display().to_string(),
+        "--database",
+        &target,
+    ]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"not a database at all").expect("write");
+    let (ok, err) = admin(&[
+        "restore",
+        &garbage.display().to_string(),
+        "--database",
+        &target,
+        "--force",
+    ]);
+    assert!(!ok && err.contains("not"), "{err}");
+
+    let mut again = Process::start(&restored, "warn", &dir.path().join("stderr2.log")).await;
+    let login = expect(
+        call(
+            &again,
+            "POST",
+            "/v1/accounts/login",
+            None,
+            Some(&a.login_body(a.device, "Laptop")),
+        )
+        .await,
+        200,
+    );
+    let token = Tokens::from_json(&login).access;
+    assert_eq!(pull_all(&again, &token, vault).await, before);
+    again.kill();
+}
