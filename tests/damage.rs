@@ -173,7 +173,7 @@ fn junk(len: usize, mut seed: u64) -> Vec<u8> {
 
 /// Every command on a broken vault.db exits 1 saying "damaged", without a panic.
 fn assert_damaged_everywhere(env: &TestEnv, what: &str) {
-    let commands: [&[&str]; 8] = [
+    let commands: [&[&str]; 7] = [
         &["ls"],
         &["show", "Alpha"],
         &["get", "Alpha"],
@@ -181,15 +181,6 @@ fn assert_damaged_everywhere(env: &TestEnv, what: &str) {
         &["search", "a"],
         &["kit"],
         &["--json", "ls"],
-        &[
-            "init",
-            "--kdf-memory-mib",
-            "19",
-            "--kdf-iterations",
-            "2",
-            "--kdf-parallelism",
-            "1",
-        ],
     ];
     for args in commands {
         let run = env.cmd(args).code(1);
@@ -198,6 +189,18 @@ fn assert_damaged_everywhere(env: &TestEnv, what: &str) {
             "{what}: no \"damaged\" in the message\n{run}"
         );
     }
+    // init never writes over a vault.db, damaged or not.
+    env.cmd([
+        "init",
+        "--kdf-memory-mib",
+        "19",
+        "--kdf-iterations",
+        "2",
+        "--kdf-parallelism",
+        "1",
+    ])
+    .code(1)
+    .stderr_has("already exists");
 }
 
 // A truncated vault.db, or one full of random bytes, is reported as damaged (exit 1) by every command, never a panic.

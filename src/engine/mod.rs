@@ -413,15 +413,15 @@ pub fn has_vault_file(dir: &Path) -> bool {
     dir.join(store::DB_FILE).exists()
 }
 
-/// Whether `dir` holds an initialised vault.
+/// Whether `dir` holds a vault. Any `vault.db` counts, even a damaged one,
+/// and the file is not opened: `init` and `login` must never write to (or
+/// over) a database that may hold someone's secrets. A failed `init` removes
+/// what it wrote, so no half-made vault is left to block a new one.
+///
+/// # Errors
+/// None today; kept fallible for callers that may need to look inside.
 pub async fn vault_exists(dir: &Path) -> Result<bool> {
-    if !dir.join(store::DB_FILE).exists() {
-        return Ok(false);
-    }
-    let store = Store::open(dir, false).await?;
-    let exists = store.header().await?.is_some();
-    store.close().await;
-    Ok(exists)
+    Ok(has_vault_file(dir))
 }
 
 impl Vault {
