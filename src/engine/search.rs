@@ -290,13 +290,13 @@ impl SearchIndex {
         let found: Vec<(u32, u32)> = match narrowing {
             Some((_, prev)) => prev
                 .par_iter()
-                .with_min_len(2048)
+                .with_min_len(4096)
                 .map_init(|| Matcher::new(Config::DEFAULT), |m, &i| score(m, i))
                 .flatten()
                 .collect(),
             None => (0..u32::try_from(entries.len()).unwrap_or(u32::MAX))
                 .into_par_iter()
-                .with_min_len(2048)
+                .with_min_len(4096)
                 .map_init(|| Matcher::new(Config::DEFAULT), |m, i| score(m, i))
                 .flatten()
                 .collect(),
@@ -313,17 +313,21 @@ impl SearchIndex {
             best.select_nth_unstable_by_key(keep - 1, key);
             best.truncate(keep);
         }
-        let mut matcher = Matcher::new(Config::DEFAULT);
+        // The optimal matcher costs a few µs per haystack: re-score on all cores.
         let mut ranked: Vec<(u32, u32)> = best
-            .into_iter()
-            .map(|(i, fast)| {
-                (
-                    i,
-                    pattern
-                        .score(haystacks[i as usize].slice(..), &mut matcher)
-                        .unwrap_or(fast),
-                )
-            })
+            .par_iter()
+            .with_min_len(64)
+            .map_init(
+                || Matcher::new(Config::DEFAULT),
+                |m, &(i, fast)| {
+                    (
+                        i,
+                        pattern
+                            .score(haystacks[i as usize].slice(..), m)
+                            .unwrap_or(fast),
+                    )
+                },
+            )
             .collect();
         ranked.sort_unstable_by_key(key);
         ranked.truncate(limit);
