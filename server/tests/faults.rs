@@ -143,42 +143,7 @@ async fn sigkill_during_pushes_loses_no_answered_batch_and_splits_none() {
     let log = dir.path().join("stderr.log");
     let mut server = Process::start(&db, "warn", &log).await;
 
-    let a = TestAccount::unique("crash");
-    expect(
-        call(
-            &server,
-            "POST",
-            "/v1/accounts/register",
-            None,
-            Some(&a.register_body()),
-        )
-        .await,
-        201,
-    );
-    let login = expect(
-        call(
-            &server,
-            "POST",
-            "/v1/accounts/login",
-            None,
-            Some(&a.login_body(a.device, "Laptop")),
-        )
-        .await,
-        200,
-    );
-    let token = Tokens::from_json(&login).access;
-    let vault = Uuid::now_v7();
-    expect(
-        call(
-            &server,
-            "POST",
-            "/v1/vaults",
-            Some(&token),
-            Some(&vault_body(vault)),
-        )
-        .await,
-        201,
-    );
+    let (_a, token, vault) = account_with_vault(&server, "crash").await;
     let changes_path = format!("/v1/vaults/{vault}/changes");
 
     let mut sent: Vec<Sent> = Vec::new();
@@ -604,6 +569,47 @@ async fn secrets_never_reach_the_database_or_the_logs() {
     );
 }
 
+/// Registers an account, logs in and creates a vault: (account, access token, vault id).
+async fn account_with_vault(server: &Process, name: &str) -> (TestAccount, String, Uuid) {
+    let a = TestAccount::unique(name);
+    expect(
+        call(
+            server,
+            "POST",
+            "/v1/accounts/register",
+            None,
+            Some(&a.register_body()),
+        )
+        .await,
+        201,
+    );
+    let login = expect(
+        call(
+            server,
+            "POST",
+            "/v1/accounts/login",
+            None,
+            Some(&a.login_body(a.device, "Laptop")),
+        )
+        .await,
+        200,
+    );
+    let token = Tokens::from_json(&login).access;
+    let vault = Uuid::now_v7();
+    expect(
+        call(
+            server,
+            "POST",
+            "/v1/vaults",
+            Some(&token),
+            Some(&vault_body(vault)),
+        )
+        .await,
+        201,
+    );
+    (a, token, vault)
+}
+
 /// Runs `openk-server ARGS` to completion: (success, stderr).
 fn admin(args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_openk-server"))
@@ -626,42 +632,7 @@ async fn backup_while_running_and_restore() {
     let db = dir.path().join("s.db");
     let log = dir.path().join("stderr.log");
     let mut server = Process::start(&db, "warn", &log).await;
-    let a = TestAccount::unique("backup");
-    expect(
-        call(
-            &server,
-            "POST",
-            "/v1/accounts/register",
-            None,
-            Some(&a.register_body()),
-        )
-        .await,
-        201,
-    );
-    let login = expect(
-        call(
-            &server,
-            "POST",
-            "/v1/accounts/login",
-            None,
-            Some(&a.login_body(a.device, "Laptop")),
-        )
-        .await,
-        200,
-    );
-    let token = Tokens::from_json(&login).access;
-    let vault = Uuid::now_v7();
-    expect(
-        call(
-            &server,
-            "POST",
-            "/v1/vaults",
-            Some(&token),
-            Some(&vault_body(vault)),
-        )
-        .await,
-        201,
-    );
+    let (a, token, vault) = account_with_vault(&server, "backup").await;
     let items: Vec<Value> = (0..5).map(|_| change(Uuid::now_v7(), 0, 1)).collect();
     let path = format!("/v1/vaults/{vault}/changes");
     expect(
