@@ -64,6 +64,43 @@ pub(crate) async fn audit(
     Ok(())
 }
 
+/// A fresh pair of tokens and their expiry times.
+struct Issued {
+    access: String,
+    refresh: String,
+    access_expires_at: i64,
+    refresh_expires_at: i64,
+}
+
+impl Issued {
+    fn new(state: &AppState, now: i64) -> Self {
+        let s = &state.settings;
+        let ttl_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Self {
+            access: auth::new_token(ACCESS_PREFIX),
+            refresh: auth::new_token(REFRESH_PREFIX),
+            access_expires_at: now.saturating_add(ttl_ms(s.access_token_ttl_secs)),
+            refresh_expires_at: now.saturating_add(ttl_ms(s.refresh_token_ttl_secs)),
+        }
+    }
+
+    fn response(
+        self,
+        state: &AppState,
+        account_id: uuid::Uuid,
+        device_id: uuid::Uuid,
+    ) -> TokenResponse {
+        TokenResponse {
+            account_id,
+            device_id,
+            access_token: self.access,
+            access_expires_in: state.settings.access_token_ttl_secs,
+            refresh_token: self.refresh,
+            refresh_expires_in: state.settings.refresh_token_ttl_secs,
+        }
+    }
+}
+
 /// Starts a session for a device and returns its tokens.
 async fn open_session(
     state: &AppState,
@@ -71,29 +108,19 @@ async fn open_session(
     device_id: uuid::Uuid,
 ) -> ApiResult<TokenResponse> {
     let now = now_millis();
-    let s = &state.settings;
-    let access = auth::new_token(ACCESS_PREFIX);
-    let refresh = auth::new_token(REFRESH_PREFIX);
-    let ttl_ms = |secs: u64| i64::try_from(secs * 1000).unwrap_or(i64::MAX);
+    let issued = Issued::new(state, now);
     let session = Session {
         id: uuid::Uuid::now_v7(),
         account_id,
         device_id,
-        access_hash: auth::token_hash(&access),
-        access_expires_at: now + ttl_ms(s.access_token_ttl_secs),
-        refresh_hash: auth::token_hash(&refresh),
-        refresh_expires_at: now + ttl_ms(s.refresh_token_ttl_secs),
+        access_hash: auth::token_hash(&issued.access),
+        access_expires_at: issued.access_expires_at,
+        refresh_hash: auth::token_hash(&issued.refresh),
+        refresh_expires_at: issued.refresh_expires_at,
         authenticated_at: now,
     };
     state.store.create_session(&session).await?;
-    Ok(TokenResponse {
-        account_id,
-        device_id,
-        access_token: access,
-        access_expires_in: s.access_token_ttl_secs,
-        refresh_token: refresh,
-        refresh_expires_in: s.refresh_token_ttl_secs,
-    })
+    Ok(issued.response(state, account_id, device_id))
 }
 
 /// KDF parameters and salt for an email (made up, but stable, when unknown).
@@ -228,9 +255,9 @@ pub async fn login(
     let ok = account
         .as_ref()
         .is_some_and(|a| auth::verify_auth_key(&a.auth_salt, &req.auth_key.0, &a.auth_hash));
-    let Some(account) = account.filter(|_| ok) else {
+    let Some(account) = account.as_ref().filter(|_| ok) else {
         limits::record_failure(&state, &email, &addr).await?;
-        if let Some(a) = state.store.account_by_email(&email).await? {
+        if let Some(a) = &account {
             audit(&state, a.id, "login_failed", None, &addr, None).await?;
         }
         tracing::info!(address = %addr.label(), "login failed");
@@ -293,18 +320,15 @@ pub async fn refresh(
         return Err(ApiError::Unauthorized);
     }
     let now = now_millis();
-    let s = &state.settings;
-    let access = auth::new_token(ACCESS_PREFIX);
-    let refresh = auth::new_token(REFRESH_PREFIX);
-    let ttl_ms = |secs: u64| i64::try_from(secs * 1000).unwrap_or(i64::MAX);
+    let issued = Issued::new(&state, now);
     let outcome = state
         .store
         .refresh_session(
             &auth::token_hash(&req.refresh_token),
-            &auth::token_hash(&access),
-            now + ttl_ms(s.access_token_ttl_secs),
-            &auth::token_hash(&refresh),
-            now + ttl_ms(s.refresh_token_ttl_secs),
+            &auth::token_hash(&issued.access),
+            issued.access_expires_at,
+            &auth::token_hash(&issued.refresh),
+            issued.refresh_expires_at,
             now,
         )
         .await?;
@@ -314,14 +338,11 @@ pub async fn refresh(
             replaced_access_hash,
         } => {
             state.cache.drop_sessions(&[replaced_access_hash]).await?;
-            Ok(Json(TokenResponse {
-                account_id: session.account_id,
-                device_id: session.device_id,
-                access_token: access,
-                access_expires_in: s.access_token_ttl_secs,
-                refresh_token: refresh,
-                refresh_expires_in: s.refresh_token_ttl_secs,
-            }))
+            Ok(Json(issued.response(
+                &state,
+                session.account_id,
+                session.device_id,
+            )))
         }
         RefreshOutcome::Reused {
             account_id,
