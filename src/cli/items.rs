@@ -8,6 +8,7 @@ use super::input::{confirm, value_or_stdin};
 use super::output::{
     self, MASK, clip, entry_json, human_time, item_json, print, print_json, short_ids, table,
 };
+use super::sync::{after_write, note_sync};
 use super::{CliError, CliResult, Global, exit, unlock};
 use crate::engine::generator::{self, PasswordSpec};
 use crate::engine::model::{Entry, Field, FieldKind, Item, ItemKind, label};
@@ -132,6 +133,9 @@ pub struct EditArgs {
     /// Unmark as favourite
     #[arg(long, conflicts_with = "favorite")]
     pub unfavorite: bool,
+    /// Clear the conflict flag a sync merge set (after checking the item)
+    #[arg(long)]
+    pub resolve: bool,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +170,9 @@ pub struct LsArgs {
     /// Only favourites
     #[arg(long)]
     pub favorites: bool,
+    /// Only items a sync merge flagged (the same field changed on two devices)
+    #[arg(long)]
+    pub conflicts: bool,
 }
 
 #[derive(Debug, Args)]
@@ -494,7 +501,9 @@ pub async fn add(g: &Global, a: &AddArgs) -> CliResult {
             favorite: f.favorite,
         })
         .await?;
+    let note = after_write(g, &mut vault).await;
     vault.close().await;
+    note_sync(note.as_deref());
     if g.json {
         print_json(&item_json(&item, false))
     } else {
@@ -528,9 +537,12 @@ pub async fn edit(g: &Global, a: &EditArgs) -> CliResult {
         } else {
             None
         },
+        resolve: a.resolve,
     };
     let item = vault.update(r.id, &patch).await?;
+    let note = after_write(g, &mut vault).await;
     vault.close().await;
+    note_sync(note.as_deref());
     let changed = item.r.version != current.r.version;
     if g.json {
         let mut v = item_json(&item, false);
@@ -555,7 +567,8 @@ fn entry_rows(entries: &[&Entry], all: &[uuid::Uuid]) -> Vec<Vec<String>> {
             vec![
                 short.get(&e.r.id).cloned().unwrap_or_default(),
                 format!(
-                    "{}{}",
+                    "{}{}{}",
+                    if o.conflict.is_some() { "! " } else { "" },
                     if o.favorite { "★ " } else { "" },
                     clip(&o.name, 40)
                 ),
@@ -581,12 +594,17 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
         ..Query::default()
     };
     let all: Vec<uuid::Uuid> = vault.entries().await?.0.iter().map(|e| e.r.id).collect();
-    let (entries, damaged) = vault.list(&query).await?;
+    let (mut entries, damaged) = vault.list(&query).await?;
+    if a.conflicts {
+        entries.retain(|e| e.overview.conflict.is_some());
+    }
     let out = if g.json {
         print_json(&json!({
             "items": entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
             "damaged": damaged,
         }))
+    } else if entries.is_empty() && a.conflicts {
+        print("No conflicts.\n")
     } else if entries.is_empty() {
         print(if a.trash {
             "The trash is empty.\n"
@@ -677,16 +695,27 @@ fn show_text(item: &Item, reveal: bool) -> String {
     if let Some(t) = o.trashed_at {
         rows.push(vec!["trashed".into(), human_time(t)]);
     }
+    if let Some(c) = &o.conflict {
+        rows.push(vec!["CONFLICT".into(), c.note.clone()]);
+        rows.push(vec![
+            String::new(),
+            format!(
+                "`openk show {} --version {}` shows the other side; `openk edit {} --resolve` clears this",
+                item.r.id, c.other_version, item.r.id
+            ),
+        ]);
+    }
     let mut text = format!(
         "{} ({})  id {}  version {}{}\n",
         o.name,
         o.kind,
         item.r.id,
         item.r.version,
-        if o.trashed_at.is_some() {
-            "  [in trash]"
-        } else {
-            ""
+        match (o.trashed_at.is_some(), o.conflict.is_some()) {
+            (true, true) => "  [in trash] [conflict]",
+            (true, false) => "  [in trash]",
+            (false, true) => "  [conflict]",
+            (false, false) => "",
         }
     );
     let body = table(&["", ""], &rows);
@@ -788,7 +817,9 @@ async fn resolve_one(
 pub async fn rm(g: &Global, a: &ItemArg) -> CliResult {
     let (mut vault, id) = resolve_one(g, &a.item, false).await?;
     let item = vault.trash(id).await?;
+    let note = after_write(g, &mut vault).await;
     vault.close().await;
+    note_sync(note.as_deref());
     if g.json {
         print_json(&item_json(&item, false))
     } else {
@@ -802,7 +833,9 @@ pub async fn rm(g: &Global, a: &ItemArg) -> CliResult {
 pub async fn restore(g: &Global, a: &ItemArg) -> CliResult {
     let (mut vault, id) = resolve_one(g, &a.item, true).await?;
     let item = vault.restore(id).await?;
+    let note = after_write(g, &mut vault).await;
     vault.close().await;
+    note_sync(note.as_deref());
     if g.json {
         print_json(&item_json(&item, false))
     } else {
@@ -825,7 +858,9 @@ pub async fn purge(g: &Global, a: &PurgeArgs) -> CliResult {
         ));
     }
     vault.purge(id).await?;
+    let note = after_write(g, &mut vault).await;
     vault.close().await;
+    note_sync(note.as_deref());
     if g.json {
         print_json(&json!({ "id": id, "purged": true }))
     } else {

@@ -5,6 +5,7 @@ mod input;
 mod items;
 mod output;
 mod remote;
+mod sync;
 mod vault;
 
 use std::path::PathBuf;
@@ -89,6 +90,9 @@ pub struct Global {
     /// Read the master password from the first line of standard input
     #[arg(long, global = true)]
     pub password_stdin: bool,
+    /// Keep a change local (do not sync it now; `openk sync` sends it later)
+    #[arg(long, global = true)]
+    pub no_sync: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +137,8 @@ pub enum Command {
     Logout,
     /// Vault, account, device, server and session state
     Status,
+    /// Sync with the server: pull, merge, push (--verify checks the server; --watch stays connected)
+    Sync(sync::SyncArgs),
     /// The account's devices: list, rename, revoke
     #[command(subcommand)]
     Device(remote::DeviceCommand),
@@ -158,6 +164,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Show(a) => items::show(g, a).await,
         Command::Get(a) => items::get(g, a).await,
         Command::Edit(a) => items::edit(g, a).await,
+        Command::Sync(a) => sync::sync(g, a).await,
         Command::Rm(a) => items::rm(g, a).await,
         Command::Restore(a) => items::restore(g, a).await,
         Command::Purge(a) => items::purge(g, a).await,

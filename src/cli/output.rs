@@ -70,6 +70,12 @@ pub fn entry_json(e: &Entry) -> Json {
         "created_at": rfc3339(o.created_at),
         "updated_at": rfc3339(o.updated_at),
         "trashed": o.trashed_at.is_some(),
+        "conflict": o.conflict.as_ref().map(|c| json!({
+            "fields": c.fields,
+            "other_version": c.other_version,
+            "note": c.note,
+            "at": rfc3339(c.at),
+        })),
     })
 }
 

@@ -206,6 +206,7 @@ pub async fn status(g: &Global) -> CliResult {
         (entries.len(), damaged.len())
     };
     let remote = vault.remote_status().await;
+    let local_sync = vault.local_sync_status().await?;
     let (vault_id, vault_name) = vault.default_vault();
     let info = json!({
         "vault": vault.dir(),
@@ -216,6 +217,11 @@ pub async fn status(g: &Global) -> CliResult {
         "kdf": vault.kdf(),
         "items": count,
         "damaged_items": damaged,
+        "sync": {
+            "pending": local_sync.pending,
+            "last_sync": local_sync.last_sync.map(super::output::rfc3339),
+            "conflicts": local_sync.conflicts,
+        },
     });
     vault.close().await;
     let remote = remote?;
@@ -275,6 +281,25 @@ pub async fn status(g: &Global) -> CliResult {
             rows.push(vec!["session".into(), r.session.clone()]);
             if let Some(p) = &r.problem {
                 rows.push(vec!["problem".into(), p.clone()]);
+            }
+            rows.push(vec![
+                "sync".into(),
+                format!(
+                    "{} pending change(s); last synced {}",
+                    local_sync.pending,
+                    local_sync
+                        .last_sync
+                        .map_or_else(|| "never".to_owned(), super::output::human_time)
+                ),
+            ]);
+            if local_sync.conflicts > 0 {
+                rows.push(vec![
+                    "conflicts".into(),
+                    format!(
+                        "{} item(s); `openk ls --conflicts` lists them",
+                        local_sync.conflicts
+                    ),
+                ]);
             }
         }
     }

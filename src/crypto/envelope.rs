@@ -68,6 +68,13 @@ impl Aad {
         Self::text(format!("openk/v1/vault-meta|{vault_id}"))
     }
 
+    /// A vault manifest (DESIGN §6), sealed with the vault key: only a
+    /// member of the vault can make one.
+    #[must_use]
+    pub fn vault_manifest(vault_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/vault-manifest|{vault_id}"))
+    }
+
     /// An item key wrapped by the vault key.
     #[must_use]
     pub fn item_key(vault_id: Uuid, item_id: Uuid, version: u64) -> Self {

@@ -39,10 +39,18 @@ pub enum Error {
     Conflict(Uuid),
     #[error("{0}")]
     Session(String),
+    #[error(
+        "the vault changed on the server while this device was pushing; run `openk sync` again"
+    )]
+    HeadMoved,
     #[error("{0}")]
     Unreachable(String),
     #[error("{0}")]
     Remote(String),
+    /// A server answer that fails verification (DESIGN §6): nothing local
+    /// was changed.
+    #[error("{0}; nothing local was changed")]
+    Untrusted(String),
     #[error("{0}")]
     Store(StoreError),
     #[error("{context}: {source}")]
@@ -61,7 +69,7 @@ impl Error {
             Self::WrongPassword | Self::Locked(_) | Self::Session(_) => 3,
             Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
             Self::Ambiguous { .. } => 5,
-            Self::Conflict(_) => 6,
+            Self::Conflict(_) | Self::HeadMoved => 6,
             Self::Unreachable(_) => 7,
             Self::Invalid(_) => 2,
             _ => 1,

@@ -9,10 +9,12 @@
 pub mod error;
 pub mod files;
 pub mod generator;
+pub mod merge;
 pub mod model;
 pub mod remote;
 pub mod search;
 pub mod sshkey;
+pub mod sync;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +74,9 @@ pub struct ItemPatch {
     pub tags: Option<Vec<String>>,
     pub folder: Option<Option<String>>,
     pub favorite: Option<bool>,
+    /// Clears a sync merge's conflict flag (saves a version even when
+    /// nothing else changes).
+    pub resolve: bool,
 }
 
 /// One version in an item's history and what changed from the one before.
@@ -985,6 +990,8 @@ impl Vault {
             created_at: now,
             updated_at: now,
             trashed_at: None,
+            updated_by: Some(self.header.device_id),
+            conflict: None,
         };
         model::derive_overview(draft.kind, &details, &mut overview);
         let r = ItemRef {
@@ -1066,6 +1073,9 @@ impl Vault {
         details: Details,
     ) -> Result<Item> {
         overview.updated_at = now_millis().max(item.overview.updated_at);
+        overview.updated_by = Some(self.header.device_id);
+        // The user has seen the item again: a merge's flag is done.
+        overview.conflict = None;
         let r = ItemRef {
             version: item.r.version + 1,
             ..item.r
@@ -1091,7 +1101,8 @@ impl Vault {
         let rec = self.load_record(id).await?;
         let (item, ik) = self.open_record(&rec).await?;
         let (overview, details) = apply_patch(&item, patch)?;
-        if overview == item.overview && details == item.details {
+        let flagged = patch.resolve && item.overview.conflict.is_some();
+        if overview == item.overview && details == item.details && !flagged {
             return Ok(item);
         }
         self.save_version(&item, &ik, overview, details).await

@@ -223,6 +223,29 @@ pub struct Overview {
     pub updated_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trashed_at: Option<i64>,
+    /// The device that saved this version (breaks ties when two devices
+    /// changed the same field at the same millisecond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<Uuid>,
+    /// Set when a sync had to choose between two devices' edits; cleared by
+    /// the next edit (`openk edit ITEM --resolve` clears it alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<SyncConflict>,
+}
+
+/// What a sync merge decided for the user to check: the labels of the
+/// fields both devices changed, and the version in history that holds the
+/// other side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncConflict {
+    /// Field labels (or `name`, `tags`, `folder`, `favorite`, `trash`).
+    pub fields: Vec<String>,
+    /// The version whose values lost (kept in history).
+    pub other_version: u64,
+    /// What happened, in words.
+    pub note: String,
+    /// Unix milliseconds.
+    pub at: i64,
 }
 
 /// Every field of an item.
@@ -355,6 +378,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             trashed_at: None,
+            updated_by: None,
+            conflict: None,
         };
         derive_overview(ItemKind::Card, &details, &mut o);
         assert_eq!(o.subtitle.as_deref(), Some("•••• 4242"));

@@ -40,6 +40,7 @@ impl From<SyncError> for Error {
             SyncError::Unauthorized | SyncError::BadCredentials => Self::Session(e.to_string()),
             SyncError::NotFound => Self::NotFound("that on the server".into()),
             SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
+            SyncError::HeadMoved => Self::HeadMoved,
             other => Self::Remote(other.to_string()),
         }
     }
@@ -59,7 +60,7 @@ pub struct RemoteRecord {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Tokens {
+pub(super) struct Tokens {
     access: Zeroizing<String>,
     access_expires_at: i64,
     refresh: Zeroizing<String>,
@@ -164,7 +165,7 @@ impl Vault {
         self.remote.as_ref()
     }
 
-    fn remote_or_err(&self) -> Result<&RemoteRecord> {
+    pub(super) fn remote_or_err(&self) -> Result<&RemoteRecord> {
         self.remote.as_ref().ok_or_else(|| {
             Error::Invalid(
                 "this vault is not connected to a server; run `openk register` or `openk login`"
@@ -192,7 +193,7 @@ impl Vault {
         self.save_remote(record).await
     }
 
-    fn tokens(&self) -> Result<Tokens> {
+    pub(super) fn tokens(&self) -> Result<Tokens> {
         let sealed =
             self.remote_or_err()?.tokens.as_ref().ok_or_else(|| {
                 Error::Session("logged out of the server; run `openk login`".into())
@@ -233,7 +234,7 @@ impl Vault {
 
     /// Runs an authenticated call, refreshing the session once if the server
     /// says the access token is no longer good.
-    async fn authed<T, F, Fut>(&mut self, call: F) -> Result<T>
+    pub(super) async fn authed<T, F, Fut>(&mut self, call: F) -> Result<T>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, SyncError>>,

@@ -555,6 +555,8 @@ mod tests {
                 created_at: 0,
                 updated_at: 0,
                 trashed_at: None,
+                updated_by: None,
+                conflict: None,
             },
         }
     }

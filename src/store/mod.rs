@@ -6,6 +6,10 @@
 //! committed state; writers take the database lock up front (`BEGIN IMMEDIATE`)
 //! and a second process waits for it (busy timeout) instead of failing.
 
+mod sync;
+
+pub use sync::{ItemSync, SyncOp, SyncState};
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -137,6 +141,11 @@ pub struct ItemRecord {
     /// Empty when only the overview was loaded.
     pub details: Vec<u8>,
 }
+
+/// Every local write marks its item as changed here (same transaction), so
+/// a crash between the write and a push loses nothing.
+const MARK_DIRTY: &str = "INSERT INTO item_sync (item_id, vault_id, dirty) VALUES (?, ?, 1) \
+     ON CONFLICT(item_id) DO UPDATE SET dirty = 1";
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -474,6 +483,11 @@ impl Store {
                 .bind(&rec.details)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(MARK_DIRTY)
+                .bind(rec.id.to_string())
+                .bind(rec.vault_id.to_string())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -508,6 +522,11 @@ impl Store {
             .bind(previous)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(MARK_DIRTY)
+            .bind(&id)
+            .bind(record.vault_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -537,6 +556,11 @@ impl Store {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(MARK_DIRTY)
+            .bind(&key)
+            .bind(vault_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         // Purged ciphertext must not linger in free pages or the WAL.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

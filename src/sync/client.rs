@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use openk_server::api::types::{
     AccountResponse, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse, LoginRequest,
-    PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse, RefreshRequest,
+    PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse, Record, RefreshRequest,
     RegisterRequest, RenameDeviceRequest, TokenResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
@@ -32,6 +32,8 @@ pub enum SyncError {
     NotFound,
     #[error("the server refused the request: {0}")]
     Conflict(String),
+    #[error("the vault moved on while pushing; pull and push again")]
+    HeadMoved,
     #[error("the server refused the request ({code}): {detail}")]
     Refused { code: String, detail: String },
     #[error("the server answered something unexpected: {0}")]
@@ -55,6 +57,83 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .finish_non_exhaustive()
+    }
+}
+
+/// One server-sent event: its type and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEvent {
+    pub event: String,
+    pub data: String,
+}
+
+/// A server-sent event stream (the `text/event-stream` format: `event:`
+/// and `data:` lines, a blank line ends an event, `:` starts a comment).
+pub struct EventStream {
+    inner: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: Vec<u8>,
+    event: String,
+    data: String,
+    base: String,
+}
+
+/// Longest event line accepted (a server sending more is cut off).
+const MAX_EVENT_LINE: usize = 64 * 1024;
+
+impl EventStream {
+    /// The next event; `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Option<Result<ServerEvent, SyncError>> {
+        use futures::StreamExt as _;
+        loop {
+            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = self.buf.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&raw[..pos]);
+                let line = line.strip_suffix('\r').unwrap_or(&line);
+                if line.is_empty() {
+                    if self.event.is_empty() && self.data.is_empty() {
+                        continue;
+                    }
+                    let event = std::mem::take(&mut self.event);
+                    return Some(Ok(ServerEvent {
+                        event: if event.is_empty() {
+                            "message".into()
+                        } else {
+                            event
+                        },
+                        data: std::mem::take(&mut self.data),
+                    }));
+                }
+                if line.starts_with(':') {
+                    continue;
+                }
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => self.event = value.to_owned(),
+                    "data" => {
+                        if !self.data.is_empty() {
+                            self.data.push('\n');
+                        }
+                        self.data.push_str(value);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if self.buf.len() > MAX_EVENT_LINE {
+                return Some(Err(SyncError::Protocol("an event line is too long".into())));
+            }
+            match self.inner.next().await {
+                Some(Ok(bytes)) => self.buf.extend_from_slice(&bytes),
+                Some(Err(e)) => {
+                    return Some(Err(SyncError::Unreachable {
+                        url: self.base.clone(),
+                        why: root_cause(&e),
+                    }));
+                }
+                None => return None,
+            }
+        }
     }
 }
 
@@ -148,6 +227,12 @@ impl Client {
                 .map(Some)
                 .map_err(|e| SyncError::Protocol(format!("{path}: {e}")));
         }
+        Err(self.failure(res).await)
+    }
+
+    /// The error for a non-success answer.
+    async fn failure(&self, res: reqwest::Response) -> SyncError {
+        let status = res.status();
         let retry = res
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -160,18 +245,19 @@ impl Client {
         let detail = problem
             .and_then(|p| p.detail)
             .unwrap_or_else(|| status.to_string());
-        Err(match status {
+        match status {
             StatusCode::UNAUTHORIZED if code == "bad_credentials" => SyncError::BadCredentials,
             StatusCode::UNAUTHORIZED => SyncError::Unauthorized,
             StatusCode::TOO_MANY_REQUESTS => SyncError::RateLimited(retry.unwrap_or(60)),
             StatusCode::NOT_FOUND => SyncError::NotFound,
+            StatusCode::CONFLICT if code == "head_moved" => SyncError::HeadMoved,
             StatusCode::CONFLICT => SyncError::Conflict(detail),
             s if s.is_server_error() => SyncError::Unreachable {
                 url: self.base.clone(),
                 why: format!("server error {s}: {detail}"),
             },
             _ => SyncError::Refused { code, detail },
-        })
+        }
     }
 
     async fn expect<B: Serialize, T: DeserializeOwned>(
@@ -286,6 +372,45 @@ impl Client {
             Some(req),
         )
         .await
+    }
+
+    pub async fn item_history(&self, vault: Uuid, item: Uuid) -> Result<Vec<Record>, SyncError> {
+        self.expect::<(), _>(
+            Method::GET,
+            &format!("/v1/vaults/{vault}/items/{item}/history"),
+            None,
+        )
+        .await
+    }
+
+    /// Opens the server-sent event stream of the account (`/v1/events`).
+    ///
+    /// # Errors
+    /// As other calls: unreachable, session ended, refused.
+    pub async fn events(&self) -> Result<EventStream, SyncError> {
+        let mut req = self
+            .http
+            .get(format!("{}/v1/events", self.base))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            // The stream stays open; only the connect timeout applies.
+            .timeout(Duration::from_secs(365 * 24 * 3600));
+        if let Some(token) = &self.access_token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.map_err(|e| SyncError::Unreachable {
+            url: self.base.clone(),
+            why: root_cause(&e),
+        })?;
+        if !res.status().is_success() {
+            return Err(self.failure(res).await);
+        }
+        Ok(EventStream {
+            inner: Box::pin(res.bytes_stream()),
+            buf: Vec::new(),
+            event: String::new(),
+            data: String::new(),
+            base: self.base.clone(),
+        })
     }
 
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEvent>, SyncError> {

@@ -3,5 +3,6 @@
 //! the engine.
 
 pub mod client;
+pub mod manifest;
 
 pub use client::{Client, SyncError};

@@ -1,0 +1,333 @@
+//! `openk sync` (with `--verify` and `--watch`), the sync that follows a
+//! write on a logged-in vault, and the user config that can turn it off.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::output::{print, print_json};
+use super::{CliError, CliResult, Global, unlock};
+use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport};
+use crate::engine::{Error, Vault};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Also download the whole server state and check it item by item
+    /// against the vault manifest and this device (exit 1 on a mismatch)
+    #[arg(long)]
+    pub verify: bool,
+    /// Stay connected and sync whenever another device changes a vault
+    /// (server-sent events; reconnects with back-off). Ctrl-C stops.
+    #[arg(long, conflicts_with = "verify")]
+    pub watch: bool,
+}
+
+/// The user config (`$OPENK_CONFIG`, else `config.toml` in the platform
+/// config dir, e.g. ~/.config/openk/config.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Sync right after every write on a logged-in vault.
+    pub auto_sync: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { auto_sync: true }
+    }
+}
+
+/// Where the config file is read from.
+#[must_use]
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("OPENK_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    directories::ProjectDirs::from("", "", "openk").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Reads the config; a missing file is the defaults.
+///
+/// # Errors
+/// A file that cannot be read or parsed (exit 2, naming it).
+pub fn load_config() -> CliResult<Config> {
+    let Some(path) = config_path() else {
+        return Ok(Config::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            CliError::usage(format!(
+                "the config file {} is invalid: {}",
+                path.display(),
+                e.message()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(CliError::usage(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// After a local write: syncs when the vault is logged in, auto sync is on
+/// and `--no-sync` was not given. The write is already committed, so a
+/// failed sync only becomes a note (the change stays pending).
+pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
+    if g.no_sync || !vault.is_logged_in() {
+        return None;
+    }
+    match load_config() {
+        Ok(c) if !c.auto_sync => return None,
+        Ok(_) => {}
+        Err(e) => return Some(e.message),
+    }
+    match vault.sync(&SyncOptions::default()).await {
+        Ok(_) => None,
+        Err(e @ Error::Unreachable(_)) => Some(format!(
+            "saved here; not synced ({e}); `openk sync` sends it when the server is back"
+        )),
+        Err(e) => Some(format!(
+            "saved here; not synced: {e}; `openk sync` tries again"
+        )),
+    }
+}
+
+/// Prints an after-write note on stderr.
+pub fn note_sync(note: Option<&str>) {
+    if let Some(n) = note {
+        eprintln!("openk: {n}");
+    }
+}
+
+fn bar() -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:10} [{bar:30}] {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+fn vault_line(v: &VaultReport) -> String {
+    let mut line = format!(
+        "Synced {:?}: pulled {}, pushed {}",
+        v.name, v.pulled, v.pushed
+    );
+    if !v.merged.is_empty() {
+        line.push_str(&format!(", merged {}", v.merged.len()));
+    }
+    if !v.conflicts.is_empty() {
+        line.push_str(&format!(
+            " ({} conflict(s): `openk ls --conflicts`)",
+            v.conflicts.len()
+        ));
+    }
+    line.push_str(&format!("; at revision {}\n", v.head));
+    if let Some(r) = &v.verify {
+        if r.matches {
+            line.push_str(&format!(
+                "Verified {:?}: the server's {} item(s) match its manifest (number {}) and this device\n",
+                v.name, r.server_items, r.manifest_counter
+            ));
+        } else {
+            line.push_str(&format!(
+                "MISMATCH in {:?}: the server's records {} its manifest (number {})\n",
+                v.name,
+                if r.server_matches_manifest {
+                    "match"
+                } else {
+                    "do NOT match"
+                },
+                r.manifest_counter
+            ));
+            for (what, ids) in [
+                ("missing on the server", &r.missing_on_server),
+                ("different on the server", &r.differing),
+                ("on the server but unknown here", &r.unknown_here),
+            ] {
+                for id in ids {
+                    line.push_str(&format!("  item {id}: {what}\n"));
+                }
+            }
+            if r.repushed > 0 {
+                line.push_str(&format!(
+                    "  pushed {} item(s) to the server again\n",
+                    r.repushed
+                ));
+            }
+        }
+    }
+    line
+}
+
+fn mismatch(report: &SyncReport) -> bool {
+    report
+        .vaults
+        .iter()
+        .any(|v| v.verify.as_ref().is_some_and(|r| !r.matches))
+}
+
+async fn sync_once(g: &Global, vault: &mut Vault, verify: bool) -> Result<SyncReport, Error> {
+    let bar = if g.json { None } else { bar() };
+    let progress = |p: Progress| {
+        if let Some(b) = &bar {
+            match p {
+                Progress::Pulling { done, head } => {
+                    b.set_message("pulling");
+                    b.set_length(u64::try_from(head).unwrap_or(0).max(done));
+                    b.set_position(done);
+                }
+                Progress::Pushing { done, total } => {
+                    b.set_message("pushing");
+                    b.set_length(total);
+                    b.set_position(done);
+                }
+            }
+        }
+    };
+    let opts = SyncOptions {
+        verify,
+        progress: Some(&progress),
+    };
+    let out = vault.sync(&opts).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    out
+}
+
+pub async fn sync(g: &Global, a: &SyncArgs) -> CliResult {
+    let mut vault = unlock(g).await?;
+    if vault.remote().is_none() {
+        vault.close().await;
+        return Err(CliError::usage(
+            "this vault is local only; `openk register --server URL --email EMAIL` connects it to a server",
+        ));
+    }
+    if a.watch {
+        let out = watch(g, &mut vault).await;
+        vault.close().await;
+        return out;
+    }
+    let out = sync_once(g, &mut vault, a.verify).await;
+    vault.close().await;
+    let report = out?;
+    if g.json {
+        print_json(&json!({ "vaults": report.vaults }))?;
+    } else {
+        let text: String = report.vaults.iter().map(vault_line).collect();
+        print(&text)?;
+    }
+    if mismatch(&report) {
+        return Err(CliError::general(
+            "the server's state does not match what this device and the vault manifest say (see above)",
+        ));
+    }
+    Ok(())
+}
+
+/// `openk sync --watch`: sync, then on every event from another device.
+async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
+    let me = vault.device_id();
+    let say = |text: String| {
+        if g.json {
+            println!("{text}");
+        } else {
+            eprintln!("openk: {text}");
+        }
+    };
+    let mut backoff = Duration::from_secs(1);
+    let mut synced_once = false;
+    loop {
+        if !synced_once {
+            match sync_once(g, vault, false).await {
+                Ok(r) => {
+                    synced_once = true;
+                    for v in &r.vaults {
+                        say(if g.json {
+                            json!({ "event": "synced", "vault": v }).to_string()
+                        } else {
+                            vault_line(v).trim_end().to_owned()
+                        });
+                    }
+                }
+                Err(e @ Error::Unreachable(_)) => say(format!("{e}")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let stream = if synced_once {
+            vault.events().await
+        } else {
+            Err(Error::Unreachable(String::new()))
+        };
+        match stream {
+            Ok(mut events) => {
+                backoff = Duration::from_secs(1);
+                say(if g.json {
+                    json!({ "event": "connected" }).to_string()
+                } else {
+                    "watching for changes (Ctrl-C stops)".to_owned()
+                });
+                loop {
+                    let next = tokio::select! {
+                        e = events.next() => e,
+                        _ = tokio::signal::ctrl_c() => return Ok(()),
+                    };
+                    match next {
+                        Some(Ok(ev)) if vault.event_needs_sync(&ev, me).await => {
+                            match sync_once(g, vault, false).await {
+                                Ok(r) => {
+                                    for v in
+                                        r.vaults.iter().filter(|v| v.pulled > 0 || v.pushed > 0)
+                                    {
+                                        say(if g.json {
+                                            json!({ "event": "synced", "vault": v }).to_string()
+                                        } else {
+                                            vault_line(v).trim_end().to_owned()
+                                        });
+                                    }
+                                }
+                                Err(e @ (Error::Unreachable(_) | Error::HeadMoved)) => {
+                                    say(format!("{e}"));
+                                }
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            say(format!("event stream interrupted: {e}"));
+                            break;
+                        }
+                        None => {
+                            say("the server closed the event stream".to_owned());
+                            break;
+                        }
+                    }
+                }
+                // Catch up on anything missed while disconnected.
+                synced_once = false;
+            }
+            Err(e @ Error::Session(_)) => return Err(e.into()),
+            Err(e) => {
+                if !matches!(&e, Error::Unreachable(m) if m.is_empty()) {
+                    say(format!("{e}"));
+                }
+            }
+        }
+        say(format!("reconnecting in {} s", backoff.as_secs()));
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
