@@ -27,6 +27,9 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A push's `expected_head` is not the vault's head any more.
+    #[error("the vault moved on to revision {head}; pull and push again")]
+    HeadMoved { head: i64 },
     #[error("request body too large")]
     TooLarge,
     #[error("too many attempts, try again in {} s", .0.as_secs().max(1))]
@@ -49,7 +52,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::HeadMoved { .. } => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -69,6 +72,7 @@ impl ApiError {
             Self::StaleLogin => "login_required",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::HeadMoved { .. } => "head_moved",
             Self::TooLarge => "payload_too_large",
             Self::RateLimited(_) => "rate_limited",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -88,6 +92,10 @@ impl ApiError {
             code: self.code().to_owned(),
             detail: Some(self.to_string()),
             request_id,
+            head: match self {
+                Self::HeadMoved { head } => Some(*head),
+                _ => None,
+            },
         }
     }
 }

@@ -219,5 +219,6 @@ fn generic_problem(status: StatusCode) -> Problem {
         code: code.to_owned(),
         detail: None,
         request_id: None,
+        head: None,
     }
 }

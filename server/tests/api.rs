@@ -1773,6 +1773,47 @@ async fn push_semantics(s: &Server) {
         .expect(200);
     assert_eq!(r["conflicts"][0]["current"]["deleted"], true, "{r}");
     assert_eq!(s.head(tok, vault).await, 5);
+
+    // expected_head: applied only on that head; else 409 head_moved naming it.
+    let on_head = |expected: Value| {
+        let mut body = batch(Uuid::now_v7(), vec![change(Uuid::now_v7(), 0, 1)]);
+        body["expected_head"] = expected;
+        body
+    };
+    for behind_or_ahead in [0, 4, 6] {
+        let p = s
+            .push(tok, vault, &on_head(json!(behind_or_ahead)))
+            .await
+            .problem(409, "head_moved");
+        assert_eq!(p["head"], 5, "{p}");
+        assert_eq!(
+            p["detail"], "the vault moved on to revision 5; pull and push again",
+            "{p}"
+        );
+    }
+    assert_eq!(s.head(tok, vault).await, 5, "nothing applied");
+    let guarded = on_head(json!(5));
+    let r = s.push(tok, vault, &guarded).await.expect(200);
+    assert_eq!(
+        (r["head"].as_i64(), r["conflicts"].clone()),
+        (Some(6), json!([]))
+    );
+    assert_eq!(
+        s.pull(tok, vault, 0, None).await["manifest"],
+        guarded["manifest"],
+        "the manifest made for head 6 is stored"
+    );
+    // A retry of an applied batch gets its answer, though the head is no longer 5.
+    assert_eq!(s.push(tok, vault, &guarded).await.expect(200), r);
+    // No precondition (absent or null) pushes on any head.
+    s.push(tok, vault, &on_head(Value::Null)).await.expect(200);
+    assert_eq!(s.head(tok, vault).await, 7);
+    for bad in [json!(-1), json!("7"), json!(1.5)] {
+        s.push(tok, vault, &on_head(bad))
+            .await
+            .problem(422, "validation_failed");
+    }
+    assert_eq!(s.head(tok, vault).await, 7);
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use openk_server::api::types::{Applied, B64, KdfParams, PushResponse, Record};
 use openk_server::store::{
-    Account, AuditEntry, ChangeIn, Device, RefreshOutcome, Session, Store, StoreError, StoreKind,
-    Vault, connect,
+    Account, AuditEntry, ChangeIn, Device, PushBatch, PushOutcome, RefreshOutcome, Session, Store,
+    StoreError, StoreKind, Vault, connect,
 };
 use sqlx::{Connection as _, Executor as _};
 use uuid::Uuid;
@@ -253,6 +253,34 @@ fn revisions(records: &[Record]) -> Vec<i64> {
 
 fn sorted(hashes: Vec<Vec<u8>>) -> BTreeSet<Vec<u8>> {
     hashes.into_iter().collect()
+}
+
+/// A push without a head precondition: the response a client would get
+/// (first time or replayed).
+async fn push(
+    store: &dyn Store,
+    account_id: Uuid,
+    vault_id: Uuid,
+    client_change_id: Uuid,
+    changes: &[ChangeIn],
+    manifest: Option<&[u8]>,
+    now: i64,
+) -> Result<PushResponse, StoreError> {
+    let batch = PushBatch {
+        client_change_id,
+        changes,
+        manifest,
+        expected_head: None,
+    };
+    store
+        .push(account_id, vault_id, batch, now)
+        .await
+        .map(|outcome| match outcome {
+            PushOutcome::Done(r) | PushOutcome::Replayed(r) => r,
+            PushOutcome::HeadMoved { head } => {
+                panic!("head moved to {head} without a precondition")
+            }
+        })
 }
 
 fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
@@ -689,7 +717,7 @@ async fn story(store: &dyn Store) {
         "pull a foreign vault",
     );
     assert_not_found(
-        store.push(bob.id, v1.id, new_id(), &[], None, now).await,
+        push(store, bob.id, v1.id, new_id(), &[], None, now).await,
         "push to a foreign vault",
     );
     assert_not_found(
@@ -717,10 +745,17 @@ async fn story(store: &dyn Store) {
         .enumerate()
         .map(|(i, id)| change(*id, 0, 1, &format!("{i}a")))
         .collect();
-    let push1 = store
-        .push(alice.id, v1.id, new_id(), &first, Some(b"manifest-1"), now)
-        .await
-        .expect("push new items");
+    let push1 = push(
+        store,
+        alice.id,
+        v1.id,
+        new_id(),
+        &first,
+        Some(b"manifest-1"),
+        now,
+    )
+    .await
+    .expect("push new items");
     assert_eq!(push1.head, 5);
     assert!(push1.conflicts.is_empty());
     assert_eq!(
@@ -785,10 +820,17 @@ async fn story(store: &dyn Store) {
         change(new_id(), 0, 1, "fresh"),   // new, fine
         change(absent, 3, 2, "absent"),    // claims a copy the server never had
     ];
-    let conflicted = store
-        .push(alice.id, v1.id, new_id(), &stale, Some(b"manifest-x"), now)
-        .await
-        .expect("stale push");
+    let conflicted = push(
+        store,
+        alice.id,
+        v1.id,
+        new_id(),
+        &stale,
+        Some(b"manifest-x"),
+        now,
+    )
+    .await
+    .expect("stale push");
     assert_eq!(conflicted.head, 5);
     assert!(conflicted.applied.is_empty());
     assert_eq!(conflicted.conflicts.len(), 2);
@@ -818,17 +860,17 @@ async fn story(store: &dyn Store) {
     // Updates, then the same batch retried: one answer, applied once.
     let updates = vec![change(items[0], 1, 2, "0b"), change(items[1], 2, 2, "1b")];
     let batch = new_id();
-    let push2 = store
-        .push(
-            alice.id,
-            v1.id,
-            batch,
-            &updates,
-            Some(b"manifest-2"),
-            now + 1,
-        )
-        .await
-        .expect("update");
+    let push2 = push(
+        store,
+        alice.id,
+        v1.id,
+        batch,
+        &updates,
+        Some(b"manifest-2"),
+        now + 1,
+    )
+    .await
+    .expect("update");
     assert_eq!(
         push2,
         PushResponse {
@@ -846,21 +888,20 @@ async fn story(store: &dyn Store) {
             conflicts: Vec::new(),
         }
     );
-    let retried = store
-        .push(
-            alice.id,
-            v1.id,
-            batch,
-            &updates,
-            Some(b"manifest-2"),
-            now + 2,
-        )
-        .await
-        .expect("retry");
+    let retried = push(
+        store,
+        alice.id,
+        v1.id,
+        batch,
+        &updates,
+        Some(b"manifest-2"),
+        now + 2,
+    )
+    .await
+    .expect("retry");
     assert_eq!(retried, push2, "a retry gets the first answer");
     // Even a retry whose body no longer matches (or would conflict) gets it.
-    let retried_stale = store
-        .push(alice.id, v1.id, batch, &stale, None, now + 3)
+    let retried_stale = push(store, alice.id, v1.id, batch, &stale, None, now + 3)
         .await
         .expect("retry with other content");
     assert_eq!(retried_stale, push2);
@@ -881,21 +922,20 @@ async fn story(store: &dyn Store) {
 
     // Batches that make no sense.
     assert_invalid(
-        store
-            .push(
-                alice.id,
-                v1.id,
-                new_id(),
-                &[change(items[2], 3, 2, "x"), change(items[2], 3, 3, "y")],
-                None,
-                now,
-            )
-            .await,
+        push(
+            store,
+            alice.id,
+            v1.id,
+            new_id(),
+            &[change(items[2], 3, 2, "x"), change(items[2], 3, 3, "y")],
+            None,
+            now,
+        )
+        .await,
         "the same item twice in a batch",
     );
     let noop_id = new_id();
-    let noop = store
-        .push(alice.id, v1.id, noop_id, &[], None, now)
+    let noop = push(store, alice.id, v1.id, noop_id, &[], None, now)
         .await
         .expect("empty batch");
     assert_eq!(
@@ -907,8 +947,7 @@ async fn story(store: &dyn Store) {
         }
     );
     assert_eq!(
-        store
-            .push(alice.id, v1.id, noop_id, &[], None, now)
+        push(store, alice.id, v1.id, noop_id, &[], None, now)
             .await
             .expect("again"),
         noop
@@ -916,17 +955,17 @@ async fn story(store: &dyn Store) {
 
     // A tombstone: empty blobs, and no copy of the item stays in history.
     let purge = tombstone(items[2], 3, 2);
-    let push3 = store
-        .push(
-            alice.id,
-            v1.id,
-            new_id(),
-            std::slice::from_ref(&purge),
-            None,
-            now,
-        )
-        .await
-        .expect("tombstone");
+    let push3 = push(
+        store,
+        alice.id,
+        v1.id,
+        new_id(),
+        std::slice::from_ref(&purge),
+        None,
+        now,
+    )
+    .await
+    .expect("tombstone");
     assert_eq!(push3.head, 8);
     let pulled = store
         .pull(alice.id, v1.id, 7, 1000)
@@ -946,17 +985,17 @@ async fn story(store: &dyn Store) {
     );
     // Re-created over the tombstone: the tombstone itself is not history.
     let revived = change(items[2], 8, 3, "2c");
-    let push4 = store
-        .push(
-            alice.id,
-            v1.id,
-            new_id(),
-            std::slice::from_ref(&revived),
-            None,
-            now,
-        )
-        .await
-        .expect("revive");
+    let push4 = push(
+        store,
+        alice.id,
+        v1.id,
+        new_id(),
+        std::slice::from_ref(&revived),
+        None,
+        now,
+    )
+    .await
+    .expect("revive");
     assert_eq!(push4.head, 9);
     assert_eq!(
         store
@@ -968,17 +1007,17 @@ async fn story(store: &dyn Store) {
 
     // History: older versions, oldest first, the current one excluded.
     let third = change(items[0], 6, 3, "0c");
-    store
-        .push(
-            alice.id,
-            v1.id,
-            new_id(),
-            std::slice::from_ref(&third),
-            None,
-            now,
-        )
-        .await
-        .expect("third version");
+    push(
+        store,
+        alice.id,
+        v1.id,
+        new_id(),
+        std::slice::from_ref(&third),
+        None,
+        now,
+    )
+    .await
+    .expect("third version");
     assert_eq!(
         store
             .item_history(alice.id, v1.id, items[0])
@@ -1000,17 +1039,17 @@ async fn story(store: &dyn Store) {
     // Another vault's revisions are its own.
     let v2 = vault(alice.id, now + 5);
     store.create_vault(&v2).await.expect("second vault");
-    let other = store
-        .push(
-            alice.id,
-            v2.id,
-            batch,
-            &[change(new_id(), 0, 1, "v2")],
-            None,
-            now,
-        )
-        .await
-        .expect("push to v2 with a client id used in v1");
+    let other = push(
+        store,
+        alice.id,
+        v2.id,
+        batch,
+        &[change(new_id(), 0, 1, "v2")],
+        None,
+        now,
+    )
+    .await
+    .expect("push to v2 with a client id used in v1");
     assert_eq!(other.head, 1);
     assert_eq!(
         store.vaults(alice.id).await.expect("vaults").len(),
@@ -1125,6 +1164,177 @@ async fn story_postgres() {
     story(backend.store.as_ref()).await;
 }
 
+// ------------------------------------------------------- head precondition
+
+/// `expected_head`: a batch applies only on the head its manifest was made
+/// for; a replay still gets its first answer.
+async fn head_precondition(store: &dyn Store) {
+    let now = 1_764_000_000_000;
+    let owner = account("heads@example.com", now);
+    store
+        .create_account(&owner, &device(owner.id, "laptop", now))
+        .await
+        .expect("account");
+    let v = vault(owner.id, now);
+    store.create_vault(&v).await.expect("vault");
+    let on = |client_change_id, changes, manifest, expected_head| PushBatch {
+        client_change_id,
+        changes,
+        manifest,
+        expected_head,
+    };
+
+    // On an empty vault the head is 0.
+    let (a, b) = (new_id(), new_id());
+    let first = [change(a, 0, 1, "a1"), change(b, 0, 1, "b1")];
+    let first_id = new_id();
+    let pushed = store
+        .push(
+            owner.id,
+            v.id,
+            on(first_id, &first, Some(b"m-2"), Some(0)),
+            now,
+        )
+        .await
+        .expect("push on head 0");
+    let first_response = PushResponse {
+        head: 2,
+        applied: vec![
+            Applied {
+                item_id: a,
+                revision: 1,
+            },
+            Applied {
+                item_id: b,
+                revision: 2,
+            },
+        ],
+        conflicts: Vec::new(),
+    };
+    assert_eq!(pushed, PushOutcome::Done(first_response.clone()));
+
+    // A head behind or ahead of the vault's: nothing applied, nothing
+    // logged, the manifest kept, and the head reported.
+    let next = [change(a, 1, 2, "a2")];
+    for (expected, manifest) in [
+        (0, b"m-stale"),
+        (1, b"m-stale"),
+        (3, b"m-ahead"),
+        (99, b"m-ahead"),
+    ] {
+        let refused_id = new_id();
+        let refused = store
+            .push(
+                owner.id,
+                v.id,
+                on(refused_id, &next, Some(manifest), Some(expected)),
+                now,
+            )
+            .await
+            .expect("push on a moved head");
+        assert_eq!(
+            refused,
+            PushOutcome::HeadMoved { head: 2 },
+            "expected_head {expected}"
+        );
+        let pulled = store.pull(owner.id, v.id, 0, 100).await.expect("pull");
+        assert_eq!((pulled.head, pulled.records.len()), (2, 2));
+        assert_eq!(pulled.manifest.as_deref(), Some(b"m-2".as_slice()));
+        // Not remembered: the same id on the right head applies.
+        if expected == 99 {
+            let applied = store
+                .push(
+                    owner.id,
+                    v.id,
+                    on(refused_id, &next, Some(b"m-3"), Some(2)),
+                    now,
+                )
+                .await
+                .expect("the refused id, on the right head");
+            assert_eq!(
+                applied,
+                PushOutcome::Done(PushResponse {
+                    head: 3,
+                    applied: vec![Applied {
+                        item_id: a,
+                        revision: 3
+                    }],
+                    conflicts: Vec::new(),
+                })
+            );
+        }
+    }
+    let pulled = store.pull(owner.id, v.id, 0, 100).await.expect("pull");
+    assert_eq!(pulled.head, 3);
+    assert_eq!(pulled.manifest.as_deref(), Some(b"m-3".as_slice()));
+
+    // A replay gets its first answer, whatever the head and precondition now.
+    for expected in [None, Some(0), Some(3), Some(7)] {
+        let replayed = store
+            .push(owner.id, v.id, on(first_id, &first, None, expected), now)
+            .await
+            .expect("replay");
+        assert_eq!(replayed, PushOutcome::Replayed(first_response.clone()));
+    }
+    assert_eq!(
+        store.pull(owner.id, v.id, 0, 100).await.expect("pull").head,
+        3
+    );
+
+    // The right head with a stale base: the usual conflicts, nothing applied.
+    let stale = [change(b, 0, 2, "b-stale")];
+    let conflicted = store
+        .push(owner.id, v.id, on(new_id(), &stale, None, Some(3)), now)
+        .await
+        .expect("conflict on the right head");
+    let PushOutcome::Done(response) = conflicted else {
+        panic!("expected conflicts, got {conflicted:?}");
+    };
+    assert_eq!((response.head, response.applied.len()), (3, 0));
+    assert_eq!(response.conflicts.len(), 1);
+    assert_eq!(response.conflicts[0].item_id, b);
+
+    // An empty batch checks the head too.
+    assert_eq!(
+        store
+            .push(owner.id, v.id, on(new_id(), &[], None, Some(2)), now)
+            .await
+            .expect("empty"),
+        PushOutcome::HeadMoved { head: 3 }
+    );
+    // Someone else's vault is not found, precondition or not.
+    let stranger = account("stranger@example.com", now);
+    store
+        .create_account(&stranger, &device(stranger.id, "phone", now))
+        .await
+        .expect("stranger");
+    assert_not_found(
+        store
+            .push(stranger.id, v.id, on(new_id(), &[], None, Some(3)), now)
+            .await,
+        "a foreign vault with a precondition",
+    );
+}
+
+#[tokio::test]
+async fn head_precondition_memory() {
+    head_precondition(memory().await.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn head_precondition_sqlite() {
+    let backend = sqlite().await;
+    head_precondition(backend.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn head_precondition_postgres() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    head_precondition(backend.store.as_ref()).await;
+}
+
 /// Each `memory` URL is a fresh database; a SQLite file keeps its data.
 #[tokio::test]
 async fn stores_persist_as_promised() {
@@ -1183,17 +1393,17 @@ async fn concurrent_pushes(store: Arc<dyn Store>) {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let item = change(new_id(), 0, 1, &format!("c{i}"));
-                let response = store
-                    .push(
-                        owner.id,
-                        v.id,
-                        new_id(),
-                        std::slice::from_ref(&item),
-                        None,
-                        now,
-                    )
-                    .await
-                    .expect("concurrent push");
+                let response = push(
+                    store.as_ref(),
+                    owner.id,
+                    v.id,
+                    new_id(),
+                    std::slice::from_ref(&item),
+                    None,
+                    now,
+                )
+                .await
+                .expect("concurrent push");
                 assert!(response.conflicts.is_empty(), "{response:?}");
                 assert_eq!(response.applied.len(), 1);
                 assert_eq!(response.applied[0].item_id, item.item_id);

@@ -268,6 +268,13 @@ pub struct PushRequest {
     pub changes: Vec<Change>,
     /// The vault manifest after these changes (opaque; stored as the latest).
     pub manifest: Option<B64>,
+    /// Apply the batch only if the vault's head revision is still this one;
+    /// otherwise nothing is applied and the answer is 409 `head_moved`. A
+    /// manifest describes the exact state after the push, whose head is
+    /// `expected_head + changes.len()`, so a client that sends one should
+    /// send this too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_head: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -330,6 +337,9 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// `head_moved` only: the vault's head revision now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<i64>,
 }
 
 #[cfg(test)]
@@ -352,6 +362,31 @@ mod tests {
             serde_json::to_string(&r).expect("json"),
             r#"{"item_id":"00000000-0000-0000-0000-000000000000","version":2,"revision":7,"deleted":false,"wrapped_key":"AQID","overview":"","details":"/w=="}"#
         );
+    }
+
+    /// `expected_head` is optional both ways, so older clients still work.
+    #[test]
+    fn expected_head_is_optional_on_the_wire() {
+        let zero = "00000000-0000-0000-0000-000000000000";
+        let push: PushRequest = serde_json::from_str(&format!(
+            r#"{{"client_change_id":"{zero}","changes":[],"manifest":null}}"#
+        ))
+        .expect("without expected_head");
+        assert_eq!(push.expected_head, None);
+        assert_eq!(
+            serde_json::to_string(&push).expect("json"),
+            format!(r#"{{"client_change_id":"{zero}","changes":[],"manifest":null}}"#)
+        );
+        let push: PushRequest = serde_json::from_str(&format!(
+            r#"{{"client_change_id":"{zero}","changes":[],"expected_head":9}}"#
+        ))
+        .expect("with expected_head");
+        assert_eq!(push.expected_head, Some(9));
+        let problem: Problem = serde_json::from_str(
+            r#"{"type":"t","title":"Conflict","status":409,"code":"head_moved","head":12}"#,
+        )
+        .expect("problem with head");
+        assert_eq!(problem.head, Some(12));
     }
 
     #[test]

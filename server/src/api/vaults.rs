@@ -16,7 +16,7 @@ use super::validate;
 use crate::auth::{AuthDevice, ClientAddr};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, now_millis, rfc3339};
-use crate::store::{ChangeIn, Vault};
+use crate::store::{ChangeIn, PushBatch, PushOutcome, Vault};
 
 fn response(v: Vault) -> VaultResponse {
     VaultResponse {
@@ -120,7 +120,9 @@ pub async fn pull(
 #[utoipa::path(post, path = "/v1/vaults/{id}/changes", tag = "vaults", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PushRequest,
     responses((status = 200, body = PushResponse, description = "every change applied, or none (conflicts listed)"),
-        (status = 404, body = super::types::Problem), (status = 413, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+        (status = 404, body = super::types::Problem),
+        (status = 409, body = super::types::Problem, description = "`head_moved`: the vault's head is not `expected_head` (the problem's `head` member says what it is); nothing applied"),
+        (status = 413, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
 pub async fn push(
     State(state): State<AppState>,
     who: AuthDevice,
@@ -166,18 +168,25 @@ pub async fn push(
     if let Some(m) = &req.manifest {
         validate::bounded(m, 1, validate::MAX_MANIFEST, "manifest")?;
     }
-    let out = state
+    if req.expected_head.is_some_and(|h| h < 0) {
+        return Err(ApiError::Validation(
+            "expected_head must be 0 or more".into(),
+        ));
+    }
+    let batch = PushBatch {
+        client_change_id: req.client_change_id,
+        changes: &changes,
+        manifest: req.manifest.as_ref().map(|m| m.0.as_slice()),
+        expected_head: req.expected_head,
+    };
+    match state
         .store
-        .push(
-            who.account_id,
-            id,
-            req.client_change_id,
-            &changes,
-            req.manifest.as_ref().map(|m| m.0.as_slice()),
-            now_millis(),
-        )
-        .await?;
-    Ok(Json(out))
+        .push(who.account_id, id, batch, now_millis())
+        .await?
+    {
+        PushOutcome::Done(out) | PushOutcome::Replayed(out) => Ok(Json(out)),
+        PushOutcome::HeadMoved { head } => Err(ApiError::HeadMoved { head }),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/vaults/{id}/items/{item}/history", tag = "vaults", security(("bearer" = [])),

@@ -139,6 +139,42 @@ pub struct ChangeIn {
     pub details: Vec<u8>,
 }
 
+/// A push batch as the store sees it (already validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushBatch<'a> {
+    /// Chosen by the client; a repeated id gets the first answer.
+    pub client_change_id: Uuid,
+    pub changes: &'a [ChangeIn],
+    /// The vault manifest after these changes (kept as the latest).
+    pub manifest: Option<&'a [u8]>,
+    /// Apply only if the vault's head revision is still this.
+    pub expected_head: Option<i64>,
+}
+
+/// What became of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Handled now: every change applied (`applied` lists the new
+    /// revisions), or none because some conflict (`conflicts` lists them).
+    Done(PushResponse),
+    /// The `client_change_id` was applied before: its first answer,
+    /// unchanged. Nothing was applied now.
+    Replayed(PushResponse),
+    /// `expected_head` is not the vault's head any more: nothing applied.
+    HeadMoved { head: i64 },
+}
+
+impl PushOutcome {
+    /// The response a client gets (`None` for [`PushOutcome::HeadMoved`]).
+    #[must_use]
+    pub fn into_response(self) -> Option<PushResponse> {
+        match self {
+            Self::Done(r) | Self::Replayed(r) => Some(r),
+            Self::HeadMoved { .. } => None,
+        }
+    }
+}
+
 /// A page of pulled changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pulled {
@@ -232,17 +268,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Pulled>;
     /// Applies a batch in one transaction: all changes whose base revision
     /// matches, or none (conflicts listed with the current server copy). A
-    /// repeated `client_change_id` returns the first response unchanged.
-    /// `NotFound` when the vault is not the account's.
+    /// repeated `client_change_id` returns the first response unchanged
+    /// (even when `expected_head` no longer matches); otherwise, with an
+    /// `expected_head` that is not the vault's head, nothing is applied
+    /// ([`PushOutcome::HeadMoved`]). `NotFound` when the vault is not the
+    /// account's.
     async fn push(
         &self,
         account_id: Uuid,
         vault_id: Uuid,
-        client_change_id: Uuid,
-        changes: &[ChangeIn],
-        manifest: Option<&[u8]>,
+        batch: PushBatch<'_>,
         now: i64,
-    ) -> StoreResult<PushResponse>;
+    ) -> StoreResult<PushOutcome>;
     /// Earlier versions of an item, oldest first (the current one excluded).
     async fn item_history(
         &self,

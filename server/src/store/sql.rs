@@ -36,8 +36,8 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use super::{
-    Account, AuditEntry, ChangeIn, Device, Pulled, RefreshOutcome, Session, Store, StoreError,
-    StoreResult, Vault,
+    Account, AuditEntry, Device, Pulled, PushBatch, PushOutcome, RefreshOutcome, Session, Store,
+    StoreError, StoreResult, Vault,
 };
 use crate::api::types::{Applied, B64, KdfParams, PushConflict, PushResponse, Record};
 
@@ -1018,11 +1018,10 @@ macro_rules! sql_store {
                 &self,
                 account_id: Uuid,
                 vault_id: Uuid,
-                client_change_id: Uuid,
-                changes: &[ChangeIn],
-                manifest: Option<&[u8]>,
+                batch: PushBatch<'_>,
                 now: i64,
-            ) -> StoreResult<PushResponse> {
+            ) -> StoreResult<PushOutcome> {
+                let PushBatch { client_change_id, changes, manifest, expected_head } = batch;
                 let mut seen = HashSet::with_capacity(changes.len());
                 let mut versions = Vec::with_capacity(changes.len());
                 for change in changes {
@@ -1062,7 +1061,12 @@ macro_rules! sql_store {
                 {
                     let text: String = row.try_get("response")?;
                     return serde_json::from_str(&text)
+                        .map(PushOutcome::Replayed)
                         .map_err(|e| damaged(format!("stored push response: {e}")));
+                }
+                if expected_head.is_some_and(|h| h != head) {
+                    // Nothing applied and nothing logged. (Dropping `tx` rolls back.)
+                    return Ok(PushOutcome::HeadMoved { head });
                 }
 
                 let mut current = Vec::with_capacity(changes.len());
@@ -1092,11 +1096,11 @@ macro_rules! sql_store {
                 if !conflicts.is_empty() {
                     // Nothing applied and nothing logged: the client merges
                     // and pushes again under a new id. (Dropping `tx` rolls back.)
-                    return Ok(PushResponse {
+                    return Ok(PushOutcome::Done(PushResponse {
                         head,
                         applied: Vec::new(),
                         conflicts,
-                    });
+                    }));
                 }
 
                 let mut applied = Vec::with_capacity(changes.len());
@@ -1183,7 +1187,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(response)
+                Ok(PushOutcome::Done(response))
             }
 
             async fn item_history(&self, account_id: Uuid, vault_id: Uuid, item_id: Uuid) -> StoreResult<Vec<Record>> {
