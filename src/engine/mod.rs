@@ -1260,4 +1260,6 @@ Nobody, not even OpenK, can recover them for you.
 }
 
 #[cfg(test)]
+mod sync_tests;
+#[cfg(test)]
 mod tests;

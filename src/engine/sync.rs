@@ -514,10 +514,10 @@ impl Vault {
                     m.counter, state.counter
                 )));
             }
-            None if state.counter > 0 || pulled.head > 0 => {
-                return Err(Error::Untrusted(format!(
-                    "the server sent no manifest for vault {vault_id} at revision {}",
-                    pulled.head
+            None if state.counter > 0 => {
+                return Err(backwards(format!(
+                    "the server no longer has vault {vault_id}'s manifest (this device has seen number {})",
+                    state.counter
                 )));
             }
             _ => {}
@@ -616,6 +616,12 @@ impl Vault {
                 },
             };
             lines.insert(r.item_id, line);
+        }
+        if manifest.is_none() && pulled.head > 0 {
+            return Err(Error::Untrusted(format!(
+                "the server sent no manifest for vault {vault_id} at revision {}",
+                pulled.head
+            )));
         }
         if let Some(m) = &manifest {
             let (items, digest) = digest_of(&lines);

@@ -1,0 +1,953 @@
+//! Sync through the engine against a real server (in-process, on a random
+//! port): merging, offline work, replayed pushes, verification, a server
+//! that lies, and a property test of random interleavings on 2–3 devices.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::model::{Field, FieldKind, ItemKind, label};
+use super::sync::SyncOptions;
+use super::*;
+use crate::crypto::{KdfParams, SecretString};
+
+const FAST: KdfParams = KdfParams {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+const PASSWORD: &str = "correct horse battery staple";
+const EMAIL: &str = "sync@example.org";
+
+fn pw() -> SecretString {
+    SecretString::from(PASSWORD.to_owned())
+}
+
+/// A server on a random port, in this runtime; stopped on drop.
+struct TestServer {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    async fn start(database: &str) -> Self {
+        let mut settings = openk_server::Settings::for_tests();
+        settings.database = database.to_owned();
+        settings.auth_rate_limit = 100_000;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = openk_server::build_state(settings).await.expect("state");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = openk_server::serve_listener(state, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Self {
+            url,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The first device (registers the account) and a way to add more.
+struct Account {
+    tmp: tempfile::TempDir,
+    secret_key: String,
+    server: String,
+    devices: usize,
+}
+
+impl Account {
+    async fn new(server: &TestServer) -> (Self, Vault) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("d0");
+        let mut v = Vault::init(&dir, pw(), FAST).await.expect("init");
+        v.register(&server.url, EMAIL, "device 0")
+            .await
+            .expect("register");
+        let secret_key = v.secret_key.display().to_string();
+        (
+            Self {
+                tmp,
+                secret_key,
+                server: server.url.clone(),
+                devices: 1,
+            },
+            v,
+        )
+    }
+
+    async fn device(&mut self) -> Vault {
+        let dir = self.tmp.path().join(format!("d{}", self.devices));
+        self.devices += 1;
+        remote::login(
+            &dir,
+            &self.server,
+            EMAIL,
+            pw(),
+            &self.secret_key,
+            true,
+            &format!("device {}", self.devices),
+        )
+        .await
+        .expect("login")
+    }
+}
+
+async fn sync(v: &mut Vault) -> sync::SyncReport {
+    v.sync(&SyncOptions::default()).await.expect("sync")
+}
+
+fn login_draft(name: &str, user: &str, password: &str) -> ItemDraft {
+    ItemDraft {
+        kind: ItemKind::Login,
+        name: name.into(),
+        fields: vec![
+            Field::new(label::USERNAME, user, FieldKind::Text),
+            Field::new(label::PASSWORD, password, FieldKind::Secret),
+        ],
+        tags: vec![],
+        folder: None,
+        favorite: false,
+    }
+}
+
+fn set(label_: &str, value: &str) -> ItemPatch {
+    ItemPatch {
+        set_fields: vec![Field::new(label_, value, FieldKind::Secret)],
+        ..ItemPatch::default()
+    }
+}
+
+fn value(item: &Item, l: &str) -> String {
+    item.field(l)
+        .map(|f| f.value.expose().to_owned())
+        .unwrap_or_default()
+}
+
+/// Every value a field ever had on this device (current or history).
+async fn all_values(v: &Vault, id: Uuid, l: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Ok(item) = v.item(id).await {
+        out.insert(value(&item, l));
+    }
+    for rec in v.store.history(id).await.expect("history") {
+        if let Ok((item, _)) = open_full(v.vault_key(rec.vault_id).expect("key"), &rec) {
+            out.insert(value(&item, l));
+        }
+    }
+    out
+}
+
+/// What a device shows: id → (name, password, trashed).
+async fn state(v: &mut Vault) -> BTreeMap<Uuid, (String, String, bool)> {
+    let ids: Vec<Uuid> = v
+        .entries()
+        .await
+        .expect("entries")
+        .0
+        .iter()
+        .map(|e| e.r.id)
+        .collect();
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let item = v.item(id).await.expect("item");
+        out.insert(
+            id,
+            (
+                item.overview.name.clone(),
+                value(&item, label::PASSWORD),
+                item.overview.trashed_at.is_some(),
+            ),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_device_gets_everything_and_changes_flow_both_ways() {
+    let server = TestServer::start("memory").await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let gh = a
+        .add(login_draft("GitHub", "octo", "one"))
+        .await
+        .expect("add");
+    a.add(login_draft("Bank", "me", "pin")).await.expect("add");
+    let r = sync(&mut a).await;
+    assert_eq!(r.vaults[0].pushed, 2);
+    assert_eq!(a.local_sync_status().await.expect("status").pending, 0);
+
+    let mut b = acct.device().await;
+    let r = sync(&mut b).await;
+    assert_eq!(r.vaults[0].pulled, 2);
+    assert_eq!(state(&mut b).await, state(&mut a).await);
+
+    // An edit on B reaches A; nothing new is cheap and changes nothing.
+    b.update(gh.r.id, &set(label::PASSWORD, "two"))
+        .await
+        .expect("edit");
+    sync(&mut b).await;
+    let r = sync(&mut a).await;
+    assert_eq!(r.vaults[0].pulled, 1);
+    assert_eq!(
+        value(&a.item(gh.r.id).await.expect("item"), label::PASSWORD),
+        "two"
+    );
+    // A keeps the old value in history.
+    assert!(
+        all_values(&a, gh.r.id, label::PASSWORD)
+            .await
+            .contains("one")
+    );
+    let r = sync(&mut a).await;
+    assert_eq!((r.vaults[0].pulled, r.vaults[0].pushed), (0, 0));
+
+    // Trash and purge travel too.
+    a.trash(gh.r.id).await.expect("trash");
+    sync(&mut a).await;
+    sync(&mut b).await;
+    assert!(
+        b.item(gh.r.id)
+            .await
+            .expect("item")
+            .overview
+            .trashed_at
+            .is_some()
+    );
+    b.purge(gh.r.id).await.expect("purge");
+    sync(&mut b).await;
+    sync(&mut a).await;
+    assert!(matches!(a.item(gh.r.id).await, Err(Error::NotFound(_))));
+    assert_eq!(state(&mut a).await, state(&mut b).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_edits_to_different_fields_merge_and_same_field_is_flagged() {
+    let server = TestServer::start("memory").await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let item = a
+        .add(login_draft("Mail", "ann", "base"))
+        .await
+        .expect("add");
+    let id = item.r.id;
+    sync(&mut a).await;
+    let mut b = acct.device().await;
+    sync(&mut b).await;
+
+    // Different fields: both kept, no flag.
+    a.update(id, &set(label::PASSWORD, "from-a"))
+        .await
+        .expect("edit");
+    b.update(
+        id,
+        &ItemPatch {
+            set_fields: vec![Field::new(label::USERNAME, "bob", FieldKind::Text)],
+            ..ItemPatch::default()
+        },
+    )
+    .await
+    .expect("edit");
+    sync(&mut a).await;
+    let r = sync(&mut b).await;
+    assert_eq!(r.vaults[0].merged, vec![id]);
+    assert!(r.vaults[0].conflicts.is_empty());
+    sync(&mut a).await;
+    for v in [&a, &b] {
+        let it = v.item(id).await.expect("item");
+        assert_eq!(value(&it, label::PASSWORD), "from-a");
+        assert_eq!(value(&it, label::USERNAME), "bob");
+        assert!(it.overview.conflict.is_none());
+    }
+
+    // The same field: the later edit wins, the other stays in history, flagged.
+    a.update(id, &set(label::PASSWORD, "a-wins?"))
+        .await
+        .expect("edit");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    b.update(id, &set(label::PASSWORD, "b-later"))
+        .await
+        .expect("edit");
+    sync(&mut a).await;
+    let r = sync(&mut b).await;
+    assert_eq!(r.vaults[0].conflicts, vec![id]);
+    sync(&mut a).await;
+    for v in [&a, &b] {
+        let it = v.item(id).await.expect("item");
+        assert_eq!(value(&it, label::PASSWORD), "b-later");
+        let c = it.overview.conflict.clone().expect("flagged");
+        assert_eq!(c.fields, vec![label::PASSWORD.to_owned()]);
+        let other = v
+            .item_version(id, c.other_version)
+            .await
+            .expect("other side");
+        assert_eq!(value(&other, label::PASSWORD), "a-wins?");
+        assert!(all_values(v, id, label::PASSWORD).await.contains("a-wins?"));
+    }
+    // Resolving clears the flag everywhere.
+    a.update(
+        id,
+        &ItemPatch {
+            resolve: true,
+            ..ItemPatch::default()
+        },
+    )
+    .await
+    .expect("resolve");
+    sync(&mut a).await;
+    sync(&mut b).await;
+    assert!(b.item(id).await.expect("item").overview.conflict.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_beats_trash_and_purge() {
+    let server = TestServer::start("memory").await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let one = a
+        .add(login_draft("One", "u", "p1"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    let two = a
+        .add(login_draft("Two", "u", "p2"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut a).await;
+    let mut b = acct.device().await;
+    sync(&mut b).await;
+
+    a.trash(one).await.expect("trash");
+    b.update(one, &set(label::PASSWORD, "edited"))
+        .await
+        .expect("edit");
+    b.purge(two).await.expect("purge");
+    a.update(two, &set(label::PASSWORD, "kept"))
+        .await
+        .expect("edit");
+    sync(&mut a).await;
+    sync(&mut b).await;
+    sync(&mut a).await;
+    for v in [&mut a, &mut b] {
+        let it = v.item(one).await.expect("one");
+        assert!(it.overview.trashed_at.is_none(), "the edit brings it back");
+        assert_eq!(value(&it, label::PASSWORD), "edited");
+        assert!(it.overview.conflict.is_some());
+        let it = v.item(two).await.expect("two survives the purge");
+        assert_eq!(value(&it, label::PASSWORD), "kept");
+    }
+    assert_eq!(state(&mut a).await, state(&mut b).await);
+}
+
+/// A TCP proxy in front of the server that, when armed, lets a push
+/// through to the server but cuts the connection before its answer comes
+/// back (the client cannot know whether it was applied).
+struct LossyProxy {
+    url: String,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LossyProxy {
+    async fn start(upstream: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = armed.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let armed = flag.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let saw_push = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let seen = saw_push.clone();
+                    let up = tokio::spawn(async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while let Ok(n) = cr.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            let text = String::from_utf8_lossy(&buf[..n]);
+                            if text.starts_with("POST /v1/vaults/") && text.contains("/changes") {
+                                seen.store(true, Ordering::SeqCst);
+                            }
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if armed.load(Ordering::SeqCst) && saw_push.load(Ordering::SeqCst) {
+                            // The server answered; the client never hears it.
+                            armed.store(false, Ordering::SeqCst);
+                            break;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        Self { url, armed }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_whose_answer_was_lost_is_replayed_once() {
+    let server = TestServer::start("memory").await;
+    let proxy = LossyProxy::start(&server.url).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut a = Vault::init(&tmp.path().join("a"), pw(), FAST)
+        .await
+        .expect("init");
+    a.register(&proxy.url, EMAIL, "a").await.expect("register");
+    let id = a.add(login_draft("X", "u", "p")).await.expect("add").r.id;
+    sync(&mut a).await;
+    a.update(id, &set(label::PASSWORD, "q"))
+        .await
+        .expect("edit");
+
+    // The push reaches the server, its answer is lost.
+    proxy.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = a
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("lost");
+    assert!(matches!(e, Error::Unreachable(_)), "{e}");
+    let vault_id = a.default_vault().0;
+    assert!(
+        a.store
+            .sync_state(vault_id)
+            .await
+            .expect("state")
+            .pending
+            .is_some()
+    );
+    assert_eq!(a.local_sync_status().await.expect("status").pending, 1);
+
+    // The retry re-sends the same batch: applied once, nothing pushed twice.
+    let r = sync(&mut a).await;
+    assert_eq!(r.vaults[0].pushed, 1, "the replayed batch counts once");
+    assert!(
+        a.store
+            .sync_state(vault_id)
+            .await
+            .expect("state")
+            .pending
+            .is_none()
+    );
+    assert_eq!(a.local_sync_status().await.expect("status").pending, 0);
+    let secret_key = a.secret_key.display().to_string();
+    let b_dir = tmp.path().join("b");
+    let mut b = remote::login(&b_dir, &server.url, EMAIL, pw(), &secret_key, true, "b")
+        .await
+        .expect("login");
+    let r = sync(&mut b).await;
+    assert_eq!(
+        r.vaults[0].head, 2,
+        "two pushes in all: the add and the edit"
+    );
+    let item = b.item(id).await.expect("item");
+    assert_eq!(
+        (item.r.version, value(&item, label::PASSWORD).as_str()),
+        (2, "q")
+    );
+    let r = sync(&mut a).await;
+    assert_eq!((r.vaults[0].pulled, r.vaults[0].pushed), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_keeps_changes_pending() {
+    let server = TestServer::start("memory").await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let id = a.add(login_draft("X", "u", "p")).await.expect("add").r.id;
+    sync(&mut a).await;
+    let mut b = acct.device().await;
+    sync(&mut b).await;
+    let url = server.url.clone();
+    drop(server);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    a.update(id, &set(label::PASSWORD, "offline"))
+        .await
+        .expect("edit");
+    let e = a
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("down");
+    assert!(matches!(e, Error::Unreachable(_)), "{e}");
+    assert_eq!(e.exit_code(), 7);
+    assert_eq!(a.local_sync_status().await.expect("status").pending, 1);
+    let _ = (url, &mut acct, &mut b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("server.db");
+    let url = format!("sqlite://{}", db.display());
+    let server = TestServer::start(&url).await;
+    let (_acct, mut a) = Account::new(&server).await;
+    let keep = a
+        .add(login_draft("Keep", "u", "p"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    let lost = a
+        .add(login_draft("Lost", "u", "p"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut a).await;
+    let r = a
+        .sync(&SyncOptions {
+            verify: true,
+            progress: None,
+        })
+        .await
+        .expect("verify");
+    assert!(r.vaults[0].verify.as_ref().expect("report").matches);
+
+    // The server silently drops an item.
+    let pool = server_pool(&db).await;
+    sqlx::query("DELETE FROM records WHERE item_id = ?")
+        .bind(lost.to_string())
+        .execute(&pool)
+        .await
+        .expect("delete");
+    let r = a
+        .sync(&SyncOptions {
+            verify: true,
+            progress: None,
+        })
+        .await
+        .expect("verify");
+    let v = r.vaults[0].verify.clone().expect("report");
+    assert!(!v.matches && !v.server_matches_manifest);
+    assert_eq!(v.missing_on_server, vec![lost]);
+    assert_eq!(v.repushed, 1);
+    // Pushed again: the next check is clean.
+    let r = a
+        .sync(&SyncOptions {
+            verify: true,
+            progress: None,
+        })
+        .await
+        .expect("verify");
+    assert!(r.vaults[0].verify.as_ref().expect("report").matches);
+    let _ = keep;
+}
+
+async fn server_pool(db: &Path) -> sqlx::SqlitePool {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    sqlx::SqlitePool::connect_with(opts)
+        .await
+        .expect("server db")
+}
+
+/// A server whose database is tampered with between syncs.
+async fn lying_setup() -> (
+    tempfile::TempDir,
+    PathBuf,
+    TestServer,
+    Account,
+    Vault,
+    Vault,
+    Uuid,
+    Uuid,
+) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("server.db");
+    let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let x = a.add(login_draft("X", "u", "px")).await.expect("add").r.id;
+    let y = a.add(login_draft("Y", "u", "py")).await.expect("add").r.id;
+    sync(&mut a).await;
+    let mut b = acct.device().await;
+    sync(&mut b).await;
+    (tmp, db, server, acct, a, b, x, y)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_swaps_edits_or_moves_records_is_caught() {
+    let (_tmp, db, _server, _acct, mut a, mut b, x, y) = lying_setup().await;
+    a.update(x, &set(label::PASSWORD, "px2"))
+        .await
+        .expect("edit");
+    a.update(y, &set(label::PASSWORD, "py2"))
+        .await
+        .expect("edit");
+    sync(&mut a).await;
+    let before = state(&mut b).await;
+    let pool = server_pool(&db).await;
+
+    // Swap the two items' ciphertexts.
+    let rows =
+        sqlx::query("SELECT item_id, overview, details, wrapped_key FROM records ORDER BY item_id")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+    let get = |i: usize, c: &str| rows[i].get::<Vec<u8>, _>(c);
+    for (i, j) in [(0usize, 1usize), (1, 0)] {
+        let id: String = rows[i].get("item_id");
+        sqlx::query(
+            "UPDATE records SET overview = ?, details = ?, wrapped_key = ? WHERE item_id = ?",
+        )
+        .bind(get(j, "overview"))
+        .bind(get(j, "details"))
+        .bind(get(j, "wrapped_key"))
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("swap");
+    }
+    let e = b
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("caught");
+    assert!(matches!(e, Error::Untrusted(_)), "{e}");
+    assert!(e.to_string().contains("do not decrypt"), "{e}");
+    assert_eq!(state(&mut b).await, before, "nothing local changed");
+    // Put them back; flip one byte of a ciphertext instead.
+    for (i, _) in [(0usize, 1usize), (1, 0)] {
+        let id: String = rows[i].get("item_id");
+        sqlx::query(
+            "UPDATE records SET overview = ?, details = ?, wrapped_key = ? WHERE item_id = ?",
+        )
+        .bind(get(i, "overview"))
+        .bind(get(i, "details"))
+        .bind(get(i, "wrapped_key"))
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("restore");
+    }
+    let mut flipped = get(0, "details");
+    flipped[40] ^= 1;
+    sqlx::query("UPDATE records SET details = ? WHERE item_id = ?")
+        .bind(flipped)
+        .bind(rows[0].get::<String, _>("item_id"))
+        .execute(&pool)
+        .await
+        .expect("flip");
+    let e = b
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("caught");
+    assert!(matches!(e, Error::Untrusted(_)), "{e}");
+    assert_eq!(state(&mut b).await, before);
+    sqlx::query("UPDATE records SET details = ? WHERE item_id = ?")
+        .bind(get(0, "details"))
+        .bind(rows[0].get::<String, _>("item_id"))
+        .execute(&pool)
+        .await
+        .expect("unflip");
+    sync(&mut b).await;
+    let before = state(&mut b).await;
+
+    // Move an item into another (real) vault of the same account.
+    let (home, orig_rev): (String, i64) = {
+        let r = sqlx::query("SELECT vault_id, revision FROM records WHERE item_id = ?")
+            .bind(x.to_string())
+            .fetch_one(&pool)
+            .await
+            .expect("record");
+        (r.get("vault_id"), r.get("revision"))
+    };
+    let other = Uuid::now_v7();
+    let other_key = crate::crypto::Key::random();
+    let wrapped = crate::crypto::wrap_key(
+        &a.account_key,
+        &crate::crypto::Aad::vault_key(a.account_id(), other),
+        &other_key,
+    );
+    let meta = seal_json(
+        &other_key,
+        &crate::crypto::Aad::vault_meta(other),
+        &serde_json::json!({ "name": "Other" }),
+    );
+    sqlx::query("INSERT INTO vaults (id, account_id, wrapped_key, meta, revision, created_at) VALUES (?, ?, ?, ?, 1, 0)")
+        .bind(other.to_string())
+        .bind(a.account_id().to_string())
+        .bind(wrapped)
+        .bind(meta)
+        .execute(&pool)
+        .await
+        .expect("vault");
+    sqlx::query("UPDATE records SET vault_id = ?, revision = 1 WHERE item_id = ?")
+        .bind(other.to_string())
+        .bind(x.to_string())
+        .execute(&pool)
+        .await
+        .expect("move");
+    let e = b
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("caught");
+    assert!(matches!(e, Error::Untrusted(_)), "{e}");
+    assert!(e.to_string().contains(&x.to_string()), "{e}");
+    assert_eq!(state(&mut b).await, before, "nothing local changed");
+    // Put it back: B converges with A.
+    sqlx::query("UPDATE records SET vault_id = ?, revision = ? WHERE item_id = ?")
+        .bind(home)
+        .bind(orig_rev)
+        .bind(x.to_string())
+        .execute(&pool)
+        .await
+        .expect("move back");
+    sqlx::query("DELETE FROM vaults WHERE id = ?")
+        .bind(other.to_string())
+        .execute(&pool)
+        .await
+        .expect("drop vault");
+    let _ = y;
+    // Honest again: B converges.
+    sync(&mut b).await;
+    assert_eq!(state(&mut b).await, state(&mut a).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_back_in_time_is_refused() {
+    let (tmp, db, server, _acct, mut a, mut b, x, _y) = lying_setup().await;
+    let pool = server_pool(&db).await;
+    let snapshot = tmp.path().join("old.db");
+    sqlx::query(&format!("VACUUM INTO '{}'", snapshot.display()))
+        .execute(&pool)
+        .await
+        .expect("snapshot");
+    a.update(x, &set(label::PASSWORD, "newer"))
+        .await
+        .expect("edit");
+    sync(&mut a).await;
+    sync(&mut b).await;
+    let before = state(&mut b).await;
+    // The server comes back from the old snapshot.
+    drop(server);
+    pool.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::copy(&snapshot, &db).expect("restore");
+    let url = b.remote().expect("remote").server.clone();
+    let port: u16 = url.rsplit(':').next().expect("port").parse().expect("port");
+    let _server = restart_on(port, &db).await;
+    let e = b
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(e.to_string().contains("server state went backwards"), "{e}");
+    assert_eq!(state(&mut b).await, before, "nothing local changed");
+}
+
+async fn restart_on(port: u16, db: &Path) -> TestServer {
+    let mut settings = openk_server::Settings::for_tests();
+    settings.database = format!("sqlite://{}", db.display());
+    let mut listener = None;
+    for _ in 0..50 {
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            listener = Some(l);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let listener = listener.expect("the old port is free again");
+    let state = openk_server::build_state(settings).await.expect("state");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = openk_server::serve_listener(state, listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    TestServer {
+        url: format!("http://127.0.0.1:{port}"),
+        stop: Some(stop),
+    }
+}
+
+// ---------------------------------------------------------------- property
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(usize),
+    Edit {
+        device: usize,
+        item: usize,
+        field: bool,
+    },
+    Trash {
+        device: usize,
+        item: usize,
+    },
+    Restore {
+        device: usize,
+        item: usize,
+    },
+    Sync(usize),
+}
+
+fn op(devices: usize) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..devices).prop_map(Op::Add),
+        (0..devices, 0..6usize, any::<bool>()).prop_map(|(device, item, field)| Op::Edit {
+            device,
+            item,
+            field
+        }),
+        (0..devices, 0..6usize).prop_map(|(device, item)| Op::Trash { device, item }),
+        (0..devices, 0..6usize).prop_map(|(device, item)| Op::Restore { device, item }),
+        (0..devices).prop_map(Op::Sync),
+    ]
+}
+
+fn scenario() -> impl Strategy<Value = (usize, Vec<Op>)> {
+    (2..=3usize).prop_flat_map(|n| (Just(n), prop::collection::vec(op(n), 1..40)))
+}
+
+async fn run_scenario(devices: usize, ops: Vec<Op>) {
+    let server = TestServer::start("memory").await;
+    let (mut acct, first) = Account::new(&server).await;
+    let mut ds = vec![first];
+    for _ in 1..devices {
+        ds.push(acct.device().await);
+    }
+    // Every value each device saved: (item, field label, value).
+    let mut saved: Vec<(usize, Uuid, &'static str, String)> = Vec::new();
+    let mut n = 0;
+    for op in ops {
+        n += 1;
+        match op {
+            Op::Add(d) => {
+                let v = format!("p{n}");
+                let it = ds[d]
+                    .add(login_draft(&format!("item{n}"), &format!("u{n}"), &v))
+                    .await
+                    .expect("add");
+                saved.push((d, it.r.id, label::PASSWORD, v));
+            }
+            Op::Edit {
+                device,
+                item,
+                field,
+            } => {
+                let ids: Vec<Uuid> = ds[device]
+                    .entries()
+                    .await
+                    .expect("e")
+                    .0
+                    .iter()
+                    .map(|e| e.r.id)
+                    .collect();
+                if let Some(&id) = ids.get(item % ids.len().max(1)) {
+                    let l = if field {
+                        label::PASSWORD
+                    } else {
+                        label::USERNAME
+                    };
+                    let v = format!("{l}-{n}");
+                    let patch = ItemPatch {
+                        set_fields: vec![Field::new(l, &v, FieldKind::Text)],
+                        ..ItemPatch::default()
+                    };
+                    ds[device].update(id, &patch).await.expect("edit");
+                    saved.push((device, id, l, v));
+                }
+            }
+            Op::Trash { device, item } | Op::Restore { device, item } => {
+                let trash = matches!(op, Op::Trash { .. });
+                let ids: Vec<(Uuid, bool)> = ds[device]
+                    .entries()
+                    .await
+                    .expect("e")
+                    .0
+                    .iter()
+                    .map(|e| (e.r.id, e.overview.trashed_at.is_some()))
+                    .collect();
+                if let Some(&(id, trashed)) = ids.get(item % ids.len().max(1))
+                    && trashed != trash
+                {
+                    if trash {
+                        ds[device].trash(id).await.expect("trash");
+                    } else {
+                        ds[device].restore(id).await.expect("restore");
+                    }
+                }
+            }
+            Op::Sync(d) => {
+                sync(&mut ds[d]).await;
+            }
+        }
+    }
+    // Everyone syncs until nothing moves: two rounds settle every merge.
+    for _ in 0..3 {
+        for d in ds.iter_mut() {
+            sync(d).await;
+        }
+    }
+    let first = state(&mut ds[0]).await;
+    for d in ds.iter_mut().skip(1) {
+        assert_eq!(state(d).await, first, "devices converge");
+    }
+    for d in &ds {
+        assert_eq!(d.store.pending_count().await.expect("pending"), 0);
+    }
+    // Nothing lost: every value a device saved is still current or in
+    // history on that device.
+    for (d, id, l, v) in &saved {
+        assert!(
+            all_values(&ds[*d], *id, l).await.contains(v),
+            "value {v:?} of item {id} ({l}) saved on device {d} is lost there"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #[test]
+    fn devices_converge_and_nothing_is_lost((devices, ops) in scenario()) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(run_scenario(devices, ops));
+    }
+}
