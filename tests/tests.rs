@@ -12,4 +12,5 @@ mod damage;
 mod items;
 mod leaks;
 mod server;
+mod sync;
 mod vault;

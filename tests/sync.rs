@@ -1,0 +1,585 @@
+//! Sync end to end: the real `openk` binary on two devices against the real
+//! server run as `openk serve` (SQLite file, restartable on its port).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use crate::util::{TestEnv, bin};
+
+const EMAIL: &str = "sync@example.org";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `openk serve` on a fixed port with a SQLite file; can be stopped and
+/// started again (same port, same data).
+struct Serve {
+    port: u16,
+    db: String,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Serve {
+    fn start(dir: &Path) -> Self {
+        let db = format!("sqlite://{}", dir.join("server.db").display());
+        Self::with(free_port(), db, Vec::new())
+    }
+
+    fn with(port: u16, db: String, extra: Vec<String>) -> Self {
+        let mut s = Self {
+            port,
+            db,
+            extra,
+            child: None,
+        };
+        s.up();
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--database",
+                &self.db,
+                "--auth-rate-limit",
+                "100000",
+            ])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn openk serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("openk serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "openk serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child = Some(child);
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Device A: a vault with `items`, registered with the server.
+fn first_device(server: &Serve) -> TestEnv {
+    let a = TestEnv::init();
+    a.cmd([
+        "register",
+        "--server",
+        &server.url(),
+        "--email",
+        EMAIL,
+        "--device-name",
+        "desk",
+    ])
+    .ok();
+    a
+}
+
+/// Device B: logs in to A's account with the Secret Key.
+fn second_device(a: &TestEnv, server: &Serve) -> TestEnv {
+    let b = TestEnv::new();
+    b.cmd([
+        "login",
+        "--server",
+        &server.url(),
+        "--email",
+        EMAIL,
+        "--secret-key",
+        a.secret_key(),
+        "--device-name",
+        "laptop",
+    ])
+    .ok();
+    b
+}
+
+fn password_of(env: &TestEnv, item: &str) -> String {
+    env.run(&["get", item]).trim_end().to_owned()
+}
+
+fn sync_status(env: &TestEnv) -> Json {
+    env.json(&["status"])["sync"].clone()
+}
+
+// A second device downloads everything; writes sync right after the local
+// commit, both ways.
+#[test]
+fn two_devices_stay_in_step() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    a.add(&[
+        "login",
+        "--name",
+        "GitHub",
+        "--username",
+        "octo",
+        "--password",
+        "gh-one",
+    ]);
+    a.add(&["note", "--name", "Recovery codes", "--notes", "1111 2222"]);
+    let b = second_device(&a, &server);
+    let out = b.json(&["sync"]);
+    assert_eq!(out["vaults"][0]["pulled"], 2, "{out}");
+    assert_eq!(password_of(&b, "GitHub"), "gh-one");
+    assert_eq!(sync_status(&b)["pending"], 0);
+    assert!(sync_status(&b)["last_sync"].is_string());
+
+    // An edit on B syncs at once; A sees it after its own sync.
+    b.run(&["edit", "GitHub", "--password", "gh-two"]);
+    assert_eq!(sync_status(&b)["pending"], 0);
+    let out = a.json(&["sync"]);
+    assert_eq!(out["vaults"][0]["pulled"], 1, "{out}");
+    assert_eq!(password_of(&a, "GitHub"), "gh-two");
+    // The old value is in A's history.
+    let v1 = a.json(&["show", "GitHub", "--version", "1", "--reveal"]);
+    assert!(v1.to_string().contains("gh-one"));
+
+    // Trash on A reaches B.
+    a.run(&["rm", "Recovery codes"]);
+    b.run(&["sync"]);
+    assert_eq!(
+        b.json(&["ls", "--trash"])["items"][0]["name"],
+        "Recovery codes"
+    );
+    // Nothing new: nothing moves.
+    let out = b.json(&["sync"]);
+    assert_eq!(out["vaults"][0]["pulled"], 0);
+    assert_eq!(out["vaults"][0]["pushed"], 0);
+    let text = b.run(&["sync"]);
+    assert!(text.contains("pulled 0, pushed 0"), "{text}");
+}
+
+// Server down: the write succeeds locally and stays pending, `openk sync`
+// exits 7 naming the server, and the next sync after it is back sends it.
+#[test]
+fn offline_changes_stay_pending_until_the_server_is_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    let b = second_device(&a, &server);
+    server.down();
+    let run = a
+        .cmd([
+            "add",
+            "login",
+            "--name",
+            "Offline",
+            "--password",
+            "made-offline",
+        ])
+        .ok();
+    run.stderr_has("not synced");
+    assert_eq!(sync_status(&a)["pending"], 1);
+    let status = a.run(&["status"]);
+    assert!(status.contains("1 pending change"), "{status}");
+    let run = a.cmd(["sync"]).code(7);
+    run.stderr_has(&server.url());
+    assert_eq!(sync_status(&a)["pending"], 1, "a failed sync loses nothing");
+
+    server.up();
+    a.run(&["sync"]);
+    assert_eq!(sync_status(&a)["pending"], 0);
+    b.run(&["sync"]);
+    assert_eq!(password_of(&b, "Offline"), "made-offline");
+}
+
+// --no-sync and `auto_sync = false` keep a change local until `openk sync`;
+// a broken config file is a clear usage error.
+#[test]
+fn no_sync_and_auto_sync_false_keep_changes_local() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    a.cmd([
+        "add",
+        "login",
+        "--name",
+        "Local",
+        "--password",
+        "p",
+        "--no-sync",
+    ])
+    .ok();
+    assert_eq!(sync_status(&a)["pending"], 1);
+    let config = a.root().join("openk.toml");
+    std::fs::write(&config, "auto_sync = false\n").expect("config");
+    a.cmd(["edit", "Local", "--password", "q"])
+        .env("OPENK_CONFIG", &config)
+        .ok();
+    assert_eq!(sync_status(&a)["pending"], 1);
+    a.run(&["sync"]);
+    assert_eq!(sync_status(&a)["pending"], 0);
+
+    std::fs::write(&config, "auto_sync = maybe\n").expect("config");
+    a.cmd(["edit", "Local", "--password", "r"])
+        .env("OPENK_CONFIG", &config)
+        .ok()
+        .stderr_has("openk.toml");
+    std::fs::write(&config, "autosync = true\n").expect("config");
+    a.cmd(["edit", "Local", "--password", "s"])
+        .env("OPENK_CONFIG", &config)
+        .ok()
+        .stderr_has("unknown field");
+}
+
+// The same field edited on two devices: the later edit wins everywhere,
+// the other side stays in history, the item is flagged until resolved.
+#[test]
+fn conflicts_are_listed_shown_and_resolved() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    a.add(&[
+        "login",
+        "--name",
+        "Shared",
+        "--username",
+        "ann",
+        "--password",
+        "base",
+    ]);
+    let b = second_device(&a, &server);
+    b.run(&["sync"]);
+    a.cmd(["edit", "Shared", "--password", "from-a", "--no-sync"])
+        .ok();
+    std::thread::sleep(Duration::from_millis(20));
+    b.cmd(["edit", "Shared", "--password", "from-b", "--no-sync"])
+        .ok();
+    b.cmd(["edit", "Shared", "--username", "bob", "--no-sync"])
+        .ok();
+    a.run(&["sync"]);
+    let out = b.json(&["sync"]);
+    assert_eq!(
+        out["vaults"][0]["conflicts"].as_array().map(Vec::len),
+        Some(1),
+        "{out}"
+    );
+    a.run(&["sync"]);
+    for env in [&a, &b] {
+        assert_eq!(password_of(env, "Shared"), "from-b", "the later edit wins");
+        assert_eq!(env.run(&["get", "Shared", "username"]).trim(), "bob");
+        let listed = env.json(&["ls", "--conflicts"]);
+        assert_eq!(listed["items"][0]["name"], "Shared");
+        let conflict = &listed["items"][0]["conflict"];
+        assert_eq!(conflict["fields"][0], "password");
+        let other = conflict["other_version"]
+            .as_u64()
+            .expect("version")
+            .to_string();
+        let shown = env.run(&["show", "Shared"]);
+        assert!(
+            shown.contains("[conflict]") && shown.contains("--version"),
+            "{shown}"
+        );
+        let side = env.json(&["show", "Shared", "--version", &other, "--reveal"]);
+        assert!(side.to_string().contains("from-a"), "{side}");
+        assert!(env.run(&["ls"]).contains("! Shared"));
+    }
+    a.run(&["edit", "Shared", "--resolve"]);
+    b.run(&["sync"]);
+    assert_eq!(
+        b.json(&["ls", "--conflicts"])["items"],
+        serde_json::json!([])
+    );
+    assert!(b.run(&["ls", "--conflicts"]).contains("No conflicts."));
+}
+
+/// Runs SQL on the server database with the sqlite3 CLI (None: not installed).
+fn server_sql(dir: &Path, sql: &str) -> Option<String> {
+    if !crate::util::have("sqlite3") {
+        eprintln!("skipped: the sqlite3 CLI is not installed (.ci/run installs it)");
+        return None;
+    }
+    Some(crate::util::external(
+        "sqlite3",
+        &[dir.join("server.db").display().to_string(), sql.to_owned()],
+    ))
+}
+
+// `sync --verify` says the server matches; after the server silently drops
+// an item it reports it (exit 1), pushes it again, and matches again.
+#[test]
+fn verify_reports_a_dropped_item_and_repairs_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    a.add(&["login", "--name", "Kept", "--password", "k"]);
+    let id = a.json(&["add", "login", "--name", "Dropped", "--password", "d"])["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let out = a.json(&["sync", "--verify"]);
+    assert_eq!(out["vaults"][0]["verify"]["matches"], true, "{out}");
+    let text = a.run(&["sync", "--verify"]);
+    assert!(text.contains("match its manifest"), "{text}");
+
+    if server_sql(
+        tmp.path(),
+        &format!("DELETE FROM records WHERE item_id = '{id}';"),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let run = a.cmd(["sync", "--verify"]).code(1);
+    run.stdout_has("MISMATCH")
+        .stdout_has(&id)
+        .stdout_has("missing on the server");
+    run.stderr_has("does not match");
+    let out = a.json(&["sync", "--verify"]);
+    assert_eq!(
+        out["vaults"][0]["verify"]["matches"], true,
+        "repaired: {out}"
+    );
+    let b = second_device(&a, &server);
+    b.run(&["sync"]);
+    assert_eq!(password_of(&b, "Dropped"), "d");
+}
+
+// A server restored to an older state is refused and changes nothing here.
+#[test]
+fn a_server_that_goes_back_in_time_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    a.add(&["login", "--name", "Site", "--password", "old"]);
+    let b = second_device(&a, &server);
+    b.run(&["sync"]);
+    server.down();
+    let db = tmp.path().join("server.db");
+    let old = tmp.path().join("old.db");
+    copy_db(&db, &old);
+    server.up();
+    a.run(&["edit", "Site", "--password", "new"]);
+    b.run(&["sync"]);
+    let before = b.json(&["show", "Site", "--reveal"]);
+    server.down();
+    copy_db(&old, &db);
+    server.up();
+    let run = b.cmd(["sync"]).code(1);
+    run.stderr_has("server state went backwards")
+        .stderr_has("nothing local was changed");
+    assert_eq!(b.json(&["show", "Site", "--reveal"]), before);
+}
+
+fn copy_db(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = PathBuf::from(format!("{}{suffix}", from.display()));
+        let dst = PathBuf::from(format!("{}{suffix}", to.display()));
+        let _ = std::fs::remove_file(&dst);
+        if src.exists() {
+            std::fs::copy(&src, &dst).expect("copy database");
+        }
+    }
+}
+
+/// `openk sync --watch --json` in the background; its stdout lines.
+struct Watch {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(env: &TestEnv) -> Self {
+        let mut child = env
+            .cmd(["--json", "sync", "--watch"])
+            .into_command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn watch");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for a line containing `needle`.
+    fn expect(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => {
+                    panic!("`openk sync --watch` printed no line with {needle:?} in {within:?}")
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls until `check` holds.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// `sync --watch` keeps an event stream open and syncs as soon as another
+// device pushes; when the server restarts it reconnects and catches up.
+#[test]
+fn watch_follows_another_device_and_reconnects() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    a.add(&["login", "--name", "Live", "--password", "v1"]);
+    let b = second_device(&a, &server);
+    let watch = Watch::start(&b);
+    watch.expect("\"connected\"", Duration::from_secs(20));
+    assert_eq!(password_of(&b, "Live"), "v1");
+
+    a.run(&["edit", "Live", "--password", "v2"]);
+    watch.expect("\"synced\"", Duration::from_secs(10));
+    eventually(Duration::from_secs(10), "B to have v2", || {
+        password_of(&b, "Live") == "v2"
+    });
+
+    // The server goes away and comes back: the watcher reconnects.
+    server.down();
+    std::thread::sleep(Duration::from_millis(300));
+    server.up();
+    a.run(&["edit", "Live", "--password", "v3"]);
+    watch.expect("\"connected\"", Duration::from_secs(40));
+    eventually(Duration::from_secs(20), "B to have v3", || {
+        password_of(&b, "Live") == "v3"
+    });
+}
+
+// Scale-out: two server nodes on one PostgreSQL and one Redis. B watches
+// through node 1, A pushes through node 2, B is told (Redis pub/sub) and
+// converges.
+#[test]
+fn two_nodes_fan_out_changes_through_redis() {
+    let (Ok(pg), Ok(redis)) = (
+        std::env::var("OPENK_TEST_POSTGRES_URL"),
+        std::env::var("OPENK_TEST_REDIS_URL"),
+    ) else {
+        eprintln!(
+            "skipped: set OPENK_TEST_POSTGRES_URL and OPENK_TEST_REDIS_URL to run the two-node test"
+        );
+        return;
+    };
+    let db = TempPgDatabase::create(&pg);
+    let prefix = format!("openk-e2e-{}:", uuid::Uuid::now_v7().simple());
+    let extra = |_: ()| {
+        vec![
+            "--redis".to_owned(),
+            redis.clone(),
+            "--cache-prefix".to_owned(),
+            prefix.clone(),
+        ]
+    };
+    let node1 = Serve::with(free_port(), db.url.clone(), extra(()));
+    let node2 = Serve::with(free_port(), db.url.clone(), extra(()));
+    let a = first_device(&node2);
+    a.add(&["login", "--name", "Fan", "--password", "one"]);
+    let b = second_device(&a, &node1);
+    let watch = Watch::start(&b);
+    watch.expect("\"connected\"", Duration::from_secs(20));
+    a.run(&["edit", "Fan", "--password", "two"]);
+    watch.expect("\"synced\"", Duration::from_secs(10));
+    eventually(
+        Duration::from_secs(10),
+        "B (node 1) to have A's edit (node 2)",
+        || password_of(&b, "Fan") == "two",
+    );
+    drop(watch);
+    drop((node1, node2));
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end.
+struct TempPgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TempPgDatabase {
+    fn create(admin: &str) -> Self {
+        let name = format!("openk_e2e_{}", uuid::Uuid::now_v7().simple());
+        Self::exec(admin, &format!("CREATE DATABASE {name}"));
+        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        Self {
+            admin: admin.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    fn exec(url: &str, sql: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(url)
+                .await
+                .unwrap_or_else(|e| panic!("OPENK_TEST_POSTGRES_URL is set but unreachable: {e}"));
+            sqlx::query(sql).execute(&mut conn).await.expect("sql");
+        });
+    }
+}
+
+impl Drop for TempPgDatabase {
+    fn drop(&mut self) {
+        Self::exec(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
