@@ -583,3 +583,33 @@ impl Drop for TempPgDatabase {
         );
     }
 }
+
+// A server that lies about the KDF parameters at login (a downgrade below
+// the floor) is refused before any password-derived value is sent.
+#[test]
+fn a_server_offering_a_weak_kdf_at_login_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let a = first_device(&server);
+    if server_sql(
+        tmp.path(),
+        "UPDATE accounts SET kdf_memory_kib = 1024, kdf_iterations = 1;",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let b = TestEnv::new();
+    b.cmd([
+        "login",
+        "--server",
+        &server.url(),
+        "--email",
+        EMAIL,
+        "--secret-key",
+        a.secret_key(),
+    ])
+    .code(2)
+    .stderr_has("--allow-weak-kdf");
+    assert!(!b.db().exists(), "nothing was created");
+}
