@@ -524,14 +524,7 @@ impl Vault {
         }
         let counter = manifest.as_ref().map_or(0, |m| m.counter);
         if pulled.records.is_empty() && pulled.head == state.cursor && counter == state.counter {
-            self.store
-                .apply_sync(&[SyncOp::Progress {
-                    vault_id,
-                    cursor: pulled.head,
-                    counter,
-                    complete: false,
-                }])
-                .await?;
+            // Nothing new: nothing to write.
             return Ok(());
         }
         // The latest record of each item (an item can change between pages).
