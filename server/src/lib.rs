@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod router;
 pub mod settings;
@@ -54,6 +55,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         Some(_) => anyhow::bail!("this build has no Redis support"),
         None => Arc::new(cache::MemoryCache::new()),
     };
+    let events = events::Bus::local();
     let secret = store
         .server_secret()
         .await
@@ -63,6 +65,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         cache,
         settings: Arc::new(settings),
         metrics: Arc::new(metrics::Metrics::default()),
+        events: Arc::new(events),
         prelogin_secret: Arc::new(secret),
     })
 }
@@ -82,7 +85,7 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves, then
-/// drains in-flight requests.
+/// ends the event streams and drains in-flight requests.
 ///
 /// # Errors
 /// TLS files that cannot be loaded, or a failing listener.
@@ -95,9 +98,13 @@ pub async fn serve_listener(
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let drain = handle.clone();
+    let events = Arc::clone(&state.events);
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight requests");
+        // Event streams never end by themselves: end them, or the drain
+        // would wait for them until its deadline.
+        events.close();
         drain.graceful_shutdown(Some(DRAIN));
     });
     match &state.settings.tls {
@@ -171,6 +178,7 @@ pub async fn launch(settings: Settings) -> anyhow::Result<()> {
         scheme = if s.tls.is_some() { "https" } else { "http" },
         database = %state.store.kind(),
         cache = state.cache.kind(),
+        events = state.events.kind(),
         "openk-server listening on {}://{} (database: {}, cache: {})",
         if s.tls.is_some() { "https" } else { "http" },
         listener.local_addr().unwrap_or(listen),

@@ -1,10 +1,11 @@
 //! Request metrics in Prometheus text format: counts and latency histograms
 //! by method, route (the matched pattern, never the raw path with ids) and
-//! status.
+//! status; and how many event streams are open.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Histogram bucket upper bounds, in seconds.
@@ -22,9 +23,41 @@ struct Series {
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    event_streams: AtomicI64,
+}
+
+/// Counts one open event stream for as long as it lives.
+#[derive(Debug)]
+pub struct OpenStream(Arc<Metrics>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.event_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("event_streams", &self.event_streams())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Metrics {
+    /// Counts an event stream until the returned guard is dropped.
+    #[must_use]
+    pub fn event_stream_opened(self: &Arc<Self>) -> OpenStream {
+        self.event_streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(Arc::clone(self))
+    }
+
+    /// Event streams open now.
+    #[must_use]
+    pub fn event_streams(&self) -> i64 {
+        self.event_streams.load(Ordering::Relaxed)
+    }
+
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let Ok(mut map) = self.series.lock() else {
@@ -45,6 +78,9 @@ impl Metrics {
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP openk_event_streams Open GET /v1/events streams.\n");
+        out.push_str("# TYPE openk_event_streams gauge\n");
+        let _ = writeln!(out, "openk_event_streams {}", self.event_streams());
         out.push_str(
             "# HELP openk_http_requests_total HTTP requests by method, route and status.\n",
         );
@@ -113,5 +149,18 @@ mod tests {
         assert!(text.contains(r#"openk_http_requests_total{method="GET",route="/v1/vaults/{id}/changes",status="200"} 2"#), "{text}");
         assert!(text.contains(r#"le="0.005"} 1"#), "{text}");
         assert!(text.contains(r#"le="+Inf"} 2"#), "{text}");
+    }
+
+    #[test]
+    fn event_streams_are_counted_while_open() {
+        let m = Arc::new(Metrics::default());
+        assert!(m.render().contains("\nopenk_event_streams 0\n"));
+        let a = m.event_stream_opened();
+        let b = m.event_stream_opened();
+        assert!(m.render().contains("\nopenk_event_streams 2\n"));
+        drop(a);
+        assert_eq!(m.event_streams(), 1);
+        drop(b);
+        assert!(m.render().contains("\nopenk_event_streams 0\n"));
     }
 }

@@ -2,6 +2,12 @@
 //! timeout, body-size limit (small for account routes, larger for pushes),
 //! compression, security headers, problem documents, metrics; rate limits
 //! and auth are extractors of the handlers that need them.
+//!
+//! The event stream (`GET /v1/events`) passes through all of it unharmed:
+//! the timeout bounds the time to the response head only, never a body;
+//! compression skips `text/event-stream` (tower-http's default predicate),
+//! so nothing is buffered; and "run to completion" ends when the handler
+//! returns the stream, which the connection then polls.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api::types::Problem;
-use crate::api::{accounts, audit, devices, health, vaults};
+use crate::api::{accounts, audit, devices, events, health, vaults};
 use crate::state::AppState;
 
 /// Body limit of the account routes.
@@ -40,8 +46,12 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
         audit::index,
+        events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
+    components(schemas(
+        crate::api::types::ReadyEvent, crate::api::types::VaultHead, crate::api::types::VaultEvent,
+    )),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -84,6 +94,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(devices::revoke),
         )
         .route("/v1/audit", get(audit::index))
+        .route("/v1/events", get(events::stream))
         .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
     let data_routes = Router::new()
         .route("/v1/vaults", get(vaults::index).post(vaults::create))

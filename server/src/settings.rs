@@ -77,6 +77,7 @@ struct FileSettings {
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
+    events_keepalive_secs: Option<u64>,
 }
 
 /// Effective settings.
@@ -93,6 +94,9 @@ pub struct Settings {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub request_timeout_secs: u64,
+    /// Seconds between keep-alive comments on an event stream; each also
+    /// re-checks the stream's access token.
+    pub events_keepalive_secs: u64,
     /// Prefix of every cache key (Redis namespace).
     pub cache_prefix: String,
 }
@@ -153,6 +157,7 @@ impl Settings {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             request_timeout_secs: 30,
+            events_keepalive_secs: 15,
             cache_prefix: "openk:".into(),
         }
     }
@@ -210,6 +215,10 @@ impl Settings {
                 .request_timeout_secs
                 .unwrap_or(d.request_timeout_secs)
                 .clamp(1, 600),
+            events_keepalive_secs: file
+                .events_keepalive_secs
+                .unwrap_or(d.events_keepalive_secs)
+                .clamp(1, 300),
             cache_prefix: d.cache_prefix,
         })
     }
@@ -239,6 +248,25 @@ mod tests {
             ..Settings::for_tests()
         };
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    /// Every setting the example file shows is one the server knows.
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../assets/server.example.toml");
+        let file: FileSettings = toml::from_str(text).expect("assets/server.example.toml");
+        assert_eq!(file.events_keepalive_secs, Some(15));
+        let is_setting = |line: &&str| {
+            line.split_once(" = ").is_some_and(|(key, _)| {
+                !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+        };
+        let uncommented: String = text
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(is_setting).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        toml::from_str::<FileSettings>(&uncommented).expect("the commented-out settings too");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::cache::Cache;
+use crate::events::Bus;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -13,6 +14,8 @@ pub struct AppState {
     pub cache: Arc<dyn Cache>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// Vault change events (across nodes when Redis is configured).
+    pub events: Arc<Bus>,
     /// Server secret for made-up prelogin answers (from the store).
     pub prelogin_secret: Arc<Vec<u8>>,
 }

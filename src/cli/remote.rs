@@ -72,8 +72,15 @@ pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
     let result = vault.register(&a.server, &a.email, &name).await;
     let server = vault.remote().map(|r| r.server.clone()).unwrap_or_default();
     let account = vault.account_id();
+    // Upload the items right away (unless --no-sync / auto_sync = false).
+    let note = if result.is_ok() {
+        super::sync::after_write(g, &mut vault).await
+    } else {
+        None
+    };
     vault.close().await;
     result?;
+    super::sync::note_sync(note.as_deref());
     if g.json {
         print_json(
             &json!({ "server": server, "email": a.email.trim().to_lowercase(), "account_id": account, "device_name": name }),

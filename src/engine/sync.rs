@@ -682,11 +682,14 @@ impl Vault {
             dirty,
         };
         let current = self.store.item(id).await?;
-        let dirty = s.is_some_and(|s| s.dirty);
+        let flagged = s.is_some_and(|s| s.dirty);
+        // A local version newer than the server's is a local change even
+        // without the flag: never replace it, merge it.
+        let dirty = flagged || current.as_ref().is_some_and(|c| c.version > r.version);
         ops.push(SyncOp::Expect {
             item_id: id,
             version: current.as_ref().map(|c| c.version),
-            dirty,
+            dirty: flagged,
         });
         let now = now_millis();
         match (dirty, r.deleted, current, theirs) {
@@ -950,15 +953,16 @@ impl Vault {
                 if changes.len() == PUSH_BATCH {
                     break;
                 }
-                let synced = if s.deleted { 0 } else { s.version };
+                // The oldest version the server lacks (above its live copy or
+                // its tombstone).
                 let next = self
                     .store
-                    .versions_above(s.item_id, synced)
+                    .versions_above(s.item_id, s.version)
                     .await?
                     .into_iter()
                     .next();
                 match next {
-                    Some(rec) if !s.deleted || rec.version > s.version => {
+                    Some(rec) => {
                         changes.push((
                             Change {
                                 item_id: s.item_id,

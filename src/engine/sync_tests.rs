@@ -351,6 +351,30 @@ async fn edit_beats_trash_and_purge() {
         assert_eq!(value(&it, label::PASSWORD), "kept");
     }
     assert_eq!(state(&mut a).await, state(&mut b).await);
+
+    // The purge reaches the server first, the edit second.
+    let three = a
+        .add(login_draft("Three", "u", "p3"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut a).await;
+    sync(&mut b).await;
+    b.purge(three).await.expect("purge");
+    sync(&mut b).await;
+    a.update(three, &set(label::PASSWORD, "still here"))
+        .await
+        .expect("edit");
+    sync(&mut a).await;
+    sync(&mut b).await;
+    for v in [&mut a, &mut b] {
+        let it = v.item(three).await.expect("three survives the purge");
+        assert_eq!(value(&it, label::PASSWORD), "still here");
+        assert!(it.overview.conflict.is_some());
+    }
+    assert_eq!(a.local_sync_status().await.expect("status").pending, 0);
+    assert_eq!(state(&mut a).await, state(&mut b).await);
 }
 
 /// A TCP proxy in front of the server that, when armed, lets a push

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod devices;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod types;

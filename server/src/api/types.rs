@@ -299,6 +299,33 @@ pub struct PushResponse {
     pub conflicts: Vec<PushConflict>,
 }
 
+// ---------------------------------------------------------------- events
+
+/// A vault and its head revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VaultHead {
+    pub vault_id: Uuid,
+    pub head: i64,
+}
+
+/// `event: ready`, the first event of `GET /v1/events`, and sent again
+/// whenever the server may have missed changes: the head of every vault of
+/// the account. Pull the vaults whose head is past yours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReadyEvent {
+    pub vaults: Vec<VaultHead>,
+}
+
+/// `event: vault`: a push applied changes to a vault of the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VaultEvent {
+    pub vault_id: Uuid,
+    /// The vault's head revision after that push.
+    pub head: i64,
+    /// The device that pushed (a device can ignore its own pushes).
+    pub device_id: Uuid,
+}
+
 // ---------------------------------------------------------------- audit
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -361,6 +388,31 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&r).expect("json"),
             r#"{"item_id":"00000000-0000-0000-0000-000000000000","version":2,"revision":7,"deleted":false,"wrapped_key":"AQID","overview":"","details":"/w=="}"#
+        );
+    }
+
+    #[test]
+    fn event_wire_format_is_stable() {
+        let nil = Uuid::nil();
+        let zero = "00000000-0000-0000-0000-000000000000";
+        let ready = ReadyEvent {
+            vaults: vec![VaultHead {
+                vault_id: nil,
+                head: 3,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&ready).expect("json"),
+            format!(r#"{{"vaults":[{{"vault_id":"{zero}","head":3}}]}}"#)
+        );
+        let vault = VaultEvent {
+            vault_id: nil,
+            head: 4,
+            device_id: nil,
+        };
+        assert_eq!(
+            serde_json::to_string(&vault).expect("json"),
+            format!(r#"{{"vault_id":"{zero}","head":4,"device_id":"{zero}"}}"#)
         );
     }
 

@@ -15,6 +15,7 @@ use super::types::{
 use super::validate;
 use crate::auth::{AuthDevice, ClientAddr};
 use crate::error::{ApiError, ApiResult};
+use crate::events::VaultChanged;
 use crate::state::{AppState, now_millis, rfc3339};
 use crate::store::{ChangeIn, PushBatch, PushOutcome, Vault};
 
@@ -184,7 +185,19 @@ pub async fn push(
         .push(who.account_id, id, batch, now_millis())
         .await?
     {
-        PushOutcome::Done(out) | PushOutcome::Replayed(out) => Ok(Json(out)),
+        PushOutcome::Done(out) => {
+            if !out.applied.is_empty() {
+                state.events.publish(VaultChanged {
+                    account_id: who.account_id,
+                    vault_id: id,
+                    head: out.head,
+                    device_id: who.device_id,
+                });
+            }
+            Ok(Json(out))
+        }
+        // Published when it was applied the first time.
+        PushOutcome::Replayed(out) => Ok(Json(out)),
         PushOutcome::HeadMoved { head } => Err(ApiError::HeadMoved { head }),
     }
 }

@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use rand::RngCore;
@@ -80,40 +81,59 @@ impl FromRequestParts<AppState> for AuthDevice {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .filter(|t| t.starts_with(ACCESS_PREFIX) && t.len() < 100)
-            .ok_or(ApiError::Unauthorized)?;
-        let hash = token_hash(token);
-        let now = now_millis();
-        let session = match state.cache.get_session(&hash).await? {
-            Some(s) => s,
-            None => {
-                let s = state
-                    .store
-                    .session_by_access(&hash, now)
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
-                let left = u64::try_from(s.access_expires_at - now).unwrap_or(0);
-                state
-                    .cache
-                    .put_session(&s, CACHE_TTL.min(Duration::from_millis(left)))
-                    .await?;
-                // Seen at most once per cache period per session: cheap.
-                state.store.touch_device(s.device_id, now).await?;
-                s
-            }
-        };
-        if session.access_expires_at <= now {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(Self::from(&session))
+        let hash = bearer_hash(&parts.headers)?;
+        Ok(Self::from(&live_session(state, &hash).await?))
     }
+}
+
+/// The hash of the request's bearer access token (`Unauthorized` when
+/// there is none, or it cannot be one of ours).
+///
+/// # Errors
+/// `Unauthorized`.
+pub fn bearer_hash(headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .filter(|t| t.starts_with(ACCESS_PREFIX) && t.len() < 100)
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(token_hash(token))
+}
+
+/// The live session of an access-token hash: from the cache, else from the
+/// store (then cached for a short while). Long-lived requests (event
+/// streams) call this again to notice a logout or revocation.
+///
+/// # Errors
+/// `Unauthorized` for an unknown, expired, logged-out or revoked token;
+/// `Unavailable`/`Internal` when the cache or store fails.
+pub async fn live_session(state: &AppState, hash: &[u8]) -> Result<Session, ApiError> {
+    let now = now_millis();
+    let session = match state.cache.get_session(hash).await? {
+        Some(s) => s,
+        None => {
+            let s = state
+                .store
+                .session_by_access(hash, now)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            let left = u64::try_from(s.access_expires_at - now).unwrap_or(0);
+            state
+                .cache
+                .put_session(&s, CACHE_TTL.min(Duration::from_millis(left)))
+                .await?;
+            // Seen at most once per cache period per session: cheap.
+            state.store.touch_device(s.device_id, now).await?;
+            s
+        }
+    };
+    if session.access_expires_at <= now {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(session)
 }
 
 impl From<&Session> for AuthDevice {

@@ -314,6 +314,12 @@ impl Server {
         let state = openk_server::build_state(settings)
             .await
             .expect("build the server state");
+        Self::with_state(state)
+    }
+
+    /// A router on an existing state (e.g. one also served on a socket).
+    #[must_use]
+    pub fn with_state(state: AppState) -> Self {
         Self {
             app: openk_server::router(state.clone()),
             state,
@@ -385,6 +391,19 @@ impl Server {
             headers: parts.headers,
             body,
         }
+    }
+
+    /// Sends a request and returns the response with its body unread
+    /// (for streams that do not end by themselves).
+    pub async fn open(&self, mut req: Request<Body>) -> axum::response::Response {
+        if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+            req.extensions_mut().insert(ConnectInfo(self.from));
+        }
+        self.app
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router is infallible")
     }
 
     /// A JSON request from `from`.
