@@ -42,20 +42,23 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             settings::redact_url(&settings.database)
         )
     })?;
-    let cache: Arc<dyn cache::Cache> = match &settings.redis {
+    let (cache, events): (Arc<dyn cache::Cache>, events::Bus) = match &settings.redis {
         #[cfg(feature = "redis")]
-        Some(url) => Arc::new(
-            cache::RedisCache::connect(url, &settings.cache_prefix)
+        Some(url) => {
+            let unreachable =
+                || format!("cannot connect to Redis at {}", settings::redact_url(url));
+            let cache = cache::RedisCache::connect(url, &settings.cache_prefix)
                 .await
-                .with_context(|| {
-                    format!("cannot connect to Redis at {}", settings::redact_url(url))
-                })?,
-        ),
+                .with_context(unreachable)?;
+            let bus = events::Bus::redis(url, &settings.cache_prefix, cache.connection())
+                .await
+                .with_context(unreachable)?;
+            (Arc::new(cache), bus)
+        }
         #[cfg(not(feature = "redis"))]
         Some(_) => anyhow::bail!("this build has no Redis support"),
-        None => Arc::new(cache::MemoryCache::new()),
+        None => (Arc::new(cache::MemoryCache::new()), events::Bus::local()),
     };
-    let events = events::Bus::local();
     let secret = store
         .server_secret()
         .await

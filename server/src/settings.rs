@@ -28,7 +28,7 @@ pub struct ServeArgs {
     /// sqlite://PATH, postgres://…, or memory [default: an SQLite file in the data dir]
     #[arg(long, env = "OPENK_SERVER_DATABASE", value_name = "URL")]
     pub database: Option<String>,
-    /// Redis URL for shared rate limits and token cache (several nodes)
+    /// Redis URL for shared rate limits, token cache and vault events (several nodes)
     #[arg(long, env = "OPENK_SERVER_REDIS", value_name = "URL")]
     pub redis: Option<String>,
     /// TLS certificate chain (PEM); needs --tls-key

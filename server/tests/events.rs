@@ -3,7 +3,11 @@
 //! In process (`router(state).oneshot(..)`, the body read as it streams)
 //! for the event contents, filtering and authentication; on a real socket
 //! for what the middleware must not break (request timeout, compression)
-//! and for shutdown.
+//! and for shutdown. The Redis bus runs when `OPENK_TEST_REDIS_URL` is set,
+//! and two nodes on one PostgreSQL database when `OPENK_TEST_POSTGRES_URL`
+//! is set too; each test has its own key prefix (removed at the end) and
+//! database (dropped). A variable that is set but names an unreachable
+//! service fails the test; an unset one prints "skipped".
 
 mod common;
 
@@ -612,4 +616,251 @@ async fn shutdown_ends_event_streams_at_once() {
         TcpStream::connect(live.addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+// ------------------------------------------------------------------ Redis
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::sync::{Arc, Mutex};
+
+    use openk_server::events::Notice;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A TCP relay to Redis whose connections can be cut, to play a Redis
+    /// that drops its clients.
+    struct Relay {
+        url: String,
+        conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+        accept: tokio::task::JoinHandle<()>,
+    }
+
+    impl Relay {
+        async fn start(redis_url: &str) -> Self {
+            let (scheme, rest) = redis_url.split_once("://").expect("a redis:// URL");
+            let (userinfo, rest) = match rest.rsplit_once('@') {
+                Some((u, r)) => (format!("{u}@"), r),
+                None => (String::new(), rest),
+            };
+            let (target, path) = match rest.find('/') {
+                Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
+                None => (rest.to_owned(), String::new()),
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let url = format!(
+                "{scheme}://{userinfo}{}{path}",
+                listener.local_addr().expect("address")
+            );
+            let conns = Arc::new(Mutex::new(Vec::new()));
+            let held = Arc::clone(&conns);
+            let accept = tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let target = target.clone();
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(&target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    held.lock().expect("lock").push(task.abort_handle());
+                }
+            });
+            Self { url, conns, accept }
+        }
+
+        /// Drops every relayed connection (new ones are still accepted).
+        fn cut(&self) {
+            for conn in self.conns.lock().expect("lock").drain(..) {
+                conn.abort();
+            }
+        }
+    }
+
+    impl Drop for Relay {
+        fn drop(&mut self) {
+            self.cut();
+            self.accept.abort();
+        }
+    }
+
+    async fn recv(rx: &mut tokio::sync::broadcast::Receiver<Notice>) -> Notice {
+        tokio::time::timeout(PROMPT, rx.recv())
+            .await
+            .expect("a notice in time")
+            .expect("notice")
+    }
+
+    /// Runs `story` and then removes the prefix's keys, also on failure.
+    async fn with_prefix<F: std::future::Future<Output = ()>>(url: &str, prefix: &str, story: F) {
+        use futures::FutureExt as _;
+        let cleaner = openk_server::cache::RedisCache::connect(url, prefix)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("OPENK_TEST_REDIS_URL is set but Redis is unreachable: {e}")
+            });
+        let outcome = std::panic::AssertUnwindSafe(story).catch_unwind().await;
+        let removed = cleaner.remove_prefix().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+        removed.expect("remove the test keys");
+        assert_eq!(
+            cleaner.remove_prefix().await.expect("rescan"),
+            0,
+            "keys left under {prefix}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_redis_bus_relays_between_nodes_and_survives_a_lost_connection() {
+        let Some(url) = common::redis_url() else {
+            return;
+        };
+        let prefix = common::unique_prefix();
+        with_prefix(&url, &prefix, async {
+            let relay = Relay::start(&url).await;
+            let node = |redis: String| Settings {
+                redis: Some(redis),
+                cache_prefix: prefix.clone(),
+                ..Settings::for_tests()
+            };
+            let one = openk_server::build_state(node(relay.url.clone()))
+                .await
+                .expect("node one");
+            let two = openk_server::build_state(node(url.clone()))
+                .await
+                .expect("node two");
+            let other_prefix = openk_server::build_state(Settings {
+                cache_prefix: common::unique_prefix(),
+                ..node(url.clone())
+            })
+            .await
+            .expect("a node of another deployment");
+            assert_eq!(one.events.kind(), "redis");
+            let mut heard = one.events.subscribe();
+            let mut own = two.events.subscribe();
+            let mut elsewhere = other_prefix.events.subscribe();
+            let change = |head| VaultChanged {
+                account_id: Uuid::now_v7(),
+                vault_id: Uuid::now_v7(),
+                head,
+                device_id: Uuid::now_v7(),
+            };
+
+            let first = change(1);
+            two.events.publish(first);
+            assert_eq!(recv(&mut heard).await, Notice::Vault(first));
+            assert_eq!(
+                recv(&mut own).await,
+                Notice::Vault(first),
+                "delivered locally"
+            );
+            let second = change(2);
+            one.events.publish(second);
+            assert_eq!(recv(&mut heard).await, Notice::Vault(second), "once");
+            assert_eq!(recv(&mut own).await, Notice::Vault(second), "across");
+            assert!(own.try_recv().is_err(), "a node never hears itself twice");
+            assert!(heard.try_recv().is_err(), "a node never hears itself twice");
+
+            // Redis drops node one: it resubscribes, says it may have missed
+            // something, and hears the others again.
+            relay.cut();
+            assert_eq!(
+                tokio::time::timeout(Duration::from_secs(10), heard.recv())
+                    .await
+                    .expect("resubscribed within 10 s")
+                    .expect("notice"),
+                Notice::Resync
+            );
+            let third = change(3);
+            two.events.publish(third);
+            assert_eq!(recv(&mut heard).await, Notice::Vault(third));
+            assert_eq!(recv(&mut own).await, Notice::Vault(third));
+            // Node one can publish again too (its shared connection reconnects).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let fourth = change(4);
+            loop {
+                one.events.publish(fourth);
+                if let Ok(Ok(notice)) =
+                    tokio::time::timeout(Duration::from_millis(500), own.recv()).await
+                {
+                    if notice == Notice::Vault(fourth) {
+                        break;
+                    }
+                    panic!("unexpected {notice:?}");
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "node one could not publish again"
+                );
+            }
+            // Another prefix is another deployment: it heard none of it.
+            assert!(elsewhere.try_recv().is_err());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_nodes_on_one_database_fan_out_events() {
+        let Some(url) = common::redis_url() else {
+            return;
+        };
+        let Some(db) = common::PgDatabase::create("openk_events").await else {
+            return;
+        };
+        let prefix = common::unique_prefix();
+        let settings = quick(Settings {
+            database: db.url(),
+            redis: Some(url.clone()),
+            cache_prefix: prefix.clone(),
+            ..Settings::for_tests()
+        });
+        with_prefix(&url, &prefix, async {
+            let one = Server::start(settings.clone()).await;
+            let two = Server::start(settings).await;
+            let (a, laptop) = two.account("fanout").await;
+            let phone_id = Uuid::now_v7();
+            let phone = one.login(&a, phone_id).await;
+            let v = two.create_vault(&laptop.access).await;
+            two.push_ok(&laptop.access, v, vec![change(Uuid::now_v7(), 0, 1)])
+                .await;
+
+            // Subscribed through node one; pushes go through node two.
+            let mut events = subscribe(&one, &phone.access).await;
+            assert_eq!(
+                ready(&mut events).await,
+                BTreeSet::from([(v.to_string(), 1)])
+            );
+            let (_, stranger) = two.account("stranger").await;
+            let theirs = two.create_vault(&stranger.access).await;
+            two.push_ok(&stranger.access, theirs, vec![change(Uuid::now_v7(), 0, 1)])
+                .await;
+            let started = Instant::now();
+            two.push_ok(&laptop.access, v, vec![change(Uuid::now_v7(), 0, 1)])
+                .await;
+            expect_vault(&mut events, v, 2, laptop.device_id).await;
+            assert!(started.elapsed() < PROMPT);
+            // And the other way round.
+            let mut on_two = subscribe(&two, &laptop.access).await;
+            ready(&mut on_two).await;
+            one.push_ok(&phone.access, v, vec![change(Uuid::now_v7(), 0, 1)])
+                .await;
+            expect_vault(&mut on_two, v, 3, phone_id).await;
+            expect_vault(&mut events, v, 3, phone_id).await;
+
+            // A revocation through node two ends the stream on node one.
+            two.call(
+                Method::DELETE,
+                &format!("/v1/devices/{phone_id}"),
+                Some(&laptop.access),
+                None,
+            )
+            .await
+            .expect(204);
+            events.ends(Duration::from_secs(3)).await;
+        })
+        .await;
+        drop(db);
+    }
 }

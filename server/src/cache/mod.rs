@@ -17,6 +17,8 @@ use crate::store::Session;
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::RedisCache;
+#[cfg(feature = "redis")]
+pub(crate) use redis::{redact_url as redact_redis_url, scrub_password};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

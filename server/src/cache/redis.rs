@@ -95,6 +95,11 @@ impl RedisCache {
         &self.prefix
     }
 
+    /// The shared connection (the event bus publishes on it).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// Deletes every key under the prefix (SCAN + DEL; for tests and
     /// cleanup) and returns how many there were. Refuses an empty prefix,
     /// which would mean the whole database.
@@ -356,7 +361,7 @@ fn glob_escape(prefix: &str) -> String {
 /// The URL with its user-info password (or a lone user-info token, which
 /// some clients take as the password) and any `password=`/`pass=` query
 /// value replaced by `***`.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         // Not a URL we can take apart: show nothing of it.
         return "<unparsable url>".to_owned();
@@ -423,7 +428,7 @@ fn url_secrets(url: &str) -> Vec<String> {
 }
 
 /// An error message with any secret of `url` replaced by `***`.
-fn scrub_password(message: &str, url: &str) -> String {
+pub(crate) fn scrub_password(message: &str, url: &str) -> String {
     url_secrets(url)
         .iter()
         .fold(message.to_owned(), |m, secret| {

@@ -1,17 +1,23 @@
 //! The event bus: how every server node learns that a vault moved, so that
 //! `GET /v1/events` (api/events.rs) can tell the account's devices.
 //!
-//! A push that applied changes publishes a [`VaultChanged`]; it goes at once
-//! to this node's subscribers (a tokio broadcast channel), and each event
-//! stream keeps its own account's changes.
+//! A push that applied changes publishes a [`VaultChanged`]. It goes at once
+//! to this node's subscribers (a tokio broadcast channel). With Redis
+//! configured it is also `PUBLISH`ed on `{prefix}events`; one subscriber
+//! task per node receives what the *other* nodes published (each message
+//! names its node, so a node never delivers its own twice) and broadcasts it
+//! locally. Each event stream then keeps its own account's changes.
 //!
 //! Delivery is best effort, and clients must not rely on it alone: an event
-//! can be lost (a stream too slow to keep up). Whenever
+//! can be lost (Redis unreachable, a stream too slow to keep up). Whenever
 //! the bus knows it may have lost some, it says so with [`Notice::Resync`],
 //! and the streams send their device fresh heads of every vault.
 //!
 //! What travels holds ids and revision numbers only: never an item id,
 //! never anything a client encrypted.
+
+#[cfg(feature = "redis")]
+mod redis;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
@@ -37,7 +43,8 @@ pub struct VaultChanged {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     Vault(VaultChanged),
-    /// Changes may have been missed (e.g. a subscriber fell behind): subscribers should re-read the heads they care about.
+    /// Changes may have been missed (e.g. the Redis subscription was lost
+    /// for a while): subscribers should re-read the heads they care about.
     Resync,
 }
 
@@ -45,6 +52,8 @@ pub enum Notice {
 pub struct Bus {
     local: broadcast::Sender<Notice>,
     closed: watch::Sender<bool>,
+    #[cfg(feature = "redis")]
+    remote: Option<redis::Remote>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -69,19 +78,59 @@ impl Bus {
         Self {
             local: broadcast::channel(LOCAL_CAPACITY).0,
             closed: watch::channel(false).0,
+            #[cfg(feature = "redis")]
+            remote: None,
         }
+    }
+
+    /// A bus shared through Redis by every node with the same `prefix`:
+    /// publishes on `conn` (the cache's shared connection) and subscribes
+    /// to `{prefix}events` on a connection of its own, which a background
+    /// task keeps alive (reconnecting with backoff) until the bus is
+    /// dropped or closed.
+    ///
+    /// # Errors
+    /// Redis cannot be reached for the first subscription (the message
+    /// never shows the URL's password).
+    #[cfg(feature = "redis")]
+    pub async fn redis(
+        url: &str,
+        prefix: &str,
+        conn: ::redis::aio::ConnectionManager,
+    ) -> crate::cache::CacheResult<Self> {
+        let mut bus = Self::local();
+        let remote = redis::Remote::start(
+            url,
+            &format!("{prefix}events"),
+            conn,
+            bus.local.clone(),
+            bus.closed.subscribe(),
+        )
+        .await?;
+        bus.remote = Some(remote);
+        Ok(bus)
     }
 
     /// `memory` or `redis`.
     #[must_use]
     pub fn kind(&self) -> &'static str {
+        #[cfg(feature = "redis")]
+        if self.remote.is_some() {
+            return "redis";
+        }
         "memory"
     }
 
-    /// Tells every subscriber. Never waits and never fails.
+    /// Tells every subscriber, on this node at once and on the others
+    /// through Redis. Never waits and never fails: a message that cannot
+    /// be sent is logged and dropped.
     pub fn publish(&self, change: VaultChanged) {
         // An error only means that nobody on this node listens.
         let _ = self.local.send(Notice::Vault(change));
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            remote.publish(change);
+        }
     }
 
     /// Notices from now on.
@@ -90,7 +139,8 @@ impl Bus {
         self.local.subscribe()
     }
 
-    /// Shutting down: every event stream ends. Publishing still works (pushes that are draining).
+    /// Shutting down: every event stream ends and the Redis subscriber
+    /// stops. Publishing still works (pushes that are draining).
     pub fn close(&self) {
         self.closed.send_replace(true);
     }
