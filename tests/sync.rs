@@ -539,6 +539,17 @@ fn two_nodes_fan_out_changes_through_redis() {
     );
     drop(watch);
     drop((node1, node2));
+    // The test's Redis keys go with it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let cache = openk_server::cache::RedisCache::connect(&redis, &prefix)
+            .await
+            .expect("OPENK_TEST_REDIS_URL is set but unreachable");
+        cache.remove_prefix().await.expect("remove the test's keys");
+    });
 }
 
 /// A fresh PostgreSQL database for one test, dropped at the end.

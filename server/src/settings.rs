@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Redis URL for shared rate limits, token cache and vault events (several nodes)
     #[arg(long, env = "OPENK_SERVER_REDIS", value_name = "URL")]
     pub redis: Option<String>,
+    /// Prefix of every Redis key and of the events channel; nodes of one
+    /// deployment share it, separate deployments on one Redis differ [default: openk:]
+    #[arg(long, env = "OPENK_SERVER_CACHE_PREFIX", value_name = "PREFIX")]
+    pub cache_prefix: Option<String>,
     /// TLS certificate chain (PEM); needs --tls-key
     #[arg(
         long,
@@ -78,6 +82,7 @@ struct FileSettings {
     refresh_token_ttl_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     events_keepalive_secs: Option<u64>,
+    cache_prefix: Option<String>,
 }
 
 /// Effective settings.
@@ -219,7 +224,12 @@ impl Settings {
                 .events_keepalive_secs
                 .unwrap_or(d.events_keepalive_secs)
                 .clamp(1, 300),
-            cache_prefix: d.cache_prefix,
+            cache_prefix: args
+                .cache_prefix
+                .clone()
+                .or(file.cache_prefix)
+                .filter(|p| !p.is_empty())
+                .unwrap_or(d.cache_prefix),
         })
     }
 }
