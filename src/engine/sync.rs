@@ -692,6 +692,16 @@ impl Vault {
             dirty: flagged,
         });
         let now = now_millis();
+        // Our own push coming back (its answer was lost, or another openk
+        // process on this device pushed it): nothing to merge.
+        if dirty
+            && !r.deleted
+            && let Some(mine) = self.store.item_at(id, r.version).await?
+            && hash_of(&mine) == hash_of(&rec)
+        {
+            ops.push(server(None));
+            return Ok(());
+        }
         match (dirty, r.deleted, current, theirs) {
             // No local changes: take the server's copy.
             (false, true, current, _) => {

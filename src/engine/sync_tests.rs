@@ -507,6 +507,33 @@ async fn a_push_whose_answer_was_lost_is_replayed_once() {
     );
     let r = sync(&mut a).await;
     assert_eq!((r.vaults[0].pulled, r.vaults[0].pushed), (0, 0));
+
+    // Lost again, and this time the record of it is gone too (another
+    // process overwrote it): the change comes back as our own, not a conflict.
+    a.update(id, &set(label::PASSWORD, "r"))
+        .await
+        .expect("edit");
+    proxy.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("lost");
+    a.store
+        .apply_sync(&[crate::store::SyncOp::Pending {
+            vault_id,
+            pending: None,
+        }])
+        .await
+        .expect("forget");
+    let r = sync(&mut a).await;
+    assert!(r.vaults[0].merged.is_empty(), "{r:?}");
+    assert_eq!(r.vaults[0].pushed, 0);
+    let item = a.item(id).await.expect("item");
+    assert_eq!(
+        (item.r.version, value(&item, label::PASSWORD).as_str()),
+        (3, "r")
+    );
+    assert_eq!(a.local_sync_status().await.expect("status").pending, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
