@@ -4,6 +4,7 @@
 //! Nothing below `engine` knows that a terminal exists.
 
 pub mod cli;
+pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod logging;

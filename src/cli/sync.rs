@@ -2,11 +2,9 @@
 //! write on a logged-in vault, and the user config that can turn it off.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::output::{print, print_json};
@@ -26,52 +24,12 @@ pub struct SyncArgs {
     pub watch: bool,
 }
 
-/// The user config (`$OPENK_CONFIG`, else `config.toml` in the platform
-/// config dir, e.g. ~/.config/openk/config.toml).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Sync right after every write on a logged-in vault.
-    pub auto_sync: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self { auto_sync: true }
-    }
-}
-
-/// Where the config file is read from.
-#[must_use]
-pub fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OPENK_CONFIG") {
-        return Some(PathBuf::from(p));
-    }
-    directories::ProjectDirs::from("", "", "openk").map(|d| d.config_dir().join("config.toml"))
-}
-
-/// Reads the config; a missing file is the defaults.
+/// Reads the user config ([`crate::config`]).
 ///
 /// # Errors
 /// A file that cannot be read or parsed (exit 2, naming it).
-pub fn load_config() -> CliResult<Config> {
-    let Some(path) = config_path() else {
-        return Ok(Config::default());
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| {
-            CliError::usage(format!(
-                "the config file {} is invalid: {}",
-                path.display(),
-                e.message()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(CliError::usage(format!(
-            "cannot read the config file {}: {e}",
-            path.display()
-        ))),
-    }
+pub fn load_config() -> CliResult<crate::config::Config> {
+    crate::config::load().map_err(CliError::usage)
 }
 
 /// After a local write: syncs when the vault is logged in, auto sync is on
