@@ -58,6 +58,31 @@ pub fn init_file(
     Ok(guard)
 }
 
+/// Like [`init_file`] but nothing goes to stderr: for the TUI, whose
+/// screen a log line would break.
+///
+/// # Errors
+/// When the directory or file cannot be created.
+pub fn init_file_only(
+    dir: &Path,
+    verbosity: u8,
+) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
+    crate::engine::files::create_private_dir(dir).map_err(std::io::Error::other)?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("openk.log")
+        .max_log_files(7)
+        .build(dir)
+        .map_err(std::io::Error::other)?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbosity.max(1)))
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init();
+    Ok(guard)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use openk::cli::{self, Cli, exit};
+use openk::cli::{self, exit};
 
 fn main() -> ExitCode {
     // Files we create are private, and no core dump may hold decrypted data.
@@ -11,8 +10,13 @@ fn main() -> ExitCode {
     if let Err(e) = openk::crypto::harden_process() {
         eprintln!("warning: could not disable core dumps: {e}");
     }
-    let cli = Cli::parse();
-    if !matches!(cli.command, cli::Command::Serve(_)) {
+    let cli = cli::parse_args();
+    // The agent (`openk __agent`) logs to a file and builds its own runtime.
+    if let Some(code) = cli::run_agent_process(&cli) {
+        return ExitCode::from(code);
+    }
+    // The server logs its own way; the TUI logs to a file, never the screen.
+    if !matches!(cli.command, cli::Command::Serve(_) | cli::Command::Tui) {
         openk::logging::init_stderr(cli.global.verbose);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -421,15 +421,7 @@ impl FieldArgs {
                 .map(|u| Field::new(label::URL, u.as_str(), FieldKind::Url)),
         );
         // Standard fields in a familiar order, custom fields next, notes last.
-        fields.sort_by_key(|f| match f.label.as_str() {
-            label::USERNAME | label::CARDHOLDER | label::FULL_NAME | label::PRIVATE_KEY => 0,
-            label::PASSWORD | label::NUMBER | label::EMAIL | label::KEY | label::PUBLIC_KEY => 1,
-            label::URL | label::EXPIRY | label::PHONE | label::FINGERPRINT => 2,
-            label::TOTP | label::CVV | label::ADDRESS | label::PASSPHRASE => 3,
-            label::PIN | label::BIRTHDAY | label::COMPANY => 4,
-            label::NOTES => 6,
-            _ => 5,
-        });
+        fields.sort_by_key(|f| crate::engine::model::field_rank(&f.label));
         Ok(fields)
     }
 }
@@ -747,8 +739,8 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
     }
 }
 
-/// The value `openk get ITEM FIELD` prints.
-fn field_value(item: &Item, field: &str) -> CliResult<String> {
+/// The value `openk get ITEM FIELD` prints (and `openk copy` copies).
+pub(super) fn field_value(item: &Item, field: &str) -> CliResult<String> {
     let wanted = field.trim().to_lowercase();
     let f = item.field(&wanted).ok_or_else(|| {
         let labels: Vec<&str> = item
@@ -776,26 +768,29 @@ fn field_value(item: &Item, field: &str) -> CliResult<String> {
     Ok(f.value.expose().to_owned())
 }
 
+/// The field `get` and `copy` use without FIELD: the kind's main secret,
+/// else the first concealed field, else the first field (custom items have
+/// no fixed layout).
+pub(super) fn default_field(item: &Item) -> String {
+    let primary = item.overview.kind.primary_field();
+    if item.field(primary).is_some() {
+        primary.to_owned()
+    } else {
+        item.details
+            .fields
+            .iter()
+            .find(|f| f.is_concealed())
+            .or_else(|| item.details.fields.first())
+            .map_or_else(|| primary.to_owned(), |f| f.label.clone())
+    }
+}
+
 pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
     let mut vault = unlock(g).await?;
     let r = vault.resolve(&a.item, false).await?;
     let item = vault.item(r.id).await?;
     vault.close().await;
-    // Without FIELD: the kind's main secret, else the first concealed field,
-    // else the first field (custom items have no fixed layout).
-    let field = a.field.clone().unwrap_or_else(|| {
-        let primary = item.overview.kind.primary_field();
-        if item.field(primary).is_some() {
-            primary.to_owned()
-        } else {
-            item.details
-                .fields
-                .iter()
-                .find(|f| f.is_concealed())
-                .or_else(|| item.details.fields.first())
-                .map_or_else(|| primary.to_owned(), |f| f.label.clone())
-        }
-    });
+    let field = a.field.clone().unwrap_or_else(|| default_field(&item));
     let value = zeroize::Zeroizing::new(field_value(&item, &field)?);
     if g.json {
         print_json(&json!({ "id": item.r.id, "field": field, "value": value.as_str() }))

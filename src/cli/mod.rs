@@ -1,16 +1,19 @@
 //! The command line: clap definitions, dispatch, and the mapping of outcomes
 //! to exit codes (DESIGN §8). Commands talk only to the engine.
 
+mod copy;
 mod input;
 mod items;
 mod output;
 mod remote;
+mod session;
 mod sync;
 mod vault;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+pub use session::run_agent_process;
 
 use crate::engine;
 
@@ -123,12 +126,24 @@ pub enum Command {
     Search(items::SearchArgs),
     /// Print the current TOTP code of an item and the seconds left
     Totp(items::ItemArg),
+    /// Copy a field to the clipboard (default: the password), cleared after a while
+    Copy(copy::CopyArgs),
+    /// The clipboard helper `openk copy` starts (internal)
+    #[command(name = "__clipboard-hold", hide = true)]
+    ClipboardHold(copy::HoldArgs),
     /// Generate a password or passphrase (no vault needed)
     Gen(vault::GenArgs),
     /// Change the master password (re-wraps keys; items are untouched)
     Passwd(vault::PasswdArgs),
     /// Print the Emergency Kit again
     Kit(vault::KitArgs),
+    /// Start an agent that keeps this vault unlocked for later commands (no password, no KDF)
+    Unlock(session::UnlockArgs),
+    /// Stop this vault's agent: it wipes its keys (commands need the password again)
+    Lock,
+    /// The agent process `openk unlock` starts (internal)
+    #[command(name = "__agent", hide = true)]
+    Agent(session::AgentArgs),
     /// Upload this account to a sync server (keys stay encrypted)
     Register(remote::RegisterArgs),
     /// Sign in to a server: a new device (empty --vault) or this one again
@@ -146,6 +161,33 @@ pub enum Command {
     Audit(remote::AuditArgs),
     /// Run the sync server (same as `openk-server`)
     Serve(openk_server::ServeArgs),
+    /// Open the terminal UI (also what `openk` alone does on a terminal)
+    Tui,
+}
+
+/// Parses the command line. Without a subcommand, `openk` opens the TUI on
+/// a terminal; elsewhere it prints the help on stderr and exits 2.
+#[must_use]
+pub fn parse_args() -> Cli {
+    use clap::CommandFactory as _;
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            if crate::tui::is_terminal() {
+                Cli::parse_from(std::env::args_os().chain([std::ffi::OsString::from("tui")]))
+            } else {
+                eprintln!("{}", Cli::command().render_help());
+                std::process::exit(exit::USAGE);
+            }
+        }
+        Err(e) => e.exit(),
+    }
 }
 
 /// Runs a parsed command line.
@@ -157,7 +199,16 @@ pub async fn run(cli: Cli) -> CliResult {
     match &cli.command {
         Command::Init(a) => vault::init(g, a).await,
         Command::Gen(a) => vault::generate(g, a),
-        Command::Passwd(a) => vault::passwd(g, a).await,
+        Command::Passwd(a) => {
+            vault::passwd(g, a).await?;
+            session::lock_after_password_change(g).await;
+            Ok(())
+        }
+        Command::Unlock(a) => session::unlock(g, a).await,
+        Command::Lock => session::lock(g).await,
+        Command::Agent(_) => Err(CliError::usage(
+            "`openk __agent` is started by `openk unlock`",
+        )),
         Command::Kit(a) => vault::kit(g, a).await,
         Command::Add(a) => items::add(g, a).await,
         Command::Ls(a) => items::ls(g, a).await,
@@ -171,6 +222,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::History(a) => items::history(g, a).await,
         Command::Search(a) => items::search(g, a).await,
         Command::Totp(a) => items::totp(g, a).await,
+        Command::Copy(a) => copy::copy(g, a).await,
+        Command::ClipboardHold(a) => copy::hold(a),
         Command::Register(a) => remote::register(g, a).await,
         Command::Login(a) => remote::login(g, a).await,
         Command::Logout => remote::logout(g).await,
@@ -178,6 +231,12 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Device(c) => remote::device(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Serve(a) => remote::serve(a).await,
+        Command::Tui => {
+            let config = crate::config::load().map_err(CliError::usage)?;
+            crate::tui::run(vault_dir(g)?, config)
+                .await
+                .map_err(CliError::general)
+        }
     }
 }
 
@@ -193,15 +252,42 @@ fn vault_dir(g: &Global) -> CliResult<PathBuf> {
         })
 }
 
-/// Unlocks the vault with the password from stdin, `OPENK_PASSWORD` or a prompt.
+/// Unlocks the vault with the key of its agent (`openk unlock`) if one runs,
+/// else with the password from stdin, `OPENK_PASSWORD` or a prompt.
 async fn unlock(g: &Global) -> CliResult<engine::Vault> {
+    open_vault(g, true).await
+}
+
+/// Unlocks the vault with the master password even when an agent runs
+/// (`openk passwd` must prove the current password).
+async fn unlock_with_password(g: &Global) -> CliResult<engine::Vault> {
+    open_vault(g, false).await
+}
+
+async fn open_vault(g: &Global, use_agent: bool) -> CliResult<engine::Vault> {
     let dir = vault_dir(g)?;
     if !engine::has_vault_file(&dir) {
         return Err(engine::Error::NoVault(dir).into());
     }
-    let password = input::master_password(g, "Master password: ")?;
+    // A password on stdin is read (consumed) either way, so that a field
+    // given as `-` still finds its own value there.
+    let from_stdin = if g.password_stdin {
+        Some(input::master_password(g, "Master password: ")?)
+    } else {
+        None
+    };
     let fallback = std::env::var("OPENK_SECRET_KEY")
         .ok()
         .map(zeroize::Zeroizing::new);
+    if use_agent
+        && let Some(vault) =
+            crate::agent::client::open_vault(&dir, fallback.as_deref().map(String::as_str)).await?
+    {
+        return Ok(vault);
+    }
+    let password = match from_stdin {
+        Some(p) => p,
+        None => input::master_password(g, "Master password: ")?,
+    };
     Ok(engine::Vault::unlock(&dir, password, fallback.as_deref().map(String::as_str)).await?)
 }

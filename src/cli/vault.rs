@@ -107,13 +107,8 @@ pub struct GenArgs {
 }
 
 fn default_kit_path(account_id: uuid::Uuid) -> CliResult<PathBuf> {
-    let home = directories::BaseDirs::new()
-        .map(|b| b.home_dir().to_path_buf())
-        .ok_or_else(|| CliError::usage("cannot find the home directory; pass --kit PATH"))?;
-    Ok(home.join(format!(
-        "openk-emergency-kit-{}.txt",
-        &account_id.simple().to_string()[..8]
-    )))
+    files::default_kit_path(account_id)
+        .ok_or_else(|| CliError::usage("cannot find the home directory; pass --kit PATH"))
 }
 
 pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
@@ -189,7 +184,7 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
 }
 
 pub async fn passwd(g: &Global, a: &PasswdArgs) -> CliResult {
-    let mut vault = unlock(g).await?;
+    let mut vault = super::unlock_with_password(g).await?;
     let kdf = if a.kdf.given() {
         Some(a.kdf.params(vault.kdf())?)
     } else {

@@ -48,6 +48,18 @@ pub fn state_dir() -> Option<PathBuf> {
     })
 }
 
+/// Where `openk init` (and the TUI's create-vault flow) writes the
+/// Emergency Kit by default: `~/openk-emergency-kit-<id8>.txt`.
+#[must_use]
+pub fn default_kit_path(account_id: uuid::Uuid) -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| {
+        b.home_dir().join(format!(
+            "openk-emergency-kit-{}.txt",
+            &account_id.simple().to_string()[..8]
+        ))
+    })
+}
+
 /// Creates `dir` (and parents) with mode 0700, or checks an existing one.
 ///
 /// # Errors

@@ -95,6 +95,68 @@ pub mod label {
     pub const PASSPHRASE: &str = "passphrase";
 }
 
+/// The standard fields of a kind, in the order forms show them (the CLI's
+/// flags and the TUI's add form both follow this list).
+#[must_use]
+pub fn standard_fields(kind: ItemKind) -> &'static [(&'static str, FieldKind)] {
+    use FieldKind::{Email, Multiline, Secret, Text, Totp, Url};
+    match kind {
+        ItemKind::Login => &[
+            (label::USERNAME, Text),
+            (label::PASSWORD, Secret),
+            (label::URL, Url),
+            (label::TOTP, Totp),
+            (label::NOTES, Multiline),
+        ],
+        ItemKind::Note | ItemKind::Custom => &[(label::NOTES, Multiline)],
+        ItemKind::Card => &[
+            (label::CARDHOLDER, Text),
+            (label::NUMBER, Secret),
+            (label::EXPIRY, Text),
+            (label::CVV, Secret),
+            (label::PIN, Secret),
+            (label::NOTES, Multiline),
+        ],
+        ItemKind::Identity => &[
+            (label::FULL_NAME, Text),
+            (label::EMAIL, Email),
+            (label::PHONE, Text),
+            (label::ADDRESS, Multiline),
+            (label::BIRTHDAY, Text),
+            (label::COMPANY, Text),
+            (label::NOTES, Multiline),
+        ],
+        ItemKind::ApiKey => &[
+            (label::USERNAME, Text),
+            (label::KEY, Secret),
+            (label::URL, Url),
+            (label::NOTES, Multiline),
+        ],
+        ItemKind::SshKey => &[
+            (label::PRIVATE_KEY, Secret),
+            (label::PUBLIC_KEY, Text),
+            (label::FINGERPRINT, Text),
+            (label::PASSPHRASE, Secret),
+            (label::NOTES, Multiline),
+        ],
+    }
+}
+
+/// Where a field goes in an item: standard fields in a familiar order,
+/// custom fields next, notes last (sort key).
+#[must_use]
+pub fn field_rank(field_label: &str) -> u8 {
+    match field_label {
+        label::USERNAME | label::CARDHOLDER | label::FULL_NAME | label::PRIVATE_KEY => 0,
+        label::PASSWORD | label::NUMBER | label::EMAIL | label::KEY | label::PUBLIC_KEY => 1,
+        label::URL | label::EXPIRY | label::PHONE | label::FINGERPRINT => 2,
+        label::TOTP | label::CVV | label::ADDRESS | label::PASSPHRASE => 3,
+        label::PIN | label::BIRTHDAY | label::COMPANY => 4,
+        label::NOTES => 6,
+        _ => 5,
+    }
+}
+
 /// How a field is shown and treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
