@@ -8,6 +8,7 @@
 mod util;
 
 mod cli;
+mod clipboard;
 mod damage;
 mod items;
 mod leaks;
