@@ -7,6 +7,7 @@
 
 mod util;
 
+mod agent;
 mod cli;
 mod clipboard;
 mod damage;

@@ -215,7 +215,9 @@ pub async fn status(g: &Global) -> CliResult {
     let remote = vault.remote_status().await;
     let local_sync = vault.local_sync_status().await?;
     let (vault_id, vault_name) = vault.default_vault();
+    let (agent, agent_text) = super::session::status_json(vault.dir()).await;
     let info = json!({
+        "agent": agent,
         "vault": vault.dir(),
         "vault_id": vault_id,
         "vault_name": vault_name,
@@ -266,6 +268,10 @@ pub async fn status(g: &Global) -> CliResult {
             ),
         ],
     ];
+    rows.push(vec![
+        "agent".into(),
+        agent_text.unwrap_or_else(|| "none (`openk unlock` starts one)".into()),
+    ]);
     match &remote {
         None => rows.push(vec![
             "server".into(),

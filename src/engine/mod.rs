@@ -405,6 +405,12 @@ fn describe_changes(old: &Item, new: &Item) -> Vec<String> {
     out
 }
 
+/// What opens a vault: the master password, or the password key an agent kept.
+enum Unlocker<'a> {
+    Password(SecretString),
+    PasswordKey(&'a Key),
+}
+
 async fn password_key(password: SecretString, salt: Vec<u8>, kdf: KdfParams) -> Result<Key> {
     tokio::task::spawn_blocking(move || crypto::kdf::password_key(&password, &salt, &kdf))
         .await
@@ -543,6 +549,57 @@ impl Vault {
         password: SecretString,
         secret_key_fallback: Option<&str>,
     ) -> Result<Self> {
+        Self::open_with(dir, Unlocker::Password(password), secret_key_fallback).await
+    }
+
+    /// Opens the vault in `dir` with a password key (the Argon2id output)
+    /// that the agent kept, instead of the password: everything after the
+    /// KDF is exactly [`Vault::unlock`], so material that does not belong to
+    /// this vault's current header (a stale or lying agent) fails the same
+    /// way a wrong password does.
+    ///
+    /// # Errors
+    /// As [`Vault::unlock`].
+    pub async fn unlock_with_password_key(
+        dir: &Path,
+        password_key: &Key,
+        secret_key_fallback: Option<&str>,
+    ) -> Result<Self> {
+        Self::open_with(
+            dir,
+            Unlocker::PasswordKey(password_key),
+            secret_key_fallback,
+        )
+        .await
+    }
+
+    /// Runs the KDF of the vault in `dir` on `password` (for the agent, which
+    /// keeps the result). Does not check the password: pass the key to
+    /// [`Vault::unlock_with_password_key`] for that.
+    ///
+    /// # Errors
+    /// [`Error::NoVault`], [`Error::WrongPassword`] for a tampered header,
+    /// database errors.
+    pub async fn derive_password_key(dir: &Path, password: SecretString) -> Result<Key> {
+        if !dir.join(store::DB_FILE).exists() {
+            return Err(Error::NoVault(dir.to_path_buf()));
+        }
+        files::check_dir(dir)?;
+        let store = Store::open(dir, false).await?;
+        let header = store.header().await;
+        store.close().await;
+        let header = header?.ok_or_else(|| Error::NoVault(dir.to_path_buf()))?;
+        if header.kdf.validate().is_err() {
+            return Err(Error::WrongPassword);
+        }
+        password_key(password, header.salt, header.kdf).await
+    }
+
+    async fn open_with(
+        dir: &Path,
+        unlocker: Unlocker<'_>,
+        secret_key_fallback: Option<&str>,
+    ) -> Result<Self> {
         if !dir.join(store::DB_FILE).exists() {
             return Err(Error::NoVault(dir.to_path_buf()));
         }
@@ -557,7 +614,12 @@ impl Vault {
             return Err(Error::WrongPassword);
         }
         let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
-        let pk = password_key(password, header.salt.clone(), header.kdf).await?;
+        let pk = match unlocker {
+            Unlocker::Password(password) => {
+                password_key(password, header.salt.clone(), header.kdf).await?
+            }
+            Unlocker::PasswordKey(pk) => pk.duplicate(),
+        };
         let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
         let account_key = crypto::unwrap_key(
             &derived.unlock,

@@ -1,0 +1,441 @@
+//! The agent (`openk unlock` / `openk lock`): commands without a password
+//! while it runs, the idle timeout, its socket's permissions, one agent per
+//! vault, and what happens to a stale, killed or wrong agent.
+//!
+//! Each test gives its commands a private `XDG_RUNTIME_DIR` inside its temp
+//! dir (so sockets never land in the real one) and locks its agents when it
+//! ends, even on failure; `--idle-timeout 120` is the backstop.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::util::{PASSWORD, TestCommand, TestEnv, mode};
+
+/// The private runtime dir of `env` (created 0700).
+fn run_dir(env: &TestEnv) -> PathBuf {
+    let dir = env.root().join("run");
+    if !dir.exists() {
+        std::fs::create_dir(&dir).expect("create the runtime dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    dir
+}
+
+/// `openk ARGS` for `env` with its runtime dir (and `OPENK_PASSWORD`).
+fn cmd(env: &TestEnv, args: &[&str]) -> TestCommand {
+    env.cmd(args).env("XDG_RUNTIME_DIR", run_dir(env))
+}
+
+/// `openk ARGS` without any password: works only through the agent.
+fn nopw(env: &TestEnv, args: &[&str]) -> TestCommand {
+    cmd(env, args).env_remove("OPENK_PASSWORD")
+}
+
+/// Starts the agent of `env` and returns a guard that locks it.
+fn unlock<'a>(env: &'a TestEnv, extra: &[&str]) -> Locker<'a> {
+    cmd(env, &["unlock", "--idle-timeout", "120"])
+        .args(extra)
+        .ok()
+        .stdout_has("Unlocked.");
+    Locker(env)
+}
+
+/// Locks the agent of a test's vault when the test ends.
+struct Locker<'a>(&'a TestEnv);
+
+impl Drop for Locker<'_> {
+    fn drop(&mut self) {
+        let _ = cmd(self.0, &["lock"]).output();
+    }
+}
+
+/// The agent sockets in `run`.
+fn sockets(run: &Path) -> Vec<PathBuf> {
+    let dir = run.join("openk");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `openk status --json`'s `agent` value.
+fn agent_status(env: &TestEnv) -> serde_json::Value {
+    cmd(env, &["--json", "status"]).json()["agent"].clone()
+}
+
+fn assert_locked(env: &TestEnv) {
+    nopw(env, &["ls"])
+        .code(3)
+        .stderr_has("no terminal to ask for the master password");
+}
+
+/// Waits (up to `limit`) until `cond` holds.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+// unlock, then ls/show/add/get with no password at all; lock → the password is needed again, and the items are there.
+#[test]
+fn commands_run_without_a_password_while_the_agent_runs() {
+    let env = TestEnv::init();
+    env.add(&["login", "--name", "Mail", "--password", "mail-pw-1"]);
+    assert_locked(&env);
+    let locker = unlock(&env, &[]);
+    nopw(&env, &["ls"]).ok().stdout_has("Mail");
+    nopw(&env, &["show", "Mail"]).ok().stdout_has("Mail");
+    nopw(
+        &env,
+        &["add", "note", "--name", "Diary", "--notes", "dear diary"],
+    )
+    .ok();
+    assert_eq!(nopw(&env, &["get", "Diary"]).stdout(), "dear diary\n");
+    // A second unlock finds the running agent.
+    nopw(&env, &["unlock"]).ok().stdout_has("Already unlocked.");
+    let st = agent_status(&env);
+    assert!(st["pid"].as_u64().is_some(), "{st}");
+    assert!(st["locks_at"].as_str().is_some(), "{st}");
+
+    let lock = cmd(&env, &["--json", "lock"]).json();
+    assert_eq!(lock["locked"], true, "{lock}");
+    assert_locked(&env);
+    assert!(
+        sockets(&run_dir(&env)).is_empty(),
+        "lock removes the socket"
+    );
+    assert_eq!(env.ls_names(&[]), ["Diary", "Mail"]);
+    assert_eq!(agent_status(&env), serde_json::Value::Null);
+    // Nothing left to lock.
+    cmd(&env, &["lock"]).ok().stdout_has("nothing to lock");
+    assert_eq!(cmd(&env, &["--json", "lock"]).json()["locked"], false);
+    drop(locker);
+}
+
+// With a KDF that takes a while, a command through the agent is much faster than one with the password.
+#[test]
+fn commands_through_the_agent_skip_the_kdf() {
+    let env = TestEnv::new();
+    env.cmd([
+        "init",
+        "--kdf-memory-mib",
+        "128",
+        "--kdf-iterations",
+        "4",
+        "--kdf-parallelism",
+        "1",
+        "--kit",
+    ])
+    .arg(env.kit_path())
+    .ok();
+    let time = |c: TestCommand| {
+        let start = Instant::now();
+        c.ok();
+        start.elapsed()
+    };
+    let with_password = time(cmd(&env, &["ls"]));
+    let _locker = unlock(&env, &[]);
+    let through_agent = (0..3)
+        .map(|_| time(nopw(&env, &["ls"])))
+        .min()
+        .expect("three runs");
+    eprintln!("ls with the password: {with_password:?}; through the agent: {through_agent:?}");
+    assert!(
+        through_agent < with_password,
+        "the agent path ({through_agent:?}) should skip the KDF ({with_password:?})"
+    );
+}
+
+// A wrong password: exit 3 from `openk unlock`, no agent, no socket.
+#[test]
+fn a_wrong_password_starts_no_agent() {
+    let env = TestEnv::init();
+    let _locker = Locker(&env);
+    cmd(&env, &["unlock"])
+        .env("OPENK_PASSWORD", "not the password")
+        .code(3)
+        .stderr_has("wrong master password");
+    assert!(sockets(&run_dir(&env)).is_empty());
+    assert_locked(&env);
+    assert_eq!(agent_status(&env), serde_json::Value::Null);
+    // No vault at all: exit 4, as for every command.
+    let empty = TestEnv::new();
+    cmd(&empty, &["unlock"]).code(4);
+}
+
+// --idle-timeout 1 locks the agent a second after its last use; the config key does the same.
+#[test]
+fn the_agent_locks_itself_when_idle() {
+    let env = TestEnv::init();
+    let _locker = Locker(&env);
+    cmd(&env, &["unlock", "--idle-timeout", "1"]).ok();
+    nopw(&env, &["ls"]).ok();
+    assert!(
+        eventually(Duration::from_secs(10), || sockets(&run_dir(&env))
+            .is_empty()),
+        "the agent did not lock itself"
+    );
+    assert_locked(&env);
+
+    // `[agent] idle_timeout_secs` from the config file.
+    let config = env.root().join("config.toml");
+    std::fs::write(&config, "[agent]\nidle_timeout_secs = 1\n").expect("write config");
+    cmd(&env, &["unlock"])
+        .env("OPENK_CONFIG", &config)
+        .ok()
+        .stdout_has("Unlocked.");
+    assert!(
+        eventually(Duration::from_secs(10), || sockets(&run_dir(&env))
+            .is_empty()),
+        "the configured timeout did not lock the agent"
+    );
+    assert_locked(&env);
+}
+
+// The socket is 0600 in a 0700 directory, named by a hash (not the vault path).
+#[test]
+fn the_socket_is_private() {
+    let env = TestEnv::init();
+    let _locker = unlock(&env, &[]);
+    let run = run_dir(&env);
+    let socks = sockets(&run);
+    assert_eq!(socks.len(), 1, "{socks:?}");
+    let sock = &socks[0];
+    let meta = std::fs::symlink_metadata(sock).expect("stat the socket");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(mode(sock), 0o600, "socket mode");
+    assert_eq!(mode(&run.join("openk")), 0o700, "socket dir mode");
+    let name = sock
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("openk-agent-") && !name.contains("vault"),
+        "{name}"
+    );
+}
+
+// Without a usable XDG_RUNTIME_DIR the socket goes to a 0700 dir under the state dir.
+#[test]
+fn without_a_runtime_dir_the_socket_is_in_the_state_dir() {
+    let env = TestEnv::init();
+    let run = |args: &[&str]| env.cmd(args).env_remove("XDG_RUNTIME_DIR");
+    run(&["unlock", "--idle-timeout", "120"]).ok();
+    let dir = env.root().join(".local/state/openk/agent");
+    let found = eventually(Duration::from_secs(1), || dir.exists());
+    let result = std::panic::catch_unwind(|| {
+        assert!(found, "no agent dir in the state dir");
+        assert_eq!(mode(&dir), 0o700);
+        run(&["ls"]).env_remove("OPENK_PASSWORD").ok();
+    });
+    run(&["lock"]).ok().stdout_has("Locked");
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+// Two vaults, one runtime dir: two agents with their own sockets; locking one leaves the other.
+#[test]
+fn two_vaults_get_two_agents() {
+    let a = TestEnv::init();
+    let b = TestEnv::init();
+    let shared = run_dir(&a);
+    let in_shared = |env: &TestEnv, args: &[&str]| {
+        env.cmd(args)
+            .env("XDG_RUNTIME_DIR", &shared)
+            .env_remove("OPENK_PASSWORD")
+    };
+    let _la = unlock(&a, &[]);
+    in_shared(&b, &["unlock", "--idle-timeout", "120"])
+        .env("OPENK_PASSWORD", b.password())
+        .ok()
+        .stdout_has("Unlocked.");
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(sockets(&shared).len(), 2);
+        let pa = agent_status(&a)["pid"].as_u64().expect("agent a");
+        let pb = in_shared(&b, &["--json", "status"]).json()["agent"]["pid"]
+            .as_u64()
+            .expect("agent b");
+        assert_ne!(pa, pb);
+        in_shared(&a, &["add", "note", "--name", "In A", "--notes", "a"]).ok();
+        in_shared(&b, &["ls"]).ok().stdout_lacks("In A");
+        in_shared(&a, &["lock"]).ok().stdout_has("Locked");
+        in_shared(&a, &["ls"]).code(3);
+        in_shared(&b, &["ls"]).ok();
+    });
+    let _ = in_shared(&b, &["lock"]).output();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+// passwd asks for the current password even with an agent, then locks the agent (its key no longer fits).
+#[test]
+fn passwd_locks_the_agent() {
+    let mut env = TestEnv::init();
+    let locker = unlock(&env, &[]);
+    // The agent does not stand in for the current password.
+    nopw(
+        &env,
+        &["--password-stdin", "passwd", "--new-password-stdin"],
+    )
+    .stdin("not the password\nwhatever\n")
+    .code(3);
+    nopw(&env, &["ls"]).ok();
+    let new = "brand new master password 9";
+    nopw(
+        &env,
+        &["--password-stdin", "passwd", "--new-password-stdin"],
+    )
+    .stdin(format!("{PASSWORD}\n{new}\n"))
+    .ok()
+    .stderr_has("was locked");
+    assert_locked(&env);
+    assert!(sockets(&run_dir(&env)).is_empty());
+    drop(locker);
+    env.set_password(new);
+    cmd(&env, &["ls"]).ok();
+}
+
+// A killed agent leaves its socket behind: the next command removes it and asks for the password; unlock works again.
+#[test]
+fn a_killed_agent_leaves_a_stale_socket_that_is_removed() {
+    let env = TestEnv::init();
+    let _locker = unlock(&env, &[]);
+    let pid = agent_status(&env)["pid"].as_u64().expect("agent pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let run = run_dir(&env);
+    assert_eq!(sockets(&run).len(), 1, "the socket outlives a killed agent");
+    // Its listening socket closes as the process dies; from then on a
+    // command asks for the password and removes the stale socket.
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            nopw(&env, &["ls"]).output().code == Some(3) && sockets(&run).is_empty()
+        }),
+        "the stale socket was not removed"
+    );
+    assert_locked(&env);
+    let _again = unlock(&env, &[]);
+    nopw(&env, &["ls"]).ok();
+}
+
+// An agent whose key does not open the vault (the vault was replaced under it) is ignored and locked; the password works.
+#[test]
+fn an_agent_with_the_wrong_key_is_not_trusted() {
+    let env = TestEnv::init();
+    let other = TestEnv::init();
+    env.add(&["note", "--name", "Mine", "--notes", "x"]);
+    let _locker = unlock(&env, &[]);
+    other.settle();
+    for f in ["vault.db-wal", "vault.db-shm"] {
+        let _ = std::fs::remove_file(env.vault().join(f));
+    }
+    for f in ["vault.db", "secret.key"] {
+        std::fs::copy(other.vault().join(f), env.vault().join(f)).expect("swap the vault");
+    }
+    nopw(&env, &["ls"])
+        .code(3)
+        .stderr_has("does not open this vault");
+    assert!(
+        sockets(&run_dir(&env)).is_empty(),
+        "the wrong agent was locked"
+    );
+    // The password of the vault now in the directory opens it (test vaults share one password).
+    let out = cmd(&env, &["ls"]).ok();
+    out.stdout_lacks("Mine");
+}
+
+// A process of another uid that gets through to the socket (the 0700 directory is the first barrier; opened here on purpose) gets no answer, thanks to the SO_PEERCRED check; the agent keeps serving its user.
+#[test]
+fn another_user_gets_no_answer() {
+    let (setpriv, python) = (Path::new("/usr/bin/setpriv"), Path::new("/usr/bin/python3"));
+    if !rustix::process::geteuid().is_root() || !setpriv.exists() || !python.exists() {
+        eprintln!("skipped: needs root, setpriv and python3 to act as another user");
+        return;
+    }
+    let env = TestEnv::init();
+    let _locker = unlock(&env, &[]);
+    let run = run_dir(&env);
+    let sock = sockets(&run).pop().expect("the agent socket");
+    for dir in [env.root(), run.as_path(), run.join("openk").as_path()] {
+        crate::util::chmod(dir, 0o711);
+    }
+    crate::util::chmod(&sock, 0o666);
+    // Prints what the agent answered: nothing ("b''") or a closed connection.
+    let script = "import socket, sys\n\
+                  s = socket.socket(socket.AF_UNIX)\n\
+                  s.connect(sys.argv[1])\n\
+                  try:\n\
+                  \x20   s.sendall(b'{\"v\":1,\"op\":\"keys\"}\\n')\n\
+                  \x20   sys.stdout.write(repr(s.recv(4096)))\n\
+                  except OSError:\n\
+                  \x20   sys.stdout.write('closed')\n";
+    let out = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(python)
+        .args(["-c", script])
+        .arg(&sock)
+        .output()
+        .expect("run python as uid 65534");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout == "b''" || stdout == "closed",
+        "another uid must get nothing, got {stdout}"
+    );
+    crate::util::chmod(&sock, 0o600);
+    nopw(&env, &["ls"]).ok();
+}
+
+// At trace level, neither the agent's log file nor the commands it serves show the master password or a secret.
+#[test]
+fn agent_logs_hold_no_secrets() {
+    let env = TestEnv::init();
+    env.add(&["login", "--name", "Mail", "--password", "item-secret-Zq81"]);
+    let _locker = Locker(&env);
+    let mut stderr = cmd(&env, &["-vvv", "unlock", "--idle-timeout", "120"])
+        .env("OPENK_LOG", "trace")
+        .ok()
+        .stderr;
+    for args in [["-vvv", "ls"], ["-vvv", "show"], ["-vvv", "get"]] {
+        let mut args = args.to_vec();
+        if args[1] != "ls" {
+            args.push("Mail");
+        }
+        stderr.push_str(&nopw(&env, &args).env("OPENK_LOG", "trace").ok().stderr);
+    }
+    cmd(&env, &["-vvv", "lock"]).ok();
+    let logs = crate::util::files_below(&env.root().join(".local/state/openk"));
+    assert!(!logs.is_empty(), "the agent wrote a log");
+    let mut text = stderr;
+    for f in logs {
+        text.push_str(&String::from_utf8_lossy(
+            &std::fs::read(f).expect("read log"),
+        ));
+    }
+    assert!(text.contains("agent serving"), "{text}");
+    for secret in [PASSWORD, "item-secret-Zq81", "password_key\":\""] {
+        assert!(!text.contains(secret), "{secret:?} in the logs");
+    }
+}
