@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use super::{HOLD_COMMAND, Via, osc52};
 
 /// How long stage two tries to confirm that it owns the clipboard.
-const TAKE_TIMEOUT: Duration = Duration::from_secs(3);
+const TAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the waiting helper looks at the clock and the clipboard.
 const TICK: Duration = Duration::from_millis(200);

@@ -36,7 +36,7 @@ pub use osc52::{osc52_clear_sequence, osc52_sequence};
 pub const HOLD_COMMAND: &str = "__clipboard-hold";
 
 /// How long `copy` waits for the helper to own the clipboard.
-const HELPER_TIMEOUT: Duration = Duration::from_secs(5);
+const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a copy went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
