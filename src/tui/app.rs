@@ -1365,9 +1365,6 @@ impl App {
                     Verb::Trashed => format!("Moved {name} to the trash; R in Trash restores it"),
                     Verb::Restored => format!("Restored {name}"),
                 });
-                if matches!(verb, Verb::Added | Verb::Restored) {
-                    self.filter = Filter::All;
-                }
                 if verb == Verb::Added {
                     self.field_sel = default_field(&item);
                     self.revealed.clear();

@@ -1,1 +1,858 @@
+//! TUI tests: the real [`App`] driven by key events against a real
+//! [`Worker`] on a temporary vault (floor KDF), a fake clock and a fake
+//! clipboard; screens rendered with ratatui's `TestBackend` and compared
+//! with insta snapshots (in `snapshots/`). Every snapshot is also checked
+//! for fixture secrets: none may appear unless the test revealed it.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use super::app::{App, CreateStep, Filter, Focus, Pane, Popup, Screen, Settings};
+use super::clip::{Copies, FakeClipboard};
+use super::clock::FakeClock;
+use super::keymap::Keymap;
+use super::theme::Theme;
+use super::ui;
+use super::worker::{Reply, Request, Worker};
+use crate::crypto::totp::Totp;
+use crate::engine::model::{Field, FieldKind, ItemKind, label, now_millis};
+use crate::engine::{ItemDraft, KdfParams, SecretString, Vault};
+
+const PASSWORD: &str = "correct horse battery staple";
+const SECRETS: [&str; 4] = [
+    "hunter2-secret",
+    "4111111111114242",
+    "sk-live-0000",
+    "JBSWY3DPEHPK3PXP",
+];
+const TOTP_SEED: &str = "JBSWY3DPEHPK3PXP";
+const SHOWN_DIR: &str = "/home/alice/.local/share/openk/vault";
+
+struct Harness {
+    app: App,
+    worker: Worker,
+    clock: FakeClock,
+    copies: Copies,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn login(name: &str, user: &str, password: &str) -> ItemDraft {
+    ItemDraft {
+        kind: ItemKind::Login,
+        name: name.into(),
+        fields: vec![
+            Field::new(label::USERNAME, user, FieldKind::Text),
+            Field::new(label::PASSWORD, password, FieldKind::Secret),
+        ],
+        tags: vec![],
+        folder: None,
+        favorite: false,
+    }
+}
+
+/// A vault with a few items of different kinds.
+async fn fixture(dir: &std::path::Path) {
+    let mut v = Vault::init(
+        dir,
+        SecretString::from(PASSWORD.to_owned()),
+        KdfParams::FLOOR,
+    )
+    .await
+    .expect("init");
+    let mut github = login("GitHub", "alice", "hunter2-secret");
+    github
+        .fields
+        .push(Field::new(label::URL, "https://github.com", FieldKind::Url));
+    github
+        .fields
+        .push(Field::new(label::TOTP, TOTP_SEED, FieldKind::Totp));
+    github.tags = vec!["work".into()];
+    github.folder = Some("Dev".into());
+    github.favorite = true;
+    let mut gitlab = login("GitLab", "alice@work", "gl-pass-1");
+    gitlab.tags = vec!["work".into()];
+    let card = ItemDraft {
+        kind: ItemKind::Card,
+        name: "Visa".into(),
+        fields: vec![
+            Field::new(label::CARDHOLDER, "Alice Example", FieldKind::Text),
+            Field::new(label::NUMBER, "4111111111114242", FieldKind::Secret),
+        ],
+        tags: vec![],
+        folder: Some("Bank".into()),
+        favorite: false,
+    };
+    let api = ItemDraft {
+        kind: ItemKind::ApiKey,
+        name: "Stripe".into(),
+        fields: vec![Field::new(label::KEY, "sk-live-0000", FieldKind::Secret)],
+        tags: vec!["billing".into()],
+        folder: None,
+        favorite: false,
+    };
+    let note = ItemDraft {
+        kind: ItemKind::Note,
+        name: "Wifi at home".into(),
+        fields: vec![Field::new(
+            label::NOTES,
+            "ask the router",
+            FieldKind::Multiline,
+        )],
+        tags: vec![],
+        folder: None,
+        favorite: false,
+    };
+    v.add_many(vec![github, gitlab, card, api, note])
+        .await
+        .expect("add");
+    v.close().await;
+}
+
+fn settings(has_vault: bool) -> Settings {
+    Settings {
+        vault_dir: PathBuf::from(SHOWN_DIR),
+        lock_after: Some(Duration::from_secs(300)),
+        clear_after: Some(Duration::from_secs(30)),
+        has_vault,
+    }
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+impl Harness {
+    async fn new(with_vault: bool) -> Self {
+        Self::with_theme(with_vault, Theme::named("dark", false)).await
+    }
+
+    async fn with_theme(with_vault: bool, theme: Theme) -> Self {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("vault");
+        if with_vault {
+            fixture(&dir).await;
+        }
+        // On a TOTP period boundary, and not before the items were saved, so
+        // countdowns and "just now" are the same on every run.
+        let clock = FakeClock::new(now_millis() / 30_000 * 30_000);
+        let clip = FakeClipboard::default();
+        let copies = clip.copied.clone();
+        let app = App::new(
+            settings(with_vault),
+            theme,
+            Keymap::default(),
+            Box::new(clock.clone()),
+            Box::new(clip),
+        );
+        let worker =
+            Worker::new(dir.clone(), KdfParams::FLOOR, true).with_kit_dir(tmp.path().into());
+        Self {
+            app,
+            worker,
+            clock,
+            copies,
+            dir,
+            _tmp: tmp,
+        }
+    }
+
+    /// Serves what the app asked for until it asks for nothing more.
+    async fn pump(&mut self) {
+        for _ in 0..20 {
+            let requests: Vec<Request> = self.app.outbox.drain(..).collect();
+            if requests.is_empty() {
+                return;
+            }
+            for r in requests {
+                for reply in self.worker.handle(r).await {
+                    self.app.on_reply(reply);
+                }
+            }
+        }
+    }
+
+    async fn press(&mut self, k: KeyEvent) {
+        self.app.handle_event(&Event::Key(k));
+        self.pump().await;
+    }
+
+    async fn keys(&mut self, s: &str) {
+        for c in s.chars() {
+            self.press(key(c)).await;
+        }
+    }
+
+    async fn unlocked() -> Self {
+        let mut h = Self::new(true).await;
+        h.keys(PASSWORD).await;
+        h.press(code(KeyCode::Enter)).await;
+        assert!(matches!(h.app.screen, Screen::Main), "unlocked");
+        h
+    }
+
+    fn render(&mut self, w: u16, h: u16) -> Terminal<TestBackend> {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        t.draw(|f| ui::draw(f, &mut self.app)).expect("draw");
+        t
+    }
+
+    /// The screen as text, checked for secrets the test did not reveal.
+    fn screen(&mut self, w: u16, h: u16, revealed: &[&str]) -> String {
+        let text = self.render(w, h).backend().to_string();
+        for s in SECRETS {
+            if !revealed.contains(&s) {
+                assert!(!text.contains(s), "secret {s:?} on screen:\n{text}");
+            }
+        }
+        text
+    }
+
+    fn select(&mut self, name: &str) {
+        let pos = self
+            .app
+            .shown
+            .iter()
+            .position(|&i| self.app.entries[i as usize].overview.name == name)
+            .expect("listed");
+        let delta = i64::try_from(pos).unwrap_or(0) - i64::try_from(self.app.sel).unwrap_or(0);
+        let (k, n) = if delta >= 0 {
+            ('j', delta)
+        } else {
+            ('k', -delta)
+        };
+        for _ in 0..n {
+            self.app.handle_event(&Event::Key(key(k)));
+        }
+    }
+}
+
+fn style_runs(buf: &Buffer, rows: &[u16]) -> String {
+    let mut out = String::new();
+    for &y in rows {
+        let mut last = None;
+        let mut text = String::new();
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            let style = (cell.fg, cell.bg, cell.modifier);
+            if last.is_some_and(|l| l != style) {
+                out.push_str(&format!(
+                    "{:?} {:?}\n",
+                    last.expect("some"),
+                    text.trim_end()
+                ));
+                text.clear();
+            }
+            last = Some(style);
+            text.push_str(cell.symbol());
+        }
+        if let Some(l) = last {
+            out.push_str(&format!("{l:?} {:?}\n", text.trim_end()));
+        }
+        out.push_str("--\n");
+    }
+    out
+}
+
+// ----------------------------------------------------------------- unlock
+
+#[tokio::test]
+async fn unlock_screen_masks_the_password() {
+    let mut h = Harness::new(true).await;
+    h.keys("hunter2-secret").await;
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("••••••••••••••"));
+    insta::assert_snapshot!("unlock_screen", text);
+}
+
+#[tokio::test]
+async fn wrong_password_says_so_and_stays_locked() {
+    let mut h = Harness::new(true).await;
+    h.keys("not the password").await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Unlock(_)));
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("wrong password"), "{text}");
+    insta::assert_snapshot!("unlock_wrong_password", text);
+    // The right one then works.
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Main));
+}
+
+#[tokio::test]
+async fn ctrl_c_and_esc_quit_from_the_unlock_screen() {
+    let mut h = Harness::new(true).await;
+    h.press(ctrl('c')).await;
+    assert!(h.app.quit);
+    let mut h = Harness::new(true).await;
+    h.press(code(KeyCode::Esc)).await;
+    assert!(h.app.quit);
+}
+
+#[tokio::test]
+async fn first_run_creates_the_vault_and_writes_the_kit() {
+    let mut h = Harness::new(false).await;
+    assert!(matches!(h.app.screen, Screen::Create(_)));
+    h.keys("abc").await;
+    let weak = h.screen(80, 24, &[]);
+    assert!(weak.contains("Easy to guess"), "{weak}");
+    insta::assert_snapshot!("create_weak_password", weak);
+    for _ in 0..3 {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("correct horse battery stapler").await;
+    h.press(code(KeyCode::Enter)).await;
+    let Screen::Create(s) = &h.app.screen else {
+        panic!("still creating")
+    };
+    assert!(s.error.as_deref().is_some_and(|e| e.contains("differ")));
+    assert!(!h.dir.exists() || !crate::engine::has_vault_file(&h.dir));
+    for _ in 0.."correct horse battery stapler".len() {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    let Screen::Create(s) = &h.app.screen else {
+        panic!("still creating")
+    };
+    let CreateStep::Kit { secret_key, kit } = &s.step else {
+        panic!("kit step, not {:?}", s.step)
+    };
+    assert!(secret_key.starts_with("OK1-"), "secret key shown");
+    let secret_key = secret_key.as_str().to_owned();
+    let kit = kit.as_ref().expect("kit written").clone();
+    let text = std::fs::read_to_string(&kit).expect("kit file");
+    assert!(text.contains(secret_key.as_str()));
+    let screen = h.screen(80, 24, &[]);
+    assert!(screen.contains(secret_key.as_str()) && screen.contains("Emergency Kit"));
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Main));
+    assert!(crate::engine::has_vault_file(&h.dir));
+}
+
+#[tokio::test]
+async fn kit_step_snapshot() {
+    let mut h = Harness::new(false).await;
+    h.app.on_reply(Reply::Created {
+        entries: std::sync::Arc::new(Vec::new()),
+        secret_key: zeroize::Zeroizing::new("OK1-ABCDEF-GHJKLM-NPQRST-VWXYZ2-3456".into()),
+        kit: Ok(PathBuf::from(
+            "/home/alice/openk-emergency-kit-0193a1b2.txt",
+        )),
+    });
+    insta::assert_snapshot!("create_kit_step", h.screen(80, 24, &[]));
+}
+
+// ------------------------------------------------------------- vault pane
+
+#[tokio::test]
+async fn vault_pane_lists_favourites_first_and_masks_secrets() {
+    let mut h = Harness::unlocked().await;
+    let names: Vec<&str> = h
+        .app
+        .shown
+        .iter()
+        .map(|&i| h.app.entries[i as usize].overview.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["GitHub", "GitLab", "Stripe", "Visa", "Wifi at home"]
+    );
+    let text = h.screen(80, 24, &[]);
+    insta::assert_snapshot!("vault_pane_80x24", text);
+    insta::assert_snapshot!("vault_pane_120x40", h.screen(120, 40, &[]));
+}
+
+#[tokio::test]
+async fn vault_pane_reveal_toggles_only_the_selected_field() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('r')).await;
+    let text = h.screen(80, 24, &["hunter2-secret"]);
+    assert!(text.contains("hunter2-secret"));
+    insta::assert_snapshot!("vault_pane_revealed_password", text);
+    h.press(key('r')).await;
+    assert!(!h.screen(80, 24, &[]).contains("hunter2-secret"));
+    // Moving to another item forgets what was revealed.
+    h.press(key('r')).await;
+    h.press(key('j')).await;
+    h.press(key('k')).await;
+    assert!(!h.screen(80, 24, &[]).contains("hunter2-secret"));
+}
+
+#[tokio::test]
+async fn totp_shows_a_live_countdown_and_the_code_when_revealed() {
+    let mut h = Harness::unlocked().await;
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("••• •••  ⏱ 30s"), "{text}");
+    h.clock.advance(Duration::from_secs(7));
+    h.app.tick();
+    assert!(h.screen(80, 24, &[]).contains("⏱ 23s"));
+    // Select the TOTP field (details column) and reveal it.
+    h.press(key('l')).await;
+    h.press(key('l')).await;
+    while h.app.detail.as_ref().expect("detail").details.fields[h.app.field_sel].kind
+        != FieldKind::Totp
+    {
+        h.press(key('j')).await;
+    }
+    h.press(key('r')).await;
+    let now = u64::try_from(h.clock_unix() / 1000).expect("time");
+    let code = Totp::parse(TOTP_SEED).expect("seed").code_at(now);
+    let shown = format!("{} {}", &code[..3], &code[3..]);
+    assert!(h.screen(80, 24, &[]).contains(&shown));
+}
+
+impl Harness {
+    fn clock_unix(&self) -> i64 {
+        use super::clock::Clock as _;
+        self.clock.unix_millis()
+    }
+}
+
+#[tokio::test]
+async fn sidebar_filters_folders_tags_and_sort() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('h')).await;
+    assert_eq!(h.app.focus, Focus::Sidebar);
+    h.press(key('G')).await;
+    // The last row is the last tag: #work.
+    assert_eq!(h.app.filter, Filter::Tag("work".into()));
+    assert_eq!(h.app.shown.len(), 2);
+    insta::assert_snapshot!("vault_pane_tag_filter", h.screen(80, 24, &[]));
+    h.press(code(KeyCode::Esc)).await;
+    h.press(code(KeyCode::Esc)).await;
+    assert_eq!(h.app.filter, Filter::All);
+    h.press(key('s')).await;
+    assert!(h.screen(80, 24, &[]).contains("Sorted by last change"));
+    assert!(h.screen(120, 40, &[]).contains("by changed"));
+}
+
+#[tokio::test]
+async fn mouse_click_selects_and_wheel_scrolls() {
+    let mut h = Harness::unlocked().await;
+    h.render(80, 24);
+    let list = h.app.areas.list;
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: list.x + 3,
+        row: list.y + 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    h.app.handle_event(&Event::Mouse(click));
+    h.pump().await;
+    assert_eq!(h.app.sel, 2);
+    assert_eq!(
+        h.app.detail.as_ref().map(|d| d.overview.name.as_str()),
+        Some("Stripe")
+    );
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: list.x + 3,
+        row: list.y + 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    h.app.handle_event(&Event::Mouse(wheel));
+    assert_eq!(h.app.sel, 4);
+}
+
+// ------------------------------------------------------------------ copy
+
+#[tokio::test]
+async fn copy_password_username_and_totp_go_through_the_clipboard() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('c')).await;
+    h.press(key('u')).await;
+    h.press(key('t')).await;
+    let copies = h.copies.lock().expect("copies").clone();
+    let now = u64::try_from(h.clock_unix() / 1000).expect("time");
+    let code = Totp::parse(TOTP_SEED).expect("seed").code_at(now);
+    let values: Vec<&str> = copies.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(values, ["hunter2-secret", "alice", code.as_str()]);
+    assert!(
+        copies
+            .iter()
+            .all(|(_, d)| *d == Some(Duration::from_secs(30)))
+    );
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("clip 30s"), "{text}");
+    assert!(text.contains("Copied the TOTP code of GitHub"));
+    h.clock.advance(Duration::from_secs(31));
+    h.app.tick();
+    assert!(!h.screen(80, 24, &[]).contains("clip "));
+}
+
+#[tokio::test]
+async fn copy_right_after_moving_waits_for_the_details() {
+    let mut h = Harness::unlocked().await;
+    h.app.handle_event(&Event::Key(key('j')));
+    h.app.handle_event(&Event::Key(key('c')));
+    h.pump().await;
+    let copies = h.copies.lock().expect("copies").clone();
+    assert_eq!(copies.first().map(|c| c.0.as_str()), Some("gl-pass-1"));
+}
+
+// ---------------------------------------------------------------- search
+
+#[tokio::test]
+async fn search_updates_per_keystroke_highlights_and_jumps() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('/')).await;
+    assert_eq!(h.app.pane, Pane::Search);
+    h.keys("git").await;
+    assert_eq!(h.app.search.hits.len(), 2);
+    for _ in 0..3 {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys("lab").await;
+    assert_eq!(h.app.search.hits.len(), 1, "lab matches GitLab only");
+    let t = h.render(80, 24);
+    let text = t.backend().to_string();
+    insta::assert_snapshot!("search_pane", text);
+    // The matched characters are highlighted (underlined).
+    let buf = t.backend().buffer();
+    let results = h.app.areas.results;
+    let row = results.y + 1;
+    let underlined: String = (results.x..results.x + results.width)
+        .map(|x| &buf[(x, row)])
+        .filter(|c| c.modifier.contains(ratatui::style::Modifier::UNDERLINED))
+        .map(ratatui::buffer::Cell::symbol)
+        .collect();
+    assert_eq!(underlined, "Lab");
+    h.press(code(KeyCode::Enter)).await;
+    assert_eq!(h.app.pane, Pane::Vault);
+    assert_eq!(
+        h.app.detail.as_ref().map(|d| d.overview.name.as_str()),
+        Some("GitLab")
+    );
+}
+
+#[tokio::test]
+async fn search_filters_narrow_results() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('/')).await;
+    h.keys("kind:card").await;
+    let names: Vec<String> = h
+        .app
+        .search
+        .hits
+        .iter()
+        .filter_map(|id| h.app.entry(*id).map(|e| e.overview.name.clone()))
+        .collect();
+    assert_eq!(names, ["Visa"]);
+    for _ in 0.."kind:card".len() {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys("tag:work folder:Dev").await;
+    assert_eq!(h.app.search.hits.len(), 1);
+    h.press(ctrl('u')).await;
+    h.keys("kind:nope").await;
+    assert!(
+        h.app
+            .search
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown kind"))
+    );
+    h.press(code(KeyCode::Esc)).await;
+    assert_eq!(h.app.pane, Pane::Vault);
+}
+
+// ------------------------------------------------------- add, edit, trash
+
+#[tokio::test]
+async fn add_a_login_with_the_generator() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('n')).await;
+    insta::assert_snapshot!("new_item_kind_picker", h.screen(80, 24, &[]));
+    h.press(code(KeyCode::Enter)).await; // login
+    h.keys("Bank").await;
+    h.press(code(KeyCode::Down)).await;
+    h.keys("bob").await;
+    h.press(code(KeyCode::Down)).await;
+    h.press(ctrl('g')).await;
+    let Some(Popup::Generator(_, g)) = &mut h.app.popup else {
+        panic!("generator open")
+    };
+    assert!(g.entropy > 100.0);
+    g.value = zeroize::Zeroizing::new("Gen3rated!Passw0rd#xyz".into());
+    g.entropy = 131.1;
+    insta::assert_snapshot!("generator_popup", h.screen(80, 24, &[]));
+    h.press(code(KeyCode::Right)).await; // regenerates, 21 characters
+    let Some(Popup::Generator(_, g)) = &h.app.popup else {
+        panic!("generator open")
+    };
+    let generated = g.value.as_str().to_owned();
+    assert_eq!(generated.chars().count(), 21);
+    h.press(code(KeyCode::Enter)).await;
+    insta::assert_snapshot!("new_item_form", h.screen(80, 24, &[]));
+    h.press(ctrl('s')).await;
+    assert!(h.app.popup.is_none());
+    let item = h.app.detail.clone().expect("selected");
+    assert_eq!(item.overview.name, "Bank");
+    assert_eq!(h.app.selected_id(), Some(item.r.id));
+    assert_eq!(
+        item.field(label::PASSWORD).map(|f| f.value.expose()),
+        Some(generated.as_str())
+    );
+    assert_eq!(
+        item.field(label::USERNAME).map(|f| f.value.expose()),
+        Some("bob")
+    );
+}
+
+#[tokio::test]
+async fn every_kind_has_a_form_that_saves() {
+    for (i, kind) in ItemKind::ALL.iter().enumerate() {
+        let mut h = Harness::unlocked().await;
+        h.press(key('n')).await;
+        for _ in 0..i {
+            h.press(key('j')).await;
+        }
+        h.press(code(KeyCode::Enter)).await;
+        let name = format!("my {kind}");
+        h.keys(&name).await;
+        h.press(code(KeyCode::Down)).await;
+        h.keys("value1").await;
+        h.press(ctrl('s')).await;
+        let item = h.app.detail.clone().expect("saved");
+        assert_eq!(item.overview.kind, *kind);
+        assert_eq!(item.overview.name, name);
+        assert_eq!(item.details.fields.len(), 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn edit_changes_fields_and_adds_and_removes_custom_ones() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('e')).await;
+    let Some(Popup::Form(form)) = &h.app.popup else {
+        panic!("form open")
+    };
+    assert_eq!(form.rows[1].label, "username");
+    h.press(code(KeyCode::Down)).await;
+    h.keys("-new").await;
+    h.press(ctrl('a')).await;
+    h.keys("recovery code").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("abc-123").await;
+    h.press(ctrl('t')).await; // make it secret
+    insta::assert_snapshot!("edit_item_form", h.screen(80, 24, &["JBSWY3DPEHPK3PXP"]));
+    // Remove the URL field.
+    let Some(Popup::Form(form)) = &h.app.popup else {
+        panic!("form open")
+    };
+    let url_row = form
+        .rows
+        .iter()
+        .position(|r| r.label == "url")
+        .expect("url row");
+    let at = form.sel;
+    for _ in 0..at.abs_diff(url_row) {
+        h.press(code(if url_row > at {
+            KeyCode::Down
+        } else {
+            KeyCode::Up
+        }))
+        .await;
+    }
+    h.press(ctrl('x')).await;
+    h.press(ctrl('s')).await;
+    let item = h.app.detail.clone().expect("saved");
+    assert_eq!(
+        item.field(label::USERNAME).map(|f| f.value.expose()),
+        Some("alice-new")
+    );
+    let custom = item.field("recovery code").expect("custom field");
+    assert_eq!(
+        (custom.value.expose(), custom.kind),
+        ("abc-123", FieldKind::Secret)
+    );
+    assert!(item.field(label::URL).is_none());
+    assert!(item.overview.urls.is_empty());
+    assert_eq!(
+        item.field(label::PASSWORD).map(|f| f.value.expose()),
+        Some("hunter2-secret")
+    );
+    assert_eq!(item.r.version, 2);
+}
+
+#[tokio::test]
+async fn trash_asks_first_then_restore_brings_it_back() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('d')).await;
+    insta::assert_snapshot!("confirm_trash", h.screen(80, 24, &[]));
+    h.press(key('n')).await;
+    assert_eq!(h.app.shown.len(), 5);
+    h.press(key('d')).await;
+    h.press(key('y')).await;
+    assert_eq!(h.app.shown.len(), 4);
+    // Trash in the sidebar lists it; R restores it.
+    h.press(key('h')).await;
+    h.press(key('j')).await;
+    h.press(key('j')).await;
+    h.press(key('j')).await;
+    assert_eq!(h.app.filter, Filter::Trash);
+    assert_eq!(h.app.shown.len(), 1);
+    h.press(key('l')).await;
+    insta::assert_snapshot!("trash_view", h.screen(80, 24, &[]));
+    h.press(key('R')).await;
+    assert_eq!(h.app.filter, Filter::Trash);
+    assert!(h.app.shown.is_empty());
+    h.press(code(KeyCode::Esc)).await;
+    h.press(code(KeyCode::Esc)).await;
+    assert_eq!(h.app.shown.len(), 5);
+}
+
+#[tokio::test]
+async fn history_lists_versions_and_the_fields_that_differ() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('e')).await;
+    h.press(code(KeyCode::Down)).await;
+    h.press(code(KeyCode::Down)).await;
+    h.keys("-v2").await;
+    h.press(ctrl('s')).await;
+    h.press(key('H')).await;
+    let Some(Popup::History(hist)) = &h.app.popup else {
+        panic!("history open")
+    };
+    assert_eq!(hist.versions.len(), 2);
+    h.press(key('k')).await;
+    h.press(code(KeyCode::Enter)).await;
+    let text = h.screen(80, 24, &[]);
+    assert!(
+        text.contains("password") && text.contains("changed (r reveals)"),
+        "{text}"
+    );
+    insta::assert_snapshot!("history_popup", text);
+    h.press(key('r')).await;
+    let text = h.screen(80, 24, &["hunter2-secret"]);
+    assert!(
+        text.contains("hunter2-secret → hunter2-secret-v2"),
+        "{text}"
+    );
+}
+
+// ----------------------------------------------------------------- lock
+
+#[tokio::test]
+async fn idle_lock_wipes_state_and_returns_to_unlock() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('r')).await;
+    assert!(h.screen(80, 24, &["hunter2-secret"]).contains("lock 5:00"));
+    h.clock.advance(Duration::from_secs(299));
+    h.app.tick();
+    assert!(matches!(h.app.screen, Screen::Main));
+    assert!(h.screen(80, 24, &["hunter2-secret"]).contains("lock 0:01"));
+    // A key press restarts the countdown.
+    h.press(key('j')).await;
+    h.press(key('k')).await;
+    h.clock.advance(Duration::from_secs(200));
+    h.app.tick();
+    assert!(matches!(h.app.screen, Screen::Main));
+    h.clock.advance(Duration::from_secs(100));
+    h.app.tick();
+    assert!(matches!(h.app.screen, Screen::Unlock(_)));
+    assert!(h.app.entries.is_empty() && h.app.detail.is_none() && h.app.shown.is_empty());
+    assert!(matches!(h.app.outbox.as_slice(), [Request::Lock]));
+    h.pump().await;
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("Locked after being idle"), "{text}");
+    assert!(!text.contains("GitHub"));
+    // The worker dropped the vault: a late request fails.
+    let replies = h.worker.handle(Request::Item(uuid::Uuid::nil())).await;
+    assert!(matches!(replies.as_slice(), [Reply::Error(m)] if m.contains("locked")));
+}
+
+#[tokio::test]
+async fn capital_l_locks_now() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('L')).await;
+    assert!(matches!(h.app.screen, Screen::Unlock(_)));
+    assert!(h.app.entries.is_empty());
+}
+
+// ------------------------------------------------------- overlays & panes
+
+#[tokio::test]
+async fn help_overlay_lists_every_binding() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('?')).await;
+    let text = h.screen(80, 24, &[]);
+    for a in super::keymap::Action::ALL {
+        let keys = h.app.keymap.keys_of(a);
+        assert!(text.contains(&keys), "{} ({keys}) missing", a.name());
+    }
+    insta::assert_snapshot!("help_overlay", text);
+    h.press(code(KeyCode::Esc)).await;
+    assert!(h.app.popup.is_none());
+}
+
+#[tokio::test]
+async fn command_palette_finds_and_runs_actions() {
+    let mut h = Harness::unlocked().await;
+    h.press(key(':')).await;
+    h.keys("lock").await;
+    insta::assert_snapshot!("command_palette", h.screen(80, 24, &[]));
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Unlock(_)));
+}
+
+#[tokio::test]
+async fn devices_pane_says_local_only_plainly() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('3')).await;
+    assert_eq!(h.app.pane, Pane::Devices);
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("Local only"), "{text}");
+    insta::assert_snapshot!("devices_pane_local_only", text);
+    h.press(code(KeyCode::Tab)).await;
+    assert_eq!(h.app.pane, Pane::Vault);
+}
+
+#[tokio::test]
+async fn small_terminal_gets_a_message_and_resize_redraws() {
+    let mut h = Harness::unlocked().await;
+    let small = h.screen(60, 20, &[]);
+    assert!(small.contains("Terminal too small") && small.contains("need 80×24"));
+    insta::assert_snapshot!("terminal_too_small", small);
+    assert!(h.screen(80, 24, &[]).contains("All items"));
+}
+
+#[tokio::test]
+async fn themes_dark_light_and_no_color() {
+    for (name, theme) in [
+        ("dark", Theme::named("dark", false)),
+        ("light", Theme::named("light", false)),
+        ("no_color", Theme::named("dark", true)),
+    ] {
+        let mut h = Harness::with_theme(true, theme).await;
+        h.keys(PASSWORD).await;
+        h.press(code(KeyCode::Enter)).await;
+        let t = h.render(80, 24);
+        let buf = t.backend().buffer();
+        // Tabs, the selected row, the message line and the status bar.
+        let runs = style_runs(buf, &[0, 2, 22, 23]);
+        if name == "no_color" {
+            assert!(!runs.contains("Rgb"), "no colour with NO_COLOR");
+        }
+        insta::assert_snapshot!(format!("theme_{name}"), runs);
+    }
+}

@@ -661,7 +661,7 @@ fn draw_details(f: &mut Frame, app: &App, area: Rect) {
     let hint = if focused {
         "r reveal · y copy field · e edit · H history"
     } else {
-        "c password · u user · t TOTP · → fields"
+        "c pw · u user · t TOTP · → fields"
     };
     let block =
         block(app, "Details", focused).title_bottom(Span::styled(format!(" {hint} "), t.dim));
@@ -895,15 +895,16 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
     }
     match app.pane {
         Pane::Vault => {
+            if app.filter == Filter::Trash {
+                out.push((k(Action::Restore), "restore"));
+            }
             out.push((k(Action::CopyPassword), "copy pw"));
             out.push((k(Action::CopyUsername), "user"));
             out.push((k(Action::CopyTotp), "totp"));
             out.push((k(Action::Reveal), "reveal"));
             out.push((k(Action::New), "new"));
             out.push((k(Action::Edit), "edit"));
-            if app.filter == Filter::Trash {
-                out.push((k(Action::Restore), "restore"));
-            } else {
+            if app.filter != Filter::Trash {
                 out.push((k(Action::Delete), "delete"));
             }
         }
@@ -1048,7 +1049,7 @@ fn draw_popup(f: &mut Frame, app: &App, area: Rect) {
                 ]),
                 Line::from(Span::styled(g.error.clone().unwrap_or_default(), t.danger)),
                 Line::from(Span::styled(
-                    "←→ length · Tab words/chars · Space new · Enter use · Esc back",
+                    "←→ length · Tab words · Space new · Enter use · Esc",
                     t.dim,
                 )),
             ];
@@ -1083,11 +1084,11 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(spans));
     }
     lines.push(Line::from(Span::styled(
-        "Form: C-s save · C-g generate · C-a add field · C-x remove · C-t secret · C-r reveal",
+        "Form: C-s save  C-g generate  C-a add field  C-x remove  C-t secret",
         t.dim,
     )));
     lines.push(Line::from(Span::styled(
-        "Mouse: click selects, wheel scrolls. Keys: keymap file (docs/cli.md). Esc closes.",
+        "Mouse: click selects, wheel scrolls · keymap: docs/cli.md · Esc closes",
         t.dim,
     )));
     f.render_widget(Paragraph::new(lines).block(block(app, "Keys", true)), r);
@@ -1221,7 +1222,7 @@ fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) {
         lines.push(Line::from(Span::styled(e.clone(), t.danger)));
     }
     lines.push(Line::from(Span::styled(
-        "C-s save · C-g generate · C-a add field · C-x remove · C-t secret · C-r reveal · Esc",
+        "C-s save  C-g generate  C-a/C-x add/remove field  C-t secret  C-r show",
         t.dim,
     )));
     let title = if form.editing.is_some() {

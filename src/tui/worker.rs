@@ -118,6 +118,8 @@ pub struct Worker {
     dir: PathBuf,
     kdf: KdfParams,
     auto_sync: bool,
+    /// Where the Emergency Kit goes (default: the home directory).
+    kit_dir: Option<PathBuf>,
     vault: Option<Vault>,
     /// Requests it sends itself (server events).
     me: Option<UnboundedSender<Request>>,
@@ -142,10 +144,18 @@ impl Worker {
             dir,
             kdf,
             auto_sync,
+            kit_dir: None,
             vault: None,
             me: None,
             events: None,
         }
+    }
+
+    /// Writes the Emergency Kit into `dir` instead of the home directory.
+    #[must_use]
+    pub fn with_kit_dir(mut self, dir: PathBuf) -> Self {
+        self.kit_dir = Some(dir);
+        self
     }
 
     /// Serves requests until the channel closes.
@@ -319,7 +329,13 @@ impl Worker {
                     .find_map(|l| l.strip_prefix("Secret Key:"))
                     .map(|s| Zeroizing::new(s.trim().to_owned()))
                     .unwrap_or_default();
-                let kit = match files::default_kit_path(vault.account_id()) {
+                let kit_path = files::default_kit_path(vault.account_id()).map(|p| {
+                    match (&self.kit_dir, p.file_name()) {
+                        (Some(dir), Some(name)) => dir.join(name),
+                        _ => p,
+                    }
+                });
+                let kit = match kit_path {
                     Some(path) => files::write_private_file(&path, kit_text.as_bytes(), true)
                         .map(|()| path)
                         .map_err(|e| e.to_string()),
