@@ -15,4 +15,5 @@ mod items;
 mod leaks;
 mod server;
 mod sync;
+mod tui;
 mod vault;

@@ -223,23 +223,6 @@ impl Harness {
         text
     }
 
-    fn select(&mut self, name: &str) {
-        let pos = self
-            .app
-            .shown
-            .iter()
-            .position(|&i| self.app.entries[i as usize].overview.name == name)
-            .expect("listed");
-        let delta = i64::try_from(pos).unwrap_or(0) - i64::try_from(self.app.sel).unwrap_or(0);
-        let (k, n) = if delta >= 0 {
-            ('j', delta)
-        } else {
-            ('k', -delta)
-        };
-        for _ in 0..n {
-            self.app.handle_event(&Event::Key(key(k)));
-        }
-    }
 }
 
 fn style_runs(buf: &Buffer, rows: &[u16]) -> String {
