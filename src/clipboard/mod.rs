@@ -83,9 +83,10 @@ pub enum ClipboardError {
         "no clipboard to copy to: {display}, and {tty}; run this in a desktop session (DISPLAY or WAYLAND_DISPLAY set) or in a terminal, or print the value with `openk get`"
     )]
     Unavailable { display: String, tty: String },
-    /// The display is there but the helper could not hold the clipboard.
+    /// The value went to the terminal (OSC 52), but no helper could be
+    /// started to clear it later, so it was taken back at once.
     #[error(
-        "cannot set the clipboard through the clipboard helper: {0}; check DISPLAY/WAYLAND_DISPLAY, or print the value with `openk get`"
+        "cannot arrange the clipboard clear ({0}), so nothing was left on the clipboard; copy with `--clear-after 0`, or print the value with `openk get`"
     )]
     Helper(String),
 }
@@ -100,7 +101,8 @@ pub enum ClipboardError {
 ///
 /// # Errors
 /// [`ClipboardError::Unavailable`] when there is neither a usable display nor
-/// a controlling terminal.
+/// a controlling terminal; [`ClipboardError::Helper`] when OSC 52 worked but
+/// the clear could not be arranged.
 pub fn copy(value: &str, clear_after: Option<Duration>) -> Result<Copied, ClipboardError> {
     let clear_after = clear_after.filter(|d| !d.is_zero());
     let display_problem = if has_display() {
@@ -117,16 +119,11 @@ pub fn copy(value: &str, clear_after: Option<Duration>) -> Result<Copied, Clipbo
         "neither DISPLAY nor WAYLAND_DISPLAY is set".to_owned()
     };
     tracing::debug!(problem = %display_problem, "no display clipboard; trying OSC 52");
-    match copy_with_osc52(value, clear_after) {
-        Ok(()) => Ok(Copied {
-            via: Via::Osc52,
-            clear_after,
-        }),
-        Err(tty) => Err(ClipboardError::Unavailable {
-            display: display_problem,
-            tty,
-        }),
-    }
+    copy_with_osc52(value, clear_after, display_problem)?;
+    Ok(Copied {
+        via: Via::Osc52,
+        clear_after,
+    })
 }
 
 /// Whether a desktop session is announced (the helper checks it can open it).
@@ -155,22 +152,34 @@ fn copy_to_display(value: &str, clear_after: Option<Duration>) -> Result<(), Str
     result
 }
 
-fn copy_with_osc52(value: &str, clear_after: Option<Duration>) -> Result<(), String> {
-    let mut tty = osc52::open_tty()
-        .map_err(|e| format!("there is no terminal to send OSC 52 to (/dev/tty: {e})"))?;
+fn copy_with_osc52(
+    value: &str,
+    clear_after: Option<Duration>,
+    display_problem: String,
+) -> Result<(), ClipboardError> {
+    let unavailable = |tty: String| ClipboardError::Unavailable {
+        display: display_problem.clone(),
+        tty,
+    };
+    let mut tty = osc52::open_tty().map_err(|e| {
+        unavailable(format!(
+            "there is no terminal to send OSC 52 to (/dev/tty: {e})"
+        ))
+    })?;
     osc52::write_sequence(&mut tty, value)
-        .map_err(|e| format!("cannot write to the terminal: {e}"))?;
+        .map_err(|e| unavailable(format!("cannot write to the terminal: {e}")))?;
     if clear_after.is_some() {
-        let mut child = spawn_helper(Via::Osc52, clear_after)
-            .map_err(|e| format!("copied, but cannot arrange the clear: {e}"))?;
-        drop(child.stdin.take());
-        let result = await_helper(&mut child);
-        let _ = child.wait();
+        let result = spawn_helper(Via::Osc52, clear_after).and_then(|mut child| {
+            drop(child.stdin.take());
+            let result = await_helper(&mut child);
+            let _ = child.wait();
+            result
+        });
         if let Err(e) = result {
             // The value is on the clipboard; without the helper it stays
             // there. Take it back rather than leave it uncleared.
             let _ = osc52::write_to(&mut tty, osc52_clear_sequence());
-            return Err(format!("cannot arrange the clear: {e}"));
+            return Err(ClipboardError::Helper(e));
         }
     }
     Ok(())
