@@ -12,6 +12,7 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::{Position, Rect};
+use rayon::slice::ParallelSliceMut as _;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -1094,7 +1095,7 @@ impl App {
                 )
             })
             .collect();
-        by_name.sort_unstable();
+        by_name.par_sort_unstable();
         self.order_name = by_name.into_iter().map(|(_, _, i)| i).collect();
         let mut by_time: Vec<(bool, std::cmp::Reverse<i64>, u32)> = entries
             .iter()
@@ -1107,7 +1108,7 @@ impl App {
                 )
             })
             .collect();
-        by_time.sort_unstable();
+        by_time.par_sort_unstable();
         self.order_changed = by_time.into_iter().map(|(_, _, i)| i).collect();
         let mut folders: BTreeMap<String, usize> = BTreeMap::new();
         let mut tags: BTreeMap<String, usize> = BTreeMap::new();

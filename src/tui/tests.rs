@@ -222,7 +222,6 @@ impl Harness {
         }
         text
     }
-
 }
 
 fn style_runs(buf: &Buffer, rows: &[u16]) -> String {

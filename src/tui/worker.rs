@@ -20,6 +20,9 @@ use crate::engine::{
 };
 use openk_server::api::types::DeviceResponse;
 
+/// Results a search returns: a few screenfuls.
+const SEARCH_LIMIT: usize = 100;
+
 /// What the UI asks for.
 #[derive(Debug)]
 pub enum Request {
@@ -361,7 +364,7 @@ impl Worker {
                 let v = self.vault()?;
                 match Query::parse(&text) {
                     Ok(q) => {
-                        let found = v.search(&q, 200).await?;
+                        let found = v.search(&q, SEARCH_LIMIT).await?;
                         let (entries, _) = v.entries().await?;
                         let hits = found
                             .hits
