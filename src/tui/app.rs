@@ -1416,7 +1416,7 @@ impl App {
                     .map_or(0, Vec::len);
                 self.devices.sel = self.devices.sel.min(n.saturating_sub(1));
             }
-            Reply::DeviceChanged(msg) => self.say(format!("Device {msg}")),
+            Reply::DeviceChanged(msg) => self.say(msg),
             Reply::Error(msg) => {
                 self.busy = None;
                 self.warn(msg);

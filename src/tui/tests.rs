@@ -38,6 +38,8 @@ const SHOWN_DIR: &str = "/home/alice/.local/share/openk/vault";
 struct Harness {
     app: App,
     worker: Worker,
+    /// Requests the worker queues to itself (syncs, server events).
+    own: tokio::sync::mpsc::UnboundedReceiver<Request>,
     clock: FakeClock,
     copies: Copies,
     dir: PathBuf,
@@ -160,11 +162,14 @@ impl Harness {
             Box::new(clock.clone()),
             Box::new(clip),
         );
-        let worker =
+        let mut worker =
             Worker::new(dir.clone(), KdfParams::FLOOR, true).with_kit_dir(tmp.path().into());
+        let (me, own) = tokio::sync::mpsc::unbounded_channel();
+        worker.connect(me);
         Self {
             app,
             worker,
+            own,
             clock,
             copies,
             dir,
@@ -175,7 +180,10 @@ impl Harness {
     /// Serves what the app asked for until it asks for nothing more.
     async fn pump(&mut self) {
         for _ in 0..20 {
-            let requests: Vec<Request> = self.app.outbox.drain(..).collect();
+            let mut requests: Vec<Request> = self.app.outbox.drain(..).collect();
+            while let Ok(r) = self.own.try_recv() {
+                requests.push(r);
+            }
             if requests.is_empty() {
                 return;
             }
@@ -837,4 +845,141 @@ async fn themes_dark_light_and_no_color() {
         }
         insta::assert_snapshot!(format!("theme_{name}"), runs);
     }
+}
+
+// ------------------------------------------------- with a sync server
+
+/// A server on a random port in this runtime; stopped on drop.
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let mut settings = openk_server::Settings::for_tests();
+        settings.database = "memory".to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = openk_server::build_state(settings).await.expect("state");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = openk_server::serve_listener(state, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Self {
+            url,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    v.register(&server.url, "tui@example.org", "laptop")
+        .await
+        .expect("register");
+    let kit = v.emergency_kit();
+    let secret_key = kit
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret Key:"))
+        .map(|s| s.trim().to_owned())
+        .expect("secret key");
+    v.close().await;
+    let phone = crate::engine::remote::login(
+        &h._tmp.path().join("phone"),
+        &server.url,
+        "tui@example.org",
+        SecretString::from(PASSWORD.to_owned()),
+        &secret_key,
+        false,
+        "phone",
+    )
+    .await
+    .expect("second device");
+    phone.close().await;
+
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Main));
+    assert_eq!(h.app.sync, super::worker::SyncState::Synced);
+
+    h.press(key('3')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("laptop  (this device)") && text.contains("phone"),
+        "{text}"
+    );
+    assert!(text.contains("Synced"), "{text}");
+    let phone_at = |h: &Harness| {
+        h.app
+            .devices
+            .list
+            .as_ref()
+            .and_then(|l| l.as_ref().ok())
+            .and_then(|l| l.iter().position(|d| !d.current))
+    };
+    while Some(h.app.devices.sel) != phone_at(&h) {
+        h.press(key('j')).await;
+    }
+    h.press(key('e')).await;
+    for _ in 0.."phone".len() {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys("old phone").await;
+    h.press(code(KeyCode::Enter)).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("old phone") && text.contains("Device renamed"),
+        "{text}"
+    );
+    h.press(key('d')).await;
+    assert!(h.screen(100, 30, &[]).contains("Revoke \"old phone\"?"));
+    h.press(key('y')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("Device revoked") && !text.contains("old phone"),
+        "{text}"
+    );
+
+    // A write syncs in the background: a new device sees it.
+    h.press(key('1')).await;
+    h.press(key('f')).await;
+    assert_eq!(h.app.sync, super::worker::SyncState::Synced);
+    let mut tablet = crate::engine::remote::login(
+        &h._tmp.path().join("tablet"),
+        &server.url,
+        "tui@example.org",
+        SecretString::from(PASSWORD.to_owned()),
+        &secret_key,
+        false,
+        "tablet",
+    )
+    .await
+    .expect("third device");
+    let favourites = tablet
+        .entries()
+        .await
+        .expect("entries")
+        .0
+        .iter()
+        .filter(|e| e.overview.favorite)
+        .count();
+    // GitHub was the only favourite; `f` on it (selected) unmarked it.
+    assert_eq!(favourites, 0);
 }

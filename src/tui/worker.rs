@@ -161,6 +161,12 @@ impl Worker {
         self
     }
 
+    /// Gives the worker a way to queue requests to itself (syncs after
+    /// writes, server events); without it, it never syncs on its own.
+    pub fn connect(&mut self, me: UnboundedSender<Request>) {
+        self.me = Some(me);
+    }
+
     /// Serves requests until the channel closes.
     pub async fn run(
         mut self,
@@ -168,7 +174,7 @@ impl Worker {
         tx: UnboundedSender<Reply>,
         me: UnboundedSender<Request>,
     ) {
-        self.me = Some(me);
+        self.connect(me);
         while let Some(req) = rx.recv().await {
             // Typing fast queues searches: only the newest matters.
             let req = match req {
@@ -428,7 +434,7 @@ impl Worker {
                 let d = self.vault()?.rename_device(id, &name).await?;
                 let list = self.vault()?.devices().await.map_err(|e| e.to_string());
                 vec![
-                    Reply::DeviceChanged(format!("renamed to {:?}", d.name)),
+                    Reply::DeviceChanged(format!("Device renamed to {:?}", d.name)),
                     Reply::Devices(list),
                 ]
             }
@@ -441,7 +447,7 @@ impl Worker {
                     Ok(Vec::new())
                 };
                 vec![
-                    Reply::DeviceChanged("device revoked".into()),
+                    Reply::DeviceChanged("Device revoked".into()),
                     Reply::Devices(list),
                     Reply::Sync(self.sync_state().await),
                 ]
