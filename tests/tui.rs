@@ -185,8 +185,14 @@ fn tui_in_a_real_terminal_unlocks_searches_copies_and_restores_the_terminal() {
     }
 
     // q quits with status 0 and gives the terminal back.
+    let quit_at = Instant::now();
     t.keys(&["q"]);
     let screen = t.wait_for("EXIT=0");
+    assert!(
+        quit_at.elapsed() < Duration::from_millis(1500),
+        "quitting took {:?}",
+        quit_at.elapsed()
+    );
     assert_eq!(t.alternate_on(), "0", "alternate screen left");
     assert!(
         !screen.contains("Filters") && !screen.contains(SECRET),

@@ -159,6 +159,7 @@ pub async fn run(vault_dir: PathBuf, config: Config) -> Result<(), String> {
     // Forget decrypted state before the terminal goes back.
     app.lock();
     drop(app);
+    let _ = req_tx.send(worker::Request::Quit);
     drop(req_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), worker_task).await;
     drop(terminal);

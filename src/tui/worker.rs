@@ -29,6 +29,8 @@ pub enum Request {
     Unlock(SecretString),
     Create(SecretString),
     Lock,
+    /// Close the vault and stop serving.
+    Quit,
     Item(Uuid),
     Search {
         seq: u64,
@@ -194,6 +196,9 @@ impl Worker {
                 }
                 other => other,
             };
+            if matches!(req, Request::Quit) {
+                break;
+            }
             for reply in self.handle(req).await {
                 if tx.send(reply).is_err() {
                     return;
@@ -358,7 +363,7 @@ impl Worker {
                     kit,
                 }]
             }
-            Request::Lock => {
+            Request::Lock | Request::Quit => {
                 self.lock().await;
                 Vec::new()
             }
