@@ -210,6 +210,60 @@ fn manifest_lines(syncs: &HashMap<Uuid, ItemSync>) -> HashMap<Uuid, Line> {
         .collect()
 }
 
+/// Bytes per line in `sync_state.lines`: id, version, tombstone flag, hash.
+const LINE_BYTES: usize = 16 + 8 + 1 + 32;
+
+fn encode_lines(lines: &HashMap<Uuid, Line>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines.len() * LINE_BYTES);
+    for l in lines.values() {
+        out.extend_from_slice(l.item_id.as_bytes());
+        out.extend_from_slice(&l.version.to_be_bytes());
+        out.push(u8::from(l.deleted));
+        out.extend_from_slice(&l.hash);
+    }
+    out
+}
+
+fn decode_lines(blob: &[u8]) -> Option<HashMap<Uuid, Line>> {
+    if blob.len() % LINE_BYTES != 0 {
+        return None;
+    }
+    let mut out = HashMap::with_capacity(blob.len() / LINE_BYTES);
+    for c in blob.chunks_exact(LINE_BYTES) {
+        let item_id = Uuid::from_slice(&c[..16]).ok()?;
+        let version = u64::from_be_bytes(c[16..24].try_into().ok()?);
+        let deleted = match c[24] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let hash: [u8; 32] = c[25..].try_into().ok()?;
+        out.insert(
+            item_id,
+            Line {
+                item_id,
+                version,
+                deleted,
+                hash,
+            },
+        );
+    }
+    Some(out)
+}
+
+fn line_of_record(r: &Record) -> Line {
+    Line {
+        item_id: r.item_id,
+        version: r.version,
+        deleted: r.deleted,
+        hash: if r.deleted {
+            [0; 32]
+        } else {
+            manifest::record_hash(&r.wrapped_key.0, &r.overview.0, &r.details.0)
+        },
+    }
+}
+
 fn digest_of(lines: &HashMap<Uuid, Line>) -> (u64, String) {
     let mut v: Vec<Line> = lines.values().copied().collect();
     (
@@ -297,6 +351,28 @@ impl Vault {
             }
         }
         false
+    }
+
+    /// What this device knows the server holds of a vault: from the
+    /// recorded blob, else rebuilt from every `item_sync` row.
+    async fn load_lines(&self, vault_id: Uuid) -> Result<HashMap<Uuid, Line>> {
+        if let Some(lines) = self
+            .store
+            .lines_blob(vault_id)
+            .await?
+            .as_deref()
+            .and_then(decode_lines)
+        {
+            return Ok(lines);
+        }
+        let syncs: HashMap<Uuid, ItemSync> = self
+            .store
+            .item_syncs(vault_id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item_id, s))
+            .collect();
+        Ok(manifest_lines(&syncs))
     }
 
     /// Syncs every vault with the server.
@@ -539,13 +615,24 @@ impl Vault {
         }
         let mut records: Vec<Record> = latest.into_values().collect();
         records.sort_unstable_by_key(|r| r.revision);
-        let syncs: HashMap<Uuid, ItemSync> = self
-            .store
-            .item_syncs(vault_id)
-            .await?
-            .into_iter()
-            .map(|s| (s.item_id, s))
-            .collect();
+        // What this device knows of the pulled items: all rows at once for
+        // a big pull, one by one for a small one.
+        let syncs: HashMap<Uuid, ItemSync> = if records.len() > 256 {
+            self.store
+                .item_syncs(vault_id)
+                .await?
+                .into_iter()
+                .map(|s| (s.item_id, s))
+                .collect()
+        } else {
+            let mut m = HashMap::with_capacity(records.len());
+            for r in &records {
+                if let Some(s) = self.store.item_sync(r.item_id).await? {
+                    m.insert(r.item_id, s);
+                }
+            }
+            m
+        };
         for r in &records {
             if let Some(s) = syncs.get(&r.item_id)
                 && s.revision > 0
@@ -596,19 +683,9 @@ impl Vault {
             )));
         }
         // The manifest must describe exactly the state this pull produces.
-        let mut lines = manifest_lines(&syncs);
+        let mut lines = self.load_lines(vault_id).await?;
         for r in &records {
-            let line = Line {
-                item_id: r.item_id,
-                version: r.version,
-                deleted: r.deleted,
-                hash: if r.deleted {
-                    [0; 32]
-                } else {
-                    manifest::record_hash(&r.wrapped_key.0, &r.overview.0, &r.details.0)
-                },
-            };
-            lines.insert(r.item_id, line);
+            lines.insert(r.item_id, line_of_record(r));
         }
         if manifest.is_none() && pulled.head > 0 {
             return Err(Error::Untrusted(format!(
@@ -628,8 +705,32 @@ impl Vault {
             }
         }
         let mut ops = Vec::new();
+        let mut new_items = Vec::new();
         for (r, item) in records.iter().zip(opened) {
             let theirs = item.unwrap_or(None);
+            // Never seen here (every local item has an item_sync row): no
+            // local state to merge with or to guard.
+            if !syncs.contains_key(&r.item_id) {
+                let rec = to_record(vault_id, r);
+                let state = ItemSync {
+                    item_id: r.item_id,
+                    vault_id,
+                    revision: r.revision,
+                    version: r.version,
+                    hash: (!r.deleted).then(|| hash_of(&rec)),
+                    deleted: r.deleted,
+                    dirty: false,
+                };
+                if r.deleted {
+                    ops.push(SyncOp::Server {
+                        item: state,
+                        dirty: Some(false),
+                    });
+                } else {
+                    new_items.push((rec, state));
+                }
+                continue;
+            }
             self.decide(
                 vault_id,
                 vk,
@@ -641,6 +742,13 @@ impl Vault {
             )
             .await?;
         }
+        if !new_items.is_empty() {
+            ops.push(SyncOp::InsertNew(new_items));
+        }
+        ops.push(SyncOp::Lines {
+            vault_id,
+            blob: encode_lines(&lines),
+        });
         ops.push(SyncOp::Progress {
             vault_id,
             cursor: pulled.head,
@@ -927,13 +1035,15 @@ impl Vault {
         opts: &SyncOptions<'_>,
         report: &mut VaultReport,
     ) -> Result<Pushed> {
-        let mut lines: Option<HashMap<Uuid, Line>> = None;
-        let total = self.store.dirty_items(vault_id).await?.len() as u64;
+        let mut lines = self.load_lines(vault_id).await?;
+        let mut total = 0u64;
         let mut done = 0u64;
         loop {
-            let state = self.store.sync_state(vault_id).await?;
+            // One read of the dirty list per round; an item with several
+            // unpushed versions comes back in the next round.
             let dirty = self.store.dirty_items(vault_id).await?;
             if dirty.is_empty() {
+                let state = self.store.sync_state(vault_id).await?;
                 self.store
                     .apply_sync(&[SyncOp::Progress {
                         vault_id,
@@ -944,145 +1054,130 @@ impl Vault {
                     .await?;
                 return Ok(Pushed::Done);
             }
-            let lines = match &mut lines {
-                Some(l) => l,
-                None => {
-                    let syncs: HashMap<Uuid, ItemSync> = self
+            total = total.max(done + dirty.len() as u64);
+            for batch in dirty.chunks(PUSH_BATCH) {
+                let mut changes: Vec<(Change, Option<[u8; 32]>)> = Vec::new();
+                let mut clean = Vec::new();
+                for s in batch {
+                    // The oldest version the server lacks (above its live
+                    // copy or its tombstone).
+                    let next = self
                         .store
-                        .item_syncs(vault_id)
+                        .versions_above(s.item_id, s.version)
                         .await?
                         .into_iter()
-                        .map(|s| (s.item_id, s))
-                        .collect();
-                    lines.insert(manifest_lines(&syncs))
-                }
-            };
-            let mut changes: Vec<(Change, Option<ItemRecord>)> = Vec::new();
-            let mut clean = Vec::new();
-            for s in &dirty {
-                if changes.len() == PUSH_BATCH {
-                    break;
-                }
-                // The oldest version the server lacks (above its live copy or
-                // its tombstone).
-                let next = self
-                    .store
-                    .versions_above(s.item_id, s.version)
-                    .await?
-                    .into_iter()
-                    .next();
-                match next {
-                    Some(rec) => {
-                        changes.push((
-                            Change {
-                                item_id: s.item_id,
-                                base_revision: s.revision,
-                                version: rec.version,
-                                deleted: false,
-                                wrapped_key: B64(rec.wrapped_key.clone()),
-                                overview: B64(rec.overview.clone()),
-                                details: B64(rec.details.clone()),
-                            },
-                            Some(rec),
-                        ));
-                    }
-                    _ => match self.store.tombstone(s.item_id).await? {
-                        Some(v) if !s.deleted && self.store.item(s.item_id).await?.is_none() => {
+                        .next();
+                    match next {
+                        Some(rec) => {
+                            let hash = hash_of(&rec);
                             changes.push((
                                 Change {
                                     item_id: s.item_id,
                                     base_revision: s.revision,
-                                    version: v.max(s.version).max(1),
-                                    deleted: true,
-                                    wrapped_key: B64::default(),
-                                    overview: B64::default(),
-                                    details: B64::default(),
+                                    version: rec.version,
+                                    deleted: false,
+                                    wrapped_key: B64(rec.wrapped_key),
+                                    overview: B64(rec.overview),
+                                    details: B64(rec.details),
                                 },
-                                None,
+                                Some(hash),
                             ));
                         }
-                        // Nothing this device has that the server lacks.
-                        _ => clean.push(SyncOp::Server {
-                            item: s.clone(),
-                            dirty: Some(false),
-                        }),
-                    },
-                }
-            }
-            if !clean.is_empty() {
-                self.store.apply_sync(&clean).await?;
-            }
-            if changes.is_empty() {
-                continue;
-            }
-            // The manifest of the state this batch produces.
-            let mut after = lines.clone();
-            for (c, rec) in &changes {
-                after.insert(
-                    c.item_id,
-                    Line {
-                        item_id: c.item_id,
-                        version: c.version,
-                        deleted: c.deleted,
-                        hash: rec.as_ref().map_or([0; 32], hash_of),
-                    },
-                );
-            }
-            let (items, digest) = digest_of(&after);
-            let n = changes.len() as i64;
-            let m = Manifest {
-                vault_id,
-                counter: state.counter + 1,
-                head: state.cursor + n,
-                items,
-                digest,
-                device_id: self.header.device_id,
-                created_at: now_millis(),
-            };
-            let pending = PendingPush {
-                id: Uuid::now_v7(),
-                expected_head: state.cursor,
-                counter: m.counter,
-                manifest: B64(m.seal(vk)),
-                changes: changes
-                    .iter()
-                    .map(|(c, _)| PendingChange {
-                        item_id: c.item_id,
-                        version: c.version,
-                        deleted: c.deleted,
-                        base_revision: c.base_revision,
-                    })
-                    .collect(),
-            };
-            let req = PushRequest {
-                client_change_id: pending.id,
-                changes: changes.iter().map(|(c, _)| c.clone()).collect(),
-                manifest: Some(pending.manifest.clone()),
-                expected_head: Some(state.cursor),
-            };
-            match self.send_push(vault_id, &pending, &req).await? {
-                Some(applied) => {
-                    for (c, rec) in &changes {
-                        lines.insert(
-                            c.item_id,
-                            Line {
-                                item_id: c.item_id,
-                                version: c.version,
-                                deleted: c.deleted,
-                                hash: rec.as_ref().map_or([0; 32], hash_of),
-                            },
-                        );
-                    }
-                    done += applied;
-                    report.pushed += applied;
-                    if let Some(p) = opts.progress {
-                        p(Progress::Pushing {
-                            done,
-                            total: total.max(done),
-                        });
+                        None => match self.store.tombstone(s.item_id).await? {
+                            Some(v)
+                                if !s.deleted && self.store.item(s.item_id).await?.is_none() =>
+                            {
+                                changes.push((
+                                    Change {
+                                        item_id: s.item_id,
+                                        base_revision: s.revision,
+                                        version: v.max(s.version).max(1),
+                                        deleted: true,
+                                        wrapped_key: B64::default(),
+                                        overview: B64::default(),
+                                        details: B64::default(),
+                                    },
+                                    None,
+                                ));
+                            }
+                            // Nothing this device has that the server lacks.
+                            _ => clean.push(SyncOp::Server {
+                                item: s.clone(),
+                                dirty: Some(false),
+                            }),
+                        },
                     }
                 }
-                None => return Ok(Pushed::Moved),
+                if !clean.is_empty() {
+                    self.store.apply_sync(&clean).await?;
+                }
+                if changes.is_empty() {
+                    continue;
+                }
+                // The manifest of the state this batch produces.
+                let state = self.store.sync_state(vault_id).await?;
+                let mut after = lines.clone();
+                for (c, hash) in &changes {
+                    after.insert(
+                        c.item_id,
+                        Line {
+                            item_id: c.item_id,
+                            version: c.version,
+                            deleted: c.deleted,
+                            hash: hash.unwrap_or([0; 32]),
+                        },
+                    );
+                }
+                let (items, digest) = digest_of(&after);
+                let n = changes.len() as i64;
+                let m = Manifest {
+                    vault_id,
+                    counter: state.counter + 1,
+                    head: state.cursor + n,
+                    items,
+                    digest,
+                    device_id: self.header.device_id,
+                    created_at: now_millis(),
+                };
+                let pending = PendingPush {
+                    id: Uuid::now_v7(),
+                    expected_head: state.cursor,
+                    counter: m.counter,
+                    manifest: B64(m.seal(vk)),
+                    changes: changes
+                        .iter()
+                        .map(|(c, _)| PendingChange {
+                            item_id: c.item_id,
+                            version: c.version,
+                            deleted: c.deleted,
+                            base_revision: c.base_revision,
+                        })
+                        .collect(),
+                };
+                let hashes: Vec<Option<[u8; 32]>> = changes.iter().map(|(_, h)| *h).collect();
+                let req = PushRequest {
+                    client_change_id: pending.id,
+                    changes: changes.into_iter().map(|(c, _)| c).collect(),
+                    manifest: Some(pending.manifest.clone()),
+                    expected_head: Some(state.cursor),
+                };
+                match self
+                    .send_push(vault_id, &pending, &req, &hashes, &after)
+                    .await?
+                {
+                    Some(applied) => {
+                        lines = after;
+                        done += applied;
+                        report.pushed += applied;
+                        if let Some(p) = opts.progress {
+                            p(Progress::Pushing {
+                                done,
+                                total: total.max(done),
+                            });
+                        }
+                    }
+                    None => return Ok(Pushed::Moved),
+                }
             }
         }
     }
@@ -1094,6 +1189,8 @@ impl Vault {
         vault_id: Uuid,
         pending: &PendingPush,
         req: &PushRequest,
+        hashes: &[Option<[u8; 32]>],
+        after: &HashMap<Uuid, Line>,
     ) -> Result<Option<u64>> {
         let json = serde_json::to_string(pending)
             .map_err(|e| Error::Damaged(format!("cannot record the push: {e}")))?;
@@ -1146,16 +1243,9 @@ impl Vault {
                 resp.applied.len()
             )));
         }
-        let mut ops = Vec::with_capacity(n + 2);
-        for (a, c) in resp.applied.iter().zip(&pending.changes) {
-            let hash = if c.deleted {
-                None
-            } else {
-                self.store
-                    .item_at(c.item_id, c.version)
-                    .await?
-                    .map(|r| hash_of(&r))
-            };
+        let mut ops = Vec::with_capacity(n + 3);
+        for ((a, c), hash) in resp.applied.iter().zip(&pending.changes).zip(hashes) {
+            let hash = if c.deleted { None } else { *hash };
             ops.push(SyncOp::Server {
                 item: ItemSync {
                     item_id: c.item_id,
@@ -1169,6 +1259,10 @@ impl Vault {
                 dirty: None,
             });
         }
+        ops.push(SyncOp::Lines {
+            vault_id,
+            blob: encode_lines(after),
+        });
         ops.push(SyncOp::Progress {
             vault_id,
             cursor: resp.head,
@@ -1190,6 +1284,8 @@ impl Vault {
             return Ok(self.store.apply_sync(&[clear]).await?);
         };
         let mut changes = Vec::with_capacity(pending.changes.len());
+        let mut hashes = Vec::with_capacity(pending.changes.len());
+        let mut after = self.load_lines(vault_id).await?;
         for c in &pending.changes {
             let blobs = if c.deleted {
                 Some((Vec::new(), Vec::new(), Vec::new()))
@@ -1204,6 +1300,18 @@ impl Vault {
                 // shows whether the server has it.
                 return Ok(self.store.apply_sync(&[clear]).await?);
             };
+            let hash =
+                (!c.deleted).then(|| manifest::record_hash(&wrapped_key, &overview, &details));
+            after.insert(
+                c.item_id,
+                Line {
+                    item_id: c.item_id,
+                    version: c.version,
+                    deleted: c.deleted,
+                    hash: hash.unwrap_or([0; 32]),
+                },
+            );
+            hashes.push(hash);
             changes.push(Change {
                 item_id: c.item_id,
                 base_revision: c.base_revision,
@@ -1220,7 +1328,10 @@ impl Vault {
             manifest: Some(pending.manifest.clone()),
             expected_head: Some(pending.expected_head),
         };
-        if let Some(n) = self.send_push(vault_id, &pending, &req).await? {
+        if let Some(n) = self
+            .send_push(vault_id, &pending, &req, &hashes, &after)
+            .await?
+        {
             report.pushed += n;
         }
         Ok(())
@@ -1263,7 +1374,7 @@ impl Vault {
             .into_iter()
             .map(|s| (s.item_id, s))
             .collect();
-        let local = manifest_lines(&syncs);
+        let mut local = self.load_lines(vault_id).await?;
         let (items, digest) = digest_of(&server);
         let server_matches_manifest = manifest
             .as_ref()
@@ -1277,12 +1388,15 @@ impl Vault {
             ..VerifyReport::default()
         };
         let mut repair = Vec::new();
+        let mut gone = Vec::new();
         for (id, l) in &local {
             match server.get(id) {
                 None => {
                     report.missing_on_server.push(*id);
-                    if !l.deleted {
-                        let s = &syncs[id];
+                    if !l.deleted
+                        && let Some(s) = syncs.get(id)
+                    {
+                        gone.push(*id);
                         repair.push(SyncOp::Server {
                             item: ItemSync {
                                 revision: 0,
@@ -1312,6 +1426,13 @@ impl Vault {
             && report.differing.is_empty()
             && report.unknown_here.is_empty();
         if !repair.is_empty() {
+            for id in &gone {
+                local.remove(id);
+            }
+            repair.push(SyncOp::Lines {
+                vault_id,
+                blob: encode_lines(&local),
+            });
             self.store.apply_sync(&repair).await?;
         }
         tracing::info!(vault = %vault_id, matches = report.matches, "verified against the server");

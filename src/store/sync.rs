@@ -69,6 +69,11 @@ pub enum SyncOp {
         counter: u64,
         complete: bool,
     },
+    /// Replaces the vault's known server lines (see `sync_state.lines`).
+    Lines { vault_id: Uuid, blob: Vec<u8> },
+    /// Items this device has never had: inserted as current with their
+    /// server state, many rows per statement (a first sync).
+    InsertNew(Vec<(ItemRecord, ItemSync)>),
     /// Records (or clears) the unconfirmed push.
     Pending {
         vault_id: Uuid,
@@ -154,6 +159,21 @@ impl Store {
             .await?
             .try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The vault's known server lines blob, if recorded.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn lines_blob(&self, vault_id: Uuid) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT lines FROM sync_state WHERE vault_id = ?")
+            .bind(vault_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("lines")?,
+            None => None,
+        })
     }
 
     /// The server state of some items (those this device has heard of).
@@ -364,6 +384,54 @@ impl Store {
                     .bind(complete.then(crate::engine::model::now_millis))
                     .execute(&mut *tx)
                     .await?;
+                }
+                SyncOp::Lines { vault_id, blob } => {
+                    sqlx::query(
+                        "INSERT INTO sync_state (vault_id, lines) VALUES (?1, ?2) \
+                         ON CONFLICT(vault_id) DO UPDATE SET lines = excluded.lines",
+                    )
+                    .bind(vault_id.to_string())
+                    .bind(blob)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                SyncOp::InsertNew(rows) => {
+                    const CHUNK: usize = 200;
+                    for chunk in rows.chunks(CHUNK) {
+                        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                            "INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) ",
+                        );
+                        q.push_values(chunk, |mut b, (rec, _)| {
+                            b.push_bind(rec.id.to_string())
+                                .push_bind(rec.vault_id.to_string())
+                                .push_bind(version_param(rec.version))
+                                .push_bind(&rec.wrapped_key)
+                                .push_bind(&rec.overview)
+                                .push_bind(&rec.details);
+                        });
+                        q.push(
+                            " ON CONFLICT(id) DO UPDATE SET vault_id = excluded.vault_id, version = excluded.version, \
+                             wrapped_key = excluded.wrapped_key, overview = excluded.overview, details = excluded.details",
+                        );
+                        q.build().execute(&mut *tx).await?;
+                        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                            "INSERT INTO item_sync (item_id, vault_id, revision, version, hash, deleted, dirty) ",
+                        );
+                        q.push_values(chunk, |mut b, (_, s)| {
+                            b.push_bind(s.item_id.to_string())
+                                .push_bind(s.vault_id.to_string())
+                                .push_bind(s.revision)
+                                .push_bind(version_param(s.version))
+                                .push_bind(s.hash.map(|h| h.to_vec()))
+                                .push_bind(i64::from(s.deleted))
+                                .push_bind(0i64);
+                        });
+                        q.push(
+                            " ON CONFLICT(item_id) DO UPDATE SET vault_id = excluded.vault_id, revision = excluded.revision, \
+                             version = excluded.version, hash = excluded.hash, deleted = excluded.deleted, dirty = 0",
+                        );
+                        q.build().execute(&mut *tx).await?;
+                    }
                 }
                 SyncOp::Pending { vault_id, pending } => {
                     sqlx::query(
