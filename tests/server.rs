@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use openk_server::Settings;
 
-use crate::util::{TestEnv, bin};
+use crate::util::{TestEnv, bin, free_port};
 
 /// A server on 127.0.0.1:<random port>, stopped on drop.
 struct Server {
@@ -368,14 +368,6 @@ fn password_change_reaches_the_server() {
     ])
     .env("OPENK_PASSWORD", "brand new password")
     .ok();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn wait_for(url: &str, child: &mut Child) {

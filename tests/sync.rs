@@ -2,24 +2,15 @@
 //! server run as `openk serve` (SQLite file, restartable on its port).
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::util::{TestEnv, bin};
+use crate::util::{TestEnv, bin, free_port};
 
 const EMAIL: &str = "sync@example.org";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// `openk serve` on a fixed port with a SQLite file; can be stopped and
 /// started again (same port, same data).

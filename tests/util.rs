@@ -30,6 +30,16 @@ pub const KDF_FLOOR: [&str; 6] = [
 /// No command of the suite may take longer than this.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A TCP port that was free a moment ago (for servers the test starts).
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 /// Path of the `openk` binary cargo built for this test run.
 #[must_use]
 pub fn bin() -> PathBuf {

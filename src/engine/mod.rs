@@ -1324,4 +1324,6 @@ Nobody, not even OpenK, can recover them for you.
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
+pub(crate) mod test_server;
+#[cfg(test)]
 mod tests;

@@ -1035,7 +1035,9 @@ impl Vault {
         opts: &SyncOptions<'_>,
         report: &mut VaultReport,
     ) -> Result<Pushed> {
-        let mut lines = self.load_lines(vault_id).await?;
+        // Read only when there is something to push (a no-change sync
+        // must not decode every line of a big vault).
+        let mut lines: Option<HashMap<Uuid, Line>> = None;
         let mut total = 0u64;
         let mut done = 0u64;
         loop {
@@ -1055,6 +1057,10 @@ impl Vault {
                 return Ok(Pushed::Done);
             }
             total = total.max(done + dirty.len() as u64);
+            let lines = match &mut lines {
+                Some(l) => l,
+                None => lines.insert(self.load_lines(vault_id).await?),
+            };
             for batch in dirty.chunks(PUSH_BATCH) {
                 let mut changes: Vec<(Change, Option<[u8; 32]>)> = Vec::new();
                 let mut clean = Vec::new();
@@ -1166,7 +1172,7 @@ impl Vault {
                     .await?
                 {
                     Some(applied) => {
-                        lines = after;
+                        *lines = after;
                         done += applied;
                         report.pushed += applied;
                         if let Some(p) = opts.progress {

@@ -26,41 +26,7 @@ fn pw() -> SecretString {
     SecretString::from(PASSWORD.to_owned())
 }
 
-/// A server on a random port, in this runtime; stopped on drop.
-struct TestServer {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl TestServer {
-    async fn start(database: &str) -> Self {
-        let mut settings = openk_server::Settings::for_tests();
-        settings.database = database.to_owned();
-        settings.auth_rate_limit = 100_000;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = openk_server::build_state(settings).await.expect("state");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = openk_server::serve_listener(state, listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Self {
-            url,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
+use super::test_server::TestServer;
 
 /// The first device (registers the account) and a way to add more.
 struct Account {
@@ -829,29 +795,13 @@ async fn a_server_that_goes_back_in_time_is_refused() {
 }
 
 async fn restart_on(port: u16, db: &Path) -> TestServer {
-    let mut settings = openk_server::Settings::for_tests();
-    settings.database = format!("sqlite://{}", db.display());
-    let mut listener = None;
     for _ in 0..50 {
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            listener = Some(l);
-            break;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return TestServer::on(listener, &format!("sqlite://{}", db.display())).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let listener = listener.expect("the old port is free again");
-    let state = openk_server::build_state(settings).await.expect("state");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = openk_server::serve_listener(state, listener, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    TestServer {
-        url: format!("http://127.0.0.1:{port}"),
-        stop: Some(stop),
-    }
+    panic!("the old port {port} did not become free");
 }
 
 // ---------------------------------------------------------------- property

@@ -849,38 +849,12 @@ async fn themes_dark_light_and_no_color() {
 
 // ------------------------------------------------- with a sync server
 
-/// A server on a random port in this runtime; stopped on drop.
-struct Server {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
+/// The in-process test server, started on a random port with an in-memory store.
+struct Server;
 
 impl Server {
-    async fn start() -> Self {
-        let mut settings = openk_server::Settings::for_tests();
-        settings.database = "memory".to_owned();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = openk_server::build_state(settings).await.expect("state");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = openk_server::serve_listener(state, listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Self {
-            url,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
+    async fn start() -> crate::engine::test_server::TestServer {
+        crate::engine::test_server::TestServer::start("memory").await
     }
 }
 
