@@ -225,7 +225,7 @@ fn encode_lines(lines: &HashMap<Uuid, Line>) -> Vec<u8> {
 }
 
 fn decode_lines(blob: &[u8]) -> Option<HashMap<Uuid, Line>> {
-    if blob.len() % LINE_BYTES != 0 {
+    if !blob.len().is_multiple_of(LINE_BYTES) {
         return None;
     }
     let mut out = HashMap::with_capacity(blob.len() / LINE_BYTES);
