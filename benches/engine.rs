@@ -21,7 +21,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use openk::crypto::{self, KdfParams, SecretString};
-use openk::engine::model::{Field, FieldKind, ItemKind, label};
 use openk::engine::search::Query;
 use openk::engine::{ItemDraft, Vault};
 use rand::rngs::StdRng;
@@ -29,6 +28,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
+
+#[path = "common/logins.rs"]
+mod logins;
+use logins::{FOLDERS, TAGS, login_draft, pick};
 
 /// Results a front end asks for per query (a screenful and then some).
 const LIMIT: usize = 100;
@@ -157,165 +160,6 @@ fn stats(samples_ms: &[f64]) -> Json {
 
 // ---------------------------------------------------------------------------
 // Generated logins
-
-const BRANDS: &[&str] = &[
-    "Acme",
-    "Github",
-    "Gitlab",
-    "Google",
-    "Amazon",
-    "Netflix",
-    "Spotify",
-    "Dropbox",
-    "Slack",
-    "Zoom",
-    "Atlassian",
-    "Jira",
-    "Notion",
-    "Figma",
-    "Stripe",
-    "Paypal",
-    "Chase",
-    "Barclays",
-    "Revolut",
-    "Airbnb",
-    "Booking",
-    "Uber",
-    "Steam",
-    "Discord",
-    "Reddit",
-    "Mastodon",
-    "Linkedin",
-    "Medium",
-    "Proton",
-    "Fastmail",
-    "Hetzner",
-    "Linode",
-    "Cloudflare",
-    "Heroku",
-    "Vercel",
-    "Docker",
-    "Npm",
-    "Pypi",
-    "Apple",
-    "Microsoft",
-    "Adobe",
-    "Ikea",
-    "Tesco",
-    "Service",
-    "Nordea",
-    "Orange",
-    "Vodafone",
-    "Grafana",
-    "Sentry",
-    "Twilio",
-];
-const SUFFIXES: &[&str] = &[
-    "Cloud", "Mail", "Bank", "Portal", "Admin", "Shop", "Account", "Console", "Wiki", "VPN",
-    "Store", "Dev", "Staging", "Prod", "Home", "Work",
-];
-const FIRST: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "zoe",
-];
-const LAST: &[&str] = &[
-    "smith", "jones", "garcia", "muller", "rossi", "dubois", "kowalski", "nakamura", "silva",
-    "novak", "larsen", "oconnor",
-];
-const DOMAINS: &[&str] = &["example.com", "mail.test", "corp.example", "proton.test"];
-const TLDS: &[&str] = &["com", "io", "net", "org", "dev", "co.uk"];
-const TAGS: &[&str] = &[
-    "work", "personal", "finance", "dev", "social", "shopping", "travel", "family", "infra", "old",
-];
-const FOLDERS: &[&str] = &[
-    "Work", "Personal", "Banking", "Dev", "Servers", "Family", "Archive",
-];
-const NOTE_WORDS: &[&str] = &[
-    "recovery", "codes", "stored", "offline", "security", "question", "first", "pet", "account",
-    "number", "support", "pin", "changed", "after", "breach", "shared", "with", "team", "billing",
-    "contact", "expires", "renew", "yearly", "ask", "admin",
-];
-
-fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
-    from.choose(rng).copied().unwrap_or("x")
-}
-
-fn random_string(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(*alphabet.choose(rng).unwrap_or(&b'x')))
-        .collect()
-}
-
-fn login_draft(rng: &mut StdRng) -> ItemDraft {
-    let brand = pick(rng, BRANDS);
-    let suffix = pick(rng, SUFFIXES);
-    let name = if rng.gen_bool(0.85) {
-        format!("{brand} {} {suffix}", rng.gen_range(1..10_000))
-    } else {
-        format!("{brand} {suffix}")
-    };
-    let (first, last) = (pick(rng, FIRST), pick(rng, LAST));
-    let username = match rng.gen_range(0..3) {
-        0 => format!("{first}.{last}@{}", pick(rng, DOMAINS)),
-        1 => format!("{first}{}", rng.gen_range(1..1000)),
-        _ => format!("{first}_{last}{}", rng.gen_range(1..100)),
-    };
-    let slug = brand.to_ascii_lowercase();
-    let tld = pick(rng, TLDS);
-    let mut fields = vec![
-        Field::new(label::USERNAME, username, FieldKind::Text),
-        Field::new(
-            label::PASSWORD,
-            random_string(
-                rng,
-                b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#$%&*+-=?@_",
-                20,
-            ),
-            FieldKind::Secret,
-        ),
-        Field::new(
-            label::URL,
-            format!("https://{slug}.{tld}/login"),
-            FieldKind::Url,
-        ),
-    ];
-    if rng.gen_bool(0.3) {
-        fields.push(Field::new(
-            label::URL,
-            format!("https://{}.{slug}.{tld}/", suffix.to_ascii_lowercase()),
-            FieldKind::Url,
-        ));
-    }
-    if rng.gen_bool(0.05) {
-        fields.push(Field::new(
-            label::TOTP,
-            random_string(rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 32),
-            FieldKind::Totp,
-        ));
-    }
-    if rng.gen_bool(0.2) {
-        let words = rng.gen_range(6..50);
-        let notes = (0..words)
-            .map(|_| pick(rng, NOTE_WORDS))
-            .collect::<Vec<_>>()
-            .join(" ");
-        fields.push(Field::new(label::NOTES, notes, FieldKind::Multiline));
-    }
-    let tag_count = rng.gen_range(0..=3);
-    let tags = TAGS
-        .choose_multiple(rng, tag_count)
-        .map(|t| (*t).to_owned())
-        .collect();
-    let folder = rng.gen_bool(0.5).then(|| pick(rng, FOLDERS).to_owned());
-    ItemDraft {
-        kind: ItemKind::Login,
-        name,
-        fields,
-        tags,
-        folder,
-        favorite: rng.gen_bool(0.02),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Wall clock and CPU time
