@@ -784,7 +784,6 @@ async fn watch(
     tx: mpsc::UnboundedSender<Seen>,
     mut stop: oneshot::Receiver<()>,
 ) -> (Vault, u64) {
-    let me = b.device_id();
     let mut reconnects = 0u64;
     let mut ready = false;
     'connect: loop {
@@ -808,7 +807,7 @@ async fn watch(
                 }
             };
             let event = Instant::now();
-            if b.event_needs_sync(&ev, me).await {
+            if b.event_needs_sync(&ev).await {
                 let start = Instant::now();
                 match b.sync(&SyncOptions::default()).await {
                     Ok(_) => {

@@ -195,7 +195,6 @@ pub async fn sync(g: &Global, a: &SyncArgs) -> CliResult {
 
 /// `openk sync --watch`: sync, then on every event from another device.
 async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
-    let me = vault.device_id();
     let say = |text: String| {
         if g.json {
             println!("{text}");
@@ -241,7 +240,7 @@ async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
                         _ = tokio::signal::ctrl_c() => return Ok(()),
                     };
                     match next {
-                        Some(Ok(ev)) if vault.event_needs_sync(&ev, me).await => {
+                        Some(Ok(ev)) if vault.event_needs_sync(&ev).await => {
                             match sync_once(g, vault, false).await {
                                 Ok(r) => {
                                     for v in

@@ -1074,25 +1074,47 @@ impl Vault {
     }
 
     fn remember(&mut self, item: &Item) {
+        self.remember_entry(Entry {
+            r: item.r,
+            overview: item.overview.clone(),
+        });
+    }
+
+    /// Puts a changed or new entry into the loaded list and search index.
+    fn remember_entry(&mut self, entry: Entry) {
         if let Some(loaded) = self.loaded.as_mut() {
-            let entry = Entry {
-                r: item.r,
-                overview: item.overview.clone(),
-            };
-            let index = match loaded.by_id.get(&item.r.id) {
+            let id = entry.r.id;
+            let index = match loaded.by_id.get(&id) {
                 Some(&i) => {
                     loaded.entries[i] = entry;
                     i
                 }
                 None => {
                     loaded.entries.push(entry);
-                    loaded.by_id.insert(item.r.id, loaded.entries.len() - 1);
+                    loaded.by_id.insert(id, loaded.entries.len() - 1);
                     loaded.entries.len() - 1
                 }
             };
             if let Some(search) = loaded.search.as_mut() {
                 search.update(index, &loaded.entries[index]);
             }
+        }
+    }
+
+    /// Drops a destroyed item from the loaded list (the search index is
+    /// rebuilt by the next search).
+    fn forget(&mut self, id: Uuid) {
+        if let Some(loaded) = self.loaded.as_mut()
+            && let Some(i) = loaded.by_id.remove(&id)
+        {
+            loaded.entries.remove(i);
+            loaded.by_id = loaded
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.r.id, i))
+                .collect();
+            loaded.search = None;
         }
     }
 
@@ -1212,18 +1234,7 @@ impl Vault {
             .purge_item(id, rec.vault_id, rec.version, now_millis())
             .await?;
         tracing::debug!(item = %id, "purged item");
-        if let Some(loaded) = self.loaded.as_mut()
-            && let Some(i) = loaded.by_id.remove(&id)
-        {
-            loaded.entries.remove(i);
-            loaded.by_id = loaded
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.r.id, i))
-                .collect();
-            loaded.search = None;
-        }
+        self.forget(id);
         Ok(())
     }
 

@@ -246,12 +246,25 @@ impl Field {
     /// # Errors
     /// A message when the field is not TOTP or its seed does not parse.
     pub fn totp_now(&self) -> Result<TotpNow, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.totp_at(now)
+    }
+
+    /// The code of a TOTP field at `unix_seconds` (a front end with its own
+    /// clock), and the seconds it stays valid.
+    ///
+    /// # Errors
+    /// As [`Field::totp_now`].
+    pub fn totp_at(&self, unix_seconds: u64) -> Result<TotpNow, String> {
         if self.kind != FieldKind::Totp {
             return Err(format!("field {:?} is not a TOTP seed", self.label));
         }
         let t = crate::crypto::totp::Totp::parse(self.value.expose())
             .map_err(|e| format!("the stored TOTP seed is invalid: {e}"))?;
-        let (code, seconds_left) = t.now();
+        let period = t.period.max(1);
+        let (code, seconds_left) = (t.code_at(unix_seconds), period - unix_seconds % period);
         Ok(TotpNow {
             code,
             seconds_left,

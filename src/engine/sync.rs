@@ -71,6 +71,9 @@ pub struct VaultReport {
     pub conflicts: Vec<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// Items whose local copy the sync replaced (to refresh loaded overviews).
+    #[serde(skip)]
+    changed: Vec<Uuid>,
 }
 
 /// `openk sync --verify`: the server's whole state against its manifest
@@ -317,11 +320,7 @@ impl Vault {
 
     /// Whether a server event says a vault moved past what this device has
     /// (`ready` on connect, `vault` after a push).
-    pub async fn event_needs_sync(
-        &mut self,
-        ev: &crate::sync::client::ServerEvent,
-        _me: Uuid,
-    ) -> bool {
+    pub async fn event_needs_sync(&mut self, ev: &crate::sync::client::ServerEvent) -> bool {
         #[derive(Deserialize)]
         struct Head {
             vault_id: Uuid,
@@ -387,16 +386,56 @@ impl Vault {
         let ids: Vec<Uuid> = self.vaults.iter().map(|v| v.id).collect();
         let mut report = SyncReport::default();
         for id in ids {
-            let r = self.sync_vault(id, opts).await;
-            if r.as_ref()
-                .is_ok_and(|r| r.pulled > 0 || !r.merged.is_empty())
-                || r.is_err()
-            {
-                self.loaded = None;
+            match self.sync_vault(id, opts).await {
+                Ok(r) => {
+                    self.refresh_loaded(&r.changed).await?;
+                    report.vaults.push(r);
+                }
+                Err(e) => {
+                    self.loaded = None;
+                    return Err(e);
+                }
             }
-            report.vaults.push(r?);
         }
         Ok(report)
+    }
+
+    /// Brings loaded overviews up to date with the items a sync replaced,
+    /// decrypting only those; a large change (or one that does not
+    /// decrypt) leaves the next listing to reload everything.
+    async fn refresh_loaded(&mut self, ids: &[Uuid]) -> Result<()> {
+        const MAX_INCREMENTAL: usize = 4096;
+        if self.loaded.is_none() || ids.is_empty() {
+            return Ok(());
+        }
+        if ids.len() > MAX_INCREMENTAL {
+            self.loaded = None;
+            return Ok(());
+        }
+        for &id in ids {
+            let Some(rec) = self.store.item(id).await? else {
+                self.forget(id);
+                continue;
+            };
+            let entry = self
+                .vault_key(rec.vault_id)
+                .ok()
+                .and_then(|vk| super::open_entry(vk, &rec).ok());
+            match entry {
+                Some(e) => {
+                    self.remember_entry(e);
+                    if let Some(loaded) = self.loaded.as_mut() {
+                        let key = id.to_string();
+                        loaded.damaged.retain(|d| d.id != key);
+                    }
+                }
+                None => {
+                    self.loaded = None;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Creates on the server the local vaults it lacks, and adds here the
@@ -760,6 +799,7 @@ impl Vault {
             other => other.into(),
         })?;
         report.pulled += records.len() as u64;
+        report.changed.extend(records.iter().map(|r| r.item_id));
         Ok(())
     }
 

@@ -25,8 +25,8 @@ use crate::engine::generator::{self, PassphraseSpec, PasswordSpec};
 use crate::engine::model::{
     Entry, Field, FieldKind, Item, ItemKind, field_rank, label, standard_fields,
 };
+use crate::engine::remote::Device as DeviceResponse;
 use crate::engine::{ExposeSecret, ItemDraft, ItemPatch, SecretString, VersionSummary};
-use openk_server::api::types::DeviceResponse;
 
 /// How long a status message stays.
 const MESSAGE_FOR: Duration = Duration::from_secs(5);
@@ -322,10 +322,8 @@ fn now_secs(clock: &dyn Clock) -> u64 {
 /// The current TOTP code of a field at the clock's time, and seconds left.
 #[must_use]
 pub fn totp_at(field: &Field, clock: &dyn Clock) -> Option<(String, u64)> {
-    let t = crate::crypto::totp::Totp::parse(field.value.expose()).ok()?;
-    let now = now_secs(clock);
-    let period = t.period.max(1);
-    Some((t.code_at(now), period - now % period))
+    let t = field.totp_at(now_secs(clock)).ok()?;
+    Some((t.code, t.seconds_left))
 }
 
 impl App {

@@ -12,13 +12,13 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::engine::model::{Entry, Item};
+use crate::engine::remote::Device as DeviceResponse;
 use crate::engine::search::Query;
 use crate::engine::sync::SyncOptions;
 use crate::engine::{
     self, Error, ExposeSecret, ItemDraft, ItemPatch, KdfParams, SecretString, Vault,
     VersionSummary, files,
 };
-use openk_server::api::types::DeviceResponse;
 
 /// Results a search returns: a few screenfuls.
 const SEARCH_LIMIT: usize = 100;
@@ -459,8 +459,7 @@ impl Worker {
             }
             Request::ServerEvent(ev) => {
                 let v = self.vault()?;
-                let me = v.device_id();
-                if v.event_needs_sync(&ev, me).await {
+                if v.event_needs_sync(&ev).await {
                     let mut out = vec![Reply::Sync(SyncState::Syncing)];
                     out.extend(self.sync().await);
                     out
