@@ -4,7 +4,7 @@
 //!
 //! [`launch`] runs it headless (`openk-server`, `openk serve`);
 //! [`serve_listener`] serves on a listener you bound (tests use port 0);
-//! [`router`] builds the app for in-process `oneshot` tests.
+//! [`router()`] builds the app for in-process `oneshot` tests.
 
 pub mod api;
 pub mod auth;

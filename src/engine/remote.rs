@@ -54,7 +54,7 @@ pub struct RemoteRecord {
     pub email: String,
     pub device_name: String,
     pub registered_at: i64,
-    /// Sealed [`Tokens`], absent after logout.
+    /// The sealed session tokens (access and refresh), absent after logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<wire::B64>,
 }
