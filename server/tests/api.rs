@@ -695,8 +695,34 @@ async fn a_rotated_access_token_dies_like_an_uncached_one() {
 
 #[tokio::test]
 async fn password_change_needs_a_fresh_login_and_ends_other_sessions() {
-    let s = Server::memory().await;
+    password_change(&Server::memory().await).await;
+}
+
+#[tokio::test]
+async fn password_change_sqlite() {
+    password_change(&Server::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn password_change_postgres() {
+    if let Some(s) = Server::postgres().await {
+        password_change(&s).await;
+    }
+}
+
+/// A password change needs a fresh login, ends the other sessions, and
+/// stores the client's MAC, which `GET /v1/account` returns as given (and
+/// leaves out while the password never changed).
+async fn password_change(s: &Server) {
     let (a, registered) = s.account("pw").await;
+    let acc = s
+        .get("/v1/account", Some(&registered.access))
+        .await
+        .expect(200);
+    assert!(
+        acc.get("password_mac").is_none(),
+        "no MAC before the first change: {acc}"
+    );
 
     // A session whose login was 10 minutes ago, made through the store.
     let stale = new_token(ACCESS_PREFIX);
@@ -720,9 +746,11 @@ async fn password_change_needs_a_fresh_login_and_ends_other_sessions() {
     let new_key = random_bytes(32);
     let new_salt = random_bytes(16);
     let new_wrapped = random_bytes(60);
+    let new_mac = random_bytes(32);
     let new_kdf = json!({ "memory_kib": 65536, "iterations": 3, "parallelism": 2 });
     let body = json!({
-        "kdf": new_kdf, "salt": b64(&new_salt), "auth_key": b64(&new_key), "wrapped_account_key": b64(&new_wrapped),
+        "kdf": new_kdf, "salt": b64(&new_salt), "auth_key": b64(&new_key),
+        "wrapped_account_key": b64(&new_wrapped), "mac": b64(&new_mac),
     });
     s.post("/v1/account/password", Some(&stale), &body)
         .await
@@ -749,6 +777,18 @@ async fn password_change_needs_a_fresh_login_and_ends_other_sessions() {
     s.post("/v1/account/password", Some(&fresh.access), &bad)
         .await
         .problem(422, "validation_failed");
+    // The MAC is required and is 32 bytes.
+    for mac in [None, Some(random_bytes(31)), Some(Vec::new())] {
+        bad = body.clone();
+        match mac {
+            None => {
+                bad.as_object_mut().expect("object").remove("mac");
+            }
+            Some(m) => bad["mac"] = json!(b64(&m)),
+        }
+        let resp = s.post("/v1/account/password", Some(&fresh.access), &bad).await;
+        assert_eq!(resp.status.as_u16(), 422, "{}", resp.text());
+    }
 
     s.post("/v1/account/password", Some(&fresh.access), &body)
         .await
@@ -773,6 +813,7 @@ async fn password_change_needs_a_fresh_login_and_ends_other_sessions() {
     assert_eq!(acc["kdf"], new_kdf);
     assert_eq!(unb64(&acc["salt"]), new_salt);
     assert_eq!(unb64(&acc["wrapped_account_key"]), new_wrapped);
+    assert_eq!(unb64(&acc["password_mac"]), new_mac);
     let pre = s
         .post(PRELOGIN, None, &json!({ "email": a.email }))
         .await

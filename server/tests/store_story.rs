@@ -171,6 +171,7 @@ fn account(email: &str, created_at: i64) -> Account {
         public_ed25519: vec![6; 32],
         wrapped_private_keys: vec![7; 120],
         created_at,
+        password_mac: None,
     }
 }
 
@@ -387,6 +388,7 @@ async fn story(store: &dyn Store) {
     rekeyed.auth_hash = vec![8; 32];
     rekeyed.auth_salt = vec![7; 16];
     rekeyed.wrapped_account_key = vec![6; 72];
+    rekeyed.password_mac = Some(vec![5; 32]);
     rekeyed.email = "ignored@example.com".into();
     store.update_account_keys(&rekeyed).await.expect("rekey");
     let stored = store
@@ -399,6 +401,11 @@ async fn story(store: &dyn Store) {
     assert_eq!(stored.auth_hash, rekeyed.auth_hash);
     assert_eq!(stored.auth_salt, rekeyed.auth_salt);
     assert_eq!(stored.wrapped_account_key, rekeyed.wrapped_account_key);
+    assert_eq!(stored.password_mac, rekeyed.password_mac);
+    assert_eq!(
+        alice.password_mac, None,
+        "a registered account has no password-change MAC"
+    );
     assert_eq!(stored.email, alice.email, "only key material changes");
     assert_eq!(stored.public_x25519, alice.public_x25519);
     let mut ghost = alice.clone();

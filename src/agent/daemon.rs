@@ -238,19 +238,27 @@ async fn start(opts: &Options, secrets: Secrets) -> Result<Started, (i32, String
     let vault = std::fs::canonicalize(&opts.vault)
         .map_err(|_| failed(engine::Error::NoVault(opts.vault.clone())))?;
     let password = SecretString::from(secrets.password.as_str().to_owned());
-    let key = Vault::derive_password_key(&vault, password)
+    let fallback = secrets.secret_key.as_deref().map(String::as_str);
+    let mut key = Vault::derive_password_key(&vault, password.clone())
         .await
         .map_err(failed)?;
     // The same check every command will make with this key.
-    Vault::unlock_with_password_key(
-        &vault,
-        &key,
-        secrets.secret_key.as_deref().map(String::as_str),
-    )
-    .await
-    .map_err(failed)?
-    .close()
-    .await;
+    match Vault::unlock_with_password_key(&vault, &key, fallback).await {
+        Ok(v) => v.close().await,
+        Err(engine::Error::WrongPassword) => {
+            // Perhaps a password changed on another device: a full unlock
+            // adopts it from the server (or fails as a wrong password).
+            Vault::unlock(&vault, password.clone(), fallback)
+                .await
+                .map_err(failed)?
+                .close()
+                .await;
+            key = Vault::derive_password_key(&vault, password)
+                .await
+                .map_err(failed)?;
+        }
+        Err(e) => return Err(failed(e)),
+    }
     drop(secrets);
     let socket =
         super::socket_path(&vault).map_err(|e| io_failed("cannot name the agent socket", e))?;

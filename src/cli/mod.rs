@@ -52,8 +52,17 @@ impl CliError {
     }
 }
 
+/// Set when a command failed because the master password was changed on
+/// another device: [`run`] then locks this vault's agent, whose key is the
+/// old password's, so that the next command asks for the new one.
+static PASSWORD_CHANGED_ELSEWHERE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 impl From<engine::Error> for CliError {
     fn from(e: engine::Error) -> Self {
+        if matches!(e, engine::Error::PasswordChanged) {
+            PASSWORD_CHANGED_ELSEWHERE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Self {
             code: e.exit_code(),
             message: e.to_string(),
@@ -195,6 +204,14 @@ pub fn parse_args() -> Cli {
 /// # Errors
 /// The failure to report and its exit code.
 pub async fn run(cli: Cli) -> CliResult {
+    let result = dispatch(&cli).await;
+    if result.is_err() && PASSWORD_CHANGED_ELSEWHERE.load(std::sync::atomic::Ordering::Relaxed) {
+        session::lock_after_password_change(&cli.global).await;
+    }
+    result
+}
+
+async fn dispatch(cli: &Cli) -> CliResult {
     let g = &cli.global;
     match &cli.command {
         Command::Init(a) => vault::init(g, a).await,
@@ -255,16 +272,23 @@ fn vault_dir(g: &Global) -> CliResult<PathBuf> {
 /// Unlocks the vault with the key of its agent (`openk unlock`) if one runs,
 /// else with the password from stdin, `OPENK_PASSWORD` or a prompt.
 async fn unlock(g: &Global) -> CliResult<engine::Vault> {
-    open_vault(g, true).await
+    open_vault(g, true, engine::UnlockOptions::default()).await
 }
 
 /// Unlocks the vault with the master password even when an agent runs
 /// (`openk passwd` must prove the current password).
 async fn unlock_with_password(g: &Global) -> CliResult<engine::Vault> {
-    open_vault(g, false).await
+    open_vault(g, false, engine::UnlockOptions::default()).await
 }
 
-async fn open_vault(g: &Global, use_agent: bool) -> CliResult<engine::Vault> {
+/// Unlocks the vault; a master password changed on another device is
+/// adopted from the server (the engine checks it), said on stderr, and the
+/// changes this device kept are synced.
+async fn open_vault(
+    g: &Global,
+    use_agent: bool,
+    options: engine::UnlockOptions,
+) -> CliResult<engine::Vault> {
     let dir = vault_dir(g)?;
     if !engine::has_vault_file(&dir) {
         return Err(engine::Error::NoVault(dir).into());
@@ -289,5 +313,13 @@ async fn open_vault(g: &Global, use_agent: bool) -> CliResult<engine::Vault> {
         Some(p) => p,
         None => input::master_password(g, "Master password: ")?,
     };
-    Ok(engine::Vault::unlock(&dir, password, fallback.as_deref().map(String::as_str)).await?)
+    let mut vault = engine::Vault::unlock_with(
+        &dir,
+        password,
+        fallback.as_deref().map(String::as_str),
+        options,
+    )
+    .await?;
+    sync::after_password_adopted(g, &mut vault).await;
+    Ok(vault)
 }

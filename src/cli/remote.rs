@@ -115,8 +115,17 @@ fn read_secret_key(a: &LoginArgs) -> CliResult<zeroize::Zeroizing<String>> {
 pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
     let dir = vault_dir(g)?;
     if dir.exists() && engine::vault_exists(&dir).await? {
-        // This device already has the vault: a new session for it.
-        let mut vault = unlock(g).await?;
+        // This device already has the vault: a new session for it. A
+        // password changed on another device is adopted by the unlock
+        // (which then holds a new session already).
+        let mut vault = super::open_vault(
+            g,
+            true,
+            engine::UnlockOptions {
+                allow_weak_kdf: a.allow_weak_kdf,
+            },
+        )
+        .await?;
         let Some(record) = vault.remote().cloned() else {
             vault.close().await;
             return Err(CliError::usage(
@@ -136,7 +145,11 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
                 record.email, record.server
             )));
         }
-        let result = vault.relogin().await;
+        let result = if vault.adopted_password_change() {
+            Ok(())
+        } else {
+            vault.relogin().await
+        };
         vault.close().await;
         result?;
         return if g.json {

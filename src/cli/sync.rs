@@ -55,6 +55,33 @@ pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
     }
 }
 
+/// After an unlock that adopted a master password changed on another
+/// device: says so, and syncs right away (unless `--no-sync` / auto sync is
+/// off) so the changes this device kept while it had the old password reach
+/// the server.
+pub async fn after_password_adopted(g: &Global, vault: &mut Vault) {
+    if !vault.adopted_password_change() {
+        return;
+    }
+    eprintln!(
+        "openk: the master password was changed on another device; this device now uses the new one"
+    );
+    if g.no_sync || !vault.is_logged_in() || load_config().is_ok_and(|c| !c.auto_sync) {
+        return;
+    }
+    match vault.sync(&SyncOptions::default()).await {
+        Ok(report) => {
+            let pushed: u64 = report.vaults.iter().map(|v| v.pushed).sum();
+            if pushed > 0 {
+                eprintln!("openk: synced the {pushed} change(s) this device kept");
+            }
+        }
+        Err(e) => eprintln!(
+            "openk: the changes made here are kept but not synced yet ({e}); `openk sync` sends them"
+        ),
+    }
+}
+
 /// Prints an after-write note on stderr.
 pub fn note_sync(note: Option<&str>) {
     if let Some(n) = note {

@@ -12,6 +12,7 @@
 //! useless without the password.
 
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -152,6 +153,90 @@ fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) {
     let _ = hk.expand(info, out);
 }
 
+/// HKDF info of the key that authenticates a password change.
+const PASSWORD_CHANGE_INFO: &[u8] = b"openk/v1/password-change-mac";
+
+/// What a password-change MAC covers: a label, the account id and every value
+/// a device adopts (KDF parameters, salt, wrapped account key), each
+/// variable-length part prefixed with its length so no two inputs collide.
+fn password_change_message(
+    account_id: Uuid,
+    kdf: &super::kdf::KdfParams,
+    salt: &[u8],
+    wrapped_account_key: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64 + salt.len() + wrapped_account_key.len());
+    m.extend_from_slice(b"openk/v1/password-change|");
+    m.extend_from_slice(account_id.as_bytes());
+    for n in [kdf.memory_kib, kdf.iterations, kdf.parallelism] {
+        m.extend_from_slice(&n.to_be_bytes());
+    }
+    for part in [salt, wrapped_account_key] {
+        m.extend_from_slice(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        m.extend_from_slice(part);
+    }
+    m
+}
+
+fn password_change_hmac(account_key: &Key) -> Result<Hmac<Sha256>, CryptoError> {
+    let mut mac_key = Zeroizing::new([0u8; 32]);
+    hkdf_sha256(
+        None,
+        account_key.expose(),
+        PASSWORD_CHANGE_INFO,
+        mac_key.as_mut(),
+    );
+    // HMAC takes keys of any length: this does not fail.
+    <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()).map_err(|_| CryptoError::Malformed)
+}
+
+/// The MAC a device sends with a password change: HMAC-SHA256 under
+/// HKDF-SHA256(ikm = account key, info = "openk/v1/password-change-mac") over
+/// the account id, KDF parameters, salt and wrapped account key. Only a
+/// holder of the account key can make one, so another device can check that
+/// values a server hands out were set by one of the account's devices.
+///
+/// # Errors
+/// None in practice (HMAC accepts any key length).
+pub fn password_change_mac(
+    account_key: &Key,
+    account_id: Uuid,
+    kdf: &super::kdf::KdfParams,
+    salt: &[u8],
+    wrapped_account_key: &[u8],
+) -> Result<[u8; 32], CryptoError> {
+    let mut mac = password_change_hmac(account_key)?;
+    mac.update(&password_change_message(
+        account_id,
+        kdf,
+        salt,
+        wrapped_account_key,
+    ));
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// Checks a [`password_change_mac`] in constant time.
+///
+/// # Errors
+/// [`CryptoError::BadSignature`] when it does not match.
+pub fn verify_password_change_mac(
+    account_key: &Key,
+    account_id: Uuid,
+    kdf: &super::kdf::KdfParams,
+    salt: &[u8],
+    wrapped_account_key: &[u8],
+    tag: &[u8],
+) -> Result<(), CryptoError> {
+    let mut mac = password_change_hmac(account_key)?;
+    mac.update(&password_change_message(
+        account_id,
+        kdf,
+        salt,
+        wrapped_account_key,
+    ));
+    mac.verify_slice(tag).map_err(|_| CryptoError::BadSignature)
+}
+
 /// The account's X25519 (encryption) and Ed25519 (signing) key pair.
 pub struct AccountKeyPair {
     x25519: x25519_dalek::StaticSecret,
@@ -282,6 +367,60 @@ pub fn verify_signature(
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn password_change_mac_binds_every_value() {
+        let ak = Key::random();
+        let id = Uuid::now_v7();
+        let kdf = crate::crypto::KdfParams::FLOOR;
+        let (salt, wrapped) = (vec![1u8; 16], vec![2u8; 72]);
+        let tag = password_change_mac(&ak, id, &kdf, &salt, &wrapped).expect("mac");
+        verify_password_change_mac(&ak, id, &kdf, &salt, &wrapped, &tag).expect("verifies");
+        let weaker = crate::crypto::KdfParams {
+            iterations: kdf.iterations - 1,
+            ..kdf
+        };
+        let mut flipped = tag;
+        flipped[0] ^= 1;
+        for (what, result) in [
+            (
+                "other key",
+                verify_password_change_mac(&Key::random(), id, &kdf, &salt, &wrapped, &tag),
+            ),
+            (
+                "other account",
+                verify_password_change_mac(&ak, Uuid::now_v7(), &kdf, &salt, &wrapped, &tag),
+            ),
+            (
+                "other kdf",
+                verify_password_change_mac(&ak, id, &weaker, &salt, &wrapped, &tag),
+            ),
+            (
+                "other salt",
+                verify_password_change_mac(&ak, id, &kdf, &[3u8; 16], &wrapped, &tag),
+            ),
+            (
+                "other wrap",
+                verify_password_change_mac(&ak, id, &kdf, &salt, &[2u8; 73], &tag),
+            ),
+            (
+                "flipped tag",
+                verify_password_change_mac(&ak, id, &kdf, &salt, &wrapped, &flipped),
+            ),
+            (
+                "short tag",
+                verify_password_change_mac(&ak, id, &kdf, &salt, &wrapped, &tag[..16]),
+            ),
+        ] {
+            assert!(result.is_err(), "{what} must not verify");
+        }
+        // Moving bytes between salt and wrap changes the message.
+        let mut longer_salt = salt.clone();
+        longer_salt.push(wrapped[0]);
+        assert!(
+            verify_password_change_mac(&ak, id, &kdf, &longer_salt, &wrapped[1..], &tag).is_err()
+        );
+    }
 
     #[test]
     fn secret_key_text_round_trip_and_shape() {

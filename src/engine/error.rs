@@ -39,6 +39,13 @@ pub enum Error {
     Conflict(Uuid),
     #[error("{0}")]
     Session(String),
+    /// The server holds a newer master password than this vault: it was
+    /// changed on another device (this device still has the old one).
+    #[error(
+        "the master password was changed on another device; unlock with the new password \
+         (run `openk sync` / the command again and type the new one)"
+    )]
+    PasswordChanged,
     #[error(
         "the vault changed on the server while this device was pushing; run `openk sync` again"
     )]
@@ -66,7 +73,7 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::WrongPassword | Self::Locked(_) | Self::Session(_) => 3,
+            Self::WrongPassword | Self::Locked(_) | Self::Session(_) | Self::PasswordChanged => 3,
             Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
             Self::Ambiguous { .. } => 5,
             Self::Conflict(_) | Self::HeadMoved => 6,

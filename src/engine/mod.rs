@@ -120,6 +120,16 @@ pub struct Vault {
     keypair: AccountKeyPair,
     vaults: Vec<VaultKeyed>,
     loaded: Option<Loaded>,
+    /// This unlock adopted a master password changed on another device.
+    adopted_password_change: bool,
+}
+
+/// How [`Vault::unlock_with`] may treat a password changed on another device.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnlockOptions {
+    /// Accept key derivation parameters below the floor from the server
+    /// (`openk login --allow-weak-kdf`).
+    pub allow_weak_kdf: bool,
 }
 
 fn seal_json<T: Serialize>(key: &Key, aad: &Aad, value: &T) -> Vec<u8> {
@@ -535,21 +545,61 @@ impl Vault {
                 damaged: Vec::new(),
                 search: None,
             }),
+            adopted_password_change: false,
         })
     }
 
     /// Opens the vault in `dir` with the master password and the Secret Key
-    /// (from the vault's Secret Key file, else `secret_key_fallback`).
+    /// (from the vault's Secret Key file, else `secret_key_fallback`, which
+    /// is then saved to the file once it has opened the vault).
+    ///
+    /// A password that does not open the vault here may be one changed on
+    /// another device: for a vault registered with a server, and only then,
+    /// the server is asked (see [`Vault::adopted_password_change`]).
     ///
     /// # Errors
     /// [`Error::NoVault`], [`Error::WrongPassword`] (also for a tampered
-    /// header), [`Error::Damaged`], [`Error::Permissions`].
+    /// header), [`Error::Damaged`], [`Error::Permissions`],
+    /// [`Error::Untrusted`] for a password change the server cannot prove.
     pub async fn unlock(
         dir: &Path,
         password: SecretString,
         secret_key_fallback: Option<&str>,
     ) -> Result<Self> {
-        Self::open_with(dir, Unlocker::Password(password), secret_key_fallback).await
+        Self::unlock_with(
+            dir,
+            password,
+            secret_key_fallback,
+            UnlockOptions::default(),
+        )
+        .await
+    }
+
+    /// [`Vault::unlock`] with options.
+    ///
+    /// # Errors
+    /// As [`Vault::unlock`].
+    pub async fn unlock_with(
+        dir: &Path,
+        password: SecretString,
+        secret_key_fallback: Option<&str>,
+        options: UnlockOptions,
+    ) -> Result<Self> {
+        let again = password.clone();
+        match Self::open_with(dir, Unlocker::Password(password), secret_key_fallback).await {
+            Err(Error::WrongPassword) => {
+                remote::adopt_password_change(dir, again, secret_key_fallback, options).await
+            }
+            other => other,
+        }
+    }
+
+    /// Whether this unlock learnt a master password changed on another
+    /// device from the server and re-wrapped the local vault for it (the
+    /// front end says so, and syncs the changes this device kept).
+    #[must_use]
+    pub fn adopted_password_change(&self) -> bool {
+        self.adopted_password_change
     }
 
     /// Opens the vault in `dir` with a password key (the Argon2id output)
@@ -613,6 +663,7 @@ impl Vault {
             // A header asking for absurd work was tampered with; don't hang on it.
             return Err(Error::WrongPassword);
         }
+        let secret_key_file = dir.join(files::SECRET_KEY_FILE).exists();
         let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
         let pk = match unlocker {
             Unlocker::Password(password) => {
@@ -658,6 +709,17 @@ impl Vault {
             return Err(Error::Damaged("the vault database has no vault".into()));
         }
         let remote = remote::load(&store).await?;
+        if !secret_key_file {
+            // The key from OPENK_SECRET_KEY opened the vault: keep it, as
+            // the Emergency Kit promises ("set it once").
+            match files::write_secret_key(dir, &secret_key) {
+                Ok(()) => tracing::info!(
+                    "saved the Secret Key to {}",
+                    dir.join(files::SECRET_KEY_FILE).display()
+                ),
+                Err(e) => tracing::warn!(error = %e, "the Secret Key could not be saved"),
+            }
+        }
         tracing::debug!(account = %header.account_id, vaults = vaults.len(), "unlocked");
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -670,6 +732,7 @@ impl Vault {
             keypair,
             vaults,
             loaded: None,
+            adopted_password_change: false,
         })
     }
 
@@ -1324,7 +1387,8 @@ Nobody, not even OpenK, can recover them for you.
 - Print this kit or write it down, and keep it offline: a safe, a locked
   drawer, with your important papers. Delete any digital copy you do not need.
 - On a new computer, copy the vault directory, then either put the Secret Key
-  into <vault>/secret.key or set OPENK_SECRET_KEY=<Secret Key> once.
+  into <vault>/secret.key or set OPENK_SECRET_KEY=<Secret Key> once (the
+  first unlock saves it to <vault>/secret.key).
 - `openk kit` shows this kit again (after unlocking).
 ",
         dir = dir.display(),

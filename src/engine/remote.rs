@@ -226,9 +226,48 @@ impl Vault {
             }
             Err(SyncError::Unauthorized) => {
                 self.save_tokens(None).await?;
-                Err(SyncError::Unauthorized.into())
+                Err(self.session_ended(SyncError::Unauthorized.into()).await)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the server's key derivation settings for this account differ
+    /// from this vault's header, i.e. the master password was changed on
+    /// another device. False when the server cannot be asked.
+    async fn password_changed_on_server(&self) -> bool {
+        let (Ok(record), Ok(client)) = (self.remote_or_err(), self.client()) else {
+            return false;
+        };
+        match client.prelogin(&record.email).await {
+            Ok(pre) => {
+                pre.account_id == self.header.account_id
+                    && (pre.salt.0 != self.header.salt || kdf_from_wire(pre.kdf) != self.header.kdf)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "prelogin after a session error failed");
+                false
+            }
+        }
+    }
+
+    /// The error to report when this device has no live session: `e`, or
+    /// [`Error::PasswordChanged`] when the password change on another device
+    /// is what ended it.
+    pub(super) async fn session_ended(&self, e: Error) -> Error {
+        if self.password_changed_on_server().await {
+            Error::PasswordChanged
+        } else {
+            e
+        }
+    }
+
+    /// The stored tokens; without any (logged out, or a session the server
+    /// ended), says whether a password change elsewhere is the reason.
+    pub(super) async fn live_tokens(&self) -> Result<Tokens> {
+        match self.tokens() {
+            Err(e @ Error::Session(_)) => Err(self.session_ended(e).await),
+            other => other,
         }
     }
 
@@ -239,7 +278,7 @@ impl Vault {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, SyncError>>,
     {
-        let tokens = self.tokens()?;
+        let tokens = self.live_tokens().await?;
         let client = if tokens.access_expires_at <= now_millis() + 5_000 {
             self.refresh().await?
         } else {
@@ -332,12 +371,12 @@ impl Vault {
         let record = self.remote_or_err()?.clone();
         let client = self.client()?;
         let pre = client.prelogin(&record.email).await?;
-        if kdf_from_wire(pre.kdf) != self.header.kdf || pre.salt.0 != self.header.salt {
-            return Err(Error::Invalid(
-                "the server's key derivation settings differ from this vault's (was the password changed on another device?); \
-                 log in as a new device in an empty --vault directory"
-                    .into(),
-            ));
+        if pre.account_id == self.header.account_id
+            && (kdf_from_wire(pre.kdf) != self.header.kdf || pre.salt.0 != self.header.salt)
+        {
+            // This vault opened with the old password (a new one would have
+            // been adopted at unlock).
+            return Err(Error::PasswordChanged);
         }
         let t = client
             .login(&LoginRequest {
@@ -390,7 +429,14 @@ impl Vault {
             problem: None,
         };
         let Ok(tokens) = self.tokens() else {
-            status.reachable = self.client()?.prelogin(&record.email).await.is_ok();
+            if let Ok(pre) = self.client()?.prelogin(&record.email).await {
+                status.reachable = true;
+                if pre.account_id == self.header.account_id
+                    && (pre.salt.0 != self.header.salt || kdf_from_wire(pre.kdf) != self.header.kdf)
+                {
+                    status.problem = Some(Error::PasswordChanged.to_string());
+                }
+            }
             return Ok(Some(status));
         };
         status.session = if tokens.access_expires_at > now_millis() {
@@ -408,6 +454,11 @@ impl Vault {
                 status.reachable = true;
                 status.session = "logged out".into();
                 status.problem = Some(m);
+            }
+            Err(e @ Error::PasswordChanged) => {
+                status.reachable = true;
+                status.session = "logged out".into();
+                status.problem = Some(e.to_string());
             }
             Err(e) => status.problem = Some(e.to_string()),
         }
@@ -452,18 +503,27 @@ impl Vault {
 
     /// Tells the server about a new password: logs in afresh with the old
     /// auth key (the server wants a recent login), then sends the new auth
-    /// key and the re-wrapped account key.
+    /// key, the re-wrapped account key and the MAC (under the account key)
+    /// that lets the other devices check the change before adopting it.
     pub(super) async fn change_password_on_server(
         &mut self,
         header: &Header,
         new_auth: &Key,
     ) -> Result<()> {
         self.relogin().await?;
+        let mac = crypto::keys::password_change_mac(
+            &self.account_key,
+            header.account_id,
+            &header.kdf,
+            &header.salt,
+            &header.wrapped_account_key,
+        )?;
         let req = ChangePasswordRequest {
             kdf: kdf_to_wire(header.kdf),
             salt: wire::B64(header.salt.clone()),
             auth_key: wire::B64(new_auth.expose().to_vec()),
             wrapped_account_key: wire::B64(header.wrapped_account_key.clone()),
+            mac: wire::B64(mac.to_vec()),
         };
         self.authed(|c| {
             let req = req.clone();
@@ -537,6 +597,20 @@ pub async fn login(
         &account.wrapped_account_key.0,
     )
     .map_err(|_| lying("the account key does not decrypt with this password and Secret Key"))?;
+    // After a password change the values carry the MAC of the device that
+    // changed it; the registration values have none (the wrap above is
+    // their proof).
+    if let Some(mac) = &account.password_mac {
+        crypto::keys::verify_password_change_mac(
+            &account_key,
+            account.account_id,
+            &kdf,
+            &account.salt.0,
+            &account.wrapped_account_key.0,
+            &mac.0,
+        )
+        .map_err(|_| lying("the password change is not authenticated by the account key"))?;
+    }
     let private = crypto::open(
         &account_key,
         &Aad::account_private_keys(account.account_id),
@@ -652,6 +726,7 @@ pub async fn login(
         keypair,
         vaults,
         loaded: None,
+        adopted_password_change: false,
     };
     vault
         .save_remote(RemoteRecord {
@@ -668,4 +743,166 @@ pub async fn login(
     }
     tracing::info!(account = %vault.header.account_id, device = %device_id, "logged in as a new device");
     Ok(vault)
+}
+
+/// After `password` failed to open the vault in `dir`: if the vault is
+/// registered with a server and the server's key derivation settings differ
+/// from the local header, the password may be a new one set on another
+/// device. Derives the keys with it and this vault's Secret Key, logs in
+/// (the auth key proves the password), fetches the account and adopts its
+/// new wrapped account key, salt and KDF parameters, but only when
+///
+/// - the KDF parameters are sane and not below the floor (unless allowed),
+/// - the new wrap opens with the new password to this vault's own account
+///   key (it opens the local private keys), and
+/// - the change carries a valid MAC under that account key
+///   (`crypto::keys::password_change_mac`): one of the account's devices
+///   made it, not the server.
+///
+/// The new header and the new session are written in one transaction; items,
+/// pending changes and sync state are untouched. Nothing is written on any
+/// failure. Talks to the network only in this case (a vault without a
+/// server, or whose server settings are unchanged, is a wrong password).
+pub(super) async fn adopt_password_change(
+    dir: &Path,
+    password: SecretString,
+    secret_key_fallback: Option<&str>,
+    options: super::UnlockOptions,
+) -> Result<Vault> {
+    let store = Store::open(dir, false).await?;
+    let adopted = adopt_into_store(&store, dir, password, secret_key_fallback, options).await;
+    store.close().await;
+    let password_key = adopted?;
+    let mut vault = Vault::open_with(
+        dir,
+        super::Unlocker::PasswordKey(&password_key),
+        secret_key_fallback,
+    )
+    .await?;
+    vault.adopted_password_change = true;
+    tracing::info!(account = %vault.header.account_id, "adopted the master password changed on another device");
+    Ok(vault)
+}
+
+/// The checks and the write of [`adopt_password_change`]; returns the new
+/// password key.
+async fn adopt_into_store(
+    store: &Store,
+    dir: &Path,
+    password: SecretString,
+    secret_key_fallback: Option<&str>,
+    options: super::UnlockOptions,
+) -> Result<Key> {
+    let header = store
+        .header()
+        .await?
+        .ok_or_else(|| Error::NoVault(dir.to_path_buf()))?;
+    let Some(mut record) = load(store).await? else {
+        return Err(Error::WrongPassword);
+    };
+    let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
+    let client = Client::new(&record.server).map_err(Error::Invalid)?;
+    let pre = match client.prelogin(&record.email).await {
+        Ok(pre) => pre,
+        Err(e) => {
+            // Cannot tell a new password from a wrong one: the local answer stands.
+            tracing::warn!(error = %e, "wrong password here; the server could not be asked whether it changed");
+            return Err(Error::WrongPassword);
+        }
+    };
+    let kdf = kdf_from_wire(pre.kdf);
+    if pre.account_id != header.account_id || (pre.salt.0 == header.salt && kdf == header.kdf) {
+        // The server holds what this vault holds: simply a wrong password.
+        return Err(Error::WrongPassword);
+    }
+    if kdf.validate().is_err() {
+        return Err(Error::Untrusted(format!(
+            "the server offers impossible key derivation parameters for a new master password \
+             ({} KiB, {} iterations, {} lanes); refusing",
+            kdf.memory_kib, kdf.iterations, kdf.parallelism
+        )));
+    }
+    if kdf.is_below_floor() && !options.allow_weak_kdf {
+        return Err(Error::Untrusted(format!(
+            "the server says the master password was changed on another device, but offers key derivation \
+             parameters below the recommended floor ({kdf}); refusing. If you chose them yourself and trust \
+             this server, run `openk login --allow-weak-kdf` on this device"
+        )));
+    }
+    let pk = password_key(password, pre.salt.0.clone(), kdf).await?;
+    let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
+    let t = client
+        .login(&LoginRequest {
+            email: record.email.clone(),
+            auth_key: wire::B64(derived.auth.expose().to_vec()),
+            device: DeviceInfo {
+                id: header.device_id,
+                name: record.device_name.clone(),
+            },
+        })
+        .await
+        .map_err(|e| match e {
+            SyncError::BadCredentials => Error::WrongPassword,
+            other => other.into(),
+        })?;
+    let account = client
+        .clone()
+        .with_token(Some(t.access_token.clone()))
+        .account()
+        .await?;
+    let lying = |what: &str| {
+        Error::Untrusted(format!(
+            "the server's record of a password change does not hold up ({what})"
+        ))
+    };
+    if account.account_id != header.account_id
+        || t.account_id != header.account_id
+        || t.device_id != header.device_id
+    {
+        return Err(lying("account or device id"));
+    }
+    if kdf_from_wire(account.kdf) != kdf || account.salt.0 != pre.salt.0 {
+        return Err(lying("its key derivation settings changed between two answers"));
+    }
+    let account_key = crypto::unwrap_key(
+        &derived.unlock,
+        &Aad::account_key(header.account_id, &account.salt.0, &kdf),
+        &account.wrapped_account_key.0,
+    )
+    .map_err(|_| lying("the new wrapped account key does not open with this password and Secret Key"))?;
+    // It must be this vault's account key, not one the server made up.
+    crypto::open(
+        &account_key,
+        &Aad::account_private_keys(header.account_id),
+        &header.wrapped_private_keys,
+    )
+    .map_err(|_| lying("the account key it wraps is not this vault's"))?;
+    let Some(mac) = &account.password_mac else {
+        return Err(lying(
+            "it carries no MAC from the device that changed the password",
+        ));
+    };
+    crypto::keys::verify_password_change_mac(
+        &account_key,
+        header.account_id,
+        &kdf,
+        &account.salt.0,
+        &account.wrapped_account_key.0,
+        &mac.0,
+    )
+    .map_err(|_| lying("its MAC does not verify under this account's key"))?;
+    let mut new_header = header.clone();
+    new_header.salt = account.salt.0.clone();
+    new_header.kdf = kdf;
+    new_header.wrapped_account_key = account.wrapped_account_key.0.clone();
+    record.tokens = Some(wire::B64(seal_json(
+        &account_key,
+        &aad_tokens(header.account_id),
+        &Tokens::from_response(&t),
+    )));
+    let json = serde_json::to_vec(&record).map_err(|e| Error::Damaged(e.to_string()))?;
+    store
+        .replace_header_and_meta(&header, &new_header, Some((REMOTE_KEY, &json)))
+        .await?;
+    Ok(pk)
 }

@@ -381,7 +381,7 @@ impl Vault {
     /// pending), [`Error::Untrusted`] for answers that fail verification.
     pub async fn sync(&mut self, opts: &SyncOptions<'_>) -> Result<SyncReport> {
         self.remote_or_err()?;
-        self.tokens()?;
+        self.live_tokens().await?;
         self.reconcile_vaults().await?;
         let ids: Vec<Uuid> = self.vaults.iter().map(|v| v.id).collect();
         let mut report = SyncReport::default();

@@ -288,6 +288,21 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when another process changed the header first.
     pub async fn replace_header(&self, expected: &Header, header: &Header) -> Result<()> {
+        self.replace_header_and_meta(expected, header, None).await
+    }
+
+    /// Replaces the header, only if it is still `expected`, and sets one
+    /// `meta` value in the same transaction (a password change learnt from
+    /// a server: the new header and the new session together, or neither).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another process changed the header first.
+    pub async fn replace_header_and_meta(
+        &self,
+        expected: &Header,
+        header: &Header,
+        meta: Option<(&str, &[u8])>,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
             .fetch_one(&mut *tx)
@@ -299,6 +314,14 @@ impl Store {
             return Err(StoreError::Conflict(header.account_id));
         }
         Self::put_header(&mut tx, header).await?;
+        if let Some((key, value)) = meta {
+            debug_assert_ne!(key, "header");
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -138,6 +138,10 @@ fn snapshot(entries: &[Entry]) -> Arc<Vec<Entry>> {
 fn message(e: &Error) -> String {
     match e {
         Error::WrongPassword => "wrong password — try again".into(),
+        Error::PasswordChanged => {
+            "the master password was changed on another device; lock and unlock with the new password"
+                .into()
+        }
         other => other.to_string(),
     }
 }
@@ -269,7 +273,7 @@ impl Worker {
             Err(Error::Unreachable(m)) => out.push(Reply::Sync(SyncState::Offline(m))),
             Err(e) => {
                 tracing::warn!(error = %e, "background sync failed");
-                out.push(Reply::Sync(SyncState::Error(e.to_string())));
+                out.push(Reply::Sync(SyncState::Error(message(&e))));
             }
         }
         out

@@ -202,6 +202,7 @@ pub async fn register(
         public_ed25519: req.public_ed25519.0,
         wrapped_private_keys: req.wrapped_private_keys.0,
         created_at: now,
+        password_mac: None,
     };
     let device = Device {
         id: req.device.id,
@@ -411,11 +412,13 @@ pub async fn account(
         public_ed25519: B64(a.public_ed25519),
         wrapped_private_keys: B64(a.wrapped_private_keys),
         created_at: rfc3339(a.created_at),
+        password_mac: a.password_mac.map(B64),
     }))
 }
 
-/// Changes the master password: new KDF parameters, salt, auth key and
-/// re-wrapped account key. Needs a login from the last 5 minutes; ends the
+/// Changes the master password: new KDF parameters, salt, auth key,
+/// re-wrapped account key and the client's MAC over them (stored as given,
+/// returned by `GET /v1/account`). Needs a login from the last 5 minutes; ends the
 /// account's other sessions.
 #[utoipa::path(post, path = "/v1/account/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
@@ -437,6 +440,7 @@ pub async fn change_password(
         validate::MAX_WRAPPED_KEY,
         "wrapped_account_key",
     )?;
+    validate::exact(&req.mac, 32, "mac")?;
     let mut a = state
         .store
         .account(who.account_id)
@@ -446,6 +450,7 @@ pub async fn change_password(
     a.salt = req.salt.0;
     a.auth_hash = auth::auth_hash(&a.auth_salt, &req.auth_key.0);
     a.wrapped_account_key = req.wrapped_account_key.0;
+    a.password_mac = Some(req.mac.0);
     state.store.update_account_keys(&a).await?;
     let ended = state
         .store

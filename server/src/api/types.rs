@@ -147,6 +147,11 @@ pub struct AccountResponse {
     pub wrapped_private_keys: B64,
     /// RFC 3339.
     pub created_at: String,
+    /// The MAC the client sent with the last password change (see
+    /// [`ChangePasswordRequest::mac`]); absent for an account whose password
+    /// never changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_mac: Option<B64>,
 }
 
 /// Change of master password or KDF parameters: new auth key and the account
@@ -158,6 +163,12 @@ pub struct ChangePasswordRequest {
     pub salt: B64,
     pub auth_key: B64,
     pub wrapped_account_key: B64,
+    /// HMAC-SHA256 (32 bytes) under a key the client derives from the
+    /// account key, over the account id, `kdf`, `salt` and
+    /// `wrapped_account_key`. The server cannot check it: it stores it and
+    /// returns it in [`AccountResponse::password_mac`], so that the
+    /// account's other devices can verify the change before adopting it.
+    pub mac: B64,
 }
 
 // ---------------------------------------------------------------- devices

@@ -70,6 +70,9 @@ pub struct Account {
     pub wrapped_private_keys: Vec<u8>,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// The client's MAC over the values of the last password change (opaque
+    /// to the server); `None` until the first change.
+    pub password_mac: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +213,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
     async fn account(&self, id: Uuid) -> StoreResult<Option<Account>>;
-    /// Replaces the KDF parameters, salt, auth hash and wrapped account key.
+    /// Replaces the KDF parameters, salt, auth hash, wrapped account key and
+    /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
 
     /// Adds a device, or (same id, same account, not revoked) renames and touches it.

@@ -381,7 +381,7 @@ macro_rules! account_columns {
     () => {
         "id, email, kdf_memory_kib, kdf_iterations, kdf_parallelism, salt, auth_hash, \
          auth_salt, wrapped_account_key, public_x25519, public_ed25519, \
-         wrapped_private_keys, created_at"
+         wrapped_private_keys, created_at, password_mac"
     };
 }
 
@@ -433,6 +433,7 @@ macro_rules! sql_store {
                     public_ed25519: row.try_get("public_ed25519")?,
                     wrapped_private_keys: row.try_get("wrapped_private_keys")?,
                     created_at: row.try_get("created_at")?,
+                    password_mac: row.try_get("password_mac")?,
                 })
             }
 
@@ -565,7 +566,7 @@ macro_rules! sql_store {
                 sqlx::query(concat!(
                     "INSERT INTO accounts (",
                     account_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 ))
                 .bind(&account_id)
                 .bind(&account.email)
@@ -580,6 +581,7 @@ macro_rules! sql_store {
                 .bind(account.public_ed25519.as_slice())
                 .bind(account.wrapped_private_keys.as_slice())
                 .bind(account.created_at)
+                .bind(account.password_mac.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 // The device belongs to the new account whatever it says.
@@ -624,7 +626,7 @@ macro_rules! sql_store {
                 let done = sqlx::query(
                     "UPDATE accounts SET kdf_memory_kib = $1, kdf_iterations = $2, \
                      kdf_parallelism = $3, salt = $4, auth_hash = $5, auth_salt = $6, \
-                     wrapped_account_key = $7 WHERE id = $8",
+                     wrapped_account_key = $7, password_mac = $8 WHERE id = $9",
                 )
                 .bind(i64::from(account.kdf.memory_kib))
                 .bind(i64::from(account.kdf.iterations))
@@ -633,6 +635,7 @@ macro_rules! sql_store {
                 .bind(account.auth_hash.as_slice())
                 .bind(account.auth_salt.as_slice())
                 .bind(account.wrapped_account_key.as_slice())
+                .bind(account.password_mac.as_deref())
                 .bind(account.id.to_string())
                 .execute(&self.pool)
                 .await?;
