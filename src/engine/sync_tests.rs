@@ -952,3 +952,238 @@ proptest! {
         rt.block_on(run_scenario(devices, ops));
     }
 }
+
+// ------------------------------------------------ a password changed elsewhere
+
+const NEW_PASSWORD: &str = "a brand new master password";
+
+fn new_pw() -> SecretString {
+    SecretString::from(NEW_PASSWORD.to_owned())
+}
+
+/// The header of the vault in `dir`, as stored (JSON).
+async fn stored_header(dir: &Path) -> String {
+    let store = Store::open(dir, false).await.expect("open");
+    let h = store.header().await.expect("header").expect("some");
+    store.close().await;
+    serde_json::to_string(&h).expect("json")
+}
+
+// A: `passwd` with floor parameters. B edited offline before; with the old
+// password it still opens locally but every server call says the password
+// changed elsewhere (exit 3); with the new one it adopts the new header,
+// keeps and pushes its edit, and opens without the network afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_changed_on_another_device_is_adopted_at_unlock() {
+    let server = TestServer::start("memory").await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let id = a.add(login_draft("X", "u", "p1")).await.expect("add").r.id;
+    sync(&mut a).await;
+    let mut b = acct.device().await;
+    sync(&mut b).await;
+    b.update(id, &set(label::PASSWORD, "edited on b offline"))
+        .await
+        .expect("offline edit");
+    let b_dir = b.dir().to_path_buf();
+    b.close().await;
+
+    a.change_password(new_pw(), Some(KdfParams::FLOOR))
+        .await
+        .expect("passwd on a");
+
+    // The old password on B: local work goes on, the server says why not.
+    let mut b = Vault::unlock(&b_dir, pw(), None).await.expect("old pw opens");
+    assert!(!b.adopted_password_change());
+    let e = b.sync(&SyncOptions::default()).await.map(|_| ()).expect_err("stale");
+    assert!(matches!(e, Error::PasswordChanged), "{e}");
+    assert_eq!(e.exit_code(), 3);
+    assert!(e.to_string().contains("changed on another device"), "{e}");
+    // Again, now without any session at all, and through `login`.
+    let e = b.sync(&SyncOptions::default()).await.map(|_| ()).expect_err("stale");
+    assert!(matches!(e, Error::PasswordChanged), "{e}");
+    let e = b.relogin().await.expect_err("old password");
+    assert!(matches!(e, Error::PasswordChanged), "{e}");
+    let status = b.remote_status().await.expect("status").expect("remote");
+    assert!(
+        status
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("changed on another device")),
+        "{status:?}"
+    );
+    assert_eq!(b.local_sync_status().await.expect("local").pending, 1);
+    b.close().await;
+
+    // The new password on B.
+    let mut b = Vault::unlock(&b_dir, new_pw(), None)
+        .await
+        .expect("new password adopted");
+    assert!(b.adopted_password_change());
+    assert_eq!(b.kdf(), KdfParams::FLOOR);
+    assert_eq!(
+        value(&b.item(id).await.expect("item"), label::PASSWORD),
+        "edited on b offline"
+    );
+    assert_eq!(b.local_sync_status().await.expect("local").pending, 1);
+    assert!(b.is_logged_in(), "the adoption logged in");
+    let r = sync(&mut b).await;
+    assert_eq!(r.vaults[0].pushed, 1);
+    sync(&mut a).await;
+    assert_eq!(
+        value(&a.item(id).await.expect("item"), label::PASSWORD),
+        "edited on b offline"
+    );
+    b.close().await;
+
+    // From now on B is like A: the old password is wrong (without asking
+    // the server, whose settings now match), the new one opens at once.
+    let e = Vault::unlock(&b_dir, pw(), None)
+        .await
+        .map(|_| ())
+        .expect_err("old");
+    assert!(matches!(e, Error::WrongPassword), "{e}");
+    let b = Vault::unlock(&b_dir, new_pw(), None).await.expect("new");
+    assert!(!b.adopted_password_change());
+    b.close().await;
+    // A wrong password while the server holds a change is a wrong password.
+    a.change_password(pw(), Some(KdfParams::FLOOR))
+        .await
+        .expect("passwd back");
+    let e = Vault::unlock(&b_dir, SecretString::from("nope".to_owned()), None)
+        .await
+        .map(|_| ())
+        .expect_err("wrong");
+    assert!(matches!(e, Error::WrongPassword), "{e}");
+}
+
+// A server that hands out a change without a valid MAC, or with KDF
+// parameters below the floor, is refused and B's vault is left as it was;
+// the genuine change is then adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_the_server_cannot_prove_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("server.db");
+    let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let id = a.add(login_draft("X", "u", "p1")).await.expect("add").r.id;
+    sync(&mut a).await;
+    let mut b = acct.device().await;
+    sync(&mut b).await;
+    b.update(id, &set(label::PASSWORD, "kept"))
+        .await
+        .expect("offline edit");
+    let b_dir = b.dir().to_path_buf();
+    b.close().await;
+    a.change_password(new_pw(), Some(KdfParams::FLOOR))
+        .await
+        .expect("passwd on a");
+    let before = stored_header(&b_dir).await;
+
+    let pool = server_pool(&db).await;
+    let account = a.account_id().to_string();
+    let genuine: Vec<u8> = sqlx::query("SELECT password_mac FROM accounts WHERE id = ?")
+        .bind(&account)
+        .fetch_one(&pool)
+        .await
+        .expect("mac")
+        .get("password_mac");
+    assert_eq!(genuine.len(), 32, "passwd sent a MAC");
+
+    let refused = |what: &'static str| {
+        let b_dir = b_dir.clone();
+        async move {
+            let e = Vault::unlock(&b_dir, new_pw(), None)
+                .await
+                .map(|_| ())
+                .expect_err(what);
+            assert!(matches!(e, Error::Untrusted(_)), "{what}: {e}");
+            e.to_string()
+        }
+    };
+    // A tampered MAC.
+    let mut tampered = genuine.clone();
+    tampered[0] ^= 1;
+    sqlx::query("UPDATE accounts SET password_mac = ? WHERE id = ?")
+        .bind(&tampered)
+        .bind(&account)
+        .execute(&pool)
+        .await
+        .expect("tamper");
+    let m = refused("tampered MAC").await;
+    assert!(m.contains("MAC does not verify"), "{m}");
+    assert_eq!(stored_header(&b_dir).await, before);
+    // No MAC at all.
+    sqlx::query("UPDATE accounts SET password_mac = NULL WHERE id = ?")
+        .bind(&account)
+        .execute(&pool)
+        .await
+        .expect("strip");
+    let m = refused("no MAC").await;
+    assert!(m.contains("no MAC"), "{m}");
+    assert_eq!(stored_header(&b_dir).await, before);
+    // Lowered KDF parameters: refused before any key derivation.
+    sqlx::query(
+        "UPDATE accounts SET password_mac = ?, kdf_memory_kib = 64, kdf_iterations = 1 WHERE id = ?",
+    )
+    .bind(&genuine)
+    .bind(&account)
+    .execute(&pool)
+    .await
+    .expect("lower");
+    let m = refused("weak KDF").await;
+    assert!(m.contains("below the recommended floor"), "{m}");
+    assert!(m.contains("--allow-weak-kdf"), "{m}");
+    assert_eq!(stored_header(&b_dir).await, before);
+    // Still the old password's vault, with its edit.
+    let b = Vault::unlock(&b_dir, pw(), None).await.expect("old still opens");
+    assert_eq!(
+        value(&b.item(id).await.expect("item"), label::PASSWORD),
+        "kept"
+    );
+    b.close().await;
+
+    // The genuine values are adopted.
+    sqlx::query("UPDATE accounts SET kdf_memory_kib = ?, kdf_iterations = ? WHERE id = ?")
+        .bind(i64::from(KdfParams::FLOOR.memory_kib))
+        .bind(i64::from(KdfParams::FLOOR.iterations))
+        .bind(&account)
+        .execute(&pool)
+        .await
+        .expect("restore");
+    let b = Vault::unlock(&b_dir, new_pw(), None).await.expect("adopted");
+    assert!(b.adopted_password_change());
+    assert_ne!(stored_header(&b_dir).await, before);
+    b.close().await;
+}
+
+// Parameters below the floor that a device chose itself are adopted only
+// when allowed (`openk login --allow-weak-kdf`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weak_kdf_change_is_adopted_only_when_allowed() {
+    let server = TestServer::start("memory").await;
+    let (mut acct, mut a) = Account::new(&server).await;
+    let b = acct.device().await;
+    let b_dir = b.dir().to_path_buf();
+    b.close().await;
+    a.change_password(new_pw(), Some(FAST))
+        .await
+        .expect("passwd on a");
+    let e = Vault::unlock(&b_dir, new_pw(), None)
+        .await
+        .map(|_| ())
+        .expect_err("weak");
+    assert!(e.to_string().contains("below the recommended floor"), "{e}");
+    let b = Vault::unlock_with(
+        &b_dir,
+        new_pw(),
+        None,
+        UnlockOptions {
+            allow_weak_kdf: true,
+        },
+    )
+    .await
+    .expect("allowed");
+    assert!(b.adopted_password_change());
+    assert_eq!(b.kdf(), FAST);
+    b.close().await;
+}
