@@ -211,6 +211,63 @@ fn offline_changes_stay_pending_until_the_server_is_back() {
     assert_eq!(password_of(&b, "Offline"), "made-offline");
 }
 
+// `openk passwd` on A follows the user to B, which edited offline before:
+// with the old password B's sync says the password was changed on another
+// device (exit 3, not "session ended", not "log in as a new device"); with
+// the new one any command adopts it, keeps the edit and pushes it; `openk
+// login` on the existing vault recovers the same way after a second change.
+#[test]
+fn a_password_changed_on_one_device_follows_to_the_other() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let mut a = first_device(&server);
+    a.add(&["login", "--name", "Shared", "--password", "v1"]);
+    let mut b = second_device(&a, &server);
+    b.run(&["sync"]);
+    b.cmd(["edit", "Shared", "--password", "edited-on-b", "--no-sync"])
+        .ok();
+    a.cmd(["passwd", "--new-password-stdin"])
+        .stdin("the second master password\n")
+        .ok();
+    a.set_password("the second master password");
+
+    // The old password still opens B here, but the server has moved on.
+    for args in [&["sync"][..], &["login"][..]] {
+        let run = b.cmd(args).code(3);
+        run.stderr_has("the master password was changed on another device")
+            .stderr_has("type the new one")
+            .stderr_lacks("session")
+            .stderr_lacks("--vault");
+    }
+    assert_eq!(sync_status(&b)["pending"], 1, "nothing is lost");
+
+    // The new password on B: adopted, the edit is kept and pushed.
+    b.set_password("the second master password");
+    let run = b.cmd(["ls"]).ok();
+    run.stdout_has("Shared")
+        .stderr_has("the master password was changed on another device; this device now uses the new one")
+        .stderr_has("synced the 1 change(s)");
+    assert_eq!(sync_status(&b)["pending"], 0);
+    a.run(&["sync"]);
+    assert_eq!(password_of(&a, "Shared"), "edited-on-b");
+    b.cmd(["ls"]).ok().stderr_lacks("changed on another device");
+
+    // A second change; B edits offline again and recovers through `login`.
+    b.cmd(["edit", "Shared", "--password", "edited-again", "--no-sync"])
+        .ok();
+    a.cmd(["passwd", "--new-password-stdin"])
+        .stdin("the third master password\n")
+        .ok();
+    a.set_password("the third master password");
+    b.set_password("the third master password");
+    b.cmd(["login"]).ok().stdout_has("Logged in");
+    assert_eq!(sync_status(&b)["pending"], 0);
+    a.run(&["sync"]);
+    assert_eq!(password_of(&a, "Shared"), "edited-again");
+    b.set_password("the second master password");
+    b.cmd(["ls"]).code(3).stderr_has("wrong master password");
+}
+
 // --no-sync and `auto_sync = false` keep a change local until `openk sync`;
 // a broken config file is a clear usage error.
 #[test]

@@ -260,17 +260,34 @@ fn locked_and_missing_vault_errors() {
         .stderr_has(&empty.vault().display().to_string());
 }
 
-// Without secret.key the vault stays locked (exit 3) until OPENK_SECRET_KEY gives the key from the kit.
+// Without secret.key the vault stays locked (exit 3) until OPENK_SECRET_KEY gives the key from the kit;
+// a wrong one is not saved; the right one is saved to secret.key (0600) once it opened the vault, as
+// the kit promises ("set it once"), so the next command needs no OPENK_SECRET_KEY.
 #[test]
 fn missing_secret_key_file_needs_openk_secret_key() {
     let env = TestEnv::init();
     env.add(&["login", "--name", "X", "--password", "x-pw"]);
-    fs::remove_file(env.vault().join("secret.key")).expect("rm secret.key");
+    let kit = fs::read_to_string(env.kit_path()).expect("kit");
+    assert!(kit.contains("OPENK_SECRET_KEY=<Secret Key> once"), "{kit}");
+    let file = env.vault().join("secret.key");
+    fs::remove_file(&file).expect("rm secret.key");
     env.cmd(["ls"]).code(3).stderr_has("OPENK_SECRET_KEY");
+    let other = TestEnv::init();
+    env.cmd(["ls"])
+        .env("OPENK_SECRET_KEY", other.secret_key())
+        .code(3);
+    assert!(!file.exists(), "a Secret Key that did not open the vault is not saved");
     let run = env
         .cmd(["get", "X"])
         .env("OPENK_SECRET_KEY", env.secret_key())
         .ok();
+    assert_eq!(run.stdout, "x-pw\n");
+    assert_eq!(mode(&file) & 0o777, 0o600, "saved, private");
+    assert_eq!(
+        fs::read_to_string(&file).expect("read").trim(),
+        env.secret_key()
+    );
+    let run = env.cmd(["get", "X"]).ok();
     assert_eq!(run.stdout, "x-pw\n");
 }
 
