@@ -268,6 +268,58 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
     b.cmd(["ls"]).code(3).stderr_has("wrong master password");
 }
 
+// An agent that B started with the old password: the sync that finds the
+// change locks it (its key is the old password's), so the next command asks
+// for the password; `openk unlock` with the new one adopts it in the agent.
+#[test]
+fn an_agent_with_the_old_password_is_locked_when_the_password_changed() {
+    struct Lock<'a>(&'a TestEnv, PathBuf);
+    impl Drop for Lock<'_> {
+        fn drop(&mut self) {
+            let _ = self
+                .0
+                .cmd(["lock"])
+                .env("XDG_RUNTIME_DIR", &self.1)
+                .output();
+        }
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let mut a = first_device(&server);
+    let b = second_device(&a, &server);
+    let run = b.root().join("run");
+    std::fs::create_dir(&run).expect("run dir");
+    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let _lock = Lock(&b, run.clone());
+    b.cmd(["unlock", "--idle-timeout", "120"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .ok();
+    a.cmd(["passwd", "--new-password-stdin"])
+        .stdin("the agent's new password\n")
+        .ok();
+    a.set_password("the agent's new password");
+    b.cmd(["sync"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .env_remove("OPENK_PASSWORD")
+        .code(3)
+        .stderr_has("changed on another device")
+        .stderr_has("was locked");
+    b.cmd(["ls"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .env_remove("OPENK_PASSWORD")
+        .code(3);
+    b.cmd(["unlock", "--idle-timeout", "120"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("OPENK_PASSWORD", "the agent's new password")
+        .ok()
+        .stdout_has("Unlocked.");
+    b.cmd(["sync"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .env_remove("OPENK_PASSWORD")
+        .ok();
+}
+
 // --no-sync and `auto_sync = false` keep a change local until `openk sync`;
 // a broken config file is a clear usage error.
 #[test]
