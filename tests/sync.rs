@@ -245,7 +245,9 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
     b.set_password("the second master password");
     let run = b.cmd(["ls"]).ok();
     run.stdout_has("Shared")
-        .stderr_has("the master password was changed on another device; this device now uses the new one")
+        .stderr_has(
+            "the master password was changed on another device; this device now uses the new one",
+        )
         .stderr_has("synced the 1 change(s)");
     assert_eq!(sync_status(&b)["pending"], 0);
     a.run(&["sync"]);

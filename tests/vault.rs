@@ -276,7 +276,10 @@ fn missing_secret_key_file_needs_openk_secret_key() {
     env.cmd(["ls"])
         .env("OPENK_SECRET_KEY", other.secret_key())
         .code(3);
-    assert!(!file.exists(), "a Secret Key that did not open the vault is not saved");
+    assert!(
+        !file.exists(),
+        "a Secret Key that did not open the vault is not saved"
+    );
     let run = env
         .cmd(["get", "X"])
         .env("OPENK_SECRET_KEY", env.secret_key())

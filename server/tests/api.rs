@@ -786,7 +786,9 @@ async fn password_change(s: &Server) {
             }
             Some(m) => bad["mac"] = json!(b64(&m)),
         }
-        let resp = s.post("/v1/account/password", Some(&fresh.access), &bad).await;
+        let resp = s
+            .post("/v1/account/password", Some(&fresh.access), &bad)
+            .await;
         assert_eq!(resp.status.as_u16(), 422, "{}", resp.text());
     }
 

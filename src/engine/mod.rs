@@ -566,13 +566,7 @@ impl Vault {
         password: SecretString,
         secret_key_fallback: Option<&str>,
     ) -> Result<Self> {
-        Self::unlock_with(
-            dir,
-            password,
-            secret_key_fallback,
-            UnlockOptions::default(),
-        )
-        .await
+        Self::unlock_with(dir, password, secret_key_fallback, UnlockOptions::default()).await
     }
 
     /// [`Vault::unlock`] with options.

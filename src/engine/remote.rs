@@ -862,14 +862,18 @@ async fn adopt_into_store(
         return Err(lying("account or device id"));
     }
     if kdf_from_wire(account.kdf) != kdf || account.salt.0 != pre.salt.0 {
-        return Err(lying("its key derivation settings changed between two answers"));
+        return Err(lying(
+            "its key derivation settings changed between two answers",
+        ));
     }
     let account_key = crypto::unwrap_key(
         &derived.unlock,
         &Aad::account_key(header.account_id, &account.salt.0, &kdf),
         &account.wrapped_account_key.0,
     )
-    .map_err(|_| lying("the new wrapped account key does not open with this password and Secret Key"))?;
+    .map_err(|_| {
+        lying("the new wrapped account key does not open with this password and Secret Key")
+    })?;
     // It must be this vault's account key, not one the server made up.
     crypto::open(
         &account_key,

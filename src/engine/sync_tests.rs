@@ -992,14 +992,24 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
         .expect("passwd on a");
 
     // The old password on B: local work goes on, the server says why not.
-    let mut b = Vault::unlock(&b_dir, pw(), None).await.expect("old pw opens");
+    let mut b = Vault::unlock(&b_dir, pw(), None)
+        .await
+        .expect("old pw opens");
     assert!(!b.adopted_password_change());
-    let e = b.sync(&SyncOptions::default()).await.map(|_| ()).expect_err("stale");
+    let e = b
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("stale");
     assert!(matches!(e, Error::PasswordChanged), "{e}");
     assert_eq!(e.exit_code(), 3);
     assert!(e.to_string().contains("changed on another device"), "{e}");
     // Again, now without any session at all, and through `login`.
-    let e = b.sync(&SyncOptions::default()).await.map(|_| ()).expect_err("stale");
+    let e = b
+        .sync(&SyncOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("stale");
     assert!(matches!(e, Error::PasswordChanged), "{e}");
     let e = b.relogin().await.expect_err("old password");
     assert!(matches!(e, Error::PasswordChanged), "{e}");
@@ -1135,7 +1145,9 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     assert!(m.contains("--allow-weak-kdf"), "{m}");
     assert_eq!(stored_header(&b_dir).await, before);
     // Still the old password's vault, with its edit.
-    let b = Vault::unlock(&b_dir, pw(), None).await.expect("old still opens");
+    let b = Vault::unlock(&b_dir, pw(), None)
+        .await
+        .expect("old still opens");
     assert_eq!(
         value(&b.item(id).await.expect("item"), label::PASSWORD),
         "kept"
@@ -1150,7 +1162,9 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
         .execute(&pool)
         .await
         .expect("restore");
-    let b = Vault::unlock(&b_dir, new_pw(), None).await.expect("adopted");
+    let b = Vault::unlock(&b_dir, new_pw(), None)
+        .await
+        .expect("adopted");
     assert!(b.adopted_password_change());
     assert_ne!(stored_header(&b_dir).await, before);
     b.close().await;
