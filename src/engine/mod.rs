@@ -280,6 +280,33 @@ fn clean_folder(folder: Option<&str>) -> Result<Option<String>> {
     }
 }
 
+/// The part of an item that a validation error is about, so that a form
+/// can put the cursor on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemPart {
+    Name,
+    Tags,
+    Folder,
+    /// The field with this label.
+    Field(String),
+}
+
+/// Checks a draft exactly as [`Vault::add`] would, without a vault:
+/// `Err` names the part that is wrong and says why.
+///
+/// # Errors
+/// The first invalid part and the engine's message for it.
+pub fn check_draft(draft: &ItemDraft) -> std::result::Result<(), (ItemPart, String)> {
+    let at = |part: ItemPart| move |e: Error| (part, e.to_string());
+    clean_name(&draft.name).map_err(at(ItemPart::Name))?;
+    clean_tags(&draft.tags).map_err(at(ItemPart::Tags))?;
+    clean_folder(draft.folder.as_deref()).map_err(at(ItemPart::Folder))?;
+    for f in &draft.fields {
+        clean_field(f.clone()).map_err(at(ItemPart::Field(f.label.clone())))?;
+    }
+    Ok(())
+}
+
 /// Checks a field and brings TOTP seeds to their canonical otpauth URI.
 fn clean_field(mut f: Field) -> Result<Field> {
     f.label = f.label.trim().to_owned();
@@ -1293,6 +1320,24 @@ impl Vault {
         tracing::debug!(item = %id, "purged item");
         self.forget(id);
         Ok(())
+    }
+
+    /// Whether `password` is this vault's master password (runs the KDF;
+    /// for a front end that asks for the current password again before a
+    /// change).
+    ///
+    /// # Errors
+    /// [`Error::WrongPassword`] when it is not.
+    pub async fn check_password(&self, password: SecretString) -> Result<()> {
+        let pk = password_key(password, self.header.salt.clone(), self.header.kdf).await?;
+        let derived = crypto::keys::derive(&pk, &self.secret_key, self.header.account_id);
+        crypto::unwrap_key(
+            &derived.unlock,
+            &Aad::account_key(self.header.account_id, &self.header.salt, &self.header.kdf),
+            &self.header.wrapped_account_key,
+        )
+        .map(drop)
+        .map_err(|_| Error::WrongPassword)
     }
 
     /// Changes the master password (and optionally the KDF parameters) by

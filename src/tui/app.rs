@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::clip::Clipboard;
 use super::clock::Clock;
+use super::input::{Edit, TextInput};
 use super::keymap::{Action, Key, Keymap, Lookup};
 use super::theme::Theme;
 use super::worker::{Reply, Request, SyncState, Verb};
@@ -26,7 +27,9 @@ use crate::engine::model::{
     Entry, Field, FieldKind, Item, ItemKind, field_rank, label, standard_fields,
 };
 use crate::engine::remote::Device as DeviceResponse;
-use crate::engine::{ExposeSecret, ItemDraft, ItemPatch, SecretString, VersionSummary};
+use crate::engine::{
+    ExposeSecret, ItemDraft, ItemPart, ItemPatch, SecretString, VersionSummary, check_draft,
+};
 
 /// How long a status message stays.
 const MESSAGE_FOR: Duration = Duration::from_secs(5);
@@ -45,7 +48,7 @@ pub struct Settings {
 /// The unlock screen.
 #[derive(Debug, Default)]
 pub struct UnlockState {
-    pub input: Zeroizing<String>,
+    pub input: TextInput,
     pub error: Option<String>,
     pub busy: bool,
 }
@@ -64,8 +67,8 @@ pub enum CreateStep {
 /// The first-run create-vault flow.
 #[derive(Debug)]
 pub struct CreateState {
-    pub first: Zeroizing<String>,
-    pub second: Zeroizing<String>,
+    pub first: TextInput,
+    pub second: TextInput,
     pub on_second: bool,
     pub error: Option<String>,
     pub step: CreateStep,
@@ -135,13 +138,15 @@ pub enum Sort {
 pub enum Confirmable {
     Trash(Uuid, String),
     Revoke(Uuid, String),
+    /// Destroy a trashed item and its history.
+    Purge(Uuid, String),
 }
 
 /// One row of the add/edit form.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub label: String,
-    pub value: Zeroizing<String>,
+    pub value: TextInput,
     pub kind: RowKind,
 }
 
@@ -165,9 +170,13 @@ pub struct Form {
     pub sel: usize,
     pub reveal: bool,
     /// Typing the label of a new custom field.
-    pub new_label: Option<String>,
+    pub new_label: Option<TextInput>,
     pub error: Option<String>,
+    /// Sent to the engine; waiting for its answer (keys wait too).
+    pub saving: bool,
     original: Option<Item>,
+    /// The rows as the form opened, to tell whether anything changed.
+    pristine: Vec<(String, String, RowKind)>,
 }
 
 /// The password generator popup.
@@ -214,18 +223,105 @@ pub struct Compared {
 #[derive(Debug)]
 pub enum Popup {
     Help,
-    Palette { input: String, sel: usize },
+    Palette {
+        input: TextInput,
+        sel: usize,
+    },
     Confirm(Confirmable),
     Form(Box<Form>),
     Generator(Box<Form>, GenState),
+    /// Asks before throwing away a changed form; No returns to it.
+    Discard(Box<Form>),
     History(HistoryState),
-    Rename { id: Uuid, input: String },
+    Rename {
+        id: Uuid,
+        input: TextInput,
+    },
+    Passwd(PasswdState),
+}
+
+/// The change-master-password popup (palette `passwd`).
+#[derive(Debug, Default)]
+pub struct PasswdState {
+    /// The current password, the new one, and the new one again.
+    pub fields: [TextInput; 3],
+    pub on: usize,
+    pub error: Option<String>,
+    pub saving: bool,
+}
+
+/// The palette's own commands, beside every key binding's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Purge,
+    Passwd,
+    Login,
+    Logout,
+    SyncVerify,
+}
+
+impl Command {
+    pub const ALL: [Self; 5] = [
+        Self::Purge,
+        Self::Passwd,
+        Self::Login,
+        Self::Logout,
+        Self::SyncVerify,
+    ];
+
+    /// The name typed in the palette (as the CLI command).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Purge => "purge",
+            Self::Passwd => "passwd",
+            Self::Login => "login",
+            Self::Logout => "logout",
+            Self::SyncVerify => "sync --verify",
+        }
+    }
+
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Purge => "purge the trashed item for good",
+            Self::Passwd => "change the master password",
+            Self::Login => "log this device in again",
+            Self::Logout => "log this device out of the server",
+            Self::SyncVerify => "sync and verify the server's copy",
+        }
+    }
+}
+
+/// One palette row: a key binding's action or a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaletteItem {
+    Action(Action),
+    Command(Command),
+}
+
+impl PaletteItem {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Action(a) => a.name(),
+            Self::Command(c) => c.name(),
+        }
+    }
+
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Action(a) => a.describe(),
+            Self::Command(c) => c.describe(),
+        }
+    }
 }
 
 /// The search pane.
 #[derive(Debug, Default)]
 pub struct SearchState {
-    pub input: String,
+    pub input: TextInput,
     pub hits: Vec<Uuid>,
     pub total: usize,
     pub sel: usize,
@@ -250,6 +346,8 @@ pub struct Areas {
     pub results: Rect,
     pub devices: Rect,
     pub tabs: Rect,
+    /// The open popup's area (what it cleared), for tests.
+    pub popup: Rect,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,8 +437,8 @@ impl App {
             Screen::Unlock(UnlockState::default())
         } else {
             Screen::Create(CreateState {
-                first: Zeroizing::default(),
-                second: Zeroizing::default(),
+                first: TextInput::new(),
+                second: TextInput::new(),
                 on_second: false,
                 error: None,
                 step: CreateStep::Password,
@@ -479,7 +577,18 @@ impl App {
     /// One key press.
     pub fn handle_key(&mut self, k: KeyEvent) {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
-            self.quit = true;
+            // A changed form asks first; anything else quits at once.
+            match self.popup.take() {
+                Some(Popup::Form(form) | Popup::Generator(form, _))
+                    if matches!(self.screen, Screen::Main) && form.changed() && !form.saving =>
+                {
+                    self.popup = Some(Popup::Discard(form));
+                }
+                other => {
+                    self.popup = other;
+                    self.quit = true;
+                }
+            }
             return;
         }
         match &mut self.screen {
@@ -515,19 +624,15 @@ impl App {
         match k.code {
             KeyCode::Esc => self.quit = true,
             KeyCode::Enter if !s.input.is_empty() => {
-                let password = SecretString::from(s.input.as_str().to_owned());
-                s.input.clear();
+                let password = SecretString::from(s.input.take().as_str().to_owned());
                 s.busy = true;
                 s.error = None;
                 self.busy = Some("Unlocking");
                 self.send(Request::Unlock(password));
             }
-            KeyCode::Backspace => {
-                s.input.pop();
+            _ => {
+                s.input.handle(k);
             }
-            KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => s.input.clear(),
-            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => s.input.push(c),
-            _ => {}
         }
     }
 
@@ -558,8 +663,7 @@ impl App {
                         s.error = Some("the two passwords differ; type the second again".into());
                         s.second.clear();
                     } else {
-                        let password = SecretString::from(s.first.as_str().to_owned());
-                        s.first.clear();
+                        let password = SecretString::from(s.first.take().as_str().to_owned());
                         s.second.clear();
                         s.error = None;
                         s.step = CreateStep::Working;
@@ -567,48 +671,33 @@ impl App {
                         self.send(Request::Create(password));
                     }
                 }
-                KeyCode::Backspace => {
+                _ => {
                     let target = if s.on_second {
                         &mut s.second
                     } else {
                         &mut s.first
                     };
-                    target.pop();
+                    if target.handle(k) == Edit::Changed {
+                        s.error = None;
+                    }
                 }
-                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    let target = if s.on_second {
-                        &mut s.second
-                    } else {
-                        &mut s.first
-                    };
-                    target.push(c);
-                    s.error = None;
-                }
-                _ => {}
             },
         }
     }
 
-    /// The search input takes characters; returns whether the key was used.
+    /// The search input takes characters and the editing keys; returns
+    /// whether the key was used.
     fn key_search_input(&mut self, k: KeyEvent) -> bool {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         match k.code {
             KeyCode::Char('n' | 'j') if ctrl => self.act(Action::Down),
-            KeyCode::Char('p' | 'k') if ctrl => self.act(Action::Up),
-            KeyCode::Char('u') if ctrl => {
-                self.search.input.clear();
-                self.run_search();
-            }
-            KeyCode::Char(c) if !ctrl => {
-                self.search.input.push(c);
-                self.run_search();
-            }
-            KeyCode::Backspace => {
-                self.search.input.pop();
-                self.run_search();
-            }
+            KeyCode::Char('p') if ctrl => self.act(Action::Up),
             KeyCode::Enter => self.jump_to_hit(),
-            _ => return false,
+            _ => match self.search.input.handle(k) {
+                Edit::Changed => self.run_search(),
+                Edit::Moved => {}
+                Edit::Ignored => return false,
+            },
         }
         true
     }
@@ -617,7 +706,7 @@ impl App {
         self.search.seq += 1;
         self.search.sel = 0;
         let seq = self.search.seq;
-        let text = self.search.input.clone();
+        let text = self.search.input.as_str().to_owned();
         self.send(Request::Search { seq, text });
     }
 
@@ -645,7 +734,6 @@ impl App {
         let Some(popup) = self.popup.take() else {
             return;
         };
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         match popup {
             Popup::Help => {
                 if !matches!(
@@ -657,55 +745,172 @@ impl App {
             }
             Popup::Palette { mut input, mut sel } => match k.code {
                 KeyCode::Esc => {}
-                KeyCode::Enter => {
-                    if let Some(&a) = palette_matches(&input).get(sel) {
-                        self.act(a);
-                    }
-                }
+                KeyCode::Enter => match palette_matches(input.as_str()).get(sel) {
+                    Some(PaletteItem::Action(a)) => self.act(*a),
+                    Some(PaletteItem::Command(c)) => self.command(*c),
+                    None => {}
+                },
                 KeyCode::Up => {
                     sel = sel.saturating_sub(1);
                     self.popup = Some(Popup::Palette { input, sel });
                 }
                 KeyCode::Down => {
-                    sel = (sel + 1).min(palette_matches(&input).len().saturating_sub(1));
+                    sel = (sel + 1).min(palette_matches(input.as_str()).len().saturating_sub(1));
                     self.popup = Some(Popup::Palette { input, sel });
                 }
-                KeyCode::Backspace => {
-                    input.pop();
-                    self.popup = Some(Popup::Palette { input, sel: 0 });
+                _ => {
+                    if input.handle(k) == Edit::Changed {
+                        sel = 0;
+                    }
+                    self.popup = Some(Popup::Palette { input, sel });
                 }
-                KeyCode::Char(c) if !ctrl => {
-                    input.push(c);
-                    self.popup = Some(Popup::Palette { input, sel: 0 });
-                }
-                _ => self.popup = Some(Popup::Palette { input, sel }),
             },
             Popup::Confirm(what) => match k.code {
                 KeyCode::Char('y' | 'Y') | KeyCode::Enter => match what {
                     Confirmable::Trash(id, _) => self.send(Request::Trash(id)),
                     Confirmable::Revoke(id, _) => self.send(Request::RevokeDevice(id)),
+                    Confirmable::Purge(id, _) => {
+                        self.busy = Some("Purging");
+                        self.send(Request::Purge(id));
+                    }
                 },
                 KeyCode::Char('n' | 'N') | KeyCode::Esc => self.say("Cancelled"),
                 _ => self.popup = Some(Popup::Confirm(what)),
             },
+            Popup::Discard(form) => match k.code {
+                KeyCode::Char('y' | 'Y') => self.say("Discarded the changes"),
+                KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter => {
+                    self.popup = Some(Popup::Form(form));
+                }
+                _ => self.popup = Some(Popup::Discard(form)),
+            },
             Popup::Rename { id, mut input } => match k.code {
                 KeyCode::Esc => self.say("Cancelled"),
-                KeyCode::Enter if !input.trim().is_empty() => {
-                    self.send(Request::RenameDevice(id, input.trim().to_owned()));
+                KeyCode::Enter if !input.as_str().trim().is_empty() => {
+                    self.send(Request::RenameDevice(id, input.as_str().trim().to_owned()));
                 }
-                KeyCode::Backspace => {
-                    input.pop();
+                _ => {
+                    input.handle(k);
                     self.popup = Some(Popup::Rename { id, input });
                 }
-                KeyCode::Char(c) if !ctrl => {
-                    input.push(c);
-                    self.popup = Some(Popup::Rename { id, input });
-                }
-                _ => self.popup = Some(Popup::Rename { id, input }),
             },
             Popup::Form(form) => self.key_form(form, k),
             Popup::Generator(form, g) => self.key_generator(form, g, k),
             Popup::History(h) => self.key_history(h, k),
+            Popup::Passwd(p) => self.key_passwd(p, k),
+        }
+    }
+
+    fn key_passwd(&mut self, mut p: PasswdState, k: KeyEvent) {
+        if p.saving {
+            self.popup = Some(Popup::Passwd(p));
+            return;
+        }
+        match k.code {
+            KeyCode::Esc => {
+                self.say("Cancelled: the master password is unchanged");
+                return;
+            }
+            KeyCode::Tab | KeyCode::Down => p.on = (p.on + 1) % 3,
+            KeyCode::BackTab | KeyCode::Up => p.on = (p.on + 2) % 3,
+            KeyCode::Enter if p.on < 2 => {
+                if p.fields[p.on].is_empty() {
+                    p.error = Some(
+                        if p.on == 0 {
+                            "type the current master password"
+                        } else {
+                            "choose a new master password"
+                        }
+                        .into(),
+                    );
+                } else {
+                    p.on += 1;
+                }
+            }
+            KeyCode::Enter => {
+                let [current, new, again] = &mut p.fields;
+                if current.is_empty() {
+                    p.error = Some("type the current master password".into());
+                    p.on = 0;
+                } else if new.is_empty() {
+                    p.error = Some("choose a new master password".into());
+                    p.on = 1;
+                } else if new.as_str() != again.as_str() {
+                    p.error = Some("the two new passwords differ; type the second again".into());
+                    again.clear();
+                } else {
+                    let request = Request::ChangePassword {
+                        current: SecretString::from(current.as_str().to_owned()),
+                        new: SecretString::from(new.as_str().to_owned()),
+                    };
+                    p.error = None;
+                    p.saving = true;
+                    self.busy = Some("Changing the master password (deriving keys)");
+                    self.send(Request::Submit(Box::new(request)));
+                }
+            }
+            _ => {
+                if p.fields[p.on].handle(k) == Edit::Changed {
+                    p.error = None;
+                }
+            }
+        }
+        self.popup = Some(Popup::Passwd(p));
+    }
+
+    /// Runs one of the palette's own commands.
+    fn command(&mut self, c: Command) {
+        let remote = match &self.sync {
+            SyncState::LocalOnly => Err(
+                "This vault is local only: `openk register --server URL --email ADDRESS` connects a server",
+            ),
+            _ => Ok(()),
+        };
+        match c {
+            Command::Purge => {
+                let Some(e) = self.selected_id().and_then(|id| self.entry(id)) else {
+                    return self.warn("Select the trashed item to purge first");
+                };
+                if e.overview.trashed_at.is_none() {
+                    return self.warn(format!(
+                        "Only an item in the trash can be purged: {} moves {:?} there first",
+                        self.keymap.first_key(Action::Delete),
+                        e.overview.name
+                    ));
+                }
+                self.popup = Some(Popup::Confirm(Confirmable::Purge(
+                    e.r.id,
+                    e.overview.name.clone(),
+                )));
+            }
+            Command::Passwd => self.popup = Some(Popup::Passwd(PasswdState::default())),
+            Command::Login => match remote {
+                Err(m) => self.warn(m),
+                Ok(()) => {
+                    self.busy = Some("Logging in");
+                    self.send(Request::Relogin);
+                }
+            },
+            Command::Logout => match (remote, &self.sync) {
+                (Err(m), _) => self.warn(m),
+                (_, SyncState::LoggedOut) => {
+                    self.warn("Already logged out; the palette's login signs in again");
+                }
+                _ => {
+                    self.busy = Some("Logging out");
+                    self.send(Request::Logout);
+                }
+            },
+            Command::SyncVerify => match (remote, &self.sync) {
+                (Err(m), _) => self.warn(m),
+                (_, SyncState::LoggedOut) => {
+                    self.warn("Logged out: the palette's login signs in again, then sync --verify");
+                }
+                _ => {
+                    self.busy = Some("Syncing and verifying the server's copy");
+                    self.send(Request::SyncVerify);
+                }
+            },
         }
     }
 
@@ -719,7 +924,7 @@ impl App {
             Action::Help => self.popup = Some(Popup::Help),
             Action::Palette => {
                 self.popup = Some(Popup::Palette {
-                    input: String::new(),
+                    input: TextInput::new(),
                     sel: 0,
                 });
             }
@@ -809,7 +1014,7 @@ impl App {
                     if let Some(d) = self.selected_device() {
                         self.popup = Some(Popup::Rename {
                             id: d.id,
-                            input: d.name.clone(),
+                            input: TextInput::with_text(&d.name),
                         });
                     }
                 }
@@ -1415,6 +1620,39 @@ impl App {
                 self.devices.sel = self.devices.sel.min(n.saturating_sub(1));
             }
             Reply::DeviceChanged(msg) => self.say(msg),
+            Reply::Done(msg) => {
+                self.busy = None;
+                self.say(msg);
+            }
+            Reply::Accepted => match self.popup.take() {
+                Some(Popup::Form(f)) if f.saving => {}
+                Some(Popup::Passwd(p)) if p.saving => {}
+                other => self.popup = other,
+            },
+            Reply::Rejected(msg) => {
+                self.busy = None;
+                match &mut self.popup {
+                    Some(Popup::Form(f)) if f.saving => {
+                        f.saving = false;
+                        if let Some(row) = f.row_for_message(&msg) {
+                            f.sel = row;
+                        }
+                        f.error = Some(msg);
+                    }
+                    Some(Popup::Passwd(p)) if p.saving => {
+                        p.saving = false;
+                        if msg.contains("wrong password") {
+                            p.fields[0].clear();
+                            p.on = 0;
+                            p.error =
+                                Some("the current master password is wrong; type it again".into());
+                        } else {
+                            p.error = Some(msg);
+                        }
+                    }
+                    _ => self.warn(msg),
+                }
+            }
             Reply::Error(msg) => {
                 self.busy = None;
                 self.warn(msg);
@@ -1441,6 +1679,11 @@ impl App {
 
     fn key_form(&mut self, mut form: Box<Form>, k: KeyEvent) {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if form.saving {
+            // The engine has it: wait for its answer (a few milliseconds).
+            self.popup = Some(Popup::Form(form));
+            return;
+        }
         if let Some(i) = form.picking {
             match k.code {
                 KeyCode::Esc => return,
@@ -1457,7 +1700,7 @@ impl App {
         if let Some(mut label) = form.new_label.take() {
             match k.code {
                 KeyCode::Esc => {}
-                KeyCode::Enter if !label.trim().is_empty() => {
+                KeyCode::Enter if !label.as_str().trim().is_empty() => {
                     let at = form
                         .rows
                         .iter()
@@ -1465,26 +1708,14 @@ impl App {
                         .unwrap_or(form.rows.len());
                     form.rows.insert(
                         at,
-                        Row {
-                            label: label.trim().to_owned(),
-                            value: Zeroizing::default(),
-                            kind: RowKind::Field {
-                                kind: FieldKind::Text,
-                                custom: true,
-                            },
-                        },
+                        Row::field(label.as_str().trim(), "", FieldKind::Text, true),
                     );
                     form.sel = at;
                 }
-                KeyCode::Backspace => {
-                    label.pop();
+                _ => {
+                    label.handle(k);
                     form.new_label = Some(label);
                 }
-                KeyCode::Char(c) if !ctrl => {
-                    label.push(c);
-                    form.new_label = Some(label);
-                }
-                _ => form.new_label = Some(label),
             }
             self.popup = Some(Popup::Form(form));
             return;
@@ -1492,17 +1723,31 @@ impl App {
         let n = form.rows.len();
         match k.code {
             KeyCode::Esc => {
-                self.say("Discarded the changes");
+                if form.changed() {
+                    self.popup = Some(Popup::Discard(form));
+                } else {
+                    self.say("Closed; nothing was changed");
+                }
                 return;
             }
             KeyCode::Char('s') if ctrl => match form.build() {
-                Ok(Built::Draft(d)) => return self.send(Request::Add(d)),
-                Ok(Built::Patch(id, p)) => return self.send(Request::Update(id, p)),
-                Ok(Built::Nothing) => {
-                    self.say("Nothing changed");
-                    return;
+                Ok(built) => {
+                    let request = match built {
+                        Built::Draft(d) => Request::Add(d),
+                        Built::Patch(id, p) => Request::Update(id, p),
+                        Built::Nothing => {
+                            self.say("Nothing changed");
+                            return;
+                        }
+                    };
+                    form.saving = true;
+                    form.error = None;
+                    self.send(Request::Submit(Box::new(request)));
                 }
-                Err(e) => form.error = Some(e),
+                Err((row, e)) => {
+                    form.sel = row;
+                    form.error = Some(e);
+                }
             },
             KeyCode::Char('g') if ctrl => {
                 if form.rows[form.sel].is_secret() {
@@ -1512,7 +1757,7 @@ impl App {
                 }
                 form.error = Some("the generator fills secret fields: select one first".into());
             }
-            KeyCode::Char('a') if ctrl => form.new_label = Some(String::new()),
+            KeyCode::Char('n') if ctrl => form.new_label = Some(TextInput::new()),
             KeyCode::Char('x') if ctrl => {
                 if matches!(form.rows[form.sel].kind, RowKind::Field { .. }) {
                     form.rows.remove(form.sel);
@@ -1531,21 +1776,29 @@ impl App {
                 }
             }
             KeyCode::Char('r') if ctrl => form.reveal = !form.reveal,
-            KeyCode::Up | KeyCode::BackTab => form.sel = (form.sel + n - 1) % n,
-            KeyCode::Down | KeyCode::Tab | KeyCode::Enter => form.sel = (form.sel + 1) % n,
-            KeyCode::Backspace => {
-                form.rows[form.sel].value.pop();
-            }
+            KeyCode::BackTab => form.sel = (form.sel + n - 1) % n,
+            KeyCode::Tab => form.sel = (form.sel + 1) % n,
             KeyCode::Char(' ') if form.rows[form.sel].kind == RowKind::Favorite => {
                 let v = &mut form.rows[form.sel].value;
                 let on = v.as_str() == "yes";
-                *v = Zeroizing::new(if on { "no" } else { "yes" }.to_owned());
+                v.set(if on { "no" } else { "yes" });
             }
-            KeyCode::Char(c) if !ctrl && form.rows[form.sel].kind != RowKind::Favorite => {
-                form.rows[form.sel].value.push(c);
-                form.error = None;
-            }
-            _ => {}
+            _ if form.rows[form.sel].kind == RowKind::Favorite => match k.code {
+                KeyCode::Up => form.sel = (form.sel + n - 1) % n,
+                KeyCode::Down | KeyCode::Enter => form.sel = (form.sel + 1) % n,
+                _ => {}
+            },
+            _ => match form.rows[form.sel].value.handle(k) {
+                Edit::Changed => form.error = None,
+                Edit::Moved => {}
+                // Enter on a one-line field, and Up/Down past a field's
+                // first or last line, go to the next or previous field.
+                Edit::Ignored => match k.code {
+                    KeyCode::Up => form.sel = (form.sel + n - 1) % n,
+                    KeyCode::Down | KeyCode::Enter => form.sel = (form.sel + 1) % n,
+                    _ => {}
+                },
+            },
         }
         self.popup = Some(Popup::Form(form));
     }
@@ -1558,7 +1811,8 @@ impl App {
             }
             KeyCode::Enter => {
                 let row = &mut form.rows[form.sel];
-                row.value = Zeroizing::new(g.value.as_str().to_owned());
+                row.value.set(g.value.as_str());
+                form.error = None;
                 self.popup = Some(Popup::Form(form));
                 return;
             }
@@ -1720,17 +1974,21 @@ fn differences(old: &Item, new: &Item) -> Vec<Difference> {
     out
 }
 
-/// Actions whose name or description matches the palette input (fuzzy:
-/// the characters in order), best (shortest match span) first.
+/// Actions and commands whose name or description matches the palette
+/// input (fuzzy: the characters in order), best (shortest match span)
+/// first.
 #[must_use]
-pub fn palette_matches(input: &str) -> Vec<Action> {
+pub fn palette_matches(input: &str) -> Vec<PaletteItem> {
     let needle: Vec<char> = input
         .to_lowercase()
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let mut scored: Vec<(usize, usize, Action)> = Action::ALL
+    let items = Action::ALL
         .iter()
+        .map(|a| PaletteItem::Action(*a))
+        .chain(Command::ALL.iter().map(|c| PaletteItem::Command(*c)));
+    let mut scored: Vec<(usize, usize, PaletteItem)> = items
         .enumerate()
         .filter_map(|(i, a)| {
             let hay: Vec<char> = format!("{} {}", a.name().replace('_', " "), a.describe())
@@ -1744,7 +2002,7 @@ pub fn palette_matches(input: &str) -> Vec<Action> {
                 first.get_or_insert(pos + found);
                 pos += found + 1;
             }
-            Some((pos - first.unwrap_or(0), i, *a))
+            Some((pos - first.unwrap_or(0), i, a))
         })
         .collect();
     scored.sort_unstable_by_key(|(span, i, _)| (*span, *i));
@@ -1771,8 +2029,20 @@ impl Row {
     fn field(label: &str, value: &str, kind: FieldKind, custom: bool) -> Self {
         Self {
             label: label.to_owned(),
-            value: Zeroizing::new(value.to_owned()),
+            value: if kind == FieldKind::Multiline {
+                TextInput::multiline(value)
+            } else {
+                TextInput::with_text(value)
+            },
             kind: RowKind::Field { kind, custom },
+        }
+    }
+
+    fn plain(label: &str, value: &str, kind: RowKind) -> Self {
+        Self {
+            label: label.to_owned(),
+            value: TextInput::with_text(value),
+            kind,
         }
     }
 }
@@ -1794,54 +2064,41 @@ impl Form {
             reveal: false,
             new_label: None,
             error: None,
+            saving: false,
             original: None,
+            pristine: Vec::new(),
         }
     }
 
     /// An empty form for a new item of `kind`.
     #[must_use]
     pub fn new(kind: ItemKind) -> Self {
-        let mut rows = vec![Row {
-            label: "name".into(),
-            value: Zeroizing::default(),
-            kind: RowKind::Name,
-        }];
+        let mut rows = vec![Row::plain("name", "", RowKind::Name)];
         rows.extend(
             standard_fields(kind)
                 .iter()
                 .map(|(l, k)| Row::field(l, "", *k, false)),
         );
         rows.extend(Self::trailer("", "", false));
-        Self {
-            editing: None,
+        let mut form = Self {
             kind,
             picking: None,
             rows,
-            sel: 0,
-            reveal: false,
-            new_label: None,
-            error: None,
-            original: None,
-        }
+            ..Self::pick()
+        };
+        form.pristine = form.snapshot();
+        form
     }
 
     fn trailer(tags: &str, folder: &str, fav: bool) -> [Row; 3] {
         [
-            Row {
-                label: "tags".into(),
-                value: Zeroizing::new(tags.to_owned()),
-                kind: RowKind::Tags,
-            },
-            Row {
-                label: "folder".into(),
-                value: Zeroizing::new(folder.to_owned()),
-                kind: RowKind::Folder,
-            },
-            Row {
-                label: "favorite".into(),
-                value: Zeroizing::new(if fav { "yes" } else { "no" }.to_owned()),
-                kind: RowKind::Favorite,
-            },
+            Row::plain("tags", tags, RowKind::Tags),
+            Row::plain("folder", folder, RowKind::Folder),
+            Row::plain(
+                "favorite",
+                if fav { "yes" } else { "no" },
+                RowKind::Favorite,
+            ),
         ]
     }
 
@@ -1849,11 +2106,7 @@ impl Form {
     #[must_use]
     pub fn edit(item: &Item) -> Self {
         let kind = item.overview.kind;
-        let mut rows = vec![Row {
-            label: "name".into(),
-            value: Zeroizing::new(item.overview.name.clone()),
-            kind: RowKind::Name,
-        }];
+        let mut rows = vec![Row::plain("name", &item.overview.name, RowKind::Name)];
         for f in &item.details.fields {
             rows.push(Row::field(
                 &f.label,
@@ -1877,7 +2130,31 @@ impl Form {
         form.editing = Some(item.r.id);
         form.rows = rows;
         form.original = Some(item.clone());
+        form.pristine = form.snapshot();
         form
+    }
+
+    fn snapshot(&self) -> Vec<(String, String, RowKind)> {
+        self.rows
+            .iter()
+            .map(|r| (r.label.clone(), r.value.as_str().to_owned(), r.kind))
+            .collect()
+    }
+
+    /// Whether anything was typed, added or removed since the form opened.
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        self.picking.is_none()
+            && (self.rows.len() != self.pristine.len()
+                || self
+                    .rows
+                    .iter()
+                    .zip(&self.pristine)
+                    .any(|(r, (l, v, k))| r.label != *l || r.value.as_str() != v || r.kind != *k))
+    }
+
+    fn row_of(&self, kind: RowKind) -> usize {
+        self.rows.iter().position(|r| r.kind == kind).unwrap_or(0)
     }
 
     fn value_of(&self, kind: RowKind) -> &str {
@@ -1887,12 +2164,44 @@ impl Form {
             .map_or("", |r| r.value.as_str())
     }
 
+    /// The row a validation message from the engine is about, when it names
+    /// one (a quoted field label, the tags, the folder, the name, TOTP).
+    #[must_use]
+    pub fn row_for_message(&self, msg: &str) -> Option<usize> {
+        let lower = msg.to_lowercase();
+        if let Some(i) = self.rows.iter().position(|r| {
+            matches!(r.kind, RowKind::Field { .. })
+                && lower.contains(&format!("{:?}", r.label.to_lowercase()))
+        }) {
+            return Some(i);
+        }
+        if lower.contains("totp") {
+            return self.rows.iter().position(|r| {
+                matches!(
+                    r.kind,
+                    RowKind::Field {
+                        kind: FieldKind::Totp,
+                        ..
+                    }
+                )
+            });
+        }
+        [
+            ("tag", RowKind::Tags),
+            ("folder", RowKind::Folder),
+            ("name", RowKind::Name),
+        ]
+        .into_iter()
+        .find(|(word, _)| lower.contains(word))
+        .map(|(_, kind)| self.row_of(kind))
+    }
+
     fn fields(&self) -> Vec<Field> {
         let mut fields: Vec<Field> = self
             .rows
             .iter()
             .filter_map(|r| match r.kind {
-                RowKind::Field { kind, .. } if !r.value.trim().is_empty() => {
+                RowKind::Field { kind, .. } if !r.value.as_str().trim().is_empty() => {
                     Some(Field::new(&r.label, r.value.as_str(), kind))
                 }
                 _ => None,
@@ -1902,10 +2211,12 @@ impl Form {
         fields
     }
 
-    fn build(&self) -> Result<Built, String> {
+    /// What to send to the engine, after checking the form as the engine
+    /// would; `Err` has the row that is wrong and why.
+    fn build(&self) -> Result<Built, (usize, String)> {
         let name = self.value_of(RowKind::Name).trim().to_owned();
         if name.is_empty() {
-            return Err("the item needs a name".into());
+            return Err((self.row_of(RowKind::Name), "the item needs a name".into()));
         }
         let tags: Vec<String> = self
             .value_of(RowKind::Tags)
@@ -1918,16 +2229,41 @@ impl Form {
             Some(self.value_of(RowKind::Folder).trim().to_owned()).filter(|f| !f.is_empty());
         let favorite = self.value_of(RowKind::Favorite) == "yes";
         let fields = self.fields();
-        let Some(original) = &self.original else {
-            return Ok(Built::Draft(Box::new(ItemDraft {
-                kind: self.kind,
-                name,
-                fields,
-                tags,
-                folder,
-                favorite,
-            })));
+        let draft = ItemDraft {
+            kind: self.kind,
+            name,
+            fields,
+            tags,
+            folder,
+            favorite,
         };
+        if let Err((part, msg)) = check_draft(&draft) {
+            let row = match part {
+                ItemPart::Name => self.row_of(RowKind::Name),
+                ItemPart::Tags => self.row_of(RowKind::Tags),
+                ItemPart::Folder => self.row_of(RowKind::Folder),
+                ItemPart::Field(label) => self
+                    .rows
+                    .iter()
+                    .position(|r| {
+                        matches!(r.kind, RowKind::Field { .. })
+                            && r.label.trim().eq_ignore_ascii_case(label.trim())
+                    })
+                    .unwrap_or(self.sel),
+            };
+            return Err((row, msg));
+        }
+        let Some(original) = &self.original else {
+            return Ok(Built::Draft(Box::new(draft)));
+        };
+        let ItemDraft {
+            name,
+            fields,
+            tags,
+            folder,
+            favorite,
+            ..
+        } = draft;
         let o = &original.overview;
         let mut patch = ItemPatch::default();
         if name != o.name {

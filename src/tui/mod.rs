@@ -11,6 +11,7 @@
 pub mod app;
 pub mod clip;
 pub mod clock;
+pub mod input;
 pub mod keymap;
 pub mod theme;
 pub mod ui;

@@ -639,7 +639,7 @@ async fn edit_changes_fields_and_adds_and_removes_custom_ones() {
     assert_eq!(form.rows[1].label, "username");
     h.press(code(KeyCode::Down)).await;
     h.keys("-new").await;
-    h.press(ctrl('a')).await;
+    h.press(ctrl('n')).await;
     h.keys("recovery code").await;
     h.press(code(KeyCode::Enter)).await;
     h.keys("abc-123").await;
@@ -956,4 +956,600 @@ async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
         .count();
     // GitHub was the only favourite; `f` on it (selected) unmarked it.
     assert_eq!(favourites, 0);
+}
+
+// ------------------------------------- what the user typed is never lost
+
+fn form(h: &Harness) -> &super::app::Form {
+    match &h.app.popup {
+        Some(Popup::Form(f)) => f,
+        other => panic!("the form is open, not {other:?}"),
+    }
+}
+
+fn row_value(h: &Harness, label: &str) -> String {
+    form(h)
+        .rows
+        .iter()
+        .find(|r| r.label == label)
+        .map(|r| r.value.as_str().to_owned())
+        .unwrap_or_else(|| panic!("no {label} row"))
+}
+
+async fn go_to_row(h: &mut Harness, label: &str) {
+    for _ in 0..30 {
+        if form(h).rows[form(h).sel].label == label {
+            return;
+        }
+        h.press(code(KeyCode::Tab)).await;
+    }
+    panic!("no {label} row");
+}
+
+#[tokio::test]
+async fn a_validation_error_keeps_every_field_and_focuses_the_bad_one() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('n')).await;
+    h.press(code(KeyCode::Enter)).await; // login
+    h.keys("Bank").await;
+    h.press(code(KeyCode::Enter)).await; // Enter on a one-line field: next field
+    h.keys("bob").await;
+    h.press(code(KeyCode::Down)).await;
+    h.press(ctrl('g')).await;
+    h.press(code(KeyCode::Enter)).await;
+    let generated = row_value(&h, "password");
+    assert_eq!(generated.chars().count(), PasswordLen::DEFAULT);
+    go_to_row(&mut h, "tags").await;
+    h.keys("my tag").await;
+    h.press(ctrl('s')).await;
+    // Still open, everything kept, the cursor on the tags, the reason shown.
+    let f = form(&h);
+    assert_eq!(f.rows[f.sel].label, "tags");
+    assert!(
+        f.error.as_deref().is_some_and(|e| e.contains("space")),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(row_value(&h, "name"), "Bank");
+    assert_eq!(row_value(&h, "username"), "bob");
+    assert_eq!(row_value(&h, "password"), generated);
+    assert_eq!(row_value(&h, "tags"), "my tag");
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("contains a space"), "{text}");
+    // Fixing the field saves everything.
+    h.press(ctrl('w')).await;
+    h.press(code(KeyCode::Backspace)).await;
+    h.keys("-tag").await;
+    h.press(ctrl('s')).await;
+    assert!(h.app.popup.is_none(), "saved and closed");
+    let item = h.app.detail.clone().expect("saved item");
+    assert_eq!(item.overview.tags, ["my-tag"]);
+    assert_eq!(
+        item.field(label::PASSWORD).map(|f| f.value.expose()),
+        Some(generated.as_str())
+    );
+}
+
+/// The generator's default length (the form test above checks it is used).
+struct PasswordLen;
+impl PasswordLen {
+    const DEFAULT: usize = 20;
+}
+
+#[tokio::test]
+async fn an_engine_refusal_keeps_the_form_open_on_the_field_it_names() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('e')).await;
+    h.press(code(KeyCode::Down)).await;
+    h.keys("-2").await;
+    // Saved, but the engine says no before the worker runs it.
+    h.app.handle_event(&Event::Key(ctrl('s')));
+    assert!(form(&h).saving);
+    h.app.outbox.clear();
+    h.app.on_reply(Reply::Rejected(
+        "the TOTP secret is not valid: bad base32".into(),
+    ));
+    let f = form(&h);
+    assert!(!f.saving);
+    assert_eq!(f.rows[f.sel].label, "totp");
+    assert_eq!(
+        f.error.as_deref(),
+        Some("the TOTP secret is not valid: bad base32")
+    );
+    assert_eq!(row_value(&h, "username"), "alice-2");
+    // Keys work again and the next save goes through.
+    h.press(ctrl('s')).await;
+    assert!(h.app.popup.is_none());
+    assert_eq!(
+        h.app
+            .detail
+            .as_ref()
+            .and_then(|d| d.field(label::USERNAME))
+            .map(|f| f.value.expose().to_owned())
+            .as_deref(),
+        Some("alice-2")
+    );
+}
+
+#[tokio::test]
+async fn discarding_a_changed_form_asks_and_no_keeps_everything() {
+    let mut h = Harness::unlocked().await;
+    // An unchanged form closes at once, with Esc or Ctrl-C… (Ctrl-C quits).
+    h.press(key('e')).await;
+    h.press(code(KeyCode::Esc)).await;
+    assert!(h.app.popup.is_none());
+    h.press(key('n')).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(code(KeyCode::Esc)).await;
+    assert!(h.app.popup.is_none());
+    // …a changed one asks.
+    h.press(key('e')).await;
+    h.press(code(KeyCode::Down)).await;
+    h.keys("-typed").await;
+    h.press(code(KeyCode::Esc)).await;
+    assert!(matches!(h.app.popup, Some(Popup::Discard(_))));
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("Throw away your changes"), "{text}");
+    insta::assert_snapshot!("discard_confirm", text);
+    h.press(key('n')).await;
+    assert_eq!(row_value(&h, "username"), "alice-typed");
+    assert_eq!(form(&h).rows[form(&h).sel].label, "username");
+    h.press(ctrl('c')).await;
+    assert!(
+        !h.app.quit,
+        "Ctrl-C on a changed form asks instead of quitting"
+    );
+    assert!(matches!(h.app.popup, Some(Popup::Discard(_))));
+    h.press(code(KeyCode::Esc)).await;
+    assert_eq!(row_value(&h, "username"), "alice-typed");
+    // Over the generator too.
+    go_to_row(&mut h, "password").await;
+    h.press(ctrl('g')).await;
+    h.press(ctrl('c')).await;
+    assert!(matches!(h.app.popup, Some(Popup::Discard(_))));
+    h.press(code(KeyCode::Enter)).await; // Enter keeps editing
+    assert_eq!(row_value(&h, "username"), "alice-typed");
+    h.press(code(KeyCode::Esc)).await;
+    h.press(key('y')).await;
+    assert!(h.app.popup.is_none());
+    assert_eq!(
+        h.app
+            .detail
+            .as_ref()
+            .and_then(|d| d.field(label::USERNAME))
+            .map(|f| f.value.expose().to_owned())
+            .as_deref(),
+        Some("alice"),
+        "nothing was saved"
+    );
+    // Ctrl-C with an unchanged form open quits.
+    h.press(key('e')).await;
+    h.press(ctrl('c')).await;
+    assert!(h.app.quit);
+}
+
+#[tokio::test]
+async fn notes_are_multi_line_in_the_form_and_saved_with_newlines() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('n')).await;
+    h.press(key('j')).await; // note
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("Plan").await;
+    h.press(code(KeyCode::Enter)).await;
+    assert_eq!(form(&h).rows[form(&h).sel].label, "notes");
+    h.keys("line one").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("line two").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("line three").await;
+    // Up moves between the note's lines, and out of it at the first.
+    h.press(code(KeyCode::Up)).await;
+    h.press(code(KeyCode::Up)).await;
+    h.press(ctrl('e')).await;
+    h.keys("!").await;
+    assert_eq!(row_value(&h, "notes"), "line one!\nline two\nline three");
+    assert_eq!(form(&h).rows[form(&h).sel].label, "notes");
+    let text = h.screen(80, 24, &[]);
+    let rows: Vec<&str> = text.lines().collect();
+    let at = rows
+        .iter()
+        .position(|l| l.contains("notes  line one!"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(rows[at + 1].contains("line two") && rows[at + 2].contains("line three"));
+    insta::assert_snapshot!("form_multiline_notes", text);
+    h.press(code(KeyCode::Up)).await;
+    assert_eq!(form(&h).rows[form(&h).sel].label, "name");
+    // Ctrl-S saves from any field.
+    h.press(ctrl('s')).await;
+    assert!(h.app.popup.is_none());
+    let item = h.app.detail.clone().expect("saved");
+    assert_eq!(
+        item.field(label::NOTES).map(|f| f.value.expose()),
+        Some("line one!\nline two\nline three")
+    );
+}
+
+#[tokio::test]
+async fn readline_keys_work_in_the_unlock_field() {
+    let mut h = Harness::new(true).await;
+    h.keys("horse battery staple").await;
+    h.press(ctrl('a')).await;
+    h.keys("correct ").await;
+    h.press(ctrl('e')).await;
+    h.keys(" junk words").await;
+    h.press(ctrl('w')).await;
+    h.press(ctrl('w')).await;
+    h.press(code(KeyCode::Backspace)).await;
+    h.press(code(KeyCode::Home)).await;
+    h.keys("xy").await;
+    h.press(ctrl('u')).await;
+    h.press(code(KeyCode::End)).await;
+    h.keys("??").await;
+    h.press(code(KeyCode::Left)).await;
+    h.press(code(KeyCode::Left)).await;
+    h.press(ctrl('k')).await;
+    h.keys("Z").await;
+    h.press(code(KeyCode::Left)).await;
+    h.press(code(KeyCode::Delete)).await;
+    let Screen::Unlock(s) = &h.app.screen else {
+        panic!("unlock screen")
+    };
+    assert_eq!(s.input.as_str(), PASSWORD);
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Main), "unlocked");
+}
+
+#[tokio::test]
+async fn readline_keys_work_in_form_search_palette_and_rename_fields() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('e')).await;
+    h.press(code(KeyCode::Down)).await; // username "alice"
+    h.press(ctrl('a')).await;
+    h.keys("x-").await;
+    h.press(code(KeyCode::End)).await;
+    h.keys(" smith").await;
+    h.press(ctrl('w')).await;
+    assert_eq!(row_value(&h, "username"), "x-alice ");
+    h.press(code(KeyCode::Backspace)).await;
+    h.press(code(KeyCode::Home)).await;
+    h.press(code(KeyCode::Right)).await;
+    h.press(code(KeyCode::Right)).await;
+    h.press(ctrl('u')).await;
+    assert_eq!(row_value(&h, "username"), "alice");
+    h.press(code(KeyCode::Right)).await;
+    h.press(ctrl('k')).await;
+    h.keys("bert").await;
+    h.press(code(KeyCode::Left)).await;
+    h.press(code(KeyCode::Delete)).await;
+    h.press(ctrl('e')).await;
+    h.keys("o").await;
+    assert_eq!(row_value(&h, "username"), "abero");
+    // The cursor is drawn where it is: the character under it reversed.
+    h.press(code(KeyCode::Left)).await;
+    let t = h.render(80, 24);
+    let buf = t.backend().buffer();
+    let reversed: String = buf
+        .content()
+        .iter()
+        .filter(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED))
+        .map(ratatui::buffer::Cell::symbol)
+        .collect();
+    assert!(reversed.ends_with('o'), "{reversed:?}");
+    h.press(ctrl('s')).await;
+    assert_eq!(
+        h.app
+            .detail
+            .as_ref()
+            .and_then(|d| d.field(label::USERNAME))
+            .map(|f| f.value.expose().to_owned())
+            .as_deref(),
+        Some("abero")
+    );
+    // The search box.
+    h.press(key('/')).await;
+    h.keys("xx gitlab").await;
+    h.press(ctrl('a')).await;
+    h.press(code(KeyCode::Delete)).await;
+    h.press(code(KeyCode::Delete)).await;
+    h.press(code(KeyCode::Delete)).await;
+    assert_eq!(h.app.search.input.as_str(), "gitlab");
+    assert_eq!(h.app.search.hits.len(), 1);
+    h.press(ctrl('e')).await;
+    h.press(ctrl('w')).await;
+    assert!(h.app.search.input.is_empty());
+    h.keys("lab").await;
+    h.press(ctrl('u')).await;
+    assert!(h.app.search.input.is_empty());
+    h.press(code(KeyCode::Esc)).await;
+    // The palette.
+    h.press(key(':')).await;
+    h.keys("lock nowx").await;
+    h.press(code(KeyCode::Backspace)).await;
+    h.press(ctrl('a')).await;
+    h.press(ctrl('k')).await;
+    h.keys("sort").await;
+    let Some(Popup::Palette { input, .. }) = &h.app.popup else {
+        panic!("palette open")
+    };
+    assert_eq!(input.as_str(), "sort");
+    h.press(code(KeyCode::Esc)).await;
+}
+
+// ------------------------------------------------------------ popups
+
+/// Every cell of the body outside the popup's own area is the same with
+/// and without the popup.
+fn assert_only_popup_area_changes(h: &mut Harness, w: u16, ht: u16, what: &str) {
+    let popup = h.app.popup.take();
+    let base = h.render(w, ht).backend().buffer().clone();
+    h.app.popup = popup;
+    let with = h.render(w, ht).backend().buffer().clone();
+    let r = h.app.areas.popup;
+    assert!(r.width > 0 && r.height > 0, "{what}: the popup has an area");
+    // The body: below the tabs, above the message line and the status bar.
+    for y in 1..ht - 2 {
+        for x in 0..w {
+            if r.contains(ratatui::layout::Position::new(x, y)) {
+                continue;
+            }
+            assert_eq!(
+                base[(x, y)].symbol(),
+                with[(x, y)].symbol(),
+                "{what}: cell ({x}, {y}) outside the popup {r:?} changed:\n{}",
+                h.screen(w, ht, &[])
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_popup_clears_only_its_own_area() {
+    let mut h = Harness::unlocked().await;
+    for (keys, what) in [
+        (vec![key('n')], "kind picker"),
+        (vec![key('n'), code(KeyCode::Enter)], "new item form"),
+        (
+            vec![key('e'), code(KeyCode::Tab), code(KeyCode::Tab), ctrl('g')],
+            "generator",
+        ),
+        (vec![key('e'), key('x'), code(KeyCode::Esc)], "discard"),
+        (vec![key('?')], "help"),
+        (vec![key(':')], "palette"),
+        (vec![key('d')], "confirm"),
+        (vec![key('H')], "history"),
+    ] {
+        for k in keys {
+            h.press(k).await;
+        }
+        assert!(h.app.popup.is_some(), "{what} open");
+        for (w, ht) in [(80, 24), (120, 40)] {
+            assert_only_popup_area_changes(&mut h, w, ht, what);
+        }
+        h.app.popup = None;
+    }
+    h.press(key(':')).await;
+    h.keys("passwd").await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.popup, Some(Popup::Passwd(_))));
+    assert_only_popup_area_changes(&mut h, 80, 24, "passwd");
+}
+
+#[tokio::test]
+async fn a_wide_character_under_a_popup_edge_does_not_eat_its_border() {
+    let mut h = Harness::unlocked().await;
+    let mut v = Vec::new();
+    for i in 0..20 {
+        v.push(login(&format!("abcd🔑 item {i:02}"), "u", "p"));
+    }
+    h.worker.handle(Request::Lock).await;
+    let mut vault = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    vault.add_many(v).await.expect("add");
+    vault.close().await;
+    h.app.lock();
+    h.pump().await;
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    let mut t = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+    t.draw(|f| ui::draw(f, &mut h.app)).expect("draw");
+    h.press(key('d')).await;
+    t.draw(|f| ui::draw(f, &mut h.app)).expect("draw");
+    let r = h.app.areas.popup;
+    let buf = t.backend().buffer();
+    for y in r.top()..r.bottom() {
+        let edge = buf[(r.x, y)].symbol();
+        assert!(
+            ["╭", "│", "╰"].contains(&edge),
+            "row {y}: the popup's left border is {edge:?}:\n{}",
+            t.backend()
+        );
+    }
+}
+
+// ------------------------------------------------ the palette's commands
+
+async fn palette(h: &mut Harness, name: &str) {
+    h.press(key(':')).await;
+    h.keys(name).await;
+    let first = super::app::palette_matches(name).first().copied();
+    assert_eq!(first.map(super::app::PaletteItem::name), Some(name));
+    h.press(code(KeyCode::Enter)).await;
+}
+
+fn message(h: &Harness) -> String {
+    h.app
+        .message
+        .as_ref()
+        .map(|(m, _, _)| m.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn palette_purge_asks_then_destroys_a_trashed_item() {
+    let mut h = Harness::unlocked().await;
+    palette(&mut h, "purge").await;
+    assert!(h.app.popup.is_none());
+    assert!(
+        message(&h).contains("Only an item in the trash"),
+        "{}",
+        message(&h)
+    );
+    h.press(key('d')).await;
+    h.press(key('y')).await;
+    h.press(key('h')).await;
+    for _ in 0..3 {
+        h.press(key('j')).await;
+    }
+    assert_eq!(h.app.filter, Filter::Trash);
+    h.press(key('l')).await;
+    palette(&mut h, "purge").await;
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("Purge for good?"), "{text}");
+    h.press(key('n')).await;
+    assert_eq!(h.app.shown.len(), 1);
+    palette(&mut h, "purge").await;
+    h.press(key('y')).await;
+    assert!(h.app.shown.is_empty());
+    assert_eq!(h.app.entries.len(), 4);
+    assert!(message(&h).contains("Purged \"GitHub\""), "{}", message(&h));
+}
+
+#[tokio::test]
+async fn palette_passwd_checks_the_current_password_and_changes_it() {
+    let mut h = Harness::unlocked().await;
+    palette(&mut h, "passwd").await;
+    assert!(matches!(h.app.popup, Some(Popup::Passwd(_))));
+    let new = "a whole new set of words";
+    h.keys("not the password").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys(new).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("a whole new set of word").await;
+    h.press(code(KeyCode::Enter)).await;
+    let Some(Popup::Passwd(p)) = &h.app.popup else {
+        panic!("passwd open")
+    };
+    assert!(p.error.as_deref().is_some_and(|e| e.contains("differ")));
+    h.keys(new).await;
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("Strength") && !text.contains(new), "{text}");
+    // The meter's numbers belong to the strength estimator, not to this popup.
+    let without_meter: Vec<&str> = text.lines().filter(|l| !l.contains("Strength")).collect();
+    insta::assert_snapshot!("passwd_popup", without_meter.join("\n"));
+    h.press(code(KeyCode::Enter)).await;
+    // The wrong current password: asked again, the new ones kept.
+    let Some(Popup::Passwd(p)) = &h.app.popup else {
+        panic!("passwd still open")
+    };
+    assert!(
+        p.error.as_deref().is_some_and(|e| e.contains("wrong")),
+        "{:?}",
+        p.error
+    );
+    assert_eq!((p.on, p.fields[0].as_str()), (0, ""));
+    assert_eq!(p.fields[1].as_str(), new);
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(h.app.popup.is_none());
+    assert!(
+        message(&h).contains("Master password changed"),
+        "{}",
+        message(&h)
+    );
+    // Only the new password opens the vault now.
+    h.press(key('L')).await;
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Unlock(_)));
+    h.keys(new).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Main));
+}
+
+#[tokio::test]
+async fn palette_login_logout_and_verify_need_a_server() {
+    let mut h = Harness::unlocked().await;
+    for name in ["login", "logout", "sync --verify"] {
+        palette(&mut h, name).await;
+        assert!(
+            message(&h).contains("local only") && message(&h).contains("--server URL"),
+            "{name}: {}",
+            message(&h)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn palette_logout_login_and_sync_verify_run_through_the_engine() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    v.register(&server.url, "palette@example.org", "laptop")
+        .await
+        .expect("register");
+    v.close().await;
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert_eq!(h.app.sync, super::worker::SyncState::Synced);
+
+    palette(&mut h, "sync --verify").await;
+    assert!(message(&h).starts_with("Verified"), "{}", message(&h));
+    assert!(message(&h).contains("5 item(s)"), "{}", message(&h));
+
+    palette(&mut h, "logout").await;
+    assert!(message(&h).starts_with("Logged out"), "{}", message(&h));
+    assert_eq!(h.app.sync, super::worker::SyncState::LoggedOut);
+    palette(&mut h, "logout").await;
+    assert!(
+        message(&h).contains("Already logged out"),
+        "{}",
+        message(&h)
+    );
+    palette(&mut h, "sync --verify").await;
+    assert!(message(&h).contains("Logged out"), "{}", message(&h));
+
+    palette(&mut h, "login").await;
+    assert!(message(&h).starts_with("Logged in to"), "{}", message(&h));
+    assert_eq!(h.app.sync, super::worker::SyncState::Synced);
+    assert!(h.app.busy.is_none());
+}
+
+#[tokio::test]
+async fn wide_characters_keep_the_kind_column_in_place() {
+    let mut h = Harness::new(true).await;
+    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    let names = [
+        "🔑 keys",
+        "👨\u{200d}👩\u{200d}👧 family",
+        "日本語のアカウント名がとても長い",
+        "café ☕ and a long tail of words",
+    ];
+    v.add_many(names.iter().map(|n| login(n, "u", "p")).collect())
+        .await
+        .expect("add");
+    v.close().await;
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    for (w, ht) in [(80, 24), (120, 40)] {
+        let t = h.render(w, ht);
+        let buf = t.backend().buffer();
+        let list = h.app.areas.list;
+        let right = list.x + list.width - 1;
+        for y in list.y + 1..list.y + 1 + u16::try_from(h.app.shown.len()).expect("rows") {
+            let kind: String = (right - 5..right).map(|x| buf[(x, y)].symbol()).collect();
+            assert!(
+                ["login", "  api", " card", " note"].contains(&kind.as_str()),
+                "{w}x{ht} row {y}: the kind column reads {kind:?}:\n{}",
+                t.backend()
+            );
+            assert_eq!(buf[(right, y)].symbol(), "│", "{w}x{ht} row {y}: border");
+        }
+    }
 }

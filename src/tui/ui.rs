@@ -7,11 +7,14 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use unicode_segmentation::UnicodeSegmentation as _;
+use unicode_width::UnicodeWidthStr as _;
 
 use super::app::{
-    App, CreateStep, Filter, Focus, Level, Pane, Popup, RowKind, Screen, SideRow, Sort,
-    palette_matches, strength_of, totp_at,
+    App, Confirmable, CreateStep, Filter, Focus, Level, Pane, Popup, RowKind, Screen, SideRow,
+    Sort, palette_matches, strength_of, totp_at,
 };
+use super::input::{self, TextInput};
 use super::keymap::Action;
 use super::worker::SyncState;
 use crate::engine::model::{Entry, FieldKind, ItemKind};
@@ -87,6 +90,56 @@ fn masked(len: usize) -> String {
     "•".repeat(len.min(32))
 }
 
+/// An input's text with its cursor, in `width` cells: the grapheme under
+/// the cursor reversed, or a bar after the end.
+fn input_spans(input: &TextInput, width: usize, style: Style, cursor: Style) -> Vec<Span<'static>> {
+    let (before, under, after) = input::window(input.as_str(), input.cursor(), width);
+    cursor_spans(before, under, after, style, cursor)
+}
+
+/// A secret input as a mask, with its cursor.
+fn masked_spans(input: &TextInput, style: Style, cursor: Style) -> Vec<Span<'static>> {
+    let n = input.chars().min(32);
+    let at = input.chars_before_cursor().min(n) * '•'.len_utf8();
+    let (before, under, after) = input::window(&masked(n), at, 34);
+    cursor_spans(before, under, after, style, cursor)
+}
+
+fn cursor_spans(
+    before: String,
+    under: String,
+    after: String,
+    style: Style,
+    cursor: Style,
+) -> Vec<Span<'static>> {
+    let mut out = vec![Span::styled(before, style)];
+    if under.is_empty() {
+        out.push(Span::styled("▏", cursor));
+    } else {
+        out.push(Span::styled(under, style.add_modifier(Modifier::REVERSED)));
+    }
+    if !after.is_empty() {
+        out.push(Span::styled(after, style));
+    }
+    out
+}
+
+/// Clears exactly `r` for a popup. A wide character that the popup's left
+/// edge cuts in half cannot be shown half: it becomes a space (else the
+/// terminal draws it over the popup's border, and the diff skips the
+/// border's cell).
+fn clear_popup(f: &mut Frame, r: Rect) -> Rect {
+    let buf = f.buffer_mut();
+    if r.x > buf.area.x {
+        for y in r.top()..r.bottom() {
+            if buf[(r.x - 1, y)].symbol().width() > 1 {
+                buf[(r.x - 1, y)].set_symbol(" ");
+            }
+        }
+    }
+    f.render_widget(Clear, r);
+    r
+}
 // ------------------------------------------------------------------ unlock
 
 fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
@@ -103,11 +156,12 @@ fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
             t.dim,
         )),
         Line::default(),
-        Line::from(vec![
-            Span::styled("Master password: ", t.text),
-            Span::styled(masked(s.input.chars().count()), t.accent),
-            Span::styled("▏", t.accent),
-        ]),
+        Line::from(
+            [Span::styled("Master password: ", t.text)]
+                .into_iter()
+                .chain(masked_spans(&s.input, t.accent, t.accent))
+                .collect::<Vec<_>>(),
+        ),
         Line::default(),
     ];
     if s.busy {
@@ -135,6 +189,47 @@ fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block(app, "Unlock", true)), r);
 }
 
+/// One masked password field of a form-like screen (create, passwd).
+fn password_line(app: &App, label: &str, value: &TextInput, on: bool) -> Line<'static> {
+    let t = &app.theme;
+    let mut spans = vec![Span::styled(
+        format!("{} {label:<17}", if on { "▸" } else { " " }),
+        if on { t.accent } else { t.text },
+    )];
+    if on {
+        spans.extend(masked_spans(value, t.accent, t.accent));
+    } else {
+        spans.push(Span::styled(masked(value.chars()), t.accent));
+    }
+    Line::from(spans)
+}
+
+/// The strength meter of a new master password.
+fn strength_lines(app: &App, password: &str) -> [Line<'static>; 2] {
+    let t = &app.theme;
+    let (bits, label, weak) = strength_of(password);
+    let filled = ((bits / 128.0) * 20.0).clamp(0.0, 20.0) as usize;
+    let style = if weak { t.danger } else { t.ok };
+    [
+        Line::from(vec![
+            Span::styled("  Strength         ", t.text),
+            Span::styled("█".repeat(filled), style),
+            Span::styled("░".repeat(20 - filled), t.dim),
+            Span::styled(format!(" {label} (~{bits:.0} bits)"), style),
+        ]),
+        Line::from(Span::styled(
+            if password.is_empty() {
+                "  Tip: five or more random words are strong and easy to remember."
+            } else if weak {
+                "  Easy to guess. Five or more random words are much stronger."
+            } else {
+                "  Good. Write it down somewhere safe until you know it by heart."
+            },
+            t.dim,
+        )),
+    ]
+}
+
 fn draw_create(f: &mut Frame, app: &App, area: Rect) {
     let Screen::Create(s) = &app.screen else {
         return;
@@ -159,38 +254,15 @@ fn draw_create(f: &mut Frame, app: &App, area: Rect) {
                 t.dim,
             )));
             lines.push(Line::default());
-            let field = |label: &str, value: &str, on: bool| {
-                Line::from(vec![
-                    Span::styled(
-                        format!("{} {label:<17}", if on { "▸" } else { " " }),
-                        if on { t.accent } else { t.text },
-                    ),
-                    Span::styled(masked(value.chars().count()), t.accent),
-                    Span::styled(if on { "▏" } else { "" }, t.accent),
-                ])
-            };
-            lines.push(field("Master password", &s.first, !s.on_second));
-            lines.push(field("Repeat it", &s.second, s.on_second));
+            lines.push(password_line(
+                app,
+                "Master password",
+                &s.first,
+                !s.on_second,
+            ));
+            lines.push(password_line(app, "Repeat it", &s.second, s.on_second));
             lines.push(Line::default());
-            let (bits, label, weak) = strength_of(&s.first);
-            let filled = ((bits / 128.0) * 20.0).clamp(0.0, 20.0) as usize;
-            let style = if weak { t.danger } else { t.ok };
-            lines.push(Line::from(vec![
-                Span::styled("  Strength         ", t.text),
-                Span::styled("█".repeat(filled), style),
-                Span::styled("░".repeat(20 - filled), t.dim),
-                Span::styled(format!(" {label} (~{bits:.0} bits)"), style),
-            ]));
-            lines.push(Line::from(Span::styled(
-                if s.first.is_empty() {
-                    "  Tip: five or more random words are strong and easy to remember."
-                } else if weak {
-                    "  Easy to guess. Five or more random words are much stronger."
-                } else {
-                    "  Good. Write it down somewhere safe until you know it by heart."
-                },
-                t.dim,
-            )));
+            lines.extend(strength_lines(app, s.first.as_str()));
             lines.push(Line::default());
             if matches!(s.step, CreateStep::Working) {
                 lines.push(Line::from(Span::styled(
@@ -295,9 +367,7 @@ fn draw_main(f: &mut Frame, app: &mut App, area: Rect) {
     }
     draw_message(f, app, message);
     draw_bar(f, app, bar);
-    if app.popup.is_some() {
-        draw_popup(f, app, body);
-    }
+    app.areas.popup = draw_popup(f, app, body);
 }
 
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
@@ -337,13 +407,43 @@ fn kind_marker(k: ItemKind) -> &'static str {
     }
 }
 
+/// Terminal cells `s` takes (emoji, ZWJ sequences and CJK take two).
+fn cells(s: &str) -> usize {
+    s.width()
+}
+
+/// `s` cut to at most `w` cells (whole graphemes), with `…` when cut.
 fn truncate(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
+    if cells(s) <= w {
         return s.to_owned();
     }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
-    out.push('…');
+    let mut out = String::new();
+    let mut used = 0;
+    for g in s.graphemes(true) {
+        if used + g.width() + 1 > w {
+            break;
+        }
+        used += g.width();
+        out.push_str(g);
+    }
+    if w > 0 {
+        out.push('…');
+    }
     out
+}
+
+/// `s` in exactly `w` cells, left-aligned.
+fn pad_right(s: &str, w: usize) -> String {
+    let s = truncate(s, w);
+    let pad = w.saturating_sub(cells(&s));
+    format!("{s}{}", " ".repeat(pad))
+}
+
+/// `s` in exactly `w` cells, right-aligned.
+fn pad_left(s: &str, w: usize) -> String {
+    let s = truncate(s, w);
+    let pad = w.saturating_sub(cells(&s));
+    format!("{}{s}", " ".repeat(pad))
 }
 
 /// "just now", "5 min ago", "3 h ago", "2 d ago", else the date.
@@ -393,7 +493,7 @@ fn draw_sidebar(f: &mut Frame, app: &App, area: Rect) {
             SideRow::Filter(fl, n) => {
                 let name = truncate(&filter_label(fl), inner_w.saturating_sub(6));
                 let count = n.to_string();
-                let pad = inner_w.saturating_sub(name.chars().count() + count.len() + 1);
+                let pad = inner_w.saturating_sub(cells(&name) + count.len() + 1);
                 let style = if i == app.side_sel {
                     if app.focus == Focus::Sidebar {
                         t.selected
@@ -456,14 +556,19 @@ fn entry_line(
         },
     )];
     spans.push(Span::styled(" ", base));
-    for (i, c) in name.chars().enumerate() {
-        let hit = matches.contains(&u32::try_from(i).unwrap_or(u32::MAX));
+    // One span per grapheme (a ZWJ sequence stays whole), highlighted when
+    // any of its characters matched.
+    let mut at = 0_usize;
+    for g in name.graphemes(true) {
+        let n = g.chars().count();
+        let hit = (at..at + n).any(|i| matches.contains(&u32::try_from(i).unwrap_or(u32::MAX)));
+        at += n;
         spans.push(Span::styled(
-            c.to_string(),
+            g.to_owned(),
             if hit { base.patch(t.matched) } else { base },
         ));
     }
-    let used = 2 + name.chars().count();
+    let used = 2 + cells(&name);
     let pad = width.saturating_sub(used + kind.len());
     spans.push(Span::styled(" ".repeat(pad), base));
     spans.push(Span::styled(
@@ -547,7 +652,7 @@ fn draw_details(f: &mut Frame, app: &App, area: Rect) {
         .details
         .fields
         .iter()
-        .map(|f| f.label.chars().count())
+        .map(|f| cells(&f.label))
         .max()
         .unwrap_or(6)
         .clamp(6, 12);
@@ -570,6 +675,21 @@ fn draw_details(f: &mut Frame, app: &App, area: Rect) {
             ),
             t.danger,
         )));
+        // What the merge did, in its words, wrapped to the pane.
+        let mut line = String::new();
+        for word in c.note.split_whitespace() {
+            if !line.is_empty() && cells(&line) + 1 + cells(word) > width.saturating_sub(2) {
+                lines.push(Line::from(Span::styled(format!("  {line}"), t.warn)));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&truncate(word, width.saturating_sub(2)));
+        }
+        if !line.is_empty() {
+            lines.push(Line::from(Span::styled(format!("  {line}"), t.warn)));
+        }
     }
     lines.push(Line::default());
     let value_w = width.saturating_sub(label_w + 3);
@@ -586,10 +706,7 @@ fn draw_details(f: &mut Frame, app: &App, area: Rect) {
         };
         let mut spans = vec![
             Span::styled(marker, t.accent),
-            Span::styled(
-                format!("{:>label_w$}", truncate(&field.label, label_w)),
-                label_style,
-            ),
+            Span::styled(pad_left(&field.label, label_w), label_style),
             Span::raw("  "),
         ];
         if field.kind == FieldKind::Totp {
@@ -672,11 +789,14 @@ fn draw_search(f: &mut Frame, app: &mut App, area: Rect) {
     let t = &app.theme;
     let [input, results] =
         Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
-    let prompt = Line::from(vec![
-        Span::styled("/ ", t.accent),
-        Span::styled(app.search.input.clone(), t.text),
-        Span::styled("▏", t.accent),
-    ]);
+    let mut prompt = vec![Span::styled("/ ", t.accent)];
+    prompt.extend(input_spans(
+        &app.search.input,
+        usize::from(input.width.saturating_sub(4)),
+        t.text,
+        t.accent,
+    ));
+    let prompt = Line::from(prompt);
     let count = if let Some(e) = &app.search.error {
         e.clone()
     } else {
@@ -690,7 +810,7 @@ fn draw_search(f: &mut Frame, app: &mut App, area: Rect) {
         input,
     );
     app.areas.results = results;
-    let query_text = Query::parse(&app.search.input)
+    let query_text = Query::parse(app.search.input.as_str())
         .map(|q| q.text)
         .unwrap_or_default();
     let height = usize::from(results.height.saturating_sub(2));
@@ -751,11 +871,11 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
     let (state, explain) = match &app.sync {
         SyncState::LocalOnly => (
             "Local only".to_owned(),
-            "This vault is not registered with a sync server; everything stays on this machine. `openk register URL --email ADDRESS` starts syncing.".to_owned(),
+            "This vault is not registered with a sync server; everything stays on this machine. `openk register --server URL --email ADDRESS` starts syncing.".to_owned(),
         ),
         SyncState::LoggedOut => (
             "Logged out".to_owned(),
-            "This device is registered but logged out, so nothing syncs. `openk login` signs in again; changes wait here until then.".to_owned(),
+            "This device is registered but logged out, so nothing syncs. `openk login` (or login in the : palette) signs in again; changes wait here until then.".to_owned(),
         ),
         SyncState::Synced => ("Synced".to_owned(), "Every change on this device is on the server.".to_owned()),
         SyncState::Pending(n) => (
@@ -817,7 +937,7 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
             t.danger,
         ))),
         Some(Ok(devices)) => {
-            let width = usize::from(list.width.saturating_sub(2));
+            let room = usize::from(list.width.saturating_sub(2));
             for (i, d) in devices.iter().enumerate() {
                 let style = if i == app.devices.sel {
                     t.selected
@@ -836,7 +956,8 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
                         .unwrap_or(&d.last_seen_at)
                         .replace('T', " ")
                 );
-                let pad = width.saturating_sub(name.chars().count() + seen.len() + 1);
+                let name = truncate(&name, room.saturating_sub(seen.len() + 2));
+                let pad = room.saturating_sub(cells(&name) + seen.len() + 1);
                 rows.push(Line::from(Span::styled(
                     format!(" {name}{}{seen}", " ".repeat(pad)),
                     style,
@@ -877,9 +998,15 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
             Popup::Form(_) => &[
                 ("C-s", "save"),
                 ("C-g", "generate"),
-                ("C-a", "add field"),
+                ("C-n", "add field"),
                 ("C-x", "remove"),
                 ("Esc", "cancel"),
+            ],
+            Popup::Generator(_, g) if g.words => &[
+                ("←→", "words"),
+                ("Tab", "password"),
+                ("Enter", "use"),
+                ("Esc", "back"),
             ],
             Popup::Generator(..) => &[
                 ("←→", "length"),
@@ -889,6 +1016,12 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
             ],
             Popup::History(_) => &[("Enter", "compare"), ("r", "reveal"), ("Esc", "close")],
             Popup::Confirm(_) => &[("y", "yes"), ("n", "no")],
+            Popup::Discard(_) => &[("y", "discard"), ("n", "keep editing")],
+            Popup::Passwd(_) => &[
+                ("Enter", "next / change"),
+                ("Tab", "field"),
+                ("Esc", "cancel"),
+            ],
             _ => &[("Enter", "choose"), ("Esc", "close")],
         };
         return fixed.iter().map(|(a, b)| ((*a).to_owned(), *b)).collect();
@@ -960,34 +1093,43 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
 
 // ------------------------------------------------------------------ popups
 
-fn draw_popup(f: &mut Frame, app: &App, area: Rect) {
-    let Some(p) = &app.popup else { return };
+/// Draws the open popup; returns the area it cleared (and nothing outside).
+fn draw_popup(f: &mut Frame, app: &App, area: Rect) -> Rect {
+    let Some(p) = &app.popup else {
+        return Rect::default();
+    };
+    let t = &app.theme;
     match p {
         Popup::Help => draw_help(f, app, area),
         Popup::Palette { input, sel } => draw_palette(f, app, area, input, *sel),
         Popup::Confirm(c) => {
             let (title, text) = match c {
-                super::app::Confirmable::Trash(_, name) => (
+                Confirmable::Trash(_, name) => (
                     "Move to trash?",
                     format!(
                         "Move {name:?} to the trash? It stays there until purged; R restores it."
                     ),
                 ),
-                super::app::Confirmable::Revoke(_, name) => (
+                Confirmable::Revoke(_, name) => (
                     "Revoke device?",
                     format!("Revoke {name:?}? It is signed out at once and can no longer sync."),
                 ),
+                Confirmable::Purge(_, name) => (
+                    "Purge for good?",
+                    format!(
+                        "Destroy {name:?} and all its history? This cannot be undone, here or on your other devices."
+                    ),
+                ),
             };
-            let r = centered(area, 56, 7);
-            f.render_widget(Clear, r);
+            let r = clear_popup(f, centered(area, 56, 7));
             let lines = vec![
-                Line::from(Span::styled(text, app.theme.text)),
+                Line::from(Span::styled(text, t.text)),
                 Line::default(),
                 Line::from(vec![
-                    Span::styled("y", app.theme.danger),
-                    Span::styled(" yes   ", app.theme.dim),
-                    Span::styled("n/Esc", app.theme.accent),
-                    Span::styled(" no", app.theme.dim),
+                    Span::styled("y", t.danger),
+                    Span::styled(" yes   ", t.dim),
+                    Span::styled("n/Esc", t.accent),
+                    Span::styled(" no", t.dim),
                 ]),
             ];
             f.render_widget(
@@ -996,29 +1138,59 @@ fn draw_popup(f: &mut Frame, app: &App, area: Rect) {
                     .block(block(app, title, true)),
                 r,
             );
+            r
+        }
+        Popup::Discard(form) => {
+            let r = clear_popup(f, centered(area, 56, 7));
+            let what = if form.editing.is_some() {
+                "your changes to this item"
+            } else {
+                "this new item"
+            };
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!("Throw away {what}? Everything typed in the form is lost."),
+                    t.text,
+                )),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("y", t.danger),
+                    Span::styled(" discard   ", t.dim),
+                    Span::styled("n/Esc/Enter", t.accent),
+                    Span::styled(" keep editing", t.dim),
+                ]),
+            ];
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(block(app, "Discard?", true)),
+                r,
+            );
+            r
         }
         Popup::Rename { input, .. } => {
-            let r = centered(area, 50, 5);
-            f.render_widget(Clear, r);
+            let r = clear_popup(f, centered(area, 50, 5));
+            let mut name = vec![Span::styled("Name: ", t.dim)];
+            name.extend(input_spans(
+                input,
+                usize::from(r.width.saturating_sub(9)),
+                t.text,
+                t.accent,
+            ));
             let lines = vec![
-                Line::from(vec![
-                    Span::styled("Name: ", app.theme.dim),
-                    Span::styled(input.clone(), app.theme.text),
-                    Span::styled("▏", app.theme.accent),
-                ]),
-                Line::from(Span::styled("Enter rename · Esc cancel", app.theme.dim)),
+                Line::from(name),
+                Line::from(Span::styled("Enter rename · Esc cancel", t.dim)),
             ];
             f.render_widget(
                 Paragraph::new(lines).block(block(app, "Rename device", true)),
                 r,
             );
+            r
         }
         Popup::Form(form) => draw_form(f, app, area, form),
         Popup::Generator(form, g) => {
-            draw_form(f, app, area, form);
-            let t = &app.theme;
-            let r = centered(area, 60, 10);
-            f.render_widget(Clear, r);
+            let under = draw_form(f, app, area, form);
+            let r = clear_popup(f, centered(area, 60, 10));
             let mode = if g.words {
                 format!("passphrase · {} words", g.word_count)
             } else {
@@ -1049,20 +1221,63 @@ fn draw_popup(f: &mut Frame, app: &App, area: Rect) {
                 ]),
                 Line::from(Span::styled(g.error.clone().unwrap_or_default(), t.danger)),
                 Line::from(Span::styled(
-                    "←→ length · Tab words · Space new · Enter use · Esc",
+                    if g.words {
+                        "←→ words · Tab password · Space new · Enter use · Esc"
+                    } else {
+                        "←→ length · Tab words · Space new · Enter use · Esc"
+                    },
                     t.dim,
                 )),
             ];
             f.render_widget(Paragraph::new(lines).block(block(app, "Generate", true)), r);
+            under.union(r)
         }
         Popup::History(h) => draw_history(f, app, area, h),
+        Popup::Passwd(p) => {
+            let r = clear_popup(f, centered(area, 76, 11));
+            let mut lines = vec![
+                Line::from(Span::styled(
+                    "Only the master password changes; the Secret Key stays the same.",
+                    t.text,
+                )),
+                Line::default(),
+            ];
+            for (i, label) in ["Current password", "New password", "Repeat the new"]
+                .iter()
+                .enumerate()
+            {
+                lines.push(password_line(app, label, &p.fields[i], p.on == i));
+            }
+            lines.push(Line::default());
+            lines.extend(strength_lines(app, p.fields[1].as_str()));
+            lines.push(match (&p.error, p.saving) {
+                (_, true) => Line::from(Span::styled(
+                    format!(
+                        "{} Changing the master password (deriving keys)…",
+                        spinner(app)
+                    ),
+                    t.accent,
+                )),
+                (Some(e), _) => Line::from(Span::styled(e.clone(), t.danger)),
+                (None, _) => Line::default(),
+            });
+            f.render_widget(
+                Paragraph::new(lines).block(
+                    block(app, "Change the master password", true).title_bottom(Span::styled(
+                        " Enter next / change · Tab switch field · Esc cancel ",
+                        t.dim,
+                    )),
+                ),
+                r,
+            );
+            r
+        }
     }
 }
 
-fn draw_help(f: &mut Frame, app: &App, area: Rect) {
+fn draw_help(f: &mut Frame, app: &App, area: Rect) -> Rect {
     let t = &app.theme;
-    let r = centered(area, 78, 22);
-    f.render_widget(Clear, r);
+    let r = clear_popup(f, centered(area, 78, 25));
     let col_w = usize::from(r.width.saturating_sub(4)) / 2;
     let cells: Vec<(String, &str)> = Action::ALL
         .iter()
@@ -1073,57 +1288,168 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     for i in 0..half {
         let mut spans = Vec::new();
         for cell in [cells.get(i), cells.get(i + half)].into_iter().flatten() {
-            let keys = truncate(&cell.0, 10);
-            let desc = truncate(cell.1, col_w.saturating_sub(12));
-            spans.push(Span::styled(format!("{keys:>10} "), t.accent));
             spans.push(Span::styled(
-                format!("{desc:<w$} ", w = col_w.saturating_sub(11)),
+                format!("{} ", pad_left(&cell.0, 10)),
+                t.accent,
+            ));
+            spans.push(Span::styled(
+                format!("{} ", pad_right(cell.1, col_w.saturating_sub(11))),
                 t.text,
             ));
         }
         lines.push(Line::from(spans));
     }
-    lines.push(Line::from(Span::styled(
-        "Form: C-s save  C-g generate  C-a add field  C-x remove  C-t secret",
-        t.dim,
-    )));
-    lines.push(Line::from(Span::styled(
-        "Mouse: click selects, wheel scrolls · keymap: docs/cli.md · Esc closes",
-        t.dim,
-    )));
-    f.render_widget(Paragraph::new(lines).block(block(app, "Keys", true)), r);
+    let extra = [
+        "Form: C-s save · Enter next, newline in notes · C-g generate · C-n/C-x field",
+        input::KEYS_HELP,
+        ": also runs purge, passwd, login, logout, sync --verify",
+        "Mouse: click selects, wheel scrolls · keymap: docs/cli.md",
+    ];
+    let room = usize::from(r.height.saturating_sub(2)).saturating_sub(lines.len());
+    for text in extra.into_iter().take(room) {
+        lines.push(Line::from(Span::styled(text, t.dim)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block(app, "Keys", true).title_bottom(Span::styled(" Esc closes ", t.dim))),
+        r,
+    );
+    r
 }
 
-fn draw_palette(f: &mut Frame, app: &App, area: Rect, input: &str, sel: usize) {
+fn draw_palette(f: &mut Frame, app: &App, area: Rect, input: &TextInput, sel: usize) -> Rect {
     let t = &app.theme;
-    let r = centered(area, 60, 14);
-    f.render_widget(Clear, r);
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(": ", t.accent),
-            Span::styled(input.to_owned(), t.text),
-            Span::styled("▏", t.accent),
-        ]),
-        Line::default(),
-    ];
+    let r = clear_popup(f, centered(area, 60, 14));
+    let mut prompt = vec![Span::styled(": ", t.accent)];
+    prompt.extend(input_spans(
+        input,
+        usize::from(r.width.saturating_sub(5)),
+        t.text,
+        t.accent,
+    ));
+    let mut lines = vec![Line::from(prompt), Line::default()];
     let height = usize::from(r.height.saturating_sub(4));
-    for (i, a) in palette_matches(input).into_iter().enumerate().take(height) {
+    let offset = sel.saturating_sub(height.saturating_sub(1));
+    for (i, a) in palette_matches(input.as_str())
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+    {
         let style = if i == sel { t.selected } else { t.text };
+        let keys = match a {
+            super::app::PaletteItem::Action(a) => app.keymap.keys_of(a),
+            super::app::PaletteItem::Command(c) => format!(":{}", c.name()),
+        };
         lines.push(Line::from(vec![
-            Span::styled(format!(" {:<40}", a.describe()), style),
+            Span::styled(format!(" {}", pad_right(a.describe(), 40)), style),
             Span::styled(
-                format!("{:>14} ", app.keymap.keys_of(a)),
+                format!("{} ", pad_left(&keys, 14)),
                 if i == sel { style } else { t.dim },
             ),
         ]));
     }
     f.render_widget(Paragraph::new(lines).block(block(app, "Commands", true)), r);
+    r
 }
 
-fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) {
+/// One form row's lines: the label, then the value (with the cursor on
+/// the selected row; a multi-line value on several lines there).
+fn form_row_lines(
+    app: &App,
+    form: &super::app::Form,
+    i: usize,
+    label_w: usize,
+    value_w: usize,
+) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let r = centered(area, 72, area.height);
-    f.render_widget(Clear, r);
+    let row = &form.rows[i];
+    let sel = i == form.sel;
+    let concealed = matches!(row.kind, RowKind::Field { kind, .. }
+        if (kind == FieldKind::Secret || kind == FieldKind::Totp) && !form.reveal);
+    let custom = matches!(row.kind, RowKind::Field { custom: true, .. });
+    let head = vec![
+        Span::styled(if sel { "▸" } else { " " }, t.accent),
+        Span::styled(
+            format!(
+                "{}{}",
+                pad_left(&row.label, label_w),
+                if custom { "*" } else { " " }
+            ),
+            if sel {
+                t.accent.add_modifier(Modifier::BOLD)
+            } else {
+                t.dim
+            },
+        ),
+        Span::raw(" "),
+    ];
+    let text = if sel {
+        t.text.add_modifier(Modifier::UNDERLINED)
+    } else {
+        t.text
+    };
+    if !sel || row.kind == RowKind::Favorite {
+        let shown = if concealed {
+            masked(row.value.chars())
+        } else {
+            row.value.as_str().replace('\n', "⏎")
+        };
+        // The end of a long value, where typing goes on.
+        let mut tail: Vec<&str> = Vec::new();
+        let mut used = 0;
+        for g in shown.graphemes(true).rev() {
+            if used + g.width() > value_w.saturating_sub(1) {
+                break;
+            }
+            used += g.width();
+            tail.push(g);
+        }
+        tail.reverse();
+        let mut spans = head;
+        spans.push(Span::styled(tail.concat(), text));
+        return vec![Line::from(spans)];
+    }
+    if concealed {
+        let mut spans = head;
+        spans.extend(masked_spans(&row.value, text, t.accent));
+        return vec![Line::from(spans)];
+    }
+    if !row.value.multiline {
+        let mut spans = head;
+        spans.extend(input_spans(&row.value, value_w, text, t.accent));
+        return vec![Line::from(spans)];
+    }
+    // A multi-line value: up to five of its lines, around the cursor's.
+    let value = row.value.as_str();
+    let cursor = row.value.cursor();
+    let mut starts = vec![0];
+    starts.extend(value.match_indices('\n').map(|(i, _)| i + 1));
+    let on = starts.iter().rposition(|&s| s <= cursor).unwrap_or(0);
+    let first = on.saturating_sub(4);
+    let indent = " ".repeat(label_w + 3);
+    let mut out = Vec::new();
+    for (n, &start) in starts.iter().enumerate().skip(first).take(5) {
+        let end = starts.get(n + 1).map_or(value.len(), |e| e - 1);
+        let line = &value[start..end];
+        let mut spans = if n == first {
+            head.clone()
+        } else {
+            vec![Span::raw(indent.clone())]
+        };
+        if n == on {
+            let (b, u, a) = input::window(line, cursor - start, value_w);
+            spans.extend(cursor_spans(b, u, a, text, t.accent));
+        } else {
+            spans.push(Span::styled(truncate(line, value_w), text));
+        }
+        out.push(Line::from(spans));
+    }
+    out
+}
+
+fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) -> Rect {
+    let t = &app.theme;
     if let Some(sel) = form.picking {
         let mut lines = vec![
             Line::from(Span::styled("What kind of item?", t.title)),
@@ -1140,89 +1466,65 @@ fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) {
             "↑↓ choose · Enter next · Esc cancel",
             t.dim,
         )));
-        let pr = centered(area, 40, 13);
-        f.render_widget(Clear, pr);
+        // Only the picker's own area: the list behind it stays on screen.
+        let pr = clear_popup(f, centered(area, 40, 13));
         f.render_widget(
             Paragraph::new(lines).block(block(app, "New item", true)),
             pr,
         );
-        return;
+        return pr;
     }
+    let r = clear_popup(f, centered(area, 72, area.height));
     let label_w = form
         .rows
         .iter()
-        .map(|r| r.label.chars().count())
+        .map(|r| cells(&r.label))
         .max()
         .unwrap_or(8)
         .clamp(8, 16);
     let value_w = usize::from(r.width.saturating_sub(6)).saturating_sub(label_w);
-    let mut lines = Vec::new();
     let height = usize::from(r.height.saturating_sub(5));
-    let offset = form.sel.saturating_sub(height.saturating_sub(1));
-    for (i, row) in form.rows.iter().enumerate().skip(offset).take(height) {
-        let sel = i == form.sel;
-        let shown = match row.kind {
-            RowKind::Field { kind, .. }
-                if (kind == FieldKind::Secret || kind == FieldKind::Totp) && !form.reveal =>
-            {
-                masked(row.value.chars().count())
-            }
-            _ => row.value.replace('\n', "⏎"),
-        };
-        let custom = matches!(row.kind, RowKind::Field { custom: true, .. });
-        let tail: String = {
-            let n = shown.chars().count();
-            shown
-                .chars()
-                .skip(n.saturating_sub(value_w.saturating_sub(1)))
-                .collect()
-        };
-        lines.push(Line::from(vec![
-            Span::styled(if sel { "▸" } else { " " }, t.accent),
-            Span::styled(
-                format!(
-                    "{:>label_w$}{}",
-                    truncate(&row.label, label_w),
-                    if custom { "*" } else { " " }
-                ),
-                if sel {
-                    t.accent.add_modifier(Modifier::BOLD)
-                } else {
-                    t.dim
-                },
-            ),
-            Span::raw(" "),
-            Span::styled(
-                tail,
-                if sel {
-                    t.text.add_modifier(Modifier::UNDERLINED)
-                } else {
-                    t.text
-                },
-            ),
-            Span::styled(
-                if sel && row.kind != RowKind::Favorite {
-                    "▏"
-                } else {
-                    ""
-                },
-                t.accent,
-            ),
-        ]));
+    let per_row: Vec<Vec<Line>> = (0..form.rows.len())
+        .map(|i| form_row_lines(app, form, i, label_w, value_w))
+        .collect();
+    // The first row shown: as late as needed for the selected one to fit.
+    let mut first = 0;
+    while first < form.sel
+        && per_row[first..=form.sel]
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>()
+            > height
+    {
+        first += 1;
     }
+    let mut lines: Vec<Line> = per_row
+        .into_iter()
+        .skip(first)
+        .flatten()
+        .take(height)
+        .collect();
     if let Some(label) = &form.new_label {
-        lines.push(Line::from(vec![
-            Span::styled(" new field label: ", t.accent),
-            Span::styled(label.clone(), t.text),
-            Span::styled("▏", t.accent),
-        ]));
+        let mut spans = vec![Span::styled(" new field label: ", t.accent)];
+        spans.extend(input_spans(label, value_w, t.text, t.accent));
+        lines.push(Line::from(spans));
     }
     lines.push(Line::default());
-    if let Some(e) = &form.error {
+    if form.saving {
+        lines.push(Line::from(Span::styled(
+            format!("{} Saving…", spinner(app)),
+            t.accent,
+        )));
+    } else if let Some(e) = &form.error {
         lines.push(Line::from(Span::styled(e.clone(), t.danger)));
     }
+    let on_notes = form.rows.get(form.sel).is_some_and(|r| r.value.multiline);
     lines.push(Line::from(Span::styled(
-        "C-s save  C-g generate  C-a/C-x add/remove field  C-t secret  C-r show",
+        if on_notes {
+            "C-s save  Enter newline  Tab next field  C-n/C-x add/remove field"
+        } else {
+            "C-s save  C-g generate  C-n/C-x add/remove field  C-t secret  C-r show"
+        },
         t.dim,
     )));
     let title = if form.editing.is_some() {
@@ -1236,12 +1538,12 @@ fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) {
             .style(Style::new()),
         r,
     );
+    r
 }
 
-fn draw_history(f: &mut Frame, app: &App, area: Rect, h: &super::app::HistoryState) {
+fn draw_history(f: &mut Frame, app: &App, area: Rect, h: &super::app::HistoryState) -> Rect {
     let t = &app.theme;
-    let r = centered(area, 76, area.height);
-    f.render_widget(Clear, r);
+    let inner = usize::from(76.min(area.width).saturating_sub(2));
     let now = app.clock.unix_millis();
     let mut lines = Vec::new();
     for (i, v) in h.versions.iter().enumerate() {
@@ -1262,7 +1564,7 @@ fn draw_history(f: &mut Frame, app: &App, area: Rect, h: &super::app::HistorySta
                         String::new()
                     },
                 ),
-                usize::from(r.width.saturating_sub(2)),
+                inner,
             ),
             style,
         )));
@@ -1288,7 +1590,10 @@ fn draw_history(f: &mut Frame, app: &App, area: Rect, h: &super::app::HistorySta
                     Some(_) if d.concealed && !h.reveal => MASK.to_owned(),
                     Some(s) => truncate(s, 24),
                 };
-                let mut spans = vec![Span::styled(format!("  {:<14}", d.what), t.accent)];
+                let mut spans = vec![Span::styled(
+                    format!("  {}", pad_right(&d.what, 14)),
+                    t.accent,
+                )];
                 if h.reveal || !d.concealed {
                     spans.push(Span::styled(
                         format!("{} → {}", show(&d.old), show(&d.new)),
@@ -1302,6 +1607,9 @@ fn draw_history(f: &mut Frame, app: &App, area: Rect, h: &super::app::HistorySta
         }
     }
     let title = format!("History of {}", h.name);
+    // As tall as its lines: the panes around it stay as they are.
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let r = clear_popup(f, centered(area, 76, height));
     f.render_widget(
         Paragraph::new(lines).block(block(app, &title, true).title_bottom(Span::styled(
             " ↑↓ version · Enter compare · r reveal · Esc close ",
@@ -1309,4 +1617,5 @@ fn draw_history(f: &mut Frame, app: &App, area: Rect, h: &super::app::HistorySta
         ))),
         r,
     );
+    r
 }

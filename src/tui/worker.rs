@@ -46,6 +46,24 @@ pub enum Request {
     Devices,
     RenameDevice(Uuid, String),
     RevokeDevice(Uuid),
+    /// Destroys a trashed item and its history.
+    Purge(Uuid),
+    /// Checks the current master password, then changes it.
+    ChangePassword {
+        current: SecretString,
+        new: SecretString,
+    },
+    /// Logs this (registered) device in again.
+    Relogin,
+    /// Ends this device's server session.
+    Logout,
+    /// Syncs and compares the server's whole state with its manifest.
+    SyncVerify,
+    /// A popup's request (a form's save, a password change): success is
+    /// answered first with [`Reply::Accepted`], failure with
+    /// [`Reply::Rejected`] instead of [`Reply::Error`], so the popup closes
+    /// only when the engine took it and otherwise keeps what was typed.
+    Submit(Box<Request>),
     /// A server event arrived (sent by the events task).
     ServerEvent(crate::sync::client::ServerEvent),
 }
@@ -115,6 +133,12 @@ pub enum Reply {
     Sync(SyncState),
     Devices(Result<Vec<DeviceResponse>, String>),
     DeviceChanged(String),
+    /// A command finished: what it did, for the status line.
+    Done(String),
+    /// The engine took a [`Request::Submit`].
+    Accepted,
+    /// The engine refused a [`Request::Submit`]: why.
+    Rejected(String),
     Error(String),
 }
 
@@ -302,8 +326,17 @@ impl Worker {
 
     /// Serves one request.
     pub async fn handle(&mut self, req: Request) -> Vec<Reply> {
+        let (req, submitted) = match req {
+            Request::Submit(inner) => (*inner, true),
+            other => (other, false),
+        };
         match self.serve(req).await {
+            Ok(mut replies) if submitted => {
+                replies.insert(0, Reply::Accepted);
+                replies
+            }
             Ok(replies) => replies,
+            Err(e) if submitted => vec![Reply::Rejected(message(&e))],
             Err(e) => vec![Reply::Error(message(&e))],
         }
     }
@@ -461,6 +494,79 @@ impl Worker {
                     Reply::Sync(self.sync_state().await),
                 ]
             }
+            Request::Purge(id) => {
+                let v = self.vault()?;
+                let name = v.item(id).await?.overview.name;
+                v.purge(id).await?;
+                self.after_write(Reply::Done(format!(
+                    "Purged {name:?}: the item and its history are gone"
+                )))
+                .await?
+            }
+            Request::ChangePassword { current, new } => {
+                let v = self.vault()?;
+                v.check_password(current).await?;
+                v.change_password(new, None).await?;
+                vec![Reply::Done(
+                    "Master password changed. The old one no longer opens this vault; the Secret Key is unchanged"
+                        .into(),
+                )]
+            }
+            Request::Relogin => {
+                let v = self.vault()?;
+                v.relogin().await?;
+                let server = v.remote().map(|r| r.server.clone()).unwrap_or_default();
+                if let Some(h) = self.events.take() {
+                    h.abort();
+                }
+                self.start_events().await;
+                self.sync_later();
+                vec![
+                    Reply::Done(format!("Logged in to {server} again")),
+                    Reply::Sync(self.sync_state().await),
+                ]
+            }
+            Request::Logout => {
+                if let Some(h) = self.events.take() {
+                    h.abort();
+                }
+                let told = self.vault()?.logout().await?;
+                vec![
+                    Reply::Done(
+                        if told {
+                            "Logged out: this device no longer syncs; the palette's login signs in again"
+                        } else {
+                            "Logged out here, but the server could not be told; the palette's login signs in again"
+                        }
+                        .into(),
+                    ),
+                    Reply::Sync(self.sync_state().await),
+                ]
+            }
+            Request::SyncVerify => {
+                let v = self.vault()?;
+                if !v.is_logged_in() {
+                    return Err(Error::Session(
+                        "this device is logged out: log in first (palette: login)".into(),
+                    ));
+                }
+                let report = v
+                    .sync(&SyncOptions {
+                        verify: true,
+                        progress: None,
+                    })
+                    .await?;
+                let mut out = vec![verify_summary(&report)];
+                if report.changed_locally() {
+                    out.push(Reply::Entries(self.entries().await?));
+                }
+                out.push(Reply::Sync(self.sync_state().await));
+                out
+            }
+            Request::Submit(inner) => {
+                // Handled by `handle`; nested submits are served as is.
+                Box::pin(self.serve(*inner)).await?
+            }
             Request::ServerEvent(ev) => {
                 let v = self.vault()?;
                 if v.event_needs_sync(&ev).await {
@@ -498,6 +604,55 @@ impl Worker {
             let _ = me.send(Request::Sync);
         }
     }
+}
+
+/// One line for the status bar about a `sync --verify`: a success
+/// ([`Reply::Done`]) or, when anything differs, a warning ([`Reply::Error`]).
+fn verify_summary(report: &engine::sync::SyncReport) -> Reply {
+    let verified: Vec<_> = report
+        .vaults
+        .iter()
+        .filter_map(|v| v.verify.as_ref())
+        .collect();
+    if verified.is_empty() {
+        return Reply::Done("Synced; the server sent nothing to verify".into());
+    }
+    let items: u64 = verified.iter().map(|r| r.server_items).sum();
+    if verified.iter().all(|r| r.matches) {
+        return Reply::Done(format!(
+            "Verified: the server's {items} item(s) match its manifest and this device"
+        ));
+    }
+    let count = |f: fn(&engine::sync::VerifyReport) -> usize| -> usize {
+        verified.iter().map(|r| f(r)).sum()
+    };
+    let mut parts = Vec::new();
+    if verified.iter().any(|r| !r.server_matches_manifest) {
+        parts.push("the server's records do NOT match its manifest".to_owned());
+    }
+    for (n, what) in [
+        (
+            count(|r| r.missing_on_server.len()),
+            "missing on the server",
+        ),
+        (count(|r| r.differing.len()), "different on the server"),
+        (
+            count(|r| r.unknown_here.len()),
+            "on the server but unknown here",
+        ),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} item(s) {what}"));
+        }
+    }
+    let repushed: u64 = verified.iter().map(|r| r.repushed).sum();
+    if repushed > 0 {
+        parts.push(format!("pushed {repushed} again"));
+    }
+    Reply::Error(format!(
+        "Verify MISMATCH: {}; `openk sync --verify` lists the items",
+        parts.join(", ")
+    ))
 }
 
 /// Whether the vault directory holds a vault (unlock) or not (create).
