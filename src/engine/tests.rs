@@ -1508,3 +1508,38 @@ async fn search_index_stays_aligned_with_edits_before_first_search() {
     assert_eq!(names(&mut vault, "delta").await, vec!["Delta"]);
     assert!(names(&mut vault, "gamma").await.is_empty());
 }
+
+#[tokio::test]
+async fn check_draft_names_the_part_that_add_would_refuse() {
+    let (_tmp, _dir, mut vault) = new_vault().await;
+    let ok = login("GitHub", "alice", "pw");
+    assert_eq!(check_draft(&ok), Ok(()));
+    let mut tag = login("GitHub", "alice", "pw");
+    tag.tags = vec!["my tag".into()];
+    let mut totp = login("GitHub", "alice", "pw");
+    totp.fields
+        .push(Field::new(label::TOTP, "not base32!", FieldKind::Totp));
+    let mut long_folder = login("GitHub", "alice", "pw");
+    long_folder.folder = Some("f".repeat(MAX_LABEL + 1));
+    for (d, part) in [
+        (login("  ", "alice", "pw"), ItemPart::Name),
+        (tag, ItemPart::Tags),
+        (totp, ItemPart::Field(label::TOTP.into())),
+        (long_folder, ItemPart::Folder),
+    ] {
+        let (got, msg) = check_draft(&d).expect_err("invalid");
+        assert_eq!(got, part, "{msg}");
+        // The same message as the engine's own refusal.
+        assert_eq!(err(vault.add(d).await).to_string(), msg);
+    }
+}
+
+#[tokio::test]
+async fn check_password_accepts_only_the_master_password() {
+    let (_tmp, _dir, vault) = new_vault().await;
+    vault.check_password(pw(PASSWORD)).await.expect("right");
+    assert!(matches!(
+        vault.check_password(pw("wrong")).await,
+        Err(Error::WrongPassword)
+    ));
+}

@@ -1088,7 +1088,9 @@ impl App {
             }
             Action::Sync => match &self.sync {
                 SyncState::LocalOnly => self.warn("This vault is local only: nothing to sync"),
-                SyncState::LoggedOut => self.warn("Logged out: `openk login` to sync again"),
+                SyncState::LoggedOut => {
+                    self.warn("Logged out: login in the : palette (or `openk login`) syncs again");
+                }
                 _ => self.send(Request::Sync),
             },
             Action::Lock => {

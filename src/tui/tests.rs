@@ -1200,7 +1200,7 @@ async fn readline_keys_work_in_the_unlock_field() {
 }
 
 #[tokio::test]
-async fn readline_keys_work_in_form_search_palette_and_rename_fields() {
+async fn readline_keys_work_in_form_search_and_palette_fields() {
     let mut h = Harness::unlocked().await;
     h.press(key('e')).await;
     h.press(code(KeyCode::Down)).await; // username "alice"
