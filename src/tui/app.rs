@@ -803,7 +803,14 @@ impl App {
 
     fn key_passwd(&mut self, mut p: PasswdState, k: KeyEvent) {
         if p.saving {
-            self.popup = Some(Popup::Passwd(p));
+            if k.code == KeyCode::Esc {
+                // The engine goes on; its answer lands in the status line.
+                self.say(
+                    "Still changing the master password; the status line will say how it went",
+                );
+            } else {
+                self.popup = Some(Popup::Passwd(p));
+            }
             return;
         }
         match k.code {

@@ -912,9 +912,12 @@ async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
         h.press(key('j')).await;
     }
     h.press(key('e')).await;
-    for _ in 0.."phone".len() {
-        h.press(code(KeyCode::Backspace)).await;
-    }
+    // The rename field has the readline keys too.
+    h.press(ctrl('a')).await;
+    h.keys("my ").await;
+    h.press(ctrl('e')).await;
+    h.press(ctrl('w')).await;
+    h.press(ctrl('u')).await;
     h.keys("old phone").await;
     h.press(code(KeyCode::Enter)).await;
     let text = h.screen(100, 30, &[]);

@@ -496,7 +496,11 @@ impl Worker {
             }
             Request::Purge(id) => {
                 let v = self.vault()?;
-                let name = v.item(id).await?.overview.name;
+                // A damaged item can be purged too: name it by its id then.
+                let name = v
+                    .item(id)
+                    .await
+                    .map_or_else(|_| id.to_string(), |i| i.overview.name);
                 v.purge(id).await?;
                 self.after_write(Reply::Done(format!(
                     "Purged {name:?}: the item and its history are gone"
