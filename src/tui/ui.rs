@@ -1073,9 +1073,9 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
     let right = format!(" {} ", right.join(" │ "));
     let mut spans = vec![Span::styled(" ", t.bar)];
     let mut used = 1;
-    let room = usize::from(area.width).saturating_sub(right.chars().count() + 1);
+    let room = usize::from(area.width).saturating_sub(cells(&right) + 1);
     for (key, what) in hints(app) {
-        let w = key.chars().count() + what.len() + 3;
+        let w = cells(&key) + cells(what) + 3;
         if used + w > room {
             break;
         }
@@ -1141,6 +1141,8 @@ fn draw_popup(f: &mut Frame, app: &App, area: Rect) -> Rect {
             r
         }
         Popup::Discard(form) => {
+            // Over the form, which stays in sight: what would be lost.
+            let under = draw_form(f, app, area, form);
             let r = clear_popup(f, centered(area, 56, 7));
             let what = if form.editing.is_some() {
                 "your changes to this item"
@@ -1166,7 +1168,7 @@ fn draw_popup(f: &mut Frame, app: &App, area: Rect) -> Rect {
                     .block(block(app, "Discard?", true)),
                 r,
             );
-            r
+            under.union(r)
         }
         Popup::Rename { input, .. } => {
             let r = clear_popup(f, centered(area, 50, 5));
