@@ -1556,3 +1556,45 @@ async fn wide_characters_keep_the_kind_column_in_place() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_generator_hint_follows_its_mode() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('e')).await;
+    go_to_row(&mut h, "password").await;
+    h.press(ctrl('g')).await;
+    let text = h.screen(80, 24, &["hunter2-secret"]);
+    assert!(text.contains("←→ length · Tab words"), "{text}");
+    h.press(code(KeyCode::Tab)).await;
+    let text = h.screen(80, 24, &["hunter2-secret"]);
+    assert!(
+        text.contains("←→ words · Tab password") && text.contains("Tab password"),
+        "{text}"
+    );
+    assert!(!text.contains("Tab words"), "{text}");
+    h.press(code(KeyCode::Tab)).await;
+    assert!(h.screen(80, 24, &[]).contains("Tab words"));
+}
+
+#[tokio::test]
+async fn the_conflict_banner_shows_the_merge_note() {
+    let mut h = Harness::unlocked().await;
+    let note =
+        "Both devices changed the password; this device's value was kept and the other is in v1";
+    let item = h.app.detail.as_mut().expect("details");
+    item.overview.conflict = Some(crate::engine::model::SyncConflict {
+        fields: vec!["password".into()],
+        other_version: 1,
+        note: note.into(),
+        at: 0,
+    });
+    let text = h.screen(120, 40, &[]);
+    assert!(text.contains("! conflict: password (H shows v1)"), "{text}");
+    // Wrapped over lines, every word of the note is there.
+    let shown: String = text
+        .lines()
+        .map(|l| l.rsplit('│').nth(1).unwrap_or("").trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(shown.contains(note), "{shown}\n{text}");
+}
