@@ -519,8 +519,17 @@ impl App {
     pub fn tick(&mut self) {
         self.spinner = self.spinner.wrapping_add(1);
         if self.lock_left().is_some_and(|d| d.is_zero()) {
+            // Locking forgets everything decrypted, an open form too: say so.
+            let lost = matches!(
+                &self.popup,
+                Some(Popup::Form(f) | Popup::Generator(f, _) | Popup::Discard(f)) if f.changed()
+            );
             self.lock();
-            self.say("Locked after being idle");
+            self.say(if lost {
+                "Locked after being idle; the unsaved form was discarded"
+            } else {
+                "Locked after being idle"
+            });
         }
         if let Some((_, _, at)) = &self.message
             && self.clock.now().saturating_duration_since(*at) > MESSAGE_FOR

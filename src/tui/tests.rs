@@ -1598,3 +1598,18 @@ async fn the_conflict_banner_shows_the_merge_note() {
         .join(" ");
     assert!(shown.contains(note), "{shown}\n{text}");
 }
+
+#[tokio::test]
+async fn the_idle_lock_says_when_it_discarded_a_changed_form() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('e')).await;
+    h.keys("-x").await;
+    h.clock.advance(Duration::from_secs(301));
+    h.app.tick();
+    assert!(matches!(h.app.screen, Screen::Unlock(_)));
+    assert!(
+        message(&h).contains("unsaved form was discarded"),
+        "{}",
+        message(&h)
+    );
+}
