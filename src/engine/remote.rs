@@ -727,6 +727,7 @@ pub async fn login(
         vaults,
         loaded: None,
         adopted_password_change: false,
+        seen: None,
     };
     vault
         .save_remote(RemoteRecord {

@@ -43,6 +43,8 @@ struct Harness {
     clock: FakeClock,
     copies: Copies,
     dir: PathBuf,
+    /// Whether `pump` waits for network jobs to finish.
+    wait_for_network: bool,
     _tmp: tempfile::TempDir,
 }
 
@@ -173,19 +175,28 @@ impl Harness {
             clock,
             copies,
             dir,
+            wait_for_network: true,
             _tmp: tmp,
         }
     }
 
-    /// Serves what the app asked for until it asks for nothing more.
+    /// Serves what the app asked for until it asks for nothing more (and,
+    /// unless `wait_for_network` is off, until network jobs are done).
     async fn pump(&mut self) {
-        for _ in 0..20 {
+        for _ in 0..200 {
             let mut requests: Vec<Request> = self.app.outbox.drain(..).collect();
             while let Ok(r) = self.own.try_recv() {
                 requests.push(r);
             }
             if requests.is_empty() {
-                return;
+                if !self.wait_for_network || !self.worker.is_busy() {
+                    return;
+                }
+                // A network job runs in its own task: wait for its answer.
+                match tokio::time::timeout(Duration::from_secs(20), self.own.recv()).await {
+                    Ok(Some(r)) => requests.push(r),
+                    _ => return,
+                }
             }
             for r in requests {
                 for reply in self.worker.handle(r).await {
