@@ -358,3 +358,209 @@ impl Vault {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::{Field, FieldKind, ItemKind, label};
+    use super::super::sync::SyncOptions;
+    use super::super::test_server::TestServer;
+    use super::super::{ItemDraft, ItemPatch, Vault, remote};
+    use crate::crypto::{KdfParams, SecretString};
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    fn pw() -> SecretString {
+        SecretString::from(PASSWORD.to_owned())
+    }
+
+    fn draft(name: &str, password: &str) -> ItemDraft {
+        ItemDraft {
+            kind: ItemKind::Login,
+            name: name.into(),
+            fields: vec![
+                Field::new(label::USERNAME, "alice", FieldKind::Text),
+                Field::new(label::PASSWORD, password, FieldKind::Secret),
+            ],
+            tags: vec![],
+            folder: None,
+            favorite: false,
+        }
+    }
+
+    fn set(l: &str, v: &str) -> ItemPatch {
+        let kind = if l == label::PASSWORD {
+            FieldKind::Secret
+        } else {
+            FieldKind::Text
+        };
+        ItemPatch {
+            set_fields: vec![Field::new(l, v, kind)],
+            ..ItemPatch::default()
+        }
+    }
+
+    fn value(item: &super::Item, l: &str) -> String {
+        item.field(l)
+            .map(|f| f.value.expose().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn catch_up_reads_only_what_another_writer_changed() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("v");
+        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR).await.expect("init");
+        let items = v
+            .add_many((0..50).map(|i| draft(&format!("item {i}"), "p")).collect())
+            .await
+            .expect("add");
+        v.entries().await.expect("load");
+        let _ = v.catch_up().await.expect("baseline");
+        assert_eq!(v.catch_up().await.expect("quiet"), None, "nothing changed");
+
+        // This handle's own writes are already in its list.
+        v.update(items[0].r.id, &set(label::USERNAME, "mine"))
+            .await
+            .expect("own edit");
+        assert_eq!(v.catch_up().await.expect("own"), None);
+
+        // Another handle (another process) edits one, adds one, purges one.
+        let mut other = v.handle().await.expect("second handle");
+        other
+            .update(items[1].r.id, &set(label::USERNAME, "theirs"))
+            .await
+            .expect("edit");
+        let added = other.add(draft("new", "q")).await.expect("add");
+        other.purge(items[2].r.id).await.expect("purge");
+        other.close().await;
+
+        let changes = v.catch_up().await.expect("catch up").expect("changes");
+        let mut got = changes.items.clone();
+        got.sort_unstable();
+        let mut want = vec![items[1].r.id, added.r.id, items[2].r.id];
+        want.sort_unstable();
+        assert_eq!(got, want, "only the changed items are read again");
+        assert!(!changes.reloaded);
+        let (entries, _) = v.entries().await.expect("entries");
+        assert_eq!(entries.len(), 50);
+        let e1 = entries.iter().find(|e| e.r.id == items[1].r.id).expect("e1");
+        assert_eq!(e1.r.version, 2);
+        assert!(entries.iter().any(|e| e.r.id == added.r.id));
+        assert!(!entries.iter().any(|e| e.r.id == items[2].r.id));
+        assert_eq!(v.catch_up().await.expect("quiet again"), None);
+        v.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_update_from_an_older_version_merges_and_never_overwrites() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("v");
+        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR).await.expect("init");
+        let id = v.add(draft("GitHub", "one")).await.expect("add").r.id;
+        let mut other = v.handle().await.expect("second handle");
+
+        // Different fields: both kept, no flag.
+        other
+            .update(id, &set(label::USERNAME, "bob"))
+            .await
+            .expect("v2");
+        let saved = v
+            .update_from(id, Some(1), &set(label::PASSWORD, "two"))
+            .await
+            .expect("merge");
+        assert_eq!(saved.merged_with, Some(2));
+        assert!(saved.conflicts.is_empty());
+        assert_eq!(saved.item.r.version, 3);
+        assert_eq!(value(&saved.item, label::USERNAME), "bob");
+        assert_eq!(value(&saved.item, label::PASSWORD), "two");
+        assert!(saved.item.overview.conflict.is_none());
+
+        // The same field: this edit wins, flagged, the other in history.
+        other
+            .update(id, &set(label::PASSWORD, "theirs"))
+            .await
+            .expect("v4");
+        let saved = v
+            .update_from(id, Some(3), &set(label::PASSWORD, "ours"))
+            .await
+            .expect("merge");
+        assert_eq!(saved.merged_with, Some(4));
+        assert_eq!(saved.conflicts, vec!["password".to_owned()]);
+        assert_eq!(value(&saved.item, label::PASSWORD), "ours");
+        let flag = saved.item.overview.conflict.clone().expect("flagged");
+        assert_eq!(flag.other_version, 4);
+        assert!(flag.note.contains("password"), "{}", flag.note);
+        let theirs = v.item_version(id, 4).await.expect("history");
+        assert_eq!(value(&theirs, label::PASSWORD), "theirs");
+
+        // On the current version, it is a plain update.
+        let saved = v
+            .update_from(id, Some(5), &set(label::USERNAME, "carol"))
+            .await
+            .expect("plain");
+        assert_eq!(saved.merged_with, None);
+        assert_eq!(saved.item.r.version, 6);
+        other.close().await;
+        v.close().await;
+    }
+
+    /// Aborting a sync at any await (Esc in the TUI) loses nothing: the
+    /// next sync pushes everything, and another device sees it all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sync_aborted_at_any_point_loses_nothing() {
+        let server = TestServer::start("memory").await;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut a = Vault::init(&tmp.path().join("a"), pw(), KdfParams::FLOOR)
+            .await
+            .expect("init");
+        a.register(&server.url, "abort@example.org", "a")
+            .await
+            .expect("register");
+        let secret_key = a.secret_key.display().to_string();
+        let first = a.add(draft("first", "0")).await.expect("add").r.id;
+        let mut names = vec!["first".to_owned()];
+        for (round, delay_us) in [0u64, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
+            .into_iter()
+            .enumerate()
+        {
+            let name = format!("round {round}");
+            a.add(draft(&name, "x")).await.expect("add");
+            names.push(name);
+            a.update(first, &set(label::PASSWORD, &format!("p{round}")))
+                .await
+                .expect("edit");
+            let mut fork = a.handle().await.expect("handle");
+            let task = tokio::spawn(async move {
+                let _ = fork.sync(&SyncOptions::default()).await;
+            });
+            tokio::time::sleep(std::time::Duration::from_micros(delay_us)).await;
+            task.abort();
+            let _ = task.await;
+        }
+        a.sync(&SyncOptions::default()).await.expect("final sync");
+        assert_eq!(a.local_sync_status().await.expect("status").pending, 0);
+        assert!(a.is_logged_in(), "no refresh token was lost");
+
+        let mut b = remote::login(
+            &tmp.path().join("b"),
+            &server.url,
+            "abort@example.org",
+            pw(),
+            &secret_key,
+            true,
+            "b",
+        )
+        .await
+        .expect("login");
+        b.sync(&SyncOptions::default()).await.expect("b sync");
+        let (entries, _) = b.entries().await.expect("entries");
+        let mut got: Vec<String> = entries.iter().map(|e| e.overview.name.clone()).collect();
+        got.sort();
+        names.sort();
+        assert_eq!(got, names);
+        let f = b.item(first).await.expect("first");
+        assert_eq!(value(&f, label::PASSWORD), "p8");
+        a.close().await;
+        b.close().await;
+    }
+}
