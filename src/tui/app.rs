@@ -533,6 +533,7 @@ impl App {
         if k.code == KeyCode::Esc && matches!(self.sync, SyncState::Syncing) {
             // Stop waiting for the server; the work here is not touched.
             self.send(Request::Cancel);
+            self.devices.loading = false;
             self.say("Sync cancelled; S syncs again");
             return;
         }
@@ -1543,6 +1544,7 @@ impl App {
             Reply::DeviceChanged(msg) => self.say(msg),
             Reply::Error(msg) => {
                 self.busy = None;
+                self.pending_copy = None;
                 self.warn(msg);
             }
         }

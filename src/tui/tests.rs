@@ -1143,6 +1143,47 @@ async fn a_silent_server_never_holds_unlock_copy_reveal_or_edit_and_esc_cancels_
     // Everything still works after the cancel.
     h.press(key('c')).await;
     assert_eq!(h.last_copy(), "hunter2-secret");
+    // A change from another process does not make it say "synced".
+    let mut cli = other_writer(&h.dir).await;
+    cli.add(login("From the CLI", "dave", "dave-pass"))
+        .await
+        .expect("cli add");
+    cli.close().await;
+    h.wait_until("the CLI's item", |a| {
+        a.entries.iter().any(|e| e.overview.name == "From the CLI")
+    })
+    .await;
+    assert!(
+        matches!(h.app.sync, super::worker::SyncState::Cancelled(n) if n > 0),
+        "{:?}",
+        h.app.sync
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_be_reached_says_offline_never_synced() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    register(&h, &server.url).await;
+    // Nothing listens on this port any more: connections are refused.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    point_at(&h.dir, &closed).await;
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.wait_until("the failed sync", |a| {
+        !matches!(a.sync, super::worker::SyncState::Syncing)
+    })
+    .await;
+    assert!(
+        matches!(h.app.sync, super::worker::SyncState::Offline(_)),
+        "{:?}",
+        h.app.sync
+    );
+    let text = h.screen(100, 30, &[]);
+    assert!(text.contains("offline") && !text.contains("synced"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

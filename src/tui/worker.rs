@@ -216,6 +216,10 @@ pub struct Worker {
     running: Option<Running>,
     queue: VecDeque<Job>,
     next_job: u64,
+    /// How the last sync ended when it did not finish (failed or
+    /// cancelled): the status stays that, never "synced", until a sync
+    /// completes.
+    failure: Option<SyncState>,
 }
 
 fn snapshot(entries: &[Entry]) -> Arc<Vec<Entry>> {
@@ -296,6 +300,7 @@ impl Worker {
             running: None,
             queue: VecDeque::new(),
             next_job: 0,
+            failure: None,
         }
     }
 
@@ -386,6 +391,7 @@ impl Worker {
 
     async fn lock(&mut self) {
         self.stop_network();
+        self.failure = None;
         if let Some(v) = self.vault.take() {
             v.close().await;
         }
@@ -404,7 +410,14 @@ impl Worker {
         if self.is_syncing() {
             return SyncState::Syncing;
         }
-        self.local_state().await
+        let local = self.local_state().await;
+        match (&self.failure, local) {
+            (_, s @ (SyncState::LocalOnly | SyncState::LoggedOut)) => s,
+            (Some(SyncState::Cancelled(_)), SyncState::Pending(n)) => SyncState::Cancelled(n),
+            (Some(SyncState::Cancelled(_)), _) => SyncState::Cancelled(0),
+            (Some(f), _) => f.clone(),
+            (None, s) => s,
+        }
     }
 
     async fn local_state(&mut self) -> SyncState {
@@ -505,6 +518,7 @@ impl Worker {
             Outcome::Synced(result) => {
                 let state = match result {
                     Ok(_) => {
+                        self.failure = None;
                         if self.events.as_ref().is_none_or(tokio::task::JoinHandle::is_finished)
                             && !self.queue.contains(&Job::Events)
                         {
@@ -520,7 +534,10 @@ impl Worker {
                 let state = match state {
                     _ if self.is_syncing() => SyncState::Syncing,
                     Some(SyncState::Error(_)) if !self.logged_in() => SyncState::LoggedOut,
-                    Some(s) => s,
+                    Some(s) => {
+                        self.failure = Some(s.clone());
+                        s
+                    }
                     None => self.local_state().await,
                 };
                 out.push(Reply::Sync(state));
@@ -770,11 +787,10 @@ impl Worker {
                     _ => 0,
                 };
                 let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
-                out.push(Reply::Sync(if self.logged_in() {
-                    SyncState::Cancelled(pending)
-                } else {
-                    self.local_state().await
-                }));
+                if self.logged_in() {
+                    self.failure = Some(SyncState::Cancelled(pending));
+                }
+                out.push(Reply::Sync(self.sync_state().await));
                 out
             }
             Request::Refresh => {
