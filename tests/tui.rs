@@ -324,7 +324,15 @@ fn tui_shows_a_cli_change_made_while_it_is_open() {
         return;
     }
     let env = TestEnv::init();
-    env.add(&["login", "--name", "GitHub", "--username", "alice", "--password", SECRET]);
+    env.add(&[
+        "login",
+        "--name",
+        "GitHub",
+        "--username",
+        "alice",
+        "--password",
+        SECRET,
+    ]);
     let t = Tmux::start(env.root(), &env.vault(), &bin().display().to_string());
     t.wait_for("OpenK is locked");
     t.type_text(env.password());
@@ -332,8 +340,15 @@ fn tui_shows_a_cli_change_made_while_it_is_open() {
     t.keys(&["Enter"]);
     t.wait_for("alice");
     // `openk edit` and `openk add` in another terminal, while the TUI is open.
-    env.cmd(["edit", "GitHub", "--username", "alice-from-cli"]).ok();
-    env.add(&["login", "--name", "Added-by-CLI", "--password", OTHER_SECRET]);
+    env.cmd(["edit", "GitHub", "--username", "alice-from-cli"])
+        .ok();
+    env.add(&[
+        "login",
+        "--name",
+        "Added-by-CLI",
+        "--password",
+        OTHER_SECRET,
+    ]);
     t.wait_for("alice-from-cli");
     t.wait_for("Added-by-CLI");
     let quit_at = Instant::now();

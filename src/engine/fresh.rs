@@ -13,7 +13,7 @@ use super::model::{Entry, Item, Overview, SyncConflict, now_millis};
 use super::{
     DamagedItem, ItemPatch, Vault, VaultKeyed, apply_patch, merge, open_entry, open_json, remote,
 };
-use crate::crypto::{AccountKeyPair, Aad, SecretKey, unwrap_key};
+use crate::crypto::{Aad, AccountKeyPair, SecretKey, unwrap_key};
 use crate::store::Store;
 
 /// More changed items than this reload the whole list instead.
@@ -338,7 +338,9 @@ impl Vault {
                 if !note.is_empty() {
                     note.push_str("; ");
                 }
-                note.push_str("moved to the trash elsewhere while it was edited here; the edit was kept");
+                note.push_str(
+                    "moved to the trash elsewhere while it was edited here; the edit was kept",
+                );
             }
             Some(SyncConflict {
                 fields: merged.conflicts.clone(),
@@ -409,7 +411,9 @@ mod tests {
     async fn catch_up_reads_only_what_another_writer_changed() {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("v");
-        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR).await.expect("init");
+        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR)
+            .await
+            .expect("init");
         let items = v
             .add_many((0..50).map(|i| draft(&format!("item {i}"), "p")).collect())
             .await
@@ -443,7 +447,10 @@ mod tests {
         assert!(!changes.reloaded);
         let (entries, _) = v.entries().await.expect("entries");
         assert_eq!(entries.len(), 50);
-        let e1 = entries.iter().find(|e| e.r.id == items[1].r.id).expect("e1");
+        let e1 = entries
+            .iter()
+            .find(|e| e.r.id == items[1].r.id)
+            .expect("e1");
         assert_eq!(e1.r.version, 2);
         assert!(entries.iter().any(|e| e.r.id == added.r.id));
         assert!(!entries.iter().any(|e| e.r.id == items[2].r.id));
@@ -455,7 +462,9 @@ mod tests {
     async fn an_update_from_an_older_version_merges_and_never_overwrites() {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("v");
-        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR).await.expect("init");
+        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR)
+            .await
+            .expect("init");
         let id = v.add(draft("GitHub", "one")).await.expect("add").r.id;
         let mut other = v.handle().await.expect("second handle");
 

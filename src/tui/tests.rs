@@ -1099,13 +1099,19 @@ async fn a_silent_server_never_holds_unlock_copy_reveal_or_edit_and_esc_cancels_
     assert_eq!(h.app.sync, super::worker::SyncState::Syncing);
     assert!(h.worker.is_busy(), "the sync runs in the background");
     let text = h.screen(100, 30, &[]);
-    assert!(text.contains("syncing…") && text.contains("GitHub"), "{text}");
+    assert!(
+        text.contains("syncing…") && text.contains("GitHub"),
+        "{text}"
+    );
 
     // Copy, reveal, favourite and edit answer while the sync hangs.
     h.press(key('c')).await;
     assert_eq!(h.last_copy(), "hunter2-secret");
     h.press(key('r')).await;
-    assert!(h.screen(100, 30, &["hunter2-secret"]).contains("hunter2-secret"));
+    assert!(
+        h.screen(100, 30, &["hunter2-secret"])
+            .contains("hunter2-secret")
+    );
     h.press(key('r')).await;
     h.press(key('f')).await;
     assert!(h.screen(100, 30, &[]).contains("Saved GitHub"));
@@ -1183,7 +1189,10 @@ async fn a_server_that_cannot_be_reached_says_offline_never_synced() {
         h.app.sync
     );
     let text = h.screen(100, 30, &[]);
-    assert!(text.contains("offline") && !text.contains("synced"), "{text}");
+    assert!(
+        text.contains("offline") && !text.contains("synced"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1212,10 +1221,16 @@ async fn after_a_background_sync_the_details_and_copy_show_the_other_devices_cha
     // GitHub selected, its password revealed.
     h.press(key('r')).await;
     assert_eq!(h.detail_field(label::USERNAME).as_deref(), Some("alice"));
-    assert!(h.screen(100, 30, &["hunter2-secret"]).contains("hunter2-secret"));
+    assert!(
+        h.screen(100, 30, &["hunter2-secret"])
+            .contains("hunter2-secret")
+    );
 
     // The phone changes the password and the username, and syncs.
-    phone.sync(&Default::default()).await.expect("phone's first sync");
+    phone
+        .sync(&Default::default())
+        .await
+        .expect("phone's first sync");
     let id = phone.resolve("GitHub", false).await.expect("github").id;
     phone
         .update(

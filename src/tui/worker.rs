@@ -95,7 +95,10 @@ impl std::fmt::Debug for Finished {
 enum Outcome {
     Synced(Result<SyncReport, Error>),
     Devices(Result<Vec<DeviceResponse>, String>),
-    Renamed(Result<DeviceResponse, Error>, Result<Vec<DeviceResponse>, String>),
+    Renamed(
+        Result<DeviceResponse, Error>,
+        Result<Vec<DeviceResponse>, String>,
+    ),
     Revoked(Result<(), Error>, Result<Vec<DeviceResponse>, String>),
     Events(Result<EventStream, Error>),
 }
@@ -519,7 +522,10 @@ impl Worker {
                 let state = match result {
                     Ok(_) => {
                         self.failure = None;
-                        if self.events.as_ref().is_none_or(tokio::task::JoinHandle::is_finished)
+                        if self
+                            .events
+                            .as_ref()
+                            .is_none_or(tokio::task::JoinHandle::is_finished)
                             && !self.queue.contains(&Job::Events)
                         {
                             self.queue.push_back(Job::Events);
@@ -803,7 +809,11 @@ impl Worker {
                 }
             }
             Request::Progress(id) => {
-                if self.running.as_ref().is_some_and(|r| r.id == id && r.job == Job::Sync) {
+                if self
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.id == id && r.job == Job::Sync)
+                {
                     vec![Reply::Sync(SyncState::Syncing)]
                 } else {
                     Vec::new()
