@@ -530,11 +530,18 @@ impl App {
         if self.popup.is_some() {
             return self.key_popup(k);
         }
-        if k.code == KeyCode::Esc && matches!(self.sync, SyncState::Syncing) {
+        if k.code == KeyCode::Esc
+            && (matches!(self.sync, SyncState::Syncing)
+                || (self.pane == Pane::Devices && self.devices.loading))
+        {
             // Stop waiting for the server; the work here is not touched.
             self.send(Request::Cancel);
             self.devices.loading = false;
-            self.say("Sync cancelled; S syncs again");
+            self.say(if matches!(self.sync, SyncState::Syncing) {
+                "Sync cancelled; S syncs again"
+            } else {
+                "Stopped waiting for the server"
+            });
             return;
         }
         if self.pane == Pane::Search && self.key_search_input(k) {

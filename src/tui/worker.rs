@@ -614,10 +614,12 @@ impl Worker {
                         let _ = v.catch_up().await;
                         self.vault = Some(v);
                         let entries = self.entries().await?;
-                        let sync = self.local_state().await;
+                        // The vault goes on screen now; the sync runs in
+                        // the background (never "synced" before it ends).
+                        let started = self.queue_job(Job::Sync).await;
+                        let sync = self.sync_state().await;
                         let mut out = vec![Reply::Unlocked { entries, sync }];
-                        // The vault is on screen first; the sync follows.
-                        out.extend(self.queue_job(Job::Sync).await);
+                        out.extend(started);
                         out
                     }
                     Err(e) => vec![Reply::UnlockFailed(message(&e))],
@@ -785,6 +787,7 @@ impl Worker {
                 if self.running.is_none() && self.queue.is_empty() {
                     return Ok(Vec::new());
                 }
+                let was_syncing = self.is_syncing();
                 let events = self.events.take();
                 self.stop_network();
                 self.events = events;
@@ -793,7 +796,7 @@ impl Worker {
                     _ => 0,
                 };
                 let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
-                if self.logged_in() {
+                if was_syncing && self.logged_in() {
                     self.failure = Some(SyncState::Cancelled(pending));
                 }
                 out.push(Reply::Sync(self.sync_state().await));
