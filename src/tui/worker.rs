@@ -244,7 +244,17 @@ fn message(e: &Error) -> String {
 /// apart from one that cannot be reached at all.
 fn failed(e: &Error) -> SyncState {
     match e {
-        Error::Unreachable(m) if m.contains("timed out") || m.contains("deadline") => {
+        Error::Unreachable(m)
+            if [
+                "timed out",
+                "timeout",
+                "deadline",
+                "did not answer",
+                "not answering",
+            ]
+            .iter()
+            .any(|w| m.to_lowercase().contains(w)) =>
+        {
             SyncState::NotAnswering(m.clone())
         }
         Error::Unreachable(m) => SyncState::Offline(m.clone()),
