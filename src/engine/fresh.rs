@@ -109,13 +109,16 @@ impl Vault {
             let Some(loaded) = self.loaded.as_ref() else {
                 return Ok(None);
             };
-            let damaged: HashSet<&str> = loaded.damaged.iter().map(|d| d.id.as_str()).collect();
             let present: HashSet<Uuid> = on_disk.iter().map(|(id, _)| *id).collect();
+            // New, changed, and damaged ones (few; a newer version may
+            // have repaired them) are read again.
             let mut changed: Vec<Uuid> = on_disk
                 .iter()
-                .filter(|(id, version)| match loaded.by_id.get(id) {
-                    Some(&i) => loaded.entries[i].r.version != *version,
-                    None => !damaged.contains(id.to_string().as_str()),
+                .filter(|(id, version)| {
+                    loaded
+                        .by_id
+                        .get(id)
+                        .is_none_or(|&i| loaded.entries[i].r.version != *version)
                 })
                 .map(|(id, _)| *id)
                 .collect();
