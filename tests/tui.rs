@@ -38,7 +38,10 @@ impl Tmux {
     }
 
     fn start(root: &Path, vault: &Path, command: &str) -> Self {
-        let socket = format!("openk-tui-test-{}", std::process::id());
+        // One tmux server per test: tests run in parallel.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let socket = format!("openk-tui-test-{}-{n}", std::process::id());
         let t = Self { socket };
         let env = format!(
             "env -i PATH=/usr/bin:/bin HOME={root} XDG_DATA_HOME={root}/.local/share \
@@ -206,4 +209,154 @@ fn openk_without_a_subcommand_and_without_a_terminal_prints_help_and_exits_2() {
     let out = env.cmd(Vec::<&str>::new()).code(2);
     assert!(out.stderr.contains("Usage"), "{}", out.desc);
     assert!(out.stderr.contains("tui"), "{}", out.desc);
+}
+
+/// `openk serve` on a port, until dropped.
+struct Serve(std::process::Child);
+
+impl Serve {
+    fn start(port: u16, dir: &Path) -> Self {
+        let child = Command::new(bin())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                &format!("sqlite://{}", dir.join("server.db").display()),
+                "--auth-rate-limit",
+                "100000",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn openk serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openk serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn tui_against_a_server_that_never_answers_unlocks_at_once_and_esc_cancels_the_sync() {
+    if !Tmux::available() {
+        eprintln!("skipping tui_against_a_server…: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = crate::util::free_port();
+    let env = TestEnv::init();
+    env.add(&["login", "--name", "GitHub", "--password", SECRET]);
+    {
+        let _server = Serve::start(port, tmp.path());
+        env.cmd([
+            "register",
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--email",
+            "silent@example.org",
+            "--device-name",
+            "desk",
+        ])
+        .ok();
+    }
+    // The same address now accepts connections and never answers.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind the port");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+
+    let t = Tmux::start(env.root(), &env.vault(), &bin().display().to_string());
+    t.wait_for("OpenK is locked");
+    t.type_text(env.password());
+    t.wait_for("•••••");
+    let unlock_at = Instant::now();
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("GitHub");
+    assert!(
+        unlock_at.elapsed() < Duration::from_secs(2),
+        "the vault pane took {:?}:\n{screen}",
+        unlock_at.elapsed()
+    );
+    let screen = t.wait_for("syncing…");
+    assert!(!screen.contains("synced"), "{screen}");
+
+    // Esc stops waiting for the server; the status bar stops saying syncing.
+    t.keys(&["Escape"]);
+    let screen = t.wait_for("sync cancelled");
+    assert!(
+        !screen.contains("syncing") && !screen.contains("synced"),
+        "{screen}"
+    );
+
+    // The TUI still answers; a new sync hangs again, and Ctrl-C still
+    // quits at once.
+    t.keys(&["c"]);
+    t.wait_for("Copied the password of GitHub");
+    t.keys(&["S"]);
+    t.wait_for("syncing…");
+    let quit_at = Instant::now();
+    t.keys(&["C-c"]);
+    t.wait_for("EXIT=0");
+    assert!(
+        quit_at.elapsed() < Duration::from_millis(1500),
+        "quitting took {:?}",
+        quit_at.elapsed()
+    );
+}
+
+#[test]
+fn tui_shows_a_cli_change_made_while_it_is_open() {
+    if !Tmux::available() {
+        eprintln!("skipping tui_shows_a_cli_change…: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = TestEnv::init();
+    env.add(&[
+        "login",
+        "--name",
+        "GitHub",
+        "--username",
+        "alice",
+        "--password",
+        SECRET,
+    ]);
+    let t = Tmux::start(env.root(), &env.vault(), &bin().display().to_string());
+    t.wait_for("OpenK is locked");
+    t.type_text(env.password());
+    t.wait_for("•••••");
+    t.keys(&["Enter"]);
+    t.wait_for("alice");
+    // `openk edit` and `openk add` in another terminal, while the TUI is open.
+    env.cmd(["edit", "GitHub", "--username", "alice-from-cli"])
+        .ok();
+    env.add(&[
+        "login",
+        "--name",
+        "Added-by-CLI",
+        "--password",
+        OTHER_SECRET,
+    ]);
+    t.wait_for("alice-from-cli");
+    t.wait_for("Added-by-CLI");
+    let quit_at = Instant::now();
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+    assert!(
+        quit_at.elapsed() < Duration::from_millis(1500),
+        "quitting took {:?}",
+        quit_at.elapsed()
+    );
 }

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod files;
+pub mod fresh;
 pub mod generator;
 pub mod merge;
 pub mod model;
@@ -122,6 +123,8 @@ pub struct Vault {
     loaded: Option<Loaded>,
     /// This unlock adopted a master password changed on another device.
     adopted_password_change: bool,
+    /// Where the database stood when [`Vault::catch_up`] last looked.
+    seen: Option<store::ChangeMarker>,
 }
 
 /// How [`Vault::unlock_with`] may treat a password changed on another device.
@@ -573,6 +576,7 @@ impl Vault {
                 search: None,
             }),
             adopted_password_change: false,
+            seen: None,
         })
     }
 
@@ -754,6 +758,7 @@ impl Vault {
             vaults,
             loaded: None,
             adopted_password_change: false,
+            seen: None,
         })
     }
 
@@ -1244,6 +1249,17 @@ impl Vault {
         overview.updated_by = Some(self.header.device_id);
         // The user has seen the item again: a merge's flag is done.
         overview.conflict = None;
+        self.store_version(item, ik, overview, details).await
+    }
+
+    /// Saves `overview` and `details` as the version after `item`, as given.
+    async fn store_version(
+        &mut self,
+        item: &Item,
+        ik: &Key,
+        overview: Overview,
+        details: Details,
+    ) -> Result<Item> {
         let r = ItemRef {
             version: item.r.version + 1,
             ..item.r

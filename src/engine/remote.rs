@@ -215,20 +215,49 @@ impl Vault {
     }
 
     /// Renews the tokens with the refresh token.
+    ///
+    /// The server rotates the refresh token on every use and ends the
+    /// session when a used one comes back, so once it has answered, the new
+    /// tokens must be stored even if the caller is cancelled meanwhile (Esc
+    /// on a TUI sync aborts its task at any await): the request and the
+    /// save run in a task of their own that finishes regardless.
     async fn refresh(&mut self) -> Result<Client> {
         let tokens = self.tokens()?;
         let client = self.client()?;
-        match client.refresh(&tokens.refresh).await {
-            Ok(t) => {
-                let fresh = Tokens::from_response(&t);
-                self.save_tokens(Some(&fresh)).await?;
+        let store = self.store.clone();
+        let mut record = self.remote_or_err()?.clone();
+        let key = self.account_key.duplicate();
+        let account = self.header.account_id;
+        let caller = client.clone();
+        // `None`: the server refused the refresh token (the session ended).
+        let renewed = tokio::spawn(async move {
+            let t = match caller.refresh(&tokens.refresh).await {
+                Ok(t) => t,
+                Err(SyncError::Unauthorized) => return Err(None),
+                Err(e) => return Err(Some(Error::from(e))),
+            };
+            let fresh = Tokens::from_response(&t);
+            record.tokens = Some(wire::B64(seal_json(&key, &aad_tokens(account), &fresh)));
+            let json =
+                serde_json::to_vec(&record).map_err(|e| Some(Error::Damaged(e.to_string())))?;
+            store
+                .set_meta(REMOTE_KEY, Some(&json))
+                .await
+                .map_err(|e| Some(Error::from(e)))?;
+            Ok((fresh, record))
+        })
+        .await
+        .map_err(|e| Error::Damaged(format!("the session renewal stopped: {e}")))?;
+        match renewed {
+            Ok((fresh, record)) => {
+                self.remote = Some(record);
                 Ok(client.with_token(Some(fresh.access.to_string())))
             }
-            Err(SyncError::Unauthorized) => {
+            Err(None) => {
                 self.save_tokens(None).await?;
                 Err(self.session_ended(SyncError::Unauthorized.into()).await)
             }
-            Err(e) => Err(e.into()),
+            Err(Some(e)) => Err(e),
         }
     }
 
@@ -727,6 +756,7 @@ pub async fn login(
         vaults,
         loaded: None,
         adopted_password_change: false,
+        seen: None,
     };
     vault
         .save_remote(RemoteRecord {

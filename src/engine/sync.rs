@@ -401,39 +401,11 @@ impl Vault {
     }
 
     /// Brings loaded overviews up to date with the items a sync replaced,
-    /// decrypting only those; a large change (or one that does not
-    /// decrypt) leaves the next listing to reload everything.
+    /// decrypting only those; a large change leaves the next listing to
+    /// reload everything.
     async fn refresh_loaded(&mut self, ids: &[Uuid]) -> Result<()> {
-        const MAX_INCREMENTAL: usize = 4096;
-        if self.loaded.is_none() || ids.is_empty() {
-            return Ok(());
-        }
-        if ids.len() > MAX_INCREMENTAL {
-            self.loaded = None;
-            return Ok(());
-        }
-        for &id in ids {
-            let Some(rec) = self.store.item(id).await? else {
-                self.forget(id);
-                continue;
-            };
-            let entry = self
-                .vault_key(rec.vault_id)
-                .ok()
-                .and_then(|vk| super::open_entry(vk, &rec).ok());
-            match entry {
-                Some(e) => {
-                    self.remember_entry(e);
-                    if let Some(loaded) = self.loaded.as_mut() {
-                        let key = id.to_string();
-                        loaded.damaged.retain(|d| d.id != key);
-                    }
-                }
-                None => {
-                    self.loaded = None;
-                    return Ok(());
-                }
-            }
+        if !ids.is_empty() {
+            self.refresh_items(ids).await?;
         }
         Ok(())
     }

@@ -12,6 +12,8 @@ pub use sync::{ItemSync, SyncOp, SyncState};
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -150,6 +152,19 @@ const MARK_DIRTY: &str = "INSERT INTO item_sync (item_id, vault_id, dirty) VALUE
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Bumped each time the pool opens a connection, so that a
+    /// [`ChangeMarker`] read on a new connection never equals an old one.
+    connections: Arc<AtomicU64>,
+}
+
+/// Says whether the database may have changed since it was last read:
+/// another connection (another `openk` process, or a second handle of this
+/// one) committed, or the connection was replaced. Two equal markers mean
+/// nothing was committed in between by anyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeMarker {
+    connection: u64,
+    data_version: i64,
 }
 
 fn parse_id(text: &str, what: &'static str) -> Result<Uuid> {
@@ -187,12 +202,21 @@ impl Store {
             // linger in free pages.
             .pragma("secure_delete", "ON")
             .busy_timeout(BUSY_TIMEOUT);
+        let connections = Arc::new(AtomicU64::new(0));
+        let counter = connections.clone();
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
+            .after_connect(move |_, _| {
+                let counter = counter.clone();
+                Box::pin(async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await?;
-        let store = Self { pool };
+        let store = Self { pool, connections };
         // Reading the schema catches a garbage or truncated file before the
         // migrations try to write to it.
         sqlx::query("SELECT count(*) FROM sqlite_master")
@@ -215,7 +239,44 @@ impl Store {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            connections: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    /// Where the database stands (SQLite's `PRAGMA data_version` on this
+    /// store's connection): one tiny query, whatever the vault's size.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn change_marker(&self) -> Result<ChangeMarker> {
+        let mut conn = self.pool.acquire().await?;
+        let connection = self.connections.load(Ordering::SeqCst);
+        let data_version: i64 = sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(ChangeMarker {
+            connection,
+            data_version,
+        })
+    }
+
+    /// The id and version of every current item (no ciphertext), to find
+    /// what another process changed.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn item_versions(&self) -> Result<Vec<(Uuid, u64)>> {
+        use futures::TryStreamExt as _;
+        let mut rows = sqlx::query("SELECT id, version FROM items").fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            let id: String = r.try_get("id")?;
+            let version = parse_version(&id, r.try_get("version")?)?;
+            out.push((parse_id(&id, "bad item id")?, version));
+        }
+        Ok(out)
     }
 
     /// Moves everything from the write-ahead log into `vault.db` and closes

@@ -33,6 +33,8 @@ use crate::engine::{
 
 /// How long a status message stays.
 const MESSAGE_FOR: Duration = Duration::from_secs(5);
+/// A sync without any answer for this long shows "server not answering".
+pub const NOT_ANSWERING_AFTER: Duration = Duration::from_secs(8);
 /// Below this, the create-vault flow warns that the password is weak.
 const WEAK_BITS: f64 = 36.0;
 
@@ -394,6 +396,8 @@ pub struct App {
     pub search: SearchState,
     pub devices: DevicesState,
     pub sync: SyncState,
+    /// When the sync in flight last heard from the server (or started).
+    pub sync_since: Option<Instant>,
     pub message: Option<(String, Level, Instant)>,
     pub clip_until: Option<Instant>,
     pub last_input: Instant,
@@ -403,6 +407,8 @@ pub struct App {
     pending_key: Option<Key>,
     pending_copy: Option<(Uuid, CopyWhat)>,
     pending_select: Option<Uuid>,
+    /// A history popup being re-read after its item changed.
+    history_refresh: Option<Uuid>,
 }
 
 impl std::fmt::Debug for App {
@@ -474,6 +480,7 @@ impl App {
             search: SearchState::default(),
             devices: DevicesState::default(),
             sync: SyncState::LocalOnly,
+            sync_since: None,
             message: None,
             clip_until: None,
             last_input,
@@ -483,6 +490,7 @@ impl App {
             pending_key: None,
             pending_copy: None,
             pending_select: None,
+            history_refresh: None,
         }
     }
 
@@ -563,7 +571,39 @@ impl App {
         self.pane = Pane::Vault;
         self.focus = Focus::List;
         self.busy = None;
+        self.sync_since = None;
         self.screen = Screen::Unlock(UnlockState::default());
+    }
+
+    /// Whether the sync in flight has heard nothing for a while.
+    #[must_use]
+    pub fn not_answering(&self) -> bool {
+        matches!(self.sync, SyncState::Syncing)
+            && self.sync_since.is_some_and(|t| {
+                self.clock.now().saturating_duration_since(t) >= NOT_ANSWERING_AFTER
+            })
+    }
+
+    /// The status bar's sync word: "syncing…" while a sync runs (until the
+    /// server has been silent too long), never "synced" unless the last
+    /// sync finished and nothing is pending.
+    #[must_use]
+    pub fn sync_label(&self) -> String {
+        if self.not_answering() {
+            "server not answering".into()
+        } else {
+            self.sync.label()
+        }
+    }
+
+    /// Sets the sync state; a sync that moved restarts the silence clock.
+    fn set_sync(&mut self, s: SyncState) {
+        if matches!(s, SyncState::Syncing) {
+            self.sync_since = Some(self.clock.now());
+        } else {
+            self.sync_since = None;
+        }
+        self.sync = s;
     }
 
     // ---------------------------------------------------------------- events
@@ -608,6 +648,20 @@ impl App {
         if self.popup.is_some() {
             return self.key_popup(k);
         }
+        if k.code == KeyCode::Esc
+            && (matches!(self.sync, SyncState::Syncing)
+                || (self.pane == Pane::Devices && self.devices.loading))
+        {
+            // Stop waiting for the server; the work here is not touched.
+            self.send(Request::Cancel);
+            self.devices.loading = false;
+            self.say(if matches!(self.sync, SyncState::Syncing) {
+                "Sync cancelled; S syncs again"
+            } else {
+                "Stopped waiting for the server"
+            });
+            return;
+        }
         if self.pane == Pane::Search && self.key_search_input(k) {
             return;
         }
@@ -627,11 +681,14 @@ impl App {
         let Screen::Unlock(s) = &mut self.screen else {
             return;
         };
+        if k.code == KeyCode::Esc {
+            self.quit = true;
+            return;
+        }
         if s.busy {
             return;
         }
         match k.code {
-            KeyCode::Esc => self.quit = true,
             KeyCode::Enter if !s.input.is_empty() => {
                 let password = SecretString::from(s.input.take().as_str().to_owned());
                 s.busy = true;
@@ -1023,6 +1080,10 @@ impl App {
             Action::Reveal => {
                 if self.detail.is_some() && !self.revealed.remove(&self.field_sel) {
                     self.revealed.insert(self.field_sel);
+                    // Shown from the version on disk now.
+                    if let Some(id) = self.selected_id() {
+                        self.send(Request::Item(id));
+                    }
                 }
             }
             Action::Edit => match self.pane {
@@ -1086,8 +1147,8 @@ impl App {
                         favorite: Some(!e.overview.favorite),
                         ..ItemPatch::default()
                     };
-                    let id = e.r.id;
-                    self.send(Request::Update(id, Box::new(patch)));
+                    let (id, base) = (e.r.id, e.r.version);
+                    self.send(Request::Update(id, Some(base), Box::new(patch)));
                 }
             }
             Action::Sort => {
@@ -1434,16 +1495,43 @@ impl App {
         self.selection_changed();
     }
 
+    /// After the list changed: re-reads the details and the history popup
+    /// of an item another writer (a sync, a CLI) moved to a new version.
+    fn reread_stale_views(&mut self) {
+        if let Some(d) = &self.detail {
+            let id = d.r.id;
+            if self.entry(id).is_some_and(|e| e.r.version != d.r.version) {
+                self.send(Request::Item(id));
+            }
+        }
+        if let Some(Popup::History(h)) = &self.popup {
+            let id = h.id;
+            let shown = h.versions.last().map(|v| v.version);
+            if self.entry(id).is_some_and(|e| Some(e.r.version) != shown) {
+                self.history_refresh = Some(id);
+                self.send(Request::History(id));
+            }
+        }
+    }
+
     // ------------------------------------------------------------- copying
 
+    /// Copies from the version on disk now, never from what the screen
+    /// showed a moment ago: the worker reads the item (and whatever another
+    /// writer saved) and the copy happens when it arrives.
     fn copy(&mut self, what: CopyWhat) {
         let Some(id) = self.selected_id() else {
             return;
         };
+        self.pending_copy = Some((id, what));
+        self.send(Request::Item(id));
+    }
+
+    fn copy_now(&mut self, what: CopyWhat) {
+        let Some(id) = self.selected_id() else {
+            return;
+        };
         let Some(item) = self.detail.as_ref().filter(|d| d.r.id == id) else {
-            // Details are on their way: copy when they arrive.
-            self.pending_copy = Some((id, what));
-            self.send(Request::Item(id));
             return;
         };
         let fields = &item.details.fields;
@@ -1511,7 +1599,7 @@ impl App {
                 self.busy = None;
                 self.screen = Screen::Main;
                 self.last_input = self.clock.now();
-                self.sync = sync;
+                self.set_sync(sync);
                 self.set_entries(entries);
                 self.say("Unlocked. ? shows every key");
             }
@@ -1522,7 +1610,7 @@ impl App {
             } => {
                 self.busy = None;
                 self.set_entries(entries);
-                self.sync = SyncState::LocalOnly;
+                self.set_sync(SyncState::LocalOnly);
                 if let Screen::Create(s) = &mut self.screen {
                     s.step = CreateStep::Kit { secret_key, kit };
                 }
@@ -1545,19 +1633,36 @@ impl App {
             _ if !matches!(self.screen, Screen::Main) => {
                 // A late answer for a vault that was locked since: drop it.
             }
-            Reply::Entries(entries) => self.set_entries(entries),
+            Reply::Entries(entries) => {
+                self.set_entries(entries);
+                self.reread_stale_views();
+            }
             Reply::Item(item) => {
-                if self.selected_id() == Some(item.r.id) {
+                let (id, version) = (item.r.id, item.r.version);
+                if self.selected_id() == Some(id) {
                     let keep = self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id);
-                    if !keep {
+                    if keep {
+                        // The same item, maybe a newer version: what was
+                        // revealed stays revealed, showing the new values.
+                        self.field_sel = self
+                            .field_sel
+                            .min(item.details.fields.len().saturating_sub(1));
+                    } else {
                         self.revealed.clear();
                         self.field_sel = default_field(&item);
                     }
                     self.detail = Some(*item);
+                    if let Some(Popup::History(h)) = &self.popup
+                        && h.id == id
+                        && h.versions.last().is_none_or(|v| v.version != version)
+                    {
+                        self.history_refresh = Some(id);
+                        self.send(Request::History(id));
+                    }
                     if let Some((id, what)) = self.pending_copy.take()
                         && Some(id) == self.selected_id()
                     {
-                        self.copy(what);
+                        self.copy_now(what);
                     }
                 }
             }
@@ -1599,6 +1704,14 @@ impl App {
                 }
             }
             Reply::History(id, versions) => {
+                let mut reveal = false;
+                if self.history_refresh.take() == Some(id) {
+                    // A re-read after a change: only for the popup still open.
+                    match &self.popup {
+                        Some(Popup::History(h)) if h.id == id => reveal = h.reveal,
+                        _ => return,
+                    }
+                }
                 let name = self
                     .entry(id)
                     .map(|e| e.overview.name.clone())
@@ -1610,8 +1723,29 @@ impl App {
                     versions,
                     sel,
                     compared: None,
-                    reveal: false,
+                    reveal,
                 }));
+            }
+            Reply::Merged {
+                item,
+                other,
+                conflicts,
+            } => {
+                let name = item.overview.name.clone();
+                if conflicts.is_empty() {
+                    self.say(format!(
+                        "Saved {name}, merged with version {other} saved elsewhere meanwhile"
+                    ));
+                } else {
+                    let key = self.keymap.first_key(Action::History);
+                    self.warn(format!(
+                        "Saved {name}; {} also changed elsewhere meanwhile: kept yours, the other is version {other} ({key}: history)",
+                        conflicts.join(", ")
+                    ));
+                }
+                if self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id) {
+                    self.detail = Some(*item);
+                }
             }
             Reply::Version(old) => {
                 if let Some(Popup::History(h)) = &mut self.popup
@@ -1625,7 +1759,7 @@ impl App {
                     });
                 }
             }
-            Reply::Sync(s) => self.sync = s,
+            Reply::Sync(s) => self.set_sync(s),
             Reply::Devices(list) => {
                 self.devices.loading = false;
                 self.devices.list = Some(list);
@@ -1673,6 +1807,7 @@ impl App {
             }
             Reply::Error(msg) => {
                 self.busy = None;
+                self.pending_copy = None;
                 self.warn(msg);
             }
         }
@@ -1752,7 +1887,7 @@ impl App {
                 Ok(built) => {
                     let request = match built {
                         Built::Draft(d) => Request::Add(d),
-                        Built::Patch(id, p) => Request::Update(id, p),
+                        Built::Patch(id, base, p) => Request::Update(id, Some(base), p),
                         Built::Nothing => {
                             self.say("Nothing changed");
                             return;
@@ -2029,7 +2164,8 @@ pub fn palette_matches(input: &str) -> Vec<PaletteItem> {
 
 enum Built {
     Draft(Box<ItemDraft>),
-    Patch(Uuid, Box<ItemPatch>),
+    /// A patch made on version `u64` of the item.
+    Patch(Uuid, u64, Box<ItemPatch>),
     Nothing,
 }
 
@@ -2332,7 +2468,7 @@ impl Form {
             || o.conflict.is_some();
         patch.resolve = o.conflict.is_some();
         Ok(if changed {
-            Built::Patch(original.r.id, Box::new(patch))
+            Built::Patch(original.r.id, original.r.version, Box::new(patch))
         } else {
             Built::Nothing
         })

@@ -43,6 +43,8 @@ struct Harness {
     clock: FakeClock,
     copies: Copies,
     dir: PathBuf,
+    /// Whether `pump` waits for network jobs to finish.
+    wait_for_network: bool,
     _tmp: tempfile::TempDir,
 }
 
@@ -173,19 +175,28 @@ impl Harness {
             clock,
             copies,
             dir,
+            wait_for_network: true,
             _tmp: tmp,
         }
     }
 
-    /// Serves what the app asked for until it asks for nothing more.
+    /// Serves what the app asked for until it asks for nothing more (and,
+    /// unless `wait_for_network` is off, until network jobs are done).
     async fn pump(&mut self) {
-        for _ in 0..20 {
+        for _ in 0..200 {
             let mut requests: Vec<Request> = self.app.outbox.drain(..).collect();
             while let Ok(r) = self.own.try_recv() {
                 requests.push(r);
             }
             if requests.is_empty() {
-                return;
+                if !self.wait_for_network || !self.worker.is_busy() {
+                    return;
+                }
+                // A network job runs in its own task: wait for its answer.
+                match tokio::time::timeout(Duration::from_secs(20), self.own.recv()).await {
+                    Ok(Some(r)) => requests.push(r),
+                    _ => return,
+                }
             }
             for r in requests {
                 for reply in self.worker.handle(r).await {
@@ -1612,4 +1623,421 @@ async fn the_idle_lock_says_when_it_discarded_a_changed_form() {
         "{}",
         message(&h)
     );
+}
+
+// ------------------------------------- a silent server, other writers
+
+/// A server that accepts connections and never answers (the connections
+/// are held open until the process ends).
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    url
+}
+
+/// Registers the harness's vault (device "laptop") and returns the Secret Key.
+async fn register(h: &Harness, url: &str) -> String {
+    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    v.register(url, "tui@example.org", "laptop")
+        .await
+        .expect("register");
+    let secret_key = v
+        .emergency_kit()
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret Key:"))
+        .map(|s| s.trim().to_owned())
+        .expect("secret key");
+    v.close().await;
+    secret_key
+}
+
+/// Moves the vault's server to `url` (as if the server moved there).
+async fn point_at(dir: &std::path::Path, url: &str) {
+    let v = Vault::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    let mut remote = v.remote().expect("registered").clone();
+    remote.server = url.to_owned();
+    v.store()
+        .set_meta("remote", Some(&serde_json::to_vec(&remote).expect("json")))
+        .await
+        .expect("set server");
+    v.close().await;
+}
+
+/// Another writer on the same vault directory (a CLI in another terminal).
+async fn other_writer(dir: &std::path::Path) -> Vault {
+    Vault::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("second handle")
+}
+
+fn set_fields(fields: &[(&str, &str, FieldKind)]) -> crate::engine::ItemPatch {
+    crate::engine::ItemPatch {
+        set_fields: fields
+            .iter()
+            .map(|(l, v, k)| Field::new(l, *v, *k))
+            .collect(),
+        ..crate::engine::ItemPatch::default()
+    }
+}
+
+impl Harness {
+    /// Serves requests, the worker's own messages and its refresh tick
+    /// until `done` holds; panics after 15 s.
+    async fn wait_until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
+        let start = std::time::Instant::now();
+        loop {
+            self.pump().await;
+            if done(&self.app) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "timed out waiting for {what}; screen:\n{}",
+                self.screen(100, 30, &SECRETS)
+            );
+            let next = tokio::time::timeout(Duration::from_millis(100), self.own.recv()).await;
+            let req = match next {
+                Ok(Some(r)) => r,
+                _ => Request::Refresh,
+            };
+            for reply in self.worker.handle(req).await {
+                self.app.on_reply(reply);
+            }
+        }
+    }
+
+    fn last_copy(&self) -> String {
+        self.copies
+            .lock()
+            .expect("copies")
+            .last()
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default()
+    }
+
+    fn detail_field(&self, l: &str) -> Option<String> {
+        self.app
+            .detail
+            .as_ref()
+            .and_then(|d| d.field(l))
+            .map(|f| f.value.expose().to_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_never_holds_unlock_copy_reveal_or_edit_and_esc_cancels_the_sync() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    register(&h, &server.url).await;
+    point_at(&h.dir, &silent_server()).await;
+    // Nothing here may wait for the network job: it never ends by itself.
+    h.wait_for_network = false;
+
+    let start = std::time::Instant::now();
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    assert!(matches!(h.app.screen, Screen::Main), "unlocked");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(h.app.sync, super::worker::SyncState::Syncing);
+    assert!(h.worker.is_busy(), "the sync runs in the background");
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("syncing…") && text.contains("GitHub"),
+        "{text}"
+    );
+
+    // Copy, reveal, favourite and edit answer while the sync hangs.
+    h.press(key('c')).await;
+    assert_eq!(h.last_copy(), "hunter2-secret");
+    h.press(key('r')).await;
+    assert!(
+        h.screen(100, 30, &["hunter2-secret"])
+            .contains("hunter2-secret")
+    );
+    h.press(key('r')).await;
+    h.press(key('f')).await;
+    assert!(h.screen(100, 30, &[]).contains("Saved GitHub"));
+    assert_eq!(
+        h.app.entries.iter().filter(|e| e.overview.favorite).count(),
+        0
+    );
+    h.press(key('e')).await;
+    assert!(matches!(h.app.popup, Some(Popup::Form(_))), "edit form");
+    h.keys("X").await;
+    h.press(ctrl('s')).await;
+    assert!(h.screen(100, 30, &[]).contains("Saved GitHubX"));
+    assert!(h.worker.is_busy(), "still waiting for the server");
+
+    // Silence for a while: the status bar says so, truthfully.
+    h.clock.advance(Duration::from_secs(9));
+    let text = h.screen(100, 30, &[]);
+    assert!(text.contains("server not answering"), "{text}");
+    assert!(!text.contains("synced"), "{text}");
+
+    // Esc stops waiting: no sync in flight, the changes still pending.
+    h.press(code(KeyCode::Esc)).await;
+    assert!(!h.worker.is_busy());
+    assert!(
+        matches!(h.app.sync, super::worker::SyncState::Cancelled(n) if n > 0),
+        "{:?}",
+        h.app.sync
+    );
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        !text.contains("syncing") && !text.contains("not answering") && !text.contains("synced"),
+        "{text}"
+    );
+    assert!(text.contains("sync cancelled"), "{text}");
+    // Everything still works after the cancel.
+    h.press(key('c')).await;
+    assert_eq!(h.last_copy(), "hunter2-secret");
+    // A change from another process does not make it say "synced".
+    let mut cli = other_writer(&h.dir).await;
+    cli.add(login("From the CLI", "dave", "dave-pass"))
+        .await
+        .expect("cli add");
+    cli.close().await;
+    h.wait_until("the CLI's item", |a| {
+        a.entries.iter().any(|e| e.overview.name == "From the CLI")
+    })
+    .await;
+    assert!(
+        matches!(h.app.sync, super::worker::SyncState::Cancelled(n) if n > 0),
+        "{:?}",
+        h.app.sync
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_be_reached_says_offline_never_synced() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    register(&h, &server.url).await;
+    // Nothing listens on this port any more: connections are refused.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    point_at(&h.dir, &closed).await;
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.wait_until("the failed sync", |a| {
+        !matches!(a.sync, super::worker::SyncState::Syncing)
+    })
+    .await;
+    assert!(
+        matches!(h.app.sync, super::worker::SyncState::Offline(_)),
+        "{:?}",
+        h.app.sync
+    );
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("offline") && !text.contains("synced"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_background_sync_the_details_and_copy_show_the_other_devices_change() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    let secret_key = register(&h, &server.url).await;
+    let mut phone = crate::engine::remote::login(
+        &h._tmp.path().join("phone"),
+        &server.url,
+        "tui@example.org",
+        SecretString::from(PASSWORD.to_owned()),
+        &secret_key,
+        false,
+        "phone",
+    )
+    .await
+    .expect("second device");
+
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.wait_until("the first sync", |a| {
+        a.sync == super::worker::SyncState::Synced
+    })
+    .await;
+    // GitHub selected, its password revealed.
+    h.press(key('r')).await;
+    assert_eq!(h.detail_field(label::USERNAME).as_deref(), Some("alice"));
+    assert!(
+        h.screen(100, 30, &["hunter2-secret"])
+            .contains("hunter2-secret")
+    );
+
+    // The phone changes the password and the username, and syncs.
+    phone
+        .sync(&Default::default())
+        .await
+        .expect("phone's first sync");
+    let id = phone.resolve("GitHub", false).await.expect("github").id;
+    phone
+        .update(
+            id,
+            &set_fields(&[
+                (label::USERNAME, "alice-renamed", FieldKind::Text),
+                (label::PASSWORD, "new-Phone-Pass-9", FieldKind::Secret),
+            ]),
+        )
+        .await
+        .expect("edit on the phone");
+    phone.sync(&Default::default()).await.expect("phone sync");
+    phone.close().await;
+
+    // The server's event starts a sync here; the details follow it.
+    h.wait_until("the new username in the details", |a| {
+        a.detail
+            .as_ref()
+            .and_then(|d| d.field(label::USERNAME))
+            .is_some_and(|f| f.value.expose() == "alice-renamed")
+    })
+    .await;
+    let text = h.screen(100, 30, &["new-Phone-Pass-9"]);
+    assert!(
+        text.contains("alice-renamed") && text.contains("new-Phone-Pass-9"),
+        "the revealed field shows the new value:\n{text}"
+    );
+    assert!(!text.contains("hunter2-secret"), "{text}");
+    h.press(key('c')).await;
+    assert_eq!(h.last_copy(), "new-Phone-Pass-9");
+    h.wait_until("synced", |a| a.sync == super::worker::SyncState::Synced)
+        .await;
+}
+
+#[tokio::test]
+async fn a_change_by_another_process_appears_without_locking() {
+    let mut h = Harness::unlocked().await;
+    assert_eq!(h.detail_field(label::USERNAME).as_deref(), Some("alice"));
+    h.press(key('H')).await;
+    assert!(matches!(h.app.popup, Some(Popup::History(_))));
+
+    // `openk edit` and `openk add` in another terminal.
+    let mut cli = other_writer(&h.dir).await;
+    let id = cli.resolve("GitHub", false).await.expect("github").id;
+    cli.update(
+        id,
+        &set_fields(&[
+            (label::USERNAME, "alice-cli", FieldKind::Text),
+            (label::PASSWORD, "cli-Pass-3", FieldKind::Secret),
+        ]),
+    )
+    .await
+    .expect("cli edit");
+    cli.add(login("Added by the CLI", "carol", "carol-pass"))
+        .await
+        .expect("cli add");
+    cli.close().await;
+
+    h.wait_until("the CLI's changes", |a| {
+        a.entries
+            .iter()
+            .any(|e| e.overview.name == "Added by the CLI")
+            && a.detail
+                .as_ref()
+                .and_then(|d| d.field(label::USERNAME))
+                .is_some_and(|f| f.value.expose() == "alice-cli")
+    })
+    .await;
+    // The open history popup was re-read: it lists the new version.
+    let Some(Popup::History(hist)) = &h.app.popup else {
+        panic!("the history popup stays open");
+    };
+    assert_eq!(hist.versions.len(), 2, "{:?}", hist.versions);
+    h.press(code(KeyCode::Esc)).await;
+    h.press(key('c')).await;
+    assert_eq!(h.last_copy(), "cli-Pass-3");
+}
+
+#[tokio::test]
+async fn an_edit_saved_after_another_change_merges_and_flags_a_clash() {
+    let mut h = Harness::unlocked().await;
+    let mut cli = other_writer(&h.dir).await;
+    let id = cli.resolve("GitHub", false).await.expect("github").id;
+
+    // Opened on version 1; the CLI saves version 2 (username) meanwhile;
+    // the form changes the name.
+    h.press(key('e')).await;
+    cli.update(
+        id,
+        &set_fields(&[(label::USERNAME, "alice-cli", FieldKind::Text)]),
+    )
+    .await
+    .expect("cli edit");
+    h.keys("Hub").await;
+    h.press(ctrl('s')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(text.contains("merged with version 2"), "{text}");
+    let item = cli.item(id).await.expect("item");
+    assert_eq!(item.overview.name, "GitHubHub");
+    assert_eq!(
+        item.field(label::USERNAME).map(|f| f.value.expose()),
+        Some("alice-cli"),
+        "the other change is kept"
+    );
+    assert!(item.overview.conflict.is_none());
+
+    // Both change the password: this edit is kept, the item is flagged and
+    // the other password stays in history.
+    h.wait_until("version 3 in the details", |a| {
+        a.detail.as_ref().is_some_and(|d| d.r.version == 3)
+    })
+    .await;
+    h.press(key('e')).await;
+    cli.update(
+        id,
+        &set_fields(&[(label::PASSWORD, "from-the-CLI-1", FieldKind::Secret)]),
+    )
+    .await
+    .expect("cli edit");
+    let Some(Popup::Form(form)) = &h.app.popup else {
+        panic!("form");
+    };
+    let row = form
+        .rows
+        .iter()
+        .position(|r| r.label == label::PASSWORD)
+        .expect("password row");
+    let sel = form.sel;
+    for _ in sel..row {
+        h.press(code(KeyCode::Down)).await;
+    }
+    h.keys("-tui").await;
+    h.press(ctrl('s')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("password also changed elsewhere") && text.contains("version 4"),
+        "{text}"
+    );
+    let item = cli.item(id).await.expect("item");
+    assert_eq!(
+        item.field(label::PASSWORD).map(|f| f.value.expose()),
+        Some("hunter2-secret-tui")
+    );
+    let conflict = item.overview.conflict.clone().expect("flagged");
+    assert_eq!(conflict.fields, vec!["password".to_owned()]);
+    assert_eq!(conflict.other_version, 4);
+    let other = cli.item_version(id, 4).await.expect("version 4");
+    assert_eq!(
+        other.field(label::PASSWORD).map(|f| f.value.expose()),
+        Some("from-the-CLI-1"),
+        "nothing lost"
+    );
+    cli.close().await;
 }

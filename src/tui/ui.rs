@@ -882,7 +882,19 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
             format!("{n} change(s) pending"),
             "Not on the server yet: they go with the next sync (S syncs now).".to_owned(),
         ),
-        SyncState::Syncing => (format!("{} Syncing", spinner(app)), "Talking to the server…".to_owned()),
+        SyncState::Syncing if app.not_answering() => (
+            format!("{} Server not answering", spinner(app)),
+            "The server accepted the connection but has not answered yet. Everything here keeps working; Esc stops waiting.".to_owned(),
+        ),
+        SyncState::Syncing => (format!("{} Syncing", spinner(app)), "Talking to the server… (Esc stops)".to_owned()),
+        SyncState::NotAnswering(m) => (
+            "Server not answering".to_owned(),
+            format!("The server did not answer in time ({m}). Changes stay here and go with the next sync (S tries again)."),
+        ),
+        SyncState::Cancelled(n) => (
+            "Sync cancelled".to_owned(),
+            format!("{n} change(s) still to push; S syncs again."),
+        ),
         SyncState::Offline(m) => (
             "Offline".to_owned(),
             format!("The server cannot be reached ({m}). Changes stay here and sync when it is back."),
@@ -1059,9 +1071,9 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut right = Vec::new();
     if matches!(app.sync, SyncState::Syncing) {
-        right.push(format!("{} syncing", spinner(app)));
+        right.push(format!("{} {}", spinner(app), app.sync_label()));
     } else {
-        right.push(app.sync.label());
+        right.push(app.sync_label());
     }
     if let Some(d) = app.clip_left() {
         right.push(format!("clip {}s", d.as_secs()));

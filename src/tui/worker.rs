@@ -1,11 +1,26 @@
 //! The engine actor: one tokio task owns the [`Vault`] and serves the UI's
-//! requests in order, answering through a channel, so that KDF, database
-//! and network work never blocks a frame. Locking drops the vault (its keys
-//! are wiped on drop). When the vault is logged in to a server, the worker
-//! syncs after writes and when a server event says a vault moved.
+//! requests in order, answering through a channel, so that KDF and
+//! database work never blocks a frame. Locking drops the vault (its keys
+//! are wiped on drop).
+//!
+//! The worker itself never waits on the network. Network work (syncs, the
+//! device list, renames and revocations, opening the server's event
+//! stream) runs one job at a time in its own task on a second handle of
+//! the unlocked vault ([`Vault::handle`]: same keys, its own database
+//! connection), the way another `openk` process would; the worker keeps
+//! serving copy, reveal, edit and search meanwhile, and `Cancel` aborts the
+//! job (a sync only changes the vault in transactions after it has checked
+//! what it received, and a push whose answer never came is re-sent with
+//! the same id, so stopping one at any await loses nothing). Whatever any
+//! writer committed, that job, a CLI in another terminal, is picked up on
+//! the next `Refresh` tick ([`Vault::catch_up`]). When the vault is logged
+//! in to a server, the worker syncs after unlocking, after writes and when
+//! a server event says a vault moved.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use uuid::Uuid;
@@ -14,14 +29,17 @@ use zeroize::Zeroizing;
 use crate::engine::model::{Entry, Item};
 use crate::engine::remote::Device as DeviceResponse;
 use crate::engine::search::Query;
-use crate::engine::sync::SyncOptions;
+use crate::engine::sync::{SyncOptions, SyncReport};
 use crate::engine::{
     self, Error, ExposeSecret, ItemDraft, ItemPatch, KdfParams, SecretString, Vault,
     VersionSummary, files,
 };
+use crate::sync::client::EventStream;
 
 /// Results a search returns: a few screenfuls.
 const SEARCH_LIMIT: usize = 100;
+/// How often the worker looks for changes other writers made.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(500);
 
 /// What the UI asks for.
 #[derive(Debug)]
@@ -37,7 +55,9 @@ pub enum Request {
         text: String,
     },
     Add(Box<ItemDraft>),
-    Update(Uuid, Box<ItemPatch>),
+    /// A patch made on a version of the item (`None`: on the current one);
+    /// saved on a newer version, it is merged (see [`Vault::update_from`]).
+    Update(Uuid, Option<u64>, Box<ItemPatch>),
     Trash(Uuid),
     Restore(Uuid),
     History(Uuid),
@@ -66,6 +86,58 @@ pub enum Request {
     Submit(Box<Request>),
     /// A server event arrived (sent by the events task).
     ServerEvent(crate::sync::client::ServerEvent),
+    /// Stop the network job in flight and those waiting (Esc while syncing).
+    Cancel,
+    /// Look for changes other writers committed (the worker's own tick).
+    Refresh,
+    /// A network job moved on (sent by the job's task).
+    Progress(u64),
+    /// A network job finished (sent by the job's task).
+    Done(Box<Finished>),
+}
+
+/// A network job's outcome, for the worker.
+pub struct Finished {
+    id: u64,
+    outcome: Outcome,
+}
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Outcome {
+    Synced(Result<SyncReport, Error>),
+    Verified(Result<SyncReport, Error>),
+    Devices(Result<Vec<DeviceResponse>, String>),
+    Renamed(
+        Result<DeviceResponse, Error>,
+        Result<Vec<DeviceResponse>, String>,
+    ),
+    Revoked(Result<(), Error>, Result<Vec<DeviceResponse>, String>),
+    Events(Result<EventStream, Error>),
+}
+
+/// Network work, one at a time, off the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Job {
+    Sync,
+    /// `sync --verify` from the palette.
+    Verify,
+    Devices,
+    Rename(Uuid, String),
+    Revoke(Uuid),
+    Events,
+}
+
+struct Running {
+    id: u64,
+    job: Job,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Where the vault stands with its server.
@@ -78,7 +150,13 @@ pub enum SyncState {
     Synced,
     Pending(u64),
     Syncing,
+    /// The server took too long to answer (it accepted the connection, or
+    /// the connection attempt timed out).
+    NotAnswering(String),
+    /// The server could not be reached at all (refused, no route, DNS).
     Offline(String),
+    /// The user stopped the sync; `u64` changes are still to push.
+    Cancelled(u64),
     Error(String),
 }
 
@@ -90,8 +168,11 @@ impl SyncState {
             Self::LoggedOut => "logged out".into(),
             Self::Synced => "synced".into(),
             Self::Pending(n) => format!("pending {n}"),
-            Self::Syncing => "syncing".into(),
+            Self::Syncing => "syncing…".into(),
+            Self::NotAnswering(_) => "server not answering".into(),
             Self::Offline(_) => "offline".into(),
+            Self::Cancelled(0) => "sync cancelled".into(),
+            Self::Cancelled(n) => format!("sync cancelled · pending {n}"),
             Self::Error(_) => "sync error".into(),
         }
     }
@@ -128,6 +209,14 @@ pub enum Reply {
         error: Option<String>,
     },
     Written(Verb, Box<Item>),
+    /// An edit made on an older version, merged with the newer one.
+    Merged {
+        item: Box<Item>,
+        /// The version it was merged with (now in history).
+        other: u64,
+        /// Parts both changed: this edit's values were kept.
+        conflicts: Vec<String>,
+    },
     History(Uuid, Vec<VersionSummary>),
     Version(Box<Item>),
     Sync(SyncState),
@@ -150,9 +239,17 @@ pub struct Worker {
     /// Where the Emergency Kit goes (default: the home directory).
     kit_dir: Option<PathBuf>,
     vault: Option<Vault>,
-    /// Requests it sends itself (server events).
+    /// Requests it sends itself (server events, finished jobs).
     me: Option<UnboundedSender<Request>>,
     events: Option<tokio::task::JoinHandle<()>>,
+    /// The network job in flight, and those waiting for it.
+    running: Option<Running>,
+    queue: VecDeque<Job>,
+    next_job: u64,
+    /// How the last sync ended when it did not finish (failed or
+    /// cancelled): the status stays that, never "synced", until a sync
+    /// completes.
+    failure: Option<SyncState>,
 }
 
 fn snapshot(entries: &[Entry]) -> Arc<Vec<Entry>> {
@@ -170,6 +267,72 @@ fn message(e: &Error) -> String {
     }
 }
 
+/// The state a failed sync leaves: a server that does not answer is told
+/// apart from one that cannot be reached at all.
+fn failed(e: &Error) -> SyncState {
+    match e {
+        Error::Unreachable(m)
+            if [
+                "timed out",
+                "timeout",
+                "deadline",
+                "did not answer",
+                "not answering",
+            ]
+            .iter()
+            .any(|w| m.to_lowercase().contains(w)) =>
+        {
+            SyncState::NotAnswering(m.clone())
+        }
+        Error::Unreachable(m) => SyncState::Offline(m.clone()),
+        other => SyncState::Error(message(other)),
+    }
+}
+
+/// Runs one network job on its own handle of the vault.
+async fn run_job(v: &mut Vault, job: Job, progress: &(dyn Fn() + Send + Sync)) -> Outcome {
+    let list = async |v: &mut Vault| {
+        if v.is_logged_in() {
+            v.devices().await.map_err(|e| e.to_string())
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    match job {
+        Job::Sync => {
+            let report = |_: engine::sync::Progress| progress();
+            Outcome::Synced(
+                v.sync(&SyncOptions {
+                    verify: false,
+                    progress: Some(&report),
+                })
+                .await,
+            )
+        }
+        Job::Verify => Outcome::Verified(
+            v.sync(&SyncOptions {
+                verify: true,
+                progress: None,
+            })
+            .await,
+        ),
+        Job::Devices => Outcome::Devices(list(v).await),
+        Job::Rename(id, name) => {
+            let done = v.rename_device(id, &name).await;
+            Outcome::Renamed(done, list(v).await)
+        }
+        Job::Revoke(id) => {
+            let done = v.revoke_device(id).await;
+            Outcome::Revoked(done, list(v).await)
+        }
+        Job::Events => Outcome::Events(if v.is_logged_in() {
+            v.events().await
+        } else {
+            Err(Error::Session("logged out".into()))
+        }),
+    }
+}
+
 impl Worker {
     #[must_use]
     pub fn new(dir: PathBuf, kdf: KdfParams, auto_sync: bool) -> Self {
@@ -181,6 +344,10 @@ impl Worker {
             vault: None,
             me: None,
             events: None,
+            running: None,
+            queue: VecDeque::new(),
+            next_job: 0,
+            failure: None,
         }
     }
 
@@ -191,13 +358,26 @@ impl Worker {
         self
     }
 
-    /// Gives the worker a way to queue requests to itself (syncs after
-    /// writes, server events); without it, it never syncs on its own.
+    /// Gives the worker a way to queue requests to itself (finished network
+    /// jobs, server events); without it, it does no network work at all.
     pub fn connect(&mut self, me: UnboundedSender<Request>) {
         self.me = Some(me);
     }
 
-    /// Serves requests until the channel closes.
+    /// Whether a network job is running or waiting.
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        self.running.is_some() || !self.queue.is_empty()
+    }
+
+    /// Whether a sync is running or waiting.
+    fn is_syncing(&self) -> bool {
+        let syncs = |j: &Job| matches!(j, Job::Sync | Job::Verify);
+        self.running.as_ref().is_some_and(|r| syncs(&r.job)) || self.queue.iter().any(syncs)
+    }
+
+    /// Serves requests until the channel closes, and looks for changes
+    /// other writers made every [`REFRESH_EVERY`].
     pub async fn run(
         mut self,
         mut rx: UnboundedReceiver<Request>,
@@ -205,7 +385,16 @@ impl Worker {
         me: UnboundedSender<Request>,
     ) {
         self.connect(me);
-        while let Some(req) = rx.recv().await {
+        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let req = tokio::select! {
+                req = rx.recv() => match req {
+                    Some(r) => r,
+                    None => break,
+                },
+                _ = tick.tick() => Request::Refresh,
+            };
             // Typing fast queues searches: only the newest matters.
             let req = match req {
                 Request::Search { .. } => {
@@ -229,6 +418,7 @@ impl Worker {
             }
             for reply in self.handle(req).await {
                 if tx.send(reply).is_err() {
+                    self.lock().await;
                     return;
                 }
             }
@@ -236,10 +426,20 @@ impl Worker {
         self.lock().await;
     }
 
-    async fn lock(&mut self) {
+    /// Stops the network job and the event stream.
+    fn stop_network(&mut self) {
+        self.queue.clear();
+        if let Some(r) = self.running.take() {
+            r.task.abort();
+        }
         if let Some(h) = self.events.take() {
             h.abort();
         }
+    }
+
+    async fn lock(&mut self) {
+        self.stop_network();
+        self.failure = None;
         if let Some(v) = self.vault.take() {
             v.close().await;
         }
@@ -252,7 +452,23 @@ impl Worker {
         }
     }
 
+    /// Where the vault stands: syncing while a sync runs or waits, else
+    /// what the local state says.
     async fn sync_state(&mut self) -> SyncState {
+        if self.is_syncing() {
+            return SyncState::Syncing;
+        }
+        let local = self.local_state().await;
+        match (&self.failure, local) {
+            (_, s @ (SyncState::LocalOnly | SyncState::LoggedOut)) => s,
+            (Some(SyncState::Cancelled(_)), SyncState::Pending(n)) => SyncState::Cancelled(n),
+            (Some(SyncState::Cancelled(_)), _) => SyncState::Cancelled(0),
+            (Some(f), _) => f.clone(),
+            (None, s) => s,
+        }
+    }
+
+    async fn local_state(&mut self) -> SyncState {
         let Some(v) = self.vault.as_mut() else {
             return SyncState::LocalOnly;
         };
@@ -269,59 +485,165 @@ impl Worker {
         }
     }
 
-    /// Syncs now; the replies carry the new state and, when the sync
-    /// changed anything here, the new entries.
-    async fn sync(&mut self) -> Vec<Reply> {
-        let Some(v) = self.vault.as_mut() else {
+    /// Picks up what other writers committed; the new entries when
+    /// anything changed.
+    async fn catch_up(&mut self) -> Option<Reply> {
+        let v = self.vault.as_mut()?;
+        match v.catch_up().await {
+            Ok(None) => None,
+            Ok(Some(_)) => match v.entries().await {
+                Ok((entries, _)) => Some(Reply::Entries(snapshot(entries))),
+                Err(e) => Some(Reply::Error(message(&e))),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for changes");
+                None
+            }
+        }
+    }
+
+    /// Queues a network job (a sync already waiting is not queued twice)
+    /// and starts it when nothing else runs.
+    async fn queue_job(&mut self, job: Job) -> Vec<Reply> {
+        if self.me.is_none() || self.vault.as_ref().is_none_or(|v| !v.is_logged_in()) {
+            return Vec::new();
+        }
+        if !self.queue.contains(&job) {
+            self.queue.push_back(job);
+        }
+        self.start_next().await
+    }
+
+    /// Starts the next waiting job on a second handle of the vault.
+    async fn start_next(&mut self) -> Vec<Reply> {
+        if self.running.is_some() {
+            return Vec::new();
+        }
+        let (Some(v), Some(me)) = (self.vault.as_ref(), self.me.clone()) else {
+            self.queue.clear();
             return Vec::new();
         };
-        if !v.is_logged_in() {
-            return vec![Reply::Sync(self.sync_state().await)];
+        let Some(job) = self.queue.pop_front() else {
+            return Vec::new();
+        };
+        let mut handle = match v.handle().await {
+            Ok(h) => h,
+            Err(e) => {
+                self.queue.clear();
+                return vec![Reply::Sync(SyncState::Error(e.to_string()))];
+            }
+        };
+        self.next_job += 1;
+        let id = self.next_job;
+        let started = vec![Reply::Sync(if matches!(job, Job::Sync | Job::Verify) || self.is_syncing() {
+            SyncState::Syncing
+        } else {
+            self.local_state().await
+        })];
+        let task_job = job.clone();
+        let task = tokio::spawn(async move {
+            let tell = me.clone();
+            let progress = move || {
+                let _ = tell.send(Request::Progress(id));
+            };
+            let outcome = run_job(&mut handle, task_job, &progress).await;
+            handle.close().await;
+            let _ = me.send(Request::Done(Box::new(Finished { id, outcome })));
+        });
+        self.running = Some(Running { id, job, task });
+        started
+    }
+
+    /// A job finished: its replies, then the next job.
+    async fn finished(&mut self, done: Finished) -> Vec<Reply> {
+        if self.running.as_ref().is_none_or(|r| r.id != done.id) {
+            // Cancelled meanwhile.
+            return Vec::new();
         }
-        let result = v
-            .sync(&SyncOptions {
-                verify: false,
-                progress: None,
-            })
-            .await;
-        let mut out = Vec::new();
-        match result {
-            Ok(report) => {
-                if report.changed_locally()
-                    && let Ok(entries) = self.entries().await
-                {
-                    out.push(Reply::Entries(entries));
+        self.running = None;
+        let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
+        match done.outcome {
+            Outcome::Synced(result) => {
+                let state = match result {
+                    Ok(_) => {
+                        self.failure = None;
+                        if self
+                            .events
+                            .as_ref()
+                            .is_none_or(tokio::task::JoinHandle::is_finished)
+                            && !self.queue.contains(&Job::Events)
+                        {
+                            self.queue.push_back(Job::Events);
+                        }
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "background sync failed");
+                        Some(failed(&e))
+                    }
+                };
+                let state = match state {
+                    _ if self.is_syncing() => SyncState::Syncing,
+                    Some(SyncState::Error(_)) if !self.logged_in() => SyncState::LoggedOut,
+                    Some(s) => {
+                        self.failure = Some(s.clone());
+                        s
+                    }
+                    None => self.local_state().await,
+                };
+                out.push(Reply::Sync(state));
+            }
+            Outcome::Verified(result) => {
+                match result {
+                    Ok(report) => {
+                        self.failure = None;
+                        out.push(verify_summary(&report));
+                    }
+                    Err(e) => out.push(Reply::Error(message(&e))),
                 }
                 out.push(Reply::Sync(self.sync_state().await));
             }
-            Err(Error::Unreachable(m)) => out.push(Reply::Sync(SyncState::Offline(m))),
-            Err(e) => {
-                tracing::warn!(error = %e, "background sync failed");
-                out.push(Reply::Sync(SyncState::Error(message(&e))));
+            Outcome::Devices(list) => {
+                out.push(Reply::Devices(list));
+                out.push(Reply::Sync(self.sync_state().await));
             }
+            Outcome::Renamed(done, list) => {
+                match done {
+                    Ok(d) => out.push(Reply::DeviceChanged(format!(
+                        "Device renamed to {:?}",
+                        d.name
+                    ))),
+                    Err(e) => out.push(Reply::Error(message(&e))),
+                }
+                out.push(Reply::Devices(list));
+            }
+            Outcome::Revoked(done, list) => {
+                match done {
+                    Ok(()) => out.push(Reply::DeviceChanged("Device revoked".into())),
+                    Err(e) => out.push(Reply::Error(message(&e))),
+                }
+                out.push(Reply::Devices(list));
+                out.push(Reply::Sync(self.sync_state().await));
+            }
+            Outcome::Events(Ok(mut stream)) => {
+                if let Some(me) = self.me.clone() {
+                    self.events = Some(tokio::spawn(async move {
+                        while let Some(Ok(ev)) = stream.next().await {
+                            if me.send(Request::ServerEvent(ev)).is_err() {
+                                break;
+                            }
+                        }
+                    }));
+                }
+            }
+            Outcome::Events(Err(e)) => tracing::info!(error = %e, "no server events"),
         }
+        out.extend(self.start_next().await);
         out
     }
 
-    async fn start_events(&mut self) {
-        let (Some(v), Some(me)) = (self.vault.as_mut(), self.me.clone()) else {
-            return;
-        };
-        if !v.is_logged_in() {
-            return;
-        }
-        match v.events().await {
-            Ok(mut stream) => {
-                self.events = Some(tokio::spawn(async move {
-                    while let Some(Ok(ev)) = stream.next().await {
-                        if me.send(Request::ServerEvent(ev)).is_err() {
-                            break;
-                        }
-                    }
-                }));
-            }
-            Err(e) => tracing::info!(error = %e, "no server events"),
-        }
+    fn logged_in(&self) -> bool {
+        self.vault.as_ref().is_some_and(Vault::is_logged_in)
     }
 
     /// Serves one request.
@@ -351,15 +673,18 @@ impl Worker {
                 match Vault::unlock(&self.dir, password, fallback.as_deref().map(String::as_str))
                     .await
                 {
-                    Ok(v) => {
+                    Ok(mut v) => {
+                        // Whatever is on disk now is what the list shows.
+                        let _ = v.catch_up().await;
                         self.vault = Some(v);
                         let entries = self.entries().await?;
+                        // The vault goes on screen now; the sync runs in
+                        // the background (never "synced" before it ends).
+                        let started = self.queue_job(Job::Sync).await;
                         let sync = self.sync_state().await;
-                        if self.vault.as_ref().is_some_and(Vault::is_logged_in) {
-                            self.start_events().await;
-                            self.sync_later();
-                        }
-                        vec![Reply::Unlocked { entries, sync }]
+                        let mut out = vec![Reply::Unlocked { entries, sync }];
+                        out.extend(started);
+                        out
                     }
                     Err(e) => vec![Reply::UnlockFailed(message(&e))],
                 }
@@ -393,6 +718,7 @@ impl Worker {
                     None => Err("cannot find the home directory".into()),
                 };
                 self.vault = Some(vault);
+                let _ = self.vault()?.catch_up().await;
                 let entries = self.entries().await?;
                 vec![Reply::Created {
                     entries,
@@ -405,10 +731,15 @@ impl Worker {
                 Vec::new()
             }
             Request::Item(id) => {
+                // Current as of now: what another writer saved is read
+                // (and listed) before the item is.
+                let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
                 let v = self.vault()?;
-                vec![Reply::Item(Box::new(v.item(id).await?))]
+                out.push(Reply::Item(Box::new(v.item(id).await?)));
+                out
             }
             Request::Search { seq, text } => {
+                let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
                 let v = self.vault()?;
                 match Query::parse(&text) {
                     Ok(q) => {
@@ -419,28 +750,37 @@ impl Worker {
                             .iter()
                             .filter_map(|h| entries.get(h.index).map(|e| e.r.id))
                             .collect();
-                        vec![Reply::Searched {
+                        out.push(Reply::Searched {
                             seq,
                             hits,
                             total: found.total,
                             error: None,
-                        }]
+                        });
                     }
-                    Err(e) => vec![Reply::Searched {
+                    Err(e) => out.push(Reply::Searched {
                         seq,
                         hits: Vec::new(),
                         total: 0,
                         error: Some(e),
-                    }],
+                    }),
                 }
+                out
             }
             Request::Add(draft) => {
                 let item = self.vault()?.add(*draft).await?;
                 self.after_write(written(Verb::Added, item)).await?
             }
-            Request::Update(id, patch) => {
-                let item = self.vault()?.update(id, &patch).await?;
-                self.after_write(written(Verb::Saved, item)).await?
+            Request::Update(id, base, patch) => {
+                let saved = self.vault()?.update_from(id, base, &patch).await?;
+                let reply = match saved.merged_with {
+                    Some(other) => Reply::Merged {
+                        item: Box::new(saved.item),
+                        other,
+                        conflicts: saved.conflicts,
+                    },
+                    None => written(Verb::Saved, saved.item),
+                };
+                self.after_write(reply).await?
             }
             Request::Trash(id) => {
                 let item = self.vault()?.trash(id).await?;
@@ -459,40 +799,45 @@ impl Worker {
                 vec![Reply::Version(Box::new(item))]
             }
             Request::Sync => {
-                let mut out = vec![Reply::Sync(SyncState::Syncing)];
-                out.extend(self.sync().await);
-                out
+                self.vault()?;
+                if self.logged_in() && self.me.is_some() {
+                    let mut out = self.queue_job(Job::Sync).await;
+                    if out.is_empty() {
+                        out.push(Reply::Sync(SyncState::Syncing));
+                    }
+                    out
+                } else {
+                    vec![Reply::Sync(self.local_state().await)]
+                }
             }
             Request::Devices => {
-                let v = self.vault()?;
-                let list = if v.is_logged_in() {
-                    v.devices().await.map_err(|e| e.to_string())
+                self.vault()?;
+                if self.logged_in() && self.me.is_some() {
+                    self.queue_job(Job::Devices).await
                 } else {
-                    Ok(Vec::new())
-                };
-                vec![Reply::Devices(list), Reply::Sync(self.sync_state().await)]
+                    vec![
+                        Reply::Devices(Ok(Vec::new())),
+                        Reply::Sync(self.sync_state().await),
+                    ]
+                }
             }
             Request::RenameDevice(id, name) => {
-                let d = self.vault()?.rename_device(id, &name).await?;
-                let list = self.vault()?.devices().await.map_err(|e| e.to_string());
-                vec![
-                    Reply::DeviceChanged(format!("Device renamed to {:?}", d.name)),
-                    Reply::Devices(list),
-                ]
+                self.vault()?;
+                if !self.logged_in() {
+                    return Err(Error::Session(
+                        "logged out of the server; run `openk login`".into(),
+                    ));
+                }
+                self.queue_job(Job::Rename(id, name)).await
             }
             Request::RevokeDevice(id) => {
-                self.vault()?.revoke_device(id).await?;
-                let v = self.vault()?;
-                let list = if v.is_logged_in() {
-                    v.devices().await.map_err(|e| e.to_string())
-                } else {
-                    Ok(Vec::new())
-                };
-                vec![
-                    Reply::DeviceChanged("Device revoked".into()),
-                    Reply::Devices(list),
-                    Reply::Sync(self.sync_state().await),
-                ]
+                self.vault()?;
+                if !self.logged_in() {
+                    return Err(Error::Session(
+                        "logged out of the server; run `openk login`".into(),
+                    ));
+                }
+                self.queue_job(Job::Revoke(id)).await
             }
             Request::Purge(id) => {
                 let v = self.vault()?;
@@ -523,12 +868,11 @@ impl Worker {
                 if let Some(h) = self.events.take() {
                     h.abort();
                 }
-                self.start_events().await;
-                self.sync_later();
-                vec![
-                    Reply::Done(format!("Logged in to {server} again")),
-                    Reply::Sync(self.sync_state().await),
-                ]
+                let mut out = vec![Reply::Done(format!("Logged in to {server} again"))];
+                // The sync (then the event stream) runs in the background.
+                out.extend(self.queue_job(Job::Sync).await);
+                out.push(Reply::Sync(self.sync_state().await));
+                out
             }
             Request::Logout => {
                 if let Some(h) = self.events.take() {
@@ -548,23 +892,14 @@ impl Worker {
                 ]
             }
             Request::SyncVerify => {
-                let v = self.vault()?;
-                if !v.is_logged_in() {
+                if !self.vault()?.is_logged_in() {
                     return Err(Error::Session(
                         "this device is logged out: log in first (palette: login)".into(),
                     ));
                 }
-                let report = v
-                    .sync(&SyncOptions {
-                        verify: true,
-                        progress: None,
-                    })
-                    .await?;
-                let mut out = vec![verify_summary(&report)];
-                if report.changed_locally() {
-                    out.push(Reply::Entries(self.entries().await?));
-                }
-                out.push(Reply::Sync(self.sync_state().await));
+                // Off the worker like every network wait (Esc cancels it).
+                let mut out = self.queue_job(Job::Verify).await;
+                out.insert(0, Reply::Done("Verifying the server item by item…".into()));
                 out
             }
             Request::Submit(inner) => {
@@ -574,13 +909,51 @@ impl Worker {
             Request::ServerEvent(ev) => {
                 let v = self.vault()?;
                 if v.event_needs_sync(&ev).await {
-                    let mut out = vec![Reply::Sync(SyncState::Syncing)];
-                    out.extend(self.sync().await);
-                    out
+                    self.queue_job(Job::Sync).await
                 } else {
                     Vec::new()
                 }
             }
+            Request::Cancel => {
+                if self.running.is_none() && self.queue.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let was_syncing = self.is_syncing();
+                let events = self.events.take();
+                self.stop_network();
+                self.events = events;
+                let pending = match self.local_state().await {
+                    SyncState::Pending(n) => n,
+                    _ => 0,
+                };
+                let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
+                if was_syncing && self.logged_in() {
+                    self.failure = Some(SyncState::Cancelled(pending));
+                }
+                out.push(Reply::Sync(self.sync_state().await));
+                out
+            }
+            Request::Refresh => {
+                if self.vault.is_none() {
+                    return Ok(Vec::new());
+                }
+                match self.catch_up().await {
+                    Some(entries) => vec![entries, Reply::Sync(self.sync_state().await)],
+                    None => Vec::new(),
+                }
+            }
+            Request::Progress(id) => {
+                if self
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.id == id && r.job == Job::Sync)
+                {
+                    vec![Reply::Sync(SyncState::Syncing)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Request::Done(done) => self.finished(*done).await,
         };
         Ok(replies)
     }
@@ -594,19 +967,13 @@ impl Worker {
     async fn after_write(&mut self, done: Reply) -> Result<Vec<Reply>, Error> {
         let entries = self.entries().await?;
         let mut out = vec![done, Reply::Entries(entries)];
-        if self.auto_sync && self.vault.as_ref().is_some_and(Vault::is_logged_in) {
+        if self.auto_sync && self.logged_in() && self.me.is_some() {
             // After the replies above are on screen, not before.
-            self.sync_later();
+            out.extend(self.queue_job(Job::Sync).await);
         } else {
             out.push(Reply::Sync(self.sync_state().await));
         }
         Ok(out)
-    }
-
-    fn sync_later(&self) {
-        if let Some(me) = &self.me {
-            let _ = me.send(Request::Sync);
-        }
     }
 }
 
