@@ -455,6 +455,18 @@ async fn password_key(password: SecretString, salt: Vec<u8>, kdf: KdfParams) -> 
         .map_err(Error::from)
 }
 
+/// Opens the store of an existing vault after checking its permissions:
+/// read-only when the directory or `vault.db` is not writable.
+async fn open_store(dir: &Path) -> Result<Store> {
+    files::check_dir(dir)?;
+    files::check_db_files(dir)?;
+    if files::is_read_only(dir) {
+        tracing::info!(dir = %dir.display(), "the vault is read-only");
+        return Ok(Store::open_read_only(dir).await?);
+    }
+    Ok(Store::open(dir, false).await?)
+}
+
 /// Whether `dir` has a vault database file (without opening it).
 #[must_use]
 pub fn has_vault_file(dir: &Path) -> bool {
@@ -655,8 +667,7 @@ impl Vault {
         if !dir.join(store::DB_FILE).exists() {
             return Err(Error::NoVault(dir.to_path_buf()));
         }
-        files::check_dir(dir)?;
-        let store = Store::open(dir, false).await?;
+        let store = open_store(dir).await?;
         let header = store.header().await;
         store.close().await;
         let header = header?.ok_or_else(|| Error::NoVault(dir.to_path_buf()))?;
@@ -674,8 +685,7 @@ impl Vault {
         if !dir.join(store::DB_FILE).exists() {
             return Err(Error::NoVault(dir.to_path_buf()));
         }
-        files::check_dir(dir)?;
-        let store = Store::open(dir, false).await?;
+        let store = open_store(dir).await?;
         let header = store
             .header()
             .await?
@@ -765,6 +775,14 @@ impl Vault {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the vault was opened read-only (its directory or `vault.db`
+    /// is not writable): reads work, every change fails with
+    /// [`Error::ReadOnly`].
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.store.is_read_only()
     }
 
     #[must_use]
