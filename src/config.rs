@@ -421,7 +421,8 @@ fn suggest(key: &str) -> Option<&'static str> {
     let leaf = |k: &str| k.rsplit('.').next().unwrap_or(k).to_owned();
     KEYS.iter()
         .map(|k| {
-            let d = distance(&wanted, &squash(k)).min(distance(&squash(&leaf(key)), &squash(&leaf(k))) + 1);
+            let d = distance(&wanted, &squash(k))
+                .min(distance(&squash(&leaf(key)), &squash(&leaf(k))) + 1);
             (d, *k)
         })
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
@@ -438,7 +439,9 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(here + 1);
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
             prev = here;
         }
     }
@@ -468,7 +471,10 @@ mod tests {
     #[test]
     fn typos_and_bad_values_are_errors_naming_the_key() {
         let e = parse("autosync = true").unwrap_err();
-        assert!(e.contains("`autosync`") && e.contains("did you mean `auto_sync`"), "{e}");
+        assert!(
+            e.contains("`autosync`") && e.contains("did you mean `auto_sync`"),
+            "{e}"
+        );
         let e = parse("[clipboard]\nclear_after = 3").unwrap_err();
         assert!(
             e.contains("`clipboard.clear_after`") && e.contains("`clipboard.clear_after_secs`"),

@@ -100,9 +100,7 @@ fn one_config_rule_for_every_command() {
     std::fs::write(&default, "auto_sync = false\n").expect("write");
     env.run(&["ls"]);
     // `gen` needs no vault and no setting: it does not read the config.
-    env.cmd(["gen"])
-        .env("OPENK_CONFIG", &missing)
-        .ok();
+    env.cmd(["gen"]).env("OPENK_CONFIG", &missing).ok();
 }
 
 // `openk config` prints every key with its value, its default and where
@@ -170,13 +168,19 @@ fn openk_config_shows_values_defaults_and_sources() {
         .env("OPENK_CONFIG", &config)
         .env_remove("OPENK_VAULT")
         .stdout();
-    assert!(text.contains(&format!("config file: {path} (OPENK_CONFIG)")), "{text}");
+    assert!(
+        text.contains(&format!("config file: {path} (OPENK_CONFIG)")),
+        "{text}"
+    );
     assert!(text.contains("(default)"), "the vault line: {text}");
     let row = text
         .lines()
         .find(|l| l.starts_with("clipboard.clear_after_secs"))
         .unwrap_or_else(|| panic!("no clipboard row: {text}"));
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols, ["clipboard.clear_after_secs", "7", "30", path.as_str()]);
+    assert_eq!(
+        cols,
+        ["clipboard.clear_after_secs", "7", "30", path.as_str()]
+    );
     assert!(text.contains("KEY") && text.contains("SOURCE"), "{text}");
 }

@@ -67,7 +67,9 @@ fn a_relative_vault_path_is_made_absolute_once() {
     let status = rel(&["--json", "status"]).json();
     assert_eq!(status["vault"], abs_text.as_str());
     assert!(status["agent"]["pid"].is_number(), "{status}");
-    rel(&["status"]).ok().stdout_has(&format!("{abs_text} (Personal)"));
+    rel(&["status"])
+        .ok()
+        .stdout_has(&format!("{abs_text} (Personal)"));
     rel(&["kit"])
         .ok()
         .stdout_has(&format!("Vault:        {abs_text}"));

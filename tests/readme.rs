@@ -12,7 +12,9 @@ use crate::util::{KDF_FLOOR, TestEnv};
 /// stripped, `\` continuations joined, `a && b` split.
 fn quick_start() -> Vec<Vec<String>> {
     let readme = include_str!("../README.md");
-    let start = readme.find("## Quick start").expect("a Quick start section");
+    let start = readme
+        .find("## Quick start")
+        .expect("a Quick start section");
     let block = &readme[start..];
     let block = &block[block.find("```sh\n").expect("a sh block") + 6..];
     let block = &block[..block.find("```").expect("the end of the block")];
@@ -122,7 +124,11 @@ fn the_readme_quick_start_works_as_written() {
                 let kit = std::fs::read_dir(env.root())
                     .expect("home")
                     .flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("openk-emergency-kit-"));
+                    .any(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("openk-emergency-kit-")
+                    });
                 assert!(kit, "init writes ~/openk-emergency-kit-….txt");
             }
             ["totp", ..] => {

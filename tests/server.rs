@@ -651,7 +651,10 @@ fn stop(mut child: Child) {
     )
     .expect("signal");
     let status = child.wait().expect("wait");
-    assert!(status.success(), "openk serve did not exit cleanly: {status}");
+    assert!(
+        status.success(),
+        "openk serve did not exit cleanly: {status}"
+    );
 }
 
 // What docs/operations.md says works with the binary the README installs:
@@ -755,5 +758,8 @@ fn no_colour_codes_in_logs_off_a_terminal() {
     assert!(!text.contains(&0x1b), "ESC in the server log");
     let run = env.cmd(["-vv", "ls"]).env_remove("NO_COLOR").ok();
     assert!(!run.stderr.is_empty(), "-vv logs something\n{run}");
-    assert!(!run.stderr.contains('\u{1b}'), "ESC in the command's log\n{run}");
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "ESC in the command's log\n{run}"
+    );
 }

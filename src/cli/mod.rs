@@ -234,9 +234,7 @@ pub fn parse_args() -> Cli {
     cli
 }
 
-fn parse_from(
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> Result<Cli, clap::Error> {
+fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory as _, FromArgMatches as _};
     let matches = Cli::command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;

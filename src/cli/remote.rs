@@ -478,7 +478,10 @@ pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
 
 /// `openk serve [backup | restore]`: exactly `openk-server`.
 #[derive(Debug, Args)]
-#[command(subcommand_value_name = "ADMIN", subcommand_help_heading = "Administration")]
+#[command(
+    subcommand_value_name = "ADMIN",
+    subcommand_help_heading = "Administration"
+)]
 pub struct ServeCommand {
     #[command(flatten)]
     pub args: openk_server::ServeArgs,
@@ -487,8 +490,8 @@ pub struct ServeCommand {
 }
 
 pub async fn serve(serve: &ServeCommand) -> CliResult {
-    let settings = openk_server::Settings::load(&serve.args)
-        .map_err(|e| CliError::usage(format!("{e:#}")))?;
+    let settings =
+        openk_server::Settings::load(&serve.args).map_err(|e| CliError::usage(format!("{e:#}")))?;
     openk_server::init_logging(settings.log_format);
     let result = match serve.admin.clone() {
         None => openk_server::launch(settings).await,

@@ -256,14 +256,12 @@ pub fn write_secret_key(dir: &Path, key: &SecretKey) -> Result<()> {
 pub fn read_secret_key(dir: &Path, fallback: Option<&str>) -> Result<SecretKey> {
     let path = dir.join(SECRET_KEY_FILE);
     match read_private(&path) {
-        Ok(text) => {
-            SecretKey::parse(text.trim()).map_err(|e| {
-                Error::Damaged(format!(
-                    "{} is not a valid Secret Key file: {e}",
-                    path.display()
-                ))
-            })
-        }
+        Ok(text) => SecretKey::parse(text.trim()).map_err(|e| {
+            Error::Damaged(format!(
+                "{} is not a valid Secret Key file: {e}",
+                path.display()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fallback {
             Some(text) => Ok(SecretKey::parse(text)?),
             None => Err(Error::Locked(format!(
@@ -364,6 +362,49 @@ mod tests {
         assert!(err.to_string().contains("chmod 700"), "{err}");
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
         check_dir(tmp.path()).expect("accepted");
+    }
+
+    #[test]
+    fn read_only_comes_from_access_or_the_permission_bits() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let db = tmp.path().join(crate::store::DB_FILE);
+        fs::write(&db, b"x").expect("write");
+        assert!(!is_read_only(tmp.path()));
+        // Even for root, whom access(2) lets write: the bits decide too.
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o400)).expect("chmod");
+        assert!(is_read_only(tmp.path()));
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o600)).expect("chmod");
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o500)).expect("chmod");
+        assert!(is_read_only(tmp.path()));
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+
+    #[test]
+    fn database_files_others_can_write_are_refused() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        check_db_files(tmp.path()).expect("no files yet");
+        let wal = tmp.path().join("vault.db-wal");
+        fs::write(&wal, b"").expect("write");
+        fs::set_permissions(&wal, fs::Permissions::from_mode(0o646)).expect("chmod");
+        let err = check_db_files(tmp.path()).expect_err("refused");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        fs::set_permissions(&wal, fs::Permissions::from_mode(0o644)).expect("chmod");
+        check_db_files(tmp.path()).expect("readable is fine");
+    }
+
+    #[test]
+    fn a_secret_key_others_can_read_is_not_used() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write_secret_key(tmp.path(), &SecretKey::generate()).expect("write");
+        let path = tmp.path().join(SECRET_KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+        let err = read_secret_key(tmp.path(), None).expect_err("refused");
+        assert!(matches!(err, Error::Permissions { .. }), "{err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        // Not even with a fallback: the file is there and unsafe.
+        assert!(read_secret_key(tmp.path(), Some("OK1-x")).is_err());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        read_secret_key(tmp.path(), None).expect("accepted");
     }
 
     #[test]

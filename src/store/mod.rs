@@ -249,8 +249,8 @@ impl Store {
     /// this build would have to migrate first, or an unfinished write-ahead
     /// log SQLite cannot read without writing.
     pub async fn open_read_only(dir: &Path) -> Result<Self> {
-        let wal_has_data = std::fs::metadata(dir.join(format!("{DB_FILE}-wal")))
-            .is_ok_and(|m| m.len() > 0);
+        let wal_has_data =
+            std::fs::metadata(dir.join(format!("{DB_FILE}-wal"))).is_ok_and(|m| m.len() > 0);
         let opts = SqliteConnectOptions::new()
             .filename(dir.join(DB_FILE))
             .read_only(true)
@@ -699,7 +699,11 @@ const OLD_SCHEMA: &str = "was made by an older openk and must be upgraded";
 fn read_only_open_error(dir: &Path, e: sqlx::Error) -> StoreError {
     match StoreError::from(e) {
         StoreError::Db(sqlx::Error::Database(db))
-            if db.code().and_then(|c| c.parse::<u32>().ok()).map(|c| c & 0xff) == Some(14) =>
+            if db
+                .code()
+                .and_then(|c| c.parse::<u32>().ok())
+                .map(|c| c & 0xff)
+                == Some(14) =>
         {
             StoreError::NeedsWrite {
                 dir: dir.to_path_buf(),
@@ -809,6 +813,55 @@ mod tests {
         store.purge_item(id, vault, 3, 5).await.expect("purge");
         assert!(store.item(id).await.expect("get").is_none());
         assert!(store.history(id).await.expect("history").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_reads_and_refuses_writes_without_touching_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = Store::open(tmp.path(), true).await.expect("create");
+        let vault = Uuid::now_v7();
+        store
+            .initialise(
+                &header(),
+                &VaultRecord {
+                    id: vault,
+                    wrapped_key: vec![9],
+                    meta: vec![8],
+                    created_at: 0,
+                },
+            )
+            .await
+            .expect("init");
+        let id = Uuid::now_v7();
+        store
+            .insert_items(&[record(id, vault, 1)])
+            .await
+            .expect("insert");
+        store.close().await;
+        let names = || {
+            let mut n: Vec<String> = std::fs::read_dir(tmp.path())
+                .expect("dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(), [DB_FILE]);
+        let ro = Store::open_read_only(tmp.path()).await.expect("open");
+        assert!(ro.is_read_only());
+        assert!(ro.header().await.expect("header").is_some());
+        assert_eq!(ro.item(id).await.expect("item").expect("there").version, 1);
+        assert!(matches!(
+            ro.update_item(&record(id, vault, 2)).await,
+            Err(StoreError::ReadOnly(_))
+        ));
+        assert!(matches!(
+            ro.set_meta("k", Some(b"v")).await,
+            Err(StoreError::ReadOnly(_))
+        ));
+        ro.close().await;
+        assert_eq!(names(), [DB_FILE], "no -wal or -shm appeared");
     }
 
     #[tokio::test]
