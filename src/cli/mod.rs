@@ -184,12 +184,14 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether the command reads the config file (every command except
-    /// `gen`, `serve`, which has its own settings, and the internal helpers).
+    /// Whether the command reads the config file: every command except
+    /// `gen` (no vault, no setting), `lock` (wiping the agent's keys must
+    /// never depend on a config file), `serve` (the server has its own
+    /// settings) and the internal helpers.
     fn reads_config(&self) -> bool {
         !matches!(
             self,
-            Self::Gen(_) | Self::Serve(_) | Self::ClipboardHold(_) | Self::Agent(_)
+            Self::Gen(_) | Self::Lock | Self::Serve(_) | Self::ClipboardHold(_) | Self::Agent(_)
         )
     }
 }

@@ -864,6 +864,58 @@ mod tests {
         assert_eq!(names(), [DB_FILE], "no -wal or -shm appeared");
     }
 
+    // A vault left with an unfinished write-ahead log (a crash, or a copy
+    // taken while a writer ran): read-only, the log is read too, not ignored
+    // as `immutable` would.
+    #[tokio::test]
+    async fn a_read_only_store_reads_an_unfinished_write_ahead_log() {
+        let live = tempfile::tempdir().expect("tmp");
+        let (store, vault) = {
+            let store = Store::open(live.path(), true).await.expect("create");
+            let vault = Uuid::now_v7();
+            store
+                .initialise(
+                    &header(),
+                    &VaultRecord {
+                        id: vault,
+                        wrapped_key: vec![9],
+                        meta: vec![8],
+                        created_at: 0,
+                    },
+                )
+                .await
+                .expect("init");
+            (store, vault)
+        };
+        let id = Uuid::now_v7();
+        store
+            .insert_items(&[record(id, vault, 1)])
+            .await
+            .expect("insert");
+        // Copy while the writer is open: the item is only in the -wal file.
+        let copy = tempfile::tempdir().expect("tmp");
+        for name in [DB_FILE, "vault.db-wal", "vault.db-shm"] {
+            std::fs::copy(live.path().join(name), copy.path().join(name)).expect("copy");
+        }
+        store.close().await;
+        assert!(
+            std::fs::metadata(copy.path().join("vault.db-wal"))
+                .expect("wal")
+                .len()
+                > 0
+        );
+        let ro = Store::open_read_only(copy.path()).await.expect("open");
+        assert_eq!(
+            ro.item(id)
+                .await
+                .expect("item")
+                .expect("in the log")
+                .version,
+            1
+        );
+        ro.close().await;
+    }
+
     #[tokio::test]
     async fn a_batch_is_all_or_nothing() {
         let (store, vault) = setup().await;
