@@ -740,9 +740,10 @@ impl Vault {
             return Err(Error::Damaged("the vault database has no vault".into()));
         }
         let remote = remote::load(&store).await?;
-        if !secret_key_file {
+        if !secret_key_file && !store.is_read_only() {
             // The key from OPENK_SECRET_KEY opened the vault: keep it, as
-            // the Emergency Kit promises ("set it once").
+            // the Emergency Kit promises ("set it once"); a read-only vault
+            // gets nothing written.
             match files::write_secret_key(dir, &secret_key) {
                 Ok(()) => tracing::info!(
                     "saved the Secret Key to {}",
