@@ -376,6 +376,21 @@ fn parse_keys(text: &str) -> Result<(Config, BTreeSet<String>), String> {
                     set.insert(full);
                 }
             }
+            toml::Value::Table(_) => {
+                let close = SECTIONS
+                    .iter()
+                    .map(|sec| (distance(&key.to_lowercase(), sec), *sec))
+                    .filter(|(d, _)| *d <= 2)
+                    .min_by_key(|(d, _)| *d);
+                return Err(match close {
+                    Some((_, sec)) => {
+                        format!("unknown section `[{key}]`; did you mean `[{sec}]`?")
+                    }
+                    None => format!(
+                        "unknown section `[{key}]`; the sections are [clipboard], [agent] and [tui]"
+                    ),
+                });
+            }
             _ if SECTIONS.contains(&key.as_str()) => {
                 return Err(format!(
                     "`{key}` must be a table ([{key}]), not {}",
@@ -486,6 +501,11 @@ mod tests {
         assert!(e.contains("`agent.idle_timeout_secs`"), "{e}");
         let e = parse("[tui]\ntheme = \"blue\"").unwrap_err();
         assert!(e.contains("`tui.theme`") && e.contains("dark"), "{e}");
+        let e = parse("[clipbaord]\nclear_after_secs = 3").unwrap_err();
+        assert!(
+            e.contains("`[clipbaord]`") && e.contains("`[clipboard]`"),
+            "{e}"
+        );
         let e = parse("clipboard = 3").unwrap_err();
         assert!(e.contains("[clipboard]"), "{e}");
         let e = parse("colour = 1").unwrap_err();
