@@ -188,7 +188,7 @@ fn process_start_ms(dir: &Path) -> Option<f64> {
     for run in 0..5 {
         let name = format!("s{run}");
         let cmd = format!(
-            "env OPENK_VAULT={} OPENK_CONFIG=/nonexistent TERM=xterm-256color {}; sleep 5",
+            "env OPENK_VAULT={} OPENK_CONFIG=/dev/null TERM=xterm-256color {}; sleep 5",
             dir.display(),
             bin.display()
         );

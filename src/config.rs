@@ -1,15 +1,21 @@
 //! The user config: `$OPENK_CONFIG`, else `config.toml` in the platform
-//! config dir (`~/.config/openk/config.toml` on Linux). A missing file means
-//! the defaults; unknown keys and bad values are errors naming the file, so a
-//! typo is never silently ignored. Every key is documented in docs/cli.md.
+//! config dir (`~/.config/openk/config.toml` on Linux).
+//!
+//! One rule for every command: the file is read once, before the command
+//! runs, and an unknown key, a value of the wrong type or out of range, or a
+//! file named by `OPENK_CONFIG` that does not exist is an error naming the
+//! key and the file (exit 2), so a typo is never silently ignored. The
+//! default location may be absent (the defaults apply). Every key is
+//! documented in docs/cli.md; `openk config` prints the effective values.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "OPENK_CONFIG";
 
 /// Everything the config file can set.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Sync right after every write on a logged-in vault.
     pub auto_sync: bool,
@@ -19,24 +25,21 @@ pub struct Config {
 }
 
 /// `[clipboard]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClipboardConfig {
     /// Seconds before a copied secret is cleared (if still there); 0 never.
     pub clear_after_secs: u64,
 }
 
 /// `[agent]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
     /// Seconds without a request before the agent locks itself.
     pub idle_timeout_secs: u64,
 }
 
 /// `[tui]`
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TuiConfig {
     /// Seconds without a key or mouse event before the TUI locks; 0 never.
     pub lock_after_secs: u64,
@@ -84,48 +87,380 @@ impl Default for TuiConfig {
     }
 }
 
-/// Where the config file is read from.
-#[must_use]
-pub fn path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OPENK_CONFIG") {
-        return Some(PathBuf::from(p));
-    }
-    directories::ProjectDirs::from("", "", "openk").map(|d| d.config_dir().join("config.toml"))
+/// Every key the file may hold, as `section.key` (top-level keys bare), in
+/// the order `openk config` prints them.
+pub const KEYS: [&str; 6] = [
+    "auto_sync",
+    "clipboard.clear_after_secs",
+    "agent.idle_timeout_secs",
+    "tui.lock_after_secs",
+    "tui.theme",
+    "tui.keymap",
+];
+
+/// The sections (tables) the file may hold.
+const SECTIONS: [&str; 3] = ["clipboard", "agent", "tui"];
+
+/// One configuration value as TOML-ish text and JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Int(u64),
+    Text(String),
+    /// An optional value that is not set.
+    Unset,
 }
 
-/// Reads the config file; a missing file is the defaults.
-///
-/// # Errors
-/// A message naming the file when it cannot be read or parsed.
-pub fn load() -> Result<Config, String> {
-    let Some(path) = path() else {
-        return Ok(Config::default());
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            parse(&text).map_err(|e| format!("the config file {} is invalid: {e}", path.display()))
+impl Value {
+    /// How `openk config` prints it.
+    #[must_use]
+    pub fn display(&self) -> String {
+        match self {
+            Self::Bool(b) => b.to_string(),
+            Self::Int(n) => n.to_string(),
+            Self::Text(s) => format!("{s:?}"),
+            Self::Unset => "(none)".to_owned(),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(format!(
-            "cannot read the config file {}: {e}",
-            path.display()
+    }
+
+    /// The JSON form (`null` when unset).
+    #[must_use]
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Self::Bool(b) => (*b).into(),
+            Self::Int(n) => (*n).into(),
+            Self::Text(s) => s.clone().into(),
+            Self::Unset => serde_json::Value::Null,
+        }
+    }
+}
+
+impl Config {
+    /// The value of one of [`KEYS`].
+    #[must_use]
+    pub fn get(&self, key: &str) -> Value {
+        match key {
+            "auto_sync" => Value::Bool(self.auto_sync),
+            "clipboard.clear_after_secs" => Value::Int(self.clipboard.clear_after_secs),
+            "agent.idle_timeout_secs" => Value::Int(self.agent.idle_timeout_secs),
+            "tui.lock_after_secs" => Value::Int(self.tui.lock_after_secs),
+            "tui.theme" => Value::Text(self.tui.theme.clone()),
+            "tui.keymap" => self
+                .tui
+                .keymap
+                .as_ref()
+                .map_or(Value::Unset, |p| Value::Text(p.display().to_string())),
+            _ => Value::Unset,
+        }
+    }
+
+    /// Sets one of [`KEYS`] from a TOML value, checking its type and range.
+    fn set(&mut self, key: &str, value: &toml::Value) -> Result<(), String> {
+        match key {
+            "auto_sync" => self.auto_sync = boolean(value)?,
+            "clipboard.clear_after_secs" => self.clipboard.clear_after_secs = seconds(value)?,
+            "agent.idle_timeout_secs" => self.agent.idle_timeout_secs = seconds(value)?,
+            "tui.lock_after_secs" => self.tui.lock_after_secs = seconds(value)?,
+            "tui.theme" => {
+                let theme = text(value)?;
+                if !matches!(theme.as_str(), "dark" | "light") {
+                    return Err(format!("must be \"dark\" or \"light\", not {theme:?}"));
+                }
+                self.tui.theme = theme;
+            }
+            "tui.keymap" => {
+                let path = text(value)?;
+                if path.is_empty() {
+                    return Err("must be a file path, not \"\"".into());
+                }
+                self.tui.keymap = Some(PathBuf::from(path));
+            }
+            _ => return Err("is not a known key".into()),
+        }
+        Ok(())
+    }
+}
+
+fn type_name(value: &toml::Value) -> &'static str {
+    match value {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+fn boolean(value: &toml::Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("must be true or false, not {}", type_name(value)))
+}
+
+fn seconds(value: &toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(n) => {
+            u64::try_from(*n).map_err(|_| format!("must be 0 or more seconds, not {n}"))
+        }
+        other => Err(format!(
+            "must be a whole number of seconds, not {}",
+            type_name(other)
         )),
     }
+}
+
+fn text(value: &toml::Value) -> Result<String, String> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("must be a string, not {}", type_name(value)))
+}
+
+/// How the config file was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileFrom {
+    /// `OPENK_CONFIG`.
+    Env,
+    /// The platform config dir.
+    #[default]
+    DefaultLocation,
+}
+
+/// The loaded config and where its values came from (for `openk config`).
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub config: Config,
+    /// The file that was (or would have been) read; None without a home.
+    pub path: Option<PathBuf>,
+    pub from: FileFrom,
+    /// Whether the file exists (and was read).
+    pub exists: bool,
+    /// The keys the file sets (the rest are defaults).
+    pub set: BTreeSet<String>,
+}
+
+impl std::ops::Deref for Loaded {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Loaded {
+    /// Where the value of `key` came from: `default`, or the file's path.
+    #[must_use]
+    pub fn source(&self, key: &str) -> String {
+        match &self.path {
+            Some(p) if self.set.contains(key) => p.display().to_string(),
+            _ => "default".to_owned(),
+        }
+    }
+}
+
+/// Where the config file is read from, and how that was chosen.
+///
+/// # Errors
+/// `OPENK_CONFIG` set to the empty string.
+pub fn locate() -> Result<(Option<PathBuf>, FileFrom), String> {
+    if let Some(p) = std::env::var_os(CONFIG_ENV) {
+        if p.is_empty() {
+            return Err(format!(
+                "{CONFIG_ENV} is set but empty; set it to a config file (or /dev/null for none), or unset it"
+            ));
+        }
+        return Ok((Some(PathBuf::from(p)), FileFrom::Env));
+    }
+    Ok((
+        directories::ProjectDirs::from("", "", "openk").map(|d| d.config_dir().join("config.toml")),
+        FileFrom::DefaultLocation,
+    ))
+}
+
+/// Where the config file is read from (`None` without a home directory or
+/// with an empty `OPENK_CONFIG`).
+#[must_use]
+pub fn path() -> Option<PathBuf> {
+    locate().ok().and_then(|(p, _)| p)
+}
+
+/// Reads the config file: a missing file at the default location is the
+/// defaults; a missing file named by `OPENK_CONFIG` is an error.
+///
+/// # Errors
+/// A message naming the file (and the key) when it cannot be read or parsed.
+pub fn load() -> Result<Config, String> {
+    load_with_origin().map(|l| l.config)
+}
+
+/// [`load`], keeping where each value came from.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_origin() -> Result<Loaded, String> {
+    let (path, from) = locate()?;
+    let Some(path) = path else {
+        return Ok(Loaded {
+            from,
+            ..Loaded::default()
+        });
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if from == FileFrom::Env {
+                return Err(format!(
+                    "the config file {} (named by {CONFIG_ENV}) does not exist; create it, or unset {CONFIG_ENV} to use {}",
+                    path.display(),
+                    directories::ProjectDirs::from("", "", "openk")
+                        .map(|d| d.config_dir().join("config.toml").display().to_string())
+                        .unwrap_or_else(|| "the defaults".to_owned())
+                ));
+            }
+            return Ok(Loaded {
+                path: Some(path),
+                from,
+                ..Loaded::default()
+            });
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    let (config, set) = parse_keys(&text).map_err(|e| invalid(&path, &e))?;
+    Ok(Loaded {
+        config,
+        path: Some(path),
+        from,
+        exists: true,
+        set,
+    })
+}
+
+fn invalid(path: &Path, why: &str) -> String {
+    format!("the config file {} is invalid: {why}", path.display())
 }
 
 /// Parses config text.
 ///
 /// # Errors
-/// The parser's message (names the key and line).
+/// A message naming the key (and suggesting the intended one for a typo).
 pub fn parse(text: &str) -> Result<Config, String> {
-    let c: Config = toml::from_str(text).map_err(|e| e.message().to_owned())?;
-    if !matches!(c.tui.theme.as_str(), "dark" | "light") {
-        return Err(format!(
-            "tui.theme must be \"dark\" or \"light\", not {:?}",
-            c.tui.theme
-        ));
+    parse_keys(text).map(|(c, _)| c)
+}
+
+fn parse_keys(text: &str) -> Result<(Config, BTreeSet<String>), String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        // The message plus the line it is on (toml counts from 0).
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        match line {
+            Some(l) => format!("{} (line {l})", e.message().trim_end()),
+            None => e.message().trim_end().to_owned(),
+        }
+    })?;
+    let mut config = Config::default();
+    let mut set = BTreeSet::new();
+    for (key, value) in &table {
+        match value {
+            toml::Value::Table(section) if SECTIONS.contains(&key.as_str()) => {
+                for (sub, value) in section {
+                    let full = format!("{key}.{sub}");
+                    apply(&mut config, &full, value)?;
+                    set.insert(full);
+                }
+            }
+            toml::Value::Table(_) => {
+                let close = SECTIONS
+                    .iter()
+                    .map(|sec| (distance(&key.to_lowercase(), sec), *sec))
+                    .filter(|(d, _)| *d <= 2)
+                    .min_by_key(|(d, _)| *d);
+                return Err(match close {
+                    Some((_, sec)) => {
+                        format!("unknown section `[{key}]`; did you mean `[{sec}]`?")
+                    }
+                    None => format!(
+                        "unknown section `[{key}]`; the sections are [clipboard], [agent] and [tui]"
+                    ),
+                });
+            }
+            _ if SECTIONS.contains(&key.as_str()) => {
+                return Err(format!(
+                    "`{key}` must be a table ([{key}]), not {}",
+                    type_name(value)
+                ));
+            }
+            _ => {
+                apply(&mut config, key, value)?;
+                set.insert(key.clone());
+            }
+        }
     }
-    Ok(c)
+    Ok((config, set))
+}
+
+fn apply(config: &mut Config, key: &str, value: &toml::Value) -> Result<(), String> {
+    if !KEYS.contains(&key) {
+        return Err(match suggest(key) {
+            Some(s) => format!("unknown key `{key}`; did you mean `{s}`?"),
+            None => format!(
+                "unknown key `{key}`; the keys are {}",
+                KEYS.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    config
+        .set(key, value)
+        .map_err(|why| format!("`{key}` {why}"))
+}
+
+/// The known key closest to a misspelt one, if it is close.
+fn suggest(key: &str) -> Option<&'static str> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = squash(key);
+    let leaf = |k: &str| k.rsplit('.').next().unwrap_or(k).to_owned();
+    KEYS.iter()
+        .map(|k| {
+            let d = distance(&wanted, &squash(k))
+                .min(distance(&squash(&leaf(key)), &squash(&leaf(k))) + 1);
+            (d, *k)
+        })
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (small strings only).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -135,7 +470,7 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         assert_eq!(parse("").expect("empty"), Config::default());
-        let c = parse(
+        let (c, set) = parse_keys(
             "auto_sync = false\n[clipboard]\nclear_after_secs = 10\n[agent]\nidle_timeout_secs = 60\n[tui]\ntheme = \"light\"\n",
         )
         .expect("parses");
@@ -144,21 +479,47 @@ mod tests {
         assert_eq!(c.agent.idle_timeout_secs, 60);
         assert_eq!(c.tui.theme, "light");
         assert_eq!(c.tui.lock_after_secs, 300);
+        assert!(set.contains("auto_sync") && set.contains("tui.theme"));
+        assert!(!set.contains("tui.lock_after_secs"));
     }
 
     #[test]
-    fn typos_and_bad_values_are_errors() {
+    fn typos_and_bad_values_are_errors_naming_the_key() {
+        let e = parse("autosync = true").unwrap_err();
         assert!(
-            parse("autosync = true")
-                .unwrap_err()
-                .contains("unknown field")
+            e.contains("`autosync`") && e.contains("did you mean `auto_sync`"),
+            "{e}"
         );
-        assert!(parse("[clipboard]\nclear_after = 3").is_err());
-        assert!(parse("auto_sync = \"yes\"").is_err());
+        let e = parse("[clipboard]\nclear_after = 3").unwrap_err();
         assert!(
-            parse("[tui]\ntheme = \"blue\"")
-                .unwrap_err()
-                .contains("dark")
+            e.contains("`clipboard.clear_after`") && e.contains("`clipboard.clear_after_secs`"),
+            "{e}"
         );
+        let e = parse("auto_sync = \"yes\"").unwrap_err();
+        assert!(e.contains("`auto_sync` must be true or false"), "{e}");
+        let e = parse("[agent]\nidle_timeout_secs = -1").unwrap_err();
+        assert!(e.contains("`agent.idle_timeout_secs`"), "{e}");
+        let e = parse("[tui]\ntheme = \"blue\"").unwrap_err();
+        assert!(e.contains("`tui.theme`") && e.contains("dark"), "{e}");
+        let e = parse("[clipbaord]\nclear_after_secs = 3").unwrap_err();
+        assert!(
+            e.contains("`[clipbaord]`") && e.contains("`[clipboard]`"),
+            "{e}"
+        );
+        let e = parse("clipboard = 3").unwrap_err();
+        assert!(e.contains("[clipboard]"), "{e}");
+        let e = parse("colour = 1").unwrap_err();
+        assert!(e.contains("`colour`") && e.contains("the keys are"), "{e}");
+        let e = parse("auto_sync = maybe").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn every_key_reads_back() {
+        let c = Config::default();
+        for key in KEYS {
+            let v = c.get(key);
+            assert!(key == "tui.keymap" || v != Value::Unset, "{key}");
+        }
     }
 }

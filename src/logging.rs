@@ -24,10 +24,12 @@ fn filter(verbosity: u8) -> EnvFilter {
     EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default))
 }
 
-/// Logs to stderr (one-shot commands). Quiet (warnings only) by default.
+/// Logs to stderr (one-shot commands). Quiet (warnings only) by default;
+/// coloured only when stderr is a terminal and `NO_COLOR` is not set.
 pub fn init_stderr(verbosity: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(verbosity))
+        .with_ansi(openk_server::stderr_color())
         .with_writer(std::io::stderr)
         .with_target(verbosity > 1)
         .try_init();

@@ -607,3 +607,159 @@ fn tls_with_a_private_ca() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `openk serve ARGS` to completion: (success, stderr).
+fn serve_admin(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin())
+        .arg("serve")
+        .args(args)
+        .env_remove("OPENK_SERVER_DATABASE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openk serve");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `openk serve` on this port and database, logging to `log`.
+fn spawn_serve(port: u16, db: &std::path::Path, log: &std::path::Path) -> Child {
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &format!("sqlite://{}", db.display()),
+        ])
+        .env("OPENK_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("spawn openk serve");
+    wait_for(&format!("http://127.0.0.1:{port}"), &mut child);
+    child
+}
+
+fn stop(mut child: Child) {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("signal");
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success(),
+        "openk serve did not exit cleanly: {status}"
+    );
+}
+
+// What docs/operations.md says works with the binary the README installs:
+// `openk serve backup` snapshots a running server's SQLite database,
+// `openk serve restore` puts it back (refusing to overwrite without --force,
+// refusing garbage), and a server on the restored database serves the same
+// account to a new device. Mirrors server/tests/faults.rs
+// (`backup_while_running_and_restore`) through `openk`.
+#[test]
+fn openk_serve_backup_and_restore() {
+    let env = TestEnv::init();
+    let dir = env.root();
+    let db = dir.join("s.db");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = spawn_serve(port, &db, &dir.join("serve.log"));
+    env.add(&["login", "--name", "Backed-up", "--password", "pw-backup"]);
+    env.cmd([
+        "register",
+        "--server",
+        &url,
+        "--email",
+        "backup@example.org",
+    ])
+    .ok();
+
+    let snap = dir.join("snap.db");
+    let db_url = format!("sqlite://{}", db.display());
+    let snap_arg = snap.display().to_string();
+    let (ok, err) = serve_admin(&["backup", "--database", &db_url, "--out", &snap_arg]);
+    assert!(ok, "backup failed: {err}");
+    assert!(err.contains("Snapshot written to"), "{err}");
+    let (ok, err) = serve_admin(&["backup", "--database", &db_url, "--out", &snap_arg]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    stop(server);
+
+    let restored = dir.join("restored.db");
+    let target = format!("sqlite://{}", restored.display());
+    let (ok, err) = serve_admin(&["restore", &snap_arg, "--database", &target]);
+    assert!(ok, "restore failed: {err}");
+    let (ok, err) = serve_admin(&["restore", &snap_arg, "--database", &target]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, b"not a database at all").expect("write");
+    let (ok, err) = serve_admin(&[
+        "restore",
+        &garbage.display().to_string(),
+        "--database",
+        &target,
+        "--force",
+    ]);
+    assert!(!ok && err.contains("not"), "{err}");
+    // The server's own database flag works before the subcommand too.
+    let (ok, err) = serve_admin(&["--database", &db_url, "backup", "--out", &snap_arg]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let again = spawn_serve(port, &restored, &dir.join("serve2.log"));
+    let b = second_device();
+    b.cmd([
+        "login",
+        "--server",
+        &url,
+        "--email",
+        "backup@example.org",
+        "--secret-key",
+        env.secret_key(),
+    ])
+    .ok();
+    b.run(&["sync"]);
+    assert_eq!(b.run(&["get", "Backed-up"]).trim(), "pw-backup");
+    stop(again);
+}
+
+// Log lines carry no colour codes when stderr is a file (NO_COLOR unset),
+// for the server and for a command's own stderr logging.
+#[test]
+fn no_colour_codes_in_logs_off_a_terminal() {
+    let env = TestEnv::init();
+    let log = env.root().join("serve.log");
+    let port = free_port();
+    let server = spawn_serve(port, &env.root().join("s.db"), &log);
+    env.cmd([
+        "-vv",
+        "register",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+        "--email",
+        "colour@example.org",
+    ])
+    .env_remove("NO_COLOR")
+    .ok();
+    stop(server);
+    let text = std::fs::read(&log).expect("read the log");
+    assert!(
+        String::from_utf8_lossy(&text).contains("listening on"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    assert!(!text.contains(&0x1b), "ESC in the server log");
+    let run = env.cmd(["-vv", "ls"]).env_remove("NO_COLOR").ok();
+    assert!(!run.stderr.is_empty(), "-vv logs something\n{run}");
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "ESC in the command's log\n{run}"
+    );
+}

@@ -323,7 +323,7 @@ fn an_agent_with_the_old_password_is_locked_when_the_password_changed() {
 }
 
 // --no-sync and `auto_sync = false` keep a change local until `openk sync`;
-// a broken config file is a clear usage error.
+// a broken config file is a clear usage error and nothing is written.
 #[test]
 fn no_sync_and_auto_sync_false_keep_changes_local() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -349,16 +349,20 @@ fn no_sync_and_auto_sync_false_keep_changes_local() {
     a.run(&["sync"]);
     assert_eq!(sync_status(&a)["pending"], 0);
 
+    // A broken config stops the command before it changes anything (the
+    // same for every command: tests/config.rs).
     std::fs::write(&config, "auto_sync = maybe\n").expect("config");
     a.cmd(["edit", "Local", "--password", "r"])
         .env("OPENK_CONFIG", &config)
-        .ok()
+        .code(2)
         .stderr_has("openk.toml");
-    std::fs::write(&config, "autosync = true\n").expect("config");
+    std::fs::write(&config, "autosync = false\n").expect("config");
     a.cmd(["edit", "Local", "--password", "s"])
         .env("OPENK_CONFIG", &config)
-        .ok()
-        .stderr_has("unknown field");
+        .code(2)
+        .stderr_has("unknown key `autosync`; did you mean `auto_sync`?");
+    assert_eq!(sync_status(&a)["pending"], 0, "neither edit was saved");
+    assert_eq!(password_of(&a, "Local"), "q");
 }
 
 // The same field edited on two devices: the later edit wins everywhere,

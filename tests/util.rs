@@ -285,6 +285,12 @@ impl TestCommand {
         self
     }
 
+    /// Runs the command in `dir` instead of the temporary HOME.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn env_remove(mut self, key: &str) -> Self {
         self.cmd.env_remove(key);
         self

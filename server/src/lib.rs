@@ -6,6 +6,7 @@
 //! [`serve_listener`] serves on a listener you bound (tests use port 0);
 //! [`router()`] builds the app for in-process `oneshot` tests.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;
@@ -18,12 +19,14 @@ pub mod state;
 pub mod store;
 
 use std::future::Future;
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
+pub use admin::AdminCommand;
 pub use router::router;
 pub use settings::{LogFormat, ServeArgs, Settings};
 pub use state::AppState;
@@ -73,13 +76,29 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     })
 }
 
-/// Starts logging to stderr (text or JSON; `RUST_LOG`/`OPENK_LOG` filters).
+/// Whether log lines on stderr may be coloured: only on a terminal, and
+/// not when `NO_COLOR` is set to something (<https://no-color.org>).
+#[must_use]
+pub fn stderr_color() -> bool {
+    color_allowed(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn color_allowed(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
+/// Starts logging to stderr (text or JSON; `RUST_LOG`/`OPENK_LOG` filters),
+/// in colour only on a terminal ([`stderr_color`]).
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENK_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(stderr_color())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -191,4 +210,17 @@ pub async fn launch(settings: Settings) -> anyhow::Result<()> {
     serve_listener(state, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::color_allowed(true, None));
+        assert!(super::color_allowed(true, Some(OsStr::new(""))));
+        assert!(!super::color_allowed(true, Some(OsStr::new("1"))));
+        assert!(!super::color_allowed(false, None));
+    }
 }

@@ -42,16 +42,7 @@ pub struct HoldArgs {
 }
 
 pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
-    // A broken config file is reported before the password is asked for.
-    let clear_secs = match a.clear_after {
-        Some(secs) => secs,
-        None => {
-            crate::config::load()
-                .map_err(CliError::general)?
-                .clipboard
-                .clear_after_secs
-        }
-    };
+    let clear_secs = a.clear_after.unwrap_or(g.config.clipboard.clear_after_secs);
     let mut vault = unlock(g).await?;
     let r = vault.resolve(&a.item, false).await?;
     let item = vault.item(r.id).await?;

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, and the mapping of outcomes
 //! to exit codes (DESIGN §8). Commands talk only to the engine.
 
+mod config;
 mod copy;
 mod input;
 mod items;
@@ -10,7 +11,7 @@ mod session;
 mod sync;
 mod vault;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 pub use session::run_agent_process;
@@ -105,6 +106,12 @@ pub struct Global {
     /// Keep a change local (do not sync it now; `openk sync` sends it later)
     #[arg(long, global = true)]
     pub no_sync: bool,
+    /// Where `vault` came from: `--vault`, `OPENK_VAULT`, or None (the default).
+    #[arg(skip)]
+    pub vault_from: Option<&'static str>,
+    /// The user config, read once before the command runs (see `crate::config`).
+    #[arg(skip)]
+    pub config: crate::config::Loaded,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,19 +175,38 @@ pub enum Command {
     Device(remote::DeviceCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
-    /// Run the sync server (same as `openk-server`)
-    Serve(openk_server::ServeArgs),
+    /// Run the sync server (same as `openk-server`); `serve backup` / `serve restore` for its SQLite database
+    Serve(remote::ServeCommand),
     /// Open the terminal UI (also what `openk` alone does on a terminal)
     Tui,
+    /// Print the effective configuration: every key, its value, its default and where it came from
+    Config,
+}
+
+impl Command {
+    /// Whether the command reads the config file: every command except
+    /// `gen` (no vault, no setting), `lock` (wiping the agent's keys must
+    /// never depend on a config file), `serve` (the server has its own
+    /// settings) and the internal helpers.
+    fn reads_config(&self) -> bool {
+        !matches!(
+            self,
+            Self::Gen(_) | Self::Lock | Self::Serve(_) | Self::ClipboardHold(_) | Self::Agent(_)
+        )
+    }
 }
 
 /// Parses the command line. Without a subcommand, `openk` opens the TUI on
 /// a terminal; elsewhere it prints the help on stderr and exits 2.
+///
+/// The vault directory (`--vault`, `OPENK_VAULT`) is made absolute here,
+/// once, so that every command, the TUI and the agent see the same path
+/// whatever their working directory.
 #[must_use]
 pub fn parse_args() -> Cli {
     use clap::CommandFactory as _;
     use clap::error::ErrorKind;
-    match Cli::try_parse() {
+    let mut cli = match parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e)
             if matches!(
@@ -189,21 +215,63 @@ pub fn parse_args() -> Cli {
             ) =>
         {
             if crate::tui::is_terminal() {
-                Cli::parse_from(std::env::args_os().chain([std::ffi::OsString::from("tui")]))
+                parse_from(std::env::args_os().chain([std::ffi::OsString::from("tui")]))
+                    .unwrap_or_else(|e| e.exit())
             } else {
                 eprintln!("{}", Cli::command().render_help());
                 std::process::exit(exit::USAGE);
             }
         }
         Err(e) => e.exit(),
+    };
+    if let Some(dir) = &cli.global.vault {
+        match absolute_vault_dir(dir) {
+            Ok(abs) => cli.global.vault = Some(abs),
+            Err(e) => {
+                eprintln!("error: {}", e.message);
+                std::process::exit(e.code);
+            }
+        }
     }
+    cli
+}
+
+fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.global.vault_from = match matches.value_source("vault") {
+        Some(clap::parser::ValueSource::EnvVariable) => Some("OPENK_VAULT"),
+        Some(clap::parser::ValueSource::CommandLine) => Some("--vault"),
+        _ => None,
+    };
+    Ok(cli)
+}
+
+/// `dir` as an absolute path (relative to the working directory), without
+/// touching the file system: `.` components go, symlinks stay.
+fn absolute_vault_dir(dir: &Path) -> CliResult<PathBuf> {
+    if dir.as_os_str().is_empty() {
+        return Err(CliError::usage(
+            "the vault directory is empty; pass --vault DIR or set OPENK_VAULT to a directory",
+        ));
+    }
+    std::path::absolute(dir).map_err(|e| {
+        CliError::usage(format!(
+            "cannot make the vault path {} absolute: {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// Runs a parsed command line.
 ///
 /// # Errors
 /// The failure to report and its exit code.
-pub async fn run(cli: Cli) -> CliResult {
+pub async fn run(mut cli: Cli) -> CliResult {
+    if cli.command.reads_config() {
+        cli.global.config = crate::config::load_with_origin().map_err(CliError::usage)?;
+    }
     let result = dispatch(&cli).await;
     if result.is_err() && PASSWORD_CHANGED_ELSEWHERE.load(std::sync::atomic::Ordering::Relaxed) {
         session::lock_after_password_change(&cli.global).await;
@@ -248,12 +316,10 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Device(c) => remote::device(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Serve(a) => remote::serve(a).await,
-        Command::Tui => {
-            let config = crate::config::load().map_err(CliError::usage)?;
-            crate::tui::run(vault_dir(g)?, config)
-                .await
-                .map_err(CliError::general)
-        }
+        Command::Tui => crate::tui::run(vault_dir(g)?, g.config.config.clone())
+            .await
+            .map_err(CliError::general),
+        Command::Config => config::show(g),
     }
 }
 

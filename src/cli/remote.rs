@@ -229,9 +229,11 @@ pub async fn status(g: &Global) -> CliResult {
     let local_sync = vault.local_sync_status().await?;
     let (vault_id, vault_name) = vault.default_vault();
     let (agent, agent_text) = super::session::status_json(vault.dir()).await;
+    let read_only = vault.is_read_only();
     let info = json!({
         "agent": agent,
         "vault": vault.dir(),
+        "read_only": read_only,
         "vault_id": vault_id,
         "vault_name": vault_name,
         "account_id": vault.account_id(),
@@ -256,9 +258,14 @@ pub async fn status(g: &Global) -> CliResult {
         vec![
             "vault".to_owned(),
             format!(
-                "{} ({})",
+                "{} ({}){}",
                 info["vault"].as_str().unwrap_or(""),
-                vault_name_str(&info)
+                vault_name_str(&info),
+                if read_only {
+                    ", read-only: changes are refused"
+                } else {
+                    ""
+                }
             ),
         ],
         vec![
@@ -469,11 +476,26 @@ pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
     ))
 }
 
-pub async fn serve(args: &openk_server::ServeArgs) -> CliResult {
+/// `openk serve [backup | restore]`: exactly `openk-server`.
+#[derive(Debug, Args)]
+#[command(
+    subcommand_value_name = "ADMIN",
+    subcommand_help_heading = "Administration"
+)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub args: openk_server::ServeArgs,
+    #[command(subcommand)]
+    pub admin: Option<openk_server::AdminCommand>,
+}
+
+pub async fn serve(serve: &ServeCommand) -> CliResult {
     let settings =
-        openk_server::Settings::load(args).map_err(|e| CliError::usage(format!("{e:#}")))?;
+        openk_server::Settings::load(&serve.args).map_err(|e| CliError::usage(format!("{e:#}")))?;
     openk_server::init_logging(settings.log_format);
-    openk_server::launch(settings)
-        .await
-        .map_err(|e| CliError::general(format!("{e:#}")))
+    let result = match serve.admin.clone() {
+        None => openk_server::launch(settings).await,
+        Some(admin) => admin.run(&settings).await,
+    };
+    result.map_err(|e| CliError::general(format!("{e:#}")))
 }

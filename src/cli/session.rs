@@ -90,7 +90,7 @@ pub async fn unlock(g: &Global, a: &UnlockArgs) -> CliResult {
     }
     let idle = match a.idle_timeout {
         Some(s) => s,
-        None => super::sync::load_config()?.agent.idle_timeout_secs,
+        None => g.config.agent.idle_timeout_secs,
     };
     let password = input::master_password(g, "Master password: ")?;
     let secrets = Secrets {

@@ -24,25 +24,12 @@ pub struct SyncArgs {
     pub watch: bool,
 }
 
-/// Reads the user config ([`crate::config`]).
-///
-/// # Errors
-/// A file that cannot be read or parsed (exit 2, naming it).
-pub fn load_config() -> CliResult<crate::config::Config> {
-    crate::config::load().map_err(CliError::usage)
-}
-
 /// After a local write: syncs when the vault is logged in, auto sync is on
 /// and `--no-sync` was not given. The write is already committed, so a
 /// failed sync only becomes a note (the change stays pending).
 pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
-    if g.no_sync || !vault.is_logged_in() {
+    if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
         return None;
-    }
-    match load_config() {
-        Ok(c) if !c.auto_sync => return None,
-        Ok(_) => {}
-        Err(e) => return Some(e.message),
     }
     match vault.sync(&SyncOptions::default()).await {
         Ok(_) => None,
@@ -66,7 +53,7 @@ pub async fn after_password_adopted(g: &Global, vault: &mut Vault) {
     eprintln!(
         "openk: the master password was changed on another device; this device now uses the new one"
     );
-    if g.no_sync || !vault.is_logged_in() || load_config().is_ok_and(|c| !c.auto_sync) {
+    if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
         return;
     }
     match vault.sync(&SyncOptions::default()).await {

@@ -136,7 +136,8 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
     let password = input::new_password(g.password_stdin, Some(PASSWORD_ENV), "master password")?;
     let vault = Vault::init(&dir, password, kdf).await?;
     let kit_path = match &a.kit {
-        Some(p) => p.clone(),
+        // Absolute, so the message says where it went whatever the cwd.
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
         None => default_kit_path(vault.account_id())?,
     };
     let kit = vault.emergency_kit();
@@ -209,7 +210,8 @@ pub async fn kit(g: &Global, a: &KitArgs) -> CliResult {
     let account_id = vault.account_id();
     vault.close().await;
     if let Some(path) = &a.out {
-        files::write_private_file(path, kit.as_bytes(), true)?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        files::write_private_file(&path, kit.as_bytes(), true)?;
         eprintln!("Emergency Kit written to {} (mode 0600).", path.display());
     }
     if g.json {

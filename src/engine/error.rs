@@ -35,6 +35,9 @@ pub enum Error {
     Damaged(String),
     #[error("{path}: {why}")]
     Permissions { path: PathBuf, why: String },
+    /// A write to a vault opened read-only (see `files::is_read_only`).
+    #[error("{}", read_only_message(.0))]
+    ReadOnly(PathBuf),
     #[error("item {0} was changed by another openk process; run the command again")]
     Conflict(Uuid),
     #[error("{0}")]
@@ -68,6 +71,21 @@ pub enum Error {
     },
 }
 
+fn read_only_message(dir: &std::path::Path) -> String {
+    if dir.as_os_str().is_empty() {
+        return "the vault is read-only (no write permission on its directory or vault.db), so nothing was changed; \
+                read commands still work; give yourself write access to change it"
+            .to_owned();
+    }
+    format!(
+        "the vault {} is read-only (no write permission on the directory or vault.db), so nothing was changed; \
+         read commands (ls, show, get, search, …) still work; to change it: chmod u+w '{}' '{}'",
+        dir.display(),
+        dir.display(),
+        dir.join(crate::store::DB_FILE).display()
+    )
+}
+
 impl Error {
     /// The process exit code for this error (DESIGN §8).
     #[must_use]
@@ -99,6 +117,14 @@ impl From<StoreError> for Error {
                 Self::Damaged(format!("a record is damaged (item {id}: {what})"))
             }
             StoreError::Conflict(id) => Self::Conflict(id),
+            StoreError::ReadOnly(dir) => Self::ReadOnly(dir),
+            StoreError::NeedsWrite { dir, why } => Self::Permissions {
+                path: dir,
+                why: format!(
+                    "the vault is read-only, but its database {why}, which needs write access: \
+                     run one command with write permission on the directory and vault.db"
+                ),
+            },
             other => Self::Store(other),
         }
     }

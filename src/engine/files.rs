@@ -1,6 +1,10 @@
 //! The vault directory on disk: where it is, its permissions, and the Secret
-//! Key file. Directories are created 0700 and files 0600; a directory that
-//! other users can write to is refused, because they could swap the files.
+//! Key file. Directories are created 0700 and files 0600. Like `ssh` with its
+//! keys, OpenK refuses files other users could abuse: a vault directory or
+//! database file they can write to (they could swap or roll back the vault),
+//! and a Secret Key file they can read (or one that belongs to someone else);
+//! the message says the `chmod` that fixes it. A vault whose directory or
+//! database is not writable is opened read-only ([`is_read_only`]).
 
 use std::fs;
 use std::io::Write;
@@ -114,6 +118,68 @@ pub fn check_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses database files (`vault.db` and its WAL files) that other users
+/// can write to, or that belong to another user (root excepted).
+///
+/// # Errors
+/// [`Error::Permissions`] saying how to fix it.
+pub fn check_db_files(dir: &Path) -> Result<()> {
+    let uid = rustix::process::geteuid().as_raw();
+    for name in DB_FILES {
+        let path = dir.join(name);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            return Err(Error::Permissions {
+                path,
+                why: "is not a regular file; the vault's database files must be plain files".into(),
+            });
+        }
+        if meta.uid() != uid && meta.uid() != 0 {
+            return Err(Error::Permissions {
+                path,
+                why: format!(
+                    "belongs to another user (uid {}), who could replace your vault; the vault's files must be yours",
+                    meta.uid()
+                ),
+            });
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(Error::Permissions {
+                why: format!(
+                    "is writable by other users (mode {:o}), so they could replace or roll back your vault; it is not used. Fix it with: chmod 600 '{}'",
+                    meta.mode() & 0o777,
+                    path.display()
+                ),
+                path,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the vault in `dir` is to be opened read-only: its directory or
+/// `vault.db` is not writable by this process (`access(2)` with the
+/// effective ids: permissions, a read-only mount), or has no write
+/// permission bit at all. The bits matter for root, whom `access(2)` lets
+/// write anything: a vault its owner made read-only stays read-only.
+#[must_use]
+pub fn is_read_only(dir: &Path) -> bool {
+    let not_writable = |p: &Path| {
+        let no_bits = fs::metadata(p).is_ok_and(|m| m.mode() & 0o222 == 0);
+        no_bits
+            || rustix::fs::accessat(
+                rustix::fs::CWD,
+                p,
+                rustix::fs::Access::WRITE_OK,
+                rustix::fs::AtFlags::EACCESS,
+            )
+            .is_err()
+    };
+    not_writable(dir) || not_writable(&dir.join(crate::store::DB_FILE))
+}
+
 /// Sets 0600 on a file if it exists (the database and its WAL files).
 ///
 /// # Errors
@@ -189,16 +255,13 @@ pub fn write_secret_key(dir: &Path, key: &SecretKey) -> Result<()> {
 /// [`Error::Locked`] when neither is there, [`Error::Invalid`] when malformed.
 pub fn read_secret_key(dir: &Path, fallback: Option<&str>) -> Result<SecretKey> {
     let path = dir.join(SECRET_KEY_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let text = zeroize::Zeroizing::new(text);
-            SecretKey::parse(text.trim()).map_err(|e| {
-                Error::Damaged(format!(
-                    "{} is not a valid Secret Key file: {e}",
-                    path.display()
-                ))
-            })
-        }
+    match read_private(&path) {
+        Ok(text) => SecretKey::parse(text.trim()).map_err(|e| {
+            Error::Damaged(format!(
+                "{} is not a valid Secret Key file: {e}",
+                path.display()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fallback {
             Some(text) => Ok(SecretKey::parse(text)?),
             None => Err(Error::Locked(format!(
@@ -206,11 +269,67 @@ pub fn read_secret_key(dir: &Path, fallback: Option<&str>) -> Result<SecretKey> 
                 path.display()
             ))),
         },
+        Err(ReadError::Unsafe(e)) => Err(e),
         Err(e) => Err(Error::Io {
             context: format!("cannot read {}", path.display()),
-            source: e,
+            source: e.into_io(),
         }),
     }
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Unsafe(Error),
+}
+
+impl ReadError {
+    fn kind(&self) -> std::io::ErrorKind {
+        match self {
+            Self::Io(e) => e.kind(),
+            Self::Unsafe(_) => std::io::ErrorKind::PermissionDenied,
+        }
+    }
+
+    fn into_io(self) -> std::io::Error {
+        match self {
+            Self::Io(e) => e,
+            Self::Unsafe(e) => std::io::Error::other(e.to_string()),
+        }
+    }
+}
+
+/// Reads a file only this user may read, as `ssh` does for private keys:
+/// the permissions are checked on the opened file (no race with a swap).
+fn read_private(path: &Path) -> std::result::Result<zeroize::Zeroizing<String>, ReadError> {
+    use std::io::Read as _;
+    let mut file = fs::File::open(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    let uid = rustix::process::geteuid().as_raw();
+    if meta.uid() != uid && meta.uid() != 0 {
+        return Err(ReadError::Unsafe(Error::Permissions {
+            path: path.to_path_buf(),
+            why: format!(
+                "the Secret Key file belongs to another user (uid {}), so it is not used; it must be yours (chown, then chmod 600 '{}')",
+                meta.uid(),
+                path.display()
+            ),
+        }));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(ReadError::Unsafe(Error::Permissions {
+            path: path.to_path_buf(),
+            why: format!(
+                "UNPROTECTED SECRET KEY FILE: other users can access it (mode {:o}), and with it your master password is all that guards the vault, so it is not used. Fix it with: chmod 600 '{}'",
+                meta.mode() & 0o777,
+                path.display()
+            ),
+        }));
+    }
+    // Room for the whole file up front: no reallocation leaves a copy behind.
+    let size = usize::try_from(meta.len()).unwrap_or(0).min(64 * 1024);
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(size + 1));
+    file.read_to_string(&mut text).map_err(ReadError::Io)?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -243,6 +362,49 @@ mod tests {
         assert!(err.to_string().contains("chmod 700"), "{err}");
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
         check_dir(tmp.path()).expect("accepted");
+    }
+
+    #[test]
+    fn read_only_comes_from_access_or_the_permission_bits() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let db = tmp.path().join(crate::store::DB_FILE);
+        fs::write(&db, b"x").expect("write");
+        assert!(!is_read_only(tmp.path()));
+        // Even for root, whom access(2) lets write: the bits decide too.
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o400)).expect("chmod");
+        assert!(is_read_only(tmp.path()));
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o600)).expect("chmod");
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o500)).expect("chmod");
+        assert!(is_read_only(tmp.path()));
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+
+    #[test]
+    fn database_files_others_can_write_are_refused() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        check_db_files(tmp.path()).expect("no files yet");
+        let wal = tmp.path().join("vault.db-wal");
+        fs::write(&wal, b"").expect("write");
+        fs::set_permissions(&wal, fs::Permissions::from_mode(0o646)).expect("chmod");
+        let err = check_db_files(tmp.path()).expect_err("refused");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        fs::set_permissions(&wal, fs::Permissions::from_mode(0o644)).expect("chmod");
+        check_db_files(tmp.path()).expect("readable is fine");
+    }
+
+    #[test]
+    fn a_secret_key_others_can_read_is_not_used() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write_secret_key(tmp.path(), &SecretKey::generate()).expect("write");
+        let path = tmp.path().join(SECRET_KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
+        let err = read_secret_key(tmp.path(), None).expect_err("refused");
+        assert!(matches!(err, Error::Permissions { .. }), "{err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        // Not even with a fallback: the file is there and unsafe.
+        assert!(read_secret_key(tmp.path(), Some("OK1-x")).is_err());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        read_secret_key(tmp.path(), None).expect("accepted");
     }
 
     #[test]

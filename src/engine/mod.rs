@@ -458,6 +458,18 @@ async fn password_key(password: SecretString, salt: Vec<u8>, kdf: KdfParams) -> 
         .map_err(Error::from)
 }
 
+/// Opens the store of an existing vault after checking its permissions:
+/// read-only when the directory or `vault.db` is not writable.
+async fn open_store(dir: &Path) -> Result<Store> {
+    files::check_dir(dir)?;
+    files::check_db_files(dir)?;
+    if files::is_read_only(dir) {
+        tracing::info!(dir = %dir.display(), "the vault is read-only");
+        return Ok(Store::open_read_only(dir).await?);
+    }
+    Ok(Store::open(dir, false).await?)
+}
+
 /// Whether `dir` has a vault database file (without opening it).
 #[must_use]
 pub fn has_vault_file(dir: &Path) -> bool {
@@ -659,8 +671,7 @@ impl Vault {
         if !dir.join(store::DB_FILE).exists() {
             return Err(Error::NoVault(dir.to_path_buf()));
         }
-        files::check_dir(dir)?;
-        let store = Store::open(dir, false).await?;
+        let store = open_store(dir).await?;
         let header = store.header().await;
         store.close().await;
         let header = header?.ok_or_else(|| Error::NoVault(dir.to_path_buf()))?;
@@ -678,8 +689,7 @@ impl Vault {
         if !dir.join(store::DB_FILE).exists() {
             return Err(Error::NoVault(dir.to_path_buf()));
         }
-        files::check_dir(dir)?;
-        let store = Store::open(dir, false).await?;
+        let store = open_store(dir).await?;
         let header = store
             .header()
             .await?
@@ -734,9 +744,10 @@ impl Vault {
             return Err(Error::Damaged("the vault database has no vault".into()));
         }
         let remote = remote::load(&store).await?;
-        if !secret_key_file {
+        if !secret_key_file && !store.is_read_only() {
             // The key from OPENK_SECRET_KEY opened the vault: keep it, as
-            // the Emergency Kit promises ("set it once").
+            // the Emergency Kit promises ("set it once"); a read-only vault
+            // gets nothing written.
             match files::write_secret_key(dir, &secret_key) {
                 Ok(()) => tracing::info!(
                     "saved the Secret Key to {}",
@@ -770,6 +781,14 @@ impl Vault {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the vault was opened read-only (its directory or `vault.db`
+    /// is not writable): reads work, every change fails with
+    /// [`Error::ReadOnly`].
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.store.is_read_only()
     }
 
     #[must_use]

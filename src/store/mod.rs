@@ -10,7 +10,7 @@ mod sync;
 
 pub use sync::{ItemSync, SyncOp, SyncState};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +41,14 @@ pub enum StoreError {
     DamagedRecord { id: String, what: &'static str },
     #[error("the vault is busy: another openk process holds it; try again")]
     Busy,
+    /// A write to a vault opened read-only (its directory or `vault.db`
+    /// is not writable); the path is empty when SQLite found out itself.
+    #[error("the vault database is read-only")]
+    ReadOnly(PathBuf),
+    /// A read-only vault that cannot be read without writing first: its
+    /// database needs a migration, or it has an unfinished write-ahead log.
+    #[error("the vault database {why}, which needs write access")]
+    NeedsWrite { dir: PathBuf, why: &'static str },
     /// The item changed since it was read (another process edited it).
     #[error("item {0} was changed by another process")]
     Conflict(Uuid),
@@ -60,13 +68,15 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
-            // SQLite primary result codes: 5 BUSY, 6 LOCKED, 11 CORRUPT, 26 NOTADB.
+            // SQLite primary result codes: 5 BUSY, 6 LOCKED, 8 READONLY,
+            // 11 CORRUPT, 26 NOTADB.
             let code = db
                 .code()
                 .and_then(|c| c.parse::<u32>().ok())
                 .map(|c| c & 0xff);
             match code {
                 Some(5 | 6) => return Self::Busy,
+                Some(8) => return Self::ReadOnly(PathBuf::new()),
                 Some(11 | 26) => return Self::Damaged(db.message().to_owned()),
                 _ => {}
             }
@@ -155,6 +165,8 @@ pub struct Store {
     /// Bumped each time the pool opens a connection, so that a
     /// [`ChangeMarker`] read on a new connection never equals an old one.
     connections: Arc<AtomicU64>,
+    /// Set when the database was opened read-only (the vault directory).
+    read_only: Option<PathBuf>,
 }
 
 /// Says whether the database may have changed since it was last read:
@@ -216,7 +228,11 @@ impl Store {
             })
             .connect_with(opts)
             .await?;
-        let store = Self { pool, connections };
+        let store = Self {
+            pool,
+            connections,
+            read_only: None,
+        };
         // Reading the schema catches a garbage or truncated file before the
         // migrations try to write to it.
         sqlx::query("SELECT count(*) FROM sqlite_master")
@@ -242,6 +258,7 @@ impl Store {
         Ok(Self {
             pool,
             connections: Arc::new(AtomicU64::new(1)),
+            read_only: None,
         })
     }
 
@@ -279,10 +296,77 @@ impl Store {
         Ok(out)
     }
 
+    /// Opens the database in `dir` without ever writing to it, for a vault
+    /// whose directory or `vault.db` is not writable. SQLite needs the
+    /// `-shm` file (and a writable directory to make it) to read a WAL
+    /// database, so a database without a write-ahead log to replay is opened
+    /// `immutable` (no locks, no `-shm`); one with a non-empty `vault.db-wal`
+    /// is opened read-only and needs its `-shm` file. Every write fails with
+    /// [`StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`]; [`StoreError::NeedsWrite`] for a database
+    /// this build would have to migrate first, or an unfinished write-ahead
+    /// log SQLite cannot read without writing.
+    pub async fn open_read_only(dir: &Path) -> Result<Self> {
+        let wal_has_data =
+            std::fs::metadata(dir.join(format!("{DB_FILE}-wal"))).is_ok_and(|m| m.len() > 0);
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join(DB_FILE))
+            .read_only(true)
+            .immutable(!wal_has_data)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_with(opts)
+            .await
+            .map_err(|e| read_only_open_error(dir, e))?;
+        let store = Self {
+            pool,
+            connections: Arc::new(AtomicU64::new(1)),
+            read_only: Some(dir.to_path_buf()),
+        };
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&store.pool)
+            .await
+            .map_err(|e| read_only_open_error(dir, e))?;
+        // The migrations cannot run here: every one must already be applied.
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&store.pool)
+                .await
+                .map_err(|_| StoreError::NeedsWrite {
+                    dir: dir.to_path_buf(),
+                    why: OLD_SCHEMA,
+                })?;
+        if sqlx::migrate!("src/store/migrations")
+            .iter()
+            .any(|m| !applied.contains(&m.version))
+        {
+            return Err(StoreError::NeedsWrite {
+                dir: dir.to_path_buf(),
+                why: OLD_SCHEMA,
+            });
+        }
+        Ok(store)
+    }
+
+    /// Whether the database was opened read-only ([`Store::open_read_only`]).
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
+    }
+
     /// Moves everything from the write-ahead log into `vault.db` and closes
     /// the database, so that the file alone holds every committed change
     /// when the command exits (a backup of `vault.db` is complete).
     pub async fn close(&self) {
+        if self.read_only.is_some() {
+            self.pool.close().await;
+            return;
+        }
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await
@@ -293,6 +377,9 @@ impl Store {
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        if let Some(dir) = &self.read_only {
+            return Err(StoreError::ReadOnly(dir.clone()));
+        }
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -431,6 +518,9 @@ impl Store {
     /// # Errors
     /// Database errors (a vault with this id exists).
     pub async fn insert_vault(&self, vault: &VaultRecord) -> Result<()> {
+        if let Some(dir) = &self.read_only {
+            return Err(StoreError::ReadOnly(dir.clone()));
+        }
         sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
             .bind(vault.id.to_string())
             .bind(&vault.wrapped_key)
@@ -661,6 +751,34 @@ impl Store {
     }
 }
 
+const WAL_LEFT: &str = "has an unfinished write-ahead log (vault.db-wal) to replay";
+const OLD_SCHEMA: &str = "was made by an older openk and must be upgraded";
+
+/// An error opening a read-only database: a damaged file stays damaged; a
+/// database SQLite cannot read without writing (an unfinished write-ahead
+/// log without its `-shm` file in a read-only directory) is read-only.
+fn read_only_open_error(dir: &Path, e: sqlx::Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Db(sqlx::Error::Database(db))
+            if db
+                .code()
+                .and_then(|c| c.parse::<u32>().ok())
+                .map(|c| c & 0xff)
+                == Some(14) =>
+        {
+            StoreError::NeedsWrite {
+                dir: dir.to_path_buf(),
+                why: WAL_LEFT,
+            }
+        }
+        StoreError::ReadOnly(_) => StoreError::NeedsWrite {
+            dir: dir.to_path_buf(),
+            why: WAL_LEFT,
+        },
+        other => other,
+    }
+}
+
 /// Encodes bytes as standard base64 (for JSON output of ids of keys).
 #[must_use]
 pub fn b64_encode(bytes: &[u8]) -> String {
@@ -756,6 +874,107 @@ mod tests {
         store.purge_item(id, vault, 3, 5).await.expect("purge");
         assert!(store.item(id).await.expect("get").is_none());
         assert!(store.history(id).await.expect("history").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_reads_and_refuses_writes_without_touching_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = Store::open(tmp.path(), true).await.expect("create");
+        let vault = Uuid::now_v7();
+        store
+            .initialise(
+                &header(),
+                &VaultRecord {
+                    id: vault,
+                    wrapped_key: vec![9],
+                    meta: vec![8],
+                    created_at: 0,
+                },
+            )
+            .await
+            .expect("init");
+        let id = Uuid::now_v7();
+        store
+            .insert_items(&[record(id, vault, 1)])
+            .await
+            .expect("insert");
+        store.close().await;
+        let names = || {
+            let mut n: Vec<String> = std::fs::read_dir(tmp.path())
+                .expect("dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(), [DB_FILE]);
+        let ro = Store::open_read_only(tmp.path()).await.expect("open");
+        assert!(ro.is_read_only());
+        assert!(ro.header().await.expect("header").is_some());
+        assert_eq!(ro.item(id).await.expect("item").expect("there").version, 1);
+        assert!(matches!(
+            ro.update_item(&record(id, vault, 2)).await,
+            Err(StoreError::ReadOnly(_))
+        ));
+        assert!(matches!(
+            ro.set_meta("k", Some(b"v")).await,
+            Err(StoreError::ReadOnly(_))
+        ));
+        ro.close().await;
+        assert_eq!(names(), [DB_FILE], "no -wal or -shm appeared");
+    }
+
+    // A vault left with an unfinished write-ahead log (a crash, or a copy
+    // taken while a writer ran): read-only, the log is read too, not ignored
+    // as `immutable` would.
+    #[tokio::test]
+    async fn a_read_only_store_reads_an_unfinished_write_ahead_log() {
+        let live = tempfile::tempdir().expect("tmp");
+        let (store, vault) = {
+            let store = Store::open(live.path(), true).await.expect("create");
+            let vault = Uuid::now_v7();
+            store
+                .initialise(
+                    &header(),
+                    &VaultRecord {
+                        id: vault,
+                        wrapped_key: vec![9],
+                        meta: vec![8],
+                        created_at: 0,
+                    },
+                )
+                .await
+                .expect("init");
+            (store, vault)
+        };
+        let id = Uuid::now_v7();
+        store
+            .insert_items(&[record(id, vault, 1)])
+            .await
+            .expect("insert");
+        // Copy while the writer is open: the item is only in the -wal file.
+        let copy = tempfile::tempdir().expect("tmp");
+        for name in [DB_FILE, "vault.db-wal", "vault.db-shm"] {
+            std::fs::copy(live.path().join(name), copy.path().join(name)).expect("copy");
+        }
+        store.close().await;
+        assert!(
+            std::fs::metadata(copy.path().join("vault.db-wal"))
+                .expect("wal")
+                .len()
+                > 0
+        );
+        let ro = Store::open_read_only(copy.path()).await.expect("open");
+        assert_eq!(
+            ro.item(id)
+                .await
+                .expect("item")
+                .expect("in the log")
+                .version,
+            1
+        );
+        ro.close().await;
     }
 
     #[tokio::test]

@@ -1,11 +1,9 @@
 //! `openk-server`: the headless OpenK sync server.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use openk_server::{ServeArgs, Settings};
+use openk_server::{AdminCommand, ServeArgs, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,26 +22,8 @@ struct Cli {
 enum Command {
     /// Serve (the default)
     Serve,
-    /// Write a consistent snapshot of an SQLite database, even while the server runs
-    Backup {
-        /// The database to back up (sqlite://PATH)
-        #[arg(long, env = "OPENK_SERVER_DATABASE")]
-        database: Option<String>,
-        /// The snapshot file to create (must not exist)
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Put an SQLite snapshot back (stop the server first)
-    Restore {
-        /// A snapshot made by `backup`
-        file: PathBuf,
-        /// The database to replace (sqlite://PATH)
-        #[arg(long, env = "OPENK_SERVER_DATABASE")]
-        database: Option<String>,
-        /// Replace an existing database
-        #[arg(long)]
-        force: bool,
-    },
+    #[command(flatten)]
+    Admin(AdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,25 +52,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     openk_server::init_logging(settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => openk_server::launch(settings).await,
-        Command::Backup { database, out } => {
-            let url = database.unwrap_or(settings.database);
-            openk_server::store::backup(&url, &out)
-                .await
-                .context("backup failed")?;
-            eprintln!("Snapshot written to {}", out.display());
-            Ok(())
-        }
-        Command::Restore {
-            file,
-            database,
-            force,
-        } => {
-            let url = database.unwrap_or(settings.database);
-            openk_server::store::restore(&file, &url, force)
-                .await
-                .context("restore failed")?;
-            eprintln!("Restored {} into {url}", file.display());
-            Ok(())
-        }
+        Command::Admin(admin) => admin.run(&settings).await,
     }
 }
