@@ -13,6 +13,7 @@ mod clipboard;
 mod damage;
 mod items;
 mod leaks;
+mod network;
 mod server;
 mod sync;
 mod tui;
