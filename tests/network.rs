@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::sync::Serve;
-use crate::util::{Run, TestEnv, TestCommand};
+use crate::util::{Run, TestCommand, TestEnv};
 
 const EMAIL: &str = "net@example.org";
 
@@ -80,8 +80,16 @@ fn a_write_against_a_silent_server_returns_quickly_and_stays_pending() {
 fn status_against_a_silent_server_answers_from_local_state() {
     let (env, url, port) = registered_then_server_gone();
     silent_listener(port);
-    env.cmd(["--no-sync", "add", "note", "--name", "offline", "--notes", "x"])
-        .ok();
+    env.cmd([
+        "--no-sync",
+        "add",
+        "note",
+        "--name",
+        "offline",
+        "--notes",
+        "x",
+    ])
+    .ok();
     let (run, took) = timed(env.cmd(["status"]));
     assert_eq!(run.code, Some(0), "{run}");
     assert!(took < Duration::from_secs(1), "status took {took:?}\n{run}");
@@ -120,9 +128,7 @@ fn a_refused_connection_is_not_a_silent_server() {
     run.stderr_has(&url)
         .stderr_has("connection refused")
         .stderr_lacks("not answering");
-    let run = env
-        .cmd(["edit", "GitHub", "--password", "third-pw"])
-        .ok();
+    let run = env.cmd(["edit", "GitHub", "--password", "third-pw"]).ok();
     run.stderr_has("saved here; not synced")
         .stderr_has("connection refused");
     assert_eq!(env.json(&["status"])["sync"]["pending"], 1);

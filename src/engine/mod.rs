@@ -122,6 +122,9 @@ pub struct Vault {
     loaded: Option<Loaded>,
     /// This unlock adopted a master password changed on another device.
     adopted_password_change: bool,
+    /// While set, every server request must be done by then (a sync with a
+    /// time limit, the server part of `status`).
+    deadline: Option<crate::sync::client::Deadline>,
 }
 
 /// How [`Vault::unlock_with`] may treat a password changed on another device.
@@ -573,6 +576,7 @@ impl Vault {
                 search: None,
             }),
             adopted_password_change: false,
+            deadline: None,
         })
     }
 
@@ -754,6 +758,7 @@ impl Vault {
             vaults,
             loaded: None,
             adopted_password_change: false,
+            deadline: None,
         })
     }
 

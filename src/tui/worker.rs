@@ -278,12 +278,7 @@ impl Worker {
         if !v.is_logged_in() {
             return vec![Reply::Sync(self.sync_state().await)];
         }
-        let result = v
-            .sync(&SyncOptions {
-                verify: false,
-                progress: None,
-            })
-            .await;
+        let result = v.sync(&SyncOptions::default()).await;
         let mut out = Vec::new();
         match result {
             Ok(report) => {
@@ -294,7 +289,9 @@ impl Worker {
                 }
                 out.push(Reply::Sync(self.sync_state().await));
             }
-            Err(Error::Unreachable(m)) => out.push(Reply::Sync(SyncState::Offline(m))),
+            Err(Error::Unreachable(m) | Error::NotAnswering(m)) => {
+                out.push(Reply::Sync(SyncState::Offline(m)));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "background sync failed");
                 out.push(Reply::Sync(SyncState::Error(message(&e))));
