@@ -550,7 +550,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let r = a
         .sync(&SyncOptions {
             verify: true,
-            progress: None,
+            ..SyncOptions::default()
         })
         .await
         .expect("verify");
@@ -566,7 +566,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let r = a
         .sync(&SyncOptions {
             verify: true,
-            progress: None,
+            ..SyncOptions::default()
         })
         .await
         .expect("verify");
@@ -578,7 +578,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let r = a
         .sync(&SyncOptions {
             verify: true,
-            progress: None,
+            ..SyncOptions::default()
         })
         .await
         .expect("verify");

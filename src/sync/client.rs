@@ -573,15 +573,13 @@ fn chain(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
         out.push(err);
-        if let Some(inner) = err
+        next = match err
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
         {
-            out.push(inner);
-            next = inner.source();
-        } else {
-            next = err.source();
-        }
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     out
 }
@@ -768,6 +766,14 @@ mod tls {
             }
             CertificateError::Revoked => "it has been revoked".into(),
             CertificateError::BadSignature => "its signature does not verify".into(),
+            CertificateError::Other(o)
+                if matches!(
+                    o.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                "it is a self-signed (CA) certificate that is not pinned here".into()
+            }
             CertificateError::Other(o) => format!("it was refused: {o}"),
             other => format!("it was refused: {other:?}"),
         }
@@ -790,11 +796,11 @@ mod tls {
                     ),
                 };
                 format!(
-                    "TLS error: the server at {base} presented a certificate this device does not trust ({what}); {todo}"
+                    "the server at {base} presented a TLS certificate this device does not trust ({what}); {todo}"
                 )
             }
             other => format!(
-                "TLS error with the server at {base} ({other}); check the URL (https:// only for a server with TLS) and {CA_CERT_ENV}"
+                "the TLS handshake with the server at {base} failed ({other}); check the URL (https:// only for a server with TLS) and {CA_CERT_ENV}"
             ),
         }
     }
@@ -816,6 +822,80 @@ mod tests {
         );
         assert!(normalize_url("ftp://x").is_err());
         assert!(normalize_url("localhost:8420").is_err());
+    }
+
+    /// A listener that accepts connections and never answers.
+    async fn silent_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn the_limits_keep_commands_short() {
+        assert!(limits::CONNECT <= Duration::from_secs(5));
+        assert!(limits::IDLE < limits::CALL);
+        assert!(limits::AFTER_WRITE < Duration::from_secs(10));
+        assert!(limits::STATUS <= Duration::from_millis(800));
+        assert!(limits::EVENTS_IDLE > Duration::from_secs(300));
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_not_answering_by_the_deadline() {
+        let url = silent_server().await;
+        let c = Client::new(&url)
+            .expect("client")
+            .with_deadline(Some(Deadline::after(Duration::from_millis(300))));
+        let started = Instant::now();
+        match c.prelogin("a@b.c").await {
+            Err(SyncError::NotAnswering { url: u, why }) => {
+                assert_eq!(u, url);
+                assert!(why.contains("no answer within"), "{why}");
+            }
+            other => panic!("expected not answering, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Once the deadline has passed, nothing more is sent.
+        let started = Instant::now();
+        assert!(matches!(
+            c.account().await,
+            Err(SyncError::NotAnswering { .. })
+        ));
+        assert!(started.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_not_silent() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let c = Client::new(&format!("http://127.0.0.1:{port}")).expect("client");
+        match c.health().await {
+            Err(SyncError::Unreachable { why, .. }) => {
+                assert!(why.contains("connection refused"), "{why}");
+            }
+            other => panic!("expected unreachable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ca_cert_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let e = tls::config(&empty).expect_err("no certificate");
+        assert!(e.contains("holds no certificate"), "{e}");
+        let e = tls::config(&dir.path().join("missing.pem")).expect_err("missing");
+        assert!(e.contains("cannot read OPENK_CA_CERT="), "{e}");
     }
 
     #[tokio::test]
