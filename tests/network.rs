@@ -3,7 +3,10 @@
 //! answers from local state, `sync` gives up with exit 7 naming the server
 //! (docs/architecture.md, "Network deadlines").
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::sync::Serve;
@@ -134,4 +137,109 @@ fn a_refused_connection_is_not_a_silent_server() {
     assert_eq!(env.json(&["status"])["sync"]["pending"], 1);
     let status = env.json(&["status"]);
     assert_eq!(status["server"]["state"], "unreachable", "{status}");
+}
+
+/// A pass-through HTTP/1.1 proxy to `upstream` that, while `hold` is set,
+/// forwards pushes (`POST …/changes`) to the server but never answers them:
+/// the push is applied, its answer is lost.
+fn lossy_proxy(upstream: u16, hold: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let hold = Arc::clone(&hold);
+            std::thread::spawn(move || proxy_one(client, upstream, &hold));
+        }
+    });
+    port
+}
+
+/// One request on `client` (answered with `Connection: close`).
+fn proxy_one(mut client: TcpStream, upstream: u16, hold: &AtomicBool) {
+    let mut reader = BufReader::new(client.try_clone().expect("clone"));
+    let mut head = String::new();
+    let mut length = 0usize;
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if !lower.starts_with("connection:") {
+            head.push_str(&line);
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut server = TcpStream::connect(("127.0.0.1", upstream)).expect("upstream");
+    server
+        .write_all(format!("{request_line}{head}Connection: close\r\n\r\n").as_bytes())
+        .and_then(|()| server.write_all(&body))
+        .expect("forward");
+    let mut answer = Vec::new();
+    let _ = server.read_to_end(&mut answer);
+    let is_push = request_line.starts_with("POST ") && request_line.contains("/changes ");
+    if is_push && hold.load(Ordering::SeqCst) {
+        // Applied on the server; the answer never comes back.
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let _ = client.write_all(&answer);
+}
+
+// The sync after a write gives up while its push is in flight (the server
+// applied it, the answer was lost): the push stays pending, the next sync
+// re-sends it with the same id, and the server applies it once.
+#[test]
+fn a_push_whose_answer_is_lost_is_replayed_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let hold = Arc::new(AtomicBool::new(false));
+    let proxy = lossy_proxy(server.port, Arc::clone(&hold));
+    let url = format!("http://127.0.0.1:{proxy}");
+    let a = TestEnv::init();
+    a.cmd(["register", "--server", &url, "--email", EMAIL]).ok();
+    a.add(&["login", "--name", "GitHub", "--password", "first-pw"]);
+    hold.store(true, Ordering::SeqCst);
+    let (run, took) = timed(a.cmd(["edit", "GitHub", "--password", "second-pw"]));
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(took < Duration::from_secs(10), "edit took {took:?}\n{run}");
+    run.stderr_has("saved here; not synced")
+        .stderr_has("not answering");
+    assert_eq!(a.json(&["status"])["sync"]["pending"], 1);
+    hold.store(false, Ordering::SeqCst);
+    a.cmd(["sync"]).ok();
+    assert_eq!(a.json(&["status"])["sync"]["pending"], 0);
+    // Applied once: this device has versions 1 and 2, the server's state
+    // matches its manifest and this device, and another device gets it.
+    let history = a.json(&["history", "GitHub"]);
+    let versions = history["versions"].as_array().expect("versions").len();
+    assert_eq!(versions, 2, "{history}");
+    a.cmd(["sync", "--verify"]).ok();
+    let b = TestEnv::new();
+    b.cmd([
+        "login",
+        "--server",
+        &server.url(),
+        "--email",
+        EMAIL,
+        "--secret-key",
+        a.secret_key(),
+    ])
+    .ok();
+    b.cmd(["sync"]).ok();
+    assert_eq!(b.run(&["get", "GitHub"]).trim_end(), "second-pw");
+    b.cmd(["sync", "--verify"]).ok();
 }
