@@ -690,10 +690,7 @@ fn tls_with_a_pinned_self_signed_certificate() {
     assert_eq!(status["server"]["confirmed"], true, "{status}");
     assert_eq!(status["sync"]["pending"], 0, "{status}");
     let other = env.root().join("other.pem");
-    let wrong = env
-        .cmd(["sync"])
-        .env("OPENK_CA_CERT", &other)
-        .code(8);
+    let wrong = env.cmd(["sync"]).env("OPENK_CA_CERT", &other).code(8);
     wrong
         .stderr_has(&url)
         .stderr_has("TLS certificate this device does not trust")

@@ -73,9 +73,10 @@ pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
     let result = vault.register(&a.server, &a.email, &name).await;
     let server = vault.remote().map(|r| r.server.clone()).unwrap_or_default();
     let account = vault.account_id();
-    // Upload the items right away (unless --no-sync / auto_sync = false).
+    // Upload the items right away (unless --no-sync / auto_sync = false),
+    // however long a large vault takes: the server has just answered.
     let note = if result.is_ok() {
-        super::sync::after_write(g, &mut vault).await
+        super::sync::sync_unless_off(g, &mut vault, None).await
     } else {
         None
     };

@@ -38,6 +38,16 @@ pub fn load_config() -> CliResult<crate::config::Config> {
 /// gives up after [`limits::AFTER_WRITE`] so a slow or silent server never
 /// holds the command.
 pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
+    sync_unless_off(g, vault, Some(limits::AFTER_WRITE)).await
+}
+
+/// Syncs unless `--no-sync`, `auto_sync = false` or not logged in, giving
+/// up after `time_limit` if one is given; a failure is a note.
+pub async fn sync_unless_off(
+    g: &Global,
+    vault: &mut Vault,
+    time_limit: Option<Duration>,
+) -> Option<String> {
     if g.no_sync || !vault.is_logged_in() {
         return None;
     }
@@ -47,7 +57,7 @@ pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
         Err(e) => return Some(e.message),
     }
     let opts = SyncOptions {
-        time_limit: Some(limits::AFTER_WRITE),
+        time_limit,
         ..SyncOptions::default()
     };
     match vault.sync(&opts).await {
