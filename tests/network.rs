@@ -56,6 +56,22 @@ fn timed(cmd: TestCommand) -> (Run, Duration) {
     (run, start.elapsed())
 }
 
+/// `openk status` (with `extra` arguments first) must exit 0 within a
+/// second. The machine running the suite may be busy: up to three tries, so
+/// that only a status that really waits (on every try) fails.
+fn status_within_a_second(env: &TestEnv, extra: &[&str]) -> Run {
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let (run, took) = timed(env.cmd(extra).arg("status"));
+        assert_eq!(run.code, Some(0), "{run}");
+        if took < Duration::from_secs(1) {
+            return run;
+        }
+        tries.push(took);
+    }
+    panic!("status took {tries:?}");
+}
+
 // A write against a silent server commits locally and gives up its sync
 // quickly: exit 0, "saved here; not synced", and the change is pending.
 #[test]
@@ -70,10 +86,7 @@ fn a_write_against_a_silent_server_returns_quickly_and_stays_pending() {
         .stderr_has(&url)
         .stderr_has("openk sync");
     assert_eq!(env.run(&["get", "GitHub"]).trim_end(), "second-pw");
-    let (run, took) = timed(env.cmd(["--json", "status"]));
-    assert_eq!(run.code, Some(0), "{run}");
-    assert!(took < Duration::from_secs(1), "status took {took:?}\n{run}");
-    let status = run.json();
+    let status = status_within_a_second(&env, &["--json"]).json();
     assert_eq!(status["sync"]["pending"], 1, "{status}");
 }
 
@@ -93,16 +106,11 @@ fn status_against_a_silent_server_answers_from_local_state() {
         "x",
     ])
     .ok();
-    let (run, took) = timed(env.cmd(["status"]));
-    assert_eq!(run.code, Some(0), "{run}");
-    assert!(took < Duration::from_secs(1), "status took {took:?}\n{run}");
+    let run = status_within_a_second(&env, &[]);
     run.stdout_has(&url)
         .stdout_has("not answering (could not confirm the session)")
         .stdout_has("1 pending change(s)");
-    let (run, took) = timed(env.cmd(["--json", "status"]));
-    assert_eq!(run.code, Some(0), "{run}");
-    assert!(took < Duration::from_secs(1), "status took {took:?}\n{run}");
-    let status = run.json();
+    let status = status_within_a_second(&env, &["--json"]).json();
     assert_eq!(status["server"]["reachable"], false, "{status}");
     assert_eq!(status["server"]["confirmed"], false, "{status}");
     assert_eq!(status["server"]["state"], "not answering", "{status}");
