@@ -599,9 +599,17 @@ async fn ask_status(
         }
     };
     if tokens.access_expires_at <= now_millis() + 5_000 {
+        // Not renewed here; the prelogin shows whether the server answers
+        // and whether a password change elsewhere ended the session.
         status.session = "expired".into();
-        match client.health().await {
-            Ok(()) => status.reachable = true,
+        match client.prelogin(&status.email).await {
+            Ok(pre) if mine.changed_by(&pre) => {
+                status.reachable = true;
+                status.session = "logged out".into();
+                status.confirmed = true;
+                status.problem = Some(Error::PasswordChanged.to_string());
+            }
+            Ok(_) => status.reachable = true,
             Err(e) => status.failed(&e.into()),
         }
         return;

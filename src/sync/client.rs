@@ -432,13 +432,6 @@ impl Client {
             .map(|_| ())
     }
 
-    /// Whether the server process answers (`/healthz`, no account needed).
-    pub async fn health(&self) -> Result<(), SyncError> {
-        self.call::<(), serde_json::Value>(Method::GET, "/healthz", None)
-            .await
-            .map(|_| ())
-    }
-
     pub async fn account(&self) -> Result<AccountResponse, SyncError> {
         self.expect::<(), _>(Method::GET, "/v1/account", None).await
     }
@@ -879,7 +872,7 @@ mod tests {
             .expect("free port")
             .port();
         let c = Client::new(&format!("http://127.0.0.1:{port}")).expect("client");
-        match c.health().await {
+        match c.prelogin("a@b.c").await {
             Err(SyncError::Unreachable { why, .. }) => {
                 assert!(why.contains("connection refused"), "{why}");
             }
