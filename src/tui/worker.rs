@@ -554,7 +554,7 @@ impl Worker {
                 let report = v
                     .sync(&SyncOptions {
                         verify: true,
-                        progress: None,
+                        ..SyncOptions::default()
                     })
                     .await?;
                 let mut out = vec![verify_summary(&report)];
