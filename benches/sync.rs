@@ -696,8 +696,8 @@ async fn sync_marked(v: &mut Vault, clock: Clock, marks: &Marks) -> SyncReport {
         }
     };
     let opts = SyncOptions {
-        verify: false,
         progress: Some(&progress),
+        ..SyncOptions::default()
     };
     v.sync(&opts).await.expect("sync")
 }

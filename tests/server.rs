@@ -558,7 +558,8 @@ fn make_certs(dir: &std::path::Path) -> bool {
 }
 
 // `openk serve --tls-cert/--tls-key` serves HTTPS; a client trusts a private
-// CA through OPENK_CA_CERT and refuses the server without it (exit 7).
+// CA through OPENK_CA_CERT and refuses the server without it: a TLS error
+// (exit 8) that names the server and OPENK_CA_CERT, not "unreachable".
 #[test]
 fn tls_with_a_private_ca() {
     if !crate::util::have("openssl") {
@@ -594,8 +595,13 @@ fn tls_with_a_private_ca() {
     wait_for(&format!("http://127.0.0.1:{port}"), &mut child);
     let untrusted = env
         .cmd(["register", "--server", &url, "--email", "tls@example.org"])
-        .code(7);
-    untrusted.stderr_has(&url);
+        .code(8);
+    untrusted
+        .stderr_has(&url)
+        .stderr_has("TLS certificate this device does not trust")
+        .stderr_has("not signed by a certificate authority this device trusts")
+        .stderr_has("set OPENK_CA_CERT")
+        .stderr_lacks("cannot reach");
     env.cmd(["register", "--server", &url, "--email", "tls@example.org"])
         .env("OPENK_CA_CERT", env.root().join("ca.pem"))
         .ok();
@@ -762,4 +768,110 @@ fn no_colour_codes_in_logs_off_a_terminal() {
         !run.stderr.contains('\u{1b}'),
         "ESC in the command's log\n{run}"
     );
+}
+
+/// A self-signed ed25519 server certificate for localhost and 127.0.0.1,
+/// made the ordinary way (`openssl req -x509`, so it says CA:TRUE).
+fn make_self_signed(dir: &std::path::Path, name: &str) -> bool {
+    Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout"])
+        .arg(format!("{name}.key"))
+        .arg("-out")
+        .arg(format!("{name}.pem"))
+        .args([
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+// OPENK_CA_CERT with the server's own self-signed certificate pins it: the
+// client connects. Another self-signed
+// certificate in OPENK_CA_CERT, or none, is a TLS error (exit 8) naming the
+// server and OPENK_CA_CERT; the write before it is kept and pending.
+#[test]
+fn tls_with_a_pinned_self_signed_certificate() {
+    if !crate::util::have("openssl") {
+        eprintln!(
+            "skipped: the openssl command is not installed (needed to make test certificates)"
+        );
+        return;
+    }
+    let env = TestEnv::init();
+    assert!(
+        make_self_signed(env.root(), "leaf") && make_self_signed(env.root(), "other"),
+        "openssl could not make the test certificates"
+    );
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            "memory",
+            "--tls-cert",
+        ])
+        .arg(env.root().join("leaf.pem"))
+        .arg("--tls-key")
+        .arg(env.root().join("leaf.key"))
+        .env("HOME", env.root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openk serve");
+    wait_for(&format!("http://127.0.0.1:{port}"), &mut child);
+    let pinned = env.root().join("leaf.pem");
+    env.cmd(["register", "--server", &url, "--email", "pin@example.org"])
+        .env("OPENK_CA_CERT", &pinned)
+        .ok();
+    env.cmd(["add", "login", "--name", "Pinned", "--password", "pw-1"])
+        .env("OPENK_CA_CERT", &pinned)
+        .ok()
+        .stderr_lacks("not synced");
+    let status = env
+        .cmd(["--json", "status"])
+        .env("OPENK_CA_CERT", &pinned)
+        .json();
+    assert_eq!(status["server"]["reachable"], true, "{status}");
+    assert_eq!(status["server"]["confirmed"], true, "{status}");
+    assert_eq!(status["sync"]["pending"], 0, "{status}");
+    let other = env.root().join("other.pem");
+    let wrong = env.cmd(["sync"]).env("OPENK_CA_CERT", &other).code(8);
+    wrong
+        .stderr_has(&url)
+        .stderr_has("TLS certificate this device does not trust")
+        .stderr_has(&format!("check OPENK_CA_CERT={}", other.display()))
+        .stderr_lacks("cannot reach");
+    let none = env.cmd(["sync"]).code(8);
+    none.stderr_has(&url).stderr_has("set OPENK_CA_CERT");
+    // A write commits locally and says why it did not sync.
+    env.cmd(["edit", "Pinned", "--password", "pw-2"])
+        .env("OPENK_CA_CERT", &other)
+        .ok()
+        .stderr_has("saved here; not synced")
+        .stderr_has("TLS certificate this device does not trust");
+    let status = env
+        .cmd(["--json", "status"])
+        .env("OPENK_CA_CERT", &other)
+        .json();
+    assert_eq!(status["server"]["state"], "tls error", "{status}");
+    assert_eq!(status["sync"]["pending"], 1, "{status}");
+    env.cmd(["sync"]).env("OPENK_CA_CERT", &pinned).ok();
+    let status = env
+        .cmd(["--json", "status"])
+        .env("OPENK_CA_CERT", &pinned)
+        .json();
+    assert_eq!(status["sync"]["pending"], 0, "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -14,15 +14,15 @@ const EMAIL: &str = "sync@example.org";
 
 /// `openk serve` on a fixed port with a SQLite file; can be stopped and
 /// started again (same port, same data).
-struct Serve {
-    port: u16,
+pub(crate) struct Serve {
+    pub(crate) port: u16,
     db: String,
     extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl Serve {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         let db = format!("sqlite://{}", dir.join("server.db").display());
         Self::with(free_port(), db, Vec::new())
     }
@@ -38,7 +38,7 @@ impl Serve {
         s
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -72,7 +72,7 @@ impl Serve {
         self.child = Some(child);
     }
 
-    fn down(&mut self) {
+    pub(crate) fn down(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

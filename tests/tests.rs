@@ -15,6 +15,7 @@ mod damage;
 mod files;
 mod items;
 mod leaks;
+mod network;
 mod readme;
 mod server;
 mod sync;

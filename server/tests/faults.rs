@@ -458,6 +458,7 @@ async fn secrets_never_reach_the_database_or_the_logs() {
     secrets.push(("new auth key".into(), new_key.clone()));
     let change_pw = json!({
         "kdf": common::kdf(), "salt": b64(&random_bytes(16)), "auth_key": b64(&new_key), "wrapped_account_key": b64(&random_bytes(60)),
+        "mac": b64(&random_bytes(32)),
     });
     expect(
         call(

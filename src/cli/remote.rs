@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::input::{self, confirm};
 use super::output::{print, print_json, table};
 use super::{CliError, CliResult, Global, exit, unlock, vault_dir};
+use crate::engine::sync::limits;
 use crate::engine::{self, remote};
 
 #[derive(Debug, Args)]
@@ -72,9 +73,10 @@ pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
     let result = vault.register(&a.server, &a.email, &name).await;
     let server = vault.remote().map(|r| r.server.clone()).unwrap_or_default();
     let account = vault.account_id();
-    // Upload the items right away (unless --no-sync / auto_sync = false).
+    // Upload the items right away (unless --no-sync / auto_sync = false),
+    // however long a large vault takes: the server has just answered.
     let note = if result.is_ok() {
-        super::sync::after_write(g, &mut vault).await
+        super::sync::sync_unless_off(g, &mut vault, None).await
     } else {
         None
     };
@@ -219,13 +221,17 @@ pub async fn logout(g: &Global) -> CliResult {
     }
 }
 
+/// `openk status`: the local part from the vault alone; the server part
+/// with a short deadline ([`limits::STATUS`]), saying what it could not
+/// confirm instead of failing.
 pub async fn status(g: &Global) -> CliResult {
     let mut vault = unlock(g).await?;
+    // The server is asked while the local part is read.
+    let probe = vault.remote_status(limits::STATUS).map(tokio::spawn);
     let (count, damaged) = {
         let (entries, damaged) = vault.entries().await?;
         (entries.len(), damaged.len())
     };
-    let remote = vault.remote_status().await;
     let local_sync = vault.local_sync_status().await?;
     let (vault_id, vault_name) = vault.default_vault();
     let (agent, agent_text) = super::session::status_json(vault.dir()).await;
@@ -248,7 +254,13 @@ pub async fn status(g: &Global) -> CliResult {
         },
     });
     vault.close().await;
-    let remote = remote?;
+    let remote = match probe {
+        Some(task) => Some(
+            task.await
+                .map_err(|e| CliError::general(format!("the server check failed: {e}")))?,
+        ),
+        None => None,
+    };
     if g.json {
         let mut v = info;
         v["server"] = serde_json::to_value(&remote).unwrap_or_default();
@@ -300,18 +312,24 @@ pub async fn status(g: &Global) -> CliResult {
         Some(r) => {
             rows.push(vec![
                 "server".into(),
-                format!(
-                    "{} ({})",
-                    r.server,
-                    if r.reachable {
-                        "reachable"
-                    } else {
-                        "unreachable"
-                    }
-                ),
+                if r.reachable {
+                    format!("{} (answering)", r.server)
+                } else if r.confirmed {
+                    format!("{}: {}", r.server, r.state)
+                } else {
+                    format!("{}: {} (could not confirm the session)", r.server, r.state)
+                },
             ]);
             rows.push(vec!["email".into(), r.email.clone()]);
-            rows.push(vec!["session".into(), r.session.clone()]);
+            rows.push(vec![
+                "session".into(),
+                match (r.session.as_str(), r.confirmed) {
+                    ("expired", _) => "expired (the next `openk sync` renews it)".to_owned(),
+                    ("rejected", _) => "rejected by the server (see problem)".to_owned(),
+                    (s, true) => s.to_owned(),
+                    (s, false) => format!("{s} (as last known here; not confirmed)"),
+                },
+            ]);
             if let Some(p) = &r.problem {
                 rows.push(vec!["problem".into(), p.clone()]);
             }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock};
-use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport};
+use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport, limits};
 use crate::engine::{Error, Vault};
 
 #[derive(Debug, Args)]
@@ -26,18 +26,34 @@ pub struct SyncArgs {
 
 /// After a local write: syncs when the vault is logged in, auto sync is on
 /// and `--no-sync` was not given. The write is already committed, so a
-/// failed sync only becomes a note (the change stays pending).
+/// failed sync only becomes a note (the change stays pending), and the sync
+/// gives up after [`limits::AFTER_WRITE`] so a slow or silent server never
+/// holds the command.
 pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
+    sync_unless_off(g, vault, Some(limits::AFTER_WRITE)).await
+}
+
+/// Syncs unless `--no-sync`, `auto_sync = false` or not logged in, giving
+/// up after `time_limit` if one is given; a failure is a note.
+pub async fn sync_unless_off(
+    g: &Global,
+    vault: &mut Vault,
+    time_limit: Option<Duration>,
+) -> Option<String> {
     if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
         return None;
     }
-    match vault.sync(&SyncOptions::default()).await {
+    let opts = SyncOptions {
+        time_limit,
+        ..SyncOptions::default()
+    };
+    match vault.sync(&opts).await {
         Ok(_) => None,
-        Err(e @ Error::Unreachable(_)) => Some(format!(
-            "saved here; not synced ({e}); `openk sync` sends it when the server is back"
+        Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => Some(format!(
+            "saved here; not synced: {e}; the change stays pending and `openk sync` sends it when the server is back"
         )),
         Err(e) => Some(format!(
-            "saved here; not synced: {e}; `openk sync` tries again"
+            "saved here; not synced: {e}; the change stays pending for `openk sync`"
         )),
     }
 }
@@ -56,7 +72,11 @@ pub async fn after_password_adopted(g: &Global, vault: &mut Vault) {
     if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
         return;
     }
-    match vault.sync(&SyncOptions::default()).await {
+    let opts = SyncOptions {
+        time_limit: Some(limits::AFTER_WRITE),
+        ..SyncOptions::default()
+    };
+    match vault.sync(&opts).await {
         Ok(report) => {
             let pushed: u64 = report.vaults.iter().map(|v| v.pushed).sum();
             if pushed > 0 {
@@ -169,6 +189,7 @@ async fn sync_once(g: &Global, vault: &mut Vault, verify: bool) -> Result<SyncRe
     let opts = SyncOptions {
         verify,
         progress: Some(&progress),
+        time_limit: None,
     };
     let out = vault.sync(&opts).await;
     if let Some(b) = &bar {
@@ -231,7 +252,7 @@ async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
                         });
                     }
                 }
-                Err(e @ Error::Unreachable(_)) => say(format!("{e}")),
+                Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => say(format!("{e}")),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -267,7 +288,11 @@ async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
                                         });
                                     }
                                 }
-                                Err(e @ (Error::Unreachable(_) | Error::HeadMoved)) => {
+                                Err(
+                                    e @ (Error::Unreachable(_)
+                                    | Error::NotAnswering(_)
+                                    | Error::HeadMoved),
+                                ) => {
                                     say(format!("{e}"));
                                 }
                                 Err(e) => return Err(e.into()),

@@ -53,8 +53,16 @@ pub enum Error {
         "the vault changed on the server while this device was pushing; run `openk sync` again"
     )]
     HeadMoved,
+    /// The server cannot be reached: refused, no route, unknown host.
     #[error("{0}")]
     Unreachable(String),
+    /// The server did not answer in time (connect, idle or overall deadline).
+    #[error("{0}")]
+    NotAnswering(String),
+    /// The TLS handshake with the server failed (an untrusted certificate,
+    /// not https, …); the message says what to check.
+    #[error("{0}")]
+    Tls(String),
     #[error("{0}")]
     Remote(String),
     /// A server answer that fails verification (DESIGN §6): nothing local
@@ -87,6 +95,16 @@ fn read_only_message(dir: &std::path::Path) -> String {
 }
 
 impl Error {
+    /// Whether the server could not be talked to at all (unreachable, not
+    /// answering, TLS): local changes stay pending for a later sync.
+    #[must_use]
+    pub fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable(_) | Self::NotAnswering(_) | Self::Tls(_)
+        )
+    }
+
     /// The process exit code for this error (DESIGN §8).
     #[must_use]
     pub fn exit_code(&self) -> i32 {
@@ -95,7 +113,8 @@ impl Error {
             Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
             Self::Ambiguous { .. } => 5,
             Self::Conflict(_) | Self::HeadMoved => 6,
-            Self::Unreachable(_) => 7,
+            Self::Unreachable(_) | Self::NotAnswering(_) => 7,
+            Self::Tls(_) => 8,
             Self::Invalid(_) => 2,
             _ => 1,
         }

@@ -76,6 +76,7 @@ impl Vault {
             loaded: None,
             adopted_password_change: false,
             seen: None,
+            deadline: None,
         })
     }
 

@@ -125,6 +125,9 @@ pub struct Vault {
     adopted_password_change: bool,
     /// Where the database stood when [`Vault::catch_up`] last looked.
     seen: Option<store::ChangeMarker>,
+    /// While set, every server request must be done by then (a sync with a
+    /// time limit, the server part of `status`).
+    deadline: Option<crate::sync::client::Deadline>,
 }
 
 /// How [`Vault::unlock_with`] may treat a password changed on another device.
@@ -589,6 +592,7 @@ impl Vault {
             }),
             adopted_password_change: false,
             seen: None,
+            deadline: None,
         })
     }
 
@@ -770,6 +774,7 @@ impl Vault {
             loaded: None,
             adopted_password_change: false,
             seen: None,
+            deadline: None,
         })
     }
 

@@ -37,6 +37,8 @@ impl From<SyncError> for Error {
     fn from(e: SyncError) -> Self {
         match e {
             SyncError::Unreachable { .. } => Self::Unreachable(e.to_string()),
+            SyncError::NotAnswering { .. } => Self::NotAnswering(e.to_string()),
+            SyncError::Tls(m) => Self::Tls(m),
             SyncError::Unauthorized | SyncError::BadCredentials => Self::Session(e.to_string()),
             SyncError::NotFound => Self::NotFound("that on the server".into()),
             SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
@@ -86,11 +88,50 @@ pub struct RemoteStatus {
     pub server: String,
     pub email: String,
     pub device_name: String,
-    /// `active`, `expired` (refresh will renew it) or `logged out`.
+    /// `active`, `expired` (the next sync renews it), `rejected` (the
+    /// server refused the access token: the next sync renews the session or
+    /// says it ended) or `logged out`. As this device last knew it unless
+    /// `confirmed`.
     pub session: String,
+    /// The server answered within the time `status` gives it.
     pub reachable: bool,
+    /// `session` is certain: the server confirmed it just now, or this
+    /// device is logged out.
+    pub confirmed: bool,
+    /// `answering`, `not answering` (no answer in time), `unreachable`
+    /// (refused, unknown host…), `tls error` or `error`.
+    pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+impl RemoteStatus {
+    fn failed(&mut self, e: &Error) {
+        self.state = match e {
+            Error::NotAnswering(_) => "not answering",
+            Error::Unreachable(_) => "unreachable",
+            Error::Tls(_) => "tls error",
+            _ => "error",
+        }
+        .into();
+        self.problem = Some(e.to_string());
+    }
+}
+
+/// What `status` needs to tell a password changed on another device.
+struct HeaderKdf {
+    account_id: Uuid,
+    salt: Vec<u8>,
+    kdf: KdfParams,
+}
+
+impl HeaderKdf {
+    /// The server's settings for this account differ from this vault's: the
+    /// master password was changed on another device.
+    fn changed_by(&self, pre: &wire::PreloginResponse) -> bool {
+        pre.account_id == self.account_id
+            && (pre.salt.0 != self.salt || kdf_from_wire(pre.kdf) != self.kdf)
+    }
 }
 
 pub(super) async fn load(store: &Store) -> Result<Option<RemoteRecord>> {
@@ -211,7 +252,9 @@ impl Vault {
     }
 
     fn client(&self) -> Result<Client> {
-        Client::new(&self.remote_or_err()?.server).map_err(Error::Invalid)
+        Ok(Client::new(&self.remote_or_err()?.server)
+            .map_err(Error::Invalid)?
+            .with_deadline(self.deadline))
     }
 
     /// Renews the tokens with the refresh token.
@@ -444,54 +487,43 @@ impl Vault {
         Ok(told)
     }
 
-    /// The server side of `openk status` (asks the server when logged in).
-    pub async fn remote_status(&mut self) -> Result<Option<RemoteStatus>> {
-        let Some(record) = self.remote.clone() else {
-            return Ok(None);
-        };
+    /// The server side of `openk status`: a future that asks the server for
+    /// at most `within` in all (`None`: not registered). It borrows nothing,
+    /// so it can run while the local part is read. It never fails: what
+    /// could not be confirmed is said in the answer (`confirmed`, `state`,
+    /// `problem`). It never renews the session either (a refresh cut off by
+    /// the short deadline could cost the session: refresh tokens work once);
+    /// an expired access token is reported as such and the next sync renews
+    /// it.
+    #[must_use]
+    pub fn remote_status(
+        &self,
+        within: std::time::Duration,
+    ) -> Option<impl Future<Output = RemoteStatus> + Send + 'static> {
+        let record = self.remote.clone()?;
         let mut status = RemoteStatus {
             server: record.server.clone(),
             email: record.email.clone(),
             device_name: record.device_name.clone(),
             session: "logged out".into(),
             reachable: false,
+            confirmed: false,
+            state: "answering".into(),
             problem: None,
         };
-        let Ok(tokens) = self.tokens() else {
-            if let Ok(pre) = self.client()?.prelogin(&record.email).await {
-                status.reachable = true;
-                if pre.account_id == self.header.account_id
-                    && (pre.salt.0 != self.header.salt || kdf_from_wire(pre.kdf) != self.header.kdf)
-                {
-                    status.problem = Some(Error::PasswordChanged.to_string());
-                }
-            }
-            return Ok(Some(status));
+        let client = Client::new(&record.server)
+            .map_err(Error::Invalid)
+            .map(|c| c.with_deadline(Some(crate::sync::client::Deadline::after(within))));
+        let tokens = self.tokens();
+        let mine = HeaderKdf {
+            account_id: self.header.account_id,
+            salt: self.header.salt.clone(),
+            kdf: self.header.kdf,
         };
-        status.session = if tokens.access_expires_at > now_millis() {
-            "active".into()
-        } else {
-            "expired".into()
-        };
-        match self.authed(|c| async move { c.account().await }).await {
-            Ok(_) => {
-                status.reachable = true;
-                status.session = "active".into();
-            }
-            Err(Error::Unreachable(m)) => status.problem = Some(m),
-            Err(Error::Session(m)) => {
-                status.reachable = true;
-                status.session = "logged out".into();
-                status.problem = Some(m);
-            }
-            Err(e @ Error::PasswordChanged) => {
-                status.reachable = true;
-                status.session = "logged out".into();
-                status.problem = Some(e.to_string());
-            }
-            Err(e) => status.problem = Some(e.to_string()),
-        }
-        Ok(Some(status))
+        Some(async move {
+            ask_status(client, tokens, &mine, &mut status).await;
+            status
+        })
     }
 
     /// The account's devices.
@@ -559,6 +591,84 @@ impl Vault {
             async move { c.change_password(&req).await }
         })
         .await
+    }
+}
+
+/// Fills in what the server says about this device's session.
+async fn ask_status(
+    client: Result<Client>,
+    tokens: Result<Tokens>,
+    mine: &HeaderKdf,
+    status: &mut RemoteStatus,
+) {
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => return status.failed(&e),
+    };
+    let tokens = match tokens {
+        Ok(t) => t,
+        // Logged out (known here): whether the server answers, and whether
+        // a password change on another device is the reason.
+        Err(Error::Session(_)) => {
+            status.confirmed = true;
+            match client.prelogin(&status.email).await {
+                Ok(pre) => {
+                    status.reachable = true;
+                    if mine.changed_by(&pre) {
+                        status.problem = Some(Error::PasswordChanged.to_string());
+                    }
+                }
+                Err(e) => status.failed(&e.into()),
+            }
+            return;
+        }
+        Err(e) => {
+            status.session = "unreadable".into();
+            return status.failed(&e);
+        }
+    };
+    if tokens.access_expires_at <= now_millis() + 5_000 {
+        // Not renewed here; the prelogin shows whether the server answers
+        // and whether a password change elsewhere ended the session.
+        status.session = "expired".into();
+        match client.prelogin(&status.email).await {
+            Ok(pre) if mine.changed_by(&pre) => {
+                status.reachable = true;
+                status.session = "logged out".into();
+                status.confirmed = true;
+                status.problem = Some(Error::PasswordChanged.to_string());
+            }
+            Ok(_) => status.reachable = true,
+            Err(e) => status.failed(&e.into()),
+        }
+        return;
+    }
+    status.session = "active".into();
+    match client
+        .clone()
+        .with_token(Some(tokens.access.to_string()))
+        .account()
+        .await
+    {
+        Ok(_) => {
+            status.reachable = true;
+            status.confirmed = true;
+        }
+        Err(SyncError::Unauthorized) => {
+            status.reachable = true;
+            if matches!(client.prelogin(&status.email).await, Ok(pre) if mine.changed_by(&pre)) {
+                status.session = "logged out".into();
+                status.confirmed = true;
+                status.problem = Some(Error::PasswordChanged.to_string());
+            } else {
+                status.session = "rejected".into();
+                status.problem = Some(
+                    "the server did not accept this device's access token; `openk sync` renews the session or says that it ended"
+                        .into(),
+                );
+            }
+        }
+        Err(e) => status.failed(&e.into()),
     }
 }
 
@@ -757,6 +867,7 @@ pub async fn login(
         loaded: None,
         adopted_password_change: false,
         seen: None,
+        deadline: None,
     };
     vault
         .save_remote(RemoteRecord {

@@ -54,7 +54,16 @@ pub struct SyncOptions<'a> {
     /// with the manifest and the local state.
     pub verify: bool,
     pub progress: Option<&'a (dyn Fn(Progress) + Send + Sync)>,
+    /// Give up when the whole sync is not done in this time (e.g.
+    /// [`limits::AFTER_WRITE`] after a write). Only server requests are cut
+    /// short, never a local transaction: what was verified and applied
+    /// stays, a push whose answer did not come stays pending and is re-sent
+    /// by the next sync, and nothing else changes. `None`: only the
+    /// per-request limits apply.
+    pub time_limit: Option<std::time::Duration>,
 }
+
+pub use crate::sync::client::limits;
 
 /// What one sync did to one vault.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -380,6 +389,17 @@ impl Vault {
     /// Not logged in (exit 3), unreachable (exit 7: local changes stay
     /// pending), [`Error::Untrusted`] for answers that fail verification.
     pub async fn sync(&mut self, opts: &SyncOptions<'_>) -> Result<SyncReport> {
+        let outer = self.deadline;
+        self.deadline = opts
+            .time_limit
+            .map(crate::sync::client::Deadline::after)
+            .or(outer);
+        let out = self.sync_all(opts).await;
+        self.deadline = outer;
+        out
+    }
+
+    async fn sync_all(&mut self, opts: &SyncOptions<'_>) -> Result<SyncReport> {
         self.remote_or_err()?;
         self.live_tokens().await?;
         self.reconcile_vaults().await?;
@@ -841,7 +861,7 @@ impl Vault {
                 {
                     if r.version > c.version + 1 {
                         self.fill_history(vault_id, vk, id, c.version, r.version, ops)
-                            .await;
+                            .await?;
                     }
                     ops.push(SyncOp::PutHistory(c.clone()));
                 }
@@ -1012,6 +1032,11 @@ impl Vault {
     /// Fetches the versions between `have` and `to` from the server's
     /// history (another device saved several versions offline). Versions
     /// that do not decrypt are left out; history is a convenience here.
+    ///
+    /// # Errors
+    /// Only when the server stops answering (or the time limit runs out):
+    /// then nothing of the pull is applied, so that the next sync fetches
+    /// this history instead of leaving a gap.
     async fn fill_history(
         &mut self,
         vault_id: Uuid,
@@ -1020,13 +1045,17 @@ impl Vault {
         have: u64,
         to: u64,
         ops: &mut Vec<SyncOp>,
-    ) {
+    ) -> Result<()> {
         let got = self
             .authed(|c| async move { c.item_history(vault_id, id).await })
             .await;
-        let Ok(history) = got else {
-            tracing::debug!(item = %id, "server history not available");
-            return;
+        let history = match got {
+            Ok(h) => h,
+            Err(e) if e.is_offline() => return Err(e),
+            Err(e) => {
+                tracing::debug!(item = %id, error = %e, "server history not available");
+                return Ok(());
+            }
         };
         for h in history
             .iter()
@@ -1037,6 +1066,7 @@ impl Vault {
                 ops.push(SyncOp::PutHistory(rec));
             }
         }
+        Ok(())
     }
 
     /// Pushes every dirty item, one unpushed version per item per batch.
@@ -1235,7 +1265,7 @@ impl Vault {
                 return Ok(None);
             }
             // Unknown whether it arrived: keep it pending, re-sent next time.
-            Err(e @ Error::Unreachable(_)) => return Err(e),
+            Err(e) if e.is_offline() => return Err(e),
             Err(e) => {
                 self.store.apply_sync(&[clear]).await?;
                 return Err(e);

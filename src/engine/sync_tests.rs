@@ -550,7 +550,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let r = a
         .sync(&SyncOptions {
             verify: true,
-            progress: None,
+            ..SyncOptions::default()
         })
         .await
         .expect("verify");
@@ -566,7 +566,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let r = a
         .sync(&SyncOptions {
             verify: true,
-            progress: None,
+            ..SyncOptions::default()
         })
         .await
         .expect("verify");
@@ -578,7 +578,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let r = a
         .sync(&SyncOptions {
             verify: true,
-            progress: None,
+            ..SyncOptions::default()
         })
         .await
         .expect("verify");
@@ -1013,7 +1013,10 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
     assert!(matches!(e, Error::PasswordChanged), "{e}");
     let e = b.relogin().await.expect_err("old password");
     assert!(matches!(e, Error::PasswordChanged), "{e}");
-    let status = b.remote_status().await.expect("status").expect("remote");
+    let status = b
+        .remote_status(std::time::Duration::from_secs(5))
+        .expect("remote")
+        .await;
     assert!(
         status
             .problem

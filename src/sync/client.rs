@@ -1,10 +1,20 @@
 //! A typed HTTP client for the `/v1` API (reqwest + rustls).
 //!
-//! Errors are mapped to what a user can act on: an unreachable server (exit
-//! 7, URL named), an expired session, too many attempts (with the
-//! `Retry-After` seconds), or the server's problem detail.
+//! Errors are mapped to what a user can act on: a server that is not
+//! answering or cannot be reached (exit 7, URL named), a TLS trust failure
+//! (exit 8, pointing at `OPENK_CA_CERT`), an expired session, too many
+//! attempts (with the `Retry-After` seconds), or the server's problem
+//! detail.
+//!
+//! Every request is bounded in time ([`limits`]): a connect timeout, an
+//! idle timeout (silence while waiting for the answer or its next bytes),
+//! a per-request deadline, and optionally the deadline of the whole
+//! operation it belongs to ([`Deadline`]), so a silent server never holds a
+//! command for long.
 
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openk_server::api::types::{
     AccountResponse, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse, LoginRequest,
@@ -16,10 +26,73 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+/// The sync client's time limits, in one place (docs/architecture.md,
+/// "Network deadlines").
+pub mod limits {
+    use std::time::Duration;
+
+    /// Setting up the TCP connection and the TLS handshake.
+    pub const CONNECT: Duration = Duration::from_secs(5);
+    /// Longest silence while waiting for the head of an answer or for its
+    /// next bytes. A large transfer that keeps moving is never cut by it.
+    pub const IDLE: Duration = Duration::from_secs(15);
+    /// Overall deadline of one request: a pull page (1000 records, about
+    /// 1.2 MB) or a push batch needs far less on any working link.
+    pub const CALL: Duration = Duration::from_secs(120);
+    /// The whole sync that follows a write (`add`, `edit`, `rm`, …): the
+    /// write is committed locally first; after this it stays pending.
+    pub const AFTER_WRITE: Duration = Duration::from_secs(3);
+    /// The server part of `openk status` (the local part needs no network).
+    pub const STATUS: Duration = Duration::from_millis(600);
+    /// Silence on an event stream (`openk sync --watch`) before it counts as
+    /// dead and is reopened: longer than the longest keep-alive interval a
+    /// server may be configured with (300 s).
+    pub const EVENTS_IDLE: Duration = Duration::from_secs(330);
+}
+
+/// The point in time by which a whole operation (several requests) must be
+/// done, and how long it was given (for messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    allowed: Duration,
+}
+
+impl Deadline {
+    /// `allowed` from now.
+    #[must_use]
+    pub fn after(allowed: Duration) -> Self {
+        Self {
+            at: Instant::now() + allowed,
+            allowed,
+        }
+    }
+
+    /// Time left (zero once passed).
+    #[must_use]
+    pub fn left(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// How long the operation was given.
+    #[must_use]
+    pub fn allowed(&self) -> Duration {
+        self.allowed
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The connection or the answer did not come in time (a silent,
+    /// overloaded or firewalled server).
+    #[error("the server at {url} is not answering ({why})")]
+    NotAnswering { url: String, why: String },
     #[error("cannot reach the server at {url}: {why}")]
     Unreachable { url: String, why: String },
+    /// The TLS handshake failed: an untrusted certificate (the message
+    /// says what to do with `OPENK_CA_CERT`) or another TLS problem.
+    #[error("{0}")]
+    Tls(String),
     #[error(
         "the server session has ended (logged out, revoked or expired); run `openk login` again"
     )]
@@ -40,16 +113,21 @@ pub enum SyncError {
     Protocol(String),
 }
 
-/// Environment variable naming a PEM file of extra CA certificates to trust
-/// (a self-hosted server with its own CA or a self-signed certificate).
+/// Environment variable naming a PEM file of certificates to trust for the
+/// server: CA certificates (trusted as roots, besides the built-in ones)
+/// and self-signed server certificates (pinned: trusted when the server
+/// presents exactly that certificate).
 pub const CA_CERT_ENV: &str = "OPENK_CA_CERT";
 
-/// One server, optionally with an access token.
+/// One server, optionally with an access token and a deadline.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The TLS setup for `OPENK_CA_CERT` (none: reqwest's built-in roots).
+    tls: Option<rustls::ClientConfig>,
     base: String,
     access_token: Option<String>,
+    deadline: Option<Deadline>,
 }
 
 impl std::fmt::Debug for Client {
@@ -123,14 +201,19 @@ impl EventStream {
             if self.buf.len() > MAX_EVENT_LINE {
                 return Some(Err(SyncError::Protocol("an event line is too long".into())));
             }
-            match self.inner.next().await {
+            let Ok(next) = tokio::time::timeout(limits::EVENTS_IDLE, self.inner.next()).await
+            else {
+                return Some(Err(SyncError::NotAnswering {
+                    url: self.base.clone(),
+                    why: format!(
+                        "the event stream was silent for {}",
+                        seconds(limits::EVENTS_IDLE)
+                    ),
+                }));
+            };
+            match next {
                 Some(Ok(bytes)) => self.buf.extend_from_slice(&bytes),
-                Some(Err(e)) => {
-                    return Some(Err(SyncError::Unreachable {
-                        url: self.base.clone(),
-                        why: root_cause(&e),
-                    }));
-                }
+                Some(Err(e)) => return Some(Err(transport_error(&self.base, &e, None))),
                 None => return None,
             }
         }
@@ -152,36 +235,44 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
+/// A reqwest client with the connect timeout, optionally the idle timeout,
+/// and the `OPENK_CA_CERT` TLS setup.
+fn http_client(
+    tls: Option<&rustls::ClientConfig>,
+    idle: Option<Duration>,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(limits::CONNECT)
+        .timeout(limits::CALL)
+        .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")));
+    if let Some(idle) = idle {
+        builder = builder.read_timeout(idle);
+    }
+    if let Some(tls) = tls {
+        builder = builder.use_preconfigured_tls(tls.clone());
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot start the HTTP client: {e}"))
+}
+
 impl Client {
     /// # Errors
-    /// An invalid URL.
+    /// An invalid URL; an `OPENK_CA_CERT` file that cannot be read or holds
+    /// no certificate.
     pub fn new(base: &str) -> Result<Self, String> {
         let base = normalize_url(base)?;
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")));
-        // A self-hosted server with a private CA: trust that CA as well.
-        if let Some(path) = std::env::var_os(CA_CERT_ENV) {
-            let pem = std::fs::read(&path).map_err(|e| {
-                format!(
-                    "cannot read {CA_CERT_ENV}={}: {e}",
-                    std::path::Path::new(&path).display()
-                )
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{CA_CERT_ENV} is not a PEM certificate: {e}"))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        let tls = match std::env::var_os(CA_CERT_ENV) {
+            Some(path) if !path.is_empty() => Some(tls::config(Path::new(&path))?),
+            _ => None,
+        };
+        let http = http_client(tls.as_ref(), Some(limits::IDLE))?;
         Ok(Self {
             http,
+            tls,
             base,
             access_token: None,
+            deadline: None,
         })
     }
 
@@ -189,6 +280,36 @@ impl Client {
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.access_token = token;
         self
+    }
+
+    /// Every request of this client must be done by `deadline` (besides
+    /// its own limits).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Deadline>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The time the next request may take: the per-request limit, cut to
+    /// what is left of the deadline.
+    ///
+    /// # Errors
+    /// [`SyncError::NotAnswering`] when the deadline has passed.
+    fn budget(&self) -> Result<Duration, SyncError> {
+        let Some(d) = self.deadline else {
+            return Ok(limits::CALL);
+        };
+        let left = d.left();
+        if left < Duration::from_millis(20) {
+            return Err(SyncError::NotAnswering {
+                url: self.base.clone(),
+                why: format!(
+                    "no answer in the {} this command waits",
+                    seconds(d.allowed())
+                ),
+            });
+        }
+        Ok(left.min(limits::CALL))
     }
 
     #[must_use]
@@ -203,26 +324,28 @@ impl Client {
         body: Option<&B>,
     ) -> Result<Option<T>, SyncError> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
+        let budget = self.budget()?;
+        let mut req = self.http.request(method, &url).timeout(budget);
         if let Some(token) = &self.access_token {
             req = req.bearer_auth(token);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req.send().await.map_err(|e| SyncError::Unreachable {
-            url: self.base.clone(),
-            why: root_cause(&e),
-        })?;
+        let started = Instant::now();
+        let res = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.base, &e, Some(started)))?;
         let status = res.status();
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
         if status.is_success() {
-            let bytes = res.bytes().await.map_err(|e| SyncError::Unreachable {
-                url: self.base.clone(),
-                why: root_cause(&e),
-            })?;
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&self.base, &e, Some(started)))?;
             return serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| SyncError::Protocol(format!("{path}: {e}")));
@@ -388,19 +511,27 @@ impl Client {
     /// # Errors
     /// As other calls: unreachable, session ended, refused.
     pub async fn events(&self) -> Result<EventStream, SyncError> {
-        let mut req = self
-            .http
+        // The stream stays open: no idle or overall timeout on the client
+        // (the stream's own silence limit is in `EventStream::next`), but the
+        // head of the answer must come as for any request.
+        let http = http_client(self.tls.as_ref(), None).map_err(SyncError::Protocol)?;
+        let mut req = http
             .get(format!("{}/v1/events", self.base))
             .header(reqwest::header::ACCEPT, "text/event-stream")
-            // The stream stays open; only the connect timeout applies.
             .timeout(Duration::from_secs(365 * 24 * 3600));
         if let Some(token) = &self.access_token {
             req = req.bearer_auth(token);
         }
-        let res = req.send().await.map_err(|e| SyncError::Unreachable {
-            url: self.base.clone(),
-            why: root_cause(&e),
-        })?;
+        let started = Instant::now();
+        let res = match tokio::time::timeout(limits::IDLE, req.send()).await {
+            Ok(sent) => sent.map_err(|e| transport_error(&self.base, &e, Some(started)))?,
+            Err(_) => {
+                return Err(SyncError::NotAnswering {
+                    url: self.base.clone(),
+                    why: format!("no answer within {}", seconds(limits::IDLE)),
+                });
+            }
+        };
         if !res.status().is_success() {
             return Err(self.failure(res).await);
         }
@@ -419,16 +550,252 @@ impl Client {
     }
 }
 
-/// The innermost error message (e.g. "Connection refused").
-fn root_cause(e: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    if e.is_timeout() {
-        "timed out".to_owned()
+/// "3 s", "0.8 s", "15 s".
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(10) && d.subsec_millis() != 0 {
+        format!("{:.1} s", d.as_secs_f64())
     } else {
-        source.to_string()
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// Every error in the chain, including the one an `io::Error` wraps (its
+/// `source()` skips it).
+fn chain(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut out: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        out.push(err);
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    out
+}
+
+/// A failed request, as the user can act on it: a TLS failure, a server
+/// that is not answering (a timeout), a refused connection, or another
+/// reason it cannot be reached.
+fn transport_error(base: &str, e: &reqwest::Error, started: Option<Instant>) -> SyncError {
+    let errors = chain(e);
+    if let Some(tls) = errors
+        .iter()
+        .find_map(|err| err.downcast_ref::<rustls::Error>())
+    {
+        return SyncError::Tls(tls::message(base, tls));
+    }
+    let io_kind = errors
+        .iter()
+        .find_map(|err| err.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    if e.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
+        let waited = started.map(|s| s.elapsed());
+        let why = match (e.is_connect(), waited) {
+            (true, Some(w)) => format!("no connection within {}", seconds(w)),
+            (true, None) => "no connection in time".to_owned(),
+            (false, Some(w)) => format!("no answer within {}", seconds(w)),
+            (false, None) => "it stopped answering".to_owned(),
+        };
+        return SyncError::NotAnswering {
+            url: base.to_owned(),
+            why,
+        };
+    }
+    let why = match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            "connection refused (is the server running, and on that port?)".to_owned()
+        }
+        _ => errors
+            .last()
+            .map_or_else(|| e.to_string(), ToString::to_string),
+    };
+    SyncError::Unreachable {
+        url: base.to_owned(),
+        why,
+    }
+}
+
+/// TLS trust for `OPENK_CA_CERT`: the file's certificates are roots (a
+/// private CA) and pinned server certificates (self-signed), and TLS
+/// failures get messages that say what to check.
+mod tls {
+    use super::{Arc, CA_CERT_ENV, Path};
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+    /// Accepts a server certificate that is exactly one of the pinned ones,
+    /// else verifies the chain against the roots (built-in plus the file's
+    /// CA certificates) and the server name. Handshake signatures are always
+    /// verified with the provider's algorithms, so only the holder of the
+    /// pinned certificate's private key gets through.
+    #[derive(Debug)]
+    pub(super) struct PinnedOrWebPki {
+        pinned: Vec<CertificateDer<'static>>,
+        webpki: Arc<WebPkiServerVerifier>,
+    }
+
+    impl ServerCertVerifier for PinnedOrWebPki {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if self
+                .pinned
+                .iter()
+                .any(|p| p.as_ref() == end_entity.as_ref())
+            {
+                return Ok(ServerCertVerified::assertion());
+            }
+            self.webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.webpki.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.webpki.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.webpki.supported_verify_schemes()
+        }
+    }
+
+    /// The certificates of a PEM file.
+    pub(super) fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read {CA_CERT_ENV}={}: {e}", path.display()))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                format!(
+                    "{CA_CERT_ENV}={} is not a PEM certificate file: {e}",
+                    path.display()
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{CA_CERT_ENV}={} holds no certificate (expected `-----BEGIN CERTIFICATE-----` blocks)",
+                path.display()
+            ));
+        }
+        Ok(certs)
+    }
+
+    /// The TLS client setup for the certificates in `path`.
+    pub(super) fn config(path: &Path) -> Result<rustls::ClientConfig, String> {
+        let certs = read_pem(path)?;
+        config_for(certs)
+    }
+
+    pub(super) fn config_for(
+        certs: Vec<CertificateDer<'static>>,
+    ) -> Result<rustls::ClientConfig, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // A certificate that is no valid trust anchor is still pinned.
+        let _ = roots.add_parsable_certificates(certs.iter().cloned());
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| format!("cannot use the certificates of {CA_CERT_ENV}: {e}"))?;
+        let verifier = PinnedOrWebPki {
+            pinned: certs,
+            webpki,
+        };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        // reqwest speaks HTTP/1.1 only (no http2 feature).
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    /// What went wrong with the server's certificate, in words.
+    fn certificate_problem(e: &CertificateError) -> String {
+        match e {
+            CertificateError::UnknownIssuer => {
+                "it is not signed by a certificate authority this device trusts".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "it is not valid for this server's name".into()
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "it has expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "it is not valid yet (check this machine's clock)".into()
+            }
+            CertificateError::Revoked => "it has been revoked".into(),
+            CertificateError::BadSignature => "its signature does not verify".into(),
+            CertificateError::Other(o)
+                if matches!(
+                    o.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                "it is a self-signed (CA) certificate that is not pinned here".into()
+            }
+            CertificateError::Other(o) => format!("it was refused: {o}"),
+            other => format!("it was refused: {other:?}"),
+        }
+    }
+
+    /// The message of a TLS failure with the server at `base`.
+    pub(super) fn message(base: &str, e: &rustls::Error) -> String {
+        let file = std::env::var_os(CA_CERT_ENV)
+            .filter(|p| !p.is_empty())
+            .map(|p| Path::new(&p).display().to_string());
+        match e {
+            rustls::Error::InvalidCertificate(c) => {
+                let what = certificate_problem(c);
+                let todo = match &file {
+                    Some(f) => format!(
+                        "check {CA_CERT_ENV}={f}: it must hold the server's own certificate (self-signed) or the CA that signed it"
+                    ),
+                    None => format!(
+                        "if the server uses a private CA or a self-signed certificate, set {CA_CERT_ENV} to that PEM file"
+                    ),
+                };
+                format!(
+                    "the server at {base} presented a TLS certificate this device does not trust ({what}); {todo}"
+                )
+            }
+            other => format!(
+                "the TLS handshake with the server at {base} failed ({other}); check the URL (https:// only for a server with TLS) and {CA_CERT_ENV}"
+            ),
+        }
     }
 }
 
@@ -448,6 +815,80 @@ mod tests {
         );
         assert!(normalize_url("ftp://x").is_err());
         assert!(normalize_url("localhost:8420").is_err());
+    }
+
+    /// A listener that accepts connections and never answers.
+    async fn silent_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn the_limits_keep_commands_short() {
+        assert!(limits::CONNECT <= Duration::from_secs(5));
+        assert!(limits::IDLE < limits::CALL);
+        assert!(limits::AFTER_WRITE < Duration::from_secs(10));
+        assert!(limits::STATUS <= Duration::from_millis(800));
+        assert!(limits::EVENTS_IDLE > Duration::from_secs(300));
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_not_answering_by_the_deadline() {
+        let url = silent_server().await;
+        let c = Client::new(&url)
+            .expect("client")
+            .with_deadline(Some(Deadline::after(Duration::from_millis(300))));
+        let started = Instant::now();
+        match c.prelogin("a@b.c").await {
+            Err(SyncError::NotAnswering { url: u, why }) => {
+                assert_eq!(u, url);
+                assert!(why.contains("no answer within"), "{why}");
+            }
+            other => panic!("expected not answering, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Once the deadline has passed, nothing more is sent.
+        let started = Instant::now();
+        assert!(matches!(
+            c.account().await,
+            Err(SyncError::NotAnswering { .. })
+        ));
+        assert!(started.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_not_silent() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let c = Client::new(&format!("http://127.0.0.1:{port}")).expect("client");
+        match c.prelogin("a@b.c").await {
+            Err(SyncError::Unreachable { why, .. }) => {
+                assert!(why.contains("connection refused"), "{why}");
+            }
+            other => panic!("expected unreachable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ca_cert_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let e = tls::config(&empty).expect_err("no certificate");
+        assert!(e.contains("holds no certificate"), "{e}");
+        let e = tls::config(&dir.path().join("missing.pem")).expect_err("missing");
+        assert!(e.contains("cannot read OPENK_CA_CERT="), "{e}");
     }
 
     #[tokio::test]

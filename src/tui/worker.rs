@@ -271,6 +271,7 @@ fn message(e: &Error) -> String {
 /// apart from one that cannot be reached at all.
 fn failed(e: &Error) -> SyncState {
     match e {
+        Error::NotAnswering(m) => SyncState::NotAnswering(m.clone()),
         Error::Unreachable(m)
             if [
                 "timed out",
@@ -305,6 +306,7 @@ async fn run_job(v: &mut Vault, job: Job, progress: &(dyn Fn() + Send + Sync)) -
                 v.sync(&SyncOptions {
                     verify: false,
                     progress: Some(&report),
+                    ..SyncOptions::default()
                 })
                 .await,
             )
@@ -312,7 +314,7 @@ async fn run_job(v: &mut Vault, job: Job, progress: &(dyn Fn() + Send + Sync)) -
         Job::Verify => Outcome::Verified(
             v.sync(&SyncOptions {
                 verify: true,
-                progress: None,
+                ..SyncOptions::default()
             })
             .await,
         ),
@@ -535,11 +537,13 @@ impl Worker {
         };
         self.next_job += 1;
         let id = self.next_job;
-        let started = vec![Reply::Sync(if matches!(job, Job::Sync | Job::Verify) || self.is_syncing() {
-            SyncState::Syncing
-        } else {
-            self.local_state().await
-        })];
+        let started = vec![Reply::Sync(
+            if matches!(job, Job::Sync | Job::Verify) || self.is_syncing() {
+                SyncState::Syncing
+            } else {
+                self.local_state().await
+            },
+        )];
         let task_job = job.clone();
         let task = tokio::spawn(async move {
             let tell = me.clone();
