@@ -10,10 +10,8 @@ use uuid::Uuid;
 
 use super::error::{Error, Result};
 use super::model::{Entry, Item, Overview, SyncConflict, now_millis};
-use super::{
-    DamagedItem, ItemPatch, Vault, VaultKeyed, apply_patch, merge, open_entry, open_json, remote,
-};
-use crate::crypto::{Aad, AccountKeyPair, SecretKey, unwrap_key};
+use super::{DamagedItem, ItemPatch, Vault, VaultKeyed, apply_patch, merge, open_entry, remote};
+use crate::crypto::{AccountKeyPair, SecretKey};
 use crate::store::Store;
 
 /// More changed items than this reload the whole list instead.
@@ -142,23 +140,8 @@ impl Vault {
             if self.vaults.iter().any(|k| k.id == v.id) {
                 continue;
             }
-            let key = unwrap_key(
-                &self.account_key,
-                &Aad::vault_key(self.header.account_id, v.id),
-                &v.wrapped_key,
-            )
-            .map_err(|_| {
-                Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id))
-            })?;
-            let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(v.id), &v.meta)
-                .ok()
-                .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "(damaged name)".to_owned());
-            self.vaults.push(VaultKeyed {
-                id: v.id,
-                name,
-                key,
-            });
+            let keyed = VaultKeyed::open(&self.account_key, self.header.account_id, &v)?;
+            self.vaults.push(keyed);
         }
         Ok(())
     }

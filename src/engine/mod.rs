@@ -98,6 +98,28 @@ struct VaultKeyed {
     key: Key,
 }
 
+impl VaultKeyed {
+    /// Unwraps a stored vault's key with the account key and reads its name
+    /// (a damaged name is shown as such; a key that does not open is damage).
+    fn open(account_key: &Key, account_id: Uuid, v: &store::VaultRecord) -> Result<Self> {
+        let key = crypto::unwrap_key(
+            account_key,
+            &Aad::vault_key(account_id, v.id),
+            &v.wrapped_key,
+        )
+        .map_err(|_| Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id)))?;
+        let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(v.id), &v.meta)
+            .ok()
+            .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "(damaged name)".to_owned());
+        Ok(Self {
+            id: v.id,
+            name,
+            key,
+        })
+    }
+}
+
 struct Loaded {
     entries: Vec<Entry>,
     by_id: HashMap<Uuid, usize>,
@@ -726,23 +748,7 @@ impl Vault {
         let keypair = AccountKeyPair::from_private_bytes(&private)?;
         let mut vaults = Vec::new();
         for v in store.vaults().await? {
-            let key = crypto::unwrap_key(
-                &account_key,
-                &Aad::vault_key(header.account_id, v.id),
-                &v.wrapped_key,
-            )
-            .map_err(|_| {
-                Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id))
-            })?;
-            let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(v.id), &v.meta)
-                .ok()
-                .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "(damaged name)".to_owned());
-            vaults.push(VaultKeyed {
-                id: v.id,
-                name,
-                key,
-            });
+            vaults.push(VaultKeyed::open(&account_key, header.account_id, &v)?);
         }
         if vaults.is_empty() {
             return Err(Error::Damaged("the vault database has no vault".into()));

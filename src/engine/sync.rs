@@ -63,7 +63,7 @@ pub struct SyncOptions<'a> {
     pub time_limit: Option<std::time::Duration>,
 }
 
-pub use crate::sync::client::limits;
+pub use crate::sync::client::{EventStream, ServerEvent, limits};
 
 /// What one sync did to one vault.
 #[derive(Debug, Clone, Default, Serialize)]

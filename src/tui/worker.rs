@@ -29,12 +29,12 @@ use zeroize::Zeroizing;
 use crate::engine::model::{Entry, Item};
 use crate::engine::remote::Device as DeviceResponse;
 use crate::engine::search::Query;
+use crate::engine::sync::EventStream;
 use crate::engine::sync::{SyncOptions, SyncReport};
 use crate::engine::{
     self, Error, ExposeSecret, ItemDraft, ItemPatch, KdfParams, SecretString, Vault,
     VersionSummary, files,
 };
-use crate::sync::client::EventStream;
 
 /// Results a search returns: a few screenfuls.
 const SEARCH_LIMIT: usize = 100;
@@ -85,7 +85,7 @@ pub enum Request {
     /// only when the engine took it and otherwise keeps what was typed.
     Submit(Box<Request>),
     /// A server event arrived (sent by the events task).
-    ServerEvent(crate::sync::client::ServerEvent),
+    ServerEvent(crate::engine::sync::ServerEvent),
     /// Stop the network job in flight and those waiting (Esc while syncing).
     Cancel,
     /// Look for changes other writers committed (the worker's own tick).
