@@ -12,4 +12,5 @@ pub mod engine;
 pub mod logging;
 pub mod store;
 pub mod sync;
+pub mod text;
 pub mod tui;
