@@ -285,6 +285,44 @@ mod tests {
     }
 
     #[test]
+    fn the_parsed_command_line_holds_no_secret() {
+        // What `{:?}` of the CLI's field arguments can show: where secrets
+        // come from, never a value (there is none to show).
+        let args = [
+            "openk",
+            "add",
+            "card",
+            "--name",
+            "Visa",
+            "--number",
+            "-",
+            "--cvv",
+            "@cvv.txt",
+            "--pin",
+            "env:ZQ_PIN",
+            "--secret-field",
+            "Bank PIN=prompt",
+        ];
+        let cli =
+            super::super::parse_from(args.iter().map(std::ffi::OsString::from)).expect("parses");
+        let shown = format!("{:?}", cli.command);
+        assert!(
+            shown.contains("Stdin") && shown.contains("Env(\"ZQ_PIN\")"),
+            "{shown}"
+        );
+        let e = super::super::parse_from(
+            ["openk", "add", "card", "--name", "Visa", "--cvv", "Zq-123"]
+                .iter()
+                .map(std::ffi::OsString::from),
+        )
+        .expect_err("a literal");
+        assert!(
+            !format!("{e:?}").contains("Zq-123"),
+            "not even in the error's Debug"
+        );
+    }
+
+    #[test]
     fn files_and_variables_are_read() {
         let tmp = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(tmp.path(), "from-file\n").expect("write");
