@@ -8,7 +8,7 @@
 //! secret is the one the caller gets, and it is wiped on drop (with the
 //! buffer's whole capacity).
 //!
-//! [`line`] reads byte by byte and stops at the line break, so what follows
+//! [`line()`] reads byte by byte and stops at the line break, so what follows
 //! on the descriptor stays there for the next reader (the master password on
 //! the first line of stdin, a field value after it).
 

@@ -1,7 +1,8 @@
 //! The agent process, `openk __agent`, started by `openk unlock`.
 //!
 //! Start-up, in order: leave the terminal's session; read the password (and
-//! an optional Secret Key) as one JSON line from standard input; run the KDF
+//! an optional Secret Key) from standard input (a [`Secrets`] frame, read
+//! unbuffered into wiped memory); run the KDF
 //! and open the vault with the result, so a wrong password fails here and
 //! `openk unlock` can say so (exit 3); lock its memory; bind the socket under
 //! a temporary name, make it 0600 and rename it into place (so the socket
