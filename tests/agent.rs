@@ -442,7 +442,7 @@ fn agent_logs_hold_no_secrets() {
 
 /// Every place in the memory of process `pid` where one of `needles` occurs:
 /// `(needle index, address, mapping)`. Reads `/proc/PID/mem` over the
-/// readable ranges of `/proc/PID/maps`. `None` when this process may not
+/// writable ranges of `/proc/PID/maps`. `None` when this process may not
 /// read that memory: the agent is not dumpable, so only a process with
 /// `CAP_SYS_PTRACE` (root here) can.
 fn memory_hits(pid: u32, needles: &[Vec<u8>]) -> Option<Vec<(usize, u64, String)>> {
@@ -457,7 +457,9 @@ fn memory_hits(pid: u32, needles: &[Vec<u8>]) -> Option<Vec<(usize, u64, String)
             continue;
         };
         let name = parts.nth(3).unwrap_or("").to_owned();
-        if !perms.starts_with('r') || name == "[vvar]" || name == "[vsyscall]" {
+        // A copy made at run time is in writable memory; the read-only
+        // mappings are the binary's and libraries' code and constants.
+        if !perms.starts_with("rw") || name == "[vvar]" || name == "[vsyscall]" {
             continue;
         }
         let Some((start, end)) = range.split_once('-') else {
@@ -471,10 +473,13 @@ fn memory_hits(pid: u32, needles: &[Vec<u8>]) -> Option<Vec<(usize, u64, String)
         }
         readable += end - start;
         for (i, needle) in needles.iter().enumerate() {
-            for (at, w) in buf.windows(needle.len()).enumerate() {
-                if w == needle.as_slice() {
+            let mut from = 0;
+            while let Some(at) = buf[from..].iter().position(|&b| b == needle[0]) {
+                let at = from + at;
+                if buf[at..].starts_with(needle) {
                     hits.push((i, start + at as u64, name.clone()));
                 }
+                from = at + 1;
             }
         }
     }
