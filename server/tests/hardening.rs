@@ -1,0 +1,319 @@
+//! The server cannot be turned against its users (issue 10): each test
+//! first makes the attack, then checks it changes nothing.
+//!
+//! - a spoofed leftmost `X-Forwarded-For` entry does not buy a new
+//!   rate-limit bucket;
+//! - a client that trickles its headers, or holds connections open, is
+//!   dropped (the real `openk-server` binary over raw TCP);
+//! - emails follow one rule: NFC and NFD spellings are one account, a
+//!   zero-width copy of an email is refused;
+//! - registration can be invite-only or closed;
+//! - a storage quota and a per-token request budget, nothing half-stored.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use common::{Process, Server, TestAccount, change};
+use openk_server::Settings;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use uuid::Uuid;
+
+const PRELOGIN: &str = "/v1/accounts/prelogin";
+const REGISTER: &str = "/v1/accounts/register";
+
+/// A prelogin from the proxy at `proxy` carrying this `X-Forwarded-For`.
+async fn prelogin_via(server: &Server, proxy: &str, xff: &str) -> common::Resp {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(PRELOGIN)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-forwarded-for", xff)
+        .body(Body::from(
+            serde_json::to_vec(&json!({ "email": "someone@example.org" })).expect("json"),
+        ))
+        .expect("request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(common::client(proxy)));
+    server.send(req).await
+}
+
+// ------------------------------------------------------------------ X-Forwarded-For
+
+#[tokio::test]
+async fn a_spoofed_leftmost_forwarded_for_entry_changes_nothing() {
+    let server = Server::start(Settings {
+        trust_proxy: true,
+        auth_rate_limit: 2,
+        ..Settings::for_tests()
+    })
+    .await;
+    let proxy = "10.0.0.1:40000";
+    // One real client (the proxy appended 198.51.100.7) claims a new
+    // address on every request: all of them share its bucket.
+    prelogin_via(&server, proxy, "1.1.1.1, 198.51.100.7")
+        .await
+        .expect(200);
+    prelogin_via(&server, proxy, "2.2.2.2, 198.51.100.7")
+        .await
+        .expect(200);
+    let r = prelogin_via(&server, proxy, "3.3.3.3, 198.51.100.7").await;
+    r.problem(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    // Another client behind the same proxy has its own bucket.
+    prelogin_via(&server, proxy, "1.1.1.1, 198.51.100.8")
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn two_trusted_hops_take_the_entry_the_outer_proxy_added() {
+    let server = Server::start(Settings {
+        trust_proxy: true,
+        trusted_hops: 2,
+        auth_rate_limit: 1,
+        ..Settings::for_tests()
+    })
+    .await;
+    let inner = "10.0.0.2:40000";
+    prelogin_via(&server, inner, "6.6.6.6, 198.51.100.20, 10.0.0.1")
+        .await
+        .expect(200);
+    prelogin_via(&server, inner, "7.7.7.7, 198.51.100.20, 10.0.0.1")
+        .await
+        .problem(429, "rate_limited");
+    prelogin_via(&server, inner, "6.6.6.6, 198.51.100.21, 10.0.0.1")
+        .await
+        .expect(200);
+}
+
+// ------------------------------------------------------------------ slow clients
+
+/// Reads until the server closes the connection (or `within` passes):
+/// how long that took, or `None` if it stayed open.
+async fn closed_within(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    within: Duration,
+) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((start + within).into(), read.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn server_process(extra: &[&str]) -> (tempfile::TempDir, Process) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = Process::start_with(
+        &dir.path().join("s.db"),
+        "warn",
+        &dir.path().join("stderr"),
+        extra,
+    )
+    .await;
+    (dir, p)
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_dropped() {
+    let (_dir, p) = server_process(&["--header-timeout", "1"]).await;
+    let stream = tokio::net::TcpStream::connect(p.addr).await.expect("connect");
+    let (read, mut write) = stream.into_split();
+    // One byte at a time, never finishing the head.
+    let trickle = tokio::spawn(async move {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+            if write.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let took = closed_within(read, Duration::from_secs(8))
+        .await
+        .expect("the server closes a connection whose headers trickle in");
+    trickle.abort();
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+
+    // A client that connects and says nothing is dropped as well.
+    let silent = tokio::net::TcpStream::connect(p.addr).await.expect("connect");
+    let (read, _write) = silent.into_split();
+    let took = closed_within(read, Duration::from_secs(8))
+        .await
+        .expect("a silent connection is closed");
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+
+    // Everyone else is served.
+    let (status, _) = common::http(p.addr, "GET", "/healthz", None, None)
+        .await
+        .expect("healthz");
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_and_slots_come_back() {
+    let (_dir, p) = server_process(&["--max-connections", "2", "--header-timeout", "10"]).await;
+    let a = tokio::net::TcpStream::connect(p.addr).await.expect("a");
+    let b = tokio::net::TcpStream::connect(p.addr).await.expect("b");
+    // Give the server a moment to accept both.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = tokio::net::TcpStream::connect(p.addr).await.expect("c");
+    let (read, _write) = third.into_split();
+    let took = closed_within(read, Duration::from_secs(3))
+        .await
+        .expect("a connection over the limit is closed at once");
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    drop((a, b));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = common::http(p.addr, "GET", "/healthz", None, None)
+        .await
+        .expect("healthz once the slots are free");
+    assert_eq!(status, 200);
+}
+
+/// Sends a prelogin head announcing 100 body bytes and `{`, then calls
+/// `rest` with the write half; returns what the server answered within
+/// 10 s and how long the answer took.
+async fn slow_body(
+    addr: SocketAddr,
+    rest: impl FnOnce(tokio::net::tcp::OwnedWriteHalf) -> tokio::task::JoinHandle<()>,
+) -> (String, Duration) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    write
+        .write_all(
+            b"POST /v1/accounts/prelogin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\nConnection: close\r\n\r\n{",
+        )
+        .await
+        .expect("head");
+    let writer = rest(write);
+    let start = Instant::now();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Until the status line is in (or the connection ends).
+    while !raw.windows(2).any(|w| w == b"\r\n") {
+        match tokio::time::timeout_at(deadline, read.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    writer.abort();
+    (String::from_utf8_lossy(&raw).into_owned(), start.elapsed())
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_cut_off() {
+    let (_dir, p) = server_process(&["--body-timeout", "1"]).await;
+    // The rest of the body never comes.
+    let (answer, took) = slow_body(p.addr, |write| {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(write);
+        })
+    })
+    .await;
+    assert!(took < Duration::from_secs(5), "waited {took:?} for a stalled body");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a stalled body is refused or cut: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_gets_the_request_timeout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "request_timeout_secs = 2\n").expect("config");
+    let config = config.display().to_string();
+    let (_dir, p) = server_process(&["--config", &config, "--body-timeout", "5"]).await;
+    // A byte every 300 ms: never stalls long enough for the body timeout.
+    let (answer, took) = slow_body(p.addr, |mut write| {
+        tokio::spawn(async move {
+            for _ in 0..90 {
+                if write.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    })
+    .await;
+    assert!(took < Duration::from_secs(6), "waited {took:?} for a trickling body");
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "a trickling body gets 408: {answer}"
+    );
+}
+
+// ------------------------------------------------------------------ emails
+
+#[tokio::test]
+async fn nfc_and_nfd_spellings_are_one_account() {
+    let server = Server::memory().await;
+    let mut first = TestAccount::new("jos\u{e9}@example.org");
+    server.register(&first).await;
+    // The same address typed with a combining accent (NFD) and in capitals.
+    let mut copy = TestAccount::new("JOSE\u{301}@Example.org");
+    server
+        .post(REGISTER, None, &copy.register_body())
+        .await
+        .problem(409, "conflict");
+    // Prelogin and login with the NFD spelling find the account.
+    let pre = server
+        .post(PRELOGIN, None, &json!({ "email": copy.email }))
+        .await
+        .expect(200);
+    assert_eq!(pre["account_id"], first.id.to_string());
+    copy.auth_key = first.auth_key.clone();
+    copy.id = first.id;
+    server.login(&copy, Uuid::now_v7()).await;
+    // The server stores the one normal form.
+    first.email = "jos\u{e9}@example.org".into();
+    let t = server.login(&first, Uuid::now_v7()).await;
+    let account = server.get("/v1/account", Some(&t.access)).await.expect(200);
+    assert_eq!(account["email"], "jos\u{e9}@example.org");
+}
+
+#[tokio::test]
+async fn a_zero_width_copy_of_an_email_is_refused() {
+    let server = Server::memory().await;
+    let (real, _) = server.account("victim").await;
+    let (local, domain) = real.email.split_once('@').expect("email");
+    for invisible in ['\u{200b}', '\u{200d}', '\u{2060}', '\u{202e}', '\u{200e}'] {
+        let copy = TestAccount::new(&format!("{local}{invisible}@{domain}"));
+        let p = server
+            .post(REGISTER, None, &copy.register_body())
+            .await
+            .problem(422, "validation_failed");
+        let detail = p["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("U+{:04X}", u32::from(invisible))),
+            "the detail names the character: {p}"
+        );
+        server
+            .post(PRELOGIN, None, &json!({ "email": copy.email }))
+            .await
+            .problem(422, "validation_failed");
+    }
+}
+
+// ------------------------------------------------------------------ helpers for later tests
+
+#[allow(dead_code)]
+fn addr(s: &str) -> SocketAddr {
+    common::client(s)
+}
+
+#[allow(dead_code)]
+fn changes(n: usize) -> Vec<Value> {
+    (0..n).map(|_| change(Uuid::now_v7(), 0, 1)).collect()
+}
