@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{Process, Server, TestAccount, change};
-use openk_server::Settings;
+use common::{Process, Server, TestAccount};
+use openk_server::{Registration, Settings};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use uuid::Uuid;
@@ -306,14 +306,261 @@ async fn a_zero_width_copy_of_an_email_is_refused() {
     }
 }
 
-// ------------------------------------------------------------------ helpers for later tests
+// ------------------------------------------------------------------ registration
 
-#[allow(dead_code)]
-fn addr(s: &str) -> SocketAddr {
-    common::client(s)
+fn with_invite(account: &TestAccount, code: Option<&str>) -> Value {
+    let mut body = account.register_body();
+    if let Some(c) = code {
+        body["invite"] = json!(c);
+    }
+    body
 }
 
-#[allow(dead_code)]
-fn changes(n: usize) -> Vec<Value> {
-    (0..n).map(|_| change(Uuid::now_v7(), 0, 1)).collect()
+#[tokio::test]
+async fn closed_registration_refuses_every_new_account() {
+    let server = Server::start(Settings {
+        registration: Registration::Closed,
+        ..Settings::for_tests()
+    })
+    .await;
+    let a = TestAccount::unique("closed");
+    let p = server
+        .post(REGISTER, None, &with_invite(&a, Some("oki_anything")))
+        .await
+        .problem(403, "registration_closed");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("operator")));
+    // Nothing was created: the email is still unknown (made-up prelogin).
+    let pre = server
+        .post(PRELOGIN, None, &json!({ "email": a.email }))
+        .await
+        .expect(200);
+    assert_ne!(pre["account_id"], a.id.to_string());
+}
+
+/// `openk-server invite` on the process's database: the codes it printed.
+fn invite_codes(db: &std::path::Path, count: u32) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openk-server"))
+        .env_remove("OPENK_SERVER_CONFIG")
+        .env_remove("OPENK_SERVER_REGISTRATION")
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("invite")
+        .arg("--count")
+        .arg(count.to_string())
+        .output()
+        .expect("run openk-server invite");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), count as usize, "{codes:?}");
+    codes
+}
+
+#[tokio::test]
+async fn invite_only_registration_takes_each_code_once() {
+    let (dir, p) = server_process(&["--registration", "invite-only"]).await;
+    let db = dir.path().join("s.db");
+    let codes = invite_codes(&db, 2);
+    assert!(codes.iter().all(|c| c.starts_with("oki_") && c.len() > 40));
+    assert_ne!(codes[0], codes[1]);
+    let register = |body: Value| async move {
+        let (status, bytes) = common::http(p.addr, "POST", REGISTER, None, Some(&body))
+            .await
+            .expect("answer");
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, v["code"].as_str().unwrap_or_default().to_owned())
+    };
+    // No code, an unknown code.
+    let a = TestAccount::unique("invited");
+    assert_eq!(
+        register(with_invite(&a, None)).await,
+        (403, "invite_required".into())
+    );
+    assert_eq!(
+        register(with_invite(&a, Some("oki_made-up"))).await,
+        (403, "invite_invalid".into())
+    );
+    // A good code registers once; a second account cannot reuse it.
+    assert_eq!(register(with_invite(&a, Some(&codes[0]))).await.0, 201);
+    let b = TestAccount::unique("second");
+    assert_eq!(
+        register(with_invite(&b, Some(&codes[0]))).await,
+        (403, "invite_invalid".into())
+    );
+    // A registration that fails (email taken) does not use up its code.
+    let mut taken = TestAccount::unique("taken");
+    taken.email = a.email.clone();
+    assert_eq!(register(with_invite(&taken, Some(&codes[1]))).await.0, 409);
+    assert_eq!(register(with_invite(&b, Some(&codes[1]))).await.0, 201);
+    // The database keeps only hashes of the codes.
+    let raw = std::fs::read(&db).expect("db");
+    for code in &codes {
+        assert!(!raw.windows(code.len()).any(|w| w == code.as_bytes()));
+    }
+}
+
+// ------------------------------------------------------------------ quota
+
+/// One 100 KiB change (overview and details of 50 KiB each).
+fn big_change(item: Uuid, base: i64, version: u64) -> Value {
+    json!({
+        "item_id": item,
+        "base_revision": base,
+        "version": version,
+        "wrapped_key": common::blob(60),
+        "overview": common::blob(50 * 1024),
+        "details": common::blob(50 * 1024),
+    })
+}
+
+async fn quota_story(server: Server) {
+    let (_, t) = server.account("quota").await;
+    let vault = server.create_vault(&t.access).await;
+    let first = Uuid::now_v7();
+    server.push_ok(&t.access, vault, vec![big_change(first, 0, 1)]).await;
+    let before = server.pull(&t.access, vault, 0, None).await;
+    // Three more items would need ~400 KiB of the 300 KiB: refused whole.
+    let batch = common::batch(
+        Uuid::now_v7(),
+        (0..3).map(|_| big_change(Uuid::now_v7(), 0, 1)).collect(),
+    );
+    let p = server
+        .push(&t.access, vault, &batch)
+        .await
+        .problem(507, "quota_exceeded");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("nothing was stored")),
+        "{p}"
+    );
+    // Nothing half-stored: the head, the records and the manifest are as before.
+    let after = server.pull(&t.access, vault, 0, None).await;
+    assert_eq!(after, before);
+    // The same batch id can be sent again later (it was not logged).
+    assert_eq!(
+        server.push(&t.access, vault, &batch).await.status.as_u16(),
+        507
+    );
+    // Updating an item also keeps its old version (history): it counts.
+    server.push_ok(&t.access, vault, vec![big_change(first, 1, 2)]).await;
+    server
+        .push(&t.access, vault, &common::batch(Uuid::now_v7(), vec![big_change(first, 2, 3)]))
+        .await
+        .problem(507, "quota_exceeded");
+    // Deleting is always possible and frees the space.
+    server
+        .push_ok(&t.access, vault, vec![common::tombstone(first, 2, 3)])
+        .await;
+    server
+        .push_ok(&t.access, vault, vec![big_change(Uuid::now_v7(), 0, 1)])
+        .await;
+    // Another account has its own quota.
+    let (_, other) = server.account("other").await;
+    let v2 = server.create_vault(&other.access).await;
+    server.push_ok(&other.access, v2, vec![big_change(Uuid::now_v7(), 0, 1)]).await;
+}
+
+fn quota_settings(database: String) -> Settings {
+    Settings {
+        database,
+        storage_quota_bytes: 300 * 1024,
+        ..Settings::for_tests()
+    }
+}
+
+#[tokio::test]
+async fn a_push_over_the_quota_is_refused_whole_memory() {
+    quota_story(Server::start(quota_settings("memory".into())).await).await;
+}
+
+#[tokio::test]
+async fn a_push_over_the_quota_is_refused_whole_sqlite() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    quota_story(Server::start(quota_settings(url)).await.guard(dir)).await;
+}
+
+#[tokio::test]
+async fn a_push_over_the_quota_is_refused_whole_postgres() {
+    let Some(db) = common::PgDatabase::create("openk_quota").await else {
+        return;
+    };
+    quota_story(Server::start(quota_settings(db.url())).await.guard(db)).await;
+}
+
+// ------------------------------------------------------------------ request budget
+
+async fn budget_story(server: Server) {
+    let (_, t) = server.account("budget").await;
+    let vault = server.create_vault(&t.access).await; // 1
+    for _ in 0..3 {
+        server.pull(&t.access, vault, 0, None).await; // 2..4
+    }
+    let r = server
+        .get(&format!("/v1/vaults/{vault}/changes?since=0"), Some(&t.access))
+        .await;
+    r.problem(429, "request_budget");
+    let retry: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+    // A refreshed access token is the same session: still spent.
+    let refreshed = server
+        .post(
+            "/v1/accounts/refresh",
+            None,
+            &json!({ "refresh_token": t.refresh }),
+        )
+        .await
+        .expect(200);
+    let access = refreshed["access_token"].as_str().expect("token");
+    server
+        .get("/v1/vaults", Some(access))
+        .await
+        .problem(429, "request_budget");
+    // Another session (device) has its own budget; account routes are not counted.
+    server.get("/v1/account", Some(access)).await.expect(200);
+    let (_, other) = server.account("budget-other").await;
+    server.get("/v1/vaults", Some(&other.access)).await.expect(200);
+}
+
+fn budget_settings() -> Settings {
+    Settings {
+        data_rate_limit: 4,
+        ..Settings::for_tests()
+    }
+}
+
+#[tokio::test]
+async fn the_request_budget_per_token_memory() {
+    budget_story(Server::start(budget_settings()).await).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn the_request_budget_per_token_redis() {
+    use futures::FutureExt as _;
+    let Some(url) = common::redis_url() else {
+        return;
+    };
+    let prefix = common::unique_prefix();
+    let cleaner = openk_server::cache::RedisCache::connect(&url, &prefix)
+        .await
+        .unwrap_or_else(|e| panic!("OPENK_TEST_REDIS_URL is set but Redis is unreachable: {e}"));
+    let settings = Settings {
+        redis: Some(url),
+        cache_prefix: prefix,
+        ..budget_settings()
+    };
+    let outcome = std::panic::AssertUnwindSafe(async {
+        budget_story(Server::start(settings).await).await;
+    })
+    .catch_unwind()
+    .await;
+    let _ = cleaner.remove_prefix().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
