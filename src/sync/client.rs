@@ -375,6 +375,8 @@ impl Client {
             StatusCode::NOT_FOUND => SyncError::NotFound,
             StatusCode::CONFLICT if code == "head_moved" => SyncError::HeadMoved,
             StatusCode::CONFLICT => SyncError::Conflict(detail),
+            // The account's storage quota: a refusal, not an outage.
+            StatusCode::INSUFFICIENT_STORAGE => SyncError::Refused { code, detail },
             s if s.is_server_error() => SyncError::Unreachable {
                 url: self.base.clone(),
                 why: format!("server error {s}: {detail}"),
