@@ -47,6 +47,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             settings::redact_url(&settings.database)
         )
     })?;
+    store
+        .apply_email_rule()
+        .await
+        .context("cannot bring the stored emails under the email rule")?;
     let (cache, events): (Arc<dyn cache::Cache>, events::Bus) = match &settings.redis {
         #[cfg(feature = "redis")]
         Some(url) => {

@@ -306,6 +306,48 @@ async fn a_zero_width_copy_of_an_email_is_refused() {
     }
 }
 
+#[tokio::test]
+async fn accounts_from_before_the_rule_keep_working() {
+    use sqlx::{Connection as _, Executor as _};
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("s.db");
+    let settings = Settings {
+        database: format!("sqlite://{}", path.display()),
+        ..Settings::for_tests()
+    };
+    let mut old = TestAccount::new("strasse@example.org");
+    {
+        let server = Server::start(settings.clone()).await;
+        server.register(&old).await;
+    }
+    // What the server stored before the rule: only lower-cased (ß kept).
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    conn.execute(
+        format!(
+            "UPDATE accounts SET email = 'stra\u{df}e@example.org' WHERE id = '{}'; \
+             DELETE FROM server_meta WHERE key = 'email_rule_v1';",
+            old.id
+        )
+        .as_str(),
+    )
+    .await
+    .expect("the old spelling");
+    conn.close().await.expect("close");
+    let server = Server::start(settings).await;
+    // Typed as before, or in any spelling the rule makes one: found.
+    for typed in ["stra\u{df}e@example.org", "STRASSE@example.org"] {
+        old.email = typed.into();
+        let pre = server
+            .post(PRELOGIN, None, &json!({ "email": typed }))
+            .await
+            .expect(200);
+        assert_eq!(pre["account_id"], old.id.to_string(), "{typed}");
+        server.login(&old, Uuid::now_v7()).await;
+    }
+}
+
 // ------------------------------------------------------------------ registration
 
 fn with_invite(account: &TestAccount, code: Option<&str>) -> Value {

@@ -152,9 +152,9 @@ pub struct PushBatch<'a> {
     pub manifest: Option<&'a [u8]>,
     /// Apply only if the vault's head revision is still this.
     pub expected_head: Option<i64>,
-    /// The account's storage quota in bytes ([`Store::usage`]); a batch
-    /// that would leave the account above it (and above where it was) is
-    /// not applied.
+    /// The account's storage quota in bytes ([`Store::usage`]): a batch
+    /// that stores anything and would leave the account above it is not
+    /// applied; a batch of deletions only is never refused.
     pub quota: Option<u64>,
 }
 
@@ -214,6 +214,13 @@ pub trait Store: Send + Sync + 'static {
     /// A random server secret, created on first use and stable afterwards
     /// (used to make up prelogin answers for unknown emails).
     async fn server_secret(&self) -> StoreResult<Vec<u8>>;
+
+    /// Brings the stored emails under the email rule ([`crate::email`]),
+    /// once per database (remembered in `server_meta`): accounts made
+    /// before the rule (lower-cased only) keep working. An email the rule
+    /// refuses, or one that becomes another account's, is left as it was
+    /// and logged (by account id); returns how many were rewritten.
+    async fn apply_email_rule(&self) -> StoreResult<u64>;
 
     /// Creates an account with its first device. `Conflict` if the email or id exists.
     async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;

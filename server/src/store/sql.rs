@@ -53,6 +53,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const SECRET_KEY: &str = "server_secret";
 /// Length of the server secret in bytes.
 const SECRET_LEN: usize = 32;
+/// `server_meta` key set once the stored emails follow the email rule.
+const EMAIL_RULE_KEY: &str = "email_rule_v1";
 /// Ciphertext bytes of one account (`$1`): vault rows, records, history.
 const USAGE: &str = "SELECT CAST(\
     (SELECT COALESCE(SUM(length(wrapped_key) + length(meta) + COALESCE(length(manifest), 0)), 0) \
@@ -627,6 +629,56 @@ macro_rules! sql_store {
                 Ok(row.try_get("value")?)
             }
 
+            async fn apply_email_rule(&self) -> StoreResult<u64> {
+                let done = sqlx::query("SELECT value FROM server_meta WHERE key = $1")
+                    .bind(EMAIL_RULE_KEY)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if done.is_some() {
+                    return Ok(0);
+                }
+                let rows = sqlx::query("SELECT id, email FROM accounts")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut rewritten = 0;
+                for row in &rows {
+                    let id: String = row.try_get("id")?;
+                    let email: String = row.try_get("email")?;
+                    let normal = match crate::email::normalize(&email) {
+                        Ok(normal) if normal == email => continue,
+                        Ok(normal) => normal,
+                        Err(e) => {
+                            tracing::warn!(account = %id, reason = %e, "a stored email breaks the email rule; left as it was (this account cannot log in until an operator changes its email)");
+                            continue;
+                        }
+                    };
+                    match sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
+                        .bind(&normal)
+                        .bind(&id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(StoreError::from)
+                    {
+                        Ok(_) => rewritten += 1,
+                        Err(StoreError::Conflict) => {
+                            tracing::warn!(account = %id, "a stored email is another account's under the email rule; left as it was (this account cannot log in until an operator changes its email)");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(EMAIL_RULE_KEY)
+                .bind(b"1".as_slice())
+                .execute(&self.pool)
+                .await?;
+                if rewritten > 0 {
+                    tracing::info!(rewritten, "stored emails brought under the email rule");
+                }
+                Ok(rewritten)
+            }
+
             async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 Self::insert_account(&mut tx, account, device).await?;
@@ -1115,18 +1167,17 @@ macro_rules! sql_store {
                 let client_change_id = client_change_id.to_string();
 
                 let mut tx = self.begin_write().await?;
-                // With a quota, pushes of one account run one at a time (the
-                // account row's lock), so two cannot both fit in the last bytes.
-                let used_before = match quota {
-                    Some(_) => {
-                        sqlx::query("UPDATE accounts SET created_at = created_at WHERE id = $1")
-                            .bind(account_id.to_string())
-                            .execute(&mut *tx)
-                            .await?;
-                        Some(Self::usage_in(&mut tx, &account_id.to_string()).await?)
-                    }
-                    None => None,
-                };
+                // A batch that stores something is checked against the quota
+                // (a batch of deletions only frees space: never refused). Such
+                // pushes of one account run one at a time (the account row's
+                // lock), so that two cannot both fit in the last bytes.
+                let quota = quota.filter(|_| changes.iter().any(|c| !c.deleted));
+                if quota.is_some() {
+                    sqlx::query("UPDATE accounts SET created_at = created_at WHERE id = $1")
+                        .bind(account_id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 // Lock the vault row first: pushes to one vault run one at a time.
                 let head: i64 = sqlx::query(
                     "UPDATE vaults SET revision = revision WHERE id = $1 AND account_id = $2 \
@@ -1257,10 +1308,9 @@ macro_rules! sql_store {
                     .bind(&vault_id)
                     .execute(&mut *tx)
                     .await?;
-                if let (Some(quota), Some(before)) = (quota, used_before) {
+                if let Some(quota) = quota {
                     let used = Self::usage_in(&mut tx, &account_id.to_string()).await?;
-                    // Above the quota only if it grew: deleting stays possible.
-                    if used > quota && used > before {
+                    if used > quota {
                         // Nothing applied and nothing logged. (Dropping `tx` rolls back.)
                         return Ok(PushOutcome::QuotaExceeded { used, quota });
                     }
