@@ -60,8 +60,15 @@ fn an_invite_only_server_takes_each_code_once() {
         .arg("--invite-file")
         .arg(&file)
         .ok();
-    assert!(out.stdout.contains("jos\u{e9}@example.org"), "{}", out.stdout);
-    assert_eq!(a.json(&["status"])["server"]["email"], "jos\u{e9}@example.org");
+    assert!(
+        out.stdout.contains("jos\u{e9}@example.org"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        a.json(&["status"])["server"]["email"],
+        "jos\u{e9}@example.org"
+    );
     // The code is used up: another account cannot register with it (stdin).
     let b = TestEnv::init();
     register(&b, "bob@example.org")

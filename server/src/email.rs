@@ -84,7 +84,11 @@ pub fn normalize(raw: &str) -> Result<String, EmailError> {
         && email
             .split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
-    if shaped { Ok(email) } else { Err(EmailError::Shape) }
+    if shaped {
+        Ok(email)
+    } else {
+        Err(EmailError::Shape)
+    }
 }
 
 #[cfg(test)]
@@ -118,16 +122,27 @@ mod tests {
             normalize("Stra\u{df}e@example.org").as_deref(),
             Ok("strasse@example.org")
         );
-        assert_eq!(normalize("STRASSE@example.org").as_deref(), Ok("strasse@example.org"));
-        assert_eq!(normalize("\u{fb01}@example.org").as_deref(), Ok("fi@example.org"));
-        assert_eq!(normalize("\u{212a}@example.org").as_deref(), Ok("k@example.org"));
+        assert_eq!(
+            normalize("STRASSE@example.org").as_deref(),
+            Ok("strasse@example.org")
+        );
+        assert_eq!(
+            normalize("\u{fb01}@example.org").as_deref(),
+            Ok("fi@example.org")
+        );
+        assert_eq!(
+            normalize("\u{212a}@example.org").as_deref(),
+            Ok("k@example.org")
+        );
         // Final sigma and sigma are one letter.
         assert_eq!(normalize("\u{3a3}@x"), normalize("\u{3c2}@x"));
     }
 
     #[test]
     fn invisible_and_bidi_code_points_are_refused() {
-        for c in ['\u{200b}', '\u{200d}', '\u{ad}', '\u{feff}', '\u{fe0f}', '\u{2060}'] {
+        for c in [
+            '\u{200b}', '\u{200d}', '\u{ad}', '\u{feff}', '\u{fe0f}', '\u{2060}',
+        ] {
             let e = format!("ada{c}@example.org");
             assert_eq!(normalize(&e), Err(EmailError::Invisible(c)), "{c:?}");
         }
@@ -146,7 +161,14 @@ mod tests {
     fn controls_spaces_and_bad_shapes_are_refused() {
         assert_eq!(normalize("a b@x"), Err(EmailError::Control(' ')));
         assert_eq!(normalize("a\u{1b}@x"), Err(EmailError::Control('\u{1b}')));
-        for e in ["", "ada", "@x", "a@", "a@b@c", &format!("{}@x", "a".repeat(260))] {
+        for e in [
+            "",
+            "ada",
+            "@x",
+            "a@",
+            "a@b@c",
+            &format!("{}@x", "a".repeat(260)),
+        ] {
             assert_eq!(normalize(e), Err(EmailError::Shape), "{e:?}");
         }
         // Right-to-left letters are letters, not controls.

@@ -36,11 +36,17 @@ pub enum ApiError {
     RateLimited(Duration),
     #[error("this server does not take new accounts; ask its operator")]
     RegistrationClosed,
-    #[error("this server takes new accounts by invitation only: register with an invite code (openk register --invite-file FILE)")]
+    #[error(
+        "this server takes new accounts by invitation only: register with an invite code (openk register --invite-file FILE)"
+    )]
     InviteRequired,
-    #[error("this invite code is unknown or was used already; ask the server's operator for a new one")]
+    #[error(
+        "this invite code is unknown or was used already; ask the server's operator for a new one"
+    )]
     InviteInvalid,
-    #[error("the account's storage quota is used up ({used} of {quota} bytes with this change); nothing was stored: delete items or ask the operator for more")]
+    #[error(
+        "the account's storage quota is used up ({used} of {quota} bytes with this change); nothing was stored: delete items or ask the operator for more"
+    )]
     QuotaExceeded { used: u64, quota: u64 },
     #[error("too many requests for this session, try again in {} s", .0.as_secs().max(1))]
     RequestBudget(Duration),

@@ -86,7 +86,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENK_SERVER_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
     /// Who may register: open, invite-only (codes from `invite`) or closed [default: open]
-    #[arg(long, env = "OPENK_SERVER_REGISTRATION", value_enum, value_name = "MODE")]
+    #[arg(
+        long,
+        env = "OPENK_SERVER_REGISTRATION",
+        value_enum,
+        value_name = "MODE"
+    )]
     pub registration: Option<Registration>,
     /// Ciphertext bytes one account may store (0 = no limit) [default: 1073741824, 1 GiB]
     #[arg(long, env = "OPENK_SERVER_STORAGE_QUOTA", value_name = "BYTES")]

@@ -125,11 +125,16 @@ async fn server_process(extra: &[&str]) -> (tempfile::TempDir, Process) {
 #[tokio::test]
 async fn a_client_that_trickles_its_headers_is_dropped() {
     let (_dir, p) = server_process(&["--header-timeout", "1"]).await;
-    let stream = tokio::net::TcpStream::connect(p.addr).await.expect("connect");
+    let stream = tokio::net::TcpStream::connect(p.addr)
+        .await
+        .expect("connect");
     let (read, mut write) = stream.into_split();
     // One byte at a time, never finishing the head.
     let trickle = tokio::spawn(async move {
-        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
             if write.write_all(&[*b]).await.is_err() {
                 return;
             }
@@ -143,7 +148,9 @@ async fn a_client_that_trickles_its_headers_is_dropped() {
     assert!(took < Duration::from_secs(4), "closed after {took:?}");
 
     // A client that connects and says nothing is dropped as well.
-    let silent = tokio::net::TcpStream::connect(p.addr).await.expect("connect");
+    let silent = tokio::net::TcpStream::connect(p.addr)
+        .await
+        .expect("connect");
     let (read, _write) = silent.into_split();
     let took = closed_within(read, Duration::from_secs(8))
         .await
@@ -221,7 +228,10 @@ async fn a_body_that_stalls_is_cut_off() {
         })
     })
     .await;
-    assert!(took < Duration::from_secs(5), "waited {took:?} for a stalled body");
+    assert!(
+        took < Duration::from_secs(5),
+        "waited {took:?} for a stalled body"
+    );
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
         "a stalled body is refused or cut: {answer}"
@@ -247,7 +257,10 @@ async fn a_body_that_trickles_in_gets_the_request_timeout() {
         })
     })
     .await;
-    assert!(took < Duration::from_secs(6), "waited {took:?} for a trickling body");
+    assert!(
+        took < Duration::from_secs(6),
+        "waited {took:?} for a trickling body"
+    );
     assert!(
         answer.starts_with("HTTP/1.1 408"),
         "a trickling body gets 408: {answer}"
@@ -391,7 +404,11 @@ fn invite_codes(db: &std::path::Path, count: u32) -> Vec<String> {
         .arg(count.to_string())
         .output()
         .expect("run openk-server invite");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
@@ -461,7 +478,9 @@ async fn quota_story(server: Server) {
     let (_, t) = server.account("quota").await;
     let vault = server.create_vault(&t.access).await;
     let first = Uuid::now_v7();
-    server.push_ok(&t.access, vault, vec![big_change(first, 0, 1)]).await;
+    server
+        .push_ok(&t.access, vault, vec![big_change(first, 0, 1)])
+        .await;
     let before = server.pull(&t.access, vault, 0, None).await;
     // Three more items would need ~400 KiB of the 300 KiB: refused whole.
     let batch = common::batch(
@@ -473,7 +492,9 @@ async fn quota_story(server: Server) {
         .await
         .problem(507, "quota_exceeded");
     assert!(
-        p["detail"].as_str().is_some_and(|d| d.contains("nothing was stored")),
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("nothing was stored")),
         "{p}"
     );
     // Nothing half-stored: the head, the records and the manifest are as before.
@@ -485,9 +506,15 @@ async fn quota_story(server: Server) {
         507
     );
     // Updating an item also keeps its old version (history): it counts.
-    server.push_ok(&t.access, vault, vec![big_change(first, 1, 2)]).await;
     server
-        .push(&t.access, vault, &common::batch(Uuid::now_v7(), vec![big_change(first, 2, 3)]))
+        .push_ok(&t.access, vault, vec![big_change(first, 1, 2)])
+        .await;
+    server
+        .push(
+            &t.access,
+            vault,
+            &common::batch(Uuid::now_v7(), vec![big_change(first, 2, 3)]),
+        )
         .await
         .problem(507, "quota_exceeded");
     // Deleting is always possible and frees the space.
@@ -500,7 +527,9 @@ async fn quota_story(server: Server) {
     // Another account has its own quota.
     let (_, other) = server.account("other").await;
     let v2 = server.create_vault(&other.access).await;
-    server.push_ok(&other.access, v2, vec![big_change(Uuid::now_v7(), 0, 1)]).await;
+    server
+        .push_ok(&other.access, v2, vec![big_change(Uuid::now_v7(), 0, 1)])
+        .await;
 }
 
 fn quota_settings(database: String) -> Settings {
@@ -540,7 +569,10 @@ async fn budget_story(server: Server) {
         server.pull(&t.access, vault, 0, None).await; // 2..4
     }
     let r = server
-        .get(&format!("/v1/vaults/{vault}/changes?since=0"), Some(&t.access))
+        .get(
+            &format!("/v1/vaults/{vault}/changes?since=0"),
+            Some(&t.access),
+        )
         .await;
     r.problem(429, "request_budget");
     let retry: u64 = r
@@ -565,7 +597,10 @@ async fn budget_story(server: Server) {
     // Another session (device) has its own budget; account routes are not counted.
     server.get("/v1/account", Some(access)).await.expect(200);
     let (_, other) = server.account("budget-other").await;
-    server.get("/v1/vaults", Some(&other.access)).await.expect(200);
+    server
+        .get("/v1/vaults", Some(&other.access))
+        .await
+        .expect(200);
 }
 
 fn budget_settings() -> Settings {

@@ -34,8 +34,9 @@ fn read_invite(a: &RegisterArgs) -> CliResult<Option<secrecy::SecretString>> {
     let text = match &a.invite_file {
         Some(path) if path.as_os_str() == "-" => {
             let mut code = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut code)
-                .map_err(|e| CliError::usage(format!("cannot read the invite code from stdin: {e}")))?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut code).map_err(|e| {
+                CliError::usage(format!("cannot read the invite code from stdin: {e}"))
+            })?;
             code
         }
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
@@ -175,13 +176,9 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
         };
         if a.server.as_ref().is_some_and(|s| {
             remote::normalize_server_url(s).ok().as_deref() != Some(record.server.as_str())
-        }) || a
-            .email
-            .as_ref()
-            .is_some_and(|e| {
-                openk_server::email::normalize(e).ok().as_deref() != Some(record.email.as_str())
-            })
-        {
+        }) || a.email.as_ref().is_some_and(|e| {
+            openk_server::email::normalize(e).ok().as_deref() != Some(record.email.as_str())
+        }) {
             vault.close().await;
             return Err(CliError::usage(format!(
                 "this vault belongs to {} on {}; use another --vault directory for another account",

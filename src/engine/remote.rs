@@ -390,7 +390,8 @@ impl Vault {
     ) -> Result<()> {
         use secrecy::ExposeSecret as _;
         // The one email rule, shared with the server (openk_server::email).
-        let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
+        let email =
+            openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
         if let Some(r) = &self.remote {
             return Err(Error::Invalid(format!(
                 "this vault is already registered with {} as {}",

@@ -191,7 +191,7 @@ pub fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .collect();
-    let at = entries.len().checked_sub(hops.max(1)).unwrap_or(0);
+    let at = entries.len().saturating_sub(hops.max(1));
     let entry = entries.get(at)?;
     entry
         .parse::<IpAddr>()
@@ -239,8 +239,14 @@ mod tests {
         let h = headers(&["1.1.1.1, 203.0.113.7", "10.0.0.2"]);
         assert_eq!(forwarded_client(&h, 2), ip("203.0.113.7"));
         // Fewer entries than hops: all came from trusted proxies.
-        assert_eq!(forwarded_client(&headers(&["203.0.113.7"]), 3), ip("203.0.113.7"));
-        assert_eq!(forwarded_client(&headers(&["[2001:db8::1]:443"]), 1), ip("2001:db8::1"));
+        assert_eq!(
+            forwarded_client(&headers(&["203.0.113.7"]), 3),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_client(&headers(&["[2001:db8::1]:443"]), 1),
+            ip("2001:db8::1")
+        );
         assert_eq!(forwarded_client(&headers(&["1.2.3.4, junk"]), 1), None);
         assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
     }
