@@ -129,7 +129,7 @@ async fn a_client_that_trickles_its_headers_is_dropped() {
         .await
         .expect("connect");
     let (read, mut write) = stream.into_split();
-    // One byte at a time, never finishing the head.
+    // One byte a second, never finishing the head.
     let trickle = tokio::spawn(async move {
         for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
             .iter()
@@ -138,12 +138,35 @@ async fn a_client_that_trickles_its_headers_is_dropped() {
             if write.write_all(&[*b]).await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
     let took = closed_within(read, Duration::from_secs(8))
         .await
         .expect("the server closes a connection whose headers trickle in");
+    trickle.abort();
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+
+    // Past the first bytes (hyper's own header timeout from there on).
+    let stream = tokio::net::TcpStream::connect(p.addr)
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n")
+        .await
+        .expect("first bytes");
+    let trickle = tokio::spawn(async move {
+        loop {
+            if write.write_all(b"a").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let took = closed_within(read, Duration::from_secs(8))
+        .await
+        .expect("the server closes a head that never ends");
     trickle.abort();
     assert!(took < Duration::from_secs(4), "closed after {took:?}");
 
