@@ -32,7 +32,7 @@ pub fn line(s: &str) -> Cow<'_, str> {
     clean(s, |c| is_unsafe(c).then_some(REPLACEMENT))
 }
 
-/// A one-line value shown in a table or a TUI cell: as [`line`], but tabs
+/// A one-line value shown in a table or a TUI cell: as [`line()`], but tabs
 /// and line breaks become spaces so that the columns stay where they are.
 pub fn cell(s: &str) -> Cow<'_, str> {
     clean(s, |c| match c {
