@@ -27,7 +27,7 @@ impl Serve {
         Self::with(free_port(), db, Vec::new())
     }
 
-    fn with(port: u16, db: String, extra: Vec<String>) -> Self {
+    pub(crate) fn with(port: u16, db: String, extra: Vec<String>) -> Self {
         let mut s = Self {
             port,
             db,

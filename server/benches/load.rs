@@ -1516,6 +1516,8 @@ fn start_server(rt: &Runtime, url: &str) -> anyhow::Result<Server> {
         auth_rate_limit: 0,
         // Not u64::MAX: the address limit is this times 4.
         login_failure_limit: 1 << 40,
+        // A load test is a few sessions making many requests.
+        data_rate_limit: 0,
         ..Settings::for_tests()
     };
     let state = rt.block_on(openk_server::build_state(settings))?;

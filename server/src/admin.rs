@@ -1,5 +1,6 @@
 //! The administration commands both binaries offer: `openk-server backup`
-//! / `restore` and the same as `openk serve backup` / `restore`.
+//! / `restore` / `invite` and the same as `openk serve backup` / `restore`
+//! / `invite`.
 
 use std::path::PathBuf;
 
@@ -8,9 +9,21 @@ use clap::Subcommand;
 
 use crate::Settings;
 
-/// `backup` and `restore` of an SQLite server database.
+/// What an invite code starts with (recognisable in a secret scanner).
+pub const INVITE_PREFIX: &str = "oki_";
+
+/// `backup` and `restore` of an SQLite server database; invite codes.
 #[derive(Debug, Clone, Subcommand)]
 pub enum AdminCommand {
+    /// Make one-time invite codes for `--registration invite-only` (one per line on stdout)
+    Invite {
+        /// How many codes to make
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        count: u32,
+        /// The database to add them to [default: the server's database]
+        #[arg(long, env = "OPENK_SERVER_DATABASE", value_name = "URL")]
+        database: Option<String>,
+    },
     /// Write a consistent snapshot of an SQLite database, even while the server runs
     Backup {
         /// The database to back up (sqlite://PATH) [default: the server's database]
@@ -42,6 +55,35 @@ impl AdminCommand {
     /// a target without `--force`), a file that is not an OpenK database.
     pub async fn run(self, settings: &Settings) -> anyhow::Result<()> {
         match self {
+            Self::Invite { count, database } => {
+                let url = database.unwrap_or_else(|| settings.database.clone());
+                let store = crate::store::connect(&url).await.with_context(|| {
+                    format!(
+                        "cannot open the database {}",
+                        crate::settings::redact_url(&url)
+                    )
+                })?;
+                let now = crate::state::now_millis();
+                let mut codes = Vec::new();
+                for _ in 0..count {
+                    let code = crate::auth::new_token(INVITE_PREFIX);
+                    store
+                        .create_invite(&crate::auth::token_hash(&code), now)
+                        .await
+                        .context("cannot store the invite code")?;
+                    codes.push(code);
+                }
+                // Only the codes on stdout, so that scripts can take them.
+                println!("{}", codes.join("\n"));
+                eprintln!(
+                    "{count} one-time invite code(s) made; each registers one account (openk register --invite-file FILE)."
+                );
+                if settings.registration != crate::settings::Registration::InviteOnly {
+                    eprintln!(
+                        "note: registration is not invite-only in this configuration; start the server with --registration invite-only for codes to be required"
+                    );
+                }
+            }
             Self::Backup { database, out } => {
                 let url = database.unwrap_or_else(|| settings.database.clone());
                 crate::store::backup(&url, &out)

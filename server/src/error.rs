@@ -34,6 +34,22 @@ pub enum ApiError {
     TooLarge,
     #[error("too many attempts, try again in {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
+    #[error("this server does not take new accounts; ask its operator")]
+    RegistrationClosed,
+    #[error(
+        "this server takes new accounts by invitation only: register with an invite code (openk register --invite-file FILE)"
+    )]
+    InviteRequired,
+    #[error(
+        "this invite code is unknown or was used already; ask the server's operator for a new one"
+    )]
+    InviteInvalid,
+    #[error(
+        "the account's storage quota is used up ({used} of {quota} bytes with this change); nothing was stored: delete items or ask the operator for more"
+    )]
+    QuotaExceeded { used: u64, quota: u64 },
+    #[error("too many requests for this session, try again in {} s", .0.as_secs().max(1))]
+    RequestBudget(Duration),
     #[error("unsupported media type: send application/json")]
     UnsupportedMediaType,
     #[error("service unavailable")]
@@ -54,7 +70,11 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::HeadMoved { .. } => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::RequestBudget(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RegistrationClosed | Self::InviteRequired | Self::InviteInvalid => {
+                StatusCode::FORBIDDEN
+            }
+            Self::QuotaExceeded { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,6 +95,11 @@ impl ApiError {
             Self::HeadMoved { .. } => "head_moved",
             Self::TooLarge => "payload_too_large",
             Self::RateLimited(_) => "rate_limited",
+            Self::RequestBudget(_) => "request_budget",
+            Self::RegistrationClosed => "registration_closed",
+            Self::InviteRequired => "invite_required",
+            Self::InviteInvalid => "invite_invalid",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -129,7 +154,7 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let retry = match &self {
-            Self::RateLimited(after) => {
+            Self::RateLimited(after) | Self::RequestBudget(after) => {
                 HeaderValue::from_str(&after.as_secs().max(1).to_string()).ok()
             }
             _ => None,

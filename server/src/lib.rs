@@ -10,6 +10,8 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod conn;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod metrics;
@@ -28,7 +30,7 @@ use anyhow::Context;
 
 pub use admin::AdminCommand;
 pub use router::router;
-pub use settings::{LogFormat, ServeArgs, Settings};
+pub use settings::{LogFormat, Registration, ServeArgs, Settings};
 pub use state::AppState;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -45,6 +47,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             settings::redact_url(&settings.database)
         )
     })?;
+    store
+        .apply_email_rule()
+        .await
+        .context("cannot bring the stored emails under the email rule")?;
     let (cache, events): (Arc<dyn cache::Cache>, events::Bus) = match &settings.redis {
         #[cfg(feature = "redis")]
         Some(url) => {
@@ -129,6 +135,8 @@ pub async fn serve_listener(
         events.close();
         drain.graceful_shutdown(Some(DRAIN));
     });
+    let limit = state.settings.max_connections;
+    let header_timeout = Duration::from_secs(state.settings.header_timeout_secs);
     match &state.settings.tls {
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -141,19 +149,46 @@ pub async fn serve_listener(
                         key.display()
                     )
                 })?;
-            axum_server::from_tcp_rustls(listener, config)
-                .handle(handle)
+            // HTTP/1.1 only (see `slow_client_limits`): offer nothing else.
+            let mut tls = (*config.get_inner()).clone();
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config.reload_from_config(Arc::new(tls));
+            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle);
+            slow_client_limits(server.http_builder(), header_timeout);
+            server
+                .map(|tls| tls.handshake_timeout(header_timeout))
+                .map(|tls| conn::LimitAcceptor::new(tls, limit, header_timeout))
                 .serve(app)
                 .await?;
         }
         None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            slow_client_limits(server.http_builder(), header_timeout);
+            server
+                .map(|plain| conn::LimitAcceptor::new(plain, limit, header_timeout))
                 .serve(app)
-                .await?
+                .await?;
         }
     }
     Ok(())
+}
+
+/// A client must send a request's headers within `header_timeout` of
+/// connecting or of its previous response; hyper closes the connection
+/// otherwise. The server speaks HTTP/1.1 only (so does the client): the
+/// auto-detection of HTTP/2 would wait for a silent client without limit.
+fn slow_client_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    let mut http1 =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .http1_only();
+    http1
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    *builder = http1;
 }
 
 /// Resolves on SIGINT or SIGTERM.

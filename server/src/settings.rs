@@ -16,6 +16,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Who may create an account (`--registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Registration {
+    /// Anyone who can reach the server.
+    #[default]
+    Open,
+    /// Only with a one-time code from `openk-server invite`.
+    InviteOnly,
+    /// Nobody: existing accounts only.
+    Closed,
+}
+
 /// Flags and environment (every field optional, so the file can fill gaps).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -57,6 +70,35 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a trusted proxy)
     #[arg(long, env = "OPENK_SERVER_TRUST_PROXY")]
     pub trust_proxy: Option<bool>,
+    /// How many proxies in front of the server append to X-Forwarded-For; the
+    /// client address is the entry the outermost of them added [default: 1]
+    #[arg(long, env = "OPENK_SERVER_TRUSTED_HOPS", value_name = "N")]
+    pub trusted_hops: Option<usize>,
+    /// Seconds a client gets to send a request's headers, after connecting
+    /// or after its last response, before it is disconnected; a client
+    /// trickling bytes is gone within twice this (1 to 60) [default: 7]
+    #[arg(long, env = "OPENK_SERVER_HEADER_TIMEOUT", value_name = "SECS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client gets to send a request body (1 to 600) [default: 30]
+    #[arg(long, env = "OPENK_SERVER_BODY_TIMEOUT", value_name = "SECS")]
+    pub body_timeout: Option<u64>,
+    /// Open connections at most; more are closed at once (0 = no limit) [default: 1024]
+    #[arg(long, env = "OPENK_SERVER_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Who may register: open, invite-only (codes from `invite`) or closed [default: open]
+    #[arg(
+        long,
+        env = "OPENK_SERVER_REGISTRATION",
+        value_enum,
+        value_name = "MODE"
+    )]
+    pub registration: Option<Registration>,
+    /// Ciphertext bytes one account may store (0 = no limit) [default: 1073741824, 1 GiB]
+    #[arg(long, env = "OPENK_SERVER_STORAGE_QUOTA", value_name = "BYTES")]
+    pub storage_quota: Option<u64>,
+    /// Requests per minute per access token on the vault routes (0 = no limit) [default: 600]
+    #[arg(long, env = "OPENK_SERVER_DATA_RATE_LIMIT", value_name = "N")]
+    pub data_rate_limit: Option<u64>,
     /// Requests per minute per address on the account routes (0 = no limit) [default: 60]
     #[arg(long, env = "OPENK_SERVER_AUTH_RATE_LIMIT", value_name = "N")]
     pub auth_rate_limit: Option<u64>,
@@ -76,6 +118,13 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
     trust_proxy: Option<bool>,
+    trusted_hops: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    registration: Option<Registration>,
+    storage_quota_bytes: Option<u64>,
+    data_rate_limit: Option<u64>,
     auth_rate_limit: Option<u64>,
     login_failure_limit: Option<u64>,
     access_token_ttl_secs: Option<u64>,
@@ -94,6 +143,19 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub log_format: LogFormat,
     pub trust_proxy: bool,
+    /// Proxies that append to `X-Forwarded-For` (at least 1).
+    pub trusted_hops: usize,
+    /// Time to receive a request's headers (slow clients are dropped).
+    pub header_timeout_secs: u64,
+    /// Time to receive a request body.
+    pub body_timeout_secs: u64,
+    /// Open connections at most (0 = no limit).
+    pub max_connections: usize,
+    pub registration: Registration,
+    /// Ciphertext bytes per account (0 = no limit).
+    pub storage_quota_bytes: u64,
+    /// Requests per minute per access token on the vault routes (0 = no limit).
+    pub data_rate_limit: u64,
     pub auth_rate_limit: u64,
     pub login_failure_limit: u64,
     pub access_token_ttl_secs: u64,
@@ -105,6 +167,9 @@ pub struct Settings {
     /// Prefix of every cache key (Redis namespace).
     pub cache_prefix: String,
 }
+
+/// The default time a client gets to send its request headers.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 7;
 
 /// Replaces the password of a `scheme://user:password@host` URL with `***`.
 #[must_use]
@@ -157,6 +222,13 @@ impl Settings {
             tls: None,
             log_format: LogFormat::Text,
             trust_proxy: false,
+            trusted_hops: 1,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: 30,
+            max_connections: 1024,
+            registration: Registration::Open,
+            storage_quota_bytes: 1 << 30,
+            data_rate_limit: 600,
             auth_rate_limit: 60,
             login_failure_limit: 5,
             access_token_ttl_secs: 15 * 60,
@@ -199,6 +271,37 @@ impl Settings {
             tls,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             trust_proxy: args.trust_proxy.or(file.trust_proxy).unwrap_or(false),
+            trusted_hops: args
+                .trusted_hops
+                .or(file.trusted_hops)
+                .unwrap_or(d.trusted_hops)
+                .clamp(1, 16),
+            header_timeout_secs: args
+                .header_timeout
+                .or(file.header_timeout_secs)
+                .unwrap_or(d.header_timeout_secs)
+                .clamp(1, 60),
+            body_timeout_secs: args
+                .body_timeout
+                .or(file.body_timeout_secs)
+                .unwrap_or(d.body_timeout_secs)
+                .clamp(1, 600),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
+            registration: args
+                .registration
+                .or(file.registration)
+                .unwrap_or(d.registration),
+            storage_quota_bytes: args
+                .storage_quota
+                .or(file.storage_quota_bytes)
+                .unwrap_or(d.storage_quota_bytes),
+            data_rate_limit: args
+                .data_rate_limit
+                .or(file.data_rate_limit)
+                .unwrap_or(d.data_rate_limit),
             auth_rate_limit: args
                 .auth_rate_limit
                 .or(file.auth_rate_limit)
@@ -299,5 +402,42 @@ mod tests {
         assert_eq!(s.auth_rate_limit, 5);
         std::fs::write(&path, "nonsense = 1\n").expect("write");
         assert!(Settings::load(&args).is_err());
+    }
+
+    #[test]
+    fn hardening_defaults_and_file_names() {
+        let d = Settings::load(&ServeArgs {
+            database: Some("memory".into()),
+            ..ServeArgs::default()
+        })
+        .expect("defaults");
+        // A client trickling its headers is dropped within 15 s (at the
+        // latest twice the timeout after connecting: src/conn.rs).
+        assert!(2 * d.header_timeout_secs <= 15, "{}", d.header_timeout_secs);
+        assert_eq!(d.trusted_hops, 1);
+        assert_eq!(d.registration, Registration::Open);
+        assert_eq!(d.storage_quota_bytes, 1 << 30);
+        assert!(d.max_connections > 0 && d.data_rate_limit > 0);
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "trusted_hops = 2\nheader_timeout_secs = 3\nregistration = \"invite-only\"\n\
+             storage_quota_bytes = 1000\ndata_rate_limit = 7\nmax_connections = 9\nbody_timeout_secs = 4\n",
+        )
+        .expect("write");
+        let s = Settings::load(&ServeArgs {
+            config: Some(path),
+            registration: Some(Registration::Closed),
+            ..ServeArgs::default()
+        })
+        .expect("loads");
+        assert_eq!(s.trusted_hops, 2);
+        assert_eq!(s.header_timeout_secs, 3);
+        assert_eq!(s.body_timeout_secs, 4);
+        assert_eq!(s.registration, Registration::Closed);
+        assert_eq!(s.storage_quota_bytes, 1000);
+        assert_eq!(s.data_rate_limit, 7);
+        assert_eq!(s.max_connections, 9);
     }
 }

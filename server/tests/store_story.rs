@@ -272,12 +272,14 @@ async fn push(
         changes,
         manifest,
         expected_head: None,
+        quota: None,
     };
     store
         .push(account_id, vault_id, batch, now)
         .await
         .map(|outcome| match outcome {
             PushOutcome::Done(r) | PushOutcome::Replayed(r) => r,
+            PushOutcome::QuotaExceeded { .. } => panic!("no quota here"),
             PushOutcome::HeadMoved { head } => {
                 panic!("head moved to {head} without a precondition")
             }
@@ -1189,6 +1191,7 @@ async fn head_precondition(store: &dyn Store) {
         changes,
         manifest,
         expected_head,
+        quota: None,
     };
 
     // On an empty vault the head is 0.

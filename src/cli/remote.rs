@@ -21,6 +21,42 @@ pub struct RegisterArgs {
     /// Name of this device in the device list (default: the host name)
     #[arg(long)]
     pub device_name: Option<String>,
+    /// A file holding the one-time invite code of an invite-only server
+    /// (`-` reads it from stdin; else OPENK_INVITE). Not on the command
+    /// line: other local users could read it there and register first.
+    #[arg(long, value_name = "PATH")]
+    pub invite_file: Option<std::path::PathBuf>,
+}
+
+/// The invite code for `register`: `--invite-file` (`-`: stdin), else
+/// `OPENK_INVITE`, else none.
+fn read_invite(a: &RegisterArgs) -> CliResult<Option<secrecy::SecretString>> {
+    let text = match &a.invite_file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut code = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut code).map_err(|e| {
+                CliError::usage(format!("cannot read the invite code from stdin: {e}"))
+            })?;
+            code
+        }
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            CliError::usage(format!(
+                "cannot read the invite code from {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => match std::env::var("OPENK_INVITE") {
+            Ok(code) => code,
+            Err(_) => return Ok(None),
+        },
+    };
+    let code = text.trim();
+    if code.is_empty() {
+        return Err(CliError::usage(
+            "the invite code is empty: put the code `openk serve invite` printed in the file",
+        ));
+    }
+    Ok(Some(secrecy::SecretString::from(code.to_owned())))
 }
 
 #[derive(Debug, Args)]
@@ -65,13 +101,17 @@ pub struct AuditArgs {
 }
 
 pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
+    let invite = read_invite(a)?;
     let mut vault = unlock(g).await?;
     let name = a
         .device_name
         .clone()
         .unwrap_or_else(remote::default_device_name);
-    let result = vault.register(&a.server, &a.email, &name).await;
+    let result = vault
+        .register_invited(&a.server, &a.email, &name, invite.as_ref())
+        .await;
     let server = vault.remote().map(|r| r.server.clone()).unwrap_or_default();
+    let email = vault.remote().map(|r| r.email.clone()).unwrap_or_default();
     let account = vault.account_id();
     // Upload the items right away (unless --no-sync / auto_sync = false),
     // however long a large vault takes: the server has just answered.
@@ -85,13 +125,13 @@ pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
     super::sync::note_sync(note.as_deref());
     if g.json {
         print_json(
-            &json!({ "server": server, "email": a.email.trim().to_lowercase(), "account_id": account, "device_name": name }),
+            &json!({ "server": server, "email": email, "account_id": account, "device_name": name }),
         )
     } else {
         print(&format!(
             "Registered {} with {server} as this device ({name:?}).\n\
              The server keeps only encrypted data; your password and Secret Key never leave this machine.\n",
-            a.email.trim().to_lowercase()
+            email
         ))
     }
 }
@@ -142,11 +182,9 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
         };
         if a.server.as_ref().is_some_and(|s| {
             remote::normalize_server_url(s).ok().as_deref() != Some(record.server.as_str())
-        }) || a
-            .email
-            .as_ref()
-            .is_some_and(|e| e.trim().to_lowercase() != record.email)
-        {
+        }) || a.email.as_ref().is_some_and(|e| {
+            openk_server::email::normalize(e).ok().as_deref() != Some(record.email.as_str())
+        }) {
             vault.close().await;
             return Err(CliError::usage(format!(
                 "this vault belongs to {} on {}; use another --vault directory for another account",

@@ -371,6 +371,27 @@ impl Vault {
     /// # Errors
     /// Already registered, server unreachable (exit 7), email taken.
     pub async fn register(&mut self, server: &str, email: &str, device_name: &str) -> Result<()> {
+        self.register_invited(server, email, device_name, None)
+            .await
+    }
+
+    /// [`Vault::register`] with a one-time invite code, for a server whose
+    /// registration is invite-only.
+    ///
+    /// # Errors
+    /// As [`Vault::register`]; an email the server's rule refuses (exit 2);
+    /// a missing, unknown or used invite code (the server says which).
+    pub async fn register_invited(
+        &mut self,
+        server: &str,
+        email: &str,
+        device_name: &str,
+        invite: Option<&secrecy::SecretString>,
+    ) -> Result<()> {
+        use secrecy::ExposeSecret as _;
+        // The one email rule, shared with the server (openk_server::email).
+        let email =
+            openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
         if let Some(r) = &self.remote {
             return Err(Error::Invalid(format!(
                 "this vault is already registered with {} as {}",
@@ -382,7 +403,7 @@ impl Vault {
         let t = client
             .register(&RegisterRequest {
                 account_id: h.account_id,
-                email: email.trim().to_owned(),
+                email: email.clone(),
                 kdf: kdf_to_wire(h.kdf),
                 salt: wire::B64(h.salt.clone()),
                 auth_key: wire::B64(self.auth_key.expose().to_vec()),
@@ -394,11 +415,12 @@ impl Vault {
                     id: h.device_id,
                     name: device_name.to_owned(),
                 },
+                invite: invite.map(|c| c.expose_secret().trim().to_owned()),
             })
             .await?;
         self.save_remote(RemoteRecord {
             server: client.base().to_owned(),
-            email: email.trim().to_lowercase(),
+            email,
             device_name: device_name.to_owned(),
             registered_at: now_millis(),
             tokens: None,
@@ -694,7 +716,7 @@ pub async fn login(
     }
     let secret_key = SecretKey::parse(secret_key)?;
     let client = Client::new(server).map_err(Error::Invalid)?;
-    let email = email.trim().to_lowercase();
+    let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
     let pre = client.prelogin(&email).await?;
     let kdf = kdf_from_wire(pre.kdf);
     check_offered_kdf(&kdf, allow_weak_kdf)?;

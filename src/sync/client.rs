@@ -39,6 +39,9 @@ pub mod limits {
     /// Overall deadline of one request: a pull page (1000 records, about
     /// 1.2 MB) or a push batch needs far less on any working link.
     pub const CALL: Duration = Duration::from_secs(120);
+    /// How long an idle pooled connection is kept: less than the server's
+    /// default header timeout (7 s), after which it closes idle connections.
+    pub const POOL_IDLE: Duration = Duration::from_secs(4);
     /// The whole sync that follows a write (`add`, `edit`, `rm`, …): the
     /// write is committed locally first; after this it stays pending.
     pub const AFTER_WRITE: Duration = Duration::from_secs(3);
@@ -244,6 +247,10 @@ fn http_client(
     let mut builder = reqwest::Client::builder()
         .connect_timeout(limits::CONNECT)
         .timeout(limits::CALL)
+        // The server closes a connection idle for its header timeout (7 s
+        // by default): drop pooled ones before it does, so that a request
+        // never goes out on a connection the server is just closing.
+        .pool_idle_timeout(limits::POOL_IDLE)
         .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")));
     if let Some(idle) = idle {
         builder = builder.read_timeout(idle);
@@ -375,6 +382,8 @@ impl Client {
             StatusCode::NOT_FOUND => SyncError::NotFound,
             StatusCode::CONFLICT if code == "head_moved" => SyncError::HeadMoved,
             StatusCode::CONFLICT => SyncError::Conflict(detail),
+            // The account's storage quota: a refusal, not an outage.
+            StatusCode::INSUFFICIENT_STORAGE => SyncError::Refused { code, detail },
             s if s.is_server_error() => SyncError::Unreachable {
                 url: self.base.clone(),
                 why: format!("server error {s}: {detail}"),

@@ -17,6 +17,7 @@ use crate::auth::{
     self, ACCESS_PREFIX, AuthDevice, ClientAddr, FRESH_LOGIN_MS, REFRESH_PREFIX, limits,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::settings::Registration;
 use crate::state::{AppState, now_millis, rfc3339};
 use crate::store::{Account, AuditEntry, Device, RefreshOutcome, Session};
 
@@ -157,13 +158,16 @@ pub async fn prelogin(
 
 /// Creates an account with its first device and logs that device in.
 #[utoipa::path(post, path = "/v1/accounts/register", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = TokenResponse), (status = 409, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+    responses((status = 201, body = TokenResponse),
+        (status = 403, body = super::types::Problem, description = "`registration_closed`, `invite_required` or `invite_invalid` (unknown or used code)"),
+        (status = 409, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
 pub async fn register(
     State(state): State<AppState>,
     addr: ClientAddr,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     limits::spend_auth_budget(&state, &addr).await?;
+    let invite = invite_hash(&state, req.invite.as_deref())?;
     let email = validate::email(&req.email)?;
     validate::kdf(&req.kdf)?;
     validate::bounded(&req.salt, 16, 64, "salt")?;
@@ -212,16 +216,28 @@ pub async fn register(
         last_seen_at: now,
         revoked_at: None,
     };
-    state
-        .store
-        .create_account(&account, &device)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Conflict => ApiError::Conflict(
-                "an account with this email or id already exists; log in instead".into(),
-            ),
-            other => other.into(),
-        })?;
+    let created = match &invite {
+        None => state
+            .store
+            .create_account(&account, &device)
+            .await
+            .map(|()| true),
+        Some(hash) => {
+            state
+                .store
+                .create_invited_account(&account, &device, hash)
+                .await
+        }
+    };
+    let created = created.map_err(|e| match e {
+        crate::store::StoreError::Conflict => ApiError::Conflict(
+            "an account with this email or id already exists; log in instead".into(),
+        ),
+        other => other.into(),
+    })?;
+    if !created {
+        return Err(ApiError::InviteInvalid);
+    }
     audit(&state, account.id, "register", Some(device.id), &addr, None).await?;
     audit(
         &state,
@@ -237,6 +253,25 @@ pub async fn register(
         StatusCode::CREATED,
         Json(open_session(&state, account.id, device.id).await?),
     ))
+}
+
+/// What the server's registration mode asks of a register request: `None`
+/// (open) or the hash of the invite code it carries.
+fn invite_hash(state: &AppState, invite: Option<&str>) -> ApiResult<Option<Vec<u8>>> {
+    match state.settings.registration {
+        Registration::Open => Ok(None),
+        Registration::Closed => Err(ApiError::RegistrationClosed),
+        Registration::InviteOnly => {
+            let code = invite
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .ok_or(ApiError::InviteRequired)?;
+            if code.len() > 100 {
+                return Err(ApiError::InviteInvalid);
+            }
+            Ok(Some(auth::token_hash(code)))
+        }
+    }
 }
 
 /// Proves the auth key and starts a session for the device.

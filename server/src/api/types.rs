@@ -104,6 +104,10 @@ pub struct RegisterRequest {
     /// The account's private keys wrapped by the account key (opaque).
     pub wrapped_private_keys: B64,
     pub device: DeviceInfo,
+    /// A one-time invite code (`openk-server invite`); required when the
+    /// server's registration is `invite-only`, ignored otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

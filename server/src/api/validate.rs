@@ -4,7 +4,7 @@
 use crate::api::types::{B64, DeviceInfo, KdfParams};
 use crate::error::{ApiError, ApiResult};
 
-pub const MAX_EMAIL: usize = 254;
+pub const MAX_EMAIL: usize = crate::email::MAX_EMAIL;
 pub const MAX_NAME: usize = 100;
 pub const MAX_WRAPPED_KEY: usize = 512;
 pub const MAX_BLOB: usize = 1024 * 1024;
@@ -15,20 +15,10 @@ fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::Validation(msg.into())
 }
 
-/// Lower-cases and checks an email address.
+/// Normalises and checks an email address by the one rule
+/// ([`crate::email`]); the refusal says which character is wrong.
 pub fn email(raw: &str) -> ApiResult<String> {
-    let e = raw.trim().to_lowercase();
-    let ok = e.len() <= MAX_EMAIL
-        && e.chars().all(|c| !c.is_whitespace() && !c.is_control())
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
-    if ok {
-        Ok(e)
-    } else {
-        Err(invalid(
-            "email must look like name@example.org (at most 254 characters)",
-        ))
-    }
+    crate::email::normalize(raw).map_err(|e| invalid(e.to_string()))
 }
 
 pub fn device(d: &DeviceInfo) -> ApiResult<()> {

@@ -3,7 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use uuid::Uuid;
 
 use super::accounts::audit;
@@ -19,6 +23,43 @@ use crate::events::VaultChanged;
 use crate::state::{AppState, now_millis, rfc3339};
 use crate::store::{ChangeIn, PushBatch, PushOutcome, Vault};
 
+/// An authenticated device that has spent one request of its session's
+/// per-minute budget on the vault routes (`--data-rate-limit`; 429
+/// `request_budget` with `Retry-After` when it is spent). The budget is
+/// per session, so refreshing the access token does not renew it.
+pub struct Budgeted(pub AuthDevice);
+
+impl FromRequestParts<AppState> for Budgeted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let who = AuthDevice::from_request_parts(parts, state).await?;
+        let limit = state.settings.data_rate_limit;
+        if limit > 0 {
+            let w = state
+                .cache
+                .hit(
+                    &format!("data-rate:{}", who.session_id),
+                    Duration::from_secs(60),
+                )
+                .await?;
+            if w.count > limit {
+                return Err(ApiError::RequestBudget(w.resets_in));
+            }
+        }
+        Ok(Self(who))
+    }
+}
+
+/// The account's storage quota, if it has one.
+fn quota(state: &AppState) -> Option<u64> {
+    let q = state.settings.storage_quota_bytes;
+    (q > 0).then_some(q)
+}
+
 fn response(v: Vault) -> VaultResponse {
     VaultResponse {
         id: v.id,
@@ -33,7 +74,7 @@ fn response(v: Vault) -> VaultResponse {
     responses((status = 200, body = Vec<VaultResponse>), (status = 401, body = super::types::Problem)))]
 pub async fn index(
     State(state): State<AppState>,
-    who: AuthDevice,
+    Budgeted(who): Budgeted,
 ) -> ApiResult<Json<Vec<VaultResponse>>> {
     Ok(Json(
         state
@@ -51,7 +92,7 @@ pub async fn index(
 pub async fn create(
     State(state): State<AppState>,
     addr: ClientAddr,
-    who: AuthDevice,
+    Budgeted(who): Budgeted,
     ApiJson(req): ApiJson<CreateVaultRequest>,
 ) -> ApiResult<(StatusCode, Json<VaultResponse>)> {
     validate::bounded(
@@ -61,6 +102,13 @@ pub async fn create(
         "wrapped_key",
     )?;
     validate::bounded(&req.meta, 41, validate::MAX_MANIFEST, "meta")?;
+    if let Some(quota) = quota(&state) {
+        let used = state.store.usage(who.account_id).await?
+            + (req.wrapped_key.0.len() + req.meta.0.len()) as u64;
+        if used > quota {
+            return Err(ApiError::QuotaExceeded { used, quota });
+        }
+    }
     let vault = Vault {
         id: req.id,
         account_id: who.account_id,
@@ -97,7 +145,7 @@ pub async fn create(
     responses((status = 200, body = ChangesPage), (status = 404, body = super::types::Problem)))]
 pub async fn pull(
     State(state): State<AppState>,
-    who: AuthDevice,
+    Budgeted(who): Budgeted,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<Json<ChangesPage>> {
@@ -123,10 +171,12 @@ pub async fn pull(
     responses((status = 200, body = PushResponse, description = "every change applied, or none (conflicts listed)"),
         (status = 404, body = super::types::Problem),
         (status = 409, body = super::types::Problem, description = "`head_moved`: the vault's head is not `expected_head` (the problem's `head` member says what it is); nothing applied"),
-        (status = 413, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+        (status = 413, body = super::types::Problem), (status = 422, body = super::types::Problem),
+        (status = 429, body = super::types::Problem, description = "`request_budget`: this session's requests per minute are spent (`Retry-After`)"),
+        (status = 507, body = super::types::Problem, description = "`quota_exceeded`: the batch would take the account over its storage quota; nothing applied")))]
 pub async fn push(
     State(state): State<AppState>,
-    who: AuthDevice,
+    Budgeted(who): Budgeted,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<PushRequest>,
 ) -> ApiResult<Json<PushResponse>> {
@@ -179,6 +229,7 @@ pub async fn push(
         changes: &changes,
         manifest: req.manifest.as_ref().map(|m| m.0.as_slice()),
         expected_head: req.expected_head,
+        quota: quota(&state),
     };
     match state
         .store
@@ -199,6 +250,7 @@ pub async fn push(
         // Published when it was applied the first time.
         PushOutcome::Replayed(out) => Ok(Json(out)),
         PushOutcome::HeadMoved { head } => Err(ApiError::HeadMoved { head }),
+        PushOutcome::QuotaExceeded { used, quota } => Err(ApiError::QuotaExceeded { used, quota }),
     }
 }
 
@@ -207,7 +259,7 @@ pub async fn push(
     responses((status = 200, body = Vec<Record>), (status = 404, body = super::types::Problem)))]
 pub async fn history(
     State(state): State<AppState>,
-    who: AuthDevice,
+    Budgeted(who): Budgeted,
     ApiPath((id, item)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<Record>>> {
     state

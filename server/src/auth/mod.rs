@@ -147,8 +147,9 @@ impl From<&Session> for AuthDevice {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For`
-/// hop when the server is told to trust its proxy.
+/// The client's address: the socket peer or, when the server is told to
+/// trust its proxies, the `X-Forwarded-For` entry the outermost trusted
+/// proxy added ([`forwarded_client`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -160,12 +161,7 @@ impl FromRequestParts<AppState> for ClientAddr {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if state.settings.trust_proxy
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            && let Some(ip) = forwarded_client(&parts.headers, state.settings.trusted_hops)
         {
             return Ok(Self(Some(ip)));
         }
@@ -175,6 +171,32 @@ impl FromRequestParts<AppState> for ClientAddr {
             .map(|c| c.0.ip());
         Ok(Self(peer))
     }
+}
+
+/// The client address behind `hops` trusted proxies: each proxy appends the
+/// address it was connected from to `X-Forwarded-For`, so the entry the
+/// outermost one added is the `hops`-th from the right. Everything left of
+/// it was sent by the client and proves nothing. With fewer entries than
+/// hops, every entry came from a trusted proxy: the leftmost is the client.
+/// `None` (use the socket peer) without the header or when that entry is
+/// not an address.
+#[must_use]
+pub fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
+    // Several header lines are one list, in order (RFC 9110 §5.3).
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let at = entries.len().saturating_sub(hops.max(1));
+    let entry = entries.get(at)?;
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 impl ClientAddr {
@@ -198,6 +220,35 @@ mod tests {
         assert_eq!(a.len(), ACCESS_PREFIX.len() + 43);
         assert_eq!(token_hash(&a).len(), 32);
         assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn the_client_is_the_entry_the_outermost_trusted_proxy_added() {
+        let headers = |lines: &[&str]| {
+            let mut h = HeaderMap::new();
+            for l in lines {
+                h.append("x-forwarded-for", l.parse().expect("header"));
+            }
+            h
+        };
+        let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+        let h = headers(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(forwarded_client(&h, 1), ip("203.0.113.7"));
+        assert_eq!(forwarded_client(&h, 2), ip("6.6.6.6"));
+        // Two proxies, the inner one on its own header line.
+        let h = headers(&["1.1.1.1, 203.0.113.7", "10.0.0.2"]);
+        assert_eq!(forwarded_client(&h, 2), ip("203.0.113.7"));
+        // Fewer entries than hops: all came from trusted proxies.
+        assert_eq!(
+            forwarded_client(&headers(&["203.0.113.7"]), 3),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_client(&headers(&["[2001:db8::1]:443"]), 1),
+            ip("2001:db8::1")
+        );
+        assert_eq!(forwarded_client(&headers(&["1.2.3.4, junk"]), 1), None);
+        assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
     }
 
     #[test]

@@ -152,6 +152,10 @@ pub struct PushBatch<'a> {
     pub manifest: Option<&'a [u8]>,
     /// Apply only if the vault's head revision is still this.
     pub expected_head: Option<i64>,
+    /// The account's storage quota in bytes ([`Store::usage`]): a batch
+    /// that stores anything and would leave the account above it is not
+    /// applied; a batch of deletions only is never refused.
+    pub quota: Option<u64>,
 }
 
 /// What became of a push.
@@ -165,6 +169,8 @@ pub enum PushOutcome {
     Replayed(PushResponse),
     /// `expected_head` is not the vault's head any more: nothing applied.
     HeadMoved { head: i64 },
+    /// The batch would take the account over its quota: nothing applied.
+    QuotaExceeded { used: u64, quota: u64 },
 }
 
 impl PushOutcome {
@@ -173,7 +179,7 @@ impl PushOutcome {
     pub fn into_response(self) -> Option<PushResponse> {
         match self {
             Self::Done(r) | Self::Replayed(r) => Some(r),
-            Self::HeadMoved { .. } => None,
+            Self::HeadMoved { .. } | Self::QuotaExceeded { .. } => None,
         }
     }
 }
@@ -209,8 +215,29 @@ pub trait Store: Send + Sync + 'static {
     /// (used to make up prelogin answers for unknown emails).
     async fn server_secret(&self) -> StoreResult<Vec<u8>>;
 
+    /// Brings the stored emails under the email rule ([`crate::email`]),
+    /// once per database (remembered in `server_meta`): accounts made
+    /// before the rule (lower-cased only) keep working. An email the rule
+    /// refuses, or one that becomes another account's, is left as it was
+    /// and logged (by account id); returns how many were rewritten.
+    async fn apply_email_rule(&self) -> StoreResult<u64>;
+
     /// Creates an account with its first device. `Conflict` if the email or id exists.
     async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
+    /// [`Store::create_account`] that also uses up a one-time invite code
+    /// (by its hash), in one transaction: `Ok(false)` and nothing created
+    /// when the code is unknown or used.
+    async fn create_invited_account(
+        &self,
+        account: &Account,
+        device: &Device,
+        invite_hash: &[u8],
+    ) -> StoreResult<bool>;
+    /// Stores a new one-time invite code (by its hash).
+    async fn create_invite(&self, invite_hash: &[u8], now: i64) -> StoreResult<()>;
+    /// Ciphertext bytes the account stores: its vaults' keys, metadata and
+    /// manifests, and every record and earlier version of a record.
+    async fn usage(&self, account_id: Uuid) -> StoreResult<u64>;
     async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>>;
     async fn account(&self, id: Uuid) -> StoreResult<Option<Account>>;
     /// Replaces the KDF parameters, salt, auth hash, wrapped account key and

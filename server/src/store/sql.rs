@@ -53,6 +53,17 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const SECRET_KEY: &str = "server_secret";
 /// Length of the server secret in bytes.
 const SECRET_LEN: usize = 32;
+/// `server_meta` key set once the stored emails follow the email rule.
+const EMAIL_RULE_KEY: &str = "email_rule_v1";
+/// Ciphertext bytes of one account (`$1`): vault rows, records, history.
+const USAGE: &str = "SELECT CAST(\
+    (SELECT COALESCE(SUM(length(wrapped_key) + length(meta) + COALESCE(length(manifest), 0)), 0) \
+       FROM vaults WHERE account_id = $1) + \
+    (SELECT COALESCE(SUM(length(r.wrapped_key) + length(r.overview) + length(r.details)), 0) \
+       FROM records r JOIN vaults v ON v.id = r.vault_id WHERE v.account_id = $1) + \
+    (SELECT COALESCE(SUM(length(h.wrapped_key) + length(h.overview) + length(h.details)), 0) \
+       FROM record_history h JOIN vaults v ON v.id = h.vault_id WHERE v.account_id = $1) \
+    AS BIGINT) AS used";
 
 /// Which backend a [`Store`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -497,6 +508,64 @@ macro_rules! sql_store {
                 })
             }
 
+            /// Inserts an account and its first device inside `tx`.
+            async fn insert_account(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                account: &Account,
+                device: &Device,
+            ) -> StoreResult<()> {
+                let account_id = account.id.to_string();
+                sqlx::query(concat!(
+                    "INSERT INTO accounts (",
+                    account_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                ))
+                .bind(&account_id)
+                .bind(&account.email)
+                .bind(i64::from(account.kdf.memory_kib))
+                .bind(i64::from(account.kdf.iterations))
+                .bind(i64::from(account.kdf.parallelism))
+                .bind(account.salt.as_slice())
+                .bind(account.auth_hash.as_slice())
+                .bind(account.auth_salt.as_slice())
+                .bind(account.wrapped_account_key.as_slice())
+                .bind(account.public_x25519.as_slice())
+                .bind(account.public_ed25519.as_slice())
+                .bind(account.wrapped_private_keys.as_slice())
+                .bind(account.created_at)
+                .bind(account.password_mac.as_deref())
+                .execute(&mut **tx)
+                .await?;
+                // The device belongs to the new account whatever it says.
+                sqlx::query(concat!(
+                    "INSERT INTO devices (",
+                    device_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind(device.id.to_string())
+                .bind(&account_id)
+                .bind(&device.name)
+                .bind(device.created_at)
+                .bind(device.last_seen_at)
+                .bind(device.revoked_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// [`Store::usage`] inside a transaction.
+            async fn usage_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                account_id: &str,
+            ) -> StoreResult<u64> {
+                let used: i64 = sqlx::query(USAGE)
+                    .bind(account_id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("used")?;
+                to_u64(used, "usage")
+            }
+
             /// The access hashes of deleted sessions.
             fn access_hashes(rows: &[<$db as sqlx::Database>::Row]) -> StoreResult<Vec<Vec<u8>>> {
                 rows.iter()
@@ -560,46 +629,102 @@ macro_rules! sql_store {
                 Ok(row.try_get("value")?)
             }
 
+            async fn apply_email_rule(&self) -> StoreResult<u64> {
+                let done = sqlx::query("SELECT value FROM server_meta WHERE key = $1")
+                    .bind(EMAIL_RULE_KEY)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if done.is_some() {
+                    return Ok(0);
+                }
+                let rows = sqlx::query("SELECT id, email FROM accounts")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut rewritten = 0;
+                for row in &rows {
+                    let id: String = row.try_get("id")?;
+                    let email: String = row.try_get("email")?;
+                    let normal = match crate::email::normalize(&email) {
+                        Ok(normal) if normal == email => continue,
+                        Ok(normal) => normal,
+                        Err(e) => {
+                            tracing::warn!(account = %id, reason = %e, "a stored email breaks the email rule; left as it was (this account cannot log in until an operator changes its email)");
+                            continue;
+                        }
+                    };
+                    match sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
+                        .bind(&normal)
+                        .bind(&id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(StoreError::from)
+                    {
+                        Ok(_) => rewritten += 1,
+                        Err(StoreError::Conflict) => {
+                            tracing::warn!(account = %id, "a stored email is another account's under the email rule; left as it was (this account cannot log in until an operator changes its email)");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(EMAIL_RULE_KEY)
+                .bind(b"1".as_slice())
+                .execute(&self.pool)
+                .await?;
+                if rewritten > 0 {
+                    tracing::info!(rewritten, "stored emails brought under the email rule");
+                }
+                Ok(rewritten)
+            }
+
             async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()> {
-                let account_id = account.id.to_string();
                 let mut tx = self.begin_write().await?;
-                sqlx::query(concat!(
-                    "INSERT INTO accounts (",
-                    account_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                ))
-                .bind(&account_id)
-                .bind(&account.email)
-                .bind(i64::from(account.kdf.memory_kib))
-                .bind(i64::from(account.kdf.iterations))
-                .bind(i64::from(account.kdf.parallelism))
-                .bind(account.salt.as_slice())
-                .bind(account.auth_hash.as_slice())
-                .bind(account.auth_salt.as_slice())
-                .bind(account.wrapped_account_key.as_slice())
-                .bind(account.public_x25519.as_slice())
-                .bind(account.public_ed25519.as_slice())
-                .bind(account.wrapped_private_keys.as_slice())
-                .bind(account.created_at)
-                .bind(account.password_mac.as_deref())
-                .execute(&mut *tx)
-                .await?;
-                // The device belongs to the new account whatever it says.
-                sqlx::query(concat!(
-                    "INSERT INTO devices (",
-                    device_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6)"
-                ))
-                .bind(device.id.to_string())
-                .bind(&account_id)
-                .bind(&device.name)
-                .bind(device.created_at)
-                .bind(device.last_seen_at)
-                .bind(device.revoked_at)
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_account(&mut tx, account, device).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn create_invited_account(
+                &self,
+                account: &Account,
+                device: &Device,
+                invite_hash: &[u8],
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let claimed = sqlx::query(
+                    "UPDATE invites SET used_at = $1, used_by = $2 \
+                     WHERE code_hash = $3 AND used_at IS NULL",
+                )
+                .bind(account.created_at)
+                .bind(account.id.to_string())
+                .bind(invite_hash)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                // A conflict rolls the claim back with everything else.
+                Self::insert_account(&mut tx, account, device).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_invite(&self, invite_hash: &[u8], now: i64) -> StoreResult<()> {
+                sqlx::query("INSERT INTO invites (code_hash, created_at) VALUES ($1, $2)")
+                    .bind(invite_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn usage(&self, account_id: Uuid) -> StoreResult<u64> {
+                let mut tx = self.begin_read().await?;
+                let used = Self::usage_in(&mut tx, &account_id.to_string()).await?;
+                tx.commit().await?;
+                Ok(used)
             }
 
             async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
@@ -1024,7 +1149,7 @@ macro_rules! sql_store {
                 batch: PushBatch<'_>,
                 now: i64,
             ) -> StoreResult<PushOutcome> {
-                let PushBatch { client_change_id, changes, manifest, expected_head } = batch;
+                let PushBatch { client_change_id, changes, manifest, expected_head, quota } = batch;
                 let mut seen = HashSet::with_capacity(changes.len());
                 let mut versions = Vec::with_capacity(changes.len());
                 for change in changes {
@@ -1042,6 +1167,17 @@ macro_rules! sql_store {
                 let client_change_id = client_change_id.to_string();
 
                 let mut tx = self.begin_write().await?;
+                // A batch that stores something is checked against the quota
+                // (a batch of deletions only frees space: never refused). Such
+                // pushes of one account run one at a time (the account row's
+                // lock), so that two cannot both fit in the last bytes.
+                let quota = quota.filter(|_| changes.iter().any(|c| !c.deleted));
+                if quota.is_some() {
+                    sqlx::query("UPDATE accounts SET created_at = created_at WHERE id = $1")
+                        .bind(account_id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 // Lock the vault row first: pushes to one vault run one at a time.
                 let head: i64 = sqlx::query(
                     "UPDATE vaults SET revision = revision WHERE id = $1 AND account_id = $2 \
@@ -1172,6 +1308,13 @@ macro_rules! sql_store {
                     .bind(&vault_id)
                     .execute(&mut *tx)
                     .await?;
+                if let Some(quota) = quota {
+                    let used = Self::usage_in(&mut tx, &account_id.to_string()).await?;
+                    if used > quota {
+                        // Nothing applied and nothing logged. (Dropping `tx` rolls back.)
+                        return Ok(PushOutcome::QuotaExceeded { used, quota });
+                    }
+                }
                 let response = PushResponse {
                     head: revision,
                     applied,

@@ -782,6 +782,11 @@ pub struct Process {
 impl Process {
     /// Starts the binary on `db` with `OPENK_LOG=log` and waits until `/healthz` answers.
     pub async fn start(db: &Path, log: &str, stderr: &Path) -> Self {
+        Self::start_with(db, log, stderr, &[]).await
+    }
+
+    /// [`Process::start`] with extra command-line arguments.
+    pub async fn start_with(db: &Path, log: &str, stderr: &Path, extra: &[&str]) -> Self {
         let addr = free_port();
         let err = std::fs::OpenOptions::new()
             .create(true)
@@ -799,6 +804,7 @@ impl Process {
             .arg(format!("sqlite://{}", db.display()))
             .arg("--listen")
             .arg(addr.to_string())
+            .args(extra)
             .env("OPENK_LOG", log)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

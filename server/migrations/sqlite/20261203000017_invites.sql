@@ -1,0 +1,10 @@
+-- One-time registration codes (`openk-server invite`) for
+-- `--registration invite-only`. Only the SHA-256 of a code is kept; a code
+-- is used up by the registration that presents it (in the same
+-- transaction that creates the account).
+CREATE TABLE invites (
+    code_hash  BLOB PRIMARY KEY NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    used_by    TEXT
+) STRICT;
