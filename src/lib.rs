@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod logging;
+pub mod secure_read;
 pub mod store;
 pub mod sync;
 pub mod text;

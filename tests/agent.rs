@@ -439,3 +439,108 @@ fn agent_logs_hold_no_secrets() {
         assert!(!text.contains(secret), "{secret:?} in the logs");
     }
 }
+
+/// Every place in the memory of process `pid` where one of `needles` occurs:
+/// `(needle index, address, mapping)`. Reads `/proc/PID/mem` over the
+/// writable ranges of `/proc/PID/maps`. `None` when this process may not
+/// read that memory: the agent is not dumpable, so only a process with
+/// `CAP_SYS_PTRACE` (root here) can.
+fn memory_hits(pid: u32, needles: &[Vec<u8>]) -> Option<Vec<(usize, u64, String)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut hits = Vec::new();
+    let mut readable = 0u64;
+    for line in maps.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let name = parts.nth(3).unwrap_or("").to_owned();
+        // A copy made at run time is in writable memory; the read-only
+        // mappings are the binary's and libraries' code and constants.
+        if !perms.starts_with("rw") || name == "[vvar]" || name == "[vsyscall]" {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let start = u64::from_str_radix(start, 16).expect("maps start");
+        let end = u64::from_str_radix(end, 16).expect("maps end");
+        let mut buf = vec![0u8; usize::try_from(end - start).expect("range size")];
+        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut buf).is_err() {
+            continue;
+        }
+        readable += end - start;
+        for (i, needle) in needles.iter().enumerate() {
+            let mut from = 0;
+            while let Some(at) = buf[from..].iter().position(|&b| b == needle[0]) {
+                let at = from + at;
+                if buf[at..].starts_with(needle) {
+                    hits.push((i, start + at as u64, name.clone()));
+                }
+                from = at + 1;
+            }
+        }
+    }
+    assert!(readable > 0, "read nothing of the agent's memory");
+    Some(hits)
+}
+
+/// The password as UTF-8, UTF-16LE, UTF-16BE and JSON-escaped, plus
+/// `fragment` (a run of it no encoding changes) to catch partial copies.
+fn encodings(password: &str, fragment: &str) -> Vec<Vec<u8>> {
+    let utf16: Vec<u16> = password.encode_utf16().collect();
+    let json = serde_json::to_string(password).expect("json");
+    vec![
+        password.as_bytes().to_vec(),
+        utf16.iter().flat_map(|u| u.to_le_bytes()).collect(),
+        utf16.iter().flat_map(|u| u.to_be_bytes()).collect(),
+        json.trim_matches('"').as_bytes().to_vec(),
+        fragment.as_bytes().to_vec(),
+    ]
+}
+
+// The agent holds the password key, never the password: after unlock and after three served commands, no copy of the master password (UTF-8 or UTF-16) is left anywhere in its memory. Needs CAP_SYS_PTRACE (root), since the agent is not dumpable; skipped otherwise.
+#[test]
+fn the_agent_keeps_no_copy_of_the_password() {
+    let mut env = TestEnv::init();
+    // A password with characters JSON escapes, to catch copies a decoder's
+    // scratch buffer leaves behind.
+    let password = "Zq\"mem\\scan-Pw-41xQ\u{e9}";
+    let mut passwd = env.cmd(["passwd", "--new-password-stdin"]);
+    passwd = passwd.stdin(format!("{password}\n"));
+    passwd.ok();
+    env.set_password(password);
+    env.add(&["login", "--name", "Mail", "--password", "mail-pw-1"]);
+    let _locker = unlock(&env, &[]);
+    let pid = u32::try_from(agent_status(&env)["pid"].as_u64().expect("agent pid")).expect("pid");
+    let needles = encodings(password, "scan-Pw-41xQ");
+    // A control the scan must find (the agent keeps its vault's path), so
+    // that a scan that reads nothing cannot pass.
+    let control = std::fs::canonicalize(env.vault()).expect("vault dir");
+    let control = control.to_str().expect("utf-8 path").as_bytes().to_vec();
+    let scan = |step: &str| {
+        let mut all = needles.clone();
+        all.push(control.clone());
+        let hits = memory_hits(pid, &all)?;
+        let (found, hits): (Vec<_>, Vec<_>) = hits.into_iter().partition(|h| h.0 == needles.len());
+        assert!(
+            !found.is_empty(),
+            "{step}: the scan did not even find the vault path"
+        );
+        assert!(
+            hits.is_empty(),
+            "{step}: the password is in the agent's memory at {hits:?}"
+        );
+        Some(())
+    };
+    if scan("after unlock").is_none() {
+        eprintln!("skipped: cannot read the agent's memory (needs CAP_SYS_PTRACE, e.g. root)");
+        return;
+    }
+    nopw(&env, &["ls"]).ok().stdout_has("Mail");
+    nopw(&env, &["show", "Mail"]).ok();
+    assert_eq!(nopw(&env, &["get", "Mail"]).stdout(), "mail-pw-1\n");
+    scan("after three commands").expect("readable as before");
+}

@@ -458,6 +458,161 @@ fn add_custom_and_flags_of_the_wrong_kind() {
     assert_eq!(env.ls_names(&[]), ["Misc"], "refused adds save nothing");
 }
 
+// A secret given literally on the command line (readable by every local user through /proc and kept in shell history) is refused with exit 2 and a message naming the other ways, without repeating it, and nothing is saved; -, @FILE, env:NAME work, and a prompt without a terminal says what to do instead.
+#[test]
+fn literal_secrets_on_the_command_line_are_refused() {
+    let env = TestEnv::init();
+    let literal = "Zq-literal-secret-77";
+    for args in [
+        &["add", "login", "--name", "x", "--password", literal][..],
+        &[
+            "add",
+            "login",
+            "--name",
+            "x",
+            &format!("--password={literal}"),
+        ],
+        &["add", "login", "--name", "x", "--totp", literal],
+        &["add", "card", "--name", "x", "--number", literal],
+        &["add", "card", "--name", "x", "--cvv", literal],
+        &["add", "card", "--name", "x", "--pin", literal],
+        &["add", "api-key", "--name", "x", "--key", literal],
+        &["add", "ssh-key", "--name", "x", "--passphrase", literal],
+        &[
+            "add",
+            "custom",
+            "--name",
+            "x",
+            "--secret-field",
+            &format!("PIN={literal}"),
+        ],
+        &["edit", "x", "--password", literal],
+        &[
+            "login",
+            "--server",
+            "http://127.0.0.1:9",
+            "--email",
+            "a@b.c",
+            "--secret-key",
+            literal,
+        ],
+    ] {
+        let run = env.cmd(args).literal_secrets().code(2);
+        run.stderr_has("does not take a secret on the command line")
+            .stderr_has("env:NAME")
+            .stderr_has("@FILE")
+            .stderr_lacks(literal);
+    }
+    env.cmd(["add", "login", "--name", "x", "--password", literal])
+        .literal_secrets()
+        .code(2)
+        .stderr_has("--generate");
+    assert!(env.ls_names(&[]).is_empty(), "refused adds save nothing");
+
+    // The ways that work.
+    let file = env.root().join("pw.txt");
+    std::fs::write(&file, "from-a-file\n").expect("write");
+    let at_file = format!("@{}", file.display());
+    for (name, args, stdin, want) in [
+        (
+            "A",
+            vec!["--password", "-"],
+            Some("from-stdin\n"),
+            "from-stdin",
+        ),
+        (
+            "B",
+            vec!["--password", at_file.as_str()],
+            None,
+            "from-a-file",
+        ),
+        (
+            "C",
+            vec!["--password", "env:ZQ_PW"],
+            None,
+            "from the environment",
+        ),
+        // A literal starting with @ goes through a file (or stdin, or a variable).
+        (
+            "D",
+            vec!["--password", "-"],
+            Some("@not-a-file"),
+            "@not-a-file",
+        ),
+    ] {
+        let mut cmd = env
+            .cmd(["add", "login", "--name", name])
+            .args(&args)
+            .literal_secrets()
+            .env("ZQ_PW", "from the environment");
+        if let Some(input) = stdin {
+            cmd = cmd.stdin(input);
+        }
+        cmd.ok();
+        assert_eq!(env.run(&["get", name]), format!("{want}\n"), "{args:?}");
+    }
+    env.cmd([
+        "add",
+        "custom",
+        "--name",
+        "E",
+        "--secret-field",
+        "PIN=env:ZQ_PIN",
+    ])
+    .literal_secrets()
+    .env("ZQ_PIN", "4321")
+    .ok();
+    assert_eq!(env.run(&["get", "E", "PIN"]), "4321\n");
+    env.cmd(["edit", "A", "--password", "env:ZQ_PW"])
+        .literal_secrets()
+        .env("ZQ_PW", "changed")
+        .ok();
+    assert_eq!(env.run(&["get", "A"]), "changed\n");
+
+    // Sources that cannot be read: exit 2, saying why.
+    env.cmd(["add", "login", "--name", "y", "--password", "env:ZQ_UNSET"])
+        .literal_secrets()
+        .code(2)
+        .stderr_has("ZQ_UNSET is not set");
+    env.cmd([
+        "add",
+        "login",
+        "--name",
+        "y",
+        "--password",
+        "@/nonexistent/pw",
+    ])
+    .literal_secrets()
+    .code(2)
+    .stderr_has("/nonexistent/pw");
+    for args in [&["--password"][..], &["--password", "prompt"]] {
+        env.cmd(["add", "login", "--name", "y"])
+            .args(args)
+            .literal_secrets()
+            .code(2)
+            .stderr_has("no terminal")
+            .stderr_has("--password -");
+    }
+    // Flags that are not secrets keep literal values.
+    env.cmd([
+        "add",
+        "login",
+        "--name",
+        "Plain",
+        "--username",
+        "me",
+        "--url",
+        "https://x.example",
+        "--tag",
+        "t",
+        "--generate",
+    ])
+    .literal_secrets()
+    .ok();
+    assert_eq!(env.run(&["get", "Plain", "username"]), "me\n");
+    assert_eq!(env.ls_names(&[]), ["A", "B", "C", "D", "E", "Plain"]);
+}
+
 // ls filters by kind, tag, folder, favourites and trash, lists favourites first, and --json has items and damaged arrays.
 #[test]
 fn ls_filters_order_and_json() {

@@ -1,7 +1,10 @@
 //! The README's quick start, run line by line on a fresh vault exactly as
 //! written, with only what a script needs instead of a terminal: the
 //! password from `OPENK_PASSWORD`, the floor KDF for `init` (speed),
-//! `--new-password-stdin` for `passwd`. A line this test does not know
+//! `--new-password-stdin` for `passwd`, and the TOTP secret `--totp` would
+//! ask for on a terminal from a variable. Secret flags are passed exactly
+//! as written (not through the harness's `env:` rewriting), so a literal
+//! secret in the README fails here as it would for a user. A line this test does not know
 //! runs unchanged and must succeed, so a new README line is tested too.
 
 use std::os::unix::fs::PermissionsExt;
@@ -98,7 +101,16 @@ fn the_readme_quick_start_works_as_written() {
     for command in &commands {
         assert_eq!(command[0], "openk", "{command:?}");
         let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
-        let mut cmd = env.cmd(&args).env("XDG_RUNTIME_DIR", &run_dir);
+        let mut cmd = env
+            .cmd(&args)
+            .literal_secrets()
+            .env("XDG_RUNTIME_DIR", &run_dir);
+        if args.last() == Some(&"--totp") {
+            // What the user would paste at the prompt.
+            cmd = cmd
+                .arg("env:OPENK_README_TOTP")
+                .env("OPENK_README_TOTP", "JBSWY3DPEHPK3PXP");
+        }
         match args.as_slice() {
             ["init", ..] => cmd = cmd.args(KDF_FLOOR),
             ["passwd", ..] => {

@@ -4,7 +4,7 @@
 //! gets a readable panic (command, exit code, stdout, stderr) when a command
 //! does not end the way the test expected.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -172,9 +172,14 @@ impl TestEnv {
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .env("OPENK_VAULT", self.vault())
-            .env("OPENK_PASSWORD", &self.password)
-            .args(args);
-        TestCommand { cmd, stdin: None }
+            .env("OPENK_PASSWORD", &self.password);
+        TestCommand {
+            cmd,
+            stdin: None,
+            args: Vec::new(),
+            literal: false,
+        }
+        .args(args)
     }
 
     /// Runs `openk ARGS`, expects exit 0 and returns stdout.
@@ -259,15 +264,101 @@ pub fn names(items: &Json) -> Vec<String> {
         .collect()
 }
 
+/// Flags whose value is a secret, which `openk` takes only as `-`, `@FILE`,
+/// `env:NAME` or `prompt` (docs/cli.md, "Secrets on the command line").
+const SECRET_FLAGS: [&str; 8] = [
+    "--password",
+    "--totp",
+    "--number",
+    "--cvv",
+    "--pin",
+    "--key",
+    "--passphrase",
+    "--secret-key",
+];
+
+/// Whether `value` already says where to read a secret from.
+fn is_source(value: &str) -> bool {
+    value == "-" || value == "prompt" || value.starts_with('@') || value.starts_with("env:")
+}
+
+/// The arguments as `openk` gets them: a literal secret after a secret flag
+/// (`--password pw`, `--password=pw`, `--secret-field L=pw`) becomes
+/// `env:OPENK_TEST_SECRET_<n>`, with that variable set to the value, so
+/// that tests can write secrets plainly and still pass them the way users
+/// must. Returns the arguments and the variables to set.
+fn secret_args(args: &[OsString]) -> (Vec<OsString>, Vec<(String, String)>) {
+    let mut out = Vec::new();
+    let mut envs = Vec::new();
+    fn hide(value: &str, envs: &mut Vec<(String, String)>) -> String {
+        if is_source(value) {
+            return value.to_owned();
+        }
+        let name = format!("OPENK_TEST_SECRET_{}", envs.len());
+        envs.push((name.clone(), value.to_owned()));
+        format!("env:{name}")
+    }
+    // The flag whose value comes next, if any.
+    let mut pending: Option<&str> = None;
+    for arg in args {
+        let Some(text) = arg.to_str() else {
+            out.push(arg.clone());
+            pending = None;
+            continue;
+        };
+        if let Some(flag) = pending.take()
+            && !text.starts_with("--")
+        {
+            let value = if flag == "--secret-field" {
+                match text.split_once('=') {
+                    Some((label, v)) => format!("{label}={}", hide(v, &mut envs)),
+                    None => text.to_owned(),
+                }
+            } else {
+                hide(text, &mut envs)
+            };
+            out.push(value.into());
+            continue;
+        }
+        let (flag, inline) = match text.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (text, None),
+        };
+        if SECRET_FLAGS.contains(&flag) || flag == "--secret-field" {
+            match inline {
+                None => pending = Some(flag),
+                Some(v) if flag == "--secret-field" => {
+                    let value = match v.split_once('=') {
+                        Some((label, v)) => format!("{label}={}", hide(v, &mut envs)),
+                        None => v.to_owned(),
+                    };
+                    out.push(format!("{flag}={value}").into());
+                    continue;
+                }
+                Some(v) => {
+                    out.push(format!("{flag}={}", hide(v, &mut envs)).into());
+                    continue;
+                }
+            }
+        }
+        out.push(arg.clone());
+    }
+    (out, envs)
+}
+
 /// One `openk` invocation being prepared.
 pub struct TestCommand {
     cmd: Command,
     stdin: Option<Vec<u8>>,
+    /// The arguments as the test wrote them (see [`secret_args`]).
+    args: Vec<OsString>,
+    /// Pass literal secrets as they are (to test that `openk` refuses them).
+    literal: bool,
 }
 
 impl TestCommand {
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
-        self.cmd.arg(arg);
+        self.args.push(arg.as_ref().to_owned());
         self
     }
 
@@ -276,7 +367,16 @@ impl TestCommand {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.cmd.args(args);
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Gives secret flags their values literally, as written, instead of
+    /// through `env:` (for tests of the refusal).
+    #[must_use]
+    pub fn literal_secrets(mut self) -> Self {
+        self.literal = true;
         self
     }
 
@@ -302,40 +402,63 @@ impl TestCommand {
         self
     }
 
+    fn final_args(&self) -> (Vec<OsString>, Vec<(String, String)>) {
+        if self.literal {
+            (self.args.clone(), Vec::new())
+        } else {
+            secret_args(&self.args)
+        }
+    }
+
+    /// The command with its final arguments and environment.
+    fn finish(mut self) -> (Command, Option<Vec<u8>>) {
+        let (args, envs) = self.final_args();
+        for (key, value) in envs {
+            self.cmd.env(key, value);
+        }
+        self.cmd.args(args);
+        (self.cmd, self.stdin)
+    }
+
     /// The command line, for messages.
     #[must_use]
     pub fn describe(&self) -> String {
-        describe(&self.cmd)
+        let (args, envs) = self.final_args();
+        let mut s = String::new();
+        for (key, value) in &envs {
+            s.push_str(&format!("{key}={value:?} "));
+        }
+        s.push_str(&describe_with(&self.cmd, &args));
+        s
     }
 
     /// The underlying command (stdin null, output piped), for tests that
     /// manage the process themselves.
     #[must_use]
-    pub fn into_command(mut self) -> Command {
-        self.cmd
-            .stdin(Stdio::null())
+    pub fn into_command(self) -> Command {
+        let (mut cmd, _) = self.finish();
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        self.cmd
+        cmd
     }
 
     /// Runs the command to the end, whatever its exit code. Panics on a
     /// timeout, or when the process panicked.
-    pub fn output(mut self) -> Run {
-        let desc = describe(&self.cmd);
-        self.cmd
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = self
-            .cmd
+    pub fn output(self) -> Run {
+        let desc = self.describe();
+        let (mut cmd, stdin) = self.finish();
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
-        if let Some(data) = self.stdin.take() {
+        if let Some(data) = stdin {
             let mut pipe = child.stdin.take().expect("stdin is piped");
             // The process may exit without reading everything; that is fine.
             let _ = pipe.write_all(&data);
@@ -379,7 +502,7 @@ impl TestCommand {
     }
 }
 
-fn describe(cmd: &Command) -> String {
+fn describe_with(cmd: &Command, args: &[OsString]) -> String {
     let mut s = String::new();
     for (key, value) in cmd.get_envs() {
         let key = key.to_string_lossy();
@@ -391,7 +514,7 @@ fn describe(cmd: &Command) -> String {
         }
     }
     s.push_str("openk");
-    for arg in cmd.get_args() {
+    for arg in args {
         s.push(' ');
         s.push_str(&shell_quote(arg));
     }

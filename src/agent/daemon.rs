@@ -1,7 +1,8 @@
 //! The agent process, `openk __agent`, started by `openk unlock`.
 //!
 //! Start-up, in order: leave the terminal's session; read the password (and
-//! an optional Secret Key) as one JSON line from standard input; run the KDF
+//! an optional Secret Key) from standard input (a [`Secrets`] frame, read
+//! unbuffered into wiped memory); run the KDF
 //! and open the vault with the result, so a wrong password fails here and
 //! `openk unlock` can say so (exit 3); lock its memory; bind the socket under
 //! a temporary name, make it 0600 and rename it into place (so the socket
@@ -17,7 +18,7 @@
 //!
 //! Logs go to the rolling file in the state dir, never a key or password.
 
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,7 +31,7 @@ use zeroize::Zeroizing;
 
 use super::protocol::{AgentInfo, MAX_LINE, Op, Ready, Request, Response, Secrets, VERSION};
 use crate::crypto::Key;
-use crate::engine::{self, SecretString, Vault};
+use crate::engine::{self, ExposeSecret, Vault};
 
 /// How long one client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -96,14 +97,13 @@ fn answer_parent(ready: &Ready) {
     let _ = out.write_all(&line).and_then(|()| out.flush());
 }
 
+/// Reads the secrets with plain `read(2)` calls on fd 0 into one wiped
+/// buffer: never through `std::io::stdin()`, whose buffer would keep a copy
+/// of the password for the agent's whole life.
 fn read_secrets() -> Result<Secrets, String> {
-    let mut line = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .take(MAX_LINE as u64)
-        .read_until(b'\n', &mut line)
+    let bytes = crate::secure_read::to_end(std::io::stdin(), MAX_LINE)
         .map_err(|e| format!("cannot read the password from openk unlock: {e}"))?;
-    serde_json::from_slice(&line).map_err(|_| "openk unlock sent no password".to_owned())
+    Secrets::decode(&bytes).ok_or_else(|| "openk unlock sent no password".to_owned())
 }
 
 /// After the ready line: nothing may keep the parent's pipes open.
@@ -237,8 +237,8 @@ async fn start(opts: &Options, secrets: Secrets) -> Result<Started, (i32, String
     let io_failed = |what: &str, e: std::io::Error| (1, format!("{what}: {e}"));
     let vault = std::fs::canonicalize(&opts.vault)
         .map_err(|_| failed(engine::Error::NoVault(opts.vault.clone())))?;
-    let password = SecretString::from(secrets.password.as_str().to_owned());
-    let fallback = secrets.secret_key.as_deref().map(String::as_str);
+    let password = secrets.password.clone();
+    let fallback = secrets.secret_key.as_ref().map(ExposeSecret::expose_secret);
     let mut key = Vault::derive_password_key(&vault, password.clone())
         .await
         .map_err(failed)?;

@@ -8,11 +8,16 @@
 //! → {"v":1,"op":"keys"}
 //! ← {"v":1,"ok":true,"agent":{"pid":4242,"vault":"/home/me/.local/share/openk/vault","locks_at":1764110000000},"password_key":"base64…"}
 //! ```
+//!
+//! The password reaches the agent once, on its standard input, as
+//! [`Secrets`] (a length-prefixed framing, not JSON).
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+use crate::crypto::{ExposeSecret, SecretString};
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
@@ -107,15 +112,79 @@ impl std::fmt::Debug for Response {
     }
 }
 
-/// What `openk unlock` sends the agent process on its standard input (one
-/// JSON line, so that a password with a line break survives): never argv or
-/// the environment, which other processes of the user can read.
-#[derive(Default, Serialize, Deserialize)]
+/// What `openk unlock` sends the agent process on its standard input (never
+/// argv or the environment, which other processes of the user can read).
+///
+/// Not JSON, on purpose: a JSON decoder copies an escaped string through a
+/// scratch buffer it never wipes, which would leave the password in the
+/// agent's memory for its whole life. The framing is [`SECRETS_MAGIC`], then
+/// the password and, optionally, the Secret Key, each as a 4-byte big-endian
+/// length and its UTF-8 bytes; nothing else follows.
 pub struct Secrets {
-    pub password: Zeroizing<String>,
+    pub password: SecretString,
     /// `OPENK_SECRET_KEY` of the parent, for a vault without a Secret Key file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_key: Option<Zeroizing<String>>,
+    pub secret_key: Option<SecretString>,
+}
+
+/// The first bytes of a [`Secrets`] message (names its version).
+pub const SECRETS_MAGIC: &[u8] = b"OPENK-SECRETS-1\n";
+
+impl Secrets {
+    /// The wire bytes, in one buffer of exactly their size (so it never
+    /// moves and leaves a copy behind) that is wiped on drop.
+    #[must_use]
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let fields: Vec<&[u8]> = std::iter::once(self.password.expose_secret().as_bytes())
+            .chain(self.secret_key.iter().map(|k| k.expose_secret().as_bytes()))
+            .collect();
+        let size = SECRETS_MAGIC.len() + fields.iter().map(|f| 4 + f.len()).sum::<usize>();
+        let mut out = Zeroizing::new(Vec::with_capacity(size));
+        out.extend_from_slice(SECRETS_MAGIC);
+        for f in fields {
+            let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(f);
+        }
+        out
+    }
+
+    /// Parses [`Secrets::encode`]'s bytes; `None` for anything else.
+    #[must_use]
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        fn field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+            if tail.len() < len {
+                return None;
+            }
+            let (value, tail) = tail.split_at(len);
+            *rest = tail;
+            Some(value)
+        }
+        let mut rest = bytes.strip_prefix(SECRETS_MAGIC)?;
+        let password = crate::secure_read::secret_string(field(&mut rest)?).ok()?;
+        let secret_key = if rest.is_empty() {
+            None
+        } else {
+            Some(crate::secure_read::secret_string(field(&mut rest)?).ok()?)
+        };
+        rest.is_empty().then_some(Self {
+            password,
+            secret_key,
+        })
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("password", &"[redacted]")
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// The one line the agent process writes on its standard output when it is
@@ -163,6 +232,50 @@ mod tests {
         );
         let e = serde_json::to_string(&Response::error("nope")).expect("serialise");
         assert_eq!(e, r#"{"v":1,"ok":false,"error":"nope"}"#);
+    }
+
+    #[test]
+    fn secrets_survive_the_wire_and_nothing_else_parses() {
+        let s = Secrets {
+            password: SecretString::from("pw \"with\\ escapes\n\u{e9}"),
+            secret_key: Some(SecretString::from("OK1-ABC")),
+        };
+        let wire = s.encode();
+        assert_eq!(wire.len(), wire.capacity(), "allocated once, at its size");
+        let back = Secrets::decode(&wire).expect("decodes");
+        assert_eq!(back.password.expose_secret(), s.password.expose_secret());
+        assert_eq!(
+            back.secret_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned()),
+            Some("OK1-ABC".to_owned())
+        );
+        let none = Secrets {
+            password: SecretString::from("p"),
+            secret_key: None,
+        };
+        assert!(
+            Secrets::decode(&none.encode())
+                .expect("decodes")
+                .secret_key
+                .is_none()
+        );
+        assert!(
+            Secrets::decode(&wire[..wire.len() - 1]).is_none(),
+            "truncated"
+        );
+        let mut longer = wire.to_vec();
+        longer.push(0);
+        assert!(Secrets::decode(&longer).is_none(), "trailing bytes");
+        assert!(
+            Secrets::decode(br#"{"password":"x"}"#).is_none(),
+            "the old JSON"
+        );
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("escapes") && !shown.contains("OK1"),
+            "{shown}"
+        );
     }
 
     #[test]

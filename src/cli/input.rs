@@ -1,7 +1,11 @@
 //! Reading secrets from the user: the master password (stdin, environment or
 //! a no-echo prompt) and field values given as `-` (standard input).
+//!
+//! Standard input is read with plain `read(2)` calls into wiped buffers
+//! (`crate::secure_read`), never through `std::io::stdin()`'s buffer, which
+//! is never wiped (and would swallow what a later `-` value needs).
 
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use zeroize::Zeroizing;
@@ -24,17 +28,14 @@ fn locked(message: &str) -> CliError {
 
 /// One line of standard input, without its line ending (nothing else trimmed).
 fn stdin_line(what: &str) -> CliResult<SecretString> {
-    let mut line = Zeroizing::new(String::new());
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| CliError::general(format!("cannot read {what} from standard input: {e}")))?;
-    let text = line.strip_suffix('\n').unwrap_or(&line);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if text.is_empty() {
+    let line = crate::secure_read::line(std::io::stdin(), crate::secure_read::MAX_SECRET)
+        .map_err(|e| CliError::general(format!("cannot read {what} from standard input: {e}")))?
+        .unwrap_or_default();
+    if line.is_empty() {
         return Err(locked(&format!("no {what} on standard input")));
     }
-    Ok(SecretString::from(text.to_owned()))
+    crate::secure_read::secret_string(&line)
+        .map_err(|_| CliError::usage(format!("the {what} on standard input is not UTF-8")))
 }
 
 fn prompt(text: &str) -> CliResult<SecretString> {
@@ -45,7 +46,7 @@ fn prompt(text: &str) -> CliResult<SecretString> {
     Ok(SecretString::from(answer.as_str().to_owned()))
 }
 
-fn interactive() -> bool {
+pub(super) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
@@ -114,22 +115,70 @@ pub fn value_or_stdin(flag: &str, value: &str, multiline: bool) -> CliResult<Zer
     if value != "-" {
         return Ok(Zeroizing::new(value.to_owned()));
     }
+    stdin_value(flag, multiline)
+}
+
+/// All of standard input as a flag's value (once per command); a
+/// single-line value loses its trailing line breaks, a multi-line one its
+/// last `\n`.
+pub(super) fn stdin_value(flag: &str, multiline: bool) -> CliResult<Zeroizing<String>> {
     if STDIN_VALUE_TAKEN.swap(true, Ordering::SeqCst) {
         return Err(CliError::usage(format!(
             "{flag} -: standard input was already used by another flag; give only one value as -"
         )));
     }
-    let mut text = Zeroizing::new(String::new());
-    std::io::stdin()
-        .read_to_string(&mut text)
+    let bytes = crate::secure_read::to_end(std::io::stdin(), crate::secure_read::MAX_SECRET)
         .map_err(|e| CliError::general(format!("cannot read {flag} from standard input: {e}")))?;
+    let text = crate::secure_read::zeroizing_string(&bytes)
+        .map_err(|_| CliError::usage(format!("{flag} -: standard input is not UTF-8 text")))?;
+    Ok(trim_line_end(text, multiline))
+}
+
+/// Drops the line break a file or a pipe ends with: all trailing `\n` and
+/// `\r` of a single-line value, the last `\n` of a multi-line one.
+pub(super) fn trim_line_end(mut text: Zeroizing<String>, multiline: bool) -> Zeroizing<String> {
     let trimmed_len = if multiline {
         text.strip_suffix('\n').map_or(text.len(), str::len)
     } else {
         text.trim_end_matches(['\n', '\r']).len()
     };
     text.truncate(trimmed_len);
-    Ok(text)
+    text
+}
+
+/// Asks for a flag's secret on the terminal, hidden; twice for a new value.
+///
+/// # Errors
+/// No terminal (exit 2, naming the other ways), a terminal error, or two
+/// entries that differ three times.
+pub(super) fn prompt_secret(flag: &str, what: &str, twice: bool) -> CliResult<Zeroizing<String>> {
+    if !interactive() {
+        return Err(CliError::usage(format!(
+            "{flag} prompt: there is no terminal to ask on; pass {flag} - (standard input), \
+             {flag} @FILE or {flag} env:NAME"
+        )));
+    }
+    let ask = |text: &str| {
+        rpassword::prompt_password(text)
+            .map(Zeroizing::new)
+            .map_err(|e| CliError::general(format!("cannot read {flag} from the terminal: {e}")))
+    };
+    let mut chars = what.chars();
+    let first_prompt = chars.next().map_or_else(String::new, |c| {
+        format!("{}{}: ", c.to_uppercase(), chars.as_str())
+    });
+    if !twice {
+        return ask(&first_prompt);
+    }
+    for _ in 0..3 {
+        let first = ask(&first_prompt)?;
+        let again = ask(&format!("Repeat the {what}: "))?;
+        if *again == *first {
+            return Ok(first);
+        }
+        eprintln!("The two entries differ; try again.");
+    }
+    Err(CliError::usage(format!("the {what} was not confirmed")))
 }
 
 /// Asks a yes/no question on the terminal; false without a terminal.

@@ -8,6 +8,7 @@ use super::input::{confirm, value_or_stdin};
 use super::output::{
     self, MASK, clip, entry_json, human_time, item_json, print, print_json, short_ids, table,
 };
+use super::secret_arg::{Ask, PROMPT, SecretField, SecretSource};
 use super::sync::{after_write, note_sync};
 use super::{CliError, CliResult, Global, exit, unlock};
 use crate::engine::generator::{self, PasswordSpec};
@@ -33,18 +34,18 @@ pub struct FieldArgs {
     /// Text field LABEL=VALUE (repeatable)
     #[arg(long = "field", value_name = "LABEL=VALUE")]
     pub fields: Vec<String>,
-    /// Secret (masked) field LABEL=VALUE (repeatable; VALUE - reads stdin)
-    #[arg(long = "secret-field", value_name = "LABEL=VALUE")]
-    pub secret_fields: Vec<String>,
+    /// Secret (masked) field LABEL=SOURCE (repeatable; SOURCE: -, @FILE, env:NAME or prompt)
+    #[arg(long = "secret-field", value_name = "LABEL=SOURCE", value_parser = SecretField::parser())]
+    pub secret_fields: Vec<SecretField>,
     /// Notes (- reads stdin)
     #[arg(long)]
     pub notes: Option<String>,
     /// [login, api-key] Username
     #[arg(long)]
     pub username: Option<String>,
-    /// [login] Password (- reads stdin; values on the command line end up in shell history)
-    #[arg(long)]
-    pub password: Option<String>,
+    /// [login] Password from SOURCE: - (stdin), @FILE, env:NAME or prompt (the default); never the password itself
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub password: Option<SecretSource>,
     /// [login] Generate a password; [ssh-key] generate an Ed25519 key pair
     #[arg(long)]
     pub generate: bool,
@@ -62,24 +63,24 @@ pub struct FieldArgs {
     /// [login, api-key] URL (repeatable; on edit the given URLs replace the old ones)
     #[arg(long = "url", value_name = "URL")]
     pub urls: Vec<String>,
-    /// [login] TOTP secret: base32 or an otpauth:// URI (- reads stdin)
-    #[arg(long)]
-    pub totp: Option<String>,
+    /// [login] TOTP secret (base32 or an otpauth:// URI) from SOURCE: -, @FILE, env:NAME or prompt
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub totp: Option<SecretSource>,
     /// [card] Cardholder name
     #[arg(long)]
     pub cardholder: Option<String>,
-    /// [card] Card number (- reads stdin)
-    #[arg(long)]
-    pub number: Option<String>,
+    /// [card] Card number from SOURCE: -, @FILE, env:NAME or prompt
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub number: Option<SecretSource>,
     /// [card] Expiry, e.g. 08/29
     #[arg(long)]
     pub expiry: Option<String>,
-    /// [card] Security code (- reads stdin)
-    #[arg(long)]
-    pub cvv: Option<String>,
-    /// [card] PIN (- reads stdin)
-    #[arg(long)]
-    pub pin: Option<String>,
+    /// [card] Security code from SOURCE: -, @FILE, env:NAME or prompt
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub cvv: Option<SecretSource>,
+    /// [card] PIN from SOURCE: -, @FILE, env:NAME or prompt
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub pin: Option<SecretSource>,
     /// [identity] Full name
     #[arg(long)]
     pub full_name: Option<String>,
@@ -98,15 +99,15 @@ pub struct FieldArgs {
     /// [identity] Company
     #[arg(long)]
     pub company: Option<String>,
-    /// [api-key] The key or token (- reads stdin)
-    #[arg(long)]
-    pub key: Option<String>,
+    /// [api-key] The key or token from SOURCE: -, @FILE, env:NAME or prompt
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub key: Option<SecretSource>,
     /// [ssh-key] Import a private key in OpenSSH format from this file
     #[arg(long, value_name = "PATH", conflicts_with = "generate")]
     pub private_key_file: Option<std::path::PathBuf>,
-    /// [ssh-key] Passphrase of an imported encrypted key (- reads stdin)
-    #[arg(long)]
-    pub passphrase: Option<String>,
+    /// [ssh-key] Passphrase of an imported encrypted key from SOURCE: -, @FILE, env:NAME or prompt
+    #[arg(long, num_args = 0..=1, default_missing_value = PROMPT, value_name = "SOURCE", value_parser = SecretSource::parser())]
+    pub passphrase: Option<SecretSource>,
     /// [ssh-key] Comment for a generated key
     #[arg(long)]
     pub comment: Option<String>,
@@ -205,9 +206,16 @@ pub struct SearchArgs {
     pub limit: usize,
 }
 
+/// A flag's value: literal text, or where to read a secret from.
+#[derive(Clone, Copy)]
+enum FlagValue<'a> {
+    Text(&'a String),
+    Secret(&'a SecretSource),
+}
+
 struct FlagSpec<'a> {
     flag: &'static str,
-    value: Option<&'a String>,
+    value: Option<FlagValue<'a>>,
     label: &'static str,
     kind: FieldKind,
     kinds: &'static [ItemKind],
@@ -226,112 +234,112 @@ impl FieldArgs {
         vec![
             spec(
                 "--username",
-                self.username.as_ref(),
+                self.username.as_ref().map(FlagValue::Text),
                 label::USERNAME,
                 FieldKind::Text,
                 &[Login, ApiKey],
             ),
             spec(
                 "--password",
-                self.password.as_ref(),
+                self.password.as_ref().map(FlagValue::Secret),
                 label::PASSWORD,
                 FieldKind::Secret,
                 &[Login],
             ),
             spec(
                 "--totp",
-                self.totp.as_ref(),
+                self.totp.as_ref().map(FlagValue::Secret),
                 label::TOTP,
                 FieldKind::Totp,
                 &[Login],
             ),
             spec(
                 "--cardholder",
-                self.cardholder.as_ref(),
+                self.cardholder.as_ref().map(FlagValue::Text),
                 label::CARDHOLDER,
                 FieldKind::Text,
                 &[Card],
             ),
             spec(
                 "--number",
-                self.number.as_ref(),
+                self.number.as_ref().map(FlagValue::Secret),
                 label::NUMBER,
                 FieldKind::Secret,
                 &[Card],
             ),
             spec(
                 "--expiry",
-                self.expiry.as_ref(),
+                self.expiry.as_ref().map(FlagValue::Text),
                 label::EXPIRY,
                 FieldKind::Text,
                 &[Card],
             ),
             spec(
                 "--cvv",
-                self.cvv.as_ref(),
+                self.cvv.as_ref().map(FlagValue::Secret),
                 label::CVV,
                 FieldKind::Secret,
                 &[Card],
             ),
             spec(
                 "--pin",
-                self.pin.as_ref(),
+                self.pin.as_ref().map(FlagValue::Secret),
                 label::PIN,
                 FieldKind::Secret,
                 &[Card],
             ),
             spec(
                 "--full-name",
-                self.full_name.as_ref(),
+                self.full_name.as_ref().map(FlagValue::Text),
                 label::FULL_NAME,
                 FieldKind::Text,
                 &[Identity],
             ),
             spec(
                 "--email",
-                self.email.as_ref(),
+                self.email.as_ref().map(FlagValue::Text),
                 label::EMAIL,
                 FieldKind::Email,
                 &[Identity],
             ),
             spec(
                 "--phone",
-                self.phone.as_ref(),
+                self.phone.as_ref().map(FlagValue::Text),
                 label::PHONE,
                 FieldKind::Text,
                 &[Identity],
             ),
             spec(
                 "--address",
-                self.address.as_ref(),
+                self.address.as_ref().map(FlagValue::Text),
                 label::ADDRESS,
                 FieldKind::Multiline,
                 &[Identity],
             ),
             spec(
                 "--birthday",
-                self.birthday.as_ref(),
+                self.birthday.as_ref().map(FlagValue::Text),
                 label::BIRTHDAY,
                 FieldKind::Text,
                 &[Identity],
             ),
             spec(
                 "--company",
-                self.company.as_ref(),
+                self.company.as_ref().map(FlagValue::Text),
                 label::COMPANY,
                 FieldKind::Text,
                 &[Identity],
             ),
             spec(
                 "--key",
-                self.key.as_ref(),
+                self.key.as_ref().map(FlagValue::Secret),
                 label::KEY,
                 FieldKind::Secret,
                 &[ApiKey],
             ),
             spec(
                 "--passphrase",
-                self.passphrase.as_ref(),
+                self.passphrase.as_ref().map(FlagValue::Secret),
                 label::PASSPHRASE,
                 FieldKind::Secret,
                 &[ItemKind::SshKey],
@@ -348,7 +356,13 @@ impl FieldArgs {
             if !s.kinds.contains(&kind) {
                 return Err(wrong_kind(s.flag, s.kinds, kind));
             }
-            let text = value_or_stdin(s.flag, value, s.kind == FieldKind::Multiline)?;
+            let multiline = s.kind == FieldKind::Multiline;
+            let text = match value {
+                FlagValue::Text(v) => value_or_stdin(s.flag, v, multiline)?,
+                // A value typed at a prompt is new, so it is asked twice: a
+                // typo would be saved.
+                FlagValue::Secret(src) => src.read(s.flag, s.label, Ask::Twice, multiline)?,
+            };
             fields.push(Field::new(s.label, text.as_str(), s.kind));
         }
         if !self.urls.is_empty() && !matches!(kind, ItemKind::Login | ItemKind::ApiKey) {
@@ -401,19 +415,19 @@ impl FieldArgs {
                 FieldKind::Multiline,
             ));
         }
-        for (flag, list, kind) in [
-            ("--field", &self.fields, FieldKind::Text),
-            ("--secret-field", &self.secret_fields, FieldKind::Secret),
-        ] {
-            for spec in list {
-                let Some((label, value)) = spec.split_once('=') else {
-                    return Err(CliError::usage(format!(
-                        "{flag} takes LABEL=VALUE, e.g. {flag} 'PIN=1234'"
-                    )));
-                };
-                let text = value_or_stdin(flag, value, false)?;
-                fields.push(Field::new(label, text.as_str(), kind));
-            }
+        for spec in &self.fields {
+            let Some((label, value)) = spec.split_once('=') else {
+                return Err(CliError::usage(
+                    "--field takes LABEL=VALUE, e.g. --field 'Account=12345'",
+                ));
+            };
+            let text = value_or_stdin("--field", value, false)?;
+            fields.push(Field::new(label, text.as_str(), FieldKind::Text));
+        }
+        for f in &self.secret_fields {
+            let flag = format!("--secret-field {}=", f.label);
+            let text = f.source.read(&flag, &f.label, Ask::Twice, false)?;
+            fields.push(Field::new(&f.label, text.as_str(), FieldKind::Secret));
         }
         fields.extend(
             self.urls
@@ -914,7 +928,7 @@ pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
         .ok_or_else(|| CliError {
             code: exit::NOT_FOUND,
             message: format!(
-                "{:?} has no TOTP secret; add one with `openk edit ITEM --totp SECRET`",
+                "{:?} has no TOTP secret; add one with `openk edit ITEM --totp` (it asks for the secret)",
                 item.overview.name
             ),
         })?;

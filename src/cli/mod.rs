@@ -7,6 +7,7 @@ mod input;
 mod items;
 mod output;
 mod remote;
+mod secret_arg;
 mod session;
 mod sync;
 mod vault;

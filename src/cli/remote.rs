@@ -67,9 +67,9 @@ pub struct LoginArgs {
     /// Account email (default: the one this vault is registered with)
     #[arg(long)]
     pub email: Option<String>,
-    /// The Secret Key from your Emergency Kit (new device; else OPENK_SECRET_KEY or a prompt)
-    #[arg(long, value_name = "OK1-…")]
-    pub secret_key: Option<String>,
+    /// The Secret Key from your Emergency Kit (new device), from SOURCE: -, @FILE, env:NAME or prompt (default: OPENK_SECRET_KEY, else a prompt)
+    #[arg(long, num_args = 0..=1, default_missing_value = super::secret_arg::PROMPT, value_name = "SOURCE", value_parser = super::secret_arg::SecretSource::parser())]
+    pub secret_key: Option<super::secret_arg::SecretSource>,
     /// Accept key derivation parameters below the recommended floor from the server
     #[arg(long)]
     pub allow_weak_kdf: bool,
@@ -137,8 +137,13 @@ pub async fn register(g: &Global, a: &RegisterArgs) -> CliResult {
 }
 
 fn read_secret_key(a: &LoginArgs) -> CliResult<zeroize::Zeroizing<String>> {
-    if let Some(sk) = &a.secret_key {
-        return Ok(zeroize::Zeroizing::new(sk.clone()));
+    if let Some(source) = &a.secret_key {
+        return source.read(
+            "--secret-key",
+            "Secret Key (OK1-…, from your Emergency Kit)",
+            super::secret_arg::Ask::Once,
+            false,
+        );
     }
     if let Ok(sk) = std::env::var("OPENK_SECRET_KEY") {
         return Ok(zeroize::Zeroizing::new(sk));
@@ -150,7 +155,8 @@ fn read_secret_key(a: &LoginArgs) -> CliResult<zeroize::Zeroizing<String>> {
         return Ok(zeroize::Zeroizing::new(sk));
     }
     Err(CliError::usage(
-        "a new device needs the Secret Key: pass --secret-key or set OPENK_SECRET_KEY",
+        "a new device needs the Secret Key: set OPENK_SECRET_KEY or pass --secret-key - \
+         (standard input), --secret-key @FILE or --secret-key env:NAME",
     ))
 }
 

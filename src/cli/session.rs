@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use super::output::{print, print_json, rfc3339};
 use super::{Cli, CliError, CliResult, Command, Global, input, vault_dir};
 use crate::agent::protocol::{AgentInfo, MAX_LINE, Ready, Secrets};
 use crate::agent::{client, daemon};
-use crate::engine::{self, ExposeSecret};
+use crate::engine::{self, SecretString};
 
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
@@ -94,10 +93,11 @@ pub async fn unlock(g: &Global, a: &UnlockArgs) -> CliResult {
     };
     let password = input::master_password(g, "Master password: ")?;
     let secrets = Secrets {
-        password: Zeroizing::new(password.expose_secret().to_owned()),
-        secret_key: std::env::var("OPENK_SECRET_KEY").ok().map(Zeroizing::new),
+        password,
+        secret_key: std::env::var("OPENK_SECRET_KEY")
+            .ok()
+            .map(SecretString::from),
     };
-    drop(password);
     let ready = tokio::task::spawn_blocking({
         let dir = dir.clone();
         let verbose = g.verbose;
@@ -165,8 +165,7 @@ fn spawn_agent(dir: &Path, idle: u64, verbose: u8, secrets: &Secrets) -> CliResu
     let mut child = cmd
         .spawn()
         .map_err(|e| CliError::general(format!("cannot start the agent: {e}")))?;
-    let mut line = Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_default());
-    line.push(b'\n');
+    let line = secrets.encode();
     if let Some(mut stdin) = child.stdin.take() {
         // A failed write shows up as the agent's error answer below.
         let _ = stdin.write_all(&line);

@@ -121,7 +121,12 @@ pub fn password_key(
     params: &KdfParams,
 ) -> Result<Key, CryptoError> {
     let argon2 = params.argon2()?;
-    let normalized: Zeroizing<String> = Zeroizing::new(password.expose_secret().nfc().collect());
+    // Into a buffer of its final size: a `String` that grows while collecting
+    // would free unwiped copies of the password. NFC makes UTF-8 at most
+    // three times longer (Unicode's stability guarantee).
+    let text = password.expose_secret();
+    let mut normalized = Zeroizing::new(String::with_capacity(text.len() * 3));
+    normalized.extend(text.nfc());
     let mut out = Zeroizing::new([0u8; 32]);
     argon2
         .hash_password_into(normalized.as_bytes(), salt, out.as_mut())

@@ -119,7 +119,8 @@ pub struct LoginRequest {
 }
 
 /// Tokens are opaque 256-bit random strings; the server stores their hashes.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `Debug` shows `[redacted]` for them.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub account_id: Uuid,
     pub device_id: Uuid,
@@ -132,10 +133,32 @@ pub struct TokenResponse {
     pub refresh_expires_in: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("account_id", &self.account_id)
+            .field("device_id", &self.device_id)
+            .field("access_token", &"[redacted]")
+            .field("access_expires_in", &self.access_expires_in)
+            .field("refresh_token", &"[redacted]")
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish()
+    }
+}
+
+/// `Debug` shows `[redacted]` for the token.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Everything a new device needs to unlock the account (all key material wrapped).
@@ -387,6 +410,37 @@ pub struct Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_tokens_or_auth_keys() {
+        let tokens = TokenResponse {
+            account_id: Uuid::nil(),
+            device_id: Uuid::nil(),
+            access_token: "ok_at_Zq-access-secret".into(),
+            access_expires_in: 900,
+            refresh_token: "ok_rt_Zq-refresh-secret".into(),
+            refresh_expires_in: 86_400,
+        };
+        let shown = format!("{tokens:?} {tokens:#?}");
+        assert!(
+            !shown.contains("Zq-access") && !shown.contains("Zq-refresh"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("[redacted]") && shown.contains("900"),
+            "{shown}"
+        );
+        let refresh = RefreshRequest {
+            refresh_token: "ok_rt_Zq-refresh-secret".into(),
+        };
+        let shown = format!("{refresh:?}");
+        assert!(!shown.contains("Zq-refresh"), "{shown}");
+        // Auth keys (LoginRequest, RegisterRequest, ChangePasswordRequest)
+        // travel as B64, whose Debug is only a length.
+        let key = B64(vec![0x5a; 32]);
+        let shown = format!("{key:?}");
+        assert_eq!(shown, "B64(32 bytes)");
+    }
 
     /// Golden wire format: field names and base64 encoding must not drift.
     #[test]
