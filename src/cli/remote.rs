@@ -31,25 +31,29 @@ pub struct RegisterArgs {
 /// The invite code for `register`: `--invite-file` (`-`: stdin), else
 /// `OPENK_INVITE`, else none.
 fn read_invite(a: &RegisterArgs) -> CliResult<Option<secrecy::SecretString>> {
-    let text = match &a.invite_file {
+    const LIMIT: usize = 4096;
+    let bytes = match &a.invite_file {
         Some(path) if path.as_os_str() == "-" => {
-            let mut code = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut code).map_err(|e| {
+            crate::secure_read::to_end(std::io::stdin(), LIMIT).map_err(|e| {
                 CliError::usage(format!("cannot read the invite code from stdin: {e}"))
-            })?;
-            code
+            })?
         }
-        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+        Some(path) => crate::secure_read::file(path, LIMIT).map_err(|e| {
             CliError::usage(format!(
                 "cannot read the invite code from {}: {e}",
                 path.display()
             ))
         })?,
         None => match std::env::var("OPENK_INVITE") {
-            Ok(code) => code,
+            Ok(code) => zeroize::Zeroizing::new(code.into_bytes()),
             Err(_) => return Ok(None),
         },
     };
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        CliError::usage(
+            "the invite code is not text: put the code `openk serve invite` printed in the file",
+        )
+    })?;
     let code = text.trim();
     if code.is_empty() {
         return Err(CliError::usage(

@@ -88,7 +88,9 @@ pub struct DeviceInfo {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `Debug` shows `[redacted]` for the invite code (a one-time bearer
+/// credential); the auth key is a [`B64`], which shows only its length.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub account_id: Uuid,
@@ -131,6 +133,24 @@ pub struct TokenResponse {
     /// again ends the device's whole session.
     pub refresh_token: String,
     pub refresh_expires_in: u64,
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("account_id", &self.account_id)
+            .field("email", &self.email)
+            .field("kdf", &self.kdf)
+            .field("salt", &self.salt)
+            .field("auth_key", &self.auth_key)
+            .field("wrapped_account_key", &self.wrapped_account_key)
+            .field("public_x25519", &self.public_x25519)
+            .field("public_ed25519", &self.public_ed25519)
+            .field("wrapped_private_keys", &self.wrapped_private_keys)
+            .field("device", &self.device)
+            .field("invite", &self.invite.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -440,6 +460,36 @@ mod tests {
         let key = B64(vec![0x5a; 32]);
         let shown = format!("{key:?}");
         assert_eq!(shown, "B64(32 bytes)");
+    }
+
+    #[test]
+    fn debug_never_shows_an_invite_code() {
+        let request = RegisterRequest {
+            account_id: Uuid::nil(),
+            email: "a@example.com".into(),
+            kdf: KdfParams {
+                memory_kib: 8,
+                iterations: 1,
+                parallelism: 1,
+            },
+            salt: B64(vec![1; 16]),
+            auth_key: B64(vec![2; 32]),
+            wrapped_account_key: B64(vec![3; 40]),
+            public_x25519: B64(vec![4; 32]),
+            public_ed25519: B64(vec![5; 32]),
+            wrapped_private_keys: B64(vec![6; 80]),
+            device: DeviceInfo {
+                id: Uuid::nil(),
+                name: "laptop".into(),
+            },
+            invite: Some("inv-Zq-one-time-code".into()),
+        };
+        let shown = format!("{request:?} {request:#?}");
+        assert!(!shown.contains("Zq-one-time"), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("laptop"),
+            "{shown}"
+        );
     }
 
     /// Golden wire format: field names and base64 encoding must not drift.
