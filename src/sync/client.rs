@@ -50,6 +50,80 @@ pub mod limits {
     pub const EVENTS_IDLE: Duration = Duration::from_secs(330);
 }
 
+/// The most the client reads of one answer (docs/security.md): a server
+/// cannot exhaust the client's memory by sending an endless body.
+pub mod body_limits {
+    /// JSON answers of the account routes (tokens, prelogin, the account,
+    /// device, vault and audit lists): the server's own request limit on
+    /// these routes is 64 KiB; lists of up to 1000 entries fit in 1 MiB.
+    pub const ACCOUNT: usize = 1024 * 1024;
+    /// A page of changes or an item's history. One record is at most
+    /// 2 × 1 MiB of blobs plus a wrapped key (about 2.8 MiB as base64
+    /// JSON); a page holds up to 1000. A page over this limit is asked for
+    /// again with fewer records (down to one), so this only has to hold one
+    /// record with room to spare.
+    pub const PAGE: usize = 64 * 1024 * 1024;
+    /// A problem (error) body.
+    pub const PROBLEM: usize = 64 * 1024;
+    /// The longest problem `detail` kept for a message, in characters.
+    pub const DETAIL_CHARS: usize = 300;
+}
+
+/// Reads an answer's body, refusing (without reading on) one longer than
+/// `cap`: a declared `Content-Length` over it, or more bytes than that.
+async fn read_capped(
+    base: &str,
+    path: &str,
+    mut res: reqwest::Response,
+    cap: usize,
+    started: Instant,
+) -> Result<Vec<u8>, SyncError> {
+    let too_large = || SyncError::TooLarge {
+        what: path.split('?').next().unwrap_or(path).to_owned(),
+        limit: cap,
+    };
+    if res
+        .content_length()
+        .is_some_and(|n| n > cap as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| transport_error(base, &e, Some(started)))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The limit for the answer of `path`.
+fn body_cap(path: &str) -> usize {
+    let route = path.split('?').next().unwrap_or(path);
+    if route.ends_with("/changes") || route.ends_with("/history") {
+        body_limits::PAGE
+    } else {
+        body_limits::ACCOUNT
+    }
+}
+
+/// A server's problem detail as it may appear in a message: one line, no
+/// control characters or bidi overrides, at most
+/// [`body_limits::DETAIL_CHARS`] characters.
+fn clean_detail(detail: &str) -> String {
+    let line = crate::text::line(detail);
+    let mut out: String = line.chars().take(body_limits::DETAIL_CHARS).collect();
+    if line.chars().count() > body_limits::DETAIL_CHARS {
+        out.push('…');
+    }
+    out
+}
+
 /// The point in time by which a whole operation (several requests) must be
 /// done, and how long it was given (for messages).
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +185,12 @@ pub enum SyncError {
     Refused { code: String, detail: String },
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
+    /// An answer longer than the client reads ([`body_limits`]).
+    #[error(
+        "the server's answer to {what} is larger than the {} KiB this client reads; refusing it \
+         (a server must not send more; it may be misbehaving or hostile)", limit / 1024
+    )]
+    TooLarge { what: String, limit: usize },
 }
 
 /// Environment variable naming a PEM file of certificates to trust for the
@@ -235,6 +315,45 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
+/// Whether plain `http://` to a host that is not loopback is allowed
+/// (`--insecure-http`, config `insecure_http`).
+static INSECURE_HTTP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Allows (or forbids again) plain `http://` to hosts that are not loopback.
+pub fn allow_insecure_http(allow: bool) {
+    INSECURE_HTTP.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Refuses plain `http://` to anything but a loopback address unless
+/// [`allow_insecure_http`] said so.
+///
+/// # Errors
+/// A message naming the risk and the way out.
+pub fn check_transport(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
+    if parsed.scheme() != "http" || INSECURE_HTTP.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    };
+    if loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing plain http:// to {}: the login key and the session tokens would cross the network \
+         unencrypted, where anyone on the path can read them and answer in the server's place. \
+         Use https://, or pass --insecure-http (config: insecure_http = true) only on a network you trust",
+        crate::text::line(parsed.host_str().unwrap_or(url))
+    ))
+}
+
 /// A reqwest client with the connect timeout, optionally the idle timeout,
 /// and the `OPENK_CA_CERT` TLS setup.
 fn http_client(
@@ -262,6 +381,7 @@ impl Client {
     /// no certificate.
     pub fn new(base: &str) -> Result<Self, String> {
         let base = normalize_url(base)?;
+        check_transport(&base)?;
         let tls = match std::env::var_os(CA_CERT_ENV) {
             Some(path) if !path.is_empty() => Some(tls::config(Path::new(&path))?),
             _ => None,
@@ -342,10 +462,7 @@ impl Client {
             return Ok(None);
         }
         if status.is_success() {
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| transport_error(&self.base, &e, Some(started)))?;
+            let bytes = read_capped(&self.base, path, res, body_cap(path), started).await?;
             return serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| SyncError::Protocol(format!("{path}: {e}")));
@@ -361,13 +478,18 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let problem: Option<Problem> = res.json().await.ok();
+        let body = read_capped(&self.base, "", res, body_limits::PROBLEM, Instant::now())
+            .await
+            .unwrap_or_default();
+        let problem: Option<Problem> = serde_json::from_slice(&body).ok();
+        // The code and detail are the server's words: data in a message,
+        // never terminal control.
         let code = problem
             .as_ref()
-            .map_or_else(String::new, |p| p.code.clone());
+            .map_or_else(String::new, |p| clean_detail(&p.code));
         let detail = problem
             .and_then(|p| p.detail)
-            .unwrap_or_else(|| status.to_string());
+            .map_or_else(|| status.to_string(), |d| clean_detail(&d));
         match status {
             StatusCode::UNAUTHORIZED if code == "bad_credentials" => SyncError::BadCredentials,
             StatusCode::UNAUTHORIZED => SyncError::Unauthorized,
@@ -480,12 +602,22 @@ impl Client {
         since: i64,
         limit: u32,
     ) -> Result<ChangesPage, SyncError> {
-        self.expect::<(), _>(
-            Method::GET,
-            &format!("/v1/vaults/{vault}/changes?since={since}&limit={limit}"),
-            None,
-        )
-        .await
+        // A page over the body limit is asked for again with fewer records
+        // (large records); one record always fits.
+        let mut limit = limit.max(1);
+        loop {
+            let got = self
+                .expect::<(), _>(
+                    Method::GET,
+                    &format!("/v1/vaults/{vault}/changes?since={since}&limit={limit}"),
+                    None,
+                )
+                .await;
+            match got {
+                Err(SyncError::TooLarge { .. }) if limit > 1 => limit /= 4,
+                other => return other,
+            }
+        }
     }
 
     pub async fn push(&self, vault: Uuid, req: &PushRequest) -> Result<PushResponse, SyncError> {
