@@ -13,6 +13,7 @@ mod clipboard;
 mod config;
 mod damage;
 mod files;
+mod hostile;
 mod items;
 mod leaks;
 mod network;

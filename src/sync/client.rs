@@ -82,10 +82,7 @@ async fn read_capped(
         what: path.split('?').next().unwrap_or(path).to_owned(),
         limit: cap,
     };
-    if res
-        .content_length()
-        .is_some_and(|n| n > cap as u64)
-    {
+    if res.content_length().is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
     let mut body = Vec::new();

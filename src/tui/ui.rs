@@ -948,7 +948,10 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
             t.dim,
         ))),
         Some(Err(e)) => rows.push(Line::from(Span::styled(
-            format!("Cannot list the devices: {}", crate::text::line(&e.to_string())),
+            format!(
+                "Cannot list the devices: {}",
+                crate::text::line(&e.to_string())
+            ),
             t.danger,
         ))),
         Some(Ok(devices)) => {
