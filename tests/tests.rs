@@ -13,6 +13,7 @@ mod clipboard;
 mod config;
 mod damage;
 mod files;
+mod fork;
 mod hostile;
 mod items;
 mod leaks;
