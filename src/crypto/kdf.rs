@@ -184,6 +184,24 @@ pub fn password_key(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_server_may_ask_for_less_than_local_options_allow() {
+        assert!(KdfParams::DEFAULT.check_offered().is_ok());
+        assert!(KdfParams::FLOOR.check_offered().is_ok());
+        assert!(KdfParams::from_mib(1024, 4, 8).check_offered().is_ok());
+        for (p, why) in [
+            (KdfParams::from_mib(4096, 100, 4), "4096 MiB"),
+            (KdfParams::from_mib(1025, 1, 1), "1025 MiB"),
+            (KdfParams::from_mib(64, 21, 1), "21 iterations"),
+            (KdfParams::from_mib(64, 3, 9), "9 lanes"),
+            (KdfParams::from_mib(1024, 5, 4), "memory × iterations"),
+        ] {
+            assert!(p.validate().is_ok(), "{p:?} is valid locally");
+            let e = p.check_offered().expect_err("refused");
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
     /// RFC 9106 §5.3: the Argon2id test vector (with secret and associated data).
     #[test]
     fn rfc9106_argon2id_vector() {

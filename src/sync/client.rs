@@ -933,6 +933,79 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plain_http_goes_only_to_loopback_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:9",
+            "http://localhost:1",
+            "http://a.localhost",
+            "https://example.org",
+        ] {
+            assert!(check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.org",
+            "http://10.0.0.1:80",
+            "http://[fe80::1]",
+        ] {
+            let e = check_transport(bad).expect_err(bad);
+            assert!(
+                e.contains("refusing plain http://") && e.contains("--insecure-http"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn problem_details_are_one_clean_bounded_line() {
+        let d = clean_detail("a\u{1b}]0;x\u{7}b\u{9b}c\u{202e}d\ne");
+        assert!(
+            !d.chars()
+                .any(|c| c.is_control() || crate::text::is_bidi_control(c)),
+            "{d:?}"
+        );
+        assert_eq!(
+            clean_detail(&"x".repeat(1000)).chars().count(),
+            body_limits::DETAIL_CHARS + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_while_reading() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await;
+            let chunk = vec![b' '; 64 * 1024];
+            loop {
+                let head = format!("{:x}\r\n", chunk.len());
+                if s.write_all(head.as_bytes()).await.is_err()
+                    || s.write_all(&chunk).await.is_err()
+                    || s.write_all(b"\r\n").await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let c = Client::new(&url).expect("client");
+        let e = c.account().await.expect_err("too large");
+        assert!(
+            matches!(&e, SyncError::TooLarge { limit, .. } if *limit == body_limits::ACCOUNT),
+            "{e}"
+        );
+        assert!(e.to_string().contains("larger than the 1024 KiB"), "{e}");
+    }
+
+    #[test]
     fn urls_are_normalised() {
         assert_eq!(
             normalize_url("http://127.0.0.1:8420/").expect("ok"),
