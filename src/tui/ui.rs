@@ -170,7 +170,10 @@ fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
             t.accent,
         )));
     } else if let Some(e) = &s.error {
-        lines.push(Line::from(Span::styled(e.clone(), t.danger)));
+        lines.push(Line::from(Span::styled(
+            crate::text::line(e).into_owned(),
+            t.danger,
+        )));
     } else {
         lines.push(Line::default());
     }
@@ -270,7 +273,10 @@ fn draw_create(f: &mut Frame, app: &App, area: Rect) {
                     t.accent,
                 )));
             } else if let Some(e) = &s.error {
-                lines.push(Line::from(Span::styled(e.clone(), t.danger)));
+                lines.push(Line::from(Span::styled(
+                    crate::text::line(e).into_owned(),
+                    t.danger,
+                )));
             } else {
                 lines.push(Line::default());
             }
@@ -1543,7 +1549,10 @@ fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) -> R
             t.accent,
         )));
     } else if let Some(e) = &form.error {
-        lines.push(Line::from(Span::styled(e.clone(), t.danger)));
+        lines.push(Line::from(Span::styled(
+            crate::text::line(e).into_owned(),
+            t.danger,
+        )));
     }
     let on_notes = form.rows.get(form.sel).is_some_and(|r| r.value.multiline);
     lines.push(Line::from(Span::styled(
