@@ -611,7 +611,7 @@ impl Client {
                 )
                 .await;
             match got {
-                Err(SyncError::TooLarge { .. }) if limit > 1 => limit /= 4,
+                Err(SyncError::TooLarge { .. }) if limit > 1 => limit = (limit / 4).max(1),
                 other => return other,
             }
         }
@@ -1003,6 +1003,57 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("larger than the 1024 KiB"), "{e}");
+    }
+
+    // A page over the limit is asked for again with fewer records, down to
+    // one; the oversized answers are refused from their Content-Length.
+    #[tokio::test]
+    async fn an_oversized_page_is_asked_for_again_with_fewer_records() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let limit: u32 = head
+                    .split("limit=")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                log.lock().expect("log").push(limit);
+                let answer = if limit > 1 {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body_limits::PAGE + 1
+                    )
+                } else {
+                    let body = serde_json::json!({
+                        "vault_id": Uuid::nil(), "head": 0, "records": [], "has_more": false,
+                        "next_since": 0, "manifest": null,
+                    })
+                    .to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let c = Client::new(&url).expect("client");
+        let page = c.pull(Uuid::nil(), 0, 1000).await.expect("a page of one");
+        assert!(page.records.is_empty());
+        assert_eq!(*asked.lock().expect("log"), vec![1000, 250, 62, 15, 3, 1]);
     }
 
     #[test]
