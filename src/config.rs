@@ -19,6 +19,8 @@ pub const CONFIG_ENV: &str = "OPENK_CONFIG";
 pub struct Config {
     /// Sync right after every write on a logged-in vault.
     pub auto_sync: bool,
+    /// Allow plain `http://` to a server that is not on a loopback address.
+    pub insecure_http: bool,
     pub clipboard: ClipboardConfig,
     pub agent: AgentConfig,
     pub tui: TuiConfig,
@@ -54,6 +56,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             auto_sync: true,
+            insecure_http: false,
             clipboard: ClipboardConfig::default(),
             agent: AgentConfig::default(),
             tui: TuiConfig::default(),
@@ -89,8 +92,9 @@ impl Default for TuiConfig {
 
 /// Every key the file may hold, as `section.key` (top-level keys bare), in
 /// the order `openk config` prints them.
-pub const KEYS: [&str; 6] = [
+pub const KEYS: [&str; 7] = [
     "auto_sync",
+    "insecure_http",
     "clipboard.clear_after_secs",
     "agent.idle_timeout_secs",
     "tui.lock_after_secs",
@@ -141,6 +145,7 @@ impl Config {
     pub fn get(&self, key: &str) -> Value {
         match key {
             "auto_sync" => Value::Bool(self.auto_sync),
+            "insecure_http" => Value::Bool(self.insecure_http),
             "clipboard.clear_after_secs" => Value::Int(self.clipboard.clear_after_secs),
             "agent.idle_timeout_secs" => Value::Int(self.agent.idle_timeout_secs),
             "tui.lock_after_secs" => Value::Int(self.tui.lock_after_secs),
@@ -158,6 +163,7 @@ impl Config {
     fn set(&mut self, key: &str, value: &toml::Value) -> Result<(), String> {
         match key {
             "auto_sync" => self.auto_sync = boolean(value)?,
+            "insecure_http" => self.insecure_http = boolean(value)?,
             "clipboard.clear_after_secs" => self.clipboard.clear_after_secs = seconds(value)?,
             "agent.idle_timeout_secs" => self.agent.idle_timeout_secs = seconds(value)?,
             "tui.lock_after_secs" => self.tui.lock_after_secs = seconds(value)?,

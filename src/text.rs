@@ -5,7 +5,7 @@
 //!
 //! What is replaced, by U+FFFD (�) so the user sees that something was there:
 //! - C0 controls (U+0000–U+001F) and DEL, except the line breaks and tabs that
-//!   [`text`] keeps in multi-line values;
+//!   [`text()`] keeps in multi-line values;
 //! - C1 controls (U+0080–U+009F), which some terminals read as ESC sequences;
 //! - bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069)
 //!   and the directional marks U+200E, U+200F and U+061C;

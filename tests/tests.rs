@@ -14,6 +14,8 @@ mod config;
 mod damage;
 mod files;
 mod hardening;
+mod fork;
+mod hostile;
 mod items;
 mod leaks;
 mod network;

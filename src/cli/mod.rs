@@ -111,6 +111,9 @@ pub struct Global {
     /// Keep a change local (do not sync it now; `openk sync` sends it later)
     #[arg(long, global = true)]
     pub no_sync: bool,
+    /// Allow plain http:// to a server that is not on this machine (the auth key and tokens cross the network unencrypted; config: insecure_http)
+    #[arg(long, global = true)]
+    pub insecure_http: bool,
     /// Where `vault` came from: `--vault`, `OPENK_VAULT`, or None (the default).
     #[arg(skip)]
     pub vault_from: Option<&'static str>,
@@ -277,6 +280,9 @@ pub async fn run(mut cli: Cli) -> CliResult {
     if cli.command.reads_config() {
         cli.global.config = crate::config::load_with_origin().map_err(CliError::usage)?;
     }
+    crate::sync::client::allow_insecure_http(
+        cli.global.insecure_http || cli.global.config.config.insecure_http,
+    );
     let result = dispatch(&cli).await;
     if result.is_err() && PASSWORD_CHANGED_ELSEWHERE.load(std::sync::atomic::Ordering::Relaxed) {
         session::lock_after_password_change(&cli.global).await;

@@ -9,6 +9,7 @@ use super::output::{print, print_json, table};
 use super::{CliError, CliResult, Global, exit, unlock, vault_dir};
 use crate::engine::sync::limits;
 use crate::engine::{self, remote};
+use crate::text;
 
 #[derive(Debug, Args)]
 pub struct RegisterArgs {
@@ -368,18 +369,18 @@ pub async fn status(g: &Global) -> CliResult {
                     format!("{}: {} (could not confirm the session)", r.server, r.state)
                 },
             ]);
-            rows.push(vec!["email".into(), r.email.clone()]);
+            rows.push(vec!["email".into(), text::cell(&r.email).into_owned()]);
             rows.push(vec![
                 "session".into(),
                 match (r.session.as_str(), r.confirmed) {
                     ("expired", _) => "expired (the next `openk sync` renews it)".to_owned(),
                     ("rejected", _) => "rejected by the server (see problem)".to_owned(),
-                    (s, true) => s.to_owned(),
-                    (s, false) => format!("{s} (as last known here; not confirmed)"),
+                    (s, true) => text::cell(s).into_owned(),
+                    (s, false) => format!("{} (as last known here; not confirmed)", text::cell(s)),
                 },
             ]);
             if let Some(p) = &r.problem {
-                rows.push(vec!["problem".into(), p.clone()]);
+                rows.push(vec!["problem".into(), text::cell(p).into_owned()]);
             }
             rows.push(vec![
                 "sync".into(),
@@ -413,7 +414,7 @@ pub async fn status(g: &Global) -> CliResult {
 }
 
 fn vault_name_str(info: &serde_json::Value) -> String {
-    info["vault_name"].as_str().unwrap_or("").to_owned()
+    text::cell(info["vault_name"].as_str().unwrap_or("")).into_owned()
 }
 
 /// A device by id, id prefix (4+), exact name, or `current`.
@@ -440,7 +441,7 @@ fn pick_device(devices: &[remote::Device], query: &str) -> CliResult<Uuid> {
                 "{query:?} matches {} devices; use the id:\n{}",
                 many.len(),
                 many.iter()
-                    .map(|d| format!("  {}  {}", d.id, d.name))
+                    .map(|d| format!("  {}  {}", d.id, text::line(&d.name)))
                     .collect::<Vec<_>>()
                     .join("\n")
             ),
@@ -469,11 +470,11 @@ async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand
                         d.id.to_string(),
                         format!(
                             "{}{}",
-                            d.name,
+                            text::cell(&d.name),
                             if d.current { " (this device)" } else { "" }
                         ),
-                        d.created_at.clone(),
-                        d.last_seen_at.clone(),
+                        text::cell(&d.created_at).into_owned(),
+                        text::cell(&d.last_seen_at).into_owned(),
                     ]
                 })
                 .collect();
@@ -485,7 +486,11 @@ async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand
             if g.json {
                 print_json(&serde_json::to_value(&d).unwrap_or_default())
             } else {
-                print(&format!("Renamed device {} to {:?}.\n", d.id, d.name))
+                print(&format!(
+                    "Renamed device {} to {:?}.\n",
+                    d.id,
+                    text::line(&d.name)
+                ))
             }
         }
         DeviceCommand::Revoke { id, yes } => {
@@ -493,7 +498,7 @@ async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand
             let name = devices
                 .iter()
                 .find(|d| d.id == id)
-                .map(|d| d.name.clone())
+                .map(|d| text::line(&d.name).into_owned())
                 .unwrap_or_default();
             if !yes
                 && !confirm(&format!(
@@ -525,14 +530,16 @@ pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
+            // Every string of an audit entry is the server's: data, never
+            // terminal control.
             vec![
-                e.at.clone(),
-                e.kind.clone(),
+                text::cell(&e.at).into_owned(),
+                text::cell(&e.kind).into_owned(),
                 e.device_id
                     .map(|d| d.to_string()[..13].to_owned())
                     .unwrap_or_default(),
-                e.address.clone().unwrap_or_default(),
-                e.detail.clone().unwrap_or_default(),
+                text::cell(e.address.as_deref().unwrap_or_default()).into_owned(),
+                text::cell(e.detail.as_deref().unwrap_or_default()).into_owned(),
             ]
         })
         .collect();

@@ -47,6 +47,57 @@ impl KdfParams {
         parallelism: 16,
     };
 
+    /// The lower ceiling for parameters a server offers (prelogin, a
+    /// password change adopted from another device): a hostile server must
+    /// not make the client derive for minutes or exhaust its memory. Local
+    /// `--kdf-*` options keep [`Self::CEILING`].
+    pub const SERVER_CEILING: Self = Self {
+        memory_kib: 1024 * 1024,
+        iterations: 20,
+        parallelism: 8,
+    };
+    /// The budget on memory × iterations for offered parameters, in
+    /// KiB·iterations: 4 GiB·iterations (1 GiB × 4, 256 MiB × 16; the
+    /// default uses 768 MiB·iterations).
+    pub const SERVER_BUDGET_KIB_ITERATIONS: u64 = 4 * 1024 * 1024 * 1024 / 1024;
+
+    /// Checks parameters a server offers against [`Self::SERVER_CEILING`]
+    /// and [`Self::SERVER_BUDGET_KIB_ITERATIONS`], before anything is derived.
+    ///
+    /// # Errors
+    /// A message naming the offending value and the limit.
+    pub fn check_offered(&self) -> Result<(), String> {
+        let c = Self::SERVER_CEILING;
+        if self.memory_kib > c.memory_kib {
+            return Err(format!(
+                "memory {} MiB is above the {} MiB a server may ask for",
+                self.memory_kib / 1024,
+                c.memory_kib / 1024
+            ));
+        }
+        if self.iterations > c.iterations {
+            return Err(format!(
+                "{} iterations is above the {} a server may ask for",
+                self.iterations, c.iterations
+            ));
+        }
+        if self.parallelism > c.parallelism {
+            return Err(format!(
+                "{} lanes is above the {} a server may ask for",
+                self.parallelism, c.parallelism
+            ));
+        }
+        let cost = u64::from(self.memory_kib) * u64::from(self.iterations);
+        if cost > Self::SERVER_BUDGET_KIB_ITERATIONS {
+            return Err(format!(
+                "memory × iterations ({} MiB × {}) is above the 4 GiB·iterations a server may ask for",
+                self.memory_kib / 1024,
+                self.iterations
+            ));
+        }
+        self.validate().map_err(|e| e.to_string())
+    }
+
     /// Builds parameters from the CLI's units (MiB).
     #[must_use]
     pub fn from_mib(memory_mib: u32, iterations: u32, parallelism: u32) -> Self {
@@ -137,6 +188,24 @@ pub fn password_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_may_ask_for_less_than_local_options_allow() {
+        assert!(KdfParams::DEFAULT.check_offered().is_ok());
+        assert!(KdfParams::FLOOR.check_offered().is_ok());
+        assert!(KdfParams::from_mib(1024, 4, 8).check_offered().is_ok());
+        for (p, why) in [
+            (KdfParams::from_mib(4096, 100, 4), "4096 MiB"),
+            (KdfParams::from_mib(1025, 1, 1), "1025 MiB"),
+            (KdfParams::from_mib(64, 21, 1), "21 iterations"),
+            (KdfParams::from_mib(64, 3, 9), "9 lanes"),
+            (KdfParams::from_mib(1024, 5, 4), "memory × iterations"),
+        ] {
+            assert!(p.validate().is_ok(), "{p:?} is valid locally");
+            let e = p.check_offered().expect_err("refused");
+            assert!(e.contains(why), "{e}");
+        }
+    }
 
     /// RFC 9106 §5.3: the Argon2id test vector (with secret and associated data).
     #[test]

@@ -172,6 +172,14 @@ fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
 /// # Errors
 /// [`Error::Invalid`] saying what was offered.
 pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
+    if kdf.validate().is_ok()
+        && let Err(why) = kdf.check_offered()
+    {
+        return Err(Error::Untrusted(format!(
+            "the server offers key derivation parameters above what a server may ask for: {why}; refusing \
+             (nothing was derived). A server that asks for more may be trying to stall or exhaust this machine"
+        )));
+    }
     if kdf.validate().is_err() {
         return Err(Error::Invalid(format!(
             "the server offers impossible key derivation parameters ({} KiB, {} iterations, {} lanes); refusing",
@@ -185,6 +193,32 @@ pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The longest device name (the server's limit too).
+pub const MAX_DEVICE_NAME: usize = 100;
+
+/// Checks a device name the user typed (or the host name) before it is sent
+/// or saved: 1 to [`MAX_DEVICE_NAME`] characters after trimming, none of them a
+/// control character or a bidi override. The name saved locally is this
+/// one, never the server's echo of it.
+///
+/// # Errors
+/// [`Error::Invalid`] saying what is wrong.
+pub fn check_device_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > MAX_DEVICE_NAME {
+        return Err(Error::Invalid(format!(
+            "a device name must be 1 to {MAX_DEVICE_NAME} characters (pass --device-name NAME)"
+        )));
+    }
+    if n.chars().any(crate::text::is_unsafe) {
+        return Err(Error::Invalid(
+            "a device name must not contain control characters or bidi overrides (pass --device-name NAME)"
+                .into(),
+        ));
+    }
+    Ok(n.to_owned())
 }
 
 /// This machine's name, for the device list.
@@ -392,6 +426,8 @@ impl Vault {
         // The one email rule, shared with the server (openk_server::email).
         let email =
             openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
+        let device_name = check_device_name(device_name)?;
+        let device_name = device_name.as_str();
         if let Some(r) = &self.remote {
             return Err(Error::Invalid(format!(
                 "this vault is already registered with {} as {}",
@@ -478,7 +514,11 @@ impl Vault {
                 auth_key: wire::B64(self.auth_key.expose().to_vec()),
                 device: DeviceInfo {
                     id: self.header.device_id,
-                    name: record.device_name.clone(),
+                    // A name an older version saved from a server's echo
+                    // may not pass the check: this machine's name instead.
+                    name: check_device_name(&record.device_name)
+                        .or_else(|_| check_device_name(&default_device_name()))
+                        .unwrap_or_else(|_| "openk device".to_owned()),
                 },
             })
             .await?;
@@ -555,6 +595,8 @@ impl Vault {
 
     /// Renames a device.
     pub async fn rename_device(&mut self, id: Uuid, name: &str) -> Result<DeviceResponse> {
+        let name = check_device_name(name)?;
+        let name = name.as_str();
         let renamed = self
             .authed(|c| {
                 let name = name.to_owned();
@@ -563,7 +605,8 @@ impl Vault {
             .await?;
         if id == self.header.device_id {
             let mut record = self.remote_or_err()?.clone();
-            record.device_name = renamed.name.clone();
+            // The name the user typed, never the server's echo of it.
+            record.device_name = name.to_owned();
             self.save_remote(record).await?;
         }
         Ok(renamed)
@@ -714,6 +757,8 @@ pub async fn login(
     if dir.exists() && super::vault_exists(dir).await? {
         return Err(Error::VaultExists(dir.to_path_buf()));
     }
+    let device_name = check_device_name(device_name)?;
+    let device_name = device_name.as_str();
     let secret_key = SecretKey::parse(secret_key)?;
     let client = Client::new(server).map_err(Error::Invalid)?;
     let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -983,6 +1028,12 @@ async fn adopt_into_store(
             "the server offers impossible key derivation parameters for a new master password \
              ({} KiB, {} iterations, {} lanes); refusing",
             kdf.memory_kib, kdf.iterations, kdf.parallelism
+        )));
+    }
+    if let Err(why) = kdf.check_offered() {
+        return Err(Error::Untrusted(format!(
+            "the server says the master password was changed on another device, but offers key derivation \
+             parameters above what a server may ask for: {why}; refusing (nothing was derived)"
         )));
     }
     if kdf.is_below_floor() && !options.allow_weak_kdf {

@@ -168,6 +168,68 @@ fn backwards(what: String) -> Error {
     Error::Untrusted(format!("server state went backwards: {what}"))
 }
 
+/// A fork alarm: the server shows this device a history other than the one
+/// it accepted before.
+fn fork(vault_id: Uuid, what: String) -> Error {
+    Error::Untrusted(format!(
+        "fork detected on vault {vault_id}: {what}. The server is showing the devices of this account \
+         different histories (a server restored from an old copy, a split database, or an attack); \
+         nothing was applied. Do not trust this server's copy until its operator explains it; \
+         `openk sync --verify` compares everything item by item"
+    ))
+}
+
+/// Checks a pulled manifest (`id` is its [`manifest::manifest_id`]) against
+/// the last one this device accepted: at the same counter it must be the
+/// same manifest; the next one must name it as the one it follows. After a
+/// gap (this device missed manifests; the server hands out only the
+/// newest) the link cannot be followed, and what holds is the rest of the
+/// checks: a higher counter, and a digest that must describe this
+/// device's known state plus what the pull brings.
+fn check_chain(
+    vault_id: Uuid,
+    state: &crate::store::SyncState,
+    m: &Manifest,
+    id: [u8; 32],
+) -> Result<()> {
+    // No manifest accepted here yet (a first sync, or the first after the
+    // upgrade that added the chain): this one is accepted and kept.
+    let Some(have) = state.manifest_id else {
+        return Ok(());
+    };
+    if m.counter == state.counter {
+        if id != have {
+            return Err(fork(
+                vault_id,
+                format!(
+                    "the server's manifest number {} is not the manifest number {} this device accepted",
+                    m.counter, state.counter
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    match &m.prev {
+        None => Err(Error::Untrusted(format!(
+            "vault {vault_id}: the server's manifest number {} has no link to the manifest before it \
+             (it was made by an OpenK older than this one), and this device has already accepted a \
+             linked one, so it cannot tell this from a fork; nothing was applied. Update OpenK on every \
+             device of the account and run `openk sync` again",
+            m.counter
+        ))),
+        Some(prev) if m.counter == state.counter + 1 && *prev != manifest::hex_lower(&have) => {
+            Err(fork(
+                vault_id,
+                format!(
+                    "the server's manifest number {} follows another manifest number {} than the one this device accepted",
+                    m.counter, state.counter
+                ),
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 fn to_record(vault_id: Uuid, r: &Record) -> ItemRecord {
     ItemRecord {
         id: r.item_id,
@@ -629,8 +691,16 @@ impl Vault {
             }
             _ => {}
         }
+        let manifest_id = pulled.manifest.as_deref().map(manifest::manifest_id);
+        if let (Some(m), Some(id)) = (&manifest, manifest_id) {
+            check_chain(vault_id, state, m, id)?;
+        }
         let counter = manifest.as_ref().map_or(0, |m| m.counter);
-        if pulled.records.is_empty() && pulled.head == state.cursor && counter == state.counter {
+        if pulled.records.is_empty()
+            && pulled.head == state.cursor
+            && counter == state.counter
+            && manifest_id == state.manifest_id
+        {
             // Nothing new: nothing to write.
             return Ok(());
         }
@@ -784,6 +854,7 @@ impl Vault {
             vault_id,
             cursor: pulled.head,
             counter,
+            manifest_id,
             complete: false,
         });
         self.store.apply_sync(&ops).await.map_err(|e| match e {
@@ -1093,6 +1164,7 @@ impl Vault {
                         vault_id,
                         cursor: state.cursor,
                         counter: state.counter,
+                        manifest_id: state.manifest_id,
                         complete: true,
                     }])
                     .await?;
@@ -1179,6 +1251,8 @@ impl Vault {
                 let (items, digest) = digest_of(&after);
                 let n = changes.len() as i64;
                 let m = Manifest {
+                    format: manifest::CHAINED,
+                    prev: state.manifest_id.map(|id| manifest::hex_lower(&id)),
                     vault_id,
                     counter: state.counter + 1,
                     head: state.cursor + n,
@@ -1315,6 +1389,7 @@ impl Vault {
             vault_id,
             cursor: resp.head,
             counter: pending.counter,
+            manifest_id: Some(manifest::manifest_id(&pending.manifest.0)),
             complete: false,
         });
         ops.push(clear);
@@ -1485,5 +1560,76 @@ impl Vault {
         }
         tracing::info!(vault = %vault_id, matches = report.matches, "verified against the server");
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+    use crate::store::SyncState;
+
+    fn manifest(counter: u64, prev: Option<[u8; 32]>) -> Manifest {
+        Manifest {
+            format: if prev.is_some() { manifest::CHAINED } else { 1 },
+            prev: prev.map(|p| manifest::hex_lower(&p)),
+            vault_id: Uuid::from_u128(1),
+            counter,
+            head: 1,
+            items: 0,
+            digest: String::new(),
+            device_id: Uuid::from_u128(2),
+            created_at: 0,
+        }
+    }
+
+    fn state(counter: u64, id: Option<[u8; 32]>) -> SyncState {
+        SyncState {
+            counter,
+            manifest_id: id,
+            ..SyncState::default()
+        }
+    }
+
+    fn is_fork(r: Result<()>) -> bool {
+        matches!(r, Err(Error::Untrusted(m)) if m.starts_with("fork detected"))
+    }
+
+    #[test]
+    fn an_equal_counter_with_another_manifest_is_a_fork() {
+        let v = Uuid::from_u128(1);
+        let m = manifest(4, Some([7; 32]));
+        assert!(check_chain(v, &state(4, Some([1; 32])), &m, [1; 32]).is_ok());
+        assert!(is_fork(check_chain(
+            v,
+            &state(4, Some([1; 32])),
+            &m,
+            [2; 32]
+        )));
+    }
+
+    #[test]
+    fn the_next_manifest_must_name_the_one_accepted() {
+        let v = Uuid::from_u128(1);
+        let have = state(4, Some([1; 32]));
+        assert!(check_chain(v, &have, &manifest(5, Some([1; 32])), [9; 32]).is_ok());
+        assert!(is_fork(check_chain(
+            v,
+            &have,
+            &manifest(5, Some([3; 32])),
+            [9; 32]
+        )));
+        // After a gap the link cannot be followed (the digest check stands).
+        assert!(check_chain(v, &have, &manifest(7, Some([3; 32])), [9; 32]).is_ok());
+    }
+
+    #[test]
+    fn an_unlinked_manifest_is_accepted_once_during_the_upgrade() {
+        let v = Uuid::from_u128(1);
+        // A device from before the chain (counter, no id): accepted, kept.
+        assert!(check_chain(v, &state(4, None), &manifest(5, None), [9; 32]).is_ok());
+        assert!(check_chain(v, &state(4, None), &manifest(4, None), [9; 32]).is_ok());
+        // Once a manifest id is kept, an unlinked newer one is refused.
+        let r = check_chain(v, &state(5, Some([9; 32])), &manifest(6, None), [8; 32]);
+        assert!(matches!(r, Err(Error::Untrusted(m)) if m.contains("no link")));
     }
 }

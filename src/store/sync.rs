@@ -28,6 +28,10 @@ pub struct ItemSync {
 pub struct SyncState {
     pub cursor: i64,
     pub counter: u64,
+    /// The id of the last manifest accepted (`manifest::manifest_id`), kept
+    /// in the same row as the counter it belongs to; `None` before the
+    /// first manifest (or before the upgrade that added it).
+    pub manifest_id: Option<[u8; 32]>,
     pub last_sync: Option<i64>,
     pub pending: Option<String>,
 }
@@ -62,11 +66,13 @@ pub enum SyncOp {
     /// inside the transaction: set when the local state differs from the
     /// copy (a newer version, or a deletion not yet pushed).
     Server { item: ItemSync, dirty: Option<bool> },
-    /// Moves the vault's cursor and manifest counter forward.
+    /// Moves the vault's cursor and manifest counter forward, with the id
+    /// of the manifest at that counter.
     Progress {
         vault_id: Uuid,
         cursor: i64,
         counter: u64,
+        manifest_id: Option<[u8; 32]>,
         complete: bool,
     },
     /// Replaces the vault's known server lines (see `sync_state.lines`).
@@ -105,7 +111,7 @@ impl Store {
     /// Database errors.
     pub async fn sync_state(&self, vault_id: Uuid) -> Result<SyncState> {
         let row = sqlx::query(
-            "SELECT cursor, counter, last_sync, pending FROM sync_state WHERE vault_id = ?",
+            "SELECT cursor, counter, manifest_id, last_sync, pending FROM sync_state WHERE vault_id = ?",
         )
         .bind(vault_id.to_string())
         .fetch_optional(&self.pool)
@@ -116,6 +122,9 @@ impl Store {
         Ok(SyncState {
             cursor: r.try_get("cursor")?,
             counter: parse_version("sync_state", r.try_get("counter")?)?,
+            manifest_id: r
+                .try_get::<Option<Vec<u8>>, _>("manifest_id")?
+                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()),
             last_sync: r.try_get("last_sync")?,
             pending: r.try_get("pending")?,
         })
@@ -371,17 +380,20 @@ impl Store {
                     vault_id,
                     cursor,
                     counter,
+                    manifest_id,
                     complete,
                 } => {
                     sqlx::query(
-                        "INSERT INTO sync_state (vault_id, cursor, counter, last_sync) VALUES (?1, ?2, ?3, ?4) \
+                        "INSERT INTO sync_state (vault_id, cursor, counter, last_sync, manifest_id) VALUES (?1, ?2, ?3, ?4, ?5) \
                          ON CONFLICT(vault_id) DO UPDATE SET cursor = excluded.cursor, counter = excluded.counter, \
+                         manifest_id = excluded.manifest_id, \
                          last_sync = COALESCE(excluded.last_sync, sync_state.last_sync)",
                     )
                     .bind(vault_id.to_string())
                     .bind(cursor)
                     .bind(version_param(*counter))
                     .bind(complete.then(crate::engine::model::now_millis))
+                    .bind(manifest_id.map(|h| h.to_vec()))
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -53,6 +53,77 @@ pub mod limits {
     pub const EVENTS_IDLE: Duration = Duration::from_secs(330);
 }
 
+/// The most the client reads of one answer (docs/security.md): a server
+/// cannot exhaust the client's memory by sending an endless body.
+pub mod body_limits {
+    /// JSON answers of the account routes (tokens, prelogin, the account,
+    /// device, vault and audit lists): the server's own request limit on
+    /// these routes is 64 KiB; lists of up to 1000 entries fit in 1 MiB.
+    pub const ACCOUNT: usize = 1024 * 1024;
+    /// A page of changes or an item's history. One record is at most
+    /// 2 × 1 MiB of blobs plus a wrapped key (about 2.8 MiB as base64
+    /// JSON); a page holds up to 1000. A page over this limit is asked for
+    /// again with fewer records (down to one), so this only has to hold one
+    /// record with room to spare.
+    pub const PAGE: usize = 64 * 1024 * 1024;
+    /// A problem (error) body.
+    pub const PROBLEM: usize = 64 * 1024;
+    /// The longest problem `detail` kept for a message, in characters.
+    pub const DETAIL_CHARS: usize = 300;
+}
+
+/// Reads an answer's body, refusing (without reading on) one longer than
+/// `cap`: a declared `Content-Length` over it, or more bytes than that.
+async fn read_capped(
+    base: &str,
+    path: &str,
+    mut res: reqwest::Response,
+    cap: usize,
+    started: Instant,
+) -> Result<Vec<u8>, SyncError> {
+    let too_large = || SyncError::TooLarge {
+        what: path.split('?').next().unwrap_or(path).to_owned(),
+        limit: cap,
+    };
+    if res.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| transport_error(base, &e, Some(started)))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The limit for the answer of `path`.
+fn body_cap(path: &str) -> usize {
+    let route = path.split('?').next().unwrap_or(path);
+    if route.ends_with("/changes") || route.ends_with("/history") {
+        body_limits::PAGE
+    } else {
+        body_limits::ACCOUNT
+    }
+}
+
+/// A server's problem detail as it may appear in a message: one line, no
+/// control characters or bidi overrides, at most
+/// [`body_limits::DETAIL_CHARS`] characters.
+fn clean_detail(detail: &str) -> String {
+    let line = crate::text::line(detail);
+    let mut out: String = line.chars().take(body_limits::DETAIL_CHARS).collect();
+    if line.chars().count() > body_limits::DETAIL_CHARS {
+        out.push('…');
+    }
+    out
+}
+
 /// The point in time by which a whole operation (several requests) must be
 /// done, and how long it was given (for messages).
 #[derive(Debug, Clone, Copy)]
@@ -114,6 +185,12 @@ pub enum SyncError {
     Refused { code: String, detail: String },
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
+    /// An answer longer than the client reads ([`body_limits`]).
+    #[error(
+        "the server's answer to {what} is larger than the {} KiB this client reads; refusing it \
+         (a server must not send more; it may be misbehaving or hostile)", limit / 1024
+    )]
+    TooLarge { what: String, limit: usize },
 }
 
 /// Environment variable naming a PEM file of certificates to trust for the
@@ -238,6 +315,45 @@ pub fn normalize_url(url: &str) -> Result<String, String> {
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
+/// Whether plain `http://` to a host that is not loopback is allowed
+/// (`--insecure-http`, config `insecure_http`).
+static INSECURE_HTTP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Allows (or forbids again) plain `http://` to hosts that are not loopback.
+pub fn allow_insecure_http(allow: bool) {
+    INSECURE_HTTP.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Refuses plain `http://` to anything but a loopback address unless
+/// [`allow_insecure_http`] said so.
+///
+/// # Errors
+/// A message naming the risk and the way out.
+pub fn check_transport(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
+    if parsed.scheme() != "http" || INSECURE_HTTP.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    };
+    if loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing plain http:// to {}: the login key and the session tokens would cross the network \
+         unencrypted, where anyone on the path can read them and answer in the server's place. \
+         Use https://, or pass --insecure-http (config: insecure_http = true) only on a network you trust",
+        crate::text::line(parsed.host_str().unwrap_or(url))
+    ))
+}
+
 /// A reqwest client with the connect timeout, optionally the idle timeout,
 /// and the `OPENK_CA_CERT` TLS setup.
 fn http_client(
@@ -269,6 +385,7 @@ impl Client {
     /// no certificate.
     pub fn new(base: &str) -> Result<Self, String> {
         let base = normalize_url(base)?;
+        check_transport(&base)?;
         let tls = match std::env::var_os(CA_CERT_ENV) {
             Some(path) if !path.is_empty() => Some(tls::config(Path::new(&path))?),
             _ => None,
@@ -349,10 +466,7 @@ impl Client {
             return Ok(None);
         }
         if status.is_success() {
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| transport_error(&self.base, &e, Some(started)))?;
+            let bytes = read_capped(&self.base, path, res, body_cap(path), started).await?;
             return serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| SyncError::Protocol(format!("{path}: {e}")));
@@ -368,13 +482,18 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let problem: Option<Problem> = res.json().await.ok();
+        let body = read_capped(&self.base, "", res, body_limits::PROBLEM, Instant::now())
+            .await
+            .unwrap_or_default();
+        let problem: Option<Problem> = serde_json::from_slice(&body).ok();
+        // The code and detail are the server's words: data in a message,
+        // never terminal control.
         let code = problem
             .as_ref()
-            .map_or_else(String::new, |p| p.code.clone());
+            .map_or_else(String::new, |p| clean_detail(&p.code));
         let detail = problem
             .and_then(|p| p.detail)
-            .unwrap_or_else(|| status.to_string());
+            .map_or_else(|| status.to_string(), |d| clean_detail(&d));
         match status {
             StatusCode::UNAUTHORIZED if code == "bad_credentials" => SyncError::BadCredentials,
             StatusCode::UNAUTHORIZED => SyncError::Unauthorized,
@@ -489,12 +608,22 @@ impl Client {
         since: i64,
         limit: u32,
     ) -> Result<ChangesPage, SyncError> {
-        self.expect::<(), _>(
-            Method::GET,
-            &format!("/v1/vaults/{vault}/changes?since={since}&limit={limit}"),
-            None,
-        )
-        .await
+        // A page over the body limit is asked for again with fewer records
+        // (large records); one record always fits.
+        let mut limit = limit.max(1);
+        loop {
+            let got = self
+                .expect::<(), _>(
+                    Method::GET,
+                    &format!("/v1/vaults/{vault}/changes?since={since}&limit={limit}"),
+                    None,
+                )
+                .await;
+            match got {
+                Err(SyncError::TooLarge { .. }) if limit > 1 => limit = (limit / 4).max(1),
+                other => return other,
+            }
+        }
     }
 
     pub async fn push(&self, vault: Uuid, req: &PushRequest) -> Result<PushResponse, SyncError> {
@@ -811,6 +940,130 @@ mod tls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_goes_only_to_loopback_unless_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:9",
+            "http://localhost:1",
+            "http://a.localhost",
+            "https://example.org",
+        ] {
+            assert!(check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.org",
+            "http://10.0.0.1:80",
+            "http://[fe80::1]",
+        ] {
+            let e = check_transport(bad).expect_err(bad);
+            assert!(
+                e.contains("refusing plain http://") && e.contains("--insecure-http"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn problem_details_are_one_clean_bounded_line() {
+        let d = clean_detail("a\u{1b}]0;x\u{7}b\u{9b}c\u{202e}d\ne");
+        assert!(
+            !d.chars()
+                .any(|c| c.is_control() || crate::text::is_bidi_control(c)),
+            "{d:?}"
+        );
+        assert_eq!(
+            clean_detail(&"x".repeat(1000)).chars().count(),
+            body_limits::DETAIL_CHARS + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_while_reading() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await;
+            let chunk = vec![b' '; 64 * 1024];
+            loop {
+                let head = format!("{:x}\r\n", chunk.len());
+                if s.write_all(head.as_bytes()).await.is_err()
+                    || s.write_all(&chunk).await.is_err()
+                    || s.write_all(b"\r\n").await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let c = Client::new(&url).expect("client");
+        let e = c.account().await.expect_err("too large");
+        assert!(
+            matches!(&e, SyncError::TooLarge { limit, .. } if *limit == body_limits::ACCOUNT),
+            "{e}"
+        );
+        assert!(e.to_string().contains("larger than the 1024 KiB"), "{e}");
+    }
+
+    // A page over the limit is asked for again with fewer records, down to
+    // one; the oversized answers are refused from their Content-Length.
+    #[tokio::test]
+    async fn an_oversized_page_is_asked_for_again_with_fewer_records() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let limit: u32 = head
+                    .split("limit=")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                log.lock().expect("log").push(limit);
+                let answer = if limit > 1 {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body_limits::PAGE + 1
+                    )
+                } else {
+                    let body = serde_json::json!({
+                        "vault_id": Uuid::nil(), "head": 0, "records": [], "has_more": false,
+                        "next_since": 0, "manifest": null,
+                    })
+                    .to_string();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let c = Client::new(&url).expect("client");
+        let page = c.pull(Uuid::nil(), 0, 1000).await.expect("a page of one");
+        assert!(page.records.is_empty());
+        assert_eq!(*asked.lock().expect("log"), vec![1000, 250, 62, 15, 3, 1]);
+    }
 
     #[test]
     fn urls_are_normalised() {

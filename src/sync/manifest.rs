@@ -49,9 +49,36 @@ pub fn digest(lines: &mut [Line]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The manifest format that links each manifest to the one before it
+/// ([`Manifest::prev`]). Format 1 (no `format` member) has no link.
+pub const CHAINED: u32 = 2;
+
+fn format_one() -> u32 {
+    1
+}
+
+/// A manifest's identity: SHA-256 over its sealed bytes, as the server
+/// stores and returns them. Devices store the id of the last manifest they
+/// accepted, and every new manifest names the id of the one it follows, so
+/// two different manifests at one counter (a fork) are told apart.
+#[must_use]
+pub fn manifest_id(sealed: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"openk/v1/manifest-id");
+    h.update(sealed);
+    h.finalize().into()
+}
+
 /// A vault's state as one device vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// 1 (absent: made by an OpenK before the chain) or [`CHAINED`].
+    #[serde(default = "format_one")]
+    pub format: u32,
+    /// [`manifest_id`] of the manifest this one follows (hex), sealed with
+    /// the rest; `None` for the first manifest of a vault and in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
     pub vault_id: Uuid,
     /// Grows by one with every push that carries a manifest.
     pub counter: u64,
@@ -142,6 +169,8 @@ mod tests {
         let key = Key::random();
         let vault = Uuid::from_u128(9);
         let m = Manifest {
+            format: CHAINED,
+            prev: Some(hex_lower(&manifest_id(b"before"))),
             vault_id: vault,
             counter: 4,
             head: 12,
@@ -159,5 +188,23 @@ mod tests {
         assert!(Manifest::open(&key, vault, &flipped).is_err());
         assert!(m.matches(&mut [line(2, 1, b"y"), line(1, 1, b"x")]));
         assert!(!m.matches(&mut [line(1, 1, b"x")]));
+        assert_ne!(manifest_id(&blob), manifest_id(&m.seal(&key)));
+    }
+
+    #[test]
+    fn a_manifest_from_before_the_chain_opens_as_format_one() {
+        let key = Key::random();
+        let vault = Uuid::from_u128(9);
+        let old = serde_json::json!({
+            "vault_id": vault, "counter": 3, "head": 5, "items": 0,
+            "digest": hex_lower(&digest(&mut [])), "device_id": Uuid::from_u128(5), "created_at": 1,
+        });
+        let blob = crypto::seal(
+            &key,
+            &Aad::vault_manifest(vault),
+            &serde_json::to_vec(&old).expect("json"),
+        );
+        let m = Manifest::open(&key, vault, &blob).expect("opens");
+        assert_eq!((m.format, m.prev, m.counter), (1, None, 3));
     }
 }

@@ -1091,7 +1091,8 @@ impl App {
                     if let Some(d) = self.selected_device() {
                         self.popup = Some(Popup::Rename {
                             id: d.id,
-                            input: TextInput::with_text(&d.name),
+                            // The server's string: shown and edited as data.
+                            input: TextInput::with_text(&crate::text::line(&d.name)),
                         });
                     }
                 }
@@ -1109,8 +1110,10 @@ impl App {
             Action::Delete => match self.pane {
                 Pane::Devices => {
                     if let Some(d) = self.selected_device() {
-                        self.popup =
-                            Some(Popup::Confirm(Confirmable::Revoke(d.id, d.name.clone())));
+                        self.popup = Some(Popup::Confirm(Confirmable::Revoke(
+                            d.id,
+                            crate::text::line(&d.name).into_owned(),
+                        )));
                     }
                 }
                 _ => {

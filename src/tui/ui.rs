@@ -170,7 +170,10 @@ fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
             t.accent,
         )));
     } else if let Some(e) = &s.error {
-        lines.push(Line::from(Span::styled(e.clone(), t.danger)));
+        lines.push(Line::from(Span::styled(
+            crate::text::line(e).into_owned(),
+            t.danger,
+        )));
     } else {
         lines.push(Line::default());
     }
@@ -270,7 +273,10 @@ fn draw_create(f: &mut Frame, app: &App, area: Rect) {
                     t.accent,
                 )));
             } else if let Some(e) = &s.error {
-                lines.push(Line::from(Span::styled(e.clone(), t.danger)));
+                lines.push(Line::from(Span::styled(
+                    crate::text::line(e).into_owned(),
+                    t.danger,
+                )));
             } else {
                 lines.push(Line::default());
             }
@@ -897,9 +903,12 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
         ),
         SyncState::Offline(m) => (
             "Offline".to_owned(),
-            format!("The server cannot be reached ({m}). Changes stay here and sync when it is back."),
+            format!(
+                "The server cannot be reached ({}). Changes stay here and sync when it is back.",
+                crate::text::line(m)
+            ),
         ),
-        SyncState::Error(m) => ("Sync error".to_owned(), m.clone()),
+        SyncState::Error(m) => ("Sync error".to_owned(), crate::text::line(m).into_owned()),
     };
     let mut lines = vec![
         Line::from(vec![
@@ -945,7 +954,10 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
             t.dim,
         ))),
         Some(Err(e)) => rows.push(Line::from(Span::styled(
-            format!("Cannot list the devices: {e}"),
+            format!(
+                "Cannot list the devices: {}",
+                crate::text::line(&e.to_string())
+            ),
             t.danger,
         ))),
         Some(Ok(devices)) => {
@@ -956,17 +968,20 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
                 } else {
                     t.text
                 };
+                // The server's string: data, never terminal control.
                 let name = format!(
                     "{}{}",
-                    d.name,
+                    crate::text::cell(&d.name),
                     if d.current { "  (this device)" } else { "" }
                 );
                 let seen = format!(
                     "last seen {}",
-                    d.last_seen_at
-                        .get(..16)
-                        .unwrap_or(&d.last_seen_at)
-                        .replace('T', " ")
+                    crate::text::cell(
+                        &d.last_seen_at
+                            .get(..16)
+                            .unwrap_or(&d.last_seen_at)
+                            .replace('T', " ")
+                    )
                 );
                 let name = truncate(&name, room.saturating_sub(seen.len() + 2));
                 let pad = room.saturating_sub(cells(&name) + seen.len() + 1);
@@ -989,8 +1004,12 @@ fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
 fn draw_message(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let line = match &app.message {
-        Some((m, Level::Error, _)) => Line::from(Span::styled(format!(" {m}"), t.danger)),
-        Some((m, Level::Info, _)) => Line::from(Span::styled(format!(" {m}"), t.accent)),
+        Some((m, Level::Error, _)) => {
+            Line::from(Span::styled(format!(" {}", crate::text::cell(m)), t.danger))
+        }
+        Some((m, Level::Info, _)) => {
+            Line::from(Span::styled(format!(" {}", crate::text::cell(m)), t.accent))
+        }
         None => match app.busy {
             Some(b) => Line::from(Span::styled(format!(" {} {b}…", spinner(app)), t.accent)),
             None => Line::from(Span::styled(
@@ -1530,7 +1549,10 @@ fn draw_form(f: &mut Frame, app: &App, area: Rect, form: &super::app::Form) -> R
             t.accent,
         )));
     } else if let Some(e) = &form.error {
-        lines.push(Line::from(Span::styled(e.clone(), t.danger)));
+        lines.push(Line::from(Span::styled(
+            crate::text::line(e).into_owned(),
+            t.danger,
+        )));
     }
     let on_notes = form.rows.get(form.sel).is_some_and(|r| r.value.multiline);
     lines.push(Line::from(Span::styled(
