@@ -104,6 +104,11 @@ pub struct RegisterRequest {
     /// The account's private keys wrapped by the account key (opaque).
     pub wrapped_private_keys: B64,
     pub device: DeviceInfo,
+    /// This device's key (32 random bytes the client keeps; the server stores
+    /// only a hash). Later logins that present it count in the device's own
+    /// rate-limit bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_proof: Option<B64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -112,6 +117,11 @@ pub struct LoginRequest {
     pub email: String,
     pub auth_key: B64,
     pub device: DeviceInfo,
+    /// The device's key (32 bytes). When it matches the key this device id
+    /// last logged in with, the attempt counts in the device's own bucket,
+    /// not the account's; a successful login stores it for the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_proof: Option<B64>,
 }
 
 /// Tokens are opaque 256-bit random strings; the server stores their hashes.
