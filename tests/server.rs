@@ -367,9 +367,14 @@ fn wrong_logins_from_strangers_do_not_lock_out_a_known_device() {
             .env("OPENK_PASSWORD", "wrong")
             .fails();
     }
-    login_new_device(&second_device(), &server, "olga@example.org", a.secret_key())
-        .fails()
-        .stderr_has("too many attempts, try again in");
+    login_new_device(
+        &second_device(),
+        &server,
+        "olga@example.org",
+        a.secret_key(),
+    )
+    .fails()
+    .stderr_has("too many attempts, try again in");
     for _ in 0..2 {
         a.run(&["logout"]);
         a.cmd(["login"]).ok().stdout_has("Logged in");

@@ -301,22 +301,13 @@ pub async fn login(
     };
     let Some(account) = account.as_ref().filter(|_| ok) else {
         let audit_state = state.clone();
-        let audit_addr = addr.clone();
         let real = account.is_some();
         tokio::spawn(async move {
-            if real {
-                if let Err(e) = audit(
-                    &audit_state,
-                    account_id,
-                    "login_failed",
-                    None,
-                    &audit_addr,
-                    None,
-                )
-                .await
-                {
-                    tracing::warn!(error = %e, "could not record a failed login");
-                }
+            if real
+                && let Err(e) =
+                    audit(&audit_state, account_id, "login_failed", None, &addr, None).await
+            {
+                tracing::warn!(error = %e, "could not record a failed login");
             }
         });
         tracing::info!(address = %addr.label(), "login failed");
@@ -363,13 +354,11 @@ pub async fn login(
         None,
     )
     .await?;
-    if let Some(proof) = &req.device_proof {
-        if !proven {
-            state
-                .store
-                .set_device_key_hash(account.id, req.device.id, &auth::device_key_hash(&proof.0))
-                .await?;
-        }
+    if let Some(proof) = req.device_proof.as_ref().filter(|_| !proven) {
+        state
+            .store
+            .set_device_key_hash(account.id, req.device.id, &auth::device_key_hash(&proof.0))
+            .await?;
     }
     Ok(Json(open_session(&state, account.id, req.device.id).await?))
 }
