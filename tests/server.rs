@@ -344,6 +344,44 @@ fn rate_limited_login_says_when_to_retry() {
     run.stderr_has("too many attempts, try again in");
 }
 
+// A stranger who knows only the email (and even the Secret Key) tries ten
+// wrong passwords from unknown devices: new devices are throttled, but the
+// owner's registered device proves its device key and still logs in, twice.
+#[test]
+fn wrong_logins_from_strangers_do_not_lock_out_a_known_device() {
+    let server = Server::start();
+    let a = TestEnv::init();
+    register(&a, &server, "olga@example.org");
+    let stranger = second_device();
+    for _ in 0..10 {
+        stranger
+            .cmd([
+                "login",
+                "--server",
+                &server.url,
+                "--email",
+                "olga@example.org",
+                "--secret-key",
+                a.secret_key(),
+            ])
+            .env("OPENK_PASSWORD", "wrong")
+            .fails();
+    }
+    login_new_device(
+        &second_device(),
+        &server,
+        "olga@example.org",
+        a.secret_key(),
+    )
+    .fails()
+    .stderr_has("too many attempts, try again in");
+    for _ in 0..2 {
+        a.run(&["logout"]);
+        a.cmd(["login"]).ok().stdout_has("Logged in");
+    }
+    a.run(&["device", "ls"]);
+}
+
 // `openk passwd` on a registered vault changes the password on the server too.
 #[test]
 fn password_change_reaches_the_server() {

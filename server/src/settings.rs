@@ -102,7 +102,7 @@ pub struct ServeArgs {
     /// Requests per minute per address on the account routes (0 = no limit) [default: 60]
     #[arg(long, env = "OPENK_SERVER_AUTH_RATE_LIMIT", value_name = "N")]
     pub auth_rate_limit: Option<u64>,
-    /// Failed logins per account (and 4× per address) in 15 minutes before 429 [default: 5]
+    /// Login attempts per account from unknown devices (4× per address; per device for known ones) before exponential back-off [default: 5]
     #[arg(long, env = "OPENK_SERVER_LOGIN_FAILURE_LIMIT", value_name = "N")]
     pub login_failure_limit: Option<u64>,
 }
@@ -158,6 +158,9 @@ pub struct Settings {
     pub data_rate_limit: u64,
     pub auth_rate_limit: u64,
     pub login_failure_limit: u64,
+    /// The first wait once an account's (or a device's) free login attempts
+    /// are used up; each later attempt doubles it, up to 15 minutes.
+    pub login_backoff: std::time::Duration,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub request_timeout_secs: u64,
@@ -231,6 +234,7 @@ impl Settings {
             data_rate_limit: 600,
             auth_rate_limit: 60,
             login_failure_limit: 5,
+            login_backoff: std::time::Duration::from_secs(1),
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             request_timeout_secs: 30,
@@ -311,6 +315,7 @@ impl Settings {
                 .or(file.login_failure_limit)
                 .unwrap_or(d.login_failure_limit)
                 .max(1),
+            login_backoff: d.login_backoff,
             access_token_ttl_secs: file
                 .access_token_ttl_secs
                 .unwrap_or(d.access_token_ttl_secs)

@@ -103,6 +103,15 @@ impl Aad {
         Self::text(format!("openk/v1/remote-tokens|{account_id}"))
     }
 
+    /// This device's key (its login proof to the server), sealed with the
+    /// account key.
+    #[must_use]
+    pub fn remote_device_key(account_id: Uuid, device_id: Uuid) -> Self {
+        Self::text(format!(
+            "openk/v1/remote-device-key|{account_id}|{device_id}"
+        ))
+    }
+
     fn text(s: String) -> Self {
         Self(s.into_bytes())
     }

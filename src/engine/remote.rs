@@ -59,6 +59,28 @@ pub struct RemoteRecord {
     /// The sealed session tokens (access and refresh), absent after logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<wire::B64>,
+    /// This device's key, sealed with the account key: 32 random bytes sent
+    /// as `device_proof` at login so that this device's logins count in its
+    /// own rate-limit bucket on the server (docs/security.md). Absent in
+    /// vaults registered before it existed (made at the next login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<wire::B64>,
+}
+
+/// A new device key (see [`RemoteRecord::device_key`]).
+fn new_device_key() -> Zeroizing<Vec<u8>> {
+    use rand::RngCore;
+    let mut k = Zeroizing::new(vec![0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(&mut k);
+    k
+}
+
+fn seal_device_key(key: &Key, account_id: Uuid, device_id: Uuid, device_key: &[u8]) -> wire::B64 {
+    wire::B64(seal_json(
+        key,
+        &Aad::remote_device_key(account_id, device_id),
+        &wire::B64(device_key.to_vec()),
+    ))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -268,6 +290,19 @@ impl Vault {
         self.save_remote(record).await
     }
 
+    /// This device's key, when the vault has one that opens.
+    fn device_key(&self) -> Option<Zeroizing<Vec<u8>>> {
+        let sealed = self.remote.as_ref()?.device_key.as_ref()?;
+        let aad = Aad::remote_device_key(self.header.account_id, self.header.device_id);
+        match open_json::<wire::B64>(&self.account_key, &aad, &sealed.0) {
+            Ok(k) if k.0.len() == 32 => Some(Zeroizing::new(k.0)),
+            _ => {
+                tracing::warn!("the stored device key does not open; making a new one");
+                None
+            }
+        }
+    }
+
     pub(super) fn tokens(&self) -> Result<Tokens> {
         let sealed =
             self.remote_or_err()?.tokens.as_ref().ok_or_else(|| {
@@ -435,6 +470,7 @@ impl Vault {
             )));
         }
         let client = Client::new(server).map_err(Error::Invalid)?;
+        let device_key = new_device_key();
         let h = &self.header;
         let t = client
             .register(&RegisterRequest {
@@ -452,6 +488,7 @@ impl Vault {
                     name: device_name.to_owned(),
                 },
                 invite: invite.map(|c| c.expose_secret().trim().to_owned()),
+                device_proof: Some(wire::B64(device_key.to_vec())),
             })
             .await?;
         self.save_remote(RemoteRecord {
@@ -460,6 +497,12 @@ impl Vault {
             device_name: device_name.to_owned(),
             registered_at: now_millis(),
             tokens: None,
+            device_key: Some(seal_device_key(
+                &self.account_key,
+                self.header.account_id,
+                self.header.device_id,
+                &device_key,
+            )),
         })
         .await?;
         self.save_tokens(Some(&Tokens::from_response(&t))).await?;
@@ -508,6 +551,8 @@ impl Vault {
             // been adopted at unlock).
             return Err(Error::PasswordChanged);
         }
+        let stored = self.device_key();
+        let device_key = stored.clone().unwrap_or_else(new_device_key);
         let t = client
             .login(&LoginRequest {
                 email: record.email.clone(),
@@ -520,8 +565,19 @@ impl Vault {
                         .or_else(|_| check_device_name(&default_device_name()))
                         .unwrap_or_else(|_| "openk device".to_owned()),
                 },
+                device_proof: Some(wire::B64(device_key.to_vec())),
             })
             .await?;
+        if stored.is_none() {
+            let mut record = self.remote_or_err()?.clone();
+            record.device_key = Some(seal_device_key(
+                &self.account_key,
+                self.header.account_id,
+                self.header.device_id,
+                &device_key,
+            ));
+            self.save_remote(record).await?;
+        }
         self.save_tokens(Some(&Tokens::from_response(&t))).await
     }
 
@@ -768,6 +824,7 @@ pub async fn login(
     let pk = password_key(password, pre.salt.0.clone(), kdf).await?;
     let derived = crypto::keys::derive(&pk, &secret_key, pre.account_id);
     let device_id = Uuid::now_v7();
+    let device_key = new_device_key();
     let t = client
         .login(&LoginRequest {
             email: email.clone(),
@@ -776,6 +833,7 @@ pub async fn login(
                 id: device_id,
                 name: device_name.to_owned(),
             },
+            device_proof: Some(wire::B64(device_key.to_vec())),
         })
         .await
         .map_err(|e| match e {
@@ -943,6 +1001,12 @@ pub async fn login(
             device_name: device_name.to_owned(),
             registered_at: now_millis(),
             tokens: None,
+            device_key: Some(seal_device_key(
+                &vault.account_key,
+                vault.header.account_id,
+                vault.header.device_id,
+                &device_key,
+            )),
         })
         .await?;
     vault.save_tokens(Some(&Tokens::from_response(&t))).await?;
@@ -1053,6 +1117,9 @@ async fn adopt_into_store(
                 id: header.device_id,
                 name: record.device_name.clone(),
             },
+            // The device key opens only with the account key, which this
+            // password does not open yet: an unknown-device attempt.
+            device_proof: None,
         })
         .await
         .map_err(|e| match e {

@@ -134,26 +134,32 @@ pub async fn prelogin(
 ) -> ApiResult<Json<PreloginResponse>> {
     limits::spend_auth_budget(&state, &addr).await?;
     let email = validate::email(&req.email)?;
-    if let Some(a) = state.store.account_by_email(&email).await? {
-        return Ok(Json(PreloginResponse {
+    // Both answers are computed every time, so real and unknown emails take
+    // the same work.
+    let account = state.store.account_by_email(&email).await?;
+    let salt = prelogin_mac(&state, b"openk/prelogin-salt|", &email)?[..16].to_vec();
+    let fake_id = fake_account_id(&prelogin_mac(&state, b"openk/prelogin-id|", &email)?);
+    Ok(Json(match account {
+        Some(a) => PreloginResponse {
             account_id: a.id,
             kdf: a.kdf,
             salt: B64(a.salt),
-        }));
-    }
-    let derive = |purpose: &[u8]| -> ApiResult<Vec<u8>> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&state.prelogin_secret)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        mac.update(purpose);
-        mac.update(email.as_bytes());
-        Ok(mac.finalize().into_bytes().to_vec())
-    };
-    let salt = derive(b"openk/prelogin-salt|")?[..16].to_vec();
-    Ok(Json(PreloginResponse {
-        account_id: fake_account_id(&derive(b"openk/prelogin-id|")?),
-        kdf: FAKE_KDF,
-        salt: B64(salt),
+        },
+        None => PreloginResponse {
+            account_id: fake_id,
+            kdf: FAKE_KDF,
+            salt: B64(salt),
+        },
     }))
+}
+
+/// HMAC-SHA256 under the server's prelogin secret: stable made-up values for unknown emails.
+fn prelogin_mac(state: &AppState, purpose: &[u8], email: &str) -> ApiResult<Vec<u8>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&state.prelogin_secret)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    mac.update(purpose);
+    mac.update(email.as_bytes());
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// Creates an account with its first device and logs that device in.
@@ -187,6 +193,9 @@ pub async fn register(
         "wrapped_private_keys",
     )?;
     validate::device(&req.device)?;
+    if let Some(proof) = &req.device_proof {
+        validate::exact(proof, 32, "device_proof")?;
+    }
     let now = now_millis();
     let auth_salt = {
         use rand::RngCore;
@@ -238,6 +247,12 @@ pub async fn register(
     if !created {
         return Err(ApiError::InviteInvalid);
     }
+    if let Some(proof) = &req.device_proof {
+        state
+            .store
+            .set_device_key_hash(account.id, device.id, &auth::device_key_hash(&proof.0))
+            .await?;
+    }
     audit(&state, account.id, "register", Some(device.id), &addr, None).await?;
     audit(
         &state,
@@ -286,20 +301,54 @@ pub async fn login(
     let email = validate::email(&req.email)?;
     validate::exact(&req.auth_key, 32, "auth_key")?;
     validate::device(&req.device)?;
-    limits::check_login(&state, &email, &addr).await?;
+    if let Some(proof) = &req.device_proof {
+        validate::exact(proof, 32, "device_proof")?;
+    }
+    // Real and unknown emails take the same steps (a device-key lookup, an
+    // auth-hash comparison, an audit write off the response path), so that
+    // neither the answer nor its timing tells them apart.
     let account = state.store.account_by_email(&email).await?;
-    let ok = account
-        .as_ref()
-        .is_some_and(|a| auth::verify_auth_key(&a.auth_salt, &req.auth_key.0, &a.auth_hash));
-    let Some(account) = account.as_ref().filter(|_| ok) else {
-        limits::record_failure(&state, &email, &addr).await?;
-        if let Some(a) = &account {
-            audit(&state, a.id, "login_failed", None, &addr, None).await?;
+    let account_id = match &account {
+        Some(a) => a.id,
+        None => fake_account_id(&prelogin_mac(&state, b"openk/prelogin-id|", &email)?),
+    };
+    let key_hash = state
+        .store
+        .device_key_hash(account_id, req.device.id)
+        .await?;
+    let proven = match (&key_hash, &req.device_proof) {
+        (Some(hash), Some(proof)) => auth::verify_device_key(&proof.0, hash),
+        _ => false,
+    };
+    let attempt = limits::begin_login(
+        &state,
+        &email,
+        proven.then_some((account_id, req.device.id)),
+        &addr,
+    )
+    .await?;
+    let ok = match &account {
+        Some(a) => auth::verify_auth_key(&a.auth_salt, &req.auth_key.0, &a.auth_hash),
+        None => {
+            let _ = auth::verify_auth_key(&[0; 16], &req.auth_key.0, &[0; 32]);
+            false
         }
+    };
+    let Some(account) = account.as_ref().filter(|_| ok) else {
+        let audit_state = state.clone();
+        let real = account.is_some();
+        tokio::spawn(async move {
+            if real
+                && let Err(e) =
+                    audit(&audit_state, account_id, "login_failed", None, &addr, None).await
+            {
+                tracing::warn!(error = %e, "could not record a failed login");
+            }
+        });
         tracing::info!(address = %addr.label(), "login failed");
         return Err(ApiError::BadCredentials);
     };
-    limits::record_success(&state, &email).await?;
+    attempt.succeeded(&state).await?;
     let now = now_millis();
     let known = state.store.device(account.id, req.device.id).await?;
     state
@@ -340,6 +389,12 @@ pub async fn login(
         None,
     )
     .await?;
+    if let Some(proof) = req.device_proof.as_ref().filter(|_| !proven) {
+        state
+            .store
+            .set_device_key_hash(account.id, req.device.id, &auth::device_key_hash(&proof.0))
+            .await?;
+    }
     Ok(Json(open_session(&state, account.id, req.device.id).await?))
 }
 

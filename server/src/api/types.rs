@@ -110,6 +110,11 @@ pub struct RegisterRequest {
     /// server's registration is `invite-only`, ignored otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<String>,
+    /// This device's key (32 random bytes the client keeps; the server stores
+    /// only a hash). Later logins that present it count in the device's own
+    /// rate-limit bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_proof: Option<B64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -118,6 +123,11 @@ pub struct LoginRequest {
     pub email: String,
     pub auth_key: B64,
     pub device: DeviceInfo,
+    /// The device's key (32 bytes). When it matches the key this device id
+    /// last logged in with, the attempt counts in the device's own bucket,
+    /// not the account's; a successful login stores it for the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_proof: Option<B64>,
 }
 
 /// Tokens are opaque 256-bit random strings; the server stores their hashes.
@@ -149,6 +159,7 @@ impl std::fmt::Debug for RegisterRequest {
             .field("wrapped_private_keys", &self.wrapped_private_keys)
             .field("device", &self.device)
             .field("invite", &self.invite.as_ref().map(|_| "[redacted]"))
+            .field("device_proof", &self.device_proof)
             .finish()
     }
 }
@@ -483,6 +494,7 @@ mod tests {
                 name: "laptop".into(),
             },
             invite: Some("inv-Zq-one-time-code".into()),
+            device_proof: Some(B64(vec![7; 32])),
         };
         let shown = format!("{request:?} {request:#?}");
         assert!(!shown.contains("Zq-one-time"), "{shown}");

@@ -1,56 +1,92 @@
-//! Rate limits: failed logins per account and per address (with
-//! `Retry-After`), and a request budget per address on the account routes.
-//! Counters live in the [`Cache`](crate::cache::Cache), so with Redis every
-//! node counts the same attempts.
+//! Rate limits: login attempts with exponential back-off (`Retry-After`),
+//! and a request budget per address on the account routes. Counters live in
+//! the [`Cache`](crate::cache::Cache), so with Redis every node counts the
+//! same attempts.
+//!
+//! Login attempts are counted before the password is checked, in one atomic
+//! check-and-count ([`Cache::attempt`](crate::cache::Cache::attempt)), so
+//! concurrent attempts cannot slip past the limit. A login that proves a
+//! device the account already knows (its device key, see
+//! [`crate::auth::device_key_hash`]) is counted only in that device's own
+//! bucket; every other login is counted per account (the email) and per
+//! address. Someone who knows only the email thus slows down unknown devices,
+//! never the owner's known ones.
 
 use std::time::Duration;
 
 use crate::auth::ClientAddr;
+use crate::cache::{Attempt, Backoff};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Window of the login-failure counters.
+/// A run of attempts is forgotten after this long without any (past the
+/// last wait).
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// An address may fail this many times more than one account.
+/// The longest wait between two attempts of a run.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// An address may attempt this many times more than one account.
 const ADDRESS_FACTOR: u64 = 4;
 
-fn account_key(email: &str) -> String {
+fn email_hash(email: &str) -> String {
     use sha2::Digest;
-    format!(
-        "login-fail:acct:{}",
-        hex::encode(sha2::Sha256::digest(email.as_bytes()))
-    )
+    hex::encode(sha2::Sha256::digest(email.as_bytes()))
 }
 
-fn address_key(addr: &ClientAddr) -> String {
-    format!("login-fail:addr:{}", addr.label())
+fn policy(state: &AppState, free: u64) -> Backoff {
+    Backoff {
+        free,
+        base: state.settings.login_backoff,
+        cap: MAX_BACKOFF,
+        idle: FAILURE_WINDOW,
+    }
 }
 
-/// Refuses (429) when the account or the address has failed too often.
-pub async fn check_login(state: &AppState, email: &str, addr: &ClientAddr) -> ApiResult<()> {
+/// Counts one attempt in `key`; refuses (429, `Retry-After`) while its run waits.
+async fn attempt(state: &AppState, key: &str, free: u64) -> ApiResult<()> {
+    match state.cache.attempt(key, policy(state, free)).await? {
+        Attempt::Allowed(_) => Ok(()),
+        Attempt::Wait(wait) => Err(ApiError::RateLimited(wait)),
+    }
+}
+
+/// The bucket a login attempt was counted in; reset it when the login succeeds.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    key: String,
+}
+
+impl LoginAttempt {
+    /// Forgets the bucket's run after a successful login.
+    pub async fn succeeded(self, state: &AppState) -> ApiResult<()> {
+        state.cache.reset(&self.key).await?;
+        Ok(())
+    }
+}
+
+/// Counts a login attempt before the password is checked: in the known
+/// device's bucket when `known_device` (the account and device id, the
+/// device key proven), otherwise per address and per account. Refuses with
+/// 429 and the wait when the bucket is backing off.
+pub async fn begin_login(
+    state: &AppState,
+    email: &str,
+    known_device: Option<(uuid::Uuid, uuid::Uuid)>,
+    addr: &ClientAddr,
+) -> ApiResult<LoginAttempt> {
     let limit = state.settings.login_failure_limit;
-    let acct = state.cache.peek(&account_key(email)).await?;
-    if acct.count >= limit {
-        return Err(ApiError::RateLimited(acct.resets_in));
-    }
-    let by_addr = state.cache.peek(&address_key(addr)).await?;
-    if by_addr.count >= limit.saturating_mul(ADDRESS_FACTOR) {
-        return Err(ApiError::RateLimited(by_addr.resets_in));
-    }
-    Ok(())
-}
-
-/// Counts a failed login against the account and the address.
-pub async fn record_failure(state: &AppState, email: &str, addr: &ClientAddr) -> ApiResult<()> {
-    state.cache.hit(&account_key(email), FAILURE_WINDOW).await?;
-    state.cache.hit(&address_key(addr), FAILURE_WINDOW).await?;
-    Ok(())
-}
-
-/// Forgets the account's failures after a successful login.
-pub async fn record_success(state: &AppState, email: &str) -> ApiResult<()> {
-    state.cache.reset(&account_key(email)).await?;
-    Ok(())
+    let key = if let Some((account, device)) = known_device {
+        format!("login:dev:{account}:{device}")
+    } else {
+        attempt(
+            state,
+            &format!("login:addr:{}", addr.label()),
+            limit.saturating_mul(ADDRESS_FACTOR),
+        )
+        .await?;
+        format!("login:acct:{}", email_hash(email))
+    };
+    attempt(state, &key, limit).await?;
+    Ok(LoginAttempt { key })
 }
 
 /// Spends one request of the address's per-minute budget on the account routes.

@@ -59,6 +59,23 @@ pub fn auth_hash(salt: &[u8], auth_key: &[u8]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// What the store keeps of a device key: SHA-256 under a purpose label.
+/// The device key is 32 random bytes the client makes for each device and
+/// presents (as `device_proof`) at login; see docs/security.md.
+#[must_use]
+pub fn device_key_hash(device_key: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"openk/device-key|");
+    h.update(device_key);
+    h.finalize().to_vec()
+}
+
+/// Constant-time check of a presented device key against a stored hash.
+#[must_use]
+pub fn verify_device_key(device_key: &[u8], expected: &[u8]) -> bool {
+    device_key_hash(device_key).ct_eq(expected).into()
+}
+
 /// Constant-time check of an auth key against the stored hash.
 #[must_use]
 pub fn verify_auth_key(salt: &[u8], auth_key: &[u8], expected: &[u8]) -> bool {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Cache, CacheResult, Window};
+use super::{Attempt, Backoff, Cache, CacheResult, Window};
 use crate::store::Session;
 
 /// Entries per map (counters, sessions) before pruning.
@@ -94,8 +94,14 @@ impl Cache for MemoryCache {
         Ok(self.state().peek(key, Instant::now()))
     }
 
+    async fn attempt(&self, key: &str, policy: Backoff) -> CacheResult<Attempt> {
+        Ok(self.state().attempt(key, policy, Instant::now()))
+    }
+
     async fn reset(&self, key: &str) -> CacheResult<()> {
-        self.state().counters.remove(key);
+        let mut state = self.state();
+        state.counters.remove(key);
+        state.runs.remove(key);
         Ok(())
     }
 
@@ -120,6 +126,8 @@ impl Cache for MemoryCache {
 /// Both maps; every method takes the current time so tests can move it.
 struct State {
     counters: Expiring<String, u64>,
+    /// Back-off runs: attempts so far and when the next may come.
+    runs: Expiring<String, (u64, Instant)>,
     sessions: Expiring<Vec<u8>, Session>,
 }
 
@@ -127,6 +135,7 @@ impl State {
     fn new(max_entries: usize) -> Self {
         Self {
             counters: Expiring::new(max_entries),
+            runs: Expiring::new(max_entries),
             sessions: Expiring::new(max_entries),
         }
     }
@@ -145,6 +154,19 @@ impl State {
             count: 1,
             resets_in: window,
         }
+    }
+
+    /// Check and count under the one lock the caller holds.
+    fn attempt(&mut self, key: &str, policy: Backoff, now: Instant) -> Attempt {
+        let n = match self.runs.get_mut(key, now) {
+            Some(((_, next), _)) if *next > now => return Attempt::Wait(*next - now),
+            Some(((n, _), _)) => n.saturating_add(1),
+            None => 1,
+        };
+        let next = now + policy.wait_after(n);
+        let expires = next + bounded(policy.idle);
+        self.runs.insert(key.to_owned(), (n, next), expires, now);
+        Attempt::Allowed(n)
     }
 
     fn peek(&mut self, key: &str, now: Instant) -> Window {
@@ -350,6 +372,33 @@ mod tests {
         }
         assert_eq!(s.hit("k", 100 * MS, t0).count, u64::MAX);
         assert_eq!(s.hit("k", 100 * MS, t0).count, u64::MAX);
+    }
+
+    #[test]
+    fn attempts_back_off_exponentially_then_are_forgotten() {
+        let mut s = State::new(16);
+        let t0 = Instant::now();
+        let p = Backoff {
+            free: 3,
+            base: 1000 * MS,
+            cap: 3000 * MS,
+            idle: 10_000 * MS,
+        };
+        assert_eq!(s.attempt("k", p, t0), Attempt::Allowed(1));
+        assert_eq!(s.attempt("k", p, t0), Attempt::Allowed(2));
+        // The third (the last free one) starts the first wait.
+        assert_eq!(s.attempt("k", p, t0), Attempt::Allowed(3));
+        assert_eq!(s.attempt("k", p, t0 + 400 * MS), Attempt::Wait(600 * MS));
+        assert_eq!(s.attempt("k", p, t0 + 1000 * MS), Attempt::Allowed(4));
+        // 2 s, then capped at 3 s.
+        assert_eq!(s.attempt("k", p, t0 + 1000 * MS), Attempt::Wait(2000 * MS));
+        assert_eq!(s.attempt("k", p, t0 + 3000 * MS), Attempt::Allowed(5));
+        assert_eq!(s.attempt("k", p, t0 + 3000 * MS), Attempt::Wait(3000 * MS));
+        assert_eq!(s.attempt("other", p, t0 + 3000 * MS), Attempt::Allowed(1));
+        // Forgotten after `idle` past the last wait.
+        assert_eq!(s.attempt("k", p, t0 + 16_000 * MS), Attempt::Allowed(1));
+        s.runs.remove("k");
+        assert_eq!(s.attempt("k", p, t0 + 16_000 * MS), Attempt::Allowed(1));
     }
 
     #[test]

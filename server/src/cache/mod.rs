@@ -28,6 +28,41 @@ pub enum CacheError {
 
 pub type CacheResult<T> = Result<T, CacheError>;
 
+/// Exponential back-off for a run of attempts (failed logins): the first
+/// `free` attempts go through at once; the `free`-th and every later one
+/// make the next wait `base`, `2 × base`, `4 × base` … up to `cap`. The run
+/// is forgotten after `idle` without attempts past the last wait, or on
+/// [`Cache::reset`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub free: u64,
+    pub base: Duration,
+    pub cap: Duration,
+    pub idle: Duration,
+}
+
+impl Backoff {
+    /// The wait after attempt number `n` (1-based) of a run.
+    #[must_use]
+    pub fn wait_after(&self, n: u64) -> Duration {
+        if n < self.free.max(1) {
+            return Duration::ZERO;
+        }
+        let doublings = (n - self.free.max(1)).min(31);
+        let factor = 1u32 << doublings;
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+}
+
+/// The answer to [`Cache::attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted: this is attempt `n` of the run.
+    Allowed(u64),
+    /// Not counted: the run is waiting this long.
+    Wait(Duration),
+}
+
 /// A fixed-window counter after an increment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -47,6 +82,11 @@ pub trait Cache: Send + Sync + 'static {
     async fn hit(&self, key: &str, window: Duration) -> CacheResult<Window>;
     /// The counter without changing it (`count` 0 when absent or expired).
     async fn peek(&self, key: &str) -> CacheResult<Window>;
+    /// One atomic check-and-count of an attempt under `policy`: refused
+    /// while the run waits, otherwise counted (and the next wait set).
+    /// Concurrent callers on any node never get more than `policy.free`
+    /// attempts through before the first wait.
+    async fn attempt(&self, key: &str, policy: Backoff) -> CacheResult<Attempt>;
     /// Forgets a counter (e.g. failures after a successful login).
     async fn reset(&self, key: &str) -> CacheResult<()>;
 

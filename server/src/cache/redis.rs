@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::memory::bounded;
-use super::{Cache, CacheError, CacheResult, Window};
+use super::{Attempt, Backoff, Cache, CacheError, CacheResult, Window};
 use crate::store::Session;
 
 /// Each attempt to open a connection.
@@ -43,12 +43,37 @@ end
 return {count, ttl}
 ";
 
+/// One back-off attempt, atomically (see [`Cache::attempt`]): a hash with
+/// the attempts so far (`n`) and the earliest next attempt (`at`, Redis
+/// server time in ms). Returns `{1, n}` when counted, `{0, wait_ms}` when not.
+/// ARGV: free attempts, base ms, cap ms, idle ms.
+const ATTEMPT_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('HMGET', KEYS[1], 'n', 'at')
+local n = tonumber(v[1]) or 0
+local at = tonumber(v[2]) or 0
+if now < at then
+  return {0, at - now}
+end
+n = n + 1
+local free = math.max(tonumber(ARGV[1]), 1)
+local wait = 0
+if n >= free then
+  wait = math.min(tonumber(ARGV[3]), tonumber(ARGV[2]) * 2 ^ math.min(n - free, 31))
+end
+redis.call('HSET', KEYS[1], 'n', n, 'at', now + wait)
+redis.call('PEXPIRE', KEYS[1], wait + tonumber(ARGV[4]))
+return {1, n}
+";
+
 /// [`Cache`] in Redis, shared by every node that uses the same prefix.
 #[derive(Clone)]
 pub struct RedisCache {
     conn: ConnectionManager,
     prefix: String,
     hit_script: Script,
+    attempt_script: Script,
 }
 
 impl fmt::Debug for RedisCache {
@@ -88,6 +113,7 @@ impl RedisCache {
             conn,
             prefix: prefix.to_owned(),
             hit_script: Script::new(HIT_SCRIPT),
+            attempt_script: Script::new(ATTEMPT_SCRIPT),
         })
     }
 
@@ -140,6 +166,10 @@ impl RedisCache {
 
     fn counter_key(&self, key: &str) -> String {
         format!("{}rate:{key}", self.prefix)
+    }
+
+    fn run_key(&self, key: &str) -> String {
+        format!("{}run:{key}", self.prefix)
     }
 
     fn session_key(&self, access_hash: &[u8]) -> String {
@@ -198,9 +228,28 @@ impl Cache for RedisCache {
         })
     }
 
+    async fn attempt(&self, key: &str, policy: Backoff) -> CacheResult<Attempt> {
+        let (counted, n): (u64, u64) = self
+            .attempt_script
+            .key(self.run_key(key))
+            .arg(policy.free)
+            .arg(millis(policy.base))
+            .arg(millis(policy.cap))
+            .arg(millis(policy.idle))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(if counted == 1 {
+            Attempt::Allowed(n)
+        } else {
+            Attempt::Wait(Duration::from_millis(n))
+        })
+    }
+
     async fn reset(&self, key: &str) -> CacheResult<()> {
         let _: u64 = cmd("DEL")
             .arg(self.counter_key(key))
+            .arg(self.run_key(key))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;

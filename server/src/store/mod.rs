@@ -252,6 +252,20 @@ pub trait Store: Send + Sync + 'static {
     async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str)
     -> StoreResult<()>;
     async fn touch_device(&self, device_id: Uuid, at: i64) -> StoreResult<()>;
+    /// The hash of the device key of an unrevoked device of the account
+    /// (`None` when there is no such device or it has no key yet).
+    async fn device_key_hash(
+        &self,
+        account_id: Uuid,
+        device_id: Uuid,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets the hash of an unrevoked device's key (nothing when there is no such device).
+    async fn set_device_key_hash(
+        &self,
+        account_id: Uuid,
+        device_id: Uuid,
+        hash: &[u8],
+    ) -> StoreResult<()>;
     /// Marks the device revoked and ends its sessions; returns their access hashes.
     async fn revoke_device(
         &self,

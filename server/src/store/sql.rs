@@ -859,6 +859,29 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn device_key_hash(&self, account_id: Uuid, device_id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+                let hash: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+                    "SELECT key_hash FROM devices WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(device_id.to_string())
+                .bind(account_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(hash.flatten())
+            }
+
+            async fn set_device_key_hash(&self, account_id: Uuid, device_id: Uuid, hash: &[u8]) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE devices SET key_hash = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(hash)
+                .bind(device_id.to_string())
+                .bind(account_id.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn revoke_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<Vec<Vec<u8>>> {
                 let device_id = device_id.to_string();
                 let mut tx = self.begin_write().await?;
