@@ -32,7 +32,8 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::from(0),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            // Messages quote item names and server answers: data, not controls.
+            eprintln!("error: {}", openk::text::text(&e.message));
             ExitCode::from(u8::try_from(e.code).unwrap_or(exit::ERROR as u8))
         }
     }

@@ -971,6 +971,9 @@ async fn resolve_by_id_prefix_and_name() {
         Error::NotFound(_)
     ));
 
+    // Names that differ only by case: the exact spelling is found first.
+    assert_eq!(vault.resolve("Beta", false).await.expect("exact").id, beta1);
+    assert_eq!(vault.resolve("BETA", false).await.expect("exact").id, beta2);
     let e = err(vault.resolve("beta", false).await);
     assert_eq!(e.exit_code(), 5);
     match &e {
