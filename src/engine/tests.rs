@@ -1546,3 +1546,16 @@ async fn check_password_accepts_only_the_master_password() {
         Err(Error::WrongPassword)
     ));
 }
+
+// Several vaults on one machine are several devices: their default names differ.
+#[test]
+fn default_device_names_differ_on_one_machine() {
+    let names: std::collections::HashSet<String> = (0..4)
+        .map(|_| crate::engine::remote::default_device_name())
+        .collect();
+    assert!(names.len() > 1, "{names:?}");
+    for n in &names {
+        let (_, suffix) = n.rsplit_once('-').expect("a suffix");
+        assert_eq!(suffix.len(), 4, "{n}");
+    }
+}
