@@ -359,7 +359,7 @@ mod tests {
         let b = new_bar();
         assert!(b.is_hidden(), "nothing is drawn before the length is known");
         assert_eq!(b.length(), None);
-        assert_eq!(rate_text(50_620.2468), "50620/s");
+        assert_eq!(rate_text(50_620.246_8), "50620/s");
         assert_eq!(rate_text(0.4), "0/s");
         assert_eq!(rate_text(f64::NAN), "0/s");
         show_bar(&b, "pulling", 0, 0);
