@@ -831,8 +831,11 @@ fn get_prints_raw_values() {
 #[test]
 fn item_resolution() {
     let env = TestEnv::init();
+    // Two live items cannot share a name; two in the trash can.
     let a = env.add(&["login", "--name", "Twin", "--username", "first"]);
+    env.cmd(["rm", &a]).ok();
     let b = env.add(&["login", "--name", "Twin", "--username", "second"]);
+    env.cmd(["rm", &b]).ok();
     let c = env.add(&["note", "--name", "Solo Item", "--notes", "x"]);
     let ids = [a.as_str(), b.as_str(), c.as_str()];
 
@@ -855,11 +858,12 @@ fn item_resolution() {
     assert!(run.stdout.is_empty(), "{run}");
     // A prefix shared by every id (UUIDv7 ids made together share their time bits).
     let shared = &a[..4];
-    if b.starts_with(shared) && c.starts_with(shared) {
-        env.cmd(["show", shared])
+    // (`restore` prefers the trash, where both twins are.)
+    if b.starts_with(shared) {
+        env.cmd(["restore", shared])
             .code(5)
             .stderr_has(&a)
-            .stderr_has(&c);
+            .stderr_has(&b);
     }
     // Shorter than 4 characters is not a prefix.
     env.cmd(["show", &c[..3]]).code(4);
@@ -869,11 +873,11 @@ fn item_resolution() {
         .stderr_has("does not exist");
     env.cmd(["show", "00000000-0000-7000-8000-000000000000"])
         .code(4);
-    env.cmd(["rm", "Twin"]).code(5);
+    env.cmd(["purge", "Twin", "--yes"]).code(5);
     assert_eq!(
-        env.ls_names(&[]).len(),
-        3,
-        "an ambiguous rm trashes nothing"
+        env.ls_names(&["--trash"]).len(),
+        2,
+        "an ambiguous purge destroys nothing"
     );
 }
 

@@ -46,6 +46,18 @@ fn prompt(text: &str) -> CliResult<SecretString> {
     Ok(SecretString::from(answer.as_str().to_owned()))
 }
 
+/// The password in environment variable `var`, if set; an empty one is
+/// refused before any key derivation runs (it is never the right password).
+fn env_password(var: &str) -> CliResult<Option<SecretString>> {
+    match std::env::var(var) {
+        Ok(p) if p.is_empty() => Err(locked(&format!(
+            "{var} is set but empty; put the master password in it, or unset it to be asked"
+        ))),
+        Ok(p) => Ok(Some(SecretString::from(p))),
+        Err(_) => Ok(None),
+    }
+}
+
 pub(super) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
@@ -55,8 +67,8 @@ pub fn master_password(g: &Global, prompt_text: &str) -> CliResult<SecretString>
     if g.password_stdin {
         return stdin_line("master password");
     }
-    if let Ok(p) = std::env::var(PASSWORD_ENV) {
-        return Ok(SecretString::from(p));
+    if let Some(p) = env_password(PASSWORD_ENV)? {
+        return Ok(p);
     }
     if interactive() {
         return prompt(prompt_text);
@@ -74,12 +86,12 @@ pub fn new_password(from_stdin: bool, env: Option<&str>, what: &str) -> CliResul
         return stdin_line(what);
     }
     if let Some(var) = env
-        && let Ok(p) = std::env::var(var)
+        && let Some(p) = env_password(var)?
     {
-        return Ok(SecretString::from(p));
+        return Ok(p);
     }
     if !interactive() {
-        return Err(CliError::usage(format!(
+        return Err(locked(&format!(
             "no terminal to ask for the {what}; set {} or pass --password-stdin",
             env.unwrap_or("OPENK_PASSWORD")
         )));

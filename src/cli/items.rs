@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::input::{confirm, value_or_stdin};
 use super::output::{
-    self, MASK, clip, entry_json, human_time, item_json, print, print_json, short_ids, table,
+    self, MASK, clip, entry_json, human_time, item_json, print, print_exact, print_json, short_ids,
+    table,
 };
 use super::secret_arg::{Ask, PROMPT, SecretField, SecretSource};
 use super::sync::{after_write, note_sync};
@@ -570,18 +571,19 @@ fn entry_rows(entries: &[&Entry], all: &[uuid::Uuid]) -> Vec<Vec<String>> {
         .iter()
         .map(|e| {
             let o = &e.overview;
+            let cell = |s: &str, max| clip(&crate::text::cell(s), max);
             vec![
                 short.get(&e.r.id).cloned().unwrap_or_default(),
                 format!(
                     "{}{}{}",
                     if o.conflict.is_some() { "! " } else { "" },
                     if o.favorite { "★ " } else { "" },
-                    clip(&o.name, 40)
+                    cell(&o.name, 40)
                 ),
                 o.kind.to_string(),
-                clip(o.subtitle.as_deref().unwrap_or(""), 32),
-                clip(o.folder.as_deref().unwrap_or(""), 20),
-                clip(&o.tags.join(","), 30),
+                cell(o.subtitle.as_deref().unwrap_or(""), 32),
+                cell(o.folder.as_deref().unwrap_or(""), 20),
+                cell(&o.tags.join(","), 30),
             ]
         })
         .collect()
@@ -713,7 +715,7 @@ fn show_text(item: &Item, reveal: bool) -> String {
     }
     let mut text = format!(
         "{} ({})  id {}  version {}{}\n",
-        o.name,
+        crate::text::line(&o.name),
         o.kind,
         item.r.id,
         item.r.version,
@@ -808,8 +810,12 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
     let value = zeroize::Zeroizing::new(field_value(&item, &field)?);
     if g.json {
         print_json(&json!({ "id": item.r.id, "field": field, "value": value.as_str() }))
-    } else {
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // A terminal never gets raw control characters (docs/cli.md).
         print(&format!("{}\n", value.as_str()))
+    } else {
+        // A pipe or a file gets the exact value, for scripts.
+        print_exact(&zeroize::Zeroizing::new(format!("{}\n", value.as_str())))
     }
 }
 

@@ -327,9 +327,14 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Device(c) => remote::device(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Serve(a) => remote::serve(a).await,
-        Command::Tui => crate::tui::run(vault_dir(g)?, g.config.config.clone())
-            .await
-            .map_err(CliError::general),
+        Command::Tui => {
+            // A bad keymap file is a usage error (exit 2), found before the
+            // terminal is taken over.
+            crate::tui::load_keymap(&g.config.config).map_err(CliError::usage)?;
+            crate::tui::run(vault_dir(g)?, g.config.config.clone())
+                .await
+                .map_err(CliError::general)
+        }
         Command::Config => config::show(g),
     }
 }

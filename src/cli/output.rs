@@ -11,8 +11,16 @@ use crate::engine::model::{Entry, Field, Item};
 /// Masked stand-in for a concealed value.
 pub const MASK: &str = "••••••••";
 
-/// Writes to stdout; a closed pipe is not an error.
+/// Writes to stdout through [`crate::text::text`], so that no control
+/// character or bidi override from a vault or a server reaches the terminal
+/// (line feeds and tabs stay); a closed pipe is not an error.
 pub fn print(text: &str) -> CliResult {
+    print_exact(&crate::text::text(text))
+}
+
+/// Writes `text` to stdout byte for byte: for JSON (serde escapes control
+/// characters) and for a value `openk get` prints to a pipe or a file.
+pub fn print_exact(text: &str) -> CliResult {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -26,7 +34,7 @@ pub fn print(text: &str) -> CliResult {
 pub fn print_json(value: &Json) -> CliResult {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
-    print(&text)
+    print_exact(&text)
 }
 
 /// RFC 3339 UTC time from Unix milliseconds.
@@ -117,26 +125,52 @@ pub fn item_json(item: &Item, reveal: bool) -> Json {
     v
 }
 
-/// Cuts `s` to `max` characters with an ellipsis.
+/// The number of terminal columns `s` takes (an emoji or a ZWJ sequence
+/// is two, a combining mark none).
 #[must_use]
-pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
-/// Renders rows as aligned columns; the last column is not padded.
+/// Cuts `s` to at most `max` terminal columns with an ellipsis, never in the
+/// middle of a grapheme (an emoji ZWJ sequence stays whole or goes).
+#[must_use]
+pub fn clip(s: &str, max: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation as _;
+    if width(s) <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for g in s.graphemes(true) {
+        let w = width(g);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push_str(g);
+    }
+    out.push('…');
+    out
+}
+
+/// Renders rows as aligned columns, padded by display width; the last
+/// column is not padded. Every cell goes through [`crate::text::cell`].
 #[must_use]
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::text::cell(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(width(cell));
             }
         }
     }
@@ -146,7 +180,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in cells.iter().enumerate() {
             out.push_str(cell);
             if i < last {
-                let pad = widths[i] - cell.chars().count() + 2;
+                let pad = widths[i].saturating_sub(width(cell)) + 2;
                 out.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -155,7 +189,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
     out

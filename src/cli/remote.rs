@@ -19,7 +19,7 @@ pub struct RegisterArgs {
     /// Email address for the account
     #[arg(long)]
     pub email: String,
-    /// Name of this device in the device list (default: the host name)
+    /// Name of this device in the device list (default: the host name and a random suffix, e.g. vm-3f2a)
     #[arg(long)]
     pub device_name: Option<String>,
     /// A file holding the one-time invite code of an invite-only server
@@ -78,7 +78,7 @@ pub struct LoginArgs {
     /// Accept key derivation parameters below the recommended floor from the server
     #[arg(long)]
     pub allow_weak_kdf: bool,
-    /// Name of this device in the device list (default: the host name)
+    /// Name of this device in the device list (default: the host name and a random suffix, e.g. vm-3f2a)
     #[arg(long)]
     pub device_name: Option<String>,
 }

@@ -97,16 +97,44 @@ pub fn note_sync(note: Option<&str>) {
 }
 
 fn bar() -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(0);
+    std::io::stderr().is_terminal().then(new_bar)
+}
+
+/// The sync progress bar, hidden until the first progress report gives it
+/// a length (never a "0/0"); [`show_bar`] draws it from then on.
+fn new_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:10} [{bar:30}] {pos}/{len} ({per_sec})")
+        indicatif::ProgressStyle::with_template("{msg:10} [{bar:30}] {pos}/{len} ({rate})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&rate_text(state.per_sec()));
+                },
+            )
             .progress_chars("=> "),
     );
-    Some(bar)
+    bar
+}
+
+/// Items per second as a whole number: `50620/s`.
+fn rate_text(per_sec: f64) -> String {
+    if per_sec.is_finite() && per_sec > 0.0 {
+        format!("{:.0}/s", per_sec.round())
+    } else {
+        "0/s".to_owned()
+    }
+}
+
+/// Sets the length and position, then starts drawing on stderr.
+fn show_bar(b: &indicatif::ProgressBar, message: &'static str, done: u64, len: u64) {
+    b.set_message(message);
+    b.set_length(len.max(done));
+    b.set_position(done);
+    if b.is_hidden() && len > 0 {
+        b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
 }
 
 fn vault_line(v: &VaultReport) -> String {
@@ -174,15 +202,9 @@ async fn sync_once(g: &Global, vault: &mut Vault, verify: bool) -> Result<SyncRe
         if let Some(b) = &bar {
             match p {
                 Progress::Pulling { done, head } => {
-                    b.set_message("pulling");
-                    b.set_length(u64::try_from(head).unwrap_or(0).max(done));
-                    b.set_position(done);
+                    show_bar(b, "pulling", done, u64::try_from(head).unwrap_or(0));
                 }
-                Progress::Pushing { done, total } => {
-                    b.set_message("pushing");
-                    b.set_length(total);
-                    b.set_position(done);
-                }
+                Progress::Pushing { done, total } => show_bar(b, "pushing", done, total),
             }
         }
     };
@@ -325,5 +347,22 @@ async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_waits_for_its_length_and_shows_whole_rates() {
+        let b = new_bar();
+        assert!(b.is_hidden(), "nothing is drawn before the length is known");
+        assert_eq!(b.length(), None);
+        assert_eq!(rate_text(50_620.246_8), "50620/s");
+        assert_eq!(rate_text(0.4), "0/s");
+        assert_eq!(rate_text(f64::NAN), "0/s");
+        show_bar(&b, "pulling", 0, 0);
+        assert!(b.is_hidden(), "a zero length is still not drawn");
     }
 }

@@ -1021,11 +1021,16 @@ impl Vault {
         } else {
             (&live, &trashed)
         };
-        let pick = if preferred.0.is_empty() {
-            preferred.1
+        let mut pick = if preferred.0.is_empty() {
+            preferred.1.clone()
         } else {
-            preferred.0
+            preferred.0.clone()
         };
+        // "GitHub" and "github" (made on two devices, or before names were
+        // checked): the exact spelling wins.
+        if pick.len() > 1 && pick.iter().any(|e| e.overview.name == q) {
+            pick.retain(|e| e.overview.name == q);
+        }
         match pick.as_slice() {
             [] => Err(Error::NotFound(q.to_owned())),
             [one] => Ok(one.r),
@@ -1242,13 +1247,35 @@ impl Vault {
     /// # Errors
     /// [`Error::Invalid`] for a bad draft; database errors.
     pub async fn add(&mut self, draft: ItemDraft) -> Result<Item> {
+        self.check_name_free(&draft.name, None).await?;
         let mut items = self.add_many(vec![draft]).await?;
         items
             .pop()
             .ok_or_else(|| Error::Damaged("the item was not saved".into()))
     }
 
-    /// Adds many items in one transaction (imports, benchmarks).
+    /// Refuses `name` when another live item (`except` aside) already has
+    /// it, compared case-insensitively: names are how the user fetches an
+    /// item, and two that differ only by case could not be told apart.
+    async fn check_name_free(&mut self, name: &str, except: Option<Uuid>) -> Result<()> {
+        let wanted = name.trim().to_lowercase();
+        let loaded = self.ensure_loaded().await?;
+        if let Some(e) = loaded.entries.iter().find(|e| {
+            Some(e.r.id) != except
+                && e.overview.trashed_at.is_none()
+                && e.overview.name.to_lowercase() == wanted
+        }) {
+            return Err(Error::Invalid(format!(
+                "an item named {:?} already exists ({}, id {}); names must differ in more than \
+                 letter case: choose another name, or change that item",
+                e.overview.name, e.overview.kind, e.r.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds many items in one transaction (imports, benchmarks; names are
+    /// not checked against each other or the vault, unlike [`Vault::add`]).
     ///
     /// # Errors
     /// As [`Vault::add`]; nothing is saved if any draft is invalid.
@@ -1314,6 +1341,9 @@ impl Vault {
     pub async fn update(&mut self, id: Uuid, patch: &ItemPatch) -> Result<Item> {
         let rec = self.load_record(id).await?;
         let (item, ik) = self.open_record(&rec).await?;
+        if let Some(name) = &patch.name {
+            self.check_name_free(name, Some(id)).await?;
+        }
         let (overview, details) = apply_patch(&item, patch)?;
         let flagged = patch.resolve && item.overview.conflict.is_some();
         if overview == item.overview && details == item.details && !flagged {

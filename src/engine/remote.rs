@@ -243,15 +243,21 @@ pub fn check_device_name(name: &str) -> Result<String> {
     Ok(n.to_owned())
 }
 
-/// This machine's name, for the device list.
+/// This machine's name and a random suffix (`vm-3f2a`), for the device list.
 #[must_use]
 pub fn default_device_name() -> String {
     let uname = rustix::system::uname();
     let host = uname.nodename().to_string_lossy().into_owned();
+    // A short random suffix: several vaults on one machine are several
+    // devices, and `device revoke NAME` must tell them apart.
+    let suffix: String = crate::crypto::secret::random_array::<2>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     if host.is_empty() {
-        "openk device".to_owned()
+        format!("openk-{suffix}")
     } else {
-        host
+        format!("{host}-{suffix}")
     }
 }
 

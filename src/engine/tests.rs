@@ -971,6 +971,9 @@ async fn resolve_by_id_prefix_and_name() {
         Error::NotFound(_)
     ));
 
+    // Names that differ only by case: the exact spelling is found first.
+    assert_eq!(vault.resolve("Beta", false).await.expect("exact").id, beta1);
+    assert_eq!(vault.resolve("BETA", false).await.expect("exact").id, beta2);
     let e = err(vault.resolve("beta", false).await);
     assert_eq!(e.exit_code(), 5);
     match &e {
@@ -1542,4 +1545,17 @@ async fn check_password_accepts_only_the_master_password() {
         vault.check_password(pw("wrong")).await,
         Err(Error::WrongPassword)
     ));
+}
+
+// Several vaults on one machine are several devices: their default names differ.
+#[test]
+fn default_device_names_differ_on_one_machine() {
+    let names: std::collections::HashSet<String> = (0..4)
+        .map(|_| crate::engine::remote::default_device_name())
+        .collect();
+    assert!(names.len() > 1, "{names:?}");
+    for n in &names {
+        let (_, suffix) = n.rsplit_once('-').expect("a suffix");
+        assert_eq!(suffix.len(), 4, "{n}");
+    }
 }

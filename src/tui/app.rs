@@ -2325,6 +2325,10 @@ impl Form {
     /// one (a quoted field label, the tags, the folder, the name, TOTP).
     #[must_use]
     pub fn row_for_message(&self, msg: &str) -> Option<usize> {
+        if msg.starts_with("an item named ") {
+            // The name is taken (the quoted name may hold any word).
+            return Some(self.row_of(RowKind::Name));
+        }
         let lower = msg.to_lowercase();
         if let Some(i) = self.rows.iter().position(|r| {
             matches!(r.kind, RowKind::Field { .. })

@@ -2041,3 +2041,44 @@ async fn an_edit_saved_after_another_change_merges_and_flags_a_clash() {
     );
     cli.close().await;
 }
+
+#[tokio::test]
+async fn a_name_another_item_has_in_any_case_is_a_field_error() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('n')).await;
+    h.press(code(KeyCode::Enter)).await; // login
+    h.keys("GITHUB").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("someone").await;
+    go_to_row(&mut h, "tags").await;
+    h.press(ctrl('s')).await;
+    let f = form(&h);
+    assert_eq!(f.rows[f.sel].label, "name", "the cursor is on the name");
+    assert!(
+        f.error
+            .as_deref()
+            .is_some_and(|e| e.contains("already exists")),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(row_value(&h, "username"), "someone");
+    let text = h.screen(80, 24, &[]);
+    assert!(text.contains("already exists"), "{text}");
+}
+
+#[test]
+fn no_control_or_bidi_character_reaches_the_screen() {
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    let mut buf = Buffer::empty(Rect::new(0, 0, 20, 1));
+    buf.set_string(
+        0,
+        0,
+        "a\u{202e}b\u{9b}c\u{2066}d",
+        ratatui::style::Style::default(),
+    );
+    super::ui::scrub(&mut buf);
+    let shown: String = buf.content.iter().map(|c| c.symbol()).collect();
+    assert!(!shown.chars().any(crate::text::is_unsafe), "{shown:?}");
+    assert!(shown.starts_with("abcd"), "{shown:?}");
+}

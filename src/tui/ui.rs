@@ -57,6 +57,24 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Screen::Create(_) => draw_create(f, app, area),
         Screen::Main => draw_main(f, app, area),
     }
+    scrub(f.buffer_mut());
+}
+
+/// The last line of defence: ratatui drops C0 controls but keeps C1
+/// controls and bidi overrides (zero-width, so they ride along in the
+/// previous cell's symbol). Whatever a draw call missed is removed here, so
+/// no string from a vault or a server can steer the terminal.
+pub(super) fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in &mut buf.content {
+        if cell.symbol().chars().any(crate::text::is_unsafe) {
+            let clean: String = cell
+                .symbol()
+                .chars()
+                .filter(|&c| !crate::text::is_unsafe(c))
+                .collect();
+            cell.set_symbol(if clean.is_empty() { " " } else { &clean });
+        }
+    }
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -419,7 +437,11 @@ fn cells(s: &str) -> usize {
 }
 
 /// `s` cut to at most `w` cells (whole graphemes), with `…` when cut.
+/// Every string a pane shows passes here, so it goes through
+/// [`crate::text::cell`] first (controls, bidi overrides, line breaks).
 fn truncate(s: &str, w: usize) -> String {
+    let clean = crate::text::cell(s);
+    let s = clean.as_ref();
     if cells(s) <= w {
         return s.to_owned();
     }
