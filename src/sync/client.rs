@@ -244,6 +244,9 @@ fn http_client(
     let mut builder = reqwest::Client::builder()
         .connect_timeout(limits::CONNECT)
         .timeout(limits::CALL)
+        // A redirect is never followed: tokens and the auth key go only to
+        // the authenticated server URL, never to a host a 3xx names.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")));
     if let Some(idle) = idle {
         builder = builder.read_timeout(idle);
