@@ -15,6 +15,7 @@ mod damage;
 mod files;
 mod items;
 mod leaks;
+mod local_state;
 mod network;
 mod readme;
 mod server;
