@@ -227,6 +227,15 @@ impl Vault {
         Ok(())
     }
 
+    /// Test helper: points the (authenticated) remote record at `url`, as
+    /// if the server had moved there.
+    #[cfg(test)]
+    pub(crate) async fn move_server_for_test(&mut self, url: &str) -> Result<()> {
+        let mut record = self.remote_or_err()?.clone();
+        record.server = url.to_owned();
+        self.save_remote(record).await
+    }
+
     async fn save_tokens(&mut self, tokens: Option<&Tokens>) -> Result<()> {
         let mut record = self.remote_or_err()?.clone();
         record.tokens = tokens.map(|t| {
