@@ -66,9 +66,12 @@ fn a_tampered_server_url_sends_nothing_to_the_other_host() {
         return;
     };
     assert!(
-        sqlite(&env, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'remote';")
-            .expect("read")
-            .contains(&format!(":{other}")),
+        sqlite(
+            &env,
+            "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'remote';"
+        )
+        .expect("read")
+        .contains(&format!(":{other}")),
         "the URL was edited"
     );
     for args in [&["status"][..], &["sync"], &["login"]] {
@@ -77,20 +80,32 @@ fn a_tampered_server_url_sends_nothing_to_the_other_host() {
             .stderr_has("tampered")
             .stderr_has("remote record");
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the other host");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other host"
+    );
 }
 
 #[test]
 fn a_tampered_device_id_or_public_key_is_refused() {
     let env = TestEnv::init();
-    let Some(before) = sqlite(&env, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'header';")
-    else {
+    let Some(before) = sqlite(
+        &env,
+        "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'header';",
+    ) else {
         return;
     };
     let header: serde_json::Value = serde_json::from_str(before.trim()).expect("header json");
     for (field, value) in [
-        ("device_id", serde_json::json!("01890000-0000-7000-8000-000000000000")),
-        ("public_ed25519", serde_json::json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")),
+        (
+            "device_id",
+            serde_json::json!("01890000-0000-7000-8000-000000000000"),
+        ),
+        (
+            "public_ed25519",
+            serde_json::json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ),
         ("created_at", serde_json::json!(1)),
     ] {
         let mut h = header.clone();
@@ -116,8 +131,10 @@ fn a_tampered_device_id_or_public_key_is_refused() {
 #[test]
 fn a_stripped_mac_is_tampering_not_an_old_vault() {
     let env = TestEnv::init();
-    let Some(before) = sqlite(&env, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'header';")
-    else {
+    let Some(before) = sqlite(
+        &env,
+        "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'header';",
+    ) else {
         return;
     };
     let mut h: serde_json::Value = serde_json::from_str(before.trim()).expect("header json");
@@ -155,6 +172,13 @@ fn a_redirect_to_another_host_is_not_followed() {
         donor.secret_key(),
     ])
     .fails();
-    assert!(first_hits.load(Ordering::SeqCst) >= 1, "the first host was asked");
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect was not followed");
+    assert!(
+        first_hits.load(Ordering::SeqCst) >= 1,
+        "the first host was asked"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
 }

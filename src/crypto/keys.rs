@@ -439,7 +439,9 @@ mod tests {
         verify_local_state_mac(&k, "remote", id, &[b"ab", b"c"], &tag).expect("verifies");
         assert!(verify_local_state_mac(&k, "remote", id, &[b"a", b"bc"], &tag).is_err());
         assert!(verify_local_state_mac(&k, "header", id, &[b"ab", b"c"], &tag).is_err());
-        assert!(verify_local_state_mac(&k, "remote", Uuid::now_v7(), &[b"ab", b"c"], &tag).is_err());
+        assert!(
+            verify_local_state_mac(&k, "remote", Uuid::now_v7(), &[b"ab", b"c"], &tag).is_err()
+        );
         let other = local_state_key(&Key::random());
         assert!(verify_local_state_mac(&other, "remote", id, &[b"ab", b"c"], &tag).is_err());
     }

@@ -530,9 +530,12 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let current: Vec<u8> = row.try_get("value")?;
-        let expected_json =
-            serde_json::to_vec(expected).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        if current != expected_json {
+        // Compared as parsed headers: an old writer's key order may differ.
+        let same = serde_json::from_slice::<Header>(&current)
+            .ok()
+            .and_then(|h| serde_json::to_vec(&h).ok())
+            == serde_json::to_vec(expected).ok();
+        if !same {
             return Err(StoreError::Conflict(header.account_id));
         }
         Self::put_header(&mut tx, header).await?;
