@@ -237,6 +237,69 @@ pub fn verify_password_change_mac(
     mac.verify_slice(tag).map_err(|_| CryptoError::BadSignature)
 }
 
+/// HKDF info of the key that authenticates the local state that steers
+/// the client (the vault header, the remote record).
+const LOCAL_STATE_INFO: &[u8] = b"openk/v1/local-state-mac";
+
+/// The key of [`local_state_mac`]: HKDF-SHA256(ikm = account key,
+/// info = "openk/v1/local-state-mac").
+#[must_use]
+pub fn local_state_key(account_key: &Key) -> Key {
+    let mut k = Zeroizing::new([0u8; 32]);
+    hkdf_sha256(None, account_key.expose(), LOCAL_STATE_INFO, k.as_mut());
+    Key::from_bytes(&mut k)
+}
+
+/// The canonical input of a local-state MAC: a label, the record kind, the
+/// account id, then every field, each prefixed with its length (u64 big
+/// endian) so that no two field lists encode alike.
+fn local_state_message(kind: &str, account_id: Uuid, fields: &[&[u8]]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64 + fields.iter().map(|f| f.len() + 8).sum::<usize>());
+    m.extend_from_slice(b"openk/v1/local-state|");
+    for part in std::iter::once(kind.as_bytes())
+        .chain(std::iter::once(account_id.as_bytes().as_slice()))
+        .chain(fields.iter().copied())
+    {
+        m.extend_from_slice(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        m.extend_from_slice(part);
+    }
+    m
+}
+
+fn local_state_hmac(key: &Key, kind: &str, account_id: Uuid, fields: &[&[u8]]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(&local_state_message(kind, account_id, fields));
+    mac
+}
+
+/// HMAC-SHA256 under [`local_state_key`] over one local record: its kind
+/// (which also names the vault for per-vault records) and its fields.
+#[must_use]
+pub fn local_state_mac(key: &Key, kind: &str, account_id: Uuid, fields: &[&[u8]]) -> [u8; 32] {
+    local_state_hmac(key, kind, account_id, fields)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// Checks a [`local_state_mac`] in constant time.
+///
+/// # Errors
+/// [`CryptoError::BadSignature`] when it does not match.
+pub fn verify_local_state_mac(
+    key: &Key,
+    kind: &str,
+    account_id: Uuid,
+    fields: &[&[u8]],
+    tag: &[u8],
+) -> Result<(), CryptoError> {
+    local_state_hmac(key, kind, account_id, fields)
+        .verify_slice(tag)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
 /// The account's X25519 (encryption) and Ed25519 (signing) key pair.
 pub struct AccountKeyPair {
     x25519: x25519_dalek::StaticSecret,
@@ -367,6 +430,21 @@ pub fn verify_signature(
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn local_state_mac_binds_kind_account_and_field_boundaries() {
+        let k = local_state_key(&Key::random());
+        let id = Uuid::now_v7();
+        let tag = local_state_mac(&k, "remote", id, &[b"ab", b"c"]);
+        verify_local_state_mac(&k, "remote", id, &[b"ab", b"c"], &tag).expect("verifies");
+        assert!(verify_local_state_mac(&k, "remote", id, &[b"a", b"bc"], &tag).is_err());
+        assert!(verify_local_state_mac(&k, "header", id, &[b"ab", b"c"], &tag).is_err());
+        assert!(
+            verify_local_state_mac(&k, "remote", Uuid::now_v7(), &[b"ab", b"c"], &tag).is_err()
+        );
+        let other = local_state_key(&Key::random());
+        assert!(verify_local_state_mac(&other, "remote", id, &[b"ab", b"c"], &tag).is_err());
+    }
 
     #[test]
     fn password_change_mac_binds_every_value() {

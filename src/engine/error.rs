@@ -33,6 +33,14 @@ pub enum Error {
     DamagedItem { id: Uuid, why: String },
     #[error("{0}; restore the vault directory from a backup")]
     Damaged(String),
+    /// Local state that steers the client (the part named) does not match
+    /// its MAC: the vault file was damaged or edited. Nothing was sent.
+    #[error(
+        "vault damaged or tampered: {0} does not match its authentication code; nothing was sent \
+         anywhere. Restore the vault directory from a backup, or log in again as a new device \
+         (`openk login --vault NEW_DIR`)"
+    )]
+    Tampered(String),
     #[error("{path}: {why}")]
     Permissions { path: PathBuf, why: String },
     /// A write to a vault opened read-only (see `files::is_read_only`).

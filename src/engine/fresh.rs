@@ -53,12 +53,17 @@ impl Vault {
     pub async fn handle(&self) -> Result<Self> {
         let store = Store::open(&self.dir, false).await?;
         let remote = remote::load(&store).await?;
+        // The record is read afresh: it is checked like an unlock checks it.
+        if let Some(r) = &remote {
+            super::state::verify_remote(&self.state_key, &self.header, r)?;
+        }
         Ok(Self {
             dir: self.dir.clone(),
             store,
             header: self.header.clone(),
             secret_key: SecretKey::parse(&self.secret_key.display())?,
             account_key: self.account_key.duplicate(),
+            state_key: self.state_key.duplicate(),
             auth_key: self.auth_key.duplicate(),
             remote,
             keypair: AccountKeyPair::from_private_bytes(&self.keypair.to_private_bytes())?,
@@ -95,7 +100,12 @@ impl Vault {
         }
         let first = self.seen.is_none();
         self.seen = Some(marker);
-        self.remote = remote::load(&self.store).await?;
+        let remote = remote::load(&self.store).await?;
+        // Another writer's record is trusted only if its MAC holds.
+        if let Some(r) = &remote {
+            super::state::verify_remote(&self.state_key, &self.header, r)?;
+        }
+        self.remote = remote;
         self.reload_vaults().await?;
         if self.loaded.is_none() {
             return Ok((!first).then(|| Changes {

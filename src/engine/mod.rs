@@ -15,6 +15,7 @@ pub mod model;
 pub mod remote;
 pub mod search;
 pub mod sshkey;
+pub mod state;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -136,6 +137,8 @@ pub struct Vault {
     header: Header,
     secret_key: SecretKey,
     account_key: Key,
+    /// Authenticates the local state ([`state`]), derived from the account key.
+    state_key: Key,
     /// Proves the password and Secret Key to a server; derived at unlock.
     auth_key: Key,
     /// The server this vault is registered with, if any.
@@ -571,7 +574,11 @@ impl Vault {
                 &keypair.to_private_bytes(),
             ),
             created_at: now,
+            mac: None,
         };
+        let state_key = crypto::keys::local_state_key(&account_key);
+        let mut header = header;
+        state::seal_header(&state_key, &mut header);
         let name = "Personal".to_owned();
         let vault = VaultRecord {
             id: vault_id,
@@ -598,6 +605,7 @@ impl Vault {
             header,
             secret_key,
             account_key,
+            state_key,
             auth_key: derived.auth,
             remote: None,
             keypair,
@@ -739,6 +747,34 @@ impl Vault {
             &header.wrapped_account_key,
         )
         .map_err(|_| Error::WrongPassword)?;
+        let state_key = crypto::keys::local_state_key(&account_key);
+        let mut header = header;
+        let mut remote = remote::load(&store).await?;
+        // A vault made before local state was authenticated gets its MACs
+        // now, once; after that a missing or wrong MAC is tampering.
+        let adopt = store.meta(store::ADOPT_MACS_KEY).await?.is_some();
+        if adopt {
+            let before = header.clone();
+            state::seal_header(&state_key, &mut header);
+            if let Some(r) = remote.as_mut() {
+                state::seal_remote(&state_key, &header, r);
+            }
+            if !store.is_read_only() {
+                let json = remote
+                    .as_ref()
+                    .map(serde_json::to_vec)
+                    .transpose()
+                    .map_err(|e| Error::Damaged(e.to_string()))?;
+                store
+                    .adopt_state_macs(&before, &header, json.as_deref())
+                    .await?;
+                tracing::info!("authenticated the local state of a vault made by an older openk");
+            }
+        }
+        state::verify_header(&state_key, &header)?;
+        if let Some(r) = &remote {
+            state::verify_remote(&state_key, &header, r)?;
+        }
         let private = crypto::open(
             &account_key,
             &Aad::account_private_keys(header.account_id),
@@ -753,7 +789,6 @@ impl Vault {
         if vaults.is_empty() {
             return Err(Error::Damaged("the vault database has no vault".into()));
         }
-        let remote = remote::load(&store).await?;
         if !secret_key_file && !store.is_read_only() {
             // The key from OPENK_SECRET_KEY opened the vault: keep it, as
             // the Emergency Kit promises ("set it once"); a read-only vault
@@ -773,6 +808,7 @@ impl Vault {
             header,
             secret_key,
             account_key,
+            state_key,
             auth_key: derived.auth,
             remote,
             keypair,
@@ -1442,6 +1478,7 @@ impl Vault {
         );
         header.salt = salt;
         header.kdf = kdf;
+        state::seal_header(&self.state_key, &mut header);
         if self.remote.is_some() {
             // The server must accept the new auth key first, or the other
             // devices could no longer log in with the new password.

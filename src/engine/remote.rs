@@ -65,6 +65,10 @@ pub struct RemoteRecord {
     /// vaults registered before it existed (made at the next login).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_key: Option<wire::B64>,
+    /// The MAC over the fields above (`engine::state`); absent only in a
+    /// vault made before local state was authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<wire::B64>,
 }
 
 /// A new device key (see [`RemoteRecord::device_key`]).
@@ -277,11 +281,21 @@ impl Vault {
         })
     }
 
-    async fn save_remote(&mut self, record: RemoteRecord) -> Result<()> {
+    async fn save_remote(&mut self, mut record: RemoteRecord) -> Result<()> {
+        super::state::seal_remote(&self.state_key, &self.header, &mut record);
         let json = serde_json::to_vec(&record).map_err(|e| Error::Damaged(e.to_string()))?;
         self.store.set_meta(REMOTE_KEY, Some(&json)).await?;
         self.remote = Some(record);
         Ok(())
+    }
+
+    /// Test helper: points the (authenticated) remote record at `url`, as
+    /// if the server had moved there.
+    #[cfg(test)]
+    pub(crate) async fn move_server_for_test(&mut self, url: &str) -> Result<()> {
+        let mut record = self.remote_or_err()?.clone();
+        record.server = url.to_owned();
+        self.save_remote(record).await
     }
 
     async fn save_tokens(&mut self, tokens: Option<&Tokens>) -> Result<()> {
@@ -345,6 +359,8 @@ impl Vault {
         let store = self.store.clone();
         let mut record = self.remote_or_err()?.clone();
         let key = self.account_key.duplicate();
+        let state_key = self.state_key.duplicate();
+        let header = self.header.clone();
         let account = self.header.account_id;
         let caller = client.clone();
         // `None`: the server refused the refresh token (the session ended).
@@ -356,6 +372,7 @@ impl Vault {
             };
             let fresh = Tokens::from_response(&t);
             record.tokens = Some(wire::B64(seal_json(&key, &aad_tokens(account), &fresh)));
+            super::state::seal_remote(&state_key, &header, &mut record);
             let json =
                 serde_json::to_vec(&record).map_err(|e| Some(Error::Damaged(e.to_string())))?;
             store
@@ -478,6 +495,7 @@ impl Vault {
         let client = Client::new(server).map_err(Error::Invalid)?;
         let device_key = new_device_key();
         let h = &self.header;
+        let public = self.keypair.public();
         let t = client
             .register(&RegisterRequest {
                 account_id: h.account_id,
@@ -486,8 +504,9 @@ impl Vault {
                 salt: wire::B64(h.salt.clone()),
                 auth_key: wire::B64(self.auth_key.expose().to_vec()),
                 wrapped_account_key: wire::B64(h.wrapped_account_key.clone()),
-                public_x25519: wire::B64(h.public_x25519.clone()),
-                public_ed25519: wire::B64(h.public_ed25519.clone()),
+                // Derived from the private keys, never read from a plain column.
+                public_x25519: wire::B64(public.x25519.to_vec()),
+                public_ed25519: wire::B64(public.ed25519.to_vec()),
                 wrapped_private_keys: wire::B64(h.wrapped_private_keys.clone()),
                 device: DeviceInfo {
                     id: h.device_id,
@@ -509,6 +528,7 @@ impl Vault {
                 self.header.device_id,
                 &device_key,
             )),
+            mac: None,
         })
         .await?;
         self.save_tokens(Some(&Tokens::from_response(&t))).await?;
@@ -962,7 +982,11 @@ pub async fn login(
         public_ed25519: account.public_ed25519.0.clone(),
         wrapped_private_keys: account.wrapped_private_keys.0.clone(),
         created_at: now_millis(),
+        mac: None,
     };
+    let state_key = crypto::keys::local_state_key(&account_key);
+    let mut header = header;
+    super::state::seal_header(&state_key, &mut header);
     files::create_private_dir(dir)?;
     let created = async {
         files::write_secret_key(dir, &secret_key)?;
@@ -991,6 +1015,7 @@ pub async fn login(
         header,
         secret_key,
         account_key,
+        state_key,
         auth_key: derived.auth,
         remote: None,
         keypair,
@@ -1013,6 +1038,7 @@ pub async fn login(
                 vault.header.device_id,
                 &device_key,
             )),
+            mac: None,
         })
         .await?;
     vault.save_tokens(Some(&Tokens::from_response(&t))).await?;
@@ -1182,15 +1208,18 @@ async fn adopt_into_store(
         &mac.0,
     )
     .map_err(|_| lying("its MAC does not verify under this account's key"))?;
+    let state_key = crypto::keys::local_state_key(&account_key);
     let mut new_header = header.clone();
     new_header.salt = account.salt.0.clone();
     new_header.kdf = kdf;
     new_header.wrapped_account_key = account.wrapped_account_key.0.clone();
+    super::state::seal_header(&state_key, &mut new_header);
     record.tokens = Some(wire::B64(seal_json(
         &account_key,
         &aad_tokens(header.account_id),
         &Tokens::from_response(&t),
     )));
+    super::state::seal_remote(&state_key, &new_header, &mut record);
     let json = serde_json::to_vec(&record).map_err(|e| Error::Damaged(e.to_string()))?;
     store
         .replace_header_and_meta(&header, &new_header, Some((REMOTE_KEY, &json)))

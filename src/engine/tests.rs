@@ -1559,3 +1559,47 @@ fn default_device_names_differ_on_one_machine() {
         assert_eq!(suffix.len(), 4, "{n}");
     }
 }
+
+// A vault made before local state was authenticated (no MACs, the marker
+// schema 5 sets) is adopted on its first unlock, exactly once; after that a
+// missing MAC is tampering.
+#[tokio::test]
+async fn an_old_vault_gets_its_state_macs_once() {
+    let (_tmp, dir, vault) = new_vault().await;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&raw_header(vault.store().pool()).await).expect("json");
+    header.as_object_mut().expect("object").remove("mac");
+    let stripped = serde_json::to_vec(&header).expect("json");
+    set_raw_header(vault.store().pool(), &stripped).await;
+    vault
+        .store()
+        .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))
+        .await
+        .expect("marker");
+    vault.close().await;
+    let vault = open(&dir, PASSWORD).await.expect("adopted");
+    assert!(
+        vault
+            .store()
+            .meta(store::ADOPT_MACS_KEY)
+            .await
+            .expect("meta")
+            .is_none()
+    );
+    assert!(
+        vault
+            .store()
+            .header()
+            .await
+            .expect("h")
+            .expect("h")
+            .mac
+            .is_some()
+    );
+    set_raw_header(vault.store().pool(), &stripped).await;
+    vault.close().await;
+    assert!(matches!(
+        open(&dir, PASSWORD).await,
+        Err(Error::Tampered(_))
+    ));
+}

@@ -129,7 +129,40 @@ pub struct Header {
     #[serde(with = "b64")]
     pub wrapped_private_keys: Vec<u8>,
     pub created_at: i64,
+    /// HMAC-SHA256 over every other field under a key derived from the
+    /// account key (`engine::state`); absent only in a vault made before
+    /// local state was authenticated, until its first unlock adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    pub mac: Option<Vec<u8>>,
 }
+
+/// Optional binary fields as base64 in the JSON header.
+mod b64_opt {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| {
+            base64::engine::general_purpose::STANDARD
+                .decode(t)
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}
+
+/// `meta` key set by the migration that introduced local-state MACs: the
+/// vault was made before them, and its next unlock computes them (once).
+pub const ADOPT_MACS_KEY: &str = "adopt_state_macs";
 
 /// The only header format this build reads.
 pub const HEADER_FORMAT: u32 = 1;
@@ -411,6 +444,11 @@ impl Store {
     pub async fn initialise(&self, header: &Header, vault: &VaultRecord) -> Result<()> {
         let mut tx = self.write().await?;
         Self::put_header(&mut tx, header).await?;
+        // A new vault is authenticated from the start: nothing to adopt.
+        sqlx::query("DELETE FROM meta WHERE key = ?")
+            .bind(ADOPT_MACS_KEY)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at) VALUES (?, ?, ?, ?)")
             .bind(vault.id.to_string())
             .bind(&vault.wrapped_key)
@@ -470,6 +508,47 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the MACs of a vault made before local state was authenticated
+    /// (the header, and the remote record when there is one) and removes the
+    /// adoption marker, in one transaction, only if the header is still
+    /// `expected`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another process changed the header first.
+    pub async fn adopt_state_macs(
+        &self,
+        expected: &Header,
+        header: &Header,
+        remote: Option<&[u8]>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let current: Vec<u8> = row.try_get("value")?;
+        // Compared as parsed headers: an old writer's key order may differ.
+        let same = serde_json::from_slice::<Header>(&current)
+            .ok()
+            .and_then(|h| serde_json::to_vec(&h).ok())
+            == serde_json::to_vec(expected).ok();
+        if !same {
+            return Err(StoreError::Conflict(header.account_id));
+        }
+        Self::put_header(&mut tx, header).await?;
+        if let Some(value) = remote {
+            sqlx::query("UPDATE meta SET value = ? WHERE key = 'remote'")
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM meta WHERE key = ?")
+            .bind(ADOPT_MACS_KEY)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -801,6 +880,7 @@ mod tests {
             public_ed25519: vec![4; 32],
             wrapped_private_keys: vec![5; 89],
             created_at: 1,
+            mac: None,
         }
     }
 

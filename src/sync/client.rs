@@ -367,6 +367,9 @@ fn http_client(
         // by default): drop pooled ones before it does, so that a request
         // never goes out on a connection the server is just closing.
         .pool_idle_timeout(limits::POOL_IDLE)
+        // A redirect is never followed: tokens and the auth key go only to
+        // the authenticated server URL, never to a host a 3xx names.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("openk/", env!("CARGO_PKG_VERSION")));
     if let Some(idle) = idle {
         builder = builder.read_timeout(idle);

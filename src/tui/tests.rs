@@ -1661,15 +1661,10 @@ async fn register(h: &Harness, url: &str) -> String {
 
 /// Moves the vault's server to `url` (as if the server moved there).
 async fn point_at(dir: &std::path::Path, url: &str) {
-    let v = Vault::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut v = Vault::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
-    let mut remote = v.remote().expect("registered").clone();
-    remote.server = url.to_owned();
-    v.store()
-        .set_meta("remote", Some(&serde_json::to_vec(&remote).expect("json")))
-        .await
-        .expect("set server");
+    v.move_server_for_test(url).await.expect("set server");
     v.close().await;
 }
 

@@ -1,0 +1,129 @@
+//! Local state that steers the client is authenticated (DESIGN §6 "Local
+//! state"): the vault header and the remote record each carry an
+//! HMAC-SHA256 under `crypto::keys::local_state_key(account key)` over a
+//! canonical, length-prefixed encoding of their fields, bound to the record
+//! kind and the account id. The field lists live here and only here: a new
+//! field that steers the client is added to one of these functions.
+//!
+//! A mismatch is [`Error::Tampered`] naming the part; the unlock refuses the
+//! vault before any network request is made.
+
+use uuid::Uuid;
+
+use super::error::{Error, Result};
+use super::remote::RemoteRecord;
+use crate::crypto::{Key, keys};
+use crate::store::Header;
+
+/// Record kinds bound into the MAC, so one record's MAC never fits another.
+const HEADER: &str = "header";
+const REMOTE: &str = "remote";
+
+/// The part named by [`Error::Tampered`].
+pub const HEADER_PART: &str = "the vault header";
+pub const REMOTE_PART: &str = "the remote record (server URL, email, session)";
+
+/// Every field of the header but its MAC.
+fn header_fields(h: &Header) -> Vec<Vec<u8>> {
+    let kdf: Vec<u8> = [h.kdf.memory_kib, h.kdf.iterations, h.kdf.parallelism]
+        .iter()
+        .flat_map(|n| n.to_be_bytes())
+        .collect();
+    vec![
+        h.format.to_be_bytes().to_vec(),
+        h.account_id.as_bytes().to_vec(),
+        h.device_id.as_bytes().to_vec(),
+        h.salt.clone(),
+        kdf,
+        h.wrapped_account_key.clone(),
+        h.public_x25519.clone(),
+        h.public_ed25519.clone(),
+        h.wrapped_private_keys.clone(),
+        h.created_at.to_be_bytes().to_vec(),
+    ]
+}
+
+/// Every field of the remote record but its MAC, and the device id it
+/// belongs to.
+fn remote_fields(r: &RemoteRecord, device_id: Uuid) -> Vec<Vec<u8>> {
+    vec![
+        r.server.as_bytes().to_vec(),
+        r.email.as_bytes().to_vec(),
+        r.device_name.as_bytes().to_vec(),
+        r.registered_at.to_be_bytes().to_vec(),
+        device_id.as_bytes().to_vec(),
+        // Present or not, then the sealed tokens.
+        vec![u8::from(r.tokens.is_some())],
+        r.tokens.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+        // Present or not, then the sealed device key (the login proof).
+        vec![u8::from(r.device_key.is_some())],
+        r.device_key
+            .as_ref()
+            .map(|k| k.0.clone())
+            .unwrap_or_default(),
+    ]
+}
+
+fn mac(key: &Key, kind: &str, account_id: Uuid, fields: &[Vec<u8>]) -> Vec<u8> {
+    let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    keys::local_state_mac(key, kind, account_id, &refs).to_vec()
+}
+
+fn verify(
+    key: &Key,
+    kind: &str,
+    account_id: Uuid,
+    fields: &[Vec<u8>],
+    tag: Option<&[u8]>,
+    part: &str,
+) -> Result<()> {
+    let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    let tag = tag.ok_or_else(|| Error::Tampered(part.to_owned()))?;
+    keys::verify_local_state_mac(key, kind, account_id, &refs, tag)
+        .map_err(|_| Error::Tampered(part.to_owned()))
+}
+
+/// Sets the header's MAC.
+pub fn seal_header(key: &Key, h: &mut Header) {
+    h.mac = Some(mac(key, HEADER, h.account_id, &header_fields(h)));
+}
+
+/// Checks the header's MAC.
+///
+/// # Errors
+/// [`Error::Tampered`] naming the header.
+pub fn verify_header(key: &Key, h: &Header) -> Result<()> {
+    verify(
+        key,
+        HEADER,
+        h.account_id,
+        &header_fields(h),
+        h.mac.as_deref(),
+        HEADER_PART,
+    )
+}
+
+/// Sets the remote record's MAC (bound to the header's account and device).
+pub fn seal_remote(key: &Key, h: &Header, r: &mut RemoteRecord) {
+    r.mac = Some(openk_server::api::types::B64(mac(
+        key,
+        REMOTE,
+        h.account_id,
+        &remote_fields(r, h.device_id),
+    )));
+}
+
+/// Checks the remote record's MAC.
+///
+/// # Errors
+/// [`Error::Tampered`] naming the remote record.
+pub fn verify_remote(key: &Key, h: &Header, r: &RemoteRecord) -> Result<()> {
+    verify(
+        key,
+        REMOTE,
+        h.account_id,
+        &remote_fields(r, h.device_id),
+        r.mac.as_ref().map(|m| m.0.as_slice()),
+        REMOTE_PART,
+    )
+}
