@@ -438,7 +438,7 @@ fn writes_are_in_vault_db_when_the_command_exits() {
     }
 }
 
-// init refuses (exit 2, nothing created) an empty master password, a kit in a missing folder or an existing kit file; kit --out refuses to overwrite.
+// init refuses (nothing created) an empty master password (exit 3, as docs/errors.md says), and (exit 2) a kit in a missing folder or an existing kit file; kit --out refuses to overwrite.
 #[test]
 fn init_and_kit_refusals() {
     let env = TestEnv::new();
@@ -447,8 +447,8 @@ fn init_and_kit_refusals() {
         .arg("--kit")
         .arg(env.kit_path())
         .env("OPENK_PASSWORD", "")
-        .code(2)
-        .stderr_has("cannot be empty");
+        .code(3)
+        .stderr_has("OPENK_PASSWORD is set but empty");
     assert!(!env.db().exists());
     env.cmd(["init"])
         .args(KDF_FLOOR)
