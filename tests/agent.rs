@@ -295,7 +295,7 @@ fn passwd_locks_the_agent() {
     .stdin("not the password\nwhatever\n")
     .code(3);
     nopw(&env, &["ls"]).ok();
-    let new = "brand new master password 9";
+    let new = "brand-new-master-pw-9Jx";
     nopw(
         &env,
         &["--password-stdin", "passwd", "--new-password-stdin"],

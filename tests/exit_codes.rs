@@ -12,6 +12,7 @@
 //! | 2 | purge without --yes | items.rs `trash_restore_and_purge` |
 //! | 2 | a name another item has (any case) | output.rs |
 //! | 2 | a bad keymap file | below |
+//! | 2 | a new master password zxcvbn rates under 10^8 guesses | below |
 //! | 3 | wrong password | vault.rs, sync.rs |
 //! | 3 | no password source, empty password | below |
 //! | 4 | not found | items.rs |
@@ -87,4 +88,34 @@ fn init_refusals() {
     let fresh = TestEnv::new();
     fresh.cmd(["init", "--kdf-memory-mib", "999999"]).code(2);
     fresh.cmd(["init", "--kdf-iterations", "0"]).code(2);
+}
+
+// A new master password that zxcvbn rates under 10^8 guesses is refused (exit 2, nothing made) unless --weak-password; init and passwd alike.
+#[test]
+fn a_guessable_master_password_is_refused_unless_insisted() {
+    let mut env = TestEnv::new();
+    for weak in ["a", "password1", "qwerty123"] {
+        env.cmd(["init"])
+            .args(KDF_FLOOR)
+            .env("OPENK_PASSWORD", weak)
+            .code(2)
+            .stderr_has("too easy to guess")
+            .stderr_has("--weak-password");
+        assert!(!env.db().exists(), "no vault was made for {weak:?}");
+    }
+    env.cmd(["init", "--weak-password"])
+        .args(KDF_FLOOR)
+        .env("OPENK_PASSWORD", "password1")
+        .code(0)
+        .stderr_has("easy to guess");
+    env.set_password("password1");
+    env.cmd(["passwd", "--new-password-stdin"])
+        .stdin("letmein\n")
+        .code(2)
+        .stderr_has("too easy to guess")
+        .stderr_lacks("letmein");
+    env.cmd(["ls"]).code(0);
+    env.cmd(["passwd", "--new-password-stdin", "--weak-password"])
+        .stdin("letmein\n")
+        .code(0);
 }

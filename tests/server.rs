@@ -389,9 +389,9 @@ fn password_change_reaches_the_server() {
     let mut a = TestEnv::init();
     register(&a, &server, "fay@example.org");
     a.cmd(["passwd", "--new-password-stdin"])
-        .stdin("brand new password\n")
+        .stdin("brand-new-pw-Hq4t9Zr\n")
         .ok();
-    a.set_password("brand new password");
+    a.set_password("brand-new-pw-Hq4t9Zr");
     a.run(&["device", "ls"]);
     let b = second_device();
     login_new_device(&b, &server, "fay@example.org", a.secret_key()).code(3);
@@ -404,7 +404,7 @@ fn password_change_reaches_the_server() {
         "--secret-key",
         a.secret_key(),
     ])
-    .env("OPENK_PASSWORD", "brand new password")
+    .env("OPENK_PASSWORD", "brand-new-pw-Hq4t9Zr")
     .ok();
 }
 

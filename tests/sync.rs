@@ -227,9 +227,9 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
     b.cmd(["edit", "Shared", "--password", "edited-on-b", "--no-sync"])
         .ok();
     a.cmd(["passwd", "--new-password-stdin"])
-        .stdin("the second master password\n")
+        .stdin("the-second-master-pw-Ks8w\n")
         .ok();
-    a.set_password("the second master password");
+    a.set_password("the-second-master-pw-Ks8w");
 
     // The old password still opens B here, but the server has moved on.
     for args in [&["sync"][..], &["login"][..]] {
@@ -242,7 +242,7 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
     assert_eq!(sync_status(&b)["pending"], 1, "nothing is lost");
 
     // The new password on B: adopted, the edit is kept and pushed.
-    b.set_password("the second master password");
+    b.set_password("the-second-master-pw-Ks8w");
     let run = b.cmd(["ls"]).ok();
     run.stdout_has("Shared")
         .stderr_has(
@@ -258,15 +258,15 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
     b.cmd(["edit", "Shared", "--password", "edited-again", "--no-sync"])
         .ok();
     a.cmd(["passwd", "--new-password-stdin"])
-        .stdin("the third master password\n")
+        .stdin("the-third-master-pw-Vb3n\n")
         .ok();
-    a.set_password("the third master password");
-    b.set_password("the third master password");
+    a.set_password("the-third-master-pw-Vb3n");
+    b.set_password("the-third-master-pw-Vb3n");
     b.cmd(["login"]).ok().stdout_has("Logged in");
     assert_eq!(sync_status(&b)["pending"], 0);
     a.run(&["sync"]);
     assert_eq!(password_of(&a, "Shared"), "edited-again");
-    b.set_password("the second master password");
+    b.set_password("the-second-master-pw-Ks8w");
     b.cmd(["ls"]).code(3).stderr_has("wrong master password");
 }
 
@@ -298,9 +298,9 @@ fn an_agent_with_the_old_password_is_locked_when_the_password_changed() {
         .env("XDG_RUNTIME_DIR", &run)
         .ok();
     a.cmd(["passwd", "--new-password-stdin"])
-        .stdin("the agent's new password\n")
+        .stdin("the-agents-new-master-pw-Dm5p\n")
         .ok();
-    a.set_password("the agent's new password");
+    a.set_password("the-agents-new-master-pw-Dm5p");
     b.cmd(["sync"])
         .env("XDG_RUNTIME_DIR", &run)
         .env_remove("OPENK_PASSWORD")
@@ -313,7 +313,7 @@ fn an_agent_with_the_old_password_is_locked_when_the_password_changed() {
         .code(3);
     b.cmd(["unlock", "--idle-timeout", "120"])
         .env("XDG_RUNTIME_DIR", &run)
-        .env("OPENK_PASSWORD", "the agent's new password")
+        .env("OPENK_PASSWORD", "the-agents-new-master-pw-Dm5p")
         .ok()
         .stdout_has("Unlocked.");
     b.cmd(["sync"])

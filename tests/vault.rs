@@ -80,7 +80,7 @@ fn init_refuses_an_existing_vault_and_changes_nothing() {
         .arg("--kit")
         .arg(&kit2)
         .env_remove("OPENK_PASSWORD")
-        .stdin("another password\n")
+        .stdin("another-master-pw-Rt6y\n")
         .code(1)
         .stderr_has("vault already exists");
     assert!(!kit2.exists(), "no second kit is written");

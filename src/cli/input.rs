@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;
 
 use super::{CliError, CliResult, Global, exit};
-use crate::engine::generator;
+use crate::engine::strength;
 use crate::engine::{ExposeSecret, SecretString};
 
 /// Environment variable with the master password, for scripts.
@@ -81,13 +81,24 @@ pub fn master_password(g: &Global, prompt_text: &str) -> CliResult<SecretString>
 
 /// A new master password: asked twice on a terminal, with strength feedback;
 /// taken once from stdin (`from_stdin`) or `env`.
-pub fn new_password(from_stdin: bool, env: Option<&str>, what: &str) -> CliResult<SecretString> {
+/// A password that zxcvbn rates below [`strength::REFUSE_BELOW_LOG10`] is
+/// refused (exit 2) unless `allow_weak` (`--weak-password`); one below
+/// [`strength::WARN_BELOW_LOG10`] gets a warning.
+pub fn new_password(
+    from_stdin: bool,
+    env: Option<&str>,
+    what: &str,
+    allow_weak: bool,
+) -> CliResult<SecretString> {
     if from_stdin {
-        return stdin_line(what);
+        let p = stdin_line(what)?;
+        check_new_password(&p, what, allow_weak)?;
+        return Ok(p);
     }
     if let Some(var) = env
         && let Some(p) = env_password(var)?
     {
+        check_new_password(&p, what, allow_weak)?;
         return Ok(p);
     }
     if !interactive() {
@@ -102,15 +113,21 @@ pub fn new_password(from_stdin: bool, env: Option<&str>, what: &str) -> CliResul
             eprintln!("The {what} cannot be empty.");
             continue;
         }
-        let strength = generator::strength(first.expose_secret());
-        eprintln!(
-            "Strength: {} (about {:.0} bits)",
-            strength.label, strength.entropy_bits
-        );
-        if strength.entropy_bits < 36.0 {
-            eprintln!(
+        let strength = strength::estimate(first.expose_secret(), &[]);
+        eprintln!("Strength: {}", strength.describe());
+        match strength.verdict {
+            strength::Verdict::TooWeak if !allow_weak => {
+                eprintln!(
+                    "That is too easy to guess; choose another. A passphrase of 5+ random words \
+                     (`openk gen --words 5`) is strong and easy to remember \
+                     (--weak-password keeps a weak one)."
+                );
+                continue;
+            }
+            strength::Verdict::Ok => {}
+            _ => eprintln!(
                 "That is easy to guess. A passphrase of 5+ random words (`openk gen --words 5`) is stronger and easy to remember."
-            );
+            ),
         }
         let again = prompt(&format!("Repeat the {what}: "))?;
         if again.expose_secret() == first.expose_secret() {
@@ -119,6 +136,29 @@ pub fn new_password(from_stdin: bool, env: Option<&str>, what: &str) -> CliResul
         eprintln!("The two entries differ; try again.");
     }
     Err(CliError::usage(format!("the {what} was not confirmed")))
+}
+
+/// The strength rule for a new password that was not typed at a prompt.
+fn check_new_password(password: &SecretString, what: &str, allow_weak: bool) -> CliResult {
+    let s = strength::estimate(password.expose_secret(), &[]);
+    match s.verdict {
+        strength::Verdict::TooWeak if !allow_weak => Err(CliError::usage(format!(
+            "the new {what} is too easy to guess: {}; OpenK needs at least 10^{:.0} guesses. \
+             Choose a longer one (`openk gen --words 5` makes a strong passphrase), \
+             or pass --weak-password to use it anyway",
+            s.describe(),
+            strength::REFUSE_BELOW_LOG10
+        ))),
+        strength::Verdict::Ok => Ok(()),
+        _ => {
+            eprintln!(
+                "warning: the new {what} is easy to guess: {}; a passphrase of 5+ random words \
+                 (`openk gen --words 5`) is stronger",
+                s.describe()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Resolves a flag value: `-` reads standard input (once per command); a

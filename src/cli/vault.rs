@@ -59,6 +59,9 @@ pub struct InitArgs {
     /// Where to write the Emergency Kit (default: ~/openk-emergency-kit-<id>.txt)
     #[arg(long, value_name = "PATH")]
     pub kit: Option<PathBuf>,
+    /// Accept a master password that is easy to guess (zxcvbn: under 10^8 guesses)
+    #[arg(long)]
+    pub weak_password: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +72,9 @@ pub struct PasswdArgs {
     /// Also change the key derivation parameters
     #[command(flatten)]
     pub kdf: KdfArgs,
+    /// Accept a new master password that is easy to guess (zxcvbn: under 10^8 guesses)
+    #[arg(long)]
+    pub weak_password: bool,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +139,12 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
         }
     }
     let kdf = a.kdf.params(KdfParams::DEFAULT)?;
-    let password = input::new_password(g.password_stdin, Some(PASSWORD_ENV), "master password")?;
+    let password = input::new_password(
+        g.password_stdin,
+        Some(PASSWORD_ENV),
+        "master password",
+        a.weak_password,
+    )?;
     let vault = Vault::init(&dir, password, kdf).await?;
     let kit_path = match &a.kit {
         // Absolute, so the message says where it went whatever the cwd.
@@ -191,7 +202,12 @@ pub async fn passwd(g: &Global, a: &PasswdArgs) -> CliResult {
     } else {
         None
     };
-    let new = input::new_password(a.new_password_stdin, None, "master password")?;
+    let new = input::new_password(
+        a.new_password_stdin,
+        None,
+        "master password",
+        a.weak_password,
+    )?;
     vault.change_password(new, kdf).await?;
     let kdf = vault.kdf();
     vault.close().await;

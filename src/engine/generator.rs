@@ -1,9 +1,9 @@
-//! Password and passphrase generation, and a cheap strength estimate.
+//! Password and passphrase generation.
 //!
 //! This module owns the character sets used for generated passwords, the
-//! bundled EFF large word list used for passphrases, the entropy figures
-//! reported for generated secrets, and the [`strength`] heuristic shown to
-//! users for passwords they type themselves. All randomness comes from
+//! bundled EFF large word list used for passphrases and the entropy figures
+//! reported for generated secrets (passwords users type themselves are rated
+//! by [`super::strength`]). All randomness comes from
 //! [`OsRng`]; every draw is uniform over its set.
 
 use std::sync::LazyLock;
@@ -168,15 +168,6 @@ pub struct Generated {
     pub entropy_bits: f64,
 }
 
-/// Feedback on a user-chosen password.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Strength {
-    /// Estimated entropy in bits.
-    pub entropy_bits: f64,
-    /// One of `very weak`, `weak`, `fair`, `strong`, `very strong`.
-    pub label: &'static str,
-}
-
 /// The bundled EFF large word list ([`WORDLIST_LEN`] lower-case words, no hyphens).
 pub fn wordlist() -> &'static [&'static str] {
     WORDLIST.as_slice()
@@ -288,110 +279,6 @@ pub fn passphrase(spec: &PassphraseSpec) -> Result<Generated, GenError> {
         value: SecretString::from(out.as_str()),
         entropy_bits: passphrase_entropy(spec),
     })
-}
-
-/// The 20 most common passwords in public breach lists; matched
-/// case-insensitively by [`strength`].
-const COMMON_PASSWORDS: [&str; 20] = [
-    "123456",
-    "password",
-    "123456789",
-    "12345678",
-    "12345",
-    "qwerty",
-    "1234567",
-    "111111",
-    "123123",
-    "abc123",
-    "1234567890",
-    "password1",
-    "iloveyou",
-    "1q2w3e4r",
-    "000000",
-    "qwerty123",
-    "admin",
-    "letmein",
-    "welcome",
-    "monkey",
-];
-
-/// Pool sizes credited by [`strength`] per class present.
-const POOL_LOWER: u32 = 26;
-const POOL_UPPER: u32 = 26;
-const POOL_DIGIT: u32 = 10;
-/// Printable ASCII that is neither letter nor digit, space included.
-const POOL_ASCII_SYMBOL: u32 = 33;
-/// Flat credit for any non-ASCII character.
-const POOL_OTHER: u32 = 100;
-
-/// A cheap strength estimate for user feedback: `chars * log2(pool)` where
-/// the pool is the sum of the sizes of the character classes present
-/// (lower, upper, digit, ASCII symbol, other). A password made of a single
-/// repeated character, or one of the 20 most common passwords, is marked
-/// "very weak" with a correspondingly tiny entropy. This is not a cracking
-/// model; it overestimates dictionary words and patterns.
-pub fn strength(password: &str) -> Strength {
-    let bits = estimate_bits(password);
-    Strength {
-        entropy_bits: bits,
-        label: label_for(bits),
-    }
-}
-
-fn estimate_bits(password: &str) -> f64 {
-    let len = password.chars().count();
-    if len == 0 {
-        return 0.0;
-    }
-    let (mut lower, mut upper, mut digit, mut symbol, mut other) =
-        (false, false, false, false, false);
-    for c in password.chars() {
-        match c {
-            'a'..='z' => lower = true,
-            'A'..='Z' => upper = true,
-            '0'..='9' => digit = true,
-            c if c.is_ascii() && !c.is_ascii_control() => symbol = true,
-            _ => other = true,
-        }
-    }
-    let pool: u32 = [
-        (lower, POOL_LOWER),
-        (upper, POOL_UPPER),
-        (digit, POOL_DIGIT),
-        (symbol, POOL_ASCII_SYMBOL),
-        (other, POOL_OTHER),
-    ]
-    .iter()
-    .filter(|(present, _)| *present)
-    .map(|(_, size)| size)
-    .sum();
-    let per_char = f64::from(pool.max(2)).log2();
-
-    let mut chars = password.chars();
-    let first = chars.next();
-    if chars.all(|c| Some(c) == first) {
-        // One character, repeated: guessable as (which char, how many).
-        return per_char + (len as f64).log2();
-    }
-    let lowered = password.to_lowercase();
-    if COMMON_PASSWORDS.contains(&lowered.as_str()) {
-        return (COMMON_PASSWORDS.len() as f64).log2();
-    }
-    len as f64 * per_char
-}
-
-fn label_for(bits: f64) -> &'static str {
-    if bits < 28.0 {
-        "very weak"
-    } else if bits < 36.0 {
-        "weak"
-    } else if bits < 60.0 {
-        "fair"
-    } else if bits < 128.0 {
-        "strong"
-    } else {
-        "very strong"
-    }
 }
 
 #[cfg(test)]
@@ -674,49 +561,6 @@ mod tests {
         let g = passphrase(&spec).unwrap();
         let want = 6.0 * (WORDLIST_LEN as f64).log2() + 10f64.log2() + 6f64.log2();
         assert!((g.entropy_bits - want).abs() < 1e-9);
-    }
-
-    #[test]
-    fn strength_labels() {
-        let s = strength("");
-        assert_eq!((s.entropy_bits, s.label), (0.0, "very weak"));
-        assert_eq!(strength("abcde").label, "very weak"); // 5 * 4.70 = 23.5
-        assert_eq!(strength("abcdef").label, "weak"); // 6 * 4.70 = 28.2
-        assert_eq!(strength("abcdefgh").label, "fair"); // 8 * 4.70 = 37.6
-        assert_eq!(strength("Tr0ub4dor&3").label, "strong"); // 11 * log2(95) = 72.3
-        // 28 * log2(26 + 33) = 164.7: the estimate does not model words.
-        assert_eq!(
-            strength("correct horse battery staple").label,
-            "very strong"
-        );
-        let generated = gen_pw(&PasswordSpec::default());
-        assert_eq!(strength(&generated).label, "very strong");
-        assert_eq!(label_for(27.99), "very weak");
-        assert_eq!(label_for(28.0), "weak");
-        assert_eq!(label_for(36.0), "fair");
-        assert_eq!(label_for(60.0), "strong");
-        assert_eq!(label_for(128.0), "very strong");
-        // 9 * log2(100) = 59.8
-        assert_eq!(strength("日本語のパスワード").label, "fair");
-    }
-
-    #[test]
-    fn strength_penalties() {
-        for pw in [
-            "password", "Password", "123456", "QWERTY", "iloveyou", "letmein",
-        ] {
-            let s = strength(pw);
-            assert_eq!(s.label, "very weak", "{pw}");
-            assert!(s.entropy_bits < 5.0);
-        }
-        for pw in [
-            "a",
-            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-        ] {
-            assert_eq!(strength(pw).label, "very weak", "{pw}");
-        }
-        assert_eq!(COMMON_PASSWORDS.len(), 20);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod search;
 pub mod sshkey;
 pub mod state;
+pub mod strength;
 pub mod sync;
 
 use std::collections::HashMap;

@@ -27,6 +27,7 @@ use crate::engine::model::{
     Entry, Field, FieldKind, Item, ItemKind, field_rank, label, standard_fields,
 };
 use crate::engine::remote::Device as DeviceResponse;
+use crate::engine::strength;
 use crate::engine::{
     ExposeSecret, ItemDraft, ItemPart, ItemPatch, SecretString, VersionSummary, check_draft,
 };
@@ -35,8 +36,10 @@ use crate::engine::{
 const MESSAGE_FOR: Duration = Duration::from_secs(5);
 /// A sync without any answer for this long shows "server not answering".
 pub const NOT_ANSWERING_AFTER: Duration = Duration::from_secs(8);
-/// Below this, the create-vault flow warns that the password is weak.
-const WEAK_BITS: f64 = 36.0;
+/// A new master password below zxcvbn's floor (engine::strength).
+const TOO_WEAK: &str = "that password is too easy to guess; choose another \
+    (five or more random words are strong), or `openk init --weak-password` / \
+    `openk passwd --weak-password` to keep it";
 
 /// Settings the app starts with.
 #[derive(Debug, Clone)]
@@ -723,6 +726,10 @@ impl App {
                 KeyCode::Enter => {
                     if s.first.is_empty() {
                         s.error = Some("choose a master password".into());
+                    } else if strength_of(s.first.as_str()).2 {
+                        s.error = Some(TOO_WEAK.into());
+                        s.second.clear();
+                        s.on_second = false;
                     } else if !s.on_second {
                         s.on_second = true;
                     } else if s.first.as_str() != s.second.as_str() {
@@ -907,6 +914,10 @@ impl App {
                     p.on = 0;
                 } else if new.is_empty() {
                     p.error = Some("choose a new master password".into());
+                    p.on = 1;
+                } else if strength_of(new.as_str()).2 {
+                    p.error = Some(TOO_WEAK.into());
+                    again.clear();
                     p.on = 1;
                 } else if new.as_str() != again.as_str() {
                     p.error = Some("the two new passwords differ; type the second again".into());
@@ -2524,9 +2535,10 @@ impl GenState {
     }
 }
 
-/// The strength line of the create-vault flow.
+/// The strength meter of a new master password: bits (log2 of zxcvbn's
+/// guesses), label, and whether it is below the floor (refused).
 #[must_use]
 pub fn strength_of(password: &str) -> (f64, &'static str, bool) {
-    let s = generator::strength(password);
-    (s.entropy_bits, s.label, s.entropy_bits < WEAK_BITS)
+    let s = strength::estimate(password, &[]);
+    (s.bits, s.label, s.verdict == strength::Verdict::TooWeak)
 }

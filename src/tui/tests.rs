@@ -312,8 +312,19 @@ async fn first_run_creates_the_vault_and_writes_the_kit() {
     assert!(matches!(h.app.screen, Screen::Create(_)));
     h.keys("abc").await;
     let weak = h.screen(80, 24, &[]);
-    assert!(weak.contains("Easy to guess"), "{weak}");
+    assert!(weak.contains("Too easy to guess"), "{weak}");
     insta::assert_snapshot!("create_weak_password", weak);
+    // Below zxcvbn's floor the password is refused where it was typed.
+    h.press(code(KeyCode::Enter)).await;
+    let Screen::Create(s) = &h.app.screen else {
+        panic!("still creating")
+    };
+    assert!(!s.on_second && s.first.as_str() == "abc");
+    assert!(
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.contains("too easy to guess"))
+    );
     for _ in 0..3 {
         h.press(code(KeyCode::Backspace)).await;
     }
@@ -1434,12 +1445,12 @@ async fn palette_passwd_checks_the_current_password_and_changes_it() {
     let mut h = Harness::unlocked().await;
     palette(&mut h, "passwd").await;
     assert!(matches!(h.app.popup, Some(Popup::Passwd(_))));
-    let new = "a whole new set of words";
+    let new = "a-whole-new-set-of-Fq7zw";
     h.keys("not the password").await;
     h.press(code(KeyCode::Enter)).await;
     h.keys(new).await;
     h.press(code(KeyCode::Enter)).await;
-    h.keys("a whole new set of word").await;
+    h.keys("a-whole-new-set-of-Fq7z").await;
     h.press(code(KeyCode::Enter)).await;
     let Some(Popup::Passwd(p)) = &h.app.popup else {
         panic!("passwd open")

@@ -242,7 +242,7 @@ fn strength_lines(app: &App, password: &str) -> [Line<'static>; 2] {
             if password.is_empty() {
                 "  Tip: five or more random words are strong and easy to remember."
             } else if weak {
-                "  Easy to guess. Five or more random words are much stronger."
+                "  Too easy to guess. Five or more random words are much stronger."
             } else {
                 "  Good. Write it down somewhere safe until you know it by heart."
             },
