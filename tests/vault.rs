@@ -469,13 +469,13 @@ fn init_and_kit_refusals() {
         fs::read_to_string(env.kit_path()).expect("read"),
         "precious"
     );
-    // Without a terminal and without OPENK_PASSWORD there is nobody to ask.
+    // Without a terminal and without OPENK_PASSWORD there is nobody to ask (exit 3, locked).
     env.cmd(["init"])
         .args(KDF_FLOOR)
         .arg("--kit")
         .arg(env.root().join("kit2.txt"))
         .env_remove("OPENK_PASSWORD")
-        .code(2)
+        .code(3)
         .stderr_has("OPENK_PASSWORD");
     assert!(!env.db().exists());
 
