@@ -18,9 +18,18 @@
 //! | 4 | not found | items.rs |
 //! | 5 | ambiguous | items.rs `item_resolution` |
 //! | 6 | conflict | engine tests (a race between two processes) |
+//! | 6 | the vault kept moving on the server during a sync | below (`a_vault_that_keeps_moving_is_a_conflict`) |
 //! | 7 | unreachable, not answering | sync.rs, server.rs, network.rs |
 //! | 8 | tls | server.rs |
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::json;
+
+use crate::sync::Serve;
 use crate::util::{KDF_FLOOR, TestEnv};
 
 // init without a password source (no terminal, no OPENK_PASSWORD, no --password-stdin) is exit 3, as is an empty password from either source.
@@ -118,4 +127,140 @@ fn a_guessable_master_password_is_refused_unless_insisted() {
     env.cmd(["passwd", "--new-password-stdin", "--weak-password"])
         .stdin("letmein\n")
         .code(0);
+
+/// An HTTP proxy on a random port in front of the server on `upstream`.
+/// While `refuse` is set it answers every push (`POST
+/// /v1/vaults/{id}/changes`) itself with the server's `409 head_moved`
+/// problem, as if another device always pushed first, and counts them in
+/// `refused`; every other request goes to the server (one connection each).
+fn head_moving_proxy(upstream: u16, refuse: Arc<AtomicBool>, refused: Arc<AtomicUsize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (refuse, refused) = (refuse.clone(), refused.clone());
+            std::thread::spawn(move || proxy_one(client, upstream, &refuse, &refused));
+        }
+    });
+    url
+}
+
+fn proxy_one(client: TcpStream, upstream: u16, refuse: &AtomicBool, refused: &AtomicUsize) {
+    let mut reader = BufReader::new(client.try_clone().expect("clone"));
+    let mut out = client;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let (mut headers, mut length) = (String::new(), 0usize);
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            if h.trim_end().is_empty() {
+                break;
+            }
+            let name = h.split_once(':').map_or("", |(k, _)| k.trim());
+            if name.eq_ignore_ascii_case("content-length") {
+                length = h
+                    .split_once(':')
+                    .map_or(0, |(_, v)| v.trim().parse().unwrap_or(0));
+            }
+            if !name.eq_ignore_ascii_case("connection") {
+                headers.push_str(&h);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let push =
+            method == "POST" && path.starts_with("/v1/vaults/") && path.ends_with("/changes");
+        if push && refuse.load(Ordering::SeqCst) {
+            // The head a racing device would have moved the vault to.
+            let head = 1000 + refused.fetch_add(1, Ordering::SeqCst);
+            let problem = json!({
+                "type": "https://openk.invalid/errors#head_moved", "title": "Conflict",
+                "status": 409, "code": "head_moved",
+                "detail": format!("the vault moved on to revision {head}; pull and push again"),
+                "head": head,
+            })
+            .to_string();
+            let answer = format!(
+                "HTTP/1.1 409 Conflict\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\n\r\n{problem}",
+                problem.len()
+            );
+            if out.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+            return;
+        };
+        let request = format!("{request_line}{headers}Connection: close\r\n\r\n");
+        if server.write_all(request.as_bytes()).is_err() || server.write_all(&body).is_err() {
+            return;
+        }
+        // The server closes after its answer; so does this connection.
+        let _ = std::io::copy(&mut server, &mut out);
+        return;
+    }
+}
+
+// A vault that keeps moving on the server during a sync: every push is
+// answered `409 head_moved`, the client pulls, merges and pushes again by
+// itself, then gives up with exit 6 and "run `openk sync` again"; the local
+// change is kept (still pending) and goes out on the next sync that can.
+#[test]
+fn a_vault_that_keeps_moving_is_a_conflict() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let (refuse, refused) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let url = head_moving_proxy(server.port, refuse.clone(), refused.clone());
+    let env = TestEnv::init();
+    env.cmd([
+        "register",
+        "--server",
+        &url,
+        "--email",
+        "moving@example.org",
+    ])
+    .ok();
+    env.cmd(["sync"]).ok();
+
+    refuse.store(true, Ordering::SeqCst);
+    env.cmd([
+        "--no-sync",
+        "add",
+        "login",
+        "--name",
+        "kept",
+        "--password",
+        "kept-pw",
+    ])
+    .ok();
+    let before = refused.load(Ordering::SeqCst);
+    let run = env.cmd(["sync"]).code(6);
+    run.stderr_has("kept changing on the server")
+        .stderr_has("run `openk sync` again");
+    run.assert_no_panic();
+    assert!(
+        refused.load(Ordering::SeqCst) - before > 1,
+        "the client pushed again by itself before giving up"
+    );
+    assert!(env.ls_names(&[]).contains(&"kept".to_owned()));
+    assert_eq!(env.json(&["status"])["sync"]["pending"], 1);
+
+    // Once the server stops moving, the kept change goes out.
+    refuse.store(false, Ordering::SeqCst);
+    env.cmd(["sync"]).ok();
+    assert_eq!(env.json(&["status"])["sync"]["pending"], 0);
 }

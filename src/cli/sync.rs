@@ -313,7 +313,8 @@ async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
                                 Err(
                                     e @ (Error::Unreachable(_)
                                     | Error::NotAnswering(_)
-                                    | Error::HeadMoved),
+                                    | Error::HeadMoved
+                                    | Error::KeptMoving(_)),
                                 ) => {
                                     say(format!("{e}"));
                                 }

@@ -61,6 +61,10 @@ pub enum Error {
         "the vault changed on the server while this device was pushing; run `openk sync` again"
     )]
     HeadMoved,
+    /// A sync gave up: every push met `head_moved` (the vault, named, kept
+    /// moving on the server) for as many rounds as it tries.
+    #[error("vault {0:?} kept changing on the server during the sync; run `openk sync` again")]
+    KeptMoving(String),
     /// The server cannot be reached: refused, no route, unknown host.
     #[error("{0}")]
     Unreachable(String),
@@ -120,7 +124,7 @@ impl Error {
             Self::WrongPassword | Self::Locked(_) | Self::Session(_) | Self::PasswordChanged => 3,
             Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
             Self::Ambiguous { .. } => 5,
-            Self::Conflict(_) | Self::HeadMoved => 6,
+            Self::Conflict(_) | Self::HeadMoved | Self::KeptMoving(_) => 6,
             Self::Unreachable(_) | Self::NotAnswering(_) => 7,
             Self::Tls(_) => 8,
             Self::Invalid(_) => 2,

@@ -585,10 +585,7 @@ impl Vault {
             }
         }
         if !done {
-            return Err(Error::Remote(format!(
-                "vault {:?} kept changing on the server during the sync; run `openk sync` again",
-                report.name
-            )));
+            return Err(Error::KeptMoving(report.name));
         }
         if opts.verify {
             let v = self.verify_vault(vault_id, &vk).await?;
