@@ -127,6 +127,7 @@ fn a_guessable_master_password_is_refused_unless_insisted() {
     env.cmd(["passwd", "--new-password-stdin", "--weak-password"])
         .stdin("letmein\n")
         .code(0);
+}
 
 /// An HTTP proxy on a random port in front of the server on `upstream`.
 /// While `refuse` is set it answers every push (`POST
