@@ -182,3 +182,52 @@ fn a_redirect_to_another_host_is_not_followed() {
         "the redirect was not followed"
     );
 }
+
+// The sync state steers what the client pulls and which manifests it accepts: a lowered cursor or counter, another manifest id, edited server lines or a stripped MAC in vault.db are tampering (exit 1, the part named); the original row opens again.
+#[test]
+fn a_tampered_cursor_counter_or_manifest_id_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let env = registered(&server);
+    env.cmd(["add", "login", "--name", "Synced", "--username", "u"])
+        .ok();
+    env.cmd(["sync"]).ok();
+    // quote() gives SQL literals (X'..' or NULL) to put the row back with.
+    let Some(row) = sqlite(
+        &env,
+        "SELECT quote(cursor) || ',' || quote(counter) || ',' || quote(manifest_id) || ',' \
+         || quote(lines) || ',' || quote(mac) FROM sync_state;",
+    ) else {
+        return;
+    };
+    let row = row.trim().to_owned();
+    let parts: Vec<&str> = row.split(',').collect();
+    assert_eq!(parts.len(), 5, "{row}");
+    assert!(
+        parts[0] != "0" && parts[1] != "0",
+        "the vault synced: {row}"
+    );
+    assert!(parts[4] != "NULL", "the row has a MAC: {row}");
+    let restore = format!(
+        "UPDATE sync_state SET cursor = {}, counter = {}, manifest_id = {}, lines = {}, mac = {};",
+        parts[0], parts[1], parts[2], parts[3], parts[4]
+    );
+    for edit in [
+        "UPDATE sync_state SET cursor = 0;",
+        "UPDATE sync_state SET counter = counter - 1;",
+        "UPDATE sync_state SET manifest_id = zeroblob(32);",
+        "UPDATE sync_state SET lines = x'00';",
+        "UPDATE sync_state SET mac = NULL;",
+    ] {
+        sqlite(&env, edit).expect("edit");
+        for args in [&["ls"][..], &["sync"], &["status"]] {
+            env.cmd(args)
+                .code(1)
+                .stderr_has("tampered")
+                .stderr_has("sync state");
+        }
+        sqlite(&env, &restore).expect("restore");
+        env.cmd(["ls"]).ok();
+    }
+    env.cmd(["sync"]).ok();
+}

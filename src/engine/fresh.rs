@@ -105,6 +105,7 @@ impl Vault {
         if let Some(r) = &remote {
             super::state::verify_remote(&self.state_key, &self.header, r)?;
         }
+        super::state::verify_sync(&self.store, &self.state_key, self.header.account_id).await?;
         self.remote = remote;
         self.reload_vaults().await?;
         if self.loaded.is_none() {

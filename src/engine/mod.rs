@@ -766,6 +766,7 @@ impl Vault {
                     .map(serde_json::to_vec)
                     .transpose()
                     .map_err(|e| Error::Damaged(e.to_string()))?;
+                state::seal_all_sync(&store, &state_key, header.account_id).await?;
                 store
                     .adopt_state_macs(&before, &header, json.as_deref())
                     .await?;
@@ -775,6 +776,10 @@ impl Vault {
         state::verify_header(&state_key, &header)?;
         if let Some(r) = &remote {
             state::verify_remote(&state_key, &header, r)?;
+        }
+        // A read-only vault being adopted has no stored sync MACs to check.
+        if !(adopt && store.is_read_only()) {
+            state::verify_sync(&store, &state_key, header.account_id).await?;
         }
         let private = crypto::open(
             &account_key,
@@ -872,6 +877,13 @@ impl Vault {
     #[must_use]
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// What [`Store::apply_sync`] seals each vault's sync state with.
+    fn sync_sealer(&self) -> impl Fn(Uuid, &store::SyncFields) -> Vec<u8> + Send + Sync + '_ {
+        move |vault_id, fields| {
+            state::seal_sync(&self.state_key, self.header.account_id, vault_id, fields)
+        }
     }
 
     fn vault_key(&self, vault_id: Uuid) -> Result<&Key> {

@@ -1,5 +1,6 @@
 //! Local state that steers the client is authenticated (DESIGN §6 "Local
-//! state"): the vault header and the remote record each carry an
+//! state"): the vault header, the remote record and each vault's sync
+//! state (in its `sync_state` row) carry an
 //! HMAC-SHA256 under `crypto::keys::local_state_key(account key)` over a
 //! canonical, length-prefixed encoding of their fields, bound to the record
 //! kind and the account id. The field lists live here and only here: a new
@@ -13,11 +14,12 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use super::remote::RemoteRecord;
 use crate::crypto::{Key, keys};
-use crate::store::Header;
+use crate::store::{Header, Store, SyncFields};
 
 /// Record kinds bound into the MAC, so one record's MAC never fits another.
 const HEADER: &str = "header";
 const REMOTE: &str = "remote";
+const SYNC: &str = "sync-state";
 
 /// The part named by [`Error::Tampered`].
 pub const HEADER_PART: &str = "the vault header";
@@ -126,4 +128,69 @@ pub fn verify_remote(key: &Key, h: &Header, r: &RemoteRecord) -> Result<()> {
         r.mac.as_ref().map(|m| m.0.as_slice()),
         REMOTE_PART,
     )
+}
+
+/// Every authenticated field of a vault's sync state, bound to the vault.
+fn sync_fields(vault_id: Uuid, f: &SyncFields) -> Vec<Vec<u8>> {
+    vec![
+        vault_id.as_bytes().to_vec(),
+        f.cursor.to_be_bytes().to_vec(),
+        f.counter.to_be_bytes().to_vec(),
+        // Present or not, then the value.
+        vec![u8::from(f.manifest_id.is_some())],
+        f.manifest_id.clone().unwrap_or_default(),
+        vec![u8::from(f.lines.is_some())],
+        f.lines.clone().unwrap_or_default(),
+    ]
+}
+
+/// The MAC of a vault's sync state (what [`crate::store::Store::apply_sync`]
+/// stores next to it).
+#[must_use]
+pub fn seal_sync(key: &Key, account_id: Uuid, vault_id: Uuid, f: &SyncFields) -> Vec<u8> {
+    mac(key, SYNC, account_id, &sync_fields(vault_id, f))
+}
+
+/// The part named when a vault's sync state does not match its MAC.
+#[must_use]
+pub fn sync_part(vault_id: Uuid) -> String {
+    format!("the sync state (cursor, manifest counter, server lines) of vault {vault_id}")
+}
+
+/// Checks every vault's sync state: a row that holds any progress must carry
+/// its MAC; a row with none (only a pending note) has nothing to check.
+///
+/// # Errors
+/// [`Error::Tampered`] naming the vault; database errors.
+pub async fn verify_sync(store: &Store, key: &Key, account_id: Uuid) -> Result<()> {
+    for (vault_id, fields, tag) in store.sync_macs().await? {
+        if fields.is_empty() && tag.is_none() {
+            continue;
+        }
+        verify(
+            key,
+            SYNC,
+            account_id,
+            &sync_fields(vault_id, &fields),
+            tag.as_deref(),
+            &sync_part(vault_id),
+        )?;
+    }
+    Ok(())
+}
+
+/// Computes the MAC of every vault's sync state (adopting a vault made
+/// before the sync state was authenticated).
+///
+/// # Errors
+/// Database errors.
+pub async fn seal_all_sync(store: &Store, key: &Key, account_id: Uuid) -> Result<()> {
+    let macs: Vec<(Uuid, Vec<u8>)> = store
+        .sync_macs()
+        .await?
+        .into_iter()
+        .map(|(vault_id, fields, _)| (vault_id, seal_sync(key, account_id, vault_id, &fields)))
+        .collect();
+    store.set_sync_macs(&macs).await?;
+    Ok(())
 }

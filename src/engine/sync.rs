@@ -854,10 +854,13 @@ impl Vault {
             manifest_id,
             complete: false,
         });
-        self.store.apply_sync(&ops).await.map_err(|e| match e {
-            StoreError::Conflict(id) => Error::Conflict(id),
-            other => other.into(),
-        })?;
+        self.store
+            .apply_sync(&ops, &self.sync_sealer())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(id) => Error::Conflict(id),
+                other => other.into(),
+            })?;
         report.pulled += records.len() as u64;
         report.changed.extend(records.iter().map(|r| r.item_id));
         Ok(())
@@ -1157,13 +1160,16 @@ impl Vault {
             if dirty.is_empty() {
                 let state = self.store.sync_state(vault_id).await?;
                 self.store
-                    .apply_sync(&[SyncOp::Progress {
-                        vault_id,
-                        cursor: state.cursor,
-                        counter: state.counter,
-                        manifest_id: state.manifest_id,
-                        complete: true,
-                    }])
+                    .apply_sync(
+                        &[SyncOp::Progress {
+                            vault_id,
+                            cursor: state.cursor,
+                            counter: state.counter,
+                            manifest_id: state.manifest_id,
+                            complete: true,
+                        }],
+                        &self.sync_sealer(),
+                    )
                     .await?;
                 return Ok(Pushed::Done);
             }
@@ -1226,7 +1232,7 @@ impl Vault {
                     }
                 }
                 if !clean.is_empty() {
-                    self.store.apply_sync(&clean).await?;
+                    self.store.apply_sync(&clean, &self.sync_sealer()).await?;
                 }
                 if changes.is_empty() {
                     continue;
@@ -1314,10 +1320,13 @@ impl Vault {
         let json = serde_json::to_string(pending)
             .map_err(|e| Error::Damaged(format!("cannot record the push: {e}")))?;
         self.store
-            .apply_sync(&[SyncOp::Pending {
-                vault_id,
-                pending: Some(json),
-            }])
+            .apply_sync(
+                &[SyncOp::Pending {
+                    vault_id,
+                    pending: Some(json),
+                }],
+                &self.sync_sealer(),
+            )
             .await?;
         let sent = self
             .authed(|c| {
@@ -1332,18 +1341,18 @@ impl Vault {
         let resp = match sent {
             Ok(r) => r,
             Err(Error::HeadMoved) => {
-                self.store.apply_sync(&[clear]).await?;
+                self.store.apply_sync(&[clear], &self.sync_sealer()).await?;
                 return Ok(None);
             }
             // Unknown whether it arrived: keep it pending, re-sent next time.
             Err(e) if e.is_offline() => return Err(e),
             Err(e) => {
-                self.store.apply_sync(&[clear]).await?;
+                self.store.apply_sync(&[clear], &self.sync_sealer()).await?;
                 return Err(e);
             }
         };
         if !resp.conflicts.is_empty() {
-            self.store.apply_sync(&[clear]).await?;
+            self.store.apply_sync(&[clear], &self.sync_sealer()).await?;
             return Ok(None);
         }
         let n = pending.changes.len();
@@ -1355,7 +1364,7 @@ impl Vault {
                     && a.revision <= resp.head
             });
         if !fits {
-            self.store.apply_sync(&[clear]).await?;
+            self.store.apply_sync(&[clear], &self.sync_sealer()).await?;
             return Err(Error::Untrusted(format!(
                 "the server's answer to a push of {n} changes does not fit it (head {}, {} applied)",
                 resp.head,
@@ -1390,7 +1399,7 @@ impl Vault {
             complete: false,
         });
         ops.push(clear);
-        self.store.apply_sync(&ops).await?;
+        self.store.apply_sync(&ops, &self.sync_sealer()).await?;
         Ok(Some(n as u64))
     }
 
@@ -1401,7 +1410,7 @@ impl Vault {
             pending: None,
         };
         let Ok(pending) = serde_json::from_str::<PendingPush>(json) else {
-            return Ok(self.store.apply_sync(&[clear]).await?);
+            return Ok(self.store.apply_sync(&[clear], &self.sync_sealer()).await?);
         };
         let mut changes = Vec::with_capacity(pending.changes.len());
         let mut hashes = Vec::with_capacity(pending.changes.len());
@@ -1418,7 +1427,7 @@ impl Vault {
             let Some((wrapped_key, overview, details)) = blobs else {
                 // A version that is gone cannot be re-sent; the next pull
                 // shows whether the server has it.
-                return Ok(self.store.apply_sync(&[clear]).await?);
+                return Ok(self.store.apply_sync(&[clear], &self.sync_sealer()).await?);
             };
             let hash =
                 (!c.deleted).then(|| manifest::record_hash(&wrapped_key, &overview, &details));
@@ -1553,7 +1562,7 @@ impl Vault {
                 vault_id,
                 blob: encode_lines(&local),
             });
-            self.store.apply_sync(&repair).await?;
+            self.store.apply_sync(&repair, &self.sync_sealer()).await?;
         }
         tracing::info!(vault = %vault_id, matches = report.matches, "verified against the server");
         Ok(report)

@@ -485,10 +485,13 @@ async fn a_push_whose_answer_was_lost_is_replayed_once() {
         .map(|_| ())
         .expect_err("lost");
     a.store
-        .apply_sync(&[crate::store::SyncOp::Pending {
-            vault_id,
-            pending: None,
-        }])
+        .apply_sync(
+            &[crate::store::SyncOp::Pending {
+                vault_id,
+                pending: None,
+            }],
+            &a.sync_sealer(),
+        )
         .await
         .expect("forget");
     let r = sync(&mut a).await;

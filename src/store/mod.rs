@@ -8,7 +8,7 @@
 
 mod sync;
 
-pub use sync::{ItemSync, SyncOp, SyncState};
+pub use sync::{ItemSync, SyncFields, SyncOp, SyncSealer, SyncState};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

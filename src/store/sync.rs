@@ -23,6 +23,31 @@ pub struct ItemSync {
     pub dirty: bool,
 }
 
+/// The fields of a vault's sync state that steer the client (what it pulls
+/// from, which manifests it accepts, which server lines it knows), as
+/// stored: the engine authenticates them with a MAC kept in the same row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncFields {
+    pub cursor: i64,
+    /// The stored counter (as the database holds it).
+    pub counter: i64,
+    pub manifest_id: Option<Vec<u8>>,
+    pub lines: Option<Vec<u8>>,
+}
+
+impl SyncFields {
+    /// Whether this is a row nothing has synced into yet (a pending note
+    /// only): there is nothing to authenticate.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.cursor == 0 && self.counter == 0 && self.manifest_id.is_none() && self.lines.is_none()
+    }
+}
+
+/// Computes the MAC of a vault's [`SyncFields`] (the engine's key, so the
+/// store never holds one).
+pub type SyncSealer<'a> = &'a (dyn Fn(Uuid, &SyncFields) -> Vec<u8> + Send + Sync);
+
 /// Per-vault sync progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncState {
@@ -247,15 +272,23 @@ impl Store {
             .transpose()
     }
 
-    /// Applies a sync's writes in one transaction: all or nothing.
+    /// Applies a sync's writes in one transaction: all or nothing. Every
+    /// vault whose [`SyncFields`] change gets its MAC from `seal`, computed
+    /// over the row as it stands at the end of the transaction.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when an [`SyncOp::Expect`] fails (another
     /// process wrote meanwhile); database errors. Nothing is written on error.
-    pub async fn apply_sync(&self, ops: &[SyncOp]) -> Result<()> {
+    pub async fn apply_sync(&self, ops: &[SyncOp], seal: SyncSealer<'_>) -> Result<()> {
         let mut tx = self.write().await?;
         let mut purged = false;
+        let mut sealed: Vec<Uuid> = Vec::new();
         for op in ops {
+            if let SyncOp::Progress { vault_id, .. } | SyncOp::Lines { vault_id, .. } = op
+                && !sealed.contains(vault_id)
+            {
+                sealed.push(*vault_id);
+            }
             match op {
                 SyncOp::Expect {
                     item_id,
@@ -457,6 +490,16 @@ impl Store {
                 }
             }
         }
+        for vault_id in sealed {
+            let fields = sync_fields_in(&mut *tx, vault_id)
+                .await?
+                .unwrap_or_default();
+            sqlx::query("UPDATE sync_state SET mac = ? WHERE vault_id = ?")
+                .bind(seal(vault_id, &fields))
+                .bind(vault_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         if purged {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -465,4 +508,65 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Every vault's authenticated sync fields and their MAC.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn sync_macs(&self) -> Result<Vec<(Uuid, SyncFields, Option<Vec<u8>>)>> {
+        let rows = sqlx::query(
+            "SELECT vault_id, cursor, counter, manifest_id, lines, mac FROM sync_state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse_id(&r.try_get::<String, _>("vault_id")?, "sync state vault id")?,
+                    sync_fields_from(r)?,
+                    r.try_get("mac")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Sets the MAC of every vault's sync state at once (a vault made before
+    /// the sync state was authenticated, on its first unlock).
+    ///
+    /// # Errors
+    /// Database errors; nothing is written on error.
+    pub async fn set_sync_macs(&self, macs: &[(Uuid, Vec<u8>)]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for (vault_id, mac) in macs {
+            sqlx::query("UPDATE sync_state SET mac = ? WHERE vault_id = ?")
+                .bind(mac)
+                .bind(vault_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn sync_fields_from(r: &sqlx::sqlite::SqliteRow) -> Result<SyncFields> {
+    Ok(SyncFields {
+        cursor: r.try_get("cursor")?,
+        counter: r.try_get("counter")?,
+        manifest_id: r.try_get("manifest_id")?,
+        lines: r.try_get("lines")?,
+    })
+}
+
+async fn sync_fields_in(
+    tx: &mut sqlx::SqliteConnection,
+    vault_id: Uuid,
+) -> Result<Option<SyncFields>> {
+    let row = sqlx::query(
+        "SELECT cursor, counter, manifest_id, lines FROM sync_state WHERE vault_id = ?",
+    )
+    .bind(vault_id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.as_ref().map(sync_fields_from).transpose()
 }
