@@ -491,9 +491,7 @@ impl Store {
             }
         }
         for vault_id in sealed {
-            let fields = sync_fields_in(&mut *tx, vault_id)
-                .await?
-                .unwrap_or_default();
+            let fields = sync_fields_in(&mut tx, vault_id).await?.unwrap_or_default();
             sqlx::query("UPDATE sync_state SET mac = ? WHERE vault_id = ?")
                 .bind(seal(vault_id, &fields))
                 .bind(vault_id.to_string())
