@@ -1603,3 +1603,64 @@ async fn an_old_vault_gets_its_state_macs_once() {
         Err(Error::Tampered(_))
     ));
 }
+
+// Sync state written before it was authenticated (no MAC in its row, the
+// marker the migration sets) is adopted on the next unlock; a MAC that does
+// not fit, or a stripped one after that, is tampering.
+#[tokio::test]
+async fn old_sync_state_rows_are_adopted_once_then_checked() {
+    let (_tmp, dir, vault) = new_vault().await;
+    let vault_id = vault.vaults[0].id;
+    let progress = store::SyncOp::Progress {
+        vault_id,
+        cursor: 7,
+        counter: 3,
+        manifest_id: Some([9; 32]),
+        complete: true,
+    };
+    // As an older openk left it: progress, no MAC.
+    vault
+        .store()
+        .apply_sync(std::slice::from_ref(&progress), &|_, _| Vec::new())
+        .await
+        .expect("old row");
+    sqlx::query("UPDATE sync_state SET mac = NULL")
+        .execute(vault.store().pool())
+        .await
+        .expect("strip");
+    vault.close().await;
+    assert!(matches!(
+        open(&dir, PASSWORD).await,
+        Err(Error::Tampered(_))
+    ));
+    let vault = open_with_marker(&dir).await;
+    let state = vault.store().sync_state(vault_id).await.expect("state");
+    assert_eq!((state.cursor, state.counter), (7, 3));
+    // Written by the engine from now on, and checked.
+    vault
+        .store()
+        .apply_sync(&[progress], &vault.sync_sealer())
+        .await
+        .expect("sealed");
+    vault.close().await;
+    let vault = open(&dir, PASSWORD).await.expect("opens");
+    sqlx::query("UPDATE sync_state SET counter = 2")
+        .execute(vault.store().pool())
+        .await
+        .expect("lower");
+    vault.close().await;
+    assert!(
+        matches!(open(&dir, PASSWORD).await, Err(Error::Tampered(p)) if p.contains("sync state"))
+    );
+}
+
+/// Opens `dir` after setting the upgrade marker, as the migration does.
+async fn open_with_marker(dir: &Path) -> Vault {
+    let store = Store::open(dir, false).await.expect("store");
+    store
+        .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))
+        .await
+        .expect("marker");
+    drop(store);
+    open(dir, PASSWORD).await.expect("adopted")
+}
