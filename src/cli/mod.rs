@@ -280,7 +280,7 @@ pub async fn run(mut cli: Cli) -> CliResult {
     if cli.command.reads_config() {
         cli.global.config = crate::config::load_with_origin().map_err(CliError::usage)?;
     }
-    crate::sync::client::allow_insecure_http(
+    crate::engine::remote::allow_insecure_http(
         cli.global.insecure_http || cli.global.config.config.insecure_http,
     );
     let result = dispatch(&cli).await;

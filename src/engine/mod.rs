@@ -766,9 +766,9 @@ impl Vault {
                     .map(serde_json::to_vec)
                     .transpose()
                     .map_err(|e| Error::Damaged(e.to_string()))?;
-                state::seal_all_sync(&store, &state_key, header.account_id).await?;
+                let sync_macs = state::seal_all_sync(&store, &state_key, header.account_id).await?;
                 store
-                    .adopt_state_macs(&before, &header, json.as_deref())
+                    .adopt_state_macs(&before, &header, json.as_deref(), &sync_macs)
                     .await?;
                 tracing::info!("authenticated the local state of a vault made by an older openk");
             }

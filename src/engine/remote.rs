@@ -221,6 +221,13 @@ pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
     Ok(())
 }
 
+/// Allows (or forbids again) plain `http://` to servers that are not on a
+/// loopback address, for every client this process builds
+/// (`--insecure-http`, `insecure_http = true`).
+pub fn allow_insecure_http(allow: bool) {
+    crate::sync::client::allow_insecure_http(allow);
+}
+
 /// The longest device name (the server's limit too).
 pub const MAX_DEVICE_NAME: usize = 100;
 

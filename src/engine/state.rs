@@ -179,18 +179,20 @@ pub async fn verify_sync(store: &Store, key: &Key, account_id: Uuid) -> Result<(
     Ok(())
 }
 
-/// Computes the MAC of every vault's sync state (adopting a vault made
+/// The MAC of every vault's sync state as it stands (to adopt a vault made
 /// before the sync state was authenticated).
 ///
 /// # Errors
 /// Database errors.
-pub async fn seal_all_sync(store: &Store, key: &Key, account_id: Uuid) -> Result<()> {
-    let macs: Vec<(Uuid, Vec<u8>)> = store
+pub async fn seal_all_sync(
+    store: &Store,
+    key: &Key,
+    account_id: Uuid,
+) -> Result<Vec<(Uuid, Vec<u8>)>> {
+    Ok(store
         .sync_macs()
         .await?
         .into_iter()
         .map(|(vault_id, fields, _)| (vault_id, seal_sync(key, account_id, vault_id, &fields)))
-        .collect();
-    store.set_sync_macs(&macs).await?;
-    Ok(())
+        .collect())
 }

@@ -513,9 +513,9 @@ impl Store {
     }
 
     /// Writes the MACs of a vault made before local state was authenticated
-    /// (the header, and the remote record when there is one) and removes the
-    /// adoption marker, in one transaction, only if the header is still
-    /// `expected`.
+    /// (the header, the remote record when there is one, and each vault's
+    /// sync state in `sync_macs`) and removes the adoption marker, in one
+    /// transaction, only if the header is still `expected`.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when another process changed the header first.
@@ -524,6 +524,7 @@ impl Store {
         expected: &Header,
         header: &Header,
         remote: Option<&[u8]>,
+        sync_macs: &[(Uuid, Vec<u8>)],
     ) -> Result<()> {
         let mut tx = self.write().await?;
         let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
@@ -542,6 +543,13 @@ impl Store {
         if let Some(value) = remote {
             sqlx::query("UPDATE meta SET value = ? WHERE key = 'remote'")
                 .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (vault_id, mac) in sync_macs {
+            sqlx::query("UPDATE sync_state SET mac = ? WHERE vault_id = ?")
+                .bind(mac)
+                .bind(vault_id.to_string())
                 .execute(&mut *tx)
                 .await?;
         }

@@ -527,24 +527,6 @@ impl Store {
             })
             .collect()
     }
-
-    /// Sets the MAC of every vault's sync state at once (a vault made before
-    /// the sync state was authenticated, on its first unlock).
-    ///
-    /// # Errors
-    /// Database errors; nothing is written on error.
-    pub async fn set_sync_macs(&self, macs: &[(Uuid, Vec<u8>)]) -> Result<()> {
-        let mut tx = self.write().await?;
-        for (vault_id, mac) in macs {
-            sqlx::query("UPDATE sync_state SET mac = ? WHERE vault_id = ?")
-                .bind(mac)
-                .bind(vault_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 fn sync_fields_from(r: &sqlx::sqlite::SqliteRow) -> Result<SyncFields> {
