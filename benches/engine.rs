@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use openk::crypto::{self, KdfParams, SecretString};
 use openk::engine::search::Query;
-use openk::engine::{ItemDraft, Vault};
+use openk::engine::{ItemDraft, Session};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -272,7 +272,7 @@ async fn populate(dir: &Path, n: usize) -> Json {
     let mut rng = StdRng::seed_from_u64(0x0BE7_0C40 ^ n as u64);
     let overhead = probe_overhead();
     let p = Probe::start();
-    let mut vault = Vault::init(dir, password(), TINY_KDF)
+    let mut vault = Session::init(dir, password(), TINY_KDF)
         .await
         .expect("Vault::init");
     let init = p.stop(overhead);
@@ -431,7 +431,7 @@ async fn measure(dir: &Path, n: usize) -> Json {
     // Open: unlock (tiny KDF) to the first `entries()` result.
     let p = Probe::start();
     let t0 = Instant::now();
-    let mut vault = Vault::unlock(dir, password(), None)
+    let mut vault = Session::unlock(dir, password(), None)
         .await
         .expect("Vault::unlock");
     let unlock = ms(t0.elapsed());
@@ -876,7 +876,7 @@ fn render(
     }
     let _ = writeln!(
         s,
-        "\n  open = Vault::unlock .. first entries() (warm page cache); ls = median of {LS_RUNS}; \
+        "\n  open = Session::unlock .. first entries() (warm page cache); ls = median of {LS_RUNS}; \
          1st srch = first search after open,\n  which builds the search index; RSS open = VmRSS \
          right after open; VmHWM = peak of the measuring process;\n  add HWM = peak of the \
          populating process; load = 1-min load average during the run."

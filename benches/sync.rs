@@ -16,15 +16,15 @@
 //! client's; `--in-process` runs it in this process on its own runtime (the
 //! server's CPU then counts as the client's, and is not shown separately).
 //!
-//! Per size: device A is created (`Vault::init`, `register`), adds N
+//! Per size: device A is created (`Session::init`, `register`), adds N
 //! generated logins with `add_many` and pushes them (the initial push).
 //! Device B logs in (`engine::remote::login`) through a byte-counting TCP
 //! proxy and runs its first sync. Then:
 //! - B syncs again and again with nothing new (latency, bytes);
 //! - A changes one item and pushes it; B's next sync is timed and its bytes
 //!   counted (they should not grow with the vault);
-//! - B holds `Vault::events()` open in a task of its own and syncs when
-//!   `Vault::event_needs_sync` says so, while A edits one item at a time:
+//! - B holds `Session::events()` open in a task of its own and syncs when
+//!   `Session::event_needs_sync` says so, while A edits one item at a time:
 //!   the time from just before A's `update` until B's sync has the new value.
 //!
 //! The parent prints a table per size and the budgets (DESIGN §9) and writes
@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use openk::crypto::{KdfParams, SecretString};
 use openk::engine::model::{Field, FieldKind, label};
 use openk::engine::sync::{Progress, SyncOptions, SyncReport};
-use openk::engine::{ItemDraft, ItemPatch, Vault, remote};
+use openk::engine::{ItemDraft, ItemPatch, Session, remote};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -192,7 +192,7 @@ fn set_password(value: &str) -> ItemPatch {
     }
 }
 
-async fn password_of(v: &Vault, id: Uuid) -> Option<String> {
+async fn password_of(v: &Session, id: Uuid) -> Option<String> {
     v.item(id)
         .await
         .ok()?
@@ -689,7 +689,7 @@ async fn pump(
 /// Sync progress callbacks with the time and CPU counters at each.
 type Marks = Arc<Mutex<Vec<(Instant, Cpu, Progress)>>>;
 
-async fn sync_marked(v: &mut Vault, clock: Clock, marks: &Marks) -> SyncReport {
+async fn sync_marked(v: &mut Session, clock: Clock, marks: &Marks) -> SyncReport {
     let m = Arc::clone(marks);
     let progress = move |p: Progress| {
         let cpu = cpu_now(clock.server_pid);
@@ -781,11 +781,11 @@ enum Seen {
 
 /// B's side of scenario 3: waits on the event stream and syncs when told.
 async fn watch(
-    mut b: Vault,
+    mut b: Session,
     target: Arc<Mutex<Option<Uuid>>>,
     tx: mpsc::UnboundedSender<Seen>,
     mut stop: oneshot::Receiver<()>,
-) -> (Vault, u64) {
+) -> (Session, u64) {
     let mut reconnects = 0u64;
     let mut ready = false;
     'connect: loop {
@@ -878,7 +878,7 @@ async fn scenarios(ctx: &Ctx<'_>, dir: &Path, addr: SocketAddr, clock: Clock, n:
 
     // Device A: create, register, add N items.
     let a_dir = dir.join("a");
-    let mut a = Vault::init(&a_dir, password(), TINY_KDF)
+    let mut a = Session::init(&a_dir, password(), TINY_KDF)
         .await
         .expect("Vault::init");
     a.register(&url, EMAIL, "bench A").await.expect("register");
@@ -1043,12 +1043,12 @@ fn sorted(v: &[f64]) -> Vec<f64> {
 /// Scenario 3: B waits on its event stream in a task of its own; A edits
 /// one item at a time and pushes it. Returns B and the figures.
 async fn edits(
-    a: &mut Vault,
-    b: Vault,
+    a: &mut Session,
+    b: Session,
     picks: &[Uuid],
     clock: Clock,
     rng: &mut StdRng,
-) -> (Vault, Json) {
+) -> (Session, Json) {
     let target = Arc::new(Mutex::new(None::<Uuid>));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel();

@@ -1,5 +1,5 @@
 //! TUI benchmark (DESIGN §9 budgets), on a vault of 100k items made with
-//! `Vault::add_many` and negligible KDF parameters:
+//! `Session::add_many` and negligible KDF parameters:
 //!
 //! - frame render: the vault pane drawn into a 120×40 `TestBackend`
 //!   (p50/p99, budget < 5 ms); also the search pane;
@@ -27,7 +27,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use openk::crypto::{KdfParams, SecretString};
 use openk::engine::generator::wordlist;
 use openk::engine::model::{Field, FieldKind, ItemKind, label};
-use openk::engine::{ItemDraft, Vault};
+use openk::engine::{ItemDraft, Session};
 use openk::tui::app::{App, Screen, Settings};
 use openk::tui::clip::FakeClipboard;
 use openk::tui::clock::SystemClock;
@@ -188,7 +188,7 @@ fn process_start_ms(dir: &Path) -> Option<f64> {
     for run in 0..5 {
         let name = format!("s{run}");
         let cmd = format!(
-            "env OPENK_VAULT={} OPENK_CONFIG=/dev/null TERM=xterm-256color {}; sleep 5",
+            "env OPENK_HOME={} OPENK_CONFIG=/dev/null TERM=xterm-256color {}; sleep 5",
             dir.display(),
             bin.display()
         );
@@ -240,7 +240,7 @@ async fn run(size: usize) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("vault");
     let t = Instant::now();
-    let mut vault = Vault::init(&dir, SecretString::from(PASSWORD.to_owned()), TINY_KDF)
+    let mut vault = Session::init(&dir, SecretString::from(PASSWORD.to_owned()), TINY_KDF)
         .await
         .expect("init");
     let mut rng = StdRng::seed_from_u64(7);
@@ -275,7 +275,7 @@ async fn run(size: usize) {
     // then the copy the worker hands to the app.
     let (engine_open_ms, snapshot_ms) = {
         let t = Instant::now();
-        let mut v = Vault::unlock(&dir, SecretString::from(PASSWORD.to_owned()), None)
+        let mut v = Session::unlock(&dir, SecretString::from(PASSWORD.to_owned()), None)
             .await
             .expect("unlock");
         let n = v.entries().await.expect("entries").0.len();

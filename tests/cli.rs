@@ -159,7 +159,7 @@ fn closed_stdout_pipe_is_not_a_panic() {
         }
         let out = sh
             .args(["-c", &script])
-            .env("OPENK_VAULT", env.vault())
+            .env("OPENK_HOME", env.vault())
             .env("OPENK_PASSWORD", env.password())
             .output()
             .expect("run sh");

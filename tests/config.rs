@@ -116,10 +116,10 @@ fn openk_config_shows_values_defaults_and_sources() {
     assert_eq!(out["file"]["from"], "default location");
     assert_eq!(out["file"]["exists"], false);
     assert_eq!(
-        out["vault"]["path"],
+        out["home"]["path"],
         env.vault().display().to_string().as_str()
     );
-    assert_eq!(out["vault"]["source"], "OPENK_VAULT");
+    assert_eq!(out["home"]["source"], "OPENK_HOME");
     let keys = out["keys"].as_array().expect("keys");
     assert_eq!(keys.len(), openk::config::KEYS.len());
     for k in keys {
@@ -134,15 +134,15 @@ fn openk_config_shows_values_defaults_and_sources() {
     )
     .expect("write");
     let out = env
-        .cmd(["--json", "config", "--vault", "elsewhere"])
+        .cmd(["--json", "config", "--home", "elsewhere"])
         .env("OPENK_CONFIG", &config)
         .json();
     assert_eq!(out["file"]["path"], config.display().to_string().as_str());
     assert_eq!(out["file"]["from"], "OPENK_CONFIG");
     assert_eq!(out["file"]["exists"], true);
-    assert_eq!(out["vault"]["source"], "--vault");
+    assert_eq!(out["home"]["source"], "--home");
     assert_eq!(
-        out["vault"]["path"],
+        out["home"]["path"],
         env.root().join("elsewhere").display().to_string().as_str()
     );
     let key = |name: &str| {
@@ -168,7 +168,7 @@ fn openk_config_shows_values_defaults_and_sources() {
     let text = env
         .cmd(["config"])
         .env("OPENK_CONFIG", &config)
-        .env_remove("OPENK_VAULT")
+        .env_remove("OPENK_HOME")
         .stdout();
     assert!(
         text.contains(&format!("config file: {path} (OPENK_CONFIG)")),

@@ -1,4 +1,4 @@
-//! The vault directory on disk: a relative `--vault` is made absolute once,
+//! The data directory on disk: a relative `--home` is made absolute once,
 //! a read-only vault can be read but not changed, and files other users
 //! could abuse are refused the way `ssh` refuses an unprotected key.
 
@@ -25,13 +25,13 @@ impl Drop for Locker<'_> {
         let _ = self
             .0
             .cmd(["lock"])
-            .env("OPENK_VAULT", &self.1)
+            .env("OPENK_HOME", &self.1)
             .env("XDG_RUNTIME_DIR", run_dir(self.0))
             .output();
     }
 }
 
-// `--vault v1` (or OPENK_VAULT=v1) is resolved against the working
+// `--home v1` (or OPENK_HOME=v1, or the deprecated OPENK_VAULT=v1) is resolved against the working
 // directory once: init, unlock (whose agent runs in /), ls, status and the
 // kit all work from there and print the absolute path; from elsewhere the
 // absolute path opens the same vault.
@@ -41,15 +41,15 @@ fn a_relative_vault_path_is_made_absolute_once() {
     let abs = env.root().join("v1");
     let abs_text = abs.display().to_string();
     let rel = |args: &[&str]| {
-        env.cmd(["--vault", "v1"])
+        env.cmd(["--home", "v1"])
             .args(args)
-            .env_remove("OPENK_VAULT")
+            .env_remove("OPENK_HOME")
             .env("XDG_RUNTIME_DIR", run_dir(&env))
     };
     let init = rel(&["--json", "init", "--kit", "kit.txt"])
         .args(KDF_FLOOR)
         .json();
-    assert_eq!(init["vault"], abs_text.as_str());
+    assert_eq!(init["home"], abs_text.as_str());
     assert_eq!(
         init["emergency_kit"],
         env.root().join("kit.txt").display().to_string().as_str()
@@ -65,25 +65,29 @@ fn a_relative_vault_path_is_made_absolute_once() {
     let ls = rel(&["--json", "ls"]).env_remove("OPENK_PASSWORD").json();
     assert_eq!(crate::util::names(&ls["items"]), ["GitHub"]);
     let status = rel(&["--json", "status"]).json();
-    assert_eq!(status["vault"], abs_text.as_str());
+    assert_eq!(status["home"], abs_text.as_str());
     assert!(status["agent"]["pid"].is_number(), "{status}");
     rel(&["status"])
         .ok()
-        .stdout_has(&format!("{abs_text} (Personal)"));
+        .stdout_has(&abs_text)
+        .stdout_has("Personal (");
     rel(&["kit"])
         .ok()
         .stdout_has(&format!("Vault:        {abs_text}"));
-    // OPENK_VAULT relative too.
-    let status = env
-        .cmd(["--json", "status"])
-        .env("OPENK_VAULT", "v1")
-        .json();
-    assert_eq!(status["vault"], abs_text.as_str());
+    // OPENK_HOME relative too, and the deprecated OPENK_VAULT the same way.
+    for var in ["OPENK_HOME", "OPENK_VAULT"] {
+        let status = env
+            .cmd(["--json", "status"])
+            .env_remove("OPENK_HOME")
+            .env(var, "v1")
+            .json();
+        assert_eq!(status["home"], abs_text.as_str(), "{var}");
+    }
     // Another working directory with the absolute path: the same vault and agent.
     let elsewhere = tempfile::tempdir().expect("tmp");
     let ls = env
         .cmd(["--json", "ls"])
-        .env("OPENK_VAULT", &abs)
+        .env("OPENK_HOME", &abs)
         .env("XDG_RUNTIME_DIR", run_dir(&env))
         .env_remove("OPENK_PASSWORD")
         .current_dir(elsewhere.path())
@@ -91,14 +95,14 @@ fn a_relative_vault_path_is_made_absolute_once() {
     assert_eq!(crate::util::names(&ls["items"]), ["GitHub"]);
     // ... while the relative path there is another (missing) vault.
     env.cmd(["ls"])
-        .env("OPENK_VAULT", "v1")
+        .env("OPENK_HOME", "v1")
         .current_dir(elsewhere.path())
         .code(4)
         .stderr_has(&format!(
             "no vault at {}",
             elsewhere.path().join("v1").display()
         ));
-    env.cmd(["ls"]).env("OPENK_VAULT", "").code(2);
+    env.cmd(["ls"]).env("OPENK_HOME", "").code(2);
 }
 
 /// Puts write permission back when a test ends, so the temp dir can go.

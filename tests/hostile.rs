@@ -288,7 +288,7 @@ fn server_kdf_above_the_lower_ceiling_is_refused_at_once() {
                 "--email",
                 "e@example.org",
             ])
-            .arg("--vault")
+            .arg("--home")
             .arg(&dir)
             .arg("--secret-key")
             .arg(env.secret_key())

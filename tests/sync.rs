@@ -237,7 +237,7 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
         run.stderr_has("the master password was changed on another device")
             .stderr_has("type the new one")
             .stderr_lacks("session")
-            .stderr_lacks("--vault");
+            .stderr_lacks("--home");
     }
     assert_eq!(sync_status(&b)["pending"], 1, "nothing is lost");
 

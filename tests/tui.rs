@@ -46,7 +46,7 @@ impl Tmux {
         let env = format!(
             "env -i PATH=/usr/bin:/bin HOME={root} XDG_DATA_HOME={root}/.local/share \
              XDG_STATE_HOME={root}/.local/state XDG_CONFIG_HOME={root}/.config \
-             OPENK_CONFIG=/dev/null TERM=xterm-256color OPENK_VAULT={vault}",
+             OPENK_CONFIG=/dev/null TERM=xterm-256color OPENK_HOME={vault}",
             root = root.display(),
             vault = vault.display()
         );

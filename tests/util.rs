@@ -103,7 +103,7 @@ impl TestEnv {
         self.tmp.path()
     }
 
-    /// The vault directory (`OPENK_VAULT` of every command).
+    /// The data directory (`OPENK_HOME` of every command).
     #[must_use]
     pub fn vault(&self) -> PathBuf {
         self.root().join("vault")
@@ -149,8 +149,8 @@ impl TestEnv {
     }
 
     /// `openk ARGS` with a clean environment: no inherited `OPENK_*`
-    /// variable, HOME and XDG dirs inside the temp dir, `OPENK_VAULT` set to
-    /// the vault dir, `OPENK_PASSWORD` to the master password, stdin empty
+    /// variable, HOME and XDG dirs inside the temp dir, `OPENK_HOME` set to
+    /// the data dir, `OPENK_PASSWORD` to the master password, stdin empty
     /// (not a terminal).
     pub fn cmd<I, S>(&self, args: I) -> TestCommand
     where
@@ -171,7 +171,7 @@ impl TestEnv {
             .env("XDG_CONFIG_HOME", root.join(".config"))
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
-            .env("OPENK_VAULT", self.vault())
+            .env("OPENK_HOME", self.vault())
             .env("OPENK_PASSWORD", &self.password);
         TestCommand {
             cmd,

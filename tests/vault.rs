@@ -100,7 +100,7 @@ fn init_json_output() {
         .arg(&kit)
         .json();
     assert_eq!(
-        out["vault"].as_str(),
+        out["home"].as_str(),
         Some(env.vault().to_str().expect("utf-8"))
     );
     assert_eq!(
@@ -245,14 +245,14 @@ fn locked_and_missing_vault_errors() {
         .cmd(["add", "note", "--name", "n", "--notes", "x"])
         .code(4)
         .stderr_has("openk init");
-    // --vault wins over OPENK_VAULT.
+    // --home wins over OPENK_HOME.
     let run = empty
-        .cmd(["--vault"])
+        .cmd(["--home"])
         .arg(env.vault())
         .args(["get", "X"])
         .ok();
     assert_eq!(run.stdout, "x-pw\n");
-    env.cmd(["--vault"])
+    env.cmd(["--home"])
         .arg(empty.vault())
         .arg("ls")
         .code(4)

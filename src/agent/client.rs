@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::protocol::{AgentInfo, MAX_LINE, Op, Request, Response, VERSION};
 use crate::crypto::Key;
-use crate::engine::{self, Vault};
+use crate::engine::{self, Session};
 
 /// Connecting to a live agent is instant; this only bounds odd cases.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -143,7 +143,7 @@ pub async fn lock(dir: &Path) -> Option<AgentInfo> {
 pub async fn open_vault(
     dir: &Path,
     secret_key_fallback: Option<&str>,
-) -> engine::Result<Option<Vault>> {
+) -> engine::Result<Option<Session>> {
     let Some(response) = request(dir, Op::Keys).await else {
         return Ok(None);
     };
@@ -162,7 +162,7 @@ pub async fn open_vault(
         tracing::warn!("the agent sent a malformed key; asking for the password");
         return Ok(None);
     };
-    match Vault::unlock_with_password_key(dir, &key, secret_key_fallback).await {
+    match Session::unlock_with_password_key(dir, &key, secret_key_fallback).await {
         Ok(vault) => {
             tracing::debug!("vault opened with the agent's key");
             Ok(Some(vault))

@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 
 use super::protocol::{AgentInfo, MAX_LINE, Op, Ready, Request, Response, Secrets, VERSION};
 use crate::crypto::Key;
-use crate::engine::{self, ExposeSecret, Vault};
+use crate::engine::{self, ExposeSecret, Session};
 
 /// How long one client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -239,21 +239,21 @@ async fn start(opts: &Options, secrets: Secrets) -> Result<Started, (i32, String
         .map_err(|_| failed(engine::Error::NoVault(opts.vault.clone())))?;
     let password = secrets.password.clone();
     let fallback = secrets.secret_key.as_ref().map(ExposeSecret::expose_secret);
-    let mut key = Vault::derive_password_key(&vault, password.clone())
+    let mut key = Session::derive_password_key(&vault, password.clone())
         .await
         .map_err(failed)?;
     // The same check every command will make with this key.
-    match Vault::unlock_with_password_key(&vault, &key, fallback).await {
+    match Session::unlock_with_password_key(&vault, &key, fallback).await {
         Ok(v) => v.close().await,
         Err(engine::Error::WrongPassword) => {
             // Perhaps a password changed on another device: a full unlock
             // adopts it from the server (or fails as a wrong password).
-            Vault::unlock(&vault, password.clone(), fallback)
+            Session::unlock(&vault, password.clone(), fallback)
                 .await
                 .map_err(failed)?
                 .close()
                 .await;
-            key = Vault::derive_password_key(&vault, password)
+            key = Session::derive_password_key(&vault, password)
                 .await
                 .map_err(failed)?;
         }

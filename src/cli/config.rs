@@ -19,7 +19,7 @@ pub fn show(g: &Global) -> CliResult {
         FileFrom::DefaultLocation => "default location",
     };
     let vault = vault_dir(g).ok();
-    let vault_source = g.vault_from.unwrap_or("default");
+    let vault_source = g.home_from.unwrap_or("default");
     if g.json {
         let keys: Vec<serde_json::Value> = KEYS
             .iter()
@@ -38,7 +38,7 @@ pub fn show(g: &Global) -> CliResult {
                 "from": from,
                 "exists": loaded.exists,
             },
-            "vault": { "path": vault, "source": vault_source },
+            "home": { "path": vault, "source": vault_source },
             "keys": keys,
         }));
     }
@@ -62,7 +62,7 @@ pub fn show(g: &Global) -> CliResult {
         })
         .collect();
     print(&format!(
-        "config file: {file}\nvault:       {} ({vault_source})\n\n{}",
+        "config file: {file}\nhome:        {} ({vault_source})\n\n{}",
         vault.map_or_else(|| "(none)".to_owned(), |v| v.display().to_string()),
         table(&["KEY", "VALUE", "DEFAULT", "SOURCE"], &rows)
     ))

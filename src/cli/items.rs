@@ -15,7 +15,7 @@ use super::{CliError, CliResult, Global, exit, unlock};
 use crate::engine::generator::{self, PasswordSpec};
 use crate::engine::model::{Entry, Field, FieldKind, Item, ItemKind, label};
 use crate::engine::search::Query;
-use crate::engine::{DamagedItem, ExposeSecret, ItemDraft, ItemPatch, Vault, sshkey};
+use crate::engine::{DamagedItem, ExposeSecret, ItemDraft, ItemPatch, Session, sshkey};
 
 /// Flags shared by `add` and `edit`.
 #[derive(Debug, Args, Default)]
@@ -823,7 +823,7 @@ async fn resolve_one(
     g: &Global,
     item: &str,
     prefer_trashed: bool,
-) -> CliResult<(Vault, uuid::Uuid)> {
+) -> CliResult<(Session, uuid::Uuid)> {
     let mut vault = unlock(g).await?;
     let r = vault.resolve(item, prefer_trashed).await?;
     Ok((vault, r.id))

@@ -96,9 +96,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Vault directory (default: $OPENK_VAULT, else the platform data dir)
-    #[arg(long, global = true, env = "OPENK_VAULT", value_name = "DIR")]
-    pub vault: Option<PathBuf>,
+    /// OpenK's data directory: the local vault database and its files
+    /// (default: $OPENK_HOME, else the deprecated $OPENK_VAULT, else the platform data dir)
+    #[arg(long, global = true, env = "OPENK_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
     /// Print machine-readable JSON (schemas in docs/cli.md)
     #[arg(long, global = true)]
     pub json: bool,
@@ -114,9 +115,9 @@ pub struct Global {
     /// Allow plain http:// to a server that is not on this machine (the auth key and tokens cross the network unencrypted; config: insecure_http)
     #[arg(long, global = true)]
     pub insecure_http: bool,
-    /// Where `vault` came from: `--vault`, `OPENK_VAULT`, or None (the default).
+    /// Where `home` came from: `--home`, `OPENK_HOME`, `OPENK_VAULT`, or None (the default).
     #[arg(skip)]
-    pub vault_from: Option<&'static str>,
+    pub home_from: Option<&'static str>,
     /// The user config, read once before the command runs (see `crate::config`).
     #[arg(skip)]
     pub config: crate::config::Loaded,
@@ -170,7 +171,7 @@ pub enum Command {
     Agent(session::AgentArgs),
     /// Upload this account to a sync server (keys stay encrypted)
     Register(remote::RegisterArgs),
-    /// Sign in to a server: a new device (empty --vault) or this one again
+    /// Sign in to a server: a new device (empty --home) or this one again
     Login(remote::LoginArgs),
     /// End this device's server session (the local vault stays)
     Logout,
@@ -207,7 +208,7 @@ impl Command {
 /// Parses the command line. Without a subcommand, `openk` opens the TUI on
 /// a terminal; elsewhere it prints the help on stderr and exits 2.
 ///
-/// The vault directory (`--vault`, `OPENK_VAULT`) is made absolute here,
+/// The data directory (`--home`, `OPENK_HOME`, `OPENK_VAULT`) is made absolute here,
 /// once, so that every command, the TUI and the agent see the same path
 /// whatever their working directory.
 #[must_use]
@@ -232,9 +233,9 @@ pub fn parse_args() -> Cli {
         }
         Err(e) => e.exit(),
     };
-    if let Some(dir) = &cli.global.vault {
-        match absolute_vault_dir(dir) {
-            Ok(abs) => cli.global.vault = Some(abs),
+    if let Some(dir) = &cli.global.home {
+        match absolute_home_dir(dir) {
+            Ok(abs) => cli.global.home = Some(abs),
             Err(e) => {
                 eprintln!("error: {}", e.message);
                 std::process::exit(e.code);
@@ -248,20 +249,27 @@ fn parse_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli,
     use clap::{CommandFactory as _, FromArgMatches as _};
     let matches = Cli::command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
-    cli.global.vault_from = match matches.value_source("vault") {
-        Some(clap::parser::ValueSource::EnvVariable) => Some("OPENK_VAULT"),
-        Some(clap::parser::ValueSource::CommandLine) => Some("--vault"),
+    cli.global.home_from = match matches.value_source("home") {
+        Some(clap::parser::ValueSource::EnvVariable) => Some("OPENK_HOME"),
+        Some(clap::parser::ValueSource::CommandLine) => Some("--home"),
         _ => None,
     };
+    if cli.global.home.is_none()
+        && let Some(old) = std::env::var_os(DEPRECATED_HOME_ENV).filter(|v| !v.is_empty())
+    {
+        // The name before `--home`: kept so that existing scripts work.
+        cli.global.home = Some(PathBuf::from(old));
+        cli.global.home_from = Some(DEPRECATED_HOME_ENV);
+    }
     Ok(cli)
 }
 
 /// `dir` as an absolute path (relative to the working directory), without
 /// touching the file system: `.` components go, symlinks stay.
-fn absolute_vault_dir(dir: &Path) -> CliResult<PathBuf> {
+fn absolute_home_dir(dir: &Path) -> CliResult<PathBuf> {
     if dir.as_os_str().is_empty() {
         return Err(CliError::usage(
-            "the vault directory is empty; pass --vault DIR or set OPENK_VAULT to a directory",
+            "the data directory is empty; pass --home DIR or set OPENK_HOME to a directory",
         ));
     }
     std::path::absolute(dir).map_err(|e| {
@@ -339,27 +347,26 @@ async fn dispatch(cli: &Cli) -> CliResult {
     }
 }
 
-/// The vault directory: `--vault`, `OPENK_VAULT`, else the platform data dir.
+/// The deprecated name of `OPENK_HOME` (read when `--home` and `OPENK_HOME` are not set).
+pub const DEPRECATED_HOME_ENV: &str = "OPENK_VAULT";
+
+/// The data directory: `--home`, `OPENK_HOME`, `OPENK_VAULT`, else the platform data dir.
 fn vault_dir(g: &Global) -> CliResult<PathBuf> {
-    g.vault
+    g.home
         .clone()
         .or_else(engine::files::default_vault_dir)
-        .ok_or_else(|| {
-            CliError::usage(
-                "cannot find a data directory for the vault (no HOME?); pass --vault DIR",
-            )
-        })
+        .ok_or_else(|| CliError::usage("cannot find a data directory (no HOME?); pass --home DIR"))
 }
 
 /// Unlocks the vault with the key of its agent (`openk unlock`) if one runs,
 /// else with the password from stdin, `OPENK_PASSWORD` or a prompt.
-async fn unlock(g: &Global) -> CliResult<engine::Vault> {
+async fn unlock(g: &Global) -> CliResult<engine::Session> {
     open_vault(g, true, engine::UnlockOptions::default()).await
 }
 
 /// Unlocks the vault with the master password even when an agent runs
 /// (`openk passwd` must prove the current password).
-async fn unlock_with_password(g: &Global) -> CliResult<engine::Vault> {
+async fn unlock_with_password(g: &Global) -> CliResult<engine::Session> {
     open_vault(g, false, engine::UnlockOptions::default()).await
 }
 
@@ -370,7 +377,7 @@ async fn open_vault(
     g: &Global,
     use_agent: bool,
     options: engine::UnlockOptions,
-) -> CliResult<engine::Vault> {
+) -> CliResult<engine::Session> {
     let dir = vault_dir(g)?;
     if !engine::has_vault_file(&dir) {
         return Err(engine::Error::NoVault(dir).into());
@@ -395,7 +402,7 @@ async fn open_vault(
         Some(p) => p,
         None => input::master_password(g, "Master password: ")?,
     };
-    let mut vault = engine::Vault::unlock_with(
+    let mut vault = engine::Session::unlock_with(
         &dir,
         password,
         fallback.as_deref().map(String::as_str),

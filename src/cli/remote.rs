@@ -182,7 +182,7 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
         let Some(record) = vault.remote().cloned() else {
             vault.close().await;
             return Err(CliError::usage(
-                "this vault is not registered with a server; use `openk register`, or log in as a new device with --vault EMPTY_DIR",
+                "this vault is not registered with a server; use `openk register`, or log in as a new device with --home EMPTY_DIR",
             ));
         };
         if a.server.as_ref().is_some_and(|s| {
@@ -192,7 +192,7 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
         }) {
             vault.close().await;
             return Err(CliError::usage(format!(
-                "this vault belongs to {} on {}; use another --vault directory for another account",
+                "this vault belongs to {} on {}; use another --home directory for another account",
                 record.email, record.server
             )));
         }
@@ -243,7 +243,7 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
     vault.close().await;
     if g.json {
         print_json(
-            &json!({ "server": server, "email": email, "account_id": account, "device_id": device, "vault": dir, "new_device": true }),
+            &json!({ "server": server, "email": email, "account_id": account, "device_id": device, "home": dir, "new_device": true }),
         )
     } else {
         print(&format!(
@@ -287,7 +287,7 @@ pub async fn status(g: &Global) -> CliResult {
     let read_only = vault.is_read_only();
     let info = json!({
         "agent": agent,
-        "vault": vault.dir(),
+        "home": vault.dir(),
         "read_only": read_only,
         "vault_id": vault_id,
         "vault_name": vault_name,
@@ -317,11 +317,15 @@ pub async fn status(g: &Global) -> CliResult {
     }
     let mut rows = vec![
         vec![
+            "home".to_owned(),
+            info["home"].as_str().unwrap_or("").to_owned(),
+        ],
+        vec![
             "vault".to_owned(),
             format!(
                 "{} ({}){}",
-                info["vault"].as_str().unwrap_or(""),
                 vault_name_str(&info),
+                info["vault_id"].as_str().unwrap_or(""),
                 if read_only {
                     ", read-only: changes are refused"
                 } else {
@@ -456,7 +460,7 @@ pub async fn device(g: &Global, cmd: &DeviceCommand) -> CliResult {
     result
 }
 
-async fn device_inner(g: &Global, vault: &mut engine::Vault, cmd: &DeviceCommand) -> CliResult {
+async fn device_inner(g: &Global, vault: &mut engine::Session, cmd: &DeviceCommand) -> CliResult {
     let devices = vault.devices().await?;
     match cmd {
         DeviceCommand::Ls => {

@@ -37,8 +37,8 @@ pub fn run_agent_process(cli: &Cli) -> Option<u8> {
     let Command::Agent(a) = &cli.command else {
         return None;
     };
-    let Some(vault) = cli.global.vault.clone() else {
-        eprintln!("error: `openk __agent` needs --vault");
+    let Some(vault) = cli.global.home.clone() else {
+        eprintln!("error: `openk __agent` needs --home");
         return Some(2);
     };
     let code = daemon::main(&daemon::Options {
@@ -124,7 +124,7 @@ fn report(g: &Global, dir: &Path, info: &AgentInfo, already: bool) -> CliResult 
         let mut v = agent_json(info);
         v["unlocked"] = json!(true);
         v["already"] = json!(already);
-        v["vault"] = json!(dir);
+        v["home"] = json!(dir);
         return print_json(&v);
     }
     print(&format!(
@@ -148,7 +148,7 @@ fn spawn_agent(dir: &Path, idle: u64, verbose: u8, secrets: &Secrets) -> CliResu
         .map_err(|e| CliError::general(format!("cannot find the openk binary: {e}")))?;
     let mut cmd = Process::new(exe);
     cmd.arg("__agent")
-        .arg("--vault")
+        .arg("--home")
         .arg(dir)
         .arg("--idle-timeout")
         .arg(idle.to_string());
@@ -157,7 +157,8 @@ fn spawn_agent(dir: &Path, idle: u64, verbose: u8, secrets: &Secrets) -> CliResu
     }
     cmd.env_remove(input::PASSWORD_ENV)
         .env_remove("OPENK_SECRET_KEY")
-        .env_remove("OPENK_VAULT")
+        .env_remove("OPENK_HOME")
+        .env_remove(super::DEPRECATED_HOME_ENV)
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

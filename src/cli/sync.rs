@@ -10,7 +10,7 @@ use serde_json::json;
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock};
 use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport, limits};
-use crate::engine::{Error, Vault};
+use crate::engine::{Error, Session};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -29,7 +29,7 @@ pub struct SyncArgs {
 /// failed sync only becomes a note (the change stays pending), and the sync
 /// gives up after [`limits::AFTER_WRITE`] so a slow or silent server never
 /// holds the command.
-pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
+pub async fn after_write(g: &Global, vault: &mut Session) -> Option<String> {
     sync_unless_off(g, vault, Some(limits::AFTER_WRITE)).await
 }
 
@@ -37,7 +37,7 @@ pub async fn after_write(g: &Global, vault: &mut Vault) -> Option<String> {
 /// up after `time_limit` if one is given; a failure is a note.
 pub async fn sync_unless_off(
     g: &Global,
-    vault: &mut Vault,
+    vault: &mut Session,
     time_limit: Option<Duration>,
 ) -> Option<String> {
     if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
@@ -62,7 +62,7 @@ pub async fn sync_unless_off(
 /// device: says so, and syncs right away (unless `--no-sync` / auto sync is
 /// off) so the changes this device kept while it had the old password reach
 /// the server.
-pub async fn after_password_adopted(g: &Global, vault: &mut Vault) {
+pub async fn after_password_adopted(g: &Global, vault: &mut Session) {
     if !vault.adopted_password_change() {
         return;
     }
@@ -196,7 +196,7 @@ fn mismatch(report: &SyncReport) -> bool {
         .any(|v| v.verify.as_ref().is_some_and(|r| !r.matches))
 }
 
-async fn sync_once(g: &Global, vault: &mut Vault, verify: bool) -> Result<SyncReport, Error> {
+async fn sync_once(g: &Global, vault: &mut Session, verify: bool) -> Result<SyncReport, Error> {
     let bar = if g.json { None } else { bar() };
     let progress = |p: Progress| {
         if let Some(b) = &bar {
@@ -251,7 +251,7 @@ pub async fn sync(g: &Global, a: &SyncArgs) -> CliResult {
 }
 
 /// `openk sync --watch`: sync, then on every event from another device.
-async fn watch(g: &Global, vault: &mut Vault) -> CliResult {
+async fn watch(g: &Global, vault: &mut Session) -> CliResult {
     let say = |text: String| {
         if g.json {
             println!("{text}");

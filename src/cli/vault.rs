@@ -8,7 +8,7 @@ use serde_json::json;
 use super::input::{self, PASSWORD_ENV};
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock, vault_dir};
-use crate::engine::{self, Vault, files, generator};
+use crate::engine::{self, Session, files, generator};
 use crate::engine::{ExposeSecret, KdfParams};
 
 #[derive(Debug, Args)]
@@ -145,7 +145,7 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
         "master password",
         a.weak_password,
     )?;
-    let vault = Vault::init(&dir, password, kdf).await?;
+    let vault = Session::init(&dir, password, kdf).await?;
     let kit_path = match &a.kit {
         // Absolute, so the message says where it went whatever the cwd.
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
@@ -171,7 +171,7 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
     };
     if g.json {
         print_json(&json!({
-            "vault": dir,
+            "home": dir,
             "account_id": account_id,
             "secret_key": secret_key.as_str(),
             "emergency_kit": written.is_ok().then_some(&kit_path),

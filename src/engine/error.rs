@@ -14,7 +14,7 @@ pub enum Error {
     WrongPassword,
     #[error("the vault is locked: {0}")]
     Locked(String),
-    #[error("no vault at {0}: run `openk init` to create one (or pass --vault DIR)")]
+    #[error("no vault at {0}: run `openk init` to create one (or pass --home DIR)")]
     NoVault(PathBuf),
     #[error("a vault already exists at {0}; nothing was changed")]
     VaultExists(PathBuf),
@@ -38,7 +38,7 @@ pub enum Error {
     #[error(
         "vault damaged or tampered: {0} does not match its authentication code; nothing was sent \
          anywhere. Restore the vault directory from a backup, or log in again as a new device \
-         (`openk login --vault NEW_DIR`)"
+         (`openk login --home NEW_DIR`)"
     )]
     Tampered(String),
     #[error("{path}: {why}")]

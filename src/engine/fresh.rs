@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::{Error, Result};
 use super::model::{Entry, Item, Overview, SyncConflict, now_millis};
-use super::{DamagedItem, ItemPatch, Vault, VaultKeyed, apply_patch, merge, open_entry, remote};
+use super::{DamagedItem, ItemPatch, Session, Vault, apply_patch, merge, open_entry, remote};
 use crate::crypto::{AccountKeyPair, SecretKey};
 use crate::store::Store;
 
@@ -19,7 +19,7 @@ const MAX_INCREMENTAL: usize = 4096;
 /// Saves retried when another writer commits between the read and the write.
 const SAVE_ATTEMPTS: usize = 5;
 
-/// What [`Vault::catch_up`] found another writer changed.
+/// What [`Session::catch_up`] found another writer changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Items added, changed or removed (their loaded overviews are current).
@@ -29,7 +29,7 @@ pub struct Changes {
     pub reloaded: bool,
 }
 
-/// The outcome of [`Vault::update_from`].
+/// The outcome of [`Session::update_from`].
 #[derive(Debug, Clone)]
 pub struct Saved {
     pub item: Item,
@@ -42,11 +42,11 @@ pub struct Saved {
     pub conflicts: Vec<String>,
 }
 
-impl Vault {
+impl Session {
     /// A second handle on this unlocked vault: the same keys, its own
     /// database connection, nothing loaded. Use it like another process
     /// would (a sync in its own task while this handle keeps serving);
-    /// [`Vault::catch_up`] on this handle then picks up what it committed.
+    /// [`Session::catch_up`] on this handle then picks up what it committed.
     ///
     /// # Errors
     /// Database errors.
@@ -70,7 +70,7 @@ impl Vault {
             vaults: self
                 .vaults
                 .iter()
-                .map(|v| VaultKeyed {
+                .map(|v| Vault {
                     id: v.id,
                     name: v.name.clone(),
                     key: v.key.duplicate(),
@@ -151,7 +151,7 @@ impl Vault {
             if self.vaults.iter().any(|k| k.id == v.id) {
                 continue;
             }
-            let keyed = VaultKeyed::open(&self.account_key, self.header.account_id, &v)?;
+            let keyed = Vault::open(&self.account_key, self.header.account_id, &v)?;
             self.vaults.push(keyed);
         }
         Ok(())
@@ -227,7 +227,7 @@ impl Vault {
     }
 
     /// Applies a patch made on version `base` of an item. When the item is
-    /// still at `base` (or `base` is `None`) this is [`Vault::update`].
+    /// still at `base` (or `base` is `None`) this is [`Session::update`].
     /// When another device or process saved a newer version meanwhile, the
     /// edit is merged with it three ways against `base`, as a sync merges:
     /// parts only one side changed take that side, and a part both changed
@@ -364,7 +364,7 @@ mod tests {
     use super::super::model::{Field, FieldKind, ItemKind, label};
     use super::super::sync::SyncOptions;
     use super::super::test_server::TestServer;
-    use super::super::{ItemDraft, ItemPatch, Vault, remote};
+    use super::super::{ItemDraft, ItemPatch, Session, remote};
     use crate::crypto::{KdfParams, SecretString};
 
     const PASSWORD: &str = "correct horse battery staple";
@@ -409,7 +409,7 @@ mod tests {
     async fn catch_up_reads_only_what_another_writer_changed() {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("v");
-        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR)
+        let mut v = Session::init(&dir, pw(), KdfParams::FLOOR)
             .await
             .expect("init");
         let items = v
@@ -460,7 +460,7 @@ mod tests {
     async fn an_update_from_an_older_version_merges_and_never_overwrites() {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("v");
-        let mut v = Vault::init(&dir, pw(), KdfParams::FLOOR)
+        let mut v = Session::init(&dir, pw(), KdfParams::FLOOR)
             .await
             .expect("init");
         let id = v.add(draft("GitHub", "one")).await.expect("add").r.id;
@@ -517,7 +517,7 @@ mod tests {
     async fn a_sync_aborted_at_any_point_loses_nothing() {
         let server = TestServer::start("memory").await;
         let tmp = tempfile::tempdir().expect("tmp");
-        let mut a = Vault::init(&tmp.path().join("a"), pw(), KdfParams::FLOOR)
+        let mut a = Session::init(&tmp.path().join("a"), pw(), KdfParams::FLOOR)
             .await
             .expect("init");
         a.register(&server.url, "abort@example.org", "a")

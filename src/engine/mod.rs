@@ -94,13 +94,15 @@ pub struct VersionSummary {
     pub damaged: Option<String>,
 }
 
-struct VaultKeyed {
+/// One vault of the account, opened: its id, name and key. A [`Session`]
+/// holds every vault the account has on this device.
+struct Vault {
     id: Uuid,
     name: String,
     key: Key,
 }
 
-impl VaultKeyed {
+impl Vault {
     /// Unwraps a stored vault's key with the account key and reads its name
     /// (a damaged name is shown as such; a key that does not open is damage).
     fn open(account_key: &Key, account_id: Uuid, v: &store::VaultRecord) -> Result<Self> {
@@ -131,8 +133,10 @@ struct Loaded {
     search: Option<SearchIndex>,
 }
 
-/// An unlocked vault directory. Dropping it wipes every key it holds.
-pub struct Vault {
+/// The unlocked local state of one account on this device: its keys, its
+/// server record and the vaults it holds (one today: the personal
+/// vault). Dropping it wipes every key it holds.
+pub struct Session {
     dir: PathBuf,
     store: Store,
     header: Header,
@@ -145,18 +149,18 @@ pub struct Vault {
     /// The server this vault is registered with, if any.
     remote: Option<remote::RemoteRecord>,
     keypair: AccountKeyPair,
-    vaults: Vec<VaultKeyed>,
+    vaults: Vec<Vault>,
     loaded: Option<Loaded>,
     /// This unlock adopted a master password changed on another device.
     adopted_password_change: bool,
-    /// Where the database stood when [`Vault::catch_up`] last looked.
+    /// Where the database stood when [`Session::catch_up`] last looked.
     seen: Option<store::ChangeMarker>,
     /// While set, every server request must be done by then (a sync with a
     /// time limit, the server part of `status`).
     deadline: Option<crate::sync::client::Deadline>,
 }
 
-/// How [`Vault::unlock_with`] may treat a password changed on another device.
+/// How [`Session::unlock_with`] may treat a password changed on another device.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnlockOptions {
     /// Accept key derivation parameters below the floor from the server
@@ -323,7 +327,7 @@ pub enum ItemPart {
     Field(String),
 }
 
-/// Checks a draft exactly as [`Vault::add`] would, without a vault:
+/// Checks a draft exactly as [`Session::add`] would, without a vault:
 /// `Err` names the part that is wrong and says why.
 ///
 /// # Errors
@@ -516,7 +520,7 @@ pub async fn vault_exists(dir: &Path) -> Result<bool> {
     Ok(has_vault_file(dir))
 }
 
-impl Vault {
+impl Session {
     /// Creates a new vault in `dir`: account, keys, the Secret Key file and a
     /// personal vault. Returns the unlocked vault and the Secret Key (shown
     /// once). An existing vault is refused and left untouched; a failure
@@ -610,7 +614,7 @@ impl Vault {
             auth_key: derived.auth,
             remote: None,
             keypair,
-            vaults: vec![VaultKeyed {
+            vaults: vec![Vault {
                 id: vault_id,
                 name,
                 key: vault_key,
@@ -633,7 +637,7 @@ impl Vault {
     ///
     /// A password that does not open the vault here may be one changed on
     /// another device: for a vault registered with a server, and only then,
-    /// the server is asked (see [`Vault::adopted_password_change`]).
+    /// the server is asked (see [`Session::adopted_password_change`]).
     ///
     /// # Errors
     /// [`Error::NoVault`], [`Error::WrongPassword`] (also for a tampered
@@ -647,10 +651,10 @@ impl Vault {
         Self::unlock_with(dir, password, secret_key_fallback, UnlockOptions::default()).await
     }
 
-    /// [`Vault::unlock`] with options.
+    /// [`Session::unlock`] with options.
     ///
     /// # Errors
-    /// As [`Vault::unlock`].
+    /// As [`Session::unlock`].
     pub async fn unlock_with(
         dir: &Path,
         password: SecretString,
@@ -676,12 +680,12 @@ impl Vault {
 
     /// Opens the vault in `dir` with a password key (the Argon2id output)
     /// that the agent kept, instead of the password: everything after the
-    /// KDF is exactly [`Vault::unlock`], so material that does not belong to
+    /// KDF is exactly [`Session::unlock`], so material that does not belong to
     /// this vault's current header (a stale or lying agent) fails the same
     /// way a wrong password does.
     ///
     /// # Errors
-    /// As [`Vault::unlock`].
+    /// As [`Session::unlock`].
     pub async fn unlock_with_password_key(
         dir: &Path,
         password_key: &Key,
@@ -697,7 +701,7 @@ impl Vault {
 
     /// Runs the KDF of the vault in `dir` on `password` (for the agent, which
     /// keeps the result). Does not check the password: pass the key to
-    /// [`Vault::unlock_with_password_key`] for that.
+    /// [`Session::unlock_with_password_key`] for that.
     ///
     /// # Errors
     /// [`Error::NoVault`], [`Error::WrongPassword`] for a tampered header,
@@ -790,7 +794,7 @@ impl Vault {
         let keypair = AccountKeyPair::from_private_bytes(&private)?;
         let mut vaults = Vec::new();
         for v in store.vaults().await? {
-            vaults.push(VaultKeyed::open(&account_key, header.account_id, &v)?);
+            vaults.push(Vault::open(&account_key, header.account_id, &v)?);
         }
         if vaults.is_empty() {
             return Err(Error::Damaged("the vault database has no vault".into()));
@@ -1025,7 +1029,7 @@ impl Vault {
     }
 
     /// Fuzzy search (see [`search`]): the best `limit` hits, ranked, and
-    /// the number of matches; hits index into [`Vault::entries`].
+    /// the number of matches; hits index into [`Session::entries`].
     ///
     /// # Errors
     /// Database errors.
@@ -1324,10 +1328,10 @@ impl Vault {
     }
 
     /// Adds many items in one transaction (imports, benchmarks; names are
-    /// not checked against each other or the vault, unlike [`Vault::add`]).
+    /// not checked against each other or the vault, unlike [`Session::add`]).
     ///
     /// # Errors
-    /// As [`Vault::add`]; nothing is saved if any draft is invalid.
+    /// As [`Session::add`]; nothing is saved if any draft is invalid.
     pub async fn add_many(&mut self, drafts: Vec<ItemDraft>) -> Result<Vec<Item>> {
         let vault_id = self.default_vault().0;
         let now = now_millis();

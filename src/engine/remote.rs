@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
 use super::model::now_millis;
-use super::{Vault, VaultKeyed, files, open_json, password_key, seal_json};
+use super::{Session, Vault, files, open_json, password_key, seal_json};
 use crate::crypto::{self, Aad, AccountKeyPair, KdfParams, Key, SecretKey, SecretString};
 use crate::store::{self, Header, Store, VaultRecord};
 use crate::sync::{Client, SyncError};
@@ -272,7 +272,7 @@ pub fn default_device_name() -> String {
     }
 }
 
-impl Vault {
+impl Session {
     /// The server this vault is registered with.
     #[must_use]
     pub fn remote(&self) -> Option<&RemoteRecord> {
@@ -474,11 +474,11 @@ impl Vault {
             .await
     }
 
-    /// [`Vault::register`] with a one-time invite code, for a server whose
+    /// [`Session::register`] with a one-time invite code, for a server whose
     /// registration is invite-only.
     ///
     /// # Errors
-    /// As [`Vault::register`]; an email the server's rule refuses (exit 2);
+    /// As [`Session::register`]; an email the server's rule refuses (exit 2);
     /// a missing, unknown or used invite code (the server says which).
     pub async fn register_invited(
         &mut self,
@@ -842,7 +842,7 @@ pub async fn login(
     secret_key: &str,
     allow_weak_kdf: bool,
     device_name: &str,
-) -> Result<Vault> {
+) -> Result<Session> {
     if dir.exists() && super::vault_exists(dir).await? {
         return Err(Error::VaultExists(dir.to_path_buf()));
     }
@@ -942,7 +942,7 @@ pub async fn login(
             meta: v.meta.0,
             created_at: now_millis(),
         });
-        vaults.push(VaultKeyed {
+        vaults.push(Vault {
             id: v.id,
             name,
             key,
@@ -972,7 +972,7 @@ pub async fn login(
             meta: wire::B64(record.meta.clone()),
         });
         records.push(record);
-        vaults.push(VaultKeyed {
+        vaults.push(Vault {
             id,
             name: "Personal".into(),
             key,
@@ -1016,7 +1016,7 @@ pub async fn login(
             return Err(e);
         }
     };
-    let mut vault = Vault {
+    let mut vault = Session {
         dir: dir.to_path_buf(),
         store,
         header,
@@ -1079,12 +1079,12 @@ pub(super) async fn adopt_password_change(
     password: SecretString,
     secret_key_fallback: Option<&str>,
     options: super::UnlockOptions,
-) -> Result<Vault> {
+) -> Result<Session> {
     let store = Store::open(dir, false).await?;
     let adopted = adopt_into_store(&store, dir, password, secret_key_fallback, options).await;
     store.close().await;
     let password_key = adopted?;
-    let mut vault = Vault::open_with(
+    let mut vault = Session::open_with(
         dir,
         super::Unlocker::PasswordKey(&password_key),
         secret_key_fallback,

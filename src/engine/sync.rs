@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use super::merge;
 use super::model::{Details, Item, ItemRef, Overview, SyncConflict, now_millis};
-use super::{Vault, VaultKeyed, item_ref, open_full, open_json, seal_item};
+use super::{Session, Vault, item_ref, open_full, open_json, seal_item};
 use crate::crypto::{self, Aad, Key};
 use crate::store::{ItemRecord, ItemSync, StoreError, SyncOp};
 use crate::sync::manifest::{self, Line, Manifest};
@@ -346,7 +346,7 @@ fn digest_of(lines: &HashMap<Uuid, Line>) -> (u64, String) {
     )
 }
 
-impl Vault {
+impl Session {
     /// Whether this vault is logged in to a server (sync is possible).
     #[must_use]
     pub fn is_logged_in(&self) -> bool {
@@ -539,7 +539,7 @@ impl Vault {
                     created_at: now_millis(),
                 })
                 .await?;
-            self.vaults.push(VaultKeyed {
+            self.vaults.push(Vault {
                 id: s.id,
                 name,
                 key,

@@ -37,10 +37,10 @@ struct Account {
 }
 
 impl Account {
-    async fn new(server: &TestServer) -> (Self, Vault) {
+    async fn new(server: &TestServer) -> (Self, Session) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("d0");
-        let mut v = Vault::init(&dir, pw(), FAST).await.expect("init");
+        let mut v = Session::init(&dir, pw(), FAST).await.expect("init");
         v.register(&server.url, EMAIL, "device 0")
             .await
             .expect("register");
@@ -56,7 +56,7 @@ impl Account {
         )
     }
 
-    async fn device(&mut self) -> Vault {
+    async fn device(&mut self) -> Session {
         let dir = self.tmp.path().join(format!("d{}", self.devices));
         self.devices += 1;
         remote::login(
@@ -73,7 +73,7 @@ impl Account {
     }
 }
 
-async fn sync(v: &mut Vault) -> sync::SyncReport {
+async fn sync(v: &mut Session) -> sync::SyncReport {
     v.sync(&SyncOptions::default()).await.expect("sync")
 }
 
@@ -105,7 +105,7 @@ fn value(item: &Item, l: &str) -> String {
 }
 
 /// Every value a field ever had on this device (current or history).
-async fn all_values(v: &Vault, id: Uuid, l: &str) -> BTreeSet<String> {
+async fn all_values(v: &Session, id: Uuid, l: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     if let Ok(item) = v.item(id).await {
         out.insert(value(&item, l));
@@ -119,7 +119,7 @@ async fn all_values(v: &Vault, id: Uuid, l: &str) -> BTreeSet<String> {
 }
 
 /// What a device shows: id → (name, password, trashed).
-async fn state(v: &mut Vault) -> BTreeMap<Uuid, (String, String, bool)> {
+async fn state(v: &mut Session) -> BTreeMap<Uuid, (String, String, bool)> {
     let ids: Vec<Uuid> = v
         .entries()
         .await
@@ -415,7 +415,7 @@ async fn a_push_whose_answer_was_lost_is_replayed_once() {
     let server = TestServer::start("memory").await;
     let proxy = LossyProxy::start(&server.url).await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut a = Vault::init(&tmp.path().join("a"), pw(), FAST)
+    let mut a = Session::init(&tmp.path().join("a"), pw(), FAST)
         .await
         .expect("init");
     a.register(&proxy.url, EMAIL, "a").await.expect("register");
@@ -604,8 +604,8 @@ async fn lying_setup() -> (
     PathBuf,
     TestServer,
     Account,
-    Vault,
-    Vault,
+    Session,
+    Session,
     Uuid,
     Uuid,
 ) {
@@ -995,7 +995,7 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
         .expect("passwd on a");
 
     // The old password on B: local work goes on, the server says why not.
-    let mut b = Vault::unlock(&b_dir, pw(), None)
+    let mut b = Session::unlock(&b_dir, pw(), None)
         .await
         .expect("old pw opens");
     assert!(!b.adopted_password_change());
@@ -1031,7 +1031,7 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
     b.close().await;
 
     // The new password on B.
-    let mut b = Vault::unlock(&b_dir, new_pw(), None)
+    let mut b = Session::unlock(&b_dir, new_pw(), None)
         .await
         .expect("new password adopted");
     assert!(b.adopted_password_change());
@@ -1053,19 +1053,19 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
 
     // From now on B is like A: the old password is wrong (without asking
     // the server, whose settings now match), the new one opens at once.
-    let e = Vault::unlock(&b_dir, pw(), None)
+    let e = Session::unlock(&b_dir, pw(), None)
         .await
         .map(|_| ())
         .expect_err("old");
     assert!(matches!(e, Error::WrongPassword), "{e}");
-    let b = Vault::unlock(&b_dir, new_pw(), None).await.expect("new");
+    let b = Session::unlock(&b_dir, new_pw(), None).await.expect("new");
     assert!(!b.adopted_password_change());
     b.close().await;
     // A wrong password while the server holds a change is a wrong password.
     a.change_password(pw(), Some(KdfParams::FLOOR))
         .await
         .expect("passwd back");
-    let e = Vault::unlock(&b_dir, SecretString::from("nope".to_owned()), None)
+    let e = Session::unlock(&b_dir, SecretString::from("nope".to_owned()), None)
         .await
         .map(|_| ())
         .expect_err("wrong");
@@ -1108,7 +1108,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     let refused = |what: &'static str| {
         let b_dir = b_dir.clone();
         async move {
-            let e = Vault::unlock(&b_dir, new_pw(), None)
+            let e = Session::unlock(&b_dir, new_pw(), None)
                 .await
                 .map(|_| ())
                 .expect_err(what);
@@ -1151,7 +1151,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     assert!(m.contains("--allow-weak-kdf"), "{m}");
     assert_eq!(stored_header(&b_dir).await, before);
     // Still the old password's vault, with its edit.
-    let b = Vault::unlock(&b_dir, pw(), None)
+    let b = Session::unlock(&b_dir, pw(), None)
         .await
         .expect("old still opens");
     assert_eq!(
@@ -1168,7 +1168,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
         .execute(&pool)
         .await
         .expect("restore");
-    let b = Vault::unlock(&b_dir, new_pw(), None)
+    let b = Session::unlock(&b_dir, new_pw(), None)
         .await
         .expect("adopted");
     assert!(b.adopted_password_change());
@@ -1188,12 +1188,12 @@ async fn a_weak_kdf_change_is_adopted_only_when_allowed() {
     a.change_password(new_pw(), Some(FAST))
         .await
         .expect("passwd on a");
-    let e = Vault::unlock(&b_dir, new_pw(), None)
+    let e = Session::unlock(&b_dir, new_pw(), None)
         .await
         .map(|_| ())
         .expect_err("weak");
     assert!(e.to_string().contains("below the recommended floor"), "{e}");
-    let b = Vault::unlock_with(
+    let b = Session::unlock_with(
         &b_dir,
         new_pw(),
         None,

@@ -28,24 +28,24 @@ fn pw(s: &str) -> SecretString {
 }
 
 /// A fresh vault in a new (not yet existing) subdirectory of a temp dir.
-async fn new_vault() -> (tempfile::TempDir, PathBuf, Vault) {
+async fn new_vault() -> (tempfile::TempDir, PathBuf, Session) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("vault");
-    let vault = Vault::init(&dir, pw(PASSWORD), FAST).await.expect("init");
+    let vault = Session::init(&dir, pw(PASSWORD), FAST).await.expect("init");
     (tmp, dir, vault)
 }
 
-async fn open(dir: &Path, password: &str) -> Result<Vault> {
-    Vault::unlock(dir, pw(password), None).await
+async fn open(dir: &Path, password: &str) -> Result<Session> {
+    Session::unlock(dir, pw(password), None).await
 }
 
-async fn reopen(vault: Vault) -> Vault {
+async fn reopen(vault: Session) -> Session {
     let dir = vault.dir().to_path_buf();
     vault.close().await;
     open(&dir, PASSWORD).await.expect("unlock")
 }
 
-/// The error of a result whose success type may not be `Debug` (e.g. `Vault`).
+/// The error of a result whose success type may not be `Debug` (e.g. `Session`).
 fn err<T>(r: Result<T>) -> Error {
     match r {
         Ok(_) => panic!("expected an error, got success"),
@@ -341,7 +341,7 @@ async fn wrong_password_or_secret_key_is_refused() {
     let e = err(open(&dir, PASSWORD).await);
     assert!(matches!(e, Error::Locked(_)), "{e:?}");
     assert_eq!(e.exit_code(), 3);
-    let vault = Vault::unlock(&dir, pw(PASSWORD), Some(real_key.trim()))
+    let vault = Session::unlock(&dir, pw(PASSWORD), Some(real_key.trim()))
         .await
         .expect("unlock with fallback key");
     assert_eq!(vault.item(id).await.expect("item").overview.name, "Mail");
@@ -433,7 +433,7 @@ async fn init_refuses_an_existing_vault_and_leaves_it_intact() {
     let db_before = std::fs::read(dir.join(crate::store::DB_FILE)).expect("db");
     let key_before = std::fs::read(dir.join(files::SECRET_KEY_FILE)).expect("key");
 
-    let e = err(Vault::init(&dir, pw("another password"), FAST).await);
+    let e = err(Session::init(&dir, pw("another password"), FAST).await);
     assert!(matches!(e, Error::VaultExists(ref d) if d == &dir), "{e:?}");
     assert!(e.to_string().contains("nothing was changed"), "{e}");
 
@@ -1353,7 +1353,7 @@ async fn totp_seeds_are_stored_canonically() {
 }
 
 /// Names of the search hits for `q`, best first.
-async fn names(vault: &mut Vault, q: &str) -> Vec<String> {
+async fn names(vault: &mut Session, q: &str) -> Vec<String> {
     let q = Query::parse(q).expect("query");
     let hits = vault.search(&q, 1000).await.expect("search").hits;
     let (entries, _) = vault.entries().await.expect("entries");
@@ -1458,7 +1458,7 @@ async fn vault_files_are_private() {
     assert!(e.to_string().contains("chmod 700"), "{e}");
     // init on the same directory is refused for the same reason.
     assert!(matches!(
-        err(Vault::init(&dir, pw(PASSWORD), FAST).await),
+        err(Session::init(&dir, pw(PASSWORD), FAST).await),
         Error::Permissions { .. }
     ));
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
@@ -1474,7 +1474,7 @@ async fn unlocking_an_empty_directory_says_there_is_no_vault() {
     assert_eq!(e.exit_code(), 4);
     assert!(!vault_exists(tmp.path()).await.expect("exists"));
     assert!(matches!(
-        err(Vault::init(tmp.path(), pw(""), FAST).await),
+        err(Session::init(tmp.path(), pw(""), FAST).await),
         Error::Invalid(_)
     ));
     assert!(
@@ -1655,7 +1655,7 @@ async fn old_sync_state_rows_are_adopted_once_then_checked() {
 }
 
 /// Opens `dir` after setting the upgrade marker, as the migration does.
-async fn open_with_marker(dir: &Path) -> Vault {
+async fn open_with_marker(dir: &Path) -> Session {
     let store = Store::open(dir, false).await.expect("store");
     store
         .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))

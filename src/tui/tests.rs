@@ -23,7 +23,7 @@ use super::ui;
 use super::worker::{Reply, Request, Worker};
 use crate::crypto::totp::Totp;
 use crate::engine::model::{Field, FieldKind, ItemKind, label, now_millis};
-use crate::engine::{ItemDraft, KdfParams, SecretString, Vault};
+use crate::engine::{ItemDraft, KdfParams, SecretString, Session};
 
 const PASSWORD: &str = "correct horse battery staple";
 const SECRETS: [&str; 4] = [
@@ -64,7 +64,7 @@ fn login(name: &str, user: &str, password: &str) -> ItemDraft {
 
 /// A vault with a few items of different kinds.
 async fn fixture(dir: &std::path::Path) {
-    let mut v = Vault::init(
+    let mut v = Session::init(
         dir,
         SecretString::from(PASSWORD.to_owned()),
         KdfParams::FLOOR,
@@ -884,7 +884,7 @@ impl Server {
 async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
     let server = Server::start().await;
     let mut h = Harness::new(true).await;
-    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
     v.register(&server.url, "tui@example.org", "laptop")
@@ -1367,7 +1367,7 @@ async fn a_wide_character_under_a_popup_edge_does_not_eat_its_border() {
         v.push(login(&format!("abcd🔑 item {i:02}"), "u", "p"));
     }
     h.worker.handle(Request::Lock).await;
-    let mut vault = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut vault = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
     vault.add_many(v).await.expect("add");
@@ -1511,7 +1511,7 @@ async fn palette_login_logout_and_verify_need_a_server() {
 async fn palette_logout_login_and_sync_verify_run_through_the_engine() {
     let server = Server::start().await;
     let mut h = Harness::new(true).await;
-    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
     v.register(&server.url, "palette@example.org", "laptop")
@@ -1547,7 +1547,7 @@ async fn palette_logout_login_and_sync_verify_run_through_the_engine() {
 #[tokio::test]
 async fn wide_characters_keep_the_kind_column_in_place() {
     let mut h = Harness::new(true).await;
-    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
     let names = [
@@ -1654,7 +1654,7 @@ fn silent_server() -> String {
 
 /// Registers the harness's vault (device "laptop") and returns the Secret Key.
 async fn register(h: &Harness, url: &str) -> String {
-    let mut v = Vault::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
     v.register(url, "tui@example.org", "laptop")
@@ -1672,7 +1672,7 @@ async fn register(h: &Harness, url: &str) -> String {
 
 /// Moves the vault's server to `url` (as if the server moved there).
 async fn point_at(dir: &std::path::Path, url: &str) {
-    let mut v = Vault::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
+    let mut v = Session::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("unlock");
     v.move_server_for_test(url).await.expect("set server");
@@ -1680,8 +1680,8 @@ async fn point_at(dir: &std::path::Path, url: &str) {
 }
 
 /// Another writer on the same vault directory (a CLI in another terminal).
-async fn other_writer(dir: &std::path::Path) -> Vault {
-    Vault::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
+async fn other_writer(dir: &std::path::Path) -> Session {
+    Session::unlock(dir, SecretString::from(PASSWORD.to_owned()), None)
         .await
         .expect("second handle")
 }

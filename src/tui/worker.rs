@@ -1,4 +1,4 @@
-//! The engine actor: one tokio task owns the [`Vault`] and serves the UI's
+//! The engine actor: one tokio task owns the [`Session`] and serves the UI's
 //! requests in order, answering through a channel, so that KDF and
 //! database work never blocks a frame. Locking drops the vault (its keys
 //! are wiped on drop).
@@ -6,14 +6,14 @@
 //! The worker itself never waits on the network. Network work (syncs, the
 //! device list, renames and revocations, opening the server's event
 //! stream) runs one job at a time in its own task on a second handle of
-//! the unlocked vault ([`Vault::handle`]: same keys, its own database
+//! the unlocked vault ([`Session::handle`]: same keys, its own database
 //! connection), the way another `openk` process would; the worker keeps
 //! serving copy, reveal, edit and search meanwhile, and `Cancel` aborts the
 //! job (a sync only changes the vault in transactions after it has checked
 //! what it received, and a push whose answer never came is re-sent with
 //! the same id, so stopping one at any await loses nothing). Whatever any
 //! writer committed, that job, a CLI in another terminal, is picked up on
-//! the next `Refresh` tick ([`Vault::catch_up`]). When the vault is logged
+//! the next `Refresh` tick ([`Session::catch_up`]). When the vault is logged
 //! in to a server, the worker syncs after unlocking, after writes and when
 //! a server event says a vault moved.
 
@@ -32,7 +32,7 @@ use crate::engine::search::Query;
 use crate::engine::sync::EventStream;
 use crate::engine::sync::{SyncOptions, SyncReport};
 use crate::engine::{
-    self, Error, ExposeSecret, ItemDraft, ItemPatch, KdfParams, SecretString, Vault,
+    self, Error, ExposeSecret, ItemDraft, ItemPatch, KdfParams, SecretString, Session,
     VersionSummary, files,
 };
 
@@ -56,7 +56,7 @@ pub enum Request {
     },
     Add(Box<ItemDraft>),
     /// A patch made on a version of the item (`None`: on the current one);
-    /// saved on a newer version, it is merged (see [`Vault::update_from`]).
+    /// saved on a newer version, it is merged (see [`Session::update_from`]).
     Update(Uuid, Option<u64>, Box<ItemPatch>),
     Trash(Uuid),
     Restore(Uuid),
@@ -238,7 +238,7 @@ pub struct Worker {
     auto_sync: bool,
     /// Where the Emergency Kit goes (default: the home directory).
     kit_dir: Option<PathBuf>,
-    vault: Option<Vault>,
+    vault: Option<Session>,
     /// Requests it sends itself (server events, finished jobs).
     me: Option<UnboundedSender<Request>>,
     events: Option<tokio::task::JoinHandle<()>>,
@@ -291,8 +291,8 @@ fn failed(e: &Error) -> SyncState {
 }
 
 /// Runs one network job on its own handle of the vault.
-async fn run_job(v: &mut Vault, job: Job, progress: &(dyn Fn() + Send + Sync)) -> Outcome {
-    let list = async |v: &mut Vault| {
+async fn run_job(v: &mut Session, job: Job, progress: &(dyn Fn() + Send + Sync)) -> Outcome {
+    let list = async |v: &mut Session| {
         if v.is_logged_in() {
             v.devices().await.map_err(|e| e.to_string())
         } else {
@@ -647,7 +647,7 @@ impl Worker {
     }
 
     fn logged_in(&self) -> bool {
-        self.vault.as_ref().is_some_and(Vault::is_logged_in)
+        self.vault.as_ref().is_some_and(Session::is_logged_in)
     }
 
     /// Serves one request.
@@ -674,7 +674,7 @@ impl Worker {
             Request::Unlock(password) => {
                 self.lock().await;
                 let fallback = std::env::var("OPENK_SECRET_KEY").ok().map(Zeroizing::new);
-                match Vault::unlock(&self.dir, password, fallback.as_deref().map(String::as_str))
+                match Session::unlock(&self.dir, password, fallback.as_deref().map(String::as_str))
                     .await
                 {
                     Ok(mut v) => {
@@ -699,7 +699,7 @@ impl Worker {
                         "the master password cannot be empty".into(),
                     )]);
                 }
-                let vault = match Vault::init(&self.dir, password, self.kdf).await {
+                let vault = match Session::init(&self.dir, password, self.kdf).await {
                     Ok(v) => v,
                     Err(e) => return Ok(vec![Reply::UnlockFailed(message(&e))]),
                 };
@@ -962,7 +962,7 @@ impl Worker {
         Ok(replies)
     }
 
-    fn vault(&mut self) -> Result<&mut Vault, Error> {
+    fn vault(&mut self) -> Result<&mut Session, Error> {
         self.vault
             .as_mut()
             .ok_or_else(|| Error::Locked("the vault is locked".into()))
