@@ -50,6 +50,22 @@ impl Aad {
         ))
     }
 
+    /// The account key wrapped by the unlock key in this device's vault
+    /// header (the server keeps the [`Aad::account_key`] form). Its own
+    /// label makes the wrap itself say that the local state is
+    /// authenticated: a header whose key opens under this label must carry
+    /// valid MACs, and the label cannot be removed without the unlock key.
+    #[must_use]
+    pub fn account_key_local(account_id: Uuid, salt: &[u8], kdf: &super::kdf::KdfParams) -> Self {
+        Self::text(format!(
+            "openk/v1/account-key-local|{account_id}|{}|argon2id:m={},t={},p={}",
+            data_encoding::HEXLOWER.encode(salt),
+            kdf.memory_kib,
+            kdf.iterations,
+            kdf.parallelism
+        ))
+    }
+
     /// The account's X25519 and Ed25519 private keys, wrapped by the account key.
     #[must_use]
     pub fn account_private_keys(account_id: Uuid) -> Self {

@@ -65,6 +65,7 @@ impl Session {
             account_key: self.account_key.duplicate(),
             state_key: self.state_key.duplicate(),
             auth_key: self.auth_key.duplicate(),
+            unlock_key: self.unlock_key.duplicate(),
             remote,
             keypair: AccountKeyPair::from_private_bytes(&self.keypair.to_private_bytes())?,
             vaults: self

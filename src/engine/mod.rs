@@ -146,6 +146,8 @@ pub struct Session {
     state_key: Key,
     /// Proves the password and Secret Key to a server; derived at unlock.
     auth_key: Key,
+    /// Wraps the account key (the header's form and the server's); derived at unlock.
+    unlock_key: Key,
     /// The server this vault is registered with, if any.
     remote: Option<remote::RemoteRecord>,
     keypair: AccountKeyPair,
@@ -564,11 +566,7 @@ impl Session {
             format: store::HEADER_FORMAT,
             account_id,
             device_id: Uuid::now_v7(),
-            wrapped_account_key: crypto::wrap_key(
-                &derived.unlock,
-                &Aad::account_key(account_id, &salt, &kdf),
-                &account_key,
-            ),
+            wrapped_account_key: Vec::new(),
             salt,
             kdf,
             public_x25519: public.x25519.to_vec(),
@@ -583,6 +581,7 @@ impl Session {
         };
         let state_key = crypto::keys::local_state_key(&account_key);
         let mut header = header;
+        header.wrapped_account_key = state::local_wrap(&derived.unlock, &header, &account_key);
         state::seal_header(&state_key, &mut header);
         let name = "Personal".to_owned();
         let vault = VaultRecord {
@@ -612,6 +611,7 @@ impl Session {
             account_key,
             state_key,
             auth_key: derived.auth,
+            unlock_key: derived.unlock,
             remote: None,
             keypair,
             vaults: vec![Vault {
@@ -746,20 +746,18 @@ impl Session {
             Unlocker::PasswordKey(pk) => pk.duplicate(),
         };
         let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
-        let account_key = crypto::unwrap_key(
-            &derived.unlock,
-            &Aad::account_key(header.account_id, &header.salt, &header.kdf),
-            &header.wrapped_account_key,
-        )
-        .map_err(|_| Error::WrongPassword)?;
+        let (account_key, legacy_wrap) = state::open_account_key(&derived.unlock, &header)?;
         let state_key = crypto::keys::local_state_key(&account_key);
         let mut header = header;
         let mut remote = remote::load(&store).await?;
         // A vault made before local state was authenticated gets its MACs
-        // now, once; after that a missing or wrong MAC is tampering.
-        let adopt = store.meta(store::ADOPT_MACS_KEY).await?.is_some();
+        // now, once; after that a missing or wrong MAC is tampering. Only a
+        // header still in the legacy wrap can be one: a marker planted in a
+        // newer vault changes nothing.
+        let adopt = legacy_wrap && store.meta(store::ADOPT_MACS_KEY).await?.is_some();
         if adopt {
             let before = header.clone();
+            header.wrapped_account_key = state::local_wrap(&derived.unlock, &header, &account_key);
             state::seal_header(&state_key, &mut header);
             if let Some(r) = remote.as_mut() {
                 state::seal_remote(&state_key, &header, r);
@@ -784,6 +782,15 @@ impl Session {
         // A read-only vault being adopted has no stored sync MACs to check.
         if !(adopt && store.is_read_only()) {
             state::verify_sync(&store, &state_key, header.account_id).await?;
+        }
+        if legacy_wrap && !adopt && !store.is_read_only() {
+            // Authenticated under the legacy wrap (a vault adopted before the
+            // header had its own form): move it to the local form, so that
+            // from now on a planted marker cannot pass it off as an old vault.
+            let before = header.clone();
+            header.wrapped_account_key = state::local_wrap(&derived.unlock, &header, &account_key);
+            state::seal_header(&state_key, &mut header);
+            store.replace_header(&before, &header).await?;
         }
         let private = crypto::open(
             &account_key,
@@ -820,6 +827,7 @@ impl Session {
             account_key,
             state_key,
             auth_key: derived.auth,
+            unlock_key: derived.unlock,
             remote,
             keypair,
             vaults,
@@ -1460,13 +1468,7 @@ impl Session {
     pub async fn check_password(&self, password: SecretString) -> Result<()> {
         let pk = password_key(password, self.header.salt.clone(), self.header.kdf).await?;
         let derived = crypto::keys::derive(&pk, &self.secret_key, self.header.account_id);
-        crypto::unwrap_key(
-            &derived.unlock,
-            &Aad::account_key(self.header.account_id, &self.header.salt, &self.header.kdf),
-            &self.header.wrapped_account_key,
-        )
-        .map(drop)
-        .map_err(|_| Error::WrongPassword)
+        state::open_account_key(&derived.unlock, &self.header).map(drop)
     }
 
     /// Changes the master password (and optionally the KDF parameters) by
@@ -1488,23 +1490,21 @@ impl Session {
         let pk = password_key(new_password, salt.clone(), kdf).await?;
         let derived = crypto::keys::derive(&pk, &self.secret_key, self.header.account_id);
         let mut header = self.header.clone();
-        header.wrapped_account_key = crypto::wrap_key(
-            &derived.unlock,
-            &Aad::account_key(header.account_id, &salt, &kdf),
-            &self.account_key,
-        );
         header.salt = salt;
         header.kdf = kdf;
+        header.wrapped_account_key = state::local_wrap(&derived.unlock, &header, &self.account_key);
         state::seal_header(&self.state_key, &mut header);
         if self.remote.is_some() {
             // The server must accept the new auth key first, or the other
             // devices could no longer log in with the new password.
-            self.change_password_on_server(&header, &derived.auth)
+            let server_wrap = state::server_wrap(&derived.unlock, &header, &self.account_key);
+            self.change_password_on_server(&header, &server_wrap, &derived.auth)
                 .await?;
         }
         self.store.replace_header(&self.header, &header).await?;
         self.header = header;
         self.auth_key = derived.auth;
+        self.unlock_key = derived.unlock;
         tracing::info!(account = %self.header.account_id, "master password changed");
         Ok(())
     }

@@ -510,7 +510,12 @@ impl Session {
                 kdf: kdf_to_wire(h.kdf),
                 salt: wire::B64(h.salt.clone()),
                 auth_key: wire::B64(self.auth_key.expose().to_vec()),
-                wrapped_account_key: wire::B64(h.wrapped_account_key.clone()),
+                // The server's form of the wrap, made afresh (the header keeps its own).
+                wrapped_account_key: wire::B64(super::state::server_wrap(
+                    &self.unlock_key,
+                    h,
+                    &self.account_key,
+                )),
                 // Derived from the private keys, never read from a plain column.
                 public_x25519: wire::B64(public.x25519.to_vec()),
                 public_ed25519: wire::B64(public.ed25519.to_vec()),
@@ -723,6 +728,7 @@ impl Session {
     pub(super) async fn change_password_on_server(
         &mut self,
         header: &Header,
+        server_wrap: &[u8],
         new_auth: &Key,
     ) -> Result<()> {
         self.relogin().await?;
@@ -731,13 +737,13 @@ impl Session {
             header.account_id,
             &header.kdf,
             &header.salt,
-            &header.wrapped_account_key,
+            server_wrap,
         )?;
         let req = ChangePasswordRequest {
             kdf: kdf_to_wire(header.kdf),
             salt: wire::B64(header.salt.clone()),
             auth_key: wire::B64(new_auth.expose().to_vec()),
-            wrapped_account_key: wire::B64(header.wrapped_account_key.clone()),
+            wrapped_account_key: wire::B64(server_wrap.to_vec()),
             mac: wire::B64(mac.to_vec()),
         };
         self.authed(|c| {
@@ -984,7 +990,7 @@ pub async fn login(
         device_id,
         salt: account.salt.0.clone(),
         kdf,
-        wrapped_account_key: account.wrapped_account_key.0.clone(),
+        wrapped_account_key: Vec::new(),
         public_x25519: account.public_x25519.0.clone(),
         public_ed25519: account.public_ed25519.0.clone(),
         wrapped_private_keys: account.wrapped_private_keys.0.clone(),
@@ -993,6 +999,8 @@ pub async fn login(
     };
     let state_key = crypto::keys::local_state_key(&account_key);
     let mut header = header;
+    // This device's header keeps its own form of the wrap (authenticated state).
+    header.wrapped_account_key = super::state::local_wrap(&derived.unlock, &header, &account_key);
     super::state::seal_header(&state_key, &mut header);
     files::create_private_dir(dir)?;
     let created = async {
@@ -1024,6 +1032,7 @@ pub async fn login(
         account_key,
         state_key,
         auth_key: derived.auth,
+        unlock_key: derived.unlock,
         remote: None,
         keypair,
         vaults,
@@ -1219,7 +1228,8 @@ async fn adopt_into_store(
     let mut new_header = header.clone();
     new_header.salt = account.salt.0.clone();
     new_header.kdf = kdf;
-    new_header.wrapped_account_key = account.wrapped_account_key.0.clone();
+    new_header.wrapped_account_key =
+        super::state::local_wrap(&derived.unlock, &new_header, &account_key);
     super::state::seal_header(&state_key, &mut new_header);
     record.tokens = Some(wire::B64(seal_json(
         &account_key,

@@ -13,13 +13,59 @@ use uuid::Uuid;
 
 use super::error::{Error, Result};
 use super::remote::RemoteRecord;
-use crate::crypto::{Key, keys};
+use crate::crypto::{self, Aad, Key, keys};
 use crate::store::{Header, Store, SyncFields};
 
 /// Record kinds bound into the MAC, so one record's MAC never fits another.
 const HEADER: &str = "header";
 const REMOTE: &str = "remote";
 const SYNC: &str = "sync-state";
+
+/// The account key of a header, and whether its wrap is the legacy form
+/// (the server's label, as written before local state was authenticated):
+/// only such a header may be adopted through the upgrade marker. A header
+/// wrapped under [`Aad::account_key_local`] must carry valid MACs whatever
+/// the marker says, and nobody can turn it back into the legacy form
+/// without the unlock key.
+///
+/// # Errors
+/// [`Error::WrongPassword`] when neither form opens.
+pub fn open_account_key(unlock: &Key, h: &Header) -> Result<(Key, bool)> {
+    if let Ok(k) = crypto::unwrap_key(
+        unlock,
+        &Aad::account_key_local(h.account_id, &h.salt, &h.kdf),
+        &h.wrapped_account_key,
+    ) {
+        return Ok((k, false));
+    }
+    crypto::unwrap_key(
+        unlock,
+        &Aad::account_key(h.account_id, &h.salt, &h.kdf),
+        &h.wrapped_account_key,
+    )
+    .map(|k| (k, true))
+    .map_err(|_| Error::WrongPassword)
+}
+
+/// The account key wrapped for this device's header ([`Aad::account_key_local`]).
+#[must_use]
+pub fn local_wrap(unlock: &Key, h: &Header, account_key: &Key) -> Vec<u8> {
+    crypto::wrap_key(
+        unlock,
+        &Aad::account_key_local(h.account_id, &h.salt, &h.kdf),
+        account_key,
+    )
+}
+
+/// The account key wrapped for the server and the other devices ([`Aad::account_key`]).
+#[must_use]
+pub fn server_wrap(unlock: &Key, h: &Header, account_key: &Key) -> Vec<u8> {
+    crypto::wrap_key(
+        unlock,
+        &Aad::account_key(h.account_id, &h.salt, &h.kdf),
+        account_key,
+    )
+}
 
 /// The part named by [`Error::Tampered`].
 pub const HEADER_PART: &str = "the vault header";

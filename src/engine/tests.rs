@@ -1560,17 +1560,24 @@ fn default_device_names_differ_on_one_machine() {
     }
 }
 
-// A vault made before local state was authenticated (no MACs, the marker
-// schema 5 sets) is adopted on its first unlock, exactly once; after that a
-// missing MAC is tampering.
+/// Writes the header as an openk from before authenticated local state
+/// did: the account key in the server's (legacy) wrap, no MAC.
+async fn make_legacy_header(vault: &Session) -> Vec<u8> {
+    let mut h = vault.header.clone();
+    h.wrapped_account_key = state::server_wrap(&vault.unlock_key, &h, &vault.account_key);
+    h.mac = None;
+    let bytes = serde_json::to_vec(&h).expect("json");
+    set_raw_header(vault.store().pool(), &bytes).await;
+    bytes
+}
+
+// A vault made before local state was authenticated (legacy wrap, no MACs,
+// the marker schema 5 sets) is adopted on its first unlock, exactly once;
+// after that a missing MAC is tampering, marker or not.
 #[tokio::test]
 async fn an_old_vault_gets_its_state_macs_once() {
     let (_tmp, dir, vault) = new_vault().await;
-    let mut header: serde_json::Value =
-        serde_json::from_slice(&raw_header(vault.store().pool()).await).expect("json");
-    header.as_object_mut().expect("object").remove("mac");
-    let stripped = serde_json::to_vec(&header).expect("json");
-    set_raw_header(vault.store().pool(), &stripped).await;
+    let stripped = make_legacy_header(&vault).await;
     vault
         .store()
         .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))
@@ -1596,7 +1603,79 @@ async fn an_old_vault_gets_its_state_macs_once() {
             .mac
             .is_some()
     );
-    set_raw_header(vault.store().pool(), &stripped).await;
+    // The adopted header is in the local wrap: the old bytes, or a planted
+    // marker with the MAC stripped, do not pass for an old vault again.
+    let adopted = raw_header(vault.store().pool()).await;
+    assert_ne!(adopted, stripped);
+    let mut h: serde_json::Value = serde_json::from_slice(&adopted).expect("json");
+    h.as_object_mut().expect("object").remove("mac");
+    set_raw_header(vault.store().pool(), &serde_json::to_vec(&h).expect("json")).await;
+    vault
+        .store()
+        .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))
+        .await
+        .expect("marker");
+    vault.close().await;
+    assert!(matches!(
+        open(&dir, PASSWORD).await,
+        Err(Error::Tampered(_))
+    ));
+}
+
+// The attack on the upgrade marker: someone who can write vault.db plants
+// the marker, strips the MACs and edits the remote record's server URL. A
+// header in the local wrap is never adopted: refused as tampered, nothing sent.
+#[tokio::test]
+async fn a_planted_upgrade_marker_does_not_pass_an_edited_vault() {
+    let (_tmp, dir, vault) = new_vault().await;
+    let mut h: serde_json::Value =
+        serde_json::from_slice(&raw_header(vault.store().pool()).await).expect("json");
+    h.as_object_mut().expect("object").remove("mac");
+    set_raw_header(vault.store().pool(), &serde_json::to_vec(&h).expect("json")).await;
+    vault
+        .store()
+        .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))
+        .await
+        .expect("marker");
+    vault.close().await;
+    assert!(matches!(
+        open(&dir, PASSWORD).await,
+        Err(Error::Tampered(p)) if p.contains("header")
+    ));
+}
+
+// A vault adopted by the previous version (MACs, but the header still in the
+// legacy wrap) is moved to the local wrap on its next unlock, with valid
+// MACs; after that, the marker planted with stripped MACs is refused.
+#[tokio::test]
+async fn a_legacy_wrap_with_valid_macs_moves_to_the_local_wrap() {
+    let (_tmp, dir, vault) = new_vault().await;
+    let mut h = vault.header.clone();
+    h.wrapped_account_key = state::server_wrap(&vault.unlock_key, &h, &vault.account_key);
+    state::seal_header(&vault.state_key, &mut h);
+    vault
+        .store()
+        .replace_header(&vault.header, &h)
+        .await
+        .expect("legacy");
+    vault.close().await;
+    let vault = open(&dir, PASSWORD).await.expect("opens");
+    let now = vault.store().header().await.expect("h").expect("h");
+    assert_ne!(now.wrapped_account_key, h.wrapped_account_key);
+    assert!(state::open_account_key(&vault.unlock_key, &now).is_ok_and(|(_, legacy)| !legacy));
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(&raw_header(vault.store().pool()).await).expect("json");
+    raw.as_object_mut().expect("object").remove("mac");
+    set_raw_header(
+        vault.store().pool(),
+        &serde_json::to_vec(&raw).expect("json"),
+    )
+    .await;
+    vault
+        .store()
+        .set_meta(store::ADOPT_MACS_KEY, Some(b"\x01"))
+        .await
+        .expect("marker");
     vault.close().await;
     assert!(matches!(
         open(&dir, PASSWORD).await,
@@ -1628,6 +1707,7 @@ async fn old_sync_state_rows_are_adopted_once_then_checked() {
         .execute(vault.store().pool())
         .await
         .expect("strip");
+    make_legacy_header(&vault).await;
     vault.close().await;
     assert!(matches!(
         open(&dir, PASSWORD).await,
@@ -1654,7 +1734,8 @@ async fn old_sync_state_rows_are_adopted_once_then_checked() {
     );
 }
 
-/// Opens `dir` after setting the upgrade marker, as the migration does.
+/// Opens `dir` after setting the upgrade marker, as the migration does
+/// (the header must be in the legacy wrap: [`make_legacy_header`]).
 async fn open_with_marker(dir: &Path) -> Session {
     let store = Store::open(dir, false).await.expect("store");
     store
