@@ -1,7 +1,9 @@
 //! Local state is authenticated: a vault directory in a synced or shared
 //! folder edited with `sqlite3` cannot steer the client. A tampered server
 //! URL, device id or public key is refused (exit 1, "tampered", naming the
-//! part) before any request; a redirect to another host is not followed.
+//! part) before any request, and a password the vault does not know sends
+//! nothing to the server its file names; a redirect to another host is not
+//! followed.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -79,6 +81,22 @@ fn a_tampered_server_url_sends_nothing_to_the_other_host() {
             .code(1)
             .stderr_has("tampered")
             .stderr_has("remote record");
+    }
+    // A password the vault does not know (say, one changed on another
+    // device) cannot be checked locally, so the record cannot be either:
+    // nothing goes to its server unless the user names that server.
+    let real = server.url();
+    for args in [
+        &["status"][..],
+        &["sync"],
+        &["ls"],
+        &["login"],
+        &["login", "--server", &real],
+    ] {
+        env.cmd(args.iter().copied())
+            .env("OPENK_PASSWORD", "a-new-master-password-from-elsewhere")
+            .code(3)
+            .stderr_has("openk login --server");
     }
     assert_eq!(
         hits.load(Ordering::SeqCst),

@@ -214,8 +214,9 @@ fn offline_changes_stay_pending_until_the_server_is_back() {
 // `openk passwd` on A follows the user to B, which edited offline before:
 // with the old password B's sync says the password was changed on another
 // device (exit 3, not "session ended", not "log in as a new device"); with
-// the new one any command adopts it, keeps the edit and pushes it; `openk
-// login` on the existing vault recovers the same way after a second change.
+// the new one a plain command asks nothing of the server (the vault's record
+// of it cannot be authenticated yet) and says to run `openk login --server
+// URL`, which adopts it, keeps the edit and pushes it.
 #[test]
 fn a_password_changed_on_one_device_follows_to_the_other() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -241,10 +242,18 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
     }
     assert_eq!(sync_status(&b)["pending"], 1, "nothing is lost");
 
-    // The new password on B: adopted, the edit is kept and pushed.
+    // The new password on B: a plain command sends nothing and says how.
     b.set_password("the-second-master-pw-Ks8w");
-    let run = b.cmd(["ls"]).ok();
-    run.stdout_has("Shared")
+    b.cmd(["ls"])
+        .code(3)
+        .stderr_has(&format!("openk login --server {}", server.url()));
+    // Naming a different server adopts nothing either.
+    b.cmd(["login", "--server", "http://127.0.0.1:9"])
+        .code(3)
+        .stderr_has("openk login --server");
+    // `login` with the vault's server: adopted, the edit is kept and pushed.
+    let run = b.cmd(["login", "--server", &server.url()]).ok();
+    run.stdout_has("Logged in")
         .stderr_has(
             "the master password was changed on another device; this device now uses the new one",
         )
@@ -262,7 +271,9 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
         .ok();
     a.set_password("the-third-master-pw-Vb3n");
     b.set_password("the-third-master-pw-Vb3n");
-    b.cmd(["login"]).ok().stdout_has("Logged in");
+    b.cmd(["login", "--server", &server.url()])
+        .ok()
+        .stdout_has("Logged in");
     assert_eq!(sync_status(&b)["pending"], 0);
     a.run(&["sync"]);
     assert_eq!(password_of(&a, "Shared"), "edited-again");
@@ -272,7 +283,8 @@ fn a_password_changed_on_one_device_follows_to_the_other() {
 
 // An agent that B started with the old password: the sync that finds the
 // change locks it (its key is the old password's), so the next command asks
-// for the password; `openk unlock` with the new one adopts it in the agent.
+// for the password; after `openk login --server URL` with the new one,
+// `openk unlock` starts an agent with it.
 #[test]
 fn an_agent_with_the_old_password_is_locked_when_the_password_changed() {
     struct Lock<'a>(&'a TestEnv, PathBuf);
@@ -311,6 +323,15 @@ fn an_agent_with_the_old_password_is_locked_when_the_password_changed() {
         .env("XDG_RUNTIME_DIR", &run)
         .env_remove("OPENK_PASSWORD")
         .code(3);
+    b.cmd(["unlock", "--idle-timeout", "120"])
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("OPENK_PASSWORD", "the-agents-new-master-pw-Dm5p")
+        .code(3)
+        .stderr_has("openk login --server");
+    b.cmd(["login", "--server", &server.url()])
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("OPENK_PASSWORD", "the-agents-new-master-pw-Dm5p")
+        .ok();
     b.cmd(["unlock", "--idle-timeout", "120"])
         .env("XDG_RUNTIME_DIR", &run)
         .env("OPENK_PASSWORD", "the-agents-new-master-pw-Dm5p")

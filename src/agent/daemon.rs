@@ -246,8 +246,8 @@ async fn start(opts: &Options, secrets: Secrets) -> Result<Started, (i32, String
     match Session::unlock_with_password_key(&vault, &key, fallback).await {
         Ok(v) => v.close().await,
         Err(engine::Error::WrongPassword) => {
-            // Perhaps a password changed on another device: a full unlock
-            // adopts it from the server (or fails as a wrong password).
+            // A full unlock says what it is (a registered vault: wrong, or
+            // changed on another device, which `openk login --server` adopts).
             Session::unlock(&vault, password.clone(), fallback)
                 .await
                 .map_err(failed)?

@@ -170,12 +170,15 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
     if dir.exists() && engine::vault_exists(&dir).await? {
         // This device already has the vault: a new session for it. A
         // password changed on another device is adopted by the unlock
-        // (which then holds a new session already).
+        // (which then holds a new session already), from the server the
+        // user named here only: the vault's record of it is not
+        // authenticated until the unlock succeeds.
         let mut vault = super::open_vault(
             g,
             true,
             engine::UnlockOptions {
                 allow_weak_kdf: a.allow_weak_kdf,
+                confirmed_server: a.server.clone(),
             },
         )
         .await?;

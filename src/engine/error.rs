@@ -53,10 +53,19 @@ pub enum Error {
     /// The server holds a newer master password than this vault: it was
     /// changed on another device (this device still has the old one).
     #[error(
-        "the master password was changed on another device; unlock with the new password \
-         (run `openk sync` / the command again and type the new one)"
+        "the master password was changed on another device; type the new one in \
+         `openk login --server URL` (URL: this vault's server, as `openk status` shows it)"
     )]
     PasswordChanged,
+    /// A password this registered vault does not know: wrong, or changed on
+    /// another device. The server (as the unauthenticated record names it)
+    /// was not asked; `openk login --server URL` asks it.
+    #[error(
+        "wrong master password or Secret Key (or the vault header was tampered with). If the \
+         master password was changed on another device, fetch it with `openk login --server {0}` \
+         (the server this vault's file names: check it before you type the password)"
+    )]
+    WrongPasswordRegistered(String),
     #[error(
         "the vault changed on the server while this device was pushing; run `openk sync` again"
     )]
@@ -121,7 +130,11 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::WrongPassword | Self::Locked(_) | Self::Session(_) | Self::PasswordChanged => 3,
+            Self::WrongPassword
+            | Self::WrongPasswordRegistered(_)
+            | Self::Locked(_)
+            | Self::Session(_)
+            | Self::PasswordChanged => 3,
             Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
             Self::Ambiguous { .. } => 5,
             Self::Conflict(_) | Self::HeadMoved | Self::KeptMoving(_) => 6,

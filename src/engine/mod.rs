@@ -163,11 +163,20 @@ pub struct Session {
 }
 
 /// How [`Session::unlock_with`] may treat a password changed on another device.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct UnlockOptions {
     /// Accept key derivation parameters below the floor from the server
     /// (`openk login --allow-weak-kdf`).
     pub allow_weak_kdf: bool,
+    /// The server the user named for this unlock (`openk login --server
+    /// URL`). A password this vault does not know may be a master password
+    /// changed on another device, but only the server can say so, and the
+    /// vault's record of its server cannot be authenticated without the
+    /// account key that password does not open. So the question (and the
+    /// auth key) goes to the record's server only when it is this one;
+    /// otherwise nothing is sent and the unlock fails with
+    /// [`Error::WrongPasswordRegistered`].
+    pub confirmed_server: Option<String>,
 }
 
 fn seal_json<T: Serialize>(key: &Key, aad: &Aad, value: &T) -> Vec<u8> {

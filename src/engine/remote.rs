@@ -1120,6 +1120,15 @@ async fn adopt_into_store(
     let Some(mut record) = load(store).await? else {
         return Err(Error::WrongPassword);
     };
+    // Nothing authenticates the record yet (the password that would is not
+    // this vault's): no request goes to its server unless the user named it.
+    let confirmed = options
+        .confirmed_server
+        .as_deref()
+        .and_then(|s| normalize_server_url(s).ok());
+    if confirmed.as_deref() != Some(record.server.as_str()) {
+        return Err(Error::WrongPasswordRegistered(record.server.clone()));
+    }
     let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
     let client = Client::new(&record.server).map_err(Error::Invalid)?;
     let pre = match client.prelogin(&record.email).await {

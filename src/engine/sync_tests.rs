@@ -1030,8 +1030,22 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
     assert_eq!(b.local_sync_status().await.expect("local").pending, 1);
     b.close().await;
 
-    // The new password on B.
-    let mut b = Session::unlock(&b_dir, new_pw(), None)
+    // The new password on B, without naming the server: nothing is asked
+    // (the record of the server cannot be authenticated yet), the header
+    // stays, and the error names the server to log in to.
+    let before = stored_header(&b_dir).await;
+    let e = Session::unlock(&b_dir, new_pw(), None)
+        .await
+        .map(|_| ())
+        .expect_err("not confirmed");
+    assert!(
+        matches!(&e, Error::WrongPasswordRegistered(url) if *url == server.url),
+        "{e}"
+    );
+    assert_eq!(e.exit_code(), 3);
+    assert_eq!(stored_header(&b_dir).await, before);
+    // Naming the vault's server adopts it.
+    let mut b = Session::unlock_with(&b_dir, new_pw(), None, at(&server))
         .await
         .expect("new password adopted");
     assert!(b.adopted_password_change());
@@ -1051,9 +1065,14 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
     );
     b.close().await;
 
-    // From now on B is like A: the old password is wrong (without asking
-    // the server, whose settings now match), the new one opens at once.
+    // From now on B is like A: the old password is wrong (and the server,
+    // whose settings now match, says no more), the new one opens at once.
     let e = Session::unlock(&b_dir, pw(), None)
+        .await
+        .map(|_| ())
+        .expect_err("old");
+    assert!(matches!(e, Error::WrongPasswordRegistered(_)), "{e}");
+    let e = Session::unlock_with(&b_dir, pw(), None, at(&server))
         .await
         .map(|_| ())
         .expect_err("old");
@@ -1065,10 +1084,15 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
     a.change_password(pw(), Some(KdfParams::FLOOR))
         .await
         .expect("passwd back");
-    let e = Session::unlock(&b_dir, SecretString::from("nope".to_owned()), None)
-        .await
-        .map(|_| ())
-        .expect_err("wrong");
+    let e = Session::unlock_with(
+        &b_dir,
+        SecretString::from("nope".to_owned()),
+        None,
+        at(&server),
+    )
+    .await
+    .map(|_| ())
+    .expect_err("wrong");
     assert!(matches!(e, Error::WrongPassword), "{e}");
 }
 
@@ -1107,8 +1131,9 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
 
     let refused = |what: &'static str| {
         let b_dir = b_dir.clone();
+        let options = at(&server);
         async move {
-            let e = Session::unlock(&b_dir, new_pw(), None)
+            let e = Session::unlock_with(&b_dir, new_pw(), None, options)
                 .await
                 .map(|_| ())
                 .expect_err(what);
@@ -1168,7 +1193,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
         .execute(&pool)
         .await
         .expect("restore");
-    let b = Session::unlock(&b_dir, new_pw(), None)
+    let b = Session::unlock_with(&b_dir, new_pw(), None, at(&server))
         .await
         .expect("adopted");
     assert!(b.adopted_password_change());
@@ -1188,7 +1213,7 @@ async fn a_weak_kdf_change_is_adopted_only_when_allowed() {
     a.change_password(new_pw(), Some(FAST))
         .await
         .expect("passwd on a");
-    let e = Session::unlock(&b_dir, new_pw(), None)
+    let e = Session::unlock_with(&b_dir, new_pw(), None, at(&server))
         .await
         .map(|_| ())
         .expect_err("weak");
@@ -1199,6 +1224,7 @@ async fn a_weak_kdf_change_is_adopted_only_when_allowed() {
         None,
         UnlockOptions {
             allow_weak_kdf: true,
+            ..at(&server)
         },
     )
     .await
@@ -1206,4 +1232,12 @@ async fn a_weak_kdf_change_is_adopted_only_when_allowed() {
     assert!(b.adopted_password_change());
     assert_eq!(b.kdf(), FAST);
     b.close().await;
+}
+
+/// Unlock options that name the test server (`openk login --server URL`).
+fn at(server: &TestServer) -> UnlockOptions {
+    UnlockOptions {
+        confirmed_server: Some(server.url.clone()),
+        ..UnlockOptions::default()
+    }
 }
