@@ -20,8 +20,13 @@ use super::clip::Clipboard;
 use super::clock::Clock;
 use super::input::{Edit, TextInput};
 use super::keymap::{Action, Key, Keymap, Lookup};
+use super::panes::devices::{self, Changed, DeviceList};
+use super::panes::search::{self, Searched};
+use super::panes::vault::{self, Saved, Verb, Versions};
+use super::popups::history::{self, OldVersion};
+use super::popups::passwd;
 use super::theme::Theme;
-use super::worker::{Reply, Request, SyncState, Verb};
+use super::worker::{Answer, Notice, Reply, Request, SyncState, To};
 use crate::engine::generator::{self, PassphraseSpec, PasswordSpec};
 use crate::engine::model::{
     Entry, Field, FieldKind, Item, ItemKind, field_rank, label, standard_fields,
@@ -780,7 +785,7 @@ impl App {
         self.search.sel = 0;
         let seq = self.search.seq;
         let text = self.search.input.as_str().to_owned();
-        self.send(Request::Search { seq, text });
+        self.send(Request::Job(search::search(seq, text)));
     }
 
     fn jump_to_hit(&mut self) {
@@ -840,11 +845,11 @@ impl App {
             },
             Popup::Confirm(what) => match k.code {
                 KeyCode::Char('y' | 'Y') | KeyCode::Enter => match what {
-                    Confirmable::Trash(id, _) => self.send(Request::Trash(id)),
-                    Confirmable::Revoke(id, _) => self.send(Request::RevokeDevice(id)),
+                    Confirmable::Trash(id, _) => self.send(Request::Job(vault::trash(id))),
+                    Confirmable::Revoke(id, _) => self.send(Request::Job(devices::revoke(id))),
                     Confirmable::Purge(id, _) => {
                         self.busy = Some("Purging");
-                        self.send(Request::Purge(id));
+                        self.send(Request::Job(vault::purge(id)));
                     }
                 },
                 KeyCode::Char('n' | 'N') | KeyCode::Esc => self.say("Cancelled"),
@@ -860,7 +865,10 @@ impl App {
             Popup::Rename { id, mut input } => match k.code {
                 KeyCode::Esc => self.say("Cancelled"),
                 KeyCode::Enter if !input.as_str().trim().is_empty() => {
-                    self.send(Request::RenameDevice(id, input.as_str().trim().to_owned()));
+                    self.send(Request::Job(devices::rename(
+                        id,
+                        input.as_str().trim().to_owned(),
+                    )));
                 }
                 _ => {
                     input.handle(k);
@@ -923,10 +931,10 @@ impl App {
                     p.error = Some("the two new passwords differ; type the second again".into());
                     again.clear();
                 } else {
-                    let request = Request::ChangePassword {
-                        current: SecretString::from(current.as_str().to_owned()),
-                        new: SecretString::from(new.as_str().to_owned()),
-                    };
+                    let request = Request::Job(passwd::change_password(
+                        SecretString::from(current.as_str().to_owned()),
+                        SecretString::from(new.as_str().to_owned()),
+                    ));
                     p.error = None;
                     p.saving = true;
                     self.busy = Some("Changing the master password (deriving keys)");
@@ -1093,7 +1101,7 @@ impl App {
                     self.revealed.insert(self.field_sel);
                     // Shown from the version on disk now.
                     if let Some(id) = self.selected_id() {
-                        self.send(Request::Item(id));
+                        self.send(Request::Job(vault::read_item(id)));
                     }
                 }
             }
@@ -1144,7 +1152,7 @@ impl App {
                 if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
                     if e.overview.trashed_at.is_some() {
                         let id = e.r.id;
-                        self.send(Request::Restore(id));
+                        self.send(Request::Job(vault::restore(id)));
                     } else {
                         self.warn("Not in the trash");
                     }
@@ -1152,7 +1160,7 @@ impl App {
             }
             Action::History => {
                 if let Some(id) = self.selected_id() {
-                    self.send(Request::History(id));
+                    self.send(Request::Job(vault::history(id)));
                 }
             }
             Action::Favorite => {
@@ -1162,7 +1170,7 @@ impl App {
                         ..ItemPatch::default()
                     };
                     let (id, base) = (e.r.id, e.r.version);
-                    self.send(Request::Update(id, Some(base), Box::new(patch)));
+                    self.send(Request::Job(vault::update(id, Some(base), patch)));
                 }
             }
             Action::Sort => {
@@ -1196,7 +1204,7 @@ impl App {
         match p {
             Pane::Devices => {
                 self.devices.loading = true;
-                self.send(Request::Devices);
+                self.send(Request::Job(devices::devices()));
             }
             Pane::Search => {
                 if self.search.hits.is_empty() {
@@ -1363,7 +1371,7 @@ impl App {
                     self.revealed.clear();
                     self.field_sel = 0;
                     self.detail = None;
-                    self.send(Request::Item(id));
+                    self.send(Request::Job(vault::read_item(id)));
                 }
             }
             None => {
@@ -1515,7 +1523,7 @@ impl App {
         if let Some(d) = &self.detail {
             let id = d.r.id;
             if self.entry(id).is_some_and(|e| e.r.version != d.r.version) {
-                self.send(Request::Item(id));
+                self.send(Request::Job(vault::read_item(id)));
             }
         }
         if let Some(Popup::History(h)) = &self.popup {
@@ -1523,7 +1531,7 @@ impl App {
             let shown = h.versions.last().map(|v| v.version);
             if self.entry(id).is_some_and(|e| Some(e.r.version) != shown) {
                 self.history_refresh = Some(id);
-                self.send(Request::History(id));
+                self.send(Request::Job(vault::history(id)));
             }
         }
     }
@@ -1538,7 +1546,7 @@ impl App {
             return;
         };
         self.pending_copy = Some((id, what));
-        self.send(Request::Item(id));
+        self.send(Request::Job(vault::read_item(id)));
     }
 
     fn copy_now(&mut self, what: CopyWhat) {
@@ -1651,141 +1659,8 @@ impl App {
                 self.set_entries(entries);
                 self.reread_stale_views();
             }
-            Reply::Item(item) => {
-                let (id, version) = (item.r.id, item.r.version);
-                if self.selected_id() == Some(id) {
-                    let keep = self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id);
-                    if keep {
-                        // The same item, maybe a newer version: what was
-                        // revealed stays revealed, showing the new values.
-                        self.field_sel = self
-                            .field_sel
-                            .min(item.details.fields.len().saturating_sub(1));
-                    } else {
-                        self.revealed.clear();
-                        self.field_sel = default_field(&item);
-                    }
-                    self.detail = Some(*item);
-                    if let Some(Popup::History(h)) = &self.popup
-                        && h.id == id
-                        && h.versions.last().is_none_or(|v| v.version != version)
-                    {
-                        self.history_refresh = Some(id);
-                        self.send(Request::History(id));
-                    }
-                    if let Some((id, what)) = self.pending_copy.take()
-                        && Some(id) == self.selected_id()
-                    {
-                        self.copy_now(what);
-                    }
-                }
-            }
-            Reply::Searched {
-                seq,
-                hits,
-                total,
-                error,
-            } => {
-                if seq >= self.search.shown_seq {
-                    self.search.shown_seq = seq;
-                    self.search.hits = hits;
-                    self.search.total = total;
-                    self.search.error = error;
-                    self.search.sel = self
-                        .search
-                        .sel
-                        .min(self.search.hits.len().saturating_sub(1));
-                }
-            }
-            Reply::Written(verb, item) => {
-                let name = item.overview.name.clone();
-                let id = item.r.id;
-                self.say(match verb {
-                    Verb::Added => format!("Added {name}"),
-                    Verb::Saved => format!("Saved {name}"),
-                    Verb::Trashed => format!("Moved {name} to the trash; R in Trash restores it"),
-                    Verb::Restored => format!("Restored {name}"),
-                });
-                if verb == Verb::Added {
-                    self.field_sel = default_field(&item);
-                    self.revealed.clear();
-                }
-                if self.detail.as_ref().is_some_and(|d| d.r.id == id) || verb == Verb::Added {
-                    self.detail = Some(*item);
-                }
-                if verb == Verb::Added {
-                    self.pending_select = Some(id);
-                }
-            }
-            Reply::History(id, versions) => {
-                let mut reveal = false;
-                if self.history_refresh.take() == Some(id) {
-                    // A re-read after a change: only for the popup still open.
-                    match &self.popup {
-                        Some(Popup::History(h)) if h.id == id => reveal = h.reveal,
-                        _ => return,
-                    }
-                }
-                let name = self
-                    .entry(id)
-                    .map(|e| e.overview.name.clone())
-                    .unwrap_or_default();
-                let sel = versions.len().saturating_sub(1);
-                self.popup = Some(Popup::History(HistoryState {
-                    id,
-                    name,
-                    versions,
-                    sel,
-                    compared: None,
-                    reveal,
-                }));
-            }
-            Reply::Merged {
-                item,
-                other,
-                conflicts,
-            } => {
-                let name = item.overview.name.clone();
-                if conflicts.is_empty() {
-                    self.say(format!(
-                        "Saved {name}, merged with version {other} saved elsewhere meanwhile"
-                    ));
-                } else {
-                    let key = self.keymap.first_key(Action::History);
-                    self.warn(format!(
-                        "Saved {name}; {} also changed elsewhere meanwhile: kept yours, the other is version {other} ({key}: history)",
-                        conflicts.join(", ")
-                    ));
-                }
-                if self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id) {
-                    self.detail = Some(*item);
-                }
-            }
-            Reply::Version(old) => {
-                if let Some(Popup::History(h)) = &mut self.popup
-                    && h.id == old.r.id
-                    && let Some(cur) = self.detail.as_ref().filter(|d| d.r.id == old.r.id)
-                {
-                    h.compared = Some(Compared {
-                        version: old.r.version,
-                        current: cur.r.version,
-                        differences: differences(&old, cur),
-                    });
-                }
-            }
+            Reply::To(to, answer) => self.on_answer(to, answer),
             Reply::Sync(s) => self.set_sync(s),
-            Reply::Devices(list) => {
-                self.devices.loading = false;
-                self.devices.list = Some(list);
-                let n = self
-                    .devices
-                    .list
-                    .as_ref()
-                    .and_then(|l| l.as_ref().ok())
-                    .map_or(0, Vec::len);
-                self.devices.sel = self.devices.sel.min(n.saturating_sub(1));
-            }
-            Reply::DeviceChanged(msg) => self.say(msg),
             Reply::Done(msg) => {
                 self.busy = None;
                 self.say(msg);
@@ -1839,6 +1714,183 @@ impl App {
                 // The entries with the new item are on their way.
                 self.pending_select = Some(id);
             }
+        }
+    }
+
+    /// A job's answer, for the pane or popup it names.
+    #[allow(clippy::too_many_lines)]
+    fn on_answer(&mut self, to: To, answer: Answer) {
+        /// What the answer holds.
+        enum Got {
+            Item(Box<Item>),
+            Searched(Searched),
+            Saved(Saved),
+            Versions(Versions),
+            Old(OldVersion),
+            Devices(DeviceList),
+            Changed(Changed),
+            Notice(Notice),
+        }
+        let got = answer
+            .take::<Box<Item>>()
+            .map(Got::Item)
+            .or_else(|a| a.take::<Searched>().map(Got::Searched))
+            .or_else(|a| a.take::<Saved>().map(Got::Saved))
+            .or_else(|a| a.take::<Versions>().map(Got::Versions))
+            .or_else(|a| a.take::<OldVersion>().map(Got::Old))
+            .or_else(|a| a.take::<DeviceList>().map(Got::Devices))
+            .or_else(|a| a.take::<Changed>().map(Got::Changed))
+            .or_else(|a| a.take::<Notice>().map(Got::Notice));
+        match got {
+            Ok(Got::Item(item)) => {
+                let (id, version) = (item.r.id, item.r.version);
+                if self.selected_id() == Some(id) {
+                    let keep = self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id);
+                    if keep {
+                        // The same item, maybe a newer version: what was
+                        // revealed stays revealed, showing the new values.
+                        self.field_sel = self
+                            .field_sel
+                            .min(item.details.fields.len().saturating_sub(1));
+                    } else {
+                        self.revealed.clear();
+                        self.field_sel = default_field(&item);
+                    }
+                    self.detail = Some(*item);
+                    if let Some(Popup::History(h)) = &self.popup
+                        && h.id == id
+                        && h.versions.last().is_none_or(|v| v.version != version)
+                    {
+                        self.history_refresh = Some(id);
+                        self.send(Request::Job(vault::history(id)));
+                    }
+                    if let Some((id, what)) = self.pending_copy.take()
+                        && Some(id) == self.selected_id()
+                    {
+                        self.copy_now(what);
+                    }
+                }
+            }
+            Ok(Got::Searched(Searched {
+                seq,
+                hits,
+                total,
+                error,
+            })) => {
+                if seq >= self.search.shown_seq {
+                    self.search.shown_seq = seq;
+                    self.search.hits = hits;
+                    self.search.total = total;
+                    self.search.error = error;
+                    self.search.sel = self
+                        .search
+                        .sel
+                        .min(self.search.hits.len().saturating_sub(1));
+                }
+            }
+            Ok(Got::Saved(Saved::Written(verb, item))) => {
+                let name = item.overview.name.clone();
+                let id = item.r.id;
+                self.say(match verb {
+                    Verb::Added => format!("Added {name}"),
+                    Verb::Saved => format!("Saved {name}"),
+                    Verb::Trashed => format!("Moved {name} to the trash; R in Trash restores it"),
+                    Verb::Restored => format!("Restored {name}"),
+                });
+                if verb == Verb::Added {
+                    self.field_sel = default_field(&item);
+                    self.revealed.clear();
+                }
+                if self.detail.as_ref().is_some_and(|d| d.r.id == id) || verb == Verb::Added {
+                    self.detail = Some(*item);
+                }
+                if verb == Verb::Added {
+                    self.pending_select = Some(id);
+                }
+            }
+            Ok(Got::Versions(Versions(id, versions))) => {
+                let mut reveal = false;
+                if self.history_refresh.take() == Some(id) {
+                    // A re-read after a change: only for the popup still open.
+                    match &self.popup {
+                        Some(Popup::History(h)) if h.id == id => reveal = h.reveal,
+                        _ => return,
+                    }
+                }
+                let name = self
+                    .entry(id)
+                    .map(|e| e.overview.name.clone())
+                    .unwrap_or_default();
+                let sel = versions.len().saturating_sub(1);
+                self.popup = Some(Popup::History(HistoryState {
+                    id,
+                    name,
+                    versions,
+                    sel,
+                    compared: None,
+                    reveal,
+                }));
+            }
+            Ok(Got::Saved(Saved::Merged {
+                item,
+                other,
+                conflicts,
+            })) => {
+                let name = item.overview.name.clone();
+                if conflicts.is_empty() {
+                    self.say(format!(
+                        "Saved {name}, merged with version {other} saved elsewhere meanwhile"
+                    ));
+                } else {
+                    let key = self.keymap.first_key(Action::History);
+                    self.warn(format!(
+                        "Saved {name}; {} also changed elsewhere meanwhile: kept yours, the other is version {other} ({key}: history)",
+                        conflicts.join(", ")
+                    ));
+                }
+                if self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id) {
+                    self.detail = Some(*item);
+                }
+            }
+            Ok(Got::Old(OldVersion(old))) => {
+                if let Some(Popup::History(h)) = &mut self.popup
+                    && h.id == old.r.id
+                    && let Some(cur) = self.detail.as_ref().filter(|d| d.r.id == old.r.id)
+                {
+                    h.compared = Some(Compared {
+                        version: old.r.version,
+                        current: cur.r.version,
+                        differences: differences(&old, cur),
+                    });
+                }
+            }
+            Ok(Got::Devices(list)) => {
+                self.devices.loading = false;
+                self.devices.list = Some(list);
+                let n = self
+                    .devices
+                    .list
+                    .as_ref()
+                    .and_then(|l| l.as_ref().ok())
+                    .map_or(0, Vec::len);
+                self.devices.sel = self.devices.sel.min(n.saturating_sub(1));
+            }
+            Ok(Got::Changed(Changed { done, list })) => {
+                match done {
+                    Ok(msg) => self.say(msg),
+                    Err(msg) => {
+                        self.busy = None;
+                        self.pending_copy = None;
+                        self.warn(msg);
+                    }
+                }
+                self.on_answer(devices::TO, Answer::new(list));
+            }
+            Ok(Got::Notice(Notice(msg))) => {
+                self.busy = None;
+                self.say(msg);
+            }
+            Err(a) => tracing::warn!(to = to.0, ?a, "an answer nobody reads"),
         }
     }
 
@@ -1900,8 +1952,10 @@ impl App {
             KeyCode::Char('s') if ctrl => match form.build() {
                 Ok(built) => {
                     let request = match built {
-                        Built::Draft(d) => Request::Add(d),
-                        Built::Patch(id, base, p) => Request::Update(id, Some(base), p),
+                        Built::Draft(d) => Request::Job(vault::add(*d)),
+                        Built::Patch(id, base, p) => {
+                            Request::Job(vault::update(id, Some(base), *p))
+                        }
                         Built::Nothing => {
                             self.say("Nothing changed");
                             return;
@@ -2022,9 +2076,9 @@ impl App {
                 if let Some(v) = h.versions.get(h.sel)
                     && v.damaged.is_none()
                 {
-                    self.send(Request::Version(h.id, v.version));
+                    self.send(Request::Job(history::version(h.id, v.version)));
                     if self.detail.as_ref().is_none_or(|d| d.r.id != h.id) {
-                        self.send(Request::Item(h.id));
+                        self.send(Request::Job(vault::read_item(h.id)));
                     }
                 }
             }

@@ -789,7 +789,12 @@ async fn idle_lock_wipes_state_and_returns_to_unlock() {
     assert!(text.contains("Locked after being idle"), "{text}");
     assert!(!text.contains("GitHub"));
     // The worker dropped the vault: a late request fails.
-    let replies = h.worker.handle(Request::Item(uuid::Uuid::nil())).await;
+    let replies = h
+        .worker
+        .handle(Request::Job(super::panes::vault::read_item(
+            uuid::Uuid::nil(),
+        )))
+        .await;
     assert!(matches!(replies.as_slice(), [Reply::Error(m)] if m.contains("locked")));
 }
 

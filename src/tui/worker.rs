@@ -3,6 +3,12 @@
 //! database work never blocks a frame. Locking drops the vault (its keys
 //! are wiped on drop).
 //!
+//! Engine calls arrive as [`Job`]s: a closure over the [`Session`] and the
+//! id of the pane or popup its answer is for ([`To`]). The worker runs it
+//! and sends back [`Reply::To`] with whatever the closure returned, so a
+//! new pane brings its own jobs and adds nothing here. The worker's own
+//! requests (unlock, lock, sync, login, the refresh tick) stay variants.
+//!
 //! The worker itself never waits on the network. Network work (syncs, the
 //! device list, renames and revocations, opening the server's event
 //! stream) runs one job at a time in its own task on a second handle of
@@ -23,21 +29,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::engine::model::{Entry, Item};
-use crate::engine::remote::Device as DeviceResponse;
-use crate::engine::search::Query;
-use crate::engine::sync::EventStream;
-use crate::engine::sync::{SyncOptions, SyncReport};
-use crate::engine::{
-    self, Error, ExposeSecret, ItemDraft, ItemPatch, KdfParams, SecretString, Session,
-    VersionSummary, files,
-};
+use crate::engine::model::Entry;
+use crate::engine::sync::{EventStream, SyncOptions, SyncReport};
+use crate::engine::{self, Error, ExposeSecret, KdfParams, SecretString, Session, files};
 
-/// Results a search returns: a few screenfuls.
-const SEARCH_LIMIT: usize = 100;
+pub use super::job::{Answer, Job, Notice, To};
+pub use super::sync_state::SyncState;
+use super::sync_state::{failed, message, verify_summary};
+
 /// How often the worker looks for changes other writers made.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(500);
 
@@ -49,30 +50,9 @@ pub enum Request {
     Lock,
     /// Close the vault and stop serving.
     Quit,
-    Item(Uuid),
-    Search {
-        seq: u64,
-        text: String,
-    },
-    Add(Box<ItemDraft>),
-    /// A patch made on a version of the item (`None`: on the current one);
-    /// saved on a newer version, it is merged (see [`Session::update_from`]).
-    Update(Uuid, Option<u64>, Box<ItemPatch>),
-    Trash(Uuid),
-    Restore(Uuid),
-    History(Uuid),
-    Version(Uuid, u64),
+    /// A pane's or popup's engine work.
+    Job(Job),
     Sync,
-    Devices,
-    RenameDevice(Uuid, String),
-    RevokeDevice(Uuid),
-    /// Destroys a trashed item and its history.
-    Purge(Uuid),
-    /// Checks the current master password, then changes it.
-    ChangePassword {
-        current: SecretString,
-        new: SecretString,
-    },
     /// Logs this (registered) device in again.
     Relogin,
     /// Ends this device's server session.
@@ -113,78 +93,51 @@ impl std::fmt::Debug for Finished {
 enum Outcome {
     Synced(Result<SyncReport, Error>),
     Verified(Result<SyncReport, Error>),
-    Devices(Result<Vec<DeviceResponse>, String>),
-    Renamed(
-        Result<DeviceResponse, Error>,
-        Result<Vec<DeviceResponse>, String>,
-    ),
-    Revoked(Result<(), Error>, Result<Vec<DeviceResponse>, String>),
     Events(Result<EventStream, Error>),
+    Pane(To, Result<Answer, Error>),
 }
 
 /// Network work, one at a time, off the worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Job {
+enum Net {
     Sync,
     /// `sync --verify` from the palette.
     Verify,
-    Devices,
-    Rename(Uuid, String),
-    Revoke(Uuid),
     Events,
+    Pane(Job),
 }
 
-struct Running {
-    id: u64,
-    job: Job,
-    task: tokio::task::JoinHandle<()>,
+/// Which network work runs (the job itself moved into its task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sync,
+    Verify,
+    Events,
+    Pane,
 }
 
-/// Where the vault stands with its server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncState {
-    /// Never registered with a server.
-    LocalOnly,
-    /// Registered but this device is logged out.
-    LoggedOut,
-    Synced,
-    Pending(u64),
-    Syncing,
-    /// The server took too long to answer (it accepted the connection, or
-    /// the connection attempt timed out).
-    NotAnswering(String),
-    /// The server could not be reached at all (refused, no route, DNS).
-    Offline(String),
-    /// The user stopped the sync; `u64` changes are still to push.
-    Cancelled(u64),
-    Error(String),
-}
-
-impl SyncState {
-    #[must_use]
-    pub fn label(&self) -> String {
+impl Net {
+    fn kind(&self) -> Kind {
         match self {
-            Self::LocalOnly => "local only".into(),
-            Self::LoggedOut => "logged out".into(),
-            Self::Synced => "synced".into(),
-            Self::Pending(n) => format!("pending {n}"),
-            Self::Syncing => "syncing…".into(),
-            Self::NotAnswering(_) => "server not answering".into(),
-            Self::Offline(_) => "offline".into(),
-            Self::Cancelled(0) => "sync cancelled".into(),
-            Self::Cancelled(n) => format!("sync cancelled · pending {n}"),
-            Self::Error(_) => "sync error".into(),
+            Self::Sync => Kind::Sync,
+            Self::Verify => Kind::Verify,
+            Self::Events => Kind::Events,
+            Self::Pane(_) => Kind::Pane,
+        }
+    }
+
+    /// Whether `self` waiting makes queueing `other` pointless.
+    fn covers(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Pane(a), Self::Pane(b)) => b.latest_only && a.to == b.to && a.what == b.what,
+            (a, b) => a.kind() == b.kind(),
         }
     }
 }
 
-/// What a successful write was, for the status line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Added,
-    Saved,
-    Trashed,
-    Restored,
+struct Running {
+    id: u64,
+    kind: Kind,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The worker's answers.
@@ -201,27 +154,9 @@ pub enum Reply {
     },
     UnlockFailed(String),
     Entries(Arc<Vec<Entry>>),
-    Item(Box<Item>),
-    Searched {
-        seq: u64,
-        hits: Vec<Uuid>,
-        total: usize,
-        error: Option<String>,
-    },
-    Written(Verb, Box<Item>),
-    /// An edit made on an older version, merged with the newer one.
-    Merged {
-        item: Box<Item>,
-        /// The version it was merged with (now in history).
-        other: u64,
-        /// Parts both changed: this edit's values were kept.
-        conflicts: Vec<String>,
-    },
-    History(Uuid, Vec<VersionSummary>),
-    Version(Box<Item>),
+    /// A job's answer, for the pane or popup it names.
+    To(To, Answer),
     Sync(SyncState),
-    Devices(Result<Vec<DeviceResponse>, String>),
-    DeviceChanged(String),
     /// A command finished: what it did, for the status line.
     Done(String),
     /// The engine took a [`Request::Submit`].
@@ -244,7 +179,7 @@ pub struct Worker {
     events: Option<tokio::task::JoinHandle<()>>,
     /// The network job in flight, and those waiting for it.
     running: Option<Running>,
-    queue: VecDeque<Job>,
+    queue: VecDeque<Net>,
     next_job: u64,
     /// How the last sync ended when it did not finish (failed or
     /// cancelled): the status stays that, never "synced", until a sync
@@ -256,51 +191,10 @@ fn snapshot(entries: &[Entry]) -> Arc<Vec<Entry>> {
     Arc::new(entries.to_vec())
 }
 
-fn message(e: &Error) -> String {
-    match e {
-        Error::WrongPassword => "wrong password — try again".into(),
-        Error::PasswordChanged => {
-            "the master password was changed on another device; lock and unlock with the new password"
-                .into()
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The state a failed sync leaves: a server that does not answer is told
-/// apart from one that cannot be reached at all.
-fn failed(e: &Error) -> SyncState {
-    match e {
-        Error::NotAnswering(m) => SyncState::NotAnswering(m.clone()),
-        Error::Unreachable(m)
-            if [
-                "timed out",
-                "timeout",
-                "deadline",
-                "did not answer",
-                "not answering",
-            ]
-            .iter()
-            .any(|w| m.to_lowercase().contains(w)) =>
-        {
-            SyncState::NotAnswering(m.clone())
-        }
-        Error::Unreachable(m) => SyncState::Offline(m.clone()),
-        other => SyncState::Error(message(other)),
-    }
-}
-
 /// Runs one network job on its own handle of the vault.
-async fn run_job(v: &mut Session, job: Job, progress: &(dyn Fn() + Send + Sync)) -> Outcome {
-    let list = async |v: &mut Session| {
-        if v.is_logged_in() {
-            v.devices().await.map_err(|e| e.to_string())
-        } else {
-            Ok(Vec::new())
-        }
-    };
+async fn run_net(v: &mut Session, job: Net, progress: &(dyn Fn() + Send + Sync)) -> Outcome {
     match job {
-        Job::Sync => {
+        Net::Sync => {
             let report = |_: engine::sync::Progress| progress();
             Outcome::Synced(
                 v.sync(&SyncOptions {
@@ -311,27 +205,19 @@ async fn run_job(v: &mut Session, job: Job, progress: &(dyn Fn() + Send + Sync))
                 .await,
             )
         }
-        Job::Verify => Outcome::Verified(
+        Net::Verify => Outcome::Verified(
             v.sync(&SyncOptions {
                 verify: true,
                 ..SyncOptions::default()
             })
             .await,
         ),
-        Job::Devices => Outcome::Devices(list(v).await),
-        Job::Rename(id, name) => {
-            let done = v.rename_device(id, &name).await;
-            Outcome::Renamed(done, list(v).await)
-        }
-        Job::Revoke(id) => {
-            let done = v.revoke_device(id).await;
-            Outcome::Revoked(done, list(v).await)
-        }
-        Job::Events => Outcome::Events(if v.is_logged_in() {
+        Net::Events => Outcome::Events(if v.is_logged_in() {
             v.events().await
         } else {
             Err(Error::Session("logged out".into()))
         }),
+        Net::Pane(job) => Outcome::Pane(job.to, (job.run)(v).await),
     }
 }
 
@@ -374,8 +260,21 @@ impl Worker {
 
     /// Whether a sync is running or waiting.
     fn is_syncing(&self) -> bool {
-        let syncs = |j: &Job| matches!(j, Job::Sync | Job::Verify);
-        self.running.as_ref().is_some_and(|r| syncs(&r.job)) || self.queue.iter().any(syncs)
+        let syncs = |k: Kind| matches!(k, Kind::Sync | Kind::Verify);
+        self.running.as_ref().is_some_and(|r| syncs(r.kind))
+            || self.queue.iter().any(|j| syncs(j.kind()))
+    }
+
+    /// The vault's server, for error messages.
+    fn server(&self) -> Option<&str> {
+        self.vault
+            .as_ref()
+            .and_then(Session::remote)
+            .map(|r| r.server.as_str())
+    }
+
+    fn message(&self, e: &Error) -> String {
+        message(e, self.server())
     }
 
     /// Serves requests until the channel closes, and looks for changes
@@ -389,6 +288,10 @@ impl Worker {
         self.connect(me);
         let mut tick = tokio::time::interval(REFRESH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let latest = |r: &Request| match r {
+            Request::Job(j) if j.latest_only => Some((j.to, j.what)),
+            _ => None,
+        };
         loop {
             let req = tokio::select! {
                 req = rx.recv() => match req {
@@ -398,11 +301,11 @@ impl Worker {
                 _ = tick.tick() => Request::Refresh,
             };
             // Typing fast queues searches: only the newest matters.
-            let req = match req {
-                Request::Search { .. } => {
+            let req = match latest(&req) {
+                Some(key) => {
                     let mut newest = req;
                     while let Ok(next) = rx.try_recv() {
-                        if matches!(next, Request::Search { .. }) {
+                        if latest(&next) == Some(key) {
                             newest = next;
                         } else {
                             for r in self.handle(newest).await {
@@ -413,7 +316,7 @@ impl Worker {
                     }
                     newest
                 }
-                other => other,
+                None => req,
             };
             if matches!(req, Request::Quit) {
                 break;
@@ -495,7 +398,10 @@ impl Worker {
             Ok(None) => None,
             Ok(Some(_)) => match v.entries().await {
                 Ok((entries, _)) => Some(Reply::Entries(snapshot(entries))),
-                Err(e) => Some(Reply::Error(message(&e))),
+                Err(e) => Some(Reply::Error(message(
+                    &e,
+                    v.remote().map(|r| r.server.as_str()),
+                ))),
             },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot look for changes");
@@ -504,13 +410,13 @@ impl Worker {
         }
     }
 
-    /// Queues a network job (a sync already waiting is not queued twice)
-    /// and starts it when nothing else runs.
-    async fn queue_job(&mut self, job: Job) -> Vec<Reply> {
+    /// Queues a network job (one already waiting is not queued twice) and
+    /// starts it when nothing else runs.
+    async fn queue_job(&mut self, job: Net) -> Vec<Reply> {
         if self.me.is_none() || self.vault.as_ref().is_none_or(|v| !v.is_logged_in()) {
             return Vec::new();
         }
-        if !self.queue.contains(&job) {
+        if !self.queue.iter().any(|q| q.covers(&job)) {
             self.queue.push_back(job);
         }
         self.start_next().await
@@ -537,24 +443,24 @@ impl Worker {
         };
         self.next_job += 1;
         let id = self.next_job;
+        let kind = job.kind();
         let started = vec![Reply::Sync(
-            if matches!(job, Job::Sync | Job::Verify) || self.is_syncing() {
+            if matches!(kind, Kind::Sync | Kind::Verify) || self.is_syncing() {
                 SyncState::Syncing
             } else {
                 self.local_state().await
             },
         )];
-        let task_job = job.clone();
         let task = tokio::spawn(async move {
             let tell = me.clone();
             let progress = move || {
                 let _ = tell.send(Request::Progress(id));
             };
-            let outcome = run_job(&mut handle, task_job, &progress).await;
+            let outcome = run_net(&mut handle, job, &progress).await;
             handle.close().await;
             let _ = me.send(Request::Done(Box::new(Finished { id, outcome })));
         });
-        self.running = Some(Running { id, job, task });
+        self.running = Some(Running { id, kind, task });
         started
     }
 
@@ -575,15 +481,15 @@ impl Worker {
                             .events
                             .as_ref()
                             .is_none_or(tokio::task::JoinHandle::is_finished)
-                            && !self.queue.contains(&Job::Events)
+                            && !self.queue.iter().any(|q| q.kind() == Kind::Events)
                         {
-                            self.queue.push_back(Job::Events);
+                            self.queue.push_back(Net::Events);
                         }
                         None
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "background sync failed");
-                        Some(failed(&e))
+                        Some(failed(&e, self.server()))
                     }
                 };
                 let state = match state {
@@ -603,30 +509,15 @@ impl Worker {
                         self.failure = None;
                         out.push(verify_summary(&report));
                     }
-                    Err(e) => out.push(Reply::Error(message(&e))),
+                    Err(e) => out.push(Reply::Error(self.message(&e))),
                 }
                 out.push(Reply::Sync(self.sync_state().await));
             }
-            Outcome::Devices(list) => {
-                out.push(Reply::Devices(list));
-                out.push(Reply::Sync(self.sync_state().await));
-            }
-            Outcome::Renamed(done, list) => {
-                match done {
-                    Ok(d) => out.push(Reply::DeviceChanged(format!(
-                        "Device renamed to {:?}",
-                        d.name
-                    ))),
-                    Err(e) => out.push(Reply::Error(message(&e))),
+            Outcome::Pane(to, answer) => {
+                match answer {
+                    Ok(a) => out.push(Reply::To(to, a)),
+                    Err(e) => out.push(Reply::Error(self.message(&e))),
                 }
-                out.push(Reply::Devices(list));
-            }
-            Outcome::Revoked(done, list) => {
-                match done {
-                    Ok(()) => out.push(Reply::DeviceChanged("Device revoked".into())),
-                    Err(e) => out.push(Reply::Error(message(&e))),
-                }
-                out.push(Reply::Devices(list));
                 out.push(Reply::Sync(self.sync_state().await));
             }
             Outcome::Events(Ok(mut stream)) => {
@@ -662,14 +553,50 @@ impl Worker {
                 replies
             }
             Ok(replies) => replies,
-            Err(e) if submitted => vec![Reply::Rejected(message(&e))],
-            Err(e) => vec![Reply::Error(message(&e))],
+            Err(e) if submitted => vec![Reply::Rejected(self.message(&e))],
+            Err(e) => vec![Reply::Error(self.message(&e))],
         }
     }
 
-    #[allow(clippy::too_many_lines)]
+    /// Runs a pane's job: here, or queued as network work.
+    async fn job(&mut self, mut job: Job) -> Result<Vec<Reply>, Error> {
+        if job.network {
+            self.vault()?;
+            if self.logged_in() && self.me.is_some() {
+                return Ok(self.queue_job(Net::Pane(job)).await);
+            }
+            let answer = match job.offline.take() {
+                Some(offline) => offline()?,
+                None if !self.logged_in() => {
+                    return Err(Error::Session(
+                        "logged out of the server; run `openk login`".into(),
+                    ));
+                }
+                None => return Ok(Vec::new()),
+            };
+            return Ok(vec![
+                Reply::To(job.to, answer),
+                Reply::Sync(self.sync_state().await),
+            ]);
+        }
+        let mut out: Vec<Reply> = if job.fresh {
+            // Current as of now: what another writer saved is read (and
+            // listed) before the job runs.
+            self.catch_up().await.into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        let answer = (job.run)(self.vault()?).await?;
+        let reply = Reply::To(job.to, answer);
+        if job.writes {
+            out.extend(self.after_write(reply).await?);
+        } else {
+            out.push(reply);
+        }
+        Ok(out)
+    }
+
     async fn serve(&mut self, req: Request) -> Result<Vec<Reply>, Error> {
-        let written = |verb, item: Item| Reply::Written(verb, Box::new(item));
         let replies = match req {
             Request::Unlock(password) => {
                 self.lock().await;
@@ -684,128 +611,25 @@ impl Worker {
                         let entries = self.entries().await?;
                         // The vault goes on screen now; the sync runs in
                         // the background (never "synced" before it ends).
-                        let started = self.queue_job(Job::Sync).await;
+                        let started = self.queue_job(Net::Sync).await;
                         let sync = self.sync_state().await;
                         let mut out = vec![Reply::Unlocked { entries, sync }];
                         out.extend(started);
                         out
                     }
-                    Err(e) => vec![Reply::UnlockFailed(message(&e))],
+                    Err(e) => vec![Reply::UnlockFailed(self.message(&e))],
                 }
             }
-            Request::Create(password) => {
-                if password.expose_secret().is_empty() {
-                    return Ok(vec![Reply::UnlockFailed(
-                        "the master password cannot be empty".into(),
-                    )]);
-                }
-                let vault = match Session::init(&self.dir, password, self.kdf).await {
-                    Ok(v) => v,
-                    Err(e) => return Ok(vec![Reply::UnlockFailed(message(&e))]),
-                };
-                let kit_text = vault.emergency_kit();
-                let secret_key = kit_text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Secret Key:"))
-                    .map(|s| Zeroizing::new(s.trim().to_owned()))
-                    .unwrap_or_default();
-                let kit_path = files::default_kit_path(vault.account_id()).map(|p| {
-                    match (&self.kit_dir, p.file_name()) {
-                        (Some(dir), Some(name)) => dir.join(name),
-                        _ => p,
-                    }
-                });
-                let kit = match kit_path {
-                    Some(path) => files::write_private_file(&path, kit_text.as_bytes(), true)
-                        .map(|()| path)
-                        .map_err(|e| e.to_string()),
-                    None => Err("cannot find the home directory".into()),
-                };
-                self.vault = Some(vault);
-                let _ = self.vault()?.catch_up().await;
-                let entries = self.entries().await?;
-                vec![Reply::Created {
-                    entries,
-                    secret_key,
-                    kit,
-                }]
-            }
+            Request::Create(password) => self.create(password).await?,
             Request::Lock | Request::Quit => {
                 self.lock().await;
                 Vec::new()
             }
-            Request::Item(id) => {
-                // Current as of now: what another writer saved is read
-                // (and listed) before the item is.
-                let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
-                let v = self.vault()?;
-                out.push(Reply::Item(Box::new(v.item(id).await?)));
-                out
-            }
-            Request::Search { seq, text } => {
-                let mut out: Vec<Reply> = self.catch_up().await.into_iter().collect();
-                let v = self.vault()?;
-                match Query::parse(&text) {
-                    Ok(q) => {
-                        let found = v.search(&q, SEARCH_LIMIT).await?;
-                        let (entries, _) = v.entries().await?;
-                        let hits = found
-                            .hits
-                            .iter()
-                            .filter_map(|h| entries.get(h.index).map(|e| e.r.id))
-                            .collect();
-                        out.push(Reply::Searched {
-                            seq,
-                            hits,
-                            total: found.total,
-                            error: None,
-                        });
-                    }
-                    Err(e) => out.push(Reply::Searched {
-                        seq,
-                        hits: Vec::new(),
-                        total: 0,
-                        error: Some(e),
-                    }),
-                }
-                out
-            }
-            Request::Add(draft) => {
-                let item = self.vault()?.add(*draft).await?;
-                self.after_write(written(Verb::Added, item)).await?
-            }
-            Request::Update(id, base, patch) => {
-                let saved = self.vault()?.update_from(id, base, &patch).await?;
-                let reply = match saved.merged_with {
-                    Some(other) => Reply::Merged {
-                        item: Box::new(saved.item),
-                        other,
-                        conflicts: saved.conflicts,
-                    },
-                    None => written(Verb::Saved, saved.item),
-                };
-                self.after_write(reply).await?
-            }
-            Request::Trash(id) => {
-                let item = self.vault()?.trash(id).await?;
-                self.after_write(written(Verb::Trashed, item)).await?
-            }
-            Request::Restore(id) => {
-                let item = self.vault()?.restore(id).await?;
-                self.after_write(written(Verb::Restored, item)).await?
-            }
-            Request::History(id) => {
-                let versions = self.vault()?.history(id).await?;
-                vec![Reply::History(id, versions)]
-            }
-            Request::Version(id, version) => {
-                let item = self.vault()?.item_version(id, version).await?;
-                vec![Reply::Version(Box::new(item))]
-            }
+            Request::Job(job) => self.job(job).await?,
             Request::Sync => {
                 self.vault()?;
                 if self.logged_in() && self.me.is_some() {
-                    let mut out = self.queue_job(Job::Sync).await;
+                    let mut out = self.queue_job(Net::Sync).await;
                     if out.is_empty() {
                         out.push(Reply::Sync(SyncState::Syncing));
                     }
@@ -813,57 +637,6 @@ impl Worker {
                 } else {
                     vec![Reply::Sync(self.local_state().await)]
                 }
-            }
-            Request::Devices => {
-                self.vault()?;
-                if self.logged_in() && self.me.is_some() {
-                    self.queue_job(Job::Devices).await
-                } else {
-                    vec![
-                        Reply::Devices(Ok(Vec::new())),
-                        Reply::Sync(self.sync_state().await),
-                    ]
-                }
-            }
-            Request::RenameDevice(id, name) => {
-                self.vault()?;
-                if !self.logged_in() {
-                    return Err(Error::Session(
-                        "logged out of the server; run `openk login`".into(),
-                    ));
-                }
-                self.queue_job(Job::Rename(id, name)).await
-            }
-            Request::RevokeDevice(id) => {
-                self.vault()?;
-                if !self.logged_in() {
-                    return Err(Error::Session(
-                        "logged out of the server; run `openk login`".into(),
-                    ));
-                }
-                self.queue_job(Job::Revoke(id)).await
-            }
-            Request::Purge(id) => {
-                let v = self.vault()?;
-                // A damaged item can be purged too: name it by its id then.
-                let name = v
-                    .item(id)
-                    .await
-                    .map_or_else(|_| id.to_string(), |i| i.overview.name);
-                v.purge(id).await?;
-                self.after_write(Reply::Done(format!(
-                    "Purged {name:?}: the item and its history are gone"
-                )))
-                .await?
-            }
-            Request::ChangePassword { current, new } => {
-                let v = self.vault()?;
-                v.check_password(current).await?;
-                v.change_password(new, None).await?;
-                vec![Reply::Done(
-                    "Master password changed. The old one no longer opens this vault; the Secret Key is unchanged"
-                        .into(),
-                )]
             }
             Request::Relogin => {
                 let v = self.vault()?;
@@ -874,7 +647,7 @@ impl Worker {
                 }
                 let mut out = vec![Reply::Done(format!("Logged in to {server} again"))];
                 // The sync (then the event stream) runs in the background.
-                out.extend(self.queue_job(Job::Sync).await);
+                out.extend(self.queue_job(Net::Sync).await);
                 out.push(Reply::Sync(self.sync_state().await));
                 out
             }
@@ -902,7 +675,7 @@ impl Worker {
                     ));
                 }
                 // Off the worker like every network wait (Esc cancels it).
-                let mut out = self.queue_job(Job::Verify).await;
+                let mut out = self.queue_job(Net::Verify).await;
                 out.insert(0, Reply::Done("Verifying the server item by item…".into()));
                 out
             }
@@ -913,7 +686,7 @@ impl Worker {
             Request::ServerEvent(ev) => {
                 let v = self.vault()?;
                 if v.event_needs_sync(&ev).await {
-                    self.queue_job(Job::Sync).await
+                    self.queue_job(Net::Sync).await
                 } else {
                     Vec::new()
                 }
@@ -950,7 +723,7 @@ impl Worker {
                 if self
                     .running
                     .as_ref()
-                    .is_some_and(|r| r.id == id && r.job == Job::Sync)
+                    .is_some_and(|r| r.id == id && r.kind == Kind::Sync)
                 {
                     vec![Reply::Sync(SyncState::Syncing)]
                 } else {
@@ -960,6 +733,45 @@ impl Worker {
             Request::Done(done) => self.finished(*done).await,
         };
         Ok(replies)
+    }
+
+    /// Creates the vault and writes its Emergency Kit.
+    async fn create(&mut self, password: SecretString) -> Result<Vec<Reply>, Error> {
+        if password.expose_secret().is_empty() {
+            return Ok(vec![Reply::UnlockFailed(
+                "the master password cannot be empty".into(),
+            )]);
+        }
+        let vault = match Session::init(&self.dir, password, self.kdf).await {
+            Ok(v) => v,
+            Err(e) => return Ok(vec![Reply::UnlockFailed(self.message(&e))]),
+        };
+        let kit_text = vault.emergency_kit();
+        let secret_key = kit_text
+            .lines()
+            .find_map(|l| l.strip_prefix("Secret Key:"))
+            .map(|s| Zeroizing::new(s.trim().to_owned()))
+            .unwrap_or_default();
+        let kit_path = files::default_kit_path(vault.account_id()).map(|p| {
+            match (&self.kit_dir, p.file_name()) {
+                (Some(dir), Some(name)) => dir.join(name),
+                _ => p,
+            }
+        });
+        let kit = match kit_path {
+            Some(path) => files::write_private_file(&path, kit_text.as_bytes(), true)
+                .map(|()| path)
+                .map_err(|e| e.to_string()),
+            None => Err("cannot find the home directory".into()),
+        };
+        self.vault = Some(vault);
+        let _ = self.vault()?.catch_up().await;
+        let entries = self.entries().await?;
+        Ok(vec![Reply::Created {
+            entries,
+            secret_key,
+            kit,
+        }])
     }
 
     fn vault(&mut self) -> Result<&mut Session, Error> {
@@ -973,61 +785,12 @@ impl Worker {
         let mut out = vec![done, Reply::Entries(entries)];
         if self.auto_sync && self.logged_in() && self.me.is_some() {
             // After the replies above are on screen, not before.
-            out.extend(self.queue_job(Job::Sync).await);
+            out.extend(self.queue_job(Net::Sync).await);
         } else {
             out.push(Reply::Sync(self.sync_state().await));
         }
         Ok(out)
     }
-}
-
-/// One line for the status bar about a `sync --verify`: a success
-/// ([`Reply::Done`]) or, when anything differs, a warning ([`Reply::Error`]).
-fn verify_summary(report: &engine::sync::SyncReport) -> Reply {
-    let verified: Vec<_> = report
-        .vaults
-        .iter()
-        .filter_map(|v| v.verify.as_ref())
-        .collect();
-    if verified.is_empty() {
-        return Reply::Done("Synced; the server sent nothing to verify".into());
-    }
-    let items: u64 = verified.iter().map(|r| r.server_items).sum();
-    if verified.iter().all(|r| r.matches) {
-        return Reply::Done(format!(
-            "Verified: the server's {items} item(s) match its manifest and this device"
-        ));
-    }
-    let count = |f: fn(&engine::sync::VerifyReport) -> usize| -> usize {
-        verified.iter().map(|r| f(r)).sum()
-    };
-    let mut parts = Vec::new();
-    if verified.iter().any(|r| !r.server_matches_manifest) {
-        parts.push("the server's records do NOT match its manifest".to_owned());
-    }
-    for (n, what) in [
-        (
-            count(|r| r.missing_on_server.len()),
-            "missing on the server",
-        ),
-        (count(|r| r.differing.len()), "different on the server"),
-        (
-            count(|r| r.unknown_here.len()),
-            "on the server but unknown here",
-        ),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} item(s) {what}"));
-        }
-    }
-    let repushed: u64 = verified.iter().map(|r| r.repushed).sum();
-    if repushed > 0 {
-        parts.push(format!("pushed {repushed} again"));
-    }
-    Reply::Error(format!(
-        "Verify MISMATCH: {}; `openk sync --verify` lists the items",
-        parts.join(", ")
-    ))
 }
 
 /// Whether the vault directory holds a vault (unlock) or not (create).

@@ -1,0 +1,4 @@
+//! The popups that open over the main screen, one file each.
+
+pub mod history;
+pub mod passwd;
