@@ -267,7 +267,7 @@ async fn run(size: usize) {
         let _keymap = openk::tui::load_keymap(&config).expect("keymap");
         let mut app = new_app(&dir);
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
-        term.draw(|f| ui::draw(f, &mut app)).expect("draw");
+        term.draw(|f| ui::draw(f, &app)).expect("draw");
         ms(t.elapsed())
     };
 
@@ -316,11 +316,11 @@ async fn run(size: usize) {
         }
     }
     let d = Instant::now();
-    term.draw(|f| ui::draw(f, &mut app)).expect("draw");
+    term.draw(|f| ui::draw(f, &app)).expect("draw");
     app_ms += ms(d.elapsed());
     let unlock_ms = ms(t.elapsed());
     assert!(matches!(app.screen, Screen::Main), "unlocked");
-    assert_eq!(app.entries.len(), size);
+    assert_eq!(app.vault().entries.len(), size);
 
     // Frame render, vault pane.
     let mut frames = Vec::with_capacity(FRAMES);
@@ -330,7 +330,7 @@ async fn run(size: usize) {
             serve(&mut app, &mut worker).await;
         }
         let t = Instant::now();
-        term.draw(|f| ui::draw(f, &mut app)).expect("draw");
+        term.draw(|f| ui::draw(f, &app)).expect("draw");
         frames.push(ms(t.elapsed()));
     }
     frames.sort_by(f64::total_cmp);
@@ -360,11 +360,11 @@ async fn run(size: usize) {
                     app.on_reply(reply);
                 }
             }
-            term.draw(|f| ui::draw(f, &mut app)).expect("draw");
+            term.draw(|f| ui::draw(f, &app)).expect("draw");
             keystrokes.push(ms(t.elapsed()));
         }
         let t = Instant::now();
-        term.draw(|f| ui::draw(f, &mut app)).expect("draw");
+        term.draw(|f| ui::draw(f, &app)).expect("draw");
         search_frames.push(ms(t.elapsed()));
         for _ in 0..query.chars().count() {
             press(&mut app, KeyCode::Backspace);

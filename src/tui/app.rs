@@ -3,16 +3,16 @@
 //! characters first); engine work goes out as [`Request`]s in `outbox` and
 //! comes back as [`Reply`]s. Nothing here draws or blocks.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::{Position, Rect};
-use rayon::slice::ParallelSliceMut as _;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -20,9 +20,10 @@ use super::clip::Clipboard;
 use super::clock::Clock;
 use super::input::{Edit, TextInput};
 use super::keymap::{Action, Key, Keymap, Lookup};
-use super::panes::devices::{self, Changed, DeviceList};
-use super::panes::search::{self, Searched};
-use super::panes::vault::{self, Saved, Verb, Versions};
+use super::panes::devices::{self, DevicesPane};
+use super::panes::search::{self, SearchPane};
+use super::panes::vault::{self, Focus, VaultPane};
+use super::panes::{self, Pane, Vacant};
 use super::popups::history::{self, OldVersion};
 use super::popups::passwd;
 use super::theme::Theme;
@@ -31,7 +32,6 @@ use crate::engine::generator::{self, PassphraseSpec, PasswordSpec};
 use crate::engine::model::{
     Entry, Field, FieldKind, Item, ItemKind, field_rank, label, standard_fields,
 };
-use crate::engine::remote::Device as DeviceResponse;
 use crate::engine::strength;
 use crate::engine::{
     ExposeSecret, ItemDraft, ItemPart, ItemPatch, SecretString, VersionSummary, check_draft,
@@ -89,58 +89,6 @@ pub enum Screen {
     Unlock(UnlockState),
     Create(CreateState),
     Main,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Vault,
-    Search,
-    Devices,
-}
-
-impl Pane {
-    pub const ALL: [Self; 3] = [Self::Vault, Self::Search, Self::Devices];
-
-    #[must_use]
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Vault => "Vault",
-            Self::Search => "Search",
-            Self::Devices => "Devices",
-        }
-    }
-}
-
-/// Which column of the vault pane has the keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    Sidebar,
-    List,
-    Details,
-}
-
-/// What the item list shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    All,
-    Favorites,
-    Conflicts,
-    Trash,
-    Folder(String),
-    Tag(String),
-}
-
-/// One sidebar row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SideRow {
-    Header(&'static str),
-    Filter(Filter, usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    Name,
-    Changed,
 }
 
 /// What a confirmation will do.
@@ -329,43 +277,16 @@ impl PaletteItem {
 }
 
 /// The search pane.
-#[derive(Debug, Default)]
-pub struct SearchState {
-    pub input: TextInput,
-    pub hits: Vec<Uuid>,
-    pub total: usize,
-    pub sel: usize,
-    pub seq: u64,
-    pub shown_seq: u64,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Default)]
-pub struct DevicesState {
-    pub list: Option<Result<Vec<DeviceResponse>, String>>,
-    pub sel: usize,
-    pub loading: bool,
-}
-
-/// Where panes were drawn, for the mouse.
+/// Where things were last drawn, for the mouse (and the tests).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Areas {
     pub sidebar: Rect,
     pub list: Rect,
     pub details: Rect,
     pub results: Rect,
-    pub devices: Rect,
     pub tabs: Rect,
-    /// The open popup's area (what it cleared), for tests.
+    /// What the open popup cleared.
     pub popup: Rect,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CopyWhat {
-    Password,
-    Username,
-    Totp,
-    Selected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,29 +301,15 @@ pub struct App {
     pub theme: Theme,
     pub keymap: Keymap,
     pub clock: Box<dyn Clock>,
-    clipboard: Box<dyn Clipboard>,
+    pub(crate) clipboard: Box<dyn Clipboard>,
     pub outbox: Vec<Request>,
     pub quit: bool,
     pub screen: Screen,
-    pub pane: Pane,
-    pub focus: Focus,
+    /// The pane in front.
+    pub pane: To,
+    /// Every pane, in tab order ([`panes::registry`]).
+    panes: Vec<Box<dyn Pane>>,
     pub popup: Option<Popup>,
-    pub entries: Arc<Vec<Entry>>,
-    by_id: HashMap<Uuid, usize>,
-    order_name: Vec<u32>,
-    order_changed: Vec<u32>,
-    pub sidebar: Vec<SideRow>,
-    pub side_sel: usize,
-    pub filter: Filter,
-    pub sort: Sort,
-    pub shown: Vec<u32>,
-    pub sel: usize,
-    pub offset: usize,
-    pub detail: Option<Item>,
-    pub field_sel: usize,
-    pub revealed: HashSet<usize>,
-    pub search: SearchState,
-    pub devices: DevicesState,
     pub sync: SyncState,
     /// When the sync in flight last heard from the server (or started).
     pub sync_since: Option<Instant>,
@@ -411,12 +318,10 @@ pub struct App {
     pub last_input: Instant,
     pub busy: Option<&'static str>,
     pub spinner: usize,
-    pub areas: Areas,
+    /// Where the tabs and the popup were last drawn.
+    pub(crate) tabs_area: Cell<Rect>,
+    pub(crate) popup_area: Cell<Rect>,
     pending_key: Option<Key>,
-    pending_copy: Option<(Uuid, CopyWhat)>,
-    pending_select: Option<Uuid>,
-    /// A history popup being re-read after its item changed.
-    history_refresh: Option<Uuid>,
 }
 
 impl std::fmt::Debug for App {
@@ -468,25 +373,9 @@ impl App {
             outbox: Vec::new(),
             quit: false,
             screen,
-            pane: Pane::Vault,
-            focus: Focus::List,
+            pane: vault::TO,
+            panes: panes::registry(),
             popup: None,
-            entries: Arc::new(Vec::new()),
-            by_id: HashMap::new(),
-            order_name: Vec::new(),
-            order_changed: Vec::new(),
-            sidebar: Vec::new(),
-            side_sel: 1,
-            filter: Filter::All,
-            sort: Sort::Name,
-            shown: Vec::new(),
-            sel: 0,
-            offset: 0,
-            detail: None,
-            field_sel: 0,
-            revealed: HashSet::new(),
-            search: SearchState::default(),
-            devices: DevicesState::default(),
             sync: SyncState::LocalOnly,
             sync_since: None,
             message: None,
@@ -494,24 +383,148 @@ impl App {
             last_input,
             busy: None,
             spinner: 0,
-            areas: Areas::default(),
+            tabs_area: Cell::new(Rect::default()),
+            popup_area: Cell::new(Rect::default()),
             pending_key: None,
-            pending_copy: None,
-            pending_select: None,
-            history_refresh: None,
         }
     }
 
-    fn say(&mut self, text: impl Into<String>) {
+    pub(crate) fn say(&mut self, text: impl Into<String>) {
         self.message = Some((text.into(), Level::Info, self.clock.now()));
     }
 
-    fn warn(&mut self, text: impl Into<String>) {
+    pub(crate) fn warn(&mut self, text: impl Into<String>) {
         self.message = Some((text.into(), Level::Error, self.clock.now()));
     }
 
-    fn send(&mut self, r: Request) {
+    pub(crate) fn send(&mut self, r: Request) {
         self.outbox.push(r);
+    }
+
+    /// A failure for the status line: nothing is busy any more, and a copy
+    /// waiting for its item is off.
+    pub(crate) fn fail(&mut self, msg: String) {
+        self.busy = None;
+        self.with_vault(|v, _| v.forget_copy());
+        self.warn(msg);
+    }
+
+    // ----------------------------------------------------------------- panes
+
+    /// The pane with this id.
+    #[must_use]
+    pub fn pane_of(&self, id: To) -> Option<&dyn Pane> {
+        self.panes.iter().find(|p| p.id() == id).map(AsRef::as_ref)
+    }
+
+    /// The pane of type `P`.
+    #[must_use]
+    pub fn pane_as<P: Pane>(&self) -> Option<&P> {
+        self.panes
+            .iter()
+            .find_map(|p| (p.as_ref() as &dyn Any).downcast_ref::<P>())
+    }
+
+    /// The pane of type `P`, to change.
+    pub fn pane_as_mut<P: Pane>(&mut self) -> Option<&mut P> {
+        self.panes
+            .iter_mut()
+            .find_map(|p| (p.as_mut() as &mut dyn Any).downcast_mut::<P>())
+    }
+
+    /// The vault pane, which holds the list and the selected item.
+    ///
+    /// # Panics
+    /// Only while the vault pane itself handles an event (it is out of the
+    /// registry then, and has `self`).
+    #[must_use]
+    pub fn vault(&self) -> &VaultPane {
+        self.pane_as::<VaultPane>()
+            .expect("the vault pane is registered")
+    }
+
+    /// The vault pane, to change (see [`App::vault`]).
+    pub fn vault_mut(&mut self) -> &mut VaultPane {
+        self.pane_as_mut::<VaultPane>()
+            .expect("the vault pane is registered")
+    }
+
+    /// The search pane.
+    #[must_use]
+    pub fn search(&self) -> &SearchPane {
+        self.pane_as::<SearchPane>()
+            .expect("the search pane is registered")
+    }
+
+    /// The devices pane.
+    #[must_use]
+    pub fn devices(&self) -> &DevicesPane {
+        self.pane_as::<DevicesPane>()
+            .expect("the devices pane is registered")
+    }
+
+    /// Runs `f` on the pane with this id, taken out of the registry for
+    /// the time, so that it can be given the whole app.
+    pub(crate) fn with_pane<R>(
+        &mut self,
+        id: To,
+        f: impl FnOnce(&mut dyn Pane, &mut App) -> R,
+    ) -> Option<R> {
+        let i = self.panes.iter().position(|p| p.id() == id)?;
+        let mut pane = std::mem::replace(&mut self.panes[i], Box::new(Vacant(id)));
+        let out = f(pane.as_mut(), self);
+        self.panes[i] = pane;
+        Some(out)
+    }
+
+    /// Runs `f` on the vault pane (see [`App::with_pane`]).
+    pub(crate) fn with_vault<R>(
+        &mut self,
+        f: impl FnOnce(&mut VaultPane, &mut App) -> R,
+    ) -> Option<R> {
+        self.with_pane(vault::TO, |p, app| {
+            (p as &mut dyn Any)
+                .downcast_mut::<VaultPane>()
+                .map(|v| f(v, app))
+        })
+        .flatten()
+    }
+
+    /// The panes' ids, in tab order.
+    #[must_use]
+    pub fn pane_ids(&self) -> Vec<To> {
+        self.panes.iter().map(|p| p.id()).collect()
+    }
+
+    /// The panes, in tab order.
+    pub(crate) fn panes(&self) -> impl Iterator<Item = &dyn Pane> {
+        self.panes.iter().map(AsRef::as_ref)
+    }
+
+    /// Where things were last drawn.
+    #[must_use]
+    pub fn areas(&self) -> Areas {
+        let v = self.vault();
+        Areas {
+            sidebar: v.areas.sidebar.get(),
+            list: v.areas.list.get(),
+            details: v.areas.details.get(),
+            results: self.search().results.get(),
+            tabs: self.tabs_area.get(),
+            popup: self.popup_area.get(),
+        }
+    }
+
+    /// The listed entry with this id.
+    #[must_use]
+    pub fn entry(&self, id: Uuid) -> Option<&Entry> {
+        self.vault().entry(id)
+    }
+
+    /// The id of the item selected in the vault pane's list.
+    #[must_use]
+    pub fn selected_id(&self) -> Option<Uuid> {
+        self.vault().selected_id()
     }
 
     /// Seconds until the idle lock, if it is on and the vault is open.
@@ -560,24 +573,11 @@ impl App {
     /// Locks: forgets every decrypted thing and asks the worker to drop the vault.
     pub fn lock(&mut self) {
         self.send(Request::Lock);
-        self.entries = Arc::new(Vec::new());
-        self.by_id.clear();
-        self.order_name.clear();
-        self.order_changed.clear();
-        self.sidebar.clear();
-        self.shown.clear();
-        self.detail = None;
-        self.revealed.clear();
-        self.search = SearchState::default();
-        self.devices = DevicesState::default();
+        for p in &mut self.panes {
+            p.reset();
+        }
         self.popup = None;
-        self.pending_copy = None;
-        self.sel = 0;
-        self.offset = 0;
-        self.filter = Filter::All;
-        self.side_sel = 1;
-        self.pane = Pane::Vault;
-        self.focus = Focus::List;
+        self.pane = vault::TO;
         self.busy = None;
         self.sync_since = None;
         self.screen = Screen::Unlock(UnlockState::default());
@@ -656,13 +656,13 @@ impl App {
         if self.popup.is_some() {
             return self.key_popup(k);
         }
-        if k.code == KeyCode::Esc
-            && (matches!(self.sync, SyncState::Syncing)
-                || (self.pane == Pane::Devices && self.devices.loading))
-        {
+        let front_busy = self.pane_of(self.pane).is_some_and(|p| p.busy());
+        if k.code == KeyCode::Esc && (matches!(self.sync, SyncState::Syncing) || front_busy) {
             // Stop waiting for the server; the work here is not touched.
             self.send(Request::Cancel);
-            self.devices.loading = false;
+            for p in &mut self.panes {
+                p.cancelled();
+            }
             self.say(if matches!(self.sync, SyncState::Syncing) {
                 "Sync cancelled; S syncs again"
             } else {
@@ -670,7 +670,10 @@ impl App {
             });
             return;
         }
-        if self.pane == Pane::Search && self.key_search_input(k) {
+        if self
+            .with_pane(self.pane, |p, app| p.key(app, k))
+            .unwrap_or(false)
+        {
             return;
         }
         let key = Key::from_event(&k);
@@ -761,51 +764,6 @@ impl App {
                 }
             },
         }
-    }
-
-    /// The search input takes characters and the editing keys; returns
-    /// whether the key was used.
-    fn key_search_input(&mut self, k: KeyEvent) -> bool {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        match k.code {
-            KeyCode::Char('n' | 'j') if ctrl => self.act(Action::Down),
-            KeyCode::Char('p') if ctrl => self.act(Action::Up),
-            KeyCode::Enter => self.jump_to_hit(),
-            _ => match self.search.input.handle(k) {
-                Edit::Changed => self.run_search(),
-                Edit::Moved => {}
-                Edit::Ignored => return false,
-            },
-        }
-        true
-    }
-
-    fn run_search(&mut self) {
-        self.search.seq += 1;
-        self.search.sel = 0;
-        let seq = self.search.seq;
-        let text = self.search.input.as_str().to_owned();
-        self.send(Request::Job(search::search(seq, text)));
-    }
-
-    fn jump_to_hit(&mut self) {
-        let Some(&id) = self.search.hits.get(self.search.sel) else {
-            return;
-        };
-        let trashed = self
-            .entry(id)
-            .is_some_and(|e| e.overview.trashed_at.is_some());
-        self.set_filter(if trashed { Filter::Trash } else { Filter::All });
-        if let Some(pos) = self
-            .shown
-            .iter()
-            .position(|&i| self.entries[i as usize].r.id == id)
-        {
-            self.sel = pos;
-        }
-        self.pane = Pane::Vault;
-        self.focus = Focus::List;
-        self.selection_changed();
     }
 
     fn key_popup(&mut self, k: KeyEvent) {
@@ -1008,9 +966,16 @@ impl App {
 
     // --------------------------------------------------------------- actions
 
-    /// Runs an action (from a key or the palette).
-    #[allow(clippy::too_many_lines)]
+    /// Runs an action (from a key or the palette): the pane in front
+    /// first, then the global actions; the actions on the selected item
+    /// work from any pane.
     pub fn act(&mut self, a: Action) {
+        if self
+            .with_pane(self.pane, |p, app| p.act(app, a))
+            .unwrap_or(false)
+        {
+            return;
+        }
         match a {
             Action::Quit => self.quit = true,
             Action::Help => self.popup = Some(Popup::Help),
@@ -1021,170 +986,30 @@ impl App {
                 });
             }
             Action::Search => {
-                self.pane = Pane::Search;
-                if self.search.hits.is_empty() {
-                    self.run_search();
-                }
+                self.pane = search::TO;
+                self.with_pane(search::TO, |p, app| p.shown(app));
             }
-            Action::Back => match self.pane {
-                Pane::Search | Pane::Devices => self.pane = Pane::Vault,
-                Pane::Vault => {
-                    if self.focus == Focus::Details {
-                        self.focus = Focus::List;
-                    } else if self.filter != Filter::All {
-                        self.set_filter(Filter::All);
-                        self.side_sel = 1;
-                    }
-                }
-            },
+            Action::Back => self.pane = vault::TO,
             Action::NextPane | Action::PrevPane => {
                 let forward = a == Action::NextPane;
-                if self.pane == Pane::Vault
-                    && ((forward && self.focus != Focus::Details)
-                        || (!forward && self.focus != Focus::Sidebar))
-                {
-                    self.move_focus(forward);
+                let ids = self.pane_ids();
+                let i = ids.iter().position(|p| *p == self.pane).unwrap_or(0);
+                let n = ids.len();
+                let next = if forward {
+                    (i + 1) % n
                 } else {
-                    let i = Pane::ALL.iter().position(|p| *p == self.pane).unwrap_or(0);
-                    let n = Pane::ALL.len();
-                    let next = if forward {
-                        (i + 1) % n
-                    } else {
-                        (i + n - 1) % n
-                    };
-                    self.switch_pane(Pane::ALL[next]);
-                    if self.pane == Pane::Vault {
-                        self.focus = if forward {
-                            Focus::Sidebar
-                        } else {
-                            Focus::Details
-                        };
-                    }
-                }
-            }
-            Action::PaneVault => self.switch_pane(Pane::Vault),
-            Action::PaneSearch => self.switch_pane(Pane::Search),
-            Action::PaneDevices => self.switch_pane(Pane::Devices),
-            Action::Left => {
-                if self.pane == Pane::Vault {
-                    self.move_focus(false);
-                }
-            }
-            Action::Right => {
-                if self.pane == Pane::Vault {
-                    self.move_focus(true);
-                }
-            }
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
-            Action::PageUp => self.move_by(-10),
-            Action::PageDown => self.move_by(10),
-            Action::Top => self.move_by(-(i64::from(u32::MAX))),
-            Action::Bottom => self.move_by(i64::from(u32::MAX)),
-            Action::Open => match (self.pane, self.focus) {
-                (Pane::Search, _) => self.jump_to_hit(),
-                (Pane::Vault, Focus::Sidebar) => self.focus = Focus::List,
-                (Pane::Vault, Focus::List) => {
-                    if self.selected_id().is_some() {
-                        self.focus = Focus::Details;
-                    }
-                }
-                (Pane::Vault, Focus::Details) => self.copy(CopyWhat::Selected),
-                (Pane::Devices, _) => {}
-            },
-            Action::CopyPassword => self.copy(CopyWhat::Password),
-            Action::CopyUsername => self.copy(CopyWhat::Username),
-            Action::CopyTotp => self.copy(CopyWhat::Totp),
-            Action::CopyField => self.copy(CopyWhat::Selected),
-            Action::Reveal => {
-                if self.detail.is_some() && !self.revealed.remove(&self.field_sel) {
-                    self.revealed.insert(self.field_sel);
-                    // Shown from the version on disk now.
-                    if let Some(id) = self.selected_id() {
-                        self.send(Request::Job(vault::read_item(id)));
-                    }
-                }
-            }
-            Action::Edit => match self.pane {
-                Pane::Devices => {
-                    if let Some(d) = self.selected_device() {
-                        self.popup = Some(Popup::Rename {
-                            id: d.id,
-                            // The server's string: shown and edited as data.
-                            input: TextInput::with_text(&crate::text::line(&d.name)),
-                        });
-                    }
-                }
-                _ => {
-                    if let Some(item) = &self.detail {
-                        if item.overview.trashed_at.is_some() {
-                            self.warn("Restore the item (R) before editing it");
-                        } else {
-                            self.popup = Some(Popup::Form(Box::new(Form::edit(item))));
-                        }
-                    }
-                }
-            },
-            Action::New => self.popup = Some(Popup::Form(Box::new(Form::pick()))),
-            Action::Delete => match self.pane {
-                Pane::Devices => {
-                    if let Some(d) = self.selected_device() {
-                        self.popup = Some(Popup::Confirm(Confirmable::Revoke(
-                            d.id,
-                            crate::text::line(&d.name).into_owned(),
-                        )));
-                    }
-                }
-                _ => {
-                    if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
-                        if e.overview.trashed_at.is_some() {
-                            self.warn("Already in the trash; R restores it");
-                        } else {
-                            self.popup = Some(Popup::Confirm(Confirmable::Trash(
-                                e.r.id,
-                                e.overview.name.clone(),
-                            )));
-                        }
-                    }
-                }
-            },
-            Action::Restore => {
-                if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
-                    if e.overview.trashed_at.is_some() {
-                        let id = e.r.id;
-                        self.send(Request::Job(vault::restore(id)));
-                    } else {
-                        self.warn("Not in the trash");
-                    }
-                }
-            }
-            Action::History => {
-                if let Some(id) = self.selected_id() {
-                    self.send(Request::Job(vault::history(id)));
-                }
-            }
-            Action::Favorite => {
-                if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
-                    let patch = ItemPatch {
-                        favorite: Some(!e.overview.favorite),
-                        ..ItemPatch::default()
-                    };
-                    let (id, base) = (e.r.id, e.r.version);
-                    self.send(Request::Job(vault::update(id, Some(base), patch)));
-                }
-            }
-            Action::Sort => {
-                self.sort = match self.sort {
-                    Sort::Name => Sort::Changed,
-                    Sort::Changed => Sort::Name,
+                    (i + n - 1) % n
                 };
-                let keep = self.selected_id();
-                self.refilter(keep);
-                self.say(match self.sort {
-                    Sort::Name => "Sorted by name",
-                    Sort::Changed => "Sorted by last change",
-                });
+                self.switch_pane(ids[next]);
+                if self.pane == vault::TO {
+                    self.vault_mut().focus = if forward {
+                        Focus::Sidebar
+                    } else {
+                        Focus::Details
+                    };
+                }
             }
+            Action::New => self.popup = Some(Popup::Form(Box::new(Form::pick()))),
             Action::Sync => match &self.sync {
                 SyncState::LocalOnly => self.warn("This vault is local only: nothing to sync"),
                 SyncState::LoggedOut => {
@@ -1196,418 +1021,51 @@ impl App {
                 self.lock();
                 self.say("Locked");
             }
+            other => {
+                let pane = self.panes().find(|p| p.action() == other).map(|p| p.id());
+                if let Some(id) = pane {
+                    self.switch_pane(id);
+                } else {
+                    self.with_vault(|v, app| v.item_action(app, other));
+                }
+            }
         }
     }
 
-    fn switch_pane(&mut self, p: Pane) {
+    fn switch_pane(&mut self, p: To) {
         self.pane = p;
-        match p {
-            Pane::Devices => {
-                self.devices.loading = true;
-                self.send(Request::Job(devices::devices()));
-            }
-            Pane::Search => {
-                if self.search.hits.is_empty() {
-                    self.run_search();
-                }
-            }
-            Pane::Vault => {}
-        }
-    }
-
-    fn move_focus(&mut self, right: bool) {
-        self.focus = match (self.focus, right) {
-            (Focus::Sidebar, true) => Focus::List,
-            (Focus::List, true) | (Focus::Details, true) => Focus::Details,
-            (Focus::Details, false) => Focus::List,
-            (_, false) => Focus::Sidebar,
-        };
-    }
-
-    fn move_by(&mut self, delta: i64) {
-        let step = |cur: usize, len: usize| -> usize {
-            if len == 0 {
-                return 0;
-            }
-            let next = i64::try_from(cur).unwrap_or(0).saturating_add(delta);
-            usize::try_from(next.clamp(0, i64::try_from(len - 1).unwrap_or(0))).unwrap_or(0)
-        };
-        match self.pane {
-            Pane::Search => self.search.sel = step(self.search.sel, self.search.hits.len()),
-            Pane::Devices => {
-                let n = self
-                    .devices
-                    .list
-                    .as_ref()
-                    .and_then(|l| l.as_ref().ok())
-                    .map_or(0, Vec::len);
-                self.devices.sel = step(self.devices.sel, n);
-            }
-            Pane::Vault => match self.focus {
-                Focus::Sidebar => {
-                    let mut i = step(self.side_sel, self.sidebar.len());
-                    // Skip headers in the direction of travel.
-                    while matches!(self.sidebar.get(i), Some(SideRow::Header(_))) {
-                        let next = if delta < 0 {
-                            i.checked_sub(1)
-                        } else {
-                            Some(i + 1)
-                        };
-                        match next.filter(|n| *n < self.sidebar.len()) {
-                            Some(n) => i = n,
-                            None => {
-                                i = self.side_sel;
-                                break;
-                            }
-                        }
-                    }
-                    self.side_sel = i;
-                    if let Some(SideRow::Filter(f, _)) = self.sidebar.get(i).cloned() {
-                        self.set_filter(f);
-                    }
-                }
-                Focus::List => {
-                    let before = self.sel;
-                    self.sel = step(self.sel, self.shown.len());
-                    if before != self.sel {
-                        self.selection_changed();
-                    }
-                }
-                Focus::Details => {
-                    let n = self.detail.as_ref().map_or(0, |i| i.details.fields.len());
-                    self.field_sel = step(self.field_sel, n);
-                }
-            },
-        }
+        self.with_pane(p, |pane, app| pane.shown(app));
     }
 
     fn handle_mouse(&mut self, m: MouseEvent) {
         let at = Position::new(m.column, m.row);
         match m.kind {
-            MouseEventKind::ScrollDown => self.move_by(3),
-            MouseEventKind::ScrollUp => self.move_by(-3),
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                self.with_pane(self.pane, |p, app| p.mouse(app, m));
+            }
             MouseEventKind::Down(MouseButton::Left) => {
                 if self.popup.is_some() || !matches!(self.screen, Screen::Main) {
                     return;
                 }
-                let row_in = |r: Rect| -> Option<usize> {
-                    (r.contains(at) && at.y > r.y).then(|| usize::from(at.y - r.y - 1))
-                };
-                if self.areas.tabs.contains(at) {
-                    let x = usize::from(at.x.saturating_sub(self.areas.tabs.x));
+                let tabs = self.tabs_area.get();
+                if tabs.contains(at) {
+                    let x = usize::from(at.x.saturating_sub(tabs.x));
                     // Tabs are drawn as " N Title " after the 8-column logo.
                     let mut start = 8;
-                    for p in Pane::ALL {
-                        let w = p.title().len() + 4;
+                    let tabs: Vec<(To, usize)> =
+                        self.panes().map(|p| (p.id(), p.title().len())).collect();
+                    for (id, len) in tabs {
+                        let w = len + 4;
                         if x >= start && x < start + w {
-                            self.switch_pane(p);
+                            self.switch_pane(id);
                         }
                         start += w;
                     }
                     return;
                 }
-                match self.pane {
-                    Pane::Vault => {
-                        if let Some(row) = row_in(self.areas.list) {
-                            self.focus = Focus::List;
-                            let i = self.offset + row;
-                            if i < self.shown.len() && i != self.sel {
-                                self.sel = i;
-                                self.selection_changed();
-                            }
-                        } else if let Some(row) = row_in(self.areas.sidebar) {
-                            self.focus = Focus::Sidebar;
-                            if let Some(SideRow::Filter(f, _)) = self.sidebar.get(row).cloned() {
-                                self.side_sel = row;
-                                self.set_filter(f);
-                            }
-                        } else if self.areas.details.contains(at) {
-                            self.focus = Focus::Details;
-                        }
-                    }
-                    Pane::Search => {
-                        if let Some(row) = row_in(self.areas.results)
-                            && row < self.search.hits.len()
-                        {
-                            self.search.sel = row;
-                        }
-                    }
-                    Pane::Devices => {}
-                }
+                self.with_pane(self.pane, |p, app| p.mouse(app, m));
             }
             _ => {}
-        }
-    }
-
-    // ------------------------------------------------------------- the list
-
-    /// The listed entry with this id.
-    #[must_use]
-    pub fn entry(&self, id: Uuid) -> Option<&Entry> {
-        self.by_id.get(&id).and_then(|&i| self.entries.get(i))
-    }
-
-    /// The id of the item selected in the list.
-    #[must_use]
-    pub fn selected_id(&self) -> Option<Uuid> {
-        self.shown
-            .get(self.sel)
-            .and_then(|&i| self.entries.get(i as usize))
-            .map(|e| e.r.id)
-    }
-
-    fn selected_device(&self) -> Option<&DeviceResponse> {
-        self.devices
-            .list
-            .as_ref()
-            .and_then(|l| l.as_ref().ok())
-            .and_then(|l| l.get(self.devices.sel))
-    }
-
-    fn selection_changed(&mut self) {
-        match self.selected_id() {
-            Some(id) => {
-                if self.detail.as_ref().is_none_or(|d| d.r.id != id) {
-                    self.revealed.clear();
-                    self.field_sel = 0;
-                    self.detail = None;
-                    self.send(Request::Job(vault::read_item(id)));
-                }
-            }
-            None => {
-                self.revealed.clear();
-                self.detail = None;
-            }
-        }
-    }
-
-    fn set_entries(&mut self, entries: Arc<Vec<Entry>>) {
-        let keep = self.selected_id();
-        self.by_id = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.r.id, i))
-            .collect();
-        let mut by_name: Vec<(bool, String, u32)> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                (
-                    !e.overview.favorite,
-                    e.overview.name.to_lowercase(),
-                    u32::try_from(i).unwrap_or(u32::MAX),
-                )
-            })
-            .collect();
-        by_name.par_sort_unstable();
-        self.order_name = by_name.into_iter().map(|(_, _, i)| i).collect();
-        let mut by_time: Vec<(bool, std::cmp::Reverse<i64>, u32)> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                (
-                    !e.overview.favorite,
-                    std::cmp::Reverse(e.overview.updated_at),
-                    u32::try_from(i).unwrap_or(u32::MAX),
-                )
-            })
-            .collect();
-        by_time.par_sort_unstable();
-        self.order_changed = by_time.into_iter().map(|(_, _, i)| i).collect();
-        let mut folders: BTreeMap<String, usize> = BTreeMap::new();
-        let mut tags: BTreeMap<String, usize> = BTreeMap::new();
-        let (mut all, mut favs, mut conflicts, mut trash) = (0, 0, 0, 0);
-        for e in entries.iter() {
-            let o = &e.overview;
-            if o.trashed_at.is_some() {
-                trash += 1;
-                continue;
-            }
-            all += 1;
-            favs += usize::from(o.favorite);
-            conflicts += usize::from(o.conflict.is_some());
-            if let Some(f) = &o.folder {
-                *folders.entry(f.clone()).or_default() += 1;
-            }
-            for t in &o.tags {
-                *tags.entry(t.clone()).or_default() += 1;
-            }
-        }
-        let mut side = vec![
-            SideRow::Header("Vault"),
-            SideRow::Filter(Filter::All, all),
-            SideRow::Filter(Filter::Favorites, favs),
-            SideRow::Filter(Filter::Conflicts, conflicts),
-            SideRow::Filter(Filter::Trash, trash),
-        ];
-        if !folders.is_empty() {
-            side.push(SideRow::Header("Folders"));
-            side.extend(
-                folders
-                    .into_iter()
-                    .map(|(f, n)| SideRow::Filter(Filter::Folder(f), n)),
-            );
-        }
-        if !tags.is_empty() {
-            side.push(SideRow::Header("Tags"));
-            side.extend(
-                tags.into_iter()
-                    .map(|(t, n)| SideRow::Filter(Filter::Tag(t), n)),
-            );
-        }
-        self.entries = entries;
-        self.side_sel = side
-            .iter()
-            .position(|r| matches!(r, SideRow::Filter(f, _) if *f == self.filter))
-            .unwrap_or_else(|| {
-                self.filter = Filter::All;
-                1
-            });
-        self.sidebar = side;
-        self.refilter(keep);
-    }
-
-    fn set_filter(&mut self, f: Filter) {
-        if self.filter != f {
-            self.filter = f;
-            self.sel = 0;
-            self.offset = 0;
-            self.refilter(None);
-        }
-        if let Some(i) = self
-            .sidebar
-            .iter()
-            .position(|r| matches!(r, SideRow::Filter(x, _) if *x == self.filter))
-        {
-            self.side_sel = i;
-        }
-    }
-
-    fn refilter(&mut self, keep: Option<Uuid>) {
-        let order = match self.sort {
-            Sort::Name => &self.order_name,
-            Sort::Changed => &self.order_changed,
-        };
-        let f = &self.filter;
-        self.shown = order
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let o = &self.entries[i as usize].overview;
-                let trashed = o.trashed_at.is_some();
-                match f {
-                    Filter::All => !trashed,
-                    Filter::Trash => trashed,
-                    Filter::Favorites => !trashed && o.favorite,
-                    Filter::Conflicts => !trashed && o.conflict.is_some(),
-                    Filter::Folder(name) => !trashed && o.folder.as_deref() == Some(name),
-                    Filter::Tag(t) => !trashed && o.tags.iter().any(|x| x == t),
-                }
-            })
-            .collect();
-        if let Some(id) = keep
-            && let Some(pos) = self
-                .shown
-                .iter()
-                .position(|&i| self.entries[i as usize].r.id == id)
-        {
-            self.sel = pos;
-        }
-        self.sel = self.sel.min(self.shown.len().saturating_sub(1));
-        self.selection_changed();
-    }
-
-    /// After the list changed: re-reads the details and the history popup
-    /// of an item another writer (a sync, a CLI) moved to a new version.
-    fn reread_stale_views(&mut self) {
-        if let Some(d) = &self.detail {
-            let id = d.r.id;
-            if self.entry(id).is_some_and(|e| e.r.version != d.r.version) {
-                self.send(Request::Job(vault::read_item(id)));
-            }
-        }
-        if let Some(Popup::History(h)) = &self.popup {
-            let id = h.id;
-            let shown = h.versions.last().map(|v| v.version);
-            if self.entry(id).is_some_and(|e| Some(e.r.version) != shown) {
-                self.history_refresh = Some(id);
-                self.send(Request::Job(vault::history(id)));
-            }
-        }
-    }
-
-    // ------------------------------------------------------------- copying
-
-    /// Copies from the version on disk now, never from what the screen
-    /// showed a moment ago: the worker reads the item (and whatever another
-    /// writer saved) and the copy happens when it arrives.
-    fn copy(&mut self, what: CopyWhat) {
-        let Some(id) = self.selected_id() else {
-            return;
-        };
-        self.pending_copy = Some((id, what));
-        self.send(Request::Job(vault::read_item(id)));
-    }
-
-    fn copy_now(&mut self, what: CopyWhat) {
-        let Some(id) = self.selected_id() else {
-            return;
-        };
-        let Some(item) = self.detail.as_ref().filter(|d| d.r.id == id) else {
-            return;
-        };
-        let fields = &item.details.fields;
-        let field = match what {
-            CopyWhat::Password => item.field(item.overview.kind.primary_field()).or_else(|| {
-                fields
-                    .iter()
-                    .find(|f| f.is_concealed() && f.kind != FieldKind::Totp)
-            }),
-            CopyWhat::Username => item
-                .field(label::USERNAME)
-                .or_else(|| item.field(label::EMAIL)),
-            CopyWhat::Totp => fields.iter().find(|f| f.kind == FieldKind::Totp),
-            CopyWhat::Selected => fields.get(self.field_sel),
-        };
-        let name = item.overview.name.clone();
-        let Some(field) = field else {
-            let what = match what {
-                CopyWhat::Password => "password",
-                CopyWhat::Username => "username",
-                CopyWhat::Totp => "TOTP secret",
-                CopyWhat::Selected => "field",
-            };
-            return self.warn(format!("{name} has no {what}"));
-        };
-        let label = field.label.clone();
-        let value = if field.kind == FieldKind::Totp {
-            match totp_at(field, self.clock.as_ref()) {
-                Some((code, _)) => Zeroizing::new(code),
-                None => return self.warn("The stored TOTP secret is invalid"),
-            }
-        } else {
-            Zeroizing::new(field.value.expose().to_owned())
-        };
-        let clear = self.settings.clear_after;
-        match self.clipboard.copy(&value, clear) {
-            Ok(via) => {
-                let shown = if label == label::TOTP {
-                    "TOTP code"
-                } else {
-                    label.as_str()
-                };
-                match clear {
-                    Some(d) => {
-                        self.clip_until = Some(self.clock.now() + d);
-                        self.say(format!(
-                            "Copied the {shown} of {name} to the {via}; cleared in {} s",
-                            d.as_secs()
-                        ));
-                    }
-                    None => self.say(format!("Copied the {shown} of {name} to the {via}")),
-                }
-            }
-            Err(e) => self.warn(e),
         }
     }
 
@@ -1622,7 +1080,7 @@ impl App {
                 self.screen = Screen::Main;
                 self.last_input = self.clock.now();
                 self.set_sync(sync);
-                self.set_entries(entries);
+                self.with_vault(|v, app| v.set_entries(app, entries));
                 self.say("Unlocked. ? shows every key");
             }
             Reply::Created {
@@ -1631,7 +1089,7 @@ impl App {
                 kit,
             } => {
                 self.busy = None;
-                self.set_entries(entries);
+                self.with_vault(|v, app| v.set_entries(app, entries));
                 self.set_sync(SyncState::LocalOnly);
                 if let Screen::Create(s) = &mut self.screen {
                     s.step = CreateStep::Kit { secret_key, kit };
@@ -1656,8 +1114,10 @@ impl App {
                 // A late answer for a vault that was locked since: drop it.
             }
             Reply::Entries(entries) => {
-                self.set_entries(entries);
-                self.reread_stale_views();
+                self.with_vault(|v, app| {
+                    v.set_entries(app, entries);
+                    v.reread_stale_views(app);
+                });
             }
             Reply::To(to, answer) => self.on_answer(to, answer),
             Reply::Sync(s) => self.set_sync(s),
@@ -1694,204 +1154,48 @@ impl App {
                     _ => self.warn(msg),
                 }
             }
-            Reply::Error(msg) => {
-                self.busy = None;
-                self.pending_copy = None;
-                self.warn(msg);
-            }
+            Reply::Error(msg) => self.fail(msg),
         }
-        if let Some(id) = self.pending_select.take() {
-            self.set_filter(Filter::All);
-            if let Some(pos) = self
-                .shown
-                .iter()
-                .position(|&i| self.entries[i as usize].r.id == id)
-            {
-                self.sel = pos;
-                self.focus = Focus::List;
-                self.selection_changed();
-            } else {
-                // The entries with the new item are on their way.
-                self.pending_select = Some(id);
+        self.with_vault(|v, app| v.select_pending(app));
+    }
+
+    /// A job's answer: for the open popup, a pane, or the app itself.
+    fn on_answer(&mut self, to: To, answer: Answer) {
+        if to == history::TO {
+            return self.on_version(answer);
+        }
+        if to == To::APP {
+            match answer.take::<Notice>() {
+                Ok(Notice(msg)) => {
+                    self.busy = None;
+                    self.say(msg);
+                }
+                Err(a) => tracing::warn!(?a, "an answer the app does not read"),
             }
+            return;
+        }
+        if self.with_pane(to, |p, app| p.answer(app, answer)).is_none() {
+            tracing::warn!(to = to.0, "an answer for no pane");
         }
     }
 
-    /// A job's answer, for the pane or popup it names.
-    #[allow(clippy::too_many_lines)]
-    fn on_answer(&mut self, to: To, answer: Answer) {
-        /// What the answer holds.
-        enum Got {
-            Item(Box<Item>),
-            Searched(Searched),
-            Saved(Saved),
-            Versions(Versions),
-            Old(OldVersion),
-            Devices(DeviceList),
-            Changed(Changed),
-            Notice(Notice),
+    /// An old version for the history popup to compare.
+    fn on_version(&mut self, answer: Answer) {
+        let Ok(OldVersion(old)) = answer.take::<OldVersion>() else {
+            return;
+        };
+        let mut popup = self.popup.take();
+        if let Some(Popup::History(h)) = &mut popup
+            && h.id == old.r.id
+            && let Some(cur) = self.vault().detail.as_ref().filter(|d| d.r.id == old.r.id)
+        {
+            h.compared = Some(Compared {
+                version: old.r.version,
+                current: cur.r.version,
+                differences: differences(&old, cur),
+            });
         }
-        let got = answer
-            .take::<Box<Item>>()
-            .map(Got::Item)
-            .or_else(|a| a.take::<Searched>().map(Got::Searched))
-            .or_else(|a| a.take::<Saved>().map(Got::Saved))
-            .or_else(|a| a.take::<Versions>().map(Got::Versions))
-            .or_else(|a| a.take::<OldVersion>().map(Got::Old))
-            .or_else(|a| a.take::<DeviceList>().map(Got::Devices))
-            .or_else(|a| a.take::<Changed>().map(Got::Changed))
-            .or_else(|a| a.take::<Notice>().map(Got::Notice));
-        match got {
-            Ok(Got::Item(item)) => {
-                let (id, version) = (item.r.id, item.r.version);
-                if self.selected_id() == Some(id) {
-                    let keep = self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id);
-                    if keep {
-                        // The same item, maybe a newer version: what was
-                        // revealed stays revealed, showing the new values.
-                        self.field_sel = self
-                            .field_sel
-                            .min(item.details.fields.len().saturating_sub(1));
-                    } else {
-                        self.revealed.clear();
-                        self.field_sel = default_field(&item);
-                    }
-                    self.detail = Some(*item);
-                    if let Some(Popup::History(h)) = &self.popup
-                        && h.id == id
-                        && h.versions.last().is_none_or(|v| v.version != version)
-                    {
-                        self.history_refresh = Some(id);
-                        self.send(Request::Job(vault::history(id)));
-                    }
-                    if let Some((id, what)) = self.pending_copy.take()
-                        && Some(id) == self.selected_id()
-                    {
-                        self.copy_now(what);
-                    }
-                }
-            }
-            Ok(Got::Searched(Searched {
-                seq,
-                hits,
-                total,
-                error,
-            })) => {
-                if seq >= self.search.shown_seq {
-                    self.search.shown_seq = seq;
-                    self.search.hits = hits;
-                    self.search.total = total;
-                    self.search.error = error;
-                    self.search.sel = self
-                        .search
-                        .sel
-                        .min(self.search.hits.len().saturating_sub(1));
-                }
-            }
-            Ok(Got::Saved(Saved::Written(verb, item))) => {
-                let name = item.overview.name.clone();
-                let id = item.r.id;
-                self.say(match verb {
-                    Verb::Added => format!("Added {name}"),
-                    Verb::Saved => format!("Saved {name}"),
-                    Verb::Trashed => format!("Moved {name} to the trash; R in Trash restores it"),
-                    Verb::Restored => format!("Restored {name}"),
-                });
-                if verb == Verb::Added {
-                    self.field_sel = default_field(&item);
-                    self.revealed.clear();
-                }
-                if self.detail.as_ref().is_some_and(|d| d.r.id == id) || verb == Verb::Added {
-                    self.detail = Some(*item);
-                }
-                if verb == Verb::Added {
-                    self.pending_select = Some(id);
-                }
-            }
-            Ok(Got::Versions(Versions(id, versions))) => {
-                let mut reveal = false;
-                if self.history_refresh.take() == Some(id) {
-                    // A re-read after a change: only for the popup still open.
-                    match &self.popup {
-                        Some(Popup::History(h)) if h.id == id => reveal = h.reveal,
-                        _ => return,
-                    }
-                }
-                let name = self
-                    .entry(id)
-                    .map(|e| e.overview.name.clone())
-                    .unwrap_or_default();
-                let sel = versions.len().saturating_sub(1);
-                self.popup = Some(Popup::History(HistoryState {
-                    id,
-                    name,
-                    versions,
-                    sel,
-                    compared: None,
-                    reveal,
-                }));
-            }
-            Ok(Got::Saved(Saved::Merged {
-                item,
-                other,
-                conflicts,
-            })) => {
-                let name = item.overview.name.clone();
-                if conflicts.is_empty() {
-                    self.say(format!(
-                        "Saved {name}, merged with version {other} saved elsewhere meanwhile"
-                    ));
-                } else {
-                    let key = self.keymap.first_key(Action::History);
-                    self.warn(format!(
-                        "Saved {name}; {} also changed elsewhere meanwhile: kept yours, the other is version {other} ({key}: history)",
-                        conflicts.join(", ")
-                    ));
-                }
-                if self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id) {
-                    self.detail = Some(*item);
-                }
-            }
-            Ok(Got::Old(OldVersion(old))) => {
-                if let Some(Popup::History(h)) = &mut self.popup
-                    && h.id == old.r.id
-                    && let Some(cur) = self.detail.as_ref().filter(|d| d.r.id == old.r.id)
-                {
-                    h.compared = Some(Compared {
-                        version: old.r.version,
-                        current: cur.r.version,
-                        differences: differences(&old, cur),
-                    });
-                }
-            }
-            Ok(Got::Devices(list)) => {
-                self.devices.loading = false;
-                self.devices.list = Some(list);
-                let n = self
-                    .devices
-                    .list
-                    .as_ref()
-                    .and_then(|l| l.as_ref().ok())
-                    .map_or(0, Vec::len);
-                self.devices.sel = self.devices.sel.min(n.saturating_sub(1));
-            }
-            Ok(Got::Changed(Changed { done, list })) => {
-                match done {
-                    Ok(msg) => self.say(msg),
-                    Err(msg) => {
-                        self.busy = None;
-                        self.pending_copy = None;
-                        self.warn(msg);
-                    }
-                }
-                self.on_answer(devices::TO, Answer::new(list));
-            }
-            Ok(Got::Notice(Notice(msg))) => {
-                self.busy = None;
-                self.say(msg);
-            }
-            Err(a) => tracing::warn!(to = to.0, ?a, "an answer nobody reads"),
-        }
+        self.popup = popup;
     }
 
     // ------------------------------------------------------------------ form
@@ -2077,7 +1381,7 @@ impl App {
                     && v.damaged.is_none()
                 {
                     self.send(Request::Job(history::version(h.id, v.version)));
-                    if self.detail.as_ref().is_none_or(|d| d.r.id != h.id) {
+                    if self.vault().detail.as_ref().is_none_or(|d| d.r.id != h.id) {
                         self.send(Request::Job(vault::read_item(h.id)));
                     }
                 }
@@ -2090,15 +1394,6 @@ impl App {
 
 /// The field `r` reveals first: the kind's main secret, else the first
 /// concealed field, else the first.
-fn default_field(item: &Item) -> usize {
-    let fields = &item.details.fields;
-    let primary = item.overview.kind.primary_field();
-    fields
-        .iter()
-        .position(|f| f.label.eq_ignore_ascii_case(primary))
-        .or_else(|| fields.iter().position(Field::is_concealed))
-        .unwrap_or(0)
-}
 
 /// The fields (and name, tags, folder, favourite) that differ between two
 /// versions of an item.

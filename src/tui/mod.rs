@@ -19,6 +19,7 @@ pub mod popups;
 pub mod sync_state;
 pub mod theme;
 pub mod ui;
+pub mod widgets;
 pub mod worker;
 
 #[cfg(test)]
@@ -139,7 +140,7 @@ pub async fn run(vault_dir: PathBuf, config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let result = loop {
-        if let Err(e) = terminal.draw(|f| ui::draw(f, &mut app)) {
+        if let Err(e) = terminal.draw(|f| ui::draw(f, &app)) {
             break Err(format!("cannot draw: {e}"));
         }
         tokio::select! {

@@ -14,10 +14,12 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
-use super::app::{App, CreateStep, Filter, Focus, Pane, Popup, Screen, Settings};
+use super::app::{App, CreateStep, Popup, Screen, Settings};
 use super::clip::{Copies, FakeClipboard};
 use super::clock::FakeClock;
 use super::keymap::Keymap;
+use super::panes::vault::{Filter, Focus};
+use super::panes::{devices, search, vault};
 use super::theme::Theme;
 use super::ui;
 use super::worker::{Reply, Request, Worker};
@@ -227,7 +229,7 @@ impl Harness {
 
     fn render(&mut self, w: u16, h: u16) -> Terminal<TestBackend> {
         let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-        t.draw(|f| ui::draw(f, &mut self.app)).expect("draw");
+        t.draw(|f| ui::draw(f, &self.app)).expect("draw");
         t
     }
 
@@ -380,9 +382,10 @@ async fn vault_pane_lists_favourites_first_and_masks_secrets() {
     let mut h = Harness::unlocked().await;
     let names: Vec<&str> = h
         .app
+        .vault()
         .shown
         .iter()
-        .map(|&i| h.app.entries[i as usize].overview.name.as_str())
+        .map(|&i| h.app.vault().entries[i as usize].overview.name.as_str())
         .collect();
     assert_eq!(
         names,
@@ -420,7 +423,15 @@ async fn totp_shows_a_live_countdown_and_the_code_when_revealed() {
     // Select the TOTP field (details column) and reveal it.
     h.press(key('l')).await;
     h.press(key('l')).await;
-    while h.app.detail.as_ref().expect("detail").details.fields[h.app.field_sel].kind
+    while h
+        .app
+        .vault()
+        .detail
+        .as_ref()
+        .expect("detail")
+        .details
+        .fields[h.app.vault().field_sel]
+        .kind
         != FieldKind::Totp
     {
         h.press(key('j')).await;
@@ -443,15 +454,15 @@ impl Harness {
 async fn sidebar_filters_folders_tags_and_sort() {
     let mut h = Harness::unlocked().await;
     h.press(key('h')).await;
-    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert_eq!(h.app.vault().focus, Focus::Sidebar);
     h.press(key('G')).await;
     // The last row is the last tag: #work.
-    assert_eq!(h.app.filter, Filter::Tag("work".into()));
-    assert_eq!(h.app.shown.len(), 2);
+    assert_eq!(h.app.vault().filter, Filter::Tag("work".into()));
+    assert_eq!(h.app.vault().shown.len(), 2);
     insta::assert_snapshot!("vault_pane_tag_filter", h.screen(80, 24, &[]));
     h.press(code(KeyCode::Esc)).await;
     h.press(code(KeyCode::Esc)).await;
-    assert_eq!(h.app.filter, Filter::All);
+    assert_eq!(h.app.vault().filter, Filter::All);
     h.press(key('s')).await;
     assert!(h.screen(80, 24, &[]).contains("Sorted by last change"));
     assert!(h.screen(120, 40, &[]).contains("by changed"));
@@ -461,7 +472,7 @@ async fn sidebar_filters_folders_tags_and_sort() {
 async fn mouse_click_selects_and_wheel_scrolls() {
     let mut h = Harness::unlocked().await;
     h.render(80, 24);
-    let list = h.app.areas.list;
+    let list = h.app.areas().list;
     let click = MouseEvent {
         kind: MouseEventKind::Down(MouseButton::Left),
         column: list.x + 3,
@@ -470,9 +481,13 @@ async fn mouse_click_selects_and_wheel_scrolls() {
     };
     h.app.handle_event(&Event::Mouse(click));
     h.pump().await;
-    assert_eq!(h.app.sel, 2);
+    assert_eq!(h.app.vault().sel, 2);
     assert_eq!(
-        h.app.detail.as_ref().map(|d| d.overview.name.as_str()),
+        h.app
+            .vault()
+            .detail
+            .as_ref()
+            .map(|d| d.overview.name.as_str()),
         Some("Stripe")
     );
     let wheel = MouseEvent {
@@ -482,7 +497,7 @@ async fn mouse_click_selects_and_wheel_scrolls() {
         modifiers: KeyModifiers::NONE,
     };
     h.app.handle_event(&Event::Mouse(wheel));
-    assert_eq!(h.app.sel, 4);
+    assert_eq!(h.app.vault().sel, 4);
 }
 
 // ------------------------------------------------------------------ copy
@@ -527,20 +542,20 @@ async fn copy_right_after_moving_waits_for_the_details() {
 async fn search_updates_per_keystroke_highlights_and_jumps() {
     let mut h = Harness::unlocked().await;
     h.press(key('/')).await;
-    assert_eq!(h.app.pane, Pane::Search);
+    assert_eq!(h.app.pane, search::TO);
     h.keys("git").await;
-    assert_eq!(h.app.search.hits.len(), 2);
+    assert_eq!(h.app.search().hits.len(), 2);
     for _ in 0..3 {
         h.press(code(KeyCode::Backspace)).await;
     }
     h.keys("lab").await;
-    assert_eq!(h.app.search.hits.len(), 1, "lab matches GitLab only");
+    assert_eq!(h.app.search().hits.len(), 1, "lab matches GitLab only");
     let t = h.render(80, 24);
     let text = t.backend().to_string();
     insta::assert_snapshot!("search_pane", text);
     // The matched characters are highlighted (underlined).
     let buf = t.backend().buffer();
-    let results = h.app.areas.results;
+    let results = h.app.areas().results;
     let row = results.y + 1;
     let underlined: String = (results.x..results.x + results.width)
         .map(|x| &buf[(x, row)])
@@ -549,9 +564,13 @@ async fn search_updates_per_keystroke_highlights_and_jumps() {
         .collect();
     assert_eq!(underlined, "Lab");
     h.press(code(KeyCode::Enter)).await;
-    assert_eq!(h.app.pane, Pane::Vault);
+    assert_eq!(h.app.pane, vault::TO);
     assert_eq!(
-        h.app.detail.as_ref().map(|d| d.overview.name.as_str()),
+        h.app
+            .vault()
+            .detail
+            .as_ref()
+            .map(|d| d.overview.name.as_str()),
         Some("GitLab")
     );
 }
@@ -563,7 +582,7 @@ async fn search_filters_narrow_results() {
     h.keys("kind:card").await;
     let names: Vec<String> = h
         .app
-        .search
+        .search()
         .hits
         .iter()
         .filter_map(|id| h.app.entry(*id).map(|e| e.overview.name.clone()))
@@ -573,18 +592,18 @@ async fn search_filters_narrow_results() {
         h.press(code(KeyCode::Backspace)).await;
     }
     h.keys("tag:work folder:Dev").await;
-    assert_eq!(h.app.search.hits.len(), 1);
+    assert_eq!(h.app.search().hits.len(), 1);
     h.press(ctrl('u')).await;
     h.keys("kind:nope").await;
     assert!(
         h.app
-            .search
+            .search()
             .error
             .as_deref()
             .is_some_and(|e| e.contains("unknown kind"))
     );
     h.press(code(KeyCode::Esc)).await;
-    assert_eq!(h.app.pane, Pane::Vault);
+    assert_eq!(h.app.pane, vault::TO);
 }
 
 // ------------------------------------------------------- add, edit, trash
@@ -617,7 +636,7 @@ async fn add_a_login_with_the_generator() {
     insta::assert_snapshot!("new_item_form", h.screen(80, 24, &[]));
     h.press(ctrl('s')).await;
     assert!(h.app.popup.is_none());
-    let item = h.app.detail.clone().expect("selected");
+    let item = h.app.vault().detail.clone().expect("selected");
     assert_eq!(item.overview.name, "Bank");
     assert_eq!(h.app.selected_id(), Some(item.r.id));
     assert_eq!(
@@ -644,7 +663,7 @@ async fn every_kind_has_a_form_that_saves() {
         h.press(code(KeyCode::Down)).await;
         h.keys("value1").await;
         h.press(ctrl('s')).await;
-        let item = h.app.detail.clone().expect("saved");
+        let item = h.app.vault().detail.clone().expect("saved");
         assert_eq!(item.overview.kind, *kind);
         assert_eq!(item.overview.name, name);
         assert_eq!(item.details.fields.len(), 1, "{kind}");
@@ -687,7 +706,7 @@ async fn edit_changes_fields_and_adds_and_removes_custom_ones() {
     }
     h.press(ctrl('x')).await;
     h.press(ctrl('s')).await;
-    let item = h.app.detail.clone().expect("saved");
+    let item = h.app.vault().detail.clone().expect("saved");
     assert_eq!(
         item.field(label::USERNAME).map(|f| f.value.expose()),
         Some("alice-new")
@@ -712,25 +731,25 @@ async fn trash_asks_first_then_restore_brings_it_back() {
     h.press(key('d')).await;
     insta::assert_snapshot!("confirm_trash", h.screen(80, 24, &[]));
     h.press(key('n')).await;
-    assert_eq!(h.app.shown.len(), 5);
+    assert_eq!(h.app.vault().shown.len(), 5);
     h.press(key('d')).await;
     h.press(key('y')).await;
-    assert_eq!(h.app.shown.len(), 4);
+    assert_eq!(h.app.vault().shown.len(), 4);
     // Trash in the sidebar lists it; R restores it.
     h.press(key('h')).await;
     h.press(key('j')).await;
     h.press(key('j')).await;
     h.press(key('j')).await;
-    assert_eq!(h.app.filter, Filter::Trash);
-    assert_eq!(h.app.shown.len(), 1);
+    assert_eq!(h.app.vault().filter, Filter::Trash);
+    assert_eq!(h.app.vault().shown.len(), 1);
     h.press(key('l')).await;
     insta::assert_snapshot!("trash_view", h.screen(80, 24, &[]));
     h.press(key('R')).await;
-    assert_eq!(h.app.filter, Filter::Trash);
-    assert!(h.app.shown.is_empty());
+    assert_eq!(h.app.vault().filter, Filter::Trash);
+    assert!(h.app.vault().shown.is_empty());
     h.press(code(KeyCode::Esc)).await;
     h.press(code(KeyCode::Esc)).await;
-    assert_eq!(h.app.shown.len(), 5);
+    assert_eq!(h.app.vault().shown.len(), 5);
 }
 
 #[tokio::test]
@@ -782,7 +801,11 @@ async fn idle_lock_wipes_state_and_returns_to_unlock() {
     h.clock.advance(Duration::from_secs(100));
     h.app.tick();
     assert!(matches!(h.app.screen, Screen::Unlock(_)));
-    assert!(h.app.entries.is_empty() && h.app.detail.is_none() && h.app.shown.is_empty());
+    assert!(
+        h.app.vault().entries.is_empty()
+            && h.app.vault().detail.is_none()
+            && h.app.vault().shown.is_empty()
+    );
     assert!(matches!(h.app.outbox.as_slice(), [Request::Lock]));
     h.pump().await;
     let text = h.screen(80, 24, &[]);
@@ -791,9 +814,7 @@ async fn idle_lock_wipes_state_and_returns_to_unlock() {
     // The worker dropped the vault: a late request fails.
     let replies = h
         .worker
-        .handle(Request::Job(super::panes::vault::read_item(
-            uuid::Uuid::nil(),
-        )))
+        .handle(Request::Job(vault::read_item(uuid::Uuid::nil())))
         .await;
     assert!(matches!(replies.as_slice(), [Reply::Error(m)] if m.contains("locked")));
 }
@@ -803,7 +824,7 @@ async fn capital_l_locks_now() {
     let mut h = Harness::unlocked().await;
     h.press(key('L')).await;
     assert!(matches!(h.app.screen, Screen::Unlock(_)));
-    assert!(h.app.entries.is_empty());
+    assert!(h.app.vault().entries.is_empty());
 }
 
 // ------------------------------------------------------- overlays & panes
@@ -836,12 +857,12 @@ async fn command_palette_finds_and_runs_actions() {
 async fn devices_pane_says_local_only_plainly() {
     let mut h = Harness::unlocked().await;
     h.press(key('3')).await;
-    assert_eq!(h.app.pane, Pane::Devices);
+    assert_eq!(h.app.pane, devices::TO);
     let text = h.screen(80, 24, &[]);
     assert!(text.contains("Local only"), "{text}");
     insta::assert_snapshot!("devices_pane_local_only", text);
     h.press(code(KeyCode::Tab)).await;
-    assert_eq!(h.app.pane, Pane::Vault);
+    assert_eq!(h.app.pane, vault::TO);
 }
 
 #[tokio::test]
@@ -929,13 +950,13 @@ async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
     assert!(text.contains("Synced"), "{text}");
     let phone_at = |h: &Harness| {
         h.app
-            .devices
+            .devices()
             .list
             .as_ref()
             .and_then(|l| l.as_ref().ok())
             .and_then(|l| l.iter().position(|d| !d.current))
     };
-    while Some(h.app.devices.sel) != phone_at(&h) {
+    while Some(h.app.devices().sel) != phone_at(&h) {
         h.press(key('j')).await;
     }
     h.press(key('e')).await;
@@ -1052,7 +1073,7 @@ async fn a_validation_error_keeps_every_field_and_focuses_the_bad_one() {
     h.keys("-tag").await;
     h.press(ctrl('s')).await;
     assert!(h.app.popup.is_none(), "saved and closed");
-    let item = h.app.detail.clone().expect("saved item");
+    let item = h.app.vault().detail.clone().expect("saved item");
     assert_eq!(item.overview.tags, ["my-tag"]);
     assert_eq!(
         item.field(label::PASSWORD).map(|f| f.value.expose()),
@@ -1092,6 +1113,7 @@ async fn an_engine_refusal_keeps_the_form_open_on_the_field_it_names() {
     assert!(h.app.popup.is_none());
     assert_eq!(
         h.app
+            .vault()
             .detail
             .as_ref()
             .and_then(|d| d.field(label::USERNAME))
@@ -1144,6 +1166,7 @@ async fn discarding_a_changed_form_asks_and_no_keeps_everything() {
     assert!(h.app.popup.is_none());
     assert_eq!(
         h.app
+            .vault()
             .detail
             .as_ref()
             .and_then(|d| d.field(label::USERNAME))
@@ -1192,7 +1215,7 @@ async fn notes_are_multi_line_in_the_form_and_saved_with_newlines() {
     // Ctrl-S saves from any field.
     h.press(ctrl('s')).await;
     assert!(h.app.popup.is_none());
-    let item = h.app.detail.clone().expect("saved");
+    let item = h.app.vault().detail.clone().expect("saved");
     assert_eq!(
         item.field(label::NOTES).map(|f| f.value.expose()),
         Some("line one!\nline two\nline three")
@@ -1268,6 +1291,7 @@ async fn readline_keys_work_in_form_search_and_palette_fields() {
     h.press(ctrl('s')).await;
     assert_eq!(
         h.app
+            .vault()
             .detail
             .as_ref()
             .and_then(|d| d.field(label::USERNAME))
@@ -1282,14 +1306,14 @@ async fn readline_keys_work_in_form_search_and_palette_fields() {
     h.press(code(KeyCode::Delete)).await;
     h.press(code(KeyCode::Delete)).await;
     h.press(code(KeyCode::Delete)).await;
-    assert_eq!(h.app.search.input.as_str(), "gitlab");
-    assert_eq!(h.app.search.hits.len(), 1);
+    assert_eq!(h.app.search().input.as_str(), "gitlab");
+    assert_eq!(h.app.search().hits.len(), 1);
     h.press(ctrl('e')).await;
     h.press(ctrl('w')).await;
-    assert!(h.app.search.input.is_empty());
+    assert!(h.app.search().input.is_empty());
     h.keys("lab").await;
     h.press(ctrl('u')).await;
-    assert!(h.app.search.input.is_empty());
+    assert!(h.app.search().input.is_empty());
     h.press(code(KeyCode::Esc)).await;
     // The palette.
     h.press(key(':')).await;
@@ -1314,7 +1338,7 @@ fn assert_only_popup_area_changes(h: &mut Harness, w: u16, ht: u16, what: &str) 
     let base = h.render(w, ht).backend().buffer().clone();
     h.app.popup = popup;
     let with = h.render(w, ht).backend().buffer().clone();
-    let r = h.app.areas.popup;
+    let r = h.app.areas().popup;
     assert!(r.width > 0 && r.height > 0, "{what}: the popup has an area");
     // The body: below the tabs, above the message line and the status bar.
     for y in 1..ht - 2 {
@@ -1382,10 +1406,10 @@ async fn a_wide_character_under_a_popup_edge_does_not_eat_its_border() {
     h.keys(PASSWORD).await;
     h.press(code(KeyCode::Enter)).await;
     let mut t = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
-    t.draw(|f| ui::draw(f, &mut h.app)).expect("draw");
+    t.draw(|f| ui::draw(f, &h.app)).expect("draw");
     h.press(key('d')).await;
-    t.draw(|f| ui::draw(f, &mut h.app)).expect("draw");
-    let r = h.app.areas.popup;
+    t.draw(|f| ui::draw(f, &h.app)).expect("draw");
+    let r = h.app.areas().popup;
     let buf = t.backend().buffer();
     for y in r.top()..r.bottom() {
         let edge = buf[(r.x, y)].symbol();
@@ -1431,17 +1455,17 @@ async fn palette_purge_asks_then_destroys_a_trashed_item() {
     for _ in 0..3 {
         h.press(key('j')).await;
     }
-    assert_eq!(h.app.filter, Filter::Trash);
+    assert_eq!(h.app.vault().filter, Filter::Trash);
     h.press(key('l')).await;
     palette(&mut h, "purge").await;
     let text = h.screen(80, 24, &[]);
     assert!(text.contains("Purge for good?"), "{text}");
     h.press(key('n')).await;
-    assert_eq!(h.app.shown.len(), 1);
+    assert_eq!(h.app.vault().shown.len(), 1);
     palette(&mut h, "purge").await;
     h.press(key('y')).await;
-    assert!(h.app.shown.is_empty());
-    assert_eq!(h.app.entries.len(), 4);
+    assert!(h.app.vault().shown.is_empty());
+    assert_eq!(h.app.vault().entries.len(), 4);
     assert!(message(&h).contains("Purged \"GitHub\""), "{}", message(&h));
 }
 
@@ -1570,9 +1594,9 @@ async fn wide_characters_keep_the_kind_column_in_place() {
     for (w, ht) in [(80, 24), (120, 40)] {
         let t = h.render(w, ht);
         let buf = t.backend().buffer();
-        let list = h.app.areas.list;
+        let list = h.app.areas().list;
         let right = list.x + list.width - 1;
-        for y in list.y + 1..list.y + 1 + u16::try_from(h.app.shown.len()).expect("rows") {
+        for y in list.y + 1..list.y + 1 + u16::try_from(h.app.vault().shown.len()).expect("rows") {
             let kind: String = (right - 5..right).map(|x| buf[(x, y)].symbol()).collect();
             assert!(
                 ["login", "  api", " card", " note"].contains(&kind.as_str()),
@@ -1608,7 +1632,7 @@ async fn the_conflict_banner_shows_the_merge_note() {
     let mut h = Harness::unlocked().await;
     let note =
         "Both devices changed the password; this device's value was kept and the other is in v1";
-    let item = h.app.detail.as_mut().expect("details");
+    let item = h.app.vault_mut().detail.as_mut().expect("details");
     item.overview.conflict = Some(crate::engine::model::SyncConflict {
         fields: vec!["password".into()],
         other_version: 1,
@@ -1738,6 +1762,7 @@ impl Harness {
 
     fn detail_field(&self, l: &str) -> Option<String> {
         self.app
+            .vault()
             .detail
             .as_ref()
             .and_then(|d| d.field(l))
@@ -1783,7 +1808,12 @@ async fn a_silent_server_never_holds_unlock_copy_reveal_or_edit_and_esc_cancels_
     h.press(key('f')).await;
     assert!(h.screen(100, 30, &[]).contains("Saved GitHub"));
     assert_eq!(
-        h.app.entries.iter().filter(|e| e.overview.favorite).count(),
+        h.app
+            .vault()
+            .entries
+            .iter()
+            .filter(|e| e.overview.favorite)
+            .count(),
         0
     );
     h.press(key('e')).await;
@@ -1823,7 +1853,10 @@ async fn a_silent_server_never_holds_unlock_copy_reveal_or_edit_and_esc_cancels_
         .expect("cli add");
     cli.close().await;
     h.wait_until("the CLI's item", |a| {
-        a.entries.iter().any(|e| e.overview.name == "From the CLI")
+        a.vault()
+            .entries
+            .iter()
+            .any(|e| e.overview.name == "From the CLI")
     })
     .await;
     assert!(
@@ -1914,7 +1947,8 @@ async fn after_a_background_sync_the_details_and_copy_show_the_other_devices_cha
 
     // The server's event starts a sync here; the details follow it.
     h.wait_until("the new username in the details", |a| {
-        a.detail
+        a.vault()
+            .detail
             .as_ref()
             .and_then(|d| d.field(label::USERNAME))
             .is_some_and(|f| f.value.expose() == "alice-renamed")
@@ -1957,10 +1991,12 @@ async fn a_change_by_another_process_appears_without_locking() {
     cli.close().await;
 
     h.wait_until("the CLI's changes", |a| {
-        a.entries
+        a.vault()
+            .entries
             .iter()
             .any(|e| e.overview.name == "Added by the CLI")
-            && a.detail
+            && a.vault()
+                .detail
                 .as_ref()
                 .and_then(|d| d.field(label::USERNAME))
                 .is_some_and(|f| f.value.expose() == "alice-cli")
@@ -2007,7 +2043,7 @@ async fn an_edit_saved_after_another_change_merges_and_flags_a_clash() {
     // Both change the password: this edit is kept, the item is flagged and
     // the other password stays in history.
     h.wait_until("version 3 in the details", |a| {
-        a.detail.as_ref().is_some_and(|d| d.r.version == 3)
+        a.vault().detail.as_ref().is_some_and(|d| d.r.version == 3)
     })
     .await;
     h.press(key('e')).await;

@@ -6,29 +6,28 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use unicode_segmentation::UnicodeSegmentation as _;
 use unicode_width::UnicodeWidthStr as _;
 
 use super::app::{
-    App, Confirmable, CreateStep, Filter, Focus, Level, Pane, Popup, RowKind, Screen, SideRow,
-    Sort, palette_matches, strength_of, totp_at,
+    App, Confirmable, CreateStep, Level, Popup, RowKind, Screen, palette_matches, strength_of,
 };
 use super::input::{self, TextInput};
 use super::keymap::Action;
+use super::widgets::{
+    MASK, ago, block, cells, centered, clear_popup, cursor_spans, input_spans, masked,
+    masked_spans, pad_left, pad_right, spinner, truncate,
+};
 use super::worker::SyncState;
-use crate::engine::model::{Entry, FieldKind, ItemKind};
-use crate::engine::search::{Query, SearchIndex};
+use crate::engine::model::{FieldKind, ItemKind};
 
 /// The smallest terminal the layout is made for.
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
-/// Shown instead of a secret.
-const MASK: &str = "••••••••";
-const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
 /// Draws one frame.
-pub fn draw(f: &mut Frame, app: &mut App) {
+pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = vec![
@@ -77,87 +76,6 @@ pub(super) fn scrub(buf: &mut ratatui::buffer::Buffer) {
     }
 }
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
-
-fn block<'a>(app: &App, title: &'a str, focused: bool) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(if focused {
-            app.theme.border_focus
-        } else {
-            app.theme.border
-        })
-        .title(Span::styled(format!(" {title} "), app.theme.title))
-}
-
-fn spinner(app: &App) -> &'static str {
-    SPINNER[app.spinner % SPINNER.len()]
-}
-
-fn masked(len: usize) -> String {
-    "•".repeat(len.min(32))
-}
-
-/// An input's text with its cursor, in `width` cells: the grapheme under
-/// the cursor reversed, or a bar after the end.
-fn input_spans(input: &TextInput, width: usize, style: Style, cursor: Style) -> Vec<Span<'static>> {
-    let (before, under, after) = input::window(input.as_str(), input.cursor(), width);
-    cursor_spans(before, under, after, style, cursor)
-}
-
-/// A secret input as a mask, with its cursor.
-fn masked_spans(input: &TextInput, style: Style, cursor: Style) -> Vec<Span<'static>> {
-    let n = input.chars().min(32);
-    let at = input.chars_before_cursor().min(n) * '•'.len_utf8();
-    let (before, under, after) = input::window(&masked(n), at, 34);
-    cursor_spans(before, under, after, style, cursor)
-}
-
-fn cursor_spans(
-    before: String,
-    under: String,
-    after: String,
-    style: Style,
-    cursor: Style,
-) -> Vec<Span<'static>> {
-    let mut out = vec![Span::styled(before, style)];
-    if under.is_empty() {
-        out.push(Span::styled("▏", cursor));
-    } else {
-        out.push(Span::styled(under, style.add_modifier(Modifier::REVERSED)));
-    }
-    if !after.is_empty() {
-        out.push(Span::styled(after, style));
-    }
-    out
-}
-
-/// Clears exactly `r` for a popup. A wide character that the popup's left
-/// edge cuts in half cannot be shown half: it becomes a space (else the
-/// terminal draws it over the popup's border, and the diff skips the
-/// border's cell).
-fn clear_popup(f: &mut Frame, r: Rect) -> Rect {
-    let buf = f.buffer_mut();
-    if r.x > buf.area.x {
-        for y in r.top()..r.bottom() {
-            if buf[(r.x - 1, y)].symbol().width() > 1 {
-                buf[(r.x - 1, y)].set_symbol(" ");
-            }
-        }
-    }
-    f.render_widget(Clear, r);
-    r
-}
 // ------------------------------------------------------------------ unlock
 
 fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
@@ -374,7 +292,7 @@ fn draw_create(f: &mut Frame, app: &App, area: Rect) {
 
 // -------------------------------------------------------------------- main
 
-fn draw_main(f: &mut Frame, app: &mut App, area: Rect) {
+fn draw_main(f: &mut Frame, app: &App, area: Rect) {
     let [tabs, body, message, bar] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -382,645 +300,32 @@ fn draw_main(f: &mut Frame, app: &mut App, area: Rect) {
         Constraint::Length(1),
     ])
     .areas(area);
-    app.areas.tabs = tabs;
+    app.tabs_area.set(tabs);
     draw_tabs(f, app, tabs);
-    match app.pane {
-        Pane::Vault => draw_vault(f, app, body),
-        Pane::Search => draw_search(f, app, body),
-        Pane::Devices => draw_devices(f, app, body),
+    if let Some(p) = app.pane_of(app.pane) {
+        p.draw(f, app, body);
     }
     draw_message(f, app, message);
     draw_bar(f, app, bar);
-    app.areas.popup = draw_popup(f, app, body);
+    app.popup_area.set(draw_popup(f, app, body));
 }
 
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut spans = vec![Span::styled(" OpenK  ", t.title)];
-    for (i, p) in Pane::ALL.iter().enumerate() {
+    for (i, p) in app.panes().enumerate() {
         let text = format!(" {} {} ", i + 1, p.title());
         spans.push(Span::styled(
             text,
-            if *p == app.pane { t.selected } else { t.dim },
+            if p.id() == app.pane {
+                t.selected
+            } else {
+                t.dim
+            },
         ));
         spans.push(Span::raw(" "));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn filter_label(f: &Filter) -> String {
-    match f {
-        Filter::All => "All items".into(),
-        Filter::Favorites => "Favorites".into(),
-        Filter::Conflicts => "Conflicts".into(),
-        Filter::Trash => "Trash".into(),
-        Filter::Folder(n) => n.clone(),
-        Filter::Tag(n) => format!("#{n}"),
-    }
-}
-
-fn kind_marker(k: ItemKind) -> &'static str {
-    match k {
-        ItemKind::Login => "login",
-        ItemKind::Note => "note",
-        ItemKind::Card => "card",
-        ItemKind::Identity => "ident",
-        ItemKind::ApiKey => "api",
-        ItemKind::SshKey => "ssh",
-        ItemKind::Custom => "other",
-    }
-}
-
-/// Terminal cells `s` takes (emoji, ZWJ sequences and CJK take two).
-fn cells(s: &str) -> usize {
-    s.width()
-}
-
-/// `s` cut to at most `w` cells (whole graphemes), with `…` when cut.
-/// Every string a pane shows passes here, so it goes through
-/// [`crate::text::cell`] first (controls, bidi overrides, line breaks).
-fn truncate(s: &str, w: usize) -> String {
-    let clean = crate::text::cell(s);
-    let s = clean.as_ref();
-    if cells(s) <= w {
-        return s.to_owned();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for g in s.graphemes(true) {
-        if used + g.width() + 1 > w {
-            break;
-        }
-        used += g.width();
-        out.push_str(g);
-    }
-    if w > 0 {
-        out.push('…');
-    }
-    out
-}
-
-/// `s` in exactly `w` cells, left-aligned.
-fn pad_right(s: &str, w: usize) -> String {
-    let s = truncate(s, w);
-    let pad = w.saturating_sub(cells(&s));
-    format!("{s}{}", " ".repeat(pad))
-}
-
-/// `s` in exactly `w` cells, right-aligned.
-fn pad_left(s: &str, w: usize) -> String {
-    let s = truncate(s, w);
-    let pad = w.saturating_sub(cells(&s));
-    format!("{}{s}", " ".repeat(pad))
-}
-
-/// "just now", "5 min ago", "3 h ago", "2 d ago", else the date.
-fn ago(now_ms: i64, then_ms: i64) -> String {
-    let s = (now_ms - then_ms).max(0) / 1000;
-    match s {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min ago", s / 60),
-        3600..86_400 => format!("{} h ago", s / 3600),
-        86_400..2_592_000 => format!("{} d ago", s / 86_400),
-        _ => time::OffsetDateTime::from_unix_timestamp(then_ms / 1000)
-            .ok()
-            .and_then(|t| {
-                t.format(time::macros::format_description!("[year]-[month]-[day]"))
-                    .ok()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-fn draw_vault(f: &mut Frame, app: &mut App, area: Rect) {
-    let side_w = if area.width >= 110 { 24 } else { 18 };
-    let list_w = (area.width - side_w) * 45 / 100;
-    let [side, list, details] = Layout::horizontal([
-        Constraint::Length(side_w),
-        Constraint::Length(list_w),
-        Constraint::Min(20),
-    ])
-    .areas(area);
-    app.areas.sidebar = side;
-    app.areas.list = list;
-    app.areas.details = details;
-    draw_sidebar(f, app, side);
-    draw_list(f, app, list);
-    draw_details(f, app, details);
-}
-
-fn draw_sidebar(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let inner_w = usize::from(area.width.saturating_sub(2));
-    let lines: Vec<Line> = app
-        .sidebar
-        .iter()
-        .enumerate()
-        .map(|(i, row)| match row {
-            SideRow::Header(h) => Line::from(Span::styled(h.to_string(), t.dim)),
-            SideRow::Filter(fl, n) => {
-                let name = truncate(&filter_label(fl), inner_w.saturating_sub(6));
-                let count = n.to_string();
-                let pad = inner_w.saturating_sub(cells(&name) + count.len() + 1);
-                let style = if i == app.side_sel {
-                    if app.focus == Focus::Sidebar {
-                        t.selected
-                    } else {
-                        t.accent.add_modifier(Modifier::BOLD)
-                    }
-                } else if *fl == Filter::Conflicts && *n > 0 {
-                    t.warn
-                } else {
-                    t.text
-                };
-                Line::from(Span::styled(
-                    format!(" {name}{}{count}", " ".repeat(pad)),
-                    style,
-                ))
-            }
-        })
-        .collect();
-    f.render_widget(
-        Paragraph::new(lines).block(block(app, "Filters", app.focus == Focus::Sidebar)),
-        area,
-    );
-}
-
-fn entry_line(
-    app: &App,
-    e: &Entry,
-    width: usize,
-    selected: bool,
-    focused: bool,
-    matches: &[u32],
-) -> Line<'static> {
-    let t = &app.theme;
-    let o = &e.overview;
-    let base = if selected {
-        if focused {
-            t.selected
-        } else {
-            t.accent.add_modifier(Modifier::BOLD | Modifier::REVERSED)
-        }
-    } else {
-        t.text
-    };
-    let mark = if o.conflict.is_some() {
-        "!"
-    } else if o.favorite {
-        "★"
-    } else {
-        " "
-    };
-    let kind = kind_marker(o.kind);
-    let name_w = width.saturating_sub(kind.len() + 3);
-    let name = truncate(&o.name, name_w);
-    let mut spans = vec![Span::styled(
-        mark.to_owned(),
-        if o.conflict.is_some() && !selected {
-            t.danger
-        } else {
-            base
-        },
-    )];
-    spans.push(Span::styled(" ", base));
-    // One span per grapheme (a ZWJ sequence stays whole), highlighted when
-    // any of its characters matched.
-    let mut at = 0_usize;
-    for g in name.graphemes(true) {
-        let n = g.chars().count();
-        let hit = (at..at + n).any(|i| matches.contains(&u32::try_from(i).unwrap_or(u32::MAX)));
-        at += n;
-        spans.push(Span::styled(
-            g.to_owned(),
-            if hit { base.patch(t.matched) } else { base },
-        ));
-    }
-    let used = 2 + cells(&name);
-    let pad = width.saturating_sub(used + kind.len());
-    spans.push(Span::styled(" ".repeat(pad), base));
-    spans.push(Span::styled(
-        kind.to_owned(),
-        if selected { base } else { t.dim },
-    ));
-    Line::from(spans)
-}
-
-fn draw_list(f: &mut Frame, app: &mut App, area: Rect) {
-    let height = usize::from(area.height.saturating_sub(2));
-    if app.sel < app.offset {
-        app.offset = app.sel;
-    } else if height > 0 && app.sel >= app.offset + height {
-        app.offset = app.sel + 1 - height;
-    }
-    let width = usize::from(area.width.saturating_sub(2));
-    let focused = app.focus == Focus::List;
-    let mut lines: Vec<Line> = app
-        .shown
-        .iter()
-        .enumerate()
-        .skip(app.offset)
-        .take(height)
-        .map(|(pos, &i)| {
-            entry_line(
-                app,
-                &app.entries[i as usize],
-                width,
-                pos == app.sel,
-                focused,
-                &[],
-            )
-        })
-        .collect();
-    if lines.is_empty() {
-        let text = match app.filter {
-            Filter::Trash => "The trash is empty",
-            Filter::All if app.entries.is_empty() => "No items yet: n adds one",
-            _ => "Nothing here",
-        };
-        lines.push(Line::from(Span::styled(text, app.theme.dim)));
-    }
-    let sort = match app.sort {
-        Sort::Name => "name",
-        Sort::Changed => "changed",
-    };
-    let title = format!(
-        "{} · {} · by {sort}",
-        filter_label(&app.filter),
-        app.shown.len()
-    );
-    f.render_widget(
-        Paragraph::new(lines).block(block(app, &title, focused)),
-        area,
-    );
-}
-
-fn draw_details(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let focused = app.focus == Focus::Details;
-    let Some(item) = app
-        .detail
-        .as_ref()
-        .filter(|d| Some(d.r.id) == app.selected_id())
-    else {
-        let text = if app.selected_id().is_some() {
-            format!("{} Opening…", spinner(app))
-        } else {
-            String::new()
-        };
-        f.render_widget(
-            Paragraph::new(Span::styled(text, t.dim)).block(block(app, "Details", focused)),
-            area,
-        );
-        return;
-    };
-    let o = &item.overview;
-    let width = usize::from(area.width.saturating_sub(2));
-    let label_w = item
-        .details
-        .fields
-        .iter()
-        .map(|f| cells(&f.label))
-        .max()
-        .unwrap_or(6)
-        .clamp(6, 12);
-    let mut lines = vec![Line::from(vec![
-        Span::styled(truncate(&o.name, width.saturating_sub(10)), t.title),
-        Span::styled(format!("  {}", o.kind), t.dim),
-    ])];
-    if o.trashed_at.is_some() {
-        lines.push(Line::from(Span::styled(
-            "In the trash · R restores",
-            t.warn,
-        )));
-    }
-    if let Some(c) = &o.conflict {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "! conflict: {} (H shows v{})",
-                c.fields.join(", "),
-                c.other_version
-            ),
-            t.danger,
-        )));
-        // What the merge did, in its words, wrapped to the pane.
-        let mut line = String::new();
-        for word in c.note.split_whitespace() {
-            if !line.is_empty() && cells(&line) + 1 + cells(word) > width.saturating_sub(2) {
-                lines.push(Line::from(Span::styled(format!("  {line}"), t.warn)));
-                line.clear();
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(&truncate(word, width.saturating_sub(2)));
-        }
-        if !line.is_empty() {
-            lines.push(Line::from(Span::styled(format!("  {line}"), t.warn)));
-        }
-    }
-    lines.push(Line::default());
-    let value_w = width.saturating_sub(label_w + 3);
-    for (i, field) in item.details.fields.iter().enumerate() {
-        let sel = i == app.field_sel;
-        let revealed = app.revealed.contains(&i);
-        let marker = if sel { "▸" } else { " " };
-        let label_style = if sel && focused {
-            t.selected
-        } else if sel {
-            t.accent
-        } else {
-            t.dim
-        };
-        let mut spans = vec![
-            Span::styled(marker, t.accent),
-            Span::styled(pad_left(&field.label, label_w), label_style),
-            Span::raw("  "),
-        ];
-        if field.kind == FieldKind::Totp {
-            match totp_at(field, app.clock.as_ref()) {
-                Some((code, left)) => {
-                    let shown = if revealed {
-                        let (a, b) = code.split_at(code.len() / 2);
-                        format!("{a} {b}")
-                    } else {
-                        "••• •••".into()
-                    };
-                    spans.push(Span::styled(shown, t.accent));
-                    spans.push(Span::styled(
-                        format!("  ⏱ {left:>2}s"),
-                        if left <= 5 { t.warn } else { t.dim },
-                    ));
-                }
-                None => spans.push(Span::styled("invalid TOTP secret", t.danger)),
-            }
-        } else if field.is_concealed() && !revealed {
-            spans.push(Span::styled(MASK, t.text));
-        } else {
-            let value = field.value.expose();
-            let mut rows = value.lines();
-            spans.push(Span::styled(
-                truncate(rows.next().unwrap_or(""), value_w),
-                if field.kind == FieldKind::Url {
-                    t.accent
-                } else {
-                    t.text
-                },
-            ));
-            lines.push(Line::from(spans));
-            for more in rows.take(4) {
-                lines.push(Line::from(vec![
-                    Span::raw(" ".repeat(label_w + 3)),
-                    Span::styled(truncate(more, value_w), t.text),
-                ]));
-            }
-            continue;
-        }
-        lines.push(Line::from(spans));
-    }
-    lines.push(Line::default());
-    let meta = |k: &str, v: String| {
-        Line::from(vec![
-            Span::styled(format!(" {k:>label_w$}  "), t.dim),
-            Span::styled(v, t.text),
-        ])
-    };
-    if !o.tags.is_empty() {
-        lines.push(meta(
-            "tags",
-            o.tags
-                .iter()
-                .map(|t| format!("#{t}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ));
-    }
-    if let Some(folder) = &o.folder {
-        lines.push(meta("folder", folder.clone()));
-    }
-    let now = app.clock.unix_millis();
-    lines.push(meta(
-        "changed",
-        format!("{} · v{}", ago(now, o.updated_at), item.r.version),
-    ));
-    let hint = if focused {
-        "r reveal · y copy field · e edit · H history"
-    } else {
-        "c pw · u user · t TOTP · → fields"
-    };
-    let block =
-        block(app, "Details", focused).title_bottom(Span::styled(format!(" {hint} "), t.dim));
-    f.render_widget(Paragraph::new(lines).block(block), area);
-}
-
-fn draw_search(f: &mut Frame, app: &mut App, area: Rect) {
-    let t = &app.theme;
-    let [input, results] =
-        Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
-    let mut prompt = vec![Span::styled("/ ", t.accent)];
-    prompt.extend(input_spans(
-        &app.search.input,
-        usize::from(input.width.saturating_sub(4)),
-        t.text,
-        t.accent,
-    ));
-    let prompt = Line::from(prompt);
-    let count = if let Some(e) = &app.search.error {
-        e.clone()
-    } else {
-        format!("{} of {} matches", app.search.hits.len(), app.search.total)
-    };
-    f.render_widget(
-        Paragraph::new(prompt).block(
-            block(app, "Search · kind: tag: folder: is:fav is:trash", true)
-                .title_bottom(Span::styled(format!(" {count} "), t.dim)),
-        ),
-        input,
-    );
-    app.areas.results = results;
-    let query_text = Query::parse(app.search.input.as_str())
-        .map(|q| q.text)
-        .unwrap_or_default();
-    let height = usize::from(results.height.saturating_sub(2));
-    let width = usize::from(results.width.saturating_sub(2));
-    let offset = app.search.sel.saturating_sub(height.saturating_sub(1));
-    let mut lines: Vec<Line> = Vec::new();
-    for (pos, id) in app.search.hits.iter().enumerate().skip(offset).take(height) {
-        let Some(e) = app.entry(*id) else {
-            continue;
-        };
-        let matches = if query_text.is_empty() {
-            Vec::new()
-        } else {
-            SearchIndex::name_matches(&e.overview.name, &query_text)
-        };
-        let name_w = width * 55 / 100;
-        let mut line = entry_line(app, e, name_w, pos == app.search.sel, true, &matches);
-        let sub = e
-            .overview
-            .subtitle
-            .clone()
-            .or_else(|| e.overview.urls.first().cloned())
-            .unwrap_or_default();
-        line.spans.push(Span::styled(
-            format!("  {}", truncate(&sub, width.saturating_sub(name_w + 2))),
-            t.dim,
-        ));
-        lines.push(line);
-    }
-    if lines.is_empty() {
-        lines.push(Line::from(Span::styled(
-            if app.search.input.is_empty() {
-                "Type to search names, usernames, URLs, tags and folders"
-            } else {
-                "No matches"
-            },
-            t.dim,
-        )));
-    }
-    f.render_widget(
-        Paragraph::new(lines).block(block(app, "Results", false).title_bottom(Span::styled(
-            " ↑↓ choose · Enter open in vault · Esc back ",
-            t.dim,
-        ))),
-        results,
-    );
-}
-
-fn draw_devices(f: &mut Frame, app: &mut App, area: Rect) {
-    let t = &app.theme;
-    let [top, list] = Layout::vertical([Constraint::Length(8), Constraint::Min(1)]).areas(area);
-    app.areas.devices = list;
-    let conflicts: Vec<&Entry> = app
-        .entries
-        .iter()
-        .filter(|e| e.overview.conflict.is_some() && e.overview.trashed_at.is_none())
-        .collect();
-    let (state, explain) = match &app.sync {
-        SyncState::LocalOnly => (
-            "Local only".to_owned(),
-            "This vault is not registered with a sync server; everything stays on this machine. `openk register --server URL --email ADDRESS` starts syncing.".to_owned(),
-        ),
-        SyncState::LoggedOut => (
-            "Logged out".to_owned(),
-            "This device is registered but logged out, so nothing syncs. `openk login` (or login in the : palette) signs in again; changes wait here until then.".to_owned(),
-        ),
-        SyncState::Synced => ("Synced".to_owned(), "Every change on this device is on the server.".to_owned()),
-        SyncState::Pending(n) => (
-            format!("{n} change(s) pending"),
-            "Not on the server yet: they go with the next sync (S syncs now).".to_owned(),
-        ),
-        SyncState::Syncing if app.not_answering() => (
-            format!("{} Server not answering", spinner(app)),
-            "The server accepted the connection but has not answered yet. Everything here keeps working; Esc stops waiting.".to_owned(),
-        ),
-        SyncState::Syncing => (format!("{} Syncing", spinner(app)), "Talking to the server… (Esc stops)".to_owned()),
-        SyncState::NotAnswering(m) => (
-            "Server not answering".to_owned(),
-            format!("The server did not answer in time ({m}). Changes stay here and go with the next sync (S tries again)."),
-        ),
-        SyncState::Cancelled(n) => (
-            "Sync cancelled".to_owned(),
-            format!("{n} change(s) still to push; S syncs again."),
-        ),
-        SyncState::Offline(m) => (
-            "Offline".to_owned(),
-            format!(
-                "The server cannot be reached ({}). Changes stay here and sync when it is back.",
-                crate::text::line(m)
-            ),
-        ),
-        SyncState::Error(m) => ("Sync error".to_owned(), crate::text::line(m).into_owned()),
-    };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled("Sync  ", t.dim),
-            Span::styled(state, t.title),
-        ]),
-        Line::from(Span::styled(explain, t.text)),
-        Line::default(),
-    ];
-    if conflicts.is_empty() {
-        lines.push(Line::from(Span::styled("No conflicts.", t.dim)));
-    } else {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "Conflicts ({}): {}  — sidebar › Conflicts lists them",
-                conflicts.len(),
-                conflicts
-                    .iter()
-                    .take(5)
-                    .map(|e| e.overview.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            t.warn,
-        )));
-    }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(block(app, "This vault", false)),
-        top,
-    );
-    let mut rows: Vec<Line> = Vec::new();
-    match &app.devices.list {
-        _ if matches!(app.sync, SyncState::LocalOnly | SyncState::LoggedOut) => {
-            rows.push(Line::from(Span::styled(
-                "Devices are listed when this vault is signed in to a server.",
-                t.dim,
-            )));
-        }
-        None => rows.push(Line::from(Span::styled(
-            format!("{} Asking the server…", spinner(app)),
-            t.dim,
-        ))),
-        Some(Err(e)) => rows.push(Line::from(Span::styled(
-            format!(
-                "Cannot list the devices: {}",
-                crate::text::line(&e.to_string())
-            ),
-            t.danger,
-        ))),
-        Some(Ok(devices)) => {
-            let room = usize::from(list.width.saturating_sub(2));
-            for (i, d) in devices.iter().enumerate() {
-                let style = if i == app.devices.sel {
-                    t.selected
-                } else {
-                    t.text
-                };
-                // The server's string: data, never terminal control.
-                let name = format!(
-                    "{}{}",
-                    crate::text::cell(&d.name),
-                    if d.current { "  (this device)" } else { "" }
-                );
-                let seen = format!(
-                    "last seen {}",
-                    crate::text::cell(
-                        &d.last_seen_at
-                            .get(..16)
-                            .unwrap_or(&d.last_seen_at)
-                            .replace('T', " ")
-                    )
-                );
-                let name = truncate(&name, room.saturating_sub(seen.len() + 2));
-                let pad = room.saturating_sub(cells(&name) + seen.len() + 1);
-                rows.push(Line::from(Span::styled(
-                    format!(" {name}{}{seen}", " ".repeat(pad)),
-                    style,
-                )));
-            }
-        }
-    }
-    f.render_widget(
-        Paragraph::new(rows).block(
-            block(app, "Devices", true)
-                .title_bottom(Span::styled(" e rename · d revoke · S sync now ", t.dim)),
-        ),
-        list,
-    );
 }
 
 fn draw_message(f: &mut Frame, app: &App, area: Rect) {
@@ -1079,30 +384,8 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
         };
         return fixed.iter().map(|(a, b)| ((*a).to_owned(), *b)).collect();
     }
-    match app.pane {
-        Pane::Vault => {
-            if app.filter == Filter::Trash {
-                out.push((k(Action::Restore), "restore"));
-            }
-            out.push((k(Action::CopyPassword), "copy pw"));
-            out.push((k(Action::CopyUsername), "user"));
-            out.push((k(Action::CopyTotp), "totp"));
-            out.push((k(Action::Reveal), "reveal"));
-            out.push((k(Action::New), "new"));
-            out.push((k(Action::Edit), "edit"));
-            if app.filter != Filter::Trash {
-                out.push((k(Action::Delete), "delete"));
-            }
-        }
-        Pane::Search => {
-            out.push(("Enter".into(), "open"));
-            out.push(("Esc".into(), "back"));
-        }
-        Pane::Devices => {
-            out.push((k(Action::Edit), "rename"));
-            out.push((k(Action::Delete), "revoke"));
-            out.push((k(Action::Sync), "sync"));
-        }
+    if let Some(p) = app.pane_of(app.pane) {
+        out.extend(p.hints(app));
     }
     out.push((k(Action::Help), "help"));
     out

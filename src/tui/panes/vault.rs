@@ -1,128 +1,792 @@
 //! The vault pane: the sidebar (folders, tags, trash), the item list and
-//! the selected item's details.
+//! the selected item's details. It owns the decrypted list (overviews) and
+//! the selected item; the search pane and the popups read them from here.
 
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use rayon::slice::ParallelSliceMut as _;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
-use crate::engine::model::Item;
-use crate::engine::{ItemDraft, ItemPatch, VersionSummary};
-use crate::tui::worker::{Job, Notice, To};
+use super::{Pane, step};
+use crate::engine::model::{Entry, Field, FieldKind, Item, label};
+use crate::engine::{ItemPatch, VersionSummary};
+use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup, totp_at};
+use crate::tui::keymap::Action;
+use crate::tui::worker::{Answer, Request, To};
 
-// ------------------------------------------------------------------- jobs
+mod draw;
+mod jobs;
 
-/// The vault pane's id: the worker's answers for it are addressed here.
-pub const TO: To = To("vault");
+pub use jobs::*;
 
-/// What a successful write was, for the status line.
+/// Which column of the vault pane has the keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Added,
-    Saved,
-    Trashed,
-    Restored,
+pub enum Focus {
+    Sidebar,
+    List,
+    Details,
 }
 
-/// A write's answer.
+/// What the item list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Favorites,
+    Conflicts,
+    Trash,
+    Folder(String),
+    Tag(String),
+}
+
+/// One sidebar row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SideRow {
+    Header(&'static str),
+    Filter(Filter, usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Name,
+    Changed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyWhat {
+    Password,
+    Username,
+    Totp,
+    Selected,
+}
+
+/// Where the pane's columns were last drawn (for the mouse).
+#[derive(Debug, Default)]
+pub struct Areas {
+    pub sidebar: Cell<Rect>,
+    pub list: Cell<Rect>,
+    pub details: Cell<Rect>,
+}
+
+/// The vault pane's state.
 #[derive(Debug)]
-pub enum Saved {
-    Written(Verb, Box<Item>),
-    /// An edit made on an older version, merged with the newer one.
-    Merged {
-        item: Box<Item>,
-        /// The version it was merged with (now in history).
-        other: u64,
-        /// Parts both changed: this edit's values were kept.
-        conflicts: Vec<String>,
-    },
+pub struct VaultPane {
+    pub entries: Arc<Vec<Entry>>,
+    by_id: HashMap<Uuid, usize>,
+    order_name: Vec<u32>,
+    order_changed: Vec<u32>,
+    pub sidebar: Vec<SideRow>,
+    pub side_sel: usize,
+    pub filter: Filter,
+    pub sort: Sort,
+    pub shown: Vec<u32>,
+    pub sel: usize,
+    /// The first listed row on screen (kept by drawing, read by the mouse).
+    pub offset: Cell<usize>,
+    pub detail: Option<Item>,
+    pub field_sel: usize,
+    pub revealed: HashSet<usize>,
+    pub focus: Focus,
+    pub areas: Areas,
+    pending_copy: Option<(Uuid, CopyWhat)>,
+    pending_select: Option<Uuid>,
+    /// A history popup being re-read after its item changed.
+    history_refresh: Option<Uuid>,
 }
 
-/// An item's versions, for the history popup.
-#[derive(Debug)]
-pub struct Versions(pub Uuid, pub Vec<VersionSummary>);
-
-/// Reads one item (after what other writers saved).
-#[must_use]
-pub fn read_item(id: Uuid) -> Job {
-    Job::new(TO, "item", move |v| {
-        Box::pin(async move { v.item(id).await.map(Box::new) })
-    })
-    .fresh()
+impl Default for VaultPane {
+    fn default() -> Self {
+        Self {
+            entries: Arc::new(Vec::new()),
+            by_id: HashMap::new(),
+            order_name: Vec::new(),
+            order_changed: Vec::new(),
+            sidebar: Vec::new(),
+            side_sel: 1,
+            filter: Filter::All,
+            sort: Sort::Name,
+            shown: Vec::new(),
+            sel: 0,
+            offset: Cell::new(0),
+            detail: None,
+            field_sel: 0,
+            revealed: HashSet::new(),
+            focus: Focus::List,
+            areas: Areas::default(),
+            pending_copy: None,
+            pending_select: None,
+            history_refresh: None,
+        }
+    }
 }
 
-/// Adds an item.
-#[must_use]
-pub fn add(draft: ItemDraft) -> Job {
-    Job::new(TO, "add", move |v| {
-        Box::pin(async move { Ok(Saved::Written(Verb::Added, Box::new(v.add(draft).await?))) })
-    })
-    .writes()
+impl Pane for VaultPane {
+    fn id(&self) -> To {
+        TO
+    }
+
+    fn title(&self) -> &'static str {
+        "Vault"
+    }
+
+    fn action(&self) -> Action {
+        Action::PaneVault
+    }
+
+    fn act(&mut self, app: &mut App, a: Action) -> bool {
+        match a {
+            Action::Back => {
+                if self.focus == Focus::Details {
+                    self.focus = Focus::List;
+                } else if self.filter != Filter::All {
+                    self.set_filter(app, Filter::All);
+                    self.side_sel = 1;
+                }
+            }
+            Action::NextPane if self.focus != Focus::Details => self.move_focus(true),
+            Action::PrevPane if self.focus != Focus::Sidebar => self.move_focus(false),
+            Action::Left => self.move_focus(false),
+            Action::Right => self.move_focus(true),
+            Action::Up => self.move_by(app, -1),
+            Action::Down => self.move_by(app, 1),
+            Action::PageUp => self.move_by(app, -10),
+            Action::PageDown => self.move_by(app, 10),
+            Action::Top => self.move_by(app, -(i64::from(u32::MAX))),
+            Action::Bottom => self.move_by(app, i64::from(u32::MAX)),
+            Action::Open => match self.focus {
+                Focus::Sidebar => self.focus = Focus::List,
+                Focus::List => {
+                    if self.selected_id().is_some() {
+                        self.focus = Focus::Details;
+                    }
+                }
+                Focus::Details => self.copy(app, CopyWhat::Selected),
+            },
+            _ => return self.item_action(app, a),
+        }
+        true
+    }
+
+    fn mouse(&mut self, app: &mut App, m: MouseEvent) {
+        let at = Position::new(m.column, m.row);
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_by(app, 3),
+            MouseEventKind::ScrollUp => self.move_by(app, -3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let row_in = |r: Rect| -> Option<usize> {
+                    (r.contains(at) && at.y > r.y).then(|| usize::from(at.y - r.y - 1))
+                };
+                if let Some(row) = row_in(self.areas.list.get()) {
+                    self.focus = Focus::List;
+                    let i = self.offset.get() + row;
+                    if i < self.shown.len() && i != self.sel {
+                        self.sel = i;
+                        self.selection_changed(app);
+                    }
+                } else if let Some(row) = row_in(self.areas.sidebar.get()) {
+                    self.focus = Focus::Sidebar;
+                    if let Some(SideRow::Filter(f, _)) = self.sidebar.get(row).cloned() {
+                        self.side_sel = row;
+                        self.set_filter(app, f);
+                    }
+                } else if self.areas.details.get().contains(at) {
+                    self.focus = Focus::Details;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn answer(&mut self, app: &mut App, answer: Answer) {
+        let answer = match answer.take::<Box<Item>>() {
+            Ok(item) => return self.on_item(app, item),
+            Err(a) => a,
+        };
+        let answer = match answer.take::<Saved>() {
+            Ok(saved) => return self.on_saved(app, saved),
+            Err(a) => a,
+        };
+        match answer.take::<Versions>() {
+            Ok(Versions(id, versions)) => self.on_versions(app, id, versions),
+            Err(a) => tracing::warn!(?a, "an answer the vault pane does not read"),
+        }
+    }
+
+    fn reset(&mut self) {
+        let sort = self.sort;
+        *self = Self {
+            sort,
+            ..Self::default()
+        };
+    }
+
+    fn draw(&self, f: &mut Frame, app: &App, area: Rect) {
+        draw::draw(self, f, app, area);
+    }
+
+    fn hints(&self, app: &App) -> Vec<(String, &'static str)> {
+        let k = |a: Action| app.keymap.first_key(a);
+        let mut out = Vec::new();
+        if self.filter == Filter::Trash {
+            out.push((k(Action::Restore), "restore"));
+        }
+        out.push((k(Action::CopyPassword), "copy pw"));
+        out.push((k(Action::CopyUsername), "user"));
+        out.push((k(Action::CopyTotp), "totp"));
+        out.push((k(Action::Reveal), "reveal"));
+        out.push((k(Action::New), "new"));
+        out.push((k(Action::Edit), "edit"));
+        if self.filter != Filter::Trash {
+            out.push((k(Action::Delete), "delete"));
+        }
+        out
+    }
 }
 
-/// A patch made on a version of the item (`None`: on the current one);
-/// saved on a newer version, it is merged (see [`Session::update_from`]).
-#[must_use]
-pub fn update(id: Uuid, base: Option<u64>, patch: ItemPatch) -> Job {
-    Job::new(TO, "update", move |v| {
-        Box::pin(async move {
-            let saved = v.update_from(id, base, &patch).await?;
-            Ok(match saved.merged_with {
-                Some(other) => Saved::Merged {
-                    item: Box::new(saved.item),
-                    other,
-                    conflicts: saved.conflicts,
-                },
-                None => Saved::Written(Verb::Saved, Box::new(saved.item)),
+impl VaultPane {
+    /// The actions on the selected item, which work from any pane (the
+    /// app hands them here when the pane in front leaves them).
+    pub(crate) fn item_action(&mut self, app: &mut App, a: Action) -> bool {
+        match a {
+            Action::CopyPassword => self.copy(app, CopyWhat::Password),
+            Action::CopyUsername => self.copy(app, CopyWhat::Username),
+            Action::CopyTotp => self.copy(app, CopyWhat::Totp),
+            Action::CopyField => self.copy(app, CopyWhat::Selected),
+            Action::Reveal => {
+                if self.detail.is_some() && !self.revealed.remove(&self.field_sel) {
+                    self.revealed.insert(self.field_sel);
+                    // Shown from the version on disk now.
+                    if let Some(id) = self.selected_id() {
+                        app.send(Request::Job(read_item(id)));
+                    }
+                }
+            }
+            Action::Edit => {
+                if let Some(item) = &self.detail {
+                    if item.overview.trashed_at.is_some() {
+                        app.warn("Restore the item (R) before editing it");
+                    } else {
+                        app.popup = Some(Popup::Form(Box::new(Form::edit(item))));
+                    }
+                }
+            }
+            Action::Delete => {
+                if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
+                    if e.overview.trashed_at.is_some() {
+                        app.warn("Already in the trash; R restores it");
+                    } else {
+                        app.popup = Some(Popup::Confirm(Confirmable::Trash(
+                            e.r.id,
+                            e.overview.name.clone(),
+                        )));
+                    }
+                }
+            }
+            Action::Restore => {
+                if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
+                    if e.overview.trashed_at.is_some() {
+                        let id = e.r.id;
+                        app.send(Request::Job(restore(id)));
+                    } else {
+                        app.warn("Not in the trash");
+                    }
+                }
+            }
+            Action::History => {
+                if let Some(id) = self.selected_id() {
+                    app.send(Request::Job(history(id)));
+                }
+            }
+            Action::Favorite => {
+                if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
+                    let patch = ItemPatch {
+                        favorite: Some(!e.overview.favorite),
+                        ..ItemPatch::default()
+                    };
+                    let (id, base) = (e.r.id, e.r.version);
+                    app.send(Request::Job(update(id, Some(base), patch)));
+                }
+            }
+            Action::Sort => {
+                self.sort = match self.sort {
+                    Sort::Name => Sort::Changed,
+                    Sort::Changed => Sort::Name,
+                };
+                let keep = self.selected_id();
+                self.refilter(app, keep);
+                app.say(match self.sort {
+                    Sort::Name => "Sorted by name",
+                    Sort::Changed => "Sorted by last change",
+                });
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Shows the item with this id (a search hit): in the trash filter
+    /// when it is trashed, else in all items.
+    pub(crate) fn jump_to(&mut self, app: &mut App, id: Uuid) {
+        let trashed = self
+            .entry(id)
+            .is_some_and(|e| e.overview.trashed_at.is_some());
+        self.set_filter(app, if trashed { Filter::Trash } else { Filter::All });
+        if let Some(pos) = self
+            .shown
+            .iter()
+            .position(|&i| self.entries[i as usize].r.id == id)
+        {
+            self.sel = pos;
+        }
+        self.focus = Focus::List;
+        self.selection_changed(app);
+    }
+
+    /// After any reply: selects an item just added once the list has it.
+    pub(crate) fn select_pending(&mut self, app: &mut App) {
+        let Some(id) = self.pending_select.take() else {
+            return;
+        };
+        self.set_filter(app, Filter::All);
+        if let Some(pos) = self
+            .shown
+            .iter()
+            .position(|&i| self.entries[i as usize].r.id == id)
+        {
+            self.sel = pos;
+            self.focus = Focus::List;
+            self.selection_changed(app);
+        } else {
+            // The entries with the new item are on their way.
+            self.pending_select = Some(id);
+        }
+    }
+
+    /// A failed request: a copy waiting for its item is off.
+    pub(crate) fn forget_copy(&mut self) {
+        self.pending_copy = None;
+    }
+
+    fn move_by(&mut self, app: &mut App, delta: i64) {
+        match self.focus {
+            Focus::Sidebar => {
+                let mut i = step(self.side_sel, self.sidebar.len(), delta);
+                // Skip headers in the direction of travel.
+                while matches!(self.sidebar.get(i), Some(SideRow::Header(_))) {
+                    let next = if delta < 0 {
+                        i.checked_sub(1)
+                    } else {
+                        Some(i + 1)
+                    };
+                    match next.filter(|n| *n < self.sidebar.len()) {
+                        Some(n) => i = n,
+                        None => {
+                            i = self.side_sel;
+                            break;
+                        }
+                    }
+                }
+                self.side_sel = i;
+                if let Some(SideRow::Filter(f, _)) = self.sidebar.get(i).cloned() {
+                    self.set_filter(app, f);
+                }
+            }
+            Focus::List => {
+                let before = self.sel;
+                self.sel = step(self.sel, self.shown.len(), delta);
+                if before != self.sel {
+                    self.selection_changed(app);
+                }
+            }
+            Focus::Details => {
+                let n = self.detail.as_ref().map_or(0, |i| i.details.fields.len());
+                self.field_sel = step(self.field_sel, n, delta);
+            }
+        }
+    }
+
+    /// The listed entry with this id.
+    #[must_use]
+    pub fn entry(&self, id: Uuid) -> Option<&Entry> {
+        self.by_id.get(&id).and_then(|&i| self.entries.get(i))
+    }
+
+    /// The id of the item selected in the list.
+    #[must_use]
+    pub fn selected_id(&self) -> Option<Uuid> {
+        self.shown
+            .get(self.sel)
+            .and_then(|&i| self.entries.get(i as usize))
+            .map(|e| e.r.id)
+    }
+
+    pub(crate) fn selection_changed(&mut self, app: &mut App) {
+        match self.selected_id() {
+            Some(id) => {
+                if self.detail.as_ref().is_none_or(|d| d.r.id != id) {
+                    self.revealed.clear();
+                    self.field_sel = 0;
+                    self.detail = None;
+                    app.send(Request::Job(read_item(id)));
+                }
+            }
+            None => {
+                self.revealed.clear();
+                self.detail = None;
+            }
+        }
+    }
+
+    pub(crate) fn set_entries(&mut self, app: &mut App, entries: Arc<Vec<Entry>>) {
+        let keep = self.selected_id();
+        self.by_id = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.r.id, i))
+            .collect();
+        let mut by_name: Vec<(bool, String, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    !e.overview.favorite,
+                    e.overview.name.to_lowercase(),
+                    u32::try_from(i).unwrap_or(u32::MAX),
+                )
             })
-        })
-    })
-    .writes()
+            .collect();
+        by_name.par_sort_unstable();
+        self.order_name = by_name.into_iter().map(|(_, _, i)| i).collect();
+        let mut by_time: Vec<(bool, std::cmp::Reverse<i64>, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                (
+                    !e.overview.favorite,
+                    std::cmp::Reverse(e.overview.updated_at),
+                    u32::try_from(i).unwrap_or(u32::MAX),
+                )
+            })
+            .collect();
+        by_time.par_sort_unstable();
+        self.order_changed = by_time.into_iter().map(|(_, _, i)| i).collect();
+        let mut folders: BTreeMap<String, usize> = BTreeMap::new();
+        let mut tags: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut all, mut favs, mut conflicts, mut trash) = (0, 0, 0, 0);
+        for e in entries.iter() {
+            let o = &e.overview;
+            if o.trashed_at.is_some() {
+                trash += 1;
+                continue;
+            }
+            all += 1;
+            favs += usize::from(o.favorite);
+            conflicts += usize::from(o.conflict.is_some());
+            if let Some(f) = &o.folder {
+                *folders.entry(f.clone()).or_default() += 1;
+            }
+            for t in &o.tags {
+                *tags.entry(t.clone()).or_default() += 1;
+            }
+        }
+        let mut side = vec![
+            SideRow::Header("Vault"),
+            SideRow::Filter(Filter::All, all),
+            SideRow::Filter(Filter::Favorites, favs),
+            SideRow::Filter(Filter::Conflicts, conflicts),
+            SideRow::Filter(Filter::Trash, trash),
+        ];
+        if !folders.is_empty() {
+            side.push(SideRow::Header("Folders"));
+            side.extend(
+                folders
+                    .into_iter()
+                    .map(|(f, n)| SideRow::Filter(Filter::Folder(f), n)),
+            );
+        }
+        if !tags.is_empty() {
+            side.push(SideRow::Header("Tags"));
+            side.extend(
+                tags.into_iter()
+                    .map(|(t, n)| SideRow::Filter(Filter::Tag(t), n)),
+            );
+        }
+        self.entries = entries;
+        self.side_sel = side
+            .iter()
+            .position(|r| matches!(r, SideRow::Filter(f, _) if *f == self.filter))
+            .unwrap_or_else(|| {
+                self.filter = Filter::All;
+                1
+            });
+        self.sidebar = side;
+        self.refilter(app, keep);
+    }
+
+    pub(crate) fn set_filter(&mut self, app: &mut App, f: Filter) {
+        if self.filter != f {
+            self.filter = f;
+            self.sel = 0;
+            self.offset.set(0);
+            self.refilter(app, None);
+        }
+        if let Some(i) = self
+            .sidebar
+            .iter()
+            .position(|r| matches!(r, SideRow::Filter(x, _) if *x == self.filter))
+        {
+            self.side_sel = i;
+        }
+    }
+
+    fn refilter(&mut self, app: &mut App, keep: Option<Uuid>) {
+        let order = match self.sort {
+            Sort::Name => &self.order_name,
+            Sort::Changed => &self.order_changed,
+        };
+        let f = &self.filter;
+        self.shown = order
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let o = &self.entries[i as usize].overview;
+                let trashed = o.trashed_at.is_some();
+                match f {
+                    Filter::All => !trashed,
+                    Filter::Trash => trashed,
+                    Filter::Favorites => !trashed && o.favorite,
+                    Filter::Conflicts => !trashed && o.conflict.is_some(),
+                    Filter::Folder(name) => !trashed && o.folder.as_deref() == Some(name),
+                    Filter::Tag(t) => !trashed && o.tags.iter().any(|x| x == t),
+                }
+            })
+            .collect();
+        if let Some(id) = keep
+            && let Some(pos) = self
+                .shown
+                .iter()
+                .position(|&i| self.entries[i as usize].r.id == id)
+        {
+            self.sel = pos;
+        }
+        self.sel = self.sel.min(self.shown.len().saturating_sub(1));
+        self.selection_changed(app);
+    }
+
+    /// After the list changed: re-reads the details and the history popup
+    /// of an item another writer (a sync, a CLI) moved to a new version.
+    pub(crate) fn reread_stale_views(&mut self, app: &mut App) {
+        if let Some(d) = &self.detail {
+            let id = d.r.id;
+            if self.entry(id).is_some_and(|e| e.r.version != d.r.version) {
+                app.send(Request::Job(read_item(id)));
+            }
+        }
+        if let Some(Popup::History(h)) = &app.popup {
+            let id = h.id;
+            let shown = h.versions.last().map(|v| v.version);
+            if self.entry(id).is_some_and(|e| Some(e.r.version) != shown) {
+                self.history_refresh = Some(id);
+                app.send(Request::Job(history(id)));
+            }
+        }
+    }
+
+    /// Copies from the version on disk now, never from what the screen
+    /// showed a moment ago: the worker reads the item (and whatever another
+    /// writer saved) and the copy happens when it arrives.
+    fn copy(&mut self, app: &mut App, what: CopyWhat) {
+        let Some(id) = self.selected_id() else {
+            return;
+        };
+        self.pending_copy = Some((id, what));
+        app.send(Request::Job(read_item(id)));
+    }
+
+    fn copy_now(&mut self, app: &mut App, what: CopyWhat) {
+        let Some(id) = self.selected_id() else {
+            return;
+        };
+        let Some(item) = self.detail.as_ref().filter(|d| d.r.id == id) else {
+            return;
+        };
+        let fields = &item.details.fields;
+        let field = match what {
+            CopyWhat::Password => item.field(item.overview.kind.primary_field()).or_else(|| {
+                fields
+                    .iter()
+                    .find(|f| f.is_concealed() && f.kind != FieldKind::Totp)
+            }),
+            CopyWhat::Username => item
+                .field(label::USERNAME)
+                .or_else(|| item.field(label::EMAIL)),
+            CopyWhat::Totp => fields.iter().find(|f| f.kind == FieldKind::Totp),
+            CopyWhat::Selected => fields.get(self.field_sel),
+        };
+        let name = item.overview.name.clone();
+        let Some(field) = field else {
+            let what = match what {
+                CopyWhat::Password => "password",
+                CopyWhat::Username => "username",
+                CopyWhat::Totp => "TOTP secret",
+                CopyWhat::Selected => "field",
+            };
+            return app.warn(format!("{name} has no {what}"));
+        };
+        let label = field.label.clone();
+        let value = if field.kind == FieldKind::Totp {
+            match totp_at(field, app.clock.as_ref()) {
+                Some((code, _)) => Zeroizing::new(code),
+                None => return app.warn("The stored TOTP secret is invalid"),
+            }
+        } else {
+            Zeroizing::new(field.value.expose().to_owned())
+        };
+        let clear = app.settings.clear_after;
+        match app.clipboard.copy(&value, clear) {
+            Ok(via) => {
+                let shown = if label == label::TOTP {
+                    "TOTP code"
+                } else {
+                    label.as_str()
+                };
+                match clear {
+                    Some(d) => {
+                        app.clip_until = Some(app.clock.now() + d);
+                        app.say(format!(
+                            "Copied the {shown} of {name} to the {via}; cleared in {} s",
+                            d.as_secs()
+                        ));
+                    }
+                    None => app.say(format!("Copied the {shown} of {name} to the {via}")),
+                }
+            }
+            Err(e) => app.warn(e),
+        }
+    }
+
+    fn move_focus(&mut self, right: bool) {
+        self.focus = match (self.focus, right) {
+            (Focus::Sidebar, true) => Focus::List,
+            (Focus::List, true) | (Focus::Details, true) => Focus::Details,
+            (Focus::Details, false) => Focus::List,
+            (_, false) => Focus::Sidebar,
+        };
+    }
+
+    fn on_item(&mut self, app: &mut App, item: Box<Item>) {
+        let (id, version) = (item.r.id, item.r.version);
+        if self.selected_id() == Some(id) {
+            let keep = self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id);
+            if keep {
+                // The same item, maybe a newer version: what was
+                // revealed stays revealed, showing the new values.
+                self.field_sel = self
+                    .field_sel
+                    .min(item.details.fields.len().saturating_sub(1));
+            } else {
+                self.revealed.clear();
+                self.field_sel = default_field(&item);
+            }
+            self.detail = Some(*item);
+            if let Some(Popup::History(h)) = &app.popup
+                && h.id == id
+                && h.versions.last().is_none_or(|v| v.version != version)
+            {
+                self.history_refresh = Some(id);
+                app.send(Request::Job(history(id)));
+            }
+            if let Some((id, what)) = self.pending_copy.take()
+                && Some(id) == self.selected_id()
+            {
+                self.copy_now(app, what);
+            }
+        }
+    }
+
+    fn on_saved(&mut self, app: &mut App, saved: Saved) {
+        match saved {
+            Saved::Written(verb, item) => {
+                let name = item.overview.name.clone();
+                let id = item.r.id;
+                app.say(match verb {
+                    Verb::Added => format!("Added {name}"),
+                    Verb::Saved => format!("Saved {name}"),
+                    Verb::Trashed => format!("Moved {name} to the trash; R in Trash restores it"),
+                    Verb::Restored => format!("Restored {name}"),
+                });
+                if verb == Verb::Added {
+                    self.field_sel = default_field(&item);
+                    self.revealed.clear();
+                }
+                if self.detail.as_ref().is_some_and(|d| d.r.id == id) || verb == Verb::Added {
+                    self.detail = Some(*item);
+                }
+                if verb == Verb::Added {
+                    self.pending_select = Some(id);
+                }
+            }
+            Saved::Merged {
+                item,
+                other,
+                conflicts,
+            } => {
+                let name = item.overview.name.clone();
+                if conflicts.is_empty() {
+                    app.say(format!(
+                        "Saved {name}, merged with version {other} saved elsewhere meanwhile"
+                    ));
+                } else {
+                    let key = app.keymap.first_key(Action::History);
+                    app.warn(format!(
+                        "Saved {name}; {} also changed elsewhere meanwhile: kept yours, the other is version {other} ({key}: history)",
+                        conflicts.join(", ")
+                    ));
+                }
+                if self.detail.as_ref().is_some_and(|d| d.r.id == item.r.id) {
+                    self.detail = Some(*item);
+                }
+            }
+        }
+    }
+
+    fn on_versions(&mut self, app: &mut App, id: Uuid, versions: Vec<VersionSummary>) {
+        let mut reveal = false;
+        if self.history_refresh.take() == Some(id) {
+            // A re-read after a change: only for the popup still open.
+            match &app.popup {
+                Some(Popup::History(h)) if h.id == id => reveal = h.reveal,
+                _ => return,
+            }
+        }
+        let name = self
+            .entry(id)
+            .map(|e| e.overview.name.clone())
+            .unwrap_or_default();
+        let sel = versions.len().saturating_sub(1);
+        app.popup = Some(Popup::History(HistoryState {
+            id,
+            name,
+            versions,
+            sel,
+            compared: None,
+            reveal,
+        }));
+    }
 }
 
-/// Moves an item to the trash.
-#[must_use]
-pub fn trash(id: Uuid) -> Job {
-    Job::new(TO, "trash", move |v| {
-        Box::pin(async move { Ok(Saved::Written(Verb::Trashed, Box::new(v.trash(id).await?))) })
-    })
-    .writes()
-}
-
-/// Takes an item out of the trash.
-#[must_use]
-pub fn restore(id: Uuid) -> Job {
-    Job::new(TO, "restore", move |v| {
-        Box::pin(async move {
-            Ok(Saved::Written(
-                Verb::Restored,
-                Box::new(v.restore(id).await?),
-            ))
-        })
-    })
-    .writes()
-}
-
-/// Reads an item's history.
-#[must_use]
-pub fn history(id: Uuid) -> Job {
-    Job::new(TO, "history", move |v| {
-        Box::pin(async move { Ok(Versions(id, v.history(id).await?)) })
-    })
-}
-
-/// Destroys a trashed item and its history.
-#[must_use]
-pub fn purge(id: Uuid) -> Job {
-    Job::new(To::APP, "purge", move |v| {
-        Box::pin(async move {
-            // A damaged item can be purged too: name it by its id then.
-            let name = v
-                .item(id)
-                .await
-                .map_or_else(|_| id.to_string(), |i| i.overview.name);
-            v.purge(id).await?;
-            Ok(Notice(format!(
-                "Purged {name:?}: the item and its history are gone"
-            )))
-        })
-    })
-    .writes()
+/// The field selected first: the kind's primary one, else the first secret.
+pub(crate) fn default_field(item: &Item) -> usize {
+    let fields = &item.details.fields;
+    let primary = item.overview.kind.primary_field();
+    fields
+        .iter()
+        .position(|f| f.label.eq_ignore_ascii_case(primary))
+        .or_else(|| fields.iter().position(Field::is_concealed))
+        .unwrap_or(0)
 }

@@ -1,0 +1,125 @@
+//! The vault pane's engine work, and what it answers.
+
+use uuid::Uuid;
+
+use crate::engine::model::Item;
+use crate::engine::{ItemDraft, ItemPatch, VersionSummary};
+use crate::tui::worker::{Job, Notice, To};
+
+/// The vault pane's id: the worker's answers for it are addressed here.
+pub const TO: To = To("vault");
+
+/// What a successful write was, for the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Added,
+    Saved,
+    Trashed,
+    Restored,
+}
+
+/// A write's answer.
+#[derive(Debug)]
+pub enum Saved {
+    Written(Verb, Box<Item>),
+    /// An edit made on an older version, merged with the newer one.
+    Merged {
+        item: Box<Item>,
+        /// The version it was merged with (now in history).
+        other: u64,
+        /// Parts both changed: this edit's values were kept.
+        conflicts: Vec<String>,
+    },
+}
+
+/// An item's versions, for the history popup.
+#[derive(Debug)]
+pub struct Versions(pub Uuid, pub Vec<VersionSummary>);
+
+/// Reads one item (after what other writers saved).
+#[must_use]
+pub fn read_item(id: Uuid) -> Job {
+    Job::new(TO, "item", move |v| {
+        Box::pin(async move { v.item(id).await.map(Box::new) })
+    })
+    .fresh()
+}
+
+/// Adds an item.
+#[must_use]
+pub fn add(draft: ItemDraft) -> Job {
+    Job::new(TO, "add", move |v| {
+        Box::pin(async move { Ok(Saved::Written(Verb::Added, Box::new(v.add(draft).await?))) })
+    })
+    .writes()
+}
+
+/// A patch made on a version of the item (`None`: on the current one);
+/// saved on a newer version, it is merged (see `Session::update_from`).
+#[must_use]
+pub fn update(id: Uuid, base: Option<u64>, patch: ItemPatch) -> Job {
+    Job::new(TO, "update", move |v| {
+        Box::pin(async move {
+            let saved = v.update_from(id, base, &patch).await?;
+            Ok(match saved.merged_with {
+                Some(other) => Saved::Merged {
+                    item: Box::new(saved.item),
+                    other,
+                    conflicts: saved.conflicts,
+                },
+                None => Saved::Written(Verb::Saved, Box::new(saved.item)),
+            })
+        })
+    })
+    .writes()
+}
+
+/// Moves an item to the trash.
+#[must_use]
+pub fn trash(id: Uuid) -> Job {
+    Job::new(TO, "trash", move |v| {
+        Box::pin(async move { Ok(Saved::Written(Verb::Trashed, Box::new(v.trash(id).await?))) })
+    })
+    .writes()
+}
+
+/// Takes an item out of the trash.
+#[must_use]
+pub fn restore(id: Uuid) -> Job {
+    Job::new(TO, "restore", move |v| {
+        Box::pin(async move {
+            Ok(Saved::Written(
+                Verb::Restored,
+                Box::new(v.restore(id).await?),
+            ))
+        })
+    })
+    .writes()
+}
+
+/// Reads an item's history.
+#[must_use]
+pub fn history(id: Uuid) -> Job {
+    Job::new(TO, "history", move |v| {
+        Box::pin(async move { Ok(Versions(id, v.history(id).await?)) })
+    })
+}
+
+/// Destroys a trashed item and its history.
+#[must_use]
+pub fn purge(id: Uuid) -> Job {
+    Job::new(To::APP, "purge", move |v| {
+        Box::pin(async move {
+            // A damaged item can be purged too: name it by its id then.
+            let name = v
+                .item(id)
+                .await
+                .map_or_else(|_| id.to_string(), |i| i.overview.name);
+            v.purge(id).await?;
+            Ok(Notice(format!(
+                "Purged {name:?}: the item and its history are gone"
+            )))
+        })
+    })
+    .writes()
+}
