@@ -12,6 +12,7 @@ use unicode_width::UnicodeWidthStr as _;
 use super::app::App;
 use super::input::{self, TextInput};
 use super::panes::vault::Filter;
+use super::popups::strength_of;
 use crate::engine::model::{Entry, ItemKind};
 
 /// Shown instead of a secret.
@@ -247,4 +248,45 @@ pub(crate) fn entry_line(
         if selected { base } else { t.dim },
     ));
     Line::from(spans)
+}
+
+/// One masked password field of a form-like screen (create, passwd).
+pub(crate) fn password_line(app: &App, label: &str, value: &TextInput, on: bool) -> Line<'static> {
+    let t = &app.theme;
+    let mut spans = vec![Span::styled(
+        format!("{} {label:<17}", if on { "▸" } else { " " }),
+        if on { t.accent } else { t.text },
+    )];
+    if on {
+        spans.extend(masked_spans(value, t.accent, t.accent));
+    } else {
+        spans.push(Span::styled(masked(value.chars()), t.accent));
+    }
+    Line::from(spans)
+}
+
+/// The strength meter of a new master password.
+pub(crate) fn strength_lines(app: &App, password: &str) -> [Line<'static>; 2] {
+    let t = &app.theme;
+    let (bits, label, weak) = strength_of(password);
+    let filled = ((bits / 128.0) * 20.0).clamp(0.0, 20.0) as usize;
+    let style = if weak { t.danger } else { t.ok };
+    [
+        Line::from(vec![
+            Span::styled("  Strength         ", t.text),
+            Span::styled("█".repeat(filled), style),
+            Span::styled("░".repeat(20 - filled), t.dim),
+            Span::styled(format!(" {label} (~{bits:.0} bits)"), style),
+        ]),
+        Line::from(Span::styled(
+            if password.is_empty() {
+                "  Tip: five or more random words are strong and easy to remember."
+            } else if weak {
+                "  Too easy to guess. Five or more random words are much stronger."
+            } else {
+                "  Good. Write it down somewhere safe until you know it by heart."
+            },
+            t.dim,
+        )),
+    ]
 }

@@ -1,4 +1,111 @@
-//! The popups that open over the main screen, one file each.
+//! The popups that open over the main screen, one file each. Each owns
+//! its state and implements [`PopupView`] (or, for the two that sit over
+//! the form, the same three functions): a key, drawing from `&self`, and
+//! its key hints. A popup is taken out of `App::popup` while it handles a
+//! key, and stays open only if it puts itself (or the next one) back.
 
+use crossterm::event::KeyEvent;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use uuid::Uuid;
+
+use super::app::App;
+use super::input::TextInput;
+
+pub mod confirm;
+pub mod form;
+pub mod generator;
+pub mod help;
 pub mod history;
+pub mod palette;
 pub mod passwd;
+pub mod rename;
+
+pub use confirm::Confirmable;
+pub use form::{Form, Row, RowKind};
+pub use generator::GenState;
+pub use history::{Compared, Difference, HistoryState};
+pub use palette::{Command, PaletteItem, palette_matches};
+pub use passwd::{PasswdState, strength_of};
+
+/// One popup.
+pub trait PopupView {
+    /// A key, with the popup taken out of `app.popup`: it stays open only
+    /// if this puts it (or another popup) back.
+    fn key(self, app: &mut App, k: KeyEvent);
+    /// Draws it over `area`; returns the area it cleared.
+    fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect;
+    /// The status bar's key hints while it is open.
+    fn hints(&self) -> &'static [(&'static str, &'static str)];
+}
+
+#[derive(Debug)]
+pub enum Popup {
+    Help,
+    Palette {
+        input: TextInput,
+        sel: usize,
+    },
+    Confirm(Confirmable),
+    Form(Box<Form>),
+    Generator(Box<Form>, GenState),
+    /// Asks before throwing away a changed form; No returns to it.
+    Discard(Box<Form>),
+    History(HistoryState),
+    Rename {
+        id: Uuid,
+        input: TextInput,
+    },
+    Passwd(PasswdState),
+}
+
+impl Popup {
+    /// A key for this popup (taken out of `app.popup`).
+    pub(crate) fn key(self, app: &mut App, k: KeyEvent) {
+        match self {
+            Self::Help => help::Help.key(app, k),
+            Self::Palette { input, sel } => palette::key(app, input, sel, k),
+            Self::Confirm(c) => c.key(app, k),
+            Self::Form(form) => form::key(app, form, k),
+            Self::Generator(form, g) => generator::key(app, form, g, k),
+            Self::Discard(form) => confirm::discard_key(app, form, k),
+            Self::History(h) => h.key(app, k),
+            Self::Rename { id, input } => rename::key(app, id, input, k),
+            Self::Passwd(p) => p.key(app, k),
+        }
+    }
+
+    /// Draws it; returns the area it cleared (and nothing outside).
+    pub(crate) fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
+        match self {
+            Self::Help => help::Help.draw(f, app, area),
+            Self::Palette { input, sel } => palette::draw(f, app, area, input, *sel),
+            Self::Confirm(c) => c.draw(f, app, area),
+            Self::Form(form) => form::draw(f, app, area, form),
+            Self::Generator(form, g) => generator::draw(f, app, area, form, g),
+            Self::Discard(form) => confirm::draw_discard(f, app, area, form),
+            Self::History(h) => h.draw(f, app, area),
+            Self::Rename { input, .. } => rename::draw(f, app, area, input),
+            Self::Passwd(p) => p.draw(f, app, area),
+        }
+    }
+
+    /// Its key hints.
+    pub(crate) fn hints(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Help | Self::Palette { .. } | Self::Rename { .. } => help::Help.hints(),
+            Self::Confirm(c) => c.hints(),
+            Self::Form(_) => form::HINTS,
+            Self::Generator(_, g) => generator::hints(g),
+            Self::Discard(_) => confirm::DISCARD_HINTS,
+            Self::History(h) => h.hints(),
+            Self::Passwd(p) => p.hints(),
+        }
+    }
+
+    /// Whether it holds a form with unsaved changes.
+    #[must_use]
+    pub fn has_changed_form(&self) -> bool {
+        matches!(self, Self::Form(f) | Self::Generator(f, _) | Self::Discard(f) if f.changed())
+    }
+}

@@ -1,0 +1,132 @@
+//! Yes/no popups: confirming a trash, purge or revocation, and asking
+//! before a changed form is thrown away.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use uuid::Uuid;
+
+use super::form::{self, Form};
+use super::{Popup, PopupView};
+use crate::tui::app::App;
+use crate::tui::panes::{devices, vault};
+use crate::tui::widgets::{block, centered, clear_popup};
+use crate::tui::worker::Request;
+
+/// What a confirmation will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmable {
+    Trash(Uuid, String),
+    Revoke(Uuid, String),
+    /// Destroy a trashed item and its history.
+    Purge(Uuid, String),
+}
+
+impl PopupView for Confirmable {
+    fn key(self, app: &mut App, k: KeyEvent) {
+        match k.code {
+            KeyCode::Char('y' | 'Y') | KeyCode::Enter => match self {
+                Confirmable::Trash(id, _) => app.send(Request::Job(vault::trash(id))),
+                Confirmable::Revoke(id, _) => app.send(Request::Job(devices::revoke(id))),
+                Confirmable::Purge(id, _) => {
+                    app.busy = Some("Purging");
+                    app.send(Request::Job(vault::purge(id)));
+                }
+            },
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => app.say("Cancelled"),
+            _ => app.popup = Some(Popup::Confirm(self)),
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
+        let t = &app.theme;
+        let c = self;
+        let (title, text) = match c {
+            Confirmable::Trash(_, name) => (
+                "Move to trash?",
+                format!("Move {name:?} to the trash? It stays there until purged; R restores it."),
+            ),
+            Confirmable::Revoke(_, name) => (
+                "Revoke device?",
+                format!("Revoke {name:?}? It is signed out at once and can no longer sync."),
+            ),
+            Confirmable::Purge(_, name) => (
+                "Purge for good?",
+                format!(
+                    "Destroy {name:?} and all its history? This cannot be undone, here or on your other devices."
+                ),
+            ),
+        };
+        let r = clear_popup(f, centered(area, 56, 7));
+        let lines = vec![
+            Line::from(Span::styled(text, t.text)),
+            Line::default(),
+            Line::from(vec![
+                Span::styled("y", t.danger),
+                Span::styled(" yes   ", t.dim),
+                Span::styled("n/Esc", t.accent),
+                Span::styled(" no", t.dim),
+            ]),
+        ];
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: true })
+                .block(block(app, title, true)),
+            r,
+        );
+        r
+    }
+
+    fn hints(&self) -> &'static [(&'static str, &'static str)] {
+        &[("y", "yes"), ("n", "no")]
+    }
+}
+
+/// A key in the discard question over a changed form.
+pub(super) fn discard_key(app: &mut App, form: Box<Form>, k: KeyEvent) {
+    match k.code {
+        KeyCode::Char('y' | 'Y') => app.say("Discarded the changes"),
+        KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter => {
+            app.popup = Some(Popup::Form(form));
+        }
+        _ => app.popup = Some(Popup::Discard(form)),
+    }
+}
+
+/// Draws the discard question over the form (which stays in sight).
+pub(super) fn draw_discard(f: &mut Frame, app: &App, area: Rect, form: &Form) -> Rect {
+    let t = &app.theme;
+    // Over the form, which stays in sight: what would be lost.
+    let under = form::draw(f, app, area, form);
+    let r = clear_popup(f, centered(area, 56, 7));
+    let what = if form.editing.is_some() {
+        "your changes to this item"
+    } else {
+        "this new item"
+    };
+    let lines = vec![
+        Line::from(Span::styled(
+            format!("Throw away {what}? Everything typed in the form is lost."),
+            t.text,
+        )),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("y", t.danger),
+            Span::styled(" discard   ", t.dim),
+            Span::styled("n/Esc/Enter", t.accent),
+            Span::styled(" keep editing", t.dim),
+        ]),
+    ];
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(block(app, "Discard?", true)),
+        r,
+    );
+    under.union(r)
+}
+
+/// The discard question's hints.
+pub(super) const DISCARD_HINTS: &[(&str, &str)] = &[("y", "discard"), ("n", "keep editing")];

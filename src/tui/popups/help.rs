@@ -1,0 +1,78 @@
+//! The help popup: every binding, from the keymap.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{Popup, PopupView};
+use crate::tui::app::App;
+use crate::tui::input;
+use crate::tui::keymap::Action;
+use crate::tui::widgets::{block, centered, clear_popup, pad_left, pad_right};
+
+/// The help popup (it has no state).
+#[derive(Debug, Clone, Copy)]
+pub struct Help;
+
+impl PopupView for Help {
+    fn key(self, app: &mut App, k: KeyEvent) {
+        if !matches!(
+            k.code,
+            KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter
+        ) {
+            app.popup = Some(Popup::Help);
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
+        draw_help(f, app, area)
+    }
+
+    fn hints(&self) -> &'static [(&'static str, &'static str)] {
+        &[("Enter", "choose"), ("Esc", "close")]
+    }
+}
+
+fn draw_help(f: &mut Frame, app: &App, area: Rect) -> Rect {
+    let t = &app.theme;
+    let r = clear_popup(f, centered(area, 78, 25));
+    let col_w = usize::from(r.width.saturating_sub(4)) / 2;
+    let cells: Vec<(String, &str)> = Action::ALL
+        .iter()
+        .map(|a| (app.keymap.keys_of(*a), a.describe()))
+        .collect();
+    let half = cells.len().div_ceil(2);
+    let mut lines = Vec::new();
+    for i in 0..half {
+        let mut spans = Vec::new();
+        for cell in [cells.get(i), cells.get(i + half)].into_iter().flatten() {
+            spans.push(Span::styled(
+                format!("{} ", pad_left(&cell.0, 10)),
+                t.accent,
+            ));
+            spans.push(Span::styled(
+                format!("{} ", pad_right(cell.1, col_w.saturating_sub(11))),
+                t.text,
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    let extra = [
+        "Form: C-s save · Enter next, newline in notes · C-g generate · C-n/C-x field",
+        input::KEYS_HELP,
+        ": also runs purge, passwd, login, logout, sync --verify",
+        "Mouse: click selects, wheel scrolls · keymap: docs/cli.md",
+    ];
+    let room = usize::from(r.height.saturating_sub(2)).saturating_sub(lines.len());
+    for text in extra.into_iter().take(room) {
+        lines.push(Line::from(Span::styled(text, t.dim)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block(app, "Keys", true).title_bottom(Span::styled(" Esc closes ", t.dim))),
+        r,
+    );
+    r
+}
