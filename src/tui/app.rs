@@ -1,7 +1,10 @@
-//! The TUI's state and its reactions: one [`App`] holds everything on
-//! screen; keys become [`Action`]s through the keymap (text fields take
-//! characters first); engine work goes out as [`Request`]s in `outbox` and
-//! comes back as [`Reply`]s. Nothing here draws or blocks.
+//! The TUI's top: [`App`] holds the screen, the pane in front, the open
+//! popup, the status bar and the global actions; the panes
+//! ([`super::panes`]) and popups ([`super::popups`]) own the rest. Keys go
+//! to the popup, then the pane in front, then through the keymap to
+//! [`App::act`] (the pane first, then the global action); engine work goes
+//! out as [`Request`]s in `outbox` and comes back as [`Reply`]s, a job's
+//! answer to the pane or popup it names. Nothing here draws or blocks.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -13,25 +16,23 @@ use crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use super::clip::Clipboard;
 use super::clock::Clock;
-use super::input::{Edit, TextInput};
+use super::input::TextInput;
 use super::keymap::{Action, Key, Keymap, Lookup};
 use super::panes::devices::DevicesPane;
 use super::panes::search::{self, SearchPane};
 use super::panes::vault::{self, Focus, VaultPane};
 use super::panes::{self, Pane, Vacant};
 use super::popups::history;
-use super::popups::passwd::TOO_WEAK;
 pub use super::popups::{
     Command, Compared, Confirmable, Difference, Form, GenState, HistoryState, PaletteItem,
     PasswdState, Popup, Row, RowKind, palette_matches, strength_of,
 };
+pub use super::screens::{CreateState, CreateStep, Screen, UnlockState};
 use super::theme::Theme;
 use super::worker::{Answer, Notice, Reply, Request, SyncState, To};
-use crate::engine::SecretString;
 use crate::engine::model::{Entry, Field};
 
 /// How long a status message stays.
@@ -46,42 +47,6 @@ pub struct Settings {
     pub lock_after: Option<Duration>,
     pub clear_after: Option<Duration>,
     pub has_vault: bool,
-}
-
-/// The unlock screen.
-#[derive(Debug, Default)]
-pub struct UnlockState {
-    pub input: TextInput,
-    pub error: Option<String>,
-    pub busy: bool,
-}
-
-/// The steps of the first-run flow.
-#[derive(Debug)]
-pub enum CreateStep {
-    Password,
-    Working,
-    Kit {
-        secret_key: Zeroizing<String>,
-        kit: Result<PathBuf, String>,
-    },
-}
-
-/// The first-run create-vault flow.
-#[derive(Debug)]
-pub struct CreateState {
-    pub first: TextInput,
-    pub second: TextInput,
-    pub on_second: bool,
-    pub error: Option<String>,
-    pub step: CreateStep,
-}
-
-#[derive(Debug)]
-pub enum Screen {
-    Unlock(UnlockState),
-    Create(CreateState),
-    Main,
 }
 
 /// The search pane.
@@ -497,84 +462,6 @@ impl App {
             Lookup::None => return,
         };
         self.act(action);
-    }
-
-    fn key_unlock(&mut self, k: KeyEvent) {
-        let Screen::Unlock(s) = &mut self.screen else {
-            return;
-        };
-        if k.code == KeyCode::Esc {
-            self.quit = true;
-            return;
-        }
-        if s.busy {
-            return;
-        }
-        match k.code {
-            KeyCode::Enter if !s.input.is_empty() => {
-                let password = SecretString::from(s.input.take().as_str().to_owned());
-                s.busy = true;
-                s.error = None;
-                self.busy = Some("Unlocking");
-                self.send(Request::Unlock(password));
-            }
-            _ => {
-                s.input.handle(k);
-            }
-        }
-    }
-
-    fn key_create(&mut self, k: KeyEvent) {
-        let Screen::Create(s) = &mut self.screen else {
-            return;
-        };
-        match &s.step {
-            CreateStep::Working => {}
-            CreateStep::Kit { .. } => {
-                if k.code == KeyCode::Enter {
-                    self.screen = Screen::Main;
-                    self.last_input = self.clock.now();
-                    self.say("Vault created. Press n to add your first item, ? for help");
-                }
-            }
-            CreateStep::Password => match k.code {
-                KeyCode::Esc => self.quit = true,
-                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
-                    s.on_second = !s.on_second;
-                }
-                KeyCode::Enter => {
-                    if s.first.is_empty() {
-                        s.error = Some("choose a master password".into());
-                    } else if strength_of(s.first.as_str()).2 {
-                        s.error = Some(TOO_WEAK.into());
-                        s.second.clear();
-                        s.on_second = false;
-                    } else if !s.on_second {
-                        s.on_second = true;
-                    } else if s.first.as_str() != s.second.as_str() {
-                        s.error = Some("the two passwords differ; type the second again".into());
-                        s.second.clear();
-                    } else {
-                        let password = SecretString::from(s.first.take().as_str().to_owned());
-                        s.second.clear();
-                        s.error = None;
-                        s.step = CreateStep::Working;
-                        self.busy = Some("Creating your vault");
-                        self.send(Request::Create(password));
-                    }
-                }
-                _ => {
-                    let target = if s.on_second {
-                        &mut s.second
-                    } else {
-                        &mut s.first
-                    };
-                    if target.handle(k) == Edit::Changed {
-                        s.error = None;
-                    }
-                }
-            },
-        }
     }
 
     // --------------------------------------------------------------- actions

@@ -16,6 +16,7 @@ pub mod job;
 pub mod keymap;
 pub mod panes;
 pub mod popups;
+pub mod screens;
 pub mod sync_state;
 pub mod theme;
 pub mod ui;

@@ -5,13 +5,12 @@
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::{App, CreateStep, Level, Screen};
+use super::app::{App, Level, Screen};
 use super::keymap::Action;
-use super::widgets::{
-    block, cells, centered, masked_spans, password_line, spinner, strength_lines,
-};
+use super::screens;
+use super::widgets::{cells, spinner};
 use super::worker::SyncState;
 
 /// The smallest terminal the layout is made for.
@@ -44,8 +43,8 @@ pub fn draw(f: &mut Frame, app: &App) {
         return;
     }
     match &app.screen {
-        Screen::Unlock(_) => draw_unlock(f, app, area),
-        Screen::Create(_) => draw_create(f, app, area),
+        Screen::Unlock(_) => screens::draw_unlock(f, app, area),
+        Screen::Create(_) => screens::draw_create(f, app, area),
         Screen::Main => draw_main(f, app, area),
     }
     scrub(f.buffer_mut());
@@ -69,177 +68,6 @@ pub(super) fn scrub(buf: &mut ratatui::buffer::Buffer) {
 }
 
 // ------------------------------------------------------------------ unlock
-
-fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
-    let Screen::Unlock(s) = &app.screen else {
-        return;
-    };
-    let t = &app.theme;
-    let r = centered(area, 64, 12);
-    f.render_widget(Clear, r);
-    let mut lines = vec![
-        Line::from(Span::styled("OpenK is locked", t.title)),
-        Line::from(Span::styled(
-            format!("vault {}", app.settings.vault_dir.display()),
-            t.dim,
-        )),
-        Line::default(),
-        Line::from(
-            [Span::styled("Master password: ", t.text)]
-                .into_iter()
-                .chain(masked_spans(&s.input, t.accent, t.accent))
-                .collect::<Vec<_>>(),
-        ),
-        Line::default(),
-    ];
-    if s.busy {
-        lines.push(Line::from(Span::styled(
-            format!("{} Unlocking (deriving keys)…", spinner(app)),
-            t.accent,
-        )));
-    } else if let Some(e) = &s.error {
-        lines.push(Line::from(Span::styled(
-            crate::text::line(e).into_owned(),
-            t.danger,
-        )));
-    } else {
-        lines.push(Line::default());
-    }
-    if let Some((m, _, _)) = &app.message {
-        lines.push(Line::from(Span::styled(m.clone(), t.dim)));
-    } else {
-        lines.push(Line::default());
-    }
-    lines.push(Line::default());
-    lines.push(Line::from(vec![
-        Span::styled("Enter", t.accent),
-        Span::styled(" unlock   ", t.dim),
-        Span::styled("Esc", t.accent),
-        Span::styled(" quit", t.dim),
-    ]));
-    f.render_widget(Paragraph::new(lines).block(block(app, "Unlock", true)), r);
-}
-
-fn draw_create(f: &mut Frame, app: &App, area: Rect) {
-    let Screen::Create(s) = &app.screen else {
-        return;
-    };
-    let t = &app.theme;
-    let r = centered(area, 76, 18);
-    f.render_widget(Clear, r);
-    let mut lines = Vec::new();
-    match &s.step {
-        CreateStep::Password | CreateStep::Working => {
-            lines.push(Line::from(Span::styled("Welcome to OpenK", t.title)));
-            lines.push(Line::from(Span::styled(
-                "There is no vault yet. Choose a master password: it encrypts",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                "everything, and nobody can recover it for you.",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                format!("vault {}", app.settings.vault_dir.display()),
-                t.dim,
-            )));
-            lines.push(Line::default());
-            lines.push(password_line(
-                app,
-                "Master password",
-                &s.first,
-                !s.on_second,
-            ));
-            lines.push(password_line(app, "Repeat it", &s.second, s.on_second));
-            lines.push(Line::default());
-            lines.extend(strength_lines(app, s.first.as_str()));
-            lines.push(Line::default());
-            if matches!(s.step, CreateStep::Working) {
-                lines.push(Line::from(Span::styled(
-                    format!("{} Creating your vault (deriving keys)…", spinner(app)),
-                    t.accent,
-                )));
-            } else if let Some(e) = &s.error {
-                lines.push(Line::from(Span::styled(
-                    crate::text::line(e).into_owned(),
-                    t.danger,
-                )));
-            } else {
-                lines.push(Line::default());
-            }
-            lines.push(Line::default());
-            lines.push(Line::from(vec![
-                Span::styled("Enter", t.accent),
-                Span::styled(" next   ", t.dim),
-                Span::styled("Tab", t.accent),
-                Span::styled(" switch field   ", t.dim),
-                Span::styled("Esc", t.accent),
-                Span::styled(" quit", t.dim),
-            ]));
-        }
-        CreateStep::Kit { secret_key, kit } => {
-            lines.push(Line::from(Span::styled(
-                "Your vault is ready. Save your Emergency Kit now",
-                t.title,
-            )));
-            lines.push(Line::default());
-            lines.push(Line::from(Span::styled(
-                "Opening this vault on another device, or after a disk failure,",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                "needs BOTH your master password AND this Secret Key:",
-                t.text,
-            )));
-            lines.push(Line::default());
-            lines.push(Line::from(vec![
-                Span::styled("  Secret Key  ", t.text),
-                Span::styled(secret_key.as_str().to_owned(), t.matched),
-            ]));
-            lines.push(Line::default());
-            match kit {
-                Ok(path) => {
-                    lines.push(Line::from(Span::styled(
-                        "The Emergency Kit (Secret Key + instructions) was written to",
-                        t.text,
-                    )));
-                    lines.push(Line::from(Span::styled(
-                        format!("  {}  (mode 0600)", path.display()),
-                        t.accent,
-                    )));
-                }
-                Err(e) => lines.push(Line::from(Span::styled(
-                    format!("Could not write the Emergency Kit ({e}); `openk kit` shows it."),
-                    t.danger,
-                ))),
-            }
-            lines.push(Line::from(Span::styled(
-                "Print it or copy it somewhere offline, then delete the file.",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                "`openk kit` shows it again after unlocking.",
-                t.dim,
-            )));
-            lines.push(Line::default());
-            lines.push(Line::from(vec![
-                Span::styled("Enter", t.accent),
-                Span::styled(" I have saved my Emergency Kit — open the vault", t.dim),
-            ]));
-        }
-    }
-    let title = if matches!(s.step, CreateStep::Kit { .. }) {
-        "Emergency Kit"
-    } else {
-        "Create your vault"
-    };
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block(app, title, true))
-            .wrap(Wrap { trim: false }),
-        r,
-    );
-}
 
 // -------------------------------------------------------------------- main
 
