@@ -265,7 +265,7 @@ async fn run(size: usize) {
         let t = Instant::now();
         let config = openk::config::Config::default();
         let _keymap = openk::tui::load_keymap(&config).expect("keymap");
-        let mut app = new_app(&dir);
+        let app = new_app(&dir);
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
         term.draw(|f| ui::draw(f, &app)).expect("draw");
         ms(t.elapsed())
