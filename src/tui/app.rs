@@ -82,7 +82,8 @@ pub struct App {
     pub pane: To,
     /// Every pane, in tab order ([`panes::registry`]).
     panes: Vec<Box<dyn Pane>>,
-    pub popup: Option<Popup>,
+    /// The open popups, the one with the keys last.
+    pub popups: Vec<Popup>,
     pub sync: SyncState,
     /// When the sync in flight last heard from the server (or started).
     pub sync_since: Option<Instant>,
@@ -148,7 +149,7 @@ impl App {
             screen,
             pane: vault::TO,
             panes: panes::registry(),
-            popup: None,
+            popups: Vec::new(),
             sync: SyncState::LocalOnly,
             sync_since: None,
             message: None,
@@ -274,6 +275,21 @@ impl App {
         self.panes.iter().map(AsRef::as_ref)
     }
 
+    /// The open popup with the keys.
+    #[must_use]
+    pub fn popup(&self) -> Option<&Popup> {
+        self.popups.last()
+    }
+
+    /// The topmost form among the open popups.
+    #[must_use]
+    pub fn form(&self) -> Option<&Form> {
+        self.popups.iter().rev().find_map(|p| match p {
+            Popup::Form(f) => Some(f.as_ref()),
+            _ => None,
+        })
+    }
+
     /// Where things were last drawn.
     #[must_use]
     pub fn areas(&self) -> Areas {
@@ -322,10 +338,7 @@ impl App {
         self.spinner = self.spinner.wrapping_add(1);
         if self.lock_left().is_some_and(|d| d.is_zero()) {
             // Locking forgets everything decrypted, an open form too: say so.
-            let lost = matches!(
-                &self.popup,
-                Some(Popup::Form(f) | Popup::Generator(f, _) | Popup::Discard(f)) if f.changed()
-            );
+            let lost = self.popups.iter().any(Popup::has_changed_form);
             self.lock();
             self.say(if lost {
                 "Locked after being idle; the unsaved form was discarded"
@@ -349,7 +362,7 @@ impl App {
         for p in &mut self.panes {
             p.reset();
         }
-        self.popup = None;
+        self.popups.clear();
         self.pane = vault::TO;
         self.busy = None;
         self.sync_since = None;
@@ -408,16 +421,24 @@ impl App {
     pub fn handle_key(&mut self, k: KeyEvent) {
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             // A changed form asks first; anything else quits at once.
-            match self.popup.take() {
-                Some(Popup::Form(form) | Popup::Generator(form, _))
-                    if matches!(self.screen, Screen::Main) && form.changed() && !form.saving =>
-                {
-                    self.popup = Some(Popup::Discard(form));
+            let on_form = matches!(
+                self.popups.last(),
+                Some(Popup::Form(_) | Popup::Generator(_))
+            );
+            let form = self.popups.iter().rev().find_map(|p| match p {
+                Popup::Form(f) => Some(f),
+                _ => None,
+            });
+            if on_form
+                && matches!(self.screen, Screen::Main)
+                && form.is_some_and(|f| f.changed() && !f.saving)
+            {
+                if matches!(self.popups.last(), Some(Popup::Generator(_))) {
+                    self.popups.pop();
                 }
-                other => {
-                    self.popup = other;
-                    self.quit = true;
-                }
+                self.popups.push(Popup::Discard);
+            } else {
+                self.quit = true;
             }
             return;
         }
@@ -426,10 +447,9 @@ impl App {
             Screen::Create(_) => return self.key_create(k),
             Screen::Main => {}
         }
-        if self.popup.is_some() {
-            if let Some(p) = self.popup.take() {
-                p.key(self, k);
-            }
+        if let Some(p) = self.popups.pop() {
+            // The popup on top has the keys (the others wait under it).
+            p.key(self, k);
             return;
         }
         let front_busy = self.pane_of(self.pane).is_some_and(|p| p.busy());
@@ -478,9 +498,9 @@ impl App {
         }
         match a {
             Action::Quit => self.quit = true,
-            Action::Help => self.popup = Some(Popup::Help),
+            Action::Help => self.popups.push(Popup::Help),
             Action::Palette => {
-                self.popup = Some(Popup::Palette {
+                self.popups.push(Popup::Palette {
                     input: TextInput::new(),
                     sel: 0,
                 });
@@ -509,7 +529,7 @@ impl App {
                     };
                 }
             }
-            Action::New => self.popup = Some(Popup::Form(Box::new(Form::pick()))),
+            Action::New => self.popups.push(Popup::Form(Box::new(Form::pick()))),
             Action::Sync => match &self.sync {
                 SyncState::LocalOnly => self.warn("This vault is local only: nothing to sync"),
                 SyncState::LoggedOut => {
@@ -544,7 +564,7 @@ impl App {
                 self.with_pane(self.pane, |p, app| p.mouse(app, m));
             }
             MouseEventKind::Down(MouseButton::Left) => {
-                if self.popup.is_some() || !matches!(self.screen, Screen::Main) {
+                if !self.popups.is_empty() || !matches!(self.screen, Screen::Main) {
                     return;
                 }
                 let tabs = self.tabs_area.get();
@@ -625,14 +645,18 @@ impl App {
                 self.busy = None;
                 self.say(msg);
             }
-            Reply::Accepted => match self.popup.take() {
-                Some(Popup::Form(f)) if f.saving => {}
-                Some(Popup::Passwd(p)) if p.saving => {}
-                other => self.popup = other,
-            },
+            Reply::Accepted => {
+                if matches!(
+                    self.popups.last(),
+                    Some(Popup::Form(f)) if f.saving
+                ) || matches!(self.popups.last(), Some(Popup::Passwd(p)) if p.saving)
+                {
+                    self.popups.pop();
+                }
+            }
             Reply::Rejected(msg) => {
                 self.busy = None;
-                match &mut self.popup {
+                match self.popups.last_mut() {
                     Some(Popup::Form(f)) if f.saving => {
                         f.saving = false;
                         if let Some(row) = f.row_for_message(&msg) {

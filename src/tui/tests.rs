@@ -619,7 +619,7 @@ async fn add_a_login_with_the_generator() {
     h.keys("bob").await;
     h.press(code(KeyCode::Down)).await;
     h.press(ctrl('g')).await;
-    let Some(Popup::Generator(_, g)) = &mut h.app.popup else {
+    let Some(Popup::Generator(g)) = h.app.popups.last_mut() else {
         panic!("generator open")
     };
     assert!(g.entropy > 100.0);
@@ -627,7 +627,7 @@ async fn add_a_login_with_the_generator() {
     g.entropy = 131.1;
     insta::assert_snapshot!("generator_popup", h.screen(80, 24, &[]));
     h.press(code(KeyCode::Right)).await; // regenerates, 21 characters
-    let Some(Popup::Generator(_, g)) = &h.app.popup else {
+    let Some(Popup::Generator(g)) = h.app.popups.last() else {
         panic!("generator open")
     };
     let generated = g.value.as_str().to_owned();
@@ -635,7 +635,7 @@ async fn add_a_login_with_the_generator() {
     h.press(code(KeyCode::Enter)).await;
     insta::assert_snapshot!("new_item_form", h.screen(80, 24, &[]));
     h.press(ctrl('s')).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     let item = h.app.vault().detail.clone().expect("selected");
     assert_eq!(item.overview.name, "Bank");
     assert_eq!(h.app.selected_id(), Some(item.r.id));
@@ -674,7 +674,7 @@ async fn every_kind_has_a_form_that_saves() {
 async fn edit_changes_fields_and_adds_and_removes_custom_ones() {
     let mut h = Harness::unlocked().await;
     h.press(key('e')).await;
-    let Some(Popup::Form(form)) = &h.app.popup else {
+    let Some(Popup::Form(form)) = h.app.popups.last() else {
         panic!("form open")
     };
     assert_eq!(form.rows[1].label, "username");
@@ -687,7 +687,7 @@ async fn edit_changes_fields_and_adds_and_removes_custom_ones() {
     h.press(ctrl('t')).await; // make it secret
     insta::assert_snapshot!("edit_item_form", h.screen(80, 24, &["JBSWY3DPEHPK3PXP"]));
     // Remove the URL field.
-    let Some(Popup::Form(form)) = &h.app.popup else {
+    let Some(Popup::Form(form)) = h.app.popups.last() else {
         panic!("form open")
     };
     let url_row = form
@@ -761,7 +761,7 @@ async fn history_lists_versions_and_the_fields_that_differ() {
     h.keys("-v2").await;
     h.press(ctrl('s')).await;
     h.press(key('H')).await;
-    let Some(Popup::History(hist)) = &h.app.popup else {
+    let Some(Popup::History(hist)) = h.app.popups.last() else {
         panic!("history open")
     };
     assert_eq!(hist.versions.len(), 2);
@@ -840,7 +840,7 @@ async fn help_overlay_lists_every_binding() {
     }
     insta::assert_snapshot!("help_overlay", text);
     h.press(code(KeyCode::Esc)).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
 }
 
 #[tokio::test]
@@ -1012,7 +1012,7 @@ async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
 // ------------------------------------- what the user typed is never lost
 
 fn form(h: &Harness) -> &super::app::Form {
-    match &h.app.popup {
+    match h.app.popups.last() {
         Some(Popup::Form(f)) => f,
         other => panic!("the form is open, not {other:?}"),
     }
@@ -1072,7 +1072,7 @@ async fn a_validation_error_keeps_every_field_and_focuses_the_bad_one() {
     h.press(code(KeyCode::Backspace)).await;
     h.keys("-tag").await;
     h.press(ctrl('s')).await;
-    assert!(h.app.popup.is_none(), "saved and closed");
+    assert!(h.app.popups.is_empty(), "saved and closed");
     let item = h.app.vault().detail.clone().expect("saved item");
     assert_eq!(item.overview.tags, ["my-tag"]);
     assert_eq!(
@@ -1110,7 +1110,7 @@ async fn an_engine_refusal_keeps_the_form_open_on_the_field_it_names() {
     assert_eq!(row_value(&h, "username"), "alice-2");
     // Keys work again and the next save goes through.
     h.press(ctrl('s')).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     assert_eq!(
         h.app
             .vault()
@@ -1129,17 +1129,17 @@ async fn discarding_a_changed_form_asks_and_no_keeps_everything() {
     // An unchanged form closes at once, with Esc or Ctrl-C… (Ctrl-C quits).
     h.press(key('e')).await;
     h.press(code(KeyCode::Esc)).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     h.press(key('n')).await;
     h.press(code(KeyCode::Enter)).await;
     h.press(code(KeyCode::Esc)).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     // …a changed one asks.
     h.press(key('e')).await;
     h.press(code(KeyCode::Down)).await;
     h.keys("-typed").await;
     h.press(code(KeyCode::Esc)).await;
-    assert!(matches!(h.app.popup, Some(Popup::Discard(_))));
+    assert!(matches!(h.app.popups.last(), Some(Popup::Discard)));
     let text = h.screen(80, 24, &[]);
     assert!(text.contains("Throw away your changes"), "{text}");
     insta::assert_snapshot!("discard_confirm", text);
@@ -1151,19 +1151,19 @@ async fn discarding_a_changed_form_asks_and_no_keeps_everything() {
         !h.app.quit,
         "Ctrl-C on a changed form asks instead of quitting"
     );
-    assert!(matches!(h.app.popup, Some(Popup::Discard(_))));
+    assert!(matches!(h.app.popups.last(), Some(Popup::Discard)));
     h.press(code(KeyCode::Esc)).await;
     assert_eq!(row_value(&h, "username"), "alice-typed");
     // Over the generator too.
     go_to_row(&mut h, "password").await;
     h.press(ctrl('g')).await;
     h.press(ctrl('c')).await;
-    assert!(matches!(h.app.popup, Some(Popup::Discard(_))));
+    assert!(matches!(h.app.popups.last(), Some(Popup::Discard)));
     h.press(code(KeyCode::Enter)).await; // Enter keeps editing
     assert_eq!(row_value(&h, "username"), "alice-typed");
     h.press(code(KeyCode::Esc)).await;
     h.press(key('y')).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     assert_eq!(
         h.app
             .vault()
@@ -1214,7 +1214,7 @@ async fn notes_are_multi_line_in_the_form_and_saved_with_newlines() {
     assert_eq!(form(&h).rows[form(&h).sel].label, "name");
     // Ctrl-S saves from any field.
     h.press(ctrl('s')).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     let item = h.app.vault().detail.clone().expect("saved");
     assert_eq!(
         item.field(label::NOTES).map(|f| f.value.expose()),
@@ -1322,7 +1322,7 @@ async fn readline_keys_work_in_form_search_and_palette_fields() {
     h.press(ctrl('a')).await;
     h.press(ctrl('k')).await;
     h.keys("sort").await;
-    let Some(Popup::Palette { input, .. }) = &h.app.popup else {
+    let Some(Popup::Palette { input, .. }) = h.app.popups.last() else {
         panic!("palette open")
     };
     assert_eq!(input.as_str(), "sort");
@@ -1334,9 +1334,9 @@ async fn readline_keys_work_in_form_search_and_palette_fields() {
 /// Every cell of the body outside the popup's own area is the same with
 /// and without the popup.
 fn assert_only_popup_area_changes(h: &mut Harness, w: u16, ht: u16, what: &str) {
-    let popup = h.app.popup.take();
+    let popups = std::mem::take(&mut h.app.popups);
     let base = h.render(w, ht).backend().buffer().clone();
-    h.app.popup = popup;
+    h.app.popups = popups;
     let with = h.render(w, ht).backend().buffer().clone();
     let r = h.app.areas().popup;
     assert!(r.width > 0 && r.height > 0, "{what}: the popup has an area");
@@ -1375,16 +1375,16 @@ async fn every_popup_clears_only_its_own_area() {
         for k in keys {
             h.press(k).await;
         }
-        assert!(h.app.popup.is_some(), "{what} open");
+        assert!(!h.app.popups.is_empty(), "{what} open");
         for (w, ht) in [(80, 24), (120, 40)] {
             assert_only_popup_area_changes(&mut h, w, ht, what);
         }
-        h.app.popup = None;
+        h.app.popups.clear();
     }
     h.press(key(':')).await;
     h.keys("passwd").await;
     h.press(code(KeyCode::Enter)).await;
-    assert!(matches!(h.app.popup, Some(Popup::Passwd(_))));
+    assert!(matches!(h.app.popups.last(), Some(Popup::Passwd(_))));
     assert_only_popup_area_changes(&mut h, 80, 24, "passwd");
 }
 
@@ -1443,7 +1443,7 @@ fn message(h: &Harness) -> String {
 async fn palette_purge_asks_then_destroys_a_trashed_item() {
     let mut h = Harness::unlocked().await;
     palette(&mut h, "purge").await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     assert!(
         message(&h).contains("Only an item in the trash"),
         "{}",
@@ -1473,7 +1473,7 @@ async fn palette_purge_asks_then_destroys_a_trashed_item() {
 async fn palette_passwd_checks_the_current_password_and_changes_it() {
     let mut h = Harness::unlocked().await;
     palette(&mut h, "passwd").await;
-    assert!(matches!(h.app.popup, Some(Popup::Passwd(_))));
+    assert!(matches!(h.app.popups.last(), Some(Popup::Passwd(_))));
     let new = "a-whole-new-set-of-Fq7zw";
     h.keys("not the password").await;
     h.press(code(KeyCode::Enter)).await;
@@ -1481,7 +1481,7 @@ async fn palette_passwd_checks_the_current_password_and_changes_it() {
     h.press(code(KeyCode::Enter)).await;
     h.keys("a-whole-new-set-of-Fq7z").await;
     h.press(code(KeyCode::Enter)).await;
-    let Some(Popup::Passwd(p)) = &h.app.popup else {
+    let Some(Popup::Passwd(p)) = h.app.popups.last() else {
         panic!("passwd open")
     };
     assert!(p.error.as_deref().is_some_and(|e| e.contains("differ")));
@@ -1493,7 +1493,7 @@ async fn palette_passwd_checks_the_current_password_and_changes_it() {
     insta::assert_snapshot!("passwd_popup", without_meter.join("\n"));
     h.press(code(KeyCode::Enter)).await;
     // The wrong current password: asked again, the new ones kept.
-    let Some(Popup::Passwd(p)) = &h.app.popup else {
+    let Some(Popup::Passwd(p)) = h.app.popups.last() else {
         panic!("passwd still open")
     };
     assert!(
@@ -1507,7 +1507,7 @@ async fn palette_passwd_checks_the_current_password_and_changes_it() {
     h.press(code(KeyCode::Enter)).await;
     h.press(code(KeyCode::Enter)).await;
     h.press(code(KeyCode::Enter)).await;
-    assert!(h.app.popup.is_none());
+    assert!(h.app.popups.is_empty());
     assert!(
         message(&h).contains("Master password changed"),
         "{}",
@@ -1817,7 +1817,10 @@ async fn a_silent_server_never_holds_unlock_copy_reveal_or_edit_and_esc_cancels_
         0
     );
     h.press(key('e')).await;
-    assert!(matches!(h.app.popup, Some(Popup::Form(_))), "edit form");
+    assert!(
+        matches!(h.app.popups.last(), Some(Popup::Form(_))),
+        "edit form"
+    );
     h.keys("X").await;
     h.press(ctrl('s')).await;
     assert!(h.screen(100, 30, &[]).contains("Saved GitHubX"));
@@ -1971,7 +1974,7 @@ async fn a_change_by_another_process_appears_without_locking() {
     let mut h = Harness::unlocked().await;
     assert_eq!(h.detail_field(label::USERNAME).as_deref(), Some("alice"));
     h.press(key('H')).await;
-    assert!(matches!(h.app.popup, Some(Popup::History(_))));
+    assert!(matches!(h.app.popups.last(), Some(Popup::History(_))));
 
     // `openk edit` and `openk add` in another terminal.
     let mut cli = other_writer(&h.dir).await;
@@ -2003,7 +2006,7 @@ async fn a_change_by_another_process_appears_without_locking() {
     })
     .await;
     // The open history popup was re-read: it lists the new version.
-    let Some(Popup::History(hist)) = &h.app.popup else {
+    let Some(Popup::History(hist)) = h.app.popups.last() else {
         panic!("the history popup stays open");
     };
     assert_eq!(hist.versions.len(), 2, "{:?}", hist.versions);
@@ -2053,7 +2056,7 @@ async fn an_edit_saved_after_another_change_merges_and_flags_a_clash() {
     )
     .await
     .expect("cli edit");
-    let Some(Popup::Form(form)) = &h.app.popup else {
+    let Some(Popup::Form(form)) = h.app.popups.last() else {
         panic!("form");
     };
     let row = form

@@ -86,11 +86,14 @@ fn draw_main(f: &mut Frame, app: &App, area: Rect) {
     }
     draw_message(f, app, message);
     draw_bar(f, app, bar);
-    app.popup_area.set(
-        app.popup
-            .as_ref()
-            .map_or(Rect::default(), |p| p.draw(f, app, body)),
-    );
+    // Bottom to top: a popup over the form (generator, discard) leaves
+    // the form in sight.
+    let mut cleared: Option<Rect> = None;
+    for p in &app.popups {
+        let r = p.draw(f, app, body);
+        cleared = Some(cleared.map_or(r, |c| c.union(r)));
+    }
+    app.popup_area.set(cleared.unwrap_or_default());
 }
 
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
@@ -134,7 +137,7 @@ fn draw_message(f: &mut Frame, app: &App, area: Rect) {
 fn hints(app: &App) -> Vec<(String, &'static str)> {
     let k = |a: Action| app.keymap.first_key(a);
     let mut out = Vec::new();
-    if let Some(p) = &app.popup {
+    if let Some(p) = app.popups.last() {
         return p
             .hints()
             .iter()

@@ -50,7 +50,7 @@ impl Pane for DevicesPane {
             Action::Open | Action::Left | Action::Right => {}
             Action::Edit => {
                 if let Some(d) = self.selected() {
-                    app.popup = Some(Popup::Rename {
+                    app.popups.push(Popup::Rename {
                         id: d.id,
                         // The server's string: shown and edited as data.
                         input: TextInput::with_text(&crate::text::line(&d.name)),
@@ -59,7 +59,7 @@ impl Pane for DevicesPane {
             }
             Action::Delete => {
                 if let Some(d) = self.selected() {
-                    app.popup = Some(Popup::Confirm(Confirmable::Revoke(
+                    app.popups.push(Popup::Confirm(Confirmable::Revoke(
                         d.id,
                         crate::text::line(&d.name).into_owned(),
                     )));

@@ -271,7 +271,7 @@ impl VaultPane {
                     if item.overview.trashed_at.is_some() {
                         app.warn("Restore the item (R) before editing it");
                     } else {
-                        app.popup = Some(Popup::Form(Box::new(Form::edit(item))));
+                        app.popups.push(Popup::Form(Box::new(Form::edit(item))));
                     }
                 }
             }
@@ -280,7 +280,7 @@ impl VaultPane {
                     if e.overview.trashed_at.is_some() {
                         app.warn("Already in the trash; R restores it");
                     } else {
-                        app.popup = Some(Popup::Confirm(Confirmable::Trash(
+                        app.popups.push(Popup::Confirm(Confirmable::Trash(
                             e.r.id,
                             e.overview.name.clone(),
                         )));
@@ -587,7 +587,7 @@ impl VaultPane {
                 app.send(Request::Job(read_item(id)));
             }
         }
-        if let Some(Popup::History(h)) = &app.popup {
+        if let Some(Popup::History(h)) = app.popups.last() {
             let id = h.id;
             let shown = h.versions.last().map(|v| v.version);
             if self.entry(id).is_some_and(|e| Some(e.r.version) != shown) {
@@ -694,7 +694,7 @@ impl VaultPane {
                 self.field_sel = default_field(&item);
             }
             self.detail = Some(*item);
-            if let Some(Popup::History(h)) = &app.popup
+            if let Some(Popup::History(h)) = app.popups.last()
                 && h.id == id
                 && h.versions.last().is_none_or(|v| v.version != version)
             {
@@ -759,7 +759,7 @@ impl VaultPane {
         let mut reveal = false;
         if self.history_refresh.take() == Some(id) {
             // A re-read after a change: only for the popup still open.
-            match &app.popup {
+            match app.popups.last() {
                 Some(Popup::History(h)) if h.id == id => reveal = h.reveal,
                 _ => return,
             }
@@ -769,7 +769,12 @@ impl VaultPane {
             .map(|e| e.overview.name.clone())
             .unwrap_or_default();
         let sel = versions.len().saturating_sub(1);
-        app.popup = Some(Popup::History(HistoryState {
+        // It replaces the history popup on top (a re-read, or a second
+        // answer for the same item).
+        if matches!(app.popups.last(), Some(Popup::History(_))) {
+            app.popups.pop();
+        }
+        app.popups.push(Popup::History(HistoryState {
             id,
             name,
             versions,

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use uuid::Uuid;
 
-use super::form::{self, Form};
+use super::form::Form;
 use super::{Popup, PopupView};
 use crate::tui::app::App;
 use crate::tui::panes::{devices, vault};
@@ -36,7 +36,7 @@ impl PopupView for Confirmable {
                 }
             },
             KeyCode::Char('n' | 'N') | KeyCode::Esc => app.say("Cancelled"),
-            _ => app.popup = Some(Popup::Confirm(self)),
+            _ => app.popups.push(Popup::Confirm(self)),
         }
     }
 
@@ -85,23 +85,27 @@ impl PopupView for Confirmable {
 }
 
 /// A key in the discard question over a changed form.
-pub(super) fn discard_key(app: &mut App, form: Box<Form>, k: KeyEvent) {
+pub(super) fn discard_key(app: &mut App, k: KeyEvent) {
     match k.code {
-        KeyCode::Char('y' | 'Y') => app.say("Discarded the changes"),
-        KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter => {
-            app.popup = Some(Popup::Form(form));
+        KeyCode::Char('y' | 'Y') => {
+            // The form under it goes too.
+            app.popups.pop();
+            app.say("Discarded the changes");
         }
-        _ => app.popup = Some(Popup::Discard(form)),
+        KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter => {
+            // Back to the form under it.
+        }
+        _ => app.popups.push(Popup::Discard),
     }
 }
 
-/// Draws the discard question over the form (which stays in sight).
-pub(super) fn draw_discard(f: &mut Frame, app: &App, area: Rect, form: &Form) -> Rect {
+/// Draws the discard question over `form` (drawn before it, so it stays
+/// in sight).
+pub(super) fn draw_discard(f: &mut Frame, app: &App, area: Rect, form: Option<&Form>) -> Rect {
     let t = &app.theme;
     // Over the form, which stays in sight: what would be lost.
-    let under = form::draw(f, app, area, form);
     let r = clear_popup(f, centered(area, 56, 7));
-    let what = if form.editing.is_some() {
+    let what = if form.is_some_and(|f| f.editing.is_some()) {
         "your changes to this item"
     } else {
         "this new item"
@@ -125,7 +129,7 @@ pub(super) fn draw_discard(f: &mut Frame, app: &App, area: Rect, form: &Form) ->
             .block(block(app, "Discard?", true)),
         r,
     );
-    under.union(r)
+    r
 }
 
 /// The discard question's hints.

@@ -383,7 +383,7 @@ pub(super) fn key(app: &mut App, mut form: Box<Form>, k: KeyEvent) {
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
     if form.saving {
         // The engine has it: wait for its answer (a few milliseconds).
-        app.popup = Some(Popup::Form(form));
+        app.popups.push(Popup::Form(form));
         return;
     }
     if let Some(i) = form.picking {
@@ -396,7 +396,7 @@ pub(super) fn key(app: &mut App, mut form: Box<Form>, k: KeyEvent) {
             KeyCode::Enter => *form = Form::new(ItemKind::ALL[i]),
             _ => {}
         }
-        app.popup = Some(Popup::Form(form));
+        app.popups.push(Popup::Form(form));
         return;
     }
     if let Some(mut label) = form.new_label.take() {
@@ -419,14 +419,15 @@ pub(super) fn key(app: &mut App, mut form: Box<Form>, k: KeyEvent) {
                 form.new_label = Some(label);
             }
         }
-        app.popup = Some(Popup::Form(form));
+        app.popups.push(Popup::Form(form));
         return;
     }
     let n = form.rows.len();
     match k.code {
         KeyCode::Esc => {
             if form.changed() {
-                app.popup = Some(Popup::Discard(form));
+                app.popups.push(Popup::Form(form));
+                app.popups.push(Popup::Discard);
             } else {
                 app.say("Closed; nothing was changed");
             }
@@ -454,7 +455,8 @@ pub(super) fn key(app: &mut App, mut form: Box<Form>, k: KeyEvent) {
         KeyCode::Char('g') if ctrl => {
             if form.rows[form.sel].is_secret() {
                 let g = GenState::new();
-                app.popup = Some(Popup::Generator(form, g));
+                app.popups.push(Popup::Form(form));
+                app.popups.push(Popup::Generator(g));
                 return;
             }
             form.error = Some("the generator fills secret fields: select one first".into());
@@ -502,7 +504,7 @@ pub(super) fn key(app: &mut App, mut form: Box<Form>, k: KeyEvent) {
             },
         },
     }
-    app.popup = Some(Popup::Form(form));
+    app.popups.push(Popup::Form(form));
 }
 
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect, form: &Form) -> Rect {

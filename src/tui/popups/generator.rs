@@ -8,7 +8,6 @@ use ratatui::widgets::Paragraph;
 use zeroize::Zeroizing;
 
 use super::Popup;
-use super::form::{self, Form};
 use crate::engine::ExposeSecret;
 use crate::engine::generator::{self, PassphraseSpec, PasswordSpec};
 use crate::tui::app::App;
@@ -70,17 +69,16 @@ impl GenState {
 }
 
 /// A key in the generator.
-pub(super) fn key(app: &mut App, mut form: Box<Form>, mut g: GenState, k: KeyEvent) {
+pub(super) fn key(app: &mut App, mut g: GenState, k: KeyEvent) {
     match k.code {
-        KeyCode::Esc => {
-            app.popup = Some(Popup::Form(form));
-            return;
-        }
+        // Back to the form under it.
+        KeyCode::Esc => return,
         KeyCode::Enter => {
-            let row = &mut form.rows[form.sel];
-            row.value.set(g.value.as_str());
-            form.error = None;
-            app.popup = Some(Popup::Form(form));
+            if let Some(Popup::Form(form)) = app.popups.last_mut() {
+                let row = &mut form.rows[form.sel];
+                row.value.set(g.value.as_str());
+                form.error = None;
+            }
             return;
         }
         KeyCode::Tab | KeyCode::Char('w') => g.words = !g.words,
@@ -103,13 +101,12 @@ pub(super) fn key(app: &mut App, mut form: Box<Form>, mut g: GenState, k: KeyEve
         _ => {}
     }
     g.generate();
-    app.popup = Some(Popup::Generator(form, g));
+    app.popups.push(Popup::Generator(g));
 }
 
-/// Draws the generator over the form.
-pub(super) fn draw(f: &mut Frame, app: &App, area: Rect, form: &Form, g: &GenState) -> Rect {
+/// Draws the generator (over the form, drawn before it).
+pub(super) fn draw(f: &mut Frame, app: &App, area: Rect, g: &GenState) -> Rect {
     let t = &app.theme;
-    let under = form::draw(f, app, area, form);
     let r = clear_popup(f, centered(area, 60, 10));
     let mode = if g.words {
         format!("passphrase · {} words", g.word_count)
@@ -150,7 +147,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect, form: &Form, g: &GenSta
         )),
     ];
     f.render_widget(Paragraph::new(lines).block(block(app, "Generate", true)), r);
-    under.union(r)
+    r
 }
 
 /// The generator's hints, by mode.

@@ -22,7 +22,7 @@ impl PopupView for Help {
             k.code,
             KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter
         ) {
-            app.popup = Some(Popup::Help);
+            app.popups.push(Popup::Help);
         }
     }
 

@@ -92,7 +92,7 @@ impl PopupView for HistoryState {
             }
             _ => {}
         }
-        app.popup = Some(Popup::History(self));
+        app.popups.push(Popup::History(self));
     }
 
     fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
@@ -110,7 +110,7 @@ pub(crate) fn on_version(app: &mut App, answer: Answer) {
     let Ok(OldVersion(old)) = answer.take::<OldVersion>() else {
         return;
     };
-    let mut popup = app.popup.take();
+    let mut popup = app.popups.pop();
     if let Some(Popup::History(h)) = &mut popup
         && h.id == old.r.id
         && let Some(cur) = app.vault().detail.as_ref().filter(|d| d.r.id == old.r.id)
@@ -121,7 +121,7 @@ pub(crate) fn on_version(app: &mut App, answer: Answer) {
             differences: differences(&old, cur),
         });
     }
-    app.popup = popup;
+    app.popups.extend(popup);
 }
 
 /// The fields (and name, tags, folder, favourite) that differ between two

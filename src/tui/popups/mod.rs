@@ -1,8 +1,10 @@
 //! The popups that open over the main screen, one file each. Each owns
 //! its state and implements [`PopupView`] (or, for the two that sit over
-//! the form, the same three functions): a key, drawing from `&self`, and
-//! its key hints. A popup is taken out of `App::popup` while it handles a
-//! key, and stays open only if it puts itself (or the next one) back.
+//! the form and read it, the same three functions): a key, drawing from
+//! `&self`, and its key hints. The open popups are a stack (`App::popups`): the one on
+//! top has the keys and is taken off while it handles one, staying open
+//! only if it puts itself (or the next one) back; the generator and the
+//! discard question sit over the form, which stays under them.
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -48,9 +50,10 @@ pub enum Popup {
     },
     Confirm(Confirmable),
     Form(Box<Form>),
-    Generator(Box<Form>, GenState),
-    /// Asks before throwing away a changed form; No returns to it.
-    Discard(Box<Form>),
+    /// Over the form: fills its selected secret field.
+    Generator(GenState),
+    /// Over a changed form: asks before throwing it away; No returns to it.
+    Discard,
     History(HistoryState),
     Rename {
         id: Uuid,
@@ -67,8 +70,8 @@ impl Popup {
             Self::Palette { input, sel } => palette::key(app, input, sel, k),
             Self::Confirm(c) => c.key(app, k),
             Self::Form(form) => form::key(app, form, k),
-            Self::Generator(form, g) => generator::key(app, form, g, k),
-            Self::Discard(form) => confirm::discard_key(app, form, k),
+            Self::Generator(g) => generator::key(app, g, k),
+            Self::Discard => confirm::discard_key(app, k),
             Self::History(h) => h.key(app, k),
             Self::Rename { id, input } => rename::key(app, id, input, k),
             Self::Passwd(p) => p.key(app, k),
@@ -82,8 +85,8 @@ impl Popup {
             Self::Palette { input, sel } => palette::draw(f, app, area, input, *sel),
             Self::Confirm(c) => c.draw(f, app, area),
             Self::Form(form) => form::draw(f, app, area, form),
-            Self::Generator(form, g) => generator::draw(f, app, area, form, g),
-            Self::Discard(form) => confirm::draw_discard(f, app, area, form),
+            Self::Generator(g) => generator::draw(f, app, area, g),
+            Self::Discard => confirm::draw_discard(f, app, area, app.form()),
             Self::History(h) => h.draw(f, app, area),
             Self::Rename { input, .. } => rename::draw(f, app, area, input),
             Self::Passwd(p) => p.draw(f, app, area),
@@ -96,8 +99,8 @@ impl Popup {
             Self::Help | Self::Palette { .. } | Self::Rename { .. } => help::Help.hints(),
             Self::Confirm(c) => c.hints(),
             Self::Form(_) => form::HINTS,
-            Self::Generator(_, g) => generator::hints(g),
-            Self::Discard(_) => confirm::DISCARD_HINTS,
+            Self::Generator(g) => generator::hints(g),
+            Self::Discard => confirm::DISCARD_HINTS,
             Self::History(h) => h.hints(),
             Self::Passwd(p) => p.hints(),
         }
@@ -106,6 +109,6 @@ impl Popup {
     /// Whether it holds a form with unsaved changes.
     #[must_use]
     pub fn has_changed_form(&self) -> bool {
-        matches!(self, Self::Form(f) | Self::Generator(f, _) | Self::Discard(f) if f.changed())
+        matches!(self, Self::Form(f) if f.changed())
     }
 }

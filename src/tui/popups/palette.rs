@@ -129,17 +129,17 @@ pub(super) fn key(app: &mut App, mut input: TextInput, mut sel: usize, k: KeyEve
         },
         KeyCode::Up => {
             sel = sel.saturating_sub(1);
-            app.popup = Some(Popup::Palette { input, sel });
+            app.popups.push(Popup::Palette { input, sel });
         }
         KeyCode::Down => {
             sel = (sel + 1).min(palette_matches(input.as_str()).len().saturating_sub(1));
-            app.popup = Some(Popup::Palette { input, sel });
+            app.popups.push(Popup::Palette { input, sel });
         }
         _ => {
             if input.handle(k) == Edit::Changed {
                 sel = 0;
             }
-            app.popup = Some(Popup::Palette { input, sel });
+            app.popups.push(Popup::Palette { input, sel });
         }
     }
 }
@@ -164,12 +164,12 @@ pub(super) fn command(app: &mut App, c: Command) {
                     e.overview.name
                 ));
             }
-            app.popup = Some(Popup::Confirm(Confirmable::Purge(
+            app.popups.push(Popup::Confirm(Confirmable::Purge(
                 e.r.id,
                 e.overview.name.clone(),
             )));
         }
-        Command::Passwd => app.popup = Some(Popup::Passwd(PasswdState::default())),
+        Command::Passwd => app.popups.push(Popup::Passwd(PasswdState::default())),
         Command::Login => match remote {
             Err(m) => app.warn(m),
             Ok(()) => {

@@ -35,7 +35,7 @@ impl PopupView for PasswdState {
                 // The engine goes on; its answer lands in the status line.
                 app.say("Still changing the master password; the status line will say how it went");
             } else {
-                app.popup = Some(Popup::Passwd(self));
+                app.popups.push(Popup::Passwd(self));
             }
             return;
         }
@@ -92,7 +92,7 @@ impl PopupView for PasswdState {
                 }
             }
         }
-        app.popup = Some(Popup::Passwd(self));
+        app.popups.push(Popup::Passwd(self));
     }
 
     fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {

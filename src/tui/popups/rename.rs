@@ -26,7 +26,7 @@ pub(super) fn key(app: &mut App, id: Uuid, mut input: TextInput, k: KeyEvent) {
         }
         _ => {
             input.handle(k);
-            app.popup = Some(Popup::Rename { id, input });
+            app.popups.push(Popup::Rename { id, input });
         }
     }
 }
