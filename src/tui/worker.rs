@@ -33,7 +33,9 @@ use zeroize::Zeroizing;
 
 use crate::engine::model::Entry;
 use crate::engine::sync::{EventStream, SyncOptions, SyncReport};
-use crate::engine::{self, Error, ExposeSecret, KdfParams, SecretString, Session, files};
+use crate::engine::{self, Error, KdfParams, SecretString, Session};
+
+mod first_run;
 
 pub use super::job::{Answer, Job, Notice, To};
 pub use super::sync_state::SyncState;
@@ -733,45 +735,6 @@ impl Worker {
             Request::Done(done) => self.finished(*done).await,
         };
         Ok(replies)
-    }
-
-    /// Creates the vault and writes its Emergency Kit.
-    async fn create(&mut self, password: SecretString) -> Result<Vec<Reply>, Error> {
-        if password.expose_secret().is_empty() {
-            return Ok(vec![Reply::UnlockFailed(
-                "the master password cannot be empty".into(),
-            )]);
-        }
-        let vault = match Session::init(&self.dir, password, self.kdf).await {
-            Ok(v) => v,
-            Err(e) => return Ok(vec![Reply::UnlockFailed(self.message(&e))]),
-        };
-        let kit_text = vault.emergency_kit();
-        let secret_key = kit_text
-            .lines()
-            .find_map(|l| l.strip_prefix("Secret Key:"))
-            .map(|s| Zeroizing::new(s.trim().to_owned()))
-            .unwrap_or_default();
-        let kit_path = files::default_kit_path(vault.account_id()).map(|p| {
-            match (&self.kit_dir, p.file_name()) {
-                (Some(dir), Some(name)) => dir.join(name),
-                _ => p,
-            }
-        });
-        let kit = match kit_path {
-            Some(path) => files::write_private_file(&path, kit_text.as_bytes(), true)
-                .map(|()| path)
-                .map_err(|e| e.to_string()),
-            None => Err("cannot find the home directory".into()),
-        };
-        self.vault = Some(vault);
-        let _ = self.vault()?.catch_up().await;
-        let entries = self.entries().await?;
-        Ok(vec![Reply::Created {
-            entries,
-            secret_key,
-            kit,
-        }])
     }
 
     fn vault(&mut self) -> Result<&mut Session, Error> {
