@@ -25,7 +25,6 @@ use super::panes::devices::DevicesPane;
 use super::panes::search::{self, SearchPane};
 use super::panes::vault::{self, Focus, VaultPane};
 use super::panes::{self, Pane, Vacant};
-use super::popups::history;
 pub use super::popups::{
     Command, Compared, Confirmable, Difference, Form, GenState, HistoryState, PaletteItem,
     PasswdState, Popup, Row, RowKind, palette_matches, strength_of,
@@ -685,8 +684,12 @@ impl App {
 
     /// A job's answer: for the open popup, a pane, or the app itself.
     fn on_answer(&mut self, to: To, answer: Answer) {
-        if to == history::TO {
-            return history::on_version(self, answer);
+        if self.popups.last().and_then(Popup::id) == Some(to)
+            && let Some(mut popup) = self.popups.pop()
+        {
+            popup.answer(self, answer);
+            self.popups.push(popup);
+            return;
         }
         if to == To::APP {
             match answer.take::<Notice>() {

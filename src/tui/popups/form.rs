@@ -11,8 +11,8 @@ use unicode_segmentation::UnicodeSegmentation as _;
 use unicode_width::UnicodeWidthStr as _;
 use uuid::Uuid;
 
-use super::Popup;
 use super::generator::GenState;
+use super::{Popup, PopupView};
 use crate::engine::model::{Field, FieldKind, Item, ItemKind, field_rank, label, standard_fields};
 use crate::engine::{ItemDraft, ItemPart, ItemPatch, check_draft};
 use crate::tui::app::App;
@@ -705,4 +705,18 @@ fn form_row_lines(
         out.push(Line::from(spans));
     }
     out
+}
+
+impl PopupView for Box<Form> {
+    fn key(self, app: &mut App, k: KeyEvent) {
+        key(app, self, k);
+    }
+
+    fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
+        draw(f, app, area, self)
+    }
+
+    fn hints(&self) -> &'static [(&'static str, &'static str)] {
+        HINTS
+    }
 }

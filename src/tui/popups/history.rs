@@ -102,26 +102,26 @@ impl PopupView for HistoryState {
     fn hints(&self) -> &'static [(&'static str, &'static str)] {
         &[("Enter", "compare"), ("r", "reveal"), ("Esc", "close")]
     }
-}
 
-/// An old version for the popup to compare.
-/// An old version for the history popup to compare.
-pub(crate) fn on_version(app: &mut App, answer: Answer) {
-    let Ok(OldVersion(old)) = answer.take::<OldVersion>() else {
-        return;
-    };
-    let mut popup = app.popups.pop();
-    if let Some(Popup::History(h)) = &mut popup
-        && h.id == old.r.id
-        && let Some(cur) = app.vault().detail.as_ref().filter(|d| d.r.id == old.r.id)
-    {
-        h.compared = Some(Compared {
-            version: old.r.version,
-            current: cur.r.version,
-            differences: differences(&old, cur),
-        });
+    fn id(&self) -> Option<To> {
+        Some(TO)
     }
-    app.popups.extend(popup);
+
+    /// An old version to compare with the current one.
+    fn answer(&mut self, app: &mut App, answer: Answer) {
+        let Ok(OldVersion(old)) = answer.take::<OldVersion>() else {
+            return;
+        };
+        if self.id == old.r.id
+            && let Some(cur) = app.vault().detail.as_ref().filter(|d| d.r.id == old.r.id)
+        {
+            self.compared = Some(Compared {
+                version: old.r.version,
+                current: cur.r.version,
+                differences: differences(&old, cur),
+            });
+        }
+    }
 }
 
 /// The fields (and name, tags, folder, favourite) that differ between two

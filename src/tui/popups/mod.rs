@@ -1,7 +1,7 @@
 //! The popups that open over the main screen, one file each. Each owns
-//! its state and implements [`PopupView`] (or, for the two that sit over
-//! the form and read it, the same three functions): a key, drawing from
-//! `&self`, and its key hints. The open popups are a stack (`App::popups`): the one on
+//! its state and implements [`PopupView`] (or, for the small ones whose
+//! state is a variant's fields, the same functions): a key, drawing from
+//! `&self`, its key hints, and the answers addressed to it. The open popups are a stack (`App::popups`): the one on
 //! top has the keys and is taken off while it handles one, staying open
 //! only if it puts itself (or the next one) back; the generator and the
 //! discard question sit over the form, which stays under them.
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::app::App;
 use super::input::TextInput;
+use super::worker::{Answer, To};
 
 pub mod confirm;
 pub mod form;
@@ -39,6 +40,13 @@ pub trait PopupView {
     fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect;
     /// The status bar's key hints while it is open.
     fn hints(&self) -> &'static [(&'static str, &'static str)];
+    /// The id its jobs' answers are addressed to, if it sends any.
+    fn id(&self) -> Option<To> {
+        None
+    }
+    /// An answer addressed to it (taken off the stack meanwhile, so it can
+    /// be given the whole app).
+    fn answer(&mut self, _app: &mut App, _answer: Answer) {}
 }
 
 #[derive(Debug)]
@@ -69,7 +77,7 @@ impl Popup {
             Self::Help => help::Help.key(app, k),
             Self::Palette { input, sel } => palette::key(app, input, sel, k),
             Self::Confirm(c) => c.key(app, k),
-            Self::Form(form) => form::key(app, form, k),
+            Self::Form(form) => form.key(app, k),
             Self::Generator(g) => generator::key(app, g, k),
             Self::Discard => confirm::discard_key(app, k),
             Self::History(h) => h.key(app, k),
@@ -84,7 +92,7 @@ impl Popup {
             Self::Help => help::Help.draw(f, app, area),
             Self::Palette { input, sel } => palette::draw(f, app, area, input, *sel),
             Self::Confirm(c) => c.draw(f, app, area),
-            Self::Form(form) => form::draw(f, app, area, form),
+            Self::Form(form) => form.draw(f, app, area),
             Self::Generator(g) => generator::draw(f, app, area, g),
             Self::Discard => confirm::draw_discard(f, app, area, app.form()),
             Self::History(h) => h.draw(f, app, area),
@@ -98,11 +106,33 @@ impl Popup {
         match self {
             Self::Help | Self::Palette { .. } | Self::Rename { .. } => help::Help.hints(),
             Self::Confirm(c) => c.hints(),
-            Self::Form(_) => form::HINTS,
+            Self::Form(form) => form.hints(),
             Self::Generator(g) => generator::hints(g),
             Self::Discard => confirm::DISCARD_HINTS,
             Self::History(h) => h.hints(),
             Self::Passwd(p) => p.hints(),
+        }
+    }
+
+    /// The id its jobs' answers are addressed to.
+    pub(crate) fn id(&self) -> Option<To> {
+        match self {
+            Self::Confirm(c) => c.id(),
+            Self::Form(form) => form.id(),
+            Self::History(h) => h.id(),
+            Self::Passwd(p) => p.id(),
+            _ => None,
+        }
+    }
+
+    /// An answer addressed to it.
+    pub(crate) fn answer(&mut self, app: &mut App, answer: Answer) {
+        match self {
+            Self::Confirm(c) => c.answer(app, answer),
+            Self::Form(form) => form.answer(app, answer),
+            Self::History(h) => h.answer(app, answer),
+            Self::Passwd(p) => p.answer(app, answer),
+            _ => {}
         }
     }
 
