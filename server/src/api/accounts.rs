@@ -105,14 +105,14 @@ impl Issued {
 /// Starts a session for a device and returns its tokens.
 async fn open_session(
     state: &AppState,
-    account_id: uuid::Uuid,
+    account: &Account,
     device_id: uuid::Uuid,
 ) -> ApiResult<TokenResponse> {
     let now = now_millis();
     let issued = Issued::new(state, now);
     let session = Session {
         id: uuid::Uuid::now_v7(),
-        account_id,
+        account_id: account.id,
         device_id,
         access_hash: auth::token_hash(&issued.access),
         access_expires_at: issued.access_expires_at,
@@ -121,7 +121,7 @@ async fn open_session(
         authenticated_at: now,
     };
     state.store.create_session(&session).await?;
-    Ok(issued.response(state, account_id, device_id))
+    Ok(issued.response(state, account.client_id, device_id))
 }
 
 /// KDF parameters and salt for an email (made up, but stable, when unknown).
@@ -141,7 +141,7 @@ pub async fn prelogin(
     let fake_id = fake_account_id(&prelogin_mac(&state, b"openk/prelogin-id|", &email)?);
     Ok(Json(match account {
         Some(a) => PreloginResponse {
-            account_id: a.id,
+            account_id: a.client_id,
             kdf: a.kdf,
             salt: B64(a.salt),
         },
@@ -203,8 +203,11 @@ pub async fn register(
         rand::rngs::OsRng.fill_bytes(&mut s);
         s
     };
+    // The server keys the account by an id of its own: the client's id is a
+    // label, so a taken one is no way to block or probe a registration.
     let account = Account {
-        id: req.account_id,
+        id: uuid::Uuid::now_v7(),
+        client_id: req.account_id,
         email,
         kdf: req.kdf,
         salt: req.salt.0,
@@ -239,9 +242,9 @@ pub async fn register(
         }
     };
     let created = created.map_err(|e| match e {
-        crate::store::StoreError::Conflict => ApiError::Conflict(
-            "an account with this email or id already exists; log in instead".into(),
-        ),
+        crate::store::StoreError::Conflict => {
+            ApiError::Conflict("an account with this email already exists; log in instead".into())
+        }
         other => other.into(),
     })?;
     if !created {
@@ -266,7 +269,7 @@ pub async fn register(
     tracing::info!(account = %account.id, device = %device.id, "account registered");
     Ok((
         StatusCode::CREATED,
-        Json(open_session(&state, account.id, device.id).await?),
+        Json(open_session(&state, &account, device.id).await?),
     ))
 }
 
@@ -364,8 +367,7 @@ pub async fn login(
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict => ApiError::Conflict(
-                "this device id was revoked or belongs to another account; sign in as a new device"
-                    .into(),
+                "this device was removed from the account; sign in as a new device".into(),
             ),
             other => other.into(),
         })?;
@@ -395,7 +397,7 @@ pub async fn login(
             .set_device_key_hash(account.id, req.device.id, &auth::device_key_hash(&proof.0))
             .await?;
     }
-    Ok(Json(open_session(&state, account.id, req.device.id).await?))
+    Ok(Json(open_session(&state, account, req.device.id).await?))
 }
 
 /// Trades a refresh token for new tokens. A refresh token works once.
@@ -429,9 +431,15 @@ pub async fn refresh(
             replaced_access_hash,
         } => {
             state.cache.drop_sessions(&[replaced_access_hash]).await?;
+            // The response names the account by the client's id for it.
+            let account = state
+                .store
+                .account(session.account_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             Ok(Json(issued.response(
                 &state,
-                session.account_id,
+                account.client_id,
                 session.device_id,
             )))
         }
@@ -493,7 +501,7 @@ pub async fn account(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     Ok(Json(AccountResponse {
-        account_id: a.id,
+        account_id: a.client_id,
         email: a.email,
         kdf: a.kdf,
         salt: B64(a.salt),

@@ -56,7 +56,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// salted hash of the auth key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The server's own key for the account (what sessions, vaults and
+    /// audit entries name); never shown to a client.
     pub id: Uuid,
+    /// The id the client chose at `openk init` (its records' associated
+    /// data name it): a label, not unique across accounts.
+    pub client_id: Uuid,
     /// Lower-cased.
     pub email: String,
     pub kdf: KdfParams,
@@ -75,6 +80,8 @@ pub struct Account {
     pub password_mac: Option<Vec<u8>>,
 }
 
+/// A device of one account: `(account_id, id)` is its key, so the same
+/// device id in two accounts is two devices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub id: Uuid,
@@ -119,6 +126,8 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
+/// A vault of one account. `id` is the account's id for it (unique within
+/// the account only); the server keys its rows by an id of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vault {
     pub id: Uuid,
@@ -222,7 +231,8 @@ pub trait Store: Send + Sync + 'static {
     /// and logged (by account id); returns how many were rewritten.
     async fn apply_email_rule(&self) -> StoreResult<u64>;
 
-    /// Creates an account with its first device. `Conflict` if the email or id exists.
+    /// Creates an account with its first device. `Conflict` if the email
+    /// exists (client ids are not unique: see [`Account::client_id`]).
     async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
     /// [`Store::create_account`] that also uses up a one-time invite code
     /// (by its hash), in one transaction: `Ok(false)` and nothing created
@@ -244,14 +254,15 @@ pub trait Store: Send + Sync + 'static {
     /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
 
-    /// Adds a device, or (same id, same account, not revoked) renames and touches it.
-    /// `Conflict` when the id belongs to another account or was revoked.
+    /// Adds a device to the account, or (an id the account knows, not
+    /// revoked) renames and touches it. `Conflict` when the account revoked
+    /// that id; another account's device of the same id is not this one.
     async fn upsert_device(&self, device: &Device) -> StoreResult<Device>;
     async fn devices(&self, account_id: Uuid) -> StoreResult<Vec<Device>>;
     async fn device(&self, account_id: Uuid, device_id: Uuid) -> StoreResult<Option<Device>>;
     async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str)
     -> StoreResult<()>;
-    async fn touch_device(&self, device_id: Uuid, at: i64) -> StoreResult<()>;
+    async fn touch_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<()>;
     /// The hash of the device key of an unrevoked device of the account
     /// (`None` when there is no such device or it has no key yet).
     async fn device_key_hash(
@@ -297,7 +308,8 @@ pub trait Store: Send + Sync + 'static {
         keep: Uuid,
     ) -> StoreResult<Vec<Vec<u8>>>;
 
-    /// `Conflict` if the vault id exists (for any account).
+    /// `Conflict` if the account has a vault of this id (another account's
+    /// vault of the same id is another vault).
     async fn create_vault(&self, vault: &Vault) -> StoreResult<()>;
     async fn vaults(&self, account_id: Uuid) -> StoreResult<Vec<Vault>>;
     /// The vault if the account owns it (else `None`: indistinguishable from missing).

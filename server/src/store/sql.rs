@@ -390,7 +390,7 @@ impl PgStore {
 
 macro_rules! account_columns {
     () => {
-        "id, email, kdf_memory_kib, kdf_iterations, kdf_parallelism, salt, auth_hash, \
+        "id, client_id, email, kdf_memory_kib, kdf_iterations, kdf_parallelism, salt, auth_hash, \
          auth_salt, wrapped_account_key, public_x25519, public_ed25519, \
          wrapped_private_keys, created_at, password_mac"
     };
@@ -409,9 +409,11 @@ macro_rules! session_columns {
     };
 }
 
+/// A vault as the store reads it: `client_id` is the id its account knows
+/// it by (`id` is the server's own key, never shown).
 macro_rules! vault_columns {
     () => {
-        "id, account_id, wrapped_key, meta, revision, manifest, created_at"
+        "client_id, account_id, wrapped_key, meta, revision, manifest, created_at"
     };
 }
 
@@ -430,6 +432,7 @@ macro_rules! sql_store {
             fn account_from(row: &<$db as sqlx::Database>::Row) -> StoreResult<Account> {
                 Ok(Account {
                     id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+                    client_id: parse_uuid(&row.try_get::<String, _>("client_id")?)?,
                     email: row.try_get("email")?,
                     kdf: KdfParams {
                         memory_kib: to_u32(row.try_get("kdf_memory_kib")?, "kdf_memory_kib")?,
@@ -474,7 +477,7 @@ macro_rules! sql_store {
 
             fn vault_from(row: &<$db as sqlx::Database>::Row) -> StoreResult<Vault> {
                 Ok(Vault {
-                    id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+                    id: parse_uuid(&row.try_get::<String, _>("client_id")?)?,
                     account_id: parse_uuid(&row.try_get::<String, _>("account_id")?)?,
                     wrapped_key: row.try_get("wrapped_key")?,
                     meta: row.try_get("meta")?,
@@ -518,9 +521,10 @@ macro_rules! sql_store {
                 sqlx::query(concat!(
                     "INSERT INTO accounts (",
                     account_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 ))
                 .bind(&account_id)
+                .bind(account.client_id.to_string())
                 .bind(&account.email)
                 .bind(i64::from(account.kdf.memory_kib))
                 .bind(i64::from(account.kdf.iterations))
@@ -776,7 +780,7 @@ macro_rules! sql_store {
                 let inserted = sqlx::query(concat!(
                     "INSERT INTO devices (",
                     device_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING RETURNING ",
+                    ") VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (account_id, id) DO NOTHING RETURNING ",
                     device_columns!()
                 ))
                 .bind(&id)
@@ -789,7 +793,7 @@ macro_rules! sql_store {
                 if let Some(row) = inserted {
                     return Self::device_from(&row);
                 }
-                // The id exists: only its own, unrevoked account may reuse it.
+                // The account knows the id: it may come back unless it was revoked.
                 let updated = sqlx::query(concat!(
                     "UPDATE devices SET name = $1, last_seen_at = $2 \
                      WHERE id = $3 AND account_id = $4 AND revoked_at IS NULL RETURNING ",
@@ -849,10 +853,14 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn touch_device(&self, device_id: Uuid, at: i64) -> StoreResult<()> {
+            async fn touch_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<()> {
                 // Never moves backwards; an unknown device is not an error.
-                sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                sqlx::query(
+                    "UPDATE devices SET last_seen_at = $1 \
+                     WHERE account_id = $2 AND id = $3 AND last_seen_at < $1",
+                )
                     .bind(at)
+                    .bind(account_id.to_string())
                     .bind(device_id.to_string())
                     .execute(&self.pool)
                     .await?;
@@ -897,7 +905,10 @@ macro_rules! sql_store {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
-                let rows = sqlx::query("DELETE FROM sessions WHERE device_id = $1 RETURNING access_hash")
+                let rows = sqlx::query(
+                    "DELETE FROM sessions WHERE account_id = $1 AND device_id = $2 RETURNING access_hash",
+                )
+                    .bind(account_id.to_string())
                     .bind(&device_id)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -942,7 +953,8 @@ macro_rules! sql_store {
                     session_columns!(),
                     " FROM sessions WHERE access_hash = $1 AND access_expires_at > $2 \
                      AND EXISTS (SELECT 1 FROM devices \
-                                 WHERE devices.id = sessions.device_id AND devices.revoked_at IS NULL)"
+                                 WHERE devices.account_id = sessions.account_id \
+                               AND devices.id = sessions.device_id AND devices.revoked_at IS NULL)"
                 ))
                 .bind(access_hash)
                 .bind(now)
@@ -995,7 +1007,8 @@ macro_rules! sql_store {
                         "UPDATE sessions SET access_hash = $1, access_expires_at = $2, \
                          refresh_hash = $3, refresh_expires_at = $4 \
                          WHERE id = $5 AND EXISTS (SELECT 1 FROM devices \
-                             WHERE devices.id = sessions.device_id AND devices.revoked_at IS NULL) \
+                             WHERE devices.account_id = sessions.account_id \
+                               AND devices.id = sessions.device_id AND devices.revoked_at IS NULL) \
                          RETURNING ",
                         session_columns!()
                     ))
@@ -1040,7 +1053,10 @@ macro_rules! sql_store {
                 let account_id = parse_uuid(&row.try_get::<String, _>("account_id")?)?;
                 let device_id_text: String = row.try_get("device_id")?;
                 let device_id = parse_uuid(&device_id_text)?;
-                let rows = sqlx::query("DELETE FROM sessions WHERE device_id = $1 RETURNING access_hash")
+                let rows = sqlx::query(
+                    "DELETE FROM sessions WHERE account_id = $1 AND device_id = $2 RETURNING access_hash",
+                )
+                    .bind(account_id.to_string())
                     .bind(&device_id_text)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -1072,11 +1088,13 @@ macro_rules! sql_store {
             }
 
             async fn create_vault(&self, vault: &Vault) -> StoreResult<()> {
+                // The server's own key; the account's id for the vault is `client_id`.
                 sqlx::query(concat!(
-                    "INSERT INTO vaults (",
+                    "INSERT INTO vaults (id, ",
                     vault_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 ))
+                .bind(Uuid::now_v7().to_string())
                 .bind(vault.id.to_string())
                 .bind(vault.account_id.to_string())
                 .bind(vault.wrapped_key.as_slice())
@@ -1093,7 +1111,7 @@ macro_rules! sql_store {
                 sqlx::query(concat!(
                     "SELECT ",
                     vault_columns!(),
-                    " FROM vaults WHERE account_id = $1 ORDER BY created_at, id"
+                    " FROM vaults WHERE account_id = $1 ORDER BY created_at, client_id"
                 ))
                 .bind(account_id.to_string())
                 .fetch_all(&self.pool)
@@ -1107,7 +1125,7 @@ macro_rules! sql_store {
                 sqlx::query(concat!(
                     "SELECT ",
                     vault_columns!(),
-                    " FROM vaults WHERE id = $1 AND account_id = $2"
+                    " FROM vaults WHERE client_id = $1 AND account_id = $2"
                 ))
                 .bind(vault_id.to_string())
                 .bind(account_id.to_string())
@@ -1121,7 +1139,7 @@ macro_rules! sql_store {
             async fn pull(&self, account_id: Uuid, vault_id: Uuid, since: i64, limit: u32) -> StoreResult<Pulled> {
                 let vault_id = vault_id.to_string();
                 // Fast path, one statement without a transaction: nothing new.
-                let row = sqlx::query("SELECT revision, manifest FROM vaults WHERE id = $1 AND account_id = $2")
+                let row = sqlx::query("SELECT revision, manifest FROM vaults WHERE client_id = $1 AND account_id = $2")
                     .bind(&vault_id)
                     .bind(account_id.to_string())
                     .fetch_optional(&self.pool)
@@ -1134,12 +1152,13 @@ macro_rules! sql_store {
                 }
                 // One snapshot: the head, the records and the manifest agree.
                 let mut tx = self.begin_read().await?;
-                let row = sqlx::query("SELECT revision, manifest FROM vaults WHERE id = $1 AND account_id = $2")
+                let row = sqlx::query("SELECT id, revision, manifest FROM vaults WHERE client_id = $1 AND account_id = $2")
                     .bind(&vault_id)
                     .bind(account_id.to_string())
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(StoreError::NotFound)?;
+                let vault_id: String = row.try_get("id")?;
                 let head: i64 = row.try_get("revision")?;
                 let manifest: Option<Vec<u8>> = row.try_get("manifest")?;
                 let records = sqlx::query(concat!(
@@ -1202,16 +1221,18 @@ macro_rules! sql_store {
                         .await?;
                 }
                 // Lock the vault row first: pushes to one vault run one at a time.
-                let head: i64 = sqlx::query(
-                    "UPDATE vaults SET revision = revision WHERE id = $1 AND account_id = $2 \
-                     RETURNING revision",
+                let row = sqlx::query(
+                    "UPDATE vaults SET revision = revision WHERE client_id = $1 AND account_id = $2 \
+                     RETURNING id, revision",
                 )
                 .bind(&vault_id)
                 .bind(account_id.to_string())
                 .fetch_optional(&mut *tx)
                 .await?
-                .ok_or(StoreError::NotFound)?
-                .try_get("revision")?;
+                .ok_or(StoreError::NotFound)?;
+                // From here on the vault is named by the server's own key.
+                let vault_id: String = row.try_get("id")?;
+                let head: i64 = row.try_get("revision")?;
 
                 if let Some(row) = sqlx::query(
                     "SELECT response FROM push_log WHERE vault_id = $1 AND client_change_id = $2",
@@ -1362,12 +1383,13 @@ macro_rules! sql_store {
             async fn item_history(&self, account_id: Uuid, vault_id: Uuid, item_id: Uuid) -> StoreResult<Vec<Record>> {
                 let vault_id = vault_id.to_string();
                 let mut tx = self.begin_read().await?;
-                sqlx::query("SELECT id FROM vaults WHERE id = $1 AND account_id = $2")
+                let vault_id: String = sqlx::query("SELECT id FROM vaults WHERE client_id = $1 AND account_id = $2")
                     .bind(&vault_id)
                     .bind(account_id.to_string())
                     .fetch_optional(&mut *tx)
                     .await?
-                    .ok_or(StoreError::NotFound)?;
+                    .ok_or(StoreError::NotFound)?
+                    .try_get("id")?;
                 let records = sqlx::query(
                     "SELECT item_id, version, revision, CAST(0 AS BIGINT) AS deleted, \
                             wrapped_key, overview, details \

@@ -500,6 +500,18 @@ impl Server {
         (a, t)
     }
 
+    /// The server's own id for the account (what the store and the event
+    /// bus name), which is not the client's `account.id`.
+    pub async fn internal_id(&self, account: &TestAccount) -> Uuid {
+        self.state
+            .store
+            .account_by_email(&openk_server::email::normalize(&account.email).expect("email"))
+            .await
+            .expect("lookup")
+            .expect("the account exists")
+            .id
+    }
+
     pub async fn create_vault(&self, token: &str) -> Uuid {
         let id = Uuid::now_v7();
         let v = self
