@@ -132,8 +132,7 @@ pub async fn prelogin(
     addr: ClientAddr,
     ApiJson(req): ApiJson<PreloginRequest>,
 ) -> ApiResult<Json<PreloginResponse>> {
-    limits::spend_auth_budget(&state, &addr).await?;
-    let email = validate::email(&req.email)?;
+    let email = begin_auth(&state, &addr, &req.email).await?;
     // Both answers are computed every time, so real and unknown emails take
     // the same work.
     let account = state.store.account_by_email(&email).await?;
@@ -151,6 +150,23 @@ pub async fn prelogin(
             salt: B64(salt),
         },
     }))
+}
+
+/// What every route that takes an email does first: spends the caller's
+/// request budget, then brings the email under the email rule.
+async fn begin_auth(state: &AppState, addr: &ClientAddr, email: &str) -> ApiResult<String> {
+    limits::spend_auth_budget(state, addr).await?;
+    validate::email(email)
+}
+
+/// A device as register and login take it: its description and, if given,
+/// its 32-byte device key.
+fn validate_device(device: &super::types::DeviceInfo, proof: Option<&B64>) -> ApiResult<()> {
+    validate::device(device)?;
+    if let Some(proof) = proof {
+        validate::exact(proof, 32, "device_proof")?;
+    }
+    Ok(())
 }
 
 /// HMAC-SHA256 under the server's prelogin secret: stable made-up values for unknown emails.
@@ -192,10 +208,7 @@ pub async fn register(
         validate::MAX_WRAPPED_KEY,
         "wrapped_private_keys",
     )?;
-    validate::device(&req.device)?;
-    if let Some(proof) = &req.device_proof {
-        validate::exact(proof, 32, "device_proof")?;
-    }
+    validate_device(&req.device, req.device_proof.as_ref())?;
     let now = now_millis();
     let auth_salt = {
         use rand::RngCore;
@@ -300,13 +313,9 @@ pub async fn login(
     addr: ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    limits::spend_auth_budget(&state, &addr).await?;
-    let email = validate::email(&req.email)?;
+    let email = begin_auth(&state, &addr, &req.email).await?;
     validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::device(&req.device)?;
-    if let Some(proof) = &req.device_proof {
-        validate::exact(proof, 32, "device_proof")?;
-    }
+    validate_device(&req.device, req.device_proof.as_ref())?;
     // Real and unknown emails take the same steps (a device-key lookup, an
     // auth-hash comparison, an audit write off the response path), so that
     // neither the answer nor its timing tells them apart.
