@@ -159,6 +159,25 @@ async fn begin_auth(state: &AppState, addr: &ClientAddr, email: &str) -> ApiResu
     validate::email(email)
 }
 
+/// The password-derived values register and a password change take: KDF
+/// parameters, salt, auth key and wrapped account key.
+fn validate_keys(
+    kdf: &KdfParams,
+    salt: &B64,
+    auth_key: &B64,
+    wrapped_account_key: &B64,
+) -> ApiResult<()> {
+    validate::kdf(kdf)?;
+    validate::bounded(salt, 16, 64, "salt")?;
+    validate::exact(auth_key, 32, "auth_key")?;
+    validate::bounded(
+        wrapped_account_key,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_account_key",
+    )
+}
+
 /// A device as register and login take it: its description and, if given,
 /// its 32-byte device key.
 fn validate_device(device: &super::types::DeviceInfo, proof: Option<&B64>) -> ApiResult<()> {
@@ -191,15 +210,7 @@ pub async fn register(
     limits::spend_auth_budget(&state, &addr).await?;
     let invite = invite_hash(&state, req.invite.as_deref())?;
     let email = validate::email(&req.email)?;
-    validate::kdf(&req.kdf)?;
-    validate::bounded(&req.salt, 16, 64, "salt")?;
-    validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::bounded(
-        &req.wrapped_account_key,
-        41,
-        validate::MAX_WRAPPED_KEY,
-        "wrapped_account_key",
-    )?;
+    validate_keys(&req.kdf, &req.salt, &req.auth_key, &req.wrapped_account_key)?;
     validate::exact(&req.public_x25519, 32, "public_x25519")?;
     validate::exact(&req.public_ed25519, 32, "public_ed25519")?;
     validate::bounded(
@@ -538,15 +549,7 @@ pub async fn change_password(
     if now_millis() - who.authenticated_at > FRESH_LOGIN_MS {
         return Err(ApiError::StaleLogin);
     }
-    validate::kdf(&req.kdf)?;
-    validate::bounded(&req.salt, 16, 64, "salt")?;
-    validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::bounded(
-        &req.wrapped_account_key,
-        41,
-        validate::MAX_WRAPPED_KEY,
-        "wrapped_account_key",
-    )?;
+    validate_keys(&req.kdf, &req.salt, &req.auth_key, &req.wrapped_account_key)?;
     validate::exact(&req.mac, 32, "mac")?;
     let mut a = state
         .store

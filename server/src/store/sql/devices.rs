@@ -72,21 +72,18 @@ macro_rules! sql_devices {
             }
 
             async fn devices(&self, account_id: Uuid) -> StoreResult<Vec<Device>> {
-                sqlx::query(concat!(
+                Ok(sqlx::query_as(concat!(
                     "SELECT ",
                     device_columns!(),
                     " FROM devices WHERE account_id = $1 ORDER BY created_at, id"
                 ))
                 .bind(account_id.to_string())
                 .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(from_row)
-                .collect()
+                .await?)
             }
 
             async fn device(&self, account_id: Uuid, device_id: Uuid) -> StoreResult<Option<Device>> {
-                sqlx::query(concat!(
+                Ok(sqlx::query_as(concat!(
                     "SELECT ",
                     device_columns!(),
                     " FROM devices WHERE id = $1 AND account_id = $2"
@@ -94,10 +91,7 @@ macro_rules! sql_devices {
                 .bind(device_id.to_string())
                 .bind(account_id.to_string())
                 .fetch_optional(&self.pool)
-                .await?
-                .as_ref()
-                .map(from_row)
-                .transpose()
+                .await?)
             }
 
             async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str) -> StoreResult<()> {

@@ -5,6 +5,26 @@ use super::*;
 /// Implements [`VaultStore`] for one SQL backend (see the parent module).
 macro_rules! sql_vaults {
     ($store:ident, $db:ty) => {
+        impl $store {
+            /// The server's key, head revision and manifest of the account's
+            /// vault `vault_id` (the client's id); `NotFound` when it has none.
+            async fn head_of<'e, E: sqlx::Executor<'e, Database = $db>>(
+                executor: E,
+                vault_id: &str,
+                account_id: &str,
+            ) -> StoreResult<(String, i64, Option<Vec<u8>>)> {
+                let row = sqlx::query(
+                    "SELECT id, revision, manifest FROM vaults WHERE client_id = $1 AND account_id = $2",
+                )
+                .bind(vault_id)
+                .bind(account_id)
+                .fetch_optional(executor)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                Ok((row.try_get("id")?, row.try_get("revision")?, row.try_get("manifest")?))
+            }
+        }
+
         #[async_trait]
         impl VaultStore for $store {
             async fn create_vault(&self, vault: &Vault) -> StoreResult<()> {
@@ -28,21 +48,18 @@ macro_rules! sql_vaults {
             }
 
             async fn vaults(&self, account_id: Uuid) -> StoreResult<Vec<Vault>> {
-                sqlx::query(concat!(
+                Ok(sqlx::query_as(concat!(
                     "SELECT ",
                     vault_columns!(),
                     " FROM vaults WHERE account_id = $1 ORDER BY created_at, client_id"
                 ))
                 .bind(account_id.to_string())
                 .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(from_row)
-                .collect()
+                .await?)
             }
 
             async fn vault(&self, account_id: Uuid, vault_id: Uuid) -> StoreResult<Option<Vault>> {
-                sqlx::query(concat!(
+                Ok(sqlx::query_as(concat!(
                     "SELECT ",
                     vault_columns!(),
                     " FROM vaults WHERE client_id = $1 AND account_id = $2"
@@ -50,37 +67,19 @@ macro_rules! sql_vaults {
                 .bind(vault_id.to_string())
                 .bind(account_id.to_string())
                 .fetch_optional(&self.pool)
-                .await?
-                .as_ref()
-                .map(from_row)
-                .transpose()
+                .await?)
             }
 
             async fn pull(&self, account_id: Uuid, vault_id: Uuid, since: i64, limit: u32) -> StoreResult<Pulled> {
-                let vault_id = vault_id.to_string();
+                let (vault_id, account_id) = (vault_id.to_string(), account_id.to_string());
                 // Fast path, one statement without a transaction: nothing new.
-                let row = sqlx::query("SELECT revision, manifest FROM vaults WHERE client_id = $1 AND account_id = $2")
-                    .bind(&vault_id)
-                    .bind(account_id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                let head: i64 = row.try_get("revision")?;
+                let (_, head, manifest) = Self::head_of(&self.pool, &vault_id, &account_id).await?;
                 if since >= head {
-                    let manifest: Option<Vec<u8>> = row.try_get("manifest")?;
                     return Ok(Pulled { head, records: Vec::new(), manifest });
                 }
                 // One snapshot: the head, the records and the manifest agree.
                 let mut tx = self.begin_read().await?;
-                let row = sqlx::query("SELECT id, revision, manifest FROM vaults WHERE client_id = $1 AND account_id = $2")
-                    .bind(&vault_id)
-                    .bind(account_id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                let vault_id: String = row.try_get("id")?;
-                let head: i64 = row.try_get("revision")?;
-                let manifest: Option<Vec<u8>> = row.try_get("manifest")?;
+                let (vault_id, head, manifest) = Self::head_of(&mut *tx, &vault_id, &account_id).await?;
                 let records = sqlx::query(concat!(
                     "SELECT ",
                     record_columns!(),
