@@ -14,73 +14,12 @@ use openk_server::store::{
     Account, AuditEntry, ChangeIn, Device, PushBatch, PushOutcome, RefreshOutcome, Session, Store,
     StoreError, StoreKind, Vault, connect,
 };
-use sqlx::{Connection as _, Executor as _};
 use uuid::Uuid;
 
+mod common;
+use common::PgDatabase;
+
 // ------------------------------------------------------------------ backends
-
-/// A PostgreSQL database made for one test; dropped (connections and all)
-/// when the guard goes, whether the test passed or panicked.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn url(&self) -> String {
-        with_database(&self.admin_url, &self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let outcome = std::thread::spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.execute(sql.as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!(
-                "could not drop test database {}: thread panicked",
-                self.name
-            ),
-        }
-    }
-}
-
-/// `url` with its database name replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
 
 /// A store under test and whatever must live as long as it.
 struct Backend {
@@ -124,21 +63,7 @@ async fn sqlite() -> Backend {
 
 /// `None` (after saying so) when `OPENK_TEST_POSTGRES_URL` is not set.
 async fn postgres() -> Option<Backend> {
-    let Ok(admin_url) = std::env::var("OPENK_TEST_POSTGRES_URL") else {
-        println!("skipped: OPENK_TEST_POSTGRES_URL not set");
-        return None;
-    };
-    let name = format!("openk_test_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("OPENK_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
-        });
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .expect("create the test database");
-    let database = PgDatabase { admin_url, name };
-    conn.close().await.expect("close the admin connection");
+    let database = PgDatabase::create("openk_test").await?;
     let store = connect(&database.url()).await.expect("postgres store");
     assert_eq!(store.kind(), StoreKind::Postgres);
     Some(Backend {
