@@ -44,14 +44,7 @@ pub fn init_file(
     dir: &Path,
     verbosity: u8,
 ) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
-    crate::engine::files::create_private_dir(dir).map_err(std::io::Error::other)?;
-    let appender = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("openk.log")
-        .max_log_files(7)
-        .build(dir)
-        .map_err(std::io::Error::other)?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let (writer, guard) = rolling_file(dir)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(verbosity.max(1)))
         .with_ansi(false)
@@ -69,6 +62,23 @@ pub fn init_file_only(
     dir: &Path,
     verbosity: u8,
 ) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let (writer, guard) = rolling_file(dir)?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbosity.max(1)))
+        .with_ansi(false)
+        .with_writer(writer)
+        .try_init();
+    Ok(guard)
+}
+
+/// The daily-rolling log file in `dir` (created private), written off the
+/// caller's thread.
+fn rolling_file(
+    dir: &Path,
+) -> std::io::Result<(
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+)> {
     crate::engine::files::create_private_dir(dir).map_err(std::io::Error::other)?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -76,13 +86,7 @@ pub fn init_file_only(
         .max_log_files(7)
         .build(dir)
         .map_err(std::io::Error::other)?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter(verbosity.max(1)))
-        .with_ansi(false)
-        .with_writer(writer)
-        .try_init();
-    Ok(guard)
+    Ok(tracing_appender::non_blocking(appender))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::util::{TestEnv, bin, free_port};
+use crate::util::{PgDatabase, TestEnv, bin, free_port};
 
 const EMAIL: &str = "sync@example.org";
 
@@ -631,7 +631,7 @@ fn watch_follows_another_device_and_reconnects() {
 // converges.
 #[test]
 fn two_nodes_fan_out_changes_through_redis() {
-    let (Ok(pg), Ok(redis)) = (
+    let (Ok(_), Ok(redis)) = (
         std::env::var("OPENK_TEST_POSTGRES_URL"),
         std::env::var("OPENK_TEST_REDIS_URL"),
     ) else {
@@ -640,7 +640,7 @@ fn two_nodes_fan_out_changes_through_redis() {
         );
         return;
     };
-    let db = TempPgDatabase::create(&pg);
+    let db = PgDatabase::create_blocking("openk_e2e").expect("OPENK_TEST_POSTGRES_URL is set");
     let prefix = format!("openk-e2e-{}:", uuid::Uuid::now_v7().simple());
     let extra = |_: ()| {
         vec![
@@ -650,8 +650,8 @@ fn two_nodes_fan_out_changes_through_redis() {
             prefix.clone(),
         ]
     };
-    let node1 = Serve::with(free_port(), db.url.clone(), extra(()));
-    let node2 = Serve::with(free_port(), db.url.clone(), extra(()));
+    let node1 = Serve::with(free_port(), db.url(), extra(()));
+    let node2 = Serve::with(free_port(), db.url(), extra(()));
     let a = first_device(&node2);
     a.add(&["login", "--name", "Fan", "--password", "one"]);
     let b = second_device(&a, &node1);
@@ -677,49 +677,6 @@ fn two_nodes_fan_out_changes_through_redis() {
             .expect("OPENK_TEST_REDIS_URL is set but unreachable");
         cache.remove_prefix().await.expect("remove the test's keys");
     });
-}
-
-/// A fresh PostgreSQL database for one test, dropped at the end.
-struct TempPgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TempPgDatabase {
-    fn create(admin: &str) -> Self {
-        let name = format!("openk_e2e_{}", uuid::Uuid::now_v7().simple());
-        Self::exec(admin, &format!("CREATE DATABASE {name}"));
-        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-        Self {
-            admin: admin.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-
-    fn exec(url: &str, sql: &str) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            use sqlx::Connection as _;
-            let mut conn = sqlx::PgConnection::connect(url)
-                .await
-                .unwrap_or_else(|e| panic!("OPENK_TEST_POSTGRES_URL is set but unreachable: {e}"));
-            sqlx::query(sql).execute(&mut conn).await.expect("sql");
-        });
-    }
-}
-
-impl Drop for TempPgDatabase {
-    fn drop(&mut self) {
-        Self::exec(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
 }
 
 // A server that lies about the KDF parameters at login (a downgrade below

@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
+/// The PostgreSQL drop guard the server's tests use too.
+#[path = "../server/tests/common/pg.rs"]
+mod pg;
+pub use pg::PgDatabase;
+
 /// The master password every test vault starts with.
 pub const PASSWORD: &str = "test-master-pw-Q7zX9k";
 

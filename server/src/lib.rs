@@ -19,6 +19,7 @@ pub mod router;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod time;
 
 use std::future::Future;
 use std::io::IsTerminal as _;

@@ -424,7 +424,8 @@ async fn revocation_and_logout_end_the_stream_sqlite() {
 #[tokio::test]
 async fn a_stream_that_falls_behind_gets_every_head_again() {
     let s = memory().await;
-    let (_, t) = s.account("lag").await;
+    let (a, t) = s.account("lag").await;
+    let account_id = s.internal_id(&a).await;
     let v = s.create_vault(&t.access).await;
     s.push_ok(&t.access, v, vec![change(Uuid::now_v7(), 0, 1)])
         .await;
@@ -433,7 +434,7 @@ async fn a_stream_that_falls_behind_gets_every_head_again() {
     // Far more notices than a stream may hold while it is not read.
     for head in 0..5000 {
         s.state.events.publish(VaultChanged {
-            account_id: t.account_id,
+            account_id,
             vault_id: Uuid::now_v7(),
             head,
             device_id: t.device_id,

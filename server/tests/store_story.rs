@@ -14,73 +14,12 @@ use openk_server::store::{
     Account, AuditEntry, ChangeIn, Device, PushBatch, PushOutcome, RefreshOutcome, Session, Store,
     StoreError, StoreKind, Vault, connect,
 };
-use sqlx::{Connection as _, Executor as _};
 use uuid::Uuid;
 
+mod common;
+use common::PgDatabase;
+
 // ------------------------------------------------------------------ backends
-
-/// A PostgreSQL database made for one test; dropped (connections and all)
-/// when the guard goes, whether the test passed or panicked.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn url(&self) -> String {
-        with_database(&self.admin_url, &self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let outcome = std::thread::spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.execute(sql.as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!(
-                "could not drop test database {}: thread panicked",
-                self.name
-            ),
-        }
-    }
-}
-
-/// `url` with its database name replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut out = format!("{}/{database}", &base[..path_start]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
 
 /// A store under test and whatever must live as long as it.
 struct Backend {
@@ -124,21 +63,7 @@ async fn sqlite() -> Backend {
 
 /// `None` (after saying so) when `OPENK_TEST_POSTGRES_URL` is not set.
 async fn postgres() -> Option<Backend> {
-    let Ok(admin_url) = std::env::var("OPENK_TEST_POSTGRES_URL") else {
-        println!("skipped: OPENK_TEST_POSTGRES_URL not set");
-        return None;
-    };
-    let name = format!("openk_test_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("OPENK_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
-        });
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .expect("create the test database");
-    let database = PgDatabase { admin_url, name };
-    conn.close().await.expect("close the admin connection");
+    let database = PgDatabase::create("openk_test").await?;
     let store = connect(&database.url()).await.expect("postgres store");
     assert_eq!(store.kind(), StoreKind::Postgres);
     Some(Backend {
@@ -157,6 +82,7 @@ fn new_id() -> Uuid {
 fn account(email: &str, created_at: i64) -> Account {
     Account {
         id: new_id(),
+        client_id: new_id(),
         email: email.to_owned(),
         kdf: KdfParams {
             memory_kib: 65_536,
@@ -336,7 +262,15 @@ async fn story(store: &dyn Store) {
     same_email.id = alice.id;
     assert_conflict(
         store.create_account(&same_email, &spare).await,
-        "duplicate account id",
+        "duplicate server key",
+    );
+    assert_eq!(
+        store
+            .account_by_email("other@example.com")
+            .await
+            .expect("other"),
+        None,
+        "a failed registration leaves nothing behind"
     );
     let bob = account("bob@example.com", now + 1);
     let bob_phone = device(bob.id, "bob's phone", now + 1);
@@ -344,19 +278,26 @@ async fn story(store: &dyn Store) {
         .create_account(&bob, &bob_phone)
         .await
         .expect("create bob");
-    // A device id is global: a second account cannot bring an existing one.
-    let carol = account("carol@example.com", now);
-    assert_conflict(
-        store.create_account(&carol, &bob_phone).await,
-        "account with an existing device id",
-    );
+    // Client ids are labels inside an account: another account's id and
+    // another account's device id are Carol's to use as well.
+    let mut carol = account("carol@example.com", now);
+    carol.client_id = alice.client_id;
+    let carol_phone = device(carol.id, "carol's phone", now);
+    let carol_phone = Device {
+        id: bob_phone.id,
+        ..carol_phone
+    };
+    store
+        .create_account(&carol, &carol_phone)
+        .await
+        .expect("carol, with ids other accounts use");
     assert_eq!(
         store
-            .account_by_email("carol@example.com")
+            .account(carol.id)
             .await
-            .expect("carol"),
-        None,
-        "a failed registration leaves nothing behind"
+            .expect("carol")
+            .map(|a| a.client_id),
+        Some(alice.client_id)
     );
 
     assert_eq!(
@@ -428,11 +369,22 @@ async fn story(store: &dyn Store) {
     assert_eq!(upserted.name, "phone (login)");
     assert_eq!(upserted.last_seen_at, now + 20);
     assert_eq!(upserted.created_at, phone.created_at, "created_at is kept");
-    let mut stolen = bob_phone.clone();
-    stolen.account_id = alice.id;
-    assert_conflict(
-        store.upsert_device(&stolen).await,
-        "another account's device id",
+    // Carol's device with Bob's device's id is Carol's: a login under it
+    // renames hers and leaves Bob's alone.
+    let mut carols = bob_phone.clone();
+    carols.account_id = carol.id;
+    carols.name = "carol's phone, renamed".into();
+    assert_eq!(
+        store.upsert_device(&carols).await.expect("carol's").name,
+        "carol's phone, renamed"
+    );
+    assert_eq!(
+        store
+            .device(bob.id, bob_phone.id)
+            .await
+            .expect("bob's")
+            .map(|d| d.name),
+        Some("bob's phone".to_owned())
     );
 
     store
@@ -444,15 +396,15 @@ async fn story(store: &dyn Store) {
         "rename another account's device",
     );
     store
-        .touch_device(laptop.id, now + 50)
+        .touch_device(alice.id, laptop.id, now + 50)
         .await
         .expect("touch");
     store
-        .touch_device(laptop.id, now + 5)
+        .touch_device(alice.id, laptop.id, now + 5)
         .await
         .expect("touch older");
     store
-        .touch_device(new_id(), now)
+        .touch_device(alice.id, new_id(), now)
         .await
         .expect("touch unknown");
     let listed = store.devices(alice.id).await.expect("devices");
@@ -701,11 +653,17 @@ async fn story(store: &dyn Store) {
     let v1 = vault(alice.id, now);
     store.create_vault(&v1).await.expect("vault");
     assert_conflict(store.create_vault(&v1).await, "same vault twice");
-    let mut squatted = v1.clone();
-    squatted.account_id = bob.id;
-    assert_conflict(
-        store.create_vault(&squatted).await,
-        "vault id of another account",
+    // Another account's vault of the same id is another vault.
+    let mut carols_vault = v1.clone();
+    carols_vault.account_id = carol.id;
+    carols_vault.meta = b"carol's".to_vec();
+    store
+        .create_vault(&carols_vault)
+        .await
+        .expect("a vault id another account uses");
+    assert_eq!(
+        store.vault(carol.id, v1.id).await.expect("carol's"),
+        Some(carols_vault.clone())
     );
     let bob_vault = vault(bob.id, now + 1);
     store.create_vault(&bob_vault).await.expect("bob's vault");
@@ -767,6 +725,12 @@ async fn story(store: &dyn Store) {
     .expect("push new items");
     assert_eq!(push1.head, 5);
     assert!(push1.conflicts.is_empty());
+    let carols_pull = store.pull(carol.id, v1.id, 0, 100).await.expect("carol's");
+    assert_eq!(
+        (carols_pull.head, carols_pull.records.len()),
+        (0, 0),
+        "Alice's push does not reach Carol's vault of the same id"
+    );
     assert_eq!(
         push1.applied,
         items
@@ -1452,4 +1416,108 @@ async fn concurrency_postgres() {
         return;
     };
     concurrent_pushes(backend.store.clone()).await;
+}
+
+// ------------------------------------------------------------------ upgrade
+
+/// A database from before the scoped ids (every migration up to the one
+/// before them) keeps working after the upgrade: its account, device,
+/// session and vault keep their ids, as key and as label.
+#[tokio::test]
+async fn a_database_from_before_scoped_ids_keeps_working() {
+    use sqlx::migrate::Migrator;
+    const LAST_BEFORE: i64 = 20_261_203_000_017;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("old.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+    let mut old = Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/sqlite"
+    )))
+    .await
+    .expect("migrations");
+    old.migrations = old
+        .migrations
+        .iter()
+        .filter(|m| m.version <= LAST_BEFORE)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    old.run(&pool).await.expect("the old schema");
+    let (account, device, vault, session) = (new_id(), new_id(), new_id(), new_id());
+    let now: i64 = 1_764_000_000_000;
+    for (sql, ids) in [
+        (
+            "INSERT INTO accounts VALUES ($1, 'old@example.org', 8, 1, 1, x'01', x'02', x'03', \
+             x'04', x'05', x'06', x'07', 1, NULL)",
+            vec![account],
+        ),
+        (
+            "INSERT INTO devices VALUES ($1, $2, 'old laptop', 1, 1, NULL, NULL)",
+            vec![device, account],
+        ),
+        (
+            "INSERT INTO sessions VALUES ($1, $2, $3, x'aa', 9999999999999, x'bb', 9999999999999, 1)",
+            vec![session, account, device],
+        ),
+        (
+            "INSERT INTO refresh_tokens VALUES (x'bb', $1, NULL, 9999999999999)",
+            vec![session],
+        ),
+        (
+            "INSERT INTO vaults VALUES ($1, $2, x'10', x'11', 1, x'12', 1)",
+            vec![vault, account],
+        ),
+        (
+            "INSERT INTO records VALUES ($1, $2, 1, 1, 0, x'20', x'21', x'22')",
+            vec![vault, new_id()],
+        ),
+    ] {
+        let mut q = sqlx::query(sql);
+        for id in ids {
+            q = q.bind(id.to_string());
+        }
+        q.execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+
+    let store = connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("the upgrade");
+    let a = store
+        .account(account)
+        .await
+        .expect("account")
+        .expect("kept");
+    assert_eq!((a.id, a.client_id), (account, account));
+    let d = store.device(account, device).await.expect("device");
+    assert_eq!(d.map(|d| d.name), Some("old laptop".to_owned()));
+    let s = store
+        .session_by_access(b"\xaa", now)
+        .await
+        .expect("session")
+        .expect("the session survives the rebuild");
+    assert_eq!((s.account_id, s.device_id), (account, device));
+    assert!(matches!(
+        store
+            .refresh_session(b"\xbb", b"new-a", now + 1, b"new-r", now + 2, now)
+            .await
+            .expect("refresh"),
+        RefreshOutcome::Rotated { .. }
+    ));
+    let pulled = store.pull(account, vault, 0, 10).await.expect("pull");
+    assert_eq!((pulled.head, pulled.records.len()), (1, 1));
+    // And the devices' new key is in force: revoking ends the session.
+    assert_eq!(
+        store
+            .revoke_device(account, device, now)
+            .await
+            .expect("revoke")
+            .len(),
+        1
+    );
 }

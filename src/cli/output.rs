@@ -37,17 +37,8 @@ pub fn print_json(value: &Json) -> CliResult {
     print_exact(&text)
 }
 
-/// RFC 3339 UTC time from Unix milliseconds.
-#[must_use]
-pub fn rfc3339(millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+/// RFC 3339 UTC time from Unix milliseconds (the server's own function).
+pub use openk_server::time::rfc3339;
 
 /// Short human time: `2026-11-25 19:04 UTC`.
 #[must_use]

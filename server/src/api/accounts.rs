@@ -105,14 +105,14 @@ impl Issued {
 /// Starts a session for a device and returns its tokens.
 async fn open_session(
     state: &AppState,
-    account_id: uuid::Uuid,
+    account: &Account,
     device_id: uuid::Uuid,
 ) -> ApiResult<TokenResponse> {
     let now = now_millis();
     let issued = Issued::new(state, now);
     let session = Session {
         id: uuid::Uuid::now_v7(),
-        account_id,
+        account_id: account.id,
         device_id,
         access_hash: auth::token_hash(&issued.access),
         access_expires_at: issued.access_expires_at,
@@ -121,7 +121,7 @@ async fn open_session(
         authenticated_at: now,
     };
     state.store.create_session(&session).await?;
-    Ok(issued.response(state, account_id, device_id))
+    Ok(issued.response(state, account.client_id, device_id))
 }
 
 /// KDF parameters and salt for an email (made up, but stable, when unknown).
@@ -132,8 +132,7 @@ pub async fn prelogin(
     addr: ClientAddr,
     ApiJson(req): ApiJson<PreloginRequest>,
 ) -> ApiResult<Json<PreloginResponse>> {
-    limits::spend_auth_budget(&state, &addr).await?;
-    let email = validate::email(&req.email)?;
+    let email = begin_auth(&state, &addr, &req.email).await?;
     // Both answers are computed every time, so real and unknown emails take
     // the same work.
     let account = state.store.account_by_email(&email).await?;
@@ -141,7 +140,7 @@ pub async fn prelogin(
     let fake_id = fake_account_id(&prelogin_mac(&state, b"openk/prelogin-id|", &email)?);
     Ok(Json(match account {
         Some(a) => PreloginResponse {
-            account_id: a.id,
+            account_id: a.client_id,
             kdf: a.kdf,
             salt: B64(a.salt),
         },
@@ -151,6 +150,42 @@ pub async fn prelogin(
             salt: B64(salt),
         },
     }))
+}
+
+/// What every route that takes an email does first: spends the caller's
+/// request budget, then brings the email under the email rule.
+async fn begin_auth(state: &AppState, addr: &ClientAddr, email: &str) -> ApiResult<String> {
+    limits::spend_auth_budget(state, addr).await?;
+    validate::email(email)
+}
+
+/// The password-derived values register and a password change take: KDF
+/// parameters, salt, auth key and wrapped account key.
+fn validate_keys(
+    kdf: &KdfParams,
+    salt: &B64,
+    auth_key: &B64,
+    wrapped_account_key: &B64,
+) -> ApiResult<()> {
+    validate::kdf(kdf)?;
+    validate::bounded(salt, 16, 64, "salt")?;
+    validate::exact(auth_key, 32, "auth_key")?;
+    validate::bounded(
+        wrapped_account_key,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_account_key",
+    )
+}
+
+/// A device as register and login take it: its description and, if given,
+/// its 32-byte device key.
+fn validate_device(device: &super::types::DeviceInfo, proof: Option<&B64>) -> ApiResult<()> {
+    validate::device(device)?;
+    if let Some(proof) = proof {
+        validate::exact(proof, 32, "device_proof")?;
+    }
+    Ok(())
 }
 
 /// HMAC-SHA256 under the server's prelogin secret: stable made-up values for unknown emails.
@@ -175,15 +210,7 @@ pub async fn register(
     limits::spend_auth_budget(&state, &addr).await?;
     let invite = invite_hash(&state, req.invite.as_deref())?;
     let email = validate::email(&req.email)?;
-    validate::kdf(&req.kdf)?;
-    validate::bounded(&req.salt, 16, 64, "salt")?;
-    validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::bounded(
-        &req.wrapped_account_key,
-        41,
-        validate::MAX_WRAPPED_KEY,
-        "wrapped_account_key",
-    )?;
+    validate_keys(&req.kdf, &req.salt, &req.auth_key, &req.wrapped_account_key)?;
     validate::exact(&req.public_x25519, 32, "public_x25519")?;
     validate::exact(&req.public_ed25519, 32, "public_ed25519")?;
     validate::bounded(
@@ -192,10 +219,7 @@ pub async fn register(
         validate::MAX_WRAPPED_KEY,
         "wrapped_private_keys",
     )?;
-    validate::device(&req.device)?;
-    if let Some(proof) = &req.device_proof {
-        validate::exact(proof, 32, "device_proof")?;
-    }
+    validate_device(&req.device, req.device_proof.as_ref())?;
     let now = now_millis();
     let auth_salt = {
         use rand::RngCore;
@@ -203,8 +227,11 @@ pub async fn register(
         rand::rngs::OsRng.fill_bytes(&mut s);
         s
     };
+    // The server keys the account by an id of its own: the client's id is a
+    // label, so a taken one is no way to block or probe a registration.
     let account = Account {
-        id: req.account_id,
+        id: uuid::Uuid::now_v7(),
+        client_id: req.account_id,
         email,
         kdf: req.kdf,
         salt: req.salt.0,
@@ -239,9 +266,9 @@ pub async fn register(
         }
     };
     let created = created.map_err(|e| match e {
-        crate::store::StoreError::Conflict => ApiError::Conflict(
-            "an account with this email or id already exists; log in instead".into(),
-        ),
+        crate::store::StoreError::Conflict => {
+            ApiError::Conflict("an account with this email already exists; log in instead".into())
+        }
         other => other.into(),
     })?;
     if !created {
@@ -266,7 +293,7 @@ pub async fn register(
     tracing::info!(account = %account.id, device = %device.id, "account registered");
     Ok((
         StatusCode::CREATED,
-        Json(open_session(&state, account.id, device.id).await?),
+        Json(open_session(&state, &account, device.id).await?),
     ))
 }
 
@@ -297,13 +324,9 @@ pub async fn login(
     addr: ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    limits::spend_auth_budget(&state, &addr).await?;
-    let email = validate::email(&req.email)?;
+    let email = begin_auth(&state, &addr, &req.email).await?;
     validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::device(&req.device)?;
-    if let Some(proof) = &req.device_proof {
-        validate::exact(proof, 32, "device_proof")?;
-    }
+    validate_device(&req.device, req.device_proof.as_ref())?;
     // Real and unknown emails take the same steps (a device-key lookup, an
     // auth-hash comparison, an audit write off the response path), so that
     // neither the answer nor its timing tells them apart.
@@ -364,8 +387,7 @@ pub async fn login(
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict => ApiError::Conflict(
-                "this device id was revoked or belongs to another account; sign in as a new device"
-                    .into(),
+                "this device was removed from the account; sign in as a new device".into(),
             ),
             other => other.into(),
         })?;
@@ -395,7 +417,7 @@ pub async fn login(
             .set_device_key_hash(account.id, req.device.id, &auth::device_key_hash(&proof.0))
             .await?;
     }
-    Ok(Json(open_session(&state, account.id, req.device.id).await?))
+    Ok(Json(open_session(&state, account, req.device.id).await?))
 }
 
 /// Trades a refresh token for new tokens. A refresh token works once.
@@ -429,9 +451,15 @@ pub async fn refresh(
             replaced_access_hash,
         } => {
             state.cache.drop_sessions(&[replaced_access_hash]).await?;
+            // The response names the account by the client's id for it.
+            let account = state
+                .store
+                .account(session.account_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             Ok(Json(issued.response(
                 &state,
-                session.account_id,
+                account.client_id,
                 session.device_id,
             )))
         }
@@ -493,7 +521,7 @@ pub async fn account(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     Ok(Json(AccountResponse {
-        account_id: a.id,
+        account_id: a.client_id,
         email: a.email,
         kdf: a.kdf,
         salt: B64(a.salt),
@@ -521,15 +549,7 @@ pub async fn change_password(
     if now_millis() - who.authenticated_at > FRESH_LOGIN_MS {
         return Err(ApiError::StaleLogin);
     }
-    validate::kdf(&req.kdf)?;
-    validate::bounded(&req.salt, 16, 64, "salt")?;
-    validate::exact(&req.auth_key, 32, "auth_key")?;
-    validate::bounded(
-        &req.wrapped_account_key,
-        41,
-        validate::MAX_WRAPPED_KEY,
-        "wrapped_account_key",
-    )?;
+    validate_keys(&req.kdf, &req.salt, &req.auth_key, &req.wrapped_account_key)?;
     validate::exact(&req.mac, 32, "mac")?;
     let mut a = state
         .store

@@ -42,12 +42,7 @@ pub async fn get(
     who: AuthDevice,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<DeviceResponse>> {
-    let d = state
-        .store
-        .device(who.account_id, id)
-        .await?
-        .filter(|d| d.revoked_at.is_none())
-        .ok_or(ApiError::NotFound)?;
+    let d = live_device(&state, &who, id).await?;
     Ok(Json(DeviceResponse {
         current: d.id == who.device_id,
         id: d.id,
@@ -69,12 +64,7 @@ pub async fn rename(
 ) -> ApiResult<Json<DeviceResponse>> {
     validate::name(&req.name, "device name")?;
     let name = req.name.trim().to_owned();
-    state
-        .store
-        .device(who.account_id, id)
-        .await?
-        .filter(|d| d.revoked_at.is_none())
-        .ok_or(ApiError::NotFound)?;
+    live_device(&state, &who, id).await?;
     state.store.rename_device(who.account_id, id, &name).await?;
     audit(
         &state,
@@ -96,12 +86,7 @@ pub async fn revoke(
     who: AuthDevice,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state
-        .store
-        .device(who.account_id, id)
-        .await?
-        .filter(|d| d.revoked_at.is_none())
-        .ok_or(ApiError::NotFound)?;
+    live_device(&state, &who, id).await?;
     let ended = state
         .store
         .revoke_device(who.account_id, id, crate::state::now_millis())
@@ -118,4 +103,19 @@ pub async fn revoke(
     .await?;
     tracing::info!(account = %who.account_id, device = %id, "device revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's account's device `id` if it is not revoked; anything else
+/// (another account's, unknown, revoked) is `404`.
+async fn live_device(
+    state: &AppState,
+    who: &AuthDevice,
+    id: Uuid,
+) -> ApiResult<crate::store::Device> {
+    state
+        .store
+        .device(who.account_id, id)
+        .await?
+        .filter(|d| d.revoked_at.is_none())
+        .ok_or(ApiError::NotFound)
 }

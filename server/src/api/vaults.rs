@@ -124,7 +124,7 @@ pub async fn create(
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict => {
-                ApiError::Conflict("a vault with this id already exists".into())
+                ApiError::Conflict("this account already has a vault with this id".into())
             }
             other => other.into(),
         })?;

@@ -143,7 +143,10 @@ pub async fn live_session(state: &AppState, hash: &[u8]) -> Result<Session, ApiE
                 .put_session(&s, CACHE_TTL.min(Duration::from_millis(left)))
                 .await?;
             // Seen at most once per cache period per session: cheap.
-            state.store.touch_device(s.device_id, now).await?;
+            state
+                .store
+                .touch_device(s.account_id, s.device_id, now)
+                .await?;
             s
         }
     };

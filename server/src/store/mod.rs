@@ -56,7 +56,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// salted hash of the auth key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The server's own key for the account (what sessions, vaults and
+    /// audit entries name); never shown to a client.
     pub id: Uuid,
+    /// The id the client chose at `openk init` (its records' associated
+    /// data name it): a label, not unique across accounts.
+    pub client_id: Uuid,
     /// Lower-cased.
     pub email: String,
     pub kdf: KdfParams,
@@ -75,9 +80,13 @@ pub struct Account {
     pub password_mac: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A device of one account: `(account_id, id)` is its key, so the same
+/// device id in two accounts is two devices.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Device {
+    #[sqlx(try_from = "String")]
     pub id: Uuid,
+    #[sqlx(try_from = "String")]
     pub account_id: Uuid,
     pub name: String,
     pub created_at: i64,
@@ -86,10 +95,13 @@ pub struct Device {
 }
 
 /// A device's login session: hashed access and refresh tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
+    #[sqlx(try_from = "String")]
     pub id: Uuid,
+    #[sqlx(try_from = "String")]
     pub account_id: Uuid,
+    #[sqlx(try_from = "String")]
     pub device_id: Uuid,
     pub access_hash: Vec<u8>,
     pub access_expires_at: i64,
@@ -119,9 +131,13 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A vault of one account. `id` is the account's id for it (unique within
+/// the account only); the server keys its rows by an id of its own.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Vault {
+    #[sqlx(rename = "client_id", try_from = "String")]
     pub id: Uuid,
+    #[sqlx(try_from = "String")]
     pub account_id: Uuid,
     pub wrapped_key: Vec<u8>,
     pub meta: Vec<u8>,
@@ -203,8 +219,12 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// Everything the server stores, in three parts (accounts, devices with
+/// their sessions, vaults) and the rest: the server secret, the email rule,
+/// the audit log and backups. One backend implements all four; callers hold
+/// an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + DeviceStore + VaultStore + Send + Sync + 'static {
     /// Which backend this is (for logs and `/readyz`).
     fn kind(&self) -> StoreKind;
 
@@ -222,7 +242,19 @@ pub trait Store: Send + Sync + 'static {
     /// and logged (by account id); returns how many were rewritten.
     async fn apply_email_rule(&self) -> StoreResult<u64>;
 
-    /// Creates an account with its first device. `Conflict` if the email or id exists.
+    async fn add_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// The account's events, newest first.
+    async fn audit(&self, account_id: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Writes a consistent snapshot of the database to `path` (SQLite only).
+    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
+}
+
+/// Accounts: their keys (wrapped), the auth hash, invites and storage use.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account with its first device. `Conflict` if the email
+    /// exists (client ids are not unique: see [`Account::client_id`]).
     async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
     /// [`Store::create_account`] that also uses up a one-time invite code
     /// (by its hash), in one transaction: `Ok(false)` and nothing created
@@ -243,15 +275,20 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the KDF parameters, salt, auth hash, wrapped account key and
     /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
+}
 
-    /// Adds a device, or (same id, same account, not revoked) renames and touches it.
-    /// `Conflict` when the id belongs to another account or was revoked.
+/// Devices of an account and their login sessions.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Adds a device to the account, or (an id the account knows, not
+    /// revoked) renames and touches it. `Conflict` when the account revoked
+    /// that id; another account's device of the same id is not this one.
     async fn upsert_device(&self, device: &Device) -> StoreResult<Device>;
     async fn devices(&self, account_id: Uuid) -> StoreResult<Vec<Device>>;
     async fn device(&self, account_id: Uuid, device_id: Uuid) -> StoreResult<Option<Device>>;
     async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str)
     -> StoreResult<()>;
-    async fn touch_device(&self, device_id: Uuid, at: i64) -> StoreResult<()>;
+    async fn touch_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<()>;
     /// The hash of the device key of an unrevoked device of the account
     /// (`None` when there is no such device or it has no key yet).
     async fn device_key_hash(
@@ -296,8 +333,13 @@ pub trait Store: Send + Sync + 'static {
         account_id: Uuid,
         keep: Uuid,
     ) -> StoreResult<Vec<Vec<u8>>>;
+}
 
-    /// `Conflict` if the vault id exists (for any account).
+/// Vaults of an account: metadata, records, history and the push log.
+#[async_trait]
+pub trait VaultStore: Send + Sync {
+    /// `Conflict` if the account has a vault of this id (another account's
+    /// vault of the same id is another vault).
     async fn create_vault(&self, vault: &Vault) -> StoreResult<()>;
     async fn vaults(&self, account_id: Uuid) -> StoreResult<Vec<Vault>>;
     /// The vault if the account owns it (else `None`: indistinguishable from missing).
@@ -332,13 +374,6 @@ pub trait Store: Send + Sync + 'static {
         vault_id: Uuid,
         item_id: Uuid,
     ) -> StoreResult<Vec<Record>>;
-
-    async fn add_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
-    /// The account's events, newest first.
-    async fn audit(&self, account_id: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>>;
-
-    /// Writes a consistent snapshot of the database to `path` (SQLite only).
-    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
 }
 
 /// The file path of a `sqlite://PATH` URL.

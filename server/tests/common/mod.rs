@@ -20,7 +20,6 @@ use http_body_util::BodyExt as _;
 use openk_server::{AppState, Settings};
 use rand::RngCore as _;
 use serde_json::{Value, json};
-use sqlx::{Connection as _, Executor as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
 use uuid::Uuid;
@@ -500,6 +499,18 @@ impl Server {
         (a, t)
     }
 
+    /// The server's own id for the account (what the store and the event
+    /// bus name), which is not the client's `account.id`.
+    pub async fn internal_id(&self, account: &TestAccount) -> Uuid {
+        self.state
+            .store
+            .account_by_email(&openk_server::email::normalize(&account.email).expect("email"))
+            .await
+            .expect("lookup")
+            .expect("the account exists")
+            .id
+    }
+
     pub async fn create_vault(&self, token: &str) -> Uuid {
         let id = Uuid::now_v7();
         let v = self
@@ -566,84 +577,8 @@ pub fn is_uuid_v7(text: &str) -> bool {
 
 // ------------------------------------------------------------------ PostgreSQL
 
-/// A PostgreSQL database made for one test, dropped (`WITH (FORCE)`) when
-/// the guard goes, whether the test passed or not.
-pub struct PgDatabase {
-    admin_url: String,
-    pub name: String,
-}
-
-impl PgDatabase {
-    /// `None` (after printing "skipped") when `OPENK_TEST_POSTGRES_URL` is unset.
-    pub async fn create(prefix: &str) -> Option<Self> {
-        let Some(admin_url) = std::env::var("OPENK_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-        else {
-            println!("skipped: OPENK_TEST_POSTGRES_URL not set");
-            return None;
-        };
-        let name = format!("{prefix}_{:016x}", rand::random::<u64>());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("OPENK_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
-            });
-        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .expect("create the test database");
-        conn.close().await.expect("close the admin connection");
-        Some(Self { admin_url, name })
-    }
-
-    #[must_use]
-    pub fn url(&self) -> String {
-        let (base, query) = match self.admin_url.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (self.admin_url.as_str(), None),
-        };
-        let start = base.find("://").map_or(0, |i| i + 3);
-        let path = base[start..].find('/').map_or(base.len(), |i| start + i);
-        let mut out = format!("{}/{}", &base[..path], self.name);
-        if let Some(q) = query {
-            out.push('?');
-            out.push_str(q);
-        }
-        out
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop may run inside a runtime: use a thread with its own.
-        let outcome = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.execute(sql.as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!(
-                "could not drop test database {}: thread panicked",
-                self.name
-            ),
-        }
-    }
-}
+mod pg;
+pub use pg::PgDatabase;
 
 // ------------------------------------------------------------------ Redis
 

@@ -1,0 +1,174 @@
+//! Accounts, their invites and their storage use.
+
+use super::*;
+
+/// Implements [`AccountStore`] for one SQL backend (see the parent module).
+macro_rules! sql_accounts {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// Inserts an account and its first device inside `tx`.
+            async fn insert_account(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                account: &Account,
+                device: &Device,
+            ) -> StoreResult<()> {
+                let account_id = account.id.to_string();
+                sqlx::query(concat!(
+                    "INSERT INTO accounts (",
+                    account_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                ))
+                .bind(&account_id)
+                .bind(account.client_id.to_string())
+                .bind(&account.email)
+                .bind(i64::from(account.kdf.memory_kib))
+                .bind(i64::from(account.kdf.iterations))
+                .bind(i64::from(account.kdf.parallelism))
+                .bind(account.salt.as_slice())
+                .bind(account.auth_hash.as_slice())
+                .bind(account.auth_salt.as_slice())
+                .bind(account.wrapped_account_key.as_slice())
+                .bind(account.public_x25519.as_slice())
+                .bind(account.public_ed25519.as_slice())
+                .bind(account.wrapped_private_keys.as_slice())
+                .bind(account.created_at)
+                .bind(account.password_mac.as_deref())
+                .execute(&mut **tx)
+                .await?;
+                // The device belongs to the new account whatever it says.
+                sqlx::query(concat!(
+                    "INSERT INTO devices (",
+                    device_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind(device.id.to_string())
+                .bind(&account_id)
+                .bind(&device.name)
+                .bind(device.created_at)
+                .bind(device.last_seen_at)
+                .bind(device.revoked_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// [`Store::usage`] inside a transaction.
+            pub(super) async fn usage_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                account_id: &str,
+            ) -> StoreResult<u64> {
+                let used: i64 = sqlx::query(USAGE)
+                    .bind(account_id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("used")?;
+                to_u64(used, "usage")
+            }
+        }
+
+        #[async_trait]
+        impl AccountStore for $store {
+            async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_account(&mut tx, account, device).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_invited_account(
+                &self,
+                account: &Account,
+                device: &Device,
+                invite_hash: &[u8],
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let claimed = sqlx::query(
+                    "UPDATE invites SET used_at = $1, used_by = $2 \
+                     WHERE code_hash = $3 AND used_at IS NULL",
+                )
+                .bind(account.created_at)
+                .bind(account.id.to_string())
+                .bind(invite_hash)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                // A conflict rolls the claim back with everything else.
+                Self::insert_account(&mut tx, account, device).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_invite(&self, invite_hash: &[u8], now: i64) -> StoreResult<()> {
+                sqlx::query("INSERT INTO invites (code_hash, created_at) VALUES ($1, $2)")
+                    .bind(invite_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn usage(&self, account_id: Uuid) -> StoreResult<u64> {
+                let mut tx = self.begin_read().await?;
+                let used = Self::usage_in(&mut tx, &account_id.to_string()).await?;
+                tx.commit().await?;
+                Ok(used)
+            }
+
+            async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM accounts WHERE email = $1"
+                ))
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(Self::account_from)
+                .transpose()
+            }
+
+            async fn account(&self, id: Uuid) -> StoreResult<Option<Account>> {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM accounts WHERE id = $1"
+                ))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(Self::account_from)
+                .transpose()
+            }
+
+            async fn update_account_keys(&self, account: &Account) -> StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE accounts SET kdf_memory_kib = $1, kdf_iterations = $2, \
+                     kdf_parallelism = $3, salt = $4, auth_hash = $5, auth_salt = $6, \
+                     wrapped_account_key = $7, password_mac = $8 WHERE id = $9",
+                )
+                .bind(i64::from(account.kdf.memory_kib))
+                .bind(i64::from(account.kdf.iterations))
+                .bind(i64::from(account.kdf.parallelism))
+                .bind(account.salt.as_slice())
+                .bind(account.auth_hash.as_slice())
+                .bind(account.auth_salt.as_slice())
+                .bind(account.wrapped_account_key.as_slice())
+                .bind(account.password_mac.as_deref())
+                .bind(account.id.to_string())
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_accounts!(SqliteStore, sqlx::Sqlite);
+sql_accounts!(PgStore, sqlx::Postgres);
