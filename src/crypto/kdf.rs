@@ -117,7 +117,7 @@ impl KdfParams {
     /// Checks the hard limits: above the ceiling, or impossible for Argon2.
     ///
     /// # Errors
-    /// [`CryptoError::KdfParams`] naming the offending value and the allowed range.
+    /// `CryptoError::KdfParams` naming the offending value and the allowed range.
     pub fn validate(&self) -> Result<(), CryptoError> {
         let c = Self::CEILING;
         if self.parallelism == 0 || self.parallelism > c.parallelism {
@@ -165,7 +165,7 @@ impl std::fmt::Display for KdfParams {
 /// Derives the password key `pk` = Argon2id(NFC(password), salt, params).
 ///
 /// # Errors
-/// [`CryptoError::KdfParams`] for parameters outside the hard limits.
+/// `CryptoError::KdfParams` for parameters outside the hard limits.
 pub fn password_key(
     password: &SecretString,
     salt: &[u8],

@@ -69,7 +69,7 @@ pub enum ItemPart {
     Field(String),
 }
 
-/// Checks a draft exactly as [`Session::add`] would, without a vault:
+/// Checks a draft exactly as [`Session::add`](super::Session::add) would, without a vault:
 /// `Err` names the part that is wrong and says why.
 ///
 /// # Errors

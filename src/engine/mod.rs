@@ -19,6 +19,11 @@ pub mod state;
 pub mod strength;
 pub mod sync;
 
+/// Key derivation as an unlock runs it (for benchmarks that time it).
+pub mod kdf {
+    pub use crate::crypto::kdf::{SALT_LEN, password_key};
+}
+
 mod draft;
 mod items;
 mod kit;
@@ -32,8 +37,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::crypto::{self, AccountKeyPair, Key, PublicKeys, SecretKey};
-pub use crate::crypto::{ExposeSecret, KdfParams, SecretString};
+use crate::crypto::{self, AccountKeyPair, PublicKeys, SecretKey};
+pub use crate::crypto::{ExposeSecret, KdfParams, Key, SecretString, harden_process};
 use crate::store::{self, Header, Store};
 pub use draft::{ItemPart, check_draft};
 use draft::{apply_patch, clean_field, clean_folder, clean_name, clean_tags, describe_changes};

@@ -10,7 +10,7 @@ mod items;
 mod sync;
 mod types;
 
-pub use sync::{ItemSync, SyncFields, SyncOp, SyncSealer, SyncState};
+pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -525,6 +525,7 @@ fn read_only_open_error(dir: &Path, e: sqlx::Error) -> StoreError {
 
 /// Encodes bytes as standard base64 (for JSON output of ids of keys).
 #[must_use]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn b64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -217,7 +217,7 @@ impl std::fmt::Debug for Client {
     }
 }
 
-pub use super::events::{EventStream, ServerEvent};
+pub use super::events::EventStream;
 use super::tls;
 
 /// Normalises a server URL: scheme required, no trailing slash.
