@@ -533,7 +533,7 @@ pub fn b64_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::KdfParams;
+    use crate::kdf_params::KdfParams;
 
     fn header() -> Header {
         Header {

@@ -425,7 +425,7 @@ impl Store {
                     .bind(vault_id.to_string())
                     .bind(cursor)
                     .bind(version_param(*counter))
-                    .bind(complete.then(crate::engine::model::now_millis))
+                    .bind(complete.then(crate::util::time::now_millis))
                     .bind(manifest_id.map(|h| h.to_vec()))
                     .execute(&mut *tx)
                     .await?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::crypto::KdfParams;
+use crate::kdf_params::KdfParams;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
