@@ -17,7 +17,7 @@ pub use crate::kdf_params::KdfParams;
 /// Bytes of random account salt.
 pub const SALT_LEN: usize = 16;
 
-/// The derivation's checks, as [`CryptoError`]s.
+/// The derivation's checks, as `CryptoError`s.
 impl KdfParams {
     /// Checks the hard limits: above the ceiling, or impossible for Argon2.
     ///
