@@ -3,9 +3,8 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{
-    ItemRecord, MARK_DIRTY, Result, Store, StoreError, parse_id, parse_version, version_param,
-};
+use super::sql::{bind_item, mark_dirty, put_tombstone};
+use super::{ItemRecord, Result, Store, StoreError, parse_id, parse_version, version_param};
 
 impl Store {
     pub(super) fn item_from_row(
@@ -105,20 +104,13 @@ impl Store {
     pub async fn insert_items(&self, records: &[ItemRecord]) -> Result<()> {
         let mut tx = self.write().await?;
         for rec in records {
-            sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(rec.id.to_string())
-                .bind(rec.vault_id.to_string())
-                .bind(version_param(rec.version))
-                .bind(&rec.wrapped_key)
-                .bind(&rec.overview)
-                .bind(&rec.details)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(MARK_DIRTY)
-                .bind(rec.id.to_string())
-                .bind(rec.vault_id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            bind_item(
+                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                rec,
+            )
+            .execute(&mut *tx)
+            .await?;
+            mark_dirty(&mut tx, &rec.id.to_string(), rec.vault_id).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -153,11 +145,7 @@ impl Store {
             .bind(previous)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(MARK_DIRTY)
-            .bind(&id)
-            .bind(record.vault_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        mark_dirty(&mut tx, &id, record.vault_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -177,21 +165,8 @@ impl Store {
             .bind(&key)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO tombstones (item_id, vault_id, version, deleted_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT(item_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at",
-        )
-        .bind(&key)
-        .bind(vault_id.to_string())
-        .bind(version_param(version))
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(MARK_DIRTY)
-            .bind(&key)
-            .bind(vault_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        put_tombstone(&mut tx, &key, vault_id, version, at).await?;
+        mark_dirty(&mut tx, &key, vault_id).await?;
         tx.commit().await?;
         // Purged ciphertext must not linger in free pages or the WAL.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -7,6 +7,7 @@
 //! and a second process waits for it (busy timeout) instead of failing.
 
 mod items;
+mod sql;
 mod sync;
 mod types;
 
@@ -32,11 +33,6 @@ pub use types::{ADOPT_MACS_KEY, HEADER_FORMAT, Header, ItemRecord, StoreError, V
 pub const DB_FILE: &str = "vault.db";
 /// How long a writer waits for another process holding the vault.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Every local write marks its item as changed here (same transaction), so
-/// a crash between the write and a push loses nothing.
-const MARK_DIRTY: &str = "INSERT INTO item_sync (item_id, vault_id, dirty) VALUES (?, ?, 1) \
-     ON CONFLICT(item_id) DO UPDATE SET dirty = 1";
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -308,11 +304,7 @@ impl Store {
 
     async fn put_header(tx: &mut Transaction<'static, Sqlite>, header: &Header) -> Result<()> {
         let json = serde_json::to_vec(header).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('header', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(json)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        sql::put_meta(tx, "header", &json).await
     }
 
     /// Replaces the header (password change), only if it is still `expected`.
@@ -348,11 +340,7 @@ impl Store {
         Self::put_header(&mut tx, header).await?;
         if let Some((key, value)) = meta {
             debug_assert_ne!(key, "header");
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+            sql::put_meta(&mut tx, key, value).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -429,11 +417,7 @@ impl Store {
         let mut tx = self.write().await?;
         match value {
             Some(v) => {
-                sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                    .bind(key)
-                    .bind(v)
-                    .execute(&mut *tx)
-                    .await?;
+                sql::put_meta(&mut tx, key, v).await?;
             }
             None => {
                 sqlx::query("DELETE FROM meta WHERE key = ?")
