@@ -6,9 +6,13 @@ use rayon::prelude::*;
 use uuid::Uuid;
 
 use super::error::{Error, Result};
-use super::model::{Details, Entry, Item, ItemRef, Overview, now_millis};
+use super::model::{self, Details, Entry, Item, ItemRef, Overview, now_millis};
 use super::search::{self, Query, SearchIndex};
-use super::*;
+use super::{
+    DamagedItem, ItemDraft, ItemPatch, Loaded, Session, VersionSummary, apply_patch, clean_field,
+    clean_folder, clean_name, clean_tags, describe_changes, item_ref, open_entry, open_full,
+    seal_item,
+};
 use crate::crypto::Key;
 use crate::store::{self, ItemRecord};
 
