@@ -967,12 +967,7 @@ impl Worker {
     async fn after_write(&mut self, done: Reply) -> Result<Vec<Reply>, Error> {
         let entries = self.entries().await?;
         let mut out = vec![done, Reply::Entries(entries)];
-        if self
-            .vault
-            .as_ref()
-            .is_some_and(|v| v.syncs_after_write(self.auto_sync))
-            && self.me.is_some()
-        {
+        if self.auto_sync && self.logged_in() && self.me.is_some() {
             // After the replies above are on screen, not before.
             out.extend(self.queue_job(Job::Sync).await);
         } else {
