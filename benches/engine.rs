@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use openk::crypto::{self, KdfParams, SecretString};
 use openk::engine::search::Query;
 use openk::engine::{ItemDraft, Session};
+use openk::engine::{KdfParams, SecretString, kdf};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -627,11 +627,11 @@ fn run_child(exe: &Path, mode: &str, dir: &Path, n: usize) -> Json {
 
 fn kdf_timing(params: KdfParams, runs: usize) -> Json {
     let pw = password();
-    let salt = [7u8; crypto::kdf::SALT_LEN];
+    let salt = [7u8; kdf::SALT_LEN];
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let key = crypto::kdf::password_key(&pw, &salt, &params).expect("password_key");
+        let key = kdf::password_key(&pw, &salt, &params).expect("password_key");
         times.push(t.elapsed());
         drop(black_box(key));
     }

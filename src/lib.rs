@@ -1,17 +1,20 @@
 //! OpenK: an end-to-end encrypted secret manager for the terminal.
 //!
-//! Layers point one way (DESIGN §1): `cli` → `engine` → (`store`, `crypto`).
+//! Layers point one way (DESIGN §1): `cli` → `engine` → (`sync`, `store`,
+//! `crypto`); only `engine` is the API of the layers below it.
 //! Nothing below `engine` knows that a terminal exists.
 
 pub mod agent;
 pub mod cli;
 pub mod clipboard;
 pub mod config;
-pub mod crypto;
+pub(crate) mod crypto;
 pub mod engine;
+pub(crate) mod kdf_params;
 pub mod logging;
 pub mod secure_read;
-pub mod store;
-pub mod sync;
+pub(crate) mod store;
+pub(crate) mod sync;
 pub mod text;
 pub mod tui;
+pub(crate) mod util;

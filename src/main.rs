@@ -7,7 +7,7 @@ use openk::cli::{self, exit};
 fn main() -> ExitCode {
     // Files we create are private, and no core dump may hold decrypted data.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    if let Err(e) = openk::crypto::harden_process() {
+    if let Err(e) = openk::engine::harden_process() {
         eprintln!("warning: could not disable core dumps: {e}");
     }
     let cli = cli::parse_args();

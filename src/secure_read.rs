@@ -18,7 +18,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::crypto::SecretString;
+use crate::engine::SecretString;
 
 /// Most bytes a secret read from stdin or a file may have (1 MiB).
 pub const MAX_SECRET: usize = 1 << 20;

@@ -14,7 +14,7 @@ use tokio::net::UnixStream;
 use zeroize::Zeroizing;
 
 use super::protocol::{AgentInfo, MAX_LINE, Op, Request, Response, VERSION};
-use crate::crypto::Key;
+use crate::engine::Key;
 use crate::engine::{self, Session};
 
 /// Connecting to a live agent is instant; this only bounds odd cases.

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::protocol::{AgentInfo, MAX_LINE, Op, Ready, Request, Response, Secrets, VERSION};
-use crate::crypto::Key;
+use crate::engine::Key;
 use crate::engine::{self, ExposeSecret, Session};
 
 /// How long one client may take to send its request.

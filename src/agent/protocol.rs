@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::crypto::{ExposeSecret, SecretString};
+use crate::engine::{ExposeSecret, SecretString};
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;

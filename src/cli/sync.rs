@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock};
-use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport, limits};
+use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport};
 use crate::engine::{Error, Session};
 
 #[derive(Debug, Args)]
@@ -30,7 +30,26 @@ pub struct SyncArgs {
 /// gives up after [`limits::AFTER_WRITE`] so a slow or silent server never
 /// holds the command.
 pub async fn after_write(g: &Global, vault: &mut Session) -> Option<String> {
-    sync_unless_off(g, vault, Some(limits::AFTER_WRITE)).await
+    sync_note(vault.after_write(sync_wanted(g)).await?)
+}
+
+/// Whether the user wants the syncs that follow writes and unlocks: no
+/// `--no-sync`, `auto_sync` not turned off.
+fn sync_wanted(g: &Global) -> bool {
+    !g.no_sync && g.config.auto_sync
+}
+
+/// The note for a sync that followed a write: none when it worked.
+fn sync_note(synced: Result<SyncReport, Error>) -> Option<String> {
+    match synced {
+        Ok(_) => None,
+        Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => Some(format!(
+            "saved here; not synced: {e}; the change stays pending and `openk sync` sends it when the server is back"
+        )),
+        Err(e) => Some(format!(
+            "saved here; not synced: {e}; the change stays pending for `openk sync`"
+        )),
+    }
 }
 
 /// Syncs unless `--no-sync`, `auto_sync = false` or not logged in, giving
@@ -40,22 +59,14 @@ pub async fn sync_unless_off(
     vault: &mut Session,
     time_limit: Option<Duration>,
 ) -> Option<String> {
-    if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
+    if !vault.syncs_after_write(sync_wanted(g)) {
         return None;
     }
     let opts = SyncOptions {
         time_limit,
         ..SyncOptions::default()
     };
-    match vault.sync(&opts).await {
-        Ok(_) => None,
-        Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => Some(format!(
-            "saved here; not synced: {e}; the change stays pending and `openk sync` sends it when the server is back"
-        )),
-        Err(e) => Some(format!(
-            "saved here; not synced: {e}; the change stays pending for `openk sync`"
-        )),
-    }
+    sync_note(vault.sync(&opts).await)
 }
 
 /// After an unlock that adopted a master password changed on another
@@ -69,14 +80,10 @@ pub async fn after_password_adopted(g: &Global, vault: &mut Session) {
     eprintln!(
         "openk: the master password was changed on another device; this device now uses the new one"
     );
-    if g.no_sync || !g.config.auto_sync || !vault.is_logged_in() {
+    let Some(synced) = vault.after_write(sync_wanted(g)).await else {
         return;
-    }
-    let opts = SyncOptions {
-        time_limit: Some(limits::AFTER_WRITE),
-        ..SyncOptions::default()
     };
-    match vault.sync(&opts).await {
+    match synced {
         Ok(report) => {
             let pushed: u64 = report.vaults.iter().map(|v| v.pushed).sum();
             if pushed > 0 {

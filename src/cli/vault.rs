@@ -154,11 +154,7 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
     let kit = vault.emergency_kit();
     let written = files::write_private_file(&kit_path, kit.as_bytes(), true);
     let account_id = vault.account_id();
-    let secret_key = kit
-        .lines()
-        .find_map(|l| l.strip_prefix("Secret Key:"))
-        .map(|s| zeroize::Zeroizing::new(s.trim().to_owned()))
-        .unwrap_or_default();
+    let secret_key = vault.secret_key_display();
     vault.close().await;
     let kit_note = match &written {
         Ok(()) => format!(
@@ -223,6 +219,7 @@ pub async fn passwd(g: &Global, a: &PasswdArgs) -> CliResult {
 pub async fn kit(g: &Global, a: &KitArgs) -> CliResult {
     let vault = unlock(g).await?;
     let kit = vault.emergency_kit();
+    let secret_key = vault.secret_key_display();
     let account_id = vault.account_id();
     vault.close().await;
     if let Some(path) = &a.out {
@@ -231,13 +228,8 @@ pub async fn kit(g: &Global, a: &KitArgs) -> CliResult {
         eprintln!("Emergency Kit written to {} (mode 0600).", path.display());
     }
     if g.json {
-        let secret_key = kit
-            .lines()
-            .find_map(|l| l.strip_prefix("Secret Key:"))
-            .map(str::trim)
-            .unwrap_or_default();
         print_json(
-            &json!({ "account_id": account_id, "secret_key": secret_key, "text": kit.as_str() }),
+            &json!({ "account_id": account_id, "secret_key": secret_key.as_str(), "text": kit.as_str() }),
         )
     } else {
         print(&kit)

@@ -83,7 +83,7 @@ fn stage_two(options: &HoldOptions) -> Result<(), String> {
         Via::Display => None,
     };
     rustix::process::setsid().map_err(|e| format!("cannot start a new session: {e}"))?;
-    crate::crypto::harden_process().map_err(|e| format!("cannot disable core dumps: {e}"))?;
+    crate::engine::harden_process().map_err(|e| format!("cannot disable core dumps: {e}"))?;
     let deadline = options.clear_after.map(|d| SystemTime::now() + d);
     match tty {
         Some(mut tty) => {

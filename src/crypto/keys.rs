@@ -382,6 +382,8 @@ impl AccountKeyPair {
 
     /// Signs a message with the account's Ed25519 key.
     #[must_use]
+    // For sharing (DESIGN §7); only the tests call it today.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         use ed25519_dalek::Signer;
         self.ed25519.sign(message).to_bytes()
@@ -391,11 +393,13 @@ impl AccountKeyPair {
     ///
     /// # Errors
     /// [`CryptoError::WeakPublicKey`] when the shared secret is not contributory.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn agree(&self, peer_public: &[u8; 32]) -> Result<Key, CryptoError> {
         x25519_agree(&self.x25519, peer_public)
     }
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 fn x25519_agree(
     secret: &x25519_dalek::StaticSecret,
     peer_public: &[u8; 32],
@@ -412,6 +416,8 @@ fn x25519_agree(
 ///
 /// # Errors
 /// [`CryptoError::BadSignature`] for any invalid key, signature or message.
+// For sharing (DESIGN §7); only the tests call it today.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn verify_signature(
     public: &[u8],
     message: &[u8],

@@ -57,31 +57,21 @@ impl Session {
         if let Some(r) = &remote {
             super::state::verify_remote(&self.state_key, &self.header, r)?;
         }
-        Ok(Self {
+        Ok(Self::from_parts(super::SessionParts {
             dir: self.dir.clone(),
             store,
             header: self.header.clone(),
             secret_key: SecretKey::parse(&self.secret_key.display())?,
             account_key: self.account_key.duplicate(),
-            state_key: self.state_key.duplicate(),
-            auth_key: self.auth_key.duplicate(),
-            unlock_key: self.unlock_key.duplicate(),
+            derived: crate::crypto::keys::DerivedKeys {
+                unlock: self.unlock_key.duplicate(),
+                auth: self.auth_key.duplicate(),
+            },
             remote,
             keypair: AccountKeyPair::from_private_bytes(&self.keypair.to_private_bytes())?,
-            vaults: self
-                .vaults
-                .iter()
-                .map(|v| Vault {
-                    id: v.id,
-                    name: v.name.clone(),
-                    key: v.key.duplicate(),
-                })
-                .collect(),
+            vaults: self.vaults.iter().map(Vault::duplicate).collect(),
             loaded: None,
-            adopted_password_change: false,
-            seen: None,
-            deadline: None,
-        })
+        }))
     }
 
     /// Catches up with what other writers committed since this handle last

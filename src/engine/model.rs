@@ -401,14 +401,7 @@ pub(crate) fn derive_overview(kind: ItemKind, details: &Details, overview: &mut 
     overview.has_totp = details.fields.iter().any(|f| f.kind == FieldKind::Totp);
 }
 
-/// Unix milliseconds now.
-#[must_use]
-pub fn now_millis() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
+pub use crate::util::time::now_millis;
 
 #[cfg(test)]
 mod tests {

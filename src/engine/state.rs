@@ -24,7 +24,7 @@ const SYNC: &str = "sync-state";
 /// The account key of a header, and whether its wrap is the legacy form
 /// (the server's label, as written before local state was authenticated):
 /// only such a header may be adopted through the upgrade marker. A header
-/// wrapped under [`Aad::account_key_local`] must carry valid MACs whatever
+/// wrapped under `Aad::account_key_local` must carry valid MACs whatever
 /// the marker says, and nobody can turn it back into the legacy form
 /// without the unlock key.
 ///
@@ -47,7 +47,7 @@ pub fn open_account_key(unlock: &Key, h: &Header) -> Result<(Key, bool)> {
     .map_err(|_| Error::WrongPassword)
 }
 
-/// The account key wrapped for this device's header ([`Aad::account_key_local`]).
+/// The account key wrapped for this device's header (`Aad::account_key_local`).
 #[must_use]
 pub fn local_wrap(unlock: &Key, h: &Header, account_key: &Key) -> Vec<u8> {
     crypto::wrap_key(
@@ -57,7 +57,7 @@ pub fn local_wrap(unlock: &Key, h: &Header, account_key: &Key) -> Vec<u8> {
     )
 }
 
-/// The account key wrapped for the server and the other devices ([`Aad::account_key`]).
+/// The account key wrapped for the server and the other devices (`Aad::account_key`).
 #[must_use]
 pub fn server_wrap(unlock: &Key, h: &Header, account_key: &Key) -> Vec<u8> {
     crypto::wrap_key(
@@ -190,7 +190,7 @@ fn sync_fields(vault_id: Uuid, f: &SyncFields) -> Vec<Vec<u8>> {
     ]
 }
 
-/// The MAC of a vault's sync state (what [`crate::store::Store::apply_sync`]
+/// The MAC of a vault's sync state (what `Store::apply_sync`
 /// stores next to it).
 #[must_use]
 pub fn seal_sync(key: &Key, account_id: Uuid, vault_id: Uuid, f: &SyncFields) -> Vec<u8> {

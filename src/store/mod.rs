@@ -6,9 +6,12 @@
 //! committed state; writers take the database lock up front (`BEGIN IMMEDIATE`)
 //! and a second process waits for it (busy timeout) instead of failing.
 
+mod items;
+mod sql;
 mod sync;
+mod types;
 
-pub use sync::{ItemSync, SyncFields, SyncOp, SyncSealer, SyncState};
+pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,180 +20,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use crate::crypto::KdfParams;
+pub(crate) use types::Result;
+pub use types::{ADOPT_MACS_KEY, HEADER_FORMAT, Header, ItemRecord, StoreError, VaultRecord};
 
 /// File name of the database inside the vault directory.
 pub const DB_FILE: &str = "vault.db";
 /// How long a writer waits for another process holding the vault.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The file is not a database, or SQLite found it corrupt.
-    #[error("the vault database is damaged ({0})")]
-    Damaged(String),
-    /// A record whose plaintext columns make no sense (bad id, negative version).
-    #[error("damaged record for item {id}: {what}")]
-    DamagedRecord { id: String, what: &'static str },
-    #[error("the vault is busy: another openk process holds it; try again")]
-    Busy,
-    /// A write to a vault opened read-only (its directory or `vault.db`
-    /// is not writable); the path is empty when SQLite found out itself.
-    #[error("the vault database is read-only")]
-    ReadOnly(PathBuf),
-    /// A read-only vault that cannot be read without writing first: its
-    /// database needs a migration, or it has an unfinished write-ahead log.
-    #[error("the vault database {why}, which needs write access")]
-    NeedsWrite { dir: PathBuf, why: &'static str },
-    /// The item changed since it was read (another process edited it).
-    #[error("item {0} was changed by another process")]
-    Conflict(Uuid),
-    #[error("vault database error: {0}")]
-    Db(sqlx::Error),
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        match e {
-            sqlx::migrate::MigrateError::Execute(inner) => inner.into(),
-            other => Self::Damaged(other.to_string()),
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            // SQLite primary result codes: 5 BUSY, 6 LOCKED, 8 READONLY,
-            // 11 CORRUPT, 26 NOTADB.
-            let code = db
-                .code()
-                .and_then(|c| c.parse::<u32>().ok())
-                .map(|c| c & 0xff);
-            match code {
-                Some(5 | 6) => return Self::Busy,
-                Some(8) => return Self::ReadOnly(PathBuf::new()),
-                Some(11 | 26) => return Self::Damaged(db.message().to_owned()),
-                _ => {}
-            }
-        }
-        if let sqlx::Error::Migrate(m) = &e {
-            return Self::Damaged(m.to_string());
-        }
-        Self::Db(e)
-    }
-}
-
-type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Binary fields as base64 in the JSON header.
-mod b64 {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// The vault header: who the account is and its wrapped keys. Stored as JSON
-/// in `meta`; every secret in it is wrapped.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Header {
-    pub format: u32,
-    pub account_id: Uuid,
-    pub device_id: Uuid,
-    #[serde(with = "b64")]
-    pub salt: Vec<u8>,
-    pub kdf: KdfParams,
-    /// The account key wrapped by the unlock key.
-    #[serde(with = "b64")]
-    pub wrapped_account_key: Vec<u8>,
-    #[serde(with = "b64")]
-    pub public_x25519: Vec<u8>,
-    #[serde(with = "b64")]
-    pub public_ed25519: Vec<u8>,
-    /// X25519 and Ed25519 private keys wrapped by the account key.
-    #[serde(with = "b64")]
-    pub wrapped_private_keys: Vec<u8>,
-    pub created_at: i64,
-    /// HMAC-SHA256 over every other field under a key derived from the
-    /// account key (`engine::state`); absent only in a vault made before
-    /// local state was authenticated, until its first unlock adopts it.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
-    pub mac: Option<Vec<u8>>,
-}
-
-/// Optional binary fields as base64 in the JSON header.
-mod b64_opt {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[allow(clippy::ref_option)]
-    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match bytes {
-            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| {
-            base64::engine::general_purpose::STANDARD
-                .decode(t)
-                .map_err(serde::de::Error::custom)
-        })
-        .transpose()
-    }
-}
-
-/// `meta` key set by the migration that introduced local-state MACs: the
-/// vault was made before them, and its next unlock computes them (once).
-pub const ADOPT_MACS_KEY: &str = "adopt_state_macs";
-
-/// The only header format this build reads.
-pub const HEADER_FORMAT: u32 = 1;
-
-#[derive(Debug, Clone)]
-pub struct VaultRecord {
-    pub id: Uuid,
-    pub wrapped_key: Vec<u8>,
-    pub meta: Vec<u8>,
-    pub created_at: i64,
-}
-
-/// One stored version of an item.
-#[derive(Debug, Clone)]
-pub struct ItemRecord {
-    pub id: Uuid,
-    pub vault_id: Uuid,
-    pub version: u64,
-    pub wrapped_key: Vec<u8>,
-    pub overview: Vec<u8>,
-    /// Empty when only the overview was loaded.
-    pub details: Vec<u8>,
-}
-
-/// Every local write marks its item as changed here (same transaction), so
-/// a crash between the write and a push loses nothing.
-const MARK_DIRTY: &str = "INSERT INTO item_sync (item_id, vault_id, dirty) VALUES (?, ?, 1) \
-     ON CONFLICT(item_id) DO UPDATE SET dirty = 1";
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -462,11 +304,7 @@ impl Store {
 
     async fn put_header(tx: &mut Transaction<'static, Sqlite>, header: &Header) -> Result<()> {
         let json = serde_json::to_vec(header).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES ('header', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(json)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        sql::put_meta(tx, "header", &json).await
     }
 
     /// Replaces the header (password change), only if it is still `expected`.
@@ -502,11 +340,7 @@ impl Store {
         Self::put_header(&mut tx, header).await?;
         if let Some((key, value)) = meta {
             debug_assert_ne!(key, "header");
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+            sql::put_meta(&mut tx, key, value).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -583,11 +417,7 @@ impl Store {
         let mut tx = self.write().await?;
         match value {
             Some(v) => {
-                sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                    .bind(key)
-                    .bind(v)
-                    .execute(&mut *tx)
-                    .await?;
+                sql::put_meta(&mut tx, key, v).await?;
             }
             None => {
                 sqlx::query("DELETE FROM meta WHERE key = ?")
@@ -641,195 +471,6 @@ impl Store {
             .collect()
     }
 
-    fn item_from_row(r: &sqlx::sqlite::SqliteRow, with_details: bool) -> Result<ItemRecord> {
-        let id: String = r.try_get("id")?;
-        let vault_id: String = r.try_get("vault_id")?;
-        Ok(ItemRecord {
-            id: parse_id(&id, "bad item id")?,
-            vault_id: parse_id(&vault_id, "bad vault id")?,
-            version: parse_version(&id, r.try_get("version")?)?,
-            wrapped_key: r.try_get("wrapped_key")?,
-            overview: r.try_get("overview")?,
-            details: if with_details {
-                r.try_get("details")?
-            } else {
-                Vec::new()
-            },
-        })
-    }
-
-    /// The current version of every item, without details, as a stream
-    /// (rows are converted as they arrive). A row whose ids cannot be read
-    /// is a [`StoreError::DamagedRecord`] item of the stream.
-    pub fn overview_stream(&self) -> futures::stream::BoxStream<'_, Result<ItemRecord>> {
-        use futures::StreamExt as _;
-        sqlx::query("SELECT id, vault_id, version, wrapped_key, overview FROM items")
-            .fetch(&self.pool)
-            .map(|row| {
-                row.map_err(StoreError::from)
-                    .and_then(|r| Self::item_from_row(&r, false))
-            })
-            .boxed()
-    }
-
-    /// The current version of one item, with details.
-    ///
-    /// # Errors
-    /// Database errors and damaged ids.
-    pub async fn item(&self, id: Uuid) -> Result<Option<ItemRecord>> {
-        let row = sqlx::query(
-            "SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Self::item_from_row(&r, true)).transpose()
-    }
-
-    /// Every earlier version of an item, oldest first.
-    ///
-    /// # Errors
-    /// Database errors and damaged ids.
-    pub async fn history(&self, id: Uuid) -> Result<Vec<ItemRecord>> {
-        let rows = sqlx::query(
-            "SELECT item_id AS id, vault_id, version, wrapped_key, overview, details FROM item_history WHERE item_id = ? ORDER BY version",
-        )
-        .bind(id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Self::item_from_row(r, true)).collect()
-    }
-
-    /// The current version of an item and the highest version number in its
-    /// history (0 when it has none), read in one transaction so that a
-    /// concurrent edit cannot make the two disagree.
-    ///
-    /// # Errors
-    /// Database errors and damaged ids.
-    pub async fn item_and_newest_history(&self, id: Uuid) -> Result<Option<(ItemRecord, u64)>> {
-        let key = id.to_string();
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ?",
-        )
-        .bind(&key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let rec = Self::item_from_row(&row, true)?;
-        let newest = sqlx::query(
-            "SELECT COALESCE(MAX(version), 0) AS v FROM item_history WHERE item_id = ?",
-        )
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await?;
-        let newest = parse_version(&key, newest.try_get("v")?)?;
-        tx.commit().await?;
-        Ok(Some((rec, newest)))
-    }
-
-    /// Adds new items (one transaction for the whole batch).
-    ///
-    /// # Errors
-    /// Database errors; nothing is written on error.
-    pub async fn insert_items(&self, records: &[ItemRecord]) -> Result<()> {
-        let mut tx = self.write().await?;
-        for rec in records {
-            sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(rec.id.to_string())
-                .bind(rec.vault_id.to_string())
-                .bind(version_param(rec.version))
-                .bind(&rec.wrapped_key)
-                .bind(&rec.overview)
-                .bind(&rec.details)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(MARK_DIRTY)
-                .bind(rec.id.to_string())
-                .bind(rec.vault_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Saves a new version of an item, moving the current one into history,
-    /// only if the current version is still `record.version - 1`.
-    ///
-    /// # Errors
-    /// [`StoreError::Conflict`] when another process saved a version first.
-    pub async fn update_item(&self, record: &ItemRecord) -> Result<()> {
-        let previous = version_param(record.version.saturating_sub(1));
-        let id = record.id.to_string();
-        let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details)
-             SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ? AND version = ?",
-        )
-        .bind(&id)
-        .bind(previous)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::Conflict(record.id));
-        }
-        sqlx::query("UPDATE items SET version = ?, wrapped_key = ?, overview = ?, details = ? WHERE id = ? AND version = ?")
-            .bind(version_param(record.version))
-            .bind(&record.wrapped_key)
-            .bind(&record.overview)
-            .bind(&record.details)
-            .bind(&id)
-            .bind(previous)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(MARK_DIRTY)
-            .bind(&id)
-            .bind(record.vault_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Destroys an item and its history, leaving a tombstone.
-    ///
-    /// # Errors
-    /// Database errors; nothing is deleted on error.
-    pub async fn purge_item(&self, id: Uuid, vault_id: Uuid, version: u64, at: i64) -> Result<()> {
-        let key = id.to_string();
-        let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM item_history WHERE item_id = ?")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM items WHERE id = ?")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO tombstones (item_id, vault_id, version, deleted_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT(item_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at",
-        )
-        .bind(&key)
-        .bind(vault_id.to_string())
-        .bind(version_param(version))
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(MARK_DIRTY)
-            .bind(&key)
-            .bind(vault_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        // Purged ciphertext must not linger in free pages or the WAL.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Test helper: raw access for tampering tests.
     #[doc(hidden)]
     #[must_use]
@@ -868,6 +509,7 @@ fn read_only_open_error(dir: &Path, e: sqlx::Error) -> StoreError {
 
 /// Encodes bytes as standard base64 (for JSON output of ids of keys).
 #[must_use]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn b64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -875,6 +517,7 @@ pub fn b64_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kdf_params::KdfParams;
 
     fn header() -> Header {
         Header {

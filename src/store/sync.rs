@@ -5,6 +5,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::sql::{bind_item, put_tombstone};
 use super::{ItemRecord, Result, Store, StoreError, parse_id, parse_version, version_param};
 
 /// What this device knows of one item on the server, and whether it has
@@ -317,31 +318,25 @@ impl Store {
                     }
                 }
                 SyncOp::SetCurrent(rec) => {
-                    sqlx::query(
-                        "INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?) \
-                         ON CONFLICT(id) DO UPDATE SET vault_id = excluded.vault_id, version = excluded.version, \
-                         wrapped_key = excluded.wrapped_key, overview = excluded.overview, details = excluded.details",
+                    bind_item(
+                        sqlx::query(
+                            "INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?) \
+                             ON CONFLICT(id) DO UPDATE SET vault_id = excluded.vault_id, version = excluded.version, \
+                             wrapped_key = excluded.wrapped_key, overview = excluded.overview, details = excluded.details",
+                        ),
+                        rec,
                     )
-                    .bind(rec.id.to_string())
-                    .bind(rec.vault_id.to_string())
-                    .bind(version_param(rec.version))
-                    .bind(&rec.wrapped_key)
-                    .bind(&rec.overview)
-                    .bind(&rec.details)
                     .execute(&mut *tx)
                     .await?;
                 }
                 SyncOp::PutHistory(rec) => {
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) \
-                         VALUES (?, ?, ?, ?, ?, ?)",
+                    bind_item(
+                        sqlx::query(
+                            "INSERT OR IGNORE INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) \
+                             VALUES (?, ?, ?, ?, ?, ?)",
+                        ),
+                        rec,
                     )
-                    .bind(rec.id.to_string())
-                    .bind(rec.vault_id.to_string())
-                    .bind(version_param(rec.version))
-                    .bind(&rec.wrapped_key)
-                    .bind(&rec.overview)
-                    .bind(&rec.details)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -365,16 +360,7 @@ impl Store {
                     ] {
                         sqlx::query(q).bind(&key).execute(&mut *tx).await?;
                     }
-                    sqlx::query(
-                        "INSERT INTO tombstones (item_id, vault_id, version, deleted_at) VALUES (?, ?, ?, ?) \
-                         ON CONFLICT(item_id) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at",
-                    )
-                    .bind(&key)
-                    .bind(vault_id.to_string())
-                    .bind(version_param(*version))
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                    put_tombstone(&mut tx, &key, *vault_id, *version, *at).await?;
                     purged = true;
                 }
                 SyncOp::DropTombstone(item_id) => {
@@ -425,7 +411,7 @@ impl Store {
                     .bind(vault_id.to_string())
                     .bind(cursor)
                     .bind(version_param(*counter))
-                    .bind(complete.then(crate::engine::model::now_millis))
+                    .bind(complete.then(crate::util::time::now_millis))
                     .bind(manifest_id.map(|h| h.to_vec()))
                     .execute(&mut *tx)
                     .await?;

@@ -3,6 +3,9 @@
 //! the engine.
 
 pub mod client;
+mod events;
+pub mod lines;
 pub mod manifest;
+mod tls;
 
 pub use client::{Client, SyncError};

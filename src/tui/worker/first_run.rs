@@ -1,7 +1,5 @@
 //! The first run: creating the vault and writing its Emergency Kit.
 
-use zeroize::Zeroizing;
-
 use super::{Reply, Worker};
 use crate::engine::{Error, ExposeSecret, SecretString, Session, files};
 
@@ -18,11 +16,7 @@ impl Worker {
             Err(e) => return Ok(vec![Reply::UnlockFailed(self.message(&e))]),
         };
         let kit_text = vault.emergency_kit();
-        let secret_key = kit_text
-            .lines()
-            .find_map(|l| l.strip_prefix("Secret Key:"))
-            .map(|s| Zeroizing::new(s.trim().to_owned()))
-            .unwrap_or_default();
+        let secret_key = vault.secret_key_display();
         let kit_path = files::default_kit_path(vault.account_id()).map(|p| {
             match (&self.kit_dir, p.file_name()) {
                 (Some(dir), Some(name)) => dir.join(name),

@@ -1,0 +1,87 @@
+//! `add` and `edit`.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+pub async fn add(g: &Global, a: &AddArgs) -> CliResult {
+    let f = &a.fields;
+    let name = f
+        .name
+        .clone()
+        .ok_or_else(|| CliError::usage("an item needs a name: --name NAME"))?;
+    // Unlock first: with --password-stdin the password is the first line of
+    // standard input, and a field given as `-` takes the rest.
+    let mut vault = unlock(g).await?;
+    let fields = match f.to_fields(a.kind) {
+        Ok(fields) => fields,
+        Err(e) => {
+            vault.close().await;
+            return Err(e);
+        }
+    };
+    let item = vault
+        .add(ItemDraft {
+            kind: a.kind,
+            name,
+            fields,
+            tags: f.tags.clone(),
+            folder: f.folder.clone(),
+            favorite: f.favorite,
+        })
+        .await?;
+    let note = after_write(g, &mut vault).await;
+    vault.close().await;
+    note_sync(note.as_deref());
+    if g.json {
+        print_json(&item_json(&item, false))
+    } else {
+        print(&format!(
+            "Added {} {:?} ({})\n",
+            item.overview.kind, item.overview.name, item.r.id
+        ))
+    }
+}
+
+pub async fn edit(g: &Global, a: &EditArgs) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let r = vault.resolve(&a.item, false).await?;
+    let current = vault.item(r.id).await?;
+    let f = &a.fields;
+    let patch = ItemPatch {
+        name: f.name.clone(),
+        set_fields: f
+            .to_fields(current.overview.kind)?
+            .into_iter()
+            .filter(|x| x.kind != FieldKind::Url)
+            .collect(),
+        urls: (!f.urls.is_empty()).then(|| f.urls.clone()),
+        remove_fields: a.remove_field.clone(),
+        tags: (!f.tags.is_empty()).then(|| f.tags.clone()),
+        folder: f.folder.clone().map(|s| Some(s).filter(|s| !s.is_empty())),
+        favorite: if f.favorite {
+            Some(true)
+        } else if a.unfavorite {
+            Some(false)
+        } else {
+            None
+        },
+        resolve: a.resolve,
+    };
+    let item = vault.update(r.id, &patch).await?;
+    let note = after_write(g, &mut vault).await;
+    vault.close().await;
+    note_sync(note.as_deref());
+    let changed = item.r.version != current.r.version;
+    if g.json {
+        let mut v = item_json(&item, false);
+        v["changed"] = json!(changed);
+        print_json(&v)
+    } else if changed {
+        print(&format!(
+            "Saved {:?} (version {})\n",
+            item.overview.name, item.r.version
+        ))
+    } else {
+        print(&format!("Nothing changed in {:?}\n", item.overview.name))
+    }
+}

@@ -1,0 +1,103 @@
+//! `ls` and `search`.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+pub(super) fn entry_rows(entries: &[&Entry], all: &[uuid::Uuid]) -> Vec<Vec<String>> {
+    let short = short_ids(all);
+    entries
+        .iter()
+        .map(|e| {
+            let o = &e.overview;
+            let cell = |s: &str, max| clip(&crate::text::cell(s), max);
+            vec![
+                short.get(&e.r.id).cloned().unwrap_or_default(),
+                format!(
+                    "{}{}{}",
+                    if o.conflict.is_some() { "! " } else { "" },
+                    if o.favorite { "★ " } else { "" },
+                    cell(&o.name, 40)
+                ),
+                o.kind.to_string(),
+                cell(o.subtitle.as_deref().unwrap_or(""), 32),
+                cell(o.folder.as_deref().unwrap_or(""), 20),
+                cell(&o.tags.join(","), 30),
+            ]
+        })
+        .collect()
+}
+
+pub(super) const LIST_HEADER: [&str; 6] = ["ID", "NAME", "KIND", "USERNAME", "FOLDER", "TAGS"];
+
+pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
+    let mut vault = unlock(g).await?;
+    let query = Query {
+        kind: a.kind,
+        tags: a.tags.clone(),
+        folder: a.folder.clone(),
+        favorite: a.favorites,
+        trash: a.trash,
+        ..Query::default()
+    };
+    let all: Vec<uuid::Uuid> = vault.entries().await?.0.iter().map(|e| e.r.id).collect();
+    let (mut entries, damaged) = vault.list(&query).await?;
+    if a.conflicts {
+        entries.retain(|e| e.overview.conflict.is_some());
+    }
+    let out = if g.json {
+        print_json(&json!({
+            "items": entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+            "damaged": damaged,
+        }))
+    } else if entries.is_empty() && a.conflicts {
+        print("No conflicts.\n")
+    } else if entries.is_empty() {
+        print(if a.trash {
+            "The trash is empty.\n"
+        } else {
+            "No items. Add one with `openk add login --name NAME`.\n"
+        })
+    } else {
+        print(&table(&LIST_HEADER, &entry_rows(&entries, &all)))
+    };
+    let damaged = damaged.to_vec();
+    vault.close().await;
+    out?;
+    report_damaged(&damaged)
+}
+
+pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
+    let query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
+    let mut vault = unlock(g).await?;
+    let found = vault.search(&query, a.limit).await?;
+    let (entries, damaged) = vault.entries().await?;
+    let hits = &found.hits;
+    let shown: Vec<&Entry> = hits.iter().map(|h| &entries[h.index]).collect();
+    let out = if g.json {
+        let items: Vec<_> = hits
+            .iter()
+            .map(|h| {
+                let mut v = entry_json(&entries[h.index]);
+                v["score"] = json!(h.score);
+                v
+            })
+            .collect();
+        print_json(&json!({ "items": items, "total": found.total, "damaged": damaged }))
+    } else if shown.is_empty() {
+        print("No matches.\n")
+    } else {
+        let all: Vec<uuid::Uuid> = entries.iter().map(|e| e.r.id).collect();
+        let mut text = table(&LIST_HEADER, &entry_rows(&shown, &all));
+        if found.total > shown.len() {
+            text.push_str(&format!(
+                "… {} more (use --limit)\n",
+                found.total - shown.len()
+            ));
+        }
+        print(&text)
+    };
+    let damaged = damaged.to_vec();
+    vault.close().await;
+    out?;
+    report_damaged(&damaged)
+}

@@ -1,0 +1,58 @@
+//! `rm`, `restore` and `purge`.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+pub async fn rm(g: &Global, a: &ItemArg) -> CliResult {
+    let (mut vault, id) = resolve_one(g, &a.item, false).await?;
+    let item = vault.trash(id).await?;
+    let note = after_write(g, &mut vault).await;
+    vault.close().await;
+    note_sync(note.as_deref());
+    if g.json {
+        print_json(&item_json(&item, false))
+    } else {
+        print(&format!(
+            "Moved {:?} to the trash; `openk restore {}` brings it back.\n",
+            item.overview.name, item.r.id
+        ))
+    }
+}
+
+pub async fn restore(g: &Global, a: &ItemArg) -> CliResult {
+    let (mut vault, id) = resolve_one(g, &a.item, true).await?;
+    let item = vault.restore(id).await?;
+    let note = after_write(g, &mut vault).await;
+    vault.close().await;
+    note_sync(note.as_deref());
+    if g.json {
+        print_json(&item_json(&item, false))
+    } else {
+        print(&format!("Restored {:?}.\n", item.overview.name))
+    }
+}
+
+pub async fn purge(g: &Global, a: &PurgeArgs) -> CliResult {
+    let (mut vault, id) = resolve_one(g, &a.item, true).await?;
+    let (entries, _) = vault.entries().await?;
+    let name = entries
+        .iter()
+        .find(|e| e.r.id == id)
+        .map(|e| e.overview.name.clone())
+        .unwrap_or_default();
+    if !a.yes && !confirm(&format!("Destroy {name:?} and all its history for good?")) {
+        vault.close().await;
+        return Err(CliError::usage(
+            "purge destroys the item and its history and cannot be undone; confirm on a terminal or pass --yes",
+        ));
+    }
+    vault.purge(id).await?;
+    let note = after_write(g, &mut vault).await;
+    vault.close().await;
+    note_sync(note.as_deref());
+    if g.json {
+        print_json(&json!({ "id": id, "purged": true }))
+    } else {
+        print(&format!("Purged {name:?}.\n"))
+    }
+}

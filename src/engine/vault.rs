@@ -1,0 +1,84 @@
+//! One vault of the account: the only place a vault key is unwrapped from,
+//! or wrapped under, the account key.
+
+use uuid::Uuid;
+
+use super::error::{Error, Result};
+use super::seal::{open_json, seal_json};
+use crate::crypto::{self, Aad, CryptoError, Key};
+use crate::store::VaultRecord;
+
+/// One vault of the account, opened: its id, name and key. A [`super::Session`]
+/// holds every vault the account has on this device.
+pub(super) struct Vault {
+    pub(super) id: Uuid,
+    pub(super) name: String,
+    pub(super) key: Key,
+}
+
+impl Vault {
+    /// Unwraps a vault's key with the account key (bound to the account and
+    /// the vault id) and reads its name from `meta` (a damaged name is
+    /// shown as such).
+    ///
+    /// # Errors
+    /// The key does not open; the caller says what that means where it
+    /// came from (local damage, a server that lies).
+    pub(super) fn unwrap(
+        account_key: &Key,
+        account_id: Uuid,
+        id: Uuid,
+        wrapped_key: &[u8],
+        meta: &[u8],
+    ) -> std::result::Result<Self, CryptoError> {
+        let key = crypto::unwrap_key(account_key, &Aad::vault_key(account_id, id), wrapped_key)?;
+        let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(id), meta)
+            .ok()
+            .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "(damaged name)".to_owned());
+        Ok(Self { id, name, key })
+    }
+
+    /// Opens a vault stored here: a key that does not open is damage.
+    pub(super) fn open(account_key: &Key, account_id: Uuid, v: &VaultRecord) -> Result<Self> {
+        Self::unwrap(account_key, account_id, v.id, &v.wrapped_key, &v.meta)
+            .map_err(|_| Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id)))
+    }
+
+    /// A new vault named `name`: a fresh key, wrapped under the account key,
+    /// and the record to store.
+    pub(super) fn create(
+        account_key: &Key,
+        account_id: Uuid,
+        name: &str,
+        created_at: i64,
+    ) -> (Self, VaultRecord) {
+        let id = Uuid::now_v7();
+        let key = Key::random();
+        let record = VaultRecord {
+            id,
+            wrapped_key: crypto::wrap_key(account_key, &Aad::vault_key(account_id, id), &key),
+            meta: seal_json(
+                &key,
+                &Aad::vault_meta(id),
+                &serde_json::json!({ "name": name }),
+            ),
+            created_at,
+        };
+        let vault = Self {
+            id,
+            name: name.to_owned(),
+            key,
+        };
+        (vault, record)
+    }
+
+    /// The same vault, its key copied (for a second handle).
+    pub(super) fn duplicate(&self) -> Self {
+        Self {
+            id: self.id,
+            name: self.name.clone(),
+            key: self.key.duplicate(),
+        }
+    }
+}

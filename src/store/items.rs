@@ -1,0 +1,177 @@
+//! Item records: reading current versions and history, and every local write.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::sql::{bind_item, mark_dirty, put_tombstone};
+use super::{ItemRecord, Result, Store, StoreError, parse_id, parse_version, version_param};
+
+impl Store {
+    pub(super) fn item_from_row(
+        r: &sqlx::sqlite::SqliteRow,
+        with_details: bool,
+    ) -> Result<ItemRecord> {
+        let id: String = r.try_get("id")?;
+        let vault_id: String = r.try_get("vault_id")?;
+        Ok(ItemRecord {
+            id: parse_id(&id, "bad item id")?,
+            vault_id: parse_id(&vault_id, "bad vault id")?,
+            version: parse_version(&id, r.try_get("version")?)?,
+            wrapped_key: r.try_get("wrapped_key")?,
+            overview: r.try_get("overview")?,
+            details: if with_details {
+                r.try_get("details")?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// The current version of every item, without details, as a stream
+    /// (rows are converted as they arrive). A row whose ids cannot be read
+    /// is a [`StoreError::DamagedRecord`] item of the stream.
+    pub fn overview_stream(&self) -> futures::stream::BoxStream<'_, Result<ItemRecord>> {
+        use futures::StreamExt as _;
+        sqlx::query("SELECT id, vault_id, version, wrapped_key, overview FROM items")
+            .fetch(&self.pool)
+            .map(|row| {
+                row.map_err(StoreError::from)
+                    .and_then(|r| Self::item_from_row(&r, false))
+            })
+            .boxed()
+    }
+
+    /// The current version of one item, with details.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn item(&self, id: Uuid) -> Result<Option<ItemRecord>> {
+        let row = sqlx::query(
+            "SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Self::item_from_row(&r, true)).transpose()
+    }
+
+    /// Every earlier version of an item, oldest first.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn history(&self, id: Uuid) -> Result<Vec<ItemRecord>> {
+        let rows = sqlx::query(
+            "SELECT item_id AS id, vault_id, version, wrapped_key, overview, details FROM item_history WHERE item_id = ? ORDER BY version",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Self::item_from_row(r, true)).collect()
+    }
+
+    /// The current version of an item and the highest version number in its
+    /// history (0 when it has none), read in one transaction so that a
+    /// concurrent edit cannot make the two disagree.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn item_and_newest_history(&self, id: Uuid) -> Result<Option<(ItemRecord, u64)>> {
+        let key = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ?",
+        )
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let rec = Self::item_from_row(&row, true)?;
+        let newest = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) AS v FROM item_history WHERE item_id = ?",
+        )
+        .bind(&key)
+        .fetch_one(&mut *tx)
+        .await?;
+        let newest = parse_version(&key, newest.try_get("v")?)?;
+        tx.commit().await?;
+        Ok(Some((rec, newest)))
+    }
+
+    /// Adds new items (one transaction for the whole batch).
+    ///
+    /// # Errors
+    /// Database errors; nothing is written on error.
+    pub async fn insert_items(&self, records: &[ItemRecord]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for rec in records {
+            bind_item(
+                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                rec,
+            )
+            .execute(&mut *tx)
+            .await?;
+            mark_dirty(&mut tx, &rec.id.to_string(), rec.vault_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves a new version of an item, moving the current one into history,
+    /// only if the current version is still `record.version - 1`.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another process saved a version first.
+    pub async fn update_item(&self, record: &ItemRecord) -> Result<()> {
+        let previous = version_param(record.version.saturating_sub(1));
+        let id = record.id.to_string();
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details)
+             SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ? AND version = ?",
+        )
+        .bind(&id)
+        .bind(previous)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict(record.id));
+        }
+        sqlx::query("UPDATE items SET version = ?, wrapped_key = ?, overview = ?, details = ? WHERE id = ? AND version = ?")
+            .bind(version_param(record.version))
+            .bind(&record.wrapped_key)
+            .bind(&record.overview)
+            .bind(&record.details)
+            .bind(&id)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+        mark_dirty(&mut tx, &id, record.vault_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Destroys an item and its history, leaving a tombstone.
+    ///
+    /// # Errors
+    /// Database errors; nothing is deleted on error.
+    pub async fn purge_item(&self, id: Uuid, vault_id: Uuid, version: u64, at: i64) -> Result<()> {
+        let key = id.to_string();
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM item_history WHERE item_id = ?")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM items WHERE id = ?")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        put_tombstone(&mut tx, &key, vault_id, version, at).await?;
+        mark_dirty(&mut tx, &key, vault_id).await?;
+        tx.commit().await?;
+        // Purged ciphertext must not linger in free pages or the WAL.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Small helpers every layer may use (they name no other module of the crate).
+
+pub mod time;

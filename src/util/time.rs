@@ -1,0 +1,10 @@
+//! The clock.
+
+/// Unix milliseconds now.
+#[must_use]
+pub fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
