@@ -283,7 +283,7 @@ fn open_full(vault_key: &Key, rec: &ItemRecord) -> std::result::Result<(Item, Ke
 fn clean_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(Error::Invalid("an item needs a name (--name)".into()));
+        return Err(Error::NoName);
     }
     if name.chars().count() > MAX_NAME {
         return Err(Error::Invalid(format!(

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
 use openk_server::api::types::{
     self as wire, AuditEvent, ChangePasswordRequest, CreateVaultRequest, DeviceInfo,
@@ -39,11 +40,12 @@ impl From<SyncError> for Error {
             SyncError::Unreachable { .. } => Self::Unreachable(e.to_string()),
             SyncError::NotAnswering { .. } => Self::NotAnswering(e.to_string()),
             SyncError::Tls(m) => Self::Tls(m),
-            SyncError::Unauthorized | SyncError::BadCredentials => Self::Session(e.to_string()),
+            SyncError::Unauthorized => Self::SessionEnded,
+            SyncError::BadCredentials => Self::Session(e.to_string()),
             SyncError::NotFound => Self::NotFound("that on the server".into()),
             SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
             SyncError::HeadMoved => Self::HeadMoved,
-            other => Self::Remote(other.to_string()),
+            other => Self::Remote(other),
         }
     }
 }
@@ -127,12 +129,14 @@ pub struct RemoteStatus {
     /// `answering`, `not answering` (no answer in time), `unreachable`
     /// (refused, unknown host…), `tls error` or `error`.
     pub state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    /// What went wrong, if anything (a front end words it: the CLI adds
+    /// it to `status --json` as `problem`).
+    #[serde(skip)]
+    pub problem: Option<Arc<Error>>,
 }
 
 impl RemoteStatus {
-    fn failed(&mut self, e: &Error) {
+    fn failed(&mut self, e: Error) {
         self.state = match e {
             Error::NotAnswering(_) => "not answering",
             Error::Unreachable(_) => "unreachable",
@@ -140,7 +144,7 @@ impl RemoteStatus {
             _ => "error",
         }
         .into();
-        self.problem = Some(e.to_string());
+        self.problem = Some(Arc::new(e));
     }
 }
 
@@ -213,10 +217,7 @@ pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
         )));
     }
     if kdf.is_below_floor() && !allow_weak {
-        return Err(Error::Invalid(format!(
-            "the server offers key derivation parameters below the recommended floor ({kdf}); refusing. \
-             If you set them yourself and trust this server, pass --allow-weak-kdf"
-        )));
+        return Err(Error::KdfBelowFloor(*kdf));
     }
     Ok(())
 }
@@ -237,19 +238,18 @@ pub const MAX_DEVICE_NAME: usize = 100;
 /// one, never the server's echo of it.
 ///
 /// # Errors
-/// [`Error::Invalid`] saying what is wrong.
+/// [`Error::BadDeviceName`] saying what is wrong.
 pub fn check_device_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > MAX_DEVICE_NAME {
-        return Err(Error::Invalid(format!(
-            "a device name must be 1 to {MAX_DEVICE_NAME} characters (pass --device-name NAME)"
-        )));
+        return Err(Error::BadDeviceName {
+            why: format!("be 1 to {MAX_DEVICE_NAME} characters"),
+        });
     }
     if n.chars().any(crate::text::is_unsafe) {
-        return Err(Error::Invalid(
-            "a device name must not contain control characters or bidi overrides (pass --device-name NAME)"
-                .into(),
-        ));
+        return Err(Error::BadDeviceName {
+            why: "not contain control characters or bidi overrides".into(),
+        });
     }
     Ok(n.to_owned())
 }
@@ -280,12 +280,7 @@ impl Session {
     }
 
     pub(super) fn remote_or_err(&self) -> Result<&RemoteRecord> {
-        self.remote.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "this vault is not connected to a server; run `openk register` or `openk login`"
-                    .into(),
-            )
-        })
+        self.remote.as_ref().ok_or(Error::NotConnected)
     }
 
     async fn save_remote(&mut self, mut record: RemoteRecord) -> Result<()> {
@@ -331,20 +326,17 @@ impl Session {
     }
 
     pub(super) fn tokens(&self) -> Result<Tokens> {
-        let sealed =
-            self.remote_or_err()?.tokens.as_ref().ok_or_else(|| {
-                Error::Session("logged out of the server; run `openk login`".into())
-            })?;
+        let sealed = self
+            .remote_or_err()?
+            .tokens
+            .as_ref()
+            .ok_or(Error::LoggedOut)?;
         open_json(
             &self.account_key,
             &aad_tokens(self.header.account_id),
             &sealed.0,
         )
-        .map_err(|e| {
-            Error::Damaged(format!(
-                "the stored server session cannot be read ({e}); run `openk login`"
-            ))
-        })
+        .map_err(|why| Error::SessionUnreadable { why })
     }
 
     fn client(&self) -> Result<Client> {
@@ -437,7 +429,7 @@ impl Session {
     /// ended), says whether a password change elsewhere is the reason.
     pub(super) async fn live_tokens(&self) -> Result<Tokens> {
         match self.tokens() {
-            Err(e @ Error::Session(_)) => Err(self.session_ended(e).await),
+            Err(e) if e.is_session_over() => Err(self.session_ended(e).await),
             other => other,
         }
     }
@@ -629,7 +621,7 @@ impl Session {
         let told = match self.tokens() {
             Ok(_) => match self.authed(|c| async move { c.logout().await }).await {
                 Ok(()) => true,
-                Err(Error::Session(_)) => true,
+                Err(e) if e.is_session_over() => true,
                 Err(e) => {
                     tracing::warn!(error = %e, "logout: server not told");
                     false
@@ -763,28 +755,28 @@ async fn ask_status(
 ) {
     let client = match client {
         Ok(c) => c,
-        Err(e) => return status.failed(&e),
+        Err(e) => return status.failed(e),
     };
     let tokens = match tokens {
         Ok(t) => t,
         // Logged out (known here): whether the server answers, and whether
         // a password change on another device is the reason.
-        Err(Error::Session(_)) => {
+        Err(e) if e.is_session_over() => {
             status.confirmed = true;
             match client.prelogin(&status.email).await {
                 Ok(pre) => {
                     status.reachable = true;
                     if mine.changed_by(&pre) {
-                        status.problem = Some(Error::PasswordChanged.to_string());
+                        status.problem = Some(Arc::new(Error::PasswordChanged));
                     }
                 }
-                Err(e) => status.failed(&e.into()),
+                Err(e) => status.failed(e.into()),
             }
             return;
         }
         Err(e) => {
             status.session = "unreadable".into();
-            return status.failed(&e);
+            return status.failed(e);
         }
     };
     if tokens.access_expires_at <= now_millis() + 5_000 {
@@ -796,10 +788,10 @@ async fn ask_status(
                 status.reachable = true;
                 status.session = "logged out".into();
                 status.confirmed = true;
-                status.problem = Some(Error::PasswordChanged.to_string());
+                status.problem = Some(Arc::new(Error::PasswordChanged));
             }
             Ok(_) => status.reachable = true,
-            Err(e) => status.failed(&e.into()),
+            Err(e) => status.failed(e.into()),
         }
         return;
     }
@@ -819,16 +811,13 @@ async fn ask_status(
             if matches!(client.prelogin(&status.email).await, Ok(pre) if mine.changed_by(&pre)) {
                 status.session = "logged out".into();
                 status.confirmed = true;
-                status.problem = Some(Error::PasswordChanged.to_string());
+                status.problem = Some(Arc::new(Error::PasswordChanged));
             } else {
                 status.session = "rejected".into();
-                status.problem = Some(
-                    "the server did not accept this device's access token; `openk sync` renews the session or says that it ended"
-                        .into(),
-                );
+                status.problem = Some(Arc::new(Error::TokenRejected));
             }
         }
-        Err(e) => status.failed(&e.into()),
+        Err(e) => status.failed(e.into()),
     }
 }
 
@@ -1158,11 +1147,7 @@ async fn adopt_into_store(
         )));
     }
     if kdf.is_below_floor() && !options.allow_weak_kdf {
-        return Err(Error::Untrusted(format!(
-            "the server says the master password was changed on another device, but offers key derivation \
-             parameters below the recommended floor ({kdf}); refusing. If you chose them yourself and trust \
-             this server, run `openk login --allow-weak-kdf` on this device"
-        )));
+        return Err(Error::WeakKdfOffered(kdf));
     }
     let pk = password_key(password, pre.salt.0.clone(), kdf).await?;
     let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);

@@ -167,9 +167,7 @@ pub enum SyncError {
     /// says what to do with `OPENK_CA_CERT`) or another TLS problem.
     #[error("{0}")]
     Tls(String),
-    #[error(
-        "the server session has ended (logged out, revoked or expired); run `openk login` again"
-    )]
+    #[error("the server session has ended (logged out, revoked or expired)")]
     Unauthorized,
     #[error("wrong email, master password or Secret Key")]
     BadCredentials,
