@@ -36,7 +36,8 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::BadDeviceName { .. }
         | Error::NotConnected
         | Error::BadKeyInput(_)
-        | Error::KdfBelowFloor(_) => exit::USAGE,
+        | Error::KdfBelowFloor(_)
+        | Error::PlainHttp { .. } => exit::USAGE,
         Error::VaultExists(_)
         | Error::DamagedItem { .. }
         | Error::Damaged(_)
@@ -115,6 +116,9 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         Error::KdfBelowFloor(_) => {
             ". If you set them yourself and trust this server, pass --allow-weak-kdf".into()
         }
+        Error::PlainHttp { .. } => ". Use https://, or pass --insecure-http (config: \
+                                    insecure_http = true) only on a network you trust"
+            .into(),
         Error::WrongPassword
         | Error::Locked(_)
         | Error::VaultExists(_)
@@ -332,6 +336,15 @@ mod tests {
                 Error::Untrusted("server state went backwards: x".into()),
                 "server state went backwards: x; nothing local was changed",
                 1,
+            ),
+            (
+                Error::PlainHttp {
+                    host: "example.org".into(),
+                },
+                "refusing plain http:// to example.org: the login key and the session tokens would cross the network \
+                 unencrypted, where anyone on the path can read them and answer in the server's place. \
+                 Use https://, or pass --insecure-http (config: insecure_http = true) only on a network you trust",
+                2,
             ),
             (Error::Invalid("bad".into()), "bad", 2),
             (

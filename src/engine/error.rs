@@ -119,6 +119,13 @@ pub enum Error {
     /// not https, …); the message says what to check.
     #[error("{0}")]
     Tls(String),
+    /// Plain `http://` to a server that is not on this machine (its host
+    /// named), while that is not allowed.
+    #[error(
+        "refusing plain http:// to {host}: the login key and the session tokens would cross the network \
+         unencrypted, where anyone on the path can read them and answer in the server's place"
+    )]
+    PlainHttp { host: String },
     /// Another failure of a server request.
     #[error("{0}")]
     Remote(#[source] SyncError),

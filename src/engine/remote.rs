@@ -45,6 +45,8 @@ impl From<SyncError> for Error {
             SyncError::NotFound => Self::NotFound("that on the server".into()),
             SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
             SyncError::HeadMoved => Self::HeadMoved,
+            SyncError::PlainHttp { host } => Self::PlainHttp { host },
+            SyncError::Setup(m) => Self::Invalid(m),
             other => Self::Remote(other),
         }
     }
@@ -341,7 +343,7 @@ impl Session {
 
     fn client(&self) -> Result<Client> {
         Ok(Client::new(&self.remote_or_err()?.server)
-            .map_err(Error::Invalid)?
+            .map_err(Error::from)?
             .with_deadline(self.deadline))
     }
 
@@ -491,7 +493,7 @@ impl Session {
                 r.server, r.email
             )));
         }
-        let client = Client::new(server).map_err(Error::Invalid)?;
+        let client = Client::new(server).map_err(Error::from)?;
         let device_key = new_device_key();
         let h = &self.header;
         let public = self.keypair.public();
@@ -660,7 +662,7 @@ impl Session {
             problem: None,
         };
         let client = Client::new(&record.server)
-            .map_err(Error::Invalid)
+            .map_err(Error::from)
             .map(|c| c.with_deadline(Some(crate::sync::client::Deadline::after(within))));
         let tokens = self.tokens();
         let mine = HeaderKdf {
@@ -844,7 +846,7 @@ pub async fn login(
     let device_name = check_device_name(device_name)?;
     let device_name = device_name.as_str();
     let secret_key = SecretKey::parse(secret_key)?;
-    let client = Client::new(server).map_err(Error::Invalid)?;
+    let client = Client::new(server).map_err(Error::from)?;
     let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
     let pre = client.prelogin(&email).await?;
     let kdf = kdf_from_wire(pre.kdf);
@@ -1119,7 +1121,7 @@ async fn adopt_into_store(
         return Err(Error::WrongPasswordRegistered(record.server.clone()));
     }
     let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
-    let client = Client::new(&record.server).map_err(Error::Invalid)?;
+    let client = Client::new(&record.server).map_err(Error::from)?;
     let pre = match client.prelogin(&record.email).await {
         Ok(pre) => pre,
         Err(e) => {
