@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::protocol::{AgentInfo, MAX_LINE, Op, Ready, Request, Response, Secrets, VERSION};
+use crate::cli::errors;
 use crate::engine::Key;
 use crate::engine::{self, ExposeSecret, Session};
 
@@ -233,7 +234,7 @@ enum Started {
 }
 
 async fn start(opts: &Options, secrets: Secrets) -> Result<Started, (i32, String)> {
-    let failed = |e: engine::Error| (e.exit_code(), e.to_string());
+    let failed = |e: engine::Error| (errors::exit_code(&e), errors::message(&e));
     let io_failed = |what: &str, e: std::io::Error| (1, format!("{what}: {e}"));
     let vault = std::fs::canonicalize(&opts.vault)
         .map_err(|_| failed(engine::Error::NoVault(opts.vault.clone())))?;

@@ -1,8 +1,10 @@
 //! The command line: clap definitions, dispatch, and the mapping of outcomes
-//! to exit codes (DESIGN §8). Commands talk only to the engine.
+//! to exit codes (DESIGN §8; engine errors: [`errors`]). Commands talk only
+//! to the engine.
 
 mod config;
 mod copy;
+pub mod errors;
 mod input;
 mod items;
 mod output;
@@ -70,8 +72,8 @@ impl From<engine::Error> for CliError {
             PASSWORD_CHANGED_ELSEWHERE.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Self {
-            code: e.exit_code(),
-            message: e.to_string(),
+            code: errors::exit_code(&e),
+            message: errors::message(&e),
         }
     }
 }

@@ -316,6 +316,9 @@ pub async fn status(g: &Global) -> CliResult {
     if g.json {
         let mut v = info;
         v["server"] = serde_json::to_value(&remote).unwrap_or_default();
+        if let Some(p) = remote.as_ref().and_then(|r| r.problem.as_deref()) {
+            v["server"]["problem"] = super::errors::message(p).into();
+        }
         return print_json(&v);
     }
     let mut rows = vec![
@@ -387,7 +390,8 @@ pub async fn status(g: &Global) -> CliResult {
                 },
             ]);
             if let Some(p) = &r.problem {
-                rows.push(vec!["problem".into(), text::cell(p).into_owned()]);
+                let p = super::errors::message(p);
+                rows.push(vec!["problem".into(), text::cell(&p).into_owned()]);
             }
             rows.push(vec![
                 "sync".into(),

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{print, print_json};
-use super::{CliError, CliResult, Global, unlock};
+use super::{CliError, CliResult, Global, errors, unlock};
 use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport};
 use crate::engine::{Error, Session};
 
@@ -44,10 +44,12 @@ fn sync_note(synced: Result<SyncReport, Error>) -> Option<String> {
     match synced {
         Ok(_) => None,
         Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => Some(format!(
-            "saved here; not synced: {e}; the change stays pending and `openk sync` sends it when the server is back"
+            "saved here; not synced: {}; the change stays pending and `openk sync` sends it when the server is back",
+            errors::message(&e)
         )),
         Err(e) => Some(format!(
-            "saved here; not synced: {e}; the change stays pending for `openk sync`"
+            "saved here; not synced: {}; the change stays pending for `openk sync`",
+            errors::message(&e)
         )),
     }
 }
@@ -91,7 +93,8 @@ pub async fn after_password_adopted(g: &Global, vault: &mut Session) {
             }
         }
         Err(e) => eprintln!(
-            "openk: the changes made here are kept but not synced yet ({e}); `openk sync` sends them"
+            "openk: the changes made here are kept but not synced yet ({}); `openk sync` sends them",
+            errors::message(&e)
         ),
     }
 }
@@ -281,7 +284,9 @@ async fn watch(g: &Global, vault: &mut Session) -> CliResult {
                         });
                     }
                 }
-                Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => say(format!("{e}")),
+                Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => {
+                    say(errors::message(&e))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -323,7 +328,7 @@ async fn watch(g: &Global, vault: &mut Session) -> CliResult {
                                     | Error::HeadMoved
                                     | Error::KeptMoving(_)),
                                 ) => {
-                                    say(format!("{e}"));
+                                    say(errors::message(&e));
                                 }
                                 Err(e) => return Err(e.into()),
                             }
@@ -342,10 +347,10 @@ async fn watch(g: &Global, vault: &mut Session) -> CliResult {
                 // Catch up on anything missed while disconnected.
                 synced_once = false;
             }
-            Err(e @ Error::Session(_)) => return Err(e.into()),
+            Err(e) if e.is_session_over() => return Err(e.into()),
             Err(e) => {
                 if !matches!(&e, Error::Unreachable(m) if m.is_empty()) {
-                    say(format!("{e}"));
+                    say(errors::message(&e));
                 }
             }
         }

@@ -162,7 +162,10 @@ pub async fn init(g: &Global, a: &InitArgs) -> CliResult {
             kit_path.display()
         ),
         Err(e) => {
-            format!("warning: could not write the Emergency Kit ({e}); run `openk kit` to see it.")
+            format!(
+                "warning: could not write the Emergency Kit ({}); run `openk kit` to see it.",
+                super::errors::message(e)
+            )
         }
     };
     if g.json {

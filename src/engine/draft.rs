@@ -14,7 +14,7 @@ const MAX_VALUE: usize = 256 * 1024;
 pub(super) fn clean_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(Error::Invalid("an item needs a name (--name)".into()));
+        return Err(Error::NoName);
     }
     if name.chars().count() > MAX_NAME {
         return Err(Error::Invalid(format!(

@@ -1,12 +1,16 @@
-//! The engine's error type. Every case maps to one of the documented exit codes
-//! (DESIGN §8) and its message says what to do; none contains a secret.
+//! The engine's error type. Each case says what happened, with the values
+//! it is about as fields and the underlying error (store, crypto, I/O,
+//! server) as its source; none contains a secret. What to do about it (the
+//! command to run) and the exit code are the front end's: the CLI's
+//! mapping is `cli::errors` (DESIGN §8).
 
 use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use crate::crypto::CryptoError;
+use crate::crypto::{CryptoError, KdfParams};
 use crate::store::StoreError;
+use crate::sync::SyncError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,13 +18,15 @@ pub enum Error {
     WrongPassword,
     #[error("the vault is locked: {0}")]
     Locked(String),
-    #[error("no vault at {0}: run `openk init` to create one (or pass --home DIR)")]
+    /// No vault in the directory named.
+    #[error("no vault at {0}")]
     NoVault(PathBuf),
     #[error("a vault already exists at {0}; nothing was changed")]
     VaultExists(PathBuf),
-    #[error("no item matches {0:?}; `openk ls` lists items and `openk search` finds them")]
+    /// No item matches the query.
+    #[error("no item matches {0:?}")]
     NotFound(String),
-    #[error("item {id} has no version {version}; `openk history ITEM` lists its versions")]
+    #[error("item {id} has no version {version}")]
     NoVersion { id: Uuid, version: u64 },
     #[error("{query:?} matches {} items; use an id (or id prefix) instead:\n{}", candidates.len(), candidates.join("\n"))]
     Ambiguous {
@@ -29,50 +35,79 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    /// An item without a name (or only white space).
+    #[error("an item needs a name")]
+    NoName,
+    /// A device name the rule refuses (`why` says which part).
+    #[error("a device name must {why}")]
+    BadDeviceName { why: String },
+    /// The vault is not connected to a server (never registered or logged in).
+    #[error("this vault is not connected to a server")]
+    NotConnected,
+    /// Key material that does not parse: KDF parameters, a Secret Key.
+    #[error("{}", crypto_input_message(.0))]
+    BadKeyInput(#[source] CryptoError),
     #[error("item {id} is damaged and cannot be read ({why}); the other items are unaffected")]
     DamagedItem { id: Uuid, why: String },
-    #[error("{0}; restore the vault directory from a backup")]
+    /// Damage the engine found (what is said).
+    #[error("{0}")]
     Damaged(String),
+    /// The vault database is damaged (a bad file, a damaged record).
+    #[error("{}", store_damage_message(.0))]
+    StoreDamaged(#[source] StoreError),
+    /// A decryption or a key that failed where no wrong password can be the
+    /// reason: the data is damaged.
+    #[error("{0}")]
+    Crypto(#[source] CryptoError),
     /// Local state that steers the client (the part named) does not match
     /// its MAC: the vault file was damaged or edited. Nothing was sent.
     #[error(
         "vault damaged or tampered: {0} does not match its authentication code; nothing was sent \
-         anywhere. Restore the vault directory from a backup, or log in again as a new device \
-         (`openk login --home NEW_DIR`)"
+         anywhere"
     )]
     Tampered(String),
     #[error("{path}: {why}")]
     Permissions { path: PathBuf, why: String },
-    /// A write to a vault opened read-only (see `files::is_read_only`).
+    /// A read-only vault (its directory named) whose database needs a write
+    /// (`why`) before it can be used.
+    #[error("{}: the vault is read-only, but its database {why}, which needs write access", dir.display())]
+    NeedsWrite { dir: PathBuf, why: &'static str },
+    /// A write to a vault opened read-only (see `files::is_read_only`); the
+    /// vault directory, or an empty path when it is not known.
     #[error("{}", read_only_message(.0))]
     ReadOnly(PathBuf),
-    #[error("item {0} was changed by another openk process; run the command again")]
+    /// Another process saved the item between this one's read and write.
+    #[error("item {0} was changed by another openk process")]
     Conflict(Uuid),
     #[error("{0}")]
     Session(String),
+    /// This device has no server session (it logged out).
+    #[error("logged out of the server")]
+    LoggedOut,
+    /// The server ended the session (logged out, revoked or expired).
+    #[error("the server session has ended (logged out, revoked or expired)")]
+    SessionEnded,
+    /// The stored server session does not open (`why`).
+    #[error("the stored server session cannot be read ({why})")]
+    SessionUnreadable { why: String },
+    /// The server refused this device's access token (said by `status`).
+    #[error("the server did not accept this device's access token")]
+    TokenRejected,
     /// The server holds a newer master password than this vault: it was
     /// changed on another device (this device still has the old one).
-    #[error(
-        "the master password was changed on another device; type the new one in \
-         `openk login --server URL` (URL: this vault's server, as `openk status` shows it)"
-    )]
+    #[error("the master password was changed on another device")]
     PasswordChanged,
     /// A password this registered vault does not know: wrong, or changed on
     /// another device. The server (as the unauthenticated record names it)
-    /// was not asked; `openk login --server URL` asks it.
-    #[error(
-        "wrong master password or Secret Key (or the vault header was tampered with). If the \
-         master password was changed on another device, fetch it with `openk login --server {0}` \
-         (the server this vault's file names: check it before you type the password)"
-    )]
+    /// was not asked.
+    #[error("wrong master password or Secret Key (or the vault header was tampered with)")]
     WrongPasswordRegistered(String),
-    #[error(
-        "the vault changed on the server while this device was pushing; run `openk sync` again"
-    )]
+    /// A push met a head that moved on the server.
+    #[error("the vault changed on the server while this device was pushing")]
     HeadMoved,
     /// A sync gave up: every push met `head_moved` (the vault, named, kept
     /// moving on the server) for as many rounds as it tries.
-    #[error("vault {0:?} kept changing on the server during the sync; run `openk sync` again")]
+    #[error("vault {0:?} kept changing on the server during the sync")]
     KeptMoving(String),
     /// The server cannot be reached: refused, no route, unknown host.
     #[error("{0}")]
@@ -84,14 +119,65 @@ pub enum Error {
     /// not https, …); the message says what to check.
     #[error("{0}")]
     Tls(String),
+    /// Plain `http://` to a server that is not on this machine (its host
+    /// named), while that is not allowed.
+    #[error(
+        "refusing plain http:// to {host}: the login key and the session tokens would cross the network \
+         unencrypted, where anyone on the path can read them and answer in the server's place"
+    )]
+    PlainHttp { host: String },
+    /// Another failure of a server request.
     #[error("{0}")]
-    Remote(String),
+    Remote(#[source] SyncError),
     /// A server answer that fails verification (DESIGN §6): nothing local
     /// was changed.
     #[error("{0}; nothing local was changed")]
     Untrusted(String),
+    /// A fork alarm: the server shows this device, for the vault, a history
+    /// other than the one it accepted (`what` says how).
+    #[error(
+        "fork detected on vault {vault_id}: {what}. The server is showing the devices of this account \
+         different histories (a server restored from an old copy, a split database, or an attack); \
+         nothing was applied. Do not trust this server's copy until its operator explains it; \
+         nothing local was changed"
+    )]
+    Fork { vault_id: Uuid, what: String },
+    /// A manifest without the link to the one before it, after this device
+    /// accepted a linked one (made by an older OpenK, or a fork).
+    #[error(
+        "vault {vault_id}: the server's manifest number {counter} has no link to the manifest before it \
+         (it was made by an OpenK older than this one), and this device has already accepted a \
+         linked one, so it cannot tell this from a fork; nothing was applied; nothing local was changed"
+    )]
+    UnlinkedManifest { vault_id: Uuid, counter: u64 },
+    /// The records the server sent do not add up to its manifest.
+    #[error(
+        "vault {vault_id}: the server's records do not match the vault manifest \
+         (manifest: {manifest_items} items at revision {manifest_head}; received state: {items} \
+         items at revision {head}); nothing local was changed"
+    )]
+    ManifestMismatch {
+        vault_id: Uuid,
+        manifest_items: u64,
+        manifest_head: i64,
+        items: u64,
+        head: i64,
+    },
+    /// The server (at login) offers KDF parameters below the floor, and
+    /// weak ones were not allowed.
+    #[error(
+        "the server offers key derivation parameters below the recommended floor ({0}); refusing"
+    )]
+    KdfBelowFloor(KdfParams),
+    /// The server says the master password changed elsewhere but offers
+    /// KDF parameters below the floor, and weak ones were not allowed.
+    #[error(
+        "the server says the master password was changed on another device, but offers key derivation \
+         parameters below the recommended floor ({0}); refusing; nothing local was changed"
+    )]
+    WeakKdfOffered(KdfParams),
     #[error("{0}")]
-    Store(StoreError),
+    Store(#[source] StoreError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -100,19 +186,36 @@ pub enum Error {
     },
 }
 
+/// The end of the message of every error about a server answer that fails
+/// verification ([`Error::is_untrusted`]).
+pub const NOTHING_LOCAL_CHANGED: &str = "; nothing local was changed";
+
 fn read_only_message(dir: &std::path::Path) -> String {
     if dir.as_os_str().is_empty() {
-        return "the vault is read-only (no write permission on its directory or vault.db), so nothing was changed; \
-                read commands still work; give yourself write access to change it"
+        return "the vault is read-only (no write permission on its directory or vault.db), so nothing was changed"
             .to_owned();
     }
     format!(
-        "the vault {} is read-only (no write permission on the directory or vault.db), so nothing was changed; \
-         read commands (ls, show, get, search, …) still work; to change it: chmod u+w '{}' '{}'",
+        "the vault {} is read-only (no write permission on the directory or vault.db), so nothing was changed",
         dir.display(),
-        dir.display(),
-        dir.join(crate::store::DB_FILE).display()
     )
+}
+
+fn store_damage_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Damaged(what) => format!("the vault database is damaged ({what})"),
+        StoreError::DamagedRecord { id, what } => {
+            format!("a record is damaged (item {id}: {what})")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn crypto_input_message(e: &CryptoError) -> String {
+    match e {
+        CryptoError::KdfParams(m) => format!("invalid key derivation parameters: {m}"),
+        other => other.to_string(),
+    }
 }
 
 impl Error {
@@ -126,23 +229,28 @@ impl Error {
         )
     }
 
-    /// The process exit code for this error (DESIGN §8).
+    /// Whether this device has no live server session (logged out, or the
+    /// server ended or refused it).
     #[must_use]
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Self::WrongPassword
-            | Self::WrongPasswordRegistered(_)
-            | Self::Locked(_)
-            | Self::Session(_)
-            | Self::PasswordChanged => 3,
-            Self::NotFound(_) | Self::NoVault(_) | Self::NoVersion { .. } => 4,
-            Self::Ambiguous { .. } => 5,
-            Self::Conflict(_) | Self::HeadMoved | Self::KeptMoving(_) => 6,
-            Self::Unreachable(_) | Self::NotAnswering(_) => 7,
-            Self::Tls(_) => 8,
-            Self::Invalid(_) => 2,
-            _ => 1,
-        }
+    pub fn is_session_over(&self) -> bool {
+        matches!(
+            self,
+            Self::Session(_) | Self::LoggedOut | Self::SessionEnded
+        )
+    }
+
+    /// Whether a server answer failed verification (nothing local was
+    /// changed; the message ends in [`NOTHING_LOCAL_CHANGED`]).
+    #[must_use]
+    pub fn is_untrusted(&self) -> bool {
+        matches!(
+            self,
+            Self::Untrusted(_)
+                | Self::Fork { .. }
+                | Self::UnlinkedManifest { .. }
+                | Self::ManifestMismatch { .. }
+                | Self::WeakKdfOffered(_)
+        )
     }
 
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
@@ -154,21 +262,10 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Damaged(what) => {
-                Self::Damaged(format!("the vault database is damaged ({what})"))
-            }
-            StoreError::DamagedRecord { id, what } => {
-                Self::Damaged(format!("a record is damaged (item {id}: {what})"))
-            }
+            StoreError::Damaged(_) | StoreError::DamagedRecord { .. } => Self::StoreDamaged(e),
             StoreError::Conflict(id) => Self::Conflict(id),
             StoreError::ReadOnly(dir) => Self::ReadOnly(dir),
-            StoreError::NeedsWrite { dir, why } => Self::Permissions {
-                path: dir,
-                why: format!(
-                    "the vault is read-only, but its database {why}, which needs write access: \
-                     run one command with write permission on the directory and vault.db"
-                ),
-            },
+            StoreError::NeedsWrite { dir, why } => Self::NeedsWrite { dir, why },
             other => Self::Store(other),
         }
     }
@@ -177,11 +274,8 @@ impl From<StoreError> for Error {
 impl From<CryptoError> for Error {
     fn from(e: CryptoError) -> Self {
         match e {
-            CryptoError::KdfParams(m) => {
-                Self::Invalid(format!("invalid key derivation parameters: {m}"))
-            }
-            CryptoError::SecretKeyFormat(_) => Self::Invalid(e.to_string()),
-            other => Self::Damaged(other.to_string()),
+            CryptoError::KdfParams(_) | CryptoError::SecretKeyFormat(_) => Self::BadKeyInput(e),
+            other => Self::Crypto(other),
         }
     }
 }

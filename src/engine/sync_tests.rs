@@ -525,7 +525,6 @@ async fn unreachable_server_keeps_changes_pending() {
         .map(|_| ())
         .expect_err("down");
     assert!(matches!(e, Error::Unreachable(_)), "{e}");
-    assert_eq!(e.exit_code(), 7);
     assert_eq!(a.local_sync_status().await.expect("status").pending, 1);
     let _ = (url, &mut acct, &mut b);
 }
@@ -1005,7 +1004,6 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
         .map(|_| ())
         .expect_err("stale");
     assert!(matches!(e, Error::PasswordChanged), "{e}");
-    assert_eq!(e.exit_code(), 3);
     assert!(e.to_string().contains("changed on another device"), "{e}");
     // Again, now without any session at all, and through `login`.
     let e = b
@@ -1024,7 +1022,7 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
         status
             .problem
             .as_deref()
-            .is_some_and(|p| p.contains("changed on another device")),
+            .is_some_and(|p| matches!(p, Error::PasswordChanged)),
         "{status:?}"
     );
     assert_eq!(b.local_sync_status().await.expect("local").pending, 1);
@@ -1042,7 +1040,6 @@ async fn password_changed_on_another_device_is_adopted_at_unlock() {
         matches!(&e, Error::WrongPasswordRegistered(url) if *url == server.url),
         "{e}"
     );
-    assert_eq!(e.exit_code(), 3);
     assert_eq!(stored_header(&b_dir).await, before);
     // Naming the vault's server adopts it.
     let mut b = Session::unlock_with(&b_dir, new_pw(), None, at(&server))
@@ -1137,7 +1134,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
                 .await
                 .map(|_| ())
                 .expect_err(what);
-            assert!(matches!(e, Error::Untrusted(_)), "{what}: {e}");
+            assert!(e.is_untrusted(), "{what}: {e}");
             e.to_string()
         }
     };
@@ -1173,7 +1170,10 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     .expect("lower");
     let m = refused("weak KDF").await;
     assert!(m.contains("below the recommended floor"), "{m}");
-    assert!(m.contains("--allow-weak-kdf"), "{m}");
+    assert!(
+        !m.contains("--allow-weak-kdf"),
+        "the CLI names the flag: {m}"
+    );
     assert_eq!(stored_header(&b_dir).await, before);
     // Still the old password's vault, with its edit.
     let b = Session::unlock(&b_dir, pw(), None)

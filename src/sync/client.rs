@@ -166,9 +166,7 @@ pub enum SyncError {
     /// says what to do with `OPENK_CA_CERT`) or another TLS problem.
     #[error("{0}")]
     Tls(String),
-    #[error(
-        "the server session has ended (logged out, revoked or expired); run `openk login` again"
-    )]
+    #[error("the server session has ended (logged out, revoked or expired)")]
     Unauthorized,
     #[error("wrong email, master password or Secret Key")]
     BadCredentials,
@@ -190,6 +188,17 @@ pub enum SyncError {
          (a server must not send more; it may be misbehaving or hostile)", limit / 1024
     )]
     TooLarge { what: String, limit: usize },
+    /// Plain `http://` to a host that is not loopback (named), while that
+    /// is not allowed ([`allow_insecure_http`]).
+    #[error(
+        "refusing plain http:// to {host}: the login key and the session tokens would cross the network \
+         unencrypted, where anyone on the path can read them and answer in the server's place"
+    )]
+    PlainHttp { host: String },
+    /// The client cannot be set up: a bad URL, an `OPENK_CA_CERT` file that
+    /// cannot be used, the HTTP client itself.
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// Environment variable naming a PEM file of certificates to trust for the
@@ -248,9 +257,11 @@ pub fn allow_insecure_http(allow: bool) {
 /// [`allow_insecure_http`] said so.
 ///
 /// # Errors
-/// A message naming the risk and the way out.
-pub fn check_transport(url: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("invalid server URL {url:?}: {e}"))?;
+/// [`SyncError::PlainHttp`] naming the host; [`SyncError::Setup`] for a
+/// URL that does not parse.
+pub fn check_transport(url: &str) -> Result<(), SyncError> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| SyncError::Setup(format!("invalid server URL {url:?}: {e}")))?;
     if parsed.scheme() != "http" || INSECURE_HTTP.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(());
     }
@@ -266,12 +277,9 @@ pub fn check_transport(url: &str) -> Result<(), String> {
     if loopback {
         return Ok(());
     }
-    Err(format!(
-        "refusing plain http:// to {}: the login key and the session tokens would cross the network \
-         unencrypted, where anyone on the path can read them and answer in the server's place. \
-         Use https://, or pass --insecure-http (config: insecure_http = true) only on a network you trust",
-        crate::text::line(parsed.host_str().unwrap_or(url))
-    ))
+    Err(SyncError::PlainHttp {
+        host: crate::text::line(parsed.host_str().unwrap_or(url)).into_owned(),
+    })
 }
 
 /// A reqwest client with the connect timeout, optionally the idle timeout,
@@ -306,14 +314,16 @@ impl Client {
     /// # Errors
     /// An invalid URL; an `OPENK_CA_CERT` file that cannot be read or holds
     /// no certificate.
-    pub fn new(base: &str) -> Result<Self, String> {
-        let base = normalize_url(base)?;
+    pub fn new(base: &str) -> Result<Self, SyncError> {
+        let base = normalize_url(base).map_err(SyncError::Setup)?;
         check_transport(&base)?;
         let tls = match std::env::var_os(CA_CERT_ENV) {
-            Some(path) if !path.is_empty() => Some(tls::config(Path::new(&path))?),
+            Some(path) if !path.is_empty() => {
+                Some(tls::config(Path::new(&path)).map_err(SyncError::Setup)?)
+            }
             _ => None,
         };
-        let http = http_client(tls.as_ref(), Some(limits::IDLE))?;
+        let http = http_client(tls.as_ref(), Some(limits::IDLE)).map_err(SyncError::Setup)?;
         Ok(Self {
             http,
             tls,
@@ -703,10 +713,8 @@ mod tests {
             "http://[fe80::1]",
         ] {
             let e = check_transport(bad).expect_err(bad);
-            assert!(
-                e.contains("refusing plain http://") && e.contains("--insecure-http"),
-                "{e}"
-            );
+            assert!(matches!(e, SyncError::PlainHttp { .. }), "{e}");
+            assert!(e.to_string().contains("refusing plain http://"), "{e}");
         }
     }
 

@@ -51,7 +51,7 @@ impl Session {
                 r.server, r.email
             )));
         }
-        let client = Client::new(server).map_err(Error::Invalid)?;
+        let client = Client::new(server).map_err(Error::from)?;
         let device_key = new_device_key();
         let h = &self.header;
         let public = self.keypair.public();
@@ -181,7 +181,7 @@ impl Session {
         let told = match self.tokens() {
             Ok(_) => match self.authed(|c| async move { c.logout().await }).await {
                 Ok(()) => true,
-                Err(Error::Session(_)) => true,
+                Err(e) if e.is_session_over() => true,
                 Err(e) => {
                     tracing::warn!(error = %e, "logout: server not told");
                     false

@@ -92,7 +92,7 @@ impl Session {
             problem: None,
         };
         let client = Client::new(&record.server)
-            .map_err(Error::Invalid)
+            .map_err(Error::from)
             .map(|c| c.with_deadline(Some(crate::sync::client::Deadline::after(within))));
         let tokens = self.tokens();
         let mine = HeaderKdf {
@@ -157,28 +157,28 @@ async fn ask_status(
 ) {
     let client = match client {
         Ok(c) => c,
-        Err(e) => return status.failed(&e),
+        Err(e) => return status.failed(e),
     };
     let tokens = match tokens {
         Ok(t) => t,
         // Logged out (known here): whether the server answers, and whether
         // a password change on another device is the reason.
-        Err(Error::Session(_)) => {
+        Err(e) if e.is_session_over() => {
             status.confirmed = true;
             match client.prelogin(&status.email).await {
                 Ok(pre) => {
                     status.reachable = true;
                     if mine.changed_by(&pre) {
-                        status.problem = Some(Error::PasswordChanged.to_string());
+                        status.problem = Some(std::sync::Arc::new(Error::PasswordChanged));
                     }
                 }
-                Err(e) => status.failed(&e.into()),
+                Err(e) => status.failed(e.into()),
             }
             return;
         }
         Err(e) => {
             status.session = "unreadable".into();
-            return status.failed(&e);
+            return status.failed(e);
         }
     };
     if tokens.access_expires_at <= now_millis() + 5_000 {
@@ -190,10 +190,10 @@ async fn ask_status(
                 status.reachable = true;
                 status.session = "logged out".into();
                 status.confirmed = true;
-                status.problem = Some(Error::PasswordChanged.to_string());
+                status.problem = Some(std::sync::Arc::new(Error::PasswordChanged));
             }
             Ok(_) => status.reachable = true,
-            Err(e) => status.failed(&e.into()),
+            Err(e) => status.failed(e.into()),
         }
         return;
     }
@@ -213,15 +213,12 @@ async fn ask_status(
             if matches!(client.prelogin(&status.email).await, Ok(pre) if mine.changed_by(&pre)) {
                 status.session = "logged out".into();
                 status.confirmed = true;
-                status.problem = Some(Error::PasswordChanged.to_string());
+                status.problem = Some(std::sync::Arc::new(Error::PasswordChanged));
             } else {
                 status.session = "rejected".into();
-                status.problem = Some(
-                    "the server did not accept this device's access token; `openk sync` renews the session or says that it ended"
-                        .into(),
-                );
+                status.problem = Some(std::sync::Arc::new(Error::TokenRejected));
             }
         }
-        Err(e) => status.failed(&e.into()),
+        Err(e) => status.failed(e.into()),
     }
 }

@@ -37,7 +37,7 @@ pub async fn login(
     let device_name = check_device_name(device_name)?;
     let device_name = device_name.as_str();
     let secret_key = SecretKey::parse(secret_key)?;
-    let client = Client::new(server).map_err(Error::Invalid)?;
+    let client = Client::new(server).map_err(Error::from)?;
     let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
     let pre = client.prelogin(&email).await?;
     let kdf = kdf_from_wire(pre.kdf);
@@ -284,7 +284,7 @@ async fn adopt_into_store(
         return Err(Error::WrongPasswordRegistered(record.server.clone()));
     }
     let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
-    let client = Client::new(&record.server).map_err(Error::Invalid)?;
+    let client = Client::new(&record.server).map_err(Error::from)?;
     let pre = match client.prelogin(&record.email).await {
         Ok(pre) => pre,
         Err(e) => {
@@ -312,11 +312,7 @@ async fn adopt_into_store(
         )));
     }
     if kdf.is_below_floor() && !options.allow_weak_kdf {
-        return Err(Error::Untrusted(format!(
-            "the server says the master password was changed on another device, but offers key derivation \
-             parameters below the recommended floor ({kdf}); refusing. If you chose them yourself and trust \
-             this server, run `openk login --allow-weak-kdf` on this device"
-        )));
+        return Err(Error::WeakKdfOffered(kdf));
     }
     let pk = password_key(password, pre.salt.0.clone(), kdf).await?;
     let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);

@@ -40,11 +40,14 @@ impl From<SyncError> for Error {
             SyncError::Unreachable { .. } => Self::Unreachable(e.to_string()),
             SyncError::NotAnswering { .. } => Self::NotAnswering(e.to_string()),
             SyncError::Tls(m) => Self::Tls(m),
-            SyncError::Unauthorized | SyncError::BadCredentials => Self::Session(e.to_string()),
+            SyncError::Unauthorized => Self::SessionEnded,
+            SyncError::BadCredentials => Self::Session(e.to_string()),
             SyncError::NotFound => Self::NotFound("that on the server".into()),
             SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
             SyncError::HeadMoved => Self::HeadMoved,
-            other => Self::Remote(other.to_string()),
+            SyncError::PlainHttp { host } => Self::PlainHttp { host },
+            SyncError::Setup(m) => Self::Invalid(m),
+            other => Self::Remote(other),
         }
     }
 }
@@ -128,12 +131,14 @@ pub struct RemoteStatus {
     /// `answering`, `not answering` (no answer in time), `unreachable`
     /// (refused, unknown host…), `tls error` or `error`.
     pub state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    /// What went wrong, if anything (a front end words it: the CLI adds
+    /// it to `status --json` as `problem`).
+    #[serde(skip)]
+    pub problem: Option<std::sync::Arc<Error>>,
 }
 
 impl RemoteStatus {
-    fn failed(&mut self, e: &Error) {
+    fn failed(&mut self, e: Error) {
         self.state = match e {
             Error::NotAnswering(_) => "not answering",
             Error::Unreachable(_) => "unreachable",
@@ -141,7 +146,7 @@ impl RemoteStatus {
             _ => "error",
         }
         .into();
-        self.problem = Some(e.to_string());
+        self.problem = Some(std::sync::Arc::new(e));
     }
 }
 
@@ -214,10 +219,7 @@ pub fn check_offered_kdf(kdf: &KdfParams, allow_weak: bool) -> Result<()> {
         )));
     }
     if kdf.is_below_floor() && !allow_weak {
-        return Err(Error::Invalid(format!(
-            "the server offers key derivation parameters below the recommended floor ({kdf}); refusing. \
-             If you set them yourself and trust this server, pass --allow-weak-kdf"
-        )));
+        return Err(Error::KdfBelowFloor(*kdf));
     }
     Ok(())
 }
@@ -238,19 +240,18 @@ pub const MAX_DEVICE_NAME: usize = 100;
 /// one, never the server's echo of it.
 ///
 /// # Errors
-/// [`Error::Invalid`] saying what is wrong.
+/// [`Error::BadDeviceName`] saying what is wrong.
 pub fn check_device_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > MAX_DEVICE_NAME {
-        return Err(Error::Invalid(format!(
-            "a device name must be 1 to {MAX_DEVICE_NAME} characters (pass --device-name NAME)"
-        )));
+        return Err(Error::BadDeviceName {
+            why: format!("be 1 to {MAX_DEVICE_NAME} characters"),
+        });
     }
     if n.chars().any(crate::text::is_unsafe) {
-        return Err(Error::Invalid(
-            "a device name must not contain control characters or bidi overrides (pass --device-name NAME)"
-                .into(),
-        ));
+        return Err(Error::BadDeviceName {
+            why: "not contain control characters or bidi overrides".into(),
+        });
     }
     Ok(n.to_owned())
 }
@@ -281,12 +282,7 @@ impl Session {
     }
 
     pub(super) fn remote_or_err(&self) -> Result<&RemoteRecord> {
-        self.remote.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "this vault is not connected to a server; run `openk register` or `openk login`"
-                    .into(),
-            )
-        })
+        self.remote.as_ref().ok_or(Error::NotConnected)
     }
 
     async fn save_remote(&mut self, mut record: RemoteRecord) -> Result<()> {
@@ -332,25 +328,22 @@ impl Session {
     }
 
     pub(super) fn tokens(&self) -> Result<Tokens> {
-        let sealed =
-            self.remote_or_err()?.tokens.as_ref().ok_or_else(|| {
-                Error::Session("logged out of the server; run `openk login`".into())
-            })?;
+        let sealed = self
+            .remote_or_err()?
+            .tokens
+            .as_ref()
+            .ok_or(Error::LoggedOut)?;
         open_json(
             &self.account_key,
             &aad_tokens(self.header.account_id),
             &sealed.0,
         )
-        .map_err(|e| {
-            Error::Damaged(format!(
-                "the stored server session cannot be read ({e}); run `openk login`"
-            ))
-        })
+        .map_err(|why| Error::SessionUnreadable { why })
     }
 
     fn client(&self) -> Result<Client> {
         Ok(Client::new(&self.remote_or_err()?.server)
-            .map_err(Error::Invalid)?
+            .map_err(Error::from)?
             .with_deadline(self.deadline))
     }
 
@@ -438,7 +431,7 @@ impl Session {
     /// ended), says whether a password change elsewhere is the reason.
     pub(super) async fn live_tokens(&self) -> Result<Tokens> {
         match self.tokens() {
-            Err(e @ Error::Session(_)) => Err(self.session_ended(e).await),
+            Err(e) if e.is_session_over() => Err(self.session_ended(e).await),
             other => other,
         }
     }

@@ -158,12 +158,7 @@ fn backwards(what: String) -> Error {
 /// A fork alarm: the server shows this device a history other than the one
 /// it accepted before.
 fn fork(vault_id: Uuid, what: String) -> Error {
-    Error::Untrusted(format!(
-        "fork detected on vault {vault_id}: {what}. The server is showing the devices of this account \
-         different histories (a server restored from an old copy, a split database, or an attack); \
-         nothing was applied. Do not trust this server's copy until its operator explains it; \
-         `openk sync --verify` compares everything item by item"
-    ))
+    Error::Fork { vault_id, what }
 }
 
 fn to_record(vault_id: Uuid, r: &Record) -> ItemRecord {

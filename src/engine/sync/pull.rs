@@ -49,13 +49,10 @@ fn check_chain(
         return Ok(());
     }
     match &m.prev {
-        None => Err(Error::Untrusted(format!(
-            "vault {vault_id}: the server's manifest number {} has no link to the manifest before it \
-             (it was made by an OpenK older than this one), and this device has already accepted a \
-             linked one, so it cannot tell this from a fork; nothing was applied. Update OpenK on every \
-             device of the account and run `openk sync` again",
-            m.counter
-        ))),
+        None => Err(Error::UnlinkedManifest {
+            vault_id,
+            counter: m.counter,
+        }),
         Some(prev) if m.counter == state.counter + 1 && *prev != manifest::hex_lower(&have) => {
             Err(fork(
                 vault_id,
@@ -265,12 +262,13 @@ impl Session {
         if let Some(m) = &manifest {
             let (items, digest) = digest_of(&lines);
             if m.head != pulled.head || m.items != items || m.digest != digest {
-                return Err(Error::Untrusted(format!(
-                    "vault {vault_id}: the server's records do not match the vault manifest \
-                     (manifest: {} items at revision {}; received state: {items} items at revision {}); \
-                     run `openk sync --verify` for an item-by-item check",
-                    m.items, m.head, pulled.head
-                )));
+                return Err(Error::ManifestMismatch {
+                    vault_id,
+                    manifest_items: m.items,
+                    manifest_head: m.head,
+                    items,
+                    head: pulled.head,
+                });
             }
         }
         let mut ops = Vec::new();
@@ -366,7 +364,7 @@ mod chain_tests {
     }
 
     fn is_fork(r: Result<()>) -> bool {
-        matches!(r, Err(Error::Untrusted(m)) if m.starts_with("fork detected"))
+        matches!(r, Err(Error::Fork { .. }))
     }
 
     #[test]
@@ -405,6 +403,6 @@ mod chain_tests {
         assert!(check_chain(v, &state(4, None), &manifest(4, None), [9; 32]).is_ok());
         // Once a manifest id is kept, an unlinked newer one is refused.
         let r = check_chain(v, &state(5, Some([9; 32])), &manifest(6, None), [8; 32]);
-        assert!(matches!(r, Err(Error::Untrusted(m)) if m.contains("no link")));
+        assert!(matches!(r, Err(Error::UnlinkedManifest { .. })));
     }
 }
