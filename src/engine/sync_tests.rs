@@ -720,14 +720,20 @@ async fn a_server_that_swaps_edits_or_moves_records_is_caught() {
         &crate::crypto::Aad::vault_meta(other),
         &serde_json::json!({ "name": "Other" }),
     );
-    sqlx::query("INSERT INTO vaults (id, account_id, wrapped_key, meta, revision, created_at) VALUES (?, ?, ?, ?, 1, 0)")
-        .bind(other.to_string())
-        .bind(a.account_id().to_string())
-        .bind(wrapped)
-        .bind(meta)
-        .execute(&pool)
-        .await
-        .expect("vault");
+    // The server keys accounts and vaults by ids of its own (client_id is
+    // the client's); this vault uses `other` as both.
+    sqlx::query(
+        "INSERT INTO vaults (id, client_id, account_id, wrapped_key, meta, revision, created_at) \
+                 VALUES (?, ?, (SELECT id FROM accounts WHERE client_id = ?), ?, ?, 1, 0)",
+    )
+    .bind(other.to_string())
+    .bind(other.to_string())
+    .bind(a.account_id().to_string())
+    .bind(wrapped)
+    .bind(meta)
+    .execute(&pool)
+    .await
+    .expect("vault");
     sqlx::query("UPDATE records SET vault_id = ?, revision = 1 WHERE item_id = ?")
         .bind(other.to_string())
         .bind(x.to_string())
@@ -1118,7 +1124,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
 
     let pool = server_pool(&db).await;
     let account = a.account_id().to_string();
-    let genuine: Vec<u8> = sqlx::query("SELECT password_mac FROM accounts WHERE id = ?")
+    let genuine: Vec<u8> = sqlx::query("SELECT password_mac FROM accounts WHERE client_id = ?")
         .bind(&account)
         .fetch_one(&pool)
         .await
@@ -1141,7 +1147,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     // A tampered MAC.
     let mut tampered = genuine.clone();
     tampered[0] ^= 1;
-    sqlx::query("UPDATE accounts SET password_mac = ? WHERE id = ?")
+    sqlx::query("UPDATE accounts SET password_mac = ? WHERE client_id = ?")
         .bind(&tampered)
         .bind(&account)
         .execute(&pool)
