@@ -19,7 +19,7 @@ impl To {
 }
 
 /// A job's answer for the app itself: one line for the status bar (what
-/// [`Reply::Done`] says).
+/// [`Reply::Done`](super::worker::Reply::Done) says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice(pub String);
 

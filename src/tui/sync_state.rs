@@ -54,6 +54,13 @@ pub fn message(e: &Error, server: Option<&str>) -> String {
              in a shell with the new password, then unlock with it",
             server.unwrap_or("URL")
         ),
+        Error::WrongPasswordRegistered(url) => format!(
+            "wrong password — try again. If it was changed on another device, run \
+             `openk login --server {url}` in a shell with the new one (check that this is your \
+             server first), then unlock with it"
+        ),
+        Error::Tampered(_) => format!("{e}; restore the vault directory from a backup"),
+        Error::HeadMoved | Error::KeptMoving(_) => format!("{e}; sync again"),
         other => other.to_string(),
     }
 }

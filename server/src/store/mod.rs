@@ -168,7 +168,7 @@ pub struct PushBatch<'a> {
     pub manifest: Option<&'a [u8]>,
     /// Apply only if the vault's head revision is still this.
     pub expected_head: Option<i64>,
-    /// The account's storage quota in bytes ([`Store::usage`]): a batch
+    /// The account's storage quota in bytes ([`AccountStore::usage`]): a batch
     /// that stores anything and would leave the account above it is not
     /// applied; a batch of deletions only is never refused.
     pub quota: Option<u64>,
@@ -256,7 +256,7 @@ pub trait AccountStore: Send + Sync {
     /// Creates an account with its first device. `Conflict` if the email
     /// exists (client ids are not unique: see [`Account::client_id`]).
     async fn create_account(&self, account: &Account, device: &Device) -> StoreResult<()>;
-    /// [`Store::create_account`] that also uses up a one-time invite code
+    /// [`AccountStore::create_account`] that also uses up a one-time invite code
     /// (by its hash), in one transaction: `Ok(false)` and nothing created
     /// when the code is unknown or used.
     async fn create_invited_account(

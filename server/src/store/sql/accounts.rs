@@ -52,7 +52,7 @@ macro_rules! sql_accounts {
                 Ok(())
             }
 
-            /// [`Store::usage`] inside a transaction.
+            /// [`AccountStore::usage`] inside a transaction.
             pub(super) async fn usage_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 account_id: &str,
