@@ -1157,7 +1157,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     assert!(m.contains("MAC does not verify"), "{m}");
     assert_eq!(stored_header(&b_dir).await, before);
     // No MAC at all.
-    sqlx::query("UPDATE accounts SET password_mac = NULL WHERE id = ?")
+    sqlx::query("UPDATE accounts SET password_mac = NULL WHERE client_id = ?")
         .bind(&account)
         .execute(&pool)
         .await
@@ -1167,7 +1167,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     assert_eq!(stored_header(&b_dir).await, before);
     // Lowered KDF parameters: refused before any key derivation.
     sqlx::query(
-        "UPDATE accounts SET password_mac = ?, kdf_memory_kib = 64, kdf_iterations = 1 WHERE id = ?",
+        "UPDATE accounts SET password_mac = ?, kdf_memory_kib = 64, kdf_iterations = 1 WHERE client_id = ?",
     )
     .bind(&genuine)
     .bind(&account)
@@ -1192,7 +1192,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     b.close().await;
 
     // The genuine values are adopted.
-    sqlx::query("UPDATE accounts SET kdf_memory_kib = ?, kdf_iterations = ? WHERE id = ?")
+    sqlx::query("UPDATE accounts SET kdf_memory_kib = ?, kdf_iterations = ? WHERE client_id = ?")
         .bind(i64::from(KdfParams::FLOOR.memory_kib))
         .bind(i64::from(KdfParams::FLOOR.iterations))
         .bind(&account)
