@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 /// Environment variable holding a log filter directive.
@@ -45,11 +46,10 @@ pub fn init_file(
     verbosity: u8,
 ) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
     let (writer, guard) = rolling_file(dir)?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter(verbosity.max(1)))
-        .with_ansi(false)
-        .with_writer(writer.and(std::io::stderr.with_max_level(tracing::Level::WARN)))
-        .try_init();
+    init_plain(
+        verbosity,
+        writer.and(std::io::stderr.with_max_level(tracing::Level::WARN)),
+    );
     Ok(guard)
 }
 
@@ -63,12 +63,20 @@ pub fn init_file_only(
     verbosity: u8,
 ) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
     let (writer, guard) = rolling_file(dir)?;
+    init_plain(verbosity, writer);
+    Ok(guard)
+}
+
+/// The long-running modes' subscriber: at least info, no colours.
+fn init_plain<W>(verbosity: u8, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(verbosity.max(1)))
         .with_ansi(false)
         .with_writer(writer)
         .try_init();
-    Ok(guard)
 }
 
 /// The daily-rolling log file in `dir` (created private), written off the

@@ -57,21 +57,19 @@ impl Session {
         if let Some(r) = &remote {
             super::state::verify_remote(&self.state_key, &self.header, r)?;
         }
-        Ok(Self::from_parts(super::SessionParts {
-            dir: self.dir.clone(),
-            store,
-            header: self.header.clone(),
+        let keys = super::SessionKeys {
             secret_key: SecretKey::parse(&self.secret_key.display())?,
             account_key: self.account_key.duplicate(),
             derived: crate::crypto::keys::DerivedKeys {
                 unlock: self.unlock_key.duplicate(),
                 auth: self.auth_key.duplicate(),
             },
-            remote,
             keypair: AccountKeyPair::from_private_bytes(&self.keypair.to_private_bytes())?,
-            vaults: self.vaults.iter().map(Vault::duplicate).collect(),
-            loaded: None,
-        }))
+        };
+        let vaults = self.vaults.iter().map(Vault::duplicate).collect();
+        let mut handle = Self::from_parts(&self.dir, store, self.header.clone(), keys, vaults);
+        handle.remote = remote;
+        Ok(handle)
     }
 
     /// Catches up with what other writers committed since this handle last
@@ -206,13 +204,7 @@ impl Session {
             let before = loaded.entries.len();
             loaded.entries.retain(|e| !ids.contains(&e.r.id));
             if loaded.entries.len() != before {
-                loaded.by_id = loaded
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (e.r.id, i))
-                    .collect();
-                loaded.search = None;
+                loaded.reindex();
             }
         }
     }
@@ -352,30 +344,16 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::{Field, FieldKind, ItemKind, label};
+    use super::super::model::{Field, FieldKind, label};
     use super::super::sync::SyncOptions;
     use super::super::test_server::TestServer;
     use super::super::{ItemDraft, ItemPatch, Session, remote};
-    use crate::crypto::{KdfParams, SecretString};
+    use crate::crypto::KdfParams;
 
-    const PASSWORD: &str = "correct horse battery staple";
-
-    fn pw() -> SecretString {
-        SecretString::from(PASSWORD.to_owned())
-    }
+    use super::super::test_fixtures::password as pw;
 
     fn draft(name: &str, password: &str) -> ItemDraft {
-        ItemDraft {
-            kind: ItemKind::Login,
-            name: name.into(),
-            fields: vec![
-                Field::new(label::USERNAME, "alice", FieldKind::Text),
-                Field::new(label::PASSWORD, password, FieldKind::Secret),
-            ],
-            tags: vec![],
-            folder: None,
-            favorite: false,
-        }
+        super::super::test_fixtures::login(name, "alice", password)
     }
 
     fn set(l: &str, v: &str) -> ItemPatch {

@@ -409,13 +409,7 @@ impl Session {
             && let Some(i) = loaded.by_id.remove(&id)
         {
             loaded.entries.remove(i);
-            loaded.by_id = loaded
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.r.id, i))
-                .collect();
-            loaded.search = None;
+            loaded.reindex();
         }
     }
 

@@ -197,19 +197,9 @@ mod tests {
                 .collect(),
         };
         let mut overview = Overview {
-            name: name.into(),
-            kind: ItemKind::Login,
-            subtitle: None,
-            urls: vec![],
-            tags: vec![],
-            folder: None,
-            favorite: false,
-            has_totp: false,
             created_at: 1,
             updated_at: at,
-            trashed_at: None,
-            updated_by: None,
-            conflict: None,
+            ..Overview::new(name, ItemKind::Login)
         };
         model::derive_overview(ItemKind::Login, &details, &mut overview);
         Item {

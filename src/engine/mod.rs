@@ -142,41 +142,42 @@ pub struct Session {
     deadline: Option<crate::sync::client::Deadline>,
 }
 
-/// What an unlocked [`Session`] is made of, as `init`, the unlock, `login`
-/// and [`Session::handle`] have it.
-struct SessionParts {
-    dir: PathBuf,
-    store: Store,
-    header: Header,
+/// The keys an unlocked [`Session`] holds, as `init`, the unlock, `login`
+/// and [`Session::handle`] have them.
+struct SessionKeys {
     secret_key: SecretKey,
     account_key: Key,
     /// The keys the password and Secret Key derive.
     derived: crypto::keys::DerivedKeys,
-    remote: Option<remote::RemoteRecord>,
     keypair: AccountKeyPair,
-    vaults: Vec<Vault>,
-    loaded: Option<Loaded>,
 }
 
 impl Session {
     /// The one constructor of the unlocked state: the key that
     /// authenticates local state comes from the account key; nothing is
-    /// adopted, seen or time-limited yet.
-    fn from_parts(p: SessionParts) -> Self {
-        let state_key = crypto::keys::local_state_key(&p.account_key);
+    /// adopted, seen, loaded or time-limited yet, and no server record is
+    /// set (the callers that have one set `remote`).
+    fn from_parts(
+        dir: &std::path::Path,
+        store: Store,
+        header: Header,
+        keys: SessionKeys,
+        vaults: Vec<Vault>,
+    ) -> Self {
+        let state_key = crypto::keys::local_state_key(&keys.account_key);
         Self {
-            dir: p.dir,
-            store: p.store,
-            header: p.header,
-            secret_key: p.secret_key,
-            account_key: p.account_key,
+            dir: dir.to_path_buf(),
+            store,
+            header,
+            secret_key: keys.secret_key,
+            account_key: keys.account_key,
             state_key,
-            auth_key: p.derived.auth,
-            unlock_key: p.derived.unlock,
-            remote: p.remote,
-            keypair: p.keypair,
-            vaults: p.vaults,
-            loaded: p.loaded,
+            auth_key: keys.derived.auth,
+            unlock_key: keys.derived.unlock,
+            remote: None,
+            keypair: keys.keypair,
+            vaults,
+            loaded: None,
             adopted_password_change: false,
             seen: None,
             deadline: None,
@@ -193,6 +194,18 @@ impl Loaded {
             damaged: Vec::new(),
             search: None,
         }
+    }
+
+    /// After entries were removed: the id index rebuilt, the search index
+    /// dropped (the next search rebuilds it).
+    fn reindex(&mut self) {
+        self.by_id = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.r.id, i))
+            .collect();
+        self.search = None;
     }
 }
 
@@ -285,6 +298,8 @@ impl Session {
 
 #[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 #[cfg(test)]
 pub(crate) mod test_server;
 #[cfg(test)]

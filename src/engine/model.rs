@@ -308,6 +308,29 @@ pub struct Overview {
     pub conflict: Option<SyncConflict>,
 }
 
+impl Overview {
+    /// An overview with a name and a kind and nothing else: no fields
+    /// derived, no tags, no folder, no times.
+    #[must_use]
+    pub fn new(name: impl Into<String>, kind: ItemKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            subtitle: None,
+            urls: Vec::new(),
+            tags: Vec::new(),
+            folder: None,
+            favorite: false,
+            has_totp: false,
+            created_at: 0,
+            updated_at: 0,
+            trashed_at: None,
+            updated_by: None,
+            conflict: None,
+        }
+    }
+}
+
 /// What a sync merge decided for the user to check: the labels of the
 /// fields both devices changed, and the version in history that holds the
 /// other side.
@@ -434,21 +457,7 @@ mod tests {
                 Field::new(label::CVV, "123", FieldKind::Secret),
             ],
         };
-        let mut o = Overview {
-            name: "Visa".into(),
-            kind: ItemKind::Card,
-            subtitle: None,
-            urls: vec![],
-            tags: vec![],
-            folder: None,
-            favorite: false,
-            has_totp: false,
-            created_at: 0,
-            updated_at: 0,
-            trashed_at: None,
-            updated_by: None,
-            conflict: None,
-        };
+        let mut o = Overview::new("Visa", ItemKind::Card);
         derive_overview(ItemKind::Card, &details, &mut o);
         assert_eq!(o.subtitle.as_deref(), Some("•••• 4242"));
         let json = serde_json::to_string(&o).expect("json");

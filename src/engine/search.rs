@@ -544,19 +544,10 @@ mod tests {
                 version: 1,
             },
             overview: Overview {
-                name: name.into(),
-                kind,
                 subtitle: user.map(Into::into),
-                urls: vec![],
                 tags: tags.iter().map(|t| (*t).to_owned()).collect(),
                 folder: folder.map(Into::into),
-                favorite: false,
-                has_totp: false,
-                created_at: 0,
-                updated_at: 0,
-                trashed_at: None,
-                updated_by: None,
-                conflict: None,
+                ..Overview::new(name, kind)
             },
         }
     }

@@ -9,22 +9,14 @@ use proptest::prelude::*;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::model::{Field, FieldKind, ItemKind, label};
+use super::model::{Field, FieldKind, label};
 use super::sync::SyncOptions;
 use super::*;
 use crate::crypto::{KdfParams, SecretString};
 
-const FAST: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
-const PASSWORD: &str = "correct horse battery staple";
-const EMAIL: &str = "sync@example.org";
+use super::test_fixtures::{FAST_KDF as FAST, login, password as pw};
 
-fn pw() -> SecretString {
-    SecretString::from(PASSWORD.to_owned())
-}
+const EMAIL: &str = "sync@example.org";
 
 use super::test_server::TestServer;
 
@@ -75,20 +67,6 @@ impl Account {
 
 async fn sync(v: &mut Session) -> sync::SyncReport {
     v.sync(&SyncOptions::default()).await.expect("sync")
-}
-
-fn login_draft(name: &str, user: &str, password: &str) -> ItemDraft {
-    ItemDraft {
-        kind: ItemKind::Login,
-        name: name.into(),
-        fields: vec![
-            Field::new(label::USERNAME, user, FieldKind::Text),
-            Field::new(label::PASSWORD, password, FieldKind::Secret),
-        ],
-        tags: vec![],
-        folder: None,
-        favorite: false,
-    }
 }
 
 fn set(label_: &str, value: &str) -> ItemPatch {
@@ -147,11 +125,8 @@ async fn state(v: &mut Session) -> BTreeMap<Uuid, (String, String, bool)> {
 async fn a_second_device_gets_everything_and_changes_flow_both_ways() {
     let server = TestServer::start("memory").await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let gh = a
-        .add(login_draft("GitHub", "octo", "one"))
-        .await
-        .expect("add");
-    a.add(login_draft("Bank", "me", "pin")).await.expect("add");
+    let gh = a.add(login("GitHub", "octo", "one")).await.expect("add");
+    a.add(login("Bank", "me", "pin")).await.expect("add");
     let r = sync(&mut a).await;
     assert_eq!(r.vaults[0].pushed, 2);
     assert_eq!(a.local_sync_status().await.expect("status").pending, 0);
@@ -204,10 +179,7 @@ async fn a_second_device_gets_everything_and_changes_flow_both_ways() {
 async fn offline_edits_to_different_fields_merge_and_same_field_is_flagged() {
     let server = TestServer::start("memory").await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let item = a
-        .add(login_draft("Mail", "ann", "base"))
-        .await
-        .expect("add");
+    let item = a.add(login("Mail", "ann", "base")).await.expect("add");
     let id = item.r.id;
     sync(&mut a).await;
     let mut b = acct.device().await;
@@ -281,18 +253,8 @@ async fn offline_edits_to_different_fields_merge_and_same_field_is_flagged() {
 async fn edit_beats_trash_and_purge() {
     let server = TestServer::start("memory").await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let one = a
-        .add(login_draft("One", "u", "p1"))
-        .await
-        .expect("add")
-        .r
-        .id;
-    let two = a
-        .add(login_draft("Two", "u", "p2"))
-        .await
-        .expect("add")
-        .r
-        .id;
+    let one = a.add(login("One", "u", "p1")).await.expect("add").r.id;
+    let two = a.add(login("Two", "u", "p2")).await.expect("add").r.id;
     sync(&mut a).await;
     let mut b = acct.device().await;
     sync(&mut b).await;
@@ -319,12 +281,7 @@ async fn edit_beats_trash_and_purge() {
     assert_eq!(state(&mut a).await, state(&mut b).await);
 
     // The purge reaches the server first, the edit second.
-    let three = a
-        .add(login_draft("Three", "u", "p3"))
-        .await
-        .expect("add")
-        .r
-        .id;
+    let three = a.add(login("Three", "u", "p3")).await.expect("add").r.id;
     sync(&mut a).await;
     sync(&mut b).await;
     b.purge(three).await.expect("purge");
@@ -419,7 +376,7 @@ async fn a_push_whose_answer_was_lost_is_replayed_once() {
         .await
         .expect("init");
     a.register(&proxy.url, EMAIL, "a").await.expect("register");
-    let id = a.add(login_draft("X", "u", "p")).await.expect("add").r.id;
+    let id = a.add(login("X", "u", "p")).await.expect("add").r.id;
     sync(&mut a).await;
     a.update(id, &set(label::PASSWORD, "q"))
         .await
@@ -509,7 +466,7 @@ async fn a_push_whose_answer_was_lost_is_replayed_once() {
 async fn unreachable_server_keeps_changes_pending() {
     let server = TestServer::start("memory").await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let id = a.add(login_draft("X", "u", "p")).await.expect("add").r.id;
+    let id = a.add(login("X", "u", "p")).await.expect("add").r.id;
     sync(&mut a).await;
     let mut b = acct.device().await;
     sync(&mut b).await;
@@ -536,18 +493,8 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let url = format!("sqlite://{}", db.display());
     let server = TestServer::start(&url).await;
     let (_acct, mut a) = Account::new(&server).await;
-    let keep = a
-        .add(login_draft("Keep", "u", "p"))
-        .await
-        .expect("add")
-        .r
-        .id;
-    let lost = a
-        .add(login_draft("Lost", "u", "p"))
-        .await
-        .expect("add")
-        .r
-        .id;
+    let keep = a.add(login("Keep", "u", "p")).await.expect("add").r.id;
+    let lost = a.add(login("Lost", "u", "p")).await.expect("add").r.id;
     sync(&mut a).await;
     let r = a
         .sync(&SyncOptions {
@@ -612,8 +559,8 @@ async fn lying_setup() -> (
     let db = tmp.path().join("server.db");
     let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let x = a.add(login_draft("X", "u", "px")).await.expect("add").r.id;
-    let y = a.add(login_draft("Y", "u", "py")).await.expect("add").r.id;
+    let x = a.add(login("X", "u", "px")).await.expect("add").r.id;
+    let y = a.add(login("Y", "u", "py")).await.expect("add").r.id;
     sync(&mut a).await;
     let mut b = acct.device().await;
     sync(&mut b).await;
@@ -867,7 +814,7 @@ async fn run_scenario(devices: usize, ops: Vec<Op>) {
             Op::Add(d) => {
                 let v = format!("p{n}");
                 let it = ds[d]
-                    .add(login_draft(&format!("item{n}"), &format!("u{n}"), &v))
+                    .add(login(&format!("item{n}"), &format!("u{n}"), &v))
                     .await
                     .expect("add");
                 saved.push((d, it.r.id, label::PASSWORD, v));
@@ -985,7 +932,7 @@ async fn stored_header(dir: &Path) -> String {
 async fn password_changed_on_another_device_is_adopted_at_unlock() {
     let server = TestServer::start("memory").await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let id = a.add(login_draft("X", "u", "p1")).await.expect("add").r.id;
+    let id = a.add(login("X", "u", "p1")).await.expect("add").r.id;
     sync(&mut a).await;
     let mut b = acct.device().await;
     sync(&mut b).await;
@@ -1108,7 +1055,7 @@ async fn a_password_change_the_server_cannot_prove_is_refused() {
     let db = tmp.path().join("server.db");
     let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
     let (mut acct, mut a) = Account::new(&server).await;
-    let id = a.add(login_draft("X", "u", "p1")).await.expect("add").r.id;
+    let id = a.add(login("X", "u", "p1")).await.expect("add").r.id;
     sync(&mut a).await;
     let mut b = acct.device().await;
     sync(&mut b).await;

@@ -15,12 +15,8 @@ use super::*;
 use crate::crypto::{Aad, KdfParams, Key, SecretKey, SecretString};
 use crate::store::Store;
 
-const FAST: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
-const PASSWORD: &str = "correct horse battery staple";
+use super::test_fixtures::{FAST_KDF as FAST, PASSWORD, draft, login};
+
 const TOTP_SEED: &str = "JBSWY3DPEHPK3PXP";
 
 fn pw(s: &str) -> SecretString {
@@ -51,28 +47,6 @@ fn err<T>(r: Result<T>) -> Error {
         Ok(_) => panic!("expected an error, got success"),
         Err(e) => e,
     }
-}
-
-fn draft(kind: ItemKind, name: &str, fields: Vec<Field>) -> ItemDraft {
-    ItemDraft {
-        kind,
-        name: name.to_owned(),
-        fields,
-        tags: Vec::new(),
-        folder: None,
-        favorite: false,
-    }
-}
-
-fn login(name: &str, user: &str, password: &str) -> ItemDraft {
-    draft(
-        ItemKind::Login,
-        name,
-        vec![
-            Field::new(label::USERNAME, user, FieldKind::Text),
-            Field::new(label::PASSWORD, password, FieldKind::Secret),
-        ],
-    )
 }
 
 fn note(name: &str, text: &str) -> ItemDraft {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use super::model::now_millis;
 use super::{
-    ExposeSecret, KdfParams, Loaded, SecretString, Session, SessionParts, UnlockOptions, Vault,
+    ExposeSecret, KdfParams, Loaded, SecretString, Session, SessionKeys, UnlockOptions, Vault,
     files, remote, state,
 };
 use crate::crypto::{self, Aad, AccountKeyPair, Key, SecretKey};
@@ -125,18 +125,15 @@ impl Session {
         store.initialise(&header, &record).await?;
         files::restrict_db_files(dir)?;
         tracing::info!(account = %account_id, vault = %record.id, "created vault");
-        Ok(Self::from_parts(SessionParts {
-            dir: dir.to_path_buf(),
-            store,
-            header,
+        let keys = SessionKeys {
             secret_key,
             account_key,
             derived,
-            remote: None,
             keypair,
-            vaults: vec![vault],
-            loaded: Some(Loaded::empty()),
-        }))
+        };
+        let mut session = Self::from_parts(dir, store, header, keys, vec![vault]);
+        session.loaded = Some(Loaded::empty());
+        Ok(session)
     }
 
     /// Opens the vault in `dir` with the master password and the Secret Key
@@ -327,18 +324,15 @@ impl Session {
             }
         }
         tracing::debug!(account = %header.account_id, vaults = vaults.len(), "unlocked");
-        Ok(Self::from_parts(SessionParts {
-            dir: dir.to_path_buf(),
-            store,
-            header,
+        let keys = SessionKeys {
             secret_key,
             account_key,
             derived,
-            remote,
             keypair,
-            vaults,
-            loaded: None,
-        }))
+        };
+        let mut session = Self::from_parts(dir, store, header, keys, vaults);
+        session.remote = remote;
+        Ok(session)
     }
 
     /// Whether `password` is this vault's master password (runs the KDF;

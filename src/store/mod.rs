@@ -251,6 +251,33 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// A write transaction that has replaced the header with `header`, if
+    /// the stored one is still `expected` (compared as parsed headers: an
+    /// old writer's key order may differ).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another process changed the header first.
+    async fn write_replacing_header(
+        &self,
+        expected: &Header,
+        header: &Header,
+    ) -> Result<Transaction<'static, Sqlite>> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let current: Vec<u8> = row.try_get("value")?;
+        let same = serde_json::from_slice::<Header>(&current)
+            .ok()
+            .and_then(|h| serde_json::to_vec(&h).ok())
+            == serde_json::to_vec(expected).ok();
+        if !same {
+            return Err(StoreError::Conflict(header.account_id));
+        }
+        Self::put_header(&mut tx, header).await?;
+        Ok(tx)
+    }
+
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
         if let Some(dir) = &self.read_only {
             return Err(StoreError::ReadOnly(dir.clone()));
@@ -327,17 +354,7 @@ impl Store {
         header: &Header,
         meta: Option<(&str, &[u8])>,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
-            .fetch_one(&mut *tx)
-            .await?;
-        let current: Vec<u8> = row.try_get("value")?;
-        let expected_json =
-            serde_json::to_vec(expected).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        if current != expected_json {
-            return Err(StoreError::Conflict(header.account_id));
-        }
-        Self::put_header(&mut tx, header).await?;
+        let mut tx = self.write_replacing_header(expected, header).await?;
         if let Some((key, value)) = meta {
             debug_assert_ne!(key, "header");
             sql::put_meta(&mut tx, key, value).await?;
@@ -360,20 +377,7 @@ impl Store {
         remote: Option<&[u8]>,
         sync_macs: &[(Uuid, Vec<u8>)],
     ) -> Result<()> {
-        let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT value FROM meta WHERE key = 'header'")
-            .fetch_one(&mut *tx)
-            .await?;
-        let current: Vec<u8> = row.try_get("value")?;
-        // Compared as parsed headers: an old writer's key order may differ.
-        let same = serde_json::from_slice::<Header>(&current)
-            .ok()
-            .and_then(|h| serde_json::to_vec(&h).ok())
-            == serde_json::to_vec(expected).ok();
-        if !same {
-            return Err(StoreError::Conflict(header.account_id));
-        }
-        Self::put_header(&mut tx, header).await?;
+        let mut tx = self.write_replacing_header(expected, header).await?;
         if let Some(value) = remote {
             sqlx::query("UPDATE meta SET value = ? WHERE key = 'remote'")
                 .bind(value)
@@ -546,21 +550,22 @@ mod tests {
         }
     }
 
+    /// Makes `store` a vault's store; returns the vault's id.
+    async fn initialise(store: &Store) -> Uuid {
+        let vault = Uuid::now_v7();
+        let record = VaultRecord {
+            id: vault,
+            wrapped_key: vec![9],
+            meta: vec![8],
+            created_at: 0,
+        };
+        store.initialise(&header(), &record).await.expect("init");
+        vault
+    }
+
     async fn setup() -> (Store, Uuid) {
         let store = Store::memory().await.expect("store");
-        let vault = Uuid::now_v7();
-        store
-            .initialise(
-                &header(),
-                &VaultRecord {
-                    id: vault,
-                    wrapped_key: vec![9],
-                    meta: vec![8],
-                    created_at: 0,
-                },
-            )
-            .await
-            .expect("init");
+        let vault = initialise(&store).await;
         (store, vault)
     }
 
@@ -664,19 +669,7 @@ mod tests {
         let live = tempfile::tempdir().expect("tmp");
         let (store, vault) = {
             let store = Store::open(live.path(), true).await.expect("create");
-            let vault = Uuid::now_v7();
-            store
-                .initialise(
-                    &header(),
-                    &VaultRecord {
-                        id: vault,
-                        wrapped_key: vec![9],
-                        meta: vec![8],
-                        created_at: 0,
-                    },
-                )
-                .await
-                .expect("init");
+            let vault = initialise(&store).await;
             (store, vault)
         };
         let id = Uuid::now_v7();

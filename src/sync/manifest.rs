@@ -33,6 +33,20 @@ pub struct Line {
     pub hash: [u8; 32],
 }
 
+impl Line {
+    /// The line of a version: `hash` is the record's hash, `None` for a
+    /// tombstone.
+    #[must_use]
+    pub fn new(item_id: Uuid, version: u64, deleted: bool, hash: Option<[u8; 32]>) -> Self {
+        Self {
+            item_id,
+            version,
+            deleted,
+            hash: hash.unwrap_or([0; 32]),
+        }
+    }
+}
+
 /// The digest over every line, in item id order (the input is sorted here).
 #[must_use]
 pub fn digest(lines: &mut [Line]) -> [u8; 32] {

@@ -47,6 +47,22 @@ pub enum Action {
 }
 
 impl Action {
+    /// How far a movement action moves a list's selection (`None` for the
+    /// other actions): one row, a page of ten, or to either end.
+    #[must_use]
+    pub fn movement(self) -> Option<i64> {
+        let end = i64::from(u32::MAX);
+        match self {
+            Self::Up => Some(-1),
+            Self::Down => Some(1),
+            Self::PageUp => Some(-10),
+            Self::PageDown => Some(10),
+            Self::Top => Some(-end),
+            Self::Bottom => Some(end),
+            _ => None,
+        }
+    }
+
     pub const ALL: [Self; 33] = [
         Self::Quit,
         Self::Help,

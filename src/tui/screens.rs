@@ -14,7 +14,9 @@ use super::app::App;
 use super::input::{Edit, TextInput};
 use super::popups::passwd::TOO_WEAK;
 use super::popups::strength_of;
-use super::widgets::{block, centered, masked_spans, password_line, spinner, strength_lines};
+use super::widgets::{
+    block, centered, keys_line, masked_spans, password_line, progress_line, strength_lines,
+};
 use super::worker::Request;
 use crate::engine::SecretString;
 
@@ -141,7 +143,8 @@ pub(crate) fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let r = centered(area, 64, 12);
     f.render_widget(Clear, r);
-    let mut lines = vec![
+    let working = s.busy.then_some("Unlocking (deriving keys)");
+    let lines = vec![
         Line::from(Span::styled("OpenK is locked", t.title)),
         Line::from(Span::styled(
             format!("vault {}", app.settings.vault_dir.display()),
@@ -155,32 +158,15 @@ pub(crate) fn draw_unlock(f: &mut Frame, app: &App, area: Rect) {
                 .collect::<Vec<_>>(),
         ),
         Line::default(),
+        progress_line(app, working, s.error.as_deref()),
+        app.message
+            .as_ref()
+            .map_or_else(Line::default, |(m, _, _)| {
+                Line::from(Span::styled(m.clone(), t.dim))
+            }),
+        Line::default(),
+        keys_line(app, &[("Enter", "unlock"), ("Esc", "quit")]),
     ];
-    if s.busy {
-        lines.push(Line::from(Span::styled(
-            format!("{} Unlocking (deriving keys)…", spinner(app)),
-            t.accent,
-        )));
-    } else if let Some(e) = &s.error {
-        lines.push(Line::from(Span::styled(
-            crate::text::line(e).into_owned(),
-            t.danger,
-        )));
-    } else {
-        lines.push(Line::default());
-    }
-    if let Some((m, _, _)) = &app.message {
-        lines.push(Line::from(Span::styled(m.clone(), t.dim)));
-    } else {
-        lines.push(Line::default());
-    }
-    lines.push(Line::default());
-    lines.push(Line::from(vec![
-        Span::styled("Enter", t.accent),
-        Span::styled(" unlock   ", t.dim),
-        Span::styled("Esc", t.accent),
-        Span::styled(" quit", t.dim),
-    ]));
     f.render_widget(Paragraph::new(lines).block(block(app, "Unlock", true)), r);
 }
 
@@ -191,105 +177,83 @@ pub(crate) fn draw_create(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let r = centered(area, 76, 18);
     f.render_widget(Clear, r);
+    let styled = |text: &str, style| Line::from(Span::styled(text.to_owned(), style));
     let mut lines = Vec::new();
     match &s.step {
         CreateStep::Password | CreateStep::Working => {
-            lines.push(Line::from(Span::styled("Welcome to OpenK", t.title)));
-            lines.push(Line::from(Span::styled(
-                "There is no vault yet. Choose a master password: it encrypts",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                "everything, and nobody can recover it for you.",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                format!("vault {}", app.settings.vault_dir.display()),
-                t.dim,
-            )));
-            lines.push(Line::default());
-            lines.push(password_line(
-                app,
-                "Master password",
-                &s.first,
-                !s.on_second,
-            ));
-            lines.push(password_line(app, "Repeat it", &s.second, s.on_second));
-            lines.push(Line::default());
+            let working = matches!(s.step, CreateStep::Working)
+                .then_some("Creating your vault (deriving keys)");
+            lines.extend([
+                styled("Welcome to OpenK", t.title),
+                styled(
+                    "There is no vault yet. Choose a master password: it encrypts",
+                    t.text,
+                ),
+                styled("everything, and nobody can recover it for you.", t.text),
+                styled(
+                    &format!("vault {}", app.settings.vault_dir.display()),
+                    t.dim,
+                ),
+                Line::default(),
+                password_line(app, "Master password", &s.first, !s.on_second),
+                password_line(app, "Repeat it", &s.second, s.on_second),
+                Line::default(),
+            ]);
             lines.extend(strength_lines(app, s.first.as_str()));
-            lines.push(Line::default());
-            if matches!(s.step, CreateStep::Working) {
-                lines.push(Line::from(Span::styled(
-                    format!("{} Creating your vault (deriving keys)…", spinner(app)),
-                    t.accent,
-                )));
-            } else if let Some(e) = &s.error {
-                lines.push(Line::from(Span::styled(
-                    crate::text::line(e).into_owned(),
-                    t.danger,
-                )));
-            } else {
-                lines.push(Line::default());
-            }
-            lines.push(Line::default());
-            lines.push(Line::from(vec![
-                Span::styled("Enter", t.accent),
-                Span::styled(" next   ", t.dim),
-                Span::styled("Tab", t.accent),
-                Span::styled(" switch field   ", t.dim),
-                Span::styled("Esc", t.accent),
-                Span::styled(" quit", t.dim),
-            ]));
+            lines.extend([
+                Line::default(),
+                progress_line(app, working, s.error.as_deref()),
+                Line::default(),
+                keys_line(
+                    app,
+                    &[("Enter", "next"), ("Tab", "switch field"), ("Esc", "quit")],
+                ),
+            ]);
         }
         CreateStep::Kit { secret_key, kit } => {
-            lines.push(Line::from(Span::styled(
-                "Your vault is ready. Save your Emergency Kit now",
-                t.title,
-            )));
-            lines.push(Line::default());
-            lines.push(Line::from(Span::styled(
-                "Opening this vault on another device, or after a disk failure,",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                "needs BOTH your master password AND this Secret Key:",
-                t.text,
-            )));
-            lines.push(Line::default());
-            lines.push(Line::from(vec![
-                Span::styled("  Secret Key  ", t.text),
-                Span::styled(secret_key.as_str().to_owned(), t.matched),
-            ]));
-            lines.push(Line::default());
+            lines.extend([
+                styled("Your vault is ready. Save your Emergency Kit now", t.title),
+                Line::default(),
+                styled(
+                    "Opening this vault on another device, or after a disk failure,",
+                    t.text,
+                ),
+                styled(
+                    "needs BOTH your master password AND this Secret Key:",
+                    t.text,
+                ),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("  Secret Key  ", t.text),
+                    Span::styled(secret_key.as_str().to_owned(), t.matched),
+                ]),
+                Line::default(),
+            ]);
             match kit {
-                Ok(path) => {
-                    lines.push(Line::from(Span::styled(
+                Ok(path) => lines.extend([
+                    styled(
                         "The Emergency Kit (Secret Key + instructions) was written to",
                         t.text,
-                    )));
-                    lines.push(Line::from(Span::styled(
-                        format!("  {}  (mode 0600)", path.display()),
-                        t.accent,
-                    )));
-                }
-                Err(e) => lines.push(Line::from(Span::styled(
-                    format!("Could not write the Emergency Kit ({e}); `openk kit` shows it."),
+                    ),
+                    styled(&format!("  {}  (mode 0600)", path.display()), t.accent),
+                ]),
+                Err(e) => lines.push(styled(
+                    &format!("Could not write the Emergency Kit ({e}); `openk kit` shows it."),
                     t.danger,
-                ))),
+                )),
             }
-            lines.push(Line::from(Span::styled(
-                "Print it or copy it somewhere offline, then delete the file.",
-                t.text,
-            )));
-            lines.push(Line::from(Span::styled(
-                "`openk kit` shows it again after unlocking.",
-                t.dim,
-            )));
-            lines.push(Line::default());
-            lines.push(Line::from(vec![
-                Span::styled("Enter", t.accent),
-                Span::styled(" I have saved my Emergency Kit — open the vault", t.dim),
-            ]));
+            lines.extend([
+                styled(
+                    "Print it or copy it somewhere offline, then delete the file.",
+                    t.text,
+                ),
+                styled("`openk kit` shows it again after unlocking.", t.dim),
+                Line::default(),
+                keys_line(
+                    app,
+                    &[("Enter", "I have saved my Emergency Kit — open the vault")],
+                ),
+            ]);
         }
     }
     let title = if matches!(s.step, CreateStep::Kit { .. }) {

@@ -24,6 +24,7 @@ use super::theme::Theme;
 use super::ui;
 use super::worker::{Reply, Request, Worker};
 use crate::engine::model::{Field, FieldKind, ItemKind, label, now_millis};
+use crate::engine::test_fixtures::login;
 use crate::engine::{ItemDraft, KdfParams, SecretString, Session};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -55,20 +56,6 @@ struct Harness {
     /// Whether `pump` waits for network jobs to finish.
     wait_for_network: bool,
     _tmp: tempfile::TempDir,
-}
-
-fn login(name: &str, user: &str, password: &str) -> ItemDraft {
-    ItemDraft {
-        kind: ItemKind::Login,
-        name: name.into(),
-        fields: vec![
-            Field::new(label::USERNAME, user, FieldKind::Text),
-            Field::new(label::PASSWORD, password, FieldKind::Secret),
-        ],
-        tags: vec![],
-        folder: None,
-        favorite: false,
-    }
 }
 
 /// A vault with a few items of different kinds.

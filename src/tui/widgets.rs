@@ -250,6 +250,72 @@ pub(crate) fn entry_line(
     Line::from(spans)
 }
 
+/// One line of key hints: each key (accented) then what it does (dim).
+pub(crate) fn keys_line(app: &App, keys: &[(&str, &str)]) -> Line<'static> {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    for (i, (key, what)) in keys.iter().enumerate() {
+        let gap = if i + 1 < keys.len() { "   " } else { "" };
+        spans.push(Span::styled((*key).to_owned(), t.accent));
+        spans.push(Span::styled(format!(" {what}{gap}"), t.dim));
+    }
+    Line::from(spans)
+}
+
+/// A yes/no question's lines: the text, then `y` (in the danger colour)
+/// with what it does and the keys that answer no.
+pub(crate) fn question_lines(
+    app: &App,
+    text: String,
+    yes: &str,
+    no_keys: &str,
+    no: &str,
+) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    vec![
+        Line::from(Span::styled(text, t.text)),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("y", t.danger),
+            Span::styled(format!(" {yes}   "), t.dim),
+            Span::styled(no_keys.to_owned(), t.accent),
+            Span::styled(format!(" {no}"), t.dim),
+        ]),
+    ]
+}
+
+/// A text field after its label: what a prompt line shows.
+pub(crate) fn prompt_line(
+    label: Span<'static>,
+    input: &TextInput,
+    width: u16,
+    app: &App,
+) -> Line<'static> {
+    let mut spans = vec![label];
+    spans.extend(input_spans(
+        input,
+        usize::from(width),
+        app.theme.text,
+        app.theme.accent,
+    ));
+    Line::from(spans)
+}
+
+/// The line under a form-like screen's fields: the work under way (with
+/// the spinner), else the last error, else blank.
+pub(crate) fn progress_line(
+    app: &App,
+    working: Option<&str>,
+    error: Option<&str>,
+) -> Line<'static> {
+    let t = &app.theme;
+    match (working, error) {
+        (Some(w), _) => Line::from(Span::styled(format!("{} {w}…", spinner(app)), t.accent)),
+        (None, Some(e)) => Line::from(Span::styled(crate::text::line(e).into_owned(), t.danger)),
+        (None, None) => Line::default(),
+    }
+}
+
 /// One masked password field of a form-like screen (create, passwd).
 pub(crate) fn password_line(app: &App, label: &str, value: &TextInput, on: bool) -> Line<'static> {
     let t = &app.theme;

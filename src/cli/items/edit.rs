@@ -29,17 +29,11 @@ pub async fn add(g: &Global, a: &AddArgs) -> CliResult {
             favorite: f.favorite,
         })
         .await?;
-    let note = after_write(g, &mut vault).await;
-    vault.close().await;
-    note_sync(note.as_deref());
-    if g.json {
-        print_json(&item_json(&item, false))
-    } else {
-        print(&format!(
-            "Added {} {:?} ({})\n",
-            item.overview.kind, item.overview.name, item.r.id
-        ))
-    }
+    let text = format!(
+        "Added {} {:?} ({})\n",
+        item.overview.kind, item.overview.name, item.r.id
+    );
+    written(g, vault, item_json(&item, false), &text).await
 }
 
 pub async fn edit(g: &Global, a: &EditArgs) -> CliResult {
@@ -68,20 +62,16 @@ pub async fn edit(g: &Global, a: &EditArgs) -> CliResult {
         resolve: a.resolve,
     };
     let item = vault.update(r.id, &patch).await?;
-    let note = after_write(g, &mut vault).await;
-    vault.close().await;
-    note_sync(note.as_deref());
     let changed = item.r.version != current.r.version;
-    if g.json {
-        let mut v = item_json(&item, false);
-        v["changed"] = json!(changed);
-        print_json(&v)
-    } else if changed {
-        print(&format!(
+    let mut json = item_json(&item, false);
+    json["changed"] = json!(changed);
+    let text = if changed {
+        format!(
             "Saved {:?} (version {})\n",
             item.overview.name, item.r.version
-        ))
+        )
     } else {
-        print(&format!("Nothing changed in {:?}\n", item.overview.name))
-    }
+        format!("Nothing changed in {:?}\n", item.overview.name)
+    };
+    written(g, vault, json, &text).await
 }

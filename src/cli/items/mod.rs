@@ -30,6 +30,20 @@ pub(in crate::cli) use show::{default_field, field_value};
 pub use show::{get, show, totp};
 pub use trash::{purge, restore, rm};
 
+/// The end of every command that writes: the sync that follows a write
+/// (when wanted), the vault closed, a note when that sync failed, then the
+/// result, as JSON with `--json` or as `text`.
+async fn written(g: &Global, mut vault: Session, json: serde_json::Value, text: &str) -> CliResult {
+    let note = after_write(g, &mut vault).await;
+    vault.close().await;
+    note_sync(note.as_deref());
+    if g.json {
+        print_json(&json)
+    } else {
+        print(text)
+    }
+}
+
 /// Flags shared by `add` and `edit`.
 #[derive(Debug, Args, Default)]
 pub struct FieldArgs {

@@ -6,30 +6,18 @@ use super::*;
 pub async fn rm(g: &Global, a: &ItemArg) -> CliResult {
     let (mut vault, id) = resolve_one(g, &a.item, false).await?;
     let item = vault.trash(id).await?;
-    let note = after_write(g, &mut vault).await;
-    vault.close().await;
-    note_sync(note.as_deref());
-    if g.json {
-        print_json(&item_json(&item, false))
-    } else {
-        print(&format!(
-            "Moved {:?} to the trash; `openk restore {}` brings it back.\n",
-            item.overview.name, item.r.id
-        ))
-    }
+    let text = format!(
+        "Moved {:?} to the trash; `openk restore {}` brings it back.\n",
+        item.overview.name, item.r.id
+    );
+    written(g, vault, item_json(&item, false), &text).await
 }
 
 pub async fn restore(g: &Global, a: &ItemArg) -> CliResult {
     let (mut vault, id) = resolve_one(g, &a.item, true).await?;
     let item = vault.restore(id).await?;
-    let note = after_write(g, &mut vault).await;
-    vault.close().await;
-    note_sync(note.as_deref());
-    if g.json {
-        print_json(&item_json(&item, false))
-    } else {
-        print(&format!("Restored {:?}.\n", item.overview.name))
-    }
+    let text = format!("Restored {:?}.\n", item.overview.name);
+    written(g, vault, item_json(&item, false), &text).await
 }
 
 pub async fn purge(g: &Global, a: &PurgeArgs) -> CliResult {
@@ -47,12 +35,6 @@ pub async fn purge(g: &Global, a: &PurgeArgs) -> CliResult {
         ));
     }
     vault.purge(id).await?;
-    let note = after_write(g, &mut vault).await;
-    vault.close().await;
-    note_sync(note.as_deref());
-    if g.json {
-        print_json(&json!({ "id": id, "purged": true }))
-    } else {
-        print(&format!("Purged {name:?}.\n"))
-    }
+    let text = format!("Purged {name:?}.\n");
+    written(g, vault, json!({ "id": id, "purged": true }), &text).await
 }

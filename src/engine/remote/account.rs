@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::super::Session;
 use super::super::error::{Error, Result};
-use super::super::model::now_millis;
 use super::*;
 use crate::crypto::{self, Key};
 use crate::store::Header;
@@ -80,22 +79,8 @@ impl Session {
                 device_proof: Some(wire::B64(device_key.to_vec())),
             })
             .await?;
-        self.save_remote(RemoteRecord {
-            server: client.base().to_owned(),
-            email,
-            device_name: device_name.to_owned(),
-            registered_at: now_millis(),
-            tokens: None,
-            device_key: Some(seal_device_key(
-                &self.account_key,
-                self.header.account_id,
-                self.header.device_id,
-                &device_key,
-            )),
-            mac: None,
-        })
-        .await?;
-        self.save_tokens(Some(&Tokens::from_response(&t))).await?;
+        self.save_registration(client.base(), email, device_name, &device_key, &t)
+            .await?;
         self.upload_vaults().await?;
         tracing::info!(account = %self.header.account_id, "registered with server");
         Ok(())

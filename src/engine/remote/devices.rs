@@ -37,19 +37,24 @@ impl From<DeviceResponse> for Device {
     }
 }
 
-/// One of the account's security events (the server's audit log).
+/// One of the account's security events (the server's audit log), as the
+/// server reported it: its strings are data, to be stripped of terminal
+/// controls before they are shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
+    /// The server's number for it, increasing.
     pub id: i64,
-    /// RFC 3339.
+    /// When, in RFC 3339.
     pub at: String,
-    /// `register`, `login`, `login_failed`, `refresh_reuse`, `logout`,
-    /// `device_added`, `device_renamed`, `device_revoked`,
-    /// `password_changed`, `vault_created`.
+    /// What happened: `register`, `login`, `login_failed`,
+    /// `refresh_reuse`, `logout`, `device_added`, `device_renamed`,
+    /// `device_revoked`, `password_changed` or `vault_created`.
     pub kind: String,
+    /// The device it concerns, when one does.
     pub device_id: Option<Uuid>,
+    /// Where the request came from, when the server recorded it.
     pub address: Option<String>,
-    /// Non-secret detail (e.g. a device name).
+    /// A detail that is not secret (a device's name).
     pub detail: Option<String>,
 }
 

@@ -183,35 +183,16 @@ pub async fn login(
             return Err(e);
         }
     };
-    let mut vault = Session::from_parts(super::super::SessionParts {
-        dir: dir.to_path_buf(),
-        store,
-        header,
+    let keys = super::super::SessionKeys {
         secret_key,
         account_key,
         derived,
-        remote: None,
         keypair,
-        vaults,
-        loaded: None,
-    });
+    };
+    let mut vault = Session::from_parts(dir, store, header, keys, vaults);
     vault
-        .save_remote(RemoteRecord {
-            server: client.base().to_owned(),
-            email,
-            device_name: device_name.to_owned(),
-            registered_at: now_millis(),
-            tokens: None,
-            device_key: Some(seal_device_key(
-                &vault.account_key,
-                vault.header.account_id,
-                vault.header.device_id,
-                &device_key,
-            )),
-            mac: None,
-        })
+        .save_registration(client.base(), email, device_name, &device_key, &t)
         .await?;
-    vault.save_tokens(Some(&Tokens::from_response(&t))).await?;
     if let Some(req) = upload {
         authed.create_vault(&req).await?;
     }

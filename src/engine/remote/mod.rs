@@ -302,6 +302,32 @@ impl Session {
         self.save_remote(record).await
     }
 
+    /// Records this device's registration with `server`: the account's
+    /// email, the device's name and its key (sealed with the account key),
+    /// then the session's tokens.
+    async fn save_registration(
+        &mut self,
+        server: &str,
+        email: String,
+        device_name: &str,
+        device_key: &[u8],
+        tokens: &TokenResponse,
+    ) -> Result<()> {
+        let h = &self.header;
+        let device_key = seal_device_key(&self.account_key, h.account_id, h.device_id, device_key);
+        self.save_remote(RemoteRecord {
+            server: server.to_owned(),
+            email,
+            device_name: device_name.to_owned(),
+            registered_at: now_millis(),
+            tokens: None,
+            device_key: Some(device_key),
+            mac: None,
+        })
+        .await?;
+        self.save_tokens(Some(&Tokens::from_response(tokens))).await
+    }
+
     async fn save_tokens(&mut self, tokens: Option<&Tokens>) -> Result<()> {
         let mut record = self.remote_or_err()?.clone();
         record.tokens = tokens.map(|t| {

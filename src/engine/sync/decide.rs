@@ -8,7 +8,7 @@ use super::super::error::{Error, Result};
 use super::super::merge;
 use super::super::model::{Details, Item, ItemRef, Overview, SyncConflict, now_millis};
 use super::super::{Session, item_ref, open_full, seal_item};
-use super::{VaultReport, hash_of, to_record};
+use super::{VaultReport, hash_of, synced, to_record};
 use crate::crypto::Key;
 use crate::store::{ItemRecord, ItemSync, SyncOp};
 
@@ -50,15 +50,7 @@ impl Session {
         let id = r.item_id;
         let rec = to_record(vault_id, r);
         let server = |dirty: Option<bool>| SyncOp::Server {
-            item: ItemSync {
-                item_id: id,
-                vault_id,
-                revision: r.revision,
-                version: r.version,
-                hash: (!r.deleted).then(|| hash_of(&rec)),
-                deleted: r.deleted,
-                dirty: false,
-            },
+            item: synced(vault_id, r, &rec),
             dirty,
         };
         let current = self.store.item(id).await?;

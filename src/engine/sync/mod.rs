@@ -31,9 +31,10 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use super::model::now_millis;
 use super::{Session, Vault};
+use crate::crypto::Key;
 use crate::store::{ItemRecord, ItemSync};
 use crate::sync::lines::decode_lines;
-use crate::sync::manifest::{self, Line};
+use crate::sync::manifest::{self, Line, Manifest};
 
 /// Records per pull page (the server's maximum).
 const PULL_PAGE: u32 = 1000;
@@ -177,12 +178,29 @@ fn hash_of(rec: &ItemRecord) -> [u8; 32] {
 }
 
 fn line_of(s: &ItemSync) -> Line {
-    Line {
-        item_id: s.item_id,
-        version: s.version,
-        deleted: s.deleted,
-        hash: s.hash.unwrap_or([0; 32]),
+    Line::new(s.item_id, s.version, s.deleted, s.hash)
+}
+
+/// The sync state of a server record taken as it is (`rec` is its local
+/// form): this device is at its revision and has nothing to push.
+fn synced(vault_id: Uuid, r: &Record, rec: &ItemRecord) -> ItemSync {
+    ItemSync {
+        item_id: r.item_id,
+        vault_id,
+        revision: r.revision,
+        version: r.version,
+        hash: (!r.deleted).then(|| hash_of(rec)),
+        deleted: r.deleted,
+        dirty: false,
     }
+}
+
+/// The manifest a vault's pull brought, opened and checked with the vault
+/// key (`None` when the server has none yet).
+fn open_manifest(vk: &Key, vault_id: Uuid, blob: Option<&[u8]>) -> Result<Option<Manifest>> {
+    blob.map(|b| Manifest::open(vk, vault_id, b))
+        .transpose()
+        .map_err(|e| Error::Untrusted(format!("vault {vault_id}: {e}")))
 }
 
 fn manifest_lines(syncs: &HashMap<Uuid, ItemSync>) -> HashMap<Uuid, Line> {
@@ -263,14 +281,18 @@ impl Session {
         {
             return Ok(lines);
         }
-        let syncs: HashMap<Uuid, ItemSync> = self
+        Ok(manifest_lines(&self.syncs_by_item(vault_id).await?))
+    }
+
+    /// A vault's sync states by item id.
+    async fn syncs_by_item(&self, vault_id: Uuid) -> Result<HashMap<Uuid, ItemSync>> {
+        Ok(self
             .store
             .item_syncs(vault_id)
             .await?
             .into_iter()
             .map(|s| (s.item_id, s))
-            .collect();
-        Ok(manifest_lines(&syncs))
+            .collect())
     }
 
     /// Syncs every vault with the server.

@@ -11,7 +11,8 @@ use super::super::error::{Error, Result};
 use super::super::model::Item;
 use super::super::{Session, open_full};
 use super::{
-    PULL_PAGE, Progress, Pulled, SyncOptions, VaultReport, backwards, fork, hash_of, to_record,
+    PULL_PAGE, Progress, Pulled, SyncOptions, VaultReport, backwards, fork, open_manifest, synced,
+    to_record,
 };
 use crate::crypto::Key;
 use crate::store::{ItemRecord, ItemSync, StoreError, SyncOp};
@@ -135,12 +136,7 @@ impl Session {
                 pulled.head, state.cursor
             )));
         }
-        let manifest = pulled
-            .manifest
-            .as_deref()
-            .map(|b| Manifest::open(vk, vault_id, b))
-            .transpose()
-            .map_err(|e| Error::Untrusted(format!("vault {vault_id}: {e}")))?;
+        let manifest = open_manifest(vk, vault_id, pulled.manifest.as_deref())?;
         match &manifest {
             Some(m) if m.counter < state.counter => {
                 return Err(backwards(format!(
@@ -279,15 +275,7 @@ impl Session {
             // local state to merge with or to guard.
             if !syncs.contains_key(&r.item_id) {
                 let rec = to_record(vault_id, r);
-                let state = ItemSync {
-                    item_id: r.item_id,
-                    vault_id,
-                    revision: r.revision,
-                    version: r.version,
-                    hash: (!r.deleted).then(|| hash_of(&rec)),
-                    deleted: r.deleted,
-                    dirty: false,
-                };
+                let state = synced(vault_id, r, &rec);
                 if r.deleted {
                     ops.push(SyncOp::Server {
                         item: state,

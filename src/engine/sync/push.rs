@@ -137,15 +137,7 @@ impl Session {
                 let state = self.store.sync_state(vault_id).await?;
                 let mut after = lines.clone();
                 for (c, hash) in &changes {
-                    after.insert(
-                        c.item_id,
-                        Line {
-                            item_id: c.item_id,
-                            version: c.version,
-                            deleted: c.deleted,
-                            hash: hash.unwrap_or([0; 32]),
-                        },
-                    );
+                    after.insert(c.item_id, Line::new(c.item_id, c.version, c.deleted, *hash));
                 }
                 let (items, digest) = digest_of(&after);
                 let n = changes.len() as i64;
@@ -332,15 +324,7 @@ impl Session {
             };
             let hash =
                 (!c.deleted).then(|| manifest::record_hash(&wrapped_key, &overview, &details));
-            after.insert(
-                c.item_id,
-                Line {
-                    item_id: c.item_id,
-                    version: c.version,
-                    deleted: c.deleted,
-                    hash: hash.unwrap_or([0; 32]),
-                },
-            );
+            after.insert(c.item_id, Line::new(c.item_id, c.version, c.deleted, hash));
             hashes.push(hash);
             changes.push(Change {
                 item_id: c.item_id,

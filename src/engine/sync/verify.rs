@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::super::Session;
-use super::super::error::{Error, Result};
-use super::{SyncOptions, VerifyReport};
+use super::super::error::Result;
+use super::{SyncOptions, VerifyReport, open_manifest};
 use crate::crypto::Key;
 use crate::store::{ItemSync, SyncOp};
 use crate::sync::lines::{digest_of, encode_lines, line_of_record};
-use crate::sync::manifest::{Line, Manifest};
+use crate::sync::manifest::Line;
 
 impl Session {
     /// Downloads the whole server state of a vault and compares it with
@@ -19,24 +19,13 @@ impl Session {
     /// are marked to be pushed again.
     pub(super) async fn verify_vault(&mut self, vault_id: Uuid, vk: &Key) -> Result<VerifyReport> {
         let pulled = self.pull_all(vault_id, 0, &SyncOptions::default()).await?;
-        let manifest = pulled
-            .manifest
-            .as_deref()
-            .map(|b| Manifest::open(vk, vault_id, b))
-            .transpose()
-            .map_err(|e| Error::Untrusted(format!("vault {vault_id}: {e}")))?;
+        let manifest = open_manifest(vk, vault_id, pulled.manifest.as_deref())?;
         let server: HashMap<Uuid, Line> = pulled
             .records
             .iter()
             .map(|r| (r.item_id, line_of_record(r)))
             .collect();
-        let syncs: HashMap<Uuid, ItemSync> = self
-            .store
-            .item_syncs(vault_id)
-            .await?
-            .into_iter()
-            .map(|s| (s.item_id, s))
-            .collect();
+        let syncs = self.syncs_by_item(vault_id).await?;
         let mut local = self.load_lines(vault_id).await?;
         let (items, digest) = digest_of(&server);
         let server_matches_manifest = manifest

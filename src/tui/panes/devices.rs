@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use uuid::Uuid;
 
-use super::{Pane, step};
+use super::{Pane, Tab, step};
 use crate::engine::Session;
 use crate::engine::model::Entry;
 use crate::engine::remote::Device as DeviceResponse;
@@ -27,26 +27,16 @@ pub struct DevicesPane {
 }
 
 impl Pane for DevicesPane {
-    fn id(&self) -> To {
-        TO
-    }
-
-    fn title(&self) -> &'static str {
-        "Devices"
-    }
-
-    fn action(&self) -> Action {
-        Action::PaneDevices
+    fn tab(&self) -> Tab {
+        Tab::new(TO, "Devices", Action::PaneDevices)
     }
 
     fn act(&mut self, app: &mut App, a: Action) -> bool {
+        if let Some(delta) = a.movement() {
+            self.move_by(delta);
+            return true;
+        }
         match a {
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
-            Action::PageUp => self.move_by(-10),
-            Action::PageDown => self.move_by(10),
-            Action::Top => self.move_by(-(i64::from(u32::MAX))),
-            Action::Bottom => self.move_by(i64::from(u32::MAX)),
             Action::Open | Action::Left | Action::Right => {}
             Action::Edit => {
                 if let Some(d) = self.selected() {

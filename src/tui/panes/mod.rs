@@ -41,14 +41,40 @@ pub fn step(cur: usize, len: usize, delta: i64) -> usize {
     usize::try_from(next.clamp(0, i64::try_from(len - 1).unwrap_or(0))).unwrap_or(0)
 }
 
+/// What names a pane's tab.
+#[derive(Clone, Copy, Debug)]
+pub struct Tab {
+    /// The tab it is, and the address of the worker's answers.
+    pub id: To,
+    /// The tab's title.
+    pub title: &'static str,
+    /// The action that brings it to the front (`1`, `2`, …).
+    pub action: Action,
+}
+
+impl Tab {
+    #[must_use]
+    pub const fn new(id: To, title: &'static str, action: Action) -> Self {
+        Self { id, title, action }
+    }
+}
+
 /// One pane of the main screen.
 pub trait Pane: Any {
+    /// Its tab: id, title and the action that brings it to the front.
+    fn tab(&self) -> Tab;
     /// Its id: the tab it is, and the address of the worker's answers.
-    fn id(&self) -> To;
+    fn id(&self) -> To {
+        self.tab().id
+    }
     /// The tab's title.
-    fn title(&self) -> &'static str;
+    fn title(&self) -> &'static str {
+        self.tab().title
+    }
     /// The action that brings it to the front (`1`, `2`, …).
-    fn action(&self) -> Action;
+    fn action(&self) -> Action {
+        self.tab().action
+    }
     /// A key before the keymap sees it (a text field of the pane's own);
     /// whether the pane used it.
     fn key(&mut self, _app: &mut App, _k: KeyEvent) -> bool {
@@ -82,14 +108,8 @@ pub trait Pane: Any {
 pub(crate) struct Vacant(pub To);
 
 impl Pane for Vacant {
-    fn id(&self) -> To {
-        self.0
-    }
-    fn title(&self) -> &'static str {
-        ""
-    }
-    fn action(&self) -> Action {
-        Action::Back
+    fn tab(&self) -> Tab {
+        Tab::new(self.0, "", Action::Back)
     }
     fn act(&mut self, _app: &mut App, _a: Action) -> bool {
         false

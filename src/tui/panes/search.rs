@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use uuid::Uuid;
 
-use super::{Pane, step, vault};
+use super::{Pane, Tab, step, vault};
 use crate::engine::search::{Query, SearchIndex};
 use crate::tui::app::App;
 use crate::tui::input::{Edit, TextInput};
@@ -32,16 +32,8 @@ pub struct SearchPane {
 }
 
 impl Pane for SearchPane {
-    fn id(&self) -> To {
-        TO
-    }
-
-    fn title(&self) -> &'static str {
-        "Search"
-    }
-
-    fn action(&self) -> Action {
-        Action::PaneSearch
+    fn tab(&self) -> Tab {
+        Tab::new(TO, "Search", Action::PaneSearch)
     }
 
     /// The search input takes characters and the editing keys.
@@ -61,13 +53,11 @@ impl Pane for SearchPane {
     }
 
     fn act(&mut self, app: &mut App, a: Action) -> bool {
+        if let Some(delta) = a.movement() {
+            self.move_by(delta);
+            return true;
+        }
         match a {
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
-            Action::PageUp => self.move_by(-10),
-            Action::PageDown => self.move_by(10),
-            Action::Top => self.move_by(-(i64::from(u32::MAX))),
-            Action::Bottom => self.move_by(i64::from(u32::MAX)),
             Action::Open => self.jump_to_hit(app),
             Action::Left | Action::Right => {}
             _ => return false,

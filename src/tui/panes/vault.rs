@@ -12,12 +12,12 @@ use ratatui::layout::{Position, Rect};
 use rayon::slice::ParallelSliceMut as _;
 use uuid::Uuid;
 
-use super::{Pane, step};
+use super::{Pane, Tab, step};
 use crate::engine::model::{Entry, Field, Item};
 use crate::engine::{ItemPatch, VersionSummary};
 use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup};
 use crate::tui::keymap::Action;
-use crate::tui::worker::{Answer, Request, To};
+use crate::tui::worker::{Answer, Request};
 
 mod copy;
 mod draw;
@@ -120,19 +120,15 @@ impl Default for VaultPane {
 }
 
 impl Pane for VaultPane {
-    fn id(&self) -> To {
-        TO
-    }
-
-    fn title(&self) -> &'static str {
-        "Vault"
-    }
-
-    fn action(&self) -> Action {
-        Action::PaneVault
+    fn tab(&self) -> Tab {
+        Tab::new(TO, "Vault", Action::PaneVault)
     }
 
     fn act(&mut self, app: &mut App, a: Action) -> bool {
+        if let Some(delta) = a.movement() {
+            self.move_by(app, delta);
+            return true;
+        }
         match a {
             Action::Back => {
                 if self.focus == Focus::Details {
@@ -146,12 +142,6 @@ impl Pane for VaultPane {
             Action::PrevPane if self.focus != Focus::Sidebar => self.move_focus(false),
             Action::Left => self.move_focus(false),
             Action::Right => self.move_focus(true),
-            Action::Up => self.move_by(app, -1),
-            Action::Down => self.move_by(app, 1),
-            Action::PageUp => self.move_by(app, -10),
-            Action::PageDown => self.move_by(app, 10),
-            Action::Top => self.move_by(app, -(i64::from(u32::MAX))),
-            Action::Bottom => self.move_by(app, i64::from(u32::MAX)),
             Action::Open => match self.focus {
                 Focus::Sidebar => self.focus = Focus::List,
                 Focus::List => {
@@ -330,11 +320,7 @@ impl VaultPane {
             .entry(id)
             .is_some_and(|e| e.overview.trashed_at.is_some());
         self.set_filter(app, if trashed { Filter::Trash } else { Filter::All });
-        if let Some(pos) = self
-            .shown
-            .iter()
-            .position(|&i| self.entries[i as usize].r.id == id)
-        {
+        if let Some(pos) = self.position_of(id) {
             self.sel = pos;
         }
         self.focus = Focus::List;
@@ -347,11 +333,7 @@ impl VaultPane {
             return;
         };
         self.set_filter(app, Filter::All);
-        if let Some(pos) = self
-            .shown
-            .iter()
-            .position(|&i| self.entries[i as usize].r.id == id)
-        {
+        if let Some(pos) = self.position_of(id) {
             self.sel = pos;
             self.focus = Focus::List;
             self.selection_changed(app);
@@ -359,6 +341,13 @@ impl VaultPane {
             // The entries with the new item are on their way.
             self.pending_select = Some(id);
         }
+    }
+
+    /// Where the item with this id stands in the shown list.
+    fn position_of(&self, id: Uuid) -> Option<usize> {
+        self.shown
+            .iter()
+            .position(|&i| self.entries[i as usize].r.id == id)
     }
 
     /// A failed request: a copy waiting for its item is off.

@@ -4,7 +4,6 @@
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use uuid::Uuid;
 
@@ -12,7 +11,7 @@ use super::form::Form;
 use super::{Popup, PopupView};
 use crate::tui::app::App;
 use crate::tui::panes::{devices, vault};
-use crate::tui::widgets::{block, centered, clear_popup};
+use crate::tui::widgets::{block, centered, clear_popup, question_lines};
 use crate::tui::worker::Request;
 
 /// What a confirmation will do.
@@ -41,7 +40,6 @@ impl PopupView for Confirmable {
     }
 
     fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
-        let t = &app.theme;
         let c = self;
         let (title, text) = match c {
             Confirmable::Trash(_, name) => (
@@ -60,16 +58,7 @@ impl PopupView for Confirmable {
             ),
         };
         let r = clear_popup(f, centered(area, 56, 7));
-        let lines = vec![
-            Line::from(Span::styled(text, t.text)),
-            Line::default(),
-            Line::from(vec![
-                Span::styled("y", t.danger),
-                Span::styled(" yes   ", t.dim),
-                Span::styled("n/Esc", t.accent),
-                Span::styled(" no", t.dim),
-            ]),
-        ];
+        let lines = question_lines(app, text, "yes", "n/Esc", "no");
         f.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: true })
@@ -102,7 +91,6 @@ pub(super) fn discard_key(app: &mut App, k: KeyEvent) {
 /// Draws the discard question over `form` (drawn before it, so it stays
 /// in sight).
 pub(super) fn draw_discard(f: &mut Frame, app: &App, area: Rect, form: Option<&Form>) -> Rect {
-    let t = &app.theme;
     // Over the form, which stays in sight: what would be lost.
     let r = clear_popup(f, centered(area, 56, 7));
     let what = if form.is_some_and(|f| f.editing.is_some()) {
@@ -110,19 +98,13 @@ pub(super) fn draw_discard(f: &mut Frame, app: &App, area: Rect, form: Option<&F
     } else {
         "this new item"
     };
-    let lines = vec![
-        Line::from(Span::styled(
-            format!("Throw away {what}? Everything typed in the form is lost."),
-            t.text,
-        )),
-        Line::default(),
-        Line::from(vec![
-            Span::styled("y", t.danger),
-            Span::styled(" discard   ", t.dim),
-            Span::styled("n/Esc/Enter", t.accent),
-            Span::styled(" keep editing", t.dim),
-        ]),
-    ];
+    let lines = question_lines(
+        app,
+        format!("Throw away {what}? Everything typed in the form is lost."),
+        "discard",
+        "n/Esc/Enter",
+        "keep editing",
+    );
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })

@@ -12,7 +12,7 @@ use crate::tui::app::App;
 use crate::tui::input::{Edit, TextInput};
 use crate::tui::keymap::Action;
 use crate::tui::sync_state::SyncState;
-use crate::tui::widgets::{block, centered, clear_popup, input_spans, pad_left, pad_right};
+use crate::tui::widgets::{block, centered, clear_popup, pad_left, pad_right, prompt_line};
 use crate::tui::worker::Request;
 
 /// The palette's own commands, beside every key binding's action.
@@ -203,14 +203,13 @@ pub(super) fn command(app: &mut App, c: Command) {
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect, input: &TextInput, sel: usize) -> Rect {
     let t = &app.theme;
     let r = clear_popup(f, centered(area, 60, 14));
-    let mut prompt = vec![Span::styled(": ", t.accent)];
-    prompt.extend(input_spans(
+    let prompt = prompt_line(
+        Span::styled(": ", t.accent),
         input,
-        usize::from(r.width.saturating_sub(5)),
-        t.text,
-        t.accent,
-    ));
-    let mut lines = vec![Line::from(prompt), Line::default()];
+        r.width.saturating_sub(5),
+        app,
+    );
+    let mut lines = vec![prompt, Line::default()];
     let height = usize::from(r.height.saturating_sub(4));
     let offset = sel.saturating_sub(height.saturating_sub(1));
     for (i, a) in palette_matches(input.as_str())

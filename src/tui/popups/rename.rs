@@ -11,7 +11,7 @@ use super::Popup;
 use crate::tui::app::App;
 use crate::tui::input::TextInput;
 use crate::tui::panes::devices;
-use crate::tui::widgets::{block, centered, clear_popup, input_spans};
+use crate::tui::widgets::{block, centered, clear_popup, prompt_line};
 use crate::tui::worker::Request;
 
 /// A key in the rename popup.
@@ -35,15 +35,13 @@ pub(super) fn key(app: &mut App, id: Uuid, mut input: TextInput, k: KeyEvent) {
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect, input: &TextInput) -> Rect {
     let t = &app.theme;
     let r = clear_popup(f, centered(area, 50, 5));
-    let mut name = vec![Span::styled("Name: ", t.dim)];
-    name.extend(input_spans(
-        input,
-        usize::from(r.width.saturating_sub(9)),
-        t.text,
-        t.accent,
-    ));
     let lines = vec![
-        Line::from(name),
+        prompt_line(
+            Span::styled("Name: ", t.dim),
+            input,
+            r.width.saturating_sub(9),
+            app,
+        ),
         Line::from(Span::styled("Enter rename · Esc cancel", t.dim)),
     ];
     f.render_widget(
