@@ -60,7 +60,28 @@ pub fn message(e: &Error, server: Option<&str>) -> String {
              server first), then unlock with it"
         ),
         Error::Tampered(_) => format!("{e}; restore the vault directory from a backup"),
-        Error::HeadMoved | Error::KeptMoving(_) => format!("{e}; sync again"),
+        Error::HeadMoved | Error::KeptMoving(_) | Error::TokenRejected => {
+            format!("{e}; press S to sync again")
+        }
+        Error::Damaged(_) | Error::StoreDamaged(_) | Error::Crypto(_) => {
+            format!("{e}; restore the vault directory from a backup")
+        }
+        Error::NotConnected => {
+            format!("{e}; run `openk register` or `openk login` in a shell to add a server")
+        }
+        Error::LoggedOut | Error::SessionEnded | Error::SessionUnreadable { .. } => {
+            format!("{e}; log in again (press :, then `login`)")
+        }
+        Error::Fork { .. } | Error::ManifestMismatch { .. } => {
+            format!("{e}; `sync --verify` (press :) compares everything item by item")
+        }
+        Error::UnlinkedManifest { .. } => {
+            format!("{e}; update OpenK on every device of the account, then sync again")
+        }
+        Error::Conflict(_) => format!("{e}; try again"),
+        Error::ReadOnly(_) => format!(
+            "{e}; reading still works; give yourself write access to the vault directory to change it"
+        ),
         other => other.to_string(),
     }
 }
@@ -135,4 +156,32 @@ pub fn verify_summary(report: &engine::sync::SyncReport) -> Reply {
         "Verify MISMATCH: {}; `openk sync --verify` lists the items",
         parts.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The errors a user can act on say, on the screen, what to do: the
+    /// engine's facts, then the TUI's way out (a key, a palette command, or
+    /// the shell command when the TUI has none).
+    #[test]
+    fn errors_for_the_screen_say_what_to_do() {
+        let cases = [
+            (Error::NotConnected, "openk register"),
+            (Error::LoggedOut, "`login`"),
+            (Error::SessionEnded, "`login`"),
+            (Error::HeadMoved, "press S"),
+            (Error::TokenRejected, "press S"),
+            (Error::Damaged("x".into()), "backup"),
+            (Error::Conflict(uuid::Uuid::nil()), "try again"),
+            (Error::ReadOnly("/v".into()), "write access"),
+        ];
+        for (e, want) in cases {
+            let m = message(&e, Some("https://s.example"));
+            assert!(m.starts_with(&e.to_string()), "{m}");
+            assert!(m.contains(want), "{e:?}: {m}");
+            assert!(!m.contains("--home"), "{m}");
+        }
+    }
 }

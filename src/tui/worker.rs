@@ -388,7 +388,7 @@ impl Worker {
         match v.local_sync_status().await {
             Ok(s) if s.pending > 0 => SyncState::Pending(s.pending),
             Ok(_) => SyncState::Synced,
-            Err(e) => SyncState::Error(e.to_string()),
+            Err(e) => SyncState::Error(message(&e, v.remote().map(|r| r.server.as_str()))),
         }
     }
 
@@ -440,7 +440,7 @@ impl Worker {
             Ok(h) => h,
             Err(e) => {
                 self.queue.clear();
-                return vec![Reply::Sync(SyncState::Error(e.to_string()))];
+                return vec![Reply::Sync(SyncState::Error(self.message(&e)))];
             }
         };
         self.next_job += 1;
@@ -746,8 +746,14 @@ impl Worker {
     async fn after_write(&mut self, done: Reply) -> Result<Vec<Reply>, Error> {
         let entries = self.entries().await?;
         let mut out = vec![done, Reply::Entries(entries)];
-        if self.auto_sync && self.logged_in() && self.me.is_some() {
-            // After the replies above are on screen, not before.
+        // The engine decides whether a write is followed by a sync; the TUI
+        // runs that sync in the background, after the replies above are on
+        // screen, not before.
+        let due = self
+            .vault
+            .as_ref()
+            .is_some_and(|v| v.syncs_after_write(self.auto_sync));
+        if due && self.me.is_some() {
             out.extend(self.queue_job(Net::Sync).await);
         } else {
             out.push(Reply::Sync(self.sync_state().await));

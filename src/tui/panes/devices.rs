@@ -155,7 +155,9 @@ pub struct Changed {
 
 async fn list(v: &mut Session) -> DeviceList {
     if v.is_logged_in() {
-        v.devices().await.map_err(|e| e.to_string())
+        v.devices()
+            .await
+            .map_err(|e| crate::tui::sync_state::message(&e, server(v)))
     } else {
         Ok(Vec::new())
     }
