@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api::types::Problem;
-use crate::api::{accounts, audit, devices, events, health, vaults};
+use crate::api::{accounts, audit, devices, events, health, identities, vaults};
 use crate::state::AppState;
 
 /// Body limit of the account routes.
@@ -43,6 +43,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     paths(
         accounts::prelogin, accounts::register, accounts::login, accounts::refresh, accounts::logout,
         accounts::account, accounts::change_password,
+        identities::lookup, identities::publish,
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
         audit::index,
@@ -86,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/logout", post(accounts::logout))
         .route("/v1/account", get(accounts::account))
         .route("/v1/account/password", post(accounts::change_password))
+        .route("/v1/account/identity", put(identities::publish))
+        .route("/v1/identities/lookup", post(identities::lookup))
         .route("/v1/devices", get(devices::index))
         .route(
             "/v1/devices/{id}",

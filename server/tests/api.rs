@@ -399,6 +399,8 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/accounts/logout", &["post"][..]),
         ("/v1/account", &["get"][..]),
         ("/v1/account/password", &["post"][..]),
+        ("/v1/account/identity", &["put"][..]),
+        ("/v1/identities/lookup", &["post"][..]),
         ("/v1/devices", &["get"][..]),
         ("/v1/devices/{id}", &["delete", "get", "patch"][..]),
         ("/v1/audit", &["get"][..]),
@@ -487,6 +489,16 @@ async fn protected_routes_need_a_live_token() {
     let protected: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/v1/account".into(), None),
         (Method::POST, "/v1/account/password".into(), Some(json!({}))),
+        (
+            Method::PUT,
+            "/v1/account/identity".into(),
+            Some(json!({ "key_version": 1, "signature": b64(&[1; 64]) })),
+        ),
+        (
+            Method::POST,
+            "/v1/identities/lookup".into(),
+            Some(json!({ "email": a.email })),
+        ),
         (Method::POST, LOGOUT.into(), None),
         (Method::GET, "/v1/devices".into(), None),
         (Method::GET, format!("/v1/devices/{}", a.device), None),
@@ -1984,4 +1996,98 @@ async fn push_semantics_postgres() {
     if let Some(s) = Server::postgres().await {
         push_semantics(&s).await;
     }
+}
+
+/// An account's identity is published with its keys: the self-signature
+/// sent at registration (or later, once per key version), found by email
+/// by any logged-in account; malformed ones are refused.
+#[tokio::test]
+async fn identities_are_published_with_the_keys_and_found_by_email() {
+    let s = Server::memory().await;
+    let mut bob = TestAccount::unique("bob");
+    bob.email = bob.email.replace("bob", "Bob");
+    let signature = random_bytes(64);
+    let mut body = bob.register_body();
+    body["identity_signature"] = json!(b64(&signature));
+    let bad = {
+        let mut b = body.clone();
+        b["identity_signature"] = json!(b64(&[1; 63]));
+        b
+    };
+    s.post("/v1/accounts/register", None, &bad)
+        .await
+        .problem(422, "validation_failed");
+    s.post("/v1/accounts/register", None, &body)
+        .await
+        .expect(201);
+    let (carol, t) = s.account("carol").await;
+    let lookup = |email: String| json!({ "email": email });
+    let found = s
+        .post(
+            "/v1/identities/lookup",
+            Some(&t.access),
+            &lookup(bob.email.to_uppercase()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(found["account_id"], json!(bob.id));
+    assert_eq!(found["email"], json!(bob.email.to_lowercase()));
+    assert_eq!(found["key_version"], json!(1));
+    assert_eq!(unb64(&found["public_x25519"]), bob.public_x25519);
+    assert_eq!(unb64(&found["public_ed25519"]), bob.public_ed25519);
+    assert_eq!(unb64(&found["signature"]), signature);
+    s.post(
+        "/v1/identities/lookup",
+        Some(&t.access),
+        &lookup("nobody@example.org".into()),
+    )
+    .await
+    .expect(404);
+    // Carol registered without one: absent until she publishes it.
+    let carol_found = s
+        .post(
+            "/v1/identities/lookup",
+            Some(&t.access),
+            &lookup(carol.email.clone()),
+        )
+        .await
+        .expect(200);
+    assert!(carol_found.get("signature").is_none(), "{carol_found}");
+    let put = |v: u32, sig: &[u8]| json!({ "key_version": v, "signature": b64(sig) });
+    let sig = random_bytes(64);
+    let call = |body: Value| {
+        let token = t.access.clone();
+        let s = &s;
+        async move {
+            s.call(
+                Method::PUT,
+                "/v1/account/identity",
+                Some(&token),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    call(put(1, &[2; 10]))
+        .await
+        .problem(422, "validation_failed");
+    call(put(0, &sig)).await.problem(422, "validation_failed");
+    call(put(1, &sig)).await.expect(204);
+    // The same again is fine; another one for the same version is not.
+    call(put(1, &sig)).await.expect(204);
+    call(put(1, &random_bytes(64)))
+        .await
+        .problem(409, "conflict");
+    let mine = s.get("/v1/account", Some(&t.access)).await.expect(200);
+    assert_eq!(unb64(&mine["identity_signature"]), sig);
+    assert_eq!(mine["key_version"], json!(1));
+    let audit = s.get("/v1/audit", Some(&t.access)).await.expect(200);
+    assert!(
+        audit
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "identity_published"),
+        "{audit}"
+    );
 }

@@ -26,7 +26,10 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::SessionEnded
         | Error::TokenRejected
         | Error::PasswordChanged => exit::LOCKED,
-        Error::NotFound(_) | Error::NoVault(_) | Error::NoVersion { .. } => exit::NOT_FOUND,
+        Error::NotFound(_)
+        | Error::NoVault(_)
+        | Error::NoVersion { .. }
+        | Error::NoSuchAccount(_) => exit::NOT_FOUND,
         Error::Ambiguous { .. } => exit::AMBIGUOUS,
         Error::Conflict(_) | Error::HeadMoved | Error::KeptMoving(_) => exit::CONFLICT,
         Error::Unreachable(_) | Error::NotAnswering(_) => exit::UNREACHABLE,
@@ -50,6 +53,8 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::SessionUnreadable { .. }
         | Error::Remote(_)
         | Error::Untrusted(_)
+        | Error::KeyChanged { .. }
+        | Error::FingerprintMismatch { .. }
         | Error::Fork { .. }
         | Error::UnlinkedManifest { .. }
         | Error::ManifestMismatch { .. }
@@ -104,6 +109,13 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         .into(),
         Error::HeadMoved | Error::KeptMoving(_) => SYNC_AGAIN.into(),
         Error::Fork { .. } => "; `openk sync --verify` compares everything item by item".into(),
+        Error::NoSuchAccount(_) => "; check the address with its owner (they `openk register` first)".into(),
+        Error::KeyChanged { email, .. } => format!(
+            ". Compare the new fingerprint with {email} in person or on a call, then run `openk \
+             contact verify {email} --fingerprint FP`"
+        )
+        .into(),
+        Error::FingerprintMismatch { .. } => "; check the digits with the person (their `openk status` shows it); if they match what they read you, the server is substituting keys".into(),
         Error::UnlinkedManifest { .. } => {
             ". Update OpenK on every device of the account and run `openk sync` again".into()
         }

@@ -3,6 +3,7 @@
 //! to the engine.
 
 mod config;
+mod contact;
 mod copy;
 pub mod errors;
 mod input;
@@ -184,6 +185,9 @@ pub enum Command {
     /// The account's devices: list, rename, revoke
     #[command(subcommand)]
     Device(remote::DeviceCommand),
+    /// Other accounts' keys: their fingerprints, pinned here, verified in person
+    #[command(subcommand)]
+    Contact(contact::ContactCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
     /// Run the sync server (same as `openk-server`); `serve backup` / `serve restore` for its SQLite database
@@ -335,6 +339,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Logout => remote::logout(g).await,
         Command::Status => remote::status(g).await,
         Command::Device(c) => remote::device(g, c).await,
+        Command::Contact(c) => contact::contact(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Serve(a) => remote::serve(a).await,
         Command::Tui => {

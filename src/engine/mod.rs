@@ -6,6 +6,7 @@
 //! search, decrypts details only for the item asked for, and seals every
 //! change before the store sees it. Nothing here knows that a terminal exists.
 
+pub mod contacts;
 pub mod error;
 pub mod files;
 pub mod fresh;
@@ -296,6 +297,8 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod contacts_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]

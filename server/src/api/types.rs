@@ -105,6 +105,11 @@ pub struct RegisterRequest {
     pub public_ed25519: B64,
     /// The account's private keys wrapped by the account key (opaque).
     pub wrapped_private_keys: B64,
+    /// The account's self-signature over its identity (Ed25519 over the
+    /// account id, email, key version 1 and both public keys); the server
+    /// keeps it opaque and publishes it with the keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_signature: Option<B64>,
     pub device: DeviceInfo,
     /// A one-time invite code (`openk-server invite`); required when the
     /// server's registration is `invite-only`, ignored otherwise.
@@ -203,6 +208,12 @@ pub struct AccountResponse {
     pub public_x25519: B64,
     pub public_ed25519: B64,
     pub wrapped_private_keys: B64,
+    /// The version of the public keys (1 until keys are rotated).
+    #[serde(default = "first_key_version")]
+    pub key_version: u32,
+    /// The account's self-signature over its identity, when it published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_signature: Option<B64>,
     /// RFC 3339.
     pub created_at: String,
     /// The MAC the client sent with the last password change (see
@@ -395,6 +406,45 @@ pub struct VaultEvent {
     pub device_id: Uuid,
 }
 
+// ------------------------------------------------------------- identity
+
+fn first_key_version() -> u32 {
+    1
+}
+
+/// Which account's public identity to look up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityLookup {
+    pub email: String,
+}
+
+/// An account's public identity as the server publishes it: the client
+/// checks the self-signature and pins the keys; the server cannot make a
+/// valid one for keys of its own choosing without it showing as a changed
+/// fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IdentityResponse {
+    pub account_id: Uuid,
+    /// Normalised.
+    pub email: String,
+    pub key_version: u32,
+    pub public_x25519: B64,
+    pub public_ed25519: B64,
+    /// Absent for an account that has not published one yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<B64>,
+}
+
+/// Publishes the account's self-signature (an account registered before
+/// identities were signed, or after a key rotation).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRequest {
+    pub key_version: u32,
+    pub signature: B64,
+}
+
 // ---------------------------------------------------------------- audit
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -404,7 +454,7 @@ pub struct AuditEvent {
     pub at: String,
     /// `register`, `login`, `login_failed`, `refresh_reuse`, `logout`,
     /// `device_added`, `device_renamed`, `device_revoked`, `password_changed`,
-    /// `vault_created`.
+    /// `vault_created`, `identity_published`.
     pub kind: String,
     pub device_id: Option<Uuid>,
     pub address: Option<String>,

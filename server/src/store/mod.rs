@@ -224,7 +224,9 @@ pub struct AuditEntry {
 /// the audit log and backups. One backend implements all four; callers hold
 /// an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: AccountStore + DeviceStore + VaultStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + DeviceStore + IdentityStore + VaultStore + Send + Sync + 'static
+{
     /// Which backend this is (for logs and `/readyz`).
     fn kind(&self) -> StoreKind;
 
@@ -275,6 +277,23 @@ pub trait AccountStore: Send + Sync {
     /// Replaces the KDF parameters, salt, auth hash, wrapped account key and
     /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
+}
+
+/// A published identity: the self-signature over an account's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub key_version: u32,
+    pub signature: Vec<u8>,
+    pub published_at: i64,
+}
+
+/// Accounts' published identities (opaque self-signatures).
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The identity the account (server id) published, if any.
+    async fn identity(&self, account_id: Uuid) -> StoreResult<Option<Identity>>;
+    /// Publishes (or replaces) the account's identity.
+    async fn put_identity(&self, account_id: Uuid, identity: &Identity) -> StoreResult<()>;
 }
 
 /// Devices of an account and their login sessions.
