@@ -432,6 +432,12 @@ impl AccountKeyPair {
         ))
     }
 
+    /// The X25519 secret, for opening what was sealed to this account
+    /// ([`super::hpke`]).
+    pub(crate) fn x25519_secret(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.x25519.to_bytes())
+    }
+
     /// Signs a message with the account's Ed25519 key.
     #[must_use]
     // For sharing (DESIGN §7); only the tests call it today.

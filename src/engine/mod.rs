@@ -11,6 +11,7 @@ pub mod error;
 pub mod files;
 pub mod fresh;
 pub mod generator;
+pub mod members;
 pub mod merge;
 pub mod model;
 pub mod remote;
