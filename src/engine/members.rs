@@ -416,6 +416,101 @@ impl Membership {
     }
 }
 
+/// Who wrote an item version of a shared vault, as the version carries it:
+/// the author's account, the log entry in force when they wrote it, and
+/// their Ed25519 signature over the version ([`version_message`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorship {
+    pub author: Uuid,
+    pub log_seq: u64,
+    #[serde(with = "b64")]
+    pub signature: Vec<u8>,
+}
+
+/// Why a version's author is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorError {
+    #[error("its author was not an editor or manager of the vault at that point")]
+    NotAWriter,
+    #[error("it names a membership entry the vault does not have")]
+    UnknownEntry,
+    #[error("its author's signature does not verify")]
+    BadSignature,
+}
+
+/// What an author signs for one version: the purpose, the vault, the item,
+/// its version, the log entry in force and the SHA-256 of the version's
+/// ciphertexts (wrapped key, overview, details).
+#[must_use]
+pub fn version_message(
+    vault_id: Uuid,
+    item_id: Uuid,
+    version: u64,
+    log_seq: u64,
+    record_hash: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(100);
+    m.extend_from_slice(b"openk/v1/item-version\0");
+    m.extend_from_slice(vault_id.as_bytes());
+    m.extend_from_slice(item_id.as_bytes());
+    m.extend_from_slice(&version.to_be_bytes());
+    m.extend_from_slice(&log_seq.to_be_bytes());
+    m.extend_from_slice(record_hash);
+    m
+}
+
+impl Membership {
+    /// Signs a version written now by `author` (`pair`'s account).
+    #[must_use]
+    pub fn sign_version(
+        &self,
+        pair: &AccountKeyPair,
+        author: Uuid,
+        item_id: Uuid,
+        version: u64,
+        record_hash: &[u8; 32],
+    ) -> Authorship {
+        let log_seq = self.head.0;
+        let message = version_message(self.vault_id, item_id, version, log_seq, record_hash);
+        Authorship {
+            author,
+            log_seq,
+            signature: pair.sign(&message).to_vec(),
+        }
+    }
+
+    /// Accepts a version only from an account the log made an editor or a
+    /// manager at the entry it names, signed with the keys that entry knows
+    /// for it. A version written under a key epoch the author no longer had
+    /// is refused by the epoch check of the caller (the vault key).
+    ///
+    /// # Errors
+    /// The [`AuthorError`].
+    pub fn check_version(
+        &self,
+        by: &Authorship,
+        item_id: Uuid,
+        version: u64,
+        record_hash: &[u8; 32],
+    ) -> Result<(), AuthorError> {
+        if by.log_seq > self.head.0 {
+            return Err(AuthorError::UnknownEntry);
+        }
+        if !self
+            .role_at(by.author, by.log_seq)
+            .is_some_and(Role::writes)
+        {
+            return Err(AuthorError::NotAWriter);
+        }
+        let keys = self
+            .keys_at(by.author, by.log_seq)
+            .ok_or(AuthorError::NotAWriter)?;
+        let message = version_message(self.vault_id, item_id, version, by.log_seq, record_hash);
+        verify_signature(&keys.ed25519, &message, &by.signature)
+            .map_err(|_| AuthorError::BadSignature)
+    }
+}
+
 /// What a vault key sealed to a member is bound to: the purpose, and (as
 /// associated data) the vault, the key's epoch and the member.
 const VAULT_KEY_INFO: &[u8] = b"openk/v1/vault-key";
@@ -774,6 +869,65 @@ mod tests {
         assert!(open_vault_key(&ben.pair, ben.member.account_id, vault, 2, &sealed).is_err());
         assert!(
             open_vault_key(&ben.pair, ben.member.account_id, Uuid::now_v7(), 3, &sealed).is_err()
+        );
+    }
+
+    /// A viewer (even with a server that stores what it sends) cannot plant
+    /// or alter a version others accept; editors and managers can write.
+    #[test]
+    fn only_writers_at_that_point_author_versions() {
+        let (ana, ben, cy, mut log) = team();
+        let m = log.state().expect("valid");
+        let item = Uuid::now_v7();
+        let hash = [7; 32];
+        let by_ben = m.sign_version(&ben.pair, ben.member.account_id, item, 2, &hash);
+        m.check_version(&by_ben, item, 2, &hash)
+            .expect("an editor writes");
+        let by_ana = m.sign_version(&ana.pair, ana.member.account_id, item, 3, &hash);
+        m.check_version(&by_ana, item, 3, &hash)
+            .expect("a manager writes");
+        let by_cy = m.sign_version(&cy.pair, cy.member.account_id, item, 3, &hash);
+        assert_eq!(
+            m.check_version(&by_cy, item, 3, &hash),
+            Err(AuthorError::NotAWriter)
+        );
+        // Ben's signature does not carry over to other bytes, items or versions.
+        assert_eq!(
+            m.check_version(&by_ben, item, 2, &[8; 32]),
+            Err(AuthorError::BadSignature)
+        );
+        assert_eq!(
+            m.check_version(&by_ben, Uuid::now_v7(), 2, &hash),
+            Err(AuthorError::BadSignature)
+        );
+        // Cy claiming to be Ben, with Cy's key.
+        let forged = Authorship {
+            author: ben.member.account_id,
+            ..by_cy.clone()
+        };
+        assert_eq!(
+            m.check_version(&forged, item, 3, &hash),
+            Err(AuthorError::BadSignature)
+        );
+        // An entry from the future.
+        let ahead = Authorship {
+            log_seq: 99,
+            ..by_ben.clone()
+        };
+        assert_eq!(
+            m.check_version(&ahead, item, 2, &hash),
+            Err(AuthorError::UnknownEntry)
+        );
+        // After Ben is demoted, his earlier versions stand, new ones do not.
+        log.push(&ana, Action::SetRole { role: Role::Viewer }, &ben);
+        let later = log.state().expect("valid");
+        later
+            .check_version(&by_ben, item, 2, &hash)
+            .expect("written while an editor");
+        let now = later.sign_version(&ben.pair, ben.member.account_id, item, 4, &hash);
+        assert_eq!(
+            later.check_version(&now, item, 4, &hash),
+            Err(AuthorError::NotAWriter)
         );
     }
 
