@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api::types::Problem;
-use crate::api::{accounts, audit, devices, events, health, identities, vaults};
+use crate::api::{accounts, audit, devices, events, health, identities, members, vaults};
 use crate::state::AppState;
 
 /// Body limit of the account routes.
@@ -46,6 +46,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         identities::lookup, identities::publish,
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
+        members::append, members::log, members::members, members::answer, members::shared,
         audit::index,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
@@ -106,6 +107,13 @@ pub fn router(state: AppState) -> Router {
             get(vaults::pull).post(vaults::push),
         )
         .route("/v1/vaults/{id}/items/{item}/history", get(vaults::history))
+        .route(
+            "/v1/vaults/{id}/log",
+            get(members::log).post(members::append),
+        )
+        .route("/v1/vaults/{id}/members", get(members::members))
+        .route("/v1/vaults/{id}/membership", post(members::answer))
+        .route("/v1/shared", get(members::shared))
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT));
     let ops_routes = Router::new()
         .route("/healthz", get(health::healthz))

@@ -7,6 +7,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod identities;
+pub mod members;
 pub mod types;
 pub mod validate;
 pub mod vaults;

@@ -445,6 +445,81 @@ pub struct IdentityRequest {
     pub signature: B64,
 }
 
+// ------------------------------------------------------- shared vaults
+
+/// One entry of a shared vault's membership log as the client signed it:
+/// opaque bytes to the server, which keeps them in order and hands them
+/// out; clients verify the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub entry: B64,
+    pub signature: B64,
+}
+
+/// What an appended log entry does, said plainly for the server to enforce
+/// (the signed entry says it too; clients check that one).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MemberChange {
+    /// Entry 0: the caller's own vault becomes shared, the caller its
+    /// manager (`sealed_key`: the vault key sealed to the caller).
+    Create { sealed_key: B64, key_epoch: u32 },
+    /// Invites an account (by email) with a role and the vault key sealed
+    /// to it; it becomes a member when it accepts.
+    Grant {
+        email: String,
+        role: String,
+        sealed_key: B64,
+        key_epoch: u32,
+    },
+    /// Another role for a member.
+    SetRole { email: String, role: String },
+}
+
+/// Appends an entry to a vault's membership log (a manager only; entry 0
+/// by the vault's owner).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppendLogRequest {
+    pub entry: LogEntry,
+    pub change: MemberChange,
+}
+
+/// A member of a shared vault as the server keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberResponse {
+    /// The member's account id (the client's).
+    pub account_id: Uuid,
+    pub email: String,
+    /// `viewer`, `editor` or `manager`.
+    pub role: String,
+    /// `invited` or `active`.
+    pub status: String,
+}
+
+/// A vault another account shares with the caller (or invites it to).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SharedVaultResponse {
+    pub id: Uuid,
+    pub owner_email: String,
+    pub role: String,
+    pub status: String,
+    /// The vault key sealed to the caller (HPKE), of `key_epoch`.
+    pub sealed_key: B64,
+    pub key_epoch: u32,
+    /// Sealed with the vault key (its name).
+    pub meta: B64,
+    pub revision: i64,
+}
+
+/// Accepts or declines an invitation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipRequest {
+    pub accept: bool,
+}
+
 // ---------------------------------------------------------------- audit
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -539,6 +614,7 @@ mod tests {
             public_x25519: B64(vec![4; 32]),
             public_ed25519: B64(vec![5; 32]),
             wrapped_private_keys: B64(vec![6; 80]),
+            identity_signature: None,
             device: DeviceInfo {
                 id: Uuid::nil(),
                 name: "laptop".into(),

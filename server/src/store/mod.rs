@@ -8,6 +8,7 @@
 //! SQLite and PostgreSQL) against their own migration folder. The store sees
 //! only ids, numbers, hashes and opaque ciphertext.
 
+mod members;
 mod sql;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
+pub use members::{LogRow, MemberInfo, MemberStore, MemberWrite, Membership, SharedVault};
 pub use sql::{StoreKind, connect};
 
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +227,7 @@ pub struct AuditEntry {
 /// an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    AccountStore + DeviceStore + IdentityStore + VaultStore + Send + Sync + 'static
+    AccountStore + DeviceStore + IdentityStore + MemberStore + VaultStore + Send + Sync + 'static
 {
     /// Which backend this is (for logs and `/readyz`).
     fn kind(&self) -> StoreKind;

@@ -42,9 +42,9 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use super::{
-    Account, AccountStore, AuditEntry, Device, DeviceStore, Identity, IdentityStore, Pulled,
-    PushBatch, PushOutcome, RefreshOutcome, Session, Store, StoreError, StoreResult, Vault,
-    VaultStore,
+    Account, AccountStore, AuditEntry, Device, DeviceStore, Identity, IdentityStore, LogRow,
+    MemberInfo, MemberStore, MemberWrite, Membership, Pulled, PushBatch, PushOutcome,
+    RefreshOutcome, Session, SharedVault, Store, StoreError, StoreResult, Vault, VaultStore,
 };
 use crate::api::types::{Applied, B64, KdfParams, PushConflict, PushResponse, Record};
 
@@ -439,6 +439,7 @@ macro_rules! record_columns {
 mod accounts;
 mod devices;
 mod identities;
+mod members;
 mod vaults;
 
 /// Row mappings and the part of [`Store`] that is not accounts, devices or
