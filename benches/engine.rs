@@ -32,6 +32,9 @@ use uuid::Uuid;
 #[path = "common/logins.rs"]
 mod logins;
 use logins::{FOLDERS, TAGS, login_draft, pick};
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{TINY_KDF, loadavg, ms, percentile};
 
 /// Results a front end asks for per query (a screenful and then some).
 const LIMIT: usize = 100;
@@ -39,12 +42,6 @@ const LIMIT: usize = 100;
 const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call.
 const BATCH: usize = 5_000;
-/// The benchmark vaults' KDF: negligible, so `open` measures the engine.
-const TINY_KDF: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
 const PASSWORD: &str = "correct horse battery staple";
 const LS_RUNS: usize = 9;
 const FRESH_QUERIES: usize = 300;
@@ -114,10 +111,6 @@ fn kdf_desc(k: &KdfParams) -> String {
     )
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// A line of /proc/self/status (`VmHWM`, `VmRSS`), in MiB (reported as MB).
 fn proc_status_mb(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -126,23 +119,6 @@ fn proc_status_mb(key: &str) -> f64 {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-/// The 1-minute load average: other work on the machine skews latencies.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// Nearest-rank percentile of durations, in ms.
-fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
-    if sorted_ms.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted_ms.len() as f64).ceil() as usize;
-    sorted_ms[rank.clamp(1, sorted_ms.len()) - 1]
 }
 
 fn stats(samples_ms: &[f64]) -> Json {

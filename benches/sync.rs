@@ -55,16 +55,13 @@ use uuid::Uuid;
 #[path = "common/logins.rs"]
 mod logins;
 use logins::{PASSWORD_ALPHABET, login_draft, random_string};
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{TINY_KDF, loadavg, ms, percentile};
 
 const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call (as in benches/engine.rs).
 const BATCH: usize = 5_000;
-/// The benchmark vaults' KDF: negligible, so no measurement includes it.
-const TINY_KDF: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
 const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.org";
 /// Syncs with nothing new, after one unmeasured warm-up.
@@ -117,10 +114,6 @@ fn password() -> SecretString {
     SecretString::from(PASSWORD.to_owned())
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// Signed milliseconds from `a` to `b`.
 fn ms_between(a: Instant, b: Instant) -> f64 {
     if b >= a { ms(b - a) } else { -ms(a - b) }
@@ -143,23 +136,6 @@ fn proc_status_mb(pid: &str, key: &str) -> f64 {
 /// Resets this process's `VmHWM` to its current RSS (Linux ≥ 4.0).
 fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// The 1-minute load average: other work on the machine skews latencies.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// Nearest-rank percentile.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn stats(samples: &[f64]) -> Json {

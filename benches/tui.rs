@@ -41,13 +41,12 @@ use rand::{Rng, SeedableRng};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{TINY_KDF, ms, percentile};
+
 const DEFAULT_SIZE: usize = 100_000;
 const BATCH: usize = 5_000;
-const TINY_KDF: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
 const PASSWORD: &str = "correct horse battery staple";
 const FRAMES: usize = 300;
 const TYPING_SESSIONS: usize = 40;
@@ -56,19 +55,6 @@ const BUDGET_FRAME_P99_MS: f64 = 5.0;
 const BUDGET_KEYSTROKE_P99_MS: f64 = 10.0;
 const BUDGET_UNLOCK_MS: f64 = 1000.0;
 const BUDGET_START_MS: f64 = 100.0;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Nearest-rank percentile.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "PASS" } else { "FAIL" }
