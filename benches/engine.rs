@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use openk::engine::search::Query;
 use openk::engine::{ItemDraft, Session};

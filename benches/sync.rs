@@ -40,10 +40,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use openk::engine::SecretString;
 use openk::engine::model::{Field, FieldKind, label};
 use openk::engine::sync::{Progress, SyncOptions, SyncReport};
 use openk::engine::{ItemDraft, ItemPatch, Session, remote};
-use openk::engine::{KdfParams, SecretString};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

@@ -24,10 +24,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use openk::engine::SecretString;
 use openk::engine::generator::wordlist;
 use openk::engine::model::{Field, FieldKind, ItemKind, label};
 use openk::engine::{ItemDraft, Session};
-use openk::engine::{KdfParams, SecretString};
 use openk::tui::app::{App, Screen, Settings};
 use openk::tui::clip::FakeClipboard;
 use openk::tui::clock::SystemClock;
