@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use openk::engine::search::Query;
 use openk::engine::{ItemDraft, Session};
-use openk::engine::{KdfParams, SecretString, kdf};
+use openk::engine::{KdfParams, kdf};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -32,9 +32,12 @@ use uuid::Uuid;
 #[path = "common/logins.rs"]
 mod logins;
 use logins::{FOLDERS, TAGS, login_draft, pick};
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{parse_size, password, target_dir};
 #[path = "common/stats.rs"]
 mod stats;
-use stats::{TINY_KDF, loadavg, ms, percentile};
+use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
 
 /// Results a front end asks for per query (a screenful and then some).
 const LIMIT: usize = 100;
@@ -42,7 +45,6 @@ const LIMIT: usize = 100;
 const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call.
 const BATCH: usize = 5_000;
-const PASSWORD: &str = "correct horse battery staple";
 const LS_RUNS: usize = 9;
 const FRESH_QUERIES: usize = 300;
 const TYPING_SESSIONS: usize = 50;
@@ -80,27 +82,6 @@ fn main() {
         }
         _ => parent(&args),
     }
-}
-
-/// `1000`, `10_000`, `10k`, `1m`.
-fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase().replace('_', "");
-    let (digits, mul) = match s.strip_suffix('k') {
-        Some(d) => (d.to_owned(), 1_000),
-        None => match s.strip_suffix('m') {
-            Some(d) => (d.to_owned(), 1_000_000),
-            None => (s, 1),
-        },
-    };
-    digits
-        .parse::<usize>()
-        .ok()
-        .map(|n| n * mul)
-        .filter(|&n| n > 0)
-}
-
-fn password() -> SecretString {
-    SecretString::from(PASSWORD.to_owned())
 }
 
 /// `KdfParams`' Display rounds to MiB; the benchmark vault uses KiB.
@@ -621,25 +602,6 @@ fn kdf_timing(params: KdfParams, runs: usize) -> Json {
         "runs_ms": v,
         "median_ms": percentile(&v, 50.0),
     })
-}
-
-fn target_dir(exe: &Path) -> PathBuf {
-    // <target>/release/deps/engine-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-            Path::to_path_buf,
-        )
-}
-
-fn num(v: &Json, path: &str) -> f64 {
-    v.pointer(path).and_then(Json::as_f64).unwrap_or(f64::NAN)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
 }
 
 fn parent(args: &[String]) {

@@ -40,7 +40,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openk::engine::SecretString;
 use openk::engine::model::{Field, FieldKind, label};
 use openk::engine::sync::{Progress, SyncOptions, SyncReport};
 use openk::engine::{ItemDraft, ItemPatch, Session, remote};
@@ -55,14 +54,16 @@ use uuid::Uuid;
 #[path = "common/logins.rs"]
 mod logins;
 use logins::{PASSWORD_ALPHABET, login_draft, random_string};
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{parse_size, password, target_dir};
 #[path = "common/stats.rs"]
 mod stats;
-use stats::{TINY_KDF, loadavg, ms, percentile};
+use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
 
 const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call (as in benches/engine.rs).
 const BATCH: usize = 5_000;
-const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.org";
 /// Syncs with nothing new, after one unmeasured warm-up.
 const NOCHANGE_RUNS: usize = 100;
@@ -91,27 +92,6 @@ fn main() {
         return;
     }
     parent(&args);
-}
-
-/// `1000`, `10_000`, `10k`, `1m`.
-fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase().replace('_', "");
-    let (digits, mul) = match s.strip_suffix('k') {
-        Some(d) => (d.to_owned(), 1_000),
-        None => match s.strip_suffix('m') {
-            Some(d) => (d.to_owned(), 1_000_000),
-            None => (s, 1),
-        },
-    };
-    digits
-        .parse::<usize>()
-        .ok()
-        .map(|n| n * mul)
-        .filter(|&n| n > 0)
-}
-
-fn password() -> SecretString {
-    SecretString::from(PASSWORD.to_owned())
 }
 
 /// Signed milliseconds from `a` to `b`.
@@ -1113,25 +1093,6 @@ async fn edits(
 
 // ---------------------------------------------------------------------------
 // Parent: run every size, report
-
-fn target_dir(exe: &Path) -> PathBuf {
-    // <target>/release/deps/sync-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-            Path::to_path_buf,
-        )
-}
-
-fn num(v: &Json, path: &str) -> f64 {
-    v.pointer(path).and_then(Json::as_f64).unwrap_or(f64::NAN)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
 
 fn parent(args: &[String]) {
     let in_process = args.iter().any(|a| a == "--in-process");

@@ -1,5 +1,6 @@
 //! Measurement helpers shared by the benchmarks: the vaults' negligible KDF,
-//! durations in ms, nearest-rank percentiles and the machine's load.
+//! durations in ms, nearest-rank percentiles, the machine's load, and
+//! reading results against budgets.
 //! Included with `#[path]` by each bench.
 
 // Each bench is its own crate and uses only part of this.
@@ -8,6 +9,7 @@
 use std::time::Duration;
 
 use openk::engine::KdfParams;
+use serde_json::Value as Json;
 
 /// The benchmark vaults' KDF: negligible, so no measurement includes it
 /// (`open` and unlock measure the engine).
@@ -38,4 +40,14 @@ pub fn loadavg() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// The number at JSON pointer `path` of a result, NaN when there is none.
+pub fn num(v: &Json, path: &str) -> f64 {
+    v.pointer(path).and_then(Json::as_f64).unwrap_or(f64::NAN)
+}
+
+/// How a budget line reads: met or not.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
 }
