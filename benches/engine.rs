@@ -34,7 +34,7 @@ mod logins;
 use logins::{FOLDERS, TAGS, login_draft, pick};
 #[path = "common/harness.rs"]
 mod harness;
-use harness::{parse_size, password, target_dir};
+use harness::{parse_size, password, sizes, target_dir};
 #[path = "common/stats.rs"]
 mod stats;
 use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
@@ -42,7 +42,6 @@ use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
 /// Results a front end asks for per query (a screenful and then some).
 const LIMIT: usize = 100;
 
-const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call.
 const BATCH: usize = 5_000;
 const LS_RUNS: usize = 9;
@@ -605,20 +604,7 @@ fn kdf_timing(params: KdfParams, runs: usize) -> Json {
 }
 
 fn parent(args: &[String]) {
-    let mut sizes: Vec<usize> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .filter_map(|a| {
-            let n = parse_size(a);
-            if n.is_none() {
-                eprintln!("ignoring argument {a:?} (not a size)");
-            }
-            n
-        })
-        .collect();
-    if sizes.is_empty() {
-        sizes = DEFAULT_SIZES.to_vec();
-    }
+    let sizes = sizes(args);
     let exe = std::env::current_exe().expect("current_exe");
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     eprintln!("OpenK engine benchmark: sizes {sizes:?}, {cpus} CPUs");

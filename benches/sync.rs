@@ -56,12 +56,11 @@ mod logins;
 use logins::{PASSWORD_ALPHABET, login_draft, random_string};
 #[path = "common/harness.rs"]
 mod harness;
-use harness::{parse_size, password, target_dir};
+use harness::{password, sizes, target_dir};
 #[path = "common/stats.rs"]
 mod stats;
 use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
 
-const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call (as in benches/engine.rs).
 const BATCH: usize = 5_000;
 const EMAIL: &str = "bench@example.org";
@@ -1096,20 +1095,7 @@ async fn edits(
 
 fn parent(args: &[String]) {
     let in_process = args.iter().any(|a| a == "--in-process");
-    let mut sizes: Vec<usize> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .filter_map(|a| {
-            let n = parse_size(a);
-            if n.is_none() {
-                eprintln!("ignoring argument {a:?} (not a size)");
-            }
-            n
-        })
-        .collect();
-    if sizes.is_empty() {
-        sizes = DEFAULT_SIZES.to_vec();
-    }
+    let sizes = sizes(args);
     let exe = std::env::current_exe().expect("current_exe");
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     eprintln!(

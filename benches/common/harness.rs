@@ -16,6 +16,30 @@ pub fn password() -> SecretString {
     SecretString::from(PASSWORD.to_owned())
 }
 
+/// The vault sizes a run measures when none is named.
+pub const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
+/// The vault sizes named in `args` (other words are ignored, with a note),
+/// or [`DEFAULT_SIZES`].
+pub fn sizes(args: &[String]) -> Vec<usize> {
+    let sizes: Vec<usize> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .filter_map(|a| {
+            let n = parse_size(a);
+            if n.is_none() {
+                eprintln!("ignoring argument {a:?} (not a size)");
+            }
+            n
+        })
+        .collect();
+    if sizes.is_empty() {
+        DEFAULT_SIZES.to_vec()
+    } else {
+        sizes
+    }
+}
+
 /// `1000`, `10_000`, `10k`, `1m`.
 pub fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim().to_ascii_lowercase().replace('_', "");
