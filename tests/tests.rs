@@ -25,6 +25,7 @@ mod network;
 mod output;
 mod readme;
 mod server;
+mod shares;
 mod sync;
 mod tui;
 mod vault;

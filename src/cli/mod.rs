@@ -12,6 +12,7 @@ mod output;
 mod remote;
 mod secret_arg;
 mod session;
+mod shares;
 mod sync;
 mod vault;
 
@@ -185,6 +186,9 @@ pub enum Command {
     /// The account's devices: list, rename, revoke
     #[command(subcommand)]
     Device(remote::DeviceCommand),
+    /// Vaults: create, list, share with roles (invite, accept, members)
+    #[command(subcommand)]
+    Vault(shares::VaultCommand),
     /// Other accounts' keys: their fingerprints, pinned here, verified in person
     #[command(subcommand)]
     Contact(contact::ContactCommand),
@@ -340,6 +344,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Status => remote::status(g).await,
         Command::Device(c) => remote::device(g, c).await,
         Command::Contact(c) => contact::contact(g, c).await,
+        Command::Vault(c) => shares::vault(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Serve(a) => remote::serve(a).await,
         Command::Tui => {

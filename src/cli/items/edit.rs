@@ -12,22 +12,34 @@ pub async fn add(g: &Global, a: &AddArgs) -> CliResult {
     // Unlock first: with --password-stdin the password is the first line of
     // standard input, and a field given as `-` takes the rest.
     let mut vault = unlock(g).await?;
-    let fields = match f.to_fields(a.kind) {
-        Ok(fields) => fields,
-        Err(e) => {
+    let target = a
+        .vault
+        .as_deref()
+        .map(|v| vault.resolve_vault(v))
+        .transpose();
+    let (fields, target) = match (f.to_fields(a.kind), target) {
+        (Ok(fields), Ok(target)) => (fields, target.unwrap_or(vault.default_vault().0)),
+        (Err(e), _) => {
             vault.close().await;
             return Err(e);
         }
+        (_, Err(e)) => {
+            vault.close().await;
+            return Err(e.into());
+        }
     };
     let item = vault
-        .add(ItemDraft {
-            kind: a.kind,
-            name,
-            fields,
-            tags: f.tags.clone(),
-            folder: f.folder.clone(),
-            favorite: f.favorite,
-        })
+        .add_to(
+            target,
+            ItemDraft {
+                kind: a.kind,
+                name,
+                fields,
+                tags: f.tags.clone(),
+                folder: f.folder.clone(),
+                favorite: f.favorite,
+            },
+        )
         .await?;
     let text = format!(
         "Added {} {:?} ({})\n",

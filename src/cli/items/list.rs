@@ -39,10 +39,18 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
         trash: a.trash,
         ..Query::default()
     };
+    let only = a
+        .vault
+        .as_deref()
+        .map(|v| vault.resolve_vault(v))
+        .transpose()?;
     let all: Vec<uuid::Uuid> = vault.entries().await?.0.iter().map(|e| e.r.id).collect();
     let (mut entries, damaged) = vault.list(&query).await?;
     if a.conflicts {
         entries.retain(|e| e.overview.conflict.is_some());
+    }
+    if let Some(id) = only {
+        entries.retain(|e| e.r.vault_id == id);
     }
     let out = if g.json {
         print_json(&json!({

@@ -146,6 +146,9 @@ pub struct AddArgs {
     /// Kind of item
     #[arg(value_enum)]
     pub kind: ItemKind,
+    /// The vault to add it to (name or id; default: the personal vault)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     #[command(flatten)]
     pub fields: FieldArgs,
 }
@@ -202,6 +205,9 @@ pub struct LsArgs {
     /// Only items a sync merge flagged (the same field changed on two devices)
     #[arg(long)]
     pub conflicts: bool,
+    /// Only items of this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
 }
 
 #[derive(Debug, Args)]
