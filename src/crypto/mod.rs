@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod kdf;
 pub mod keys;
 pub mod secret;
+pub mod share;
 pub mod totp;
 
 pub use envelope::{Aad, open, seal, unwrap_key, wrap_key};
