@@ -6,6 +6,7 @@ pub mod devices;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod shares;
 pub mod types;
 pub mod validate;
 pub mod vaults;

@@ -419,6 +419,42 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+// ---------------------------------------------------------------- share links
+
+/// A new share link: the client's ciphertext of one item snapshot (the key
+/// stays in the link's URL fragment and never reaches the server).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShareRequest {
+    /// `version || nonce || ciphertext+tag` (AES-256-GCM, docs/security.md).
+    pub ciphertext: B64,
+    /// Seconds until the link is gone (60 s to 30 days).
+    pub expires_in: u64,
+    /// The link is gone after this many opens (1 to 1000); none: only the expiry ends it.
+    #[serde(default)]
+    pub max_views: Option<u32>,
+}
+
+/// One of the account's live share links (never its ciphertext).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShareResponse {
+    /// The link's id: the `ID` of `/s/ID`.
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub max_views: Option<u32>,
+    /// Opens left (none: no limit but the expiry).
+    pub views_left: Option<u32>,
+}
+
+/// What opening a link answers (the view is counted).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenShareResponse {
+    pub ciphertext: B64,
+}
+
 // ---------------------------------------------------------------- errors
 
 /// RFC 9457 problem details, with a stable machine `code` (docs/errors.md).

@@ -107,3 +107,25 @@ pub async fn spend_auth_budget(state: &AppState, addr: &ClientAddr) -> ApiResult
     }
     Ok(())
 }
+
+/// Spends one request of the address's per-minute budget for opening share
+/// links (`POST /v1/shares/{id}/open`, no account): the same limit as the
+/// account routes (`--auth-rate-limit`), in a bucket of its own, so that
+/// guessing link ids is as slow as guessing logins.
+pub async fn spend_share_budget(state: &AppState, addr: &ClientAddr) -> ApiResult<()> {
+    let limit = state.settings.auth_rate_limit;
+    if limit == 0 {
+        return Ok(());
+    }
+    let w = state
+        .cache
+        .hit(
+            &format!("share-open:{}", addr.label()),
+            Duration::from_secs(60),
+        )
+        .await?;
+    if w.count > limit {
+        return Err(ApiError::RateLimited(w.resets_in));
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@
 //! SQLite and PostgreSQL) against their own migration folder. The store sees
 //! only ids, numbers, hashes and opaque ciphertext.
 
+pub mod shares;
 mod sql;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
+pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
 
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +226,9 @@ pub struct AuditEntry {
 /// the audit log and backups. One backend implements all four; callers hold
 /// an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: AccountStore + DeviceStore + VaultStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + DeviceStore + VaultStore + ShareStore + Send + Sync + 'static
+{
     /// Which backend this is (for logs and `/readyz`).
     fn kind(&self) -> StoreKind;
 

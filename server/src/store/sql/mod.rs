@@ -437,6 +437,7 @@ macro_rules! record_columns {
 // Each of these files implements its part of `Store` for both backends.
 mod accounts;
 mod devices;
+mod shares;
 mod vaults;
 
 /// Row mappings and the part of [`Store`] that is not accounts, devices or
