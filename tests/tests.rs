@@ -24,6 +24,7 @@ mod network;
 mod output;
 mod readme;
 mod server;
+mod share;
 mod sync;
 mod tui;
 mod vault;

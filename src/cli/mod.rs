@@ -11,6 +11,7 @@ mod output;
 mod remote;
 mod secret_arg;
 mod session;
+mod share;
 mod sync;
 mod vault;
 
@@ -186,6 +187,9 @@ pub enum Command {
     Device(remote::DeviceCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
+    /// Share links: one item, readable by anyone who has the link, until it expires or is used up
+    #[command(subcommand)]
+    Share(share::ShareCommand),
     /// Run the sync server (same as `openk-server`); `serve backup` / `serve restore` for its SQLite database
     Serve(remote::ServeCommand),
     /// Open the terminal UI (also what `openk` alone does on a terminal)
@@ -336,6 +340,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Status => remote::status(g).await,
         Command::Device(c) => remote::device(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
+        Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,
         Command::Tui => {
             // A bad keymap file is a usage error (exit 2), found before the
