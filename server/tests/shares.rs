@@ -354,7 +354,42 @@ async fn share_page_headers_and_no_view_on_get() {
 // Opening is rate-limited per address with the account routes' limit.
 #[tokio::test]
 async fn opening_is_rate_limited_per_address() {
-    let s = Server::memory().await;
+    rate_limited(&Server::memory().await).await;
+}
+
+// With Redis, every node counts the same opens.
+#[tokio::test]
+async fn opening_is_rate_limited_across_nodes_with_redis() {
+    let Some(url) = common::redis_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = openk_server::Settings {
+        database: format!("sqlite://{}", dir.path().join("s.db").display()),
+        redis: Some(url),
+        cache_prefix: common::unique_prefix(),
+        ..openk_server::Settings::for_tests()
+    };
+    let a = Server::start(settings.clone()).await;
+    let b = Server::start(settings).await;
+    let (_, alice) = a.account("alice").await;
+    let id = create(&a, &alice.access, &ciphertext(40), Some(1)).await;
+    // Node b serves a link node a stored, once.
+    b.call(Method::POST, &format!("/v1/shares/{id}/open"), None, None)
+        .await
+        .expect(200);
+    gone(&open(&a, &id).await);
+    let limit = a.state.settings.auth_rate_limit;
+    for n in 3..=limit {
+        let node = if n % 2 == 0 { &a } else { &b };
+        gone(&open(node, "AAAAAAAAAAAAAAAAAAAAAA").await);
+    }
+    open(&b, "AAAAAAAAAAAAAAAAAAAAAA")
+        .await
+        .problem(429, "rate_limited");
+}
+
+async fn rate_limited(s: &Server) {
     let limit = s.state.settings.auth_rate_limit;
     let mut last = None;
     for _ in 0..=limit {

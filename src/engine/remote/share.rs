@@ -1,7 +1,7 @@
 //! Share links (DESIGN §7): one item snapshot, encrypted under a fresh key
 //! that exists only in the link's URL fragment (`SERVER/s/ID#KEY`), so the
 //! server stores ciphertext it cannot read; browsers never send a fragment
-//! to a server. The envelope is AES-256-GCM ([`crate::crypto::share`]),
+//! to a server. The envelope is AES-256-GCM (`crypto::share`),
 //! which the page the server serves can open with WebCrypto.
 //!
 //! Making, listing and revoking a link needs this vault's server session;
