@@ -473,3 +473,56 @@ fn the_share_page_decrypts_in_headless_chromium() {
     assert!(dom.contains("This link is incomplete"), "{dom}");
     open_cmd(&r, &other).ok().stdout_has(PASSWORD_VALUE);
 }
+
+// The README's "Share one secret" block, run as written by `sh -e` in a
+// registered vault (the server's port aside, which the block never names).
+#[test]
+fn the_readme_share_block_works_as_written() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("### Share one secret").expect("the section")..];
+    let block = &section[section.find("```sh\n").expect("a sh block") + 6..];
+    let block = &block[..block.find("```").expect("the end of the block")];
+    let server = Server::with(Settings::for_tests());
+    let env = sender(&server.url);
+    let dir = bin().parent().expect("bin dir").to_owned();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // The harness's environment for `openk` (HOME, OPENK_HOME, the password, …).
+    let openk = env.cmd(Vec::<&str>::new()).into_command();
+    let mut sh = Command::new("sh");
+    for (k, v) in openk.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = sh
+        .arg("-euc")
+        .arg(block)
+        .env("PATH", path)
+        .current_dir(env.root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{block}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains(&format!("{}/s/", server.url)), "{stdout}");
+    assert!(
+        stdout.contains(PASSWORD_VALUE) && stdout.contains("octo"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(NOTE_VALUE),
+        "only the fields named: {stdout}"
+    );
+    assert!(stdout.contains("Revoked share link"), "{stdout}");
+    assert!(stdout.contains("VIEWS LEFT"), "{stdout}");
+    assert_eq!(env.json(&["share", "ls"]), serde_json::json!([]));
+}

@@ -51,6 +51,7 @@ pub struct OpenArgs {
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     /// The link's id (`openk share ls`)
+    #[arg(allow_hyphen_values = true)]
     pub id: String,
 }
 

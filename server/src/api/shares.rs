@@ -52,10 +52,17 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
      connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'none'";
 
+/// A new link id. One that starts with `-` is drawn again, so that no id
+/// reads as a command-line flag (`openk share revoke ID`).
 fn new_id() -> String {
-    let mut bytes = [0u8; ID_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    loop {
+        let mut bytes = [0u8; ID_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// Whether `id` could be one of ours (anything else is 404 without a lookup).
@@ -247,6 +254,7 @@ mod tests {
         let (a, b) = (new_id(), new_id());
         assert_ne!(a, b);
         assert!(plausible_id(&a), "{a}");
+        assert!((0..2000).all(|_| !new_id().starts_with('-')));
         assert!(!plausible_id("short"));
         assert!(!plausible_id(&format!("{}!", &a[..21])));
     }
