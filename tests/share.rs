@@ -526,3 +526,92 @@ fn the_readme_share_block_works_as_written() {
     assert!(stdout.contains("VIEWS LEFT"), "{stdout}");
     assert_eq!(env.json(&["share", "ls"]), serde_json::json!([]));
 }
+
+/// A stand-in server that answers every request with `200` and `body`
+/// (JSON), for links whose contents a test makes itself.
+fn fake_server(body: String) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// A link to `snapshot` (JSON) sealed as `openk share link` seals it,
+/// served by a stand-in server.
+fn hostile_link(snapshot: &str) -> String {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::Engine as _;
+    let key = [7u8; 32];
+    let nonce = [9u8; 12];
+    let sealed = aes_gcm::Aes256Gcm::new((&key).into())
+        .encrypt(
+            (&nonce).into(),
+            Payload {
+                msg: snapshot.as_bytes(),
+                aad: b"openk/v1/share-link",
+            },
+        )
+        .expect("seal");
+    let mut blob = vec![1u8];
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(&sealed);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+    let url = fake_server(format!("{{\"ciphertext\":\"{b64}\"}}"));
+    format!(
+        "{url}/s/AAAAAAAAAAAAAAAAAAAAAA#{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+    )
+}
+
+// Strings in a link are the sender's data: terminal controls and bidi
+// overrides never reach the terminal (JSON escapes them); a link whose
+// server answers garbage does not decrypt (exit 1).
+#[test]
+fn strings_from_a_link_are_data() {
+    let r = TestEnv::new();
+    let snapshot = serde_json::json!({
+        "format": 1,
+        "name": "\u{1b}]0;pwned\u{7}Evil\u{1b}[2J",
+        "kind": "login\u{1b}[31m",
+        "fields": [
+            {"label": "pass\u{202e}word", "value": "s3cret\u{1b}[8m\nline two\u{9b}1m", "kind": "secret", "concealed": true}
+        ]
+    })
+    .to_string();
+    let link = hostile_link(&snapshot);
+    let out = open_cmd(&r, &link).stdout();
+    assert!(
+        out.contains("Evil") && out.contains("s3cret") && out.contains("line two"),
+        "{out:?}"
+    );
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+        assert!(!out.contains(bad), "{bad:?} reached the terminal: {out:?}");
+    }
+    let v = r.cmd(["--json", "share", "open", "-"]).stdin(link).json();
+    assert_eq!(
+        v["name"], "\u{1b}]0;pwned\u{7}Evil\u{1b}[2J",
+        "JSON keeps the data, escaped"
+    );
+
+    // A newer snapshot format: says to update.
+    let newer = hostile_link(r#"{"format": 2, "name": "x", "kind": "login", "fields": []}"#);
+    open_cmd(&r, &newer).code(2).stderr_has("newer OpenK");
+    // A ciphertext that is not one: does not decrypt.
+    let url = fake_server("{\"ciphertext\":\"AQID\"}".to_owned());
+    let garbage = format!("{url}/s/AAAAAAAAAAAAAAAAAAAAAA#{}", "A".repeat(43));
+    open_cmd(&r, &garbage)
+        .code(1)
+        .stderr_has("does not decrypt");
+}
