@@ -393,7 +393,7 @@ async fn rate_limited(s: &Server) {
     let limit = s.state.settings.auth_rate_limit;
     let mut last = None;
     for _ in 0..=limit {
-        last = Some(open(&s, "AAAAAAAAAAAAAAAAAAAAAA").await);
+        last = Some(open(s, "AAAAAAAAAAAAAAAAAAAAAA").await);
     }
     let r = last.expect("answers");
     r.problem(429, "rate_limited");
@@ -409,4 +409,101 @@ async fn rate_limited(s: &Server) {
         )
         .await;
     gone(&other);
+}
+
+/// The store itself: the per-account limit counts live links only, lists
+/// are newest first and per account, a delete needs the owner.
+async fn store_level(s: &Server) {
+    use openk_server::store::{Share, StoreError};
+    let (a, _) = s.account("alice").await;
+    let (b, _) = s.account("bob").await;
+    let (alice, bob) = (s.internal_id(&a).await, s.internal_id(&b).await);
+    let now = openk_server::state::now_millis();
+    let share = |id: &str, account, created_at| Share {
+        id: id.to_owned(),
+        account_id: account,
+        ciphertext: ciphertext(40),
+        created_at,
+        expires_at: created_at + 3_600_000,
+        max_views: None,
+        views: 0,
+    };
+    let store = &s.state.store;
+    store
+        .create_share(&share("AAAAAAAAAAAAAAAAAAAAA1", alice, now), 2)
+        .await
+        .expect("first");
+    store
+        .create_share(&share("AAAAAAAAAAAAAAAAAAAAA2", alice, now + 1), 2)
+        .await
+        .expect("second");
+    let third = store
+        .create_share(&share("AAAAAAAAAAAAAAAAAAAAA3", alice, now + 2), 2)
+        .await;
+    assert!(matches!(third, Err(StoreError::Invalid(_))), "{third:?}");
+    // Bob's limit is his own; an id that exists is a conflict.
+    store
+        .create_share(&share("AAAAAAAAAAAAAAAAAAAAB1", bob, now), 2)
+        .await
+        .expect("bob's");
+    let dup = store
+        .create_share(&share("AAAAAAAAAAAAAAAAAAAAB1", bob, now), 2)
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict)), "{dup:?}");
+    let ids: Vec<String> = store
+        .shares(alice, now)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["AAAAAAAAAAAAAAAAAAAAA2", "AAAAAAAAAAAAAAAAAAAAA1"]);
+    // Once one has expired, it no longer counts against the limit.
+    assert!(
+        store
+            .shares(alice, now + 3_600_001)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    store
+        .create_share(&share("AAAAAAAAAAAAAAAAAAAAA4", alice, now + 3_600_001), 2)
+        .await
+        .expect("the expired ones do not count");
+    assert!(
+        !store
+            .delete_share(bob, "AAAAAAAAAAAAAAAAAAAAA4")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_share(alice, "AAAAAAAAAAAAAAAAAAAAA4")
+            .await
+            .expect("delete")
+    );
+    // Opening counts views in the row.
+    assert!(
+        store
+            .open_share("AAAAAAAAAAAAAAAAAAAAB1", now)
+            .await
+            .expect("open")
+            .is_some()
+    );
+    let listed = store.shares(bob, now).await.expect("list");
+    assert_eq!(listed[0].views, 1);
+    assert_eq!(listed[0].views_left(), None);
+}
+
+#[tokio::test]
+async fn share_store_on_sqlite() {
+    store_level(&Server::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn share_store_on_postgres() {
+    let Some(s) = Server::postgres().await else {
+        return;
+    };
+    store_level(&s).await;
 }
