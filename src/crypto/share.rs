@@ -84,7 +84,7 @@ fn open_with(key: &Key, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use crate::crypto::wycheproof::Suite;
 
     #[test]
     fn round_trip_and_layout() {
@@ -149,34 +149,6 @@ mod tests {
         let blob = seal_with(&key, &aad, &pt, &nonce);
         assert_eq!(hex::encode(&blob[1 + NONCE_LEN..]), expected);
         assert_eq!(open_with(&key, &aad, &blob).expect("opens").as_slice(), pt);
-    }
-
-    #[derive(Deserialize)]
-    struct Suite {
-        #[serde(rename = "testGroups")]
-        groups: Vec<Group>,
-    }
-    #[derive(Deserialize)]
-    struct Group {
-        #[serde(rename = "keySize")]
-        key_size: u32,
-        #[serde(rename = "ivSize")]
-        iv_size: u32,
-        #[serde(rename = "tagSize")]
-        tag_size: u32,
-        tests: Vec<Case>,
-    }
-    #[derive(Deserialize)]
-    struct Case {
-        #[serde(rename = "tcId")]
-        id: u32,
-        key: String,
-        iv: String,
-        aad: String,
-        msg: String,
-        ct: String,
-        tag: String,
-        result: String,
     }
 
     /// Every Wycheproof AES-GCM case this envelope can express (256-bit
