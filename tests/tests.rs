@@ -11,6 +11,7 @@ mod agent;
 mod cli;
 mod clipboard;
 mod config;
+mod contacts;
 mod damage;
 mod exit_codes;
 mod files;

@@ -34,6 +34,9 @@ pub enum ApiError {
     TooLarge,
     #[error("too many attempts, try again in {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// The caller's role in a shared vault does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("this server does not take new accounts; ask its operator")]
     RegistrationClosed,
     #[error(
@@ -71,9 +74,10 @@ impl ApiError {
             Self::Conflict(_) | Self::HeadMoved { .. } => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) | Self::RequestBudget(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::RegistrationClosed | Self::InviteRequired | Self::InviteInvalid => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Forbidden(_)
+            | Self::RegistrationClosed
+            | Self::InviteRequired
+            | Self::InviteInvalid => StatusCode::FORBIDDEN,
             Self::QuotaExceeded { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -96,6 +100,7 @@ impl ApiError {
             Self::TooLarge => "payload_too_large",
             Self::RateLimited(_) => "rate_limited",
             Self::RequestBudget(_) => "request_budget",
+            Self::Forbidden(_) => "forbidden",
             Self::RegistrationClosed => "registration_closed",
             Self::InviteRequired => "invite_required",
             Self::InviteInvalid => "invite_invalid",

@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api::types::Problem;
-use crate::api::{accounts, audit, devices, events, health, shares, vaults};
+use crate::api::{accounts, audit, devices, events, health, identities, members, shares, vaults};
 use crate::state::AppState;
 
 /// Body limit of the account routes.
@@ -43,8 +43,10 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     paths(
         accounts::prelogin, accounts::register, accounts::login, accounts::refresh, accounts::logout,
         accounts::account, accounts::change_password,
+        identities::lookup, identities::publish,
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
+        members::append, members::log, members::members, members::answer, members::shared,
         audit::index,
         shares::create, shares::index, shares::revoke, shares::open,
         shares::page, shares::page_js, shares::page_css,
@@ -88,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/logout", post(accounts::logout))
         .route("/v1/account", get(accounts::account))
         .route("/v1/account/password", post(accounts::change_password))
+        .route("/v1/account/identity", put(identities::publish))
+        .route("/v1/identities/lookup", post(identities::lookup))
         .route("/v1/devices", get(devices::index))
         .route(
             "/v1/devices/{id}",
@@ -105,6 +109,13 @@ pub fn router(state: AppState) -> Router {
             get(vaults::pull).post(vaults::push),
         )
         .route("/v1/vaults/{id}/items/{item}/history", get(vaults::history))
+        .route(
+            "/v1/vaults/{id}/log",
+            get(members::log).post(members::append),
+        )
+        .route("/v1/vaults/{id}/members", get(members::members))
+        .route("/v1/vaults/{id}/membership", post(members::answer))
+        .route("/v1/shared", get(members::shared))
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT));
     let share_routes = Router::new()
         .route("/v1/shares", get(shares::index).post(shares::create))

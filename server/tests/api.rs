@@ -399,6 +399,8 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/accounts/logout", &["post"][..]),
         ("/v1/account", &["get"][..]),
         ("/v1/account/password", &["post"][..]),
+        ("/v1/account/identity", &["put"][..]),
+        ("/v1/identities/lookup", &["post"][..]),
         ("/v1/devices", &["get"][..]),
         ("/v1/devices/{id}", &["delete", "get", "patch"][..]),
         ("/v1/audit", &["get"][..]),
@@ -406,6 +408,10 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/vaults", &["get", "post"][..]),
         ("/v1/vaults/{id}/changes", &["get", "post"][..]),
         ("/v1/vaults/{id}/items/{item}/history", &["get"][..]),
+        ("/v1/vaults/{id}/log", &["get", "post"][..]),
+        ("/v1/vaults/{id}/members", &["get"][..]),
+        ("/v1/vaults/{id}/membership", &["post"][..]),
+        ("/v1/shared", &["get"][..]),
         ("/v1/shares", &["get", "post"][..]),
         ("/v1/shares/{id}", &["delete"][..]),
         ("/v1/shares/{id}/open", &["post"][..]),
@@ -493,6 +499,16 @@ async fn protected_routes_need_a_live_token() {
     let protected: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/v1/account".into(), None),
         (Method::POST, "/v1/account/password".into(), Some(json!({}))),
+        (
+            Method::PUT,
+            "/v1/account/identity".into(),
+            Some(json!({ "key_version": 1, "signature": b64(&[1; 64]) })),
+        ),
+        (
+            Method::POST,
+            "/v1/identities/lookup".into(),
+            Some(json!({ "email": a.email })),
+        ),
         (Method::POST, LOGOUT.into(), None),
         (Method::GET, "/v1/devices".into(), None),
         (Method::GET, format!("/v1/devices/{}", a.device), None),
@@ -1989,5 +2005,270 @@ async fn push_semantics_sqlite() {
 async fn push_semantics_postgres() {
     if let Some(s) = Server::postgres().await {
         push_semantics(&s).await;
+    }
+}
+
+/// An account's identity is published with its keys: the self-signature
+/// sent at registration (or later, once per key version), found by email
+/// by any logged-in account; malformed ones are refused.
+#[tokio::test]
+async fn identities_are_published_with_the_keys_and_found_by_email() {
+    let s = Server::memory().await;
+    let mut bob = TestAccount::unique("bob");
+    bob.email = bob.email.replace("bob", "Bob");
+    let signature = random_bytes(64);
+    let mut body = bob.register_body();
+    body["identity_signature"] = json!(b64(&signature));
+    let bad = {
+        let mut b = body.clone();
+        b["identity_signature"] = json!(b64(&[1; 63]));
+        b
+    };
+    s.post("/v1/accounts/register", None, &bad)
+        .await
+        .problem(422, "validation_failed");
+    s.post("/v1/accounts/register", None, &body)
+        .await
+        .expect(201);
+    let (carol, t) = s.account("carol").await;
+    let lookup = |email: String| json!({ "email": email });
+    let found = s
+        .post(
+            "/v1/identities/lookup",
+            Some(&t.access),
+            &lookup(bob.email.to_uppercase()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(found["account_id"], json!(bob.id));
+    assert_eq!(found["email"], json!(bob.email.to_lowercase()));
+    assert_eq!(found["key_version"], json!(1));
+    assert_eq!(unb64(&found["public_x25519"]), bob.public_x25519);
+    assert_eq!(unb64(&found["public_ed25519"]), bob.public_ed25519);
+    assert_eq!(unb64(&found["signature"]), signature);
+    s.post(
+        "/v1/identities/lookup",
+        Some(&t.access),
+        &lookup("nobody@example.org".into()),
+    )
+    .await
+    .expect(404);
+    // Carol registered without one: absent until she publishes it.
+    let carol_found = s
+        .post(
+            "/v1/identities/lookup",
+            Some(&t.access),
+            &lookup(carol.email.clone()),
+        )
+        .await
+        .expect(200);
+    assert!(carol_found.get("signature").is_none(), "{carol_found}");
+    let put = |v: u32, sig: &[u8]| json!({ "key_version": v, "signature": b64(sig) });
+    let sig = random_bytes(64);
+    let call = |body: Value| {
+        let token = t.access.clone();
+        let s = &s;
+        async move {
+            s.call(
+                Method::PUT,
+                "/v1/account/identity",
+                Some(&token),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    call(put(1, &[2; 10]))
+        .await
+        .problem(422, "validation_failed");
+    call(put(0, &sig)).await.problem(422, "validation_failed");
+    call(put(1, &sig)).await.expect(204);
+    // The same again is fine; another one for the same version is not.
+    call(put(1, &sig)).await.expect(204);
+    call(put(1, &random_bytes(64)))
+        .await
+        .problem(409, "conflict");
+    let mine = s.get("/v1/account", Some(&t.access)).await.expect(200);
+    assert_eq!(unb64(&mine["identity_signature"]), sig);
+    assert_eq!(mine["key_version"], json!(1));
+    let audit = s.get("/v1/audit", Some(&t.access)).await.expect(200);
+    assert!(
+        audit
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "identity_published"),
+        "{audit}"
+    );
+}
+
+async fn shared_vault_roles_are_enforced(s: &Server) {
+    let (_ana, ana_t) = s.account("ana").await;
+    let (ben, ben_t) = s.account("ben").await;
+    let (cy, cy_t) = s.account("cy").await;
+    let vault = s.create_vault(&ana_t.access).await;
+    let item = Uuid::now_v7();
+    s.push_ok(&ana_t.access, vault, vec![change(item, 0, 1)])
+        .await;
+    let log_path = format!("/v1/vaults/{vault}/log");
+    let entry =
+        |seq: u64| json!({ "seq": seq, "entry": blob(200), "signature": b64(&[seq as u8; 64]) });
+    let sealed = blob(81);
+    let create = json!({ "entry": entry(0), "change": { "kind": "create", "sealed_key": sealed, "key_epoch": 1 } });
+    let grant = |seq: u64, email: &str, role: &str| {
+        json!({ "entry": entry(seq), "change": {
+            "kind": "grant", "email": email, "role": role, "sealed_key": sealed, "key_epoch": 1 } })
+    };
+    // Only the owner makes its vault shared; entries come in order.
+    s.post(&log_path, Some(&ben_t.access), &create)
+        .await
+        .expect(404);
+    s.post(
+        &log_path,
+        Some(&ana_t.access),
+        &grant(1, &ben.email, "viewer"),
+    )
+    .await
+    .problem(409, "conflict");
+    s.post(&log_path, Some(&ana_t.access), &create)
+        .await
+        .expect(204);
+    s.post(&log_path, Some(&ana_t.access), &create)
+        .await
+        .problem(409, "conflict");
+    s.post(
+        &log_path,
+        Some(&ana_t.access),
+        &grant(1, &ben.email, "owner"),
+    )
+    .await
+    .problem(422, "validation_failed");
+    s.post(
+        &log_path,
+        Some(&ana_t.access),
+        &grant(1, "nobody@example.org", "viewer"),
+    )
+    .await
+    .expect(404);
+    s.post(
+        &log_path,
+        Some(&ana_t.access),
+        &grant(1, &ben.email, "viewer"),
+    )
+    .await
+    .expect(204);
+    // An invitation: listed, its log readable, nothing else until accepted.
+    let shared = s.get("/v1/shared", Some(&ben_t.access)).await.expect(200);
+    assert_eq!(shared[0]["id"], json!(vault));
+    assert_eq!(shared[0]["status"], "invited");
+    assert_eq!(shared[0]["role"], "viewer");
+    assert_eq!(unb64(&shared[0]["sealed_key"]).len(), 81);
+    let log = s.get(&log_path, Some(&ben_t.access)).await.expect(200);
+    assert_eq!(log.as_array().map(Vec::len), Some(2));
+    assert_eq!(log[1]["seq"], 1);
+    let pull = format!("/v1/vaults/{vault}/changes?since=0");
+    s.get(&pull, Some(&ben_t.access))
+        .await
+        .problem(403, "forbidden");
+    // Strangers see nothing at all.
+    s.get(&pull, Some(&cy_t.access)).await.expect(404);
+    s.get(&log_path, Some(&cy_t.access)).await.expect(404);
+    s.post(
+        &format!("/v1/vaults/{vault}/membership"),
+        Some(&ben_t.access),
+        &json!({ "accept": true }),
+    )
+    .await
+    .expect(204);
+    let page = s.get(&pull, Some(&ben_t.access)).await.expect(200);
+    assert_eq!(page["records"].as_array().map(Vec::len), Some(1));
+    // A viewer's write: 403 and nothing stored.
+    s.push(
+        &ben_t.access,
+        vault,
+        &batch(Uuid::now_v7(), vec![change(item, 1, 2)]),
+    )
+    .await
+    .problem(403, "forbidden");
+    let after = s.get(&pull, Some(&ana_t.access)).await.expect(200);
+    assert_eq!(after["head"], 1, "nothing stored: {after}");
+    // ... and a viewer does not change members.
+    s.post(
+        &log_path,
+        Some(&ben_t.access),
+        &grant(2, &cy.email, "manager"),
+    )
+    .await
+    .problem(403, "forbidden");
+    // Promoted to editor, Ben writes.
+    let promote = json!({ "entry": entry(2), "change": { "kind": "set_role", "email": ben.email, "role": "editor" } });
+    s.post(&log_path, Some(&ana_t.access), &promote)
+        .await
+        .expect(204);
+    s.push_ok(&ben_t.access, vault, vec![change(item, 1, 2)])
+        .await;
+    let members = s
+        .get(&format!("/v1/vaults/{vault}/members"), Some(&ana_t.access))
+        .await
+        .expect(200);
+    let roles: Vec<(String, String)> = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or("").to_owned(),
+                m["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        roles.contains(&("manager".into(), "active".into())),
+        "{members}"
+    );
+    assert!(
+        roles.contains(&("editor".into(), "active".into())),
+        "{members}"
+    );
+    // An invitee whose own vault has the id is not given this one.
+    s.post("/v1/vaults", Some(&cy_t.access), &vault_body(vault))
+        .await
+        .expect(201);
+    s.post(
+        &log_path,
+        Some(&ana_t.access),
+        &grant(3, &cy.email, "viewer"),
+    )
+    .await
+    .problem(409, "conflict");
+    let (dee, dee_t) = s.account("dee").await;
+    // Declining removes the invitation.
+    s.post(
+        &log_path,
+        Some(&ana_t.access),
+        &grant(3, &dee.email, "viewer"),
+    )
+    .await
+    .expect(204);
+    s.post(
+        &format!("/v1/vaults/{vault}/membership"),
+        Some(&dee_t.access),
+        &json!({ "accept": false }),
+    )
+    .await
+    .expect(204);
+    let dee_shared = s.get("/v1/shared", Some(&dee_t.access)).await.expect(200);
+    assert_eq!(dee_shared, json!([]));
+}
+
+#[tokio::test]
+async fn shared_vault_roles_are_enforced_memory() {
+    shared_vault_roles_are_enforced(&Server::memory().await).await;
+}
+
+#[tokio::test]
+async fn shared_vault_roles_are_enforced_postgres() {
+    if let Some(s) = Server::postgres().await {
+        shared_vault_roles_are_enforced(&s).await;
     }
 }

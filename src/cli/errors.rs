@@ -29,6 +29,7 @@ pub fn exit_code(e: &Error) -> i32 {
         Error::NotFound(_)
         | Error::NoVault(_)
         | Error::NoVersion { .. }
+        | Error::NoSuchAccount(_)
         | Error::ShareGone
         | Error::NoShare(_) => exit::NOT_FOUND,
         Error::Ambiguous { .. } => exit::AMBIGUOUS,
@@ -55,6 +56,8 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::SessionUnreadable { .. }
         | Error::Remote(_)
         | Error::Untrusted(_)
+        | Error::KeyChanged { .. }
+        | Error::FingerprintMismatch { .. }
         | Error::Fork { .. }
         | Error::UnlinkedManifest { .. }
         | Error::ManifestMismatch { .. }
@@ -110,6 +113,13 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         .into(),
         Error::HeadMoved | Error::KeptMoving(_) => SYNC_AGAIN.into(),
         Error::Fork { .. } => "; `openk sync --verify` compares everything item by item".into(),
+        Error::NoSuchAccount(_) => "; check the address with its owner (they `openk register` first)".into(),
+        Error::KeyChanged { email, .. } => format!(
+            ". Compare the new fingerprint with {email} in person or on a call, then run `openk \
+             contact verify {email} --fingerprint FP`"
+        )
+        .into(),
+        Error::FingerprintMismatch { .. } => "; check the digits with the person (their `openk status` shows it); if they match what they read you, the server is substituting keys".into(),
         Error::UnlinkedManifest { .. } => {
             ". Update OpenK on every device of the account and run `openk sync` again".into()
         }

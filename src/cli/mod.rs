@@ -3,6 +3,7 @@
 //! to the engine.
 
 mod config;
+mod contact;
 mod copy;
 pub mod errors;
 mod input;
@@ -185,6 +186,9 @@ pub enum Command {
     /// The account's devices: list, rename, revoke
     #[command(subcommand)]
     Device(remote::DeviceCommand),
+    /// Other accounts' keys: their fingerprints, pinned here, verified in person
+    #[command(subcommand)]
+    Contact(contact::ContactCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
     /// Share links: one item, readable by anyone who has the link, until it expires or is used up
@@ -339,6 +343,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Logout => remote::logout(g).await,
         Command::Status => remote::status(g).await,
         Command::Device(c) => remote::device(g, c).await,
+        Command::Contact(c) => contact::contact(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,

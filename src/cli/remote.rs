@@ -296,6 +296,7 @@ pub async fn status(g: &Global) -> CliResult {
         "vault_name": vault_name,
         "account_id": vault.account_id(),
         "device_id": vault.device_id(),
+        "fingerprint": vault.fingerprint(),
         "kdf": vault.kdf(),
         "items": count,
         "damaged_items": damaged,
@@ -342,6 +343,13 @@ pub async fn status(g: &Global) -> CliResult {
         vec![
             "account".to_owned(),
             info["account_id"].as_str().unwrap_or("").to_owned(),
+        ],
+        vec![
+            "fingerprint".to_owned(),
+            format!(
+                "{} (compare it with the people you share with)",
+                info["fingerprint"].as_str().unwrap_or("")
+            ),
         ],
         vec![
             "device".to_owned(),

@@ -119,6 +119,13 @@ impl Aad {
         Self::text(format!("openk/v1/remote-tokens|{account_id}"))
     }
 
+    /// The contacts this device pinned (their public keys), sealed with the
+    /// account key.
+    #[must_use]
+    pub fn contacts(account_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/contacts|{account_id}"))
+    }
+
     /// This device's key (its login proof to the server), sealed with the
     /// account key.
     #[must_use]

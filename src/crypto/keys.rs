@@ -314,21 +314,62 @@ pub struct PublicKeys {
 }
 
 impl PublicKeys {
-    /// A short fingerprint a person can compare out of band:
-    /// SHA-256 over both public keys, first 16 bytes, hex in groups of four.
+    /// The fingerprint a person reads aloud to compare out of band: eight
+    /// groups of four digits (about 106 bits) from SHA-256 over both public
+    /// keys, e.g. `0412 7730 …`.
     #[must_use]
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
         h.update(b"openk/v1/fingerprint");
         h.update(self.x25519);
         h.update(self.ed25519);
-        let hex = data_encoding::HEXLOWER.encode(&h.finalize()[..16]);
-        hex.as_bytes()
+        let digest = h.finalize();
+        digest[..32]
             .chunks(4)
-            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .map(|c| {
+                let n = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+                format!("{:04}", n % 10_000)
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
+
+    /// Checks an account's self-signature over its identity (see
+    /// [`identity_message`]) with this Ed25519 key.
+    ///
+    /// # Errors
+    /// [`CryptoError::BadSignature`] when it does not verify.
+    pub fn verify_identity(
+        &self,
+        account_id: Uuid,
+        email: &str,
+        key_version: u32,
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        let message = identity_message(account_id, email, key_version, self);
+        verify_signature(&self.ed25519, &message, signature)
+    }
+}
+
+/// What an account's self-signature covers: the purpose, the account id,
+/// the version of its keys, its (normalised) email and both public keys,
+/// each field of fixed length or length-prefixed.
+#[must_use]
+pub fn identity_message(
+    account_id: Uuid,
+    email: &str,
+    key_version: u32,
+    keys: &PublicKeys,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(128 + email.len());
+    m.extend_from_slice(b"openk/v1/identity\0");
+    m.extend_from_slice(account_id.as_bytes());
+    m.extend_from_slice(&key_version.to_be_bytes());
+    m.extend_from_slice(&u32::try_from(email.len()).unwrap_or(u32::MAX).to_be_bytes());
+    m.extend_from_slice(email.as_bytes());
+    m.extend_from_slice(&keys.x25519);
+    m.extend_from_slice(&keys.ed25519);
+    m
 }
 
 impl AccountKeyPair {
@@ -380,6 +421,23 @@ impl AccountKeyPair {
         }
     }
 
+    /// The account's self-signature over its identity ([`identity_message`]).
+    #[must_use]
+    pub fn sign_identity(&self, account_id: Uuid, email: &str, key_version: u32) -> [u8; 64] {
+        self.sign(&identity_message(
+            account_id,
+            email,
+            key_version,
+            &self.public(),
+        ))
+    }
+
+    /// The X25519 secret, for opening what was sealed to this account
+    /// ([`super::hpke`]).
+    pub(crate) fn x25519_secret(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.x25519.to_bytes())
+    }
+
     /// Signs a message with the account's Ed25519 key.
     #[must_use]
     // For sharing (DESIGN §7); only the tests call it today.
@@ -416,8 +474,6 @@ fn x25519_agree(
 ///
 /// # Errors
 /// [`CryptoError::BadSignature`] for any invalid key, signature or message.
-// For sharing (DESIGN §7); only the tests call it today.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn verify_signature(
     public: &[u8],
     message: &[u8],
@@ -592,8 +648,43 @@ mod tests {
         let ba = other.agree(&pair.public().x25519).expect("agree");
         assert_eq!(ab.expose(), ba.expose());
         assert!(pair.agree(&[0u8; 32]).is_err(), "low-order point accepted");
-        assert_eq!(pair.public().fingerprint().len(), 39);
+        let fp = pair.public().fingerprint();
+        assert_eq!(fp.len(), 39, "{fp}");
+        assert!(
+            fp.split(' ')
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()))
+        );
+        assert_ne!(fp, other.public().fingerprint());
         assert!(AccountKeyPair::from_private_bytes(&[0u8; 63]).is_err());
+    }
+
+    /// The self-signature binds every part of the identity: another
+    /// account id, email, key version or key fails it.
+    #[test]
+    fn identity_signature_binds_id_email_version_and_keys() {
+        let pair = AccountKeyPair::generate();
+        let keys = pair.public();
+        let id = Uuid::now_v7();
+        let sig = pair.sign_identity(id, "a@example.org", 1);
+        keys.verify_identity(id, "a@example.org", 1, &sig)
+            .expect("verifies");
+        assert!(
+            keys.verify_identity(Uuid::now_v7(), "a@example.org", 1, &sig)
+                .is_err()
+        );
+        assert!(keys.verify_identity(id, "b@example.org", 1, &sig).is_err());
+        assert!(keys.verify_identity(id, "a@example.org", 2, &sig).is_err());
+        let mut swapped = keys.clone();
+        swapped.x25519 = AccountKeyPair::generate().public().x25519;
+        assert!(
+            swapped
+                .verify_identity(id, "a@example.org", 1, &sig)
+                .is_err()
+        );
+        assert!(
+            keys.verify_identity(id, "a@example.org", 1, &sig[..63])
+                .is_err()
+        );
     }
 
     /// RFC 5869 Appendix A, test cases 1–3 (HKDF-SHA256).

@@ -3,6 +3,7 @@
 //! hardening. Everything above it handles keys as opaque [`Key`] values.
 
 pub mod envelope;
+pub mod hpke;
 pub mod kdf;
 pub mod keys;
 pub mod secret;

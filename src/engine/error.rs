@@ -133,6 +133,25 @@ pub enum Error {
     /// was changed.
     #[error("{0}; nothing local was changed")]
     Untrusted(String),
+    /// No account on the server has this (normalised) email.
+    #[error("no account on the server has the email {0}")]
+    NoSuchAccount(String),
+    /// A contact's keys differ from the ones this device pinned: sharing to
+    /// them waits until the new fingerprint is confirmed out of band.
+    #[error(
+        "the keys of {email} are not the ones this device pinned (pinned fingerprint {pinned}, \
+         the server now shows {now}); nothing was shared"
+    )]
+    KeyChanged {
+        email: String,
+        pinned: String,
+        now: String,
+    },
+    /// A fingerprint to confirm that is not the account's.
+    #[error(
+        "the fingerprint given for {email} is not the one of its keys ({actual}); nothing was pinned"
+    )]
+    FingerprintMismatch { email: String, actual: String },
     /// A fork alarm: the server shows this device, for the vault, a history
     /// other than the one it accepted (`what` says how).
     #[error(

@@ -6,10 +6,12 @@
 //! search, decrypts details only for the item asked for, and seals every
 //! change before the store sees it. Nothing here knows that a terminal exists.
 
+pub mod contacts;
 pub mod error;
 pub mod files;
 pub mod fresh;
 pub mod generator;
+pub mod members;
 pub mod merge;
 pub mod model;
 pub mod remote;
@@ -296,6 +298,8 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod contacts_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]

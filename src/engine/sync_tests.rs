@@ -535,7 +535,7 @@ async fn verify_matches_and_catches_a_dropped_item_and_repushes_it() {
     let _ = keep;
 }
 
-async fn server_pool(db: &Path) -> sqlx::SqlitePool {
+pub(super) async fn server_pool(db: &Path) -> sqlx::SqlitePool {
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(db)
         .busy_timeout(std::time::Duration::from_secs(10));

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use openk_server::api::types::{
     AccountResponse, AuditEvent, ChangesPage, CreateShareRequest, CreateVaultRequest,
-    DeviceResponse, LoginRequest, OpenShareResponse, PreloginRequest, PreloginResponse, Problem,
-    PushRequest, PushResponse, Record, RefreshRequest, RegisterRequest, RenameDeviceRequest,
-    ShareResponse, TokenResponse, VaultResponse,
+    DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse, LoginRequest,
+    OpenShareResponse, PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse,
+    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, ShareResponse, TokenResponse,
+    VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -496,6 +497,26 @@ impl Client {
 
     pub async fn account(&self) -> Result<AccountResponse, SyncError> {
         self.expect::<(), _>(Method::GET, "/v1/account", None).await
+    }
+
+    /// Another account's public identity, by email (sent in the body, so
+    /// that no address stands in a URL or an access log).
+    pub async fn identity(&self, email: &str) -> Result<IdentityResponse, SyncError> {
+        self.expect(
+            Method::POST,
+            "/v1/identities/lookup",
+            Some(&IdentityLookup {
+                email: email.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    /// Publishes this account's self-signature.
+    pub async fn put_identity(&self, req: &IdentityRequest) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(Method::PUT, "/v1/account/identity", Some(req))
+            .await
+            .map(|_| ())
     }
 
     pub async fn change_password(

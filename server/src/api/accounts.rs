@@ -220,6 +220,9 @@ pub async fn register(
         "wrapped_private_keys",
     )?;
     validate_device(&req.device, req.device_proof.as_ref())?;
+    if let Some(signature) = &req.identity_signature {
+        super::identities::check(1, signature)?;
+    }
     let now = now_millis();
     let auth_salt = {
         use rand::RngCore;
@@ -279,6 +282,9 @@ pub async fn register(
             .store
             .set_device_key_hash(account.id, device.id, &auth::device_key_hash(&proof.0))
             .await?;
+    }
+    if let Some(signature) = req.identity_signature {
+        super::identities::put(&state, account.id, 1, signature.0).await?;
     }
     audit(&state, account.id, "register", Some(device.id), &addr, None).await?;
     audit(
@@ -520,6 +526,7 @@ pub async fn account(
         .account(who.account_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    let identity = state.store.identity(a.id).await?;
     Ok(Json(AccountResponse {
         account_id: a.client_id,
         email: a.email,
@@ -529,6 +536,8 @@ pub async fn account(
         public_x25519: B64(a.public_x25519),
         public_ed25519: B64(a.public_ed25519),
         wrapped_private_keys: B64(a.wrapped_private_keys),
+        key_version: identity.as_ref().map_or(1, |i| i.key_version),
+        identity_signature: identity.map(|i| B64(i.signature)),
         created_at: rfc3339(a.created_at),
         password_mac: a.password_mac.map(B64),
     }))

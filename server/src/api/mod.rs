@@ -6,6 +6,8 @@ pub mod devices;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod identities;
+pub mod members;
 pub mod shares;
 pub mod types;
 pub mod validate;

@@ -105,6 +105,11 @@ pub struct RegisterRequest {
     pub public_ed25519: B64,
     /// The account's private keys wrapped by the account key (opaque).
     pub wrapped_private_keys: B64,
+    /// The account's self-signature over its identity (Ed25519 over the
+    /// account id, email, key version 1 and both public keys); the server
+    /// keeps it opaque and publishes it with the keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_signature: Option<B64>,
     pub device: DeviceInfo,
     /// A one-time invite code (`openk-server invite`); required when the
     /// server's registration is `invite-only`, ignored otherwise.
@@ -203,6 +208,12 @@ pub struct AccountResponse {
     pub public_x25519: B64,
     pub public_ed25519: B64,
     pub wrapped_private_keys: B64,
+    /// The version of the public keys (1 until keys are rotated).
+    #[serde(default = "first_key_version")]
+    pub key_version: u32,
+    /// The account's self-signature over its identity, when it published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_signature: Option<B64>,
     /// RFC 3339.
     pub created_at: String,
     /// The MAC the client sent with the last password change (see
@@ -395,6 +406,120 @@ pub struct VaultEvent {
     pub device_id: Uuid,
 }
 
+// ------------------------------------------------------------- identity
+
+fn first_key_version() -> u32 {
+    1
+}
+
+/// Which account's public identity to look up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityLookup {
+    pub email: String,
+}
+
+/// An account's public identity as the server publishes it: the client
+/// checks the self-signature and pins the keys; the server cannot make a
+/// valid one for keys of its own choosing without it showing as a changed
+/// fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IdentityResponse {
+    pub account_id: Uuid,
+    /// Normalised.
+    pub email: String,
+    pub key_version: u32,
+    pub public_x25519: B64,
+    pub public_ed25519: B64,
+    /// Absent for an account that has not published one yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<B64>,
+}
+
+/// Publishes the account's self-signature (an account registered before
+/// identities were signed, or after a key rotation).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRequest {
+    pub key_version: u32,
+    pub signature: B64,
+}
+
+// ------------------------------------------------------- shared vaults
+
+/// One entry of a shared vault's membership log as the client signed it:
+/// opaque bytes to the server, which keeps them in order and hands them
+/// out; clients verify the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub entry: B64,
+    pub signature: B64,
+}
+
+/// What an appended log entry does, said plainly for the server to enforce
+/// (the signed entry says it too; clients check that one).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MemberChange {
+    /// Entry 0: the caller's own vault becomes shared, the caller its
+    /// manager (`sealed_key`: the vault key sealed to the caller).
+    Create { sealed_key: B64, key_epoch: u32 },
+    /// Invites an account (by email) with a role and the vault key sealed
+    /// to it; it becomes a member when it accepts.
+    Grant {
+        email: String,
+        role: String,
+        sealed_key: B64,
+        key_epoch: u32,
+    },
+    /// Another role for a member.
+    SetRole { email: String, role: String },
+}
+
+/// Appends an entry to a vault's membership log (a manager only; entry 0
+/// by the vault's owner).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppendLogRequest {
+    pub entry: LogEntry,
+    pub change: MemberChange,
+}
+
+/// A member of a shared vault as the server keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberResponse {
+    /// The member's account id (the client's).
+    pub account_id: Uuid,
+    pub email: String,
+    /// `viewer`, `editor` or `manager`.
+    pub role: String,
+    /// `invited` or `active`.
+    pub status: String,
+}
+
+/// A vault another account shares with the caller (or invites it to).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SharedVaultResponse {
+    pub id: Uuid,
+    pub owner_email: String,
+    pub role: String,
+    pub status: String,
+    /// The vault key sealed to the caller (HPKE), of `key_epoch`.
+    pub sealed_key: B64,
+    pub key_epoch: u32,
+    /// Sealed with the vault key (its name).
+    pub meta: B64,
+    pub revision: i64,
+}
+
+/// Accepts or declines an invitation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipRequest {
+    pub accept: bool,
+}
+
 // ---------------------------------------------------------------- audit
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -404,7 +529,7 @@ pub struct AuditEvent {
     pub at: String,
     /// `register`, `login`, `login_failed`, `refresh_reuse`, `logout`,
     /// `device_added`, `device_renamed`, `device_revoked`, `password_changed`,
-    /// `vault_created`.
+    /// `vault_created`, `identity_published`.
     pub kind: String,
     pub device_id: Option<Uuid>,
     pub address: Option<String>,
@@ -525,6 +650,7 @@ mod tests {
             public_x25519: B64(vec![4; 32]),
             public_ed25519: B64(vec![5; 32]),
             wrapped_private_keys: B64(vec![6; 80]),
+            identity_signature: None,
             device: DeviceInfo {
                 id: Uuid::nil(),
                 name: "laptop".into(),

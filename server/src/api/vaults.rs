@@ -153,7 +153,8 @@ pub async fn pull(
         return Err(ApiError::BadRequest("since must be 0 or more".into()));
     }
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
-    let pulled = state.store.pull(who.account_id, id, q.since, limit).await?;
+    let a = super::members::member_access(&state, who.account_id, id).await?;
+    let pulled = state.store.pull(a.owner, id, q.since, limit).await?;
     let next_since = pulled.records.last().map_or(q.since, |r| r.revision);
     let has_more = pulled.records.len() == limit as usize && next_since < pulled.head;
     Ok(Json(ChangesPage {
@@ -180,6 +181,12 @@ pub async fn push(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<PushRequest>,
 ) -> ApiResult<Json<PushResponse>> {
+    let a = super::members::member_access(&state, who.account_id, id).await?;
+    if !a.writes() {
+        return Err(ApiError::Forbidden(
+            "a viewer of this vault cannot change its items; nothing was stored".into(),
+        ));
+    }
     if req.changes.len() > validate::MAX_BATCH {
         return Err(ApiError::Validation(format!(
             "at most {} changes per batch",
@@ -231,15 +238,11 @@ pub async fn push(
         expected_head: req.expected_head,
         quota: quota(&state),
     };
-    match state
-        .store
-        .push(who.account_id, id, batch, now_millis())
-        .await?
-    {
+    match state.store.push(a.owner, id, batch, now_millis()).await? {
         PushOutcome::Done(out) => {
             if !out.applied.is_empty() {
                 state.events.publish(VaultChanged {
-                    account_id: who.account_id,
+                    account_id: a.owner,
                     vault_id: id,
                     head: out.head,
                     device_id: who.device_id,
@@ -262,12 +265,6 @@ pub async fn history(
     Budgeted(who): Budgeted,
     ApiPath((id, item)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Vec<Record>>> {
-    state
-        .store
-        .vault(who.account_id, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(
-        state.store.item_history(who.account_id, id, item).await?,
-    ))
+    let a = super::members::member_access(&state, who.account_id, id).await?;
+    Ok(Json(state.store.item_history(a.owner, id, item).await?))
 }

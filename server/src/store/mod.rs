@@ -8,6 +8,7 @@
 //! SQLite and PostgreSQL) against their own migration folder. The store sees
 //! only ids, numbers, hashes and opaque ciphertext.
 
+mod members;
 pub mod shares;
 mod sql;
 
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
+pub use members::{LogRow, MemberInfo, MemberStore, MemberWrite, Membership, SharedVault};
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
 
@@ -227,7 +229,15 @@ pub struct AuditEntry {
 /// an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    AccountStore + DeviceStore + VaultStore + ShareStore + Send + Sync + 'static
+    AccountStore
+    + DeviceStore
+    + IdentityStore
+    + MemberStore
+    + VaultStore
+    + ShareStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is (for logs and `/readyz`).
     fn kind(&self) -> StoreKind;
@@ -279,6 +289,23 @@ pub trait AccountStore: Send + Sync {
     /// Replaces the KDF parameters, salt, auth hash, wrapped account key and
     /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
+}
+
+/// A published identity: the self-signature over an account's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub key_version: u32,
+    pub signature: Vec<u8>,
+    pub published_at: i64,
+}
+
+/// Accounts' published identities (opaque self-signatures).
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The identity the account (server id) published, if any.
+    async fn identity(&self, account_id: Uuid) -> StoreResult<Option<Identity>>;
+    /// Publishes (or replaces) the account's identity.
+    async fn put_identity(&self, account_id: Uuid, identity: &Identity) -> StoreResult<()>;
 }
 
 /// Devices of an account and their login sessions.

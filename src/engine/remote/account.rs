@@ -8,6 +8,7 @@ use openk_server::api::types::{
 use uuid::Uuid;
 
 use super::super::Session;
+use super::super::contacts::FIRST_KEY_VERSION;
 use super::super::error::{Error, Result};
 use super::*;
 use crate::crypto::{self, Key};
@@ -71,6 +72,11 @@ impl Session {
                 public_x25519: wire::B64(public.x25519.to_vec()),
                 public_ed25519: wire::B64(public.ed25519.to_vec()),
                 wrapped_private_keys: wire::B64(h.wrapped_private_keys.clone()),
+                identity_signature: Some(wire::B64(
+                    self.keypair
+                        .sign_identity(h.account_id, &email, FIRST_KEY_VERSION)
+                        .to_vec(),
+                )),
                 device: DeviceInfo {
                     id: h.device_id,
                     name: device_name.to_owned(),

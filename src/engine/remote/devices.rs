@@ -48,7 +48,8 @@ pub struct Event {
     pub at: String,
     /// What happened: `register`, `login`, `login_failed`,
     /// `refresh_reuse`, `logout`, `device_added`, `device_renamed`,
-    /// `device_revoked`, `password_changed` or `vault_created`.
+    /// `device_revoked`, `password_changed`, `vault_created` or
+    /// `identity_published`.
     pub kind: String,
     /// The device it concerns, when one does.
     pub device_id: Option<Uuid>,

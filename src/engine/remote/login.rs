@@ -196,6 +196,14 @@ pub async fn login(
     if let Some(req) = upload {
         authed.create_vault(&req).await?;
     }
+    // An account registered before identities were signed publishes its
+    // self-signature from its first device that logs in with this version.
+    if let Err(e) = vault
+        .publish_identity(account.identity_signature.as_ref())
+        .await
+    {
+        tracing::warn!(error = %e, "the account's identity signature could not be published");
+    }
     tracing::info!(account = %vault.header.account_id, device = %device_id, "logged in as a new device");
     Ok(vault)
 }

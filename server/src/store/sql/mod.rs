@@ -42,8 +42,9 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use super::{
-    Account, AccountStore, AuditEntry, Device, DeviceStore, Pulled, PushBatch, PushOutcome,
-    RefreshOutcome, Session, Store, StoreError, StoreResult, Vault, VaultStore,
+    Account, AccountStore, AuditEntry, Device, DeviceStore, Identity, IdentityStore, LogRow,
+    MemberInfo, MemberStore, MemberWrite, Membership, Pulled, PushBatch, PushOutcome,
+    RefreshOutcome, Session, SharedVault, Store, StoreError, StoreResult, Vault, VaultStore,
 };
 use crate::api::types::{Applied, B64, KdfParams, PushConflict, PushResponse, Record};
 
@@ -437,6 +438,8 @@ macro_rules! record_columns {
 // Each of these files implements its part of `Store` for both backends.
 mod accounts;
 mod devices;
+mod identities;
+mod members;
 mod shares;
 mod vaults;
 

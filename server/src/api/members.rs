@@ -1,0 +1,331 @@
+//! Shared vaults (DESIGN §7): the membership log (signed entries the
+//! clients verify; the server keeps them in order), the members with their
+//! roles and sealed keys, invitations, and the access rule every vault
+//! route applies: a vault is the caller's own (manager), or shared with it
+//! and accepted, with the role the owner's managers gave. The server
+//! refuses what a role does not allow; the clients refuse it too (they
+//! check the signed log and each version's author).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use super::extract::{ApiJson, ApiPath};
+use super::types::{
+    AppendLogRequest, B64, LogEntry, MemberChange, MemberResponse, MembershipRequest,
+    SharedVaultResponse,
+};
+use super::validate;
+use super::vaults::Budgeted;
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, now_millis};
+use crate::store::{LogRow, MemberWrite, Membership, StoreError};
+
+/// The largest signed entry the server keeps.
+pub const MAX_ENTRY: usize = 16 * 1024;
+/// A sealed vault key: version, HPKE enc, key and tag (81 bytes today).
+const SEALED_KEY: (usize, usize) = (49, 512);
+
+pub const VIEWER: &str = "viewer";
+pub const EDITOR: &str = "editor";
+pub const MANAGER: &str = "manager";
+const INVITED: &str = "invited";
+const ACTIVE: &str = "active";
+
+/// How the caller may use a vault.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The vault's owner (the server's account id), who names it in the store.
+    pub owner: Uuid,
+    pub role: String,
+    /// Whether an invitation waits for the caller's answer.
+    pub invited: bool,
+}
+
+impl Access {
+    #[must_use]
+    pub fn writes(&self) -> bool {
+        !self.invited && (self.role == EDITOR || self.role == MANAGER)
+    }
+
+    #[must_use]
+    pub fn manages(&self) -> bool {
+        !self.invited && self.role == MANAGER
+    }
+}
+
+/// The caller's access to its vault `id` (the caller's own first), or 404
+/// exactly as for a vault that does not exist.
+pub async fn access(state: &AppState, account: Uuid, id: Uuid) -> ApiResult<Access> {
+    if state.store.vault(account, id).await?.is_some() {
+        return Ok(Access {
+            owner: account,
+            role: MANAGER.into(),
+            invited: false,
+        });
+    }
+    let shared = state
+        .store
+        .shared_vault(account, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Access {
+        owner: shared.vault.account_id,
+        role: shared.membership.role,
+        invited: shared.membership.status == INVITED,
+    })
+}
+
+/// Access for the routes that read or write a vault's items: an accepted
+/// membership.
+pub async fn member_access(state: &AppState, account: Uuid, id: Uuid) -> ApiResult<Access> {
+    let a = access(state, account, id).await?;
+    if a.invited {
+        return Err(ApiError::Forbidden(
+            "accept the invitation to this vault first".into(),
+        ));
+    }
+    Ok(a)
+}
+
+fn role(r: &str) -> ApiResult<String> {
+    match r {
+        VIEWER | EDITOR | MANAGER => Ok(r.to_owned()),
+        _ => Err(ApiError::Validation(
+            "role must be viewer, editor or manager".into(),
+        )),
+    }
+}
+
+/// Appends an entry to the vault's membership log and applies the change
+/// it names. Entry 0 (`create`) by the vault's owner makes it shared;
+/// later entries only by a manager.
+#[utoipa::path(post, path = "/v1/vaults/{id}/log", tag = "shared vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = AppendLogRequest,
+    responses((status = 204, description = "appended"),
+        (status = 403, body = super::types::Problem, description = "`forbidden`: not a manager of the vault"),
+        (status = 404, body = super::types::Problem, description = "no such vault, or no account with the email"),
+        (status = 409, body = super::types::Problem, description = "the entry is not the log's next, or the account is a member already"),
+        (status = 422, body = super::types::Problem)))]
+pub async fn append(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<AppendLogRequest>,
+) -> ApiResult<StatusCode> {
+    validate::exact(&req.entry.signature, 64, "signature")?;
+    validate::bounded(&req.entry.entry, 1, MAX_ENTRY, "entry")?;
+    let now = now_millis();
+    let (owner, write) = match req.change {
+        MemberChange::Create {
+            sealed_key,
+            key_epoch,
+        } => {
+            validate::bounded(&sealed_key, SEALED_KEY.0, SEALED_KEY.1, "sealed_key")?;
+            if state.store.vault(who.account_id, id).await?.is_none() {
+                return Err(ApiError::NotFound);
+            }
+            (
+                who.account_id,
+                MemberWrite::Add(Membership {
+                    account_id: who.account_id,
+                    role: MANAGER.into(),
+                    status: ACTIVE.into(),
+                    sealed_key: sealed_key.0,
+                    key_epoch,
+                    added_at: now,
+                }),
+            )
+        }
+        MemberChange::Grant {
+            email,
+            role: r,
+            sealed_key,
+            key_epoch,
+        } => {
+            validate::bounded(&sealed_key, SEALED_KEY.0, SEALED_KEY.1, "sealed_key")?;
+            let r = role(&r)?;
+            let a = managed(&state, who.account_id, id).await?;
+            let invitee = account_by_email(&state, &email).await?;
+            if invitee == a.owner {
+                return Err(ApiError::Conflict(
+                    "the vault's owner is a member already".into(),
+                ));
+            }
+            // The invitee's own vaults keep their ids: a shared vault never
+            // stands in for one of them.
+            if state.store.vault(invitee, id).await?.is_some() {
+                return Err(ApiError::Conflict(
+                    "this account has a vault of its own with this id".into(),
+                ));
+            }
+            (
+                a.owner,
+                MemberWrite::Add(Membership {
+                    account_id: invitee,
+                    role: r,
+                    status: INVITED.into(),
+                    sealed_key: sealed_key.0,
+                    key_epoch,
+                    added_at: now,
+                }),
+            )
+        }
+        MemberChange::SetRole { email, role: r } => {
+            let r = role(&r)?;
+            let a = managed(&state, who.account_id, id).await?;
+            let member = account_by_email(&state, &email).await?;
+            if member == a.owner {
+                return Err(ApiError::Conflict(
+                    "the vault's owner stays its manager".into(),
+                ));
+            }
+            (
+                a.owner,
+                MemberWrite::SetRole {
+                    account_id: member,
+                    role: r,
+                },
+            )
+        }
+    };
+    let row = LogRow {
+        seq: req.entry.seq,
+        entry: req.entry.entry.0,
+        signature: req.entry.signature.0,
+    };
+    state
+        .store
+        .append_log(owner, id, &row, &write)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ApiError::Conflict(format!(
+                "entry {} is not the next of the vault's log, or the account is a member already; \
+                 fetch the log and try again",
+                row.seq
+            )),
+            StoreError::NotFound => ApiError::NotFound,
+            other => other.into(),
+        })?;
+    tracing::info!(vault = %id, seq = row.seq, "membership log entry appended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's access, if it manages the vault.
+async fn managed(state: &AppState, account: Uuid, id: Uuid) -> ApiResult<Access> {
+    let a = access(state, account, id).await?;
+    if !a.manages() {
+        return Err(ApiError::Forbidden(
+            "only a manager of this vault changes its members".into(),
+        ));
+    }
+    Ok(a)
+}
+
+async fn account_by_email(state: &AppState, email: &str) -> ApiResult<Uuid> {
+    let email = validate::email(email)?;
+    Ok(state
+        .store
+        .account_by_email(&email)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .id)
+}
+
+/// The vault's membership log, in order (members and invitees read it, to
+/// verify before they use or accept the vault).
+#[utoipa::path(get, path = "/v1/vaults/{id}/log", tag = "shared vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<LogEntry>), (status = 404, body = super::types::Problem)))]
+pub async fn log(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<LogEntry>>> {
+    let a = access(&state, who.account_id, id).await?;
+    let rows = state.store.log(a.owner, id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| LogEntry {
+                seq: r.seq,
+                entry: B64(r.entry),
+                signature: B64(r.signature),
+            })
+            .collect(),
+    ))
+}
+
+/// The vault's members (and invitees) with their roles.
+#[utoipa::path(get, path = "/v1/vaults/{id}/members", tag = "shared vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<MemberResponse>), (status = 404, body = super::types::Problem)))]
+pub async fn members(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<MemberResponse>>> {
+    let a = access(&state, who.account_id, id).await?;
+    let members = state.store.members(a.owner, id).await?;
+    Ok(Json(
+        members
+            .into_iter()
+            .map(|m| MemberResponse {
+                account_id: m.client_id,
+                email: m.email,
+                role: m.membership.role,
+                status: m.membership.status,
+            })
+            .collect(),
+    ))
+}
+
+/// The vaults other accounts share with the caller, and its invitations.
+#[utoipa::path(get, path = "/v1/shared", tag = "shared vaults", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SharedVaultResponse>)))]
+pub async fn shared(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+) -> ApiResult<Json<Vec<SharedVaultResponse>>> {
+    let shared = state.store.shared_with(who.account_id).await?;
+    Ok(Json(
+        shared
+            .into_iter()
+            .map(|s| SharedVaultResponse {
+                id: s.vault.id,
+                owner_email: s.owner_email,
+                role: s.membership.role,
+                status: s.membership.status,
+                sealed_key: B64(s.membership.sealed_key),
+                key_epoch: s.membership.key_epoch,
+                meta: B64(s.vault.meta),
+                revision: s.vault.revision,
+            })
+            .collect(),
+    ))
+}
+
+/// Accepts or declines an invitation (declining an accepted membership
+/// leaves the vault's member list here; managers remove members with a
+/// signed log entry).
+#[utoipa::path(post, path = "/v1/vaults/{id}/membership", tag = "shared vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = MembershipRequest,
+    responses((status = 204, description = "answered"), (status = 404, body = super::types::Problem),
+        (status = 409, body = super::types::Problem, description = "the vault is the caller's own")))]
+pub async fn answer(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<MembershipRequest>,
+) -> ApiResult<StatusCode> {
+    let a = access(&state, who.account_id, id).await?;
+    if a.owner == who.account_id {
+        return Err(ApiError::Conflict("this vault is your own".into()));
+    }
+    let status = req.accept.then_some(ACTIVE);
+    state
+        .store
+        .set_member_status(a.owner, id, who.account_id, status)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,235 @@
+//! Shared vaults' members and membership logs.
+
+use super::*;
+
+/// The columns of a shared vault: the vault's (as `vault_columns!` names
+/// them), its membership's, and the owner's email.
+const SHARED_SELECT: &str = "SELECT v.client_id, v.account_id, v.wrapped_key, v.meta, v.revision, \
+     v.manifest, v.created_at, m.account_id AS member_id, m.role, m.status, m.sealed_key, \
+     m.key_epoch, m.added_at, a.email AS owner_email \
+     FROM vault_members m JOIN vaults v ON v.id = m.vault_id JOIN accounts a ON a.id = v.account_id \
+     WHERE m.account_id = $1";
+
+/// Implements [`MemberStore`] for one SQL backend (see the parent module).
+macro_rules! sql_members {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// The server's id of the owner's vault.
+            async fn vault_key_id<'e, E>(executor: E, owner: Uuid, vault_id: Uuid) -> StoreResult<String>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let row = sqlx::query("SELECT id FROM vaults WHERE account_id = $1 AND client_id = $2")
+                    .bind(owner.to_string())
+                    .bind(vault_id.to_string())
+                    .fetch_optional(executor)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(row.try_get("id")?)
+            }
+
+            fn membership_from(
+                row: &<$db as sqlx::Database>::Row,
+                account: &str,
+            ) -> StoreResult<Membership> {
+                Ok(Membership {
+                    account_id: parse_uuid(&row.try_get::<String, _>(account)?)?,
+                    role: row.try_get("role")?,
+                    status: row.try_get("status")?,
+                    sealed_key: row.try_get("sealed_key")?,
+                    key_epoch: to_u32(row.try_get("key_epoch")?, "key_epoch")?,
+                    added_at: row.try_get("added_at")?,
+                })
+            }
+
+            fn shared_from(row: &<$db as sqlx::Database>::Row) -> StoreResult<SharedVault> {
+                Ok(SharedVault {
+                    vault: Vault {
+                        id: parse_uuid(&row.try_get::<String, _>("client_id")?)?,
+                        account_id: parse_uuid(&row.try_get::<String, _>("account_id")?)?,
+                        wrapped_key: row.try_get("wrapped_key")?,
+                        meta: row.try_get("meta")?,
+                        revision: row.try_get("revision")?,
+                        manifest: row.try_get("manifest")?,
+                        created_at: row.try_get("created_at")?,
+                    },
+                    membership: Self::membership_from(row, "member_id")?,
+                    owner_email: row.try_get("owner_email")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl MemberStore for $store {
+            async fn append_log(
+                &self,
+                owner: Uuid,
+                vault_id: Uuid,
+                row: &LogRow,
+                write: &MemberWrite,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let vault = Self::vault_key_id(&mut *tx, owner, vault_id).await?;
+                let next: i64 = sqlx::query(
+                    "SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM vault_log WHERE vault_id = $1",
+                )
+                .bind(&vault)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("next")?;
+                if to_u64(next, "seq")? != row.seq {
+                    return Err(StoreError::Conflict);
+                }
+                sqlx::query(
+                    "INSERT INTO vault_log (vault_id, seq, entry, signature) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&vault)
+                .bind(next)
+                .bind(row.entry.as_slice())
+                .bind(row.signature.as_slice())
+                .execute(&mut *tx)
+                .await?;
+                match write {
+                    MemberWrite::Add(m) => {
+                        let added = sqlx::query(
+                            "INSERT INTO vault_members (vault_id, account_id, role, status, \
+                             sealed_key, key_epoch, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                             ON CONFLICT (vault_id, account_id) DO NOTHING",
+                        )
+                        .bind(&vault)
+                        .bind(m.account_id.to_string())
+                        .bind(&m.role)
+                        .bind(&m.status)
+                        .bind(m.sealed_key.as_slice())
+                        .bind(i64::from(m.key_epoch))
+                        .bind(m.added_at)
+                        .execute(&mut *tx)
+                        .await?;
+                        if added.rows_affected() == 0 {
+                            return Err(StoreError::Conflict);
+                        }
+                    }
+                    MemberWrite::SetRole { account_id, role } => {
+                        let set = sqlx::query(
+                            "UPDATE vault_members SET role = $1 WHERE vault_id = $2 AND account_id = $3",
+                        )
+                        .bind(role)
+                        .bind(&vault)
+                        .bind(account_id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                        if set.rows_affected() == 0 {
+                            return Err(StoreError::NotFound);
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn log(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<Vec<LogRow>> {
+                let mut tx = self.begin_read().await?;
+                let vault = Self::vault_key_id(&mut *tx, owner, vault_id).await?;
+                let rows = sqlx::query(
+                    "SELECT seq, entry, signature FROM vault_log WHERE vault_id = $1 ORDER BY seq",
+                )
+                .bind(&vault)
+                .fetch_all(&mut *tx)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(LogRow {
+                            seq: to_u64(r.try_get("seq")?, "seq")?,
+                            entry: r.try_get("entry")?,
+                            signature: r.try_get("signature")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn members(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<Vec<MemberInfo>> {
+                let mut tx = self.begin_read().await?;
+                let vault = Self::vault_key_id(&mut *tx, owner, vault_id).await?;
+                let rows = sqlx::query(
+                    "SELECT m.account_id, m.role, m.status, m.sealed_key, m.key_epoch, m.added_at, \
+                     a.client_id, a.email FROM vault_members m JOIN accounts a ON a.id = m.account_id \
+                     WHERE m.vault_id = $1 ORDER BY a.email",
+                )
+                .bind(&vault)
+                .fetch_all(&mut *tx)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(MemberInfo {
+                            membership: Self::membership_from(r, "account_id")?,
+                            client_id: parse_uuid(&r.try_get::<String, _>("client_id")?)?,
+                            email: r.try_get("email")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn shared_vault(
+                &self,
+                account: Uuid,
+                vault_id: Uuid,
+            ) -> StoreResult<Option<SharedVault>> {
+                let sql = format!("{SHARED_SELECT} AND v.client_id = $2 AND v.account_id <> $1");
+                sqlx::query(&sql)
+                    .bind(account.to_string())
+                    .bind(vault_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(|r| Self::shared_from(&r))
+                    .transpose()
+            }
+
+            async fn shared_with(&self, account: Uuid) -> StoreResult<Vec<SharedVault>> {
+                let sql = format!("{SHARED_SELECT} AND v.account_id <> $1 ORDER BY v.created_at");
+                sqlx::query(&sql)
+                    .bind(account.to_string())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(Self::shared_from)
+                    .collect()
+            }
+
+            async fn set_member_status(
+                &self,
+                owner: Uuid,
+                vault_id: Uuid,
+                account: Uuid,
+                status: Option<&str>,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let vault = Self::vault_key_id(&mut *tx, owner, vault_id).await?;
+                let done = match status {
+                    Some(s) => sqlx::query(
+                        "UPDATE vault_members SET status = $1 WHERE vault_id = $2 AND account_id = $3",
+                    )
+                    .bind(s)
+                    .bind(&vault)
+                    .bind(account.to_string())
+                    .execute(&mut *tx)
+                    .await?,
+                    None => sqlx::query(
+                        "DELETE FROM vault_members WHERE vault_id = $1 AND account_id = $2",
+                    )
+                    .bind(&vault)
+                    .bind(account.to_string())
+                    .execute(&mut *tx)
+                    .await?,
+                };
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_members!(SqliteStore, sqlx::Sqlite);
+sql_members!(PgStore, sqlx::Postgres);
