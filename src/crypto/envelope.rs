@@ -126,6 +126,13 @@ impl Aad {
         Self::text(format!("openk/v1/contacts|{account_id}"))
     }
 
+    /// What this device keeps about its shared vaults, sealed with the
+    /// account key.
+    #[must_use]
+    pub fn shares(account_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/shares|{account_id}"))
+    }
+
     /// This device's key (its login proof to the server), sealed with the
     /// account key.
     #[must_use]

@@ -30,6 +30,7 @@ mod draft;
 mod items;
 mod kit;
 mod seal;
+pub mod shares;
 mod unlock;
 mod vault;
 

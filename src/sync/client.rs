@@ -16,11 +16,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use openk_server::api::types::{
-    AccountResponse, AuditEvent, ChangesPage, CreateShareRequest, CreateVaultRequest,
-    DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse, LoginRequest,
-    OpenShareResponse, PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse,
-    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, ShareResponse, TokenResponse,
-    VaultResponse,
+    AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateShareRequest,
+    CreateVaultRequest, DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse,
+    LogEntry, LoginRequest, MemberResponse, MembershipRequest, OpenShareResponse, PreloginRequest,
+    PreloginResponse, Problem, PushRequest, PushResponse, Record, RefreshRequest, RegisterRequest,
+    RenameDeviceRequest, ShareResponse, SharedVaultResponse, TokenResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -510,6 +510,45 @@ impl Client {
             }),
         )
         .await
+    }
+
+    /// Appends a signed entry to a shared vault's membership log.
+    pub async fn append_log(&self, vault: Uuid, req: &AppendLogRequest) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(
+            Method::POST,
+            &format!("/v1/vaults/{vault}/log"),
+            Some(req),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A shared vault's membership log, in order.
+    pub async fn vault_log(&self, vault: Uuid) -> Result<Vec<LogEntry>, SyncError> {
+        self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/log"), None)
+            .await
+    }
+
+    /// A shared vault's members and invitees, as the server lists them.
+    pub async fn vault_members_raw(&self, vault: Uuid) -> Result<Vec<MemberResponse>, SyncError> {
+        self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/members"), None)
+            .await
+    }
+
+    /// The vaults other accounts share with this one, and its invitations.
+    pub async fn shared(&self) -> Result<Vec<SharedVaultResponse>, SyncError> {
+        self.expect::<(), _>(Method::GET, "/v1/shared", None).await
+    }
+
+    /// Accepts or declines an invitation.
+    pub async fn answer_invitation(&self, vault: Uuid, accept: bool) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(
+            Method::POST,
+            &format!("/v1/vaults/{vault}/membership"),
+            Some(&MembershipRequest { accept }),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Publishes this account's self-signature.

@@ -344,13 +344,17 @@ impl Session {
 
     /// Creates on the server the local vaults it lacks, and adds here the
     /// vaults another device created.
-    async fn reconcile_vaults(&mut self) -> Result<()> {
+    pub(super) async fn reconcile_vaults(&mut self) -> Result<()> {
         let on_server = self.authed(|c| async move { c.vaults().await }).await?;
         let local = self.store.vaults().await?;
         for v in local
             .iter()
             .filter(|v| !on_server.iter().any(|s| s.id == v.id))
         {
+            // Another account's vault is on the server under its owner.
+            if self.is_others(v.id).await? {
+                continue;
+            }
             let req = wire::CreateVaultRequest {
                 id: v.id,
                 wrapped_key: B64(v.wrapped_key.clone()),
@@ -388,6 +392,18 @@ impl Session {
                 })
                 .await?;
             self.vaults.push(vault);
+        }
+        // Vaults shared with this account that another of its devices
+        // accepted.
+        let shared = match self.authed(|c| async move { c.shared().await }).await {
+            // A server from before shared vaults.
+            Err(Error::NotFound(_)) => Vec::new(),
+            other => other?,
+        };
+        for s in shared.iter().filter(|s| s.status == "active") {
+            if !local.iter().any(|v| v.id == s.id) {
+                self.adopt_shared(s).await?;
+            }
         }
         Ok(())
     }
