@@ -18,11 +18,11 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use openk::engine::search::Query;
 use openk::engine::{ItemDraft, Session};
-use openk::engine::{KdfParams, SecretString, kdf};
+use openk::engine::{KdfParams, kdf};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -32,20 +32,18 @@ use uuid::Uuid;
 #[path = "common/logins.rs"]
 mod logins;
 use logins::{FOLDERS, TAGS, login_draft, pick};
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{parse_size, password, sizes, target_dir};
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
 
 /// Results a front end asks for per query (a screenful and then some).
 const LIMIT: usize = 100;
 
-const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call.
 const BATCH: usize = 5_000;
-/// The benchmark vaults' KDF: negligible, so `open` measures the engine.
-const TINY_KDF: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
-const PASSWORD: &str = "correct horse battery staple";
 const LS_RUNS: usize = 9;
 const FRESH_QUERIES: usize = 300;
 const TYPING_SESSIONS: usize = 50;
@@ -85,37 +83,12 @@ fn main() {
     }
 }
 
-/// `1000`, `10_000`, `10k`, `1m`.
-fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase().replace('_', "");
-    let (digits, mul) = match s.strip_suffix('k') {
-        Some(d) => (d.to_owned(), 1_000),
-        None => match s.strip_suffix('m') {
-            Some(d) => (d.to_owned(), 1_000_000),
-            None => (s, 1),
-        },
-    };
-    digits
-        .parse::<usize>()
-        .ok()
-        .map(|n| n * mul)
-        .filter(|&n| n > 0)
-}
-
-fn password() -> SecretString {
-    SecretString::from(PASSWORD.to_owned())
-}
-
 /// `KdfParams`' Display rounds to MiB; the benchmark vault uses KiB.
 fn kdf_desc(k: &KdfParams) -> String {
     format!(
         "Argon2id m={} KiB, t={}, p={}",
         k.memory_kib, k.iterations, k.parallelism
     )
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// A line of /proc/self/status (`VmHWM`, `VmRSS`), in MiB (reported as MB).
@@ -126,23 +99,6 @@ fn proc_status_mb(key: &str) -> f64 {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-/// The 1-minute load average: other work on the machine skews latencies.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// Nearest-rank percentile of durations, in ms.
-fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
-    if sorted_ms.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted_ms.len() as f64).ceil() as usize;
-    sorted_ms[rank.clamp(1, sorted_ms.len()) - 1]
 }
 
 fn stats(samples_ms: &[f64]) -> Json {
@@ -647,40 +603,8 @@ fn kdf_timing(params: KdfParams, runs: usize) -> Json {
     })
 }
 
-fn target_dir(exe: &Path) -> PathBuf {
-    // <target>/release/deps/engine-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-            Path::to_path_buf,
-        )
-}
-
-fn num(v: &Json, path: &str) -> f64 {
-    v.pointer(path).and_then(Json::as_f64).unwrap_or(f64::NAN)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
 fn parent(args: &[String]) {
-    let mut sizes: Vec<usize> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .filter_map(|a| {
-            let n = parse_size(a);
-            if n.is_none() {
-                eprintln!("ignoring argument {a:?} (not a size)");
-            }
-            n
-        })
-        .collect();
-    if sizes.is_empty() {
-        sizes = DEFAULT_SIZES.to_vec();
-    }
+    let sizes = sizes(args);
     let exe = std::env::current_exe().expect("current_exe");
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     eprintln!("OpenK engine benchmark: sizes {sizes:?}, {cpus} CPUs");

@@ -43,7 +43,6 @@ use std::time::{Duration, Instant};
 use openk::engine::model::{Field, FieldKind, label};
 use openk::engine::sync::{Progress, SyncOptions, SyncReport};
 use openk::engine::{ItemDraft, ItemPatch, Session, remote};
-use openk::engine::{KdfParams, SecretString};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -55,17 +54,15 @@ use uuid::Uuid;
 #[path = "common/logins.rs"]
 mod logins;
 use logins::{PASSWORD_ALPHABET, login_draft, random_string};
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{password, sizes, target_dir};
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{TINY_KDF, loadavg, ms, num, percentile, verdict};
 
-const DEFAULT_SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Drafts per `add_many` call (as in benches/engine.rs).
 const BATCH: usize = 5_000;
-/// The benchmark vaults' KDF: negligible, so no measurement includes it.
-const TINY_KDF: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
-const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.org";
 /// Syncs with nothing new, after one unmeasured warm-up.
 const NOCHANGE_RUNS: usize = 100;
@@ -96,31 +93,6 @@ fn main() {
     parent(&args);
 }
 
-/// `1000`, `10_000`, `10k`, `1m`.
-fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase().replace('_', "");
-    let (digits, mul) = match s.strip_suffix('k') {
-        Some(d) => (d.to_owned(), 1_000),
-        None => match s.strip_suffix('m') {
-            Some(d) => (d.to_owned(), 1_000_000),
-            None => (s, 1),
-        },
-    };
-    digits
-        .parse::<usize>()
-        .ok()
-        .map(|n| n * mul)
-        .filter(|&n| n > 0)
-}
-
-fn password() -> SecretString {
-    SecretString::from(PASSWORD.to_owned())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// Signed milliseconds from `a` to `b`.
 fn ms_between(a: Instant, b: Instant) -> f64 {
     if b >= a { ms(b - a) } else { -ms(a - b) }
@@ -143,23 +115,6 @@ fn proc_status_mb(pid: &str, key: &str) -> f64 {
 /// Resets this process's `VmHWM` to its current RSS (Linux ≥ 4.0).
 fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// The 1-minute load average: other work on the machine skews latencies.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// Nearest-rank percentile.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn stats(samples: &[f64]) -> Json {
@@ -1138,41 +1093,9 @@ async fn edits(
 // ---------------------------------------------------------------------------
 // Parent: run every size, report
 
-fn target_dir(exe: &Path) -> PathBuf {
-    // <target>/release/deps/sync-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-            Path::to_path_buf,
-        )
-}
-
-fn num(v: &Json, path: &str) -> f64 {
-    v.pointer(path).and_then(Json::as_f64).unwrap_or(f64::NAN)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
 fn parent(args: &[String]) {
     let in_process = args.iter().any(|a| a == "--in-process");
-    let mut sizes: Vec<usize> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .filter_map(|a| {
-            let n = parse_size(a);
-            if n.is_none() {
-                eprintln!("ignoring argument {a:?} (not a size)");
-            }
-            n
-        })
-        .collect();
-    if sizes.is_empty() {
-        sizes = DEFAULT_SIZES.to_vec();
-    }
+    let sizes = sizes(args);
     let exe = std::env::current_exe().expect("current_exe");
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     eprintln!(

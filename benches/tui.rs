@@ -27,7 +27,6 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use openk::engine::generator::wordlist;
 use openk::engine::model::{Field, FieldKind, ItemKind, label};
 use openk::engine::{ItemDraft, Session};
-use openk::engine::{KdfParams, SecretString};
 use openk::tui::app::{App, Screen, Settings};
 use openk::tui::clip::FakeClipboard;
 use openk::tui::clock::SystemClock;
@@ -41,14 +40,15 @@ use rand::{Rng, SeedableRng};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{PASSWORD, password};
+#[path = "common/stats.rs"]
+mod stats;
+use stats::{TINY_KDF, ms, percentile, verdict};
+
 const DEFAULT_SIZE: usize = 100_000;
 const BATCH: usize = 5_000;
-const TINY_KDF: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
-const PASSWORD: &str = "correct horse battery staple";
 const FRAMES: usize = 300;
 const TYPING_SESSIONS: usize = 40;
 
@@ -56,23 +56,6 @@ const BUDGET_FRAME_P99_MS: f64 = 5.0;
 const BUDGET_KEYSTROKE_P99_MS: f64 = 10.0;
 const BUDGET_UNLOCK_MS: f64 = 1000.0;
 const BUDGET_START_MS: f64 = 100.0;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Nearest-rank percentile.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
 
 fn drafts(rng: &mut StdRng, n: usize, start: usize) -> Vec<ItemDraft> {
     let words = wordlist();
@@ -240,7 +223,7 @@ async fn run(size: usize) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("vault");
     let t = Instant::now();
-    let mut vault = Session::init(&dir, SecretString::from(PASSWORD.to_owned()), TINY_KDF)
+    let mut vault = Session::init(&dir, password(), TINY_KDF)
         .await
         .expect("init");
     let mut rng = StdRng::seed_from_u64(7);
@@ -275,7 +258,7 @@ async fn run(size: usize) {
     // then the copy the worker hands to the app.
     let (engine_open_ms, snapshot_ms) = {
         let t = Instant::now();
-        let mut v = Session::unlock(&dir, SecretString::from(PASSWORD.to_owned()), None)
+        let mut v = Session::unlock(&dir, password(), None)
             .await
             .expect("unlock");
         let n = v.entries().await.expect("entries").0.len();

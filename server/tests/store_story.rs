@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use openk_server::api::types::{Applied, B64, KdfParams, PushResponse, Record};
 use openk_server::store::{
-    Account, AuditEntry, ChangeIn, Device, PushBatch, PushOutcome, RefreshOutcome, Session, Store,
-    StoreError, StoreKind, Vault, connect,
+    Account, AuditEntry, ChangeIn, Device, NewTokens, PushBatch, PushOutcome, RefreshOutcome,
+    Session, Store, StoreError, StoreKind, Vault, connect,
 };
 use uuid::Uuid;
 
@@ -457,10 +457,12 @@ async fn story(store: &dyn Store) {
     let rotated = store
         .refresh_session(
             &s1.refresh_hash,
-            b"access-1b",
-            later + 900_000,
-            b"refresh-1b",
-            later + 86_400_000,
+            NewTokens {
+                access_hash: b"access-1b",
+                access_expires_at: later + 900_000,
+                refresh_hash: b"refresh-1b",
+                refresh_expires_at: later + 86_400_000,
+            },
             later,
         )
         .await
@@ -489,7 +491,13 @@ async fn story(store: &dyn Store) {
         Some(s1b.clone())
     );
     let refresh = |hash: &'static [u8], at: i64| {
-        store.refresh_session(hash, b"access-x", at + 1, b"refresh-x", at + 2, at)
+        let new = NewTokens {
+            access_hash: b"access-x",
+            access_expires_at: at + 1,
+            refresh_hash: b"refresh-x",
+            refresh_expires_at: at + 2,
+        };
+        store.refresh_session(hash, new, at)
     };
     assert_eq!(
         refresh(b"refresh-unknown", later).await.expect("unknown"),
@@ -1504,7 +1512,16 @@ async fn a_database_from_before_scoped_ids_keeps_working() {
     assert_eq!((s.account_id, s.device_id), (account, device));
     assert!(matches!(
         store
-            .refresh_session(b"\xbb", b"new-a", now + 1, b"new-r", now + 2, now)
+            .refresh_session(
+                b"\xbb",
+                NewTokens {
+                    access_hash: b"new-a",
+                    access_expires_at: now + 1,
+                    refresh_hash: b"new-r",
+                    refresh_expires_at: now + 2,
+                },
+                now
+            )
             .await
             .expect("refresh"),
         RefreshOutcome::Rotated { .. }

@@ -19,7 +19,7 @@ use crate::auth::{
 use crate::error::{ApiError, ApiResult};
 use crate::settings::Registration;
 use crate::state::{AppState, now_millis, rfc3339};
-use crate::store::{Account, AuditEntry, Device, RefreshOutcome, Session};
+use crate::store::{Account, AuditEntry, Device, NewTokens, RefreshOutcome, Session};
 
 /// Parameters made up for unknown emails look like a default registration.
 const FAKE_KDF: KdfParams = KdfParams {
@@ -444,10 +444,12 @@ pub async fn refresh(
         .store
         .refresh_session(
             &auth::token_hash(&req.refresh_token),
-            &auth::token_hash(&issued.access),
-            issued.access_expires_at,
-            &auth::token_hash(&issued.refresh),
-            issued.refresh_expires_at,
+            NewTokens {
+                access_hash: &auth::token_hash(&issued.access),
+                access_expires_at: issued.access_expires_at,
+                refresh_hash: &auth::token_hash(&issued.refresh),
+                refresh_expires_at: issued.refresh_expires_at,
+            },
             now,
         )
         .await?;

@@ -115,6 +115,16 @@ pub struct Session {
     pub authenticated_at: i64,
 }
 
+/// The tokens a refresh issues in place of a session's, hashed, with their
+/// expiry times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewTokens<'a> {
+    pub access_hash: &'a [u8],
+    pub access_expires_at: i64,
+    pub refresh_hash: &'a [u8],
+    pub refresh_expires_at: i64,
+}
+
 /// Result of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -350,10 +360,7 @@ pub trait DeviceStore: Send + Sync {
     async fn refresh_session(
         &self,
         refresh_hash: &[u8],
-        new_access_hash: &[u8],
-        new_access_expires_at: i64,
-        new_refresh_hash: &[u8],
-        new_refresh_expires_at: i64,
+        new: NewTokens<'_>,
         now: i64,
     ) -> StoreResult<RefreshOutcome>;
     /// Ends one session; returns its access hash.

@@ -2,6 +2,30 @@
 
 use super::*;
 
+use sqlx::query::Query;
+
+/// Binds an account's password-derived values (what a password change
+/// replaces) to the next seven placeholders: `kdf_memory_kib`,
+/// `kdf_iterations`, `kdf_parallelism`, `salt`, `auth_hash`, `auth_salt`,
+/// `wrapped_account_key`.
+fn bind_password_keys<'q, DB: sqlx::Database>(
+    query: Query<'q, DB, DB::Arguments<'q>>,
+    account: &'q Account,
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(i64::from(account.kdf.memory_kib))
+        .bind(i64::from(account.kdf.iterations))
+        .bind(i64::from(account.kdf.parallelism))
+        .bind(account.salt.as_slice())
+        .bind(account.auth_hash.as_slice())
+        .bind(account.auth_salt.as_slice())
+        .bind(account.wrapped_account_key.as_slice())
+}
+
 /// Implements [`AccountStore`] for one SQL backend (see the parent module).
 macro_rules! sql_accounts {
     ($store:ident, $db:ty) => {
@@ -13,28 +37,22 @@ macro_rules! sql_accounts {
                 device: &Device,
             ) -> StoreResult<()> {
                 let account_id = account.id.to_string();
-                sqlx::query(concat!(
+                let query = sqlx::query(concat!(
                     "INSERT INTO accounts (",
                     account_columns!(),
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 ))
                 .bind(&account_id)
                 .bind(account.client_id.to_string())
-                .bind(&account.email)
-                .bind(i64::from(account.kdf.memory_kib))
-                .bind(i64::from(account.kdf.iterations))
-                .bind(i64::from(account.kdf.parallelism))
-                .bind(account.salt.as_slice())
-                .bind(account.auth_hash.as_slice())
-                .bind(account.auth_salt.as_slice())
-                .bind(account.wrapped_account_key.as_slice())
-                .bind(account.public_x25519.as_slice())
-                .bind(account.public_ed25519.as_slice())
-                .bind(account.wrapped_private_keys.as_slice())
-                .bind(account.created_at)
-                .bind(account.password_mac.as_deref())
-                .execute(&mut **tx)
-                .await?;
+                .bind(&account.email);
+                bind_password_keys(query, account)
+                    .bind(account.public_x25519.as_slice())
+                    .bind(account.public_ed25519.as_slice())
+                    .bind(account.wrapped_private_keys.as_slice())
+                    .bind(account.created_at)
+                    .bind(account.password_mac.as_deref())
+                    .execute(&mut **tx)
+                    .await?;
                 // The device belongs to the new account whatever it says.
                 sqlx::query(concat!(
                     "INSERT INTO devices (",
@@ -145,22 +163,16 @@ macro_rules! sql_accounts {
             }
 
             async fn update_account_keys(&self, account: &Account) -> StoreResult<()> {
-                let done = sqlx::query(
+                let query = sqlx::query(
                     "UPDATE accounts SET kdf_memory_kib = $1, kdf_iterations = $2, \
                      kdf_parallelism = $3, salt = $4, auth_hash = $5, auth_salt = $6, \
                      wrapped_account_key = $7, password_mac = $8 WHERE id = $9",
-                )
-                .bind(i64::from(account.kdf.memory_kib))
-                .bind(i64::from(account.kdf.iterations))
-                .bind(i64::from(account.kdf.parallelism))
-                .bind(account.salt.as_slice())
-                .bind(account.auth_hash.as_slice())
-                .bind(account.auth_salt.as_slice())
-                .bind(account.wrapped_account_key.as_slice())
-                .bind(account.password_mac.as_deref())
-                .bind(account.id.to_string())
-                .execute(&self.pool)
-                .await?;
+                );
+                let done = bind_password_keys(query, account)
+                    .bind(account.password_mac.as_deref())
+                    .bind(account.id.to_string())
+                    .execute(&self.pool)
+                    .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }

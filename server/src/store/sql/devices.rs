@@ -219,15 +219,7 @@ macro_rules! sql_devices {
                 .transpose()
             }
 
-            async fn refresh_session(
-                &self,
-                refresh_hash: &[u8],
-                new_access_hash: &[u8],
-                new_access_expires_at: i64,
-                new_refresh_hash: &[u8],
-                new_refresh_expires_at: i64,
-                now: i64,
-            ) -> StoreResult<RefreshOutcome> {
+            async fn refresh_session(&self, refresh_hash: &[u8], new: NewTokens<'_>, now: i64) -> StoreResult<RefreshOutcome> {
                 let mut tx = self.begin_write().await?;
                 // Claim the token. A concurrent claim of the same token
                 // (PostgreSQL) waits for this one and then finds it used.
@@ -252,9 +244,9 @@ macro_rules! sql_devices {
                         "INSERT INTO refresh_tokens (hash, session_id, used_at, expires_at) \
                          VALUES ($1, $2, NULL, $3)",
                     )
-                    .bind(new_refresh_hash)
+                    .bind(new.refresh_hash)
                     .bind(&session_id)
-                    .bind(new_refresh_expires_at)
+                    .bind(new.refresh_expires_at)
                     .execute(&mut *tx)
                     .await?;
                     let row = sqlx::query(concat!(
@@ -266,10 +258,10 @@ macro_rules! sql_devices {
                          RETURNING ",
                         session_columns!()
                     ))
-                    .bind(new_access_hash)
-                    .bind(new_access_expires_at)
-                    .bind(new_refresh_hash)
-                    .bind(new_refresh_expires_at)
+                    .bind(new.access_hash)
+                    .bind(new.access_expires_at)
+                    .bind(new.refresh_hash)
+                    .bind(new.refresh_expires_at)
                     .bind(&session_id)
                     .fetch_optional(&mut *tx)
                     .await?;

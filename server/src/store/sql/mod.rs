@@ -10,8 +10,9 @@
 //! - ids are hyphenated UUID text, bytes are `BYTEA` / `BLOB`;
 //! - `RETURNING`, `ON CONFLICT … DO UPDATE/NOTHING` (SQLite ≥ 3.35).
 //!
-//! What differs per backend lives in two small inherent helpers per store:
-//! how a write or a consistent read transaction begins, and backups.
+//! What differs per backend is small: its migrations and how a write or a
+//! consistent read transaction begins ([`Backend`]), how a store connects,
+//! and backups.
 //!
 //! The statements live beside the part of [`Store`] they implement:
 //! [`accounts`] ([`AccountStore`]), [`devices`] ([`DeviceStore`]: devices
@@ -35,15 +36,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rand::RngCore as _;
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::pool::{Pool, PoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use uuid::Uuid;
 
 use super::{
     Account, AccountStore, AuditEntry, Device, DeviceStore, Identity, IdentityStore, LogRow,
-    MemberInfo, MemberStore, MemberWrite, Membership, Pulled, PushBatch, PushOutcome,
+    MemberInfo, MemberStore, MemberWrite, Membership, NewTokens, Pulled, PushBatch, PushOutcome,
     RefreshOutcome, Session, SharedVault, Store, StoreError, StoreResult, Vault, VaultStore,
 };
 use crate::api::types::{Applied, B64, KdfParams, PushConflict, PushResponse, Record};
@@ -217,41 +217,105 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     options.open(path).map(drop)
 }
 
-// ------------------------------------------------------------------ SQLite
+// ---------------------------------------------------------------- backends
 
-/// SQLite: a file (WAL) or an in-memory database.
-struct SqliteStore {
-    pool: SqlitePool,
+/// What differs between the two backends in how a store opens and begins
+/// its transactions.
+trait Backend: sqlx::Database<Connection: sqlx::migrate::Migrate> {
+    /// The schema's migrations.
+    const MIGRATOR: sqlx::migrate::Migrator;
+    /// What begins a write transaction (`None`: the backend's plain `BEGIN`).
+    const BEGIN_WRITE: Option<&'static str>;
+    /// What begins a consistent read transaction (`None`: a plain `BEGIN`).
+    const BEGIN_READ: Option<&'static str>;
+}
+
+impl Backend for sqlx::Sqlite {
+    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+    /// Holds the database's write lock from the start.
+    const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
+    /// One snapshot from its first read (WAL).
+    const BEGIN_READ: Option<&'static str> = None;
+}
+
+impl Backend for sqlx::Postgres {
+    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+    /// READ COMMITTED; pushes serialise on the vault row (see the module docs).
+    const BEGIN_WRITE: Option<&'static str> = None;
+    /// One snapshot for the whole transaction.
+    const BEGIN_READ: Option<&'static str> =
+        Some("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+}
+
+/// A store on one SQL backend.
+struct SqlStore<DB: Backend> {
+    pool: Pool<DB>,
     kind: StoreKind,
 }
 
+impl<DB: Backend> SqlStore<DB> {
+    /// Connects `pool` (named `what` in errors) and brings its schema up to
+    /// date.
+    async fn open(
+        kind: StoreKind,
+        pool: PoolOptions<DB>,
+        options: <DB::Connection as sqlx::Connection>::Options,
+        what: &str,
+    ) -> StoreResult<Self> {
+        let pool = pool
+            // A broken connection shows up as an error anyway; pinging the
+            // worker before every query doubled the cost of a pull.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| unavailable(what, e))?;
+        // On PostgreSQL sqlx takes an advisory lock, so nodes starting
+        // together migrate once.
+        DB::MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        Ok(Self { pool, kind })
+    }
+
+    /// A write transaction ([`Backend::BEGIN_WRITE`]).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, DB>> {
+        self.begin(DB::BEGIN_WRITE).await
+    }
+
+    /// A consistent read transaction ([`Backend::BEGIN_READ`]).
+    async fn begin_read(&self) -> StoreResult<sqlx::Transaction<'static, DB>> {
+        self.begin(DB::BEGIN_READ).await
+    }
+
+    async fn begin(
+        &self,
+        statement: Option<&'static str>,
+    ) -> StoreResult<sqlx::Transaction<'static, DB>> {
+        Ok(match statement {
+            Some(statement) => self.pool.begin_with(statement).await?,
+            None => self.pool.begin().await?,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ SQLite
+
+/// SQLite: a file (WAL) or an in-memory database.
+type SqliteStore = SqlStore<sqlx::Sqlite>;
+
 impl SqliteStore {
     async fn memory() -> StoreResult<Self> {
+        const WHAT: &str = "the memory database";
         let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|e| unavailable("the memory database", e))?
+            .map_err(|e| unavailable(WHAT, e))?
             .foreign_keys(true);
         // Every connection to `:memory:` is its own database: keep exactly
         // one, forever.
         let pool = SqlitePoolOptions::new()
-            // A broken connection shows up as an error anyway; pinging the
-            // worker before every query doubled the cost of a pull.
-            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options)
-            .await
-            .map_err(|e| unavailable("the memory database", e))?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(migrate_error)?;
-        Ok(Self {
-            pool,
-            kind: StoreKind::Memory,
-        })
+            .acquire_timeout(Duration::from_secs(60));
+        Self::open(StoreKind::Memory, pool, options, WHAT).await
     }
 
     async fn file(path: &Path) -> StoreResult<Self> {
@@ -260,13 +324,13 @@ impl SqliteStore {
                 "the SQLite URL names no file: use {ACCEPTED_URLS}"
             )));
         }
-        let what = || format!("SQLite database {}", path.display());
+        let what = format!("SQLite database {}", path.display());
         // Create the file ourselves so that it is private from the start
         // (SQLite gives its -wal and -shm files the same mode).
         match create_private_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(unavailable(&what(), e)),
+            Err(e) => return Err(unavailable(&what, e)),
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -276,32 +340,9 @@ impl SqliteStore {
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            // A broken connection shows up as an error anyway; pinging the
-            // worker before every query doubled the cost of a pull.
-            .test_before_acquire(false)
             .max_connections(SQLITE_MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| unavailable(&what(), e))?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(migrate_error)?;
-        Ok(Self {
-            pool,
-            kind: StoreKind::Sqlite,
-        })
-    }
-
-    /// A write transaction holding the database's write lock from the start.
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// A read transaction: one snapshot from its first read (WAL).
-    async fn begin_read(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin().await?)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        Self::open(StoreKind::Sqlite, pool, options, &what).await
     }
 
     async fn backup(&self, path: &Path) -> StoreResult<()> {
@@ -346,10 +387,7 @@ impl SqliteStore {
 // -------------------------------------------------------------- PostgreSQL
 
 /// PostgreSQL: several server nodes may share one database.
-struct PgStore {
-    pool: PgPool,
-    kind: StoreKind,
-}
+type PgStore = SqlStore<sqlx::Postgres>;
 
 impl PgStore {
     async fn connect(url: &str) -> StoreResult<Self> {
@@ -360,34 +398,9 @@ impl PgStore {
             ))
         })?;
         let pool = PgPoolOptions::new()
-            .test_before_acquire(false)
             .max_connections(PG_MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| unavailable(&redact_url(url), e))?;
-        // sqlx takes an advisory lock, so nodes starting together migrate once.
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(migrate_error)?;
-        Ok(Self {
-            pool,
-            kind: StoreKind::Postgres,
-        })
-    }
-
-    /// READ COMMITTED; pushes serialise on the vault row (see the module docs).
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        Ok(self.pool.begin().await?)
-    }
-
-    /// One snapshot for the whole transaction.
-    async fn begin_read(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        Ok(self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await?)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        Self::open(StoreKind::Postgres, pool, options, &redact_url(url)).await
     }
 
     async fn backup(&self, _path: &Path) -> StoreResult<()> {
@@ -444,9 +457,8 @@ mod shares;
 mod vaults;
 
 /// Row mappings and the part of [`Store`] that is not accounts, devices or
-/// vaults, for `$store` (a struct with `pool: Pool<$db>` and `kind:
-/// StoreKind`, and inherent `begin_write`, `begin_read` and `backup`
-/// methods).
+/// vaults, for `$store` (the [`SqlStore`] on `$db`, with an inherent
+/// `backup` method).
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         impl $store {
@@ -482,6 +494,20 @@ macro_rules! sql_store {
                     overview: B64(row.try_get("overview")?),
                     details: B64(row.try_get("details")?),
                 })
+            }
+
+            /// Every record `query` selects, inside `tx` (columns as
+            /// [`record_from`](Self::record_from) reads them).
+            async fn records_in<'q>(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            ) -> StoreResult<Vec<Record>> {
+                query
+                    .fetch_all(&mut **tx)
+                    .await?
+                    .iter()
+                    .map(Self::record_from)
+                    .collect()
             }
 
             fn audit_from(row: &<$db as sqlx::Database>::Row) -> StoreResult<AuditEntry> {

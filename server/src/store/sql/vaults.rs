@@ -80,7 +80,7 @@ macro_rules! sql_vaults {
                 // One snapshot: the head, the records and the manifest agree.
                 let mut tx = self.begin_read().await?;
                 let (vault_id, head, manifest) = Self::head_of(&mut *tx, &vault_id, &account_id).await?;
-                let records = sqlx::query(concat!(
+                let query = sqlx::query(concat!(
                     "SELECT ",
                     record_columns!(),
                     " FROM records WHERE vault_id = $1 AND revision > $2 AND revision <= $3 \
@@ -89,12 +89,8 @@ macro_rules! sql_vaults {
                 .bind(&vault_id)
                 .bind(since)
                 .bind(head)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(Self::record_from)
-                .collect::<StoreResult<Vec<_>>>()?;
+                .bind(i64::from(limit));
+                let records = Self::records_in(&mut tx, query).await?;
                 tx.commit().await?;
                 Ok(Pulled {
                     head,
@@ -309,18 +305,14 @@ macro_rules! sql_vaults {
                     .await?
                     .ok_or(StoreError::NotFound)?
                     .try_get("id")?;
-                let records = sqlx::query(
+                let query = sqlx::query(
                     "SELECT item_id, version, revision, CAST(0 AS BIGINT) AS deleted, \
                             wrapped_key, overview, details \
                      FROM record_history WHERE vault_id = $1 AND item_id = $2 ORDER BY revision",
                 )
                 .bind(&vault_id)
-                .bind(item_id.to_string())
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(Self::record_from)
-                .collect::<StoreResult<Vec<_>>>()?;
+                .bind(item_id.to_string());
+                let records = Self::records_in(&mut tx, query).await?;
                 tx.commit().await?;
                 Ok(records)
             }
