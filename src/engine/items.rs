@@ -418,8 +418,18 @@ impl Session {
     /// # Errors
     /// [`Error::Invalid`] for a bad draft; database errors.
     pub async fn add(&mut self, draft: ItemDraft) -> Result<Item> {
+        let vault_id = self.default_vault().0;
+        self.add_to(vault_id, draft).await
+    }
+
+    /// Adds an item to the vault `vault_id` ([`Session::resolve_vault`]).
+    ///
+    /// # Errors
+    /// As [`Session::add`]; [`Error::Invalid`] for a vault this account
+    /// only views.
+    pub async fn add_to(&mut self, vault_id: Uuid, draft: ItemDraft) -> Result<Item> {
         self.check_name_free(&draft.name, None).await?;
-        let mut items = self.add_many(vec![draft]).await?;
+        let mut items = self.add_many_to(vault_id, vec![draft]).await?;
         items
             .pop()
             .ok_or_else(|| Error::Damaged("the item was not saved".into()))
@@ -452,6 +462,20 @@ impl Session {
     /// As [`Session::add`]; nothing is saved if any draft is invalid.
     pub async fn add_many(&mut self, drafts: Vec<ItemDraft>) -> Result<Vec<Item>> {
         let vault_id = self.default_vault().0;
+        self.add_many_to(vault_id, drafts).await
+    }
+
+    /// [`Session::add_many`] into the vault `vault_id`.
+    ///
+    /// # Errors
+    /// As [`Session::add_to`].
+    pub async fn add_many_to(
+        &mut self,
+        vault_id: Uuid,
+        drafts: Vec<ItemDraft>,
+    ) -> Result<Vec<Item>> {
+        self.vault_key(vault_id)?;
+        self.check_writable(vault_id).await?;
         let now = now_millis();
         let built = drafts
             .into_par_iter()
@@ -473,6 +497,7 @@ impl Session {
         mut overview: Overview,
         details: Details,
     ) -> Result<Item> {
+        self.check_writable(item.r.vault_id).await?;
         overview.updated_at = now_millis().max(item.overview.updated_at);
         overview.updated_by = Some(self.header.device_id);
         // The user has seen the item again: a merge's flag is done.
@@ -561,6 +586,7 @@ impl Session {
     /// [`Error::NotFound`]; database errors.
     pub async fn purge(&mut self, id: Uuid) -> Result<()> {
         let rec = self.load_record(id).await?;
+        self.check_writable(rec.vault_id).await?;
         self.store
             .purge_item(id, rec.vault_id, rec.version, now_millis())
             .await?;

@@ -409,6 +409,24 @@ impl Membership {
         }
     }
 
+    /// The next entry: `action` on `member`, by `signer`, at `at`; a
+    /// removal raises the key epoch.
+    #[must_use]
+    pub fn next_entry(&self, action: Action, member: Member, signer: Uuid, at: i64) -> Entry {
+        let (seq, prev) = self.next();
+        let key_epoch = self.key_epoch + u32::from(action == Action::Remove);
+        Entry {
+            vault_id: self.vault_id,
+            seq,
+            prev,
+            action,
+            member,
+            key_epoch,
+            signer,
+            at,
+        }
+    }
+
     /// The next entry's number and `prev`.
     #[must_use]
     pub fn next(&self) -> (u64, [u8; 32]) {
@@ -649,18 +667,7 @@ mod tests {
 
         fn push(&mut self, by: &Person, action: Action, who: &Person) {
             let m = self.state().expect("valid so far");
-            let (seq, prev) = m.next();
-            let key_epoch = m.key_epoch + u32::from(action == Action::Remove);
-            let e = Entry {
-                vault_id: self.vault,
-                seq,
-                prev,
-                action,
-                member: who.member.clone(),
-                key_epoch,
-                signer: by.member.account_id,
-                at: 0,
-            };
+            let e = m.next_entry(action, who.member.clone(), by.member.account_id, 0);
             self.entries.push(SignedEntry::sign(&e, &by.pair));
         }
 

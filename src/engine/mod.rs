@@ -302,6 +302,8 @@ impl Session {
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
+mod shares_tests;
+#[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

@@ -241,6 +241,10 @@ impl Session {
                 .unwrap_or([0; 32]);
             m.check_extends(&log, (s.seen_seq, hash))
                 .map_err(|e| untrusted(vault_id, e))?;
+            // What was accepted now is the floor from here on.
+            if m.head.0 > s.seen_seq {
+                self.note_seen(vault_id, m.head.0, m.head.1, None).await?;
+            }
         }
         Ok((m, log))
     }
@@ -288,18 +292,7 @@ impl Session {
         };
         let vk = self.vault_key(vault_id)?.duplicate();
         let sealed = seal_vault_key(&vk, vault_id, m.key_epoch, &member).map_err(Error::Crypto)?;
-        let (seq, prev) = m.next();
-        let entry = Entry {
-            vault_id,
-            seq,
-            prev,
-            action: Action::Grant { role },
-            member,
-            key_epoch: m.key_epoch,
-            signer: self.header.account_id,
-            at: now_millis(),
-        };
-        let signed = SignedEntry::sign(&entry, &self.keypair);
+        let (signed, seq) = self.sign_next(&m, Action::Grant { role }, member);
         let req = AppendLogRequest {
             entry: entry_wire(&signed, seq),
             change: MemberChange::Grant {
@@ -309,11 +302,7 @@ impl Session {
                 key_epoch: m.key_epoch,
             },
         };
-        self.authed(|c| {
-            let req = req.clone();
-            async move { c.append_log(vault_id, &req).await }
-        })
-        .await?;
+        self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, seq, signed.hash(), None).await?;
         tracing::info!(vault = %vault_id, member = %contact.account_id, "invited a member");
         Ok(contact)
@@ -333,18 +322,7 @@ impl Session {
             .values()
             .find(|s| s.member.email == email)
             .ok_or_else(|| Error::NotFound(format!("member {email} of the vault")))?;
-        let (seq, prev) = m.next();
-        let entry = Entry {
-            vault_id,
-            seq,
-            prev,
-            action: Action::SetRole { role },
-            member: standing.member.clone(),
-            key_epoch: m.key_epoch,
-            signer: self.header.account_id,
-            at: now_millis(),
-        };
-        let signed = SignedEntry::sign(&entry, &self.keypair);
+        let (signed, seq) = self.sign_next(&m, Action::SetRole { role }, standing.member.clone());
         let req = AppendLogRequest {
             entry: entry_wire(&signed, seq),
             change: MemberChange::SetRole {
@@ -352,11 +330,7 @@ impl Session {
                 role: role.as_str().into(),
             },
         };
-        self.authed(|c| {
-            let req = req.clone();
-            async move { c.append_log(vault_id, &req).await }
-        })
-        .await?;
+        self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, seq, signed.hash(), None).await
     }
 
@@ -578,11 +552,7 @@ impl Session {
                 key_epoch: FIRST_EPOCH,
             },
         };
-        self.authed(|c| {
-            let req = req.clone();
-            async move { c.append_log(vault_id, &req).await }
-        })
-        .await?;
+        self.append_entry(vault_id, &req).await?;
         self.note_seen(
             vault_id,
             0,
@@ -598,12 +568,66 @@ impl Session {
         .await
     }
 
+    /// The log's next entry, doing `action` to `member`, signed by this
+    /// account; and its number.
+    fn sign_next(&self, m: &Membership, action: Action, member: Member) -> (SignedEntry, u64) {
+        let entry = m.next_entry(action, member, self.header.account_id, now_millis());
+        (SignedEntry::sign(&entry, &self.keypair), entry.seq)
+    }
+
+    /// Sends a signed entry of the vault's log.
+    async fn append_entry(&mut self, vault_id: Uuid, req: &AppendLogRequest) -> Result<()> {
+        self.authed(|c| {
+            let req = req.clone();
+            async move { c.append_log(vault_id, &req).await }
+        })
+        .await
+    }
+
     async fn share_state(&self, vault_id: Uuid) -> Result<ShareState> {
         self.shares()
             .await?
             .get(&vault_id)
             .cloned()
             .ok_or_else(|| Error::Invalid(format!("vault {vault_id} is not shared")))
+    }
+
+    /// Refuses a change to a vault this account only views (the server
+    /// would refuse it too; here nothing is even written).
+    pub(super) async fn check_writable(&self, vault_id: Uuid) -> Result<()> {
+        match self.shares().await?.get(&vault_id) {
+            Some(s) if !s.mine && !s.role.writes() => Err(Error::Invalid(format!(
+                "you are a viewer of the shared vault {}: nothing was changed; ask one of its \
+                 managers ({}) for the editor role",
+                self.vaults
+                    .iter()
+                    .find(|v| v.id == vault_id)
+                    .map_or("?", |v| v.name.as_str()),
+                s.owner_email
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the role the server states for a vault shared with this
+    /// account (what a manager's signed entry gave it; the server enforces
+    /// it, this device only uses it to refuse early).
+    pub(super) async fn note_role(&mut self, vault_id: Uuid, role: &str) -> Result<()> {
+        let Some(role) = Role::parse(role) else {
+            return Ok(());
+        };
+        let mut all = self.shares().await?;
+        match all.get_mut(&vault_id) {
+            Some(s) if !s.mine && s.role != role => s.role = role,
+            _ => return Ok(()),
+        }
+        let blob = seal_json(
+            &self.account_key,
+            &Aad::shares(self.header.account_id),
+            &all,
+        );
+        self.store.set_meta(SHARES_KEY, Some(&blob)).await?;
+        Ok(())
     }
 
     /// Whether this vault is another account's (this device must not

@@ -401,7 +401,9 @@ impl Session {
             other => other?,
         };
         for s in shared.iter().filter(|s| s.status == "active") {
-            if !local.iter().any(|v| v.id == s.id) {
+            if local.iter().any(|v| v.id == s.id) {
+                self.note_role(s.id, &s.role).await?;
+            } else {
                 self.adopt_shared(s).await?;
             }
         }

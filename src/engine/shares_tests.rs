@@ -1,0 +1,196 @@
+//! Shared vaults against a real server: invite with the fingerprint, accept
+//! after verifying the log, roles that the engine and the server enforce,
+//! and a server that substitutes an invitee's keys.
+
+use sqlx::Row;
+
+use super::members::Role;
+use super::sync::SyncOptions;
+use super::sync_tests::server_pool;
+use super::test_fixtures::{FAST_KDF, login, password};
+use super::test_server::TestServer;
+use super::{Error, Session};
+use crate::crypto::AccountKeyPair;
+
+struct World {
+    _tmp: tempfile::TempDir,
+    db: std::path::PathBuf,
+    _server: TestServer,
+    ana: Session,
+    ben: Session,
+}
+
+async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> Session {
+    let mut s = Session::init(&tmp.join(email), password(), FAST_KDF)
+        .await
+        .expect("init");
+    s.register(&server.url, email, "laptop").await.expect("register");
+    s
+}
+
+async fn world() -> World {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("server.db");
+    let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
+    let ana = registered(tmp.path(), &server, "ana@example.org").await;
+    let ben = registered(tmp.path(), &server, "ben@example.org").await;
+    World {
+        _tmp: tmp,
+        db,
+        _server: server,
+        ana,
+        ben,
+    }
+}
+
+async fn sync(s: &mut Session) {
+    s.sync(&SyncOptions::default()).await.expect("sync");
+}
+
+async fn names(s: &mut Session) -> Vec<String> {
+    let (entries, _) = s.entries().await.expect("entries");
+    let mut n: Vec<String> = entries.iter().map(|e| e.overview.name.clone()).collect();
+    n.sort();
+    n
+}
+
+#[tokio::test]
+async fn a_team_shares_a_vault_with_roles_both_sides_enforce() {
+    let mut w = world().await;
+    let team = w.ana.create_vault("Team").await.expect("create");
+    assert!(w.ana.create_vault("team").await.is_err(), "names differ in more than case");
+    w.ana
+        .add_to(team, login("Deploy key", "ci", "s3cret"))
+        .await
+        .expect("add");
+    sync(&mut w.ana).await;
+    // A fingerprint that is not Ben's: nothing is shared.
+    let err = w
+        .ana
+        .invite(team, "ben@example.org", Role::Viewer, Some("1234"))
+        .await
+        .expect_err("wrong fingerprint");
+    assert!(matches!(err, Error::FingerprintMismatch { .. }), "{err:?}");
+    let ben_fp = w.ben.fingerprint();
+    w.ana
+        .invite(team, "ben@example.org", Role::Viewer, Some(&ben_fp))
+        .await
+        .expect("invite");
+    let invites = w.ben.invitations().await.expect("invitations");
+    assert_eq!(invites.len(), 1);
+    assert_eq!(invites[0].name, "Team");
+    assert_eq!(invites[0].owner_email, "ana@example.org");
+    assert_eq!(w.ben.accept(team).await.expect("accept"), "Team");
+    sync(&mut w.ben).await;
+    assert!(names(&mut w.ben).await.contains(&"Deploy key".to_owned()));
+    let listed = w.ben.vault_list().await.expect("vaults");
+    let shared = listed.iter().find(|v| v.id == team).expect("listed");
+    assert_eq!(shared.shared.as_ref().map(|s| s.role), Some(Role::Viewer));
+    // A viewer writes nothing, here or on the server.
+    let err = w
+        .ben
+        .add_to(team, login("Planted", "x", "y"))
+        .await
+        .expect_err("viewer");
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    // Promoted, Ben writes; Ana gets it.
+    w.ana
+        .set_role(team, "ben@example.org", Role::Editor)
+        .await
+        .expect("promote");
+    sync(&mut w.ben).await;
+    w.ben
+        .add_to(team, login("Ben's note", "ben", "pw"))
+        .await
+        .expect("editor adds");
+    sync(&mut w.ben).await;
+    sync(&mut w.ana).await;
+    assert!(names(&mut w.ana).await.contains(&"Ben's note".to_owned()));
+    let members = w.ana.members(team).await.expect("members");
+    let roles: Vec<(String, Role)> = members.iter().map(|m| (m.email.clone(), m.role)).collect();
+    assert_eq!(
+        roles,
+        vec![
+            ("ana@example.org".to_owned(), Role::Manager),
+            ("ben@example.org".to_owned(), Role::Editor)
+        ]
+    );
+    // Ben's personal vault stayed his own.
+    assert_eq!(w.ben.vault_list().await.expect("vaults").len(), 2);
+}
+
+/// The server answers keys of its own for the invitee: the invitation is
+/// refused as a changed key, and nothing is added to the log.
+#[tokio::test]
+async fn a_substituted_invitee_key_is_caught_at_invite() {
+    let mut w = world().await;
+    let team = w.ana.create_vault("Team").await.expect("create");
+    w.ana.contact("ben@example.org").await.expect("pin Ben");
+    let pool = server_pool(&w.db).await;
+    let row = sqlx::query("SELECT id, client_id FROM accounts WHERE email = 'ben@example.org'")
+        .fetch_one(&pool)
+        .await
+        .expect("ben");
+    let id: String = row.get("id");
+    let client_id = uuid::Uuid::parse_str(&row.get::<String, _>("client_id")).expect("uuid");
+    let evil = AccountKeyPair::generate();
+    let k = evil.public();
+    sqlx::query("UPDATE accounts SET public_x25519 = ?, public_ed25519 = ? WHERE id = ?")
+        .bind(k.x25519.as_slice())
+        .bind(k.ed25519.as_slice())
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .expect("swap");
+    sqlx::query("UPDATE identities SET signature = ? WHERE account_id = ?")
+        .bind(evil.sign_identity(client_id, "ben@example.org", 1).as_slice())
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .expect("re-sign");
+    let err = w
+        .ana
+        .invite(team, "ben@example.org", Role::Editor, None)
+        .await
+        .expect_err("caught");
+    assert!(matches!(err, Error::KeyChanged { .. }), "{err:?}");
+    let log: i64 = sqlx::query("SELECT COUNT(*) AS n FROM vault_log")
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+        .get("n");
+    assert_eq!(log, 0, "nothing was appended");
+}
+
+/// A server that drops the log's last entry after the member saw it is
+/// caught (truncation), and one that hands a member a forged entry too.
+#[tokio::test]
+async fn a_tampered_membership_log_is_refused() {
+    let mut w = world().await;
+    let team = w.ana.create_vault("Team").await.expect("create");
+    sync(&mut w.ana).await;
+    w.ana
+        .invite(team, "ben@example.org", Role::Viewer, None)
+        .await
+        .expect("invite");
+    w.ben.accept(team).await.expect("accept");
+    w.ana
+        .set_role(team, "ben@example.org", Role::Editor)
+        .await
+        .expect("promote");
+    w.ben.members(team).await.expect("Ben sees entry 2");
+    let pool = server_pool(&w.db).await;
+    sqlx::query("DELETE FROM vault_log WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .expect("truncate");
+    let err = w.ben.members(team).await.expect_err("truncated");
+    assert!(matches!(err, Error::Untrusted(_)), "{err:?}");
+    assert!(err.to_string().contains("dropped"), "{err}");
+    sqlx::query("UPDATE vault_log SET signature = zeroblob(64) WHERE seq = 1")
+        .execute(&pool)
+        .await
+        .expect("forge");
+    let err = w.ana.members(team).await.expect_err("forged");
+    assert!(err.to_string().contains("signature"), "{err}");
+}
