@@ -24,7 +24,9 @@ async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> 
     let mut s = Session::init(&tmp.join(email), password(), FAST_KDF)
         .await
         .expect("init");
-    s.register(&server.url, email, "laptop").await.expect("register");
+    s.register(&server.url, email, "laptop")
+        .await
+        .expect("register");
     s
 }
 
@@ -58,7 +60,10 @@ async fn names(s: &mut Session) -> Vec<String> {
 async fn a_team_shares_a_vault_with_roles_both_sides_enforce() {
     let mut w = world().await;
     let team = w.ana.create_vault("Team").await.expect("create");
-    assert!(w.ana.create_vault("team").await.is_err(), "names differ in more than case");
+    assert!(
+        w.ana.create_vault("team").await.is_err(),
+        "names differ in more than case"
+    );
     w.ana
         .add_to(team, login("Deploy key", "ci", "s3cret"))
         .await
@@ -143,7 +148,10 @@ async fn a_substituted_invitee_key_is_caught_at_invite() {
         .await
         .expect("swap");
     sqlx::query("UPDATE identities SET signature = ? WHERE account_id = ?")
-        .bind(evil.sign_identity(client_id, "ben@example.org", 1).as_slice())
+        .bind(
+            evil.sign_identity(client_id, "ben@example.org", 1)
+                .as_slice(),
+        )
         .bind(&id)
         .execute(&pool)
         .await
