@@ -603,6 +603,46 @@ pub struct Problem {
 mod tests {
     use super::*;
 
+    /// The share-link wire format, pinned (the client and the page read it).
+    #[test]
+    fn share_wire_format_is_stable() {
+        let req: CreateShareRequest =
+            serde_json::from_str(r#"{"ciphertext":"AQID","expires_in":3600,"max_views":2}"#)
+                .expect("parses");
+        assert_eq!(
+            (req.ciphertext.0.as_slice(), req.expires_in, req.max_views),
+            (&[1u8, 2, 3][..], 3600, Some(2))
+        );
+        let no_limit: CreateShareRequest =
+            serde_json::from_str(r#"{"ciphertext":"AQID","expires_in":60}"#).expect("parses");
+        assert_eq!(no_limit.max_views, None);
+        assert!(
+            serde_json::from_str::<CreateShareRequest>(
+                r#"{"ciphertext":"AQID","expires_in":60,"key":"x"}"#
+            )
+            .is_err(),
+            "unknown fields are refused"
+        );
+        let res = ShareResponse {
+            id: "AbC".into(),
+            created_at: "2026-12-04T00:00:00Z".into(),
+            expires_at: "2026-12-11T00:00:00Z".into(),
+            max_views: None,
+            views_left: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&res).expect("json"),
+            r#"{"id":"AbC","created_at":"2026-12-04T00:00:00Z","expires_at":"2026-12-11T00:00:00Z","max_views":null,"views_left":null}"#
+        );
+        let open = OpenShareResponse {
+            ciphertext: B64(vec![1, 2, 3]),
+        };
+        assert_eq!(
+            serde_json::to_string(&open).expect("json"),
+            r#"{"ciphertext":"AQID"}"#
+        );
+    }
+
     #[test]
     fn debug_never_shows_tokens_or_auth_keys() {
         let tokens = TokenResponse {

@@ -55,8 +55,9 @@ impl Default for ShareOptions {
     }
 }
 
-/// A link just made. `url` carries the key: show it to the user only.
-#[derive(Debug, Serialize)]
+/// A link just made. `url` carries the key: show it to the user only
+/// (`Debug` leaves it out).
+#[derive(Serialize)]
 pub struct ShareLink {
     pub id: String,
     pub url: Zeroizing<String>,
@@ -66,6 +67,18 @@ pub struct ShareLink {
     /// The item's name and the labels of the fields the link holds.
     pub item: String,
     pub fields: Vec<String>,
+}
+
+impl std::fmt::Debug for ShareLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareLink")
+            .field("id", &self.id)
+            .field("url", &"[redacted: holds the key]")
+            .field("expires_at", &self.expires_at)
+            .field("max_views", &self.max_views)
+            .field("fields", &self.fields.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One of the account's live links, as the server lists it (no key: the
@@ -380,6 +393,21 @@ mod tests {
                 Ok(_) => panic!("{link}: accepted"),
             }
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_link() {
+        let link = ShareLink {
+            id: "abc".into(),
+            url: Zeroizing::new(format!("https://h/s/abc#{KEY}")),
+            expires_at: "2026-12-11T00:00:00Z".into(),
+            max_views: Some(1),
+            item: "GitHub".into(),
+            fields: vec!["password".into()],
+        };
+        let shown = format!("{link:?} {link:#?}");
+        assert!(!shown.contains(KEY) && !shown.contains("GitHub"), "{shown}");
+        assert!(shown.contains("abc"), "{shown}");
     }
 
     #[test]
