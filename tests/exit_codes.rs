@@ -7,15 +7,18 @@
 //! | 1 | damaged item / vault.db | damage.rs |
 //! | 1 | init on an existing vault | vault.rs `init_refuses_existing_vault` and below |
 //! | 1 | change to a read-only vault | files.rs |
+//! | 1 | a share link that does not decrypt | share.rs |
 //! | 2 | config unknown key, missing `OPENK_CONFIG` | config.rs |
 //! | 2 | bad KDF values | vault.rs and below |
 //! | 2 | purge without --yes | items.rs `trash_restore_and_purge` |
 //! | 2 | a name another item has (any case) | output.rs |
 //! | 2 | a bad keymap file | below |
 //! | 2 | a new master password zxcvbn rates under 10^8 guesses | below |
+//! | 2 | not a share link; share link limits, an unknown `--fields` label, no server | share.rs |
 //! | 3 | wrong password | vault.rs, sync.rs |
 //! | 3 | no password source, empty password | below |
 //! | 4 | not found | items.rs |
+//! | 4 | a share link that expired, was used up or revoked; revoking an unknown one | share.rs |
 //! | 5 | ambiguous | items.rs `item_resolution` |
 //! | 6 | conflict | engine tests (a race between two processes) |
 //! | 6 | the vault kept moving on the server during a sync | below (`a_vault_that_keeps_moving_is_a_conflict`) |

@@ -25,6 +25,7 @@ mod network;
 mod output;
 mod readme;
 mod server;
+mod share;
 mod shares;
 mod sync;
 mod tui;

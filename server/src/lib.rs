@@ -128,12 +128,14 @@ pub async fn serve_listener(
     let handle = axum_server::Handle::new();
     let drain = handle.clone();
     let events = Arc::clone(&state.events);
+    let sweep = api::shares::spawn_sweep(&state);
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight requests");
         // Event streams never end by themselves: end them, or the drain
         // would wait for them until its deadline.
         events.close();
+        sweep.abort();
         drain.graceful_shutdown(Some(DRAIN));
     });
     let limit = state.settings.max_connections;

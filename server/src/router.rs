@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api::types::Problem;
-use crate::api::{accounts, audit, devices, events, health, identities, members, vaults};
+use crate::api::{accounts, audit, devices, events, health, identities, members, shares, vaults};
 use crate::state::AppState;
 
 /// Body limit of the account routes.
@@ -48,6 +48,8 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
         members::append, members::log, members::members, members::answer, members::shared,
         audit::index,
+        shares::create, shares::index, shares::revoke, shares::open,
+        shares::page, shares::page_js, shares::page_css,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -115,6 +117,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/vaults/{id}/membership", post(members::answer))
         .route("/v1/shared", get(members::shared))
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT));
+    let share_routes = Router::new()
+        .route("/v1/shares", get(shares::index).post(shares::create))
+        .route("/v1/shares/{id}", axum::routing::delete(shares::revoke))
+        .route("/v1/shares/{id}/open", post(shares::open))
+        .route("/s/{id}", get(shares::page))
+        .route("/assets/share/share.js", get(shares::page_js))
+        .route("/assets/share/share.css", get(shares::page_css))
+        .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
     let ops_routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -139,7 +149,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(SetResponseHeaderLayer::overriding(
+        // The share page (api/shares.rs) sets its own, as strict.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
@@ -148,6 +159,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth_routes)
         .merge(data_routes)
+        .merge(share_routes)
         .merge(ops_routes)
         .fallback(|| async { crate::error::ApiError::NotFound })
         .layer(middleware::from_fn(run_to_completion))

@@ -29,7 +29,9 @@ pub fn exit_code(e: &Error) -> i32 {
         Error::NotFound(_)
         | Error::NoVault(_)
         | Error::NoVersion { .. }
-        | Error::NoSuchAccount(_) => exit::NOT_FOUND,
+        | Error::NoSuchAccount(_)
+        | Error::ShareGone
+        | Error::NoShare(_) => exit::NOT_FOUND,
         Error::Ambiguous { .. } => exit::AMBIGUOUS,
         Error::Conflict(_) | Error::HeadMoved | Error::KeptMoving(_) => exit::CONFLICT,
         Error::Unreachable(_) | Error::NotAnswering(_) => exit::UNREACHABLE,
@@ -40,7 +42,8 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::NotConnected
         | Error::BadKeyInput(_)
         | Error::KdfBelowFloor(_)
-        | Error::PlainHttp { .. } => exit::USAGE,
+        | Error::PlainHttp { .. }
+        | Error::BadShareLink(_) => exit::USAGE,
         Error::VaultExists(_)
         | Error::DamagedItem { .. }
         | Error::Damaged(_)
@@ -59,6 +62,7 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::UnlinkedManifest { .. }
         | Error::ManifestMismatch { .. }
         | Error::WeakKdfOffered(_)
+        | Error::ShareUndecryptable
         | Error::Store(_)
         | Error::Io { .. } => exit::ERROR,
     }
@@ -131,6 +135,16 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         Error::PlainHttp { .. } => ". Use https://, or pass --insecure-http (config: \
                                     insecure_http = true) only on a network you trust"
             .into(),
+        Error::BadShareLink(_) => {
+            ". A share link looks like https://SERVER/s/ID#KEY; pass it whole (quote it), or `-` \
+             to read it from standard input"
+                .into()
+        }
+        Error::ShareGone => "; ask the sender for a new one".into(),
+        Error::NoShare(_) => "; `openk share ls` lists the live ones".into(),
+        Error::ShareUndecryptable => {
+            "; copy the whole link again, or ask the sender for a new one".into()
+        }
         Error::WrongPassword
         | Error::Locked(_)
         | Error::VaultExists(_)

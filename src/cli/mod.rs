@@ -12,6 +12,7 @@ mod output;
 mod remote;
 mod secret_arg;
 mod session;
+mod share;
 mod shares;
 mod sync;
 mod vault;
@@ -194,6 +195,9 @@ pub enum Command {
     Contact(contact::ContactCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
+    /// Share links: one item, readable by anyone who has the link, until it expires or is used up
+    #[command(subcommand)]
+    Share(share::ShareCommand),
     /// Run the sync server (same as `openk-server`); `serve backup` / `serve restore` for its SQLite database
     Serve(remote::ServeCommand),
     /// Open the terminal UI (also what `openk` alone does on a terminal)
@@ -346,6 +350,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Contact(c) => contact::contact(g, c).await,
         Command::Vault(c) => shares::vault(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
+        Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,
         Command::Tui => {
             // A bad keymap file is a usage error (exit 2), found before the

@@ -227,7 +227,7 @@ pub fn unwrap_key(wrapping: &Key, aad: &Aad, blob: &[u8]) -> Result<Key, CryptoE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use crate::crypto::wycheproof::Suite;
 
     fn key(byte: u8) -> Key {
         Key::from_bytes(&mut [byte; 32])
@@ -344,28 +344,6 @@ mod tests {
             )
             .expect("encrypts");
         assert_eq!(hex::encode(&out), format!("{expected_ct}{expected_tag}"));
-    }
-
-    #[derive(Deserialize)]
-    struct Suite {
-        #[serde(rename = "testGroups")]
-        groups: Vec<Group>,
-    }
-    #[derive(Deserialize)]
-    struct Group {
-        tests: Vec<Case>,
-    }
-    #[derive(Deserialize)]
-    struct Case {
-        #[serde(rename = "tcId")]
-        id: u32,
-        key: String,
-        iv: String,
-        aad: String,
-        msg: String,
-        ct: String,
-        tag: String,
-        result: String,
     }
 
     /// Every Wycheproof XChaCha20-Poly1305 case: valid ones encrypt and decrypt

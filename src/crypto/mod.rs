@@ -7,12 +7,49 @@ pub mod hpke;
 pub mod kdf;
 pub mod keys;
 pub mod secret;
+pub mod share;
 pub mod totp;
 
 pub use envelope::{Aad, open, seal, unwrap_key, wrap_key};
 pub use kdf::KdfParams;
 pub use keys::{AccountKeyPair, PublicKeys, SecretKey};
 pub use secret::{ExposeSecret, Key, SecretString};
+
+/// The shape of Project Wycheproof's AEAD vector files
+/// (`tests/vectors/*_test.json`), for the crypto tests.
+#[cfg(test)]
+pub(crate) mod wycheproof {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Suite {
+        #[serde(rename = "testGroups")]
+        pub groups: Vec<Group>,
+    }
+    #[derive(Deserialize)]
+    pub struct Group {
+        /// Bits (absent in files of one size).
+        #[serde(rename = "keySize", default)]
+        pub key_size: u32,
+        #[serde(rename = "ivSize", default)]
+        pub iv_size: u32,
+        #[serde(rename = "tagSize", default)]
+        pub tag_size: u32,
+        pub tests: Vec<Case>,
+    }
+    #[derive(Deserialize)]
+    pub struct Case {
+        #[serde(rename = "tcId")]
+        pub id: u32,
+        pub key: String,
+        pub iv: String,
+        pub aad: String,
+        pub msg: String,
+        pub ct: String,
+        pub tag: String,
+        pub result: String,
+    }
+}
 
 /// Errors from the primitives. Messages never contain key material or plaintext.
 #[derive(Debug, thiserror::Error)]

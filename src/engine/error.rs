@@ -195,6 +195,22 @@ pub enum Error {
          parameters below the recommended floor ({0}); refusing; nothing local was changed"
     )]
     WeakKdfOffered(KdfParams),
+    /// Text that is not a share link (`why` says which part is wrong).
+    #[error("not a share link: {0}")]
+    BadShareLink(String),
+    /// The server has no such share link: it expired, was used up or
+    /// revoked, or never existed (one answer for all).
+    #[error("this share link has expired or was already used (or it was revoked)")]
+    ShareGone,
+    /// None of the account's live share links has this id.
+    #[error("no live share link {0:?} on the server")]
+    NoShare(String),
+    /// A share link whose ciphertext does not open with its key: the key
+    /// was cut short or changed, or the data was altered.
+    #[error(
+        "this share link does not decrypt: its key is wrong or incomplete, or the data was changed"
+    )]
+    ShareUndecryptable,
     #[error("{0}")]
     Store(#[source] StoreError),
     #[error("{context}: {source}")]

@@ -558,7 +558,7 @@ pub fn seal_vault_key(
 /// Opens a vault key sealed to this account by [`seal_vault_key`].
 ///
 /// # Errors
-/// [`CryptoError::Decrypt`] for a box made for another account, vault or
+/// `CryptoError::Decrypt` for a box made for another account, vault or
 /// epoch, or altered.
 pub fn open_vault_key(
     pair: &AccountKeyPair,

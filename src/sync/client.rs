@@ -16,11 +16,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use openk_server::api::types::{
-    AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse,
-    IdentityLookup, IdentityRequest, IdentityResponse, LogEntry, LoginRequest, MemberResponse,
-    MembershipRequest, PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse,
-    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, SharedVaultResponse,
-    TokenResponse, VaultResponse,
+    AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateShareRequest,
+    CreateVaultRequest, DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse,
+    LogEntry, LoginRequest, MemberResponse, MembershipRequest, OpenShareResponse, PreloginRequest,
+    PreloginResponse, Problem, PushRequest, PushResponse, Record, RefreshRequest, RegisterRequest,
+    RenameDeviceRequest, ShareResponse, SharedVaultResponse, TokenResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -586,6 +586,27 @@ impl Client {
         self.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None)
             .await
             .map(|_| ())
+    }
+
+    pub async fn create_share(&self, req: &CreateShareRequest) -> Result<ShareResponse, SyncError> {
+        self.expect(Method::POST, "/v1/shares", Some(req)).await
+    }
+
+    pub async fn shares(&self) -> Result<Vec<ShareResponse>, SyncError> {
+        self.expect::<(), _>(Method::GET, "/v1/shares", None).await
+    }
+
+    pub async fn revoke_share(&self, id: &str) -> Result<(), SyncError> {
+        self.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/shares/{id}"), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Opens a share link (no account: a client without a token); counts
+    /// one view on the server.
+    pub async fn open_share(&self, id: &str) -> Result<OpenShareResponse, SyncError> {
+        self.expect::<(), _>(Method::POST, &format!("/v1/shares/{id}/open"), None)
+            .await
     }
 
     pub async fn vaults(&self) -> Result<Vec<VaultResponse>, SyncError> {

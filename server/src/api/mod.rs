@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod identities;
 pub mod members;
+pub mod shares;
 pub mod types;
 pub mod validate;
 pub mod vaults;

@@ -544,6 +544,42 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+// ---------------------------------------------------------------- share links
+
+/// A new share link: the client's ciphertext of one item snapshot (the key
+/// stays in the link's URL fragment and never reaches the server).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShareRequest {
+    /// `version || nonce || ciphertext+tag` (AES-256-GCM, docs/security.md).
+    pub ciphertext: B64,
+    /// Seconds until the link is gone (60 s to 30 days).
+    pub expires_in: u64,
+    /// The link is gone after this many opens (1 to 1000); none: only the expiry ends it.
+    #[serde(default)]
+    pub max_views: Option<u32>,
+}
+
+/// One of the account's live share links (never its ciphertext).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ShareResponse {
+    /// The link's id: the `ID` of `/s/ID`.
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub max_views: Option<u32>,
+    /// Opens left (none: no limit but the expiry).
+    pub views_left: Option<u32>,
+}
+
+/// What opening a link answers (the view is counted).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OpenShareResponse {
+    pub ciphertext: B64,
+}
+
 // ---------------------------------------------------------------- errors
 
 /// RFC 9457 problem details, with a stable machine `code` (docs/errors.md).
@@ -566,6 +602,46 @@ pub struct Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The share-link wire format, pinned (the client and the page read it).
+    #[test]
+    fn share_wire_format_is_stable() {
+        let req: CreateShareRequest =
+            serde_json::from_str(r#"{"ciphertext":"AQID","expires_in":3600,"max_views":2}"#)
+                .expect("parses");
+        assert_eq!(
+            (req.ciphertext.0.as_slice(), req.expires_in, req.max_views),
+            (&[1u8, 2, 3][..], 3600, Some(2))
+        );
+        let no_limit: CreateShareRequest =
+            serde_json::from_str(r#"{"ciphertext":"AQID","expires_in":60}"#).expect("parses");
+        assert_eq!(no_limit.max_views, None);
+        assert!(
+            serde_json::from_str::<CreateShareRequest>(
+                r#"{"ciphertext":"AQID","expires_in":60,"key":"x"}"#
+            )
+            .is_err(),
+            "unknown fields are refused"
+        );
+        let res = ShareResponse {
+            id: "AbC".into(),
+            created_at: "2026-12-04T00:00:00Z".into(),
+            expires_at: "2026-12-11T00:00:00Z".into(),
+            max_views: None,
+            views_left: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&res).expect("json"),
+            r#"{"id":"AbC","created_at":"2026-12-04T00:00:00Z","expires_at":"2026-12-11T00:00:00Z","max_views":null,"views_left":null}"#
+        );
+        let open = OpenShareResponse {
+            ciphertext: B64(vec![1, 2, 3]),
+        };
+        assert_eq!(
+            serde_json::to_string(&open).expect("json"),
+            r#"{"ciphertext":"AQID"}"#
+        );
+    }
 
     #[test]
     fn debug_never_shows_tokens_or_auth_keys() {

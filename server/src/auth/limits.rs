@@ -91,6 +91,20 @@ pub async fn begin_login(
 
 /// Spends one request of the address's per-minute budget on the account routes.
 pub async fn spend_auth_budget(state: &AppState, addr: &ClientAddr) -> ApiResult<()> {
+    spend_address_budget(state, "auth-rate", addr).await
+}
+
+/// Spends one request of the address's per-minute budget for opening share
+/// links (`POST /v1/shares/{id}/open`, no account): the same limit as the
+/// account routes (`--auth-rate-limit`), in a bucket of its own, so that
+/// guessing link ids is as slow as guessing logins.
+pub async fn spend_share_budget(state: &AppState, addr: &ClientAddr) -> ApiResult<()> {
+    spend_address_budget(state, "share-open", addr).await
+}
+
+/// One request of `addr`'s per-minute budget (`--auth-rate-limit`) in the
+/// bucket `bucket` (429 with the wait when it is spent; 0 is no limit).
+async fn spend_address_budget(state: &AppState, bucket: &str, addr: &ClientAddr) -> ApiResult<()> {
     let limit = state.settings.auth_rate_limit;
     if limit == 0 {
         return Ok(());
@@ -98,7 +112,7 @@ pub async fn spend_auth_budget(state: &AppState, addr: &ClientAddr) -> ApiResult
     let w = state
         .cache
         .hit(
-            &format!("auth-rate:{}", addr.label()),
+            &format!("{bucket}:{}", addr.label()),
             Duration::from_secs(60),
         )
         .await?;

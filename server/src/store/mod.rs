@@ -9,6 +9,7 @@
 //! only ids, numbers, hashes and opaque ciphertext.
 
 mod members;
+pub mod shares;
 mod sql;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::api::types::{KdfParams, PushResponse, Record};
 
 pub use members::{LogRow, MemberInfo, MemberStore, MemberWrite, Membership, SharedVault};
+pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
 
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +239,15 @@ pub struct AuditEntry {
 /// an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    AccountStore + DeviceStore + IdentityStore + MemberStore + VaultStore + Send + Sync + 'static
+    AccountStore
+    + DeviceStore
+    + IdentityStore
+    + MemberStore
+    + VaultStore
+    + ShareStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is (for logs and `/readyz`).
     fn kind(&self) -> StoreKind;

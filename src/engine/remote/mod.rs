@@ -4,6 +4,7 @@
 mod account;
 mod devices;
 mod login;
+pub mod share;
 
 use std::future::Future;
 

@@ -453,6 +453,7 @@ mod accounts;
 mod devices;
 mod identities;
 mod members;
+mod shares;
 mod vaults;
 
 /// Row mappings and the part of [`Store`] that is not accounts, devices or

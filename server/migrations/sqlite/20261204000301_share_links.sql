@@ -1,0 +1,16 @@
+-- Share links (`openk share link`, DESIGN §7): one encrypted item snapshot
+-- each. The key is in the link's URL fragment only, never here: the server
+-- keeps the ciphertext, who made it, when it expires and how many views it
+-- has left. A row is deleted when it expires or its last view is served
+-- (on access and by the server's periodic sweep), or when it is revoked.
+CREATE TABLE share_links (
+    id          TEXT PRIMARY KEY NOT NULL,
+    account_id  TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    ciphertext  BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    max_views   INTEGER,
+    views       INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX share_links_account ON share_links (account_id, created_at);
+CREATE INDEX share_links_expiry ON share_links (expires_at);
