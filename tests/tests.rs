@@ -26,7 +26,7 @@ mod output;
 mod readme;
 mod server;
 mod share;
-mod shares;
+mod shared_vaults;
 mod sync;
 mod tui;
 mod vault;

@@ -13,7 +13,7 @@ mod remote;
 mod secret_arg;
 mod session;
 mod share;
-mod shares;
+mod shared_vaults;
 mod sync;
 mod vault;
 
@@ -189,7 +189,7 @@ pub enum Command {
     Device(remote::DeviceCommand),
     /// Vaults: create, list, share with roles (invite, accept, members)
     #[command(subcommand)]
-    Vault(shares::VaultCommand),
+    Vault(shared_vaults::VaultCommand),
     /// Other accounts' keys: their fingerprints, pinned here, verified in person
     #[command(subcommand)]
     Contact(contact::ContactCommand),
@@ -348,7 +348,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Status => remote::status(g).await,
         Command::Device(c) => remote::device(g, c).await,
         Command::Contact(c) => contact::contact(g, c).await,
-        Command::Vault(c) => shares::vault(g, c).await,
+        Command::Vault(c) => shared_vaults::vault(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,

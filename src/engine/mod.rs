@@ -30,7 +30,7 @@ mod draft;
 mod items;
 mod kit;
 mod seal;
-pub mod shares;
+pub mod shared_vaults;
 mod unlock;
 mod vault;
 
@@ -302,7 +302,7 @@ impl Session {
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
-mod shares_tests;
+mod shared_vaults_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]
