@@ -146,6 +146,7 @@ fn change(item_id: Uuid, base_revision: i64, version: u64, tag: &str) -> ChangeI
         wrapped_key: format!("key-{tag}").into_bytes(),
         overview: format!("overview-{tag}").into_bytes(),
         details: format!("details-{tag}").into_bytes(),
+        authorship: None,
     }
 }
 
@@ -158,6 +159,7 @@ fn tombstone(item_id: Uuid, base_revision: i64, version: u64) -> ChangeIn {
         wrapped_key: Vec::new(),
         overview: Vec::new(),
         details: Vec::new(),
+        authorship: None,
     }
 }
 
@@ -171,6 +173,7 @@ fn record_of(change: &ChangeIn, revision: i64) -> Record {
         wrapped_key: B64(change.wrapped_key.clone()),
         overview: B64(change.overview.clone()),
         details: B64(change.details.clone()),
+        authorship: None,
     }
 }
 
@@ -828,6 +831,7 @@ async fn story(store: &dyn Store) {
             wrapped_key: B64(Vec::new()),
             overview: B64(Vec::new()),
             details: B64(Vec::new()),
+            authorship: None,
         }
     );
     let unchanged = store.pull(alice.id, v1.id, 0, 1000).await.expect("pull");

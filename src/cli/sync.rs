@@ -162,6 +162,13 @@ fn vault_line(v: &VaultReport) -> String {
         ));
     }
     line.push_str(&format!("; at revision {}\n", v.head));
+    for why in &v.refused {
+        line.push_str(&format!(
+            "REFUSED in {:?}: {}\n",
+            v.name,
+            crate::text::line(why)
+        ));
+    }
     if let Some(r) = &v.verify {
         if r.matches {
             line.push_str(&format!(

@@ -88,8 +88,10 @@ impl Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Action {
-    /// The vault's first entry: its creator, a manager.
-    Create,
+    /// The vault's first entry: its creator, a manager. The versions the
+    /// vault held when it was shared (server revisions up to `at_revision`)
+    /// are the creator's, though not signed one by one.
+    Create { at_revision: i64 },
     /// A new member with a role (an invitation until they accept).
     Grant { role: Role },
     /// Another role for a member.
@@ -234,7 +236,7 @@ impl Membership {
         if genesis.vault_id != vault_id {
             return Err(LogError::OtherVault(0));
         }
-        if genesis.seq != 0 || genesis.action != Action::Create {
+        if genesis.seq != 0 || !matches!(genesis.action, Action::Create { .. }) {
             return Err(LogError::OutOfOrder(0));
         }
         if genesis.prev != [0; 32] {
@@ -306,7 +308,7 @@ impl Membership {
             return Err(LogError::Invalid(n, "its key epoch"));
         }
         match e.action {
-            Action::Create => return Err(LogError::Invalid(n, "a second creation")),
+            Action::Create { .. } => return Err(LogError::Invalid(n, "a second creation")),
             Action::Grant { role } => {
                 if self.members.contains_key(&id) {
                     return Err(LogError::Invalid(n, "already a member"));
@@ -366,7 +368,7 @@ impl Membership {
                 continue;
             }
             role = match e.action {
-                Action::Create => Some(Role::Manager),
+                Action::Create { .. } => Some(Role::Manager),
                 Action::Grant { role } | Action::SetRole { role } => Some(role),
                 Action::Remove => None,
             };
@@ -424,6 +426,16 @@ impl Membership {
             key_epoch,
             signer,
             at,
+        }
+    }
+
+    /// The last server revision the vault had before it was shared: what
+    /// its creator wrote before anyone else had its key.
+    #[must_use]
+    pub fn shared_at(&self) -> i64 {
+        match self.entries.first().map(|e| &e.action) {
+            Some(Action::Create { at_revision }) => *at_revision,
+            _ => 0,
         }
     }
 
@@ -649,7 +661,7 @@ mod tests {
                 vault_id: vault,
                 seq: 0,
                 prev: [0; 32],
-                action: Action::Create,
+                action: Action::Create { at_revision: 0 },
                 member: creator.member.clone(),
                 key_epoch: 1,
                 signer: creator.member.account_id,

@@ -143,6 +143,9 @@ pub struct Session {
     /// While set, every server request must be done by then (a sync with a
     /// time limit, the server part of `status`).
     deadline: Option<crate::sync::client::Deadline>,
+    /// The verified membership logs of the shared vaults this sync is
+    /// working on: who may author their versions.
+    share_logs: HashMap<Uuid, members::Membership>,
 }
 
 /// The keys an unlocked [`Session`] holds, as `init`, the unlock, `login`
@@ -184,6 +187,7 @@ impl Session {
             adopted_password_change: false,
             seen: None,
             deadline: None,
+            share_logs: HashMap::new(),
         }
     }
 }

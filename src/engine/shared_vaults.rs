@@ -20,7 +20,8 @@ use uuid::Uuid;
 use super::contacts::{Contact, Trust};
 use super::error::{Error, Result};
 use super::members::{
-    Action, Entry, Member, Membership, Role, SignedEntry, open_vault_key, seal_vault_key,
+    Action, Authorship, Entry, Member, Membership, Role, SignedEntry, open_vault_key,
+    seal_vault_key,
 };
 use super::model::now_millis;
 use super::vault::Vault;
@@ -530,7 +531,10 @@ impl Session {
             }
             return Ok(());
         }
-        self.reconcile_vaults().await?;
+        // On the server and up to date: what the vault holds now is what
+        // this account wrote before sharing it.
+        self.sync(&super::sync::SyncOptions::default()).await?;
+        let at_revision = self.store.sync_state(vault_id).await?.cursor;
         let me = me_as_member(self)?;
         let vk = self.vault_key(vault_id)?.duplicate();
         let sealed = seal_vault_key(&vk, vault_id, FIRST_EPOCH, &me).map_err(Error::Crypto)?;
@@ -538,7 +542,7 @@ impl Session {
             vault_id,
             seq: 0,
             prev: [0; 32],
-            action: Action::Create,
+            action: Action::Create { at_revision },
             member: me.clone(),
             key_epoch: FIRST_EPOCH,
             signer: me.account_id,
@@ -590,6 +594,63 @@ impl Session {
             .get(&vault_id)
             .cloned()
             .ok_or_else(|| Error::Invalid(format!("vault {vault_id} is not shared")))
+    }
+
+    /// The verified membership log of a shared vault (`None` for a
+    /// personal one), for a sync to sign and check versions with.
+    pub(super) async fn sync_membership(&mut self, vault_id: Uuid) -> Result<Option<Membership>> {
+        let Some(state) = self.shares().await?.get(&vault_id).cloned() else {
+            return Ok(None);
+        };
+        Ok(Some(self.verified_log(vault_id, &state.owner_email).await?.0))
+    }
+
+    /// This account's signature over a version it pushes to a shared vault
+    /// (`hash`: the version's record hash, `None` for a purge).
+    pub(super) fn authorship(
+        &self,
+        vault_id: Uuid,
+        item_id: Uuid,
+        version: u64,
+        hash: Option<[u8; 32]>,
+    ) -> Option<wire::B64> {
+        let m = self.share_logs.get(&vault_id)?;
+        let a = m.sign_version(
+            &self.keypair,
+            self.header.account_id,
+            item_id,
+            version,
+            &hash.unwrap_or([0; 32]),
+        );
+        serde_json::to_vec(&a).ok().map(wire::B64)
+    }
+
+    /// Why a pulled version of a shared vault is refused (`None`: its
+    /// author was an editor or manager when they wrote it, and signed it).
+    pub(super) fn refusal(&self, vault_id: Uuid, r: &wire::Record) -> Option<String> {
+        let m = self.share_logs.get(&vault_id)?;
+        let hash = if r.deleted {
+            [0; 32]
+        } else {
+            crate::sync::manifest::record_hash(&r.wrapped_key.0, &r.overview.0, &r.details.0)
+        };
+        let why = match r
+            .authorship
+            .as_ref()
+            .and_then(|a| serde_json::from_slice::<Authorship>(&a.0).ok())
+        {
+            // Written before the vault was shared: its creator's.
+            None if r.revision <= m.shared_at() => return None,
+            None => "it carries no author signature".to_owned(),
+            Some(a) => match m.check_version(&a, r.item_id, r.version, &hash) {
+                Ok(()) => return None,
+                Err(e) => format!("{e} (author {})", a.author),
+            },
+        };
+        Some(format!(
+            "version {} of item {} was refused: {why}; the last good version is kept",
+            r.version, r.item_id
+        ))
     }
 
     /// Refuses a change to a vault this account only views (the server

@@ -202,3 +202,54 @@ async fn a_tampered_membership_log_is_refused() {
     let err = w.ana.members(team).await.expect_err("forged");
     assert!(err.to_string().contains("signature"), "{err}");
 }
+
+/// A viewer together with a server that takes its write: the server says
+/// the viewer is an editor (so the viewer's device writes and the server
+/// stores it), but the signed log says viewer, so the other members refuse
+/// the version, say so, and keep the last good one.
+#[tokio::test]
+async fn a_viewers_version_is_refused_by_the_others_even_when_the_server_takes_it() {
+    let mut w = world().await;
+    let team = w.ana.create_vault("Team").await.expect("create");
+    let id = w
+        .ana
+        .add_to(team, login("Deploy key", "ci", "good"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut w.ana).await;
+    w.ana
+        .invite(team, "ben@example.org", Role::Viewer, None)
+        .await
+        .expect("invite");
+    w.ben.accept(team).await.expect("accept");
+    sync(&mut w.ben).await;
+    // The server lies about Ben's role.
+    let pool = server_pool(&w.db).await;
+    sqlx::query("UPDATE vault_members SET role = 'editor'")
+        .execute(&pool)
+        .await
+        .expect("lie");
+    sync(&mut w.ben).await;
+    let patch = super::ItemPatch {
+        set_fields: vec![super::model::Field::new(
+            super::model::label::PASSWORD,
+            "planted",
+            super::model::FieldKind::Secret,
+        )],
+        ..super::ItemPatch::default()
+    };
+    w.ben.update(id, &patch).await.expect("Ben's device writes");
+    sync(&mut w.ben).await;
+    let report = w.ana.sync(&SyncOptions::default()).await.expect("sync");
+    let refused: Vec<&String> = report.vaults.iter().flat_map(|v| &v.refused).collect();
+    assert_eq!(refused.len(), 1, "{report:?}");
+    assert!(refused[0].contains("not an editor or manager"), "{}", refused[0]);
+    let item = w.ana.item(id).await.expect("item");
+    assert_eq!(
+        item.field(super::model::label::PASSWORD).map(|f| f.value.expose()),
+        Some("good"),
+        "the last good version is kept"
+    );
+}

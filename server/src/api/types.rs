@@ -293,6 +293,10 @@ pub struct Record {
     pub wrapped_key: B64,
     pub overview: B64,
     pub details: B64,
+    /// In a shared vault: the author's signature over this version, as the
+    /// client sent it (the server does not read it; readers check it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorship: Option<B64>,
 }
 
 /// `GET /v1/vaults/{id}/changes?since=R&limit=N`
@@ -337,6 +341,9 @@ pub struct Change {
     pub overview: B64,
     #[serde(default)]
     pub details: B64,
+    /// In a shared vault: the author's signature over this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorship: Option<B64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -717,6 +724,7 @@ mod tests {
             wrapped_key: B64(vec![1, 2, 3]),
             overview: B64(vec![]),
             details: B64(vec![255]),
+            authorship: None,
         };
         assert_eq!(
             serde_json::to_string(&r).expect("json"),

@@ -54,6 +54,10 @@ impl FromRequestParts<AppState> for Budgeted {
     }
 }
 
+/// The largest author signature a version carries (JSON: an id, a number
+/// and a signature).
+const MAX_AUTHORSHIP: usize = 1024;
+
 /// The account's storage quota, if it has one.
 fn quota(state: &AppState) -> Option<u64> {
     let q = state.settings.storage_quota_bytes;
@@ -213,6 +217,9 @@ pub async fn push(
             validate::bounded(&c.overview, 41, validate::MAX_BLOB, "overview")?;
             validate::bounded(&c.details, 41, validate::MAX_BLOB, "details")?;
         }
+        if let Some(a) = &c.authorship {
+            validate::bounded(a, 1, MAX_AUTHORSHIP, "authorship")?;
+        }
         changes.push(ChangeIn {
             item_id: c.item_id,
             base_revision: c.base_revision,
@@ -221,6 +228,7 @@ pub async fn push(
             wrapped_key: c.wrapped_key.0,
             overview: c.overview.0,
             details: c.details.0,
+            authorship: c.authorship.map(|a| a.0),
         });
     }
     if let Some(m) = &req.manifest {

@@ -170,6 +170,8 @@ pub struct ChangeIn {
     pub wrapped_key: Vec<u8>,
     pub overview: Vec<u8>,
     pub details: Vec<u8>,
+    /// The author's signature over the version (shared vaults; opaque).
+    pub authorship: Option<Vec<u8>>,
 }
 
 /// A push batch as the store sees it (already validated).

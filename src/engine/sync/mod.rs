@@ -86,6 +86,11 @@ pub struct VaultReport {
     pub conflicts: Vec<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// Versions of a shared vault's items that were refused because their
+    /// author was not allowed to write them (or their signature does not
+    /// verify); the last good version is kept. Each says which and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
     /// Items whose local copy the sync replaced (to refresh loaded overviews).
     #[serde(skip)]
     changed: Vec<Uuid>,
@@ -421,6 +426,11 @@ impl Session {
                 .map(|v| v.name.clone())
                 .unwrap_or_default(),
             ..VaultReport::default()
+        };
+        // A shared vault: its verified log says who may author versions.
+        match self.sync_membership(vault_id).await? {
+            Some(m) => self.share_logs.insert(vault_id, m),
+            None => self.share_logs.remove(&vault_id),
         };
         if let Some(p) = self.store.sync_state(vault_id).await?.pending {
             self.resend(vault_id, &p, &mut report).await?;

@@ -270,6 +270,13 @@ impl Session {
         let mut ops = Vec::new();
         let mut new_items = Vec::new();
         for (r, item) in records.iter().zip(opened) {
+            // A shared vault's version by someone who may not write it
+            // (a viewer with a server that took it): the local copy stays.
+            if let Some(why) = self.refusal(vault_id, r) {
+                tracing::warn!(item = %r.item_id, version = r.version, "refused a version of a shared vault");
+                report.refused.push(why);
+                continue;
+            }
             let theirs = item.unwrap_or(None);
             // Never seen here (every local item has an item_sync row): no
             // local state to merge with or to guard.

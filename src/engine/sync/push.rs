@@ -95,6 +95,12 @@ impl Session {
                                     base_revision: s.revision,
                                     version: rec.version,
                                     deleted: false,
+                                    authorship: self.authorship(
+                                        vault_id,
+                                        s.item_id,
+                                        rec.version,
+                                        Some(hash),
+                                    ),
                                     wrapped_key: B64(rec.wrapped_key),
                                     overview: B64(rec.overview),
                                     details: B64(rec.details),
@@ -106,12 +112,16 @@ impl Session {
                             Some(v)
                                 if !s.deleted && self.store.item(s.item_id).await?.is_none() =>
                             {
+                                let version = v.max(s.version).max(1);
                                 changes.push((
                                     Change {
                                         item_id: s.item_id,
                                         base_revision: s.revision,
-                                        version: v.max(s.version).max(1),
+                                        version,
                                         deleted: true,
+                                        authorship: self.authorship(
+                                            vault_id, s.item_id, version, None,
+                                        ),
                                         wrapped_key: B64::default(),
                                         overview: B64::default(),
                                         details: B64::default(),
@@ -331,6 +341,7 @@ impl Session {
                 base_revision: c.base_revision,
                 version: c.version,
                 deleted: c.deleted,
+                authorship: self.authorship(vault_id, c.item_id, c.version, hash),
                 wrapped_key: B64(wrapped_key),
                 overview: B64(overview),
                 details: B64(details),

@@ -202,6 +202,7 @@ fn absent_record(item_id: Uuid) -> Record {
         wrapped_key: B64::default(),
         overview: B64::default(),
         details: B64::default(),
+        authorship: None,
     }
 }
 
@@ -444,7 +445,7 @@ macro_rules! vault_columns {
 
 macro_rules! record_columns {
     () => {
-        "item_id, version, revision, deleted, wrapped_key, overview, details"
+        "item_id, version, revision, deleted, wrapped_key, overview, details, authorship"
     };
 }
 
@@ -493,6 +494,7 @@ macro_rules! sql_store {
                     wrapped_key: B64(row.try_get("wrapped_key")?),
                     overview: B64(row.try_get("overview")?),
                     details: B64(row.try_get("details")?),
+                    authorship: row.try_get::<Option<Vec<u8>>, _>("authorship")?.map(B64),
                 })
             }
 

@@ -218,8 +218,8 @@ macro_rules! sql_vaults {
                     {
                         sqlx::query(
                             "INSERT INTO record_history \
-                             (vault_id, item_id, version, revision, wrapped_key, overview, details) \
-                             SELECT vault_id, item_id, version, revision, wrapped_key, overview, details \
+                             (vault_id, item_id, version, revision, wrapped_key, overview, details, authorship) \
+                             SELECT vault_id, item_id, version, revision, wrapped_key, overview, details, authorship \
                              FROM records WHERE vault_id = $1 AND item_id = $2",
                         )
                         .bind(&vault_id)
@@ -240,11 +240,12 @@ macro_rules! sql_vaults {
                     sqlx::query(concat!(
                         "INSERT INTO records (",
                         record_columns!(),
-                        ", vault_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                        ", vault_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                          ON CONFLICT (vault_id, item_id) DO UPDATE SET \
                          version = excluded.version, revision = excluded.revision, \
                          deleted = excluded.deleted, wrapped_key = excluded.wrapped_key, \
-                         overview = excluded.overview, details = excluded.details"
+                         overview = excluded.overview, details = excluded.details, \
+                         authorship = excluded.authorship"
                     ))
                     .bind(&item_id)
                     .bind(version)
@@ -253,6 +254,7 @@ macro_rules! sql_vaults {
                     .bind(wrapped_key)
                     .bind(overview)
                     .bind(details)
+                    .bind(change.authorship.as_deref())
                     .bind(&vault_id)
                     .execute(&mut *tx)
                     .await?;
