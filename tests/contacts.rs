@@ -2,23 +2,7 @@
 //! other's fingerprint and comparing it with what that person's `openk
 //! status` shows.
 
-use crate::sync::Serve;
-use crate::util::TestEnv;
-
-fn registered(server: &Serve, email: &str) -> TestEnv {
-    let env = TestEnv::init();
-    env.cmd([
-        "register",
-        "--server",
-        &server.url(),
-        "--email",
-        email,
-        "--device-name",
-        "desk",
-    ])
-    .ok();
-    env
-}
+use crate::sync::{Serve, registered};
 
 #[test]
 fn contacts_are_pinned_then_verified_by_the_fingerprint_their_owner_shows() {

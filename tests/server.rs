@@ -8,59 +8,7 @@ use std::time::{Duration, Instant};
 
 use openk_server::Settings;
 
-use crate::util::{TestEnv, bin, free_port};
-
-/// A server on 127.0.0.1:<random port>, stopped on drop.
-struct Server {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start() -> Self {
-        Self::with(Settings::for_tests())
-    }
-
-    fn with(settings: Settings) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let state = openk_server::build_state(settings)
-                    .await
-                    .expect("server state");
-                openk_server::serve_listener(state, listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("serve");
-            });
-        });
-        Self {
-            url,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use crate::util::{LocalServer as Server, TestEnv, bin, free_port};
 
 /// A second device of the same person: an empty vault directory.
 fn second_device() -> TestEnv {

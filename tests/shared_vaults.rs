@@ -2,23 +2,7 @@
 //! a vault, invites the other with their fingerprint, the other accepts and
 //! reads, and a viewer's write is refused.
 
-use crate::sync::Serve;
-use crate::util::TestEnv;
-
-fn registered(server: &Serve, email: &str) -> TestEnv {
-    let env = TestEnv::init();
-    env.cmd([
-        "register",
-        "--server",
-        &server.url(),
-        "--email",
-        email,
-        "--device-name",
-        "desk",
-    ])
-    .ok();
-    env
-}
+use crate::sync::{Serve, registered};
 
 #[test]
 fn a_vault_is_shared_by_invitation_with_roles() {

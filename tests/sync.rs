@@ -86,6 +86,22 @@ impl Drop for Serve {
     }
 }
 
+/// A new vault registered with the server as `email` (one account each).
+pub(crate) fn registered(server: &Serve, email: &str) -> TestEnv {
+    let env = TestEnv::init();
+    env.cmd([
+        "register",
+        "--server",
+        &server.url(),
+        "--email",
+        email,
+        "--device-name",
+        "desk",
+    ])
+    .ok();
+    env
+}
+
 /// Device A: a vault with `items`, registered with the server.
 fn first_device(server: &Serve) -> TestEnv {
     let a = TestEnv::init();

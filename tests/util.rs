@@ -7,10 +7,12 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use openk_server::Settings;
 use serde_json::Value as Json;
 
 /// The PostgreSQL drop guard the server's tests use too.
@@ -758,6 +760,67 @@ pub fn assert_same_files(before: &[(String, Vec<u8>)], after: &[(String, Vec<u8>
         if a != b {
             let at = a.iter().zip(b).position(|(x, y)| x != y);
             panic!("{name} changed (first difference at byte {at:?})");
+        }
+    }
+}
+
+/// A server on 127.0.0.1:<random port>, in this process (its own runtime
+/// on a thread), stopped on drop.
+pub struct LocalServer {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LocalServer {
+    pub fn start() -> Self {
+        Self::with(Settings::for_tests())
+    }
+
+    pub fn with(settings: Settings) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let state = openk_server::build_state(settings)
+                    .await
+                    .expect("server state");
+                openk_server::serve_listener(state, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+            });
+        });
+        Self {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// A server on an SQLite file (so a test can look into the database).
+    pub fn sqlite(db: &Path) -> Self {
+        Self::with(Settings {
+            database: format!("sqlite://{}", db.display()),
+            ..Settings::for_tests()
+        })
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

@@ -2272,3 +2272,46 @@ async fn shared_vault_roles_are_enforced_postgres() {
         shared_vault_roles_are_enforced(&s).await;
     }
 }
+
+/// A version's author signature is kept with it: returned by pulls, kept in
+/// history, and bounded in size.
+#[tokio::test]
+async fn author_signatures_travel_with_their_versions() {
+    let s = Server::memory().await;
+    let (_a, t) = s.account("author").await;
+    let vault = s.create_vault(&t.access).await;
+    let item = Uuid::now_v7();
+    let mut first = change(item, 0, 1);
+    first["authorship"] = json!(b64(b"signed by ana"));
+    s.push_ok(&t.access, vault, vec![first]).await;
+    let page = s
+        .get(
+            &format!("/v1/vaults/{vault}/changes?since=0"),
+            Some(&t.access),
+        )
+        .await
+        .expect(200);
+    assert_eq!(unb64(&page["records"][0]["authorship"]), b"signed by ana");
+    s.push_ok(&t.access, vault, vec![change(item, 1, 2)]).await;
+    let history = s
+        .get(
+            &format!("/v1/vaults/{vault}/items/{item}/history"),
+            Some(&t.access),
+        )
+        .await
+        .expect(200);
+    assert_eq!(unb64(&history[0]["authorship"]), b"signed by ana");
+    let page = s
+        .get(
+            &format!("/v1/vaults/{vault}/changes?since=1"),
+            Some(&t.access),
+        )
+        .await
+        .expect(200);
+    assert!(page["records"][0].get("authorship").is_none(), "{page}");
+    let mut huge = change(item, 2, 3);
+    huge["authorship"] = json!(b64(&[0; 2000]));
+    s.push(&t.access, vault, &batch(Uuid::now_v7(), vec![huge]))
+        .await
+        .problem(422, "validation_failed");
+}

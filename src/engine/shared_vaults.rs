@@ -602,7 +602,9 @@ impl Session {
         let Some(state) = self.shares().await?.get(&vault_id).cloned() else {
             return Ok(None);
         };
-        Ok(Some(self.verified_log(vault_id, &state.owner_email).await?.0))
+        Ok(Some(
+            self.verified_log(vault_id, &state.owner_email).await?.0,
+        ))
     }
 
     /// This account's signature over a version it pushes to a shared vault
@@ -682,13 +684,7 @@ impl Session {
             Some(s) if !s.mine && s.role != role => s.role = role,
             _ => return Ok(()),
         }
-        let blob = seal_json(
-            &self.account_key,
-            &Aad::shares(self.header.account_id),
-            &all,
-        );
-        self.store.set_meta(SHARES_KEY, Some(&blob)).await?;
-        Ok(())
+        self.save_shares(&all).await
     }
 
     /// Whether this vault is another account's (this device must not
@@ -714,11 +710,11 @@ impl Session {
         };
         state.seen_seq = seq;
         state.seen_hash = data_encoding::HEXLOWER.encode(&hash);
-        let blob = seal_json(
-            &self.account_key,
-            &Aad::shares(self.header.account_id),
-            &all,
-        );
+        self.save_shares(&all).await
+    }
+
+    async fn save_shares(&self, all: &BTreeMap<Uuid, ShareState>) -> Result<()> {
+        let blob = seal_json(&self.account_key, &Aad::shares(self.header.account_id), all);
         self.store.set_meta(SHARES_KEY, Some(&blob)).await?;
         Ok(())
     }

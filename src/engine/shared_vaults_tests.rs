@@ -245,10 +245,15 @@ async fn a_viewers_version_is_refused_by_the_others_even_when_the_server_takes_i
     let report = w.ana.sync(&SyncOptions::default()).await.expect("sync");
     let refused: Vec<&String> = report.vaults.iter().flat_map(|v| &v.refused).collect();
     assert_eq!(refused.len(), 1, "{report:?}");
-    assert!(refused[0].contains("not an editor or manager"), "{}", refused[0]);
+    assert!(
+        refused[0].contains("not an editor or manager"),
+        "{}",
+        refused[0]
+    );
     let item = w.ana.item(id).await.expect("item");
     assert_eq!(
-        item.field(super::model::label::PASSWORD).map(|f| f.value.expose()),
+        item.field(super::model::label::PASSWORD)
+            .map(|f| f.value.expose()),
         Some("good"),
         "the last good version is kept"
     );

@@ -119,9 +119,8 @@ impl Session {
                                         base_revision: s.revision,
                                         version,
                                         deleted: true,
-                                        authorship: self.authorship(
-                                            vault_id, s.item_id, version, None,
-                                        ),
+                                        authorship: self
+                                            .authorship(vault_id, s.item_id, version, None),
                                         wrapped_key: B64::default(),
                                         overview: B64::default(),
                                         details: B64::default(),

@@ -309,7 +309,7 @@ macro_rules! sql_vaults {
                     .try_get("id")?;
                 let query = sqlx::query(
                     "SELECT item_id, version, revision, CAST(0 AS BIGINT) AS deleted, \
-                            wrapped_key, overview, details \
+                            wrapped_key, overview, details, authorship \
                      FROM record_history WHERE vault_id = $1 AND item_id = $2 ORDER BY revision",
                 )
                 .bind(&vault_id)
