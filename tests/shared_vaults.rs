@@ -80,6 +80,9 @@ fn a_vault_is_shared_by_invitation_with_roles() {
     ben.run(&["vault", "accept", &id]);
     ben.run(&["sync"]);
     assert_eq!(ben.ls_names(&["--vault", "Team"]), ["Runbook"]);
+    let shown = ben.run(&["show", "Runbook"]);
+    assert!(shown.contains("vault") && shown.contains("Team"), "{shown}");
+    assert_eq!(ben.json(&["show", "Runbook"])["vault"], "Team");
     assert_eq!(
         ben.ls_names(&[]),
         ["Runbook"],

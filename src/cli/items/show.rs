@@ -3,7 +3,7 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-pub(super) fn show_text(item: &Item, reveal: bool) -> String {
+pub(super) fn show_text(item: &Item, reveal: bool, vault: Option<&str>) -> String {
     let o = &item.overview;
     let mut rows: Vec<Vec<String>> = Vec::new();
     for f in &item.details.fields {
@@ -27,6 +27,9 @@ pub(super) fn show_text(item: &Item, reveal: bool) -> String {
         for more in lines {
             rows.push(vec![String::new(), more.to_owned()]);
         }
+    }
+    if let Some(v) = vault {
+        rows.push(vec!["vault".into(), crate::text::cell(v).into_owned()]);
     }
     if !o.tags.is_empty() {
         rows.push(vec!["tags".into(), o.tags.join(", ")]);
@@ -86,11 +89,22 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
         Some(v) => vault.item_version(r.id, v).await?,
         None => vault.item(r.id).await?,
     };
+    // With more than one vault, the item's is named.
+    let vaults = vault.vault_list().await?;
+    let in_vault = vaults
+        .iter()
+        .find(|v| v.id == item.r.vault_id)
+        .filter(|_| vaults.len() > 1)
+        .map(|v| v.name.clone());
     vault.close().await;
     if g.json {
-        print_json(&item_json(&item, a.reveal))
+        let mut v = item_json(&item, a.reveal);
+        if let Some(name) = &in_vault {
+            v["vault"] = json!(name);
+        }
+        print_json(&v)
     } else {
-        print(&show_text(&item, a.reveal))
+        print(&show_text(&item, a.reveal, in_vault.as_deref()))
     }
 }
 
