@@ -127,4 +127,24 @@ fn a_vault_is_shared_by_invitation_with_roles() {
             ("ben@example.org", "editor")
         ]
     );
+    // Lists name the vault once there is more than one.
+    let listed = ana.run(&["ls"]);
+    assert!(
+        listed.contains("VAULT") && listed.contains("Team"),
+        "{listed}"
+    );
+    // The owner renames; the member takes the name at the next sync, and
+    // an editor (not a manager) cannot rename.
+    ana.run(&["vault", "rename", "Team", "Ops"]);
+    ben.run(&["sync"]);
+    let names: Vec<String> = ben
+        .json(&["vault", "ls"])
+        .as_array()
+        .expect("vaults")
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(names.contains(&"Ops".to_owned()), "{names:?}");
+    let refused = ben.cmd(["vault", "rename", "Ops", "Mine"]).code(1);
+    assert!(refused.stderr.contains("manager"), "{}", refused.stderr);
 }

@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -46,7 +46,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         identities::lookup, identities::publish,
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
-        members::append, members::log, members::members, members::answer, members::shared,
+        members::update, members::append, members::log, members::members, members::answer, members::shared,
         audit::index,
         shares::create, shares::index, shares::revoke, shares::open,
         shares::page, shares::page_js, shares::page_css,
@@ -109,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             get(vaults::pull).post(vaults::push),
         )
         .route("/v1/vaults/{id}/items/{item}/history", get(vaults::history))
+        .route("/v1/vaults/{id}", patch(members::update))
         .route(
             "/v1/vaults/{id}/log",
             get(members::log).post(members::append),

@@ -408,6 +408,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/vaults", &["get", "post"][..]),
         ("/v1/vaults/{id}/changes", &["get", "post"][..]),
         ("/v1/vaults/{id}/items/{item}/history", &["get"][..]),
+        ("/v1/vaults/{id}", &["patch"][..]),
         ("/v1/vaults/{id}/log", &["get", "post"][..]),
         ("/v1/vaults/{id}/members", &["get"][..]),
         ("/v1/vaults/{id}/membership", &["post"][..]),

@@ -21,6 +21,13 @@ pub enum VaultCommand {
     },
     /// The vaults here: personal and shared, with your role
     Ls,
+    /// Rename a vault (yours, or one you manage)
+    Rename {
+        /// The vault (name or id)
+        vault: String,
+        /// Its new name
+        name: String,
+    },
     /// Invite an account to a vault of yours, with a role
     Invite {
         /// The vault (name or id)
@@ -108,6 +115,11 @@ async fn run(g: &Global, s: &mut Session, cmd: &VaultCommand) -> CliResult {
                 })
                 .collect();
             print(&table(&["NAME", "KIND", "ROLE", "ID"], &rows))
+        }
+        VaultCommand::Rename { vault, name } => {
+            let id = s.resolve_vault(vault)?;
+            s.rename_vault(id, name).await?;
+            print(&format!("Renamed the vault to {:?}.\n", name.trim()))
         }
         VaultCommand::Invite {
             vault,

@@ -107,6 +107,17 @@ fn entry_wire(signed: &SignedEntry, seq: u64) -> LogEntry {
     }
 }
 
+/// A vault name: 1 to 100 printable characters, trimmed.
+fn check_vault_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 100 {
+        return Err(Error::Invalid(
+            "a vault name must be 1 to 100 printable characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
 fn untrusted(vault_id: Uuid, e: impl std::fmt::Display) -> Error {
     Error::Untrusted(format!("shared vault {vault_id}: {e}"))
 }
@@ -170,12 +181,7 @@ impl Session {
     /// # Errors
     /// An empty name or one another vault has; database errors.
     pub async fn create_vault(&mut self, name: &str) -> Result<Uuid> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 100 {
-            return Err(Error::Invalid(
-                "a vault name must be 1 to 100 printable characters".into(),
-            ));
-        }
+        let name = check_vault_name(name)?;
         if self
             .vaults
             .iter()
@@ -196,6 +202,64 @@ impl Session {
         self.vaults.push(vault);
         tracing::info!(vault = %id, "created a vault");
         Ok(id)
+    }
+
+    /// Renames a vault: here, and on the server when this device is logged
+    /// in (its owner, or a manager of a shared vault); other devices and
+    /// members take the name at their next sync.
+    ///
+    /// # Errors
+    /// A bad or taken name; not a manager; network errors (nothing renamed).
+    pub async fn rename_vault(&mut self, vault_id: Uuid, name: &str) -> Result<()> {
+        let name = check_vault_name(name)?;
+        if self
+            .vaults
+            .iter()
+            .any(|v| v.id != vault_id && v.name.eq_ignore_ascii_case(name))
+        {
+            return Err(Error::Invalid(format!(
+                "a vault named {name:?} already exists"
+            )));
+        }
+        let vault = self
+            .vaults
+            .iter()
+            .find(|v| v.id == vault_id)
+            .ok_or_else(|| Error::NotFound(format!("vault {vault_id}")))?;
+        let meta = vault.sealed_meta(name);
+        if self.is_logged_in() {
+            let on_server = self.authed(|c| async move { c.vaults().await }).await?;
+            if on_server.iter().any(|v| v.id == vault_id) || self.is_others(vault_id).await? {
+                let m = meta.clone();
+                self.authed(|c| {
+                    let m = m.clone();
+                    async move { c.update_vault(vault_id, &m).await }
+                })
+                .await?;
+            }
+        }
+        self.store.set_vault_meta(vault_id, &meta).await?;
+        if let Some(v) = self.vaults.iter_mut().find(|v| v.id == vault_id) {
+            v.name = name.to_owned();
+        }
+        Ok(())
+    }
+
+    /// Takes a vault's name from the server's metadata when it opens with
+    /// the vault's key and differs (a rename on another device or by a
+    /// manager).
+    pub(super) async fn take_name(&mut self, vault_id: Uuid, meta: &[u8]) -> Result<()> {
+        let Some(v) = self.vaults.iter_mut().find(|v| v.id == vault_id) else {
+            return Ok(());
+        };
+        match v.name_in(meta) {
+            Some(name) if name != v.name => {
+                v.name = name;
+                self.store.set_vault_meta(vault_id, meta).await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// The verified membership log of a vault the server has, checked

@@ -45,6 +45,22 @@ impl Vault {
             .map_err(|_| Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id)))
     }
 
+    /// The vault's metadata for `name`, sealed with its key.
+    pub(super) fn sealed_meta(&self, name: &str) -> Vec<u8> {
+        seal_json(
+            &self.key,
+            &Aad::vault_meta(self.id),
+            &serde_json::json!({ "name": name }),
+        )
+    }
+
+    /// The name `meta` holds, if it opens with this vault's key.
+    pub(super) fn name_in(&self, meta: &[u8]) -> Option<String> {
+        open_json::<serde_json::Value>(&self.key, &Aad::vault_meta(self.id), meta)
+            .ok()
+            .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+    }
+
     /// A new vault named `name`: a fresh key, wrapped under the account key,
     /// and the record to store.
     pub(super) fn create(

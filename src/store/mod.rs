@@ -452,6 +452,22 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a vault's sealed metadata (a rename).
+    ///
+    /// # Errors
+    /// Database errors; a read-only vault.
+    pub async fn set_vault_meta(&self, id: Uuid, meta: &[u8]) -> Result<()> {
+        if let Some(dir) = &self.read_only {
+            return Err(StoreError::ReadOnly(dir.clone()));
+        }
+        sqlx::query("UPDATE vaults SET meta = ? WHERE id = ?")
+            .bind(meta)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Every vault.
     ///
     /// # Errors

@@ -20,7 +20,8 @@ use openk_server::api::types::{
     CreateVaultRequest, DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse,
     LogEntry, LoginRequest, MemberResponse, MembershipRequest, OpenShareResponse, PreloginRequest,
     PreloginResponse, Problem, PushRequest, PushResponse, Record, RefreshRequest, RegisterRequest,
-    RenameDeviceRequest, ShareResponse, SharedVaultResponse, TokenResponse, VaultResponse,
+    RenameDeviceRequest, ShareResponse, SharedVaultResponse, TokenResponse, UpdateVaultRequest,
+    VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -518,6 +519,19 @@ impl Client {
             Method::POST,
             &format!("/v1/vaults/{vault}/log"),
             Some(req),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Replaces a vault's sealed metadata (a rename).
+    pub async fn update_vault(&self, vault: Uuid, meta: &[u8]) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(
+            Method::PATCH,
+            &format!("/v1/vaults/{vault}"),
+            Some(&UpdateVaultRequest {
+                meta: openk_server::api::types::B64(meta.to_vec()),
+            }),
         )
         .await
         .map(|_| ())

@@ -305,6 +305,25 @@ pub async fn shared(
     ))
 }
 
+/// Replaces a vault's sealed metadata (its name): the owner, or a manager
+/// of a shared vault.
+#[utoipa::path(patch, path = "/v1/vaults/{id}", tag = "vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = super::types::UpdateVaultRequest,
+    responses((status = 204, description = "updated"),
+        (status = 403, body = super::types::Problem, description = "`forbidden`: not a manager of the vault"),
+        (status = 404, body = super::types::Problem), (status = 422, body = super::types::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<super::types::UpdateVaultRequest>,
+) -> ApiResult<StatusCode> {
+    validate::bounded(&req.meta, 41, validate::MAX_MANIFEST, "meta")?;
+    let a = managed(&state, who.account_id, id).await?;
+    state.store.set_vault_meta(a.owner, id, &req.meta.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Accepts or declines an invitation (declining an accepted membership
 /// leaves the vault's member list here; managers remove members with a
 /// signed log entry).

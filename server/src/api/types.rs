@@ -520,6 +520,13 @@ pub struct SharedVaultResponse {
     pub revision: i64,
 }
 
+/// New sealed metadata for a vault (a rename; sealed with the vault key).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVaultRequest {
+    pub meta: B64,
+}
+
 /// Accepts or declines an invitation.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -384,6 +384,14 @@ pub trait VaultStore: Send + Sync {
     async fn vaults(&self, account_id: Uuid) -> StoreResult<Vec<Vault>>;
     /// The vault if the account owns it (else `None`: indistinguishable from missing).
     async fn vault(&self, account_id: Uuid, vault_id: Uuid) -> StoreResult<Option<Vault>>;
+    /// Replaces the vault's sealed metadata (a rename); `NotFound` if the
+    /// account does not own it.
+    async fn set_vault_meta(
+        &self,
+        account_id: Uuid,
+        vault_id: Uuid,
+        meta: &[u8],
+    ) -> StoreResult<()>;
 
     /// Records changed after `since`, oldest first, at most `limit`.
     async fn pull(

@@ -29,6 +29,34 @@ pub(super) fn entry_rows(entries: &[&Entry], all: &[uuid::Uuid]) -> Vec<Vec<Stri
 
 pub(super) const LIST_HEADER: [&str; 6] = ["ID", "NAME", "KIND", "USERNAME", "FOLDER", "TAGS"];
 
+/// The vaults' names by id, when there is more than one vault (lists then
+/// name each item's vault).
+async fn vault_names(
+    s: &Session,
+) -> CliResult<Option<std::collections::HashMap<uuid::Uuid, String>>> {
+    let vaults = s.vault_list().await?;
+    Ok((vaults.len() > 1).then(|| vaults.into_iter().map(|v| (v.id, v.name)).collect()))
+}
+
+/// The list table; with `vaults`, a VAULT column names each item's vault.
+fn list_table(
+    entries: &[&Entry],
+    all: &[uuid::Uuid],
+    vaults: Option<&std::collections::HashMap<uuid::Uuid, String>>,
+) -> String {
+    let mut rows = entry_rows(entries, all);
+    let Some(names) = vaults else {
+        return table(&LIST_HEADER, &rows);
+    };
+    for (row, e) in rows.iter_mut().zip(entries) {
+        let name = names.get(&e.r.vault_id).map_or("?", String::as_str);
+        row.push(clip(&crate::text::cell(name), 20));
+    }
+    let mut header = LIST_HEADER.to_vec();
+    header.push("VAULT");
+    table(&header, &rows)
+}
+
 pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
     let mut vault = unlock(g).await?;
     let query = Query {
@@ -39,6 +67,7 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
         trash: a.trash,
         ..Query::default()
     };
+    let names = vault_names(&vault).await?;
     let only = a
         .vault
         .as_deref()
@@ -66,7 +95,7 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
             "No items. Add one with `openk add login --name NAME`.\n"
         })
     } else {
-        print(&table(&LIST_HEADER, &entry_rows(&entries, &all)))
+        print(&list_table(&entries, &all, names.as_ref()))
     };
     let damaged = damaged.to_vec();
     vault.close().await;
@@ -77,6 +106,7 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
 pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
     let query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
     let mut vault = unlock(g).await?;
+    let names = vault_names(&vault).await?;
     let found = vault.search(&query, a.limit).await?;
     let (entries, damaged) = vault.entries().await?;
     let hits = &found.hits;
@@ -95,7 +125,7 @@ pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
         print("No matches.\n")
     } else {
         let all: Vec<uuid::Uuid> = entries.iter().map(|e| e.r.id).collect();
-        let mut text = table(&LIST_HEADER, &entry_rows(&shown, &all));
+        let mut text = list_table(&shown, &all, names.as_ref());
         if found.total > shown.len() {
             text.push_str(&format!(
                 "… {} more (use --limit)\n",

@@ -352,6 +352,9 @@ impl Session {
     pub(super) async fn reconcile_vaults(&mut self) -> Result<()> {
         let on_server = self.authed(|c| async move { c.vaults().await }).await?;
         let local = self.store.vaults().await?;
+        for s in &on_server {
+            self.take_name(s.id, &s.meta.0).await?;
+        }
         for v in local
             .iter()
             .filter(|v| !on_server.iter().any(|s| s.id == v.id))
@@ -408,6 +411,7 @@ impl Session {
         for s in shared.iter().filter(|s| s.status == "active") {
             if local.iter().any(|v| v.id == s.id) {
                 self.note_role(s.id, &s.role).await?;
+                self.take_name(s.id, &s.meta.0).await?;
             } else {
                 self.adopt_shared(s).await?;
             }

@@ -58,6 +58,24 @@ macro_rules! sql_vaults {
                 .await?)
             }
 
+            async fn set_vault_meta(
+                &self,
+                account_id: Uuid,
+                vault_id: Uuid,
+                meta: &[u8],
+            ) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE vaults SET meta = $1 WHERE client_id = $2 AND account_id = $3")
+                    .bind(meta)
+                    .bind(vault_id.to_string())
+                    .bind(account_id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn vault(&self, account_id: Uuid, vault_id: Uuid) -> StoreResult<Option<Vault>> {
                 Ok(sqlx::query_as(concat!(
                     "SELECT ",
