@@ -95,16 +95,9 @@ macro_rules! sql_devices {
             }
 
             async fn rename_device(&self, account_id: Uuid, device_id: Uuid, name: &str) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE devices SET name = $1 WHERE id = $2 AND account_id = $3")
-                    .bind(name)
-                    .bind(device_id.to_string())
-                    .bind(account_id.to_string())
-                    .execute(&self.pool)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                let sql = "UPDATE devices SET name = $1 WHERE id = $2 AND account_id = $3";
+                let query = sqlx::query(sql).bind(name).bind(device_id.to_string());
+                changed_one(query.bind(account_id.to_string()).execute(&self.pool).await?.rows_affected())
             }
 
             async fn touch_device(&self, account_id: Uuid, device_id: Uuid, at: i64) -> StoreResult<()> {

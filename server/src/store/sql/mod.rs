@@ -192,6 +192,15 @@ fn to_u64(value: i64, what: &str) -> StoreResult<u64> {
     u64::try_from(value).map_err(|_| damaged(format!("{what} = {value}")))
 }
 
+/// `NotFound` unless a statement changed a row (`rows`: how many it did).
+fn changed_one(rows: u64) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// What a conflict reports for an item the server has never seen.
 fn absent_record(item_id: Uuid) -> Record {
     Record {

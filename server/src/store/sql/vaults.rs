@@ -64,16 +64,9 @@ macro_rules! sql_vaults {
                 vault_id: Uuid,
                 meta: &[u8],
             ) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE vaults SET meta = $1 WHERE client_id = $2 AND account_id = $3")
-                    .bind(meta)
-                    .bind(vault_id.to_string())
-                    .bind(account_id.to_string())
-                    .execute(&self.pool)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                let sql = "UPDATE vaults SET meta = $1 WHERE client_id = $2 AND account_id = $3";
+                let query = sqlx::query(sql).bind(meta).bind(vault_id.to_string());
+                changed_one(query.bind(account_id.to_string()).execute(&self.pool).await?.rows_affected())
             }
 
             async fn vault(&self, account_id: Uuid, vault_id: Uuid) -> StoreResult<Option<Vault>> {
