@@ -128,11 +128,11 @@ async fn run(g: &Global, s: &mut Session, cmd: &VaultCommand) -> CliResult {
             fingerprint,
         } => {
             let id = s.resolve_vault(vault)?;
-            let fp = match fingerprint {
-                Some(fp) => fp.clone(),
+            let c = match fingerprint {
+                Some(fp) => s.invite(id, email, *role, Some(fp)).await?,
                 None => {
-                    // One lookup: the fingerprint shown is of the keys the
-                    // invitation is sealed to (the engine compares it again).
+                    // One lookup: the fingerprint shown is of exactly the
+                    // keys the invitation is sealed to.
                     let c = s.contact(email).await?;
                     c.check_shareable()?;
                     let asked = format!(
@@ -145,10 +145,10 @@ async fn run(g: &Global, s: &mut Session, cmd: &VaultCommand) -> CliResult {
                             "nothing was shared: compare the fingerprint with the invitee, then run again (or pass --fingerprint FP)",
                         ));
                     }
-                    c.fingerprint
+                    s.invite_contact(id, &c, *role).await?;
+                    c
                 }
             };
-            let c = s.invite(id, email, *role, Some(&fp)).await?;
             if g.json {
                 return print_json(&json!({
                     "vault_id": id, "email": c.email, "role": role.as_str(), "fingerprint": c.fingerprint,

@@ -138,7 +138,7 @@ impl Pin {
 }
 
 /// The digits of a fingerprint as typed (spaces, dashes and case aside).
-fn digits(fp: &str) -> String {
+pub(super) fn digits(fp: &str) -> String {
     fp.chars().filter(char::is_ascii_digit).collect()
 }
 

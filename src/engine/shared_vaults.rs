@@ -17,7 +17,7 @@ use openk_server::api::types::{self as wire, AppendLogRequest, LogEntry, MemberC
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::contacts::{Contact, Trust};
+use super::contacts::{Contact, Trust, digits};
 use super::error::{Error, Result};
 use super::members::{
     Action, Authorship, Entry, Member, Membership, Role, SignedEntry, open_vault_key,
@@ -265,11 +265,7 @@ impl Session {
     /// The verified membership log of a vault the server has, checked
     /// against what this device accepted before and anchored on the
     /// creator (this account, or the owner's pinned keys).
-    async fn verified_log(
-        &mut self,
-        vault_id: Uuid,
-        owner_email: &str,
-    ) -> Result<(Membership, Vec<SignedEntry>)> {
+    async fn verified_log(&mut self, vault_id: Uuid, owner_email: &str) -> Result<Membership> {
         let entries = self
             .authed(|c| async move { c.vault_log(vault_id).await })
             .await?;
@@ -289,7 +285,17 @@ impl Session {
                 ));
             }
         } else {
-            let owner = self.contact(owner_email).await?;
+            // The owner's pinned keys (no request), else a first lookup,
+            // which pins them.
+            let pinned = self
+                .contacts()
+                .await?
+                .into_iter()
+                .find(|c| c.email == owner_email);
+            let owner = match pinned {
+                Some(c) => c,
+                None => self.contact(owner_email).await?,
+            };
             owner.check_shareable()?;
             if owner.account_id != m.creator.account_id || owner.keys != m.creator.keys() {
                 return Err(untrusted(
@@ -311,18 +317,16 @@ impl Session {
                 self.note_seen(vault_id, m.head.0, m.head.1, None).await?;
             }
         }
-        Ok((m, log))
+        Ok(m)
     }
 
     /// Invites `email` to a vault of this account (making it shared on the
-    /// first invitation) with `role`. The account's keys are looked up once:
-    /// the fingerprint compared (with `fingerprint`, when given) is the one
-    /// of exactly the keys the vault key is sealed to.
+    /// first invitation) with `role`, after checking `fingerprint` (when
+    /// given) against the keys looked up: see [`Self::invite_contact`].
     ///
     /// # Errors
-    /// [`Error::KeyChanged`] while the account's keys differ from the pinned
-    /// ones; [`Error::FingerprintMismatch`] when `fingerprint` is not theirs;
-    /// not a manager (the server's `forbidden`); network errors.
+    /// [`Error::FingerprintMismatch`] when `fingerprint` is not theirs; as
+    /// [`Self::invite_contact`].
     pub async fn invite(
         &mut self,
         vault_id: Uuid,
@@ -331,24 +335,40 @@ impl Session {
         fingerprint: Option<&str>,
     ) -> Result<Contact> {
         let contact = self.contact(email).await?;
+        if let Some(fp) = fingerprint
+            && digits(fp) != digits(&contact.fingerprint)
+        {
+            return Err(Error::FingerprintMismatch {
+                email: contact.email.clone(),
+                actual: contact.fingerprint.clone(),
+            });
+        }
+        self.invite_contact(vault_id, &contact, role).await?;
+        Ok(contact)
+    }
+
+    /// Invites the account `contact` names ([`Self::contact`]'s one lookup,
+    /// whose fingerprint the user compared) with `role`: the vault key is
+    /// sealed to exactly those keys.
+    ///
+    /// # Errors
+    /// [`Error::KeyChanged`] while the account's keys differ from the pinned
+    /// ones; not a manager (the server's `forbidden`); network errors.
+    pub async fn invite_contact(
+        &mut self,
+        vault_id: Uuid,
+        contact: &Contact,
+        role: Role,
+    ) -> Result<()> {
         if contact.trust == Trust::Me {
             return Err(Error::Invalid(
                 "you are a member of your own vaults already".into(),
             ));
         }
         contact.check_shareable()?;
-        if let Some(fp) = fingerprint {
-            let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-            if digits(fp) != digits(&contact.fingerprint) {
-                return Err(Error::FingerprintMismatch {
-                    email: contact.email.clone(),
-                    actual: contact.fingerprint.clone(),
-                });
-            }
-        }
         self.ensure_shared(vault_id).await?;
         let owner_email = self.share_state(vault_id).await?.owner_email;
-        let (m, _) = self.verified_log(vault_id, &owner_email).await?;
+        let m = self.verified_log(vault_id, &owner_email).await?;
         let member = Member {
             account_id: contact.account_id,
             email: contact.email.clone(),
@@ -370,7 +390,7 @@ impl Session {
         self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, seq, signed.hash(), None).await?;
         tracing::info!(vault = %vault_id, member = %contact.account_id, "invited a member");
-        Ok(contact)
+        Ok(())
     }
 
     /// Gives a member another role.
@@ -379,7 +399,7 @@ impl Session {
     /// Not a member; not a manager; network errors.
     pub async fn set_role(&mut self, vault_id: Uuid, email: &str, role: Role) -> Result<()> {
         let state = self.share_state(vault_id).await?;
-        let (m, _) = self.verified_log(vault_id, &state.owner_email).await?;
+        let m = self.verified_log(vault_id, &state.owner_email).await?;
         let email =
             openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
         let standing = m
@@ -405,7 +425,7 @@ impl Session {
     /// Not a shared vault here; a log that fails verification; network errors.
     pub async fn members(&mut self, vault_id: Uuid) -> Result<Vec<MemberView>> {
         let state = self.share_state(vault_id).await?;
-        let (m, _) = self.verified_log(vault_id, &state.owner_email).await?;
+        let m = self.verified_log(vault_id, &state.owner_email).await?;
         let listed = self
             .authed(|c| async move { c.vault_members_raw(vault_id).await })
             .await
@@ -518,7 +538,7 @@ impl Session {
                 .map(|v| v.name.clone())
                 .unwrap_or_default());
         }
-        let (m, log) = self.verified_log(vault_id, &s.owner_email).await?;
+        let m = self.verified_log(vault_id, &s.owner_email).await?;
         let me = m
             .members
             .get(&self.header.account_id)
@@ -555,7 +575,6 @@ impl Session {
         .map_err(Error::Crypto)?;
         let role = me.role;
         let head = m.head;
-        let _ = log;
         self.note_seen(
             vault_id,
             head.0,
@@ -666,9 +685,7 @@ impl Session {
         let Some(state) = self.shares().await?.get(&vault_id).cloned() else {
             return Ok(None);
         };
-        Ok(Some(
-            self.verified_log(vault_id, &state.owner_email).await?.0,
-        ))
+        Ok(Some(self.verified_log(vault_id, &state.owner_email).await?))
     }
 
     /// This account's signature over a version it pushes to a shared vault
