@@ -27,7 +27,9 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api::types::Problem;
-use crate::api::{accounts, audit, devices, events, health, identities, members, shares, vaults};
+use crate::api::{
+    accounts, audit, devices, events, health, identities, members, shares, usage, vaults,
+};
 use crate::state::AppState;
 
 /// Body limit of the account routes.
@@ -50,6 +52,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         audit::index,
         shares::create, shares::index, shares::revoke, shares::open,
         shares::page, shares::page_js, shares::page_css,
+        usage::put, usage::index,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -117,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/vaults/{id}/members", get(members::members))
         .route("/v1/vaults/{id}/membership", post(members::answer))
         .route("/v1/shared", get(members::shared))
+        .route("/v1/usage", get(usage::index).put(usage::put))
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT));
     let share_routes = Router::new()
         .route("/v1/shares", get(shares::index).post(shares::create))

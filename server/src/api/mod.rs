@@ -10,5 +10,6 @@ pub mod identities;
 pub mod members;
 pub mod shares;
 pub mod types;
+pub mod usage;
 pub mod validate;
 pub mod vaults;

@@ -594,6 +594,54 @@ pub struct OpenShareResponse {
     pub ciphertext: B64,
 }
 
+// ---------------------------------------------------------------- item usage
+
+/// `PUT /v1/usage`: this device's usage counters, sealed by the client
+/// (which items it used, how often, when: the server cannot read them).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutUsageRequest {
+    /// `version || nonce || ciphertext+tag`, at most 512 KiB.
+    pub blob: B64,
+}
+
+/// What an upload of usage counters answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PutUsageResponse {
+    /// The upload's revision: higher than every earlier upload of the account.
+    pub revision: i64,
+}
+
+/// `GET /v1/usage?since=R`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// Only blobs uploaded after this revision (0 = every device's).
+    #[serde(default)]
+    pub since: i64,
+}
+
+/// One device's usage counters as the server holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceUsage {
+    pub device_id: Uuid,
+    pub revision: i64,
+    /// RFC 3339: when the device uploaded it.
+    pub updated_at: String,
+    pub blob: B64,
+}
+
+/// A page of the account's devices' usage counters, lowest revision first
+/// (revoked devices' included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsagePage {
+    pub devices: Vec<DeviceUsage>,
+    /// More are waiting: ask again with `since = next_since`.
+    pub has_more: bool,
+    /// The highest revision in this page (or `since` when it is empty).
+    pub next_since: i64,
+}
+
 // ---------------------------------------------------------------- errors
 
 /// RFC 9457 problem details, with a stable machine `code` (docs/errors.md).

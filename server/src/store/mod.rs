@@ -11,6 +11,7 @@
 mod members;
 pub mod shares;
 mod sql;
+pub mod usage;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -20,6 +21,7 @@ use crate::api::types::{KdfParams, PushResponse, Record};
 pub use members::{LogRow, MemberInfo, MemberStore, MemberWrite, Membership, SharedVault};
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
+pub use usage::{ItemUsageStore, UsageBlob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -235,10 +237,10 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-/// Everything the server stores, in three parts (accounts, devices with
-/// their sessions, vaults) and the rest: the server secret, the email rule,
-/// the audit log and backups. One backend implements all four; callers hold
-/// an `Arc<dyn Store>`.
+/// Everything the server stores, in parts (accounts, devices with their
+/// sessions, identities, members, vaults, share links, item usage) and the
+/// rest: the server secret, the email rule, the audit log and backups. One
+/// backend implements every part; callers hold an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
     AccountStore
@@ -247,6 +249,7 @@ pub trait Store:
     + MemberStore
     + VaultStore
     + ShareStore
+    + ItemUsageStore
     + Send
     + Sync
     + 'static

@@ -464,6 +464,7 @@ mod devices;
 mod identities;
 mod members;
 mod shares;
+mod usage;
 mod vaults;
 
 /// Row mappings and the part of [`Store`] that is not accounts, devices or
