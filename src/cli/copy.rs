@@ -46,13 +46,18 @@ pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
     let mut vault = unlock(g).await?;
     let r = vault.resolve(&a.item, false).await?;
     let item = vault.item(r.id).await?;
-    vault.close().await;
     let field = a.field.clone().unwrap_or_else(|| default_field(&item));
-    let value = Zeroizing::new(field_value(&item, &field)?);
     let clear_after = (clear_secs > 0).then(|| Duration::from_secs(clear_secs));
-    let copied =
-        clipboard::copy(&value, clear_after).map_err(|e| CliError::general(e.to_string()))?;
-    drop(value);
+    let copied = field_value(&item, &field).and_then(|v| {
+        let value = Zeroizing::new(v);
+        clipboard::copy(&value, clear_after).map_err(|e| CliError::general(e.to_string()))
+    });
+    // Only a copy that happened is a use.
+    if copied.is_ok() {
+        vault.record_use(r.id).await;
+    }
+    vault.close().await;
+    let copied = copied?;
     let clear_secs = copied.clear_after.map(|d| d.as_secs());
     if g.json {
         return print_json(&json!({

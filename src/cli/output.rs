@@ -6,7 +6,8 @@ use std::io::Write;
 use serde_json::{Value as Json, json};
 
 use super::{CliError, CliResult};
-use crate::engine::model::{Entry, Field, Item};
+use crate::engine::model::{Entry, Field, Item, now_millis};
+use crate::engine::usage::ItemUse;
 
 /// Masked stand-in for a concealed value.
 pub const MASK: &str = "••••••••";
@@ -76,6 +77,43 @@ pub fn entry_json(e: &Entry) -> Json {
             "at": rfc3339(c.at),
         })),
     })
+}
+
+/// Adds an item's usage to its JSON: `use_count` and `last_used_at`
+/// (RFC 3339, `null` when never used).
+pub fn add_use_json(v: &mut Json, u: ItemUse) {
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("use_count".into(), json!(u.count));
+        obj.insert("last_used_at".into(), json!(u.last_used.map(rfc3339)));
+    }
+}
+
+/// An item's usage for `show`: `never`, `once, last 2026-12-07 10:00 UTC
+/// (5 min ago)`, `3 times, last …`.
+#[must_use]
+pub fn use_text(u: ItemUse) -> String {
+    let Some(at) = u.last_used.filter(|_| u.count > 0) else {
+        return "never".to_owned();
+    };
+    let times = if u.count == 1 {
+        "once".to_owned()
+    } else {
+        format!("{} times", u.count)
+    };
+    format!(
+        "{times}, last {} ({})",
+        human_time(at),
+        crate::util::time::ago(now_millis(), at)
+    )
+}
+
+/// An item's usage in a list column: `3× 5 min ago`, or `never`.
+#[must_use]
+pub fn use_cell(u: ItemUse) -> String {
+    match u.last_used.filter(|_| u.count > 0) {
+        Some(at) => format!("{}× {}", u.count, crate::util::time::ago(now_millis(), at)),
+        None => "never".to_owned(),
+    }
 }
 
 fn field_json(f: &Field, reveal: bool) -> Json {

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, errors, unlock};
 use crate::engine::sync::{Progress, SyncOptions, SyncReport, VaultReport};
+use crate::engine::usage::UsageReport;
 use crate::engine::{Error, Session};
 
 #[derive(Debug, Args)]
@@ -206,6 +207,21 @@ fn vault_line(v: &VaultReport) -> String {
     line
 }
 
+/// What the usage counters' exchange has to say: nothing when it went well.
+fn usage_lines(u: &UsageReport) -> String {
+    let mut text = String::new();
+    for why in &u.refused {
+        text.push_str(&format!("REFUSED usage: {}\n", crate::text::line(why)));
+    }
+    if let Some(p) = &u.problem {
+        text.push_str(&format!(
+            "Usage counters not synced ({}); the next sync tries again\n",
+            crate::text::line(p)
+        ));
+    }
+    text
+}
+
 fn mismatch(report: &SyncReport) -> bool {
     report
         .vaults
@@ -254,9 +270,10 @@ pub async fn sync(g: &Global, a: &SyncArgs) -> CliResult {
     vault.close().await;
     let report = out?;
     if g.json {
-        print_json(&json!({ "vaults": report.vaults }))?;
+        print_json(&json!({ "vaults": report.vaults, "usage": report.usage }))?;
     } else {
-        let text: String = report.vaults.iter().map(vault_line).collect();
+        let mut text: String = report.vaults.iter().map(vault_line).collect();
+        text.push_str(&usage_lines(&report.usage));
         print(&text)?;
     }
     if mismatch(&report) {

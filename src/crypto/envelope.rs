@@ -142,6 +142,22 @@ impl Aad {
         ))
     }
 
+    /// One device's item-usage counters (which items it used, how often,
+    /// when), sealed with the account key: kept on the device and, as an
+    /// opaque blob, on the server. Naming the device means a server cannot
+    /// pass one device's counters off as another's.
+    #[must_use]
+    pub fn usage_counters(account_id: Uuid, device_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/usage-counters|{account_id}|{device_id}"))
+    }
+
+    /// One use of an item on this device, not yet added to its counters,
+    /// sealed with the account key (local only).
+    #[must_use]
+    pub fn usage_event(account_id: Uuid, device_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/usage-event|{account_id}|{device_id}"))
+    }
+
     fn text(s: String) -> Self {
         Self(s.into_bytes())
     }

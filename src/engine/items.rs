@@ -16,6 +16,21 @@ use super::{
 use crate::crypto::Key;
 use crate::store::{self, ItemRecord};
 
+/// The order of a listing ([`Session::list_by`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Favourites first, then by name.
+    #[default]
+    Name,
+    /// Most recently used first (by this account, on any device); never
+    /// used last.
+    Used,
+    /// Most recently changed first.
+    Updated,
+    /// Newest first.
+    Created,
+}
+
 impl Session {
     /// Decrypts every item's overview (never details), on all cores.
     pub(super) async fn ensure_loaded(&mut self) -> Result<&mut Loaded> {
@@ -140,10 +155,39 @@ impl Session {
     /// # Errors
     /// Database errors.
     pub async fn list(&mut self, query: &Query) -> Result<(Vec<&Entry>, &[DamagedItem])> {
+        self.list_by(query, ListOrder::Name).await
+    }
+
+    /// Items that pass the filters of `query` (free text ignored), in
+    /// `order`; ties go by name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_by(
+        &mut self,
+        query: &Query,
+        order: ListOrder,
+    ) -> Result<(Vec<&Entry>, &[DamagedItem])> {
+        let usage = match order {
+            ListOrder::Used => Some(self.usage().await?),
+            _ => None,
+        };
         let loaded = self.ensure_loaded().await?;
         let mut listed: Vec<&Entry> = loaded.entries.iter().filter(|e| query.admits(e)).collect();
-        listed
-            .sort_by_cached_key(|e| (!e.overview.favorite, e.overview.name.to_lowercase(), e.r.id));
+        let name = |e: &Entry| (e.overview.name.to_lowercase(), e.r.id);
+        match (order, usage) {
+            (ListOrder::Used, Some(usage)) => listed.sort_by_cached_key(|e| {
+                let u = usage.of(e.r.id);
+                (std::cmp::Reverse(u.last_used), name(e))
+            }),
+            (ListOrder::Updated, _) => {
+                listed.sort_by_cached_key(|e| (std::cmp::Reverse(e.overview.updated_at), name(e)))
+            }
+            (ListOrder::Created, _) => {
+                listed.sort_by_cached_key(|e| (std::cmp::Reverse(e.overview.created_at), name(e)))
+            }
+            _ => listed.sort_by_cached_key(|e| (!e.overview.favorite, name(e))),
+        }
         Ok((listed, &loaded.damaged))
     }
 

@@ -20,6 +20,7 @@ pub mod sshkey;
 pub mod state;
 pub mod strength;
 pub mod sync;
+pub mod usage;
 
 /// Key derivation as an unlock runs it (for benchmarks that time it).
 pub mod kdf {
@@ -46,6 +47,7 @@ use crate::store::{self, Header, Store};
 pub use draft::{ItemPart, check_draft};
 use draft::{apply_patch, clean_field, clean_folder, clean_name, clean_tags, describe_changes};
 pub use error::{Error, Result};
+pub use items::ListOrder;
 pub use kit::emergency_kit_text;
 use model::{Entry, Field, ItemKind};
 use seal::{item_ref, open_entry, open_full, open_json, seal_item, seal_json};
@@ -315,3 +317,5 @@ pub(crate) mod test_fixtures;
 pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod usage_tests;

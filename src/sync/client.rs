@@ -19,9 +19,9 @@ use openk_server::api::types::{
     AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateShareRequest,
     CreateVaultRequest, DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse,
     LogEntry, LoginRequest, MemberResponse, MembershipRequest, OpenShareResponse, PreloginRequest,
-    PreloginResponse, Problem, PushRequest, PushResponse, Record, RefreshRequest, RegisterRequest,
-    RenameDeviceRequest, ShareResponse, SharedVaultResponse, TokenResponse, UpdateVaultRequest,
-    VaultResponse,
+    PreloginResponse, Problem, PushRequest, PushResponse, PutUsageRequest, PutUsageResponse,
+    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, ShareResponse,
+    SharedVaultResponse, TokenResponse, UpdateVaultRequest, UsagePage, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -62,7 +62,8 @@ pub mod body_limits {
     /// device, vault and audit lists): the server's own request limit on
     /// these routes is 64 KiB; lists of up to 1000 entries fit in 1 MiB.
     pub const ACCOUNT: usize = 1024 * 1024;
-    /// A page of changes or an item's history. One record is at most
+    /// A page of changes or an item's history, or a page of the devices'
+    /// usage counters (32 blobs of at most 512 KiB). One record is at most
     /// 2 × 1 MiB of blobs plus a wrapped key (about 2.8 MiB as base64
     /// JSON); a page holds up to 1000. A page over this limit is asked for
     /// again with fewer records (down to one), so this only has to hold one
@@ -107,7 +108,7 @@ async fn read_capped(
 /// The limit for the answer of `path`.
 fn body_cap(path: &str) -> usize {
     let route = path.split('?').next().unwrap_or(path);
-    if route.ends_with("/changes") || route.ends_with("/history") {
+    if route.ends_with("/changes") || route.ends_with("/history") || route == "/v1/usage" {
         body_limits::PAGE
     } else {
         body_limits::ACCOUNT
@@ -706,6 +707,24 @@ impl Client {
             Box::pin(res.bytes_stream()),
             self.base.clone(),
         ))
+    }
+
+    /// Stores this device's sealed usage counters.
+    pub async fn put_usage(&self, blob: &[u8]) -> Result<PutUsageResponse, SyncError> {
+        self.expect(
+            Method::PUT,
+            "/v1/usage",
+            Some(&PutUsageRequest {
+                blob: openk_server::api::types::B64(blob.to_vec()),
+            }),
+        )
+        .await
+    }
+
+    /// The account's devices' usage counters uploaded after revision `since`.
+    pub async fn usage(&self, since: i64) -> Result<UsagePage, SyncError> {
+        self.expect::<(), _>(Method::GET, &format!("/v1/usage?since={since}"), None)
+            .await
     }
 
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEvent>, SyncError> {

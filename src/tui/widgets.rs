@@ -14,6 +14,7 @@ use super::input::{self, TextInput};
 use super::panes::vault::Filter;
 use super::popups::strength_of;
 use crate::engine::model::{Entry, ItemKind};
+pub(crate) use crate::util::time::ago;
 
 /// Shown instead of a secret.
 pub(crate) const MASK: &str = "••••••••";
@@ -170,24 +171,6 @@ pub(crate) fn pad_left(s: &str, w: usize) -> String {
     let s = truncate(s, w);
     let pad = w.saturating_sub(cells(&s));
     format!("{}{s}", " ".repeat(pad))
-}
-
-/// "just now", "5 min ago", "3 h ago", "2 d ago", else the date.
-pub(crate) fn ago(now_ms: i64, then_ms: i64) -> String {
-    let s = (now_ms - then_ms).max(0) / 1000;
-    match s {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min ago", s / 60),
-        3600..86_400 => format!("{} h ago", s / 3600),
-        86_400..2_592_000 => format!("{} d ago", s / 86_400),
-        _ => time::OffsetDateTime::from_unix_timestamp(then_ms / 1000)
-            .ok()
-            .and_then(|t| {
-                t.format(time::macros::format_description!("[year]-[month]-[day]"))
-                    .ok()
-            })
-            .unwrap_or_default(),
-    }
 }
 
 pub(crate) fn entry_line(

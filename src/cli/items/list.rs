@@ -38,22 +38,29 @@ async fn vault_names(
     Ok((vaults.len() > 1).then(|| vaults.into_iter().map(|v| (v.id, v.name)).collect()))
 }
 
-/// The list table; with `vaults`, a VAULT column names each item's vault.
+/// The list table; with `used`, a USED column says how often and when each
+/// item was last used; with `vaults`, a VAULT column names each item's vault.
 fn list_table(
     entries: &[&Entry],
     all: &[uuid::Uuid],
+    used: Option<&Usage>,
     vaults: Option<&std::collections::HashMap<uuid::Uuid, String>>,
 ) -> String {
     let mut rows = entry_rows(entries, all);
-    let Some(names) = vaults else {
-        return table(&LIST_HEADER, &rows);
-    };
-    for (row, e) in rows.iter_mut().zip(entries) {
-        let name = names.get(&e.r.vault_id).map_or("?", String::as_str);
-        row.push(clip(&crate::text::cell(name), 20));
-    }
     let mut header = LIST_HEADER.to_vec();
-    header.push("VAULT");
+    if let Some(usage) = used {
+        for (row, e) in rows.iter_mut().zip(entries) {
+            row.push(output::use_cell(usage.of(e.r.id)));
+        }
+        header.push("USED");
+    }
+    if let Some(names) = vaults {
+        for (row, e) in rows.iter_mut().zip(entries) {
+            let name = names.get(&e.r.vault_id).map_or("?", String::as_str);
+            row.push(clip(&crate::text::cell(name), 20));
+        }
+        header.push("VAULT");
+    }
     table(&header, &rows)
 }
 
@@ -74,7 +81,12 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
         .map(|v| vault.resolve_vault(v))
         .transpose()?;
     let all: Vec<uuid::Uuid> = vault.entries().await?.0.iter().map(|e| e.r.id).collect();
-    let (mut entries, damaged) = vault.list(&query).await?;
+    let usage = if g.json || a.sort == SortBy::Used {
+        Some(vault.usage().await?)
+    } else {
+        None
+    };
+    let (mut entries, damaged) = vault.list_by(&query, a.sort.order()).await?;
     if a.conflicts {
         entries.retain(|e| e.overview.conflict.is_some());
     }
@@ -82,8 +94,13 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
         entries.retain(|e| e.r.vault_id == id);
     }
     let out = if g.json {
+        let usage = usage.unwrap_or_default();
         print_json(&json!({
-            "items": entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+            "items": entries.iter().map(|e| {
+                let mut v = entry_json(e);
+                output::add_use_json(&mut v, usage.of(e.r.id));
+                v
+            }).collect::<Vec<_>>(),
             "damaged": damaged,
         }))
     } else if entries.is_empty() && a.conflicts {
@@ -95,7 +112,7 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
             "No items. Add one with `openk add login --name NAME`.\n"
         })
     } else {
-        print(&list_table(&entries, &all, names.as_ref()))
+        print(&list_table(&entries, &all, usage.as_ref(), names.as_ref()))
     };
     let damaged = damaged.to_vec();
     vault.close().await;
@@ -125,7 +142,7 @@ pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
         print("No matches.\n")
     } else {
         let all: Vec<uuid::Uuid> = entries.iter().map(|e| e.r.id).collect();
-        let mut text = list_table(&shown, &all, names.as_ref());
+        let mut text = list_table(&shown, &all, None, names.as_ref());
         if found.total > shown.len() {
             text.push_str(&format!(
                 "… {} more (use --limit)\n",

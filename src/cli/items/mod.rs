@@ -21,7 +21,8 @@ use super::{CliError, CliResult, Global, exit, unlock};
 use crate::engine::generator::{self, PasswordSpec};
 use crate::engine::model::{Entry, Field, FieldKind, Item, ItemKind, label};
 use crate::engine::search::Query;
-use crate::engine::{DamagedItem, ExposeSecret, ItemDraft, ItemPatch, Session, sshkey};
+use crate::engine::usage::{ItemUse, Usage};
+use crate::engine::{DamagedItem, ExposeSecret, ItemDraft, ItemPatch, ListOrder, Session, sshkey};
 
 pub use edit::{add, edit};
 pub use history::history;
@@ -208,13 +209,37 @@ pub struct LsArgs {
     /// Only items of this vault (name or id)
     #[arg(long, value_name = "VAULT")]
     pub vault: Option<String>,
+    /// Order: name (favourites first), used (most recently used first,
+    /// never used last), updated or created (newest first)
+    #[arg(long, value_enum, default_value_t = SortBy::Name)]
+    pub sort: SortBy,
+}
+
+/// `ls --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortBy {
+    Name,
+    Used,
+    Updated,
+    Created,
+}
+
+impl SortBy {
+    fn order(self) -> ListOrder {
+        match self {
+            Self::Name => ListOrder::Name,
+            Self::Used => ListOrder::Used,
+            Self::Updated => ListOrder::Updated,
+            Self::Created => ListOrder::Created,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Item: id, unique id prefix (4+ characters) or exact name
     pub item: String,
-    /// Show secret values
+    /// Show secret values (counts as a use of the item)
     #[arg(long)]
     pub reveal: bool,
     /// Show this version from the item's history

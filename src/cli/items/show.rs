@@ -3,7 +3,7 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-pub(super) fn show_text(item: &Item, reveal: bool, vault: Option<&str>) -> String {
+pub(super) fn show_text(item: &Item, reveal: bool, vault: Option<&str>, used: ItemUse) -> String {
     let o = &item.overview;
     let mut rows: Vec<Vec<String>> = Vec::new();
     for f in &item.details.fields {
@@ -42,6 +42,7 @@ pub(super) fn show_text(item: &Item, reveal: bool, vault: Option<&str>) -> Strin
     }
     rows.push(vec!["created".into(), human_time(o.created_at)]);
     rows.push(vec!["updated".into(), human_time(o.updated_at)]);
+    rows.push(vec!["used".into(), output::use_text(used)]);
     if let Some(t) = o.trashed_at {
         rows.push(vec!["trashed".into(), human_time(t)]);
     }
@@ -89,6 +90,11 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
         Some(v) => vault.item_version(r.id, v).await?,
         None => vault.item(r.id).await?,
     };
+    // Revealing the secrets is a use (and counts in what is shown).
+    if a.reveal {
+        vault.record_use(r.id).await;
+    }
+    let used = vault.item_use(r.id).await?;
     // With more than one vault, the item's is named.
     let vaults = vault.vault_list().await?;
     let in_vault = vaults
@@ -99,12 +105,13 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
     vault.close().await;
     if g.json {
         let mut v = item_json(&item, a.reveal);
+        output::add_use_json(&mut v, used);
         if let Some(name) = &in_vault {
             v["vault"] = json!(name);
         }
         print_json(&v)
     } else {
-        print(&show_text(&item, a.reveal, in_vault.as_deref()))
+        print(&show_text(&item, a.reveal, in_vault.as_deref(), used))
     }
 }
 
@@ -158,9 +165,16 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
     let mut vault = unlock(g).await?;
     let r = vault.resolve(&a.item, false).await?;
     let item = vault.item(r.id).await?;
-    vault.close().await;
     let field = a.field.clone().unwrap_or_else(|| default_field(&item));
-    let value = zeroize::Zeroizing::new(field_value(&item, &field)?);
+    let value = match field_value(&item, &field) {
+        Ok(v) => zeroize::Zeroizing::new(v),
+        Err(e) => {
+            vault.close().await;
+            return Err(e);
+        }
+    };
+    vault.record_use(r.id).await;
+    vault.close().await;
     if g.json {
         print_json(&json!({ "id": item.r.id, "field": field, "value": value.as_str() }))
     } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -175,8 +189,7 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
 pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
     let (vault, id) = resolve_one(g, &a.item, false).await?;
     let item = vault.item(id).await?;
-    vault.close().await;
-    let field = item
+    let code = item
         .details
         .fields
         .iter()
@@ -187,8 +200,13 @@ pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
                 "{:?} has no TOTP secret; add one with `openk edit ITEM --totp` (it asks for the secret)",
                 item.overview.name
             ),
-        })?;
-    let t = field.totp_now().map_err(CliError::general)?;
+        })
+        .and_then(|field| field.totp_now().map_err(CliError::general));
+    if code.is_ok() {
+        vault.record_use(id).await;
+    }
+    vault.close().await;
+    let t = code?;
     if g.json {
         print_json(
             &json!({ "id": id, "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),

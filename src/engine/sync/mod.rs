@@ -14,6 +14,9 @@
 //!    server's history has them), in batches that carry the manifest of
 //!    the state they produce and the head they were computed on.
 //!
+//! After every vault, the account's item usage counters are exchanged
+//! ([`super::usage`]): never a reason for the item sync to fail.
+//!
 //! Nothing local is changed by an answer that fails a check.
 
 mod decide;
@@ -122,6 +125,8 @@ pub struct VerifyReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub vaults: Vec<VaultReport>,
+    /// The account's item usage counters (exchanged after the vaults).
+    pub usage: super::usage::UsageReport,
 }
 
 impl SyncReport {
@@ -334,6 +339,7 @@ impl Session {
                 }
             }
         }
+        report.usage = self.sync_usage().await;
         Ok(report)
     }
 

@@ -83,6 +83,8 @@ pub struct VaultPane {
     /// The first listed row on screen (kept by drawing, read by the mouse).
     pub offset: Cell<usize>,
     pub detail: Option<Item>,
+    /// The usage of the item in `detail`, once read.
+    pub detail_use: Option<Used>,
     pub field_sel: usize,
     pub revealed: HashSet<usize>,
     pub focus: Focus,
@@ -108,6 +110,7 @@ impl Default for VaultPane {
             sel: 0,
             offset: Cell::new(0),
             detail: None,
+            detail_use: None,
             field_sel: 0,
             revealed: HashSet::new(),
             focus: Focus::List,
@@ -195,6 +198,15 @@ impl Pane for VaultPane {
             Ok(saved) => return self.on_saved(app, saved),
             Err(a) => a,
         };
+        let answer = match answer.take::<Used>() {
+            Ok(used) => {
+                if self.detail.as_ref().is_some_and(|d| d.r.id == used.0) {
+                    self.detail_use = Some(used);
+                }
+                return;
+            }
+            Err(a) => a,
+        };
         match answer.take::<Versions>() {
             Ok(Versions(id, versions)) => self.on_versions(app, id, versions),
             Err(a) => tracing::warn!(?a, "an answer the vault pane does not read"),
@@ -242,11 +254,22 @@ impl VaultPane {
             Action::CopyTotp => self.copy(app, CopyWhat::Totp),
             Action::CopyField => self.copy(app, CopyWhat::Selected),
             Action::Reveal => {
-                if self.detail.is_some() && !self.revealed.remove(&self.field_sel) {
+                if let Some(item) = &self.detail
+                    && !self.revealed.remove(&self.field_sel)
+                {
+                    // Showing a secret is a use of the item.
+                    let secret = item
+                        .details
+                        .fields
+                        .get(self.field_sel)
+                        .is_some_and(Field::is_concealed);
                     self.revealed.insert(self.field_sel);
                     // Shown from the version on disk now.
                     if let Some(id) = self.selected_id() {
                         app.send(Request::Job(read_item(id)));
+                        if secret {
+                            app.send(Request::Job(record_use(id)));
+                        }
                     }
                 }
             }
@@ -415,12 +438,14 @@ impl VaultPane {
                     self.revealed.clear();
                     self.field_sel = 0;
                     self.detail = None;
+                    self.detail_use = None;
                     app.send(Request::Job(read_item(id)));
                 }
             }
             None => {
                 self.revealed.clear();
                 self.detail = None;
+                self.detail_use = None;
             }
         }
     }
@@ -604,6 +629,8 @@ impl VaultPane {
                 self.field_sel = default_field(&item);
             }
             self.detail = Some(*item);
+            // Other devices' uses may have come with a sync meanwhile.
+            app.send(Request::Job(usage_of(id)));
             if let Some(Popup::History(h)) = app.popups.last()
                 && h.id == id
                 && h.versions.last().is_none_or(|v| v.version != version)

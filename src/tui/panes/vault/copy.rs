@@ -2,7 +2,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{VaultPane, read_item};
+use super::{VaultPane, read_item, record_use};
 use crate::engine::model::{FieldKind, label};
 use crate::tui::app::{App, totp_at};
 use crate::tui::worker::Request;
@@ -69,6 +69,7 @@ impl VaultPane {
         let clear = app.settings.clear_after;
         match app.clipboard.copy(&value, clear) {
             Ok(via) => {
+                app.send(Request::Job(record_use(id)));
                 let shown = if label == label::TOTP {
                     "TOTP code"
                 } else {

@@ -266,6 +266,18 @@ fn draw_details(v: &VaultPane, f: &mut Frame, app: &App, area: Rect) {
         "changed",
         format!("{} · v{}", ago(now, o.updated_at), item.r.version),
     ));
+    let used = v.detail_use.as_ref().filter(|u| u.0 == item.r.id);
+    lines.push(meta(
+        "used",
+        match used.map(|u| u.1) {
+            None => String::new(),
+            Some(u) => match u.last_used.filter(|_| u.count > 0) {
+                None => "never".into(),
+                Some(at) if u.count == 1 => format!("once · {}", ago(now, at)),
+                Some(at) => format!("{} times · {}", u.count, ago(now, at)),
+            },
+        },
+    ));
     let hint = if focused {
         "r reveal · y copy field · e edit · H history"
     } else {

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::engine::model::Item;
+use crate::engine::usage::ItemUse;
 use crate::engine::{ItemDraft, ItemPatch, VersionSummary};
 use crate::tui::worker::{Job, Notice, To};
 
@@ -43,6 +44,30 @@ pub fn read_item(id: Uuid) -> Job {
         Box::pin(async move { v.item(id).await.map(Box::new) })
     })
     .fresh()
+}
+
+/// How often and when an item was used (by this account, on any device).
+#[derive(Debug)]
+pub struct Used(pub Uuid, pub ItemUse);
+
+/// Reads an item's usage.
+#[must_use]
+pub fn usage_of(id: Uuid) -> Job {
+    Job::new(TO, "usage", move |v| {
+        Box::pin(async move { Ok(Used(id, v.item_use(id).await?)) })
+    })
+}
+
+/// Records a use of an item (a copy, a reveal) and reads its usage again.
+/// Never a write job: a use makes no version and no sync.
+#[must_use]
+pub fn record_use(id: Uuid) -> Job {
+    Job::new(TO, "use", move |v| {
+        Box::pin(async move {
+            v.record_use(id).await;
+            Ok(Used(id, v.item_use(id).await?))
+        })
+    })
 }
 
 /// Adds an item.
