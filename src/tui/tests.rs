@@ -521,6 +521,43 @@ async fn copy_password_username_and_totp_go_through_the_clipboard() {
 }
 
 #[tokio::test]
+async fn details_say_how_often_and_when_the_item_was_used() {
+    let mut h = Harness::unlocked().await;
+    let used = |h: &mut Harness| {
+        h.screen(80, 24, &[])
+            .lines()
+            .find(|l| l.contains(" used "))
+            .map(|l| {
+                l.split(" used ")
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim_end_matches(['"', '│', ' '])
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(used(&mut h), "never");
+    // Copies count (and a copy makes no new version: still v1).
+    h.press(key('c')).await;
+    h.press(key('u')).await;
+    assert_eq!(used(&mut h), "2 times · just now");
+    insta::assert_snapshot!("vault_pane_used_twice", h.screen(80, 24, &[]));
+    assert!(h.screen(80, 24, &[]).contains("just now · v1"));
+    // Hiding a revealed secret is no use; revealing one is.
+    h.press(key('r')).await;
+    h.press(key('r')).await;
+    assert_eq!(used(&mut h), "3 times · just now");
+    // Another item has its own count; time goes by.
+    h.press(key('j')).await;
+    assert_eq!(used(&mut h), "never");
+    h.press(key('k')).await;
+    // (The fake clock started up to 30 s before the uses.)
+    h.clock.advance(Duration::from_secs(2 * 3600 + 60));
+    assert_eq!(used(&mut h), "3 times · 2 h ago");
+}
+
+#[tokio::test]
 async fn copy_right_after_moving_waits_for_the_details() {
     let mut h = Harness::unlocked().await;
     h.app.handle_event(&Event::Key(key('j')));
