@@ -29,4 +29,5 @@ mod share;
 mod shared_vaults;
 mod sync;
 mod tui;
+mod usage;
 mod vault;
