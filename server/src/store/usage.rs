@@ -26,9 +26,10 @@ pub struct UsageBlob {
 #[async_trait]
 pub trait ItemUsageStore: Send + Sync {
     /// Stores (or replaces) the blob of one device of the account (server
-    /// id) and returns its revision, one above the account's highest so
-    /// far. Uploads of one account are numbered one at a time, so a reader
-    /// that saw revision `r` misses nothing by asking for those above it.
+    /// id) and returns its revision: above the account's highest so far and
+    /// at least `now`. Uploads of one account are numbered one at a time, so
+    /// a reader that saw revision `r` misses nothing by asking for those
+    /// above it.
     async fn put_item_usage(
         &self,
         account_id: Uuid,

@@ -3,7 +3,10 @@
 //! An upload takes the account row's lock first (as a storing push does),
 //! so the uploads of one account are numbered one after the other: the new
 //! revision is the account's highest plus one, and no reader can see a
-//! higher revision before a lower one is committed.
+//! higher revision before a lower one is committed. It is at least the
+//! upload's time in milliseconds too, so that after the database is
+//! restored from an older backup the numbers still grow past every
+//! revision a client has seen (and nothing new is skipped).
 
 use super::*;
 use crate::store::usage::{ItemUsageStore, UsageBlob};
@@ -27,14 +30,15 @@ macro_rules! sql_usage {
                     .execute(&mut *tx)
                     .await?;
                 changed_one(locked.rows_affected())?;
-                let revision: i64 = sqlx::query(
-                    "SELECT CAST(COALESCE(MAX(revision), 0) + 1 AS BIGINT) AS next \
+                let highest: i64 = sqlx::query(
+                    "SELECT CAST(COALESCE(MAX(revision), 0) AS BIGINT) AS highest \
                      FROM item_usage WHERE account_id = $1",
                 )
                 .bind(&account_id)
                 .fetch_one(&mut *tx)
                 .await?
-                .try_get("next")?;
+                .try_get("highest")?;
+                let revision = highest.saturating_add(1).max(now);
                 sqlx::query(
                     "INSERT INTO item_usage (account_id, device_id, revision, blob, updated_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, device_id) DO UPDATE SET \
