@@ -15,7 +15,7 @@
 //! Recording a use seals one small event (the item and the time) under the
 //! account key and inserts it: nothing else is read or decrypted, whatever
 //! the vault's size. Events are added into the device's counters (a
-//! *fold*, which bumps their generation) every [`FOLD_EVERY`] uses and
+//! *fold*, which bumps their generation) every 256 uses and
 //! before each upload. Nothing about which items were used, or when, is in
 //! the vault file in plaintext.
 //!

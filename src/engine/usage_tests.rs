@@ -36,7 +36,7 @@ async fn another(server: &TestServer, tmp: &tempfile::TempDir, a: &Session, name
         &server.url,
         EMAIL,
         pw(),
-        &a.secret_key.display().to_string(),
+        a.secret_key.display().as_ref(),
         true,
         &format!("device {name}"),
     )
