@@ -202,6 +202,7 @@ async fn push(
         manifest,
         expected_head: None,
         quota: None,
+        key_epoch: None,
     };
     store
         .push(account_id, vault_id, batch, now)
@@ -1168,6 +1169,7 @@ async fn head_precondition(store: &dyn Store) {
         manifest,
         expected_head,
         quota: None,
+        key_epoch: None,
     };
 
     // On an empty vault the head is 0.
