@@ -210,6 +210,9 @@ async fn push(
         .map(|outcome| match outcome {
             PushOutcome::Done(r) | PushOutcome::Replayed(r) => r,
             PushOutcome::QuotaExceeded { .. } => panic!("no quota here"),
+            PushOutcome::KeyRotated { epoch } => {
+                panic!("key rotated to {epoch} in a personal vault")
+            }
             PushOutcome::HeadMoved { head } => {
                 panic!("head moved to {head} without a precondition")
             }
