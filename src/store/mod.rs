@@ -11,9 +11,11 @@ mod sql;
 mod sync;
 mod types;
 mod usage;
+mod vaults;
 
 pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
 pub use usage::UsageRow;
+pub use vaults::WrappedKeyRef;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
