@@ -16,13 +16,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use openk_server::api::types::{
-    AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateShareRequest,
-    CreateVaultRequest, DeviceResponse, IdentityLookup, IdentityRequest, IdentityResponse,
-    LogEntry, LoginRequest, MemberResponse, MembershipRequest, OpenShareResponse, PreloginRequest,
-    PreloginResponse, Problem, PushRequest, PushResponse, PutUsageRequest, PutUsageResponse,
-    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, ShareResponse,
-    SharedVaultResponse, TokenResponse, UpdateVaultRequest, UsagePage, VaultKeyResponse,
-    VaultResponse,
+    AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse,
+    IdentityLookup, IdentityRequest, IdentityResponse, LogEntry, LoginRequest, MemberResponse,
+    MembershipRequest, PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse,
+    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, SharedVaultResponse,
+    TokenResponse, UpdateVaultRequest, VaultKeyResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -236,6 +234,10 @@ impl std::fmt::Debug for Client {
 }
 
 pub use super::events::EventStream;
+
+// More routes' calls, each group in its own file.
+mod shares;
+mod usage;
 use super::tls;
 
 /// Normalises a server URL: scheme required, no trailing slash.
@@ -616,27 +618,6 @@ impl Client {
             .map(|_| ())
     }
 
-    pub async fn create_share(&self, req: &CreateShareRequest) -> Result<ShareResponse, SyncError> {
-        self.expect(Method::POST, "/v1/shares", Some(req)).await
-    }
-
-    pub async fn shares(&self) -> Result<Vec<ShareResponse>, SyncError> {
-        self.expect::<(), _>(Method::GET, "/v1/shares", None).await
-    }
-
-    pub async fn revoke_share(&self, id: &str) -> Result<(), SyncError> {
-        self.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/shares/{id}"), None)
-            .await
-            .map(|_| ())
-    }
-
-    /// Opens a share link (no account: a client without a token); counts
-    /// one view on the server.
-    pub async fn open_share(&self, id: &str) -> Result<OpenShareResponse, SyncError> {
-        self.expect::<(), _>(Method::POST, &format!("/v1/shares/{id}/open"), None)
-            .await
-    }
-
     pub async fn vaults(&self) -> Result<Vec<VaultResponse>, SyncError> {
         self.expect::<(), _>(Method::GET, "/v1/vaults", None).await
     }
@@ -720,24 +701,6 @@ impl Client {
             Box::pin(res.bytes_stream()),
             self.base.clone(),
         ))
-    }
-
-    /// Stores this device's sealed usage counters.
-    pub async fn put_usage(&self, blob: &[u8]) -> Result<PutUsageResponse, SyncError> {
-        self.expect(
-            Method::PUT,
-            "/v1/usage",
-            Some(&PutUsageRequest {
-                blob: openk_server::api::types::B64(blob.to_vec()),
-            }),
-        )
-        .await
-    }
-
-    /// The account's devices' usage counters uploaded after revision `since`.
-    pub async fn usage(&self, since: i64) -> Result<UsagePage, SyncError> {
-        self.expect::<(), _>(Method::GET, &format!("/v1/usage?since={since}"), None)
-            .await
     }
 
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEvent>, SyncError> {
