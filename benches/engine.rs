@@ -1,5 +1,5 @@
 //! Engine benchmark: bulk add, open, `ls`, search (fresh and as-you-type),
-//! `show`, peak memory and KDF cost, for vaults of 1k, 10k and 100k items,
+//! `show`, recording a use and `ls` by use, peak memory and KDF cost, for vaults of 1k, 10k and 100k items,
 //! measured through the engine API only.
 //!
 //! ```text
@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use openk::engine::search::Query;
-use openk::engine::{ItemDraft, Session};
+use openk::engine::{ItemDraft, ListOrder, Session};
 use openk::engine::{KdfParams, kdf};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -521,6 +521,28 @@ async fn measure(dir: &Path, n: usize) -> Json {
         show.push(m);
     }
 
+    // Usage: recording a use (`get`, `copy`), reading every count, and
+    // `ls --sort used`.
+    let mut record = Series::default();
+    for id in picks.ids.iter().take(SHOW_SAMPLES) {
+        let p = Probe::start();
+        vault.record_use(*id).await;
+        record.push(p.stop(overhead));
+    }
+    let p = Probe::start();
+    let used = black_box(vault.usage().await.expect("Vault::usage").len());
+    let usage_read = p.stop(overhead);
+    let mut ls_used = Series::default();
+    for _ in 0..3 {
+        let p = Probe::start();
+        let (rows, _) = vault
+            .list_by(&Query::default(), ListOrder::Used)
+            .await
+            .expect("Vault::list_by");
+        black_box(rows.len());
+        ls_used.push(p.stop(overhead));
+    }
+
     let hwm = proc_status_mb("VmHWM");
     let rss_end = proc_status_mb("VmRSS");
     vault.close().await;
@@ -547,6 +569,10 @@ async fn measure(dir: &Path, n: usize) -> Json {
             "slowest": slowest_key.json(),
         },
         "show": show.json(),
+        "record_use": record.json(),
+        "usage_read": meas_json(usage_read),
+        "usage_items": used,
+        "ls_by_use": ls_used.json(),
         "rss_before_open_mb": rss_before,
         "rss_after_open_mb": rss_open,
         "rss_after_index_mb": rss_index,
@@ -853,6 +879,16 @@ fn render(
             m("/search_typing/slowest/cpu_ms"),
             r["measure"]["search_typing"]["slowest"]["query"],
             r["measure"]["search_typing"]["slowest"]["hits"],
+        );
+        let _ = writeln!(
+            s,
+            "           usage: record a use p50/p99 {} ms (CPU {}); read {:.0} items' counts {:.2} ms; \
+             ls by use p50 {:.2} ms",
+            pair(r, "/measure/record_use/wall"),
+            pair(r, "/measure/record_use/cpu"),
+            m("/usage_items"),
+            m("/usage_read/wall_ms"),
+            m("/ls_by_use/wall/p50_ms"),
         );
     }
 
