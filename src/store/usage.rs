@@ -41,17 +41,49 @@ impl Store {
     /// Adds one sealed use event; returns its sequence number (ever
     /// increasing, never reused).
     ///
+    /// The commit does not wait for the disk (`synchronous = NORMAL` for
+    /// this one transaction; the connection is put back to `FULL` after):
+    /// a use is not worth an fsync on every `openk get`. A power cut right
+    /// after it may lose the use; WAL mode keeps the database whole either
+    /// way, and the checkpoint when the vault closes writes it through.
+    ///
     /// # Errors
     /// [`super::StoreError::ReadOnly`]; database errors.
     pub async fn add_usage_event(&self, sealed: &[u8]) -> Result<i64> {
-        let mut tx = self.write().await?;
-        let seq = sqlx::query("INSERT INTO usage_events (sealed) VALUES (?)")
-            .bind(sealed)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
-        tx.commit().await?;
-        Ok(seq)
+        if let Some(dir) = &self.read_only {
+            return Err(super::StoreError::ReadOnly(dir.clone()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        let added = async {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let inserted = sqlx::query("INSERT INTO usage_events (sealed) VALUES (?)")
+                .bind(sealed)
+                .execute(&mut *conn)
+                .await;
+            match inserted {
+                Ok(done) => {
+                    sqlx::query("COMMIT").execute(&mut *conn).await?;
+                    Ok(done.last_insert_rowid())
+                }
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        if sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+            .is_err()
+        {
+            // Never hand out a connection that commits without syncing.
+            conn.close_on_drop();
+        }
+        Ok(added?)
     }
 
     /// Every device's counters and the events not folded in yet, from one
@@ -254,6 +286,18 @@ mod tests {
         );
         // Sequence numbers are never reused.
         assert!(store.add_usage_event(b"e3").await.expect("event") > second);
+    }
+
+    #[tokio::test]
+    async fn a_use_leaves_the_connection_syncing_every_commit() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = Store::open(tmp.path(), true).await.expect("store");
+        store.add_usage_event(b"e").await.expect("event");
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pragma");
+        assert_eq!(level, 2, "FULL again after the use");
     }
 
     #[tokio::test]
