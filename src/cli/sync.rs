@@ -293,6 +293,19 @@ async fn watch(g: &Global, vault: &mut Session) -> CliResult {
             eprintln!("openk: {text}");
         }
     };
+    // Only what went wrong with the usage counters is worth a line.
+    let say_usage = |u: &UsageReport| {
+        if u.refused.is_empty() && u.problem.is_none() {
+            return;
+        }
+        if g.json {
+            say(json!({ "event": "usage", "usage": u }).to_string());
+        } else {
+            for line in usage_lines(u).lines() {
+                say(line.to_owned());
+            }
+        }
+    };
     let mut backoff = Duration::from_secs(1);
     let mut synced_once = false;
     loop {
@@ -307,6 +320,7 @@ async fn watch(g: &Global, vault: &mut Session) -> CliResult {
                             vault_line(v).trim_end().to_owned()
                         });
                     }
+                    say_usage(&r.usage);
                 }
                 Err(e @ (Error::Unreachable(_) | Error::NotAnswering(_))) => {
                     say(errors::message(&e))
@@ -345,6 +359,7 @@ async fn watch(g: &Global, vault: &mut Session) -> CliResult {
                                             vault_line(v).trim_end().to_owned()
                                         });
                                     }
+                                    say_usage(&r.usage);
                                 }
                                 Err(
                                     e @ (Error::Unreachable(_)
