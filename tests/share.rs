@@ -88,9 +88,11 @@ fn share_link_open_ls_revoke_and_errors() {
     let ls = env.json(&["share", "ls"]);
     assert_eq!(ls[0]["id"], id_of(&link), "{ls}");
     assert_eq!(ls[0]["views_left"], 2, "{ls}");
+    // This device made it: it names the item (the server never knows it).
+    assert_eq!(ls[0]["item"], "GitHub", "{ls}");
     let table = env.run(&["share", "ls"]);
     assert!(
-        table.contains("VIEWS LEFT") && table.contains(&id_of(&link)),
+        table.contains("VIEWS LEFT") && table.contains(&id_of(&link)) && table.contains("GitHub"),
         "{table}"
     );
 

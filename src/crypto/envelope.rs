@@ -133,6 +133,13 @@ impl Aad {
         Self::text(format!("openk/v1/shares|{account_id}"))
     }
 
+    /// The share links this device made (their item and URL, which holds
+    /// the link's key), sealed with the account key.
+    #[must_use]
+    pub fn share_links(account_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/share-links|{account_id}"))
+    }
+
     /// This device's key (its login proof to the server), sealed with the
     /// account key.
     #[must_use]

@@ -134,10 +134,14 @@ impl Session {
         }))
     }
 
-    /// Adds the vaults (and their keys) another handle stored meanwhile.
+    /// Adds the vaults (and their keys) another handle stored meanwhile,
+    /// and takes the names another handle gave them (a rename).
     async fn reload_vaults(&mut self) -> Result<()> {
         for v in self.store.vaults().await? {
-            if self.vaults.iter().any(|k| k.id == v.id) {
+            if let Some(known) = self.vaults.iter_mut().find(|k| k.id == v.id) {
+                if let Some(name) = known.name_in(&v.meta) {
+                    known.name = name;
+                }
                 continue;
             }
             let keyed = Vault::open(&self.account_key, self.header.account_id, &v)?;

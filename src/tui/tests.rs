@@ -27,6 +27,8 @@ use crate::engine::model::{Field, FieldKind, ItemKind, label, now_millis};
 use crate::engine::test_fixtures::login;
 use crate::engine::{ItemDraft, KdfParams, SecretString, Session};
 
+mod share;
+
 const PASSWORD: &str = "correct horse battery staple";
 
 /// The code the engine computes for the test's TOTP seed at `unix_seconds`.
@@ -855,6 +857,8 @@ async fn devices_pane_says_local_only_plainly() {
     let text = h.screen(80, 24, &[]);
     assert!(text.contains("Local only"), "{text}");
     insta::assert_snapshot!("devices_pane_local_only", text);
+    h.press(code(KeyCode::Tab)).await;
+    assert_eq!(h.app.pane, super::panes::share::TO);
     h.press(code(KeyCode::Tab)).await;
     assert_eq!(h.app.pane, vault::TO);
 }

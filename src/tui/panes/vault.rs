@@ -296,6 +296,7 @@ impl VaultPane {
                     app.send(Request::Job(update(id, Some(base), patch)));
                 }
             }
+            Action::ShareLink => super::share::open_link_form(app, self.share_target()),
             Action::Sort => {
                 self.sort = match self.sort {
                     Sort::Name => Sort::Changed,
@@ -311,6 +312,23 @@ impl VaultPane {
             _ => return false,
         }
         true
+    }
+
+    /// The item a share link would hold: the selected one (not in the
+    /// trash), its name, and its field labels when its details are read
+    /// (never the values).
+    pub(crate) fn share_target(&self) -> Option<(Uuid, String, Vec<String>)> {
+        let e = self
+            .selected_id()
+            .and_then(|id| self.entry(id))
+            .filter(|e| e.overview.trashed_at.is_none())?;
+        let labels = self
+            .detail
+            .as_ref()
+            .filter(|d| d.r.id == e.r.id)
+            .map(|d| d.details.fields.iter().map(|f| f.label.clone()).collect())
+            .unwrap_or_default();
+        Some((e.r.id, e.overview.name.clone(), labels))
     }
 
     /// Shows the item with this id (a search hit): in the trash filter
