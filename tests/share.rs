@@ -324,6 +324,19 @@ fn the_link_key_never_reaches_the_server() {
             "the server log holds {needle:?}"
         );
     }
+    // The device that made it keeps the link to copy again, sealed with
+    // the account key: not one of its files holds the key in the clear.
+    for file in env.vault_files() {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        for needle in [
+            key.as_slice(),
+            key_text.as_bytes(),
+            key_std.as_bytes(),
+            key_hex.as_bytes(),
+        ] {
+            assert!(!has(&bytes, needle), "{} holds {needle:?}", file.display());
+        }
+    }
 }
 
 /// The browser for the page test: `OPENK_TEST_CHROMIUM` names it (`.ci/run`

@@ -508,7 +508,7 @@ impl SharePane {
                     crate::text::line(&name)
                 ));
             }
-            Done::Url(Some(url)) => copy(app, &url, "The share link"),
+            Done::Url(Some(url)) => copy(app, &url.0, "The share link"),
             Done::Url(None) => app.warn(
                 "This link was made on another device: its URL (which holds the key) is only \
                  there; d revokes it",

@@ -8,17 +8,15 @@
 use std::collections::HashMap;
 
 use crossterm::event::KeyCode;
-use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::{Harness, PASSWORD, Server, code, ctrl, key, point_at, register, silent_server};
-use crate::crypto::{AccountKeyPair, PublicKeys};
 use crate::engine::contacts::{Contact, Trust};
 use crate::engine::members::Role;
 use crate::engine::remote::share::ShareInfo;
 use crate::engine::shared_vaults::{Invitation, MemberView, SharedInfo, VaultInfo};
 use crate::engine::sync::SyncOptions;
-use crate::engine::test_fixtures::login;
+use crate::engine::test_fixtures::{fixed_contact, fixed_fingerprint, login, swap_identity};
 use crate::engine::{SecretString, Session};
 use crate::tui::app::Popup;
 use crate::tui::panes::Pane as _;
@@ -35,23 +33,8 @@ fn id(n: u128) -> Uuid {
     Uuid::from_u128(n)
 }
 
-fn keys(n: u8) -> PublicKeys {
-    PublicKeys {
-        x25519: [n; 32],
-        ed25519: [n ^ 0x5a; 32],
-    }
-}
-
 fn contact(email: &str, n: u8, trust: Trust) -> Contact {
-    let k = keys(n);
-    Contact {
-        email: email.into(),
-        account_id: id(100 + u128::from(n)),
-        key_version: 1,
-        fingerprint: k.fingerprint(),
-        trust,
-        keys: k,
-    }
+    fixed_contact(email, id(100 + u128::from(n)), n, trust)
 }
 
 fn member(email: &str, n: u8, role: Role, trust: &str, status: &str) -> MemberView {
@@ -59,7 +42,7 @@ fn member(email: &str, n: u8, role: Role, trust: &str, status: &str) -> MemberVi
         email: email.into(),
         account_id: id(100 + u128::from(n)),
         role,
-        fingerprint: keys(n).fingerprint(),
+        fingerprint: fixed_fingerprint(n),
         trust: trust.into(),
         status: status.into(),
     }
@@ -134,7 +117,7 @@ fn world() -> Update {
                 contact("ana@example.org", 2, Trust::Pinned),
                 contact("ben@example.org", 3, Trust::Verified),
             ],
-            fingerprint: keys(1).fingerprint(),
+            fingerprint: fixed_fingerprint(1),
         }),
         remote: Some(Remote {
             invitations: Ok(vec![Invitation {
@@ -373,7 +356,7 @@ async fn share_pane_popup_snapshots() {
         Some(Popup::Fingerprint(Check::Invite { .. }))
     ));
     let text = h.screen(100, 30, &[]);
-    assert!(text.contains(&keys(3).fingerprint()), "{text}");
+    assert!(text.contains(&fixed_fingerprint(3)), "{text}");
     insta::assert_snapshot!("share_invite_fingerprint", text);
     h.press(key('n')).await;
     assert!(h.app.popups.is_empty());
@@ -391,7 +374,7 @@ async fn share_pane_popup_snapshots() {
             "eve@example.org",
             6,
             Trust::Changed {
-                pinned: keys(5).fingerprint(),
+                pinned: fixed_fingerprint(5),
             },
         )),
     );
@@ -402,8 +385,8 @@ async fn share_pane_popup_snapshots() {
     let text = h.screen(100, 30, &[]);
     assert!(
         text.contains("CHANGED")
-            && text.contains(&keys(5).fingerprint())
-            && text.contains(&keys(6).fingerprint()),
+            && text.contains(&fixed_fingerprint(5))
+            && text.contains(&fixed_fingerprint(6)),
         "{text}"
     );
     insta::assert_snapshot!("share_key_changed", text);
@@ -675,40 +658,6 @@ async fn invite_with_the_fingerprint_shown_then_change_the_role() {
     );
 }
 
-/// The server hands out other keys for Ben (as a server that substitutes
-/// keys would): they are re-signed with a key pair of its own.
-async fn swap_keys(db: &std::path::Path, email: &str) -> String {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(db)
-        .busy_timeout(std::time::Duration::from_secs(10));
-    let pool = sqlx::SqlitePool::connect_with(opts)
-        .await
-        .expect("server db");
-    let row = sqlx::query("SELECT id, client_id FROM accounts WHERE email = ?")
-        .bind(email)
-        .fetch_one(&pool)
-        .await
-        .expect("account");
-    let account: String = row.get("id");
-    let client_id = Uuid::parse_str(&row.get::<String, _>("client_id")).expect("uuid");
-    let evil = AccountKeyPair::generate();
-    let k = evil.public();
-    sqlx::query("UPDATE accounts SET public_x25519 = ?, public_ed25519 = ? WHERE id = ?")
-        .bind(k.x25519.as_slice())
-        .bind(k.ed25519.as_slice())
-        .bind(&account)
-        .execute(&pool)
-        .await
-        .expect("swap");
-    sqlx::query("UPDATE identities SET signature = ? WHERE account_id = ?")
-        .bind(evil.sign_identity(client_id, email, 1).as_slice())
-        .bind(&account)
-        .execute(&pool)
-        .await
-        .expect("re-sign");
-    k.fingerprint()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_key_blocks_sharing_until_its_fingerprint_is_confirmed() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -731,7 +680,7 @@ async fn a_changed_key_blocks_sharing_until_its_fingerprint_is_confirmed() {
         me.close().await;
         team
     };
-    let new_fp = swap_keys(&db, "ben@example.org").await;
+    let new_fp = swap_identity(&db, "ben@example.org").await;
 
     open_share(&mut h).await;
     select(&mut h, &Key::Vault(team)).await;
@@ -939,7 +888,7 @@ async fn share_popups_clear_only_their_area_and_the_palette_runs_the_actions() {
             "eve@example.org",
             6,
             Trust::Changed {
-                pinned: keys(5).fingerprint(),
+                pinned: fixed_fingerprint(5),
             },
         )),
         then: None,

@@ -84,7 +84,16 @@ pub enum Done {
         name: String,
     },
     /// A link's URL to copy (`None`: made on another device).
-    Url(Option<Zeroizing<String>>),
+    Url(Option<LinkUrl>),
+}
+
+/// A link's URL: it holds the link's key, so `Debug` leaves it out.
+pub struct LinkUrl(pub Zeroizing<String>);
+
+impl std::fmt::Debug for LinkUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkUrl([redacted: holds the key])")
+    }
 }
 
 /// A job's answer: what it did, and the lists after it (`None`: not read).
@@ -422,7 +431,7 @@ pub fn url(id: String) -> Job {
         Box::pin(async move {
             Ok(match v.share_url(&id).await {
                 Ok(url) => Update {
-                    done: Some(Done::Url(url)),
+                    done: Some(Done::Url(url.map(LinkUrl))),
                     ..Update::default()
                 },
                 Err(e) => failed(v, &e),
