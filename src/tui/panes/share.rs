@@ -676,7 +676,7 @@ impl SharePane {
             ),
             None => app.warn(format!(
                 "v verifies a member's fingerprint: {} to the members, select one, then v",
-                app.keymap.first_key(Action::Right)
+                app.keymap.first_key(Action::NextPane)
             )),
         }
     }
