@@ -185,7 +185,7 @@ impl Action {
             Self::Reveal => "reveal / hide a field",
             Self::Edit => "edit item · rename · role",
             Self::New => "new item / vault (share)",
-            Self::Delete => "trash · revoke · decline",
+            Self::Delete => "trash · revoke · remove",
             Self::Restore => "restore from trash",
             Self::History => "item history",
             Self::Favorite => "toggle favourite",

@@ -226,6 +226,7 @@ impl Pane for SharePane {
             (Focus::Members, _) => vec![
                 (k(Action::Edit), "role"),
                 (k(Action::Verify), "verify"),
+                (k(Action::Delete), "remove"),
                 (k(Action::Invite), "invite"),
                 (k(Action::Back), "back"),
             ],
@@ -234,8 +235,14 @@ impl Pane for SharePane {
                 if self.selected_members().is_some_and(|m| !m.is_empty()) {
                     out.push((k(Action::NextPane), "members"));
                 }
+                out.push((k(Action::Edit), "rename"));
+                if self
+                    .selected_vault()
+                    .is_some_and(|v| v.shared.as_ref().is_some_and(|s| !s.mine))
+                {
+                    out.push((k(Action::Delete), "leave"));
+                }
                 out.extend([
-                    (k(Action::Edit), "rename"),
                     (k(Action::New), "new vault"),
                     (k(Action::ShareLink), "link item"),
                 ]);
@@ -307,6 +314,14 @@ impl SharePane {
     #[must_use]
     pub fn vault(&self, id: Uuid) -> Option<&VaultInfo> {
         self.local.as_ref()?.vaults.iter().find(|v| v.id == id)
+    }
+
+    /// The vault selected in the list, if a vault is.
+    fn selected_vault(&self) -> Option<&VaultInfo> {
+        match self.selected()? {
+            Key::Vault(id) => self.vault(id),
+            _ => None,
+        }
     }
 
     /// The invitations, when the server gave them.
@@ -601,7 +616,54 @@ impl SharePane {
                 app.popups
                     .push(Popup::Confirm(Confirmable::RevokeLink { id, item }));
             }
+            Some(Key::Vault(id)) => self.remove_or_leave(app, id),
             _ => app.warn("d revokes a share link or declines an invitation: select one"),
+        }
+    }
+
+    /// `d` on a vault: remove the member selected (a manager), or leave a
+    /// vault shared with this account.
+    fn remove_or_leave(&self, app: &mut App, id: Uuid) {
+        let Some(v) = self.vault(id) else { return };
+        let name = v.name.clone();
+        let Some(s) = &v.shared else {
+            return app.warn(
+                "d on a vault leaves one shared with you, or (on a member) removes them; this \
+                 one is yours alone",
+            );
+        };
+        let owner = crate::text::line(&s.owner_email).into_owned();
+        match self.selected_member() {
+            Some(m) if m.trust == "you" && s.mine => {
+                app.warn("You own this vault: its owner does not leave it");
+            }
+            Some(m) if m.trust == "you" => app.warn(format!(
+                "To leave {name:?}, go back to the list ({}) and press d there",
+                app.keymap.first_key(Action::Back)
+            )),
+            Some(_) if !Self::manages(v) => app.warn(format!(
+                "Only the managers of {name:?} remove members; you are {}",
+                s.role.as_str()
+            )),
+            Some(m) if m.email == s.owner_email => {
+                app.warn(format!(
+                    "{owner} owns {name:?}: its owner cannot be removed"
+                ));
+            }
+            Some(m) => app.popups.push(Popup::Confirm(Confirmable::RemoveMember {
+                vault: id,
+                name,
+                email: crate::text::line(&m.email).into_owned(),
+            })),
+            None if s.mine => app.warn(format!(
+                "You own {name:?}: {} to its members, then d removes one",
+                app.keymap.first_key(Action::NextPane)
+            )),
+            None => app.popups.push(Popup::Confirm(Confirmable::Leave {
+                vault: id,
+                name,
+                owner,
+            })),
         }
     }
 

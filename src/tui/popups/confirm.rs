@@ -48,6 +48,18 @@ pub enum Confirmable {
         id: String,
         item: Option<String>,
     },
+    /// Take a member out of a shared vault (its key is rotated).
+    RemoveMember {
+        vault: Uuid,
+        name: String,
+        email: String,
+    },
+    /// Leave a vault another account shares with this one.
+    Leave {
+        vault: Uuid,
+        name: String,
+        owner: String,
+    },
 }
 
 impl PopupView for Confirmable {
@@ -81,6 +93,16 @@ impl PopupView for Confirmable {
                 Confirmable::RevokeLink { id, .. } => {
                     share::start(app, "Revoking the link", share::revoke(id));
                 }
+                Confirmable::RemoveMember { vault, name, email } => share::start(
+                    app,
+                    "Removing them: a new vault key, every item key re-wrapped",
+                    share::remove_member(vault, name, email),
+                ),
+                Confirmable::Leave { vault, name, .. } => share::start(
+                    app,
+                    "Leaving: syncing your changes first",
+                    share::leave(vault, name),
+                ),
             },
             KeyCode::Char('n' | 'N') | KeyCode::Esc => app.say("Cancelled"),
             _ => app.popups.push(Popup::Confirm(self)),
@@ -118,6 +140,20 @@ impl PopupView for Confirmable {
                         Role::Editor => "also adds and changes items",
                         Role::Manager => "also invites members and changes roles",
                     }
+                ),
+            ),
+            Confirmable::RemoveMember { name, email, .. } => (
+                "Remove the member?",
+                format!(
+                    "Remove {email} from {name:?}? The vault gets a new key, sealed to the others \
+                     only: {email} keeps what they already had, and can read nothing written after."
+                ),
+            ),
+            Confirmable::Leave { name, owner, .. } => (
+                "Leave the vault?",
+                format!(
+                    "Leave {name:?}, shared by {owner}? Your changes are synced first, then its \
+                     items leave this device; {owner} must invite you again to come back."
                 ),
             ),
             Confirmable::RevokeLink { id, item } => (

@@ -429,11 +429,37 @@ async fn share_pane_popup_snapshots() {
     insta::assert_snapshot!("share_revoke_confirm", h.screen(100, 30, &[]));
     h.press(key('n')).await;
 
-    // A viewer or editor of someone else's vault does not manage it.
+    // A viewer or editor of someone else's vault does not manage it, and
+    // leaves it after a question.
     select(&mut h, &Key::Vault(id(3))).await;
     h.press(key('i')).await;
     assert!(h.app.popups.is_empty());
     assert!(message(&h).contains("Only the managers"), "{}", message(&h));
+    h.press(code(KeyCode::Tab)).await;
+    h.press(key('d')).await;
+    assert!(h.app.popups.is_empty());
+    assert!(message(&h).contains("Only the managers"), "{}", message(&h));
+    h.press(code(KeyCode::Esc)).await;
+    h.press(key('d')).await;
+    insta::assert_snapshot!("share_leave_confirm", h.screen(100, 30, &[]));
+    h.press(key('n')).await;
+
+    // A manager removes a member after a question.
+    select(&mut h, &Key::Vault(id(2))).await;
+    h.press(code(KeyCode::Tab)).await;
+    h.press(key('d')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("Remove ben@example.org from \"Team\"?"),
+        "{text}"
+    );
+    insta::assert_snapshot!("share_remove_confirm", text);
+    h.press(key('n')).await;
+    h.press(code(KeyCode::Esc)).await;
+    // Its owner does not leave it.
+    h.press(key('d')).await;
+    assert!(h.app.popups.is_empty());
+    assert!(message(&h).contains("You own"), "{}", message(&h));
 
     // New vault.
     h.press(key('n')).await;
@@ -916,4 +942,160 @@ async fn share_popups_clear_only_their_area_and_the_palette_runs_the_actions() {
     h.keys("share pane").await;
     h.press(code(KeyCode::Enter)).await;
     assert_eq!(h.app.pane, share::TO);
+}
+
+/// The harness's own session (another handle on its vault directory).
+async fn me(h: &Harness) -> Session {
+    Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock")
+}
+
+/// Selects the member with this email in the selected vault's members.
+async fn select_member(h: &mut Harness, email: &str) {
+    if pane(h).focus != Focus::Members {
+        h.press(code(KeyCode::Tab)).await;
+    }
+    h.press(code(KeyCode::Home)).await;
+    for _ in 0..10 {
+        if pane(h).selected_member().map(|m| m.email.as_str()) == Some(email) {
+            return;
+        }
+        h.press(key('j')).await;
+    }
+    panic!("{email} is not listed:\n{}", h.screen(100, 30, &[]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_a_member_and_keep_working_under_the_new_key() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    register(&h, &server.url).await;
+    let mut ben = account(&h._tmp.path().join("ben"), &server.url, "ben@example.org").await;
+    let (team, item) = {
+        let mut me = me(&h).await;
+        let team = me.create_vault("Team").await.expect("create");
+        let item = me
+            .add_to(team, login("Deploy key", "ci", "deploy-pass"))
+            .await
+            .expect("add")
+            .r
+            .id;
+        me.invite(
+            team,
+            "ben@example.org",
+            Role::Viewer,
+            Some(&ben.fingerprint()),
+        )
+        .await
+        .expect("invite");
+        me.close().await;
+        (team, item)
+    };
+    ben.accept(team).await.expect("accept");
+    ben.sync(&SyncOptions::default()).await.expect("sync");
+    assert!(ben.item(item).await.is_ok(), "Ben reads the vault");
+
+    open_share(&mut h).await;
+    select(&mut h, &Key::Vault(team)).await;
+    // Not the owner, not yourself.
+    select_member(&mut h, "tui@example.org").await;
+    h.press(key('d')).await;
+    assert!(h.app.popups.is_empty());
+    assert!(
+        message(&h).contains("its owner does not leave"),
+        "{}",
+        message(&h)
+    );
+    select_member(&mut h, "ben@example.org").await;
+    h.press(key('d')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("Remove ben@example.org from \"Team\"?"),
+        "{text}"
+    );
+    h.press(key('y')).await;
+    wait_idle(&mut h).await;
+    assert!(
+        message(&h).contains("Removed ben@example.org"),
+        "{}",
+        message(&h)
+    );
+    let members: Vec<String> = match pane(&h).members_of(team) {
+        Some(Ok(m)) => m.iter().map(|m| m.email.clone()).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(members, ["tui@example.org"]);
+
+    // The rotation ran on the network job's handle; the worker's handle
+    // took the new key from the store too: the item still opens and copies.
+    h.press(key('1')).await;
+    while h.app.selected_id() != Some(item) {
+        h.press(key('j')).await;
+    }
+    h.press(key('c')).await;
+    assert_eq!(h.last_copy(), "deploy-pass");
+    // Ben keeps nothing of it: the server no longer shares it with him.
+    ben.sync(&SyncOptions::default()).await.expect("sync");
+    assert!(
+        !ben.vault_list()
+            .await
+            .expect("vaults")
+            .iter()
+            .any(|v| v.id == team),
+        "Ben still has the vault"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leave_a_vault_shared_with_you() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    register(&h, &server.url).await;
+    let mut ana = account(&h._tmp.path().join("ana"), &server.url, "ana@example.org").await;
+    let team = ana.create_vault("Team").await.expect("create");
+    ana.add_to(team, login("Deploy key", "ci", "deploy-pass"))
+        .await
+        .expect("add");
+    ana.sync(&SyncOptions::default()).await.expect("sync");
+    ana.invite(team, "tui@example.org", Role::Editor, None)
+        .await
+        .expect("invite");
+    {
+        let mut me = me(&h).await;
+        me.accept(team).await.expect("accept");
+        me.sync(&SyncOptions::default()).await.expect("sync");
+        me.close().await;
+    }
+    open_share(&mut h).await;
+    assert!(
+        h.app
+            .vault()
+            .entries
+            .iter()
+            .any(|e| e.overview.name == "Deploy key")
+    );
+    select(&mut h, &Key::Vault(team)).await;
+    h.press(key('d')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("Leave \"Team\", shared by ana@example.org?"),
+        "{text}"
+    );
+    h.press(key('y')).await;
+    wait_idle(&mut h).await;
+    assert!(message(&h).contains("Left \"Team\""), "{}", message(&h));
+    assert!(pane(&h).vault(team).is_none(), "still listed");
+    h.wait_until("its items gone", |a| {
+        !a.vault()
+            .entries
+            .iter()
+            .any(|e| e.overview.name == "Deploy key")
+    })
+    .await;
+    let members = ana.members(team).await.expect("members");
+    assert!(
+        !members.iter().any(|m| m.email == "tui@example.org"),
+        "{members:?}"
+    );
 }

@@ -339,6 +339,48 @@ pub fn set_role(to: InviteTo, email: String) -> Job {
     })
 }
 
+/// Removes a member from a shared vault, rotating its key.
+#[must_use]
+pub fn remove_member(vault: Uuid, name: String, email: String) -> Job {
+    change("share-remove", move |v| {
+        Box::pin(async move {
+            match v.remove_member(vault, &email).await {
+                Ok(()) => {
+                    let done = Done::Said(format!(
+                        "Removed {email} from {name:?}: the vault has a new key, which they do \
+                         not have"
+                    ));
+                    after(v, done).await
+                }
+                Err(e) => failed(v, &e),
+            }
+        })
+    })
+}
+
+/// Leaves a vault another account shares with this one.
+#[must_use]
+pub fn leave(vault: Uuid, name: String) -> Job {
+    change("share-leave", move |v| {
+        Box::pin(async move {
+            match v.leave_vault(vault).await {
+                Ok(left) => {
+                    let kept = if left.kept.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; your unsynced edits of {} are now in your personal vault",
+                            left.kept.join(", ")
+                        )
+                    };
+                    after(v, Done::Said(format!("Left {name:?}{kept}"))).await
+                }
+                Err(e) => failed(v, &e),
+            }
+        })
+    })
+}
+
 /// Creates a vault here (the next sync puts it on the server).
 #[must_use]
 pub fn create_vault(name: String) -> Job {
