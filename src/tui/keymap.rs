@@ -187,7 +187,7 @@ impl Action {
             Self::New => "new item / vault (share)",
             Self::Delete => "trash · revoke · remove",
             Self::Restore => "restore from trash",
-            Self::History => "item history",
+            Self::History => "item history · activity",
             Self::Favorite => "toggle favourite",
             Self::Sort => "sort: name / last change",
             Self::Sync => "sync now",

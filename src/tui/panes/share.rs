@@ -18,6 +18,7 @@ use ratatui::layout::{Position, Rect};
 use uuid::Uuid;
 
 use super::{Pane, Tab, step};
+use crate::engine::activity::Activity;
 use crate::engine::members::Role;
 use crate::engine::remote::share::ShareInfo;
 use crate::engine::shared_vaults::{Invitation, MemberView, VaultInfo};
@@ -91,6 +92,10 @@ pub struct SharePane {
     pub working: Option<&'static str>,
     /// `Esc` stopped the wait before the server answered.
     pub stopped: bool,
+    /// A vault's activity log, shown in its details instead of the
+    /// members (`H`), and the first line on screen.
+    pub activity: Option<(Uuid, Result<Vec<Activity>, String>)>,
+    pub activity_top: usize,
     /// Select this once the lists have it (a vault or link just made).
     pending: Option<Key>,
     /// The first list row on screen, and where the list was drawn.
@@ -111,7 +116,9 @@ impl Pane for SharePane {
         let members = self.focus == Focus::Members;
         match a {
             Action::Right | Action::NextPane if !members => {
-                if self.selected_members().is_some_and(|m| !m.is_empty()) {
+                if self.selected_members().is_some_and(|m| !m.is_empty())
+                    || self.shown_activity().is_some()
+                {
                     self.focus = Focus::Members;
                     self.member_sel = 0;
                 } else if a == Action::NextPane {
@@ -138,6 +145,7 @@ impl Pane for SharePane {
             Action::Edit => self.edit(app),
             Action::Invite => self.invite(app),
             Action::Verify => self.verify(app),
+            Action::History => self.toggle_activity(app),
             Action::ShareLink => {
                 let target = app.vault().share_target();
                 open_link_form(app, target);
@@ -223,6 +231,11 @@ impl Pane for SharePane {
     fn hints(&self, app: &App) -> Vec<(String, &'static str)> {
         let k = |a: Action| app.keymap.first_key(a);
         match (self.focus, self.selected()) {
+            (Focus::Members, _) if self.shown_activity().is_some() => vec![
+                (k(Action::History), "members"),
+                (k(Action::Down), "scroll"),
+                (k(Action::Back), "back"),
+            ],
             (Focus::Members, _) => vec![
                 (k(Action::Edit), "role"),
                 (k(Action::Verify), "verify"),
@@ -232,8 +245,16 @@ impl Pane for SharePane {
             ],
             (_, Some(Key::Vault(_))) => {
                 let mut out = vec![(k(Action::Invite), "invite")];
-                if self.selected_members().is_some_and(|m| !m.is_empty()) {
+                if self.shown_activity().is_some() {
+                    out.push((k(Action::NextPane), "activity"));
+                } else if self.selected_members().is_some_and(|m| !m.is_empty()) {
                     out.push((k(Action::NextPane), "members"));
+                }
+                if self
+                    .selected_vault()
+                    .is_some_and(|v| v.shared.is_some() && Self::manages(v))
+                {
+                    out.push((k(Action::History), "activity"));
                 }
                 out.push((k(Action::Edit), "rename"));
                 if self
@@ -316,6 +337,43 @@ impl SharePane {
         self.local.as_ref()?.vaults.iter().find(|v| v.id == id)
     }
 
+    /// The activity log shown for the selected vault, if it is read.
+    #[must_use]
+    pub fn shown_activity(&self) -> Option<&[Activity]> {
+        match (&self.activity, self.selected()) {
+            (Some((id, Ok(lines))), Some(Key::Vault(sel))) if *id == sel => Some(lines),
+            _ => None,
+        }
+    }
+
+    /// `H` on a shared vault: its activity log instead of its members, or
+    /// back to the members.
+    fn toggle_activity(&mut self, app: &mut App) {
+        let Some(v) = self.selected_vault() else {
+            return app.warn("H shows a shared vault's activity log: select the vault");
+        };
+        let id = v.id;
+        if self.activity.as_ref().is_some_and(|(a, _)| *a == id) {
+            self.activity = None;
+            self.focus = Focus::List;
+            return;
+        }
+        match &v.shared {
+            None => {
+                app.warn("A personal vault has no activity log: it starts when the vault is shared")
+            }
+            Some(_) if !Self::manages(v) => {
+                app.warn("Only the managers of a shared vault see its activity log");
+            }
+            Some(_) => {
+                if let Some(why) = needs_server(app) {
+                    return app.warn(why);
+                }
+                start(app, "Reading the activity log", activity(id));
+            }
+        }
+    }
+
     /// The vault selected in the list, if a vault is.
     fn selected_vault(&self) -> Option<&VaultInfo> {
         match self.selected()? {
@@ -359,7 +417,7 @@ impl SharePane {
     /// The member selected in the details (members focus only).
     #[must_use]
     pub fn selected_member(&self) -> Option<&MemberView> {
-        if self.focus != Focus::Members {
+        if self.focus != Focus::Members || self.shown_activity().is_some() {
             return None;
         }
         self.selected_members()?.get(self.member_sel)
@@ -445,6 +503,12 @@ impl SharePane {
     }
 
     fn move_by(&mut self, delta: i64) {
+        if let Some(n) = self.shown_activity().map(<[Activity]>::len)
+            && self.focus == Focus::Members
+        {
+            self.activity_top = step(self.activity_top, n, delta);
+            return;
+        }
         if self.focus == Focus::Members {
             let n = self.selected_members().map_or(0, <[MemberView]>::len);
             self.member_sel = step(self.member_sel, n, delta);
@@ -522,6 +586,13 @@ impl SharePane {
                     "Created the vault {:?}; {k} invites someone to it",
                     crate::text::line(&name)
                 ));
+            }
+            Done::Activity { vault, entries } => {
+                if let Err(e) = &entries {
+                    app.warn(e.clone());
+                }
+                self.activity = Some((vault, entries));
+                self.activity_top = 0;
             }
             Done::Url(Some(url)) => copy(app, &url.0, "The share link"),
             Done::Url(None) => app.warn(

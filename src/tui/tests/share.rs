@@ -11,6 +11,7 @@ use crossterm::event::KeyCode;
 use uuid::Uuid;
 
 use super::{Harness, PASSWORD, Server, code, ctrl, key, point_at, register, silent_server};
+use crate::engine::activity::Activity;
 use crate::engine::contacts::{Contact, Trust};
 use crate::engine::members::Role;
 use crate::engine::remote::share::ShareInfo;
@@ -281,6 +282,62 @@ async fn share_pane_snapshots_of_vaults_members_invitations_and_links() {
     h.press(code(KeyCode::Esc)).await;
     assert_eq!(pane(&h).focus, Focus::List);
     assert_eq!(h.app.pane, share::TO, "Esc left the members, not the pane");
+
+    // H: the activity log instead of the members (as the engine answers it).
+    h.press(key('H')).await;
+    // (The harness has no server: the job's offline answer said so.)
+    h.app.sync = SyncState::Synced;
+    let line = |at: i64, who: &str, what: &str, proof: &'static str| Activity {
+        at: T0_MS - at * 60_000,
+        who: who.into(),
+        what: what.into(),
+        item_id: None,
+        proof,
+    };
+    answer(
+        &mut h,
+        Update {
+            done: Some(Done::Activity {
+                vault: id(2),
+                entries: Ok(vec![
+                    line(
+                        5,
+                        "ben@example.org",
+                        "changed \"Deploy key\" (password)",
+                        "signed",
+                    ),
+                    line(90, "eve@example.org", "added \"Planted\"", "UNVERIFIED"),
+                    line(
+                        3000,
+                        "tui@example.org",
+                        "invited eve@example.org as viewer",
+                        "signed",
+                    ),
+                    line(4000, "tui@example.org", "shared the vault", "signed"),
+                ]),
+            }),
+            ..Update::default()
+        },
+    );
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("Activity (4, newest first)") && text.contains("⚠ UNVERIFIED"),
+        "{text}"
+    );
+    insta::assert_snapshot!("share_activity", text);
+    // Scrolled in the details; H goes back to the members.
+    h.press(code(KeyCode::Tab)).await;
+    h.press(key('j')).await;
+    assert_eq!(pane(&h).activity_top, 1);
+    assert!(pane(&h).selected_member().is_none());
+    h.press(key('H')).await;
+    assert!(h.screen(100, 30, &[]).contains("Members (3)"));
+    assert_eq!(pane(&h).focus, Focus::List);
+    // Ops is Ana's and we only edit it: no activity log for us.
+    select(&mut h, &Key::Vault(id(3))).await;
+    h.press(key('H')).await;
+    assert!(message(&h).contains("Only the managers"), "{}", message(&h));
+    h.app.message = None;
 
     select(&mut h, &Key::Vault(id(3))).await;
     let text = h.screen(100, 30, &[]);
@@ -665,6 +722,17 @@ async fn invite_with_the_fingerprint_shown_then_change_the_role() {
     wait_idle(&mut h).await;
     assert!(message(&h).contains("is now manager"), "{}", message(&h));
     assert!(h.screen(100, 30, &[]).contains("manager · invited"));
+    // The activity log says so, from the signed membership log.
+    h.press(code(KeyCode::Esc)).await;
+    h.press(key('H')).await;
+    wait_idle(&mut h).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("invited ben@example.org as editor")
+            && text.contains("made ben@example.org manager")
+            && text.contains("shared the vault"),
+        "{text}"
+    );
 
     let invites = ben.invitations().await.expect("invitations");
     assert_eq!(invites.len(), 1, "{invites:?}");

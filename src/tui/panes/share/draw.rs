@@ -9,13 +9,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Focus, Key, Row, Section, SharePane, needs_server};
+use crate::engine::activity::Activity;
 use crate::engine::contacts::Trust;
 use crate::engine::remote::share::ShareInfo;
 use crate::engine::shared_vaults::{Invitation, MemberView, VaultInfo};
 use crate::tui::app::App;
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{block, cells, spinner, truncate};
+use crate::tui::widgets::{ago, block, cells, spinner, truncate};
 
 pub(super) fn draw(p: &SharePane, f: &mut Frame, app: &App, area: Rect) {
     let left_w = (area.width * 2 / 5).max(30);
@@ -352,6 +353,12 @@ fn vault_lines(p: &SharePane, app: &App, v: &VaultInfo, width: usize) -> Vec<Lin
         }
     }
     out.push(Line::default());
+    if let Some((id, lines)) = &p.activity
+        && *id == v.id
+    {
+        out.extend(activity_lines(p, app, lines, width));
+        return out;
+    }
     let members = match p.members_of(v.id) {
         Some(Ok(m)) => m,
         Some(Err(e)) => {
@@ -394,6 +401,61 @@ fn vault_lines(p: &SharePane, app: &App, v: &VaultInfo, width: usize) -> Vec<Lin
                 k(Action::Verify)
             ),
             t.danger,
+        )));
+    }
+    out
+}
+
+/// The activity log, newest first, from the line the user scrolled to.
+fn activity_lines(
+    p: &SharePane,
+    app: &App,
+    lines: &Result<Vec<Activity>, String>,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let k = |a: Action| app.keymap.first_key(a);
+    let lines = match lines {
+        Ok(l) => l,
+        Err(e) => {
+            return vec![Line::from(Span::styled(
+                format!("Cannot read the activity log: {}", crate::text::cell(e)),
+                t.danger,
+            ))];
+        }
+    };
+    let mut out = vec![dim(
+        t,
+        format!(
+            "Activity ({}, newest first) · {} members",
+            lines.len(),
+            k(Action::History)
+        ),
+    )];
+    if lines.is_empty() {
+        out.push(dim(t, "Nothing yet."));
+    }
+    let now = app.clock.unix_millis();
+    for a in lines.iter().skip(p.activity_top) {
+        let (proof, style) = match a.proof {
+            "signed" => ("✓ signed", t.ok),
+            "UNVERIFIED" => ("⚠ UNVERIFIED", t.danger),
+            other => (other, t.dim),
+        };
+        let when = ago(now, a.at);
+        let who = truncate(
+            &a.who,
+            width.saturating_sub(cells(&when) + cells(proof) + 4),
+        );
+        let pad = width.saturating_sub(cells(&when) + cells(&who) + cells(proof) + 2);
+        out.push(Line::from(vec![
+            Span::styled(format!("{when}  "), t.dim),
+            Span::styled(who, t.text),
+            Span::styled(format!("{}{proof}", " ".repeat(pad)), style),
+        ]));
+        out.push(Line::from(Span::styled(
+            format!("  {}", truncate(&a.what, width.saturating_sub(2))),
+            t.text,
         )));
     }
     out

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::engine::activity::Activity;
 use crate::engine::contacts::Contact;
 use crate::engine::members::Role;
 use crate::engine::remote::share::{ShareInfo, ShareLink, ShareOptions};
@@ -85,7 +86,15 @@ pub enum Done {
     },
     /// A link's URL to copy (`None`: made on another device).
     Url(Option<LinkUrl>),
+    /// A vault's activity log, newest first, or why it could not be read.
+    Activity {
+        vault: Uuid,
+        entries: Result<Vec<Activity>, String>,
+    },
 }
+
+/// How many lines of a vault's activity the pane reads.
+pub const ACTIVITY_LINES: usize = 500;
 
 /// A link's URL: it holds the link's key, so `Debug` leaves it out.
 pub struct LinkUrl(pub Zeroizing<String>);
@@ -334,6 +343,24 @@ pub fn set_role(to: InviteTo, email: String) -> Job {
                     after(v, done).await
                 }
                 Err(e) => failed(v, &e),
+            }
+        })
+    })
+}
+
+/// A shared vault's activity log (its managers'): the signed membership
+/// log and the item versions this device holds.
+#[must_use]
+pub fn activity(vault: Uuid) -> Job {
+    change("share-activity", move |v| {
+        Box::pin(async move {
+            let entries = v
+                .activity(vault, ACTIVITY_LINES)
+                .await
+                .map_err(|e| said(v, &e));
+            Update {
+                done: Some(Done::Activity { vault, entries }),
+                ..Update::default()
             }
         })
     })
