@@ -1096,13 +1096,17 @@ async fn remove_a_member_and_keep_working_under_the_new_key() {
     assert_eq!(members, ["tui@example.org"]);
 
     // The rotation ran on the network job's handle; the worker's handle
-    // took the new key from the store too: the item still opens and copies.
+    // took the new key from the store too: the item still opens, copies
+    // and saves, and the save reaches the server under the new key.
     h.press(key('1')).await;
     while h.app.selected_id() != Some(item) {
         h.press(key('j')).await;
     }
     h.press(key('c')).await;
     assert_eq!(h.last_copy(), "deploy-pass");
+    h.press(key('f')).await;
+    h.wait_until("the favourite synced", |a| a.sync == SyncState::Synced)
+        .await;
     // Ben keeps nothing of it: the server no longer shares it with him.
     ben.sync(&SyncOptions::default()).await.expect("sync");
     assert!(
