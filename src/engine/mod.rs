@@ -31,6 +31,7 @@ mod items;
 mod kit;
 mod seal;
 pub mod shared_vaults;
+mod transfer;
 mod unlock;
 mod vault;
 
@@ -315,3 +316,5 @@ pub(crate) mod test_fixtures;
 pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
