@@ -655,6 +655,55 @@ mod tests {
     }
 
     #[test]
+    fn parses_vault_filters_and_quoted_values() {
+        let q = Query::parse("git vault:Team").expect("parses");
+        assert_eq!((q.text.as_str(), q.vault.as_deref()), ("git", Some("Team")));
+        let q = Query::parse(r#"vault:"Team Alpha" git folder:"Work stuff" tag:x"#)
+            .expect("parses");
+        assert_eq!(q.vault.as_deref(), Some("Team Alpha"));
+        assert_eq!(q.folder.as_deref(), Some("Work stuff"));
+        assert_eq!(q.tags, vec!["x"]);
+        assert_eq!(q.text, "git");
+        // An unclosed quote runs to the end; quotes in free text stay.
+        let q = Query::parse(r#"a vault:"Team B"#).expect("parses");
+        assert_eq!((q.text.as_str(), q.vault.as_deref()), ("a", Some("Team B")));
+        assert_eq!(Query::parse(r#"say "hi""#).expect("parses").text, r#"say "hi""#);
+        // An empty value is free text, as for the other filters.
+        assert_eq!(Query::parse(r#"vault:"""#).expect("parses").vault, None);
+    }
+
+    #[test]
+    fn filters_by_vault_index_past_255_vaults() {
+        let mut entries: Vec<Entry> = (0..300u128)
+            .map(|i| {
+                let mut e = entry(&format!("item {i}"), ItemKind::Login, &[], None, None);
+                e.r.vault_id = Uuid::from_u128(i + 1);
+                e
+            })
+            .collect();
+        entries[299].overview.name = "last".into();
+        let mut index = SearchIndex::build(&entries);
+        for (vault, name) in [(1u128, "item 0"), (200, "item 199"), (300, "last")] {
+            let q = Query {
+                vault_id: Some(Uuid::from_u128(vault)),
+                ..Query::default()
+            };
+            assert_eq!(names(&entries, &index.search(&entries, &q, 10).hits), vec![name]);
+            let q = Query {
+                text: "i".into(),
+                ..q
+            };
+            let expect: Vec<&str> = if name == "last" { vec![] } else { vec![name] };
+            assert_eq!(names(&entries, &index.search(&entries, &q, 10).hits), expect);
+        }
+        let q = Query {
+            vault_id: Some(Uuid::from_u128(999)),
+            ..Query::default()
+        };
+        assert!(index.search(&entries, &q, 10).hits.is_empty());
+    }
+
+    #[test]
     fn ranks_and_filters() {
         let entries = vec![
             entry(
