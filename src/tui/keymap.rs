@@ -41,6 +41,8 @@ pub enum Action {
     Restore,
     History,
     Favorite,
+    MoveToVault,
+    CopyToVault,
     Sort,
     Sync,
     Lock,
@@ -63,7 +65,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 35] = [
         Self::Quit,
         Self::Help,
         Self::Palette,
@@ -94,6 +96,8 @@ impl Action {
         Self::Restore,
         Self::History,
         Self::Favorite,
+        Self::MoveToVault,
+        Self::CopyToVault,
         Self::Sort,
         Self::Sync,
         Self::Lock,
@@ -133,6 +137,8 @@ impl Action {
             Self::Restore => "restore",
             Self::History => "history",
             Self::Favorite => "favorite",
+            Self::MoveToVault => "move_to_vault",
+            Self::CopyToVault => "copy_to_vault",
             Self::Sort => "sort",
             Self::Sync => "sync",
             Self::Lock => "lock",
@@ -173,6 +179,8 @@ impl Action {
             Self::Restore => "restore from trash",
             Self::History => "item history",
             Self::Favorite => "toggle favourite",
+            Self::MoveToVault => "move item to a vault",
+            Self::CopyToVault => "copy item to a vault",
             Self::Sort => "sort: name / last change",
             Self::Sync => "sync now",
             Self::Lock => "lock now",

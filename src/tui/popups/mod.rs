@@ -23,6 +23,7 @@ pub mod history;
 pub mod palette;
 pub mod passwd;
 pub mod rename;
+pub mod vault_pick;
 
 pub use confirm::Confirmable;
 pub use form::{Form, Row, RowKind};
@@ -30,6 +31,7 @@ pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};
+pub use vault_pick::VaultPick;
 
 /// One popup.
 pub trait PopupView {
@@ -68,6 +70,8 @@ pub enum Popup {
         input: TextInput,
     },
     Passwd(PasswdState),
+    /// The vault to move or copy the selected item into.
+    VaultPick(VaultPick),
 }
 
 impl Popup {
@@ -83,6 +87,7 @@ impl Popup {
             Self::History(h) => h.key(app, k),
             Self::Rename { id, input } => rename::key(app, id, input, k),
             Self::Passwd(p) => p.key(app, k),
+            Self::VaultPick(p) => p.key(app, k),
         }
     }
 
@@ -98,6 +103,7 @@ impl Popup {
             Self::History(h) => h.draw(f, app, area),
             Self::Rename { input, .. } => rename::draw(f, app, area, input),
             Self::Passwd(p) => p.draw(f, app, area),
+            Self::VaultPick(p) => p.draw(f, app, area),
         }
     }
 
@@ -111,6 +117,7 @@ impl Popup {
             Self::Discard => confirm::DISCARD_HINTS,
             Self::History(h) => h.hints(),
             Self::Passwd(p) => p.hints(),
+            Self::VaultPick(p) => p.hints(),
         }
     }
 
