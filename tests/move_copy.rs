@@ -62,9 +62,7 @@ fn team(role: &str) -> (tempfile::TempDir, Serve, TestEnv, TestEnv, TestEnv) {
 fn history_len(env: &TestEnv, item: &[&str]) -> usize {
     let mut args = vec!["history"];
     args.extend_from_slice(item);
-    env.json(&args)["versions"]
-        .as_array()
-        .map_or(0, Vec::len)
+    env.json(&args)["versions"].as_array().map_or(0, Vec::len)
 }
 
 #[test]
@@ -102,10 +100,7 @@ fn mv_into_a_shared_vault_reaches_the_member_and_the_tombstone_the_other_device(
     // The member reads it after a sync: the move was pushed with the write.
     ben.run(&["sync"]);
     assert_eq!(ben.ls_names(&["--vault", "Team"]), ["Deploy key"]);
-    assert_eq!(
-        ben.run(&["get", "Deploy key"]).trim_end(),
-        "second-pass"
-    );
+    assert_eq!(ben.run(&["get", "Deploy key"]).trim_end(), "second-pass");
     let shown = ben.run(&["show", "Deploy key"]);
     assert!(shown.contains("vault") && shown.contains("Team"), "{shown}");
 
@@ -126,7 +121,10 @@ fn mv_into_a_shared_vault_reaches_the_member_and_the_tombstone_the_other_device(
     let found = ana.json(&["search", "deploy", "--vault", "Team"]);
     assert_eq!(names(&found["items"]), ["Deploy key"], "{found}");
     let text = ana.run(&["search", "vault:Team"]);
-    assert!(text.contains("Deploy key") && !text.contains("Deploy notes"), "{text}");
+    assert!(
+        text.contains("Deploy key") && !text.contains("Deploy notes"),
+        "{text}"
+    );
     let unknown = ana.cmd(["search", "vault:Nope"]).code(4);
     assert!(
         unknown.stderr.contains("no vault is named \"Nope\"")
@@ -152,7 +150,14 @@ fn cp_copies_and_vault_tells_same_names_apart() {
     let copied = ana.json(&["cp", "GitHub", "--vault", "Team"]);
     assert_eq!(copied["vault"], "Team", "{copied}");
     assert_eq!(copied["copied_from"]["vault"], "Personal", "{copied}");
-    ana.run(&["edit", "GitHub", "--vault", "Team", "--password", "team-pass"]);
+    ana.run(&[
+        "edit",
+        "GitHub",
+        "--vault",
+        "Team",
+        "--password",
+        "team-pass",
+    ]);
     // Two items of one name: ambiguous without --vault, with the vaults named.
     let both = ana.cmd(["get", "GitHub"]).code(5);
     assert!(
@@ -167,7 +172,8 @@ fn cp_copies_and_vault_tells_same_names_apart() {
         "team-pass"
     );
     assert_eq!(
-        ana.run(&["get", "GitHub", "--vault", "Personal"]).trim_end(),
+        ana.run(&["get", "GitHub", "--vault", "Personal"])
+            .trim_end(),
         "personal-pass"
     );
     let shown = ana.json(&["show", "GitHub", "--vault", "Team"]);
@@ -182,9 +188,7 @@ fn cp_copies_and_vault_tells_same_names_apart() {
         .collect();
     assert_eq!(vaults.len(), 2);
     assert!(vaults.contains(&"Team") && vaults.contains(&"Personal"));
-    let missing = ana
-        .cmd(["show", "Nothing", "--vault", "Team"])
-        .code(4);
+    let missing = ana.cmd(["show", "Nothing", "--vault", "Team"]).code(4);
     assert!(
         missing.stderr.contains("in vault \"Team\""),
         "{}",
@@ -197,7 +201,10 @@ fn cp_copies_and_vault_tells_same_names_apart() {
     let dup2 = ana.json(&["cp", "GitHub", "--from", "Personal"]);
     assert_eq!(dup2["name"], "GitHub (copy 2)");
     let named = ana.json(&["cp", "GitHub", "--from", "Team", "--name", "GitHub ops"]);
-    assert_eq!((named["name"].as_str(), named["vault"].as_str()), (Some("GitHub ops"), Some("Team")));
+    assert_eq!(
+        (named["name"].as_str(), named["vault"].as_str()),
+        (Some("GitHub ops"), Some("Team"))
+    );
     // The editor gets the copy and its edit.
     ben.run(&["sync"]);
     assert_eq!(ben.run(&["get", "GitHub"]).trim_end(), "team-pass");
@@ -210,7 +217,9 @@ fn cp_copies_and_vault_tells_same_names_apart() {
 #[test]
 fn refusals_say_why_and_change_nothing() {
     let (_tmp, _server, ana, ben, _phone) = team("viewer");
-    ana.add(&["note", "--name", "Runbook", "--vault", "Team", "--notes", "x"]);
+    ana.add(&[
+        "note", "--name", "Runbook", "--vault", "Team", "--notes", "x",
+    ]);
     ana.add(&["note", "--name", "Runbook", "--notes", "mine"]);
     ana.add(&["note", "--name", "Diary", "--notes", "mine"]);
     ben.run(&["sync"]);
@@ -219,12 +228,20 @@ fn refusals_say_why_and_change_nothing() {
 
     // An unknown vault.
     let r = ana.cmd(["mv", "Diary", "--vault", "Nope"]).code(4);
-    assert!(r.stderr.contains("no vault is named \"Nope\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no vault is named \"Nope\""),
+        "{}",
+        r.stderr
+    );
     ana.cmd(["cp", "Diary", "--vault", "Nope"]).code(4);
     ana.cmd(["show", "Diary", "--vault", "Nope"]).code(4);
     // Its own vault.
     let r = ana.cmd(["mv", "Diary", "--vault", "Personal"]).code(2);
-    assert!(r.stderr.contains("already in vault \"Personal\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already in vault \"Personal\""),
+        "{}",
+        r.stderr
+    );
     // A name the target vault has: say how to resolve it.
     let r = ana
         .cmd(["mv", "Runbook", "--from", "Personal", "--vault", "Team"])

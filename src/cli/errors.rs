@@ -186,8 +186,7 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
 /// single quotes.
 fn shell_word(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '/'))
     {
         s.to_owned()

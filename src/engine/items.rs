@@ -221,9 +221,12 @@ impl Session {
             }
             return Err(not_found(self));
         }
-        let names: HashMap<Uuid, String> = (self.vaults.len() > 1)
-            .then(|| self.vaults.iter().map(|v| (v.id, v.name.clone())).collect())
-            .unwrap_or_default();
+        // With more than one vault, each candidate names its vault.
+        let names: HashMap<Uuid, String> = if self.vaults.len() > 1 {
+            self.vaults.iter().map(|v| (v.id, v.name.clone())).collect()
+        } else {
+            HashMap::new()
+        };
         let loaded = self.ensure_loaded().await?;
         let lower = q.to_lowercase();
         let is_prefix = q.len() >= 4 && q.chars().all(|c| c.is_ascii_hexdigit() || c == '-');

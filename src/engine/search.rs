@@ -501,7 +501,9 @@ impl SearchIndex {
                 .into_par_iter()
                 .with_min_len(4096)
                 .filter(|&i| {
-                    filter.admits(&attrs[i as usize], tag_ids, || entries[i as usize].r.vault_id)
+                    filter.admits(&attrs[i as usize], tag_ids, || {
+                        entries[i as usize].r.vault_id
+                    })
                 })
                 .collect();
             let total = all.len();
@@ -658,8 +660,8 @@ mod tests {
     fn parses_vault_filters_and_quoted_values() {
         let q = Query::parse("git vault:Team").expect("parses");
         assert_eq!((q.text.as_str(), q.vault.as_deref()), ("git", Some("Team")));
-        let q = Query::parse(r#"vault:"Team Alpha" git folder:"Work stuff" tag:x"#)
-            .expect("parses");
+        let q =
+            Query::parse(r#"vault:"Team Alpha" git folder:"Work stuff" tag:x"#).expect("parses");
         assert_eq!(q.vault.as_deref(), Some("Team Alpha"));
         assert_eq!(q.folder.as_deref(), Some("Work stuff"));
         assert_eq!(q.tags, vec!["x"]);
@@ -667,7 +669,10 @@ mod tests {
         // An unclosed quote runs to the end; quotes in free text stay.
         let q = Query::parse(r#"a vault:"Team B"#).expect("parses");
         assert_eq!((q.text.as_str(), q.vault.as_deref()), ("a", Some("Team B")));
-        assert_eq!(Query::parse(r#"say "hi""#).expect("parses").text, r#"say "hi""#);
+        assert_eq!(
+            Query::parse(r#"say "hi""#).expect("parses").text,
+            r#"say "hi""#
+        );
         // An empty value is free text, as for the other filters.
         assert_eq!(Query::parse(r#"vault:"""#).expect("parses").vault, None);
     }
@@ -688,13 +693,19 @@ mod tests {
                 vault_id: Some(Uuid::from_u128(vault)),
                 ..Query::default()
             };
-            assert_eq!(names(&entries, &index.search(&entries, &q, 10).hits), vec![name]);
+            assert_eq!(
+                names(&entries, &index.search(&entries, &q, 10).hits),
+                vec![name]
+            );
             let q = Query {
                 text: "i".into(),
                 ..q
             };
             let expect: Vec<&str> = if name == "last" { vec![] } else { vec![name] };
-            assert_eq!(names(&entries, &index.search(&entries, &q, 10).hits), expect);
+            assert_eq!(
+                names(&entries, &index.search(&entries, &q, 10).hits),
+                expect
+            );
         }
         let q = Query {
             vault_id: Some(Uuid::from_u128(999)),

@@ -25,7 +25,9 @@ impl VaultInfo {
     /// with it as an editor or manager.
     #[must_use]
     pub fn writable(&self) -> bool {
-        self.shared.as_ref().is_none_or(|s| s.mine || s.role.writes())
+        self.shared
+            .as_ref()
+            .is_none_or(|s| s.mine || s.role.writes())
     }
 }
 

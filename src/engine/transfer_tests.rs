@@ -84,15 +84,15 @@ async fn a_move_keeps_contents_times_and_history_and_purges_the_source() {
     );
     // The source is gone, with a tombstone for the sync, and the name
     // now finds the moved item.
-    assert!(matches!(
-        s.item(added.r.id).await,
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(s.item(added.r.id).await, Err(Error::NotFound(_))));
     assert_eq!(
         s.store().tombstone(added.r.id).await.expect("tombstone"),
         Some(before.r.version)
     );
-    assert_eq!(s.resolve("GitHub", false).await.expect("name").id, moved.r.id);
+    assert_eq!(
+        s.resolve("GitHub", false).await.expect("name").id,
+        moved.r.id
+    );
     assert!(names_in(&mut s, personal).await.is_empty());
     assert_eq!(names_in(&mut s, team).await, ["GitHub"]);
     // Both sides wait for the next sync.
@@ -116,7 +116,9 @@ async fn a_move_keeps_contents_times_and_history_and_purges_the_source() {
     // A fresh unlock reads the same.
     let dir = s.dir().to_path_buf();
     s.close().await;
-    let mut s = Session::unlock(&dir, password(), None).await.expect("unlock");
+    let mut s = Session::unlock(&dir, password(), None)
+        .await
+        .expect("unlock");
     assert_eq!(names_in(&mut s, team).await, ["GitHub"]);
 }
 
@@ -140,7 +142,10 @@ async fn refused_moves_change_nothing() {
             ..
         } => {
             assert!(across_vaults);
-            assert!(candidates.iter().any(|c| c.contains("vault Team")), "{candidates:?}");
+            assert!(
+                candidates.iter().any(|c| c.contains("vault Team")),
+                "{candidates:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -152,7 +157,8 @@ async fn refused_moves_change_nothing() {
         theirs.r.id
     );
     assert!(matches!(
-        s.resolve_in(&mine.r.id.to_string(), false, Some(team)).await,
+        s.resolve_in(&mine.r.id.to_string(), false, Some(team))
+            .await,
         Err(Error::NotFoundIn { .. })
     ));
     // Into a vault with an item of that name: refused.
@@ -218,7 +224,8 @@ async fn a_copy_is_a_new_item_and_a_duplicate_gets_a_copy_name() {
     assert_eq!((copy.r.vault_id, copy.r.version), (team, 1));
     assert_eq!(copy.overview.name, "GitHub");
     assert_eq!(
-        copy.field(label::PASSWORD).map(|f| f.value.expose().to_owned()),
+        copy.field(label::PASSWORD)
+            .map(|f| f.value.expose().to_owned()),
         Some("b".to_owned())
     );
     assert!(s.item(item.r.id).await.is_ok(), "the original stays");
@@ -342,7 +349,8 @@ async fn a_move_into_a_shared_vault_reaches_its_members_and_the_tombstone_other_
     sync(&mut ben).await;
     let seen = ben.item(moved.r.id).await.expect("ben reads it");
     assert_eq!(
-        seen.field(label::PASSWORD).map(|f| f.value.expose().to_owned()),
+        seen.field(label::PASSWORD)
+            .map(|f| f.value.expose().to_owned()),
         Some("v2".to_owned())
     );
     assert_eq!(seen.overview.created_at, item.overview.created_at);
@@ -352,7 +360,10 @@ async fn a_move_into_a_shared_vault_reaches_its_members_and_the_tombstone_other_
         phone.item(item.r.id).await,
         Err(Error::NotFound(_))
     ));
-    assert_eq!(phone.item(moved.r.id).await.expect("moved").r.vault_id, team);
+    assert_eq!(
+        phone.item(moved.r.id).await.expect("moved").r.vault_id,
+        team
+    );
 
     // A viewer moves nothing out of the vault and copies nothing into it;
     // copying out (reading) is allowed.
@@ -363,7 +374,10 @@ async fn a_move_into_a_shared_vault_reaches_its_members_and_the_tombstone_other_
         .expect_err("viewer source");
     assert!(err.to_string().contains("viewer"), "{err}");
     let own = ben.add(login("Mine", "ben", "x")).await.expect("add");
-    let err = ben.move_item(own.r.id, team).await.expect_err("viewer target");
+    let err = ben
+        .move_item(own.r.id, team)
+        .await
+        .expect_err("viewer target");
     assert!(err.to_string().contains("viewer"), "{err}");
     let err = ben
         .copy_item(own.r.id, team, None)

@@ -2160,7 +2160,11 @@ impl Harness {
 async fn m_moves_the_selected_item_to_the_vault_picked() {
     let (mut h, team) = Harness::with_team().await;
     assert_eq!(
-        h.app.vault().detail.as_ref().map(|d| d.overview.name.as_str()),
+        h.app
+            .vault()
+            .detail
+            .as_ref()
+            .map(|d| d.overview.name.as_str()),
         Some("GitHub")
     );
     h.press(key('m')).await;
@@ -2186,7 +2190,10 @@ async fn m_moves_the_selected_item_to_the_vault_picked() {
     assert!(message(&h).contains("Moved GitHub"), "{}", message(&h));
     // The moved item stays selected, with its history.
     let detail = h.app.vault().detail.as_ref().expect("detail");
-    assert_eq!((detail.overview.name.as_str(), detail.r.vault_id), ("GitHub", team));
+    assert_eq!(
+        (detail.overview.name.as_str(), detail.r.vault_id),
+        ("GitHub", team)
+    );
     // Esc closes the picker without doing anything.
     h.press(key('m')).await;
     let Some(Popup::VaultPick(p)) = h.app.popups.last() else {

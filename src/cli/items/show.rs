@@ -95,11 +95,7 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
         print_json(&names.json(item_json(&item, a.reveal), item.r.vault_id))
     } else {
         // With more than one vault, the item's is named.
-        print(&show_text(
-            &item,
-            a.reveal,
-            names.shown(item.r.vault_id),
-        ))
+        print(&show_text(&item, a.reveal, names.shown(item.r.vault_id)))
     }
 }
 

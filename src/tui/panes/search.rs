@@ -222,8 +222,12 @@ fn draw_search(p: &SearchPane, f: &mut Frame, app: &App, area: Rect) {
     };
     f.render_widget(
         Paragraph::new(prompt).block(
-            block(app, "Search · kind: tag: folder: vault: is:fav is:trash", true)
-                .title_bottom(Span::styled(format!(" {count} "), t.dim)),
+            block(
+                app,
+                "Search · kind: tag: folder: vault: is:fav is:trash",
+                true,
+            )
+            .title_bottom(Span::styled(format!(" {count} "), t.dim)),
         ),
         input,
     );

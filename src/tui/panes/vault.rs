@@ -16,8 +16,8 @@ use super::{Pane, Tab, step};
 use crate::engine::model::{Entry, Field, Item};
 use crate::engine::{ItemPatch, VersionSummary};
 use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup};
-use crate::tui::popups::vault_pick::{self, Picked, Transfer};
 use crate::tui::keymap::Action;
+use crate::tui::popups::vault_pick::{self, Picked, Transfer};
 use crate::tui::worker::{Answer, Request};
 
 mod copy;

@@ -192,7 +192,10 @@ impl PopupView for VaultPick {
         let title = format!("{} to vault", self.mode.verb());
         f.render_widget(
             Paragraph::new(lines).block(block(app, &title, true).title_bottom(Span::styled(
-                format!(" ↑↓ choose · Enter {} · Esc cancel ", self.mode.verb().to_lowercase()),
+                format!(
+                    " ↑↓ choose · Enter {} · Esc cancel ",
+                    self.mode.verb().to_lowercase()
+                ),
                 t.dim,
             ))),
             r,

@@ -125,11 +125,7 @@ pub fn copy_to(id: Uuid, to: Uuid) -> Job {
     Job::new(TO, "copy", move |v| {
         Box::pin(async move {
             let item = v.copy_item(id, to, None).await?;
-            let said = format!(
-                "Copied to {} as {}",
-                v.vault_name(to),
-                item.overview.name
-            );
+            let said = format!("Copied to {} as {}", v.vault_name(to), item.overview.name);
             Ok(Saved::Transferred(Box::new(item), said))
         })
     })
