@@ -153,6 +153,18 @@ fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) {
     let _ = hk.expand(info, out);
 }
 
+/// A public commitment to a secret key: HKDF-SHA256 (RFC 5869) with the key
+/// as input keying material and `context` (purpose and ids) as info. It
+/// reveals nothing about the key (HKDF's output is pseudorandom) and binds
+/// it: a party that knows the commitment can tell the key it was made for
+/// from any other (e.g. a vault key a server substitutes).
+#[must_use]
+pub fn key_commitment(key: &Key, context: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hkdf_sha256(None, key.expose(), context, &mut out);
+    out
+}
+
 /// HKDF info of the key that authenticates a password change.
 const PASSWORD_CHANGE_INFO: &[u8] = b"openk/v1/password-change-mac";
 

@@ -246,7 +246,7 @@ impl Session {
         patch: &ItemPatch,
     ) -> Result<Saved> {
         let rec = self.load_record(id).await?;
-        let (current, ik) = self.open_record(&rec).await?;
+        let current = self.open_record(&rec).await?;
         let plain = |item| Saved {
             item,
             merged_with: None,
@@ -260,9 +260,7 @@ impl Session {
                 if overview == current.overview && details == current.details && !flagged {
                     return Ok(plain(current));
                 }
-                return Ok(plain(
-                    self.save_version(&current, &ik, overview, details).await?,
-                ));
+                return Ok(plain(self.save_version(&current, overview, details).await?));
             }
         };
         // The version the edit was made on (kept in history), if it is.
@@ -272,7 +270,7 @@ impl Session {
             // conflict: apply the patch to the newer version instead, which
             // still keeps everything the patch does not name.
             let (overview, details) = apply_patch(&current, patch)?;
-            let saved = self.save_version(&current, &ik, overview, details).await?;
+            let saved = self.save_version(&current, overview, details).await?;
             return Ok(Saved {
                 merged_with: Some(current.r.version),
                 ..plain(saved)
@@ -331,7 +329,7 @@ impl Session {
             })
         };
         let saved = self
-            .store_version(&current, &ik, overview, merged.details)
+            .store_version(&current, overview, merged.details)
             .await?;
         tracing::debug!(item = %id, base, merged_with = current.r.version, "merged an edit");
         Ok(Saved {

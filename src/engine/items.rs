@@ -296,7 +296,7 @@ impl Session {
             .ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
-    pub(super) async fn open_record(&self, rec: &ItemRecord) -> Result<(Item, Key)> {
+    pub(super) async fn open_record(&self, rec: &ItemRecord) -> Result<Item> {
         let vk = self
             .vault_key(rec.vault_id)
             .map_err(|_| Error::DamagedItem {
@@ -326,7 +326,7 @@ impl Session {
                 ),
             });
         }
-        Ok(self.open_record(&rec).await?.0)
+        self.open_record(&rec).await
     }
 
     /// A given version of an item (current or from history).
@@ -345,7 +345,7 @@ impl Session {
             .into_iter()
             .find(|r| r.version == version)
             .ok_or(Error::NoVersion { id, version })?;
-        Ok(self.open_record(&rec).await?.0)
+        self.open_record(&rec).await
     }
 
     /// Every version of an item, oldest first, with what changed in each.
@@ -361,7 +361,7 @@ impl Session {
         let last = records.len().saturating_sub(1);
         for (i, rec) in records.iter().enumerate() {
             match self.open_record(rec).await {
-                Ok((item, _)) => {
+                Ok(item) => {
                     let changes = previous.as_ref().map_or_else(
                         || vec!["created".to_owned()],
                         |p| describe_changes(p, &item),
@@ -423,8 +423,7 @@ impl Session {
             vault_id,
             version: 1,
         };
-        let item_key = Key::random();
-        let rec = seal_item(self.vault_key(vault_id)?, &item_key, r, &overview, &details);
+        let rec = seal_item(self.vault_key(vault_id)?, r, &overview, &details);
         Ok((
             rec,
             Item {
@@ -564,7 +563,6 @@ impl Session {
     pub(super) async fn save_version(
         &mut self,
         item: &Item,
-        ik: &Key,
         mut overview: Overview,
         details: Details,
     ) -> Result<Item> {
@@ -573,14 +571,13 @@ impl Session {
         overview.updated_by = Some(self.header.device_id);
         // The user has seen the item again: a merge's flag is done.
         overview.conflict = None;
-        self.store_version(item, ik, overview, details).await
+        self.store_version(item, overview, details).await
     }
 
     /// Saves `overview` and `details` as the version after `item`, as given.
     pub(super) async fn store_version(
         &mut self,
         item: &Item,
-        ik: &Key,
         overview: Overview,
         details: Details,
     ) -> Result<Item> {
@@ -588,7 +585,7 @@ impl Session {
             version: item.r.version + 1,
             ..item.r
         };
-        let rec = seal_item(self.vault_key(r.vault_id)?, ik, r, &overview, &details);
+        let rec = seal_item(self.vault_key(r.vault_id)?, r, &overview, &details);
         self.store.update_item(&rec).await?;
         let saved = Item {
             r,
@@ -607,7 +604,7 @@ impl Session {
     /// [`Error::Invalid`], [`Error::Conflict`] when another process saved first.
     pub async fn update(&mut self, id: Uuid, patch: &ItemPatch) -> Result<Item> {
         let rec = self.load_record(id).await?;
-        let (item, ik) = self.open_record(&rec).await?;
+        let item = self.open_record(&rec).await?;
         if let Some(name) = &patch.name {
             self.check_name_free(rec.vault_id, name, Some(id)).await?;
         }
@@ -616,7 +613,7 @@ impl Session {
         if overview == item.overview && details == item.details && !flagged {
             return Ok(item);
         }
-        self.save_version(&item, &ik, overview, details).await
+        self.save_version(&item, overview, details).await
     }
 
     /// Moves an item to the trash (a new version; nothing is destroyed).
@@ -637,7 +634,7 @@ impl Session {
 
     pub(super) async fn set_trashed(&mut self, id: Uuid, trashed: bool) -> Result<Item> {
         let rec = self.load_record(id).await?;
-        let (item, ik) = self.open_record(&rec).await?;
+        let item = self.open_record(&rec).await?;
         if item.overview.trashed_at.is_some() == trashed {
             return Err(Error::Invalid(format!(
                 "{:?} is {} the trash",
@@ -648,7 +645,7 @@ impl Session {
         let mut overview = item.overview.clone();
         overview.trashed_at = trashed.then(now_millis);
         let details = item.details.clone();
-        self.save_version(&item, &ik, overview, details).await
+        self.save_version(&item, overview, details).await
     }
 
     /// Destroys an item and all its history. The only operation that loses data.

@@ -96,8 +96,23 @@ pub enum Action {
     Grant { role: Role },
     /// Another role for a member.
     SetRole { role: Role },
-    /// The member leaves or is removed; the vault key is rotated.
+    /// A manager removes the member; the vault key is rotated in the same
+    /// entry (a new epoch, whose key only the remaining members get).
     Remove,
+    /// The member leaves, signed by the member itself; the key stays until
+    /// a manager's device rotates it ([`Membership::rotation_due`]).
+    Leave,
+    /// A manager rotates the vault key (after a member left, or on demand);
+    /// `member` is the manager.
+    Rotate,
+}
+
+impl Action {
+    /// Whether the entry starts a new key epoch.
+    #[must_use]
+    pub fn rotates(&self) -> bool {
+        matches!(self, Self::Remove | Self::Rotate)
+    }
 }
 
 /// One entry of the log, as signed.
@@ -118,6 +133,20 @@ pub struct Entry {
     pub signer: Uuid,
     /// Unix milliseconds, as the signer's clock says.
     pub at: i64,
+    /// [`vault_key_check`] of the key of the epoch this entry starts (the
+    /// creator's entry, a removal, a rotation): the signed fact a member
+    /// checks the key sealed to it against, so that a server cannot hand it
+    /// a key of its own. Absent only in creator entries from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex32_opt")]
+    pub key_check: Option<[u8; 32]>,
+}
+
+/// The public commitment to a shared vault's key of one epoch, as the log
+/// entry that starts the epoch carries it.
+#[must_use]
+pub fn vault_key_check(key: &Key, vault_id: Uuid, epoch: u32) -> [u8; 32] {
+    let context = format!("openk/v1/vault-key-check|{vault_id}|{epoch}");
+    crate::crypto::keys::key_commitment(key, context.as_bytes())
 }
 
 /// An entry with its signature, as stored by the server.
@@ -288,11 +317,21 @@ impl Membership {
         if e.prev != self.head.1 {
             return Err(LogError::BrokenChain(n));
         }
-        let signer = self
-            .members
-            .get(&e.signer)
-            .filter(|s| s.role.manages())
-            .ok_or(LogError::NotAManager(n))?;
+        let signer = if e.action == Action::Leave {
+            // Anyone may leave; only themselves.
+            self.members
+                .get(&e.signer)
+                .filter(|_| e.signer == e.member.account_id)
+                .ok_or(LogError::Invalid(
+                    n,
+                    "a member leaves only by its own entry",
+                ))?
+        } else {
+            self.members
+                .get(&e.signer)
+                .filter(|s| s.role.manages())
+                .ok_or(LogError::NotAManager(n))?
+        };
         verify_signature(
             &signer.member.ed25519,
             &message(&signed.entry),
@@ -300,9 +339,10 @@ impl Membership {
         )
         .map_err(|_| LogError::BadSignature(n))?;
         let id = e.member.account_id;
-        let epoch_ok = match e.action {
-            Action::Remove => e.key_epoch == self.key_epoch + 1,
-            _ => e.key_epoch == self.key_epoch,
+        let epoch_ok = if e.action.rotates() {
+            e.key_epoch == self.key_epoch + 1 && e.key_check.is_some()
+        } else {
+            e.key_epoch == self.key_epoch
         };
         if !epoch_ok {
             return Err(LogError::Invalid(n, "its key epoch"));
@@ -332,12 +372,20 @@ impl Membership {
                 s.since = n;
                 self.check_managed(n)?;
             }
-            Action::Remove => {
+            Action::Remove | Action::Leave => {
                 if self.members.get(&id).is_none_or(|s| s.member != e.member) {
                     return Err(LogError::Invalid(n, "not a member"));
                 }
+                if id == self.creator.account_id {
+                    return Err(LogError::Invalid(n, "the creator stays a member"));
+                }
                 self.members.remove(&id);
                 self.check_managed(n)?;
+            }
+            Action::Rotate => {
+                if e.member.account_id != e.signer {
+                    return Err(LogError::Invalid(n, "a rotation names its manager"));
+                }
             }
         }
         self.key_epoch = e.key_epoch;
@@ -370,7 +418,8 @@ impl Membership {
             role = match e.action {
                 Action::Create { .. } => Some(Role::Manager),
                 Action::Grant { role } | Action::SetRole { role } => Some(role),
-                Action::Remove => None,
+                Action::Remove | Action::Leave => None,
+                Action::Rotate => role,
             };
         }
         role
@@ -416,7 +465,7 @@ impl Membership {
     #[must_use]
     pub fn next_entry(&self, action: Action, member: Member, signer: Uuid, at: i64) -> Entry {
         let (seq, prev) = self.next();
-        let key_epoch = self.key_epoch + u32::from(action == Action::Remove);
+        let key_epoch = self.key_epoch + u32::from(action.rotates());
         Entry {
             vault_id: self.vault_id,
             seq,
@@ -426,7 +475,30 @@ impl Membership {
             key_epoch,
             signer,
             at,
+            key_check: None,
         }
+    }
+
+    /// The commitment to the current epoch's key, from the entry that
+    /// started the epoch (`None`: a creator entry from before commitments).
+    #[must_use]
+    pub fn epoch_check(&self) -> Option<[u8; 32]> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.action.rotates() || matches!(e.action, Action::Create { .. }))
+            .and_then(|e| e.key_check)
+    }
+
+    /// Whether a member left since the key was last rotated: its key still
+    /// opens what is written now, until a manager rotates it.
+    #[must_use]
+    pub fn rotation_due(&self) -> bool {
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|e| !e.action.rotates())
+            .any(|e| e.action == Action::Leave)
     }
 
     /// The last server revision the vault had before it was shared: what
@@ -468,24 +540,41 @@ pub enum AuthorError {
     BadSignature,
 }
 
+/// What an author's signature covers of a version's ciphertexts: the
+/// SHA-256 of its overview and details (each length-prefixed). The wrapped
+/// item key is left out on purpose: a key rotation re-wraps every item key
+/// under the new vault key and must not void its author's signature, and a
+/// wrapped key that is not the author's cannot open the signed ciphertexts
+/// (they are authenticated under the item key).
+#[must_use]
+pub fn content_hash(overview: &[u8], details: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"openk/v1/item-content\0");
+    for part in [overview, details] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
 /// What an author signs for one version: the purpose, the vault, the item,
-/// its version, the log entry in force and the SHA-256 of the version's
-/// ciphertexts (wrapped key, overview, details).
+/// its version, the log entry in force and the [`content_hash`] of the
+/// version (zeros for a purge).
 #[must_use]
 pub fn version_message(
     vault_id: Uuid,
     item_id: Uuid,
     version: u64,
     log_seq: u64,
-    record_hash: &[u8; 32],
+    content_hash: &[u8; 32],
 ) -> Vec<u8> {
     let mut m = Vec::with_capacity(100);
-    m.extend_from_slice(b"openk/v1/item-version\0");
+    m.extend_from_slice(b"openk/v1/item-version-content\0");
     m.extend_from_slice(vault_id.as_bytes());
     m.extend_from_slice(item_id.as_bytes());
     m.extend_from_slice(&version.to_be_bytes());
     m.extend_from_slice(&log_seq.to_be_bytes());
-    m.extend_from_slice(record_hash);
+    m.extend_from_slice(content_hash);
     m
 }
 
@@ -498,10 +587,10 @@ impl Membership {
         author: Uuid,
         item_id: Uuid,
         version: u64,
-        record_hash: &[u8; 32],
+        content_hash: &[u8; 32],
     ) -> Authorship {
         let log_seq = self.head.0;
-        let message = version_message(self.vault_id, item_id, version, log_seq, record_hash);
+        let message = version_message(self.vault_id, item_id, version, log_seq, content_hash);
         Authorship {
             author,
             log_seq,
@@ -521,7 +610,7 @@ impl Membership {
         by: &Authorship,
         item_id: Uuid,
         version: u64,
-        record_hash: &[u8; 32],
+        content_hash: &[u8; 32],
     ) -> Result<(), AuthorError> {
         if by.log_seq > self.head.0 {
             return Err(AuthorError::UnknownEntry);
@@ -535,7 +624,7 @@ impl Membership {
         let keys = self
             .keys_at(by.author, by.log_seq)
             .ok_or(AuthorError::NotAWriter)?;
-        let message = version_message(self.vault_id, item_id, version, by.log_seq, record_hash);
+        let message = version_message(self.vault_id, item_id, version, by.log_seq, content_hash);
         verify_signature(&keys.ed25519, &message, &by.signature)
             .map_err(|_| AuthorError::BadSignature)
     }
@@ -610,6 +699,31 @@ mod hex32 {
     }
 }
 
+/// An optional 32 bytes as hex in JSON.
+mod hex32_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::hex32::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        let Some(s) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let v = data_encoding::HEXLOWER
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        v.try_into()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
+}
+
 /// Bytes as base64 in JSON.
 mod b64 {
     use base64::Engine as _;
@@ -666,6 +780,7 @@ mod tests {
                 key_epoch: 1,
                 signer: creator.member.account_id,
                 at: 0,
+                key_check: None,
             };
             Self {
                 vault,
@@ -679,7 +794,10 @@ mod tests {
 
         fn push(&mut self, by: &Person, action: Action, who: &Person) {
             let m = self.state().expect("valid so far");
-            let e = m.next_entry(action, who.member.clone(), by.member.account_id, 0);
+            let mut e = m.next_entry(action, who.member.clone(), by.member.account_id, 0);
+            if e.action.rotates() {
+                e.key_check = Some([e.key_epoch as u8; 32]);
+            }
             self.entries.push(SignedEntry::sign(&e, &by.pair));
         }
 
@@ -745,6 +863,7 @@ mod tests {
             key_epoch: m.key_epoch,
             signer: cy.member.account_id,
             at: 0,
+            key_check: None,
         };
         log.push_raw(&e, &cy.pair);
         assert_eq!(log.state().expect_err("refused"), LogError::NotAManager(3));
@@ -782,6 +901,7 @@ mod tests {
             key_epoch: m.key_epoch,
             signer: ana.member.account_id,
             at: 0,
+            key_check: None,
         };
         forged.push_raw(&e, &eve.pair);
         assert_eq!(
@@ -851,6 +971,7 @@ mod tests {
             key_epoch: m.key_epoch,
             signer: ana.member.account_id,
             at: 0,
+            key_check: None,
         };
         log.push_raw(&again, &ana.pair);
         assert!(matches!(log.state(), Err(LogError::Invalid(3, _))));
@@ -868,10 +989,101 @@ mod tests {
             action: Action::Remove,
             member: ana.member.clone(),
             key_epoch: m.key_epoch + 1,
-            ..again
+            key_check: Some([2; 32]),
+            ..again.clone()
         };
         log.push_raw(&alone, &ana.pair);
         assert!(matches!(log.state(), Err(LogError::Invalid(3, _))));
+        log.entries.pop();
+        // A rotation without the commitment to its new key.
+        let unchecked = Entry {
+            action: Action::Remove,
+            key_epoch: m.key_epoch + 1,
+            ..again
+        };
+        log.push_raw(&unchecked, &ana.pair);
+        assert!(matches!(
+            log.state(),
+            Err(LogError::Invalid(3, "its key epoch"))
+        ));
+    }
+
+    #[test]
+    fn members_leave_by_their_own_entry_and_a_manager_rotates_after() {
+        let (ana, ben, cy, mut log) = team();
+        assert!(!log.state().expect("valid").rotation_due());
+        // Cy (a viewer) leaves; the key is due for a rotation.
+        log.push(&cy, Action::Leave, &cy);
+        let m = log.state().expect("a member leaves by itself");
+        assert!(!m.members.contains_key(&cy.member.account_id));
+        assert_eq!(m.key_epoch, 1, "leaving does not rotate by itself");
+        assert!(m.rotation_due());
+        assert_eq!(m.role_at(cy.member.account_id, 3), None);
+        // Only a manager rotates, naming itself.
+        let (seq, prev) = m.next();
+        let by_ben = Entry {
+            vault_id: log.vault,
+            seq,
+            prev,
+            action: Action::Rotate,
+            member: ben.member.clone(),
+            key_epoch: 2,
+            signer: ben.member.account_id,
+            at: 0,
+            key_check: Some([9; 32]),
+        };
+        log.push_raw(&by_ben, &ben.pair);
+        assert_eq!(
+            log.state().expect_err("an editor"),
+            LogError::NotAManager(4)
+        );
+        log.entries.pop();
+        let for_ben = Entry {
+            signer: ana.member.account_id,
+            ..by_ben.clone()
+        };
+        log.push_raw(&for_ben, &ana.pair);
+        assert!(matches!(log.state(), Err(LogError::Invalid(4, _))));
+        log.entries.pop();
+        log.push(&ana, Action::Rotate, &ana);
+        let m = log.state().expect("rotated");
+        assert_eq!(m.key_epoch, 2);
+        assert!(!m.rotation_due());
+        assert_eq!(m.epoch_check(), Some([2; 32]));
+        assert_eq!(m.role_at(ana.member.account_id, 4), Some(Role::Manager));
+        // Nobody leaves in another's name, and the creator does not leave.
+        let (seq, prev) = m.next();
+        let for_other = Entry {
+            vault_id: log.vault,
+            seq,
+            prev,
+            action: Action::Leave,
+            member: ben.member.clone(),
+            key_epoch: 2,
+            signer: ana.member.account_id,
+            at: 0,
+            key_check: None,
+        };
+        log.push_raw(&for_other, &ana.pair);
+        assert!(matches!(log.state(), Err(LogError::Invalid(5, _))));
+        log.entries.pop();
+        let creator = Entry {
+            member: ana.member.clone(),
+            ..for_other
+        };
+        log.push_raw(&creator, &ana.pair);
+        assert!(matches!(log.state(), Err(LogError::Invalid(5, _))));
+    }
+
+    #[test]
+    fn a_key_check_binds_the_key_vault_and_epoch() {
+        let key = Key::random();
+        let vault = Uuid::now_v7();
+        let c = vault_key_check(&key, vault, 2);
+        assert_eq!(c, vault_key_check(&key, vault, 2));
+        assert_ne!(c, vault_key_check(&Key::random(), vault, 2));
+        assert_ne!(c, vault_key_check(&key, vault, 3));
+        assert_ne!(c, vault_key_check(&key, Uuid::now_v7(), 2));
     }
 
     #[test]

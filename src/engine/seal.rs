@@ -29,13 +29,17 @@ pub(super) fn open_json<T: DeserializeOwned>(
     serde_json::from_slice(&plain).map_err(|_| "its contents do not parse".to_owned())
 }
 
+/// Seals one item version under a fresh item key of its own, wrapped by the
+/// vault key. A key per version (not per item) means that a member removed
+/// from a shared vault, who may have kept the item keys it could open, reads
+/// nothing written after the vault key was rotated.
 pub(super) fn seal_item(
     vault_key: &Key,
-    item_key: &Key,
     r: ItemRef,
     overview: &Overview,
     details: &Details,
 ) -> ItemRecord {
+    let item_key = &Key::random();
     ItemRecord {
         id: r.id,
         vault_id: r.vault_id,
@@ -89,10 +93,7 @@ pub(super) fn open_entry(vault_key: &Key, rec: &ItemRecord) -> std::result::Resu
     })
 }
 
-pub(super) fn open_full(
-    vault_key: &Key,
-    rec: &ItemRecord,
-) -> std::result::Result<(Item, Key), String> {
+pub(super) fn open_full(vault_key: &Key, rec: &ItemRecord) -> std::result::Result<Item, String> {
     let ik = open_item_key(vault_key, rec)?;
     let r = item_ref(rec);
     let overview = open_json(
@@ -107,12 +108,9 @@ pub(super) fn open_full(
         &rec.details,
     )
     .map_err(|e| format!("details: {e}"))?;
-    Ok((
-        Item {
-            r,
-            overview,
-            details,
-        },
-        ik,
-    ))
+    Ok(Item {
+        r,
+        overview,
+        details,
+    })
 }

@@ -21,7 +21,7 @@ use super::contacts::{Contact, Trust, digits};
 use super::error::{Error, Result};
 use super::members::{
     Action, Authorship, Entry, Member, Membership, Role, SignedEntry, open_vault_key,
-    seal_vault_key,
+    seal_vault_key, vault_key_check,
 };
 use super::model::now_millis;
 use super::vault::Vault;
@@ -633,6 +633,7 @@ impl Session {
             key_epoch: FIRST_EPOCH,
             signer: me.account_id,
             at: now_millis(),
+            key_check: Some(vault_key_check(&vk, vault_id, FIRST_EPOCH)),
         };
         let signed = SignedEntry::sign(&entry, &self.keypair);
         let req = AppendLogRequest {
@@ -692,7 +693,8 @@ impl Session {
     }
 
     /// This account's signature over a version it pushes to a shared vault
-    /// (`hash`: the version's record hash, `None` for a purge).
+    /// (`hash`: the version's [`super::members::content_hash`], `None` for a
+    /// purge).
     pub(super) fn authorship(
         &self,
         vault_id: Uuid,
@@ -718,7 +720,7 @@ impl Session {
         let hash = if r.deleted {
             [0; 32]
         } else {
-            crate::sync::manifest::record_hash(&r.wrapped_key.0, &r.overview.0, &r.details.0)
+            super::members::content_hash(&r.overview.0, &r.details.0)
         };
         let why = match r
             .authorship

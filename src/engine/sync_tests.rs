@@ -89,7 +89,7 @@ async fn all_values(v: &Session, id: Uuid, l: &str) -> BTreeSet<String> {
         out.insert(value(&item, l));
     }
     for rec in v.store.history(id).await.expect("history") {
-        if let Ok((item, _)) = open_full(v.vault_key(rec.vault_id).expect("key"), &rec) {
+        if let Ok(item) = open_full(v.vault_key(rec.vault_id).expect("key"), &rec) {
             out.insert(value(&item, l));
         }
     }

@@ -1088,11 +1088,11 @@ async fn concurrent_handles_never_lose_writes() {
     let id = ia.r.id;
     let mut a = open(&dir, PASSWORD).await.expect("a");
     let mut b = open(&dir, PASSWORD).await.expect("b");
-    let (item_a, key_a) = a
+    let item_a = a
         .open_record(&a.load_record(id).await.expect("rec"))
         .await
         .expect("open");
-    let (item_b, key_b) = b
+    let item_b = b
         .open_record(&b.load_record(id).await.expect("rec"))
         .await
         .expect("open");
@@ -1105,11 +1105,11 @@ async fn concurrent_handles_never_lose_writes() {
         ..ItemPatch::default()
     };
     let (ov, de) = apply_patch(&item_a, &patch_a).expect("patch");
-    a.save_version(&item_a, &key_a, ov, de)
+    a.save_version(&item_a, ov, de)
         .await
         .expect("first writer wins");
     let (ov, de) = apply_patch(&item_b, &patch_b).expect("patch");
-    let e = err(b.save_version(&item_b, &key_b, ov, de).await);
+    let e = err(b.save_version(&item_b, ov, de).await);
     assert!(matches!(e, Error::Conflict(got) if got == id), "{e:?}");
     // The loser retries on top of the winner: both changes are kept.
     let merged = b.update(id, &patch_b).await.expect("retry");

@@ -26,12 +26,11 @@ fn same_content(a: &Overview, ad: &Details, b: &Overview, bd: &Details) -> bool 
     strip(a) == strip(b) && ad == bd
 }
 
-/// Re-seals a version under another version number (same item key).
+/// Re-seals a version under another version number.
 fn reseal(vault_key: &Key, rec: &ItemRecord, version: u64) -> Result<ItemRecord> {
-    let (item, ik) =
-        open_full(vault_key, rec).map_err(|why| Error::DamagedItem { id: rec.id, why })?;
+    let item = open_full(vault_key, rec).map_err(|why| Error::DamagedItem { id: rec.id, why })?;
     let r = ItemRef { version, ..item.r };
-    Ok(seal_item(vault_key, &ik, r, &item.overview, &item.details))
+    Ok(seal_item(vault_key, r, &item.overview, &item.details))
 }
 
 impl Session {
@@ -105,7 +104,7 @@ impl Session {
             (true, true, None, _) => ops.push(server(Some(false))),
             // Purged there, edited here: the edit wins and goes back up.
             (true, true, Some(c), _) => {
-                let (item, ik) = open_full(vk, &c).map_err(|why| Error::DamagedItem { id, why })?;
+                let item = open_full(vk, &c).map_err(|why| Error::DamagedItem { id, why })?;
                 let note = "purged on another device while it was edited here; the edit was kept";
                 let next = c.version.max(r.version) + 1;
                 let mut overview = item.overview.clone();
@@ -120,7 +119,6 @@ impl Session {
                 ops.push(SyncOp::PutHistory(c.clone()));
                 ops.push(SyncOp::SetCurrent(seal_item(
                     vk,
-                    &ik,
                     ItemRef {
                         version: next,
                         ..item.r
@@ -134,7 +132,6 @@ impl Session {
             }
             // Purged here, edited there: the edit wins and comes back.
             (true, false, None, Some(theirs)) => {
-                let (_, ik) = open_full(vk, &rec).map_err(|why| Error::DamagedItem { id, why })?;
                 let mut overview = theirs.overview.clone();
                 overview.conflict = Some(SyncConflict {
                     fields: vec!["trash".into()],
@@ -148,7 +145,6 @@ impl Session {
                 ops.push(SyncOp::PutHistory(rec.clone()));
                 ops.push(SyncOp::SetCurrent(seal_item(
                     vk,
-                    &ik,
                     ItemRef {
                         version: r.version + 1,
                         ..theirs.r
@@ -171,13 +167,13 @@ impl Session {
                 let synced = s.map_or(0, |s| if s.deleted { 0 } else { s.version });
                 let base = if synced > 0 {
                     match self.store.item_at(id, synced).await? {
-                        Some(b) => open_full(vk, &b).ok().map(|(i, _)| i),
+                        Some(b) => open_full(vk, &b).ok(),
                         None => None,
                     }
                 } else {
                     None
                 };
-                let (ours, ik) = open_full(vk, &c).map_err(|why| Error::DamagedItem { id, why })?;
+                let ours = open_full(vk, &c).map_err(|why| Error::DamagedItem { id, why })?;
                 // Our unpushed versions move above the server's, so that
                 // both sides' versions stay in history.
                 let mine = self.store.versions_above(id, synced).await?;
@@ -241,7 +237,6 @@ impl Session {
                     }
                     ops.push(SyncOp::SetCurrent(seal_item(
                         vk,
-                        &ik,
                         ItemRef {
                             version: last_mine + 1,
                             ..item_ref(&c)

@@ -218,9 +218,7 @@ impl Session {
                         if del {
                             Ok(None)
                         } else {
-                            open_full(&vk, rec)
-                                .map(|(i, _)| Some(i))
-                                .map_err(|why| (rec.id, why))
+                            open_full(&vk, rec).map(Some).map_err(|why| (rec.id, why))
                         }
                     })
                     .collect()

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::super::Session;
 use super::super::error::{Error, Result};
+use super::super::members::content_hash;
 use super::super::model::now_millis;
 use super::{PUSH_BATCH, Progress, Pushed, SyncOptions, VaultReport, hash_of};
 use crate::crypto::Key;
@@ -99,7 +100,7 @@ impl Session {
                                         vault_id,
                                         s.item_id,
                                         rec.version,
-                                        Some(hash),
+                                        Some(content_hash(&rec.overview, &rec.details)),
                                     ),
                                     wrapped_key: B64(rec.wrapped_key),
                                     overview: B64(rec.overview),
@@ -340,7 +341,12 @@ impl Session {
                 base_revision: c.base_revision,
                 version: c.version,
                 deleted: c.deleted,
-                authorship: self.authorship(vault_id, c.item_id, c.version, hash),
+                authorship: self.authorship(
+                    vault_id,
+                    c.item_id,
+                    c.version,
+                    (!c.deleted).then(|| content_hash(&overview, &details)),
+                ),
                 wrapped_key: B64(wrapped_key),
                 overview: B64(overview),
                 details: B64(details),
