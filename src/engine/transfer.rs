@@ -3,11 +3,10 @@
 //!
 //! An item's sealed bytes name its vault and its id (the associated data of
 //! its key, overview and details), so an item in another vault is sealed
-//! anew under that vault's key. A moved item also gets a new id and a new
-//! item key: the local store keys items, their sync state and tombstones by
-//! the item id alone, so the source's tombstone and the moved item could
-//! not share one, and a fresh key means nobody who could read the source
-//! vault's copy can read the new ciphertext with what they kept.
+//! anew under that vault's key, every version with a fresh item key (as
+//! every save is). A moved item also gets a new id: the local store keys
+//! items, their sync state and tombstones by the item id alone, so the
+//! source's tombstone and the moved item could not share one.
 
 use uuid::Uuid;
 
@@ -15,7 +14,6 @@ use super::error::{Error, Result};
 use super::model::{Item, ItemRef, now_millis};
 use super::shared_vaults::VaultInfo;
 use super::{ItemDraft, Session, clean_name, seal_item};
-use crate::crypto::Key;
 
 /// How many "NAME (copy N)" names a copy into the item's own vault tries.
 const COPY_NAMES: u32 = 1000;
@@ -62,7 +60,7 @@ impl Session {
         }
         let mut versions = Vec::new();
         for rec in self.store.history(id).await? {
-            let (old, _) = self.open_record(&rec).await.map_err(|e| {
+            let old = self.open_record(&rec).await.map_err(|e| {
                 Error::Invalid(format!(
                     "version {} of {:?} does not decrypt ({e}): moving the item would lose it, so \
                      nothing was changed; a copy takes the current version only",
@@ -73,7 +71,6 @@ impl Session {
         }
         versions.push(item);
         let new_id = Uuid::now_v7();
-        let item_key = Key::random();
         let vault_key = self.vault_key(to)?;
         let records: Vec<_> = versions
             .iter()
@@ -83,7 +80,7 @@ impl Session {
                     vault_id: to,
                     version: v.r.version,
                 };
-                seal_item(vault_key, &item_key, r, &v.overview, &v.details)
+                seal_item(vault_key, r, &v.overview, &v.details)
             })
             .collect();
         let Some(current) = versions.pop() else {
