@@ -51,6 +51,10 @@ pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
         Ok(id) => vault.item(id).await.map_err(CliError::from),
         Err(e) => Err(e),
     };
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
     vault.close().await;
     let item = item?;
     let field = a.field.clone().unwrap_or_else(|| default_field(&item));
@@ -64,6 +68,7 @@ pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
         return print_json(&json!({
             "id": item.r.id,
             "vault_id": item.r.vault_id,
+            "vault": vault_name.unwrap_or_default(),
             "field": field,
             "via": copied.via.as_str(),
             "clear_after_secs": clear_secs,

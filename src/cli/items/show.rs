@@ -176,6 +176,10 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
 pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
     let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
     let item = vault.item(id).await;
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
     vault.close().await;
     let item = item?;
     let field = item
@@ -193,7 +197,7 @@ pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
     let t = field.totp_now().map_err(CliError::general)?;
     if g.json {
         print_json(
-            &json!({ "id": id, "vault_id": item.r.vault_id, "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
+            &json!({ "id": id, "vault_id": item.r.vault_id, "vault": vault_name.unwrap_or_default(), "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
         )
     } else {
         print(&format!("{}  ({} s left)\n", t.code, t.seconds_left))

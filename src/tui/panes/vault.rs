@@ -661,7 +661,11 @@ impl VaultPane {
                 app.say(said);
                 self.field_sel = default_field(&item);
                 self.revealed.clear();
-                self.pending_select = Some(item.r.id);
+                // Selected once the list has it (a trashed one is listed
+                // under Trash, where it already was).
+                if item.overview.trashed_at.is_none() {
+                    self.pending_select = Some(item.r.id);
+                }
                 self.detail = Some(*item);
             }
             Saved::Merged {
