@@ -30,6 +30,12 @@ pub enum ApiError {
     /// A push's `expected_head` is not the vault's head any more.
     #[error("the vault moved on to revision {head}; pull and push again")]
     HeadMoved { head: i64 },
+    /// A push to a shared vault sealed under another key epoch than the
+    /// vault's (its key was rotated).
+    #[error(
+        "the vault's key was rotated (epoch {epoch}); sync to take the new key, then push again"
+    )]
+    KeyRotated { epoch: u32 },
     #[error("request body too large")]
     TooLarge,
     #[error("too many attempts, try again in {} s", .0.as_secs().max(1))]
@@ -71,7 +77,9 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::HeadMoved { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::HeadMoved { .. } | Self::KeyRotated { .. } => {
+                StatusCode::CONFLICT
+            }
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) | Self::RequestBudget(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_)
@@ -97,6 +105,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
             Self::HeadMoved { .. } => "head_moved",
+            Self::KeyRotated { .. } => "key_rotated",
             Self::TooLarge => "payload_too_large",
             Self::RateLimited(_) => "rate_limited",
             Self::RequestBudget(_) => "request_budget",

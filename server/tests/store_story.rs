@@ -202,6 +202,7 @@ async fn push(
         manifest,
         expected_head: None,
         quota: None,
+        key_epoch: None,
     };
     store
         .push(account_id, vault_id, batch, now)
@@ -209,6 +210,9 @@ async fn push(
         .map(|outcome| match outcome {
             PushOutcome::Done(r) | PushOutcome::Replayed(r) => r,
             PushOutcome::QuotaExceeded { .. } => panic!("no quota here"),
+            PushOutcome::KeyRotated { epoch } => {
+                panic!("key rotated to {epoch} in a personal vault")
+            }
             PushOutcome::HeadMoved { head } => {
                 panic!("head moved to {head} without a precondition")
             }
@@ -1168,6 +1172,7 @@ async fn head_precondition(store: &dyn Store) {
         manifest,
         expected_head,
         quota: None,
+        key_epoch: None,
     };
 
     // On an empty vault the head is 0.

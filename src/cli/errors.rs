@@ -35,7 +35,9 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::ShareGone
         | Error::NoShare(_) => exit::NOT_FOUND,
         Error::Ambiguous { .. } | Error::AmbiguousVault { .. } => exit::AMBIGUOUS,
-        Error::Conflict(_) | Error::HeadMoved | Error::KeptMoving(_) => exit::CONFLICT,
+        Error::Conflict(_) | Error::HeadMoved | Error::KeyRotated | Error::KeptMoving(_) => {
+            exit::CONFLICT
+        }
         Error::Unreachable(_) | Error::NotAnswering(_) => exit::UNREACHABLE,
         Error::Tls(_) => exit::TLS,
         Error::Invalid(_)
@@ -127,7 +129,7 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
              password)"
         )
         .into(),
-        Error::HeadMoved | Error::KeptMoving(_) => SYNC_AGAIN.into(),
+        Error::HeadMoved | Error::KeyRotated | Error::KeptMoving(_) => SYNC_AGAIN.into(),
         Error::Fork { .. } => "; `openk sync --verify` compares everything item by item".into(),
         Error::NoSuchAccount(_) => "; check the address with its owner (they `openk register` first)".into(),
         Error::KeyChanged { email, .. } => format!(

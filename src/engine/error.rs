@@ -134,6 +134,9 @@ pub enum Error {
     /// A push met a head that moved on the server.
     #[error("the vault changed on the server while this device was pushing")]
     HeadMoved,
+    /// A push to a shared vault met a rotated key (a sync takes the new one).
+    #[error("the shared vault's key was rotated while this device was pushing")]
+    KeyRotated,
     /// A sync gave up: every push met `head_moved` (the vault, named, kept
     /// moving on the server) for as many rounds as it tries.
     #[error("vault {0:?} kept changing on the server during the sync")]

@@ -29,6 +29,7 @@ pub mod kdf {
 mod draft;
 mod items;
 mod kit;
+mod rotation;
 mod seal;
 pub mod shared_vaults;
 mod transfer;
@@ -49,6 +50,7 @@ use draft::{apply_patch, clean_field, clean_folder, clean_name, clean_tags, desc
 pub use error::{Error, Result};
 pub use kit::emergency_kit_text;
 use model::{Entry, Field, ItemKind};
+pub use rotation::LeftVault;
 use seal::{item_ref, open_entry, open_full, open_json, seal_item, seal_json};
 use search::SearchIndex;
 use unlock::password_key;
@@ -306,6 +308,8 @@ impl Session {
 
 #[cfg(test)]
 mod contacts_tests;
+#[cfg(test)]
+mod rotation_tests;
 #[cfg(test)]
 mod shared_vaults_tests;
 #[cfg(test)]

@@ -32,18 +32,26 @@ use crate::store::VaultRecord;
 /// The meta key of the sealed share states.
 const SHARES_KEY: &str = "shares";
 /// The first vault key's epoch.
-const FIRST_EPOCH: u32 = 1;
+pub(super) const FIRST_EPOCH: u32 = 1;
 
 /// What this device keeps about one shared vault.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ShareState {
-    owner_email: String,
+pub(super) struct ShareState {
+    pub(super) owner_email: String,
     /// This account created it.
-    mine: bool,
-    role: Role,
+    pub(super) mine: bool,
+    pub(super) role: Role,
     /// The last log entry accepted here (number, hash in hex).
-    seen_seq: u64,
-    seen_hash: String,
+    pub(super) seen_seq: u64,
+    pub(super) seen_hash: String,
+    /// The epoch of the vault key this device holds (and has every item
+    /// key wrapped under).
+    #[serde(default = "first_epoch")]
+    pub(super) key_epoch: u32,
+}
+
+fn first_epoch() -> u32 {
+    FIRST_EPOCH
 }
 
 /// One vault as the front ends list it.
@@ -89,7 +97,7 @@ pub struct MemberView {
     pub status: String,
 }
 
-fn me_as_member(s: &Session) -> Result<Member> {
+pub(super) fn me_as_member(s: &Session) -> Result<Member> {
     let keys = s.keypair.public();
     Ok(Member {
         account_id: s.header.account_id,
@@ -99,7 +107,7 @@ fn me_as_member(s: &Session) -> Result<Member> {
     })
 }
 
-fn entry_wire(signed: &SignedEntry, seq: u64) -> LogEntry {
+pub(super) fn entry_wire(signed: &SignedEntry, seq: u64) -> LogEntry {
     LogEntry {
         seq,
         entry: wire::B64(signed.entry.clone()),
@@ -118,7 +126,7 @@ fn check_vault_name(name: &str) -> Result<&str> {
     Ok(name)
 }
 
-fn untrusted(vault_id: Uuid, e: impl std::fmt::Display) -> Error {
+pub(super) fn untrusted(vault_id: Uuid, e: impl std::fmt::Display) -> Error {
     Error::Untrusted(format!("shared vault {vault_id}: {e}"))
 }
 
@@ -268,7 +276,11 @@ impl Session {
     /// The verified membership log of a vault the server has, checked
     /// against what this device accepted before and anchored on the
     /// creator (this account, or the owner's pinned keys).
-    async fn verified_log(&mut self, vault_id: Uuid, owner_email: &str) -> Result<Membership> {
+    pub(super) async fn verified_log(
+        &mut self,
+        vault_id: Uuid,
+        owner_email: &str,
+    ) -> Result<Membership> {
         let entries = self
             .authed(|c| async move { c.vault_log(vault_id).await })
             .await?;
@@ -520,13 +532,33 @@ impl Session {
         Ok(name)
     }
 
-    /// Declines an invitation.
+    /// Declines an invitation: a signed entry of this account's own says
+    /// it leaves (the key was sealed to it, so the managers rotate it).
     ///
     /// # Errors
-    /// Network errors; no such invitation.
+    /// Network errors; no such invitation; a log that fails verification.
     pub async fn decline(&mut self, vault_id: Uuid) -> Result<()> {
-        self.authed(|c| async move { c.answer_invitation(vault_id, false).await })
-            .await
+        let shared = self.authed(|c| async move { c.shared().await }).await?;
+        let s = shared
+            .into_iter()
+            .find(|s| s.id == vault_id)
+            .ok_or_else(|| Error::NotFound(format!("invitation to vault {vault_id}")))?;
+        let m = self.verified_log(vault_id, &s.owner_email).await?;
+        match m.members.get(&self.header.account_id) {
+            Some(me) => {
+                let (signed, seq) = self.sign_next(&m, Action::Leave, me.member.clone());
+                let req = AppendLogRequest {
+                    entry: entry_wire(&signed, seq),
+                    change: MemberChange::Leave,
+                };
+                self.append_entry(vault_id, &req).await
+            }
+            // Not in the log (an invitation the server made up): say no.
+            None => {
+                self.authed(|c| async move { c.answer_invitation(vault_id, false).await })
+                    .await
+            }
+        }
     }
 
     /// Takes a vault shared with this account into this device, after
@@ -588,6 +620,7 @@ impl Session {
                 role,
                 seen_seq: head.0,
                 seen_hash: String::new(),
+                key_epoch: m.key_epoch,
             }),
         )
         .await?;
@@ -603,6 +636,39 @@ impl Session {
         self.vaults.push(vault);
         tracing::info!(vault = %vault_id, "joined a shared vault");
         Ok(name)
+    }
+
+    /// Takes note that this account's vault `vault_id` is shared (another
+    /// of its devices shared it): the log is verified with this account as
+    /// its creator, and this device signs what it writes there from now on.
+    /// Its key is of the first epoch until the sync compares it with the
+    /// log.
+    pub(super) async fn note_own_shared(&mut self, vault_id: Uuid) -> Result<()> {
+        if self.shares().await?.contains_key(&vault_id) {
+            return Ok(());
+        }
+        let me = me_as_member(self)?;
+        let m = self.verified_log(vault_id, &me.email).await?;
+        if m.creator.account_id != self.header.account_id {
+            return Err(untrusted(
+                vault_id,
+                "the server lists it as this account's own, but its log names another creator",
+            ));
+        }
+        self.note_seen(
+            vault_id,
+            m.head.0,
+            m.head.1,
+            Some(ShareState {
+                owner_email: me.email,
+                mine: true,
+                role: Role::Manager,
+                seen_seq: m.head.0,
+                seen_hash: String::new(),
+                key_epoch: FIRST_EPOCH,
+            }),
+        )
+        .await
     }
 
     /// Makes this account's vault shared: on the server (synced first when
@@ -654,6 +720,7 @@ impl Session {
                 role: Role::Manager,
                 seen_seq: 0,
                 seen_hash: String::new(),
+                key_epoch: FIRST_EPOCH,
             }),
         )
         .await
@@ -661,13 +728,22 @@ impl Session {
 
     /// The log's next entry, doing `action` to `member`, signed by this
     /// account; and its number.
-    fn sign_next(&self, m: &Membership, action: Action, member: Member) -> (SignedEntry, u64) {
+    pub(super) fn sign_next(
+        &self,
+        m: &Membership,
+        action: Action,
+        member: Member,
+    ) -> (SignedEntry, u64) {
         let entry = m.next_entry(action, member, self.header.account_id, now_millis());
         (SignedEntry::sign(&entry, &self.keypair), entry.seq)
     }
 
     /// Sends a signed entry of the vault's log.
-    async fn append_entry(&mut self, vault_id: Uuid, req: &AppendLogRequest) -> Result<()> {
+    pub(super) async fn append_entry(
+        &mut self,
+        vault_id: Uuid,
+        req: &AppendLogRequest,
+    ) -> Result<()> {
         self.authed(|c| {
             let req = req.clone();
             async move { c.append_log(vault_id, &req).await }
@@ -675,7 +751,7 @@ impl Session {
         .await
     }
 
-    async fn share_state(&self, vault_id: Uuid) -> Result<ShareState> {
+    pub(super) async fn share_state(&self, vault_id: Uuid) -> Result<ShareState> {
         self.shares()
             .await?
             .get(&vault_id)
@@ -780,7 +856,7 @@ impl Session {
     }
 
     /// Records the last log entry accepted (and a new share state).
-    async fn note_seen(
+    pub(super) async fn note_seen(
         &mut self,
         vault_id: Uuid,
         seq: u64,
@@ -799,13 +875,13 @@ impl Session {
         self.save_shares(&all).await
     }
 
-    async fn save_shares(&self, all: &BTreeMap<Uuid, ShareState>) -> Result<()> {
+    pub(super) async fn save_shares(&self, all: &BTreeMap<Uuid, ShareState>) -> Result<()> {
         let blob = seal_json(&self.account_key, &Aad::shares(self.header.account_id), all);
         self.store.set_meta(SHARES_KEY, Some(&blob)).await?;
         Ok(())
     }
 
-    async fn shares(&self) -> Result<BTreeMap<Uuid, ShareState>> {
+    pub(super) async fn shares(&self) -> Result<BTreeMap<Uuid, ShareState>> {
         let Some(blob) = self.store.meta(SHARES_KEY).await? else {
             return Ok(BTreeMap::new());
         };

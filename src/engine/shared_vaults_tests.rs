@@ -12,15 +12,33 @@ use super::test_server::TestServer;
 use super::{Error, Session};
 use crate::crypto::AccountKeyPair;
 
-struct World {
-    _tmp: tempfile::TempDir,
-    db: std::path::PathBuf,
-    _server: TestServer,
-    ana: Session,
-    ben: Session,
+pub(super) struct World {
+    pub(super) tmp: tempfile::TempDir,
+    pub(super) db: std::path::PathBuf,
+    pub(super) server: TestServer,
+    pub(super) ana: Session,
+    pub(super) ben: Session,
 }
 
-async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> Session {
+impl World {
+    /// Another device of `who` (`ana` or `ben`), signed in with the
+    /// password and the Secret Key.
+    pub(super) async fn device(&self, who: &Session, name: &str) -> Session {
+        super::remote::login(
+            &self.tmp.path().join(name),
+            &self.server.url,
+            &who.remote_or_err().expect("remote").email,
+            password(),
+            &who.secret_key_display(),
+            true,
+            name,
+        )
+        .await
+        .expect("login")
+    }
+}
+
+pub(super) async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> Session {
     let mut s = Session::init(&tmp.join(email), password(), FAST_KDF)
         .await
         .expect("init");
@@ -30,26 +48,26 @@ async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> 
     s
 }
 
-async fn world() -> World {
+pub(super) async fn world() -> World {
     let tmp = tempfile::tempdir().expect("tmp");
     let db = tmp.path().join("server.db");
     let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
     let ana = registered(tmp.path(), &server, "ana@example.org").await;
     let ben = registered(tmp.path(), &server, "ben@example.org").await;
     World {
-        _tmp: tmp,
+        tmp,
         db,
-        _server: server,
+        server,
         ana,
         ben,
     }
 }
 
-async fn sync(s: &mut Session) {
+pub(super) async fn sync(s: &mut Session) {
     s.sync(&SyncOptions::default()).await.expect("sync");
 }
 
-async fn names(s: &mut Session) -> Vec<String> {
+pub(super) async fn names(s: &mut Session) -> Vec<String> {
     let (entries, _) = s.entries().await.expect("entries");
     let mut n: Vec<String> = entries.iter().map(|e| e.overview.name.clone()).collect();
     n.sort();
@@ -257,4 +275,57 @@ async fn a_viewers_version_is_refused_by_the_others_even_when_the_server_takes_i
         Some("good"),
         "the last good version is kept"
     );
+}
+
+pub(super) fn set_password(value: &str) -> super::ItemPatch {
+    super::ItemPatch {
+        set_fields: vec![super::model::Field::new(
+            super::model::label::PASSWORD,
+            value,
+            super::model::FieldKind::Secret,
+        )],
+        ..super::ItemPatch::default()
+    }
+}
+
+pub(super) fn password_of(item: &super::model::Item) -> String {
+    item.field(super::model::label::PASSWORD)
+        .map(|f| f.value.expose().to_owned())
+        .unwrap_or_default()
+}
+
+/// The owner's other device knows the vault is shared (from the server's
+/// vault list and the log it verifies) and signs what it writes there, so
+/// the members accept its edits.
+#[tokio::test]
+async fn the_owners_other_device_signs_its_versions_in_a_shared_vault() {
+    let mut w = world().await;
+    let team = w.ana.create_vault("Team").await.expect("create");
+    let id = w
+        .ana
+        .add_to(team, login("Deploy key", "ci", "v1"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut w.ana).await;
+    w.ana
+        .invite(team, "ben@example.org", Role::Viewer, None)
+        .await
+        .expect("invite");
+    w.ben.accept(team).await.expect("accept");
+    let mut tablet = w.device(&w.ana, "ana-tablet").await;
+    sync(&mut tablet).await;
+    let shared = tablet.vault_list().await.expect("vaults");
+    let team_here = shared.iter().find(|v| v.id == team).expect("team");
+    assert!(
+        team_here.shared.as_ref().is_some_and(|s| s.mine),
+        "the tablet knows Team is shared: {team_here:?}"
+    );
+    tablet.update(id, &set_password("v2")).await.expect("edit");
+    sync(&mut tablet).await;
+    let report = w.ben.sync(&SyncOptions::default()).await.expect("sync");
+    let refused: Vec<&String> = report.vaults.iter().flat_map(|v| &v.refused).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(password_of(&w.ben.item(id).await.expect("item")), "v2");
 }

@@ -10,8 +10,10 @@ mod items;
 mod sql;
 mod sync;
 mod types;
+mod vaults;
 
 pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
+pub use vaults::WrappedKeyRef;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -21,7 +21,7 @@ use openk_server::api::types::{
     LogEntry, LoginRequest, MemberResponse, MembershipRequest, OpenShareResponse, PreloginRequest,
     PreloginResponse, Problem, PushRequest, PushResponse, Record, RefreshRequest, RegisterRequest,
     RenameDeviceRequest, ShareResponse, SharedVaultResponse, TokenResponse, UpdateVaultRequest,
-    VaultResponse,
+    VaultKeyResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -181,6 +181,10 @@ pub enum SyncError {
     Conflict(String),
     #[error("the vault moved on while pushing; pull and push again")]
     HeadMoved,
+    /// A push was refused because the shared vault's key was rotated
+    /// (409 `key_rotated`): take the new key and push again.
+    #[error("the shared vault's key was rotated; take the new key and push again")]
+    KeyRotated,
     #[error("the server refused the request ({code}): {detail}")]
     Refused { code: String, detail: String },
     #[error("the server answered something unexpected: {0}")]
@@ -436,6 +440,7 @@ impl Client {
             StatusCode::TOO_MANY_REQUESTS => SyncError::RateLimited(retry.unwrap_or(60)),
             StatusCode::NOT_FOUND => SyncError::NotFound,
             StatusCode::CONFLICT if code == "head_moved" => SyncError::HeadMoved,
+            StatusCode::CONFLICT if code == "key_rotated" => SyncError::KeyRotated,
             StatusCode::CONFLICT => SyncError::Conflict(detail),
             // The account's storage quota: a refusal, not an outage.
             StatusCode::INSUFFICIENT_STORAGE => SyncError::Refused { code, detail },
@@ -540,6 +545,13 @@ impl Client {
     /// A shared vault's membership log, in order.
     pub async fn vault_log(&self, vault: Uuid) -> Result<Vec<LogEntry>, SyncError> {
         self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/log"), None)
+            .await
+    }
+
+    /// This account's copy of a shared vault's key (sealed to it) and its
+    /// epoch.
+    pub async fn vault_key(&self, vault: Uuid) -> Result<VaultKeyResponse, SyncError> {
+        self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/key"), None)
             .await
     }
 

@@ -11,6 +11,7 @@
 //! Events say which vault moved and to which revision, and which device
 //! pushed: no item ids and nothing the client encrypted.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
+use uuid::Uuid;
 
 use super::types::{ReadyEvent, VaultEvent, VaultHead};
 use crate::auth::{self, AuthDevice};
@@ -57,7 +59,7 @@ pub async fn stream(
     // after `ready` instead of being lost.
     let notices = state.events.subscribe();
     let closed = state.events.closed();
-    let ready = ready(&state, &who).await?;
+    let (ready, shared) = ready(&state, &who).await?;
     let every = Duration::from_secs(state.settings.events_keepalive_secs.max(1));
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -71,6 +73,7 @@ pub async fn stream(
         closed,
         tick,
         first: Some(ready),
+        shared,
     };
     Ok((
         [(ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"))],
@@ -87,6 +90,10 @@ struct Feed {
     closed: watch::Receiver<bool>,
     tick: Interval,
     first: Option<Event>,
+    /// The vaults other accounts share with this one, by (owner, vault):
+    /// their changes are this stream's too. Re-read with every keep-alive,
+    /// so that a vault accepted (or left) meanwhile is heard (or not).
+    shared: HashSet<(Uuid, Uuid)>,
     _open: OpenStream,
 }
 
@@ -108,7 +115,10 @@ impl Feed {
                 biased;
                 () = closing(&mut self.closed) => return None,
                 notice = self.notices.recv() => match notice {
-                    Ok(Notice::Vault(change)) if change.account_id == self.who.account_id => {
+                    Ok(Notice::Vault(change))
+                        if change.account_id == self.who.account_id
+                            || self.shared.contains(&(change.account_id, change.vault_id)) =>
+                    {
                         if let Some(event) = vault(&change) {
                             return Some(event);
                         }
@@ -117,13 +127,19 @@ impl Feed {
                     // Changes may have gone by unseen: send every head again.
                     Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
                         match ready(&self.state, &self.who).await {
-                            Ok(event) => return Some(event),
+                            Ok((event, shared)) => {
+                                self.shared = shared;
+                                return Some(event);
+                            }
                             Err(e) => tracing::warn!(error = %e, "event stream: cannot re-read the vault heads"),
                         }
                     }
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.tick.tick() => {
+                    if let Ok(shared) = shared_with(&self.state, &self.who).await {
+                        self.shared = shared;
+                    }
                     if self.still_signed_in().await {
                         return Some(Event::default().comment("keep-alive"));
                     }
@@ -149,9 +165,22 @@ impl Feed {
     }
 }
 
-/// `event: ready` with the head of every vault of the account.
-async fn ready(state: &AppState, who: &AuthDevice) -> ApiResult<Event> {
-    let vaults = state
+/// The vaults shared with the account that it accepted, by (owner, vault).
+async fn shared_with(state: &AppState, who: &AuthDevice) -> ApiResult<HashSet<(Uuid, Uuid)>> {
+    Ok(state
+        .store
+        .shared_with(who.account_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.membership.status == "active")
+        .map(|s| (s.vault.account_id, s.vault.id))
+        .collect())
+}
+
+/// `event: ready` with the head of every vault of the account and of every
+/// vault shared with it; and the latter by (owner, vault).
+async fn ready(state: &AppState, who: &AuthDevice) -> ApiResult<(Event, HashSet<(Uuid, Uuid)>)> {
+    let mut vaults: Vec<VaultHead> = state
         .store
         .vaults(who.account_id)
         .await?
@@ -161,8 +190,24 @@ async fn ready(state: &AppState, who: &AuthDevice) -> ApiResult<Event> {
             head: v.revision,
         })
         .collect();
-    json_event("ready", &ReadyEvent { vaults })
-        .map_err(|e| ApiError::Internal(format!("cannot encode the ready event: {e}")))
+    let shared = state
+        .store
+        .shared_with(who.account_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.membership.status == "active")
+        .collect::<Vec<_>>();
+    vaults.extend(shared.iter().map(|s| VaultHead {
+        vault_id: s.vault.id,
+        head: s.vault.revision,
+    }));
+    let set = shared
+        .iter()
+        .map(|s| (s.vault.account_id, s.vault.id))
+        .collect();
+    let event = json_event("ready", &ReadyEvent { vaults })
+        .map_err(|e| ApiError::Internal(format!("cannot encode the ready event: {e}")))?;
+    Ok((event, set))
 }
 
 /// `event: vault` for one change (ids and numbers: it always encodes).

@@ -13,19 +13,24 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath};
 use super::types::{
-    AppendLogRequest, B64, LogEntry, MemberChange, MemberResponse, MembershipRequest,
-    SharedVaultResponse,
+    AppendLogRequest, B64, LogEntry, MemberChange, MemberResponse, MembershipRequest, Rotation,
+    SharedVaultResponse, VaultKeyResponse,
 };
 use super::validate;
 use super::vaults::Budgeted;
 use crate::error::{ApiError, ApiResult};
+use crate::events::VaultChanged;
 use crate::state::{AppState, now_millis};
-use crate::store::{LogRow, MemberWrite, Membership, StoreError};
+use crate::store::{
+    Appended, LogRow, MemberWrite, Membership, RewrappedIn, RotationIn, StoreError,
+};
 
 /// The largest signed entry the server keeps.
 pub const MAX_ENTRY: usize = 16 * 1024;
 /// A sealed vault key: version, HPKE enc, key and tag (81 bytes today).
 const SEALED_KEY: (usize, usize) = (49, 512);
+/// The most members a rotation seals a key to.
+const MAX_MEMBERS: usize = 10_000;
 
 pub const VIEWER: &str = "viewer";
 pub const EDITOR: &str = "editor";
@@ -189,17 +194,61 @@ pub async fn append(
                 },
             )
         }
+        MemberChange::Remove { email, rotation } => {
+            let a = managed(&state, who.account_id, id).await?;
+            let member = account_by_email(&state, &email).await?;
+            if member == a.owner {
+                return Err(ApiError::Conflict(
+                    "the vault's owner stays its member".into(),
+                ));
+            }
+            let rotation = rotation_in(&state, rotation).await?;
+            (
+                a.owner,
+                MemberWrite::Remove {
+                    account_id: member,
+                    rotation,
+                },
+            )
+        }
+        MemberChange::Leave => {
+            let a = access(&state, who.account_id, id).await?;
+            if a.owner == who.account_id {
+                return Err(ApiError::Conflict(
+                    "the owner of a vault does not leave it".into(),
+                ));
+            }
+            (
+                a.owner,
+                MemberWrite::Leave {
+                    account_id: who.account_id,
+                },
+            )
+        }
+        MemberChange::Rotate { rotation } => {
+            let a = managed(&state, who.account_id, id).await?;
+            (
+                a.owner,
+                MemberWrite::Rotate(rotation_in(&state, rotation).await?),
+            )
+        }
     };
     let row = LogRow {
         seq: req.entry.seq,
         entry: req.entry.entry.0,
         signature: req.entry.signature.0,
     };
-    state
+    let rotates = matches!(write, MemberWrite::Remove { .. } | MemberWrite::Rotate(_));
+    let appended = state
         .store
         .append_log(owner, id, &row, &write)
         .await
         .map_err(|e| match e {
+            StoreError::Conflict if rotates => ApiError::Conflict(format!(
+                "entry {} is not the next of the vault's log, or the vault changed since the \
+                 rotation was made (its head, items or members); sync and try again",
+                row.seq
+            )),
             StoreError::Conflict => ApiError::Conflict(format!(
                 "entry {} is not the next of the vault's log, or the account is a member already; \
                  fetch the log and try again",
@@ -208,8 +257,98 @@ pub async fn append(
             StoreError::NotFound => ApiError::NotFound,
             other => other.into(),
         })?;
+    if let Appended::Rotated { head } = appended {
+        // Every member's devices re-read the vault (and take the new key).
+        state.events.publish(VaultChanged {
+            account_id: owner,
+            vault_id: id,
+            head,
+            device_id: who.device_id,
+        });
+        tracing::info!(vault = %id, seq = row.seq, head, "vault key rotated");
+    }
     tracing::info!(vault = %id, seq = row.seq, "membership log entry appended");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A rotation's parts checked for size, its members named by the
+/// server's account ids.
+async fn rotation_in(state: &AppState, r: Rotation) -> ApiResult<RotationIn> {
+    validate::bounded(&r.meta, 41, validate::MAX_MANIFEST, "meta")?;
+    validate::bounded(&r.manifest, 1, validate::MAX_MANIFEST, "manifest")?;
+    if r.expected_head < 0 || r.key_epoch < 2 {
+        return Err(ApiError::Validation(
+            "expected_head must be 0 or more and key_epoch 2 or more".into(),
+        ));
+    }
+    if r.sealed_keys.len() > MAX_MEMBERS {
+        return Err(ApiError::Validation(format!(
+            "at most {MAX_MEMBERS} members"
+        )));
+    }
+    let mut sealed_keys = Vec::with_capacity(r.sealed_keys.len());
+    for k in r.sealed_keys {
+        validate::bounded(&k.sealed_key, SEALED_KEY.0, SEALED_KEY.1, "sealed_key")?;
+        sealed_keys.push((account_by_email(state, &k.email).await?, k.sealed_key.0));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(r.records.len());
+    let mut records = Vec::with_capacity(r.records.len());
+    for rec in r.records {
+        validate::bounded(
+            &rec.wrapped_key,
+            41,
+            validate::MAX_WRAPPED_KEY,
+            "wrapped_key",
+        )?;
+        if rec.version == 0 || rec.version > i64::MAX as u64 || !seen.insert(rec.item_id) {
+            return Err(ApiError::Validation(format!(
+                "item {}: a version of 1 or more, once per rotation",
+                rec.item_id
+            )));
+        }
+        if let Some(a) = &rec.authorship {
+            validate::bounded(a, 1, super::vaults::MAX_AUTHORSHIP, "authorship")?;
+        }
+        records.push(RewrappedIn {
+            item_id: rec.item_id,
+            version: rec.version,
+            wrapped_key: rec.wrapped_key.0,
+            authorship: rec.authorship.map(|a| a.0),
+        });
+    }
+    Ok(RotationIn {
+        key_epoch: r.key_epoch,
+        sealed_keys,
+        records,
+        meta: r.meta.0,
+        manifest: r.manifest.0,
+        expected_head: r.expected_head,
+    })
+}
+
+/// The caller's copy of the vault key: sealed to it, with its epoch (every
+/// member, the owner too, takes a rotated key from here).
+#[utoipa::path(get, path = "/v1/vaults/{id}/key", tag = "shared vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = VaultKeyResponse),
+        (status = 404, body = super::types::Problem, description = "no such vault, or not shared with the caller")))]
+pub async fn key(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<VaultKeyResponse>> {
+    let a = access(&state, who.account_id, id).await?;
+    let me = state
+        .store
+        .members(a.owner, id)
+        .await?
+        .into_iter()
+        .find(|m| m.membership.account_id == who.account_id)
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(VaultKeyResponse {
+        key_epoch: me.membership.key_epoch,
+        sealed_key: B64(me.membership.sealed_key),
+    }))
 }
 
 /// The caller's access, if it manages the vault.

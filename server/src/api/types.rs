@@ -278,6 +278,9 @@ pub struct VaultResponse {
     /// The vault's head revision.
     pub revision: i64,
     pub created_at: String,
+    /// The vault has a membership log (it is shared).
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// One stored item version as the server holds it: ids, numbers, ciphertext.
@@ -362,6 +365,11 @@ pub struct PushRequest {
     /// send this too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_head: Option<i64>,
+    /// A shared vault's key epoch the changes are sealed under; a push under
+    /// another epoch than the vault's is refused (409 `key_rotated`), and so
+    /// is one without it once the key was rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_epoch: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -482,6 +490,66 @@ pub enum MemberChange {
     },
     /// Another role for a member.
     SetRole { email: String, role: String },
+    /// Removes a member (by email) and rotates the vault key in the same
+    /// transaction.
+    Remove { email: String, rotation: Rotation },
+    /// The caller leaves the vault (any member but its owner). The key is
+    /// rotated by a manager afterwards ([`MemberChange::Rotate`]).
+    Leave,
+    /// Rotates the vault key (a manager).
+    Rotate { rotation: Rotation },
+}
+
+/// A new vault key, all at once: sealed to every remaining member (invited
+/// ones too), every live item's key re-wrapped under it, the vault's
+/// metadata and manifest sealed with it. Applied in one transaction, and
+/// only if the vault is still exactly as the client saw it
+/// (`expected_head`, and the items and versions listed).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// The new epoch: the vault's current one plus one.
+    pub key_epoch: u32,
+    /// One per member after the change, by email.
+    pub sealed_keys: Vec<SealedKeyFor>,
+    /// One per live item of the vault, at its current version.
+    pub records: Vec<Rewrapped>,
+    /// The vault's metadata sealed with the new key.
+    pub meta: B64,
+    /// The manifest of the state after the rotation (each re-wrapped record
+    /// gets the next revision, in the order listed).
+    pub manifest: B64,
+    /// The vault's head revision the rotation was computed on.
+    pub expected_head: i64,
+}
+
+/// The new vault key sealed to one member.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SealedKeyFor {
+    pub email: String,
+    pub sealed_key: B64,
+}
+
+/// One live item's key, re-wrapped under the new vault key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rewrapped {
+    pub item_id: Uuid,
+    pub version: u64,
+    pub wrapped_key: B64,
+    /// A signature for a version that had none (one the vault held before
+    /// it was shared, vouched for by the rotating manager); stored in place
+    /// of the absent one, never over one that exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorship: Option<B64>,
+}
+
+/// The caller's copy of a shared vault's key: sealed to it, and the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VaultKeyResponse {
+    pub key_epoch: u32,
+    pub sealed_key: B64,
 }
 
 /// Appends an entry to a vault's membership log (a manager only; entry 0

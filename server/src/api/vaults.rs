@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Budgeted {
 
 /// The largest author signature a version carries (JSON: an id, a number
 /// and a signature).
-const MAX_AUTHORSHIP: usize = 1024;
+pub(crate) const MAX_AUTHORSHIP: usize = 1024;
 
 /// The account's storage quota, if it has one.
 fn quota(state: &AppState) -> Option<u64> {
@@ -64,13 +64,14 @@ fn quota(state: &AppState) -> Option<u64> {
     (q > 0).then_some(q)
 }
 
-fn response(v: Vault) -> VaultResponse {
+fn response(v: Vault, shared: bool) -> VaultResponse {
     VaultResponse {
         id: v.id,
         wrapped_key: B64(v.wrapped_key),
         meta: B64(v.meta),
         revision: v.revision,
         created_at: rfc3339(v.created_at),
+        shared,
     }
 }
 
@@ -80,13 +81,17 @@ pub async fn index(
     State(state): State<AppState>,
     Budgeted(who): Budgeted,
 ) -> ApiResult<Json<Vec<VaultResponse>>> {
+    let shared = state.store.shared_own(who.account_id).await?;
     Ok(Json(
         state
             .store
             .vaults(who.account_id)
             .await?
             .into_iter()
-            .map(response)
+            .map(|v| {
+                let is_shared = shared.contains(&v.id);
+                response(v, is_shared)
+            })
             .collect(),
     ))
 }
@@ -141,7 +146,7 @@ pub async fn create(
         Some(vault.id.to_string()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(response(vault))))
+    Ok((StatusCode::CREATED, Json(response(vault, false))))
 }
 
 #[utoipa::path(get, path = "/v1/vaults/{id}/changes", tag = "vaults", security(("bearer" = [])),
@@ -245,6 +250,7 @@ pub async fn push(
         manifest: req.manifest.as_ref().map(|m| m.0.as_slice()),
         expected_head: req.expected_head,
         quota: quota(&state),
+        key_epoch: req.key_epoch,
     };
     match state.store.push(a.owner, id, batch, now_millis()).await? {
         PushOutcome::Done(out) => {
@@ -262,6 +268,7 @@ pub async fn push(
         PushOutcome::Replayed(out) => Ok(Json(out)),
         PushOutcome::HeadMoved { head } => Err(ApiError::HeadMoved { head }),
         PushOutcome::QuotaExceeded { used, quota } => Err(ApiError::QuotaExceeded { used, quota }),
+        PushOutcome::KeyRotated { epoch } => Err(ApiError::KeyRotated { epoch }),
     }
 }
 

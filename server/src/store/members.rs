@@ -53,7 +53,55 @@ pub struct LogRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberWrite {
     Add(Membership),
-    SetRole { account_id: Uuid, role: String },
+    SetRole {
+        account_id: Uuid,
+        role: String,
+    },
+    /// Removes the member and rotates the key.
+    Remove {
+        account_id: Uuid,
+        rotation: RotationIn,
+    },
+    /// The member leaves (the key stays until a rotation).
+    Leave {
+        account_id: Uuid,
+    },
+    Rotate(RotationIn),
+}
+
+/// A vault key rotation as the store applies it (already validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationIn {
+    /// The vault's epoch plus one.
+    pub key_epoch: u32,
+    /// The new key sealed to each member after the change (the server's
+    /// account ids): exactly the remaining members.
+    pub sealed_keys: Vec<(Uuid, Vec<u8>)>,
+    /// Every live record at its current version, its key re-wrapped; each
+    /// gets the next revision, in this order.
+    pub records: Vec<RewrappedIn>,
+    pub meta: Vec<u8>,
+    pub manifest: Vec<u8>,
+    /// The vault's head the rotation was computed on.
+    pub expected_head: i64,
+}
+
+/// One live record's re-wrapped key (and a signature where it had none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrappedIn {
+    pub item_id: Uuid,
+    pub version: u64,
+    pub wrapped_key: Vec<u8>,
+    pub authorship: Option<Vec<u8>>,
+}
+
+/// What an append did beyond the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The membership table changed.
+    Members,
+    /// The key was rotated: the vault's new head revision.
+    Rotated { head: i64 },
 }
 
 /// Shared vaults' members and logs.
@@ -61,14 +109,22 @@ pub enum MemberWrite {
 pub trait MemberStore: Send + Sync {
     /// Appends `row` to the vault's log and applies `write`, in one
     /// transaction: `Conflict` unless `row.seq` is the log's next number
-    /// (or the member to add is one already), `NotFound` for no such vault.
+    /// (or the member to add is one already), `NotFound` for no such vault
+    /// or member. A rotation is refused with `Conflict` unless its epoch is
+    /// the next, the vault's head is `expected_head`, its records are
+    /// exactly the live ones at their versions, and its sealed keys are for
+    /// exactly the members after the change.
     async fn append_log(
         &self,
         owner: Uuid,
         vault_id: Uuid,
         row: &LogRow,
         write: &MemberWrite,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Appended>;
+    /// The vault's current key epoch.
+    async fn key_epoch(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<u32>;
+    /// Which of `account`'s own vaults have a membership log (are shared).
+    async fn shared_own(&self, account: Uuid) -> StoreResult<Vec<Uuid>>;
     /// The vault's log, in order.
     async fn log(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<Vec<LogRow>>;
     /// The vault's members, by email.

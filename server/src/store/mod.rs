@@ -17,7 +17,10 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
-pub use members::{LogRow, MemberInfo, MemberStore, MemberWrite, Membership, SharedVault};
+pub use members::{
+    Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
+    SharedVault,
+};
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
 
@@ -188,6 +191,10 @@ pub struct PushBatch<'a> {
     /// that stores anything and would leave the account above it is not
     /// applied; a batch of deletions only is never refused.
     pub quota: Option<u64>,
+    /// The key epoch the batch is sealed under (shared vaults): a batch
+    /// under another epoch than the vault's, or without one once the key
+    /// was rotated, is not applied.
+    pub key_epoch: Option<u32>,
 }
 
 /// What became of a push.
@@ -203,6 +210,8 @@ pub enum PushOutcome {
     HeadMoved { head: i64 },
     /// The batch would take the account over its quota: nothing applied.
     QuotaExceeded { used: u64, quota: u64 },
+    /// The batch is not sealed under the vault's key epoch: nothing applied.
+    KeyRotated { epoch: u32 },
 }
 
 impl PushOutcome {
@@ -211,7 +220,7 @@ impl PushOutcome {
     pub fn into_response(self) -> Option<PushResponse> {
         match self {
             Self::Done(r) | Self::Replayed(r) => Some(r),
-            Self::HeadMoved { .. } | Self::QuotaExceeded { .. } => None,
+            Self::HeadMoved { .. } | Self::QuotaExceeded { .. } | Self::KeyRotated { .. } => None,
         }
     }
 }

@@ -46,6 +46,7 @@ impl From<SyncError> for Error {
             SyncError::NotFound => Self::NotFound("that on the server".into()),
             SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
             SyncError::HeadMoved => Self::HeadMoved,
+            SyncError::KeyRotated => Self::KeyRotated,
             SyncError::PlainHttp { host } => Self::PlainHttp { host },
             SyncError::Setup(m) => Self::Invalid(m),
             other => Self::Remote(other),

@@ -64,11 +64,19 @@ impl Session {
         });
         let now = now_millis();
         // Our own push coming back (its answer was lost, or another openk
-        // process on this device pushed it): nothing to merge.
+        // process on this device pushed it): nothing to merge. After a key
+        // rotation the server's copy is re-wrapped (other bytes, same
+        // contents).
         if dirty
             && !r.deleted
             && let Some(mine) = self.store.item_at(id, r.version).await?
-            && hash_of(&mine) == hash_of(&rec)
+            && (hash_of(&mine) == hash_of(&rec)
+                || theirs.as_ref().is_some_and(|t| {
+                    open_full(vk, &mine).is_ok_and(|m| {
+                        same_content(&m.overview, &m.details, &t.overview, &t.details)
+                            && m.overview.updated_at == t.overview.updated_at
+                    })
+                }))
         {
             ops.push(server(None));
             return Ok(());

@@ -20,6 +20,7 @@ mod decide;
 mod events;
 mod pull;
 mod push;
+mod rotate;
 mod verify;
 
 use std::collections::HashMap;
@@ -66,6 +67,9 @@ pub struct SyncOptions<'a> {
     /// by the next sync, and nothing else changes. `None`: only the
     /// per-request limits apply.
     pub time_limit: Option<std::time::Duration>,
+    /// Leave a shared vault's due key rotation to a later sync (the
+    /// rotation itself syncs with this set).
+    pub skip_rotation: bool,
 }
 
 pub use crate::sync::client::limits;
@@ -91,6 +95,12 @@ pub struct VaultReport {
     /// verify); the last good version is kept. Each says which and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,
+    /// A shared vault's rotated key this sync took (its new epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_key_epoch: Option<u32>,
+    /// This device rotated the shared vault's key (a member had left).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rotated: bool,
     /// Items whose local copy the sync replaced (to refresh loaded overviews).
     #[serde(skip)]
     changed: Vec<Uuid>,
@@ -122,6 +132,13 @@ pub struct VerifyReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub vaults: Vec<VaultReport>,
+    /// Shared vaults this device no longer has (removed from, or left).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<super::LeftVault>,
+    /// What went wrong without stopping the sync (e.g. a key rotation that
+    /// is due but could not be done now).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SyncReport {
@@ -239,8 +256,10 @@ impl Session {
         if !self.syncs_after_write(wanted) {
             return None;
         }
+        // A due key rotation waits for a sync of its own: a write stays quick.
         let opts = SyncOptions {
             time_limit: Some(limits::AFTER_WRITE),
+            skip_rotation: true,
             ..SyncOptions::default()
         };
         Some(self.sync(&opts).await)
@@ -319,22 +338,56 @@ impl Session {
     async fn sync_all(&mut self, opts: &SyncOptions<'_>) -> Result<SyncReport> {
         self.remote_or_err()?;
         self.live_tokens().await?;
-        self.reconcile_vaults().await?;
+        let mut report = SyncReport {
+            left: self.reconcile_vaults().await?,
+            ..SyncReport::default()
+        };
         let ids: Vec<Uuid> = self.vaults.iter().map(|v| v.id).collect();
-        let mut report = SyncReport::default();
+        let mut due = Vec::new();
         for id in ids {
             match self.sync_vault(id, opts).await {
                 Ok(r) => {
                     self.refresh_loaded(&r.changed).await?;
+                    if self.rotation_due_here(id) {
+                        due.push(report.vaults.len());
+                    }
                     report.vaults.push(r);
                 }
+                // Taken away between the vault list and now: the next sync
+                // says so.
+                Err(Error::NotFound(_)) if self.is_others(id).await? => {}
                 Err(e) => {
                     self.loaded = None;
                     return Err(e);
                 }
             }
         }
+        // A member left since the key was rotated, and this account
+        // manages the vault: its key is rotated now.
+        for i in due.into_iter().filter(|_| !opts.skip_rotation) {
+            let id = report.vaults[i].vault_id;
+            match Box::pin(self.rotate_vault_key(id)).await {
+                Ok(()) => report.vaults[i].rotated = true,
+                Err(e) if e.is_offline() => return Err(e),
+                Err(e) => report.warnings.push(format!(
+                    "the key of shared vault {:?} is due for a rotation (a member left), which \
+                     failed: {e}; the next sync tries again",
+                    report.vaults[i].name
+                )),
+            }
+        }
         Ok(report)
+    }
+
+    /// Whether this device should rotate the vault's key now: a member left
+    /// since the last rotation, and this account manages the vault.
+    fn rotation_due_here(&self, vault_id: Uuid) -> bool {
+        self.share_logs.get(&vault_id).is_some_and(|m| {
+            m.rotation_due()
+                && m.members
+                    .get(&self.header.account_id)
+                    .is_some_and(|s| s.role.manages())
+        })
     }
 
     /// Brings loaded overviews up to date with the items a sync replaced,
@@ -349,7 +402,7 @@ impl Session {
 
     /// Creates on the server the local vaults it lacks, and adds here the
     /// vaults another device created.
-    pub(super) async fn reconcile_vaults(&mut self) -> Result<()> {
+    pub(super) async fn reconcile_vaults(&mut self) -> Result<Vec<super::LeftVault>> {
         let on_server = self.authed(|c| async move { c.vaults().await }).await?;
         let local = self.store.vaults().await?;
         for s in &on_server {
@@ -401,6 +454,10 @@ impl Session {
                 .await?;
             self.vaults.push(vault);
         }
+        // This account's vaults that another of its devices shared.
+        for s in on_server.iter().filter(|s| s.shared) {
+            self.note_own_shared(s.id).await?;
+        }
         // Vaults shared with this account that another of its devices
         // accepted.
         let shared = match self.authed(|c| async move { c.shared().await }).await {
@@ -416,11 +473,34 @@ impl Session {
                 self.adopt_shared(s).await?;
             }
         }
+        // Shared with this account here, but no longer on the server: the
+        // member was removed (or left on another device).
+        let mut left = Vec::new();
+        for (id, state) in self.shares().await? {
+            if !state.mine
+                && self.vaults.iter().any(|v| v.id == id)
+                && !shared.iter().any(|s| s.id == id)
+            {
+                left.push(self.drop_shared(id).await?);
+            }
+        }
+        Ok(left)
+    }
+
+    /// Reads a shared vault's membership log again (verified) and takes
+    /// its key when the log moved to a new epoch.
+    async fn refresh_membership(&mut self, vault_id: Uuid, report: &mut VaultReport) -> Result<()> {
+        match self.sync_membership(vault_id).await? {
+            Some(m) => self.share_logs.insert(vault_id, m),
+            None => self.share_logs.remove(&vault_id),
+        };
+        if let Some(epoch) = self.catch_up_key(vault_id).await? {
+            report.new_key_epoch = Some(epoch);
+        }
         Ok(())
     }
 
     async fn sync_vault(&mut self, vault_id: Uuid, opts: &SyncOptions<'_>) -> Result<VaultReport> {
-        let vk = self.vault_key(vault_id)?.duplicate();
         let mut report = VaultReport {
             vault_id,
             name: self
@@ -431,16 +511,19 @@ impl Session {
                 .unwrap_or_default(),
             ..VaultReport::default()
         };
-        // A shared vault: its verified log says who may author versions.
-        match self.sync_membership(vault_id).await? {
-            Some(m) => self.share_logs.insert(vault_id, m),
-            None => self.share_logs.remove(&vault_id),
-        };
+        // A shared vault: its verified log says who may author versions,
+        // and under which key epoch.
+        self.refresh_membership(vault_id, &mut report).await?;
         if let Some(p) = self.store.sync_state(vault_id).await?.pending {
-            self.resend(vault_id, &p, &mut report).await?;
+            match self.resend(vault_id, &p, &mut report).await {
+                // Sent under a key rotated meanwhile: its items go up again.
+                Err(Error::KeyRotated) => self.refresh_membership(vault_id, &mut report).await?,
+                other => other?,
+            }
         }
         let mut done = false;
         for _ in 0..ATTEMPTS {
+            let vk = self.vault_key(vault_id)?.duplicate();
             let state = self.store.sync_state(vault_id).await?;
             let pulled = self.pull_all(vault_id, state.cursor, opts).await?;
             match self
@@ -452,17 +535,21 @@ impl Session {
                 Err(Error::Conflict(_)) => continue,
                 Err(e) => return Err(e),
             }
-            match self.push_dirty(vault_id, &vk, opts, &mut report).await? {
-                Pushed::Done => {
+            match self.push_dirty(vault_id, &vk, opts, &mut report).await {
+                Ok(Pushed::Done) => {
                     done = true;
                     break;
                 }
-                Pushed::Moved => {}
+                Ok(Pushed::Moved) => {}
+                // Rotated meanwhile: take the new key, then pull and push.
+                Err(Error::KeyRotated) => self.refresh_membership(vault_id, &mut report).await?,
+                Err(e) => return Err(e),
             }
         }
         if !done {
             return Err(Error::KeptMoving(report.name));
         }
+        let vk = self.vault_key(vault_id)?.duplicate();
         if opts.verify {
             let v = self.verify_vault(vault_id, &vk).await?;
             let repair = v.repushed > 0;

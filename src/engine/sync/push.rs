@@ -183,6 +183,7 @@ impl Session {
                     changes: changes.into_iter().map(|(c, _)| c).collect(),
                     manifest: Some(pending.manifest.clone()),
                     expected_head: Some(state.cursor),
+                    key_epoch: self.share_logs.get(&vault_id).map(|m| m.key_epoch),
                 };
                 match self
                     .send_push(vault_id, &pending, &req, &hashes, &after)
@@ -357,6 +358,7 @@ impl Session {
             changes,
             manifest: Some(pending.manifest.clone()),
             expected_head: Some(pending.expected_head),
+            key_epoch: self.share_logs.get(&vault_id).map(|m| m.key_epoch),
         };
         if let Some(n) = self
             .send_push(vault_id, &pending, &req, &hashes, &after)

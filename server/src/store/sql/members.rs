@@ -42,6 +42,115 @@ macro_rules! sql_members {
                 })
             }
 
+            /// Applies a rotation inside the append's transaction (see
+            /// [`MemberStore::append_log`]); the vault's new head.
+            async fn rotate(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                vault: &str,
+                r: &RotationIn,
+            ) -> StoreResult<i64> {
+                // The vault row's lock: pushes wait for the rotation.
+                let row = sqlx::query(
+                    "UPDATE vaults SET revision = revision WHERE id = $1 RETURNING revision, key_epoch",
+                )
+                .bind(vault)
+                .fetch_one(&mut **tx)
+                .await?;
+                let head: i64 = row.try_get("revision")?;
+                let epoch = to_u32(row.try_get("key_epoch")?, "key_epoch")?;
+                if r.key_epoch != epoch + 1 || r.expected_head != head {
+                    return Err(StoreError::Conflict);
+                }
+                // Exactly the live records, at their versions.
+                let live = sqlx::query(
+                    "SELECT item_id, version FROM records WHERE vault_id = $1 AND deleted = 0",
+                )
+                .bind(vault)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut want = std::collections::HashMap::with_capacity(live.len());
+                for row in &live {
+                    want.insert(
+                        row.try_get::<String, _>("item_id")?,
+                        to_u64(row.try_get("version")?, "version")?,
+                    );
+                }
+                if want.len() != r.records.len() {
+                    return Err(StoreError::Conflict);
+                }
+                for rec in &r.records {
+                    if want.remove(&rec.item_id.to_string()) != Some(rec.version) {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                // Exactly the members after the change.
+                let members = sqlx::query("SELECT account_id FROM vault_members WHERE vault_id = $1")
+                    .bind(vault)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let mut left: std::collections::HashSet<String> = members
+                    .iter()
+                    .map(|m| m.try_get::<String, _>("account_id"))
+                    .collect::<Result<_, _>>()?;
+                if left.len() != r.sealed_keys.len()
+                    || !r.sealed_keys.iter().all(|(a, _)| left.remove(&a.to_string()))
+                {
+                    return Err(StoreError::Conflict);
+                }
+                for (account, sealed) in &r.sealed_keys {
+                    sqlx::query(
+                        "UPDATE vault_members SET sealed_key = $1, key_epoch = $2 \
+                         WHERE vault_id = $3 AND account_id = $4",
+                    )
+                    .bind(sealed.as_slice())
+                    .bind(i64::from(r.key_epoch))
+                    .bind(vault)
+                    .bind(account.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                let mut revision = head;
+                for rec in &r.records {
+                    revision += 1;
+                    sqlx::query(
+                        "UPDATE records SET wrapped_key = $1, revision = $2, \
+                         authorship = COALESCE(authorship, $3) WHERE vault_id = $4 AND item_id = $5",
+                    )
+                    .bind(rec.wrapped_key.as_slice())
+                    .bind(revision)
+                    .bind(rec.authorship.as_deref())
+                    .bind(vault)
+                    .bind(rec.item_id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE vaults SET revision = $1, key_epoch = $2, meta = $3, manifest = $4 WHERE id = $5",
+                )
+                .bind(revision)
+                .bind(i64::from(r.key_epoch))
+                .bind(r.meta.as_slice())
+                .bind(r.manifest.as_slice())
+                .bind(vault)
+                .execute(&mut **tx)
+                .await?;
+                Ok(revision)
+            }
+
+            /// Deletes a member's row (`NotFound` when there is none).
+            async fn drop_member(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                vault: &str,
+                account: Uuid,
+            ) -> StoreResult<()> {
+                let gone = sqlx::query("DELETE FROM vault_members WHERE vault_id = $1 AND account_id = $2")
+                    .bind(vault)
+                    .bind(account.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                changed_one(gone.rows_affected())
+            }
+
             fn shared_from(row: &<$db as sqlx::Database>::Row) -> StoreResult<SharedVault> {
                 Ok(SharedVault {
                     vault: Vault {
@@ -67,7 +176,7 @@ macro_rules! sql_members {
                 vault_id: Uuid,
                 row: &LogRow,
                 write: &MemberWrite,
-            ) -> StoreResult<()> {
+            ) -> StoreResult<Appended> {
                 let mut tx = self.begin_write().await?;
                 let vault = Self::vault_key_id(&mut *tx, owner, vault_id).await?;
                 let next: i64 = sqlx::query(
@@ -122,9 +231,46 @@ macro_rules! sql_members {
                             return Err(StoreError::NotFound);
                         }
                     }
+                    MemberWrite::Leave { account_id } => {
+                        Self::drop_member(&mut tx, &vault, *account_id).await?;
+                    }
+                    MemberWrite::Remove { account_id, rotation } => {
+                        Self::drop_member(&mut tx, &vault, *account_id).await?;
+                        let head = Self::rotate(&mut tx, &vault, rotation).await?;
+                        tx.commit().await?;
+                        return Ok(Appended::Rotated { head });
+                    }
+                    MemberWrite::Rotate(rotation) => {
+                        let head = Self::rotate(&mut tx, &vault, rotation).await?;
+                        tx.commit().await?;
+                        return Ok(Appended::Rotated { head });
+                    }
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(Appended::Members)
+            }
+
+            async fn key_epoch(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<u32> {
+                let row = sqlx::query("SELECT key_epoch FROM vaults WHERE account_id = $1 AND client_id = $2")
+                    .bind(owner.to_string())
+                    .bind(vault_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                to_u32(row.try_get("key_epoch")?, "key_epoch")
+            }
+
+            async fn shared_own(&self, account: Uuid) -> StoreResult<Vec<Uuid>> {
+                sqlx::query(
+                    "SELECT v.client_id FROM vaults v WHERE v.account_id = $1 \
+                     AND EXISTS (SELECT 1 FROM vault_log l WHERE l.vault_id = v.id)",
+                )
+                .bind(account.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| parse_uuid(&r.try_get::<String, _>("client_id")?))
+                .collect()
             }
 
             async fn log(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<Vec<LogRow>> {

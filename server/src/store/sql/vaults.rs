@@ -117,7 +117,7 @@ macro_rules! sql_vaults {
                 batch: PushBatch<'_>,
                 now: i64,
             ) -> StoreResult<PushOutcome> {
-                let PushBatch { client_change_id, changes, manifest, expected_head, quota } = batch;
+                let PushBatch { client_change_id, changes, manifest, expected_head, quota, key_epoch } = batch;
                 let mut seen = HashSet::with_capacity(changes.len());
                 let mut versions = Vec::with_capacity(changes.len());
                 for change in changes {
@@ -149,7 +149,7 @@ macro_rules! sql_vaults {
                 // Lock the vault row first: pushes to one vault run one at a time.
                 let row = sqlx::query(
                     "UPDATE vaults SET revision = revision WHERE client_id = $1 AND account_id = $2 \
-                     RETURNING id, revision",
+                     RETURNING id, revision, key_epoch",
                 )
                 .bind(&vault_id)
                 .bind(account_id.to_string())
@@ -159,6 +159,7 @@ macro_rules! sql_vaults {
                 // From here on the vault is named by the server's own key.
                 let vault_id: String = row.try_get("id")?;
                 let head: i64 = row.try_get("revision")?;
+                let epoch = to_u32(row.try_get("key_epoch")?, "key_epoch")?;
 
                 if let Some(row) = sqlx::query(
                     "SELECT response FROM push_log WHERE vault_id = $1 AND client_change_id = $2",
@@ -172,6 +173,11 @@ macro_rules! sql_vaults {
                     return serde_json::from_str(&text)
                         .map(PushOutcome::Replayed)
                         .map_err(|e| damaged(format!("stored push response: {e}")));
+                }
+                // After the replay check: a batch applied before a rotation
+                // still gets its first answer.
+                if key_epoch.map_or(epoch > 1, |e| e != epoch) {
+                    return Ok(PushOutcome::KeyRotated { epoch });
                 }
                 if expected_head.is_some_and(|h| h != head) {
                     // Nothing applied and nothing logged. (Dropping `tx` rolls back.)
