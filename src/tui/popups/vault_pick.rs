@@ -77,7 +77,7 @@ async fn picked(v: &mut Session, id: Uuid, mode: Transfer) -> crate::engine::Res
     let from = v.vault_name(own).to_owned();
     if mode == Transfer::Move && vaults.iter().any(|x| x.id == own && !x.writable()) {
         return Ok(Picked::Nothing(format!(
-            "You are a viewer of {from:?}: moving an item out of it needs the editor role (C copies it)"
+            "You are a viewer of {from:?}: moving an item out of it needs the editor role; copying it works"
         )));
     }
     let choices: Vec<Choice> = vaults
