@@ -6,6 +6,7 @@
 //! search, decrypts details only for the item asked for, and seals every
 //! change before the store sees it. Nothing here knows that a terminal exists.
 
+pub mod activity;
 pub mod contacts;
 pub mod error;
 pub mod files;
