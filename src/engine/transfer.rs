@@ -90,6 +90,9 @@ impl Session {
             .move_item(id, from, current.r.version, &records, now_millis())
             .await?;
         tracing::debug!(item = %id, new = %new_id, "moved item to another vault");
+        // A shared source vault's activity keeps the name of what left it
+        // (its purge is pushed with the next sync, as `purge`'s is).
+        self.note_purge(&current, current.r.version).await?;
         self.forget(id);
         let moved = Item {
             r: ItemRef {

@@ -391,4 +391,33 @@ async fn a_move_into_a_shared_vault_reaches_its_members_and_the_tombstone_other_
         .await
         .expect("copy out");
     assert_eq!(copied.overview.name, "Deploy");
+
+    // Out again: Team's activity names what came in and what left, signed.
+    let back = ana
+        .move_item(moved.r.id, ana.default_vault().0)
+        .await
+        .expect("move back");
+    sync(&mut ana).await;
+    let lines: Vec<(String, &str)> = ana
+        .activity(team, 50)
+        .await
+        .expect("activity")
+        .into_iter()
+        .filter(|a| a.item_id.is_some())
+        .map(|a| (a.what, a.proof))
+        .collect();
+    assert!(
+        lines.contains(&("added \"Deploy\"".to_owned(), "signed")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("removed for good \"Deploy\"".to_owned(), "signed")),
+        "{lines:?}"
+    );
+    sync(&mut ben).await;
+    assert!(matches!(
+        ben.item(moved.r.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(ana.item(back.r.id).await.is_ok());
 }
