@@ -21,8 +21,14 @@ use super::{ItemPatch, Session};
 #[derive(Debug, Clone)]
 enum Op {
     Add(usize),
-    Edit { device: usize, item: usize },
-    Trash { device: usize, item: usize },
+    Edit {
+        device: usize,
+        item: usize,
+    },
+    Trash {
+        device: usize,
+        item: usize,
+    },
     Sync(usize),
     /// The owner's first device rotates the vault key.
     Rotate,
@@ -88,7 +94,9 @@ async fn run(ops: Vec<Op>) {
     let mut ana = registered(tmp.path(), &server, "ana@example.org").await;
     let mut ben = registered(tmp.path(), &server, "ben@example.org").await;
     let team = ana.create_vault("Team").await.expect("create");
-    ana.add_to(team, login("seed", "u", "p0")).await.expect("add");
+    ana.add_to(team, login("seed", "u", "p0"))
+        .await
+        .expect("add");
     sync_checked(&mut ana).await;
     ana.invite(team, "ben@example.org", Role::Editor, None)
         .await
