@@ -461,8 +461,9 @@ impl Session {
         // Vaults shared with this account that another of its devices
         // accepted.
         let shared = match self.authed(|c| async move { c.shared().await }).await {
-            // A server from before shared vaults.
-            Err(Error::NotFound(_)) => Vec::new(),
+            // A server from before shared vaults: it shares nothing, and
+            // takes nothing away either.
+            Err(Error::NotFound(_)) => return Ok(Vec::new()),
             other => other?,
         };
         for s in shared.iter().filter(|s| s.status == "active") {
