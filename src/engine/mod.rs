@@ -312,6 +312,8 @@ mod contacts_tests;
 #[cfg(test)]
 mod rotation_tests;
 #[cfg(test)]
+mod shared_sync_tests;
+#[cfg(test)]
 mod shared_vaults_tests;
 #[cfg(test)]
 mod sync_tests;
