@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::items::{default_field, field_value};
+use super::items::{default_field, field_value, find};
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock};
 use crate::clipboard::{self, HoldOptions, Via};
@@ -18,6 +18,9 @@ pub struct CopyArgs {
     pub item: String,
     /// password (default for logins), username, url, notes, totp (the current code), or a field label
     pub field: Option<String>,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     /// Clear the clipboard after SECS seconds if it still holds the value
     /// (0: never; default: `[clipboard] clear_after_secs` in the config, 30)
     #[arg(long, value_name = "SECS")]
@@ -44,9 +47,16 @@ pub struct HoldArgs {
 pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
     let clear_secs = a.clear_after.unwrap_or(g.config.clipboard.clear_after_secs);
     let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
-    let item = vault.item(r.id).await?;
+    let item = match find(&mut vault, &a.item, a.vault.as_deref(), false).await {
+        Ok(id) => vault.item(id).await.map_err(CliError::from),
+        Err(e) => Err(e),
+    };
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
     vault.close().await;
+    let item = item?;
     let field = a.field.clone().unwrap_or_else(|| default_field(&item));
     let value = Zeroizing::new(field_value(&item, &field)?);
     let clear_after = (clear_secs > 0).then(|| Duration::from_secs(clear_secs));
@@ -57,6 +67,8 @@ pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
     if g.json {
         return print_json(&json!({
             "id": item.r.id,
+            "vault_id": item.r.vault_id,
+            "vault": vault_name.unwrap_or_default(),
             "field": field,
             "via": copied.via.as_str(),
             "clear_after_secs": clear_secs,

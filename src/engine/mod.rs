@@ -33,6 +33,7 @@ mod kit;
 mod rotation;
 mod seal;
 pub mod shared_vaults;
+mod transfer;
 mod unlock;
 mod vault;
 
@@ -311,6 +312,8 @@ mod contacts_tests;
 #[cfg(test)]
 mod rotation_tests;
 #[cfg(test)]
+mod shared_sync_tests;
+#[cfg(test)]
 mod shared_vaults_tests;
 #[cfg(test)]
 mod sync_tests;
@@ -320,3 +323,5 @@ pub(crate) mod test_fixtures;
 pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

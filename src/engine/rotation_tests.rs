@@ -284,6 +284,18 @@ async fn edits_made_during_a_rotation_go_up_under_the_new_key() {
         password_of(&w.ben.item(id).await.expect("item")),
         "from the tablet"
     );
+    // `sync --verify` holds in the rotated vault, on both accounts.
+    for s in [&mut w.ben, &mut w.ana] {
+        let r = s
+            .sync(&SyncOptions {
+                verify: true,
+                ..SyncOptions::default()
+            })
+            .await
+            .expect("verify");
+        let v = r.vaults.iter().find(|v| v.vault_id == team).expect("team");
+        assert!(v.verify.as_ref().is_some_and(|v| v.matches), "{v:?}");
+    }
 }
 
 /// Cy (made an editor) edits offline and is removed before syncing: the
@@ -397,4 +409,33 @@ async fn managers_see_who_did_what_from_signed_versions() {
     let personal = w.ana.default_vault().0;
     assert!(w.ana.activity(personal, 10).await.is_err());
     let _ = id;
+}
+
+/// A member's event stream hears the shared vault: its head in `ready`,
+/// and an event when another account pushes to it.
+#[tokio::test]
+async fn a_members_event_stream_hears_the_shared_vault() {
+    let mut w = world().await;
+    let (_cy, team, id) = team(&mut w).await;
+    let mut events = w.ben.events().await.expect("stream");
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+        .await
+        .expect("ready in time")
+        .expect("an event")
+        .expect("ok");
+    assert_eq!(ready.event, "ready");
+    assert!(ready.data.contains(&team.to_string()), "{}", ready.data);
+    assert!(!w.ben.event_needs_sync(&ready).await, "Ben is up to date");
+    w.ana.update(id, &set_password("v2")).await.expect("edit");
+    sync(&mut w.ana).await;
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+        .await
+        .expect("an event in time")
+        .expect("an event")
+        .expect("ok");
+    assert_eq!(ev.event, "vault");
+    assert!(ev.data.contains(&team.to_string()), "{}", ev.data);
+    assert!(w.ben.event_needs_sync(&ev).await);
+    sync(&mut w.ben).await;
+    assert_eq!(password_of(&w.ben.item(id).await.expect("item")), "v2");
 }

@@ -42,6 +42,8 @@ pub enum Action {
     Restore,
     History,
     Favorite,
+    MoveToVault,
+    CopyToVault,
     Sort,
     Sync,
     Lock,
@@ -68,7 +70,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 40] = [
         Self::Quit,
         Self::Help,
         Self::Palette,
@@ -100,6 +102,8 @@ impl Action {
         Self::Restore,
         Self::History,
         Self::Favorite,
+        Self::MoveToVault,
+        Self::CopyToVault,
         Self::Sort,
         Self::Sync,
         Self::Lock,
@@ -144,6 +148,8 @@ impl Action {
             Self::Restore => "restore",
             Self::History => "history",
             Self::Favorite => "favorite",
+            Self::MoveToVault => "move_to_vault",
+            Self::CopyToVault => "copy_to_vault",
             Self::Sort => "sort",
             Self::Sync => "sync",
             Self::Lock => "lock",
@@ -189,6 +195,8 @@ impl Action {
             Self::Restore => "restore from trash",
             Self::History => "item history · activity",
             Self::Favorite => "toggle favourite",
+            Self::MoveToVault => "move item to a vault",
+            Self::CopyToVault => "copy item to a vault",
             Self::Sort => "sort: name / last change",
             Self::Sync => "sync now",
             Self::Lock => "lock now",

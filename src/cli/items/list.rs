@@ -29,28 +29,15 @@ pub(super) fn entry_rows(entries: &[&Entry], all: &[uuid::Uuid]) -> Vec<Vec<Stri
 
 pub(super) const LIST_HEADER: [&str; 6] = ["ID", "NAME", "KIND", "USERNAME", "FOLDER", "TAGS"];
 
-/// The vaults' names by id, when there is more than one vault (lists then
-/// name each item's vault).
-async fn vault_names(
-    s: &Session,
-) -> CliResult<Option<std::collections::HashMap<uuid::Uuid, String>>> {
-    let vaults = s.vault_list().await?;
-    Ok((vaults.len() > 1).then(|| vaults.into_iter().map(|v| (v.id, v.name)).collect()))
-}
-
-/// The list table; with `vaults`, a VAULT column names each item's vault.
-fn list_table(
-    entries: &[&Entry],
-    all: &[uuid::Uuid],
-    vaults: Option<&std::collections::HashMap<uuid::Uuid, String>>,
-) -> String {
+/// The list table; with more than one vault, a VAULT column names each
+/// item's vault.
+fn list_table(entries: &[&Entry], all: &[uuid::Uuid], vaults: &VaultNames) -> String {
     let mut rows = entry_rows(entries, all);
-    let Some(names) = vaults else {
+    if !vaults.many {
         return table(&LIST_HEADER, &rows);
-    };
+    }
     for (row, e) in rows.iter_mut().zip(entries) {
-        let name = names.get(&e.r.vault_id).map_or("?", String::as_str);
-        row.push(clip(&crate::text::cell(name), 20));
+        row.push(clip(&crate::text::cell(vaults.name(e.r.vault_id)), 20));
     }
     let mut header = LIST_HEADER.to_vec();
     header.push("VAULT");
@@ -59,31 +46,29 @@ fn list_table(
 
 pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
     let mut vault = unlock(g).await?;
-    let query = Query {
-        kind: a.kind,
-        tags: a.tags.clone(),
-        folder: a.folder.clone(),
-        favorite: a.favorites,
-        trash: a.trash,
-        ..Query::default()
-    };
-    let names = vault_names(&vault).await?;
+    let names = VaultNames::of(&vault).await?;
     let only = a
         .vault
         .as_deref()
         .map(|v| vault.resolve_vault(v))
         .transpose()?;
+    let query = Query {
+        kind: a.kind,
+        tags: a.tags.clone(),
+        folder: a.folder.clone(),
+        vault_id: only,
+        favorite: a.favorites,
+        trash: a.trash,
+        ..Query::default()
+    };
     let all: Vec<uuid::Uuid> = vault.entries().await?.0.iter().map(|e| e.r.id).collect();
     let (mut entries, damaged) = vault.list(&query).await?;
     if a.conflicts {
         entries.retain(|e| e.overview.conflict.is_some());
     }
-    if let Some(id) = only {
-        entries.retain(|e| e.r.vault_id == id);
-    }
     let out = if g.json {
         print_json(&json!({
-            "items": entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+            "items": entries.iter().map(|e| names.json(entry_json(e), e.r.vault_id)).collect::<Vec<_>>(),
             "damaged": damaged,
         }))
     } else if entries.is_empty() && a.conflicts {
@@ -95,7 +80,7 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
             "No items. Add one with `openk add login --name NAME`.\n"
         })
     } else {
-        print(&list_table(&entries, &all, names.as_ref()))
+        print(&list_table(&entries, &all, &names))
     };
     let damaged = damaged.to_vec();
     vault.close().await;
@@ -104,9 +89,21 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
 }
 
 pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
-    let query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
+    let mut query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
     let mut vault = unlock(g).await?;
-    let names = vault_names(&vault).await?;
+    let names = VaultNames::of(&vault).await?;
+    if let Some(v) = &a.vault {
+        let id = vault.resolve_vault(v)?;
+        if let Some(named) = query.vault.take()
+            && vault.resolve_vault(&named)? != id
+        {
+            vault.close().await;
+            return Err(CliError::usage(format!(
+                "--vault {v:?} and vault:{named} name two different vaults; give one"
+            )));
+        }
+        query.vault_id = Some(id);
+    }
     let found = vault.search(&query, a.limit).await?;
     let (entries, damaged) = vault.entries().await?;
     let hits = &found.hits;
@@ -115,7 +112,8 @@ pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
         let items: Vec<_> = hits
             .iter()
             .map(|h| {
-                let mut v = entry_json(&entries[h.index]);
+                let e = &entries[h.index];
+                let mut v = names.json(entry_json(e), e.r.vault_id);
                 v["score"] = json!(h.score);
                 v
             })
@@ -125,7 +123,7 @@ pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
         print("No matches.\n")
     } else {
         let all: Vec<uuid::Uuid> = entries.iter().map(|e| e.r.id).collect();
-        let mut text = list_table(&shown, &all, names.as_ref());
+        let mut text = list_table(&shown, &all, &names);
         if found.total > shown.len() {
             text.push_str(&format!(
                 "… {} more (use --limit)\n",

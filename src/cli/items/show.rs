@@ -83,28 +83,19 @@ pub(super) fn show_text(item: &Item, reveal: bool, vault: Option<&str>) -> Strin
 }
 
 pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
-    let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
     let item = match a.version {
-        Some(v) => vault.item_version(r.id, v).await?,
-        None => vault.item(r.id).await?,
+        Some(v) => vault.item_version(id, v).await,
+        None => vault.item(id).await,
     };
-    // With more than one vault, the item's is named.
-    let vaults = vault.vault_list().await?;
-    let in_vault = vaults
-        .iter()
-        .find(|v| v.id == item.r.vault_id)
-        .filter(|_| vaults.len() > 1)
-        .map(|v| v.name.clone());
+    let names = VaultNames::of(&vault).await;
     vault.close().await;
+    let (item, names) = (item?, names?);
     if g.json {
-        let mut v = item_json(&item, a.reveal);
-        if let Some(name) = &in_vault {
-            v["vault"] = json!(name);
-        }
-        print_json(&v)
+        print_json(&names.json(item_json(&item, a.reveal), item.r.vault_id))
     } else {
-        print(&show_text(&item, a.reveal, in_vault.as_deref()))
+        // With more than one vault, the item's is named.
+        print(&show_text(&item, a.reveal, names.shown(item.r.vault_id)))
     }
 }
 
@@ -155,14 +146,24 @@ pub(in crate::cli) fn default_field(item: &Item) -> String {
 }
 
 pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
-    let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
-    let item = vault.item(r.id).await?;
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
+    let item = vault.item(id).await;
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
     vault.close().await;
+    let item = item?;
     let field = a.field.clone().unwrap_or_else(|| default_field(&item));
     let value = zeroize::Zeroizing::new(field_value(&item, &field)?);
     if g.json {
-        print_json(&json!({ "id": item.r.id, "field": field, "value": value.as_str() }))
+        print_json(&json!({
+            "id": item.r.id,
+            "vault_id": item.r.vault_id,
+            "vault": vault_name.unwrap_or_default(),
+            "field": field,
+            "value": value.as_str(),
+        }))
     } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         // A terminal never gets raw control characters (docs/cli.md).
         print(&format!("{}\n", value.as_str()))
@@ -173,9 +174,14 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
 }
 
 pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
-    let (vault, id) = resolve_one(g, &a.item, false).await?;
-    let item = vault.item(id).await?;
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
+    let item = vault.item(id).await;
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
     vault.close().await;
+    let item = item?;
     let field = item
         .details
         .fields
@@ -191,7 +197,7 @@ pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
     let t = field.totp_now().map_err(CliError::general)?;
     if g.json {
         print_json(
-            &json!({ "id": id, "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
+            &json!({ "id": id, "vault_id": item.r.vault_id, "vault": vault_name.unwrap_or_default(), "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
         )
     } else {
         print(&format!("{}  ({} s left)\n", t.code, t.seconds_left))

@@ -17,6 +17,7 @@ use crate::engine::model::{Entry, Field, Item};
 use crate::engine::{ItemPatch, VersionSummary};
 use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup};
 use crate::tui::keymap::Action;
+use crate::tui::popups::vault_pick::{self, Picked, Transfer};
 use crate::tui::worker::{Answer, Request};
 
 mod copy;
@@ -195,6 +196,11 @@ impl Pane for VaultPane {
             Ok(saved) => return self.on_saved(app, saved),
             Err(a) => a,
         };
+        let answer = match answer.take::<Picked>() {
+            Ok(Picked::Picker(p)) => return app.popups.push(Popup::VaultPick(p)),
+            Ok(Picked::Nothing(why)) => return app.warn(why),
+            Err(a) => a,
+        };
         match answer.take::<Versions>() {
             Ok(Versions(id, versions)) => self.on_versions(app, id, versions),
             Err(a) => tracing::warn!(?a, "an answer the vault pane does not read"),
@@ -284,6 +290,16 @@ impl VaultPane {
             Action::History => {
                 if let Some(id) = self.selected_id() {
                     app.send(Request::Job(history(id)));
+                }
+            }
+            Action::MoveToVault | Action::CopyToVault => {
+                if let Some(id) = self.selected_id() {
+                    let mode = if a == Action::MoveToVault {
+                        Transfer::Move
+                    } else {
+                        Transfer::Copy
+                    };
+                    app.send(Request::Job(vault_pick::choices(id, mode)));
                 }
             }
             Action::Favorite => {
@@ -658,6 +674,17 @@ impl VaultPane {
                 if verb == Verb::Added {
                     self.pending_select = Some(id);
                 }
+            }
+            Saved::Transferred(item, said) => {
+                app.say(said);
+                self.field_sel = default_field(&item);
+                self.revealed.clear();
+                // Selected once the list has it (a trashed one is listed
+                // under Trash, where it already was).
+                if item.overview.trashed_at.is_none() {
+                    self.pending_select = Some(item.r.id);
+                }
+                self.detail = Some(*item);
             }
             Saved::Merged {
                 item,

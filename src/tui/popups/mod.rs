@@ -24,6 +24,7 @@ pub mod palette;
 pub mod passwd;
 pub mod rename;
 pub mod share;
+pub mod vault_pick;
 
 pub use confirm::Confirmable;
 pub use form::{Form, Row, RowKind};
@@ -31,6 +32,7 @@ pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};
+pub use vault_pick::VaultPick;
 
 /// One popup.
 pub trait PopupView {
@@ -75,6 +77,8 @@ pub enum Popup {
     VaultName(share::VaultNameState),
     ShareLink(share::LinkForm),
     Fingerprint(share::Check),
+    /// The vault to move or copy the selected item into.
+    VaultPick(VaultPick),
 }
 
 impl Popup {
@@ -95,6 +99,7 @@ impl Popup {
             Self::VaultName(p) => p.key(app, k),
             Self::ShareLink(p) => p.key(app, k),
             Self::Fingerprint(p) => p.key(app, k),
+            Self::VaultPick(p) => p.key(app, k),
         }
     }
 
@@ -115,6 +120,7 @@ impl Popup {
             Self::VaultName(p) => p.draw(f, app, area),
             Self::ShareLink(p) => p.draw(f, app, area),
             Self::Fingerprint(p) => p.draw(f, app, area),
+            Self::VaultPick(p) => p.draw(f, app, area),
         }
     }
 
@@ -133,6 +139,7 @@ impl Popup {
             Self::VaultName(p) => p.hints(),
             Self::ShareLink(p) => p.hints(),
             Self::Fingerprint(p) => p.hints(),
+            Self::VaultPick(p) => p.hints(),
         }
     }
 
