@@ -103,14 +103,16 @@ fn role(r: &str) -> ApiResult<String> {
 
 /// Appends an entry to the vault's membership log and applies the change
 /// it names. Entry 0 (`create`) by the vault's owner makes it shared;
-/// later entries only by a manager.
+/// later entries only by a manager, but for `leave` (any member but the
+/// owner, for itself). `remove` and `rotate` carry a key rotation, applied
+/// with the entry in one transaction or not at all.
 #[utoipa::path(post, path = "/v1/vaults/{id}/log", tag = "shared vaults", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = AppendLogRequest,
-    responses((status = 204, description = "appended"),
-        (status = 403, body = super::types::Problem, description = "`forbidden`: not a manager of the vault"),
-        (status = 404, body = super::types::Problem, description = "no such vault, or no account with the email"),
-        (status = 409, body = super::types::Problem, description = "the entry is not the log's next, or the account is a member already"),
-        (status = 422, body = super::types::Problem)))]
+    responses((status = 204, description = "appended (and, for `remove` and `rotate`, the key rotated)"),
+        (status = 403, body = super::types::Problem, description = "`forbidden`: not a manager of the vault (every kind but `leave`)"),
+        (status = 404, body = super::types::Problem, description = "no such vault, no account with an email named, or the account to remove (or the one leaving) is not a member"),
+        (status = 409, body = super::types::Problem, description = "the entry is not the log's next; the account is a member already; the owner is to be removed or to leave; a rotation that does not fit the vault now (its `key_epoch` is not the next, `expected_head` is not the head, the records are not exactly the live ones at their versions, or the sealed keys are not for exactly the members after the change). Nothing stored"),
+        (status = 422, body = super::types::Problem, description = "sizes out of bounds, an item twice or at version 0 in a rotation, a `key_epoch` under 2, unknown fields")))]
 pub async fn append(
     State(state): State<AppState>,
     Budgeted(who): Budgeted,
