@@ -624,7 +624,7 @@ async fn a_refused_rotation_stores_nothing(s: &Server) {
             4,
             remove(dee, rotation(2, 4, &v.live(), &rest)),
             409,
-            "conflict",
+            "head_moved",
             "a stale head",
         ),
         (
@@ -632,7 +632,7 @@ async fn a_refused_rotation_stores_nothing(s: &Server) {
             4,
             remove(dee, rotation(2, 6, &v.live(), &rest)),
             409,
-            "conflict",
+            "head_moved",
             "a head ahead",
         ),
         (
@@ -944,7 +944,10 @@ async fn a_refused_rotation_stores_nothing(s: &Server) {
     for (who, seq, change, status, code, why) in cases {
         let r = v.append_at(who, seq, change).await;
         assert_eq!(r.status.as_u16(), status, "{why}: {}", r.text());
-        r.problem(status, code);
+        let p = r.problem(status, code);
+        if code == "head_moved" {
+            assert_eq!(p["head"], 5, "{why}: {p}");
+        }
         same(&v.state().await, &start, why);
         quiet(&mut bus, why);
     }
@@ -983,9 +986,11 @@ async fn a_refused_rotation_stores_nothing(s: &Server) {
     assert_eq!(pushed["head"], 6);
     heard(&mut bus);
     let moved = v.state().await;
-    v.append_at(&v.ana.tokens, 4, remove(dee, stale))
+    let p = v
+        .append_at(&v.ana.tokens, 4, remove(dee, stale))
         .await
-        .problem(409, "conflict");
+        .problem(409, "head_moved");
+    assert_eq!(p["head"], 6, "the head the rotation is to be made on: {p}");
     same(&v.state().await, &moved, "a stale rotation stored nothing");
     quiet(&mut bus, "a stale rotation");
     let fresh = rotation(2, 6, &[(v.a, 2), (v.b, 2)], &rest);
