@@ -321,7 +321,7 @@ fn same(after: &Value, before: &Value, why: &str) {
 }
 
 /// The record of `item` in a pull page.
-fn record<'v>(page: &'v Value, item: Uuid) -> &'v Value {
+fn record(page: &Value, item: Uuid) -> &Value {
     page["records"]
         .as_array()
         .expect("records")
