@@ -228,7 +228,7 @@ async fn sync_once(g: &Global, vault: &mut Session, verify: bool) -> Result<Sync
     let opts = SyncOptions {
         verify,
         progress: Some(&progress),
-        time_limit: None,
+        ..SyncOptions::default()
     };
     let out = vault.sync(&opts).await;
     if let Some(b) = &bar {

@@ -308,6 +308,8 @@ impl Session {
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
+mod rotation_tests;
+#[cfg(test)]
 mod shared_vaults_tests;
 #[cfg(test)]
 mod sync_tests;

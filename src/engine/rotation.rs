@@ -104,9 +104,13 @@ impl Session {
         what: impl Fn(Uuid, &Membership) -> Result<(Action, Member, Option<String>)>,
     ) -> Result<()> {
         let state = self.share_state(vault_id).await?;
+        let opts = SyncOptions {
+            skip_rotation: true,
+            ..SyncOptions::default()
+        };
         for _ in 0..ATTEMPTS {
             // What is re-wrapped is what the server has: nothing unpushed.
-            self.sync(&SyncOptions::default()).await?;
+            self.sync(&opts).await?;
             if !self.store.dirty_items(vault_id).await?.is_empty() {
                 return Err(Error::Invalid(
                     "this vault has changes the sync could not push; run `openk sync`, then try \
@@ -121,7 +125,7 @@ impl Session {
                 .await
             {
                 Ok(()) => {
-                    self.sync(&SyncOptions::default()).await?;
+                    self.sync(&opts).await?;
                     tracing::info!(vault = %vault_id, "rotated a shared vault's key");
                     return Ok(());
                 }
@@ -180,7 +184,7 @@ impl Session {
                 ),
             });
         }
-        let plan = self.rewrap_plan(vault_id, &old, &new).await?;
+        let plan = self.rewrap_plan(vault_id, m, &old, &new).await?;
         let name = self
             .vaults
             .iter()

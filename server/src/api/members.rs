@@ -21,7 +21,9 @@ use super::vaults::Budgeted;
 use crate::error::{ApiError, ApiResult};
 use crate::events::VaultChanged;
 use crate::state::{AppState, now_millis};
-use crate::store::{Appended, LogRow, MemberWrite, Membership, RotationIn, StoreError};
+use crate::store::{
+    Appended, LogRow, MemberWrite, Membership, RewrappedIn, RotationIn, StoreError,
+};
 
 /// The largest signed entry the server keeps.
 pub const MAX_ENTRY: usize = 16 * 1024;
@@ -320,7 +322,15 @@ async fn rotation_in(state: &AppState, r: Rotation) -> ApiResult<RotationIn> {
                 rec.item_id
             )));
         }
-        records.push((rec.item_id, rec.version, rec.wrapped_key.0));
+        if let Some(a) = &rec.authorship {
+            validate::bounded(a, 1, super::vaults::MAX_AUTHORSHIP, "authorship")?;
+        }
+        records.push(RewrappedIn {
+            item_id: rec.item_id,
+            version: rec.version,
+            wrapped_key: rec.wrapped_key.0,
+            authorship: rec.authorship.map(|a| a.0),
+        });
     }
     Ok(RotationIn {
         key_epoch: r.key_epoch,

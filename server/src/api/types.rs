@@ -539,6 +539,11 @@ pub struct Rewrapped {
     pub item_id: Uuid,
     pub version: u64,
     pub wrapped_key: B64,
+    /// A signature for a version that had none (one the vault held before
+    /// it was shared, vouched for by the rotating manager); stored in place
+    /// of the absent one, never over one that exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorship: Option<B64>,
 }
 
 /// The caller's copy of a shared vault's key: sealed to it, and the epoch.

@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Budgeted {
 
 /// The largest author signature a version carries (JSON: an id, a number
 /// and a signature).
-const MAX_AUTHORSHIP: usize = 1024;
+pub(crate) const MAX_AUTHORSHIP: usize = 1024;
 
 /// The account's storage quota, if it has one.
 fn quota(state: &AppState) -> Option<u64> {

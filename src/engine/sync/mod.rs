@@ -67,6 +67,9 @@ pub struct SyncOptions<'a> {
     /// by the next sync, and nothing else changes. `None`: only the
     /// per-request limits apply.
     pub time_limit: Option<std::time::Duration>,
+    /// Leave a shared vault's due key rotation to a later sync (the
+    /// rotation itself syncs with this set).
+    pub skip_rotation: bool,
 }
 
 pub use crate::sync::client::limits;
@@ -253,8 +256,10 @@ impl Session {
         if !self.syncs_after_write(wanted) {
             return None;
         }
+        // A due key rotation waits for a sync of its own: a write stays quick.
         let opts = SyncOptions {
             time_limit: Some(limits::AFTER_WRITE),
+            skip_rotation: true,
             ..SyncOptions::default()
         };
         Some(self.sync(&opts).await)
@@ -359,7 +364,7 @@ impl Session {
         }
         // A member left since the key was rotated, and this account
         // manages the vault: its key is rotated now.
-        for i in due {
+        for i in due.into_iter().filter(|_| !opts.skip_rotation) {
             let id = report.vaults[i].vault_id;
             match Box::pin(self.rotate_vault_key(id)).await {
                 Ok(()) => report.vaults[i].rotated = true,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::super::Session;
 use super::super::error::{Error, Result};
+use super::super::members::{Membership, content_hash};
 use super::super::model::now_millis;
 use super::to_record;
 use crate::crypto::{self, Aad, Key};
@@ -42,13 +43,27 @@ impl Session {
     ///
     /// # Errors
     /// A listed version this device cannot find or open (nothing is sent).
+    ///
+    /// A version the vault held before it was shared carries no author
+    /// signature, only its revision says it is the creator's; the rotation
+    /// renumbers it, so this manager vouches for it with a signature of its
+    /// own ([`Membership::attest_version`]).
     pub(in crate::engine) async fn rewrap_plan(
         &mut self,
         vault_id: Uuid,
+        m: &Membership,
         old: &Key,
         new: &Key,
     ) -> Result<RewrapPlan> {
         let state = self.store.sync_state(vault_id).await?;
+        // The server revision of each version this device holds.
+        let mut revisions: HashMap<Uuid, (u64, i64)> = self
+            .store
+            .item_syncs(vault_id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item_id, (s.version, s.revision)))
+            .collect();
         let lines = self.load_lines(vault_id).await?;
         let current: HashMap<Uuid, ItemRecord> = self
             .store
@@ -70,7 +85,10 @@ impl Session {
                 Some(r) if super::hash_of(&r) == l.hash => {
                     found.insert(l.item_id, r);
                 }
-                _ => missing.push(l.item_id),
+                _ => {
+                    revisions.remove(&l.item_id);
+                    missing.push(l.item_id);
+                }
             }
         }
         if !missing.is_empty() {
@@ -85,6 +103,9 @@ impl Session {
                 {
                     let rec = to_record(vault_id, &r);
                     if super::hash_of(&rec) == l.hash {
+                        if r.authorship.is_none() {
+                            revisions.insert(r.item_id, (r.version, r.revision));
+                        }
                         found.insert(r.item_id, rec);
                     }
                 }
@@ -113,10 +134,26 @@ impl Session {
                     Some(record_hash(&wrapped, &rec.overview, &rec.details)),
                 ),
             );
+            let pre_share = revisions
+                .get(&l.item_id)
+                .is_some_and(|&(v, rev)| v == l.version && rev <= m.shared_at());
+            let authorship = pre_share
+                .then(|| {
+                    let a = m.attest_version(
+                        &self.keypair,
+                        self.header.account_id,
+                        l.item_id,
+                        l.version,
+                        &content_hash(&rec.overview, &rec.details),
+                    );
+                    serde_json::to_vec(&a).ok().map(B64)
+                })
+                .flatten();
             records.push(Rewrapped {
                 item_id: l.item_id,
                 version: l.version,
                 wrapped_key: B64(wrapped),
+                authorship,
             });
         }
         let (items, digest) = digest_of(&after);
