@@ -373,7 +373,11 @@ async fn a_removal_rotates_the_key_in_one_step(s: &Server) {
     let mut bus = s.state.events.subscribe();
 
     let emails = [v.ana.email(), v.ben.email(), v.cy.email()];
-    let r = rotation(2, 5, &v.live(), &emails);
+    let mut r = rotation(2, 5, &v.live(), &emails);
+    // The manager vouches for every version (b has no signature, a has).
+    for rec in r["records"].as_array_mut().expect("records") {
+        rec["authorship"] = json!(b64(b"vouched by ana"));
+    }
     let entry_seq = v.seq.get();
     let remove = json!({ "kind": "remove", "email": v.dee.email(), "rotation": r });
     let who = v.ana.tokens.clone();
@@ -437,7 +441,7 @@ async fn a_removal_rotates_the_key_in_one_step(s: &Server) {
         let (old, new) = (record(&before, item), record(&since, item));
         assert_eq!(new["wrapped_key"], r["records"][i]["wrapped_key"]);
         assert_ne!(new["wrapped_key"], old["wrapped_key"]);
-        for field in ["version", "deleted", "overview", "details", "authorship"] {
+        for field in ["version", "deleted", "overview", "details"] {
             assert_eq!(new.get(field), old.get(field), "{field} of {item}");
         }
     }
@@ -445,6 +449,11 @@ async fn a_removal_rotates_the_key_in_one_step(s: &Server) {
         unb64(&record(&since, v.a)["authorship"]),
         b"signed by ana",
         "the author's signature stays with its version"
+    );
+    assert_eq!(
+        unb64(&record(&since, v.b)["authorship"]),
+        b"vouched by ana",
+        "a version without a signature takes the manager's"
     );
     // The tombstone is untouched.
     let all = v.pull(&v.ana, 0).await;
@@ -875,6 +884,22 @@ async fn a_refused_rotation_stores_nothing(s: &Server) {
             422,
             "validation_failed",
             "wrapped key too long",
+        ),
+        (
+            &v.ana.tokens,
+            4,
+            record_with("authorship", json!("")),
+            422,
+            "validation_failed",
+            "an empty signature",
+        ),
+        (
+            &v.ana.tokens,
+            4,
+            record_with("authorship", bytes(1025)),
+            422,
+            "validation_failed",
+            "a signature too long",
         ),
         (
             &v.ana.tokens,

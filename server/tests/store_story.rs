@@ -12,8 +12,8 @@ use std::sync::Arc;
 use openk_server::api::types::{Applied, B64, KdfParams, PushResponse, Record};
 use openk_server::store::{
     Account, Appended, AuditEntry, ChangeIn, Device, LogRow, MemberInfo, MemberWrite, Membership,
-    NewTokens, PushBatch, PushOutcome, RefreshOutcome, RotationIn, Session, Store, StoreError,
-    StoreKind, Vault, connect,
+    NewTokens, PushBatch, PushOutcome, RefreshOutcome, RewrappedIn, RotationIn, Session, Store,
+    StoreError, StoreKind, Vault, connect,
 };
 use uuid::Uuid;
 
@@ -1474,12 +1474,11 @@ fn rotation_in(
             .collect(),
         records: records
             .iter()
-            .map(|(item, version)| {
-                (
-                    *item,
-                    *version,
-                    format!("rewrapped {item} {tag}").into_bytes(),
-                )
+            .map(|(item, version)| RewrappedIn {
+                item_id: *item,
+                version: *version,
+                wrapped_key: format!("rewrapped {item} {tag}").into_bytes(),
+                authorship: None,
             })
             .collect(),
         meta: format!("meta {epoch} {tag}").into_bytes(),
@@ -1564,16 +1563,16 @@ async fn rotation_story(store: &dyn Store) {
     let v = vault(ana, now);
     store.create_vault(&v).await.expect("vault");
     let (x, y, z) = (new_id(), new_id(), new_id());
+    let signed = ChangeIn {
+        authorship: Some(b"by ana".to_vec()),
+        ..change(x, 0, 1, "x1")
+    };
     push(
         store,
         ana,
         v.id,
         new_id(),
-        &[
-            change(x, 0, 1, "x1"),
-            change(y, 0, 1, "y1"),
-            change(z, 0, 1, "z1"),
-        ],
+        &[signed, change(y, 0, 1, "y1"), change(z, 0, 1, "z1")],
         None,
         now,
     )
@@ -1700,8 +1699,12 @@ async fn rotation_story(store: &dyn Store) {
     );
     assert_eq!(rotation_state(store, ana, v.id).await, start);
 
-    // Applied: Cy removed, y then x re-wrapped at revisions 5 and 6.
-    let r = rotation_in(2, 4, &[(y, 1), (x, 1)], &[bob, ana], "r");
+    // Applied: Cy removed, y then x re-wrapped at revisions 5 and 6; the
+    // manager vouches for both, which fills y's missing signature only.
+    let mut r = rotation_in(2, 4, &[(y, 1), (x, 1)], &[bob, ana], "r");
+    for rec in &mut r.records {
+        rec.authorship = Some(format!("vouched for {}", rec.item_id).into_bytes());
+    }
     let appended = store
         .append_log(
             ana,
@@ -1745,10 +1748,20 @@ async fn rotation_story(store: &dyn Store) {
     let since = store.pull(ana, v.id, 4, 100).await.expect("pull");
     assert_eq!(revisions(&since.records), vec![5, 6]);
     assert_eq!(since.records[0].item_id, y);
-    assert_eq!(since.records[0].wrapped_key.0, r.records[0].2);
+    assert_eq!(since.records[0].wrapped_key.0, r.records[0].wrapped_key);
     assert_eq!(since.records[0].overview.0, b"overview-y1");
     assert_eq!(since.records[1].item_id, x);
-    assert_eq!(since.records[1].wrapped_key.0, r.records[1].2);
+    assert_eq!(since.records[1].wrapped_key.0, r.records[1].wrapped_key);
+    assert_eq!(
+        since.records[0].authorship.as_ref().map(|a| a.0.clone()),
+        r.records[0].authorship,
+        "a missing signature is filled in"
+    );
+    assert_eq!(
+        since.records[1].authorship.as_ref().map(|a| a.0.as_slice()),
+        Some(&b"by ana"[..]),
+        "an existing signature is never replaced"
+    );
     assert_eq!(since.manifest.as_deref(), Some(r.manifest.as_slice()));
     let all = store.pull(ana, v.id, 0, 100).await.expect("pull");
     let gone = all.records.iter().find(|r| r.item_id == z).expect("z");
@@ -1888,7 +1901,10 @@ async fn rotation_races(store: Arc<dyn Store>) {
                     assert_eq!((*h, *e), (head + 5, epoch + 1));
                     let now = store.pull(ana, v.id, head, 1000).await.expect("pull");
                     for (i, r) in now.records.iter().enumerate() {
-                        assert_eq!(r.wrapped_key.0, mine.records[i].2, "round {round}");
+                        assert_eq!(
+                            r.wrapped_key.0, mine.records[i].wrapped_key,
+                            "round {round}"
+                        );
                     }
                     assert_eq!(now.head, head + 5);
                 }
@@ -1936,7 +1952,11 @@ async fn rotation_races(store: Arc<dyn Store>) {
                 .iter()
                 .map(|r| r.wrapped_key.0.as_slice())
                 .collect();
-            let want: Vec<&[u8]> = winner.records.iter().map(|r| r.2.as_slice()).collect();
+            let want: Vec<&[u8]> = winner
+                .records
+                .iter()
+                .map(|r| r.wrapped_key.as_slice())
+                .collect();
             assert_eq!(keys, want, "round {round}");
         }
     }
