@@ -162,6 +162,18 @@ fn vault_line(v: &VaultReport) -> String {
         ));
     }
     line.push_str(&format!("; at revision {}\n", v.head));
+    if let Some(epoch) = v.new_key_epoch {
+        line.push_str(&format!(
+            "Took the rotated key of {:?} (key epoch {epoch}): a member was removed or left\n",
+            v.name
+        ));
+    }
+    if v.rotated {
+        line.push_str(&format!(
+            "Rotated the key of {:?}: a member had left, and opens nothing written from now on\n",
+            v.name
+        ));
+    }
     for why in &v.refused {
         line.push_str(&format!(
             "REFUSED in {:?}: {}\n",
@@ -254,9 +266,17 @@ pub async fn sync(g: &Global, a: &SyncArgs) -> CliResult {
     vault.close().await;
     let report = out?;
     if g.json {
-        print_json(&json!({ "vaults": report.vaults }))?;
+        print_json(&json!({
+            "vaults": report.vaults, "left": report.left, "warnings": report.warnings,
+        }))?;
     } else {
-        let text: String = report.vaults.iter().map(vault_line).collect();
+        let mut text: String = report.vaults.iter().map(vault_line).collect();
+        for left in &report.left {
+            text.push_str(&super::shared_vaults::left_text(left));
+        }
+        for w in &report.warnings {
+            text.push_str(&format!("warning: {}\n", crate::text::line(w)));
+        }
         print(&text)?;
     }
     if mismatch(&report) {

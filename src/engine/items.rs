@@ -584,6 +584,10 @@ impl Session {
     pub async fn purge(&mut self, id: Uuid) -> Result<()> {
         let rec = self.load_record(id).await?;
         self.check_writable(rec.vault_id).await?;
+        // In a shared vault, its activity keeps the name that goes now.
+        if let Ok(item) = self.open_record(&rec).await {
+            self.note_purge(&item, rec.version).await?;
+        }
         self.store
             .purge_item(id, rec.vault_id, rec.version, now_millis())
             .await?;

@@ -6,6 +6,7 @@
 //! search, decrypts details only for the item asked for, and seals every
 //! change before the store sees it. Nothing here knows that a terminal exists.
 
+pub mod activity;
 pub mod contacts;
 pub mod error;
 pub mod files;
@@ -309,6 +310,8 @@ impl Session {
 mod contacts_tests;
 #[cfg(test)]
 mod rotation_tests;
+#[cfg(test)]
+mod shared_sync_tests;
 #[cfg(test)]
 mod shared_vaults_tests;
 #[cfg(test)]

@@ -264,6 +264,10 @@ impl Session {
         let got = self
             .authed(|c| async move { c.vault_key(vault_id).await })
             .await?;
+        // Rotated again since the log was read: read it again.
+        if got.key_epoch > epoch {
+            return Err(Error::KeyRotated);
+        }
         if got.key_epoch != epoch {
             return Err(untrusted(
                 vault_id,

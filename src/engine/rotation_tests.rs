@@ -284,6 +284,18 @@ async fn edits_made_during_a_rotation_go_up_under_the_new_key() {
         password_of(&w.ben.item(id).await.expect("item")),
         "from the tablet"
     );
+    // `sync --verify` holds in the rotated vault, on both accounts.
+    for s in [&mut w.ben, &mut w.ana] {
+        let r = s
+            .sync(&SyncOptions {
+                verify: true,
+                ..SyncOptions::default()
+            })
+            .await
+            .expect("verify");
+        let v = r.vaults.iter().find(|v| v.vault_id == team).expect("team");
+        assert!(v.verify.as_ref().is_some_and(|v| v.matches), "{v:?}");
+    }
 }
 
 /// Cy (made an editor) edits offline and is removed before syncing: the
@@ -317,4 +329,113 @@ async fn a_removed_members_unpushed_edit_is_kept_in_its_personal_vault() {
     sync(&mut cy).await;
     sync(&mut w.ana).await;
     assert_eq!(password_of(&w.ana.item(id).await.expect("item")), "v1");
+}
+
+/// The managers' activity log: membership entries and item versions with
+/// their authors, from signed data; viewers do not get it.
+#[tokio::test]
+async fn managers_see_who_did_what_from_signed_versions() {
+    let mut w = world().await;
+    let (mut cy, team, id) = team(&mut w).await;
+    let rename = super::ItemPatch {
+        name: Some("Deploy key (prod)".into()),
+        ..super::ItemPatch::default()
+    };
+    w.ben.update(id, &set_password("v2")).await.expect("edit");
+    w.ben.update(id, &rename).await.expect("rename");
+    let note = w
+        .ben
+        .add_to(team, login("Scratch", "b", "p"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut w.ben).await;
+    sync(&mut w.ana).await;
+    w.ben.trash(note).await.expect("trash");
+    sync(&mut w.ben).await;
+    sync(&mut w.ana).await;
+    w.ben.purge(note).await.expect("purge");
+    sync(&mut w.ben).await;
+    sync(&mut w.ana).await;
+    let log = w.ana.activity(team, 100).await.expect("activity");
+    let lines: Vec<String> = log
+        .iter()
+        .map(|a| format!("{} {} [{}]", a.who, a.what, a.proof))
+        .collect();
+    for want in [
+        "ana@example.org shared the vault [signed]",
+        "ana@example.org invited ben@example.org as editor [signed]",
+        "ana@example.org invited cy@example.org as viewer [signed]",
+        "ben@example.org changed \"Deploy key\" (changed password) [signed]",
+        "ben@example.org renamed \"Deploy key (prod)\" (from \"Deploy key\") [signed]",
+        "ben@example.org added \"Scratch\" [signed]",
+        "ben@example.org moved to the trash \"Scratch\" [signed]",
+        "ben@example.org removed for good \"Scratch\" [signed]",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == want),
+            "{want:?} not in {lines:#?}"
+        );
+    }
+    // Ben's own device has the same story (from its pushes).
+    w.ana
+        .set_role(team, "ben@example.org", Role::Manager)
+        .await
+        .expect("promote");
+    sync(&mut w.ben).await;
+    let bens: Vec<String> = w
+        .ben
+        .activity(team, 100)
+        .await
+        .expect("activity")
+        .iter()
+        .map(|a| format!("{} {} [{}]", a.who, a.what, a.proof))
+        .collect();
+    assert!(
+        bens.iter()
+            .any(|l| l == "ben@example.org removed for good \"Scratch\" [signed]"),
+        "{bens:#?}"
+    );
+    assert!(
+        bens.iter()
+            .any(|l| l == "ana@example.org made ben@example.org manager [signed]")
+    );
+    // Newest first.
+    assert!(log.windows(2).all(|p| p[0].at >= p[1].at));
+    // A viewer does not get it; a personal vault has none.
+    let err = cy.activity(team, 10).await.expect_err("viewer");
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    let personal = w.ana.default_vault().0;
+    assert!(w.ana.activity(personal, 10).await.is_err());
+    let _ = id;
+}
+
+/// A member's event stream hears the shared vault: its head in `ready`,
+/// and an event when another account pushes to it.
+#[tokio::test]
+async fn a_members_event_stream_hears_the_shared_vault() {
+    let mut w = world().await;
+    let (_cy, team, id) = team(&mut w).await;
+    let mut events = w.ben.events().await.expect("stream");
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+        .await
+        .expect("ready in time")
+        .expect("an event")
+        .expect("ok");
+    assert_eq!(ready.event, "ready");
+    assert!(ready.data.contains(&team.to_string()), "{}", ready.data);
+    assert!(!w.ben.event_needs_sync(&ready).await, "Ben is up to date");
+    w.ana.update(id, &set_password("v2")).await.expect("edit");
+    sync(&mut w.ana).await;
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+        .await
+        .expect("an event in time")
+        .expect("an event")
+        .expect("ok");
+    assert_eq!(ev.event, "vault");
+    assert!(ev.data.contains(&team.to_string()), "{}", ev.data);
+    assert!(w.ben.event_needs_sync(&ev).await);
+    sync(&mut w.ben).await;
+    assert_eq!(password_of(&w.ben.item(id).await.expect("item")), "v2");
 }

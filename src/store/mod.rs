@@ -13,7 +13,7 @@ mod types;
 mod vaults;
 
 pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
-pub use vaults::WrappedKeyRef;
+pub use vaults::{ActivityKey, WrappedKeyRef};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

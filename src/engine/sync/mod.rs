@@ -461,8 +461,9 @@ impl Session {
         // Vaults shared with this account that another of its devices
         // accepted.
         let shared = match self.authed(|c| async move { c.shared().await }).await {
-            // A server from before shared vaults.
-            Err(Error::NotFound(_)) => Vec::new(),
+            // A server from before shared vaults: it shares nothing, and
+            // takes nothing away either.
+            Err(Error::NotFound(_)) => return Ok(Vec::new()),
             other => other?,
         };
         for s in shared.iter().filter(|s| s.status == "active") {
@@ -490,14 +491,24 @@ impl Session {
     /// Reads a shared vault's membership log again (verified) and takes
     /// its key when the log moved to a new epoch.
     async fn refresh_membership(&mut self, vault_id: Uuid, report: &mut VaultReport) -> Result<()> {
-        match self.sync_membership(vault_id).await? {
-            Some(m) => self.share_logs.insert(vault_id, m),
-            None => self.share_logs.remove(&vault_id),
-        };
-        if let Some(epoch) = self.catch_up_key(vault_id).await? {
-            report.new_key_epoch = Some(epoch);
+        let mut tries = 0;
+        loop {
+            match self.sync_membership(vault_id).await? {
+                Some(m) => self.share_logs.insert(vault_id, m),
+                None => self.share_logs.remove(&vault_id),
+            };
+            match self.catch_up_key(vault_id).await {
+                Ok(Some(epoch)) => report.new_key_epoch = Some(epoch),
+                Ok(None) => {}
+                // Rotated again since the log was read.
+                Err(Error::KeyRotated) if tries < 3 => {
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            return Ok(());
         }
-        Ok(())
     }
 
     async fn sync_vault(&mut self, vault_id: Uuid, opts: &SyncOptions<'_>) -> Result<VaultReport> {
