@@ -439,3 +439,31 @@ async fn a_members_event_stream_hears_the_shared_vault() {
     sync(&mut w.ben).await;
     assert_eq!(password_of(&w.ben.item(id).await.expect("item")), "v2");
 }
+
+/// A rename from a device that has not synced since a rotation seals the
+/// name under the new key (members can read it).
+#[tokio::test]
+async fn a_rename_after_a_rotation_uses_the_new_key() {
+    let mut w = world().await;
+    let (_cy, team, _id) = team(&mut w).await;
+    let mut tablet = w.device(&w.ana, "ana-tablet").await;
+    sync(&mut tablet).await;
+    w.ana
+        .remove_member(team, "cy@example.org")
+        .await
+        .expect("remove");
+    // Ben holds only the new key from here on.
+    sync(&mut w.ben).await;
+    tablet.rename_vault(team, "Ops").await.expect("rename");
+    sync(&mut w.ben).await;
+    let name = w
+        .ben
+        .vault_list()
+        .await
+        .expect("vaults")
+        .into_iter()
+        .find(|v| v.id == team)
+        .expect("team")
+        .name;
+    assert_eq!(name, "Ops");
+}

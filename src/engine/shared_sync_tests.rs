@@ -112,7 +112,7 @@ async fn run(ops: Vec<Op>) {
     let ana2 = w.device(&w.ana, "ana-2").await;
     let ben2 = w.device(&w.ben, "ben-2").await;
     let World { ana, ben, .. } = w;
-    let mut ds = vec![ana, ana2, ben, ben2];
+    let mut ds = [ana, ana2, ben, ben2];
     for d in ds.iter_mut() {
         sync_checked(d).await;
     }

@@ -232,6 +232,10 @@ impl Session {
                 "a vault named {name:?} already exists"
             )));
         }
+        if self.is_logged_in() && self.shares().await?.contains_key(&vault_id) {
+            // Sealed under the key of the vault's current epoch.
+            self.take_current_key(vault_id).await?;
+        }
         let vault = self
             .vaults
             .iter()

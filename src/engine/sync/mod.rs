@@ -362,6 +362,10 @@ impl Session {
                 }
             }
         }
+        // A vault's name sealed under a key this device took only now.
+        if report.vaults.iter().any(|v| v.new_key_epoch.is_some()) {
+            self.retake_names().await?;
+        }
         // A member left since the key was rotated, and this account
         // manages the vault: its key is rotated now.
         for i in due.into_iter().filter(|_| !opts.skip_rotation) {
@@ -377,6 +381,22 @@ impl Session {
             }
         }
         Ok(report)
+    }
+
+    /// Takes every vault's name from the server again (after a rotated key
+    /// made names readable that were not before).
+    async fn retake_names(&mut self) -> Result<()> {
+        let own = self.authed(|c| async move { c.vaults().await }).await?;
+        let shared = self.authed(|c| async move { c.shared().await }).await?;
+        let metas: Vec<(Uuid, Vec<u8>)> = own
+            .into_iter()
+            .map(|v| (v.id, v.meta.0))
+            .chain(shared.into_iter().map(|s| (s.id, s.meta.0)))
+            .collect();
+        for (id, meta) in metas {
+            self.take_name(id, &meta).await?;
+        }
+        Ok(())
     }
 
     /// Whether this device should rotate the vault's key now: a member left
@@ -486,6 +506,13 @@ impl Session {
             }
         }
         Ok(left)
+    }
+
+    /// Before sealing something with a shared vault's key outside a sync
+    /// (its name): the key of the log's current epoch.
+    pub(super) async fn take_current_key(&mut self, vault_id: Uuid) -> Result<()> {
+        let mut report = VaultReport::default();
+        self.refresh_membership(vault_id, &mut report).await
     }
 
     /// Reads a shared vault's membership log again (verified) and takes
