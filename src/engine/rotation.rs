@@ -210,8 +210,13 @@ impl Session {
         self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, entry.seq, signed.hash(), None)
             .await?;
-        // This device holds the new key from here on (the next pull brings
-        // the server's re-wrapped records).
+        // The server's state after the rotation, here too (the server
+        // numbered the re-wrapped records as sent), then the new key for
+        // everything else (history). Interrupted between the two, the next
+        // sync finishes it: the log's epoch is ahead of this device's.
+        self.store
+            .apply_sync(&plan.local, &self.sync_sealer())
+            .await?;
         self.adopt_key(vault_id, new, epoch).await
     }
 

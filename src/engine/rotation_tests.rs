@@ -82,6 +82,19 @@ async fn a_removed_member_cannot_open_what_is_written_after() {
         members.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
         ["ana@example.org", "ben@example.org"]
     );
+    // Ana's device already holds the server's state after the rotation:
+    // nothing to pull, and it verifies.
+    let r = w
+        .ana
+        .sync(&SyncOptions {
+            verify: true,
+            ..SyncOptions::default()
+        })
+        .await
+        .expect("sync");
+    let v = r.vaults.iter().find(|v| v.vault_id == team).expect("team");
+    assert_eq!(v.pulled, 0, "{v:?}");
+    assert!(v.verify.as_ref().is_some_and(|v| v.matches), "{v:?}");
     // Everything the server holds now is under the new key.
     let rewrapped = server_record(&w, team, id).await;
     assert_eq!(rewrapped.version, before.version);

@@ -15,15 +15,21 @@ use super::super::members::{Membership, content_hash};
 use super::super::model::now_millis;
 use super::to_record;
 use crate::crypto::{self, Aad, Key};
-use crate::store::ItemRecord;
-use crate::sync::lines::digest_of;
+use crate::store::{ItemRecord, ItemSync, SyncOp};
+use crate::sync::lines::{digest_of, encode_lines};
 use crate::sync::manifest::{self, Line, Manifest, record_hash};
 
-/// What a rotation sends besides the log entry and the sealed keys.
+/// What a rotation sends besides the log entry and the sealed keys, and
+/// what this device writes once the server took it.
 pub(in crate::engine) struct RewrapPlan {
     pub records: Vec<Rewrapped>,
     pub manifest: Vec<u8>,
     pub expected_head: i64,
+    /// The local writes that make this device's copy the server's after
+    /// the rotation (the re-wrapped current versions with their new
+    /// revisions, the lines, the cursor and manifest), so that the sync
+    /// after it pulls nothing.
+    pub local: Vec<SyncOp>,
 }
 
 /// `rec`'s item key, re-wrapped from `old` to `new` (same associated data:
@@ -113,7 +119,8 @@ impl Session {
         }
         let mut after = lines.clone();
         let mut records = Vec::with_capacity(live.len());
-        for l in &live {
+        let mut local = Vec::with_capacity(live.len() * 2 + 2);
+        for (i, l) in live.iter().enumerate() {
             let rec = found.get(&l.item_id).ok_or_else(|| {
                 Error::Untrusted(format!(
                     "the server's manifest of vault {vault_id} lists item {} at version {}, which \
@@ -125,15 +132,34 @@ impl Session {
                 id: rec.id,
                 why: "its item key does not open with the vault key".into(),
             })?;
+            let hash = record_hash(&wrapped, &rec.overview, &rec.details);
             after.insert(
                 l.item_id,
-                Line::new(
-                    l.item_id,
-                    l.version,
-                    false,
-                    Some(record_hash(&wrapped, &rec.overview, &rec.details)),
-                ),
+                Line::new(l.item_id, l.version, false, Some(hash)),
             );
+            // This device's current copy is this version: it takes the
+            // server's bytes and revision at once.
+            if current
+                .get(&l.item_id)
+                .is_some_and(|c| c.version == l.version)
+            {
+                local.push(SyncOp::SetCurrent(ItemRecord {
+                    wrapped_key: wrapped.clone(),
+                    ..rec.clone()
+                }));
+                local.push(SyncOp::Server {
+                    item: ItemSync {
+                        item_id: l.item_id,
+                        vault_id,
+                        revision: state.cursor + i as i64 + 1,
+                        version: l.version,
+                        hash: Some(hash),
+                        deleted: false,
+                        dirty: false,
+                    },
+                    dirty: Some(false),
+                });
+            }
             let pre_share = revisions
                 .get(&l.item_id)
                 .is_some_and(|&(v, rev)| v == l.version && rev <= m.shared_at());
@@ -168,10 +194,23 @@ impl Session {
             device_id: self.header.device_id,
             created_at: now_millis(),
         };
+        let sealed = m.seal(new);
+        local.push(SyncOp::Lines {
+            vault_id,
+            blob: encode_lines(&after),
+        });
+        local.push(SyncOp::Progress {
+            vault_id,
+            cursor: m.head,
+            counter: m.counter,
+            manifest_id: Some(manifest::manifest_id(&sealed)),
+            complete: false,
+        });
         Ok(RewrapPlan {
             records,
-            manifest: m.seal(new),
+            manifest: sealed,
             expected_head: state.cursor,
+            local,
         })
     }
 }
