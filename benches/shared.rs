@@ -2,7 +2,10 @@
 //! default) shared with a second account, measured from the member's side:
 //! accepting the invitation (the membership log verified, the sealed key
 //! opened) and the first sync that brings every item (each version's author
-//! checked), then a sync after one change, and the owner's invitation.
+//! checked), then a sync after one change, and the owner's invitation;
+//! then a member removal, whose key rotation re-wraps every item key
+//! (timed on the owner's side, from the first sync it makes to the last),
+//! and the remaining member's sync that takes the new key.
 //!
 //! `cargo bench --bench shared [-- SIZE…]` prints a table and writes
 //! `target/bench-shared.json`. The server runs in this process on a
@@ -28,6 +31,9 @@ use stats::{TINY_KDF, loadavg, ms};
 /// The budget for a member to open (accept and sync) a shared vault of
 /// 10 000 items.
 const BUDGET_OPEN_MS: f64 = 15_000.0;
+/// The budget for removing a member from a shared vault of 10 000 items
+/// (issue 12: the key rotated, every item key re-wrapped).
+const BUDGET_REMOVE_MS: f64 = 5_000.0;
 
 fn draft(i: usize) -> ItemDraft {
     ItemDraft {
@@ -78,6 +84,7 @@ async fn run(n: usize) -> Json {
     let (url, _stop) = server(&tmp.path().join("server.db")).await;
     let mut owner = account(tmp.path(), &url, "owner@example.org").await;
     let mut member = account(tmp.path(), &url, "member@example.org").await;
+    let mut leaver = account(tmp.path(), &url, "leaver@example.org").await;
     let team = owner.create_vault("Team").await.expect("vault");
     owner
         .add_many_to(team, (0..n).map(draft).collect())
@@ -109,6 +116,22 @@ async fn run(n: usize) -> Json {
     let t = Instant::now();
     member.sync(&SyncOptions::default()).await.expect("sync");
     let change_sync_ms = ms(t.elapsed());
+    owner
+        .invite(team, "leaver@example.org", Role::Viewer, None)
+        .await
+        .expect("invite");
+    leaver.accept(team).await.expect("accept");
+    let t = Instant::now();
+    owner
+        .remove_member(team, "leaver@example.org")
+        .await
+        .expect("remove");
+    let remove_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let report = member.sync(&SyncOptions::default()).await.expect("sync");
+    let rekey_ms = ms(t.elapsed());
+    assert!(report.vaults.iter().any(|v| v.new_key_epoch == Some(2)));
+    let refused = refused + report.vaults.iter().map(|v| v.refused.len()).sum::<usize>();
     json!({
         "items": n,
         "invite_ms": invite_ms,
@@ -116,6 +139,8 @@ async fn run(n: usize) -> Json {
         "first_sync_ms": first_sync_ms,
         "open_ms": accept_ms + first_sync_ms,
         "change_sync_ms": change_sync_ms,
+        "remove_ms": remove_ms,
+        "rekey_sync_ms": rekey_ms,
         "pulled": pulled,
         "refused": refused,
     })
@@ -138,18 +163,28 @@ fn main() {
     let rows: Vec<Json> = sizes.iter().map(|&n| rt.block_on(run(n))).collect();
     println!("shared vault, member's side (load {})", loadavg());
     println!(
-        "{:>8} {:>10} {:>10} {:>12} {:>10} {:>12}",
-        "items", "invite ms", "accept ms", "1st sync ms", "open ms", "1 change ms"
+        "{:>8} {:>10} {:>10} {:>12} {:>10} {:>12} {:>10} {:>12}",
+        "items",
+        "invite ms",
+        "accept ms",
+        "1st sync ms",
+        "open ms",
+        "1 change ms",
+        "remove ms",
+        "rekey sync ms"
     );
     for r in &rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
         println!(
-            "{:>8} {:>10.0} {:>10.0} {:>12.0} {:>10.0} {:>12.0}",
+            "{:>8} {:>10.0} {:>10.0} {:>12.0} {:>10.0} {:>12.0} {:>10.0} {:>12.0}",
             r["items"],
-            r["invite_ms"].as_f64().unwrap_or(0.0),
-            r["accept_ms"].as_f64().unwrap_or(0.0),
-            r["first_sync_ms"].as_f64().unwrap_or(0.0),
-            r["open_ms"].as_f64().unwrap_or(0.0),
-            r["change_sync_ms"].as_f64().unwrap_or(0.0)
+            f("invite_ms"),
+            f("accept_ms"),
+            f("first_sync_ms"),
+            f("open_ms"),
+            f("change_sync_ms"),
+            f("remove_ms"),
+            f("rekey_sync_ms")
         );
         assert_eq!(r["refused"], 0, "no version may be refused: {r}");
     }
@@ -159,6 +194,12 @@ fn main() {
             "budget: open a shared vault of 10k items < {BUDGET_OPEN_MS:.0} ms: {:.0} ms {}",
             open,
             stats::verdict(open < BUDGET_OPEN_MS)
+        );
+        let remove = r["remove_ms"].as_f64().unwrap_or(f64::MAX);
+        println!(
+            "budget: remove a member of a shared vault of 10k items (key rotated) < {BUDGET_REMOVE_MS:.0} ms: {:.0} ms {}",
+            remove,
+            stats::verdict(remove < BUDGET_REMOVE_MS)
         );
     }
     let out = target_dir(&std::env::current_exe().unwrap_or_default()).join("bench-shared.json");

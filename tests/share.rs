@@ -88,9 +88,11 @@ fn share_link_open_ls_revoke_and_errors() {
     let ls = env.json(&["share", "ls"]);
     assert_eq!(ls[0]["id"], id_of(&link), "{ls}");
     assert_eq!(ls[0]["views_left"], 2, "{ls}");
+    // This device made it: it names the item (the server never knows it).
+    assert_eq!(ls[0]["item"], "GitHub", "{ls}");
     let table = env.run(&["share", "ls"]);
     assert!(
-        table.contains("VIEWS LEFT") && table.contains(&id_of(&link)),
+        table.contains("VIEWS LEFT") && table.contains(&id_of(&link)) && table.contains("GitHub"),
         "{table}"
     );
 
@@ -321,6 +323,19 @@ fn the_link_key_never_reaches_the_server() {
             !has(log_text.as_bytes(), needle),
             "the server log holds {needle:?}"
         );
+    }
+    // The device that made it keeps the link to copy again, sealed with
+    // the account key: not one of its files holds the key in the clear.
+    for file in env.vault_files() {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        for needle in [
+            key.as_slice(),
+            key_text.as_bytes(),
+            key_std.as_bytes(),
+            key_hex.as_bytes(),
+        ] {
+            assert!(!has(&bytes, needle), "{} holds {needle:?}", file.display());
+        }
     }
 }
 

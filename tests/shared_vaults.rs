@@ -148,3 +148,118 @@ fn a_vault_is_shared_by_invitation_with_roles() {
     let refused = ben.cmd(["vault", "rename", "Ops", "Mine"]).code(1);
     assert!(refused.stderr.contains("manager"), "{}", refused.stderr);
 }
+
+/// Invites `email` to `vault` with `role`, with the invitee's own
+/// fingerprint, and has it accept and sync.
+fn join(
+    owner: &crate::util::TestEnv,
+    (member, email): (&crate::util::TestEnv, &str),
+    vault: &str,
+    role: &str,
+) {
+    let fp = member.json(&["status"])["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    owner.run(&[
+        "vault",
+        "invite",
+        vault,
+        email,
+        "--role",
+        role,
+        "--fingerprint",
+        &fp,
+    ]);
+    let invites = member.json(&["vault", "invitations"]);
+    let id = invites[0]["vault_id"].as_str().expect("id").to_owned();
+    member.run(&["vault", "accept", &id]);
+    member.run(&["sync"]);
+}
+
+/// A manager removes a member (the key is rotated), another member leaves
+/// (the owner's next sync rotates), and the activity log tells it all.
+#[test]
+fn members_are_removed_or_leave_and_the_activity_log_says_so() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let ana = registered(&server, "ana@example.org");
+    let ben = registered(&server, "ben@example.org");
+    let cy = registered(&server, "cy@example.org");
+    ana.run(&["vault", "create", "Team"]);
+    ana.add(&[
+        "note", "--name", "Runbook", "--vault", "Team", "--notes", "v1",
+    ]);
+    join(&ana, (&ben, "ben@example.org"), "Team", "editor");
+    join(&ana, (&cy, "cy@example.org"), "Team", "viewer");
+    assert_eq!(cy.ls_names(&["--vault", "Team"]), ["Runbook"]);
+
+    // Without a terminal, removal wants --yes; nothing happens before.
+    let unconfirmed = ana
+        .cmd(["vault", "remove", "Team", "cy@example.org"])
+        .code(2);
+    assert!(
+        unconfirmed.stderr.contains("--yes"),
+        "{}",
+        unconfirmed.stderr
+    );
+    let by_editor = ben
+        .cmd(["vault", "remove", "Team", "cy@example.org", "--yes"])
+        .code(2);
+    assert!(by_editor.stderr.contains("manager"), "{}", by_editor.stderr);
+    let removed = ana.run(&["vault", "remove", "Team", "cy@example.org", "--yes"]);
+    assert!(removed.contains("rotated"), "{removed}");
+    let members = ana.json(&["vault", "members", "Team"]);
+    assert_eq!(members.as_array().map(Vec::len), Some(2), "{members}");
+
+    // Ben takes the new key and edits; Cy's device lets the vault go.
+    let synced = ben.run(&["sync"]);
+    assert!(synced.contains("Took the rotated key"), "{synced}");
+    ben.run(&["edit", "Runbook", "--notes", "v2"]);
+    let gone = cy.run(&["sync"]);
+    assert!(gone.contains("no longer on this device"), "{gone}");
+    assert!(cy.ls_names(&[]).is_empty());
+    let cy_vaults = cy.json(&["vault", "ls"]);
+    assert_eq!(cy_vaults.as_array().map(Vec::len), Some(1), "{cy_vaults}");
+
+    // Ben leaves; the owner's next sync rotates the key.
+    let left = ben.run(&["vault", "leave", "Team", "--yes"]);
+    assert!(left.contains("no longer on this device"), "{left}");
+    let synced = ana.run(&["sync"]);
+    assert!(synced.contains("Rotated the key"), "{synced}");
+    let owner_leaves = ana.cmd(["vault", "leave", "Team", "--yes"]).code(2);
+    assert!(
+        owner_leaves.stderr.contains("yours"),
+        "{}",
+        owner_leaves.stderr
+    );
+
+    let activity = ana.json(&["vault", "activity", "Team"]);
+    let lines: Vec<String> = activity
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["who"].as_str().unwrap_or(""),
+                a["what"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    for want in [
+        "ana@example.org removed cy@example.org (the key was rotated)",
+        "ben@example.org left the vault",
+        "ana@example.org rotated the vault key",
+        "ben@example.org changed \"Runbook\" (changed notes)",
+        "ana@example.org invited ben@example.org as editor",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == want),
+            "{want:?} not in {lines:#?}"
+        );
+    }
+    let table = ana.run(&["vault", "activity", "Team", "--limit", "3"]);
+    assert!(table.starts_with("WHEN"), "{table}");
+    assert_eq!(table.lines().count(), 4, "{table}");
+}

@@ -21,6 +21,7 @@ mod hostile;
 mod items;
 mod leaks;
 mod local_state;
+mod move_copy;
 mod network;
 mod output;
 mod readme;

@@ -360,3 +360,89 @@ fn tui_shows_a_cli_change_made_while_it_is_open() {
         quit_at.elapsed()
     );
 }
+
+/// The share pane against a real server: an invitation another account
+/// sent (with this account's fingerprint) is accepted, its items arrive,
+/// and a share link to an item is made, copied and listed.
+#[test]
+fn tui_share_pane_accepts_an_invitation_and_makes_a_link() {
+    if !Tmux::available() {
+        eprintln!("skipping tui_share_pane…: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = crate::sync::Serve::start(tmp.path());
+    let me = crate::sync::registered(&server, "me@example.org");
+    me.add(&[
+        "login",
+        "--name",
+        "GitHub",
+        "--username",
+        "alice",
+        "--password",
+        SECRET,
+    ]);
+    let ana = crate::sync::registered(&server, "ana@example.org");
+    ana.run(&["vault", "create", "Team"]);
+    ana.add(&[
+        "note",
+        "--name",
+        "Runbook",
+        "--vault",
+        "Team",
+        "--notes",
+        "restart it",
+    ]);
+    ana.run(&["sync"]);
+    let fp = me.json(&["status"])["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    ana.run(&[
+        "vault",
+        "invite",
+        "Team",
+        "me@example.org",
+        "--role",
+        "editor",
+        "--fingerprint",
+        &fp,
+    ]);
+
+    let t = Tmux::start(me.root(), &me.vault(), &bin().display().to_string());
+    t.wait_for("OpenK is locked");
+    t.type_text(me.password());
+    t.wait_for("•••••");
+    t.keys(&["Enter"]);
+    t.wait_for("alice");
+
+    // The invitation, accepted after a question.
+    t.keys(&["4"]);
+    t.wait_for("Invitations (1)");
+    t.keys(&["j"]);
+    t.wait_for("a accepts");
+    t.keys(&["a"]);
+    t.wait_for("Accept the invitation?");
+    t.keys(&["y"]);
+    t.wait_for("Joined \"Team\"");
+    t.wait_for("editor · ana@example.org");
+    t.keys(&["1"]);
+    t.wait_for("Runbook");
+
+    // A link to GitHub, made from the vault pane and listed in the share pane.
+    t.keys(&["Home"]);
+    t.wait_for("alice");
+    t.keys(&["p"]);
+    t.wait_for("A link to \"GitHub\"");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("Share link for GitHub copied");
+    assert!(!screen.contains(SECRET), "{screen}");
+    t.keys(&["4"]);
+    t.wait_for("Share links (1)");
+    let links = me.json(&["share", "ls"]);
+    assert_eq!(links[0]["item"], "GitHub", "{links}");
+
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+    assert_eq!(t.alternate_on(), "0", "alternate screen left");
+}

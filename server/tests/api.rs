@@ -411,6 +411,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/vaults/{id}", &["patch"][..]),
         ("/v1/vaults/{id}/log", &["get", "post"][..]),
         ("/v1/vaults/{id}/members", &["get"][..]),
+        ("/v1/vaults/{id}/key", &["get"][..]),
         ("/v1/vaults/{id}/membership", &["post"][..]),
         ("/v1/shared", &["get"][..]),
         ("/v1/shares", &["get", "post"][..]),
@@ -469,6 +470,29 @@ async fn openapi_lists_every_route(s: &Server) {
     assert!(
         doc["components"]["securitySchemes"]["bearer"].is_object(),
         "bearer scheme"
+    );
+    // Shared vaults' key rotation is described: its schemas, every kind of
+    // membership change, the epoch on pushes, the `shared` flag.
+    let schemas = &doc["components"]["schemas"];
+    for name in ["Rotation", "SealedKeyFor", "Rewrapped", "VaultKeyResponse"] {
+        assert!(schemas[name].is_object(), "schema {name} is missing");
+    }
+    let kinds: BTreeSet<&str> = schemas["MemberChange"]["oneOf"]
+        .as_array()
+        .expect("MemberChange is one of its kinds")
+        .iter()
+        .filter_map(|k| k["properties"]["kind"]["enum"][0].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["create", "grant", "set_role", "remove", "leave", "rotate"])
+    );
+    assert!(schemas["PushRequest"]["properties"]["key_epoch"].is_object());
+    assert!(schemas["VaultResponse"]["properties"]["shared"].is_object());
+    let push_409 = &paths["/v1/vaults/{id}/changes"]["post"]["responses"]["409"]["description"];
+    assert!(
+        push_409.as_str().is_some_and(|d| d.contains("key_rotated")),
+        "{push_409}"
     );
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{Server, batch, change};
+use common::{Server, b64, batch, blob, change, random_bytes};
 use futures::StreamExt as _;
 use openk_server::Settings;
 use openk_server::events::VaultChanged;
@@ -448,6 +448,231 @@ async fn a_stream_that_falls_behind_gets_every_head_again() {
     assert_eq!(name, "vault");
 }
 
+// ------------------------------------------------------------------ shared vaults
+
+fn log_entry(seq: u64) -> Value {
+    json!({ "seq": seq, "entry": blob(200), "signature": b64(&random_bytes(64)) })
+}
+
+/// Makes `vault` shared and invites each (email, role); returns the log's
+/// next sequence number.
+async fn share(s: &Server, owner: &str, vault: Uuid, invitees: &[(&str, &str)]) -> u64 {
+    let path = format!("/v1/vaults/{vault}/log");
+    let create = json!({ "kind": "create", "sealed_key": blob(81), "key_epoch": 1 });
+    s.post(
+        &path,
+        Some(owner),
+        &json!({ "entry": log_entry(0), "change": create }),
+    )
+    .await
+    .expect(204);
+    let mut seq = 1;
+    for (email, role) in invitees {
+        let grant = json!({ "kind": "grant", "email": email, "role": role,
+            "sealed_key": blob(81), "key_epoch": 1 });
+        s.post(
+            &path,
+            Some(owner),
+            &json!({ "entry": log_entry(seq), "change": grant }),
+        )
+        .await
+        .expect(204);
+        seq += 1;
+    }
+    seq
+}
+
+async fn accept(s: &Server, token: &str, vault: Uuid) {
+    s.post(
+        &format!("/v1/vaults/{vault}/membership"),
+        Some(token),
+        &json!({ "accept": true }),
+    )
+    .await
+    .expect(204);
+}
+
+/// Reads until a keep-alive (at which the stream re-reads the vaults shared
+/// with its account); `vault` events of `allowed` may come before it.
+async fn until_keep_alive(stream: &mut Stream, allowed: Uuid) {
+    loop {
+        match stream.next_item(Duration::from_secs(3)).await {
+            Some(Sse::Comment(c)) if c == "keep-alive" => return,
+            Some(Sse::Event { name, data })
+                if name == "vault" && data["vault_id"] == json!(allowed) => {}
+            other => panic!("before the keep-alive: {other:?}"),
+        }
+    }
+}
+
+/// A shared vault's changes reach every device of its accepted members
+/// (the owner's pushes, the members', a key rotation), and their `ready`
+/// lists its head; strangers, invitees who have not accepted and removed
+/// members hear nothing of it (the latter two from the next keep-alive on).
+async fn shared_vaults_reach_their_members(s: &Server) {
+    let (ana_account, ana) = s.account("ana").await;
+    let (ben_account, ben) = s.account("ben").await;
+    let (cy_account, cy) = s.account("cy").await;
+    let (dee_account, dee) = s.account("dee").await;
+    let (_, eve) = s.account("eve").await;
+    let team = s.create_vault(&ana.access).await;
+    let item = Uuid::now_v7();
+    s.push_ok(&ana.access, team, vec![change(item, 0, 1)]).await;
+    let seq = share(
+        s,
+        &ana.access,
+        team,
+        &[
+            (&ben_account.email, "editor"),
+            (&dee_account.email, "viewer"),
+            (&cy_account.email, "viewer"),
+        ],
+    )
+    .await;
+    accept(s, &ben.access, team).await;
+    accept(s, &dee.access, team).await;
+    let ben_own = s.create_vault(&ben.access).await;
+    let cy_own = s.create_vault(&cy.access).await;
+    let dee_own = s.create_vault(&dee.access).await;
+    let eve_own = s.create_vault(&eve.access).await;
+
+    // `ready`: a member's own vaults and the shared one; nobody else's.
+    let ben_phone = s.login(&ben_account, Uuid::now_v7()).await;
+    let mut on_ben = subscribe(s, &ben_phone.access).await;
+    assert_eq!(
+        ready(&mut on_ben).await,
+        BTreeSet::from([(ben_own.to_string(), 0), (team.to_string(), 1)])
+    );
+    let mut on_dee = subscribe(s, &dee.access).await;
+    assert_eq!(
+        ready(&mut on_dee).await,
+        BTreeSet::from([(dee_own.to_string(), 0), (team.to_string(), 1)])
+    );
+    let mut on_cy = subscribe(s, &cy.access).await;
+    assert_eq!(
+        ready(&mut on_cy).await,
+        BTreeSet::from([(cy_own.to_string(), 0)]),
+        "an invitation is not a membership yet"
+    );
+    let mut on_eve = subscribe(s, &eve.access).await;
+    assert_eq!(
+        ready(&mut on_eve).await,
+        BTreeSet::from([(eve_own.to_string(), 0)])
+    );
+    let mut on_ana = subscribe(s, &ana.access).await;
+    assert_eq!(
+        ready(&mut on_ana).await,
+        BTreeSet::from([(team.to_string(), 1)])
+    );
+
+    // The owner pushes: every member's device hears it, naming the owner's.
+    s.push_ok(&ana.access, team, vec![change(item, 1, 2)]).await;
+    expect_vault(&mut on_ben, team, 2, ana.device_id).await;
+    expect_vault(&mut on_dee, team, 2, ana.device_id).await;
+    expect_vault(&mut on_ana, team, 2, ana.device_id).await;
+    // A member pushes: the owner hears it too.
+    let bens = Uuid::now_v7();
+    s.push_ok(&ben.access, team, vec![change(bens, 0, 1)]).await;
+    expect_vault(&mut on_ana, team, 3, ben.device_id).await;
+    expect_vault(&mut on_ben, team, 3, ben.device_id).await;
+    expect_vault(&mut on_dee, team, 3, ben.device_id).await;
+    // Neither the stranger nor the invitee heard any of it: their next
+    // event is their own vault's.
+    for (t, mine, stream) in [(&eve, eve_own, &mut on_eve), (&cy, cy_own, &mut on_cy)] {
+        s.push_ok(&t.access, mine, vec![change(Uuid::now_v7(), 0, 1)])
+            .await;
+        expect_vault(stream, mine, 1, t.device_id).await;
+    }
+
+    // Ana removes Dee, rotating the key: the members hear the new head.
+    let sealed = |email: &str| json!({ "email": email, "sealed_key": blob(81) });
+    let rewrapped = |item: Uuid, version: u64| json!({ "item_id": item, "version": version, "wrapped_key": blob(60) });
+    let rotation = json!({
+        "key_epoch": 2,
+        "sealed_keys": [
+            sealed(&ana_account.email),
+            sealed(&ben_account.email),
+            sealed(&cy_account.email),
+        ],
+        "records": [rewrapped(item, 2), rewrapped(bens, 1)],
+        "meta": blob(64),
+        "manifest": blob(80),
+        "expected_head": 3,
+    });
+    s.post(
+        &format!("/v1/vaults/{team}/log"),
+        Some(&ana.access),
+        &json!({ "entry": log_entry(seq), "change": {
+            "kind": "remove", "email": dee_account.email, "rotation": rotation } }),
+    )
+    .await
+    .expect(204);
+    expect_vault(&mut on_ben, team, 5, ana.device_id).await;
+    expect_vault(&mut on_ana, team, 5, ana.device_id).await;
+
+    // From its next keep-alive on, Dee's stream hears nothing of the
+    // vault; Cy, who accepts now, hears it from its next keep-alive on.
+    accept(s, &cy.access, team).await;
+    until_keep_alive(&mut on_dee, team).await;
+    until_keep_alive(&mut on_cy, team).await;
+    let mut push = batch(Uuid::now_v7(), vec![change(item, 4, 3)]);
+    push["key_epoch"] = json!(2);
+    s.push(&ana.access, team, &push).await.expect(200);
+    expect_vault(&mut on_cy, team, 6, ana.device_id).await;
+    expect_vault(&mut on_ben, team, 6, ana.device_id).await;
+    s.push_ok(&dee.access, dee_own, vec![change(Uuid::now_v7(), 0, 1)])
+        .await;
+    expect_vault(&mut on_dee, dee_own, 1, dee.device_id).await;
+
+    // A stream that fell behind gets every head again, the shared one too.
+    let ben_id = s.internal_id(&ben_account).await;
+    for head in 0..5000 {
+        s.state.events.publish(VaultChanged {
+            account_id: ben_id,
+            vault_id: Uuid::now_v7(),
+            head,
+            device_id: ben.device_id,
+        });
+    }
+    let (name, data) = on_ben.event(PROMPT).await;
+    assert_eq!(name, "ready", "missed events are made up for: {data}");
+    assert_eq!(
+        heads(&data),
+        BTreeSet::from([(ben_own.to_string(), 0), (team.to_string(), 6)])
+    );
+}
+
+#[tokio::test]
+async fn shared_vaults_reach_their_members_memory() {
+    shared_vaults_reach_their_members(&memory().await).await;
+}
+
+#[tokio::test]
+async fn shared_vaults_reach_their_members_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(quick(Settings {
+        database: format!("sqlite://{}", dir.path().join("s.db").display()),
+        ..Settings::for_tests()
+    }))
+    .await
+    .guard(dir);
+    shared_vaults_reach_their_members(&s).await;
+}
+
+#[tokio::test]
+async fn shared_vaults_reach_their_members_postgres() {
+    let Some(db) = common::PgDatabase::create("openk_events").await else {
+        return;
+    };
+    let s = Server::start(quick(Settings {
+        database: db.url(),
+        ..Settings::for_tests()
+    }))
+    .await
+    .guard(db);
+    shared_vaults_reach_their_members(&s).await;
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_the_stream() {
     let s = memory().await;
@@ -849,6 +1074,25 @@ mod redis {
                 .await;
             expect_vault(&mut on_two, v, 3, phone_id).await;
             expect_vault(&mut events, v, 3, phone_id).await;
+
+            // A vault Ana shares with this account: its changes made
+            // through node two reach the stream on node one.
+            let (ana_account, ana) = two.account("ana").await;
+            let team = two.create_vault(&ana.access).await;
+            share(&two, &ana.access, team, &[(&a.email, "viewer")]).await;
+            accept(&one, &phone.access, team).await;
+            until_keep_alive(&mut events, team).await;
+            let started = Instant::now();
+            two.push_ok(&ana.access, team, vec![change(Uuid::now_v7(), 0, 1)])
+                .await;
+            expect_vault(&mut events, team, 1, ana.device_id).await;
+            assert!(started.elapsed() < PROMPT);
+            let mut on_one = subscribe(&one, &laptop.access).await;
+            assert_eq!(
+                ready(&mut on_one).await,
+                BTreeSet::from([(v.to_string(), 3), (team.to_string(), 1)])
+            );
+            drop((on_one, ana_account));
 
             // A revocation through node two ends the stream on node one.
             two.call(

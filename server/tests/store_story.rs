@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use openk_server::api::types::{Applied, B64, KdfParams, PushResponse, Record};
 use openk_server::store::{
-    Account, AuditEntry, ChangeIn, Device, NewTokens, PushBatch, PushOutcome, RefreshOutcome,
-    Session, Store, StoreError, StoreKind, Vault, connect,
+    Account, Appended, AuditEntry, ChangeIn, Device, LogRow, MemberInfo, MemberWrite, Membership,
+    NewTokens, PushBatch, PushOutcome, RefreshOutcome, RewrappedIn, RotationIn, Session, Store,
+    StoreError, StoreKind, Vault, connect,
 };
 use uuid::Uuid;
 
@@ -1433,6 +1434,550 @@ async fn concurrency_postgres() {
         return;
     };
     concurrent_pushes(backend.store.clone()).await;
+}
+
+// ------------------------------------------------------------ key rotation
+
+fn log_row(seq: u64) -> LogRow {
+    LogRow {
+        seq,
+        entry: format!("signed entry {seq}").into_bytes(),
+        signature: vec![u8::try_from(seq % 256).expect("byte"); 64],
+    }
+}
+
+fn active(account_id: Uuid, role: &str, now: i64) -> MemberWrite {
+    MemberWrite::Add(Membership {
+        account_id,
+        role: role.to_owned(),
+        status: "active".to_owned(),
+        sealed_key: format!("sealed to {account_id} at 1").into_bytes(),
+        key_epoch: 1,
+        added_at: now,
+    })
+}
+
+/// A rotation to `epoch` on `head` of `records` (item, version), sealed to
+/// `members`; every blob names the tag, so that two rotations differ.
+fn rotation_in(
+    epoch: u32,
+    head: i64,
+    records: &[(Uuid, u64)],
+    members: &[Uuid],
+    tag: &str,
+) -> RotationIn {
+    RotationIn {
+        key_epoch: epoch,
+        sealed_keys: members
+            .iter()
+            .map(|m| (*m, format!("sealed to {m} at {epoch} {tag}").into_bytes()))
+            .collect(),
+        records: records
+            .iter()
+            .map(|(item, version)| RewrappedIn {
+                item_id: *item,
+                version: *version,
+                wrapped_key: format!("rewrapped {item} {tag}").into_bytes(),
+                authorship: None,
+            })
+            .collect(),
+        meta: format!("meta {epoch} {tag}").into_bytes(),
+        manifest: format!("manifest {epoch} {tag}").into_bytes(),
+        expected_head: head,
+    }
+}
+
+async fn push_under(
+    store: &dyn Store,
+    owner: Uuid,
+    vault_id: Uuid,
+    client_change_id: Uuid,
+    changes: &[ChangeIn],
+    key_epoch: Option<u32>,
+) -> PushOutcome {
+    let batch = PushBatch {
+        client_change_id,
+        changes,
+        manifest: Some(b"manifest of a push"),
+        expected_head: None,
+        quota: None,
+        key_epoch,
+    };
+    store
+        .push(owner, vault_id, batch, 1_764_000_000_000)
+        .await
+        .expect("push")
+}
+
+/// The live records, (item, version), in pull order.
+async fn live(store: &dyn Store, owner: Uuid, vault_id: Uuid) -> Vec<(Uuid, u64)> {
+    let pulled = store.pull(owner, vault_id, 0, 1000).await.expect("pull");
+    pulled
+        .records
+        .iter()
+        .filter(|r| !r.deleted)
+        .map(|r| (r.item_id, r.version))
+        .collect()
+}
+
+/// Everything a rotation may change, to prove that a refused one did not.
+async fn rotation_state(
+    store: &dyn Store,
+    owner: Uuid,
+    vault_id: Uuid,
+) -> (
+    u32,
+    Vec<LogRow>,
+    Vec<MemberInfo>,
+    Option<Vault>,
+    Vec<Record>,
+    Option<Vec<u8>>,
+) {
+    let pulled = store.pull(owner, vault_id, 0, 1000).await.expect("pull");
+    (
+        store.key_epoch(owner, vault_id).await.expect("epoch"),
+        store.log(owner, vault_id).await.expect("log"),
+        store.members(owner, vault_id).await.expect("members"),
+        store.vault(owner, vault_id).await.expect("vault"),
+        pulled.records,
+        pulled.manifest,
+    )
+}
+
+/// A removal and its rotation, a leave and a rotation, as the store
+/// applies them: all or nothing, and pushes meet the epoch.
+async fn rotation_story(store: &dyn Store) {
+    let now: i64 = 1_764_000_000_000;
+    let mut accounts = Vec::new();
+    for name in ["ana", "bob", "cy", "dee"] {
+        let a = account(&format!("{name}@rotation.example"), now);
+        store
+            .create_account(&a, &device(a.id, "laptop", now))
+            .await
+            .expect("account");
+        accounts.push(a.id);
+    }
+    let [ana, bob, cy, dee] = accounts[..] else {
+        unreachable!()
+    };
+    let v = vault(ana, now);
+    store.create_vault(&v).await.expect("vault");
+    let (x, y, z) = (new_id(), new_id(), new_id());
+    let signed = ChangeIn {
+        authorship: Some(b"by ana".to_vec()),
+        ..change(x, 0, 1, "x1")
+    };
+    push(
+        store,
+        ana,
+        v.id,
+        new_id(),
+        &[signed, change(y, 0, 1, "y1"), change(z, 0, 1, "z1")],
+        None,
+        now,
+    )
+    .await
+    .expect("push");
+    push(store, ana, v.id, new_id(), &[tombstone(z, 3, 2)], None, now)
+        .await
+        .expect("purge");
+    assert_eq!(store.key_epoch(ana, v.id).await.expect("epoch"), 1);
+    assert!(store.shared_own(ana).await.expect("shared").is_empty());
+    assert_not_found(store.key_epoch(bob, v.id).await, "another account's vault");
+
+    for (seq, (who, role)) in [(ana, "manager"), (bob, "editor"), (cy, "viewer")]
+        .into_iter()
+        .enumerate()
+    {
+        let seq = u64::try_from(seq).expect("seq");
+        store
+            .append_log(ana, v.id, &log_row(seq), &active(who, role, now))
+            .await
+            .expect("add");
+    }
+    assert_eq!(store.shared_own(ana).await.expect("shared"), vec![v.id]);
+    assert!(store.shared_own(bob).await.expect("shared").is_empty());
+
+    // Refused: nothing of it stays, not even the log entry.
+    let start = rotation_state(store, ana, v.id).await;
+    let rows = [(x, 1), (y, 1)];
+    let refused: Vec<(MemberWrite, &str, bool)> = vec![
+        (
+            MemberWrite::Leave { account_id: dee },
+            "a non-member leaves",
+            false,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: dee,
+                rotation: rotation_in(2, 4, &rows, &[ana, bob, cy], "r"),
+            },
+            "a non-member removed",
+            false,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(2, 4, &rows, &[ana, bob, cy], "r"),
+            },
+            "sealed to the removed member",
+            true,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(2, 4, &rows, &[ana], "r"),
+            },
+            "a member without the key",
+            true,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(3, 4, &rows, &[ana, bob], "r"),
+            },
+            "an epoch two ahead",
+            true,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(2, 3, &rows, &[ana, bob], "r"),
+            },
+            "a stale head",
+            true,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(2, 4, &[(x, 1), (y, 1), (z, 2)], &[ana, bob], "r"),
+            },
+            "a tombstone listed",
+            true,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(2, 4, &[(x, 1)], &[ana, bob], "r"),
+            },
+            "a record missing",
+            true,
+        ),
+        (
+            MemberWrite::Remove {
+                account_id: cy,
+                rotation: rotation_in(2, 4, &[(x, 1), (y, 2)], &[ana, bob], "r"),
+            },
+            "a version ahead",
+            true,
+        ),
+        (
+            MemberWrite::Rotate(rotation_in(2, 4, &rows, &[ana, bob], "r")),
+            "a rotation without a member still there",
+            true,
+        ),
+    ];
+    for (write, what, conflict) in refused {
+        let result = store.append_log(ana, v.id, &log_row(3), &write).await;
+        if conflict {
+            assert_conflict(result, what);
+        } else {
+            assert_not_found(result, what);
+        }
+        assert_eq!(rotation_state(store, ana, v.id).await, start, "{what}");
+    }
+    assert_conflict(
+        store
+            .append_log(
+                ana,
+                v.id,
+                &log_row(4),
+                &MemberWrite::Rotate(rotation_in(2, 4, &rows, &[ana, bob, cy], "r")),
+            )
+            .await,
+        "a sequence number ahead",
+    );
+    assert_eq!(rotation_state(store, ana, v.id).await, start);
+
+    // Applied: Cy removed, y then x re-wrapped at revisions 5 and 6; the
+    // manager vouches for both, which fills y's missing signature only.
+    let mut r = rotation_in(2, 4, &[(y, 1), (x, 1)], &[bob, ana], "r");
+    for rec in &mut r.records {
+        rec.authorship = Some(format!("vouched for {}", rec.item_id).into_bytes());
+    }
+    let appended = store
+        .append_log(
+            ana,
+            v.id,
+            &log_row(3),
+            &MemberWrite::Remove {
+                account_id: cy,
+                rotation: r.clone(),
+            },
+        )
+        .await
+        .expect("remove");
+    assert_eq!(appended, Appended::Rotated { head: 6 });
+    assert_eq!(store.key_epoch(ana, v.id).await.expect("epoch"), 2);
+    let members = store.members(ana, v.id).await.expect("members");
+    assert_eq!(members.len(), 2);
+    for m in &members {
+        let (_, sealed) = r
+            .sealed_keys
+            .iter()
+            .find(|(a, _)| *a == m.membership.account_id)
+            .expect("a remaining member");
+        assert_eq!(&m.membership.sealed_key, sealed);
+        assert_eq!(m.membership.key_epoch, 2);
+    }
+    assert!(
+        store
+            .shared_vault(cy, v.id)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let bobs = store
+        .shared_vault(bob, v.id)
+        .await
+        .expect("lookup")
+        .expect("bob's");
+    assert_eq!(bobs.membership.key_epoch, 2);
+    assert_eq!(bobs.vault.meta, r.meta);
+    assert_eq!(bobs.vault.revision, 6);
+    let since = store.pull(ana, v.id, 4, 100).await.expect("pull");
+    assert_eq!(revisions(&since.records), vec![5, 6]);
+    assert_eq!(since.records[0].item_id, y);
+    assert_eq!(since.records[0].wrapped_key.0, r.records[0].wrapped_key);
+    assert_eq!(since.records[0].overview.0, b"overview-y1");
+    assert_eq!(since.records[1].item_id, x);
+    assert_eq!(since.records[1].wrapped_key.0, r.records[1].wrapped_key);
+    assert_eq!(
+        since.records[0].authorship.as_ref().map(|a| a.0.clone()),
+        r.records[0].authorship,
+        "a missing signature is filled in"
+    );
+    assert_eq!(
+        since.records[1].authorship.as_ref().map(|a| a.0.as_slice()),
+        Some(&b"by ana"[..]),
+        "an existing signature is never replaced"
+    );
+    assert_eq!(since.manifest.as_deref(), Some(r.manifest.as_slice()));
+    let all = store.pull(ana, v.id, 0, 100).await.expect("pull");
+    let gone = all.records.iter().find(|r| r.item_id == z).expect("z");
+    assert_eq!(
+        (gone.revision, gone.deleted),
+        (4, true),
+        "the tombstone stays"
+    );
+    assert_eq!(store.log(ana, v.id).await.expect("log").len(), 4);
+
+    // Pushes under the old epoch, or none, are refused; then one applies.
+    let id = new_id();
+    let next = [change(x, 6, 2, "x2")];
+    for epoch in [Some(1), None, Some(3)] {
+        match push_under(store, ana, v.id, id, &next, epoch).await {
+            PushOutcome::KeyRotated { epoch: 2 } => {}
+            other => panic!("{epoch:?}: {other:?}"),
+        }
+    }
+    assert_eq!(store.pull(ana, v.id, 6, 100).await.expect("pull").head, 6);
+    match push_under(store, ana, v.id, id, &next, Some(2)).await {
+        PushOutcome::Done(r) => assert_eq!(r.head, 7),
+        other => panic!("{other:?}"),
+    }
+
+    // Bob leaves: its row goes, the epoch stays; Ana rotates alone.
+    assert_eq!(
+        store
+            .append_log(
+                ana,
+                v.id,
+                &log_row(4),
+                &MemberWrite::Leave { account_id: bob }
+            )
+            .await
+            .expect("leave"),
+        Appended::Members
+    );
+    assert_eq!(store.key_epoch(ana, v.id).await.expect("epoch"), 2);
+    assert!(
+        store
+            .shared_vault(bob, v.id)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let alone = rotation_in(3, 7, &[(y, 1), (x, 2)], &[ana], "alone");
+    assert_eq!(
+        store
+            .append_log(ana, v.id, &log_row(5), &MemberWrite::Rotate(alone))
+            .await
+            .expect("rotate"),
+        Appended::Rotated { head: 9 }
+    );
+    assert_eq!(store.key_epoch(ana, v.id).await.expect("epoch"), 3);
+    assert_eq!(store.log(ana, v.id).await.expect("log").len(), 6);
+}
+
+#[tokio::test]
+async fn rotation_memory() {
+    rotation_story(memory().await.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn rotation_sqlite() {
+    rotation_story(sqlite().await.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn rotation_postgres() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    rotation_story(backend.store.as_ref()).await;
+}
+
+/// A rotation racing a push, or another rotation: exactly one of them
+/// applies, and the vault is exactly as that one left it (a push never
+/// lands under the old key after a rotation, nor a rotation on a head that
+/// moved).
+async fn rotation_races(store: Arc<dyn Store>) {
+    let now: i64 = 1_764_000_000_000;
+    let ana = account("ana@race.example", now);
+    let bob = account("bob@race.example", now);
+    for a in [&ana, &bob] {
+        store
+            .create_account(a, &device(a.id, "laptop", now))
+            .await
+            .expect("account");
+    }
+    let (ana, bob) = (ana.id, bob.id);
+    let v = vault(ana, now);
+    store.create_vault(&v).await.expect("vault");
+    let items: Vec<Uuid> = (0..5).map(|_| new_id()).collect();
+    let first: Vec<ChangeIn> = items.iter().map(|i| change(*i, 0, 1, "first")).collect();
+    push(store.as_ref(), ana, v.id, new_id(), &first, None, now)
+        .await
+        .expect("push");
+    for (seq, (who, role)) in [(ana, "manager"), (bob, "editor")].into_iter().enumerate() {
+        let seq = u64::try_from(seq).expect("seq");
+        store
+            .append_log(ana, v.id, &log_row(seq), &active(who, role, now))
+            .await
+            .expect("add");
+    }
+
+    let (mut pushes_won, mut rotations_won) = (0, 0);
+    for round in 0..16 {
+        let epoch = store.key_epoch(ana, v.id).await.expect("epoch");
+        let pulled = store.pull(ana, v.id, 0, 1000).await.expect("pull");
+        let head = pulled.head;
+        let rows = live(store.as_ref(), ana, v.id).await;
+        let seq = u64::try_from(store.log(ana, v.id).await.expect("log").len()).expect("seq");
+        let mine = rotation_in(epoch + 1, head, &rows, &[ana, bob], &format!("a{round}"));
+        let rotate = {
+            let (store, r) = (Arc::clone(&store), mine.clone());
+            tokio::spawn(async move {
+                store
+                    .append_log(ana, v.id, &log_row(seq), &MemberWrite::Rotate(r))
+                    .await
+            })
+        };
+        if round % 2 == 0 {
+            // Against a push under the epoch it was made in.
+            let record = &pulled.records[round % pulled.records.len()];
+            let edit = change(record.item_id, record.revision, record.version + 1, "edit");
+            let pushing = {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    push_under(store.as_ref(), ana, v.id, new_id(), &[edit], Some(epoch)).await
+                })
+            };
+            let (rotated, pushed) = (rotate.await.expect("task"), pushing.await.expect("task"));
+            match (&rotated, &pushed) {
+                (Ok(Appended::Rotated { head: h }), PushOutcome::KeyRotated { epoch: e }) => {
+                    rotations_won += 1;
+                    assert_eq!((*h, *e), (head + 5, epoch + 1));
+                    let now = store.pull(ana, v.id, head, 1000).await.expect("pull");
+                    for (i, r) in now.records.iter().enumerate() {
+                        assert_eq!(
+                            r.wrapped_key.0, mine.records[i].wrapped_key,
+                            "round {round}"
+                        );
+                    }
+                    assert_eq!(now.head, head + 5);
+                }
+                (Err(StoreError::Conflict), PushOutcome::Done(p)) => {
+                    pushes_won += 1;
+                    assert_eq!(p.head, head + 1, "round {round}");
+                    assert_eq!(store.key_epoch(ana, v.id).await.expect("epoch"), epoch);
+                    assert_eq!(
+                        store.log(ana, v.id).await.expect("log").len(),
+                        usize::try_from(seq).expect("len")
+                    );
+                }
+                other => panic!("round {round}: {other:?}"),
+            }
+        } else {
+            // Against another rotation of the same vault.
+            let theirs = rotation_in(epoch + 1, head, &rows, &[bob, ana], &format!("b{round}"));
+            let other = {
+                let (store, r) = (Arc::clone(&store), theirs.clone());
+                tokio::spawn(async move {
+                    store
+                        .append_log(ana, v.id, &log_row(seq), &MemberWrite::Rotate(r))
+                        .await
+                })
+            };
+            let (a, b) = (rotate.await.expect("task"), other.await.expect("task"));
+            let winner = match (&a, &b) {
+                (Ok(Appended::Rotated { .. }), Err(StoreError::Conflict)) => &mine,
+                (Err(StoreError::Conflict), Ok(Appended::Rotated { .. })) => &theirs,
+                other => panic!("round {round}: {other:?}"),
+            };
+            rotations_won += 1;
+            let members = store.members(ana, v.id).await.expect("members");
+            for m in &members {
+                let (_, sealed) = winner
+                    .sealed_keys
+                    .iter()
+                    .find(|(a, _)| *a == m.membership.account_id)
+                    .expect("member");
+                assert_eq!(&m.membership.sealed_key, sealed, "round {round}");
+            }
+            let now = store.pull(ana, v.id, head, 1000).await.expect("pull");
+            let keys: Vec<&[u8]> = now
+                .records
+                .iter()
+                .map(|r| r.wrapped_key.0.as_slice())
+                .collect();
+            let want: Vec<&[u8]> = winner
+                .records
+                .iter()
+                .map(|r| r.wrapped_key.as_slice())
+                .collect();
+            assert_eq!(keys, want, "round {round}");
+        }
+    }
+    assert_eq!(
+        store.key_epoch(ana, v.id).await.expect("epoch"),
+        1 + u32::try_from(rotations_won).expect("count")
+    );
+    assert_eq!(pushes_won + rotations_won, 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotation_races_sqlite() {
+    rotation_races(sqlite().await.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotation_races_postgres() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    rotation_races(backend.store.clone()).await;
 }
 
 // ------------------------------------------------------------------ upgrade

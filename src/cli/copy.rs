@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::items::{default_field, field_value};
+use super::items::{default_field, field_value, find};
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock};
 use crate::clipboard::{self, HoldOptions, Via};
@@ -18,6 +18,9 @@ pub struct CopyArgs {
     pub item: String,
     /// password (default for logins), username, url, notes, totp (the current code), or a field label
     pub field: Option<String>,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     /// Clear the clipboard after SECS seconds if it still holds the value
     /// (0: never; default: `[clipboard] clear_after_secs` in the config, 30)
     #[arg(long, value_name = "SECS")]
@@ -44,8 +47,21 @@ pub struct HoldArgs {
 pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
     let clear_secs = a.clear_after.unwrap_or(g.config.clipboard.clear_after_secs);
     let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
-    let item = vault.item(r.id).await?;
+    let item = match find(&mut vault, &a.item, a.vault.as_deref(), false).await {
+        Ok(id) => vault.item(id).await.map_err(CliError::from),
+        Err(e) => Err(e),
+    };
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
+    let item = match item {
+        Ok(item) => item,
+        Err(e) => {
+            vault.close().await;
+            return Err(e);
+        }
+    };
     let field = a.field.clone().unwrap_or_else(|| default_field(&item));
     let clear_after = (clear_secs > 0).then(|| Duration::from_secs(clear_secs));
     let copied = field_value(&item, &field).and_then(|v| {
@@ -54,7 +70,7 @@ pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
     });
     // Only a copy that happened is a use.
     if copied.is_ok() {
-        vault.record_use(r.id).await;
+        vault.record_use(item.r.id).await;
     }
     vault.close().await;
     let copied = copied?;
@@ -62,6 +78,8 @@ pub async fn copy(g: &Global, a: &CopyArgs) -> CliResult {
     if g.json {
         return print_json(&json!({
             "id": item.r.id,
+            "vault_id": item.r.vault_id,
+            "vault": vault_name.unwrap_or_default(),
             "field": field,
             "via": copied.via.as_str(),
             "clear_after_secs": clear_secs,

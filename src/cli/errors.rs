@@ -27,18 +27,21 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::TokenRejected
         | Error::PasswordChanged => exit::LOCKED,
         Error::NotFound(_)
+        | Error::NotFoundIn { .. }
+        | Error::NoSuchVault { .. }
         | Error::NoVault(_)
         | Error::NoVersion { .. }
         | Error::NoSuchAccount(_)
         | Error::ShareGone
         | Error::NoShare(_) => exit::NOT_FOUND,
-        Error::Ambiguous { .. } => exit::AMBIGUOUS,
+        Error::Ambiguous { .. } | Error::AmbiguousVault { .. } => exit::AMBIGUOUS,
         Error::Conflict(_) | Error::HeadMoved | Error::KeyRotated | Error::KeptMoving(_) => {
             exit::CONFLICT
         }
         Error::Unreachable(_) | Error::NotAnswering(_) => exit::UNREACHABLE,
         Error::Tls(_) => exit::TLS,
         Error::Invalid(_)
+        | Error::NameTaken { .. }
         | Error::NoName
         | Error::BadDeviceName { .. }
         | Error::NotConnected
@@ -79,6 +82,19 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
     let h: Cow<'static, str> = match e {
         Error::NoVault(_) => ": run `openk init` to create one (or pass --home DIR)".into(),
         Error::NotFound(_) => "; `openk ls` lists items and `openk search` finds them".into(),
+        Error::NotFoundIn { vault, .. } => format!(
+            "; `openk ls --vault {}` lists its items (without --vault every vault is searched)",
+            shell_word(vault)
+        )
+        .into(),
+        Error::NoSuchVault { .. } => "; `openk vault ls` lists the vaults".into(),
+        Error::Ambiguous {
+            across_vaults: true,
+            ..
+        } => "\n(or name the vault: --vault VAULT)".into(),
+        Error::NameTaken { .. } => ": choose another name, or rename that item first (`openk \
+                                   edit ITEM --name NEW`)"
+            .into(),
         Error::NoVersion { .. } => "; `openk history ITEM` lists its versions".into(),
         Error::NoName => " (--name)".into(),
         Error::BadDeviceName { .. } => " (pass --device-name NAME)".into(),
@@ -151,6 +167,7 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         | Error::Locked(_)
         | Error::VaultExists(_)
         | Error::Ambiguous { .. }
+        | Error::AmbiguousVault { .. }
         | Error::Invalid(_)
         | Error::BadKeyInput(_)
         | Error::DamagedItem { .. }
@@ -165,6 +182,19 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         | Error::Io { .. } => return None,
     };
     Some(h)
+}
+
+/// `s` as one shell word in a hint: as it is when it is plain, else in
+/// single quotes.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '/'))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The text the CLI prints for `e`: what happened, then what to do.
@@ -387,9 +417,50 @@ mod tests {
                 Error::Ambiguous {
                     query: "a".into(),
                     candidates: vec!["1".into(), "2".into()],
+                    across_vaults: false,
                 },
                 "\"a\" matches 2 items; use an id (or id prefix) instead:\n1\n2",
                 5,
+            ),
+            (
+                Error::Ambiguous {
+                    query: "a".into(),
+                    candidates: vec!["1".into(), "2".into()],
+                    across_vaults: true,
+                },
+                "\"a\" matches 2 items; use an id (or id prefix) instead:\n1\n2\n(or name the vault: --vault VAULT)",
+                5,
+            ),
+            (
+                Error::NotFoundIn {
+                    query: "a".into(),
+                    vault: "Team A".into(),
+                },
+                "no item matches \"a\" in vault \"Team A\"; `openk ls --vault 'Team A'` lists its items \
+                 (without --vault every vault is searched)",
+                4,
+            ),
+            (
+                Error::NoSuchVault {
+                    query: "Tem".into(),
+                    known: vec!["Personal".into(), "Team".into()],
+                },
+                "no vault is named \"Tem\" or has an id starting with it (the vaults here: Personal, \
+                 Team); `openk vault ls` lists the vaults",
+                4,
+            ),
+            (
+                Error::NameTaken {
+                    name: "GitHub".into(),
+                    kind: "login".into(),
+                    id,
+                    vault: Some("Team".into()),
+                },
+                "an item named \"GitHub\" already exists in vault \"Team\" (login, id \
+                 00000000-0000-0000-0000-000000000007); names must differ in more than letter case \
+                 within a vault; nothing was changed: choose another name, or rename that item first \
+                 (`openk edit ITEM --name NEW`)",
+                2,
             ),
         ];
         for (e, text, code) in &cases {

@@ -152,7 +152,12 @@ pub enum Command {
     Purge(items::PurgeArgs),
     /// List an item's versions and what changed (never the values)
     History(items::ItemArg),
-    /// Fuzzy search by name, username, URL, tags and folder; filters like kind:login tag:work
+    /// Move an item to another vault, with its history
+    #[command(visible_alias = "move")]
+    Mv(items::MoveArgs),
+    /// Copy an item (its current version) into a vault, as a new item
+    Cp(items::CopyItemArgs),
+    /// Fuzzy search by name, username, URL, tags and folder; filters like kind:login tag:work vault:Team
     Search(items::SearchArgs),
     /// Print the current TOTP code of an item and the seconds left
     Totp(items::ItemArg),
@@ -338,6 +343,8 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Restore(a) => items::restore(g, a).await,
         Command::Purge(a) => items::purge(g, a).await,
         Command::History(a) => items::history(g, a).await,
+        Command::Mv(a) => items::mv(g, a).await,
+        Command::Cp(a) => items::cp(g, a).await,
         Command::Search(a) => items::search(g, a).await,
         Command::Totp(a) => items::totp(g, a).await,
         Command::Copy(a) => copy::copy(g, a).await,

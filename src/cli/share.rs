@@ -29,7 +29,7 @@ pub struct LinkArgs {
     /// The item: id, id prefix or name
     pub item: String,
     /// How long the link works: 1h to 30d (units s, m, h, d, w)
-    #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "7d", value_parser = share::parse_expiry, value_name = "DURATION")]
     pub expires: Duration,
     /// The link is gone after this many opens (1 to 1000; default: only the expiry ends it)
     #[arg(long, value_name = "N")]
@@ -53,33 +53,6 @@ pub struct RevokeArgs {
     /// The link's id (`openk share ls`)
     #[arg(allow_hyphen_values = true)]
     pub id: String,
-}
-
-/// `90s`, `30m`, `12h`, `7d`, `2w` (a bare number is hours).
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration: use e.g. 1h, 12h, 7d or 30d"))?;
-    let secs = match unit.trim() {
-        "s" => 1,
-        "m" | "min" => 60,
-        "" | "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?}: use s, m, h, d or w (e.g. 7d)"
-            ));
-        }
-    };
-    let d = Duration::from_secs(n.saturating_mul(secs));
-    if !(share::MIN_EXPIRY..=share::MAX_EXPIRY).contains(&d) {
-        return Err(format!("{text}: a share link expires after 1h to 30d"));
-    }
-    Ok(d)
 }
 
 pub async fn share(g: &Global, cmd: &ShareCommand) -> CliResult {
@@ -199,10 +172,17 @@ async fn ls(g: &Global, vault: &mut crate::engine::Session) -> CliResult {
                 text::cell(&l.expires_at).into_owned(),
                 l.views_left
                     .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+                l.item.as_deref().map_or_else(
+                    || "(made on another device)".to_owned(),
+                    |i| text::cell(i).into_owned(),
+                ),
             ]
         })
         .collect();
-    print(&table(&["ID", "CREATED", "EXPIRES", "VIEWS LEFT"], &rows))
+    print(&table(
+        &["ID", "CREATED", "EXPIRES", "VIEWS LEFT", "ITEM"],
+        &rows,
+    ))
 }
 
 async fn revoke(g: &Global, vault: &mut crate::engine::Session, a: &RevokeArgs) -> CliResult {
@@ -226,23 +206,5 @@ async fn revoke(g: &Global, vault: &mut crate::engine::Session, a: &RevokeArgs) 
         print_json(&json!({ "revoked": id }))
     } else {
         print(&format!("Revoked share link {}.\n", text::line(&id)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
-        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86400)));
-        assert_eq!(parse_duration("24"), Ok(Duration::from_secs(86400)));
-        for bad in ["31d", "59m", "0h", "5y", "h", "", "-1h", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -56,6 +56,32 @@ pub enum VaultCommand {
         #[arg(value_parser = parse_role)]
         role: Role,
     },
+    /// Remove a member (a manager): the vault key is rotated, so they open nothing written after
+    Remove {
+        /// The vault (name or id)
+        vault: String,
+        /// The member's email
+        email: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Leave a vault shared with you: it goes from this device (edits not yet synced stay, in your personal vault)
+    Leave {
+        /// The vault (name or id)
+        vault: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Who added, changed, moved or removed which item, and who joined or left (managers)
+    Activity {
+        /// The vault (name or id)
+        vault: String,
+        /// At most this many lines, newest first
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -229,5 +255,77 @@ async fn run(g: &Global, s: &mut Session, cmd: &VaultCommand) -> CliResult {
                 role.as_str()
             ))
         }
+        VaultCommand::Remove { vault, email, yes } => {
+            let id = s.resolve_vault(vault)?;
+            if !yes
+                && !confirm(&format!(
+                    "Remove {} from {vault:?}? The vault key is rotated (every item key re-wrapped).",
+                    text::line(email)
+                ))
+            {
+                return Err(CliError::usage(
+                    "nothing was removed: confirm on a terminal or pass --yes",
+                ));
+            }
+            s.remove_member(id, email).await?;
+            if g.json {
+                return print_json(&json!({ "vault_id": id, "removed": email }));
+            }
+            print(&format!(
+                "Removed {} and rotated the vault key: they open nothing written from now on.\n",
+                text::line(email)
+            ))
+        }
+        VaultCommand::Leave { vault, yes } => {
+            let id = s.resolve_vault(vault)?;
+            if !yes
+                && !confirm(&format!(
+                    "Leave {vault:?}? Its items go from this device; only its managers can invite you again."
+                ))
+            {
+                return Err(CliError::usage(
+                    "nothing was left: confirm on a terminal or pass --yes",
+                ));
+            }
+            let left = s.leave_vault(id).await?;
+            if g.json {
+                return print_json(&serde_json::to_value(&left).unwrap_or_default());
+            }
+            print(&left_text(&left))
+        }
+        VaultCommand::Activity { vault, limit } => {
+            let id = s.resolve_vault(vault)?;
+            let lines = s.activity(id, *limit).await?;
+            if g.json {
+                return print_json(&serde_json::to_value(&lines).unwrap_or_default());
+            }
+            let rows: Vec<Vec<String>> = lines
+                .iter()
+                .map(|a| {
+                    vec![
+                        super::output::human_time(a.at),
+                        text::cell(&a.who).into_owned(),
+                        text::cell(&a.what).into_owned(),
+                        a.proof.to_owned(),
+                    ]
+                })
+                .collect();
+            print(&table(&["WHEN", "WHO", "WHAT", "PROOF"], &rows))
+        }
     }
+}
+
+/// What `leave` (or a sync that found the vault gone) says.
+pub(super) fn left_text(left: &crate::engine::LeftVault) -> String {
+    let mut out = format!(
+        "{:?} is no longer on this device.\n",
+        text::line(&left.name)
+    );
+    for name in &left.kept {
+        out.push_str(&format!(
+            "  your unsynced edit is kept in your personal vault as {:?}\n",
+            text::line(name)
+        ));
+    }
+    out
 }

@@ -163,6 +163,18 @@ fn vault_line(v: &VaultReport) -> String {
         ));
     }
     line.push_str(&format!("; at revision {}\n", v.head));
+    if let Some(epoch) = v.new_key_epoch {
+        line.push_str(&format!(
+            "Took the rotated key of {:?} (key epoch {epoch}): a member was removed or left\n",
+            v.name
+        ));
+    }
+    if v.rotated {
+        line.push_str(&format!(
+            "Rotated the key of {:?}: a member had left, and opens nothing written from now on\n",
+            v.name
+        ));
+    }
     for why in &v.refused {
         line.push_str(&format!(
             "REFUSED in {:?}: {}\n",
@@ -244,7 +256,7 @@ async fn sync_once(g: &Global, vault: &mut Session, verify: bool) -> Result<Sync
     let opts = SyncOptions {
         verify,
         progress: Some(&progress),
-        time_limit: None,
+        ..SyncOptions::default()
     };
     let out = vault.sync(&opts).await;
     if let Some(b) = &bar {
@@ -270,9 +282,18 @@ pub async fn sync(g: &Global, a: &SyncArgs) -> CliResult {
     vault.close().await;
     let report = out?;
     if g.json {
-        print_json(&json!({ "vaults": report.vaults, "usage": report.usage }))?;
+        print_json(&json!({
+            "vaults": report.vaults, "left": report.left, "warnings": report.warnings,
+            "usage": report.usage,
+        }))?;
     } else {
         let mut text: String = report.vaults.iter().map(vault_line).collect();
+        for left in &report.left {
+            text.push_str(&super::shared_vaults::left_text(left));
+        }
+        for w in &report.warnings {
+            text.push_str(&format!("warning: {}\n", crate::text::line(w)));
+        }
         text.push_str(&usage_lines(&report.usage));
         print(&text)?;
     }

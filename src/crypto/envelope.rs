@@ -133,6 +133,23 @@ impl Aad {
         Self::text(format!("openk/v1/shares|{account_id}"))
     }
 
+    /// The share links this device made (their item and URL, which holds
+    /// the link's key), sealed with the account key.
+    #[must_use]
+    pub fn share_links(account_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/share-links|{account_id}"))
+    }
+
+    /// One row of a shared vault's activity (what an item version did),
+    /// sealed with the account key.
+    #[must_use]
+    pub fn activity(account_id: Uuid, item_id: Uuid, version: u64, deleted: bool) -> Self {
+        Self::text(format!(
+            "openk/v1/activity|{account_id}|{item_id}|{version}|{}",
+            u8::from(deleted)
+        ))
+    }
+
     /// This device's key (its login proof to the server), sealed with the
     /// account key.
     #[must_use]

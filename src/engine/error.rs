@@ -28,10 +28,39 @@ pub enum Error {
     NotFound(String),
     #[error("item {id} has no version {version}")]
     NoVersion { id: Uuid, version: u64 },
+    /// A name several items have (`candidates`: one line each, with its
+    /// vault when `across_vaults`: they are not all in one vault).
     #[error("{query:?} matches {} items; use an id (or id prefix) instead:\n{}", candidates.len(), candidates.join("\n"))]
     Ambiguous {
         query: String,
         candidates: Vec<String>,
+        across_vaults: bool,
+    },
+    /// No item matches the query in the vault it was looked up in.
+    #[error("no item matches {query:?} in vault {vault:?}")]
+    NotFoundIn { query: String, vault: String },
+    /// No vault has this name or an id starting with it (`known`: the
+    /// vaults there are, by name).
+    #[error("no vault is named {query:?} or has an id starting with it (the vaults here: {})", known.join(", "))]
+    NoSuchVault { query: String, known: Vec<String> },
+    /// A name several vaults have (one line each: id and name).
+    #[error("{query:?} names {} vaults; use the vault's id (or an id prefix) instead:\n{}", candidates.len(), candidates.join("\n"))]
+    AmbiguousVault {
+        query: String,
+        candidates: Vec<String>,
+    },
+    /// A live item of this name (in any letter case) is already in the
+    /// vault; `vault` is named when the account has more than one.
+    #[error(
+        "an item named {name:?} already exists{} ({kind}, id {id}); names must differ in more \
+         than letter case within a vault; nothing was changed",
+        vault.as_ref().map(|v| format!(" in vault {v:?}")).unwrap_or_default()
+    )]
+    NameTaken {
+        name: String,
+        kind: String,
+        id: Uuid,
+        vault: Option<String>,
     },
     #[error("{0}")]
     Invalid(String),

@@ -134,14 +134,19 @@ impl Session {
         }))
     }
 
-    /// Adds the vaults (and their keys) another handle stored meanwhile.
+    /// Takes the vaults as another handle stored them meanwhile: new ones
+    /// (created, joined), a rotated key or a new name, and drops those gone
+    /// from the store (left, or no longer shared). A key unwrap per vault,
+    /// and only when another writer committed something.
     async fn reload_vaults(&mut self) -> Result<()> {
-        for v in self.store.vaults().await? {
-            if self.vaults.iter().any(|k| k.id == v.id) {
-                continue;
+        let stored = self.store.vaults().await?;
+        self.vaults.retain(|k| stored.iter().any(|v| v.id == k.id));
+        for v in &stored {
+            let keyed = Vault::open(&self.account_key, self.header.account_id, v)?;
+            match self.vaults.iter_mut().find(|k| k.id == v.id) {
+                Some(known) => *known = keyed,
+                None => self.vaults.push(keyed),
             }
-            let keyed = Vault::open(&self.account_key, self.header.account_id, &v)?;
-            self.vaults.push(keyed);
         }
         Ok(())
     }

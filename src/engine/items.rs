@@ -153,7 +153,8 @@ impl Session {
     /// first, then by name.
     ///
     /// # Errors
-    /// Database errors.
+    /// Database errors; [`Error::NoSuchVault`] or [`Error::AmbiguousVault`]
+    /// for a `vault:` filter that names no vault or several.
     pub async fn list(&mut self, query: &Query) -> Result<(Vec<&Entry>, &[DamagedItem])> {
         self.list_by(query, ListOrder::Name).await
     }
@@ -162,12 +163,13 @@ impl Session {
     /// `order`; ties go by name.
     ///
     /// # Errors
-    /// Database errors.
+    /// As [`Session::list`].
     pub async fn list_by(
         &mut self,
         query: &Query,
         order: ListOrder,
     ) -> Result<(Vec<&Entry>, &[DamagedItem])> {
+        let query = self.with_vault_id(query)?;
         let usage = match order {
             ListOrder::Used => Some(self.usage().await?),
             _ => None,
@@ -195,13 +197,33 @@ impl Session {
     /// the number of matches; hits index into [`Session::entries`].
     ///
     /// # Errors
-    /// Database errors.
+    /// As [`Session::list`].
     pub async fn search(&mut self, query: &Query, limit: usize) -> Result<search::Results> {
+        let query = self.with_vault_id(query)?;
         let loaded = self.ensure_loaded().await?;
         let index = loaded
             .search
             .get_or_insert_with(|| SearchIndex::build(&loaded.entries));
-        Ok(index.search(&loaded.entries, query, limit))
+        Ok(index.search(&loaded.entries, &query, limit))
+    }
+
+    /// The query with its `vault:` filter resolved to a vault id (both
+    /// given: they must name the same vault).
+    fn with_vault_id<'q>(&self, query: &'q Query) -> Result<std::borrow::Cow<'q, Query>> {
+        let Some(named) = &query.vault else {
+            return Ok(std::borrow::Cow::Borrowed(query));
+        };
+        let id = self.resolve_vault(named)?;
+        if query.vault_id.is_some_and(|v| v != id) {
+            return Err(Error::Invalid(format!(
+                "the query names two vaults: {:?} and {:?}",
+                self.vault_name(id),
+                query.vault_id.map_or("?", |v| self.vault_name(v))
+            )));
+        }
+        let mut q = query.clone();
+        q.vault_id = Some(id);
+        Ok(std::borrow::Cow::Owned(q))
     }
 
     /// Finds one item by full id, unique id prefix (4+ characters) or exact
@@ -211,13 +233,44 @@ impl Session {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Ambiguous`] listing the candidates.
     pub async fn resolve(&mut self, query: &str, prefer_trashed: bool) -> Result<ItemRef> {
+        self.resolve_in(query, prefer_trashed, None).await
+    }
+
+    /// [`Session::resolve`] among the items of one vault only (`None`: all
+    /// vaults), so that two items of one name in two vaults can be told
+    /// apart.
+    ///
+    /// # Errors
+    /// As [`Session::resolve`]; [`Error::NotFoundIn`] when only another
+    /// vault has a match.
+    pub async fn resolve_in(
+        &mut self,
+        query: &str,
+        prefer_trashed: bool,
+        vault: Option<Uuid>,
+    ) -> Result<ItemRef> {
         let q = query.trim();
+        let not_found = |s: &Self| match vault {
+            Some(v) => Error::NotFoundIn {
+                query: q.to_owned(),
+                vault: s.vault_name(v).to_owned(),
+            },
+            None => Error::NotFound(q.to_owned()),
+        };
         if let Ok(id) = Uuid::parse_str(q) {
-            if let Some(rec) = self.store.item(id).await? {
+            if let Some(rec) = self.store.item(id).await?
+                && vault.is_none_or(|v| v == rec.vault_id)
+            {
                 return Ok(item_ref(&rec));
             }
-            return Err(Error::NotFound(q.to_owned()));
+            return Err(not_found(self));
         }
+        // With more than one vault, each candidate names its vault.
+        let names: HashMap<Uuid, String> = if self.vaults.len() > 1 {
+            self.vaults.iter().map(|v| (v.id, v.name.clone())).collect()
+        } else {
+            HashMap::new()
+        };
         let loaded = self.ensure_loaded().await?;
         let lower = q.to_lowercase();
         let is_prefix = q.len() >= 4 && q.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
@@ -225,8 +278,9 @@ impl Session {
             .entries
             .iter()
             .filter(|e| {
-                (is_prefix && e.r.id.to_string().starts_with(&lower))
-                    || e.overview.name.to_lowercase() == lower
+                vault.is_none_or(|v| v == e.r.vault_id)
+                    && ((is_prefix && e.r.id.to_string().starts_with(&lower))
+                        || e.overview.name.to_lowercase() == lower)
             })
             .collect();
         let (trashed, live): (Vec<&Entry>, Vec<&Entry>) = matches
@@ -248,28 +302,35 @@ impl Session {
             pick.retain(|e| e.overview.name == q);
         }
         match pick.as_slice() {
-            [] => Err(Error::NotFound(q.to_owned())),
+            [] => Err(not_found(self)),
             [one] => Ok(one.r),
             many => Err(Error::Ambiguous {
                 query: q.to_owned(),
+                across_vaults: many.iter().any(|e| e.r.vault_id != many[0].r.vault_id),
                 candidates: many
                     .iter()
                     .map(|e| {
-                        format!(
-                            "  {}  {} ({}{})",
-                            e.r.id,
-                            e.overview.name,
-                            e.overview.kind,
-                            if e.overview.trashed_at.is_some() {
-                                ", in trash"
-                            } else {
-                                ""
-                            }
-                        )
+                        let mut notes = vec![e.overview.kind.to_string()];
+                        if let Some(name) = names.get(&e.r.vault_id) {
+                            notes.push(format!("vault {name}"));
+                        }
+                        if e.overview.trashed_at.is_some() {
+                            notes.push("in trash".into());
+                        }
+                        format!("  {}  {} ({})", e.r.id, e.overview.name, notes.join(", "))
                     })
                     .collect(),
             }),
         }
+    }
+
+    /// A vault's name ("?" for an id this account has no vault of).
+    #[must_use]
+    pub fn vault_name(&self, vault_id: Uuid) -> &str {
+        self.vaults
+            .iter()
+            .find(|v| v.id == vault_id)
+            .map_or("?", |v| v.name.as_str())
     }
 
     pub(super) async fn load_record(&self, id: Uuid) -> Result<ItemRecord> {
@@ -469,31 +530,41 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::add`]; [`Error::Invalid`] for a vault this account
-    /// only views.
+    /// only views; [`Error::NameTaken`].
     pub async fn add_to(&mut self, vault_id: Uuid, draft: ItemDraft) -> Result<Item> {
-        self.check_name_free(&draft.name, None).await?;
+        self.check_name_free(vault_id, &draft.name, None).await?;
         let mut items = self.add_many_to(vault_id, vec![draft]).await?;
         items
             .pop()
             .ok_or_else(|| Error::Damaged("the item was not saved".into()))
     }
 
-    /// Refuses `name` when another live item (`except` aside) already has
-    /// it, compared case-insensitively: names are how the user fetches an
-    /// item, and two that differ only by case could not be told apart.
-    pub(super) async fn check_name_free(&mut self, name: &str, except: Option<Uuid>) -> Result<()> {
+    /// Refuses `name` when another live item of the vault (`except` aside)
+    /// already has it, compared case-insensitively: names are how the user
+    /// fetches an item, and two that differ only by case could not be told
+    /// apart. Two vaults may each have an item of one name (`--vault` tells
+    /// them apart).
+    pub(super) async fn check_name_free(
+        &mut self,
+        vault_id: Uuid,
+        name: &str,
+        except: Option<Uuid>,
+    ) -> Result<()> {
         let wanted = name.trim().to_lowercase();
+        let vault = (self.vaults.len() > 1).then(|| self.vault_name(vault_id).to_owned());
         let loaded = self.ensure_loaded().await?;
         if let Some(e) = loaded.entries.iter().find(|e| {
             Some(e.r.id) != except
+                && e.r.vault_id == vault_id
                 && e.overview.trashed_at.is_none()
                 && e.overview.name.to_lowercase() == wanted
         }) {
-            return Err(Error::Invalid(format!(
-                "an item named {:?} already exists ({}, id {}); names must differ in more than \
-                 letter case: choose another name, or change that item",
-                e.overview.name, e.overview.kind, e.r.id
-            )));
+            return Err(Error::NameTaken {
+                name: e.overview.name.clone(),
+                kind: e.overview.kind.to_string(),
+                id: e.r.id,
+                vault,
+            });
         }
         Ok(())
     }
@@ -579,7 +650,7 @@ impl Session {
         let rec = self.load_record(id).await?;
         let item = self.open_record(&rec).await?;
         if let Some(name) = &patch.name {
-            self.check_name_free(name, Some(id)).await?;
+            self.check_name_free(rec.vault_id, name, Some(id)).await?;
         }
         let (overview, details) = apply_patch(&item, patch)?;
         let flagged = patch.resolve && item.overview.conflict.is_some();
@@ -628,6 +699,10 @@ impl Session {
     pub async fn purge(&mut self, id: Uuid) -> Result<()> {
         let rec = self.load_record(id).await?;
         self.check_writable(rec.vault_id).await?;
+        // In a shared vault, its activity keeps the name that goes now.
+        if let Ok(item) = self.open_record(&rec).await {
+            self.note_purge(&item, rec.version).await?;
+        }
         self.store
             .purge_item(id, rec.vault_id, rec.version, now_millis())
             .await?;

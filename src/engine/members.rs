@@ -527,6 +527,11 @@ pub struct Authorship {
     pub log_seq: u64,
     #[serde(with = "b64")]
     pub signature: Vec<u8>,
+    /// Not written by `author`, but vouched for: a version the vault held
+    /// before it was shared (its creator's), signed by the manager whose
+    /// key rotation renumbered it. Signed as such ([`version_message`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attested: bool,
 }
 
 /// Why a version's author is not accepted.
@@ -567,9 +572,14 @@ pub fn version_message(
     version: u64,
     log_seq: u64,
     content_hash: &[u8; 32],
+    attested: bool,
 ) -> Vec<u8> {
     let mut m = Vec::with_capacity(100);
-    m.extend_from_slice(b"openk/v1/item-version-content\0");
+    m.extend_from_slice(if attested {
+        b"openk/v1/item-version-attested\0"
+    } else {
+        b"openk/v1/item-version-content\0"
+    });
     m.extend_from_slice(vault_id.as_bytes());
     m.extend_from_slice(item_id.as_bytes());
     m.extend_from_slice(&version.to_be_bytes());
@@ -589,12 +599,46 @@ impl Membership {
         version: u64,
         content_hash: &[u8; 32],
     ) -> Authorship {
+        self.sign_as(pair, author, item_id, version, content_hash, false)
+    }
+
+    /// Vouches for a version written before the vault was shared, signed
+    /// by `author` (a manager) now: see [`Authorship::attested`].
+    #[must_use]
+    pub fn attest_version(
+        &self,
+        pair: &AccountKeyPair,
+        author: Uuid,
+        item_id: Uuid,
+        version: u64,
+        content_hash: &[u8; 32],
+    ) -> Authorship {
+        self.sign_as(pair, author, item_id, version, content_hash, true)
+    }
+
+    fn sign_as(
+        &self,
+        pair: &AccountKeyPair,
+        author: Uuid,
+        item_id: Uuid,
+        version: u64,
+        content_hash: &[u8; 32],
+        attested: bool,
+    ) -> Authorship {
         let log_seq = self.head.0;
-        let message = version_message(self.vault_id, item_id, version, log_seq, content_hash);
+        let message = version_message(
+            self.vault_id,
+            item_id,
+            version,
+            log_seq,
+            content_hash,
+            attested,
+        );
         Authorship {
             author,
             log_seq,
             signature: pair.sign(&message).to_vec(),
+            attested,
         }
     }
 
@@ -624,7 +668,14 @@ impl Membership {
         let keys = self
             .keys_at(by.author, by.log_seq)
             .ok_or(AuthorError::NotAWriter)?;
-        let message = version_message(self.vault_id, item_id, version, by.log_seq, content_hash);
+        let message = version_message(
+            self.vault_id,
+            item_id,
+            version,
+            by.log_seq,
+            content_hash,
+            by.attested,
+        );
         verify_signature(&keys.ed25519, &message, &by.signature)
             .map_err(|_| AuthorError::BadSignature)
     }
@@ -1158,6 +1209,33 @@ mod tests {
         let now = later.sign_version(&ben.pair, ben.member.account_id, item, 4, &hash);
         assert_eq!(
             later.check_version(&now, item, 4, &hash),
+            Err(AuthorError::NotAWriter)
+        );
+    }
+
+    /// A manager vouches for a version written before sharing; the flag is
+    /// signed (flipped, it does not verify), and a viewer cannot vouch.
+    #[test]
+    fn attested_versions_are_signed_as_such() {
+        let (ana, _ben, cy, log) = team();
+        let m = log.state().expect("valid");
+        let item = Uuid::now_v7();
+        let hash = [5; 32];
+        let a = m.attest_version(&ana.pair, ana.member.account_id, item, 1, &hash);
+        assert!(a.attested);
+        m.check_version(&a, item, 1, &hash)
+            .expect("a manager vouches");
+        let flipped = Authorship {
+            attested: false,
+            ..a.clone()
+        };
+        assert_eq!(
+            m.check_version(&flipped, item, 1, &hash),
+            Err(AuthorError::BadSignature)
+        );
+        let by_cy = m.attest_version(&cy.pair, cy.member.account_id, item, 1, &hash);
+        assert_eq!(
+            m.check_version(&by_cy, item, 1, &hash),
             Err(AuthorError::NotAWriter)
         );
     }

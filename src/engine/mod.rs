@@ -6,6 +6,7 @@
 //! search, decrypts details only for the item asked for, and seals every
 //! change before the store sees it. Nothing here knows that a terminal exists.
 
+pub mod activity;
 pub mod contacts;
 pub mod error;
 pub mod files;
@@ -33,6 +34,7 @@ mod kit;
 mod rotation;
 mod seal;
 pub mod shared_vaults;
+mod transfer;
 mod unlock;
 mod vault;
 
@@ -310,6 +312,10 @@ impl Session {
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
+mod rotation_tests;
+#[cfg(test)]
+mod shared_sync_tests;
+#[cfg(test)]
 mod shared_vaults_tests;
 #[cfg(test)]
 mod sync_tests;
@@ -319,5 +325,7 @@ pub(crate) mod test_fixtures;
 pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 #[cfg(test)]
 mod usage_tests;

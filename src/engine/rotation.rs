@@ -104,9 +104,13 @@ impl Session {
         what: impl Fn(Uuid, &Membership) -> Result<(Action, Member, Option<String>)>,
     ) -> Result<()> {
         let state = self.share_state(vault_id).await?;
+        let opts = SyncOptions {
+            skip_rotation: true,
+            ..SyncOptions::default()
+        };
         for _ in 0..ATTEMPTS {
             // What is re-wrapped is what the server has: nothing unpushed.
-            self.sync(&SyncOptions::default()).await?;
+            self.sync(&opts).await?;
             if !self.store.dirty_items(vault_id).await?.is_empty() {
                 return Err(Error::Invalid(
                     "this vault has changes the sync could not push; run `openk sync`, then try \
@@ -121,7 +125,7 @@ impl Session {
                 .await
             {
                 Ok(()) => {
-                    self.sync(&SyncOptions::default()).await?;
+                    self.sync(&opts).await?;
                     tracing::info!(vault = %vault_id, "rotated a shared vault's key");
                     return Ok(());
                 }
@@ -180,7 +184,7 @@ impl Session {
                 ),
             });
         }
-        let plan = self.rewrap_plan(vault_id, &old, &new).await?;
+        let plan = self.rewrap_plan(vault_id, m, &old, &new).await?;
         let name = self
             .vaults
             .iter()
@@ -206,8 +210,13 @@ impl Session {
         self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, entry.seq, signed.hash(), None)
             .await?;
-        // This device holds the new key from here on (the next pull brings
-        // the server's re-wrapped records).
+        // The server's state after the rotation, here too (the server
+        // numbered the re-wrapped records as sent), then the new key for
+        // everything else (history). Interrupted between the two, the next
+        // sync finishes it: the log's epoch is ahead of this device's.
+        self.store
+            .apply_sync(&plan.local, &self.sync_sealer())
+            .await?;
         self.adopt_key(vault_id, new, epoch).await
     }
 
@@ -260,6 +269,10 @@ impl Session {
         let got = self
             .authed(|c| async move { c.vault_key(vault_id).await })
             .await?;
+        // Rotated again since the log was read: read it again.
+        if got.key_epoch > epoch {
+            return Err(Error::KeyRotated);
+        }
         if got.key_epoch != epoch {
             return Err(untrusted(
                 vault_id,

@@ -1,6 +1,7 @@
 //! Fuzzy search over decrypted overviews (nucleo): name, username, URLs, tags
 //! and folder, never a secret field. Filters (`kind:login tag:work folder:Dev
-//! is:fav is:trash`) narrow the set before matching.
+//! vault:Team is:fav is:trash`) narrow the set before matching; a filter's
+//! value may be quoted (`vault:"Team Alpha"`).
 //!
 //! A query that extends the previous one (typing) only re-matches the previous
 //! hits, which is what keeps search-as-you-type fast on 100k items; a fresh
@@ -9,6 +10,8 @@
 use nucleo_matcher::pattern::{AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str, Utf32String};
 use rayon::prelude::*;
+
+use uuid::Uuid;
 
 use super::model::{Entry, ItemKind};
 
@@ -19,23 +22,59 @@ pub struct Query {
     pub kind: Option<ItemKind>,
     pub tags: Vec<String>,
     pub folder: Option<String>,
+    /// `vault:NAME` as typed: a vault's name (any letter case) or id
+    /// prefix. [`Session::search`](super::Session::search) and
+    /// [`Session::list`](super::Session::list) resolve it into `vault_id`.
+    pub vault: Option<String>,
+    /// Only items of this vault.
+    pub vault_id: Option<Uuid>,
     pub favorite: bool,
     pub trash: bool,
 }
 
+/// Splits a query into tokens at white space, except inside a filter value
+/// in double quotes (`folder:"Work stuff"`), whose quotes are dropped; an
+/// unclosed quote runs to the end of the input.
+fn tokens(input: &str) -> Vec<std::borrow::Cow<'_, str>> {
+    let mut out = Vec::new();
+    let mut rest = input.trim_start();
+    while !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if let Some((key, value)) = word.split_once(':')
+            && !key.is_empty()
+            && value.starts_with('"')
+        {
+            let start = key.len() + 2;
+            let (inner, after) = match rest[start..].find('"') {
+                Some(close) => (&rest[start..start + close], start + close + 1),
+                None => (&rest[start..], rest.len()),
+            };
+            out.push(format!("{key}:{inner}").into());
+            rest = rest[after..].trim_start();
+            continue;
+        }
+        out.push(word.into());
+        rest = rest[end..].trim_start();
+    }
+    out
+}
+
 impl Query {
-    /// Splits `kind:`, `tag:`, `folder:`, `is:fav`/`is:favorite` and
-    /// `is:trash` tokens from the free text.
+    /// Splits `kind:`, `tag:`, `folder:`, `vault:`, `is:fav`/`is:favorite`
+    /// and `is:trash` tokens from the free text.
     ///
     /// # Errors
     /// A message naming an unknown `kind:` or `is:` value.
     pub fn parse(input: &str) -> Result<Self, String> {
         let mut q = Self::default();
         let mut words = Vec::new();
-        for token in input.split_whitespace() {
+        let tokens = tokens(input);
+        for token in &tokens {
+            let token = token.as_ref();
             let Some((key, value)) = token
                 .split_once(':')
-                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                .filter(|(k, v)| !k.is_empty() && !v.trim().is_empty())
             else {
                 words.push(token);
                 continue;
@@ -51,6 +90,7 @@ impl Query {
                 }
                 "tag" => q.tags.push(value.to_owned()),
                 "folder" => q.folder = Some(value.to_owned()),
+                "vault" => q.vault = Some(value.trim().to_owned()),
                 "is" => match value.to_ascii_lowercase().as_str() {
                     "fav" | "favorite" | "favourite" => q.favorite = true,
                     "trash" | "trashed" | "deleted" => q.trash = true,
@@ -70,6 +110,7 @@ impl Query {
     pub fn admits(&self, e: &Entry) -> bool {
         let o = &e.overview;
         o.trashed_at.is_some() == self.trash
+            && self.vault_id.is_none_or(|v| e.r.vault_id == v)
             && self.kind.is_none_or(|k| o.kind == k)
             && (!self.favorite || o.favorite)
             && self.folder.as_ref().is_none_or(|f| {
@@ -85,6 +126,7 @@ impl Query {
 
     fn same_filters(&self, other: &Self) -> bool {
         self.kind == other.kind
+            && self.vault_id == other.vault_id
             && self.tags == other.tags
             && self.folder == other.folder
             && self.favorite == other.favorite
@@ -127,7 +169,14 @@ struct Attrs {
     kind: ItemKind,
     trashed: bool,
     favorite: bool,
+    /// The entry's vault, as its position in [`SearchIndex::vaults`]
+    /// ([`MANY_VAULTS`]: a later one, read from the entry).
+    vault: u8,
 }
+
+/// The vault index of every vault after the first 255 of an index (the
+/// filter then reads the vault id from the entry itself).
+const MANY_VAULTS: u8 = u8::MAX;
 
 /// Where one haystack lives: ASCII text in the byte arena, anything else
 /// as code points in the char arena.
@@ -149,6 +198,8 @@ pub struct SearchIndex {
     tag_ids: Vec<u32>,
     /// Lower-cased folder and tag names to ids (1-based; 0 is "none").
     names: std::collections::HashMap<String, u32>,
+    /// The vaults of the entries, in the order first seen (at most 255).
+    vaults: Vec<Uuid>,
     /// Arena bytes no longer referenced (replaced by edits).
     garbage: usize,
     /// Position of each entry in case-insensitive name order.
@@ -272,11 +323,18 @@ struct Filter {
     /// `Some(None)`: a folder nothing is in.
     folder: Option<Option<u32>>,
     tags: Vec<Option<u32>>,
+    /// The vault's index (`None`: a vault no entry is in) and id.
+    vault: Option<(Option<u8>, Uuid)>,
 }
 
 impl Filter {
-    fn admits(&self, a: &Attrs, tag_ids: &[u32]) -> bool {
+    fn admits(&self, a: &Attrs, tag_ids: &[u32], entry: impl Fn() -> Uuid) -> bool {
         a.trashed == self.trash
+            && self.vault.is_none_or(|(at, id)| match at {
+                Some(MANY_VAULTS) => a.vault == MANY_VAULTS && entry() == id,
+                Some(i) => a.vault == i,
+                None => false,
+            })
             && self.kind.is_none_or(|k| a.kind == k)
             && (!self.favorite || a.favorite)
             && self.folder.is_none_or(|f| f == Some(a.folder))
@@ -350,7 +408,19 @@ impl SearchIndex {
         *self.names.entry(key).or_insert(next)
     }
 
+    fn vault_index(&mut self, id: Uuid) -> u8 {
+        if let Some(i) = self.vaults.iter().position(|v| *v == id) {
+            return u8::try_from(i).unwrap_or(MANY_VAULTS);
+        }
+        if self.vaults.len() < usize::from(MANY_VAULTS) {
+            self.vaults.push(id);
+            return u8::try_from(self.vaults.len() - 1).unwrap_or(MANY_VAULTS);
+        }
+        MANY_VAULTS
+    }
+
     fn attrs_of(&mut self, e: &Entry, mask: u64) -> Attrs {
+        let vault = self.vault_index(e.r.vault_id);
         let o = &e.overview;
         let folder = o.folder.as_deref().map_or(0, |f| self.intern(f));
         let tags_at = u32::try_from(self.tag_ids.len()).unwrap_or(u32::MAX);
@@ -367,6 +437,7 @@ impl SearchIndex {
             kind: o.kind,
             trashed: o.trashed_at.is_some(),
             favorite: o.favorite,
+            vault,
         }
     }
 
@@ -395,6 +466,14 @@ impl SearchIndex {
             favorite: query.favorite,
             folder: query.folder.as_deref().map(id),
             tags: query.tags.iter().map(|t| id(t)).collect(),
+            vault: query.vault_id.map(|v| {
+                let at = self.vaults.iter().position(|x| *x == v);
+                (
+                    at.map(|i| u8::try_from(i).unwrap_or(MANY_VAULTS))
+                        .or((self.vaults.len() >= usize::from(MANY_VAULTS)).then_some(MANY_VAULTS)),
+                    v,
+                )
+            }),
         }
     }
 
@@ -421,7 +500,11 @@ impl SearchIndex {
             let mut all: Vec<u32> = (0..count)
                 .into_par_iter()
                 .with_min_len(4096)
-                .filter(|&i| filter.admits(&attrs[i as usize], tag_ids))
+                .filter(|&i| {
+                    filter.admits(&attrs[i as usize], tag_ids, || {
+                        entries[i as usize].r.vault_id
+                    })
+                })
                 .collect();
             let total = all.len();
             let by_name = |a: &u32, b: &u32| rank[*a as usize].cmp(&rank[*b as usize]);
@@ -448,7 +531,9 @@ impl SearchIndex {
         let this = &*self;
         let score = |m: &mut Matcher, i: u32| {
             let a = &attrs[i as usize];
-            if a.mask & need != need || !filter.admits(a, tag_ids) {
+            if a.mask & need != need
+                || !filter.admits(a, tag_ids, || entries[i as usize].r.vault_id)
+            {
                 return None;
             }
             fast_score(&pattern, this.hay(i as usize), m).map(|score| (i, score))
@@ -569,6 +654,71 @@ mod tests {
         assert!(Query::parse("kind:spaceship").is_err());
         assert!(Query::parse("is:odd").is_err());
         assert_eq!(Query::parse("http://x").expect("parses").text, "http://x");
+    }
+
+    #[test]
+    fn parses_vault_filters_and_quoted_values() {
+        let q = Query::parse("git vault:Team").expect("parses");
+        assert_eq!((q.text.as_str(), q.vault.as_deref()), ("git", Some("Team")));
+        let q =
+            Query::parse(r#"vault:"Team Alpha" git folder:"Work stuff" tag:x"#).expect("parses");
+        assert_eq!(q.vault.as_deref(), Some("Team Alpha"));
+        assert_eq!(q.folder.as_deref(), Some("Work stuff"));
+        assert_eq!(q.tags, vec!["x"]);
+        assert_eq!(q.text, "git");
+        // An unclosed quote runs to the end; quotes in free text stay.
+        let q = Query::parse(r#"a vault:"Team B"#).expect("parses");
+        assert_eq!((q.text.as_str(), q.vault.as_deref()), ("a", Some("Team B")));
+        assert_eq!(
+            Query::parse(r#"say "hi""#).expect("parses").text,
+            r#"say "hi""#
+        );
+        // An empty value is free text, as for the other filters.
+        assert_eq!(Query::parse(r#"vault:"""#).expect("parses").vault, None);
+    }
+
+    #[test]
+    fn attrs_stay_small() {
+        // A scan reads these for every entry: the vault index fits in the
+        // padding they had.
+        assert!(std::mem::size_of::<Attrs>() <= 24);
+    }
+
+    #[test]
+    fn filters_by_vault_index_past_255_vaults() {
+        let mut entries: Vec<Entry> = (0..300u128)
+            .map(|i| {
+                let mut e = entry(&format!("item {i}"), ItemKind::Login, &[], None, None);
+                e.r.vault_id = Uuid::from_u128(i + 1);
+                e
+            })
+            .collect();
+        entries[299].overview.name = "last".into();
+        let mut index = SearchIndex::build(&entries);
+        for (vault, name) in [(1u128, "item 0"), (200, "item 199"), (300, "last")] {
+            let q = Query {
+                vault_id: Some(Uuid::from_u128(vault)),
+                ..Query::default()
+            };
+            assert_eq!(
+                names(&entries, &index.search(&entries, &q, 10).hits),
+                vec![name]
+            );
+            let q = Query {
+                text: "i".into(),
+                ..q
+            };
+            let expect: Vec<&str> = if name == "last" { vec![] } else { vec![name] };
+            assert_eq!(
+                names(&entries, &index.search(&entries, &q, 10).hits),
+                expect
+            );
+        }
+        let q = Query {
+            vault_id: Some(Uuid::from_u128(999)),
+            ..Query::default()
+        };
+        assert!(index.search(&entries, &q, 10).hits.is_empty());
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl Session {
     /// The vault a name or id (or id prefix) names.
     ///
     /// # Errors
-    /// [`Error::NotFound`] or [`Error::Ambiguous`].
+    /// [`Error::NoSuchVault`] or [`Error::AmbiguousVault`].
     pub fn resolve_vault(&self, query: &str) -> Result<Uuid> {
         let q = query.trim();
         let by_name: Vec<&Vault> = self
@@ -173,8 +173,11 @@ impl Session {
         };
         match found.as_slice() {
             [v] => Ok(v.id),
-            [] => Err(Error::NotFound(format!("vault {q}"))),
-            many => Err(Error::Ambiguous {
+            [] => Err(Error::NoSuchVault {
+                query: q.to_owned(),
+                known: self.vaults.iter().map(|v| v.name.clone()).collect(),
+            }),
+            many => Err(Error::AmbiguousVault {
                 query: q.to_owned(),
                 candidates: many
                     .iter()
@@ -228,6 +231,10 @@ impl Session {
             return Err(Error::Invalid(format!(
                 "a vault named {name:?} already exists"
             )));
+        }
+        if self.is_logged_in() && self.shares().await?.contains_key(&vault_id) {
+            // Sealed under the key of the vault's current epoch.
+            self.take_current_key(vault_id).await?;
         }
         let vault = self
             .vaults

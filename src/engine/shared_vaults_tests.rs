@@ -12,18 +12,18 @@ use super::test_server::TestServer;
 use super::{Error, Session};
 use crate::crypto::AccountKeyPair;
 
-struct World {
-    tmp: tempfile::TempDir,
-    db: std::path::PathBuf,
-    server: TestServer,
-    ana: Session,
-    ben: Session,
+pub(super) struct World {
+    pub(super) tmp: tempfile::TempDir,
+    pub(super) db: std::path::PathBuf,
+    pub(super) server: TestServer,
+    pub(super) ana: Session,
+    pub(super) ben: Session,
 }
 
 impl World {
     /// Another device of `who` (`ana` or `ben`), signed in with the
     /// password and the Secret Key.
-    async fn device(&self, who: &Session, name: &str) -> Session {
+    pub(super) async fn device(&self, who: &Session, name: &str) -> Session {
         super::remote::login(
             &self.tmp.path().join(name),
             &self.server.url,
@@ -38,7 +38,7 @@ impl World {
     }
 }
 
-async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> Session {
+pub(super) async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> Session {
     let mut s = Session::init(&tmp.join(email), password(), FAST_KDF)
         .await
         .expect("init");
@@ -48,7 +48,7 @@ async fn registered(tmp: &std::path::Path, server: &TestServer, email: &str) -> 
     s
 }
 
-async fn world() -> World {
+pub(super) async fn world() -> World {
     let tmp = tempfile::tempdir().expect("tmp");
     let db = tmp.path().join("server.db");
     let server = TestServer::start(&format!("sqlite://{}", db.display())).await;
@@ -63,11 +63,11 @@ async fn world() -> World {
     }
 }
 
-async fn sync(s: &mut Session) {
+pub(super) async fn sync(s: &mut Session) {
     s.sync(&SyncOptions::default()).await.expect("sync");
 }
 
-async fn names(s: &mut Session) -> Vec<String> {
+pub(super) async fn names(s: &mut Session) -> Vec<String> {
     let (entries, _) = s.entries().await.expect("entries");
     let mut n: Vec<String> = entries.iter().map(|e| e.overview.name.clone()).collect();
     n.sort();
@@ -277,7 +277,7 @@ async fn a_viewers_version_is_refused_by_the_others_even_when_the_server_takes_i
     );
 }
 
-fn set_password(value: &str) -> super::ItemPatch {
+pub(super) fn set_password(value: &str) -> super::ItemPatch {
     super::ItemPatch {
         set_fields: vec![super::model::Field::new(
             super::model::label::PASSWORD,
@@ -288,7 +288,7 @@ fn set_password(value: &str) -> super::ItemPatch {
     }
 }
 
-fn password_of(item: &super::model::Item) -> String {
+pub(super) fn password_of(item: &super::model::Item) -> String {
     item.field(super::model::label::PASSWORD)
         .map(|f| f.value.expose().to_owned())
         .unwrap_or_default()

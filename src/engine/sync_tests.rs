@@ -76,14 +76,14 @@ fn set(label_: &str, value: &str) -> ItemPatch {
     }
 }
 
-fn value(item: &Item, l: &str) -> String {
+pub(super) fn value(item: &Item, l: &str) -> String {
     item.field(l)
         .map(|f| f.value.expose().to_owned())
         .unwrap_or_default()
 }
 
 /// Every value a field ever had on this device (current or history).
-async fn all_values(v: &Session, id: Uuid, l: &str) -> BTreeSet<String> {
+pub(super) async fn all_values(v: &Session, id: Uuid, l: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     if let Ok(item) = v.item(id).await {
         out.insert(value(&item, l));

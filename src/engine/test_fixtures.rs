@@ -1,8 +1,14 @@
 //! What the crate's own tests share: the cheapest key derivation, the test
-//! password and item drafts.
+//! password, item drafts, made-up contacts, and a server that swaps an
+//! account's keys.
 
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use super::contacts::{Contact, Trust};
 use super::model::{Field, FieldKind, ItemKind, label};
 use super::{ItemDraft, KdfParams, SecretString};
+use crate::crypto::{AccountKeyPair, PublicKeys};
 
 /// Argon2id at its cheapest, so that a test vault opens at once. Below the
 /// floor on purpose: never for a real vault.
@@ -42,4 +48,65 @@ pub(crate) fn login(name: &str, user: &str, password: &str) -> ItemDraft {
             Field::new(label::PASSWORD, password, FieldKind::Secret),
         ],
     )
+}
+
+/// The fingerprint of made-up keys `n` (the same on every run).
+pub(crate) fn fixed_fingerprint(n: u8) -> String {
+    fixed_keys(n).fingerprint()
+}
+
+fn fixed_keys(n: u8) -> PublicKeys {
+    PublicKeys {
+        x25519: [n; 32],
+        ed25519: [n ^ 0x5a; 32],
+    }
+}
+
+/// An account with made-up keys `n`, as a lookup would show it.
+pub(crate) fn fixed_contact(email: &str, account_id: Uuid, n: u8, trust: Trust) -> Contact {
+    let keys = fixed_keys(n);
+    Contact {
+        email: email.to_owned(),
+        account_id,
+        key_version: 1,
+        fingerprint: keys.fingerprint(),
+        trust,
+        keys,
+    }
+}
+
+/// Makes the server whose SQLite file is `db` hand out other keys for
+/// `email`, self-signed by a key pair of its own (what a server that
+/// substitutes keys does); the new keys' fingerprint.
+pub(crate) async fn swap_identity(db: &std::path::Path, email: &str) -> String {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let pool = sqlx::SqlitePool::connect_with(opts)
+        .await
+        .expect("server db");
+    let row = sqlx::query("SELECT id, client_id FROM accounts WHERE email = ?")
+        .bind(email)
+        .fetch_one(&pool)
+        .await
+        .expect("account");
+    let account: String = row.get("id");
+    let client_id = Uuid::parse_str(&row.get::<String, _>("client_id")).expect("uuid");
+    let evil = AccountKeyPair::generate();
+    let k = evil.public();
+    sqlx::query("UPDATE accounts SET public_x25519 = ?, public_ed25519 = ? WHERE id = ?")
+        .bind(k.x25519.as_slice())
+        .bind(k.ed25519.as_slice())
+        .bind(&account)
+        .execute(&pool)
+        .await
+        .expect("swap");
+    sqlx::query("UPDATE identities SET signature = ? WHERE account_id = ?")
+        .bind(evil.sign_identity(client_id, email, 1).as_slice())
+        .bind(&account)
+        .execute(&pool)
+        .await
+        .expect("re-sign");
+    pool.close().await;
+    k.fingerprint()
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::sql::{bind_item, mark_dirty, put_tombstone};
+use super::sql::{Tx, bind_item, mark_dirty, put_tombstone};
 use super::{ItemRecord, Result, Store, StoreError, parse_id, parse_version, version_param};
 
 impl Store {
@@ -155,23 +155,81 @@ impl Store {
     /// # Errors
     /// Database errors; nothing is deleted on error.
     pub async fn purge_item(&self, id: Uuid, vault_id: Uuid, version: u64, at: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        purge_in(&mut tx, &id.to_string(), vault_id, version, at).await?;
+        tx.commit().await?;
+        self.wipe_free_pages().await
+    }
+
+    /// Moves an item to another vault as a new item, in one transaction:
+    /// `moved` (every version of the new item, oldest first; the last is
+    /// current) is inserted and the item `id` of `vault_id` is purged,
+    /// leaving a tombstone, so that a crash leaves it in exactly one of the
+    /// two vaults and the next sync pushes both sides.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the item is no longer at `version`
+    /// (another process changed it since it was read); database errors.
+    /// Nothing is written on error.
+    pub async fn move_item(
+        &self,
+        id: Uuid,
+        vault_id: Uuid,
+        version: u64,
+        moved: &[ItemRecord],
+        at: i64,
+    ) -> Result<()> {
+        let Some((current, history)) = moved.split_last() else {
+            return Err(StoreError::Damaged("a move without a version".into()));
+        };
         let key = id.to_string();
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM item_history WHERE item_id = ?")
+        let now: Option<i64> = sqlx::query_scalar("SELECT version FROM items WHERE id = ?")
             .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if now != Some(version_param(version)) {
+            return Err(StoreError::Conflict(id));
+        }
+        for rec in history {
+            bind_item(
+                sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                rec,
+            )
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM items WHERE id = ?")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
-        put_tombstone(&mut tx, &key, vault_id, version, at).await?;
-        mark_dirty(&mut tx, &key, vault_id).await?;
+        }
+        bind_item(
+            sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+            current,
+        )
+        .execute(&mut *tx)
+        .await?;
+        mark_dirty(&mut tx, &current.id.to_string(), current.vault_id).await?;
+        purge_in(&mut tx, &key, vault_id, version, at).await?;
         tx.commit().await?;
-        // Purged ciphertext must not linger in free pages or the WAL.
+        self.wipe_free_pages().await
+    }
+
+    /// Purged ciphertext must not linger in free pages or the WAL.
+    async fn wipe_free_pages(&self) -> Result<()> {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await?;
         Ok(())
     }
+}
+
+/// Deletes an item and its history and leaves a tombstone, inside `tx`.
+async fn purge_in(tx: &mut Tx, key: &str, vault_id: Uuid, version: u64, at: i64) -> Result<()> {
+    sqlx::query("DELETE FROM item_history WHERE item_id = ?")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM items WHERE id = ?")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    put_tombstone(tx, key, vault_id, version, at).await?;
+    mark_dirty(tx, key, vault_id).await
 }

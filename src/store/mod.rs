@@ -15,7 +15,7 @@ mod vaults;
 
 pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
 pub use usage::UsageRow;
-pub use vaults::WrappedKeyRef;
+pub use vaults::{ActivityKey, WrappedKeyRef};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

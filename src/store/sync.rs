@@ -111,6 +111,15 @@ pub enum SyncOp {
         vault_id: Uuid,
         pending: Option<String>,
     },
+    /// Records what an item version did in a shared vault (sealed by the
+    /// engine); replaces a row for the same version.
+    Activity {
+        item_id: Uuid,
+        vault_id: Uuid,
+        version: u64,
+        deleted: bool,
+        sealed: Vec<u8>,
+    },
 }
 
 fn item_sync_from(r: &sqlx::sqlite::SqliteRow) -> Result<ItemSync> {
@@ -473,6 +482,20 @@ impl Store {
                     .bind(pending)
                     .execute(&mut *tx)
                     .await?;
+                }
+                SyncOp::Activity {
+                    item_id,
+                    vault_id,
+                    version,
+                    deleted,
+                    sealed,
+                } => {
+                    let key = super::vaults::ActivityKey {
+                        item_id: *item_id,
+                        version: *version,
+                        deleted: *deleted,
+                    };
+                    super::vaults::put_activity(&mut tx, key, *vault_id, sealed).await?;
                 }
             }
         }

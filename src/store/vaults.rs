@@ -2,7 +2,7 @@
 //! version re-wrapped under the new key, in one transaction), and a shared
 //! vault this device no longer has access to (everything of it removed).
 
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{ItemRecord, Result, Store, parse_id, parse_version, version_param};
@@ -16,7 +16,94 @@ pub struct WrappedKeyRef<'a> {
     pub wrapped_key: &'a [u8],
 }
 
+/// Which activity row: an item's version, or its purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityKey {
+    pub item_id: Uuid,
+    pub version: u64,
+    pub deleted: bool,
+}
+
+/// Records (replaces) one activity row.
+pub(super) async fn put_activity(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: ActivityKey,
+    vault_id: Uuid,
+    sealed: &[u8],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO activity (item_id, version, deleted, vault_id, sealed) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT(item_id, version, deleted) DO UPDATE SET vault_id = excluded.vault_id, \
+         sealed = excluded.sealed",
+    )
+    .bind(key.item_id.to_string())
+    .bind(version_param(key.version))
+    .bind(i64::from(key.deleted))
+    .bind(vault_id.to_string())
+    .bind(sealed)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
+    /// Records one activity row on its own (a purge about to happen).
+    ///
+    /// # Errors
+    /// Database errors; a read-only vault.
+    pub async fn put_activity(
+        &self,
+        key: ActivityKey,
+        vault_id: Uuid,
+        sealed: &[u8],
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        put_activity(&mut tx, key, vault_id, sealed).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One activity row's sealed value.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn activity_row(&self, key: ActivityKey) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query(
+            "SELECT sealed FROM activity WHERE item_id = ? AND version = ? AND deleted = ?",
+        )
+        .bind(key.item_id.to_string())
+        .bind(version_param(key.version))
+        .bind(i64::from(key.deleted))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("sealed"))
+        .transpose()?)
+    }
+
+    /// A vault's activity rows.
+    ///
+    /// # Errors
+    /// Database errors and damaged ids.
+    pub async fn activity(&self, vault_id: Uuid) -> Result<Vec<(ActivityKey, Vec<u8>)>> {
+        sqlx::query("SELECT item_id, version, deleted, sealed FROM activity WHERE vault_id = ?")
+            .bind(vault_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("item_id")?;
+                Ok((
+                    ActivityKey {
+                        item_id: parse_id(&id, "bad item id")?,
+                        version: parse_version(&id, r.try_get("version")?)?,
+                        deleted: r.try_get::<i64, _>("deleted")? != 0,
+                    },
+                    r.try_get("sealed")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The current version of every item of a vault, with details.
     ///
     /// # Errors
@@ -104,6 +191,7 @@ impl Store {
             "tombstones",
             "item_sync",
             "sync_state",
+            "activity",
             "vaults",
         ] {
             let col = if table == "vaults" { "id" } else { "vault_id" };

@@ -182,6 +182,15 @@ impl App {
         self.warn(msg);
     }
 
+    /// Stops waiting for the server: the network job in flight and those
+    /// queued are dropped, and every pane stops showing them as under way.
+    pub(crate) fn cancel_network(&mut self) {
+        self.send(Request::Cancel);
+        for p in &mut self.panes {
+            p.cancelled();
+        }
+    }
+
     // ----------------------------------------------------------------- panes
 
     /// The pane with this id.
@@ -454,10 +463,7 @@ impl App {
         let front_busy = self.pane_of(self.pane).is_some_and(|p| p.busy());
         if k.code == KeyCode::Esc && (matches!(self.sync, SyncState::Syncing) || front_busy) {
             // Stop waiting for the server; the work here is not touched.
-            self.send(Request::Cancel);
-            for p in &mut self.panes {
-                p.cancelled();
-            }
+            self.cancel_network();
             self.say(if matches!(self.sync, SyncState::Syncing) {
                 "Sync cancelled; S syncs again"
             } else {

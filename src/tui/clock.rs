@@ -41,6 +41,13 @@ impl FakeClock {
         }
     }
 
+    /// Puts the wall clock at `unix_millis` (the instant stays).
+    pub fn set_unix_millis(&self, unix_millis: i64) {
+        if let Ok(mut t) = self.inner.lock() {
+            t.1 = unix_millis;
+        }
+    }
+
     pub fn advance(&self, by: Duration) {
         if let Ok(mut t) = self.inner.lock() {
             t.0 += by;

@@ -21,6 +21,7 @@ pub enum Action {
     PaneVault,
     PaneSearch,
     PaneDevices,
+    PaneShare,
     Up,
     Down,
     Left,
@@ -41,9 +42,15 @@ pub enum Action {
     Restore,
     History,
     Favorite,
+    MoveToVault,
+    CopyToVault,
     Sort,
     Sync,
     Lock,
+    Invite,
+    Accept,
+    Verify,
+    ShareLink,
 }
 
 impl Action {
@@ -63,7 +70,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 40] = [
         Self::Quit,
         Self::Help,
         Self::Palette,
@@ -74,6 +81,7 @@ impl Action {
         Self::PaneVault,
         Self::PaneSearch,
         Self::PaneDevices,
+        Self::PaneShare,
         Self::Up,
         Self::Down,
         Self::Left,
@@ -94,9 +102,15 @@ impl Action {
         Self::Restore,
         Self::History,
         Self::Favorite,
+        Self::MoveToVault,
+        Self::CopyToVault,
         Self::Sort,
         Self::Sync,
         Self::Lock,
+        Self::Invite,
+        Self::Accept,
+        Self::Verify,
+        Self::ShareLink,
     ];
 
     /// The name used in keymap files.
@@ -113,6 +127,7 @@ impl Action {
             Self::PaneVault => "pane_vault",
             Self::PaneSearch => "pane_search",
             Self::PaneDevices => "pane_devices",
+            Self::PaneShare => "pane_share",
             Self::Up => "up",
             Self::Down => "down",
             Self::Left => "left",
@@ -133,9 +148,15 @@ impl Action {
             Self::Restore => "restore",
             Self::History => "history",
             Self::Favorite => "favorite",
+            Self::MoveToVault => "move_to_vault",
+            Self::CopyToVault => "copy_to_vault",
             Self::Sort => "sort",
             Self::Sync => "sync",
             Self::Lock => "lock",
+            Self::Invite => "invite",
+            Self::Accept => "accept",
+            Self::Verify => "verify",
+            Self::ShareLink => "share_link",
         }
     }
 
@@ -153,6 +174,7 @@ impl Action {
             Self::PaneVault => "vault pane",
             Self::PaneSearch => "search pane",
             Self::PaneDevices => "devices pane",
+            Self::PaneShare => "share pane",
             Self::Up => "move up",
             Self::Down => "move down",
             Self::Left => "column to the left",
@@ -167,15 +189,21 @@ impl Action {
             Self::CopyTotp => "copy the TOTP code",
             Self::CopyField => "copy the selected field",
             Self::Reveal => "reveal / hide a field",
-            Self::Edit => "edit item / rename device",
-            Self::New => "new item",
-            Self::Delete => "trash / revoke device",
+            Self::Edit => "edit item · rename · role",
+            Self::New => "new item / vault (share)",
+            Self::Delete => "trash · revoke · remove",
             Self::Restore => "restore from trash",
-            Self::History => "item history",
+            Self::History => "item history · activity",
             Self::Favorite => "toggle favourite",
+            Self::MoveToVault => "move item to a vault",
+            Self::CopyToVault => "copy item to a vault",
             Self::Sort => "sort: name / last change",
             Self::Sync => "sync now",
             Self::Lock => "lock now",
+            Self::Invite => "invite to the vault",
+            Self::Accept => "accept an invitation",
+            Self::Verify => "verify a fingerprint",
+            Self::ShareLink => "share link to the item",
         }
     }
 

@@ -79,6 +79,13 @@ pub fn message(e: &Error, server: Option<&str>) -> String {
             format!("{e}; update OpenK on every device of the account, then sync again")
         }
         Error::Conflict(_) => format!("{e}; try again"),
+        Error::KeyChanged { .. } => format!(
+            "{e}; compare the new fingerprint with them, then v on them in the share pane (4) \
+             verifies it"
+        ),
+        Error::FingerprintMismatch { .. } => {
+            format!("{e}; the server showed other keys a moment before: look again (v)")
+        }
         Error::ReadOnly(_) => format!(
             "{e}; reading still works; give yourself write access to the vault directory to change it"
         ),

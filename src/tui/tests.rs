@@ -27,6 +27,8 @@ use crate::engine::model::{Field, FieldKind, ItemKind, label, now_millis};
 use crate::engine::test_fixtures::login;
 use crate::engine::{ItemDraft, KdfParams, SecretString, Session};
 
+mod share;
+
 const PASSWORD: &str = "correct horse battery staple";
 
 /// The code the engine computes for the test's TOTP seed at `unix_seconds`.
@@ -868,6 +870,13 @@ async fn help_overlay_lists_every_binding() {
     for a in super::keymap::Action::ALL {
         let keys = h.app.keymap.keys_of(a);
         assert!(text.contains(&keys), "{} ({keys}) missing", a.name());
+        // Every binding fits 80×24: each one's words are on screen.
+        let words = a.describe().trim_end_matches(" pane");
+        assert!(
+            text.contains(words),
+            "{} ({words}) missing:\n{text}",
+            a.name()
+        );
     }
     insta::assert_snapshot!("help_overlay", text);
     h.press(code(KeyCode::Esc)).await;
@@ -892,6 +901,8 @@ async fn devices_pane_says_local_only_plainly() {
     let text = h.screen(80, 24, &[]);
     assert!(text.contains("Local only"), "{text}");
     insta::assert_snapshot!("devices_pane_local_only", text);
+    h.press(code(KeyCode::Tab)).await;
+    assert_eq!(h.app.pane, super::panes::share::TO);
     h.press(code(KeyCode::Tab)).await;
     assert_eq!(h.app.pane, vault::TO);
 }
@@ -2162,4 +2173,165 @@ fn no_control_or_bidi_character_reaches_the_screen() {
     let shown: String = buf.content.iter().map(|c| c.symbol()).collect();
     assert!(!shown.chars().any(crate::text::is_unsafe), "{shown:?}");
     assert!(shown.starts_with("abcd"), "{shown:?}");
+}
+
+// ------------------------------------------------------ vaults: move, copy
+
+impl Harness {
+    /// Unlocked, with a second vault "Team" holding one item ("Runbook").
+    async fn with_team() -> (Self, uuid::Uuid) {
+        let mut h = Self::new(true).await;
+        let mut v = other_writer(&h.dir).await;
+        let team = v.create_vault("Team").await.expect("create");
+        let mut note = login("Runbook", "ops", "team-pass");
+        note.tags = vec!["ops".into()];
+        v.add_to(team, note).await.expect("add");
+        v.close().await;
+        h.keys(PASSWORD).await;
+        h.press(code(KeyCode::Enter)).await;
+        assert!(matches!(h.app.screen, Screen::Main), "unlocked");
+        (h, team)
+    }
+
+    fn vault_of(&self, name: &str) -> Vec<uuid::Uuid> {
+        self.app
+            .vault()
+            .entries
+            .iter()
+            .filter(|e| e.overview.name == name)
+            .map(|e| e.r.vault_id)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn m_moves_the_selected_item_to_the_vault_picked() {
+    let (mut h, team) = Harness::with_team().await;
+    assert_eq!(
+        h.app
+            .vault()
+            .detail
+            .as_ref()
+            .map(|d| d.overview.name.as_str()),
+        Some("GitHub")
+    );
+    h.press(key('m')).await;
+    let Some(Popup::VaultPick(p)) = h.app.popups.last() else {
+        panic!("the picker is open: {:?}", h.app.popups)
+    };
+    // Its own vault is not offered for a move.
+    let offered: Vec<&str> = p.choices.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(offered, ["Team"]);
+    let text = h.screen(80, 24, &[]);
+    insta::assert_snapshot!("vault_picker_move", text);
+    assert_only_popup_area_changes(&mut h, 80, 24, "vault picker");
+    h.press(code(KeyCode::Enter)).await;
+    assert!(h.app.popups.is_empty());
+    h.wait_until("the move is listed", |app| {
+        app.vault()
+            .entries
+            .iter()
+            .any(|e| e.overview.name == "GitHub" && e.r.vault_id == team)
+    })
+    .await;
+    assert_eq!(h.vault_of("GitHub"), [team], "moved, not copied");
+    assert!(message(&h).contains("Moved GitHub"), "{}", message(&h));
+    // The moved item stays selected, with its history.
+    let detail = h.app.vault().detail.as_ref().expect("detail");
+    assert_eq!(
+        (detail.overview.name.as_str(), detail.r.vault_id),
+        ("GitHub", team)
+    );
+    // Esc closes the picker without doing anything.
+    h.press(key('m')).await;
+    let Some(Popup::VaultPick(p)) = h.app.popups.last() else {
+        panic!("the picker is open")
+    };
+    assert!(p.choices.iter().all(|c| c.id != team), "not its own vault");
+    h.press(code(KeyCode::Esc)).await;
+    assert!(h.app.popups.is_empty());
+    assert_eq!(h.vault_of("GitHub"), [team]);
+}
+
+#[tokio::test]
+async fn capital_c_copies_into_a_vault_or_duplicates_in_its_own() {
+    let (mut h, team) = Harness::with_team().await;
+    let personal = h.vault_of("GitHub")[0];
+    h.press(key('C')).await;
+    let Some(Popup::VaultPick(p)) = h.app.popups.last() else {
+        panic!("the picker is open")
+    };
+    let offered: Vec<&str> = p.choices.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(offered.len(), 2, "its own vault too, for a duplicate");
+    assert_eq!(p.choices[0].id, personal);
+    // Its own vault: a duplicate named "GitHub (copy)".
+    h.press(code(KeyCode::Enter)).await;
+    h.wait_until("the duplicate", |app| {
+        app.vault()
+            .entries
+            .iter()
+            .any(|e| e.overview.name == "GitHub (copy)")
+    })
+    .await;
+    // Then into Team, under its own name; the original stays.
+    h.app.with_vault(|v, app| {
+        let id = v
+            .entries
+            .iter()
+            .find(|e| e.overview.name == "GitHub")
+            .map(|e| e.r.id)
+            .expect("GitHub");
+        v.jump_to(app, id);
+    });
+    h.pump().await;
+    h.press(key('C')).await;
+    h.press(key('j')).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.wait_until("the copy in Team", |app| {
+        app.vault()
+            .entries
+            .iter()
+            .any(|e| e.overview.name == "GitHub" && e.r.vault_id == team)
+    })
+    .await;
+    let mut vaults = h.vault_of("GitHub");
+    vaults.sort();
+    let mut want = vec![personal, team];
+    want.sort();
+    assert_eq!(vaults, want);
+}
+
+#[tokio::test]
+async fn with_one_vault_m_says_there_is_nowhere_to_move() {
+    let mut h = Harness::unlocked().await;
+    h.press(key('m')).await;
+    assert!(h.app.popups.is_empty());
+    assert!(message(&h).contains("no other vault"), "{}", message(&h));
+}
+
+#[tokio::test]
+async fn the_search_pane_filters_by_vault() {
+    let (mut h, _team) = Harness::with_team().await;
+    h.press(key('/')).await;
+    h.keys("vault:team").await;
+    let names: Vec<String> = h
+        .app
+        .search()
+        .hits
+        .iter()
+        .filter_map(|id| h.app.entry(*id).map(|e| e.overview.name.clone()))
+        .collect();
+    assert_eq!(names, ["Runbook"]);
+    h.press(ctrl('u')).await;
+    h.keys("vault:nope").await;
+    assert!(
+        h.app
+            .search()
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no vault is named")),
+        "{:?}",
+        h.app.search().error
+    );
+    assert!(h.app.search().hits.is_empty());
 }

@@ -21,7 +21,9 @@ use super::vaults::Budgeted;
 use crate::error::{ApiError, ApiResult};
 use crate::events::VaultChanged;
 use crate::state::{AppState, now_millis};
-use crate::store::{Appended, LogRow, MemberWrite, Membership, RotationIn, StoreError};
+use crate::store::{
+    Appended, LogRow, MemberWrite, Membership, RewrappedIn, RotationIn, StoreError,
+};
 
 /// The largest signed entry the server keeps.
 pub const MAX_ENTRY: usize = 16 * 1024;
@@ -103,14 +105,16 @@ fn role(r: &str) -> ApiResult<String> {
 
 /// Appends an entry to the vault's membership log and applies the change
 /// it names. Entry 0 (`create`) by the vault's owner makes it shared;
-/// later entries only by a manager.
+/// later entries only by a manager, but for `leave` (any member but the
+/// owner, for itself). `remove` and `rotate` carry a key rotation, applied
+/// with the entry in one transaction or not at all.
 #[utoipa::path(post, path = "/v1/vaults/{id}/log", tag = "shared vaults", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = AppendLogRequest,
-    responses((status = 204, description = "appended"),
-        (status = 403, body = super::types::Problem, description = "`forbidden`: not a manager of the vault"),
-        (status = 404, body = super::types::Problem, description = "no such vault, or no account with the email"),
-        (status = 409, body = super::types::Problem, description = "the entry is not the log's next, or the account is a member already"),
-        (status = 422, body = super::types::Problem)))]
+    responses((status = 204, description = "appended (and, for `remove` and `rotate`, the key rotated)"),
+        (status = 403, body = super::types::Problem, description = "`forbidden`: not a manager of the vault (every kind but `leave`)"),
+        (status = 404, body = super::types::Problem, description = "no such vault, no account with an email named, or the account to remove (or the one leaving) is not a member"),
+        (status = 409, body = super::types::Problem, description = "`head_moved`: a rotation's `expected_head` is not the vault's head (the problem's `head` member says what it is). `conflict`: the entry is not the log's next; the account is a member already; the owner is to be removed or to leave; a rotation that does not fit the vault otherwise (its `key_epoch` is not the next, the records are not exactly the live ones at their versions, or the sealed keys are not for exactly the members after the change). Nothing stored"),
+        (status = 422, body = super::types::Problem, description = "sizes out of bounds, an item twice or at version 0 in a rotation, a `key_epoch` under 2, unknown fields")))]
 pub async fn append(
     State(state): State<AppState>,
     Budgeted(who): Budgeted,
@@ -236,25 +240,39 @@ pub async fn append(
         entry: req.entry.entry.0,
         signature: req.entry.signature.0,
     };
-    let rotates = matches!(write, MemberWrite::Remove { .. } | MemberWrite::Rotate(_));
-    let appended = state
-        .store
-        .append_log(owner, id, &row, &write)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict if rotates => ApiError::Conflict(format!(
-                "entry {} is not the next of the vault's log, or the vault changed since the \
-                 rotation was made (its head, items or members); sync and try again",
+    let rotation_head = match &write {
+        MemberWrite::Remove { rotation, .. } | MemberWrite::Rotate(rotation) => {
+            Some(rotation.expected_head)
+        }
+        _ => None,
+    };
+    let appended = match state.store.append_log(owner, id, &row, &write).await {
+        Ok(appended) => appended,
+        Err(StoreError::Conflict) if let Some(expected) = rotation_head => {
+            // The vault moved since the rotation was made (heads only grow,
+            // so a head read now that differs means it did): `head_moved`
+            // with the head, as for a push, and the client syncs and makes
+            // the rotation again.
+            let head = state.store.vault(owner, id).await?.map(|v| v.revision);
+            return Err(match head {
+                Some(head) if head != expected => ApiError::HeadMoved { head },
+                _ => ApiError::Conflict(format!(
+                    "entry {} is not the next of the vault's log, or the vault changed since \
+                     the rotation was made (its epoch, items or members); sync and try again",
+                    row.seq
+                )),
+            });
+        }
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::Conflict(format!(
+                "entry {} is not the next of the vault's log, or the account is a member \
+                 already; fetch the log and try again",
                 row.seq
-            )),
-            StoreError::Conflict => ApiError::Conflict(format!(
-                "entry {} is not the next of the vault's log, or the account is a member already; \
-                 fetch the log and try again",
-                row.seq
-            )),
-            StoreError::NotFound => ApiError::NotFound,
-            other => other.into(),
-        })?;
+            )));
+        }
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
+        Err(other) => return Err(other.into()),
+    };
     if let Appended::Rotated { head } = appended {
         // Every member's devices re-read the vault (and take the new key).
         state.events.publish(VaultChanged {
@@ -304,7 +322,15 @@ async fn rotation_in(state: &AppState, r: Rotation) -> ApiResult<RotationIn> {
                 rec.item_id
             )));
         }
-        records.push((rec.item_id, rec.version, rec.wrapped_key.0));
+        if let Some(a) = &rec.authorship {
+            validate::bounded(a, 1, super::vaults::MAX_AUTHORSHIP, "authorship")?;
+        }
+        records.push(RewrappedIn {
+            item_id: rec.item_id,
+            version: rec.version,
+            wrapped_key: rec.wrapped_key.0,
+            authorship: rec.authorship.map(|a| a.0),
+        });
     }
     Ok(RotationIn {
         key_epoch: r.key_epoch,

@@ -494,7 +494,8 @@ pub enum MemberChange {
     /// transaction.
     Remove { email: String, rotation: Rotation },
     /// The caller leaves the vault (any member but its owner). The key is
-    /// rotated by a manager afterwards ([`MemberChange::Rotate`]).
+    /// rotated by a manager afterwards ([`MemberChange::Rotate`]). No
+    /// fields ([`AppendLogRequest`] refuses any).
     Leave,
     /// Rotates the vault key (a manager).
     Rotate { rotation: Rotation },
@@ -538,6 +539,11 @@ pub struct Rewrapped {
     pub item_id: Uuid,
     pub version: u64,
     pub wrapped_key: B64,
+    /// A signature for a version that had none (one the vault held before
+    /// it was shared, vouched for by the rotating manager); stored in place
+    /// of the absent one, never over one that exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorship: Option<B64>,
 }
 
 /// The caller's copy of a shared vault's key: sealed to it, and the epoch.
@@ -553,7 +559,26 @@ pub struct VaultKeyResponse {
 #[serde(deny_unknown_fields)]
 pub struct AppendLogRequest {
     pub entry: LogEntry,
+    #[serde(deserialize_with = "member_change")]
     pub change: MemberChange,
+}
+
+/// [`MemberChange`] refusing unknown fields in every kind: serde's
+/// `deny_unknown_fields` does not reach an internally tagged unit variant,
+/// so `{"kind": "leave", "email": …}` (the caller would leave, whoever the
+/// email names) would pass unnoticed.
+fn member_change<'de, D: Deserializer<'de>>(d: D) -> Result<MemberChange, D::Error> {
+    use serde::de::Error as _;
+    let value = serde_json::Value::deserialize(d)?;
+    if let Some(fields) = value.as_object()
+        && fields.get("kind").and_then(serde_json::Value::as_str) == Some("leave")
+        && let Some(extra) = fields.keys().find(|k| *k != "kind")
+    {
+        return Err(D::Error::custom(format!(
+            "unknown field `{extra}`: `leave` takes none"
+        )));
+    }
+    MemberChange::deserialize(value).map_err(D::Error::custom)
 }
 
 /// A member of a shared vault as the server keeps it.
@@ -898,6 +923,35 @@ mod tests {
         )
         .expect("problem with head");
         assert_eq!(problem.head, Some(12));
+    }
+
+    /// Every kind of membership change refuses a field it does not have,
+    /// `leave` (a unit variant, which serde alone lets through) too.
+    #[test]
+    fn member_changes_refuse_unknown_fields() {
+        let entry = r#"{"seq":4,"entry":"AQ==","signature":"AQ=="}"#;
+        let request = |change: &str| {
+            serde_json::from_str::<AppendLogRequest>(&format!(
+                r#"{{"entry":{entry},"change":{change}}}"#
+            ))
+        };
+        let leave = request(r#"{"kind":"leave"}"#).expect("leave");
+        assert!(matches!(leave.change, MemberChange::Leave), "{leave:?}");
+        let sent = serde_json::to_string(&leave).expect("json");
+        assert!(sent.ends_with(r#""change":{"kind":"leave"}}"#), "{sent}");
+        for change in [
+            r#"{"kind":"leave","email":"bob@example.org"}"#,
+            r#"{"email":"bob@example.org","kind":"leave"}"#,
+            r#"{"kind":"set_role","email":"bob@example.org","role":"viewer","x":1}"#,
+            r#"{"kind":"leaves"}"#,
+            r#"{"email":"bob@example.org"}"#,
+            r#""leave""#,
+        ] {
+            assert!(request(change).is_err(), "{change} was accepted");
+        }
+        let role = request(r#"{"kind":"set_role","email":"b@example.org","role":"viewer"}"#)
+            .expect("set_role");
+        assert!(matches!(role.change, MemberChange::SetRole { .. }));
     }
 
     #[test]

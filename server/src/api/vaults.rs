@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Budgeted {
 
 /// The largest author signature a version carries (JSON: an id, a number
 /// and a signature).
-const MAX_AUTHORSHIP: usize = 1024;
+pub(crate) const MAX_AUTHORSHIP: usize = 1024;
 
 /// The account's storage quota, if it has one.
 fn quota(state: &AppState) -> Option<u64> {
@@ -179,8 +179,9 @@ pub async fn pull(
 #[utoipa::path(post, path = "/v1/vaults/{id}/changes", tag = "vaults", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PushRequest,
     responses((status = 200, body = PushResponse, description = "every change applied, or none (conflicts listed)"),
+        (status = 403, body = super::types::Problem, description = "`forbidden`: a viewer of a shared vault, or an invitation not accepted yet; nothing applied"),
         (status = 404, body = super::types::Problem),
-        (status = 409, body = super::types::Problem, description = "`head_moved`: the vault's head is not `expected_head` (the problem's `head` member says what it is); nothing applied"),
+        (status = 409, body = super::types::Problem, description = "`key_rotated`: a shared vault's key was rotated, and the batch is sealed under another `key_epoch` (or carries none); take the new key (`GET /v1/vaults/{id}/key`) and push again. `head_moved`: the vault's head is not `expected_head` (the problem's `head` member says what it is). Either way nothing applied"),
         (status = 413, body = super::types::Problem), (status = 422, body = super::types::Problem),
         (status = 429, body = super::types::Problem, description = "`request_budget`: this session's requests per minute are spent (`Retry-After`)"),
         (status = 507, body = super::types::Problem, description = "`quota_exceeded`: the batch would take the account over its storage quota; nothing applied")))]

@@ -79,11 +79,20 @@ pub struct RotationIn {
     pub sealed_keys: Vec<(Uuid, Vec<u8>)>,
     /// Every live record at its current version, its key re-wrapped; each
     /// gets the next revision, in this order.
-    pub records: Vec<(Uuid, u64, Vec<u8>)>,
+    pub records: Vec<RewrappedIn>,
     pub meta: Vec<u8>,
     pub manifest: Vec<u8>,
     /// The vault's head the rotation was computed on.
     pub expected_head: i64,
+}
+
+/// One live record's re-wrapped key (and a signature where it had none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrappedIn {
+    pub item_id: Uuid,
+    pub version: u64,
+    pub wrapped_key: Vec<u8>,
+    pub authorship: Option<Vec<u8>>,
 }
 
 /// What an append did beyond the log.

@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::api::types::{KdfParams, PushResponse, Record};
 
 pub use members::{
-    Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RotationIn, SharedVault,
+    Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
+    SharedVault,
 };
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};

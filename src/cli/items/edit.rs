@@ -45,13 +45,13 @@ pub async fn add(g: &Global, a: &AddArgs) -> CliResult {
         "Added {} {:?} ({})\n",
         item.overview.kind, item.overview.name, item.r.id
     );
-    written(g, vault, item_json(&item, false), &text).await
+    let json = written_json(&vault, &item);
+    written(g, vault, json, &text).await
 }
 
 pub async fn edit(g: &Global, a: &EditArgs) -> CliResult {
-    let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
-    let current = vault.item(r.id).await?;
+    let (mut vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
+    let current = vault.item(id).await?;
     let f = &a.fields;
     let patch = ItemPatch {
         name: f.name.clone(),
@@ -73,9 +73,9 @@ pub async fn edit(g: &Global, a: &EditArgs) -> CliResult {
         },
         resolve: a.resolve,
     };
-    let item = vault.update(r.id, &patch).await?;
+    let item = vault.update(id, &patch).await?;
     let changed = item.r.version != current.r.version;
-    let mut json = item_json(&item, false);
+    let mut json = written_json(&vault, &item);
     json["changed"] = json!(changed);
     let text = if changed {
         format!(

@@ -4,7 +4,7 @@
 use super::*;
 
 pub async fn history(g: &Global, a: &ItemArg) -> CliResult {
-    let (vault, id) = resolve_one(g, &a.item, false).await?;
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
     let versions = vault.history(id).await?;
     vault.close().await;
     if g.json {

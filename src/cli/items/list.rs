@@ -29,22 +29,14 @@ pub(super) fn entry_rows(entries: &[&Entry], all: &[uuid::Uuid]) -> Vec<Vec<Stri
 
 pub(super) const LIST_HEADER: [&str; 6] = ["ID", "NAME", "KIND", "USERNAME", "FOLDER", "TAGS"];
 
-/// The vaults' names by id, when there is more than one vault (lists then
-/// name each item's vault).
-async fn vault_names(
-    s: &Session,
-) -> CliResult<Option<std::collections::HashMap<uuid::Uuid, String>>> {
-    let vaults = s.vault_list().await?;
-    Ok((vaults.len() > 1).then(|| vaults.into_iter().map(|v| (v.id, v.name)).collect()))
-}
-
 /// The list table; with `used`, a USED column says how often and when each
-/// item was last used; with `vaults`, a VAULT column names each item's vault.
+/// item was last used; with more than one vault, a VAULT column names each
+/// item's vault.
 fn list_table(
     entries: &[&Entry],
     all: &[uuid::Uuid],
     used: Option<&Usage>,
-    vaults: Option<&std::collections::HashMap<uuid::Uuid, String>>,
+    vaults: &VaultNames,
 ) -> String {
     let mut rows = entry_rows(entries, all);
     let mut header = LIST_HEADER.to_vec();
@@ -54,10 +46,9 @@ fn list_table(
         }
         header.push("USED");
     }
-    if let Some(names) = vaults {
+    if vaults.many {
         for (row, e) in rows.iter_mut().zip(entries) {
-            let name = names.get(&e.r.vault_id).map_or("?", String::as_str);
-            row.push(clip(&crate::text::cell(name), 20));
+            row.push(clip(&crate::text::cell(vaults.name(e.r.vault_id)), 20));
         }
         header.push("VAULT");
     }
@@ -66,20 +57,21 @@ fn list_table(
 
 pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
     let mut vault = unlock(g).await?;
-    let query = Query {
-        kind: a.kind,
-        tags: a.tags.clone(),
-        folder: a.folder.clone(),
-        favorite: a.favorites,
-        trash: a.trash,
-        ..Query::default()
-    };
-    let names = vault_names(&vault).await?;
+    let names = VaultNames::of(&vault).await?;
     let only = a
         .vault
         .as_deref()
         .map(|v| vault.resolve_vault(v))
         .transpose()?;
+    let query = Query {
+        kind: a.kind,
+        tags: a.tags.clone(),
+        folder: a.folder.clone(),
+        vault_id: only,
+        favorite: a.favorites,
+        trash: a.trash,
+        ..Query::default()
+    };
     let all: Vec<uuid::Uuid> = vault.entries().await?.0.iter().map(|e| e.r.id).collect();
     let usage = if g.json || a.sort == SortBy::Used {
         Some(vault.usage().await?)
@@ -90,16 +82,13 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
     if a.conflicts {
         entries.retain(|e| e.overview.conflict.is_some());
     }
-    if let Some(id) = only {
-        entries.retain(|e| e.r.vault_id == id);
-    }
     let out = if g.json {
         let usage = usage.unwrap_or_default();
         print_json(&json!({
             "items": entries.iter().map(|e| {
                 let mut v = entry_json(e);
                 output::add_use_json(&mut v, usage.of(e.r.id));
-                v
+                names.json(v, e.r.vault_id)
             }).collect::<Vec<_>>(),
             "damaged": damaged,
         }))
@@ -112,7 +101,7 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
             "No items. Add one with `openk add login --name NAME`.\n"
         })
     } else {
-        print(&list_table(&entries, &all, usage.as_ref(), names.as_ref()))
+        print(&list_table(&entries, &all, usage.as_ref(), &names))
     };
     let damaged = damaged.to_vec();
     vault.close().await;
@@ -121,9 +110,21 @@ pub async fn ls(g: &Global, a: &LsArgs) -> CliResult {
 }
 
 pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
-    let query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
+    let mut query = Query::parse(&a.query.join(" ")).map_err(CliError::usage)?;
     let mut vault = unlock(g).await?;
-    let names = vault_names(&vault).await?;
+    let names = VaultNames::of(&vault).await?;
+    if let Some(v) = &a.vault {
+        let id = vault.resolve_vault(v)?;
+        if let Some(named) = query.vault.take()
+            && vault.resolve_vault(&named)? != id
+        {
+            vault.close().await;
+            return Err(CliError::usage(format!(
+                "--vault {v:?} and vault:{named} name two different vaults; give one"
+            )));
+        }
+        query.vault_id = Some(id);
+    }
     let found = vault.search(&query, a.limit).await?;
     let (entries, damaged) = vault.entries().await?;
     let hits = &found.hits;
@@ -132,7 +133,8 @@ pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
         let items: Vec<_> = hits
             .iter()
             .map(|h| {
-                let mut v = entry_json(&entries[h.index]);
+                let e = &entries[h.index];
+                let mut v = names.json(entry_json(e), e.r.vault_id);
                 v["score"] = json!(h.score);
                 v
             })
@@ -142,7 +144,7 @@ pub async fn search(g: &Global, a: &SearchArgs) -> CliResult {
         print("No matches.\n")
     } else {
         let all: Vec<uuid::Uuid> = entries.iter().map(|e| e.r.id).collect();
-        let mut text = list_table(&shown, &all, None, names.as_ref());
+        let mut text = list_table(&shown, &all, None, &names);
         if found.total > shown.len() {
             text.push_str(&format!(
                 "… {} more (use --limit)\n",

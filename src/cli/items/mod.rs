@@ -1,10 +1,11 @@
 //! Item commands: add, ls, show, get, edit, rm, restore, purge, history,
-//! search, totp.
+//! search, totp, mv, cp.
 mod edit;
 mod fields;
 mod history;
 mod list;
 mod show;
+mod transfer;
 mod trash;
 
 use clap::Args;
@@ -29,6 +30,7 @@ pub use history::history;
 pub use list::{ls, search};
 pub(in crate::cli) use show::{default_field, field_value};
 pub use show::{get, show, totp};
+pub use transfer::{cp, mv};
 pub use trash::{purge, restore, rm};
 
 /// The end of every command that writes: the sync that follows a write
@@ -43,6 +45,14 @@ async fn written(g: &Global, mut vault: Session, json: serde_json::Value, text: 
     } else {
         print(text)
     }
+}
+
+/// The `item` JSON of a write's result (concealed values `null`), with its
+/// vault's name.
+fn written_json(s: &Session, item: &Item) -> serde_json::Value {
+    let mut json = item_json(item, false);
+    json["vault"] = json!(s.vault_name(item.r.vault_id));
+    json
 }
 
 /// Flags shared by `add` and `edit`.
@@ -158,6 +168,9 @@ pub struct AddArgs {
 pub struct EditArgs {
     /// Item: id, unique id prefix (4+ characters) or exact name
     pub item: String,
+    /// Look ITEM up only in this vault (name or id); `openk mv` moves items
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     #[command(flatten)]
     pub fields: FieldArgs,
     /// Remove every field with this label (repeatable)
@@ -175,12 +188,18 @@ pub struct EditArgs {
 pub struct ItemArg {
     /// Item: id, unique id prefix (4+ characters) or exact name
     pub item: String,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     /// Item: id, unique id prefix (4+ characters) or exact name
     pub item: String,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     /// Do not ask for confirmation
     #[arg(long, short)]
     pub yes: bool,
@@ -239,6 +258,9 @@ impl SortBy {
 pub struct ShowArgs {
     /// Item: id, unique id prefix (4+ characters) or exact name
     pub item: String,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     /// Show secret values (counts as a use of the item)
     #[arg(long)]
     pub reveal: bool,
@@ -251,18 +273,51 @@ pub struct ShowArgs {
 pub struct GetArgs {
     /// Item: id, unique id prefix (4+ characters) or exact name
     pub item: String,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
     /// password (default for logins), username, url, notes, totp (the current code), or a field label
     pub field: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Words to match, plus filters: kind:K tag:T folder:F is:fav is:trash
+    /// Words to match, plus filters: kind:K tag:T folder:F vault:V is:fav is:trash (quote a value with spaces: vault:"Team A")
     #[arg(required = true, num_args = 1..)]
     pub query: Vec<String>,
     /// Show at most this many results
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Only items of this vault (name or id; as vault:V in the query)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// Item: id, unique id prefix (4+ characters) or exact name
+    pub item: String,
+    /// The vault to move it to (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub vault: String,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyItemArgs {
+    /// Item: id, unique id prefix (4+ characters) or exact name
+    pub item: String,
+    /// The vault to copy it to (name or id; default: the item's own, where the copy is named "NAME (copy)")
+    #[arg(long, value_name = "VAULT")]
+    pub vault: Option<String>,
+    /// Look ITEM up only in this vault (name or id)
+    #[arg(long, value_name = "VAULT")]
+    pub from: Option<String>,
+    /// Name of the copy (default: the item's name)
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// Prints damaged items on stderr and turns them into exit code 1.
@@ -281,12 +336,63 @@ pub(super) fn report_damaged(damaged: &[DamagedItem]) -> CliResult {
     )))
 }
 
+/// Unlocks and finds ITEM, among the items of `vault` only when given.
 pub(super) async fn resolve_one(
     g: &Global,
     item: &str,
+    vault: Option<&str>,
     prefer_trashed: bool,
 ) -> CliResult<(Session, uuid::Uuid)> {
-    let mut vault = unlock(g).await?;
-    let r = vault.resolve(item, prefer_trashed).await?;
-    Ok((vault, r.id))
+    let mut s = unlock(g).await?;
+    match find(&mut s, item, vault, prefer_trashed).await {
+        Ok(id) => Ok((s, id)),
+        Err(e) => {
+            s.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// Finds ITEM in an unlocked session, among the items of `vault` only
+/// when given (`--vault`, `--from`).
+pub(in crate::cli) async fn find(
+    s: &mut Session,
+    item: &str,
+    vault: Option<&str>,
+    prefer_trashed: bool,
+) -> CliResult<uuid::Uuid> {
+    let only = vault.map(|v| s.resolve_vault(v)).transpose()?;
+    Ok(s.resolve_in(item, prefer_trashed, only).await?.id)
+}
+
+/// The vaults' names by id, and whether there is more than one (text
+/// output then names each item's vault; JSON always does).
+pub(super) struct VaultNames {
+    names: std::collections::HashMap<uuid::Uuid, String>,
+    pub many: bool,
+}
+
+impl VaultNames {
+    pub(super) async fn of(s: &Session) -> CliResult<Self> {
+        let vaults = s.vault_list().await?;
+        Ok(Self {
+            many: vaults.len() > 1,
+            names: vaults.into_iter().map(|v| (v.id, v.name)).collect(),
+        })
+    }
+
+    pub(super) fn name(&self, id: uuid::Uuid) -> &str {
+        self.names.get(&id).map_or("?", String::as_str)
+    }
+
+    /// The name to show in text output: only with more than one vault.
+    pub(super) fn shown(&self, id: uuid::Uuid) -> Option<&str> {
+        self.many.then(|| self.name(id))
+    }
+
+    /// `json` (an entry or item) with its vault's name added as `vault`.
+    pub(super) fn json(&self, mut json: serde_json::Value, id: uuid::Uuid) -> serde_json::Value {
+        json["vault"] = serde_json::json!(self.name(id));
+        json
+    }
 }

@@ -84,34 +84,31 @@ pub(super) fn show_text(item: &Item, reveal: bool, vault: Option<&str>, used: It
 }
 
 pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
-    let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
     let item = match a.version {
-        Some(v) => vault.item_version(r.id, v).await?,
-        None => vault.item(r.id).await?,
+        Some(v) => vault.item_version(id, v).await,
+        None => vault.item(id).await,
     };
     // Revealing the secrets is a use (and counts in what is shown).
-    if a.reveal {
-        vault.record_use(r.id).await;
+    if a.reveal && item.is_ok() {
+        vault.record_use(id).await;
     }
-    let used = vault.item_use(r.id).await?;
-    // With more than one vault, the item's is named.
-    let vaults = vault.vault_list().await?;
-    let in_vault = vaults
-        .iter()
-        .find(|v| v.id == item.r.vault_id)
-        .filter(|_| vaults.len() > 1)
-        .map(|v| v.name.clone());
+    let used = vault.item_use(id).await;
+    let names = VaultNames::of(&vault).await;
     vault.close().await;
+    let (item, names, used) = (item?, names?, used?);
     if g.json {
         let mut v = item_json(&item, a.reveal);
         output::add_use_json(&mut v, used);
-        if let Some(name) = &in_vault {
-            v["vault"] = json!(name);
-        }
-        print_json(&v)
+        print_json(&names.json(v, item.r.vault_id))
     } else {
-        print(&show_text(&item, a.reveal, in_vault.as_deref(), used))
+        // With more than one vault, the item's is named.
+        print(&show_text(
+            &item,
+            a.reveal,
+            names.shown(item.r.vault_id),
+            used,
+        ))
     }
 }
 
@@ -162,21 +159,31 @@ pub(in crate::cli) fn default_field(item: &Item) -> String {
 }
 
 pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
-    let mut vault = unlock(g).await?;
-    let r = vault.resolve(&a.item, false).await?;
-    let item = vault.item(r.id).await?;
-    let field = a.field.clone().unwrap_or_else(|| default_field(&item));
-    let value = match field_value(&item, &field) {
-        Ok(v) => zeroize::Zeroizing::new(v),
-        Err(e) => {
-            vault.close().await;
-            return Err(e);
-        }
-    };
-    vault.record_use(r.id).await;
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
+    let item = vault.item(id).await;
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
+    let picked = item.map_err(CliError::from).and_then(|item| {
+        let field = a.field.clone().unwrap_or_else(|| default_field(&item));
+        let value = zeroize::Zeroizing::new(field_value(&item, &field)?);
+        Ok((item, field, value))
+    });
+    // A value printed is a use.
+    if picked.is_ok() {
+        vault.record_use(id).await;
+    }
     vault.close().await;
+    let (item, field, value) = picked?;
     if g.json {
-        print_json(&json!({ "id": item.r.id, "field": field, "value": value.as_str() }))
+        print_json(&json!({
+            "id": item.r.id,
+            "vault_id": item.r.vault_id,
+            "vault": vault_name.unwrap_or_default(),
+            "field": field,
+            "value": value.as_str(),
+        }))
     } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         // A terminal never gets raw control characters (docs/cli.md).
         print(&format!("{}\n", value.as_str()))
@@ -187,29 +194,37 @@ pub async fn get(g: &Global, a: &GetArgs) -> CliResult {
 }
 
 pub async fn totp(g: &Global, a: &ItemArg) -> CliResult {
-    let (vault, id) = resolve_one(g, &a.item, false).await?;
-    let item = vault.item(id).await?;
-    let code = item
-        .details
-        .fields
-        .iter()
-        .find(|f| f.kind == FieldKind::Totp)
-        .ok_or_else(|| CliError {
-            code: exit::NOT_FOUND,
-            message: format!(
-                "{:?} has no TOTP secret; add one with `openk edit ITEM --totp` (it asks for the secret)",
-                item.overview.name
-            ),
-        })
-        .and_then(|field| field.totp_now().map_err(CliError::general));
+    let (vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
+    let item = vault.item(id).await;
+    let vault_name = item
+        .as_ref()
+        .ok()
+        .map(|i| vault.vault_name(i.r.vault_id).to_owned());
+    let code = item.map_err(CliError::from).and_then(|item| {
+        let field = item
+            .details
+            .fields
+            .iter()
+            .find(|f| f.kind == FieldKind::Totp)
+            .ok_or_else(|| CliError {
+                code: exit::NOT_FOUND,
+                message: format!(
+                    "{:?} has no TOTP secret; add one with `openk edit ITEM --totp` (it asks for the secret)",
+                    item.overview.name
+                ),
+            })?;
+        let t = field.totp_now().map_err(CliError::general)?;
+        Ok((item, t))
+    });
+    // A code shown is a use.
     if code.is_ok() {
         vault.record_use(id).await;
     }
     vault.close().await;
-    let t = code?;
+    let (item, t) = code?;
     if g.json {
         print_json(
-            &json!({ "id": id, "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
+            &json!({ "id": id, "vault_id": item.r.vault_id, "vault": vault_name.unwrap_or_default(), "code": t.code, "seconds_left": t.seconds_left, "period": t.period, "digits": t.digits }),
         )
     } else {
         print(&format!("{}  ({} s left)\n", t.code, t.seconds_left))

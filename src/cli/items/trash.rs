@@ -4,24 +4,26 @@
 use super::*;
 
 pub async fn rm(g: &Global, a: &ItemArg) -> CliResult {
-    let (mut vault, id) = resolve_one(g, &a.item, false).await?;
+    let (mut vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
     let item = vault.trash(id).await?;
     let text = format!(
         "Moved {:?} to the trash; `openk restore {}` brings it back.\n",
         item.overview.name, item.r.id
     );
-    written(g, vault, item_json(&item, false), &text).await
+    let json = written_json(&vault, &item);
+    written(g, vault, json, &text).await
 }
 
 pub async fn restore(g: &Global, a: &ItemArg) -> CliResult {
-    let (mut vault, id) = resolve_one(g, &a.item, true).await?;
+    let (mut vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), true).await?;
     let item = vault.restore(id).await?;
     let text = format!("Restored {:?}.\n", item.overview.name);
-    written(g, vault, item_json(&item, false), &text).await
+    let json = written_json(&vault, &item);
+    written(g, vault, json, &text).await
 }
 
 pub async fn purge(g: &Global, a: &PurgeArgs) -> CliResult {
-    let (mut vault, id) = resolve_one(g, &a.item, true).await?;
+    let (mut vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), true).await?;
     let (entries, _) = vault.entries().await?;
     let name = entries
         .iter()

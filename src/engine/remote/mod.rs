@@ -44,7 +44,8 @@ impl From<SyncError> for Error {
             SyncError::Unauthorized => Self::SessionEnded,
             SyncError::BadCredentials => Self::Session(e.to_string()),
             SyncError::NotFound => Self::NotFound("that on the server".into()),
-            SyncError::Conflict(m) => Self::Invalid(format!("the server refused: {m}")),
+            // A refusal by the server (exit 1, docs/errors.md), not a usage error.
+            SyncError::Conflict(m) => Self::Remote(SyncError::Conflict(m)),
             SyncError::HeadMoved => Self::HeadMoved,
             SyncError::KeyRotated => Self::KeyRotated,
             SyncError::PlainHttp { host } => Self::PlainHttp { host },

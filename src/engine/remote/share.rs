@@ -14,11 +14,11 @@ use openk_server::api::types::{CreateShareRequest, ShareResponse};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::super::Session;
 use super::super::error::{Error, Result};
 use super::super::model::Value;
+use super::super::{Session, open_json, seal_json};
 use crate::crypto::share::{open_link as open_envelope, seal_link};
-use crate::crypto::{CryptoError, Key};
+use crate::crypto::{Aad, CryptoError, Key};
 use crate::sync::{Client, SyncError};
 
 /// The shortest expiry a link may be given.
@@ -33,6 +33,39 @@ pub const MAX_VIEWS: u32 = 1000;
 pub const MAX_CIPHERTEXT: usize = 32 * 1024;
 /// The snapshot format this build writes and reads.
 const SNAPSHOT_FORMAT: u32 = 1;
+/// The meta key of the sealed notes on the links this device made.
+const NOTES_KEY: &str = "share_links";
+
+/// An expiry as typed: `90m`, `12h`, `7d`, `2w` (units `s`, `m`, `h`, `d`,
+/// `w`; a bare number is hours), within [`MIN_EXPIRY`]..=[`MAX_EXPIRY`].
+///
+/// # Errors
+/// A message saying what to type instead.
+pub fn parse_expiry(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: use e.g. 1h, 12h, 7d or 30d"))?;
+    let secs = match unit.trim() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "" | "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use s, m, h, d or w (e.g. 7d)"
+            ));
+        }
+    };
+    let d = Duration::from_secs(n.saturating_mul(secs));
+    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&d) {
+        return Err(format!("{text}: a share link expires after 1h to 30d"));
+    }
+    Ok(d)
+}
 
 /// What to share and for how long.
 #[derive(Debug, Clone)]
@@ -93,6 +126,11 @@ pub struct ShareInfo {
     pub max_views: Option<u32>,
     /// `None`: no limit but the expiry.
     pub views_left: Option<u32>,
+    /// The item's name when this device made the link (the server never
+    /// knows it); `None` for a link made on another device.
+    pub item: Option<String>,
+    /// The labels of the fields it holds (`None` as for `item`).
+    pub fields: Option<Vec<String>>,
 }
 
 impl From<ShareResponse> for ShareInfo {
@@ -103,8 +141,23 @@ impl From<ShareResponse> for ShareInfo {
             expires_at: s.expires_at,
             max_views: s.max_views,
             views_left: s.views_left,
+            item: None,
+            fields: None,
         }
     }
+}
+
+/// What this device remembers of a link it made, sealed with the account
+/// key in the vault: which item it holds, and its URL, so that the link can
+/// be named in lists and copied again. The URL carries the link's key;
+/// whoever can open this note can read the item itself anyway.
+#[derive(Serialize, Deserialize)]
+struct LinkNote {
+    id: String,
+    item_id: uuid::Uuid,
+    item: String,
+    fields: Vec<String>,
+    url: Zeroizing<String>,
 }
 
 /// What a link holds: the snapshot of one item. Its strings came from
@@ -321,20 +374,86 @@ impl Session {
         let key_text =
             Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.expose()));
         let url = Zeroizing::new(format!("{server}/s/{}#{}", made.id, key_text.as_str()));
-        Ok(ShareLink {
+        let link = ShareLink {
             id: made.id,
             url,
             expires_at: made.expires_at,
             max_views: made.max_views,
             item: item.overview.name.clone(),
             fields: shared.fields.iter().map(|f| f.label.clone()).collect(),
-        })
+        };
+        let mut notes = self.link_notes().await?;
+        notes.push(LinkNote {
+            id: link.id.clone(),
+            item_id: item.r.id,
+            item: link.item.clone(),
+            fields: link.fields.clone(),
+            url: link.url.clone(),
+        });
+        self.save_link_notes(&notes).await?;
+        Ok(link)
     }
 
-    /// The account's live share links, newest first.
+    /// The account's live share links, newest first, with the item of
+    /// those this device made. Notes on links that are gone are dropped.
+    ///
+    /// # Errors
+    /// Server errors; [`Error::Tampered`] when the sealed notes do not open.
     pub async fn share_links(&mut self) -> Result<Vec<ShareInfo>> {
         let shares = self.authed(|c| async move { c.shares().await }).await?;
-        Ok(shares.into_iter().map(ShareInfo::from).collect())
+        let mut notes = self.link_notes().await?;
+        let before = notes.len();
+        notes.retain(|n| shares.iter().any(|s| s.id == n.id));
+        if notes.len() != before {
+            self.save_link_notes(&notes).await?;
+        }
+        Ok(shares
+            .into_iter()
+            .map(|s| {
+                let mut info = ShareInfo::from(s);
+                if let Some(n) = notes.iter().find(|n| n.id == info.id) {
+                    info.item = Some(n.item.clone());
+                    info.fields = Some(n.fields.clone());
+                }
+                info
+            })
+            .collect())
+    }
+
+    /// The URL (with its key) of a link this device made, to copy again;
+    /// `None` for a link made elsewhere (its key never left that device).
+    ///
+    /// # Errors
+    /// [`Error::Tampered`] when the sealed notes do not open.
+    pub async fn share_url(&self, id: &str) -> Result<Option<Zeroizing<String>>> {
+        Ok(self
+            .link_notes()
+            .await?
+            .into_iter()
+            .find(|n| n.id == id)
+            .map(|n| n.url))
+    }
+
+    async fn link_notes(&self) -> Result<Vec<LinkNote>> {
+        let Some(blob) = self.store.meta(NOTES_KEY).await? else {
+            return Ok(Vec::new());
+        };
+        open_json(
+            &self.account_key,
+            &Aad::share_links(self.header.account_id),
+            &blob,
+        )
+        .map_err(|_| Error::Tampered("the notes on this device's share links".into()))
+    }
+
+    async fn save_link_notes(&self, notes: &[LinkNote]) -> Result<()> {
+        let blob = seal_json(
+            &self.account_key,
+            &Aad::share_links(self.header.account_id),
+            &notes,
+        );
+        self.store.set_meta(NOTES_KEY, Some(&blob)).await?;
+        Ok(())
     }
 
     /// Revokes one of the account's links: it is deleted on the server at once.
@@ -352,7 +471,10 @@ impl Session {
         .map_err(|e| match e {
             Error::NotFound(_) => Error::NoShare(wanted),
             other => other,
-        })
+        })?;
+        let mut notes = self.link_notes().await?;
+        notes.retain(|n| n.id != id);
+        self.save_link_notes(&notes).await
     }
 }
 
@@ -392,6 +514,74 @@ mod tests {
                 Err(e) => panic!("{link}: {e}"),
                 Ok(_) => panic!("{link}: accepted"),
             }
+        }
+    }
+
+    /// The device that made a link names its item and copies it again;
+    /// another device of the account lists it without either; revoking
+    /// forgets the note.
+    #[tokio::test]
+    async fn this_device_remembers_its_links_item_and_url() {
+        use crate::engine::test_fixtures::{FAST_KDF, login, password};
+        let server = crate::engine::test_server::TestServer::start("memory").await;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut s = Session::init(&tmp.path().join("a"), password(), FAST_KDF)
+            .await
+            .expect("init");
+        s.register(&server.url, "links@example.org", "laptop")
+            .await
+            .expect("register");
+        s.add(login("GitHub", "octo", "pw")).await.expect("add");
+        let options = ShareOptions {
+            fields: Some(vec!["username".into()]),
+            ..ShareOptions::default()
+        };
+        let made = s.share_link("GitHub", &options).await.expect("link");
+        let listed = s.share_links().await.expect("links");
+        assert_eq!(listed[0].item.as_deref(), Some("GitHub"));
+        assert_eq!(listed[0].fields, Some(vec!["username".to_owned()]));
+        let url = s.share_url(&made.id).await.expect("notes");
+        assert_eq!(url.as_deref().map(String::as_str), Some(made.url.as_str()));
+
+        let secret_key = s
+            .emergency_kit()
+            .lines()
+            .find_map(|l| l.strip_prefix("Secret Key:"))
+            .map(|k| k.trim().to_owned())
+            .expect("secret key");
+        let mut other = super::super::login(
+            &tmp.path().join("b"),
+            &server.url,
+            "links@example.org",
+            password(),
+            &secret_key,
+            true,
+            "phone",
+        )
+        .await
+        .expect("second device");
+        let there = other.share_links().await.expect("links");
+        assert_eq!(
+            (there[0].id.as_str(), there[0].item.as_ref()),
+            (made.id.as_str(), None)
+        );
+        assert!(other.share_url(&made.id).await.expect("notes").is_none());
+
+        s.revoke_share(&made.id).await.expect("revoke");
+        assert!(s.share_url(&made.id).await.expect("notes").is_none());
+        assert!(s.share_links().await.expect("links").is_empty());
+    }
+
+    #[test]
+    fn expiries() {
+        assert_eq!(parse_expiry("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_expiry("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_expiry("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert_eq!(parse_expiry("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_expiry("2w"), Ok(Duration::from_secs(14 * 86400)));
+        assert_eq!(parse_expiry("24"), Ok(Duration::from_secs(86400)));
+        for bad in ["31d", "59m", "0h", "5y", "h", "", "-1h", "1.5h"] {
+            assert!(parse_expiry(bad).is_err(), "{bad}");
         }
     }
 

@@ -5,12 +5,13 @@ use openk_server::api::types::Record;
 use uuid::Uuid;
 
 use super::super::error::{Error, Result};
+use super::super::members::content_hash;
 use super::super::merge;
 use super::super::model::{Details, Item, ItemRef, Overview, SyncConflict, now_millis};
 use super::super::{Session, item_ref, open_full, seal_item};
 use super::{VaultReport, hash_of, synced, to_record};
 use crate::crypto::Key;
-use crate::store::{ItemRecord, ItemSync, SyncOp};
+use crate::store::{ActivityKey, ItemRecord, ItemSync, SyncOp};
 
 /// Same contents, ignoring when and by whom it was saved.
 fn same_content(a: &Overview, ad: &Details, b: &Overview, bd: &Details) -> bool {
@@ -292,12 +293,40 @@ impl Session {
                 return Ok(());
             }
         };
-        for h in history
+        // In a shared vault each version in between is also a line of
+        // its activity, told from the one before it.
+        let shared = self.share_logs.contains_key(&vault_id);
+        let mut prev = match self.store.item_at(id, have).await? {
+            Some(c) if shared => open_full(vk, &c).ok(),
+            _ => None,
+        };
+        let mut between: Vec<&Record> = history
             .iter()
             .filter(|h| h.version > have && h.version < to && !h.deleted)
-        {
+            .collect();
+        between.sort_unstable_by_key(|h| h.version);
+        for h in between {
             let rec = to_record(vault_id, h);
-            if open_full(vk, &rec).is_ok() {
+            if let Ok(item) = open_full(vk, &rec) {
+                if shared && self.refusal(vault_id, h).is_none() {
+                    ops.push(
+                        self.activity_op(
+                            vault_id,
+                            ActivityKey {
+                                item_id: id,
+                                version: h.version,
+                                deleted: false,
+                            },
+                            prev.as_ref(),
+                            Some(&item),
+                            h.authorship
+                                .as_ref()
+                                .and_then(|a| serde_json::from_slice(&a.0).ok()),
+                            Some(content_hash(&h.overview.0, &h.details.0)),
+                        ),
+                    );
+                }
+                prev = Some(item);
                 ops.push(SyncOp::PutHistory(rec));
             }
         }

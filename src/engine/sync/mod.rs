@@ -70,6 +70,9 @@ pub struct SyncOptions<'a> {
     /// by the next sync, and nothing else changes. `None`: only the
     /// per-request limits apply.
     pub time_limit: Option<std::time::Duration>,
+    /// Leave a shared vault's due key rotation to a later sync (the
+    /// rotation itself syncs with this set).
+    pub skip_rotation: bool,
 }
 
 pub use crate::sync::client::limits;
@@ -258,8 +261,10 @@ impl Session {
         if !self.syncs_after_write(wanted) {
             return None;
         }
+        // A due key rotation waits for a sync of its own: a write stays quick.
         let opts = SyncOptions {
             time_limit: Some(limits::AFTER_WRITE),
+            skip_rotation: true,
             ..SyncOptions::default()
         };
         Some(self.sync(&opts).await)
@@ -362,9 +367,13 @@ impl Session {
                 }
             }
         }
+        // A vault's name sealed under a key this device took only now.
+        if report.vaults.iter().any(|v| v.new_key_epoch.is_some()) {
+            self.retake_names().await?;
+        }
         // A member left since the key was rotated, and this account
         // manages the vault: its key is rotated now.
-        for i in due {
+        for i in due.into_iter().filter(|_| !opts.skip_rotation) {
             let id = report.vaults[i].vault_id;
             match Box::pin(self.rotate_vault_key(id)).await {
                 Ok(()) => report.vaults[i].rotated = true,
@@ -378,6 +387,22 @@ impl Session {
         }
         report.usage = self.sync_usage().await;
         Ok(report)
+    }
+
+    /// Takes every vault's name from the server again (after a rotated key
+    /// made names readable that were not before).
+    async fn retake_names(&mut self) -> Result<()> {
+        let own = self.authed(|c| async move { c.vaults().await }).await?;
+        let shared = self.authed(|c| async move { c.shared().await }).await?;
+        let metas: Vec<(Uuid, Vec<u8>)> = own
+            .into_iter()
+            .map(|v| (v.id, v.meta.0))
+            .chain(shared.into_iter().map(|s| (s.id, s.meta.0)))
+            .collect();
+        for (id, meta) in metas {
+            self.take_name(id, &meta).await?;
+        }
+        Ok(())
     }
 
     /// Whether this device should rotate the vault's key now: a member left
@@ -462,8 +487,9 @@ impl Session {
         // Vaults shared with this account that another of its devices
         // accepted.
         let shared = match self.authed(|c| async move { c.shared().await }).await {
-            // A server from before shared vaults.
-            Err(Error::NotFound(_)) => Vec::new(),
+            // A server from before shared vaults: it shares nothing, and
+            // takes nothing away either.
+            Err(Error::NotFound(_)) => return Ok(Vec::new()),
             other => other?,
         };
         for s in shared.iter().filter(|s| s.status == "active") {
@@ -488,17 +514,34 @@ impl Session {
         Ok(left)
     }
 
+    /// Before sealing something with a shared vault's key outside a sync
+    /// (its name): the key of the log's current epoch.
+    pub(super) async fn take_current_key(&mut self, vault_id: Uuid) -> Result<()> {
+        let mut report = VaultReport::default();
+        self.refresh_membership(vault_id, &mut report).await
+    }
+
     /// Reads a shared vault's membership log again (verified) and takes
     /// its key when the log moved to a new epoch.
     async fn refresh_membership(&mut self, vault_id: Uuid, report: &mut VaultReport) -> Result<()> {
-        match self.sync_membership(vault_id).await? {
-            Some(m) => self.share_logs.insert(vault_id, m),
-            None => self.share_logs.remove(&vault_id),
-        };
-        if let Some(epoch) = self.catch_up_key(vault_id).await? {
-            report.new_key_epoch = Some(epoch);
+        let mut tries = 0;
+        loop {
+            match self.sync_membership(vault_id).await? {
+                Some(m) => self.share_logs.insert(vault_id, m),
+                None => self.share_logs.remove(&vault_id),
+            };
+            match self.catch_up_key(vault_id).await {
+                Ok(Some(epoch)) => report.new_key_epoch = Some(epoch),
+                Ok(None) => {}
+                // Rotated again since the log was read.
+                Err(Error::KeyRotated) if tries < 3 => {
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            return Ok(());
         }
-        Ok(())
     }
 
     async fn sync_vault(&mut self, vault_id: Uuid, opts: &SyncOptions<'_>) -> Result<VaultReport> {

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 
 use super::super::error::{Error, Result};
+use super::super::members::content_hash;
 use super::super::model::Item;
 use super::super::{Session, open_full};
 use super::{
@@ -15,7 +16,7 @@ use super::{
     to_record,
 };
 use crate::crypto::Key;
-use crate::store::{ItemRecord, ItemSync, StoreError, SyncOp};
+use crate::store::{ActivityKey, ItemRecord, ItemSync, StoreError, SyncOp};
 use crate::sync::lines::{digest_of, encode_lines, line_of_record};
 use crate::sync::manifest::{self, Manifest};
 
@@ -68,6 +69,38 @@ fn check_chain(
 }
 
 impl Session {
+    /// The activity row of a pulled version of a shared vault, told from
+    /// `before` (else this device's current copy).
+    async fn pulled_activity(
+        &self,
+        vault_id: Uuid,
+        vk: &Key,
+        r: &Record,
+        before: Option<ItemRecord>,
+        theirs: Option<&Item>,
+    ) -> Result<SyncOp> {
+        let before = match before {
+            Some(b) => Some(b),
+            None => self.store.item(r.item_id).await?,
+        };
+        let prev = before.and_then(|c| open_full(vk, &c).ok());
+        let hash = if r.deleted {
+            [0; 32]
+        } else {
+            content_hash(&r.overview.0, &r.details.0)
+        };
+        let key = ActivityKey {
+            item_id: r.item_id,
+            version: r.version,
+            deleted: r.deleted,
+        };
+        let authorship = r
+            .authorship
+            .as_ref()
+            .and_then(|a| serde_json::from_slice(&a.0).ok());
+        Ok(self.activity_op(vault_id, key, prev.as_ref(), theirs, authorship, Some(hash)))
+    }
+
     /// Every page of changes since `since`.
     pub(super) async fn pull_all(
         &mut self,
@@ -276,9 +309,20 @@ impl Session {
                 continue;
             }
             let theirs = item.unwrap_or(None);
+            let activity = self.share_logs.contains_key(&vault_id)
+                && syncs
+                    .get(&r.item_id)
+                    .is_none_or(|s| r.version > s.version || (r.deleted && !s.deleted));
+            let theirs_for_activity = if activity { theirs.clone() } else { None };
             // Never seen here (every local item has an item_sync row): no
             // local state to merge with or to guard.
             if !syncs.contains_key(&r.item_id) {
+                if activity {
+                    ops.push(
+                        self.pulled_activity(vault_id, vk, r, None, theirs_for_activity.as_ref())
+                            .await?,
+                    );
+                }
                 let rec = to_record(vault_id, r);
                 let state = synced(vault_id, r, &rec);
                 if r.deleted {
@@ -291,6 +335,7 @@ impl Session {
                 }
                 continue;
             }
+            let from = ops.len();
             self.decide(
                 vault_id,
                 vk,
@@ -301,6 +346,24 @@ impl Session {
                 report,
             )
             .await?;
+            if activity {
+                // Told from the version before it: one the server's
+                // history filled in, else the local copy.
+                let filled = ops[from..]
+                    .iter()
+                    .filter_map(|op| match op {
+                        SyncOp::PutHistory(h) if h.id == r.item_id && h.version < r.version => {
+                            Some(h)
+                        }
+                        _ => None,
+                    })
+                    .max_by_key(|h| h.version)
+                    .cloned();
+                let op = self
+                    .pulled_activity(vault_id, vk, r, filled, theirs_for_activity.as_ref())
+                    .await?;
+                ops.push(op);
+            }
         }
         if !new_items.is_empty() {
             ops.push(SyncOp::InsertNew(new_items));

@@ -12,9 +12,10 @@ use super::super::Session;
 use super::super::error::{Error, Result};
 use super::super::members::content_hash;
 use super::super::model::now_millis;
+use super::super::open_full;
 use super::{PUSH_BATCH, Progress, Pushed, SyncOptions, VaultReport, hash_of};
 use crate::crypto::Key;
-use crate::store::{ItemSync, SyncOp};
+use crate::store::{ActivityKey, ItemSync, SyncOp};
 use crate::sync::lines::{digest_of, encode_lines};
 use crate::sync::manifest::{self, Line, Manifest};
 
@@ -286,6 +287,9 @@ impl Session {
                 dirty: None,
             });
         }
+        if self.share_logs.contains_key(&vault_id) {
+            self.pushed_activity(vault_id, req, &mut ops).await?;
+        }
         ops.push(SyncOp::Lines {
             vault_id,
             blob: encode_lines(after),
@@ -300,6 +304,46 @@ impl Session {
         ops.push(clear);
         self.store.apply_sync(&ops, &self.sync_sealer()).await?;
         Ok(Some(n as u64))
+    }
+
+    /// The activity rows of the versions a push to a shared vault applied.
+    async fn pushed_activity(
+        &self,
+        vault_id: Uuid,
+        req: &PushRequest,
+        ops: &mut Vec<SyncOp>,
+    ) -> Result<()> {
+        let vk = self.vault_key(vault_id)?;
+        for c in &req.changes {
+            let key = ActivityKey {
+                item_id: c.item_id,
+                version: c.version,
+                deleted: c.deleted,
+            };
+            let authorship = c
+                .authorship
+                .as_ref()
+                .and_then(|a| serde_json::from_slice(&a.0).ok());
+            if c.deleted {
+                ops.push(self.pushed_purge_op(vault_id, key, authorship).await?);
+                continue;
+            }
+            let open = |r: Option<crate::store::ItemRecord>| r.and_then(|r| open_full(vk, &r).ok());
+            let new = open(self.store.item_at(c.item_id, c.version).await?);
+            let prev = match c.version.checked_sub(1).filter(|v| *v > 0) {
+                Some(v) => open(self.store.item_at(c.item_id, v).await?),
+                None => None,
+            };
+            ops.push(self.activity_op(
+                vault_id,
+                key,
+                prev.as_ref(),
+                new.as_ref(),
+                authorship,
+                Some(content_hash(&c.overview.0, &c.details.0)),
+            ));
+        }
+        Ok(())
     }
 
     /// Re-sends a push whose answer never arrived (same id, same versions).

@@ -11,18 +11,25 @@ use uuid::Uuid;
 
 use super::super::Session;
 use super::super::error::{Error, Result};
+use super::super::members::{Membership, content_hash};
 use super::super::model::now_millis;
 use super::to_record;
 use crate::crypto::{self, Aad, Key};
-use crate::store::ItemRecord;
-use crate::sync::lines::digest_of;
+use crate::store::{ItemRecord, ItemSync, SyncOp};
+use crate::sync::lines::{digest_of, encode_lines};
 use crate::sync::manifest::{self, Line, Manifest, record_hash};
 
-/// What a rotation sends besides the log entry and the sealed keys.
+/// What a rotation sends besides the log entry and the sealed keys, and
+/// what this device writes once the server took it.
 pub(in crate::engine) struct RewrapPlan {
     pub records: Vec<Rewrapped>,
     pub manifest: Vec<u8>,
     pub expected_head: i64,
+    /// The local writes that make this device's copy the server's after
+    /// the rotation (the re-wrapped current versions with their new
+    /// revisions, the lines, the cursor and manifest), so that the sync
+    /// after it pulls nothing.
+    pub local: Vec<SyncOp>,
 }
 
 /// `rec`'s item key, re-wrapped from `old` to `new` (same associated data:
@@ -42,13 +49,27 @@ impl Session {
     ///
     /// # Errors
     /// A listed version this device cannot find or open (nothing is sent).
+    ///
+    /// A version the vault held before it was shared carries no author
+    /// signature, only its revision says it is the creator's; the rotation
+    /// renumbers it, so this manager vouches for it with a signature of its
+    /// own ([`Membership::attest_version`]).
     pub(in crate::engine) async fn rewrap_plan(
         &mut self,
         vault_id: Uuid,
+        m: &Membership,
         old: &Key,
         new: &Key,
     ) -> Result<RewrapPlan> {
         let state = self.store.sync_state(vault_id).await?;
+        // The server revision of each version this device holds.
+        let mut revisions: HashMap<Uuid, (u64, i64)> = self
+            .store
+            .item_syncs(vault_id)
+            .await?
+            .into_iter()
+            .map(|s| (s.item_id, (s.version, s.revision)))
+            .collect();
         let lines = self.load_lines(vault_id).await?;
         let current: HashMap<Uuid, ItemRecord> = self
             .store
@@ -70,7 +91,10 @@ impl Session {
                 Some(r) if super::hash_of(&r) == l.hash => {
                     found.insert(l.item_id, r);
                 }
-                _ => missing.push(l.item_id),
+                _ => {
+                    revisions.remove(&l.item_id);
+                    missing.push(l.item_id);
+                }
             }
         }
         if !missing.is_empty() {
@@ -85,6 +109,9 @@ impl Session {
                 {
                     let rec = to_record(vault_id, &r);
                     if super::hash_of(&rec) == l.hash {
+                        if r.authorship.is_none() {
+                            revisions.insert(r.item_id, (r.version, r.revision));
+                        }
                         found.insert(r.item_id, rec);
                     }
                 }
@@ -92,7 +119,8 @@ impl Session {
         }
         let mut after = lines.clone();
         let mut records = Vec::with_capacity(live.len());
-        for l in &live {
+        let mut local = Vec::with_capacity(live.len() * 2 + 2);
+        for (i, l) in live.iter().enumerate() {
             let rec = found.get(&l.item_id).ok_or_else(|| {
                 Error::Untrusted(format!(
                     "the server's manifest of vault {vault_id} lists item {} at version {}, which \
@@ -104,19 +132,54 @@ impl Session {
                 id: rec.id,
                 why: "its item key does not open with the vault key".into(),
             })?;
+            let hash = record_hash(&wrapped, &rec.overview, &rec.details);
             after.insert(
                 l.item_id,
-                Line::new(
-                    l.item_id,
-                    l.version,
-                    false,
-                    Some(record_hash(&wrapped, &rec.overview, &rec.details)),
-                ),
+                Line::new(l.item_id, l.version, false, Some(hash)),
             );
+            // This device's current copy is this version: it takes the
+            // server's bytes and revision at once.
+            if current
+                .get(&l.item_id)
+                .is_some_and(|c| c.version == l.version)
+            {
+                local.push(SyncOp::SetCurrent(ItemRecord {
+                    wrapped_key: wrapped.clone(),
+                    ..rec.clone()
+                }));
+                local.push(SyncOp::Server {
+                    item: ItemSync {
+                        item_id: l.item_id,
+                        vault_id,
+                        revision: state.cursor + i as i64 + 1,
+                        version: l.version,
+                        hash: Some(hash),
+                        deleted: false,
+                        dirty: false,
+                    },
+                    dirty: Some(false),
+                });
+            }
+            let pre_share = revisions
+                .get(&l.item_id)
+                .is_some_and(|&(v, rev)| v == l.version && rev <= m.shared_at());
+            let authorship = pre_share
+                .then(|| {
+                    let a = m.attest_version(
+                        &self.keypair,
+                        self.header.account_id,
+                        l.item_id,
+                        l.version,
+                        &content_hash(&rec.overview, &rec.details),
+                    );
+                    serde_json::to_vec(&a).ok().map(B64)
+                })
+                .flatten();
             records.push(Rewrapped {
                 item_id: l.item_id,
                 version: l.version,
                 wrapped_key: B64(wrapped),
+                authorship,
             });
         }
         let (items, digest) = digest_of(&after);
@@ -131,10 +194,23 @@ impl Session {
             device_id: self.header.device_id,
             created_at: now_millis(),
         };
+        let sealed = m.seal(new);
+        local.push(SyncOp::Lines {
+            vault_id,
+            blob: encode_lines(&after),
+        });
+        local.push(SyncOp::Progress {
+            vault_id,
+            cursor: m.head,
+            counter: m.counter,
+            manifest_id: Some(manifest::manifest_id(&sealed)),
+            complete: false,
+        });
         Ok(RewrapPlan {
             records,
-            manifest: m.seal(new),
+            manifest: sealed,
             expected_head: state.cursor,
+            local,
         })
     }
 }

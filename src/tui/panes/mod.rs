@@ -19,6 +19,7 @@ use super::worker::{Answer, To};
 
 pub mod devices;
 pub mod search;
+pub mod share;
 pub mod vault;
 
 /// The panes, in tab order: adding a pane is one line here.
@@ -28,6 +29,7 @@ pub fn registry() -> Vec<Box<dyn Pane>> {
         Box::new(vault::VaultPane::default()),
         Box::new(search::SearchPane::default()),
         Box::new(devices::DevicesPane::default()),
+        Box::new(share::SharePane::default()),
     ]
 }
 

@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 use uuid::Uuid;
 
 use super::{Pane, Tab, step, vault};
+use crate::engine::Error;
 use crate::engine::search::{Query, SearchIndex};
 use crate::tui::app::App;
 use crate::tui::input::{Edit, TextInput};
@@ -162,7 +163,20 @@ pub fn search(seq: u64, text: String) -> Job {
         Box::pin(async move {
             match Query::parse(&text) {
                 Ok(q) => {
-                    let found = v.search(&q, SEARCH_LIMIT).await?;
+                    let found = match v.search(&q, SEARCH_LIMIT).await {
+                        Ok(found) => found,
+                        // A `vault:` that names no vault (or several) is
+                        // said like a bad `kind:`.
+                        Err(e @ (Error::NoSuchVault { .. } | Error::AmbiguousVault { .. })) => {
+                            return Ok(Searched {
+                                seq,
+                                hits: Vec::new(),
+                                total: 0,
+                                error: Some(e.to_string().replace('\n', " ")),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let (entries, _) = v.entries().await?;
                     let hits = found
                         .hits
@@ -208,8 +222,12 @@ fn draw_search(p: &SearchPane, f: &mut Frame, app: &App, area: Rect) {
     };
     f.render_widget(
         Paragraph::new(prompt).block(
-            block(app, "Search · kind: tag: folder: is:fav is:trash", true)
-                .title_bottom(Span::styled(format!(" {count} "), t.dim)),
+            block(
+                app,
+                "Search · kind: tag: folder: vault: is:fav is:trash",
+                true,
+            )
+            .title_bottom(Span::styled(format!(" {count} "), t.dim)),
         ),
         input,
     );

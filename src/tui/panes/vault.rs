@@ -17,6 +17,7 @@ use crate::engine::model::{Entry, Field, Item};
 use crate::engine::{ItemPatch, VersionSummary};
 use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup};
 use crate::tui::keymap::Action;
+use crate::tui::popups::vault_pick::{self, Picked, Transfer};
 use crate::tui::worker::{Answer, Request};
 
 mod copy;
@@ -207,6 +208,11 @@ impl Pane for VaultPane {
             }
             Err(a) => a,
         };
+        let answer = match answer.take::<Picked>() {
+            Ok(Picked::Picker(p)) => return app.popups.push(Popup::VaultPick(p)),
+            Ok(Picked::Nothing(why)) => return app.warn(why),
+            Err(a) => a,
+        };
         match answer.take::<Versions>() {
             Ok(Versions(id, versions)) => self.on_versions(app, id, versions),
             Err(a) => tracing::warn!(?a, "an answer the vault pane does not read"),
@@ -309,6 +315,16 @@ impl VaultPane {
                     app.send(Request::Job(history(id)));
                 }
             }
+            Action::MoveToVault | Action::CopyToVault => {
+                if let Some(id) = self.selected_id() {
+                    let mode = if a == Action::MoveToVault {
+                        Transfer::Move
+                    } else {
+                        Transfer::Copy
+                    };
+                    app.send(Request::Job(vault_pick::choices(id, mode)));
+                }
+            }
             Action::Favorite => {
                 if let Some(e) = self.selected_id().and_then(|id| self.entry(id)) {
                     let patch = ItemPatch {
@@ -319,6 +335,7 @@ impl VaultPane {
                     app.send(Request::Job(update(id, Some(base), patch)));
                 }
             }
+            Action::ShareLink => super::share::open_link_form(app, self.share_target()),
             Action::Sort => {
                 self.sort = match self.sort {
                     Sort::Name => Sort::Changed,
@@ -334,6 +351,23 @@ impl VaultPane {
             _ => return false,
         }
         true
+    }
+
+    /// The item a share link would hold: the selected one (not in the
+    /// trash), its name, and its field labels when its details are read
+    /// (never the values).
+    pub(crate) fn share_target(&self) -> Option<(Uuid, String, Vec<String>)> {
+        let e = self
+            .selected_id()
+            .and_then(|id| self.entry(id))
+            .filter(|e| e.overview.trashed_at.is_none())?;
+        let labels = self
+            .detail
+            .as_ref()
+            .filter(|d| d.r.id == e.r.id)
+            .map(|d| d.details.fields.iter().map(|f| f.label.clone()).collect())
+            .unwrap_or_default();
+        Some((e.r.id, e.overview.name.clone(), labels))
     }
 
     /// Shows the item with this id (a search hit): in the trash filter
@@ -667,6 +701,17 @@ impl VaultPane {
                 if verb == Verb::Added {
                     self.pending_select = Some(id);
                 }
+            }
+            Saved::Transferred(item, said) => {
+                app.say(said);
+                self.field_sel = default_field(&item);
+                self.revealed.clear();
+                // Selected once the list has it (a trashed one is listed
+                // under Trash, where it already was).
+                if item.overview.trashed_at.is_none() {
+                    self.pending_select = Some(item.r.id);
+                }
+                self.detail = Some(*item);
             }
             Saved::Merged {
                 item,

@@ -1,5 +1,6 @@
-//! Yes/no popups: confirming a trash, purge or revocation, and asking
-//! before a changed form is thrown away.
+//! Yes/no popups: confirming a trash, purge or revocation, an answer to an
+//! invitation, a role change or a link's revocation, and asking before a
+//! changed form is thrown away.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -9,9 +10,11 @@ use uuid::Uuid;
 
 use super::form::Form;
 use super::{Popup, PopupView};
+use crate::engine::members::Role;
 use crate::tui::app::App;
+use crate::tui::panes::share::{self, InviteTo};
 use crate::tui::panes::{devices, vault};
-use crate::tui::widgets::{block, centered, clear_popup, question_lines};
+use crate::tui::widgets::{block, cells, centered, clear_popup, question_lines};
 use crate::tui::worker::Request;
 
 /// What a confirmation will do.
@@ -21,6 +24,42 @@ pub enum Confirmable {
     Revoke(Uuid, String),
     /// Destroy a trashed item and its history.
     Purge(Uuid, String),
+    /// Join a shared vault (the share pane's invitation).
+    Accept {
+        vault: Uuid,
+        name: String,
+        owner: String,
+        role: String,
+    },
+    Decline {
+        vault: Uuid,
+        name: String,
+        owner: String,
+    },
+    /// Give a member of a shared vault another role.
+    SetRole {
+        vault: Uuid,
+        name: String,
+        email: String,
+        role: Role,
+    },
+    /// Delete a share link on the server (`item`: when this device knows it).
+    RevokeLink {
+        id: String,
+        item: Option<String>,
+    },
+    /// Take a member out of a shared vault (its key is rotated).
+    RemoveMember {
+        vault: Uuid,
+        name: String,
+        email: String,
+    },
+    /// Leave a vault another account shares with this one.
+    Leave {
+        vault: Uuid,
+        name: String,
+        owner: String,
+    },
 }
 
 impl PopupView for Confirmable {
@@ -33,6 +72,37 @@ impl PopupView for Confirmable {
                     app.busy = Some("Purging");
                     app.send(Request::Job(vault::purge(id)));
                 }
+                Confirmable::Accept { vault, .. } => share::start(
+                    app,
+                    "Accepting: checking the vault's membership log",
+                    share::accept(vault),
+                ),
+                Confirmable::Decline { vault, name, .. } => {
+                    share::start(app, "Declining", share::decline(vault, name));
+                }
+                Confirmable::SetRole {
+                    vault,
+                    name,
+                    email,
+                    role,
+                } => share::start(
+                    app,
+                    "Changing the role",
+                    share::set_role(InviteTo { vault, name, role }, email),
+                ),
+                Confirmable::RevokeLink { id, .. } => {
+                    share::start(app, "Revoking the link", share::revoke(id));
+                }
+                Confirmable::RemoveMember { vault, name, email } => share::start(
+                    app,
+                    "Removing them: a new vault key, every item key re-wrapped",
+                    share::remove_member(vault, name, email),
+                ),
+                Confirmable::Leave { vault, name, .. } => share::start(
+                    app,
+                    "Leaving: syncing your changes first",
+                    share::leave(vault, name),
+                ),
             },
             KeyCode::Char('n' | 'N') | KeyCode::Esc => app.say("Cancelled"),
             _ => app.popups.push(Popup::Confirm(self)),
@@ -42,6 +112,58 @@ impl PopupView for Confirmable {
     fn draw(&self, f: &mut Frame, app: &App, area: Rect) -> Rect {
         let c = self;
         let (title, text) = match c {
+            Confirmable::Accept {
+                name, owner, role, ..
+            } => (
+                "Accept the invitation?",
+                format!(
+                    "Join {name:?}, shared by {owner}, as {role}? Its signed membership log is \
+                     checked against {owner}'s keys first."
+                ),
+            ),
+            Confirmable::Decline { name, owner, .. } => (
+                "Decline the invitation?",
+                format!(
+                    "Decline the invitation to {name:?} from {owner}? They can invite you again."
+                ),
+            ),
+            Confirmable::SetRole {
+                name, email, role, ..
+            } => (
+                "Change the role?",
+                format!(
+                    "Make {email} {} of {name:?}? A {} {}.",
+                    role.as_str(),
+                    role.as_str(),
+                    match role {
+                        Role::Viewer => "only reads the items",
+                        Role::Editor => "also adds and changes items",
+                        Role::Manager => "also invites members and changes roles",
+                    }
+                ),
+            ),
+            Confirmable::RemoveMember { name, email, .. } => (
+                "Remove the member?",
+                format!(
+                    "Remove {email} from {name:?}? The vault gets a new key, sealed to the others \
+                     only: {email} keeps what they already had, and can read nothing written after."
+                ),
+            ),
+            Confirmable::Leave { name, owner, .. } => (
+                "Leave the vault?",
+                format!(
+                    "Leave {name:?}, shared by {owner}? Your changes are synced first, then its \
+                     items leave this device; {owner} must invite you again to come back."
+                ),
+            ),
+            Confirmable::RevokeLink { id, item } => (
+                "Revoke the link?",
+                format!(
+                    "Revoke the share link {id}{}? It stops working at once, for everyone who has it.",
+                    item.as_ref()
+                        .map_or_else(String::new, |i| format!(" to {i:?}"))
+                ),
+            ),
             Confirmable::Trash(_, name) => (
                 "Move to trash?",
                 format!("Move {name:?} to the trash? It stays there until purged; R restores it."),
@@ -57,7 +179,12 @@ impl PopupView for Confirmable {
                 ),
             ),
         };
-        let r = clear_popup(f, centered(area, 56, 7));
+        // Room for the text as it wraps (54 cells a line), the blank line
+        // and the answers.
+        let h = u16::try_from(cells(&text).div_ceil(50) + 4)
+            .unwrap_or(7)
+            .clamp(7, 12);
+        let r = clear_popup(f, centered(area, 56, h));
         let lines = question_lines(app, text, "yes", "n/Esc", "no");
         f.render_widget(
             Paragraph::new(lines)

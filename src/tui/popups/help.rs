@@ -39,10 +39,32 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) -> Rect {
     let t = &app.theme;
     let r = clear_popup(f, centered(area, 78, 25));
     let col_w = usize::from(r.width.saturating_sub(4)) / 2;
-    let cells: Vec<(String, &str)> = Action::ALL
+    // The panes' keys share one cell ("1 2 3 4  vault/search/devices/…"),
+    // so that every binding fits an 80×24 terminal.
+    let panes: Vec<&Action> = Action::ALL
         .iter()
-        .map(|a| (app.keymap.keys_of(*a), a.describe()))
+        .filter(|a| a.describe().ends_with(" pane"))
         .collect();
+    let pane_keys = panes
+        .iter()
+        .map(|a| app.keymap.keys_of(**a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let pane_names = panes
+        .iter()
+        .map(|a| a.describe().trim_end_matches(" pane"))
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut cells: Vec<(String, String)> = Vec::new();
+    for a in Action::ALL {
+        if a.describe().ends_with(" pane") {
+            if panes.first().is_some_and(|p| **p == a) {
+                cells.push((pane_keys.clone(), pane_names.clone()));
+            }
+        } else {
+            cells.push((app.keymap.keys_of(a), a.describe().to_owned()));
+        }
+    }
     let half = cells.len().div_ceil(2);
     let mut lines = Vec::new();
     for i in 0..half {
@@ -53,7 +75,7 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) -> Rect {
                 t.accent,
             ));
             spans.push(Span::styled(
-                format!("{} ", pad_right(cell.1, col_w.saturating_sub(11))),
+                format!("{} ", pad_right(&cell.1, col_w.saturating_sub(11))),
                 t.text,
             ));
         }

@@ -23,6 +23,8 @@ pub mod history;
 pub mod palette;
 pub mod passwd;
 pub mod rename;
+pub mod share;
+pub mod vault_pick;
 
 pub use confirm::Confirmable;
 pub use form::{Form, Row, RowKind};
@@ -30,6 +32,7 @@ pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};
+pub use vault_pick::VaultPick;
 
 /// One popup.
 pub trait PopupView {
@@ -68,6 +71,14 @@ pub enum Popup {
         input: TextInput,
     },
     Passwd(PasswdState),
+    /// The share pane's: invite, role, vault name, new link, fingerprint.
+    ShareInvite(share::InviteState),
+    ShareRole(share::RoleState),
+    VaultName(share::VaultNameState),
+    ShareLink(share::LinkForm),
+    Fingerprint(share::Check),
+    /// The vault to move or copy the selected item into.
+    VaultPick(VaultPick),
 }
 
 impl Popup {
@@ -83,6 +94,12 @@ impl Popup {
             Self::History(h) => h.key(app, k),
             Self::Rename { id, input } => rename::key(app, id, input, k),
             Self::Passwd(p) => p.key(app, k),
+            Self::ShareInvite(p) => p.key(app, k),
+            Self::ShareRole(p) => p.key(app, k),
+            Self::VaultName(p) => p.key(app, k),
+            Self::ShareLink(p) => p.key(app, k),
+            Self::Fingerprint(p) => p.key(app, k),
+            Self::VaultPick(p) => p.key(app, k),
         }
     }
 
@@ -98,6 +115,12 @@ impl Popup {
             Self::History(h) => h.draw(f, app, area),
             Self::Rename { input, .. } => rename::draw(f, app, area, input),
             Self::Passwd(p) => p.draw(f, app, area),
+            Self::ShareInvite(p) => p.draw(f, app, area),
+            Self::ShareRole(p) => p.draw(f, app, area),
+            Self::VaultName(p) => p.draw(f, app, area),
+            Self::ShareLink(p) => p.draw(f, app, area),
+            Self::Fingerprint(p) => p.draw(f, app, area),
+            Self::VaultPick(p) => p.draw(f, app, area),
         }
     }
 
@@ -111,6 +134,12 @@ impl Popup {
             Self::Discard => confirm::DISCARD_HINTS,
             Self::History(h) => h.hints(),
             Self::Passwd(p) => p.hints(),
+            Self::ShareInvite(p) => p.hints(),
+            Self::ShareRole(p) => p.hints(),
+            Self::VaultName(p) => p.hints(),
+            Self::ShareLink(p) => p.hints(),
+            Self::Fingerprint(p) => p.hints(),
+            Self::VaultPick(p) => p.hints(),
         }
     }
 

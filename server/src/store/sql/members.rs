@@ -78,8 +78,8 @@ macro_rules! sql_members {
                 if want.len() != r.records.len() {
                     return Err(StoreError::Conflict);
                 }
-                for (item, version, _) in &r.records {
-                    if want.remove(&item.to_string()) != Some(*version) {
+                for rec in &r.records {
+                    if want.remove(&rec.item_id.to_string()) != Some(rec.version) {
                         return Err(StoreError::Conflict);
                     }
                 }
@@ -110,16 +110,17 @@ macro_rules! sql_members {
                     .await?;
                 }
                 let mut revision = head;
-                for (item, _, wrapped) in &r.records {
+                for rec in &r.records {
                     revision += 1;
                     sqlx::query(
-                        "UPDATE records SET wrapped_key = $1, revision = $2 \
-                         WHERE vault_id = $3 AND item_id = $4",
+                        "UPDATE records SET wrapped_key = $1, revision = $2, \
+                         authorship = COALESCE(authorship, $3) WHERE vault_id = $4 AND item_id = $5",
                     )
-                    .bind(wrapped.as_slice())
+                    .bind(rec.wrapped_key.as_slice())
                     .bind(revision)
+                    .bind(rec.authorship.as_deref())
                     .bind(vault)
-                    .bind(item.to_string())
+                    .bind(rec.item_id.to_string())
                     .execute(&mut **tx)
                     .await?;
                 }

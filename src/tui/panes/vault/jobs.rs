@@ -23,6 +23,8 @@ pub enum Verb {
 #[derive(Debug)]
 pub enum Saved {
     Written(Verb, Box<Item>),
+    /// Moved or copied into a vault: the new item, and what to say.
+    Transferred(Box<Item>, String),
     /// An edit made on an older version, merged with the newer one.
     Merged {
         item: Box<Item>,
@@ -117,6 +119,39 @@ pub fn restore(id: Uuid) -> Job {
                 Verb::Restored,
                 Box::new(v.restore(id).await?),
             ))
+        })
+    })
+    .writes()
+}
+
+/// Moves an item (with its history) into the vault `to`.
+#[must_use]
+pub fn move_to(id: Uuid, to: Uuid) -> Job {
+    Job::new(TO, "move", move |v| {
+        Box::pin(async move {
+            let from = v.item(id).await?.r.vault_id;
+            let from = v.vault_name(from).to_owned();
+            let item = v.move_item(id, to).await?;
+            let said = format!(
+                "Moved {} from {from} to {}, with its history",
+                item.overview.name,
+                v.vault_name(to)
+            );
+            Ok(Saved::Transferred(Box::new(item), said))
+        })
+    })
+    .writes()
+}
+
+/// Copies an item's current version into the vault `to` (its own vault:
+/// a copy named "NAME (copy)").
+#[must_use]
+pub fn copy_to(id: Uuid, to: Uuid) -> Job {
+    Job::new(TO, "copy", move |v| {
+        Box::pin(async move {
+            let item = v.copy_item(id, to, None).await?;
+            let said = format!("Copied to {} as {}", v.vault_name(to), item.overview.name);
+            Ok(Saved::Transferred(Box::new(item), said))
         })
     })
     .writes()
