@@ -103,6 +103,8 @@ impl Session {
             ..current
         };
         self.remember(&moved);
+        // The uses of the item stay with it under its new id.
+        self.carry_use(id, new_id).await;
         Ok(moved)
     }
 

@@ -117,11 +117,23 @@ struct Counters {
     items: Vec<(Uuid, u64, i64)>,
 }
 
-/// One use, as sealed (short keys: it pads to 64 bytes).
+/// One use, as sealed (short keys: it pads to 64 bytes); `n` uses at once
+/// when an item's count moves to its new id ([`Session::carry_use`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Event {
     i: Uuid,
     t: i64,
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    n: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 impl Counters {
@@ -196,10 +208,38 @@ impl Session {
     }
 
     async fn try_record_use(&self, id: Uuid) -> Result<()> {
-        let event = Event {
+        self.add_event(Event {
             i: id,
             t: now_millis(),
+            n: 1,
+        })
+        .await
+    }
+
+    /// Gives the item `to` the uses the account made of the item `from` (a
+    /// move to another vault, which gives the item a new id), as this
+    /// device knows them; never fails (as [`Session::record_use`]).
+    pub(super) async fn carry_use(&self, from: Uuid, to: Uuid) {
+        let carried = async {
+            let used = self.item_use(from).await?;
+            match used.last_used.filter(|_| used.count > 0) {
+                Some(t) => {
+                    self.add_event(Event {
+                        i: to,
+                        t,
+                        n: used.count,
+                    })
+                    .await
+                }
+                None => Ok(()),
+            }
         };
+        if let Err(e) = carried.await {
+            tracing::debug!(item = %to, error = %e, "usage not carried over");
+        }
+    }
+
+    async fn add_event(&self, event: Event) -> Result<()> {
         let sealed = seal_json(&self.account_key, &self.event_aad(), &event);
         let seq = self.store.add_usage_event(&sealed).await?;
         if seq % FOLD_EVERY == 0 {
@@ -236,7 +276,7 @@ impl Session {
         let aad = self.event_aad();
         for (seq, sealed) in &state.events {
             match open_json::<Event>(&self.account_key, &aad, sealed) {
-                Ok(e) => items.entry(e.i).or_default().add(1, e.t),
+                Ok(e) => items.entry(e.i).or_default().add(e.n, e.t),
                 Err(why) => tracing::warn!(
                     event = seq,
                     %why,
@@ -283,7 +323,7 @@ impl Session {
         let aad = self.event_aad();
         for (_, sealed) in &state.events {
             if let Ok(e) = open_json::<Event>(&self.account_key, &aad, sealed) {
-                items.entry(e.i).or_default().add(1, e.t);
+                items.entry(e.i).or_default().add(e.n, e.t);
             }
         }
         cap(&mut items);
@@ -534,10 +574,26 @@ mod tests {
             serde_json::to_string(&c).expect("json"),
             r#"{"format":1,"device":"ffffffff-ffff-ffff-ffff-ffffffffffff","generation":1,"items":[["00000000-0000-0000-0000-000000000000",3,1765000000000]]}"#
         );
-        let e = Event { i: id, t: 7 };
+        let e = Event { i: id, t: 7, n: 1 };
         assert_eq!(
             serde_json::to_string(&e).expect("json"),
             r#"{"i":"00000000-0000-0000-0000-000000000000","t":7}"#
+        );
+        let carried = Event { i: id, t: 7, n: 4 };
+        let json = serde_json::to_string(&carried).expect("json");
+        assert_eq!(
+            json,
+            r#"{"i":"00000000-0000-0000-0000-000000000000","t":7,"n":4}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Event>(&json).expect("parse"),
+            carried
+        );
+        assert_eq!(
+            serde_json::from_str::<Event>(r#"{"i":"00000000-0000-0000-0000-000000000000","t":7}"#)
+                .expect("parse")
+                .n,
+            1
         );
     }
 }

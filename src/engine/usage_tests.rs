@@ -130,6 +130,33 @@ async fn uses_fold_into_the_devices_counters_and_keep_counting() {
 }
 
 #[tokio::test]
+async fn a_moved_item_keeps_its_uses_under_its_new_id() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut v = Session::init(&tmp.path().join("v"), pw(), FAST)
+        .await
+        .expect("init");
+    let team = v.create_vault("Team").await.expect("create");
+    let id = v
+        .add(login("GitHub", "octo", "pw"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    v.record_use(id).await;
+    v.record_use(id).await;
+    let before = v.item_use(id).await.expect("usage");
+    let moved = v.move_item(id, team).await.expect("move").r.id;
+    assert_eq!(v.item_use(moved).await.expect("usage"), before);
+    v.record_use(moved).await;
+    assert_eq!(v.item_use(moved).await.expect("usage").count, 3);
+    // An item never used moves without a count.
+    let other = v.add(login("Bank", "me", "pin")).await.expect("add").r.id;
+    let moved = v.move_item(other, team).await.expect("move").r.id;
+    assert_eq!(v.item_use(moved).await.expect("usage"), ItemUse::default());
+    v.close().await;
+}
+
+#[tokio::test]
 async fn ls_by_use_puts_the_most_recent_first_and_the_never_used_last() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut v = Session::init(&tmp.path().join("v"), pw(), FAST)
