@@ -417,6 +417,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/shares", &["get", "post"][..]),
         ("/v1/shares/{id}", &["delete"][..]),
         ("/v1/shares/{id}/open", &["post"][..]),
+        ("/v1/usage", &["get", "put"][..]),
         ("/s/{id}", &["get"][..]),
         ("/assets/share/share.js", &["get"][..]),
         ("/assets/share/share.css", &["get"][..]),
