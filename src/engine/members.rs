@@ -534,6 +534,15 @@ pub struct Authorship {
     pub attested: bool,
 }
 
+impl Authorship {
+    /// The authorship a version carries on the wire (opaque to the server),
+    /// if it parses.
+    #[must_use]
+    pub fn from_wire(blob: Option<&openk_server::api::types::B64>) -> Option<Self> {
+        blob.and_then(|a| serde_json::from_slice(&a.0).ok())
+    }
+}
+
 /// Why a version's author is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthorError {

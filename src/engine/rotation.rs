@@ -134,13 +134,7 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::KeptMoving(
-            self.vaults
-                .iter()
-                .find(|v| v.id == vault_id)
-                .map(|v| v.name.clone())
-                .unwrap_or_default(),
-        ))
+        Err(Error::KeptMoving(self.vault_name(vault_id).to_owned()))
     }
 
     /// Builds and sends one rotation on the state this device just synced.
@@ -185,12 +179,7 @@ impl Session {
             });
         }
         let plan = self.rewrap_plan(vault_id, m, &old, &new).await?;
-        let name = self
-            .vaults
-            .iter()
-            .find(|v| v.id == vault_id)
-            .map(|v| v.name.clone())
-            .unwrap_or_default();
+        let name = self.vault_name(vault_id).to_owned();
         let rotation = Rotation {
             key_epoch: epoch,
             sealed_keys,
@@ -322,12 +311,7 @@ impl Session {
             &Aad::vault_key(account_id, vault_id),
             &key,
         );
-        let name = self
-            .vaults
-            .iter()
-            .find(|v| v.id == vault_id)
-            .map(|v| v.name.clone())
-            .unwrap_or_default();
+        let name = self.vault_name(vault_id).to_owned();
         let rewrap = |r: WrappedKeyRef<'_>| {
             let aad = Aad::item_key(r.vault_id, r.item_id, r.version);
             // Already under the new key (an earlier attempt): as it is.
@@ -360,12 +344,7 @@ impl Session {
     /// pushed to it are kept: each becomes a new item of the personal
     /// vault, named after it (and its vault).
     pub(super) async fn drop_shared(&mut self, vault_id: Uuid) -> Result<LeftVault> {
-        let name = self
-            .vaults
-            .iter()
-            .find(|v| v.id == vault_id)
-            .map(|v| v.name.clone())
-            .unwrap_or_default();
+        let name = self.vault_name(vault_id).to_owned();
         let mut kept = Vec::new();
         let personal = self.default_vault().0;
         if personal != vault_id {

@@ -570,12 +570,7 @@ impl Session {
     pub(super) async fn adopt_shared(&mut self, s: &wire::SharedVaultResponse) -> Result<String> {
         let vault_id = s.id;
         if self.vaults.iter().any(|v| v.id == vault_id) {
-            return Ok(self
-                .vaults
-                .iter()
-                .find(|v| v.id == vault_id)
-                .map(|v| v.name.clone())
-                .unwrap_or_default());
+            return Ok(self.vault_name(vault_id).to_owned());
         }
         let m = self.verified_log(vault_id, &s.owner_email).await?;
         let me = m
@@ -802,11 +797,7 @@ impl Session {
         } else {
             super::members::content_hash(&r.overview.0, &r.details.0)
         };
-        let why = match r
-            .authorship
-            .as_ref()
-            .and_then(|a| serde_json::from_slice::<Authorship>(&a.0).ok())
-        {
+        let why = match Authorship::from_wire(r.authorship.as_ref()) {
             // Written before the vault was shared: its creator's.
             None if r.revision <= m.shared_at() => return None,
             None => "it carries no author signature".to_owned(),
@@ -828,10 +819,7 @@ impl Session {
             Some(s) if !s.mine && !s.role.writes() => Err(Error::Invalid(format!(
                 "you are a viewer of the shared vault {}: nothing was changed; ask one of its \
                  managers ({}) for the editor role",
-                self.vaults
-                    .iter()
-                    .find(|v| v.id == vault_id)
-                    .map_or("?", |v| v.name.as_str()),
+                self.vault_name(vault_id),
                 s.owner_email
             ))),
             _ => Ok(()),

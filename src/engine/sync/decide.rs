@@ -5,7 +5,7 @@ use openk_server::api::types::Record;
 use uuid::Uuid;
 
 use super::super::error::{Error, Result};
-use super::super::members::content_hash;
+use super::super::members::{Authorship, content_hash};
 use super::super::merge;
 use super::super::model::{Details, Item, ItemRef, Overview, SyncConflict, now_millis};
 use super::super::{Session, item_ref, open_full, seal_item};
@@ -309,22 +309,18 @@ impl Session {
             let rec = to_record(vault_id, h);
             if let Ok(item) = open_full(vk, &rec) {
                 if shared && self.refusal(vault_id, h).is_none() {
-                    ops.push(
-                        self.activity_op(
-                            vault_id,
-                            ActivityKey {
-                                item_id: id,
-                                version: h.version,
-                                deleted: false,
-                            },
-                            prev.as_ref(),
-                            Some(&item),
-                            h.authorship
-                                .as_ref()
-                                .and_then(|a| serde_json::from_slice(&a.0).ok()),
-                            Some(content_hash(&h.overview.0, &h.details.0)),
-                        ),
-                    );
+                    ops.push(self.activity_op(
+                        vault_id,
+                        ActivityKey {
+                            item_id: id,
+                            version: h.version,
+                            deleted: false,
+                        },
+                        prev.as_ref(),
+                        Some(&item),
+                        Authorship::from_wire(h.authorship.as_ref()),
+                        Some(content_hash(&h.overview.0, &h.details.0)),
+                    ));
                 }
                 prev = Some(item);
                 ops.push(SyncOp::PutHistory(rec));

@@ -547,12 +547,7 @@ impl Session {
     async fn sync_vault(&mut self, vault_id: Uuid, opts: &SyncOptions<'_>) -> Result<VaultReport> {
         let mut report = VaultReport {
             vault_id,
-            name: self
-                .vaults
-                .iter()
-                .find(|v| v.id == vault_id)
-                .map(|v| v.name.clone())
-                .unwrap_or_default(),
+            name: self.vault_name(vault_id).to_owned(),
             ..VaultReport::default()
         };
         // A shared vault: its verified log says who may author versions,

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 
 use super::super::error::{Error, Result};
-use super::super::members::content_hash;
+use super::super::members::{Authorship, content_hash};
 use super::super::model::Item;
 use super::super::{Session, open_full};
 use super::{
@@ -94,10 +94,7 @@ impl Session {
             version: r.version,
             deleted: r.deleted,
         };
-        let authorship = r
-            .authorship
-            .as_ref()
-            .and_then(|a| serde_json::from_slice(&a.0).ok());
+        let authorship = Authorship::from_wire(r.authorship.as_ref());
         Ok(self.activity_op(vault_id, key, prev.as_ref(), theirs, authorship, Some(hash)))
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::super::Session;
 use super::super::error::{Error, Result};
-use super::super::members::content_hash;
+use super::super::members::{Authorship, content_hash};
 use super::super::model::now_millis;
 use super::super::open_full;
 use super::{PUSH_BATCH, Progress, Pushed, SyncOptions, VaultReport, hash_of};
@@ -320,10 +320,7 @@ impl Session {
                 version: c.version,
                 deleted: c.deleted,
             };
-            let authorship = c
-                .authorship
-                .as_ref()
-                .and_then(|a| serde_json::from_slice(&a.0).ok());
+            let authorship = Authorship::from_wire(c.authorship.as_ref());
             if c.deleted {
                 ops.push(self.pushed_purge_op(vault_id, key, authorship).await?);
                 continue;
