@@ -49,7 +49,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
         members::update, members::append, members::log, members::members, members::answer, members::shared,
-        members::key,
+        members::key, members::rotate_unshared,
         audit::index,
         shares::create, shares::index, shares::revoke, shares::open,
         shares::page, shares::page_js, shares::page_css,
@@ -120,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/vaults/{id}/members", get(members::members))
         .route("/v1/vaults/{id}/key", get(members::key))
+        .route("/v1/vaults/{id}/rotate", post(members::rotate_unshared))
         .route("/v1/vaults/{id}/membership", post(members::answer))
         .route("/v1/shared", get(members::shared))
         .route("/v1/usage", get(usage::index).put(usage::put))

@@ -412,6 +412,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/vaults/{id}/log", &["get", "post"][..]),
         ("/v1/vaults/{id}/members", &["get"][..]),
         ("/v1/vaults/{id}/key", &["get"][..]),
+        ("/v1/vaults/{id}/rotate", &["post"][..]),
         ("/v1/vaults/{id}/membership", &["post"][..]),
         ("/v1/shared", &["get"][..]),
         ("/v1/shares", &["get", "post"][..]),

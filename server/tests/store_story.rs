@@ -1483,6 +1483,7 @@ fn rotation_in(
             .collect(),
         meta: format!("meta {epoch} {tag}").into_bytes(),
         manifest: format!("manifest {epoch} {tag}").into_bytes(),
+        owner_wrapped_key: None,
         expected_head: head,
     }
 }

@@ -81,12 +81,19 @@ impl Session {
         .await
     }
 
-    /// Rotates a shared vault's key (a manager): a new key sealed to every
-    /// member, every item key re-wrapped.
+    /// Rotates a vault's key: a new key, every item key (of every version)
+    /// re-wrapped under it, in one server transaction; for a shared vault
+    /// (a manager) the new key is sealed to every member, and a signed log
+    /// entry commits to it. A vault this device holds only locally is
+    /// re-wrapped here.
     ///
     /// # Errors
     /// As [`Self::remove_member`].
     pub async fn rotate_vault_key(&mut self, vault_id: Uuid) -> Result<()> {
+        self.vault_key(vault_id)?;
+        if !self.shares().await?.contains_key(&vault_id) {
+            return self.rotate_unshared(vault_id).await;
+        }
         self.rotate_with(vault_id, |me, m| {
             let s = m.members.get(&me).ok_or_else(|| {
                 Error::Invalid("this account is not a member of the vault".into())
@@ -137,6 +144,94 @@ impl Session {
         Err(Error::KeptMoving(self.vault_name(vault_id).to_owned()))
     }
 
+    /// Rotates the key of a vault that is not shared: on the server (one
+    /// transaction, retried when the vault moved meanwhile) when this
+    /// device syncs, else here only.
+    async fn rotate_unshared(&mut self, vault_id: Uuid) -> Result<()> {
+        let epoch = self.vault_epoch(vault_id) + 1;
+        if !self.is_logged_in() {
+            self.adopt_key(vault_id, Key::random(), epoch).await?;
+            tracing::info!(vault = %vault_id, epoch, "rotated a local vault's key");
+            return Ok(());
+        }
+        let opts = SyncOptions {
+            skip_rotation: true,
+            ..SyncOptions::default()
+        };
+        for _ in 0..ATTEMPTS {
+            self.sync(&opts).await?;
+            if !self.store.dirty_items(vault_id).await?.is_empty() {
+                return Err(Error::Invalid(
+                    "this vault has changes the sync could not push; run `openk sync`, then try \
+                     again"
+                        .into(),
+                ));
+            }
+            let epoch = self.vault_epoch(vault_id) + 1;
+            let old = self.vault_key(vault_id)?.duplicate();
+            let new = Key::random();
+            let plan = self.rewrap_plan(vault_id, None, &old, &new).await?;
+            let me = self.header.account_id;
+            let rotation = Rotation {
+                key_epoch: epoch,
+                sealed_keys: Vec::new(),
+                records: plan.records,
+                meta: wire::B64(vault_meta(&new, vault_id, self.vault_name(vault_id))),
+                manifest: wire::B64(plan.manifest),
+                expected_head: plan.expected_head,
+                owner_wrapped_key: Some(wire::B64(crypto::wrap_key(
+                    &self.account_key,
+                    &Aad::vault_key(me, vault_id),
+                    &new,
+                ))),
+            };
+            let sent = self
+                .authed(|c| {
+                    let r = rotation.clone();
+                    async move { c.rotate_vault(vault_id, &r).await }
+                })
+                .await;
+            match sent {
+                Ok(()) => {
+                    self.store
+                        .apply_sync(&plan.local, &self.sync_sealer())
+                        .await?;
+                    self.adopt_key(vault_id, new, epoch).await?;
+                    self.sync(&opts).await?;
+                    tracing::info!(vault = %vault_id, epoch, "rotated a vault's key");
+                    return Ok(());
+                }
+                Err(Error::HeadMoved) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::KeptMoving(self.vault_name(vault_id).to_owned()))
+    }
+
+    /// Takes a rotated key of this account's own vault that is not shared
+    /// (another of its devices rotated it): the server's copy opens only
+    /// with the account key, so it is this account's.
+    pub(super) async fn take_own_rotated_key(&mut self, v: &wire::VaultResponse) -> Result<()> {
+        let epoch = super::vault::own_copy_epoch(v);
+        if v.shared || epoch <= self.vault_epoch(v.id) {
+            return Ok(());
+        }
+        let key = crypto::unwrap_key(
+            &self.account_key,
+            &Aad::vault_key(self.header.account_id, v.id),
+            &v.wrapped_key.0,
+        )
+        .map_err(|_| {
+            Error::Untrusted(format!(
+                "the server offers a key for vault {} that does not open with this account's key",
+                v.id
+            ))
+        })?;
+        self.adopt_key(v.id, key, epoch).await?;
+        tracing::info!(vault = %v.id, epoch, "took a vault's rotated key");
+        Ok(())
+    }
+
     /// Builds and sends one rotation on the state this device just synced.
     async fn send_rotation(
         &mut self,
@@ -178,7 +273,15 @@ impl Session {
                 ),
             });
         }
-        let plan = self.rewrap_plan(vault_id, m, &old, &new).await?;
+        let plan = self.rewrap_plan(vault_id, Some(m), &old, &new).await?;
+        // The owner keeps its own copy of the key on the server current.
+        let owner_wrapped_key = (m.creator.account_id == me).then(|| {
+            wire::B64(crypto::wrap_key(
+                &self.account_key,
+                &Aad::vault_key(me, vault_id),
+                &new,
+            ))
+        });
         let name = self.vault_name(vault_id).to_owned();
         let rotation = Rotation {
             key_epoch: epoch,
@@ -187,6 +290,7 @@ impl Session {
             meta: wire::B64(vault_meta(&new, vault_id, &name)),
             manifest: wire::B64(plan.manifest),
             expected_head: plan.expected_head,
+            owner_wrapped_key,
         };
         let change = match removed {
             Some(email) => MemberChange::Remove { email, rotation },
@@ -251,8 +355,7 @@ impl Session {
         else {
             return Ok(None);
         };
-        let state = self.share_state(vault_id).await?;
-        if epoch <= state.key_epoch {
+        if epoch <= self.vault_epoch(vault_id) {
             return Ok(None);
         }
         let got = self
@@ -327,16 +430,22 @@ impl Session {
                 rewrap,
                 &wrapped,
                 &vault_meta(&key, vault_id, &name),
+                epoch,
             )
             .await?;
         if let Some(v) = self.vaults.iter_mut().find(|v| v.id == vault_id) {
             v.key = key;
+            v.key_epoch = epoch;
         }
-        let mut all = self.shares().await?;
-        if let Some(s) = all.get_mut(&vault_id) {
-            s.key_epoch = epoch;
-        }
-        self.save_shares(&all).await
+        Ok(())
+    }
+
+    /// The epoch of the key this device holds for a vault.
+    pub(super) fn vault_epoch(&self, vault_id: Uuid) -> u32 {
+        self.vaults
+            .iter()
+            .find(|v| v.id == vault_id)
+            .map_or(1, |v| v.key_epoch)
     }
 
     /// Removes a shared vault from this device (after leaving it, or when

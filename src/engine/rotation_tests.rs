@@ -480,3 +480,91 @@ async fn a_rename_after_a_rotation_uses_the_new_key() {
         .name;
     assert_eq!(name, "Ops");
 }
+
+/// A personal vault's key rotated on one device: every item key re-wrapped
+/// on the server in one step; another device with an offline edit takes
+/// the new key from the server's copy (it opens only with the account
+/// key) and pushes its edit under it.
+#[tokio::test]
+async fn a_personal_vault_key_rotates_and_other_devices_take_it() {
+    let mut w = world().await;
+    let personal = w.ana.default_vault().0;
+    let id = w
+        .ana
+        .add(login("Bank", "me", "v1"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut w.ana).await;
+    let mut laptop = w.device(&w.ana, "ana-laptop").await;
+    sync(&mut laptop).await;
+    laptop
+        .update(id, &set_password("offline on the laptop"))
+        .await
+        .expect("edit");
+    let old = w.ana.vault_key(personal).expect("key").duplicate();
+    w.ana.rotate_vault_key(personal).await.expect("rotate");
+    assert_eq!(w.ana.vault_epoch(personal), 2);
+    let rec = server_record(&w, personal, id).await;
+    assert!(open_full(&old, &rec).is_err(), "re-wrapped on the server");
+    let report = laptop.sync(&SyncOptions::default()).await.expect("sync");
+    assert!(report.vaults.iter().all(|v| v.refused.is_empty()));
+    assert_eq!(laptop.vault_epoch(personal), 2);
+    sync(&mut w.ana).await;
+    assert_eq!(
+        password_of(&w.ana.item(id).await.expect("item")),
+        "offline on the laptop"
+    );
+    let rec = server_record(&w, personal, id).await;
+    assert!(open_full(&old, &rec).is_err(), "written after: new key");
+    // History written before the rotation still opens on both devices.
+    for s in [&w.ana, &laptop] {
+        assert!(
+            s.history(id)
+                .await
+                .expect("history")
+                .iter()
+                .all(|h| h.damaged.is_none())
+        );
+    }
+    // A device that logs in later gets the new key at once.
+    let mut phone = w.device(&w.ana, "ana-phone").await;
+    sync(&mut phone).await;
+    assert_eq!(phone.vault_epoch(personal), 2);
+    assert_eq!(
+        password_of(&phone.item(id).await.expect("item")),
+        "offline on the laptop"
+    );
+}
+
+/// A vault that is only on this device rotates here.
+#[tokio::test]
+async fn a_local_vault_key_rotates_here() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut s = Session::init(
+        &tmp.path().join("v"),
+        super::test_fixtures::password(),
+        super::test_fixtures::FAST_KDF,
+    )
+    .await
+    .expect("init");
+    let personal = s.default_vault().0;
+    let id = s.add(login("Bank", "me", "v1")).await.expect("add").r.id;
+    s.update(id, &set_password("v2")).await.expect("edit");
+    s.rotate_vault_key(personal).await.expect("rotate");
+    assert_eq!(s.vault_epoch(personal), 2);
+    let dir = s.dir().to_path_buf();
+    s.close().await;
+    let s = Session::unlock(&dir, super::test_fixtures::password(), None)
+        .await
+        .expect("unlock");
+    assert_eq!(password_of(&s.item(id).await.expect("item")), "v2");
+    assert!(
+        s.history(id)
+            .await
+            .expect("history")
+            .iter()
+            .all(|h| h.damaged.is_none())
+    );
+}

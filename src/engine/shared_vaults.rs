@@ -44,14 +44,6 @@ pub(super) struct ShareState {
     /// The last log entry accepted here (number, hash in hex).
     pub(super) seen_seq: u64,
     pub(super) seen_hash: String,
-    /// The epoch of the vault key this device holds (and has every item
-    /// key wrapped under).
-    #[serde(default = "first_epoch")]
-    pub(super) key_epoch: u32,
-}
-
-fn first_epoch() -> u32 {
-    FIRST_EPOCH
 }
 
 /// One vault as the front ends list it.
@@ -386,8 +378,13 @@ impl Session {
         }
         contact.check_shareable()?;
         self.ensure_shared(vault_id).await?;
+        // The key of the log's current epoch is the one sealed to them.
+        self.take_current_key(vault_id).await?;
         let owner_email = self.share_state(vault_id).await?.owner_email;
         let m = self.verified_log(vault_id, &owner_email).await?;
+        if m.key_epoch != self.vault_epoch(vault_id) {
+            return Err(Error::KeyRotated);
+        }
         let member = Member {
             account_id: contact.account_id,
             email: contact.email.clone(),
@@ -605,6 +602,7 @@ impl Session {
             vault_id,
             &wrapped,
             &s.meta.0,
+            m.key_epoch,
         )
         .map_err(Error::Crypto)?;
         let role = me.role;
@@ -619,7 +617,6 @@ impl Session {
                 role,
                 seen_seq: head.0,
                 seen_hash: String::new(),
-                key_epoch: m.key_epoch,
             }),
         )
         .await?;
@@ -629,6 +626,7 @@ impl Session {
                 wrapped_key: wrapped,
                 meta: s.meta.0.clone(),
                 created_at: now_millis(),
+                key_epoch: m.key_epoch,
             })
             .await?;
         let name = vault.name.clone();
@@ -664,7 +662,6 @@ impl Session {
                 role: Role::Manager,
                 seen_seq: m.head.0,
                 seen_hash: String::new(),
-                key_epoch: FIRST_EPOCH,
             }),
         )
         .await
@@ -719,7 +716,6 @@ impl Session {
                 role: Role::Manager,
                 seen_seq: 0,
                 seen_hash: String::new(),
-                key_epoch: FIRST_EPOCH,
             }),
         )
         .await

@@ -14,6 +14,17 @@ pub(super) struct Vault {
     pub(super) id: Uuid,
     pub(super) name: String,
     pub(super) key: Key,
+    /// The epoch of `key` (1 until the vault's key is first rotated).
+    pub(super) key_epoch: u32,
+}
+
+/// The epoch of the key in a vault's own copy as the server lists it: its
+/// current epoch for a vault that is not shared (only its owner rotates it,
+/// and sends that copy along), else 1, so that the membership log and the
+/// copy sealed to this account decide (a manager who is not the owner
+/// rotates a shared vault without touching the owner's copy).
+pub(super) fn own_copy_epoch(v: &openk_server::api::types::VaultResponse) -> u32 {
+    if v.shared { 1 } else { v.key_epoch.max(1) }
 }
 
 impl Vault {
@@ -30,19 +41,32 @@ impl Vault {
         id: Uuid,
         wrapped_key: &[u8],
         meta: &[u8],
+        key_epoch: u32,
     ) -> std::result::Result<Self, CryptoError> {
         let key = crypto::unwrap_key(account_key, &Aad::vault_key(account_id, id), wrapped_key)?;
         let name = open_json::<serde_json::Value>(&key, &Aad::vault_meta(id), meta)
             .ok()
             .and_then(|m| m.get("name").and_then(|n| n.as_str()).map(str::to_owned))
             .unwrap_or_else(|| "(damaged name)".to_owned());
-        Ok(Self { id, name, key })
+        Ok(Self {
+            id,
+            name,
+            key,
+            key_epoch,
+        })
     }
 
     /// Opens a vault stored here: a key that does not open is damage.
     pub(super) fn open(account_key: &Key, account_id: Uuid, v: &VaultRecord) -> Result<Self> {
-        Self::unwrap(account_key, account_id, v.id, &v.wrapped_key, &v.meta)
-            .map_err(|_| Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id)))
+        Self::unwrap(
+            account_key,
+            account_id,
+            v.id,
+            &v.wrapped_key,
+            &v.meta,
+            v.key_epoch,
+        )
+        .map_err(|_| Error::Damaged(format!("the key of vault {} cannot be decrypted", v.id)))
     }
 
     /// The vault's metadata for `name`, sealed with its key.
@@ -80,11 +104,13 @@ impl Vault {
                 &serde_json::json!({ "name": name }),
             ),
             created_at,
+            key_epoch: 1,
         };
         let vault = Self {
             id,
             name: name.to_owned(),
             key,
+            key_epoch: 1,
         };
         (vault, record)
     }
@@ -95,6 +121,7 @@ impl Vault {
             id: self.id,
             name: self.name.clone(),
             key: self.key.duplicate(),
+            key_epoch: self.key_epoch,
         }
     }
 }

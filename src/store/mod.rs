@@ -322,11 +322,12 @@ impl Store {
             .bind(ADOPT_MACS_KEY)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at, key_epoch) VALUES (?, ?, ?, ?, ?)")
             .bind(vault.id.to_string())
             .bind(&vault.wrapped_key)
             .bind(&vault.meta)
             .bind(vault.created_at)
+            .bind(i64::from(vault.key_epoch))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -446,11 +447,12 @@ impl Store {
         if let Some(dir) = &self.read_only {
             return Err(StoreError::ReadOnly(dir.clone()));
         }
-        sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
+        sqlx::query("INSERT INTO vaults (id, wrapped_key, meta, created_at, key_epoch) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
             .bind(vault.id.to_string())
             .bind(&vault.wrapped_key)
             .bind(&vault.meta)
             .bind(vault.created_at)
+            .bind(i64::from(vault.key_epoch))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -478,7 +480,7 @@ impl Store {
     /// Database errors and damaged ids.
     pub async fn vaults(&self) -> Result<Vec<VaultRecord>> {
         let rows = sqlx::query(
-            "SELECT id, wrapped_key, meta, created_at FROM vaults ORDER BY created_at, id",
+            "SELECT id, wrapped_key, meta, created_at, key_epoch FROM vaults ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -490,6 +492,7 @@ impl Store {
                     wrapped_key: r.try_get("wrapped_key")?,
                     meta: r.try_get("meta")?,
                     created_at: r.try_get("created_at")?,
+                    key_epoch: u32::try_from(r.try_get::<i64, _>("key_epoch")?).unwrap_or(1),
                 })
             })
             .collect()
@@ -578,6 +581,7 @@ mod tests {
             wrapped_key: vec![9],
             meta: vec![8],
             created_at: 0,
+            key_epoch: 1,
         };
         store.initialise(&header(), &record).await.expect("init");
         vault
@@ -645,6 +649,7 @@ mod tests {
                     wrapped_key: vec![9],
                     meta: vec![8],
                     created_at: 0,
+                    key_epoch: 1,
                 },
             )
             .await

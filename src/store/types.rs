@@ -149,6 +149,8 @@ pub struct VaultRecord {
     pub wrapped_key: Vec<u8>,
     pub meta: Vec<u8>,
     pub created_at: i64,
+    /// The epoch of the key `wrapped_key` holds (1 until it is rotated).
+    pub key_epoch: u32,
 }
 
 /// One stored version of an item.

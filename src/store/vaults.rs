@@ -123,7 +123,7 @@ impl Store {
     /// Replaces a vault's key: `rewrap` gives the new wrapped item key of
     /// each current and earlier version (`None` leaves a version as it is:
     /// it did not open, and stays as damaged as it was), and the vault row
-    /// takes `wrapped_key` and `meta`. All or nothing.
+    /// takes `wrapped_key`, `meta` and the new key's epoch. All or nothing.
     ///
     /// # Errors
     /// Database errors and damaged ids; nothing is changed on error.
@@ -133,6 +133,7 @@ impl Store {
         rewrap: impl Fn(WrappedKeyRef<'_>) -> Option<Vec<u8>>,
         wrapped_key: &[u8],
         meta: &[u8],
+        key_epoch: u32,
     ) -> Result<u64> {
         let vault = vault_id.to_string();
         let mut tx = self.write().await?;
@@ -167,9 +168,10 @@ impl Store {
                 done += 1;
             }
         }
-        sqlx::query("UPDATE vaults SET wrapped_key = ?, meta = ? WHERE id = ?")
+        sqlx::query("UPDATE vaults SET wrapped_key = ?, meta = ?, key_epoch = ? WHERE id = ?")
             .bind(wrapped_key)
             .bind(meta)
+            .bind(i64::from(key_epoch))
             .bind(&vault)
             .execute(&mut *tx)
             .await?;

@@ -204,6 +204,7 @@ pub async fn append(
                     "the vault's owner stays its member".into(),
                 ));
             }
+            owners_copy(&a, who.account_id, &rotation)?;
             let rotation = rotation_in(&state, rotation).await?;
             (
                 a.owner,
@@ -229,6 +230,7 @@ pub async fn append(
         }
         MemberChange::Rotate { rotation } => {
             let a = managed(&state, who.account_id, id).await?;
+            owners_copy(&a, who.account_id, &rotation)?;
             (
                 a.owner,
                 MemberWrite::Rotate(rotation_in(&state, rotation).await?),
@@ -287,6 +289,80 @@ pub async fn append(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Only the owner sends (and may send) its own copy of a rotated key.
+fn owners_copy(a: &Access, caller: Uuid, r: &Rotation) -> ApiResult<()> {
+    if r.owner_wrapped_key.is_some() && a.owner != caller {
+        return Err(ApiError::Validation(
+            "owner_wrapped_key is the vault owner's own copy: only the owner sends it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Rotates the key of one of the caller's vaults that is not shared (a
+/// shared one rotates through its membership log): every live item key
+/// re-wrapped, the owner's copy of the new key, its name and manifest, in
+/// one transaction.
+#[utoipa::path(post, path = "/v1/vaults/{id}/rotate", tag = "vaults", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = Rotation,
+    responses((status = 204, description = "rotated"),
+        (status = 404, body = super::types::Problem, description = "no such vault of the caller's"),
+        (status = 409, body = super::types::Problem, description = "`head_moved`: the vault moved since the rotation was made (sync and make it again); `conflict`: the vault is shared (rotate it through its log), or the epoch or items do not fit"),
+        (status = 422, body = super::types::Problem, description = "sizes out of bounds, sealed keys given, or no owner_wrapped_key")))]
+pub async fn rotate_unshared(
+    State(state): State<AppState>,
+    Budgeted(who): Budgeted,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<Rotation>,
+) -> ApiResult<StatusCode> {
+    if state.store.vault(who.account_id, id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    if !req.sealed_keys.is_empty() || req.owner_wrapped_key.is_none() {
+        return Err(ApiError::Validation(
+            "a vault that is not shared is rotated with owner_wrapped_key and no sealed keys"
+                .into(),
+        ));
+    }
+    if let Some(k) = &req.owner_wrapped_key {
+        validate::bounded(k, 41, validate::MAX_WRAPPED_KEY, "owner_wrapped_key")?;
+    }
+    let expected = req.expected_head;
+    let rotation = rotation_in(&state, req).await?;
+    match state
+        .store
+        .rotate_unshared(who.account_id, id, &rotation)
+        .await
+    {
+        Ok(head) => {
+            state.events.publish(VaultChanged {
+                account_id: who.account_id,
+                vault_id: id,
+                head,
+                device_id: who.device_id,
+            });
+            tracing::info!(vault = %id, head, "vault key rotated");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(StoreError::Conflict) => {
+            let head = state
+                .store
+                .vault(who.account_id, id)
+                .await?
+                .map(|v| v.revision);
+            Err(match head {
+                Some(head) if head != expected => ApiError::HeadMoved { head },
+                _ => ApiError::Conflict(
+                    "the vault is shared (rotate it through its membership log), or the rotation \
+                     no longer fits its epoch or items; sync and try again"
+                        .into(),
+                ),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A rotation's parts checked for size, its members named by the
 /// server's account ids.
 async fn rotation_in(state: &AppState, r: Rotation) -> ApiResult<RotationIn> {
@@ -332,7 +408,11 @@ async fn rotation_in(state: &AppState, r: Rotation) -> ApiResult<RotationIn> {
             authorship: rec.authorship.map(|a| a.0),
         });
     }
+    if let Some(k) = &r.owner_wrapped_key {
+        validate::bounded(k, 41, validate::MAX_WRAPPED_KEY, "owner_wrapped_key")?;
+    }
     Ok(RotationIn {
+        owner_wrapped_key: r.owner_wrapped_key.map(|k| k.0),
         key_epoch: r.key_epoch,
         sealed_keys,
         records,

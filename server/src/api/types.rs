@@ -281,6 +281,14 @@ pub struct VaultResponse {
     /// The vault has a membership log (it is shared).
     #[serde(default)]
     pub shared: bool,
+    /// The epoch of the vault's key: every live record is wrapped under it
+    /// (1 until the key is first rotated).
+    #[serde(default = "first_epoch")]
+    pub key_epoch: u32,
+}
+
+fn first_epoch() -> u32 {
+    1
 }
 
 /// One stored item version as the server holds it: ids, numbers, ciphertext.
@@ -522,6 +530,11 @@ pub struct Rotation {
     pub manifest: B64,
     /// The vault's head revision the rotation was computed on.
     pub expected_head: i64,
+    /// The new key wrapped under the owner's account key (the owner's own
+    /// copy, `GET /v1/vaults`): required when the owner rotates, refused
+    /// from anyone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_wrapped_key: Option<B64>,
 }
 
 /// The new vault key sealed to one member.

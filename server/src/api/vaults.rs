@@ -64,7 +64,7 @@ fn quota(state: &AppState) -> Option<u64> {
     (q > 0).then_some(q)
 }
 
-fn response(v: Vault, shared: bool) -> VaultResponse {
+fn response(v: Vault, shared: bool, key_epoch: u32) -> VaultResponse {
     VaultResponse {
         id: v.id,
         wrapped_key: B64(v.wrapped_key),
@@ -72,6 +72,7 @@ fn response(v: Vault, shared: bool) -> VaultResponse {
         revision: v.revision,
         created_at: rfc3339(v.created_at),
         shared,
+        key_epoch,
     }
 }
 
@@ -82,6 +83,12 @@ pub async fn index(
     Budgeted(who): Budgeted,
 ) -> ApiResult<Json<Vec<VaultResponse>>> {
     let shared = state.store.shared_own(who.account_id).await?;
+    let epochs: std::collections::HashMap<Uuid, u32> = state
+        .store
+        .key_epochs(who.account_id)
+        .await?
+        .into_iter()
+        .collect();
     Ok(Json(
         state
             .store
@@ -90,7 +97,8 @@ pub async fn index(
             .into_iter()
             .map(|v| {
                 let is_shared = shared.contains(&v.id);
-                response(v, is_shared)
+                let epoch = epochs.get(&v.id).copied().unwrap_or(1);
+                response(v, is_shared, epoch)
             })
             .collect(),
     ))
@@ -146,7 +154,7 @@ pub async fn create(
         Some(vault.id.to_string()),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(response(vault, false))))
+    Ok((StatusCode::CREATED, Json(response(vault, false, 1))))
 }
 
 #[utoipa::path(get, path = "/v1/vaults/{id}/changes", tag = "vaults", security(("bearer" = [])),

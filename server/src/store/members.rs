@@ -84,6 +84,8 @@ pub struct RotationIn {
     pub manifest: Vec<u8>,
     /// The vault's head the rotation was computed on.
     pub expected_head: i64,
+    /// The owner's own copy of the new key (wrapped under its account key).
+    pub owner_wrapped_key: Option<Vec<u8>>,
 }
 
 /// One live record's re-wrapped key (and a signature where it had none).
@@ -123,6 +125,17 @@ pub trait MemberStore: Send + Sync {
     ) -> StoreResult<Appended>;
     /// The vault's current key epoch.
     async fn key_epoch(&self, owner: Uuid, vault_id: Uuid) -> StoreResult<u32>;
+    /// Rotates the key of a vault that is not shared (no membership log:
+    /// `Conflict` otherwise), in one transaction, as [`Self::append_log`]
+    /// does for a shared one; the vault's new head.
+    async fn rotate_unshared(
+        &self,
+        owner: Uuid,
+        vault_id: Uuid,
+        rotation: &RotationIn,
+    ) -> StoreResult<i64>;
+    /// The key epoch of each of `account`'s own vaults.
+    async fn key_epochs(&self, account: Uuid) -> StoreResult<Vec<(Uuid, u32)>>;
     /// Which of `account`'s own vaults have a membership log (are shared).
     async fn shared_own(&self, account: Uuid) -> StoreResult<Vec<Uuid>>;
     /// The vault's log, in order.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::super::error::{Error, Result};
 use super::super::model::now_millis;
+use super::super::vault::own_copy_epoch;
 use super::super::{Session, Vault, files, password_key, seal_json};
 use super::*;
 use crate::crypto::{self, Aad, AccountKeyPair, Key, SecretKey, SecretString};
@@ -120,10 +121,12 @@ pub async fn login(
             v.id,
             &v.wrapped_key.0,
             &v.meta.0,
+            own_copy_epoch(&v),
         )
         .map_err(|_| lying("a vault key does not decrypt"))?;
         records.push(VaultRecord {
             id: v.id,
+            key_epoch: own_copy_epoch(&v),
             wrapped_key: v.wrapped_key.0,
             meta: v.meta.0,
             created_at: now_millis(),

@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use super::error::{Error, Result};
 use super::model::now_millis;
+use super::vault::own_copy_epoch;
 use super::{Session, Vault};
 use crate::crypto::Key;
 use crate::store::{ItemRecord, ItemSync};
@@ -463,6 +464,7 @@ impl Session {
                 s.id,
                 &s.wrapped_key.0,
                 &s.meta.0,
+                own_copy_epoch(s),
             )
             .map_err(|_| {
                 Error::Untrusted(format!(
@@ -476,9 +478,14 @@ impl Session {
                     wrapped_key: s.wrapped_key.0.clone(),
                     meta: s.meta.0.clone(),
                     created_at: now_millis(),
+                    key_epoch: own_copy_epoch(s),
                 })
                 .await?;
             self.vaults.push(vault);
+        }
+        // This account's vaults whose key another of its devices rotated.
+        for s in on_server.iter().filter(|s| !s.shared) {
+            self.take_own_rotated_key(s).await?;
         }
         // This account's vaults that another of its devices shared.
         for s in on_server.iter().filter(|s| s.shared) {

@@ -184,7 +184,7 @@ impl Session {
                     changes: changes.into_iter().map(|(c, _)| c).collect(),
                     manifest: Some(pending.manifest.clone()),
                     expected_head: Some(state.cursor),
-                    key_epoch: self.share_logs.get(&vault_id).map(|m| m.key_epoch),
+                    key_epoch: Some(self.vault_epoch(vault_id)).filter(|e| *e > 1),
                 };
                 match self
                     .send_push(vault_id, &pending, &req, &hashes, &after)
@@ -399,7 +399,7 @@ impl Session {
             changes,
             manifest: Some(pending.manifest.clone()),
             expected_head: Some(pending.expected_head),
-            key_epoch: self.share_logs.get(&vault_id).map(|m| m.key_epoch),
+            key_epoch: Some(self.vault_epoch(vault_id)).filter(|e| *e > 1),
         };
         if let Some(n) = self
             .send_push(vault_id, &pending, &req, &hashes, &after)

@@ -57,7 +57,7 @@ impl Session {
     pub(in crate::engine) async fn rewrap_plan(
         &mut self,
         vault_id: Uuid,
-        m: &Membership,
+        m: Option<&Membership>,
         old: &Key,
         new: &Key,
     ) -> Result<RewrapPlan> {
@@ -160,21 +160,21 @@ impl Session {
                     dirty: Some(false),
                 });
             }
-            let pre_share = revisions
-                .get(&l.item_id)
-                .is_some_and(|&(v, rev)| v == l.version && rev <= m.shared_at());
-            let authorship = pre_share
-                .then(|| {
-                    let a = m.attest_version(
-                        &self.keypair,
-                        self.header.account_id,
-                        l.item_id,
-                        l.version,
-                        &content_hash(&rec.overview, &rec.details),
-                    );
-                    serde_json::to_vec(&a).ok().map(B64)
-                })
-                .flatten();
+            let pre_share = m.filter(|m| {
+                revisions
+                    .get(&l.item_id)
+                    .is_some_and(|&(v, rev)| v == l.version && rev <= m.shared_at())
+            });
+            let authorship = pre_share.and_then(|m| {
+                let a = m.attest_version(
+                    &self.keypair,
+                    self.header.account_id,
+                    l.item_id,
+                    l.version,
+                    &content_hash(&rec.overview, &rec.details),
+                );
+                serde_json::to_vec(&a).ok().map(B64)
+            });
             records.push(Rewrapped {
                 item_id: l.item_id,
                 version: l.version,

@@ -19,7 +19,7 @@ use openk_server::api::types::{
     AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse,
     IdentityLookup, IdentityRequest, IdentityResponse, LogEntry, LoginRequest, MemberResponse,
     MembershipRequest, PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse,
-    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, SharedVaultResponse,
+    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, Rotation, SharedVaultResponse,
     TokenResponse, UpdateVaultRequest, VaultKeyResponse, VaultResponse,
 };
 use reqwest::{Method, StatusCode};
@@ -550,6 +550,17 @@ impl Client {
     pub async fn vault_log(&self, vault: Uuid) -> Result<Vec<LogEntry>, SyncError> {
         self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/log"), None)
             .await
+    }
+
+    /// Rotates the key of a vault that is not shared (one transaction).
+    pub async fn rotate_vault(&self, vault: Uuid, rotation: &Rotation) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(
+            Method::POST,
+            &format!("/v1/vaults/{vault}/rotate"),
+            Some(rotation),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// This account's copy of a shared vault's key (sealed to it) and its

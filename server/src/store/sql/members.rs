@@ -125,12 +125,14 @@ macro_rules! sql_members {
                     .await?;
                 }
                 sqlx::query(
-                    "UPDATE vaults SET revision = $1, key_epoch = $2, meta = $3, manifest = $4 WHERE id = $5",
+                    "UPDATE vaults SET revision = $1, key_epoch = $2, meta = $3, manifest = $4, \
+                     wrapped_key = COALESCE($5, wrapped_key) WHERE id = $6",
                 )
                 .bind(revision)
                 .bind(i64::from(r.key_epoch))
                 .bind(r.meta.as_slice())
                 .bind(r.manifest.as_slice())
+                .bind(r.owner_wrapped_key.as_deref())
                 .bind(vault)
                 .execute(&mut **tx)
                 .await?;
@@ -258,6 +260,44 @@ macro_rules! sql_members {
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 to_u32(row.try_get("key_epoch")?, "key_epoch")
+            }
+
+            async fn rotate_unshared(
+                &self,
+                owner: Uuid,
+                vault_id: Uuid,
+                rotation: &RotationIn,
+            ) -> StoreResult<i64> {
+                let mut tx = self.begin_write().await?;
+                let vault = Self::vault_key_id(&mut *tx, owner, vault_id).await?;
+                let logged: i64 = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM vault_log WHERE vault_id = $1",
+                )
+                .bind(&vault)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+                if logged > 0 || rotation.owner_wrapped_key.is_none() {
+                    return Err(StoreError::Conflict);
+                }
+                let head = Self::rotate(&mut tx, &vault, rotation).await?;
+                tx.commit().await?;
+                Ok(head)
+            }
+
+            async fn key_epochs(&self, account: Uuid) -> StoreResult<Vec<(Uuid, u32)>> {
+                sqlx::query("SELECT client_id, key_epoch FROM vaults WHERE account_id = $1")
+                    .bind(account.to_string())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            parse_uuid(&r.try_get::<String, _>("client_id")?)?,
+                            to_u32(r.try_get("key_epoch")?, "key_epoch")?,
+                        ))
+                    })
+                    .collect()
             }
 
             async fn shared_own(&self, account: Uuid) -> StoreResult<Vec<Uuid>> {
