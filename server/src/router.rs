@@ -44,7 +44,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     info(title = "OpenK API", version = "1", description = "The OpenK sync server. It stores only ciphertext: every blob is encrypted by the client."),
     paths(
         accounts::prelogin, accounts::register, accounts::login, accounts::refresh, accounts::logout,
-        accounts::account, accounts::change_password,
+        accounts::account, accounts::change_password, accounts::rotate_key,
         identities::lookup, identities::publish,
         devices::index, devices::get, devices::rename, devices::revoke,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/logout", post(accounts::logout))
         .route("/v1/account", get(accounts::account))
         .route("/v1/account/password", post(accounts::change_password))
+        .route("/v1/account/key", post(accounts::rotate_key))
         .route("/v1/account/identity", put(identities::publish))
         .route("/v1/identities/lookup", post(identities::lookup))
         .route("/v1/devices", get(devices::index))

@@ -399,6 +399,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/accounts/logout", &["post"][..]),
         ("/v1/account", &["get"][..]),
         ("/v1/account/password", &["post"][..]),
+        ("/v1/account/key", &["post"][..]),
         ("/v1/account/identity", &["put"][..]),
         ("/v1/identities/lookup", &["post"][..]),
         ("/v1/devices", &["get"][..]),

@@ -295,7 +295,7 @@ fn membership_lines(m: &Membership) -> Vec<Activity> {
         .collect()
 }
 
-fn activity_aad(account_id: Uuid, key: ActivityKey) -> Aad {
+pub(super) fn activity_aad(account_id: Uuid, key: ActivityKey) -> Aad {
     Aad::activity(account_id, key.item_id, key.version, key.deleted)
 }
 

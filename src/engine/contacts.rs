@@ -19,7 +19,7 @@ use super::{Session, open_json, seal_json};
 use crate::crypto::{Aad, PublicKeys};
 
 /// The meta key of the sealed pins.
-const CONTACTS_KEY: &str = "contacts";
+pub(super) const CONTACTS_KEY: &str = "contacts";
 
 /// The version of an account's first keys (a key rotation raises it).
 pub const FIRST_KEY_VERSION: u32 = 1;

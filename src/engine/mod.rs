@@ -6,6 +6,7 @@
 //! search, decrypts details only for the item asked for, and seals every
 //! change before the store sees it. Nothing here knows that a terminal exists.
 
+mod account_key;
 pub mod activity;
 pub mod contacts;
 pub mod error;
@@ -309,6 +310,8 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod account_key_tests;
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::crypto::{self, Aad};
 use crate::store::VaultRecord;
 
 /// The meta key of the sealed share states.
-const SHARES_KEY: &str = "shares";
+pub(super) const SHARES_KEY: &str = "shares";
 /// The first vault key's epoch.
 pub(super) const FIRST_EPOCH: u32 = 1;
 

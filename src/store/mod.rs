@@ -7,12 +7,14 @@
 //! and a second process waits for it (busy timeout) instead of failing.
 
 mod items;
+mod rekey;
 mod sql;
 mod sync;
 mod types;
 mod usage;
 mod vaults;
 
+pub use rekey::Rekey;
 pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
 pub use usage::UsageRow;
 pub use vaults::{ActivityKey, WrappedKeyRef};

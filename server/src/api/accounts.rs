@@ -10,7 +10,7 @@ use sha2::Sha256;
 use super::extract::ApiJson;
 use super::types::{
     AccountResponse, B64, ChangePasswordRequest, KdfParams, LoginRequest, PreloginRequest,
-    PreloginResponse, RefreshRequest, RegisterRequest, TokenResponse,
+    PreloginResponse, RefreshRequest, RegisterRequest, RotateAccountKeyRequest, TokenResponse,
 };
 use super::validate;
 use crate::auth::{
@@ -19,7 +19,9 @@ use crate::auth::{
 use crate::error::{ApiError, ApiResult};
 use crate::settings::Registration;
 use crate::state::{AppState, now_millis, rfc3339};
-use crate::store::{Account, AuditEntry, Device, NewTokens, RefreshOutcome, Session};
+use crate::store::{
+    Account, AccountKeyRotation, AuditEntry, Device, NewTokens, RefreshOutcome, Session, StoreError,
+};
 
 /// Parameters made up for unknown emails look like a default registration.
 const FAKE_KDF: KdfParams = KdfParams {
@@ -542,7 +544,76 @@ pub async fn account(
         identity_signature: identity.map(|i| B64(i.signature)),
         created_at: rfc3339(a.created_at),
         password_mac: a.password_mac.map(B64),
+        account_key_version: state.store.account_key_version(a.id).await?,
     }))
+}
+
+/// Rotates the account key: the new key wrapped as before (same password
+/// and Secret Key), the private keys and every vault of the account
+/// re-wrapped under it, with the client's MAC, in one transaction at the
+/// next `account_key_version`; ends the account's other sessions (their
+/// devices take the new key at their next login). Needs a login from the
+/// last 5 minutes.
+#[utoipa::path(post, path = "/v1/account/key", tag = "accounts", security(("bearer" = [])), request_body = RotateAccountKeyRequest,
+    responses((status = 204, description = "rotated; the other sessions ended"),
+        (status = 401, body = super::types::Problem, description = "`stale_login`: log in again first"),
+        (status = 409, body = super::types::Problem, description = "`conflict`: not the next key version, or the vaults listed are not exactly the account's; nothing changed"),
+        (status = 422, body = super::types::Problem)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+    ApiJson(req): ApiJson<RotateAccountKeyRequest>,
+) -> ApiResult<StatusCode> {
+    if now_millis() - who.authenticated_at > FRESH_LOGIN_MS {
+        return Err(ApiError::StaleLogin);
+    }
+    validate::bounded(
+        &req.wrapped_account_key,
+        41,
+        validate::MAX_WRAPPED_KEY,
+        "wrapped_account_key",
+    )?;
+    validate::bounded(&req.wrapped_private_keys, 41, 1024, "wrapped_private_keys")?;
+    validate::exact(&req.mac, 32, "mac")?;
+    if req.vaults.len() > 10_000 {
+        return Err(ApiError::Validation("at most 10000 vaults".into()));
+    }
+    let mut vaults = Vec::with_capacity(req.vaults.len());
+    for v in req.vaults {
+        validate::bounded(&v.wrapped_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_key")?;
+        vaults.push((v.id, v.wrapped_key.0));
+    }
+    let rotation = AccountKeyRotation {
+        version: req.account_key_version,
+        wrapped_account_key: req.wrapped_account_key.0,
+        wrapped_private_keys: req.wrapped_private_keys.0,
+        mac: req.mac.0,
+        vaults,
+    };
+    let ended = state
+        .store
+        .rotate_account_key(who.account_id, &rotation, who.session_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ApiError::Conflict(
+                "the account key changed meanwhile, or the vaults listed are not exactly the \
+                 account's; sync and try again"
+                    .into(),
+            ),
+            other => other.into(),
+        })?;
+    state.cache.drop_sessions(&ended).await?;
+    audit(
+        &state,
+        who.account_id,
+        "account_key_rotated",
+        Some(who.device_id),
+        &addr,
+        None,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Changes the master password: new KDF parameters, salt, auth key,

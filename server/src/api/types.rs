@@ -221,6 +221,35 @@ pub struct AccountResponse {
     /// never changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_mac: Option<B64>,
+    /// The account key's version (1 until it is first rotated).
+    #[serde(default = "first_key_version")]
+    pub account_key_version: u32,
+}
+
+/// A new account key (`POST /v1/account/key`): wrapped under the same
+/// unlock key as before, the private keys and every one of the account's
+/// vault keys re-wrapped under it, and the MAC over the new wrap (as for a
+/// password change) that other devices check before taking it. Needs a
+/// login from the last minutes; ends the account's other sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateAccountKeyRequest {
+    /// The account key's version now plus one.
+    pub account_key_version: u32,
+    pub wrapped_account_key: B64,
+    pub wrapped_private_keys: B64,
+    /// One per vault of the account (its own copy), exactly.
+    pub vaults: Vec<VaultKeyWrap>,
+    /// `crypto::keys::password_change_mac` under the new account key.
+    pub mac: B64,
+}
+
+/// A vault key wrapped under the new account key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKeyWrap {
+    pub id: Uuid,
+    pub wrapped_key: B64,
 }
 
 /// Change of master password or KDF parameters: new auth key and the account

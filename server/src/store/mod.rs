@@ -89,6 +89,17 @@ pub struct Account {
     pub password_mac: Option<Vec<u8>>,
 }
 
+/// A new account key as the store applies it (already validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKeyRotation {
+    pub version: u32,
+    pub wrapped_account_key: Vec<u8>,
+    pub wrapped_private_keys: Vec<u8>,
+    pub mac: Vec<u8>,
+    /// (vault client id, wrapped key) for every vault of the account.
+    pub vaults: Vec<(Uuid, Vec<u8>)>,
+}
+
 /// A device of one account: `(account_id, id)` is its key, so the same
 /// device id in two accounts is two devices.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -313,6 +324,19 @@ pub trait AccountStore: Send + Sync {
     /// Replaces the KDF parameters, salt, auth hash, wrapped account key and
     /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
+    /// The account key's version (1 until it is first rotated).
+    async fn account_key_version(&self, id: Uuid) -> StoreResult<u32>;
+    /// Rotates the account key in one transaction: the new wrapped account
+    /// key, private keys and MAC, every own vault's wrapped key (exactly
+    /// the account's vaults: `Conflict` otherwise, or when `version` is not
+    /// the next), and every other session of the account ended; returns the
+    /// ended sessions' access hashes (to drop from caches).
+    async fn rotate_account_key(
+        &self,
+        id: Uuid,
+        rotation: &AccountKeyRotation,
+        keep_session: Uuid,
+    ) -> StoreResult<Vec<Vec<u8>>>;
 }
 
 /// A published identity: the self-signature over an account's keys.

@@ -159,7 +159,11 @@ impl Session {
             ));
             self.save_remote(record).await?;
         }
-        self.save_tokens(Some(&Tokens::from_response(&t))).await
+        self.save_tokens(Some(&Tokens::from_response(&t))).await?;
+        // Sessions end when another device rotates the account key: this
+        // login is when this device takes it.
+        self.take_rotated_account_key().await?;
+        Ok(())
     }
 
     /// Ends this device's server session (the local vault stays).

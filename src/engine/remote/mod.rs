@@ -33,7 +33,7 @@ pub fn normalize_server_url(url: &str) -> Result<String> {
 }
 
 /// `meta` key of the remote record.
-const REMOTE_KEY: &str = "remote";
+pub(super) const REMOTE_KEY: &str = "remote";
 
 impl From<SyncError> for Error {
     fn from(e: SyncError) -> Self {
@@ -86,7 +86,12 @@ fn new_device_key() -> Zeroizing<Vec<u8>> {
     k
 }
 
-fn seal_device_key(key: &Key, account_id: Uuid, device_id: Uuid, device_key: &[u8]) -> wire::B64 {
+pub(super) fn seal_device_key(
+    key: &Key,
+    account_id: Uuid,
+    device_id: Uuid,
+    device_key: &[u8],
+) -> wire::B64 {
     wire::B64(seal_json(
         key,
         &Aad::remote_device_key(account_id, device_id),
@@ -180,7 +185,7 @@ pub(super) async fn load(store: &Store) -> Result<Option<RemoteRecord>> {
     }
 }
 
-fn aad_tokens(account_id: Uuid) -> Aad {
+pub(super) fn aad_tokens(account_id: Uuid) -> Aad {
     Aad::remote_tokens(account_id)
 }
 

@@ -34,7 +34,7 @@ pub const MAX_CIPHERTEXT: usize = 32 * 1024;
 /// The snapshot format this build writes and reads.
 const SNAPSHOT_FORMAT: u32 = 1;
 /// The meta key of the sealed notes on the links this device made.
-const NOTES_KEY: &str = "share_links";
+pub(in crate::engine) const NOTES_KEY: &str = "share_links";
 
 /// An expiry as typed: `90m`, `12h`, `7d`, `2w` (units `s`, `m`, `h`, `d`,
 /// `w`; a bare number is hours), within [`MIN_EXPIRY`]..=[`MAX_EXPIRY`].

@@ -344,6 +344,9 @@ impl Session {
     async fn sync_all(&mut self, opts: &SyncOptions<'_>) -> Result<SyncReport> {
         self.remote_or_err()?;
         self.live_tokens().await?;
+        if self.rotation_unfinished().await? {
+            self.take_rotated_account_key().await?;
+        }
         let mut report = SyncReport {
             left: self.reconcile_vaults().await?,
             ..SyncReport::default()

@@ -19,8 +19,9 @@ use openk_server::api::types::{
     AccountResponse, AppendLogRequest, AuditEvent, ChangesPage, CreateVaultRequest, DeviceResponse,
     IdentityLookup, IdentityRequest, IdentityResponse, LogEntry, LoginRequest, MemberResponse,
     MembershipRequest, PreloginRequest, PreloginResponse, Problem, PushRequest, PushResponse,
-    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, Rotation, SharedVaultResponse,
-    TokenResponse, UpdateVaultRequest, VaultKeyResponse, VaultResponse,
+    Record, RefreshRequest, RegisterRequest, RenameDeviceRequest, RotateAccountKeyRequest,
+    Rotation, SharedVaultResponse, TokenResponse, UpdateVaultRequest, VaultKeyResponse,
+    VaultResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -550,6 +551,13 @@ impl Client {
     pub async fn vault_log(&self, vault: Uuid) -> Result<Vec<LogEntry>, SyncError> {
         self.expect::<(), _>(Method::GET, &format!("/v1/vaults/{vault}/log"), None)
             .await
+    }
+
+    /// Rotates the account key (one transaction; ends the other sessions).
+    pub async fn rotate_account_key(&self, req: &RotateAccountKeyRequest) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(Method::POST, "/v1/account/key", Some(req))
+            .await
+            .map(|_| ())
     }
 
     /// Rotates the key of a vault that is not shared (one transaction).

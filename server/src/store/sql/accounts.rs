@@ -178,6 +178,85 @@ macro_rules! sql_accounts {
                 }
                 Ok(())
             }
+
+            async fn account_key_version(&self, id: Uuid) -> StoreResult<u32> {
+                let row = sqlx::query("SELECT account_key_version FROM accounts WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                to_u32(row.try_get("account_key_version")?, "account_key_version")
+            }
+
+            async fn rotate_account_key(
+                &self,
+                id: Uuid,
+                r: &AccountKeyRotation,
+                keep_session: Uuid,
+            ) -> StoreResult<Vec<Vec<u8>>> {
+                let account = id.to_string();
+                let mut tx = self.begin_write().await?;
+                // The account row's lock: one rotation at a time.
+                let row = sqlx::query(
+                    "UPDATE accounts SET account_key_version = account_key_version \
+                     WHERE id = $1 RETURNING account_key_version",
+                )
+                .bind(&account)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let version = to_u32(row.try_get("account_key_version")?, "account_key_version")?;
+                if r.version != version + 1 {
+                    return Err(StoreError::Conflict);
+                }
+                let own = sqlx::query("SELECT client_id FROM vaults WHERE account_id = $1")
+                    .bind(&account)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut left: std::collections::HashSet<String> = own
+                    .iter()
+                    .map(|v| v.try_get::<String, _>("client_id"))
+                    .collect::<Result<_, _>>()?;
+                if left.len() != r.vaults.len()
+                    || !r.vaults.iter().all(|(v, _)| left.remove(&v.to_string()))
+                {
+                    return Err(StoreError::Conflict);
+                }
+                for (vault, wrapped) in &r.vaults {
+                    sqlx::query(
+                        "UPDATE vaults SET wrapped_key = $1 WHERE account_id = $2 AND client_id = $3",
+                    )
+                    .bind(wrapped.as_slice())
+                    .bind(&account)
+                    .bind(vault.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE accounts SET wrapped_account_key = $1, wrapped_private_keys = $2, \
+                     password_mac = $3, account_key_version = $4 WHERE id = $5",
+                )
+                .bind(r.wrapped_account_key.as_slice())
+                .bind(r.wrapped_private_keys.as_slice())
+                .bind(r.mac.as_slice())
+                .bind(i64::from(r.version))
+                .bind(&account)
+                .execute(&mut *tx)
+                .await?;
+                let ended = sqlx::query(
+                    "DELETE FROM sessions WHERE account_id = $1 AND id <> $2 RETURNING access_hash",
+                )
+                .bind(&account)
+                .bind(keep_session.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                let hashes = ended
+                    .iter()
+                    .map(|r| r.try_get::<Vec<u8>, _>("access_hash"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                Ok(hashes)
+            }
         }
     };
 }

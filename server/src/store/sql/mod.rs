@@ -42,10 +42,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use super::{
-    Account, AccountStore, Appended, AuditEntry, Device, DeviceStore, Identity, IdentityStore,
-    LogRow, MemberInfo, MemberStore, MemberWrite, Membership, NewTokens, Pulled, PushBatch,
-    PushOutcome, RefreshOutcome, RotationIn, Session, SharedVault, Store, StoreError, StoreResult,
-    Vault, VaultStore,
+    Account, AccountKeyRotation, AccountStore, Appended, AuditEntry, Device, DeviceStore, Identity,
+    IdentityStore, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, NewTokens, Pulled,
+    PushBatch, PushOutcome, RefreshOutcome, RotationIn, Session, SharedVault, Store, StoreError,
+    StoreResult, Vault, VaultStore,
 };
 use crate::api::types::{Applied, B64, KdfParams, PushConflict, PushResponse, Record};
 

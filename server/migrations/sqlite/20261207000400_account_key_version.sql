@@ -1,0 +1,4 @@
+-- The account key's version: raised by each rotation of the account key
+-- (every own vault key and the private keys re-wrapped under the new one,
+-- in one transaction).
+ALTER TABLE accounts ADD COLUMN account_key_version INTEGER NOT NULL DEFAULT 1;
