@@ -26,10 +26,22 @@ use crate::store::Rekey;
 /// its next sync.
 const ROTATING_KEY: &str = "account_key_rotating";
 
+/// The `meta` keys that hold nothing sealed with the account key, or that
+/// [`Session::rekey_local`] reseals on their own: with [`sealed_meta`],
+/// every key a vault may hold (a test checks that nothing else appears).
+#[cfg(test)]
+pub(super) const OTHER_META: &[&str] = &[
+    "header",
+    REMOTE_KEY,
+    ROTATING_KEY,
+    crate::store::ADOPT_MACS_KEY,
+    "usage_cursor",
+];
+
 /// The `meta` values sealed (as JSON) with the account key, and their
 /// associated data. A new value sealed with the account key must be listed
 /// here, or a rotation leaves it unreadable.
-fn sealed_meta(account_id: Uuid) -> Vec<(&'static str, Aad)> {
+pub(super) fn sealed_meta(account_id: Uuid) -> Vec<(&'static str, Aad)> {
     vec![
         (super::contacts::CONTACTS_KEY, Aad::contacts(account_id)),
         (super::shared_vaults::SHARES_KEY, Aad::shares(account_id)),

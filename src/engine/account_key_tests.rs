@@ -75,6 +75,30 @@ async fn the_account_key_rotates_on_every_device() {
         .expect("edit");
     sync(&mut w.ana).await;
     w.ana.contact("ben@example.org").await.expect("contacts");
+    // Every meta value of a vault that has used every feature is known to
+    // the rekey (sealed and re-sealed, or not sealed with the account key).
+    w.ana
+        .share_link(&id.to_string(), &Default::default())
+        .await
+        .expect("a share link");
+    let keys: Vec<String> = sqlx::query("SELECT key FROM meta")
+        .fetch_all(w.ana.store().pool())
+        .await
+        .expect("meta")
+        .iter()
+        .map(|r| r.get::<String, _>("key"))
+        .collect();
+    let known: Vec<&str> = super::account_key::sealed_meta(w.ana.account_id())
+        .into_iter()
+        .map(|(k, _)| k)
+        .chain(super::account_key::OTHER_META.iter().copied())
+        .collect();
+    for k in &keys {
+        assert!(
+            known.contains(&k.as_str()),
+            "meta {k:?} is not known to the account-key rotation (engine/account_key.rs)"
+        );
+    }
     let ana = still_whole(w.ana, id, "after").await;
 
     // The laptop's session ended; its next login takes the new key.
