@@ -121,7 +121,9 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         Error::SessionEnded => "; run `openk login` again".into(),
         Error::TokenRejected => "; `openk sync` renews the session or says that it ended".into(),
         Error::PasswordChanged => "; type the new one in `openk login --server URL` (URL: this \
-                                   vault's server, as `openk status` shows it)"
+                                   vault's server, as `openk status` shows it); if the Secret Key \
+                                   was rotated, add `--secret-key` with the new one from the new \
+                                   Emergency Kit"
             .into(),
         Error::WrongPasswordRegistered(server) => format!(
             ". If the master password was changed on another device, fetch it with `openk login \

@@ -205,7 +205,29 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
             vault.relogin().await
         };
         vault.close().await;
-        result?;
+        match result {
+            // The password opens this vault, but the server has another
+            // Secret Key (rotated on another device): with the new one, the
+            // change is taken here.
+            Err(engine::Error::PasswordChanged)
+                if a.secret_key.is_some() || std::env::var_os("OPENK_SECRET_KEY").is_some() =>
+            {
+                let secret_key = read_secret_key(a)?;
+                let password = input::master_password(g, "Master password: ")?;
+                let vault = engine::Session::take_changed_credentials(
+                    &dir,
+                    password,
+                    &secret_key,
+                    engine::UnlockOptions {
+                        allow_weak_kdf: a.allow_weak_kdf,
+                        confirmed_server: a.server.clone(),
+                    },
+                )
+                .await?;
+                vault.close().await;
+            }
+            other => other?,
+        }
         return if g.json {
             print_json(
                 &json!({ "server": record.server, "email": record.email, "new_device": false }),

@@ -123,6 +123,48 @@ impl Session {
         Ok(())
     }
 
+    /// Rotates the Secret Key (the password stays): a new Secret Key, so
+    /// new unlock and auth keys and the account key wrapped anew under
+    /// them, on the server (which ends every other session; the other
+    /// devices get in with the password and the new Secret Key, from the
+    /// new Emergency Kit) and here. The new key is written to a pending
+    /// file before the server is told, so no crash loses it. Returns the
+    /// new Secret Key's text, for the new Emergency Kit.
+    ///
+    /// # Errors
+    /// [`Error::WrongPassword`] when `password` is not the master password;
+    /// network errors (nothing changes then).
+    pub async fn rotate_secret_key(
+        &mut self,
+        password: crate::crypto::SecretString,
+    ) -> Result<zeroize::Zeroizing<String>> {
+        self.check_password(password.clone()).await?;
+        let secret_key = crate::crypto::SecretKey::generate();
+        let salt = crypto::secret::random_array::<{ crypto::kdf::SALT_LEN }>().to_vec();
+        let pk = super::password_key(password, salt.clone(), self.header.kdf).await?;
+        let derived = crypto::keys::derive(&pk, &secret_key, self.header.account_id);
+        let mut header = self.header.clone();
+        header.salt = salt;
+        header.wrapped_account_key = state::local_wrap(&derived.unlock, &header, &self.account_key);
+        state::seal_header(&self.state_key, &mut header);
+        super::files::write_next_secret_key(&self.dir, &secret_key)?;
+        if self.remote.is_some() {
+            let server_wrap = state::server_wrap(&derived.unlock, &header, &self.account_key);
+            // On an error the pending key stays: an answer lost on the way
+            // may hide a change the server made, and only this key opens it.
+            self.change_password_on_server(&header, &server_wrap, &derived.auth)
+                .await?;
+        }
+        self.store.replace_header(&self.header, &header).await?;
+        super::files::promote_secret_key(&self.dir, &secret_key)?;
+        self.header = header;
+        self.auth_key = derived.auth;
+        self.unlock_key = derived.unlock;
+        self.secret_key = secret_key;
+        tracing::info!(account = %self.header.account_id, "rotated the Secret Key");
+        Ok(self.secret_key_display())
+    }
+
     /// After a login, or a rotation this device did not finish: takes the
     /// server's account key if another device rotated it (see the module
     /// documentation for the checks). Returns whether it did.

@@ -153,3 +153,98 @@ async fn an_account_key_the_server_makes_up_is_refused() {
     assert_eq!(w.ana.account_key.expose(), before.expose());
     assert_eq!(password_of(&w.ana.item(id).await.expect("item")), "v1");
 }
+
+/// The Secret Key rotates: the device that did it unlocks with the new one
+/// (the file), the old one opens nothing, another device gets in with the
+/// password and the new Secret Key, and a stale pending key changes nothing.
+#[tokio::test]
+async fn the_secret_key_rotates_and_other_devices_take_it_with_the_new_kit() {
+    let mut w = world().await;
+    let id = w
+        .ana
+        .add(login("Bank", "me", "v1"))
+        .await
+        .expect("add")
+        .r
+        .id;
+    sync(&mut w.ana).await;
+    let laptop = w.device(&w.ana, "ana-laptop").await;
+    let laptop_dir = laptop.dir().to_path_buf();
+    laptop.close().await;
+    let old_key = w.ana.secret_key_display().to_string();
+    let new_key = w
+        .ana
+        .rotate_secret_key(password())
+        .await
+        .expect("rotate")
+        .to_string();
+    assert_ne!(old_key, new_key);
+    let dir = w.ana.dir().to_path_buf();
+    assert!(!dir.join(super::files::NEXT_SECRET_KEY_FILE).exists());
+    let file = std::fs::read_to_string(dir.join(super::files::SECRET_KEY_FILE)).expect("file");
+    assert_eq!(file.trim(), new_key);
+    w.ana.close().await;
+    let mut ana = Session::unlock(&dir, password(), None)
+        .await
+        .expect("unlock");
+    sync(&mut ana).await;
+    assert_eq!(password_of(&ana.item(id).await.expect("item")), "v1");
+
+    // The laptop: its password still opens it here, the server says no;
+    // with the new Secret Key it takes the change.
+    let mut laptop = Session::unlock(&laptop_dir, password(), None)
+        .await
+        .expect("local unlock");
+    let err = laptop.relogin().await.expect_err("changed");
+    assert!(matches!(err, Error::PasswordChanged), "{err:?}");
+    laptop.close().await;
+    let wrong =
+        Session::take_changed_credentials(&laptop_dir, password(), &old_key, Default::default())
+            .await;
+    assert!(wrong.is_err(), "the old Secret Key does not take it");
+    let options = super::UnlockOptions {
+        confirmed_server: Some(w.server.url.clone()),
+        allow_weak_kdf: true,
+    };
+    let wrong =
+        Session::take_changed_credentials(&laptop_dir, password(), &old_key, options.clone()).await;
+    assert!(
+        matches!(wrong, Err(Error::WrongPassword)),
+        "{:?}",
+        wrong.err()
+    );
+    let mut laptop = Session::take_changed_credentials(&laptop_dir, password(), &new_key, options)
+        .await
+        .expect("take it");
+    sync(&mut laptop).await;
+    assert_eq!(password_of(&laptop.item(id).await.expect("item")), "v1");
+    let file =
+        std::fs::read_to_string(laptop_dir.join(super::files::SECRET_KEY_FILE)).expect("file");
+    assert_eq!(file.trim(), new_key);
+    laptop.close().await;
+    let laptop = Session::unlock(&laptop_dir, password(), None)
+        .await
+        .expect("unlock with the new file");
+    laptop.close().await;
+    ana.close().await;
+    // A rotation that stopped after the header took the new key, before
+    // the file did: the pending key opens the vault and becomes the file.
+    std::fs::write(
+        dir.join(super::files::SECRET_KEY_FILE),
+        format!("{old_key}\n"),
+    )
+    .expect("old");
+    super::files::write_private_file(
+        &dir.join(super::files::NEXT_SECRET_KEY_FILE),
+        format!("{new_key}\n").as_bytes(),
+        false,
+    )
+    .expect("next");
+    let ana = Session::unlock(&dir, password(), None)
+        .await
+        .expect("the pending key opens it");
+    ana.close().await;
+    let file = std::fs::read_to_string(dir.join(super::files::SECRET_KEY_FILE)).expect("file");
+    assert_eq!(file.trim(), new_key);
+    assert!(!dir.join(super::files::NEXT_SECRET_KEY_FILE).exists());
+}

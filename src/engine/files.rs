@@ -16,6 +16,10 @@ use crate::crypto::SecretKey;
 
 /// Name of the Secret Key file inside the vault directory.
 pub const SECRET_KEY_FILE: &str = "secret.key";
+/// A new Secret Key while a rotation of it is under way (written before
+/// the server is told, so that a crash never loses it; it replaces
+/// [`SECRET_KEY_FILE`] once the vault opens with it).
+pub const NEXT_SECRET_KEY_FILE: &str = "secret.key.next";
 
 /// The database files of a vault directory (the database and its WAL files).
 pub const DB_FILES: [&str; 3] = [crate::store::DB_FILE, "vault.db-wal", "vault.db-shm"];
@@ -246,6 +250,35 @@ pub fn write_secret_key(dir: &Path, key: &SecretKey) -> Result<()> {
     let mut text = key.display();
     text.push('\n');
     write_private_file(&dir.join(SECRET_KEY_FILE), text.as_bytes(), false)
+}
+
+/// The Secret Key of a rotation under way ([`NEXT_SECRET_KEY_FILE`]), if
+/// there is one that parses.
+#[must_use]
+pub fn read_next_secret_key(dir: &Path) -> Option<SecretKey> {
+    let text = read_private(&dir.join(NEXT_SECRET_KEY_FILE)).ok()?;
+    SecretKey::parse(text.trim()).ok()
+}
+
+/// Makes `key` the vault's Secret Key (the file), and drops a pending
+/// next one.
+///
+/// # Errors
+/// I/O errors.
+pub fn promote_secret_key(dir: &Path, key: &SecretKey) -> Result<()> {
+    write_secret_key(dir, key)?;
+    let _ = fs::remove_file(dir.join(NEXT_SECRET_KEY_FILE));
+    Ok(())
+}
+
+/// Writes the Secret Key of a rotation under way.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_next_secret_key(dir: &Path, key: &SecretKey) -> Result<()> {
+    let mut text = key.display();
+    text.push('\n');
+    write_private_file(&dir.join(NEXT_SECRET_KEY_FILE), text.as_bytes(), false)
 }
 
 /// Reads the Secret Key: the file in the vault directory, else `fallback`

@@ -175,6 +175,25 @@ impl Session {
         }
     }
 
+    /// Takes a master password and Secret Key changed on another device
+    /// (`openk key rotate --secret-key` there, or a recovery), with the
+    /// password and the new Secret Key the user typed: the server's new
+    /// wrapped account key must open with them and carry the MAC of one of
+    /// the account's devices, as for [`Session::unlock_with`]'s adoption;
+    /// the new Secret Key becomes this vault's file.
+    ///
+    /// # Errors
+    /// As [`Session::unlock_with`]; [`Error::WrongPassword`] when neither
+    /// the typed Secret Key nor this vault's opens the server's key.
+    pub async fn take_changed_credentials(
+        dir: &Path,
+        password: SecretString,
+        secret_key: &str,
+        options: UnlockOptions,
+    ) -> Result<Self> {
+        remote::adopt_password_change(dir, password, Some(secret_key), options).await
+    }
+
     /// Whether this unlock learnt a master password changed on another
     /// device from the server and re-wrapped the local vault for it (the
     /// front end says so, and syncs the changes this device kept).
@@ -242,16 +261,30 @@ impl Session {
             // A header asking for absurd work was tampered with; don't hang on it.
             return Err(Error::WrongPassword);
         }
-        let secret_key_file = dir.join(files::SECRET_KEY_FILE).exists();
-        let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
+        let mut secret_key_file = dir.join(files::SECRET_KEY_FILE).exists();
+        let mut secret_key = files::read_secret_key(dir, secret_key_fallback)?;
         let pk = match unlocker {
             Unlocker::Password(password) => {
                 password_key(password, header.salt.clone(), header.kdf).await?
             }
             Unlocker::PasswordKey(pk) => pk.duplicate(),
         };
-        let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
-        let (account_key, legacy_wrap) = state::open_account_key(&derived.unlock, &header)?;
+        let mut derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
+        let mut opened = state::open_account_key(&derived.unlock, &header);
+        // A Secret Key rotation that stopped after the header took the new
+        // key: the pending key opens it, and becomes the file.
+        if matches!(opened, Err(Error::WrongPassword))
+            && let Some(next) = files::read_next_secret_key(dir)
+        {
+            let d = crypto::keys::derive(&pk, &next, header.account_id);
+            if let Ok(o) = state::open_account_key(&d.unlock, &header) {
+                if !store.is_read_only() {
+                    files::promote_secret_key(dir, &next)?;
+                }
+                (secret_key, derived, opened, secret_key_file) = (next, d, Ok(o), true);
+            }
+        }
+        let (account_key, legacy_wrap) = opened?;
         let state_key = crypto::keys::local_state_key(&account_key);
         let mut header = header;
         let mut remote = remote::load(&store).await?;

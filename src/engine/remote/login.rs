@@ -275,7 +275,19 @@ async fn adopt_into_store(
     if confirmed.as_deref() != Some(record.server.as_str()) {
         return Err(Error::WrongPasswordRegistered(record.server.clone()));
     }
-    let secret_key = files::read_secret_key(dir, secret_key_fallback)?;
+    // The Secret Key may have changed with the password (a rotation on
+    // another device, or one here that stopped half-way): the one typed for
+    // this login first, then a pending one, then the file's.
+    let file_key = files::read_secret_key(dir, None).ok();
+    let mut candidates = Vec::new();
+    if let Some(text) = secret_key_fallback {
+        candidates.push(crate::crypto::SecretKey::parse(text.trim())?);
+    }
+    candidates.extend(files::read_next_secret_key(dir));
+    candidates.extend(file_key);
+    if candidates.is_empty() {
+        files::read_secret_key(dir, None)?;
+    }
     let client = Client::new(&record.server).map_err(Error::from)?;
     let pre = match client.prelogin(&record.email).await {
         Ok(pre) => pre,
@@ -307,24 +319,32 @@ async fn adopt_into_store(
         return Err(Error::WeakKdfOffered(kdf));
     }
     let pk = password_key(password, pre.salt.0.clone(), kdf).await?;
-    let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
-    let t = client
-        .login(&LoginRequest {
-            email: record.email.clone(),
-            auth_key: wire::B64(derived.auth.expose().to_vec()),
-            device: DeviceInfo {
-                id: header.device_id,
-                name: record.device_name.clone(),
-            },
-            // The device key opens only with the account key, which this
-            // password does not open yet: an unknown-device attempt.
-            device_proof: None,
-        })
-        .await
-        .map_err(|e| match e {
-            SyncError::BadCredentials => Error::WrongPassword,
-            other => other.into(),
-        })?;
+    let mut found = None;
+    for secret_key in candidates {
+        let derived = crypto::keys::derive(&pk, &secret_key, header.account_id);
+        let answer = client
+            .login(&LoginRequest {
+                email: record.email.clone(),
+                auth_key: wire::B64(derived.auth.expose().to_vec()),
+                device: DeviceInfo {
+                    id: header.device_id,
+                    name: record.device_name.clone(),
+                },
+                // The device key opens only with the account key, which
+                // this password does not open yet: an unknown-device attempt.
+                device_proof: None,
+            })
+            .await;
+        match answer {
+            Ok(t) => {
+                found = Some((secret_key, derived, t));
+                break;
+            }
+            Err(SyncError::BadCredentials) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let (secret_key, derived, t) = found.ok_or(Error::WrongPassword)?;
     let account = client
         .clone()
         .with_token(Some(t.access_token.clone()))
@@ -389,8 +409,12 @@ async fn adopt_into_store(
     )));
     super::super::state::seal_remote(&state_key, &new_header, &mut record);
     let json = serde_json::to_vec(&record).map_err(|e| Error::Damaged(e.to_string()))?;
+    // The header will be this Secret Key's: pending first (a crash before
+    // the file is replaced finds it there), then the file.
+    files::write_next_secret_key(dir, &secret_key)?;
     store
         .replace_header_and_meta(&header, &new_header, Some((REMOTE_KEY, &json)))
         .await?;
+    files::promote_secret_key(dir, &secret_key)?;
     Ok(pk)
 }
