@@ -643,11 +643,8 @@ pub async fn change_password(
     a.auth_hash = auth::auth_hash(&a.auth_salt, &req.auth_key.0);
     a.wrapped_account_key = req.wrapped_account_key.0;
     a.password_mac = Some(req.mac.0);
-    state.store.update_account_keys(&a).await?;
-    let ended = state
-        .store
-        .delete_other_sessions(a.id, who.session_id)
-        .await?;
+    // The new keys and the end of every other session: one transaction.
+    let ended = state.store.change_password(&a, who.session_id).await?;
     state.cache.drop_sessions(&ended).await?;
     audit(
         &state,

@@ -324,6 +324,14 @@ pub trait AccountStore: Send + Sync {
     /// Replaces the KDF parameters, salt, auth hash, wrapped account key and
     /// password-change MAC.
     async fn update_account_keys(&self, account: &Account) -> StoreResult<()>;
+    /// [`Self::update_account_keys`] (a password or Secret Key change) and
+    /// every session of the account but `keep_session` ended, in one
+    /// transaction; returns the ended sessions' access hashes.
+    async fn change_password(
+        &self,
+        account: &Account,
+        keep_session: Uuid,
+    ) -> StoreResult<Vec<Vec<u8>>>;
     /// The account key's version (1 until it is first rotated).
     async fn account_key_version(&self, id: Uuid) -> StoreResult<u32>;
     /// Rotates the account key in one transaction: the new wrapped account

@@ -30,6 +30,25 @@ where
 macro_rules! sql_accounts {
     ($store:ident, $db:ty) => {
         impl $store {
+            /// Writes an account's password-derived values and MAC
+            /// (`NotFound` for no such account).
+            async fn update_keys_in<'e, E>(executor: E, account: &Account) -> StoreResult<()>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let query = sqlx::query(
+                    "UPDATE accounts SET kdf_memory_kib = $1, kdf_iterations = $2, \
+                     kdf_parallelism = $3, salt = $4, auth_hash = $5, auth_salt = $6, \
+                     wrapped_account_key = $7, password_mac = $8 WHERE id = $9",
+                );
+                let done = bind_password_keys(query, account)
+                    .bind(account.password_mac.as_deref())
+                    .bind(account.id.to_string())
+                    .execute(executor)
+                    .await?;
+                changed_one(done.rows_affected())
+            }
+
             /// Inserts an account and its first device inside `tx`.
             async fn insert_account(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -163,20 +182,28 @@ macro_rules! sql_accounts {
             }
 
             async fn update_account_keys(&self, account: &Account) -> StoreResult<()> {
-                let query = sqlx::query(
-                    "UPDATE accounts SET kdf_memory_kib = $1, kdf_iterations = $2, \
-                     kdf_parallelism = $3, salt = $4, auth_hash = $5, auth_salt = $6, \
-                     wrapped_account_key = $7, password_mac = $8 WHERE id = $9",
-                );
-                let done = bind_password_keys(query, account)
-                    .bind(account.password_mac.as_deref())
-                    .bind(account.id.to_string())
-                    .execute(&self.pool)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                Self::update_keys_in(&self.pool, account).await
+            }
+
+            async fn change_password(
+                &self,
+                account: &Account,
+                keep_session: Uuid,
+            ) -> StoreResult<Vec<Vec<u8>>> {
+                let mut tx = self.begin_write().await?;
+                Self::update_keys_in(&mut *tx, account).await?;
+                let ended = sqlx::query(
+                    "DELETE FROM sessions WHERE account_id = $1 AND id <> $2 RETURNING access_hash",
+                )
+                .bind(account.id.to_string())
+                .bind(keep_session.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<Vec<u8>, _>("access_hash"))
+                .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                Ok(ended)
             }
 
             async fn account_key_version(&self, id: Uuid) -> StoreResult<u32> {
