@@ -331,7 +331,9 @@ mod tests {
             (
                 Error::PasswordChanged,
                 "the master password was changed on another device; type the new one in \
-                 `openk login --server URL` (URL: this vault's server, as `openk status` shows it)",
+                 `openk login --server URL` (URL: this vault's server, as `openk status` shows it); \
+                 if the Secret Key was rotated, add `--secret-key` with the new one from the new \
+                 Emergency Kit",
                 3,
             ),
             (
