@@ -28,7 +28,7 @@ use utoipa::OpenApi;
 
 use crate::api::types::Problem;
 use crate::api::{
-    accounts, audit, devices, events, health, identities, members, shares, usage, vaults,
+    accounts, audit, devices, events, health, identities, members, recovery, shares, usage, vaults,
 };
 use crate::state::AppState;
 
@@ -54,6 +54,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         shares::create, shares::index, shares::revoke, shares::open,
         shares::page, shares::page_js, shares::page_css,
         usage::put, usage::index,
+        recovery::put, recovery::get, recovery::delete, recovery::start, recovery::complete,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -96,6 +97,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/account/password", post(accounts::change_password))
         .route("/v1/account/key", post(accounts::rotate_key))
         .route("/v1/account/identity", put(identities::publish))
+        .route(
+            "/v1/account/recovery",
+            get(recovery::get)
+                .put(recovery::put)
+                .delete(recovery::delete),
+        )
+        .route("/v1/recovery/start", post(recovery::start))
+        .route("/v1/recovery/complete", post(recovery::complete))
         .route("/v1/identities/lookup", post(identities::lookup))
         .route("/v1/devices", get(devices::index))
         .route(

@@ -19,6 +19,7 @@ const NOTHING_LOCAL_CHANGED: &str = "; nothing local was changed";
 pub fn exit_code(e: &Error) -> i32 {
     match e {
         Error::WrongPassword
+        | Error::WrongRecoveryCode
         | Error::WrongPasswordRegistered(_)
         | Error::Locked(_)
         | Error::Session(_)
@@ -161,6 +162,9 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
                 .into()
         }
         Error::ShareGone => "; ask the sender for a new one".into(),
+        Error::WrongRecoveryCode => "; check the code (or the shares) and the email; nothing was \
+                                     changed"
+            .into(),
         Error::NoShare(_) => "; `openk share ls` lists the live ones".into(),
         Error::ShareUndecryptable => {
             "; copy the whole link again, or ask the sender for a new one".into()

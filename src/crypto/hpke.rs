@@ -123,15 +123,35 @@ fn open_with(
     .map_err(|_| CryptoError::Decrypt)
 }
 
-/// The key pair HPKE derives from `ikm` (its DeriveKeyPair), as bytes.
-#[cfg(test)]
-fn derive(ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
+/// The key pair HPKE derives from `ikm` (its DeriveKeyPair, RFC 9180
+/// §7.1.3), as bytes: (private, public).
+#[must_use]
+pub fn derive_keypair(ikm: &[u8]) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
     let (sk, pk) = <Kem as hpke::Kem>::derive_keypair(ikm);
-    let mut s = [0; 32];
+    let mut s = Zeroizing::new([0; 32]);
     s.copy_from_slice(&sk.to_bytes());
     let mut p = [0; 32];
     p.copy_from_slice(&pk.to_bytes());
     (s, p)
+}
+
+/// Opens a box [`seal_to`] made for the X25519 private key `private`.
+///
+/// # Errors
+/// As [`open_from`].
+pub fn open_with_secret(
+    private: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open_with(private, info, aad, sealed)
+}
+
+#[cfg(test)]
+fn derive(ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let (s, p) = derive_keypair(ikm);
+    (*s, p)
 }
 
 #[cfg(test)]

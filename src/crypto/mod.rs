@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod hpke;
 pub mod kdf;
 pub mod keys;
+pub mod recovery;
 pub mod secret;
 pub mod share;
 pub mod totp;
@@ -65,6 +66,10 @@ pub enum CryptoError {
     KdfParams(String),
     #[error("invalid secret key: {0}")]
     SecretKeyFormat(&'static str),
+    /// A recovery code or share that does not parse or combine (never
+    /// echoing the input).
+    #[error("{0}")]
+    RecoveryFormat(String),
     #[error("refused a weak (low-order) public key")]
     WeakPublicKey,
     #[error("invalid signature")]

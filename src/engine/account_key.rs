@@ -110,6 +110,9 @@ impl Session {
             )),
             vaults,
             mac: wire::B64(mac.to_vec()),
+            recovery_sealed_account_key: self
+                .seal_for_recovery(&new, account.account_key_version + 1)
+                .await?,
         };
         self.store.set_meta(ROTATING_KEY, Some(b"1")).await?;
         self.authed(|c| {

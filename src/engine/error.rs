@@ -16,6 +16,12 @@ use crate::sync::SyncError;
 pub enum Error {
     #[error("wrong master password or Secret Key (or the vault header was tampered with)")]
     WrongPassword,
+    /// The server took no recovery code like this one for the email.
+    #[error(
+        "the server did not accept this recovery code for that email (a wrong code or email, no \
+         recovery set up, or the code was used already)"
+    )]
+    WrongRecoveryCode,
     #[error("the vault is locked: {0}")]
     Locked(String),
     /// No vault in the directory named.
@@ -341,7 +347,9 @@ impl From<StoreError> for Error {
 impl From<CryptoError> for Error {
     fn from(e: CryptoError) -> Self {
         match e {
-            CryptoError::KdfParams(_) | CryptoError::SecretKeyFormat(_) => Self::BadKeyInput(e),
+            CryptoError::KdfParams(_)
+            | CryptoError::SecretKeyFormat(_)
+            | CryptoError::RecoveryFormat(_) => Self::BadKeyInput(e),
             other => Self::Crypto(other),
         }
     }

@@ -32,6 +32,7 @@ pub mod kdf {
 mod draft;
 mod items;
 mod kit;
+pub mod recovery;
 mod rotation;
 mod seal;
 pub mod shared_vaults;

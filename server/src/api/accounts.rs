@@ -156,14 +156,18 @@ pub async fn prelogin(
 
 /// What every route that takes an email does first: spends the caller's
 /// request budget, then brings the email under the email rule.
-async fn begin_auth(state: &AppState, addr: &ClientAddr, email: &str) -> ApiResult<String> {
+pub(crate) async fn begin_auth(
+    state: &AppState,
+    addr: &ClientAddr,
+    email: &str,
+) -> ApiResult<String> {
     limits::spend_auth_budget(state, addr).await?;
     validate::email(email)
 }
 
 /// The password-derived values register and a password change take: KDF
 /// parameters, salt, auth key and wrapped account key.
-fn validate_keys(
+pub(crate) fn validate_keys(
     kdf: &KdfParams,
     salt: &B64,
     auth_key: &B64,
@@ -584,12 +588,16 @@ pub async fn rotate_key(
         validate::bounded(&v.wrapped_key, 41, validate::MAX_WRAPPED_KEY, "wrapped_key")?;
         vaults.push((v.id, v.wrapped_key.0));
     }
+    if let Some(sealed) = &req.recovery_sealed_account_key {
+        validate::bounded(sealed, 81, 1024, "recovery_sealed_account_key")?;
+    }
     let rotation = AccountKeyRotation {
         version: req.account_key_version,
         wrapped_account_key: req.wrapped_account_key.0,
         wrapped_private_keys: req.wrapped_private_keys.0,
         mac: req.mac.0,
         vaults,
+        recovery: req.recovery_sealed_account_key.map(|b| b.0),
     };
     let ended = state
         .store
@@ -597,8 +605,9 @@ pub async fn rotate_key(
         .await
         .map_err(|e| match e {
             StoreError::Conflict => ApiError::Conflict(
-                "the account key changed meanwhile, or the vaults listed are not exactly the \
-                 account's; sync and try again"
+                "the account key changed meanwhile, the vaults listed are not exactly the \
+                 account's, or the account's recovery was set up or used meanwhile; sync and \
+                 try again"
                     .into(),
             ),
             other => other.into(),

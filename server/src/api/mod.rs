@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod identities;
 pub mod members;
+pub mod recovery;
 pub mod shares;
 pub mod types;
 pub mod usage;

@@ -242,6 +242,10 @@ pub struct RotateAccountKeyRequest {
     pub vaults: Vec<VaultKeyWrap>,
     /// `crypto::keys::password_change_mac` under the new account key.
     pub mac: B64,
+    /// The new account key sealed to the account's recovery key: given
+    /// exactly when the account has recovery set up (409 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_sealed_account_key: Option<B64>,
 }
 
 /// A vault key wrapped under the new account key.
@@ -266,6 +270,75 @@ pub struct ChangePasswordRequest {
     /// `wrapped_account_key`. The server cannot check it: it stores it and
     /// returns it in [`AccountResponse::password_mac`], so that the
     /// account's other devices can verify the change before adopting it.
+    pub mac: B64,
+}
+
+// ---------------------------------------------------------------- recovery
+
+/// Sets up (or replaces) the account's recovery data
+/// (`PUT /v1/account/recovery`): everything derived from a recovery code
+/// the server never sees. Needs a login from the last minutes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutRecoveryRequest {
+    /// The X25519 public key the code derives (32 bytes).
+    pub public_key: B64,
+    /// Ed25519 by the account's identity key over the public key (64 bytes).
+    pub signature: B64,
+    /// The auth key the code derives (32 bytes; stored as a salted hash).
+    pub auth_key: B64,
+    /// The account key sealed to `public_key` (HPKE).
+    pub sealed_account_key: B64,
+    /// The version of the account key sealed: the account's now (409 otherwise).
+    pub account_key_version: u32,
+}
+
+/// The account's recovery data as its devices see it (`GET /v1/account/recovery`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryResponse {
+    pub public_key: B64,
+    pub signature: B64,
+    pub account_key_version: u32,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// The first step of a recovery (`POST /v1/recovery/start`, no session):
+/// the email and the auth key the recovery code derives.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryStartRequest {
+    pub email: String,
+    pub auth_key: B64,
+}
+
+/// What the code's holder needs to set new credentials: the account key
+/// sealed to the recovery key, and the account's keys to check it against.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryStartResponse {
+    pub account_id: Uuid,
+    pub kdf: KdfParams,
+    pub sealed_account_key: B64,
+    pub account_key_version: u32,
+    pub wrapped_private_keys: B64,
+    pub public_x25519: B64,
+    pub public_ed25519: B64,
+}
+
+/// The second step (`POST /v1/recovery/complete`, no session): new
+/// password-derived values, as for a password change, authorized by the
+/// recovery code's auth key. Ends every session and uses the code up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCompleteRequest {
+    pub email: String,
+    /// The auth key the recovery code derives.
+    pub recovery_auth_key: B64,
+    pub kdf: KdfParams,
+    pub salt: B64,
+    pub auth_key: B64,
+    pub wrapped_account_key: B64,
+    /// As [`ChangePasswordRequest::mac`].
     pub mac: B64,
 }
 

@@ -9,6 +9,7 @@
 //! only ids, numbers, hashes and opaque ciphertext.
 
 mod members;
+pub mod recovery;
 pub mod shares;
 mod sql;
 pub mod usage;
@@ -22,6 +23,7 @@ pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
     SharedVault,
 };
+pub use recovery::{Recovery, RecoveryStore};
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
 pub use usage::{ItemUsageStore, UsageBlob};
@@ -98,6 +100,9 @@ pub struct AccountKeyRotation {
     pub mac: Vec<u8>,
     /// (vault client id, wrapped key) for every vault of the account.
     pub vaults: Vec<(Uuid, Vec<u8>)>,
+    /// The new account key sealed to the recovery key, exactly when the
+    /// account has recovery set up (`Conflict` otherwise).
+    pub recovery: Option<Vec<u8>>,
 }
 
 /// A device of one account: `(account_id, id)` is its key, so the same
@@ -270,6 +275,7 @@ pub trait Store:
     + VaultStore
     + ShareStore
     + ItemUsageStore
+    + RecoveryStore
     + Send
     + Sync
     + 'static

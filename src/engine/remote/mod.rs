@@ -189,7 +189,7 @@ pub(super) fn aad_tokens(account_id: Uuid) -> Aad {
     Aad::remote_tokens(account_id)
 }
 
-fn kdf_from_wire(k: wire::KdfParams) -> KdfParams {
+pub(crate) fn kdf_from_wire(k: wire::KdfParams) -> KdfParams {
     KdfParams {
         memory_kib: k.memory_kib,
         iterations: k.iterations,
@@ -289,7 +289,7 @@ impl Session {
         self.remote.as_ref()
     }
 
-    pub(super) fn remote_or_err(&self) -> Result<&RemoteRecord> {
+    pub(crate) fn remote_or_err(&self) -> Result<&RemoteRecord> {
         self.remote.as_ref().ok_or(Error::NotConnected)
     }
 

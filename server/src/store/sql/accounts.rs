@@ -32,7 +32,7 @@ macro_rules! sql_accounts {
         impl $store {
             /// Writes an account's password-derived values and MAC
             /// (`NotFound` for no such account).
-            async fn update_keys_in<'e, E>(executor: E, account: &Account) -> StoreResult<()>
+            pub(super) async fn update_keys_in<'e, E>(executor: E, account: &Account) -> StoreResult<()>
             where
                 E: sqlx::Executor<'e, Database = $db>,
             {
@@ -247,6 +247,30 @@ macro_rules! sql_accounts {
                 if left.len() != r.vaults.len()
                     || !r.vaults.iter().all(|(v, _)| left.remove(&v.to_string()))
                 {
+                    return Err(StoreError::Conflict);
+                }
+                // The copy sealed to the recovery key: given exactly when
+                // the account has recovery set up.
+                let recovery = if let Some(sealed) = &r.recovery {
+                    sqlx::query(
+                        "UPDATE account_recovery SET sealed_account_key = $1, \
+                         account_key_version = $2 WHERE account_id = $3",
+                    )
+                    .bind(sealed.as_slice())
+                    .bind(i64::from(r.version))
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                } else {
+                    sqlx::query("SELECT 1 AS one FROM account_recovery WHERE account_id = $1")
+                        .bind(&account)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_none()
+                };
+                if !recovery {
                     return Err(StoreError::Conflict);
                 }
                 for (vault, wrapped) in &r.vaults {

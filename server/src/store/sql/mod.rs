@@ -464,6 +464,7 @@ mod accounts;
 mod devices;
 mod identities;
 mod members;
+mod recovery;
 mod shares;
 mod usage;
 mod vaults;
