@@ -25,6 +25,7 @@ mod move_copy;
 mod network;
 mod output;
 mod readme;
+mod recovery;
 mod server;
 mod share;
 mod shared_vaults;

@@ -38,7 +38,7 @@ fn stdin_line(what: &str) -> CliResult<SecretString> {
         .map_err(|_| CliError::usage(format!("the {what} on standard input is not UTF-8")))
 }
 
-fn prompt(text: &str) -> CliResult<SecretString> {
+pub(super) fn prompt(text: &str) -> CliResult<SecretString> {
     let answer = Zeroizing::new(
         rpassword::prompt_password(text)
             .map_err(|e| locked(&format!("cannot read the password from the terminal: {e}")))?,

@@ -9,6 +9,7 @@ pub mod errors;
 mod input;
 mod items;
 mod output;
+mod recovery;
 mod remote;
 mod secret_arg;
 mod session;
@@ -198,6 +199,9 @@ pub enum Command {
     /// Other accounts' keys: their fingerprints, pinned here, verified in person
     #[command(subcommand)]
     Contact(contact::ContactCommand),
+    /// Account recovery: a recovery code (and shares of it for trusted people) that sets a new master password and Secret Key
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
     /// Share links: one item, readable by anyone who has the link, until it expires or is used up
@@ -356,6 +360,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Device(c) => remote::device(g, c).await,
         Command::Contact(c) => contact::contact(g, c).await,
         Command::Vault(c) => shared_vaults::vault(g, c).await,
+        Command::Recovery(c) => recovery::recovery(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,

@@ -316,6 +316,8 @@ mod account_key_tests;
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
 mod rotation_tests;
 #[cfg(test)]
 mod shared_sync_tests;
