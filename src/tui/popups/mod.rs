@@ -22,6 +22,7 @@ pub mod help;
 pub mod history;
 pub mod palette;
 pub mod passwd;
+pub mod recovery;
 pub mod rename;
 pub mod share;
 pub mod vault_pick;
@@ -32,6 +33,7 @@ pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};
+pub use recovery::RecoveryState;
 pub use vault_pick::VaultPick;
 
 /// One popup.
@@ -79,6 +81,8 @@ pub enum Popup {
     Fingerprint(share::Check),
     /// The vault to move or copy the selected item into.
     VaultPick(VaultPick),
+    /// Account recovery: status, set up, verify, split.
+    Recovery(Box<RecoveryState>),
 }
 
 impl Popup {
@@ -100,6 +104,7 @@ impl Popup {
             Self::ShareLink(p) => p.key(app, k),
             Self::Fingerprint(p) => p.key(app, k),
             Self::VaultPick(p) => p.key(app, k),
+            Self::Recovery(p) => p.key(app, k),
         }
     }
 
@@ -121,6 +126,7 @@ impl Popup {
             Self::ShareLink(p) => p.draw(f, app, area),
             Self::Fingerprint(p) => p.draw(f, app, area),
             Self::VaultPick(p) => p.draw(f, app, area),
+            Self::Recovery(p) => p.draw(f, app, area),
         }
     }
 
@@ -140,6 +146,7 @@ impl Popup {
             Self::ShareLink(p) => p.hints(),
             Self::Fingerprint(p) => p.hints(),
             Self::VaultPick(p) => p.hints(),
+            Self::Recovery(p) => p.hints(),
         }
     }
 
@@ -150,6 +157,7 @@ impl Popup {
             Self::Form(form) => form.id(),
             Self::History(h) => h.id(),
             Self::Passwd(p) => p.id(),
+            Self::Recovery(p) => p.id(),
             _ => None,
         }
     }
@@ -161,6 +169,7 @@ impl Popup {
             Self::Form(form) => form.answer(app, answer),
             Self::History(h) => h.answer(app, answer),
             Self::Passwd(p) => p.answer(app, answer),
+            Self::Recovery(p) => p.answer(app, answer),
             _ => {}
         }
     }

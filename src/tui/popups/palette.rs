@@ -23,15 +23,17 @@ pub enum Command {
     Login,
     Logout,
     SyncVerify,
+    Recovery,
 }
 
 impl Command {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Purge,
         Self::Passwd,
         Self::Login,
         Self::Logout,
         Self::SyncVerify,
+        Self::Recovery,
     ];
 
     /// The name typed in the palette (as the CLI command).
@@ -43,6 +45,7 @@ impl Command {
             Self::Login => "login",
             Self::Logout => "logout",
             Self::SyncVerify => "sync --verify",
+            Self::Recovery => "recovery",
         }
     }
 
@@ -54,6 +57,7 @@ impl Command {
             Self::Login => "log this device in again",
             Self::Logout => "log this device out of the server",
             Self::SyncVerify => "sync and verify the server's copy",
+            Self::Recovery => "account recovery: set up, check or split a recovery code",
         }
     }
 }
@@ -170,6 +174,13 @@ pub(super) fn command(app: &mut App, c: Command) {
             )));
         }
         Command::Passwd => app.popups.push(Popup::Passwd(PasswdState::default())),
+        Command::Recovery => match remote {
+            Err(m) => app.warn(m),
+            Ok(()) => {
+                let popup = super::RecoveryState::open(app);
+                app.popups.push(popup);
+            }
+        },
         Command::Login => match remote {
             Err(m) => app.warn(m),
             Ok(()) => {
