@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod hpke;
 pub mod kdf;
 pub mod keys;
+pub mod named;
 pub mod secret;
 pub mod share;
 pub mod totp;
