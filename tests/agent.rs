@@ -626,7 +626,7 @@ fn the_key_protocol_does_what_the_config_allows_and_nothing_else() {
             r#"{{"op":"encrypt","key":"hidden","data_b64":"{}"}}"#,
             b64(b"x")
         ),
-        format!(r#"{{"op":"derive","key":"signer","context":"c"}}"#),
+        r#"{"op":"derive","key":"signer","context":"c"}"#.to_owned(),
         format!(
             r#"{{"op":"encrypt","key":"nothing","data_b64":"{}"}}"#,
             b64(b"x")

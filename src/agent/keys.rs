@@ -342,10 +342,9 @@ impl Connection {
     async fn session(&mut self) -> Result<&mut Session, Refusal> {
         if let Some(s) = self.session.as_mut()
             && s.catch_up().await.is_err()
+            && let Some(s) = self.session.take()
         {
-            if let Some(s) = self.session.take() {
-                s.close().await;
-            }
+            s.close().await;
         }
         if self.session.is_none() {
             let s =

@@ -533,7 +533,7 @@ impl Session {
                 Err(e) => tracing::warn!(item = %id, error = %e, "named key skipped"),
             }
         }
-        out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        out.sort_by_key(|a| a.name.to_lowercase());
         Ok(out)
     }
 
