@@ -297,7 +297,7 @@ impl Connection {
                 let env = data()?;
                 let plain = key.decrypt(&env)?;
                 out["version"] =
-                    json!(crate::crypto::named::envelope_header(&env).map_or(0, |h| h.version));
+                    json!(crate::engine::named_keys::envelope_version(&env).unwrap_or(0));
                 out["data_b64"] = json!(b64(&plain).as_str());
             }
             "sign" | "mac" => {

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::output::{self, human_time, print, print_json, rfc3339, table};
 use super::sync::{after_write, note_sync};
 use super::{CliError, CliResult, Global, input, unlock, vault_dir};
-use crate::crypto::named::KeyType;
+use crate::engine::named_keys::KeyType;
 use crate::engine::named_keys::{KeyInfo, NamedKey};
 use crate::engine::{self, Session};
 
@@ -672,7 +672,7 @@ async fn encrypt(g: &Global, a: &EncryptArgs) -> CliResult {
 
 async fn decrypt(g: &Global, a: &NameArgs) -> CliResult {
     let input = read_stdin()?;
-    let envelope = if input.starts_with(crate::crypto::named::MAGIC) {
+    let envelope = if input.starts_with(crate::engine::named_keys::ENVELOPE_MAGIC) {
         input
     } else {
         decode_flexible(&input, false).ok_or_else(|| {
@@ -682,9 +682,7 @@ async fn decrypt(g: &Global, a: &NameArgs) -> CliResult {
             )
         })?
     };
-    let version = crate::crypto::named::envelope_header(&envelope)
-        .map(|h| h.version)
-        .unwrap_or(0);
+    let version = crate::engine::named_keys::envelope_version(&envelope).unwrap_or(0);
     let (info, plain) = with_key(g, a, |k| k.decrypt(&envelope)).await?;
     if g.json {
         let mut v = base(&info, version);

@@ -30,8 +30,18 @@ use zeroize::Zeroizing;
 use super::error::{Error, Result};
 use super::model::{Details, Field, FieldKind, Item, ItemKind, label, now_millis};
 use super::{ItemDraft, Session};
-use crate::crypto::named::{self, KeyType};
+use crate::crypto::named;
+pub use crate::crypto::named::KeyType;
 use crate::crypto::{CryptoError, Key};
+
+/// The first bytes of every envelope (`openk key encrypt`).
+pub const ENVELOPE_MAGIC: &[u8; 4] = named::MAGIC;
+
+/// The key version an envelope names, if it parses (nothing is checked).
+#[must_use]
+pub fn envelope_version(envelope: &[u8]) -> Option<u32> {
+    named::envelope_header(envelope).ok().map(|h| h.version)
+}
 
 /// The ring's format this build writes and reads.
 const FORMAT: u32 = 1;

@@ -2341,7 +2341,7 @@ async fn the_search_pane_filters_by_vault() {
 // its bytes are never on screen, revealed or not, and never copied.
 #[tokio::test]
 async fn named_keys_show_their_versions_and_never_their_bytes() {
-    use crate::crypto::named::KeyType;
+    use crate::engine::named_keys::KeyType;
     use base64::Engine as _;
     let mut h = Harness::new(true).await;
     let (key_id, secrets) = {
