@@ -191,6 +191,12 @@ fn named_keys_encrypt_rotate_retire_and_refuse_tampering() {
     assert_eq!(envelope_version(&env2), 2);
     assert_eq!(decrypt(&env, "app-data", &env1).stdout, "secret one\n");
     assert_eq!(decrypt(&env, "app-data", &env2).stdout, "secret two");
+    // With --password-stdin the password is the first line, the data the rest.
+    let piped = env
+        .cmd(["--password-stdin", "key", "encrypt", "app-data"])
+        .stdin(format!("{}\npiped data", env.password()).into_bytes())
+        .stdout();
+    assert_eq!(decrypt(&env, "app-data", &piped).stdout, "piped data");
     // Base64 and raw envelopes decrypt too.
     let b64 = env
         .cmd(["key", "encrypt", "app-data", "--base64"])

@@ -16,7 +16,7 @@ use super::output::{self, human_time, print, print_json, rfc3339, table};
 use super::sync::{after_write, note_sync};
 use super::{CliError, CliResult, Global, input, unlock, vault_dir};
 use crate::engine::named_keys::KeyType;
-use crate::engine::named_keys::{KeyInfo, NamedKey};
+use crate::engine::named_keys::{ENVELOPE_MAGIC, KeyInfo, NamedKey};
 use crate::engine::{self, Session};
 
 #[derive(Debug, Subcommand)]
@@ -631,22 +631,29 @@ fn write_raw(bytes: &[u8]) -> CliResult {
     }
 }
 
-/// Opens the vault, finds the key, runs `op` with it (a use of the key).
-async fn with_key<T>(
-    g: &Global,
-    k: &NameArgs,
-    op: impl FnOnce(&NamedKey) -> engine::Result<T>,
-) -> CliResult<(KeyInfo, T)> {
+/// Opens the vault, finds the key and records a use of it, then closes the
+/// vault: the key works on its own. Standard input is read only after this,
+/// so that `--password-stdin` finds the password on its first line.
+async fn load_key(g: &Global, k: &NameArgs) -> CliResult<NamedKey> {
     let mut s = unlock(g).await?;
     let done = async {
         let vault = vault_of(&s, k.vault.as_deref())?;
-        let key = s.use_named_key(&k.name, vault).await?;
-        let out = op(&key)?;
-        Ok::<_, CliError>((key.info().clone(), out))
+        Ok::<_, CliError>(s.use_named_key(&k.name, vault).await?)
     }
     .await;
     s.close().await;
     done
+}
+
+/// [`load_key`], then `op` with it.
+async fn with_key<T>(
+    g: &Global,
+    k: &NameArgs,
+    op: impl FnOnce(&NamedKey) -> CliResult<T>,
+) -> CliResult<(KeyInfo, T)> {
+    let key = load_key(g, k).await?;
+    let out = op(&key)?;
+    Ok((key.info().clone(), out))
 }
 
 fn base(info: &KeyInfo, version: u32) -> Json {
@@ -655,7 +662,7 @@ fn base(info: &KeyInfo, version: u32) -> Json {
 
 async fn derive(g: &Global, a: &DeriveArgs) -> CliResult {
     let (info, (v, out)) = with_key(g, &a.key, |k| {
-        k.derive(a.context.as_bytes(), a.length, a.version)
+        Ok(k.derive(a.context.as_bytes(), a.length, a.version)?)
     })
     .await?;
     let mut extra = base(&info, v);
@@ -664,15 +671,15 @@ async fn derive(g: &Global, a: &DeriveArgs) -> CliResult {
 }
 
 async fn encrypt(g: &Global, a: &EncryptArgs) -> CliResult {
-    let data = read_stdin()?;
-    let (info, envelope) = with_key(g, &a.key, |k| k.encrypt(&data)).await?;
+    let (info, envelope) = with_key(g, &a.key, |k| Ok(k.encrypt(&read_stdin()?)?)).await?;
     let v = info.current_version;
     write_binary(g, a.encoding, &envelope, "envelope", base(&info, v))
 }
 
 async fn decrypt(g: &Global, a: &NameArgs) -> CliResult {
+    let key = load_key(g, a).await?;
     let input = read_stdin()?;
-    let envelope = if input.starts_with(crate::engine::named_keys::ENVELOPE_MAGIC) {
+    let envelope = if input.starts_with(ENVELOPE_MAGIC) {
         input
     } else {
         decode_flexible(&input, false).ok_or_else(|| {
@@ -683,7 +690,8 @@ async fn decrypt(g: &Global, a: &NameArgs) -> CliResult {
         })?
     };
     let version = crate::engine::named_keys::envelope_version(&envelope).unwrap_or(0);
-    let (info, plain) = with_key(g, a, |k| k.decrypt(&envelope)).await?;
+    let plain = key.decrypt(&envelope)?;
+    let info = key.info();
     if g.json {
         let mut v = base(&info, version);
         v["data_b64"] = json!(base64::engine::general_purpose::STANDARD.encode(&plain));
@@ -705,8 +713,7 @@ async fn decrypt(g: &Global, a: &NameArgs) -> CliResult {
 }
 
 async fn sign(g: &Global, a: &SignArgs) -> CliResult {
-    let data = read_stdin()?;
-    let (info, (v, sig)) = with_key(g, &a.key, |k| k.sign(&data)).await?;
+    let (info, (v, sig)) = with_key(g, &a.key, |k| Ok(k.sign(&read_stdin()?)?)).await?;
     let field = if info.kind == KeyType::HmacSha256 {
         "mac"
     } else {
@@ -731,8 +738,10 @@ async fn verify(g: &Global, a: &VerifyArgs) -> CliResult {
             ));
         }
     };
-    let data = read_stdin()?;
-    let (info, v) = with_key(g, &a.key, |k| k.verify(&data, &sig, a.version)).await?;
+    let (info, v) = with_key(g, &a.key, |k| {
+        Ok(k.verify(&read_stdin()?, &sig, a.version)?)
+    })
+    .await?;
     if g.json {
         let mut out = base(&info, v);
         out["valid"] = json!(true);
@@ -746,6 +755,6 @@ async fn verify(g: &Global, a: &VerifyArgs) -> CliResult {
 }
 
 async fn public(g: &Global, a: &PublicArgs) -> CliResult {
-    let (info, (v, pk)) = with_key(g, &a.key, |k| k.public(a.version)).await?;
+    let (info, (v, pk)) = with_key(g, &a.key, |k| Ok(k.public(a.version)?)).await?;
     write_binary(g, a.encoding, &pk, "public_key", base(&info, v))
 }
