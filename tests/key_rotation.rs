@@ -185,8 +185,11 @@ fn named_keys_encrypt_rotate_retire_and_refuse_tampering() {
     assert_eq!(envelope_version(&env1), 1);
     assert_eq!(decrypt(&env, "app-data", &env1).stdout, "secret one\n");
 
-    let rotated = env.json(&["key", "rotate", "app-data"]);
+    let rotated = env.json(&["key", "rotate", "app-data", "--vault", "Personal"]);
     assert_eq!(rotated["current_version"], 2, "{rotated}");
+    env.cmd(["key", "rotate", "app-data", "--account"]).code(2);
+    env.cmd(["key", "rotate", "--account", "--secret-key"])
+        .code(2);
     let env2 = encrypt(&env, "app-data", b"secret two");
     assert_eq!(envelope_version(&env2), 2);
     assert_eq!(decrypt(&env, "app-data", &env1).stdout, "secret one\n");

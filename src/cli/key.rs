@@ -22,7 +22,7 @@ use crate::engine::{self, Session};
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Rotate a key: the account key (--account), a vault's key (--vault V), the Secret Key (--secret-key), or a named key (NAME: a new version; --min-version N retires older ones)
-    #[command(group(ArgGroup::new("what").required(true).args(["name", "account", "secret_key", "vault"])))]
+    #[command(group(ArgGroup::new("what").required(true).multiple(true).args(["name", "account", "secret_key", "vault"])))]
     Rotate(RotateArgs),
     /// Create a named key for an application (version 1)
     Create(CreateArgs),
@@ -50,10 +50,10 @@ pub struct RotateArgs {
     /// A named key to give a new version
     pub name: Option<String>,
     /// Rotate the account key: every vault key is wrapped anew; the other devices log in again
-    #[arg(long, conflicts_with_all = ["secret_key", "min_version"])]
+    #[arg(long, conflicts_with_all = ["name", "secret_key", "vault", "min_version"])]
     pub account: bool,
     /// Rotate the Secret Key (the password stays): a new Emergency Kit, shown once
-    #[arg(long, conflicts_with_all = ["account", "min_version"])]
+    #[arg(long, conflicts_with_all = ["name", "account", "vault", "min_version"])]
     pub secret_key: bool,
     /// Without NAME: rotate this vault's key (name or id). With NAME: the vault the named key is in
     #[arg(long, value_name = "VAULT")]
