@@ -377,3 +377,58 @@ fn named_keys_sign_verify_derive_and_sync_to_another_device() {
     let shown = b.json(&["key", "show", "signer"]);
     assert_eq!(shown["min_version"], 2, "{shown}");
 }
+
+// A named key in a shared vault is every member's: a member (viewer)
+// decrypts what the owner encrypted and encrypts for the owner, but cannot
+// rotate it (a viewer does not write).
+#[test]
+fn a_named_key_in_a_shared_vault_is_shared_like_any_item() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = Serve::start(tmp.path());
+    let ana = registered(&server, "ana-keys@example.org");
+    let ben = registered(&server, "ben-keys@example.org");
+    ana.run(&["vault", "create", "Team"]);
+    ana.run(&[
+        "key",
+        "create",
+        "team-data",
+        "--type",
+        "aes256-gcm",
+        "--vault",
+        "Team",
+    ]);
+    let envelope = encrypt(&ana, "team-data", b"for the team");
+    let fp = ben.json(&["status"])["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    ana.cmd([
+        "vault",
+        "invite",
+        "Team",
+        "ben-keys@example.org",
+        "--role",
+        "viewer",
+        "--fingerprint",
+        &fp,
+    ])
+    .ok();
+    let invites = ben.json(&["vault", "invitations"]);
+    let id = invites[0]["vault_id"].as_str().expect("id").to_owned();
+    ben.run(&["vault", "accept", &id]);
+    ben.run(&["sync"]);
+    let keys = ben.json(&["key", "ls", "--vault", "Team"]);
+    assert_eq!(keys["keys"][0]["name"], "team-data", "{keys}");
+    assert_eq!(decrypt(&ben, "team-data", &envelope).stdout, "for the team");
+    let back = encrypt(&ben, "team-data", b"from ben");
+    assert_eq!(decrypt(&ana, "team-data", &back).stdout, "from ben");
+    ben.cmd(["key", "rotate", "team-data"])
+        .fails()
+        .stderr_has("viewer");
+    // The owner rotates; the member takes the new version at its next sync.
+    ana.run(&["key", "rotate", "team-data"]);
+    ben.run(&["sync"]);
+    let v2 = encrypt(&ben, "team-data", b"v2");
+    assert_eq!(envelope_version(&v2), 2);
+    assert_eq!(decrypt(&ana, "team-data", &v2).stdout, "v2");
+}
