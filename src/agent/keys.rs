@@ -150,7 +150,8 @@ pub async fn serve(ctx: Context, mut reader: BufReader<UnixStream>, first: Vec<u
         if reader.get_mut().write_all(&answer).await.is_err() {
             break;
         }
-        line.clear();
+        // Wiped, not only emptied: the last request may have held a plaintext.
+        zeroize::Zeroize::zeroize(&mut *line);
         let read = tokio::time::timeout(
             IDLE,
             (&mut reader)

@@ -201,12 +201,15 @@ fn info_of(item: &Item, ring: &Ring) -> KeyInfo {
 }
 
 /// The fields of a key item for `ring`.
-fn ring_fields(ring: &Ring) -> Vec<Field> {
+fn ring_fields(ring: &Ring) -> Result<Vec<Field>> {
     let current = ring.versions.iter().map(|v| v.version).max().unwrap_or(1);
-    let json = Zeroizing::new(serde_json::to_string(ring).unwrap_or_default());
+    let json = Zeroizing::new(
+        serde_json::to_string(ring)
+            .map_err(|e| Error::Damaged(format!("cannot write the key material: {e}")))?,
+    );
     let mut material = Field::new(label::KEY_MATERIAL, json.as_str(), FieldKind::Secret);
     material.hidden = true;
-    vec![
+    Ok(vec![
         Field::new(label::KEY_TYPE, ring.kind.clone(), FieldKind::Text),
         Field::new(label::KEY_ID, ring.key_id.to_string(), FieldKind::Text),
         Field::new(label::KEY_VERSION, current.to_string(), FieldKind::Text),
@@ -216,7 +219,7 @@ fn ring_fields(ring: &Ring) -> Vec<Field> {
             FieldKind::Text,
         ),
         material,
-    ]
+    ])
 }
 
 fn new_version(version: u32) -> StoredVersion {
@@ -500,7 +503,7 @@ impl Session {
                 ItemDraft {
                     kind: ItemKind::Key,
                     name: name.to_owned(),
-                    fields: ring_fields(&ring),
+                    fields: ring_fields(&ring)?,
                     tags: Vec::new(),
                     folder: None,
                     favorite: false,
@@ -624,7 +627,7 @@ impl Session {
 
     async fn save_ring(&mut self, item: &Item, ring: &Ring) -> Result<Item> {
         let details = Details {
-            fields: ring_fields(ring),
+            fields: ring_fields(ring)?,
         };
         let mut overview = item.overview.clone();
         super::model::derive_overview(ItemKind::Key, &details, &mut overview);
