@@ -693,7 +693,7 @@ async fn decrypt(g: &Global, a: &NameArgs) -> CliResult {
     let plain = key.decrypt(&envelope)?;
     let info = key.info();
     if g.json {
-        let mut v = base(&info, version);
+        let mut v = base(info, version);
         v["data_b64"] = json!(base64::engine::general_purpose::STANDARD.encode(&plain));
         return output::print_exact(&Zeroizing::new(format!(
             "{}\n",
