@@ -161,7 +161,7 @@ fn parse_ring(item: &Item) -> Result<Ring> {
 }
 
 /// The key as a front end shows it (type, versions, created, min version;
-/// never the bytes); `None` for an item that is not a named key.
+/// never the bytes).
 ///
 /// # Errors
 /// [`Error::DamagedItem`] for a key whose material does not parse.
