@@ -38,6 +38,124 @@ pub struct ClipboardConfig {
 pub struct AgentConfig {
     /// Seconds without a request before the agent locks itself.
     pub idle_timeout_secs: u64,
+    /// `[agent.keys]`: the named keys the agent's key protocol may use, and
+    /// how (by key name, compared without letter case). Empty (the
+    /// default): the agent performs no key operation at all.
+    pub keys: std::collections::BTreeMap<String, AgentKeyRule>,
+}
+
+/// The operations of the agent's key protocol (`docs/security.md`).
+pub const AGENT_KEY_OPS: [&str; 7] = [
+    "encrypt", "decrypt", "sign", "verify", "derive", "public", "info",
+];
+
+/// What callers of the agent may do with one named key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentKeyRule {
+    /// Allowed operations (of [`AGENT_KEY_OPS`]; `mac` is `sign`).
+    pub ops: Vec<String>,
+    /// When not empty, only processes running one of these executables
+    /// (absolute paths, as `/proc/PID/exe` names them) may use the key.
+    pub programs: Vec<PathBuf>,
+}
+
+impl AgentKeyRule {
+    /// Whether `op` is allowed (`mac` counts as `sign`).
+    #[must_use]
+    pub fn allows(&self, op: &str) -> bool {
+        let op = if op == "mac" { "sign" } else { op };
+        self.ops.iter().any(|o| o == op || o == "all")
+    }
+}
+
+impl AgentConfig {
+    /// The rule for the key named `name` (letter case aside), if any.
+    #[must_use]
+    pub fn key_rule(&self, name: &str) -> Option<(&str, &AgentKeyRule)> {
+        let wanted = name.trim().to_lowercase();
+        self.keys
+            .iter()
+            .find(|(k, _)| k.to_lowercase() == wanted)
+            .map(|(k, r)| (k.as_str(), r))
+    }
+}
+
+/// `[agent.keys]` from TOML: `NAME = ["op", …]` or `NAME = { ops = […],
+/// programs = ["/path/to/exe", …] }`.
+fn agent_keys(
+    value: &toml::Value,
+) -> Result<std::collections::BTreeMap<String, AgentKeyRule>, String> {
+    let table = value.as_table().ok_or_else(|| {
+        format!(
+            "must be a table ([agent.keys], one line a key: NAME = [\"encrypt\", …]), not {}",
+            type_name(value)
+        )
+    })?;
+    let strings = |name: &str, what: &str, v: &toml::Value| -> Result<Vec<String>, String> {
+        v.as_array()
+            .ok_or_else(|| format!("key {name:?}: {what} must be an array of strings"))?
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("key {name:?}: {what} must be an array of strings"))
+            })
+            .collect()
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for (name, v) in table {
+        let rule = match v {
+            toml::Value::Array(_) => AgentKeyRule {
+                ops: strings(name, "the operations", v)?,
+                programs: Vec::new(),
+            },
+            toml::Value::Table(t) => {
+                if let Some(other) = t.keys().find(|k| *k != "ops" && *k != "programs") {
+                    return Err(format!(
+                        "key {name:?}: unknown setting `{other}` (the settings are `ops` and `programs`)"
+                    ));
+                }
+                let ops = t
+                    .get("ops")
+                    .map(|o| strings(name, "`ops`", o))
+                    .transpose()?
+                    .unwrap_or_default();
+                let programs = t
+                    .get("programs")
+                    .map(|p| strings(name, "`programs`", p))
+                    .transpose()?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect::<Vec<_>>();
+                if let Some(p) = programs.iter().find(|p| !p.is_absolute()) {
+                    return Err(format!(
+                        "key {name:?}: program {} must be an absolute path",
+                        p.display()
+                    ));
+                }
+                AgentKeyRule { ops, programs }
+            }
+            other => {
+                return Err(format!(
+                    "key {name:?} must be a list of operations, not {}",
+                    type_name(other)
+                ));
+            }
+        };
+        if let Some(bad) = rule
+            .ops
+            .iter()
+            .find(|o| *o != "all" && *o != "mac" && !AGENT_KEY_OPS.contains(&o.as_str()))
+        {
+            return Err(format!(
+                "key {name:?}: unknown operation {bad:?} (the operations are {}, or \"all\")",
+                AGENT_KEY_OPS.join(", ")
+            ));
+        }
+        out.insert(name.clone(), rule);
+    }
+    Ok(out)
 }
 
 /// `[tui]`
@@ -76,6 +194,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             idle_timeout_secs: 15 * 60,
+            keys: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -92,11 +211,12 @@ impl Default for TuiConfig {
 
 /// Every key the file may hold, as `section.key` (top-level keys bare), in
 /// the order `openk config` prints them.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
     "auto_sync",
     "insecure_http",
     "clipboard.clear_after_secs",
     "agent.idle_timeout_secs",
+    "agent.keys",
     "tui.lock_after_secs",
     "tui.theme",
     "tui.keymap",
@@ -148,6 +268,23 @@ impl Config {
             "insecure_http" => Value::Bool(self.insecure_http),
             "clipboard.clear_after_secs" => Value::Int(self.clipboard.clear_after_secs),
             "agent.idle_timeout_secs" => Value::Int(self.agent.idle_timeout_secs),
+            "agent.keys" if self.agent.keys.is_empty() => Value::Unset,
+            "agent.keys" => Value::Text(
+                self.agent
+                    .keys
+                    .iter()
+                    .map(|(k, r)| {
+                        let mut s = format!("{k}: {}", r.ops.join(", "));
+                        if !r.programs.is_empty() {
+                            let p: Vec<String> =
+                                r.programs.iter().map(|p| p.display().to_string()).collect();
+                            s.push_str(&format!(" (only {})", p.join(", ")));
+                        }
+                        s
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             "tui.lock_after_secs" => Value::Int(self.tui.lock_after_secs),
             "tui.theme" => Value::Text(self.tui.theme.clone()),
             "tui.keymap" => self
@@ -166,6 +303,7 @@ impl Config {
             "insecure_http" => self.insecure_http = boolean(value)?,
             "clipboard.clear_after_secs" => self.clipboard.clear_after_secs = seconds(value)?,
             "agent.idle_timeout_secs" => self.agent.idle_timeout_secs = seconds(value)?,
+            "agent.keys" => self.agent.keys = agent_keys(value)?,
             "tui.lock_after_secs" => self.tui.lock_after_secs = seconds(value)?,
             "tui.theme" => {
                 let theme = text(value)?;
@@ -521,11 +659,40 @@ mod tests {
     }
 
     #[test]
+    fn agent_keys_name_keys_ops_and_programs() {
+        let c = parse(
+            "[agent.keys]\n\"app-data\" = [\"encrypt\", \"decrypt\"]\nsigner = { ops = [\"sign\", \"public\"], programs = [\"/usr/bin/app\"] }\n",
+        )
+        .expect("parse");
+        let (name, rule) = c.agent.key_rule("APP-DATA").expect("rule");
+        assert_eq!(name, "app-data");
+        assert!(rule.allows("encrypt") && !rule.allows("sign"));
+        let (_, rule) = c.agent.key_rule("signer").expect("rule");
+        assert!(rule.allows("mac") && rule.allows("public") && !rule.allows("derive"));
+        assert_eq!(rule.programs, [PathBuf::from("/usr/bin/app")]);
+        assert!(c.agent.key_rule("other").is_none());
+        assert!(Config::default().agent.keys.is_empty(), "none by default");
+        for bad in [
+            "[agent]\nkeys = 3",
+            "[agent.keys]\nk = [\"export\"]",
+            "[agent.keys]\nk = { ops = [\"sign\"], programs = [\"app\"] }",
+            "[agent.keys]\nk = { op = [\"sign\"] }",
+            "[agent.keys]\nk = \"sign\"",
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.contains("agent.keys"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn every_key_reads_back() {
         let c = Config::default();
         for key in KEYS {
             let v = c.get(key);
-            assert!(key == "tui.keymap" || v != Value::Unset, "{key}");
+            assert!(
+                key == "tui.keymap" || key == "agent.keys" || v != Value::Unset,
+                "{key}"
+            );
         }
     }
 }

@@ -544,3 +544,180 @@ fn the_agent_keeps_no_copy_of_the_password() {
     assert_eq!(nopw(&env, &["get", "Mail"]).stdout(), "mail-pw-1\n");
     scan("after three commands").expect("readable as before");
 }
+
+/// One line to the agent's key protocol and its answer.
+fn key_request(
+    stream: &mut std::os::unix::net::UnixStream,
+    reader: &mut std::io::BufReader<std::os::unix::net::UnixStream>,
+    line: &str,
+) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    stream
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("send a request");
+    let mut answer = String::new();
+    reader.read_line(&mut answer).expect("read the answer");
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("answer {answer:?}: {e}"))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("a base64 string"))
+        .expect("base64")
+}
+
+// The key protocol: with [agent.keys] allowing some keys and operations, a
+// program encrypts, decrypts, signs and verifies over one connection; a key
+// or an operation the config does not allow is refused; a malformed line
+// gets an error answer and the connection stays usable; the CLI and the
+// agent read each other's envelopes; a rotation by another process is seen.
+#[test]
+fn the_key_protocol_does_what_the_config_allows_and_nothing_else() {
+    let env = TestEnv::init();
+    env.run(&["key", "create", "app", "--type", "xchacha20"]);
+    env.run(&["key", "create", "signer", "--type", "ed25519"]);
+    env.run(&["key", "create", "hidden", "--type", "aes256-gcm"]);
+    let config = env.root().join("config.toml");
+    std::fs::write(
+        &config,
+        "[agent.keys]\napp = [\"encrypt\", \"decrypt\"]\nsigner = { ops = [\"sign\", \"verify\", \"public\"] }\n",
+    )
+    .expect("write the config");
+    let with_config = |args: &[&str]| cmd(&env, args).env("OPENK_CONFIG", &config);
+    with_config(&["unlock", "--idle-timeout", "120"])
+        .ok()
+        .stdout_has("Unlocked.");
+    let _locker = Locker(&env);
+    let socket = sockets(&run_dir(&env)).pop().expect("the agent's socket");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+    let mut ask = |line: &str| key_request(&mut stream, &mut reader, line);
+
+    let enc = ask(&format!(
+        r#"{{"id":1,"op":"encrypt","key":"app","data_b64":"{}"}}"#,
+        b64(b"hello agent")
+    ));
+    assert_eq!(enc["ok"], true, "{enc}");
+    assert_eq!(
+        (enc["id"].as_i64(), enc["version"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let envelope = unb64(&enc["data_b64"]);
+    assert_eq!(&envelope[..4], b"OKE1");
+    let dec = ask(&format!(
+        r#"{{"op":"decrypt","key":"app","data_b64":"{}"}}"#,
+        b64(&envelope)
+    ));
+    assert_eq!(unb64(&dec["data_b64"]), b"hello agent", "{dec}");
+
+    // Not permitted: another operation, a key not named, a missing key.
+    for line in [
+        format!(r#"{{"op":"sign","key":"app","data_b64":"{}"}}"#, b64(b"x")),
+        format!(
+            r#"{{"op":"encrypt","key":"hidden","data_b64":"{}"}}"#,
+            b64(b"x")
+        ),
+        r#"{"op":"derive","key":"signer","context":"c"}"#.to_owned(),
+        format!(
+            r#"{{"op":"encrypt","key":"nothing","data_b64":"{}"}}"#,
+            b64(b"x")
+        ),
+    ] {
+        let r = ask(&line);
+        assert_eq!(r["ok"], false, "{line}: {r}");
+        assert_eq!(r["code"], "not_permitted", "{line}: {r}");
+        assert!(r.get("data_b64").is_none(), "{r}");
+    }
+    // Malformed lines: an error answer each, and the connection goes on.
+    for line in [
+        "this is not json",
+        r#"{"op":"encrypt"}"#,
+        r#"{"op":"export","key":"app"}"#,
+        r#"{"id":"x","op":"decrypt","key":"app","data_b64":"***"}"#,
+    ] {
+        let r = ask(line);
+        assert_eq!(r["ok"], false, "{line}: {r}");
+        assert_eq!(r["code"], "bad_request", "{line}: {r}");
+    }
+    // A tampered envelope is refused.
+    let mut bad = envelope.clone();
+    bad[30] ^= 1;
+    let r = ask(&format!(
+        r#"{{"op":"decrypt","key":"app","data_b64":"{}"}}"#,
+        b64(&bad)
+    ));
+    assert_eq!(r["code"], "refused", "{r}");
+
+    // Sign and verify; the public key.
+    let sig = ask(&format!(
+        r#"{{"op":"sign","key":"signer","data_b64":"{}"}}"#,
+        b64(b"msg")
+    ));
+    assert_eq!(sig["ok"], true, "{sig}");
+    let ok = ask(&format!(
+        r#"{{"op":"verify","key":"signer","data_b64":"{}","signature_b64":"{}"}}"#,
+        b64(b"msg"),
+        sig["signature_b64"].as_str().expect("signature")
+    ));
+    assert_eq!(ok["valid"], true, "{ok}");
+    let no = ask(&format!(
+        r#"{{"op":"verify","key":"signer","data_b64":"{}","signature_b64":"{}"}}"#,
+        b64(b"msg2"),
+        sig["signature_b64"].as_str().expect("signature")
+    ));
+    assert_eq!(
+        (no["ok"].as_bool(), no["code"].as_str()),
+        (Some(false), Some("refused"))
+    );
+    let pk = ask(r#"{"op":"public","key":"signer"}"#);
+    assert_eq!(unb64(&pk["public_key_b64"]).len(), 32, "{pk}");
+
+    // While this connection is open, the agent serves the CLI too; the CLI
+    // decrypts the agent's envelope and rotates the key.
+    let plain = nopw(&env, &["key", "decrypt", "app"])
+        .stdin(b64(&envelope).into_bytes())
+        .stdout();
+    assert_eq!(plain, "hello agent");
+    nopw(&env, &["key", "rotate", "app"]).ok();
+    let enc2 = ask(&format!(
+        r#"{{"op":"encrypt","key":"app","data_b64":"{}"}}"#,
+        b64(b"two")
+    ));
+    assert_eq!(enc2["version"], 2, "{enc2}");
+    let dec1 = ask(&format!(
+        r#"{{"op":"decrypt","key":"app","data_b64":"{}"}}"#,
+        b64(&envelope)
+    ));
+    assert_eq!(unb64(&dec1["data_b64"]), b"hello agent", "{dec1}");
+}
+
+// Without [agent.keys], the agent performs no key operation at all.
+#[test]
+fn without_agent_keys_in_the_config_nothing_is_permitted() {
+    let env = TestEnv::init();
+    env.run(&["key", "create", "app", "--type", "xchacha20"]);
+    let _locker = unlock(&env, &[]);
+    let socket = sockets(&run_dir(&env)).pop().expect("the agent's socket");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+    for op in ["encrypt", "decrypt", "info", "public", "derive"] {
+        let r = key_request(
+            &mut stream,
+            &mut reader,
+            &format!(r#"{{"op":"{op}","key":"app","data_b64":"","context":"c"}}"#),
+        );
+        assert_eq!(r["code"], "not_permitted", "{op}: {r}");
+    }
+}

@@ -164,7 +164,7 @@ fn the_readme_quick_start_works_as_written() {
     }
     assert_eq!(
         env.ls_names(&[]),
-        ["Bank", "deploy", "GitHub", "Wi-Fi"],
+        ["app-data", "Bank", "deploy", "GitHub", "Wi-Fi"],
         "every item of the quick start"
     );
     assert_eq!(env.run(&["get", "Bank"]).trim(), "bank-password-from-stdin");

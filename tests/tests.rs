@@ -19,6 +19,7 @@ mod fork;
 mod hardening;
 mod hostile;
 mod items;
+mod key_rotation;
 mod kill_rotation;
 mod leaks;
 mod local_state;

@@ -318,16 +318,22 @@ async fn serve(mut agent: Agent, listener: UnixListener) {
         return;
     };
     let mut check = tokio::time::interval(SOCKET_CHECK);
+    // Key-protocol connections (`super::keys`) run as tasks of their own;
+    // they end with the agent (dropping the set aborts them).
+    let mut key_conns = tokio::task::JoinSet::new();
+    let (touched, mut touches) = tokio::sync::mpsc::unbounded_channel::<()>();
     let why = loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    if handle(&mut agent, stream).await {
+                    if handle(&mut agent, stream, &mut key_conns, &touched).await {
                         break "locked by request";
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
+            Some(()) = touches.recv() => agent.touch(),
+            Some(_) = key_conns.join_next(), if !key_conns.is_empty() => {}
             () = until(agent.deadline) => break "idle timeout",
             _ = check.tick() => if !agent.socket_is_ours() {
                 break "its socket was removed or replaced";
@@ -339,12 +345,20 @@ async fn serve(mut agent: Agent, listener: UnixListener) {
     };
     agent.remove_socket();
     drop(listener);
+    key_conns.abort_all();
+    while key_conns.join_next().await.is_some() {}
     tracing::info!(why, "agent locked: keys wiped");
     // Dropping `agent` wipes the key.
 }
 
-/// Serves one connection; true when the agent must lock.
-async fn handle(agent: &mut Agent, stream: UnixStream) -> bool {
+/// Serves one connection; true when the agent must lock. A connection of
+/// the key protocol goes on in a task of `key_conns`.
+async fn handle(
+    agent: &mut Agent,
+    stream: UnixStream,
+    key_conns: &mut tokio::task::JoinSet<()>,
+    touched: &tokio::sync::mpsc::UnboundedSender<()>,
+) -> bool {
     match stream.peer_cred() {
         Ok(cred) => {
             if let Err(e) = super::check_peer_uid(cred.uid(), super::own_uid()) {
@@ -362,12 +376,30 @@ async fn handle(agent: &mut Agent, stream: UnixStream) -> bool {
     let read = tokio::time::timeout(
         REQUEST_TIMEOUT,
         (&mut reader)
-            .take(MAX_LINE as u64)
+            .take(super::keys::MAX_KEY_LINE as u64)
             .read_until(b'\n', &mut line),
     )
     .await;
     if !matches!(read, Ok(Ok(n)) if n > 0) {
         tracing::debug!("a client sent no request");
+        return false;
+    }
+    if super::keys::is_key_request(&line) {
+        if key_conns.len() >= super::keys::MAX_CONNECTIONS {
+            let mut stream = reader.into_inner();
+            let _ = stream
+                .write_all(
+                    b"{\"v\":1,\"ok\":false,\"code\":\"busy\",\"error\":\"too many key connections; try again\"}\n",
+                )
+                .await;
+            return false;
+        }
+        let ctx = super::keys::Context {
+            vault: agent.info_vault.clone(),
+            password_key: agent.key.duplicate(),
+            touched: touched.clone(),
+        };
+        key_conns.spawn(super::keys::serve(ctx, reader, line));
         return false;
     }
     let (response, lock) = answer(agent, &line);

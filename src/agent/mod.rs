@@ -8,6 +8,8 @@
 //!   Unix socket.
 //! - [`client`] is what the CLI uses to talk to it.
 //! - [`protocol`] is the line-delimited JSON between them.
+//! - [`keys`] is the key protocol: named-key operations for programs, as
+//!   JSON lines, allowed key by key in the config (`[agent.keys]`).
 //!
 //! The agent holds the password key and nothing else: each command still
 //! reads the Secret Key from the vault directory and derives, unwraps and
@@ -17,6 +19,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod keys;
 pub mod protocol;
 
 use std::fs;

@@ -69,6 +69,8 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::ManifestMismatch { .. }
         | Error::WeakKdfOffered(_)
         | Error::ShareUndecryptable
+        | Error::KeyRetired { .. }
+        | Error::KeyRefused(_)
         | Error::Store(_)
         | Error::Io { .. } => exit::ERROR,
     }
@@ -165,6 +167,11 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         Error::WrongRecoveryCode => "; check the code (or the shares) and the email; nothing was \
                                      changed"
             .into(),
+        Error::KeyRetired { name, .. } => format!(
+            "; `openk key show {}` lists its versions and which are retired",
+            shell_word(name)
+        )
+        .into(),
         Error::NoShare(_) => "; `openk share ls` lists the live ones".into(),
         Error::ShareUndecryptable => {
             "; copy the whole link again, or ask the sender for a new one".into()
@@ -175,6 +182,7 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         | Error::Ambiguous { .. }
         | Error::AmbiguousVault { .. }
         | Error::Invalid(_)
+        | Error::KeyRefused(_)
         | Error::BadKeyInput(_)
         | Error::DamagedItem { .. }
         | Error::Permissions { .. }

@@ -8,6 +8,7 @@ mod copy;
 pub mod errors;
 mod input;
 mod items;
+mod key;
 mod output;
 mod recovery;
 mod remote;
@@ -204,6 +205,9 @@ pub enum Command {
     Recovery(recovery::RecoveryCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
+    /// Keys: rotate the account key, a vault key or the Secret Key; named keys for applications (create, encrypt, sign, derive, …)
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Share links: one item, readable by anyone who has the link, until it expires or is used up
     #[command(subcommand)]
     Share(share::ShareCommand),
@@ -362,6 +366,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Vault(c) => shared_vaults::vault(g, c).await,
         Command::Recovery(c) => recovery::recovery(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
+        Command::Key(c) => key::key(g, c).await,
         Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,
         Command::Tui => {

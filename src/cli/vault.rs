@@ -225,17 +225,28 @@ pub async fn kit(g: &Global, a: &KitArgs) -> CliResult {
     let secret_key = vault.secret_key_display();
     let account_id = vault.account_id();
     vault.close().await;
-    if let Some(path) = &a.out {
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    print_kit(g, &kit, &secret_key, account_id, a.out.as_deref())
+}
+
+/// Prints the Emergency Kit as `openk kit` does (`--json`: the account id,
+/// the Secret Key and the text), after writing it to `out` if given (also
+/// what `openk key rotate --secret-key` shows of the new kit).
+pub(super) fn print_kit(
+    g: &Global,
+    kit: &str,
+    secret_key: &str,
+    account_id: uuid::Uuid,
+    out: Option<&std::path::Path>,
+) -> CliResult {
+    if let Some(path) = out {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         files::write_private_file(&path, kit.as_bytes(), true)?;
         eprintln!("Emergency Kit written to {} (mode 0600).", path.display());
     }
     if g.json {
-        print_json(
-            &json!({ "account_id": account_id, "secret_key": secret_key.as_str(), "text": kit.as_str() }),
-        )
+        print_json(&json!({ "account_id": account_id, "secret_key": secret_key, "text": kit }))
     } else {
-        print(&kit)
+        print(kit)
     }
 }
 

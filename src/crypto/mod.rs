@@ -6,6 +6,8 @@ pub mod envelope;
 pub mod hpke;
 pub mod kdf;
 pub mod keys;
+pub mod named;
+
 pub mod recovery;
 pub mod secret;
 pub mod share;

@@ -70,6 +70,21 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A named key version below the key's minimum version was asked to
+    /// work (`openk key rotate NAME --min-version N` retired it).
+    #[error(
+        "version {version} of key {name:?} is retired (its min version is {min_version}): it no \
+         longer encrypts, decrypts, signs or verifies anything"
+    )]
+    KeyRetired {
+        name: String,
+        version: u32,
+        min_version: u32,
+    },
+    /// A named key refused its input: an envelope that does not open (tampered,
+    /// truncated, another key's), a signature or MAC that does not verify.
+    #[error("{0}")]
+    KeyRefused(String),
     /// An item without a name (or only white space).
     #[error("an item needs a name")]
     NoName,

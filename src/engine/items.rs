@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 
 use super::error::{Error, Result};
-use super::model::{self, Details, Entry, Item, ItemRef, Overview, now_millis};
+use super::model::{self, Details, Entry, Item, ItemKind, ItemRef, Overview, now_millis};
 use super::search::{self, Query, SearchIndex};
 use super::{
     DamagedItem, ItemDraft, ItemPatch, Loaded, Session, VersionSummary, apply_patch, clean_field,
@@ -649,6 +649,17 @@ impl Session {
     pub async fn update(&mut self, id: Uuid, patch: &ItemPatch) -> Result<Item> {
         let rec = self.load_record(id).await?;
         let item = self.open_record(&rec).await?;
+        if item.overview.kind == ItemKind::Key
+            && (!patch.set_fields.is_empty()
+                || !patch.remove_fields.is_empty()
+                || patch.urls.is_some())
+        {
+            return Err(Error::Invalid(format!(
+                "{:?} is a named key: its fields change only through `openk key rotate` (its \
+                 name, tags, folder and favourite can be edited)",
+                item.overview.name
+            )));
+        }
         if let Some(name) = &patch.name {
             self.check_name_free(rec.vault_id, name, Some(id)).await?;
         }

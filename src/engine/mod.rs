@@ -16,6 +16,7 @@ pub mod generator;
 pub mod members;
 pub mod merge;
 pub mod model;
+pub mod named_keys;
 pub mod remote;
 pub mod search;
 pub mod sshkey;

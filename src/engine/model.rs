@@ -17,6 +17,10 @@ pub enum ItemKind {
     ApiKey,
     SshKey,
     Custom,
+    /// A named key (`openk key create`): made and changed only by `openk
+    /// key`, never by `openk add` or `openk edit`.
+    #[value(skip)]
+    Key,
 }
 
 impl ItemKind {
@@ -30,6 +34,18 @@ impl ItemKind {
         Self::Custom,
     ];
 
+    /// Every kind, with the named key (which only `openk key create` makes).
+    pub const EVERY: [Self; 8] = [
+        Self::Login,
+        Self::Note,
+        Self::Card,
+        Self::Identity,
+        Self::ApiKey,
+        Self::SshKey,
+        Self::Custom,
+        Self::Key,
+    ];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,12 +56,13 @@ impl ItemKind {
             Self::ApiKey => "api-key",
             Self::SshKey => "ssh-key",
             Self::Custom => "custom",
+            Self::Key => "key",
         }
     }
 
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
+        Self::EVERY
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
@@ -60,6 +77,7 @@ impl ItemKind {
             Self::Identity => label::FULL_NAME,
             Self::ApiKey => label::KEY,
             Self::SshKey => label::PRIVATE_KEY,
+            Self::Key => label::KEY_MATERIAL,
         }
     }
 }
@@ -93,6 +111,12 @@ pub mod label {
     pub const PUBLIC_KEY: &str = "public key";
     pub const FINGERPRINT: &str = "fingerprint";
     pub const PASSPHRASE: &str = "passphrase";
+    /// A named key's versions (hidden; only `openk key` reads it).
+    pub const KEY_MATERIAL: &str = "key material";
+    pub const KEY_TYPE: &str = "type";
+    pub const KEY_ID: &str = "key id";
+    pub const KEY_VERSION: &str = "version";
+    pub const KEY_MIN_VERSION: &str = "min version";
 }
 
 /// The standard fields of a kind, in the order forms show them (the CLI's
@@ -138,6 +162,13 @@ pub fn standard_fields(kind: ItemKind) -> &'static [(&'static str, FieldKind)] {
             (label::FINGERPRINT, Text),
             (label::PASSPHRASE, Secret),
             (label::NOTES, Multiline),
+        ],
+        ItemKind::Key => &[
+            (label::KEY_TYPE, Text),
+            (label::KEY_ID, Text),
+            (label::KEY_VERSION, Text),
+            (label::KEY_MIN_VERSION, Text),
+            (label::KEY_MATERIAL, Secret),
         ],
     }
 }
@@ -413,6 +444,10 @@ pub(crate) fn derive_overview(kind: ItemKind, details: &Details, overview: &mut 
         }),
         ItemKind::Identity => first(label::EMAIL).or_else(|| first(label::FULL_NAME)),
         ItemKind::SshKey => first(label::FINGERPRINT),
+        ItemKind::Key => first(label::KEY_TYPE).map(|t| match first(label::KEY_VERSION) {
+            Some(v) => format!("{t} · v{v}"),
+            None => t,
+        }),
         _ => first(label::USERNAME),
     };
     overview.urls = details
@@ -438,7 +473,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_through_text() {
-        for k in ItemKind::ALL {
+        for k in ItemKind::EVERY {
             assert_eq!(ItemKind::parse(k.as_str()), Some(k));
             assert_eq!(
                 serde_json::to_value(k).expect("json"),

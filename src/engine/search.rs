@@ -84,7 +84,7 @@ impl Query {
                     q.kind = Some(ItemKind::parse(value).ok_or_else(|| {
                         format!(
                             "unknown kind {value:?} in the query; kinds are: {}",
-                            ItemKind::ALL.map(ItemKind::as_str).join(", ")
+                            ItemKind::EVERY.map(ItemKind::as_str).join(", ")
                         )
                     })?);
                 }

@@ -110,3 +110,12 @@ pub(crate) async fn swap_identity(db: &std::path::Path, email: &str) -> String {
     pool.close().await;
     k.fingerprint()
 }
+
+/// A new local vault in a temporary directory (kept alive by the first value).
+pub(crate) async fn session() -> (tempfile::TempDir, super::Session) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = super::Session::init(&tmp.path().join("v"), password(), FAST_KDF)
+        .await
+        .expect("init");
+    (tmp, s)
+}

@@ -2336,3 +2336,74 @@ async fn the_search_pane_filters_by_vault() {
     );
     assert!(h.app.search().hits.is_empty());
 }
+
+// A named key is an item: listed with its type and version; its details
+// show type, key id, versions (created, current, retired) and min version;
+// its bytes are never on screen, revealed or not, and never copied.
+#[tokio::test]
+async fn named_keys_show_their_versions_and_never_their_bytes() {
+    use crate::engine::named_keys::KeyType;
+    use base64::Engine as _;
+    let mut h = Harness::new(true).await;
+    let (key_id, secrets) = {
+        let mut s = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+            .await
+            .expect("unlock");
+        let info = s
+            .create_named_key("Deploy signer", KeyType::Ed25519, None)
+            .await
+            .expect("create");
+        for _ in 0..2 {
+            s.rotate_named_key("Deploy signer", None)
+                .await
+                .expect("rotate");
+        }
+        s.retire_named_key_versions("Deploy signer", None, 2)
+            .await
+            .expect("retire");
+        let k = s.use_named_key("Deploy signer", None).await.expect("key");
+        let secrets: Vec<String> = k
+            .export()
+            .iter()
+            .flat_map(|(_, b)| {
+                [
+                    base64::engine::general_purpose::STANDARD.encode(b),
+                    data_encoding::HEXLOWER.encode(b),
+                ]
+            })
+            .collect();
+        s.close().await;
+        (info.key_id.to_string(), secrets)
+    };
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    // GitHub (a favourite) comes first, then the key.
+    h.press(key('j')).await;
+    let shown = |h: &mut Harness| {
+        let text = h.screen(120, 40, &[]);
+        for s in &secrets {
+            assert!(!text.contains(&s[..16]), "key bytes on screen:\n{text}");
+        }
+        assert!(!text.contains("\"secret\""), "{text}");
+        // The same width, so the layout shows as it is.
+        text.replace(&key_id, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+    };
+    let text = shown(&mut h);
+    assert!(text.contains("Deploy signer"), "{text}");
+    assert!(text.contains("min version  2"), "{text}");
+    insta::assert_snapshot!("named_key_details", text);
+    // To the key material field: revealing shows nothing, copying copies nothing.
+    h.press(code(KeyCode::Right)).await;
+    for _ in 0..4 {
+        h.press(key('j')).await;
+    }
+    h.press(key('r')).await;
+    h.press(key('y')).await;
+    let text = shown(&mut h);
+    assert!(text.contains("never shown"), "{text}");
+    assert!(
+        h.copies.lock().expect("copies").is_empty(),
+        "nothing copied"
+    );
+    assert!(text.contains("never copied"), "{text}");
+}

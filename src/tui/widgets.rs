@@ -127,6 +127,7 @@ pub(crate) fn kind_marker(k: ItemKind) -> &'static str {
         ItemKind::ApiKey => "api",
         ItemKind::SshKey => "ssh",
         ItemKind::Custom => "other",
+        ItemKind::Key => "key",
     }
 }
 

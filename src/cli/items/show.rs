@@ -96,7 +96,13 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
     let used = vault.item_use(id).await;
     let names = VaultNames::of(&vault).await;
     vault.close().await;
-    let (item, names, used) = (item?, names?, used?);
+    let (mut item, names, used) = (item?, names?, used?);
+    // A named key's bytes are never shown here, even with --reveal.
+    if item.overview.kind == crate::engine::model::ItemKind::Key {
+        item.details
+            .fields
+            .retain(|f| f.label != crate::engine::model::label::KEY_MATERIAL);
+    }
     if g.json {
         let mut v = item_json(&item, a.reveal);
         output::add_use_json(&mut v, used);
@@ -115,6 +121,14 @@ pub async fn show(g: &Global, a: &ShowArgs) -> CliResult {
 /// The value `openk get ITEM FIELD` prints (and `openk copy` copies).
 pub(in crate::cli) fn field_value(item: &Item, field: &str) -> CliResult<String> {
     let wanted = field.trim().to_lowercase();
+    if item.overview.kind == crate::engine::model::ItemKind::Key
+        && wanted == crate::engine::model::label::KEY_MATERIAL
+    {
+        return Err(CliError::usage(format!(
+            "{:?} is a named key: its bytes leave only through `openk key show NAME --export`",
+            item.overview.name
+        )));
+    }
     let f = item.field(&wanted).ok_or_else(|| {
         let labels: Vec<&str> = item
             .details

@@ -348,6 +348,13 @@ impl Session {
         let server = self.remote_or_err()?.server.clone();
         let r = self.resolve(query, false).await?;
         let item = self.item(r.id).await?;
+        if item.overview.kind == crate::engine::model::ItemKind::Key {
+            return Err(Error::Invalid(format!(
+                "{:?} is a named key: a share link would hand out its bytes; share the vault it \
+                 is in, or export it deliberately with `openk key show NAME --export`",
+                item.overview.name
+            )));
+        }
         let shared = snapshot(&item, options.fields.as_deref())?;
         let key = Key::random();
         let ciphertext = seal_link(&key, &padded_json(&shared)?);

@@ -13,7 +13,7 @@ use rayon::slice::ParallelSliceMut as _;
 use uuid::Uuid;
 
 use super::{Pane, Tab, step};
-use crate::engine::model::{Entry, Field, Item};
+use crate::engine::model::{Entry, Field, Item, ItemKind};
 use crate::engine::{ItemPatch, VersionSummary};
 use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup};
 use crate::tui::keymap::Action;
@@ -281,7 +281,9 @@ impl VaultPane {
             }
             Action::Edit => {
                 if let Some(item) = &self.detail {
-                    if item.overview.trashed_at.is_some() {
+                    if item.overview.kind == ItemKind::Key {
+                        app.warn("A named key changes through `openk key rotate`; rename it with `openk edit NAME --name NEW`");
+                    } else if item.overview.trashed_at.is_some() {
                         app.warn("Restore the item (R) before editing it");
                     } else {
                         app.popups.push(Popup::Form(Box::new(Form::edit(item))));

@@ -3,7 +3,7 @@
 use zeroize::Zeroizing;
 
 use super::{VaultPane, read_item, record_use};
-use crate::engine::model::{FieldKind, label};
+use crate::engine::model::{FieldKind, ItemKind, label};
 use crate::tui::app::{App, totp_at};
 use crate::tui::worker::Request;
 
@@ -57,6 +57,11 @@ impl VaultPane {
             };
             return app.warn(format!("{name} has no {what}"));
         };
+        if item.overview.kind == ItemKind::Key && field.label == label::KEY_MATERIAL {
+            return app.warn(format!(
+                "The bytes of key {name} are never copied; `openk key show --export` prints them"
+            ));
+        }
         let label = field.label.clone();
         let value = if field.kind == FieldKind::Totp {
             match totp_at(field, app.clock.as_ref()) {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Filter, Focus, SideRow, Sort, VaultPane};
-use crate::engine::model::FieldKind;
+use crate::engine::model::{FieldKind, ItemKind, label};
 use crate::tui::app::{App, totp_at};
 use crate::tui::widgets::{
     MASK, ago, block, cells, entry_line, filter_label, pad_left, spinner, truncate,
@@ -200,7 +200,13 @@ fn draw_details(v: &VaultPane, f: &mut Frame, app: &App, area: Rect) {
             Span::styled(pad_left(&field.label, label_w), label_style),
             Span::raw("  "),
         ];
-        if field.kind == FieldKind::Totp {
+        if o.kind == ItemKind::Key && field.label == label::KEY_MATERIAL {
+            // A named key's bytes are never on screen, revealed or not.
+            spans.push(Span::styled(
+                truncate("never shown (key show --export)", value_w),
+                t.dim,
+            ));
+        } else if field.kind == FieldKind::Totp {
             match totp_at(field, app.clock.as_ref()) {
                 Some((code, left)) => {
                     let shown = if revealed {
@@ -262,6 +268,32 @@ fn draw_details(v: &VaultPane, f: &mut Frame, app: &App, area: Rect) {
         lines.push(meta("folder", folder.clone()));
     }
     let now = app.clock.unix_millis();
+    if o.kind == ItemKind::Key {
+        // Its versions, newest first (type, key id and min version are
+        // fields above).
+        match crate::engine::named_keys::key_info(item) {
+            Ok(info) => {
+                lines.push(meta("created", ago(now, info.created_at)));
+                for kv in info.versions.iter().rev() {
+                    let state = if kv.retired {
+                        " · retired"
+                    } else if kv.version == info.current_version {
+                        " · current"
+                    } else {
+                        ""
+                    };
+                    lines.push(meta(
+                        &format!("v{}", kv.version),
+                        format!("{}{state}", ago(now, kv.created_at)),
+                    ));
+                }
+            }
+            Err(e) => lines.push(Line::from(Span::styled(
+                truncate(&e.to_string(), width),
+                t.danger,
+            ))),
+        }
+    }
     lines.push(meta(
         "changed",
         format!("{} · v{}", ago(now, o.updated_at), item.r.version),
