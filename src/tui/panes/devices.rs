@@ -335,13 +335,10 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
         }
     }
     f.render_widget(
-        Paragraph::new(rows).block(
-            block(app, "Devices", true)
-                .title_bottom(Span::styled(
-                    " e rename · d revoke · S sync now · :recovery ",
-                    t.dim,
-                )),
-        ),
+        Paragraph::new(rows).block(block(app, "Devices", true).title_bottom(Span::styled(
+            " e rename · d revoke · S sync now · :recovery ",
+            t.dim,
+        ))),
         list,
     );
 }

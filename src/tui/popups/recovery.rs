@@ -115,7 +115,8 @@ impl RecoveryState {
             }
             Step::Verify => {
                 if self.fields[0].is_empty() {
-                    self.error = Some("type the recovery code, or K shares with spaces between them".into());
+                    self.error =
+                        Some("type the recovery code, or K shares with spaces between them".into());
                     return;
                 }
                 self.working = Some("Checking");
@@ -151,6 +152,8 @@ impl PopupView for Box<RecoveryState> {
             return;
         }
         match (self.step, k.code) {
+            // A code or shares on screen go first, then the popup.
+            (Step::Menu, KeyCode::Esc) if self.shown.is_some() => self.shown = None,
             (Step::Menu, KeyCode::Esc | KeyCode::Char('q')) => return,
             (Step::Menu, KeyCode::Char('s')) => self.go(Step::Setup),
             (Step::Menu, KeyCode::Char('v')) => self.go(Step::Verify),
@@ -197,7 +200,12 @@ impl PopupView for Box<RecoveryState> {
             Some(Ok(Some(s))) => lines.push(Line::from(Span::styled(
                 format!(
                     "Recovery is set up (since {}); its code opens account key version {}.",
-                    crate::text::cell(s.created_at.get(..16).unwrap_or(&s.created_at)),
+                    crate::text::cell(
+                        &s.created_at
+                            .get(..16)
+                            .unwrap_or(&s.created_at)
+                            .replace('T', " ")
+                    ),
                     s.account_key_version
                 ),
                 t.ok,
@@ -206,8 +214,14 @@ impl PopupView for Box<RecoveryState> {
         lines.push(Line::default());
         match &self.shown {
             Some(Shown::Code(code)) => {
-                lines.push(Line::from(Span::styled("Your recovery code (shown once):", t.title)));
-                lines.push(Line::from(Span::styled(format!("  {}", code.as_str()), t.accent)));
+                lines.push(Line::from(Span::styled(
+                    "Your recovery code (shown once):",
+                    t.title,
+                )));
+                lines.push(Line::from(Span::styled(
+                    format!("  {}", code.as_str()),
+                    t.accent,
+                )));
                 lines.push(Line::from(Span::styled(
                     "Write it down or print it now and keep it offline, apart from the Emergency \
                      Kit. With it anyone can take over this account; an earlier code no longer works.",
@@ -267,7 +281,12 @@ impl PopupView for Box<RecoveryState> {
                 lines.push(password_line(app, "Code or shares", &self.fields[0], true));
             }
             Step::Split => {
-                lines.push(password_line(app, "Recovery code", &self.fields[0], self.on == 0));
+                lines.push(password_line(
+                    app,
+                    "Recovery code",
+                    &self.fields[0],
+                    self.on == 0,
+                ));
                 for (i, label) in [(1, "Shares (N)"), (2, "Threshold (K)")] {
                     lines.push(Line::from(vec![
                         Span::styled(
@@ -282,7 +301,9 @@ impl PopupView for Box<RecoveryState> {
         lines.push(Line::default());
         lines.push(match (self.working, &self.error, &self.notice) {
             (Some(w), _, _) => Line::from(Span::styled(format!("{} {w}…", spinner(app)), t.accent)),
-            (None, Some(e), _) => Line::from(Span::styled(crate::text::line(e).into_owned(), t.danger)),
+            (None, Some(e), _) => {
+                Line::from(Span::styled(crate::text::line(e).into_owned(), t.danger))
+            }
             (None, None, Some(n)) => Line::from(Span::styled(n.clone(), t.ok)),
             _ => Line::default(),
         });
@@ -292,9 +313,9 @@ impl PopupView for Box<RecoveryState> {
             " Enter next / go · Tab field · Esc back "
         };
         f.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(block(app, "Account recovery", true).title_bottom(Span::styled(hint, t.dim))),
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                block(app, "Account recovery", true).title_bottom(Span::styled(hint, t.dim)),
+            ),
             r,
         );
         r
@@ -302,7 +323,12 @@ impl PopupView for Box<RecoveryState> {
 
     fn hints(&self) -> &'static [(&'static str, &'static str)] {
         if self.step == Step::Menu {
-            &[("s", "set up"), ("v", "verify"), ("x", "split"), ("Esc", "close")]
+            &[
+                ("s", "set up"),
+                ("v", "verify"),
+                ("x", "split"),
+                ("Esc", "close"),
+            ]
         } else {
             &[("Enter", "next / go"), ("Tab", "field"), ("Esc", "back")]
         }

@@ -26,14 +26,23 @@ async fn recovery_is_set_up_checked_and_split_from_the_palette() {
     h.press(key(':')).await;
     h.keys("recovery").await;
     h.press(code(KeyCode::Enter)).await;
-    assert!(matches!(popup(&h).status, Some(Ok(None))), "{:?}", popup(&h).status);
+    assert!(
+        matches!(popup(&h).status, Some(Ok(None))),
+        "{:?}",
+        popup(&h).status
+    );
     insta::assert_snapshot!("recovery_not_set_up", h.screen(100, 30, &[]));
 
     // A wrong password sets nothing up.
     h.press(key('s')).await;
     h.keys("not the password").await;
     h.press(code(KeyCode::Enter)).await;
-    assert!(popup(&h).error.as_deref().is_some_and(|e| e.contains("wrong password")));
+    assert!(
+        popup(&h)
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("wrong password"))
+    );
     assert!(popup(&h).shown.is_none());
     h.press(code(KeyCode::Esc)).await;
 
@@ -46,7 +55,10 @@ async fn recovery_is_set_up_checked_and_split_from_the_palette() {
     let code_text = code_text.to_string();
     assert!(code_text.starts_with("OKR-"));
     let screen = h.screen(100, 30, &[]);
-    assert!(screen.contains(&code_text) && screen.contains("shown once"), "{screen}");
+    assert!(
+        screen.contains(&code_text) && screen.contains("shown once"),
+        "{screen}"
+    );
     assert!(matches!(popup(&h).status, Some(Ok(Some(_)))));
 
     // Checked: a wrong code is refused, the right one is good.
@@ -60,7 +72,10 @@ async fn recovery_is_set_up_checked_and_split_from_the_palette() {
     h.keys(&code_text).await;
     h.press(code(KeyCode::Enter)).await;
     assert!(
-        popup(&h).notice.as_deref().is_some_and(|n| n.contains("good")),
+        popup(&h)
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("good")),
         "{:?}",
         popup(&h).error
     );
@@ -79,12 +94,24 @@ async fn recovery_is_set_up_checked_and_split_from_the_palette() {
         panic!("no shares shown: {:?}", popup(&h).error);
     };
     assert_eq!((*threshold, shares.len()), (3, 5));
-    let three = format!("{} {} {}", shares[4].as_str(), shares[0].as_str(), shares[2].as_str());
-    h.press(code(KeyCode::Esc)).await;
+    let three = format!(
+        "{} {} {}",
+        shares[4].as_str(),
+        shares[0].as_str(),
+        shares[2].as_str()
+    );
     h.press(key('v')).await;
     h.keys(&three).await;
     h.press(code(KeyCode::Enter)).await;
-    assert!(popup(&h).notice.as_deref().is_some_and(|n| n.contains("good")));
+    assert!(
+        popup(&h)
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("good"))
+    );
+    // Esc hides what is shown, then closes.
+    h.press(code(KeyCode::Esc)).await;
+    assert!(popup(&h).shown.is_none());
     h.press(code(KeyCode::Esc)).await;
     assert!(h.app.popups.is_empty());
 }
