@@ -214,11 +214,17 @@ fn the_code_survives_an_account_key_rotation_and_bad_input_is_refused() {
     let code_file = write(&a, "code.txt", &code);
 
     // Bad input: a typo, K > N, both a file of shares and the password on stdin.
-    let typo = write(
-        &a,
-        "typo.txt",
-        &code.replace(&code[4..5], if &code[4..5] == "A" { "B" } else { "A" }),
-    );
+    // One data character after `OKR-` changed: the checksum catches it.
+    let typo: String = code
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i, c) {
+            (4, 'A') => 'B',
+            (4, _) => 'A',
+            _ => c,
+        })
+        .collect();
+    let typo = write(&a, "typo.txt", &typo);
     a.cmd(["recovery", "verify", "--code-file"])
         .arg(&typo)
         .code(2)
