@@ -38,6 +38,9 @@ pub mod exit {
     /// The TLS handshake with the server failed (certificate not trusted:
     /// check `OPENK_CA_CERT`).
     pub const TLS: i32 = 8;
+    /// A device approval ended without approval (denied, expired, timed
+    /// out, cancelled, codes that differ); nothing was sent.
+    pub const NOT_APPROVED: i32 = 9;
 }
 
 /// A failed command: what to tell the user and the exit code.

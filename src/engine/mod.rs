@@ -8,6 +8,7 @@
 
 mod account_key;
 pub mod activity;
+pub mod approval;
 pub mod contacts;
 pub mod error;
 pub mod files;
