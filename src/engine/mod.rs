@@ -314,6 +314,8 @@ impl Session {
 #[cfg(test)]
 mod account_key_tests;
 #[cfg(test)]
+mod approval_tests;
+#[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
 mod rotation_tests;
