@@ -2,6 +2,7 @@
 //! to exit codes (DESIGN §8; engine errors: [`errors`]). Commands talk only
 //! to the engine.
 
+mod approve;
 mod config;
 mod contact;
 mod copy;
