@@ -98,7 +98,20 @@ pub async fn login_approved(
         Some(approved) => approved?,
         None => return cancelled(&n).await,
     };
-    let vault = n.login(dir, approved, password, allow_weak_kdf).await?;
+    // A mistyped master password can be typed again on a terminal: the
+    // Secret Key that came is kept for the next try.
+    let mut password = password;
+    let mut tries = 1;
+    let vault = loop {
+        match n.login(dir, &approved, password, allow_weak_kdf).await {
+            Err(Error::WrongPassword) if tries < 3 && retypable(g) => {
+                say("Wrong master password; try again.");
+                password = input::master_password(g, "Master password: ")?;
+                tries += 1;
+            }
+            other => break other?,
+        }
+    };
     let account = vault.account_id();
     let device = vault.device_id();
     vault.close().await;
@@ -118,7 +131,12 @@ pub async fn login_approved(
 
 async fn cancelled(n: &approval::NewDevice) -> CliResult {
     n.cancel().await;
-    Err(Error::ApprovalEnded(ApprovalEnd::Cancelled).into())
+    Err(Error::ApprovalEnded(ApprovalEnd::Interrupted).into())
+}
+
+/// Whether the master password comes from a prompt (so it can be asked again).
+fn retypable(g: &Global) -> bool {
+    !g.password_stdin && std::env::var_os("OPENK_PASSWORD").is_none() && input::interactive()
 }
 
 /// A request by id or id prefix (4+), or the only one when `query` is none.
@@ -242,7 +260,7 @@ pub async fn approve(
         Some(claim) => claim?,
         None => {
             vault.deny_approval(id).await.ok();
-            return Err(Error::ApprovalEnded(ApprovalEnd::Cancelled).into());
+            return Err(Error::ApprovalEnded(ApprovalEnd::Interrupted).into());
         }
     };
     let name = text::line(&claim.request.device_name).into_owned();

@@ -76,6 +76,8 @@ pub enum ApprovalEnd {
     CodeMismatch,
     /// Used for a login already, or approved by another device.
     Taken,
+    /// Stopped on this device (Ctrl-C).
+    Interrupted,
 }
 
 impl std::fmt::Display for ApprovalEnd {
@@ -89,6 +91,7 @@ impl std::fmt::Display for ApprovalEnd {
                 "the codes do not match (a typo, or the server changed a key on the way)"
             }
             Self::Taken => "the request was already used or taken by another device",
+            Self::Interrupted => "stopped here (Ctrl-C)",
         })
     }
 }
@@ -483,7 +486,7 @@ impl NewDevice {
     pub async fn login(
         &self,
         dir: &Path,
-        approved: Approved,
+        approved: &Approved,
         password: SecretString,
         allow_weak_kdf: bool,
     ) -> Result<Session> {

@@ -107,7 +107,7 @@ async fn an_approved_device_signs_in_and_the_list_says_who_approved_it() {
     let (n, approved) = task.await.expect("task");
     let approved = approved.expect("the Secret Key arrives");
     let mut b = n
-        .login(&tmp.path().join("n"), approved, pw(), true)
+        .login(&tmp.path().join("n"), &approved, pw(), true)
         .await
         .expect("login with the approved Secret Key");
     assert_eq!(b.account_id(), a.account_id());

@@ -127,7 +127,7 @@ async fn a_waiting_device_is_approved_with_its_code_or_denied() {
     let b = n
         .login(
             &h._tmp.path().join("phone"),
-            approved.expect("the Secret Key arrived"),
+            &approved.expect("the Secret Key arrived"),
             SecretString::from(PASSWORD.to_owned()),
             true,
         )
