@@ -47,7 +47,10 @@ impl Pane for DevicesPane {
             let (id, name) = (r.id, crate::text::line(&r.device_name).into_owned());
             match a {
                 Action::Open | Action::Accept => {
-                    app.busy = Some("Waiting for the new device's answer (Esc stops)");
+                    self.loading = true;
+                    app.say(format!(
+                        "Waiting for {name:?} to answer with its part of the code… (Esc stops)"
+                    ));
                     app.send(Request::Job(claim(id)));
                 }
                 Action::Delete => {
@@ -107,7 +110,8 @@ impl Pane for DevicesPane {
     fn answer(&mut self, app: &mut App, answer: Answer) {
         let answer = match answer.take::<Claimed>() {
             Ok(Claimed(Ok(claim))) => {
-                app.busy = None;
+                self.loading = false;
+                app.say("Compare the code with the one the new device shows");
                 app.popups.push(Popup::Confirm(Confirmable::ApproveDevice {
                     id: claim.request.id,
                     name: crate::text::line(&claim.request.device_name).into_owned(),
@@ -118,7 +122,6 @@ impl Pane for DevicesPane {
                 return;
             }
             Ok(Claimed(Err(msg))) => {
-                app.busy = None;
                 app.fail(msg);
                 self.loading = true;
                 app.send(Request::Job(devices()));
