@@ -43,6 +43,13 @@ impl Pane for DevicesPane {
             self.move_by(delta);
             return true;
         }
+        if a == Action::Sync {
+            // S syncs (the app's action) and reads the lists again here,
+            // with the new devices waiting for approval.
+            self.loading = true;
+            app.send(Request::Job(devices()));
+            return false;
+        }
         if let Some(r) = self.selected_request() {
             let (id, name) = (r.id, crate::text::line(&r.device_name).into_owned());
             match a {

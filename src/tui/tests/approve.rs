@@ -170,7 +170,8 @@ async fn a_waiting_device_is_approved_with_its_code_or_denied() {
         .await
         .expect("request");
     let watch_task = new_device(watch);
-    h.press(key('3')).await;
+    // `S` reads the list again (and syncs).
+    h.press(key('S')).await;
     h.wait_until("the third request", |app| {
         !app.devices().requests.is_empty()
     })
