@@ -54,8 +54,9 @@ pub struct Event {
     pub at: String,
     /// What happened: `register`, `login`, `login_failed`,
     /// `refresh_reuse`, `logout`, `device_added`, `device_renamed`,
-    /// `device_revoked`, `password_changed`, `vault_created` or
-    /// `identity_published`.
+    /// `device_revoked`, `password_changed`, `vault_created`,
+    /// `identity_published`, `approval_requested`, `device_approved` or
+    /// `approval_denied`.
     pub kind: String,
     /// The device it concerns, when one does.
     pub device_id: Option<Uuid>,
