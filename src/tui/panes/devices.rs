@@ -496,6 +496,29 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
                     format!(" {name}{}{seen}", " ".repeat(pad)),
                     style,
                 )));
+                // Where it runs, when it came, and who let it in.
+                let mut about = vec![
+                    crate::text::cell(d.platform.as_deref().unwrap_or("platform unknown"))
+                        .into_owned(),
+                    format!(
+                        "added {}",
+                        crate::text::cell(d.created_at.get(..10).unwrap_or(&d.created_at))
+                    ),
+                ];
+                if let Some(by) = d.approved_by {
+                    about.push(format!(
+                        "approved by {}",
+                        devices.iter().find(|x| x.id == by).map_or_else(
+                            || by.to_string()[..8].to_owned(),
+                            |x| crate::text::cell(&x.name).into_owned()
+                        )
+                    ));
+                }
+                let about = truncate(&format!("   {}", about.join(" · ")), room);
+                rows.push(Line::from(Span::styled(
+                    about,
+                    if i == p.sel { t.selected } else { t.dim },
+                )));
             }
         }
     }

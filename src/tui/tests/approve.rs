@@ -50,28 +50,36 @@ fn steady(text: &str, code: Option<&str>) -> String {
     text.lines().map(fixed_times).collect::<Vec<_>>().join("\n")
 }
 
-/// `l` with every `YYYY-MM-DD hh:mm` (the devices' last-seen times) fixed.
+/// `l` with every `YYYY-MM-DD hh:mm` and `YYYY-MM-DD` (the devices' times)
+/// fixed.
 fn fixed_times(l: &str) -> String {
-    const SHAPE: &[u8] = b"dddd-dd-dd dd:dd";
+    const SHAPES: [(&[u8], &str); 2] = [
+        (b"dddd-dd-dd dd:dd", "YYYY-MM-DD hh:mm"),
+        (b"dddd-dd-dd", "YYYY-MM-DD"),
+    ];
     let chars: Vec<char> = l.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let fits = i + SHAPE.len() <= chars.len()
-            && SHAPE.iter().zip(&chars[i..]).all(|(s, c)| {
+    let fits = |at: usize, shape: &[u8]| {
+        at + shape.len() <= chars.len()
+            && shape.iter().zip(&chars[at..]).all(|(s, c)| {
                 if *s == b'd' {
                     c.is_ascii_digit()
                 } else {
                     *c == char::from(*s)
                 }
-            });
-        if fits {
-            out.push_str("YYYY-MM-DD hh:mm");
-            i += SHAPE.len();
-        } else {
-            out.push(chars[i]);
-            i += 1;
+            })
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    'scan: while i < chars.len() {
+        for (shape, fixed) in SHAPES {
+            if fits(i, shape) {
+                out.push_str(fixed);
+                i += shape.len();
+                continue 'scan;
+            }
         }
+        out.push(chars[i]);
+        i += 1;
     }
     out
 }
@@ -134,6 +142,19 @@ async fn a_waiting_device_is_approved_with_its_code_or_denied() {
         .await
         .expect("the approved device signs in");
     b.close().await;
+    // The list says where the new device runs and who approved it.
+    h.press(key('3')).await;
+    h.wait_until("the new device is listed", |app| {
+        app.devices()
+            .list
+            .as_ref()
+            .and_then(|l| l.as_ref().ok())
+            .is_some_and(|l| l.len() == 2)
+    })
+    .await;
+    let text = h.screen(100, 30, &[]);
+    assert!(text.contains("approved by laptop"), "{text}");
+    insta::assert_snapshot!("devices_pane_approved_by", steady(&text, None));
 
     // `n` at the code denies: nothing reaches the new device.
     let tablet = request_approval(&server.url, EMAIL, "tablet")
