@@ -24,6 +24,7 @@
 //! | 6 | the vault kept moving on the server during a sync | below (`a_vault_that_keeps_moving_is_a_conflict`) |
 //! | 7 | unreachable, not answering | sync.rs, server.rs, network.rs |
 //! | 8 | tls | server.rs |
+//! | 9 | a device approval denied, with a wrong code | approve.rs |
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -129,7 +129,12 @@ fn evil_lists(method: &str, path: &str) -> Answer {
         ("POST", "/v1/vaults") => problem(422, EVIL),
         ("GET", "/v1/devices") => Answer::Json(
             200,
-            json!([{ "id": uuid::Uuid::nil(), "name": EVIL, "created_at": EVIL, "last_seen_at": EVIL, "current": true }]),
+            json!([{ "id": uuid::Uuid::nil(), "name": EVIL, "created_at": EVIL, "last_seen_at": EVIL, "current": true, "platform": EVIL, "approved_by": uuid::Uuid::nil() }]),
+        ),
+        ("GET", "/v1/approvals") => Answer::Json(
+            200,
+            json!([{ "id": uuid::Uuid::nil(), "state": EVIL, "device_name": EVIL, "platform": EVIL,
+                     "created_at": EVIL, "expires_in": 60, "pub_n": "", "commit": "" }]),
         ),
         ("GET", "/v1/audit") => Answer::Json(
             200,
@@ -149,8 +154,9 @@ fn assert_clean(what: &str, out: &str) {
     assert!(bad.is_empty(), "{what} carries {bad:?}:\n{out}");
 }
 
-// A server whose device names, audit entries and problem details carry
-// escape sequences: `register`, `device ls`, `audit`, `device revoke` print
+// A server whose device names, approval requests, audit entries and problem
+// details carry escape sequences: `register`, `device ls`, `device requests`,
+// `device deny`, `audit`, `device revoke` print
 // them as data (no ESC, BEL, C1 or bidi control on stdout or stderr).
 #[test]
 fn escape_bytes_from_a_server_never_reach_the_terminal() {
@@ -163,7 +169,13 @@ fn escape_bytes_from_a_server_never_reach_the_terminal() {
     assert_clean("register stderr", &run.stderr);
     assert_clean("register stdout", &run.stdout);
     run.stderr_has("evil");
-    for args in [&["device", "ls"][..], &["audit"], &["status"]] {
+    for args in [
+        &["device", "ls"][..],
+        &["audit"],
+        &["status"],
+        &["device", "requests"],
+        &["device", "deny"],
+    ] {
         let run = env.cmd(args).output();
         assert_clean(&format!("{args:?} stdout"), &run.stdout);
         assert_clean(&format!("{args:?} stderr"), &run.stderr);
@@ -171,6 +183,7 @@ fn escape_bytes_from_a_server_never_reach_the_terminal() {
     let run = env.cmd(["device", "ls"]).ok();
     run.stdout_has("evil").stdout_has("(this device)");
     env.cmd(["audit"]).ok().stdout_has("evil");
+    env.cmd(["device", "requests"]).ok().stdout_has("evil");
     let run = env.cmd(["device", "revoke", "current", "--yes"]).output();
     assert_clean("revoke stdout", &run.stdout);
     assert_clean("revoke stderr", &run.stderr);

@@ -8,6 +8,7 @@
 mod util;
 
 mod agent;
+mod approve;
 mod cli;
 mod clipboard;
 mod config;

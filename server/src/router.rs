@@ -28,7 +28,8 @@ use utoipa::OpenApi;
 
 use crate::api::types::Problem;
 use crate::api::{
-    accounts, audit, devices, events, health, identities, members, recovery, shares, usage, vaults,
+    accounts, approvals, audit, devices, events, health, identities, members, recovery, shares,
+    usage, vaults,
 };
 use crate::state::AppState;
 
@@ -47,6 +48,8 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         accounts::account, accounts::change_password, accounts::rotate_key,
         identities::lookup, identities::publish,
         devices::index, devices::get, devices::rename, devices::revoke,
+        approvals::create, approvals::index, approvals::get, approvals::claim, approvals::reveal,
+        approvals::approve, approvals::deny, approvals::cancel,
         vaults::index, vaults::create, vaults::pull, vaults::push, vaults::history,
         members::update, members::append, members::log, members::members, members::answer, members::shared,
         members::key, members::rotate_unshared,
@@ -113,6 +116,16 @@ pub fn router(state: AppState) -> Router {
                 .patch(devices::rename)
                 .delete(devices::revoke),
         )
+        .route(
+            "/v1/approvals",
+            get(approvals::index).post(approvals::create),
+        )
+        .route("/v1/approvals/{id}", get(approvals::get))
+        .route("/v1/approvals/{id}/claim", post(approvals::claim))
+        .route("/v1/approvals/{id}/reveal", post(approvals::reveal))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/approvals/{id}/cancel", post(approvals::cancel))
         .route("/v1/audit", get(audit::index))
         .route("/v1/events", get(events::stream))
         .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));

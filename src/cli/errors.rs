@@ -41,6 +41,7 @@ pub fn exit_code(e: &Error) -> i32 {
         }
         Error::Unreachable(_) | Error::NotAnswering(_) => exit::UNREACHABLE,
         Error::Tls(_) => exit::TLS,
+        Error::ApprovalEnded(_) => exit::NOT_APPROVED,
         Error::Invalid(_)
         | Error::NameTaken { .. }
         | Error::NoName
@@ -161,6 +162,11 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         Error::BadShareLink(_) => {
             ". A share link looks like https://SERVER/s/ID#KEY; pass it whole (quote it), or `-` \
              to read it from standard input"
+                .into()
+        }
+        Error::ApprovalEnded(_) => {
+            ". Start again with `openk login --approve` on the new device, and approve it with \
+             `openk device approve` on a signed-in one"
                 .into()
         }
         Error::ShareGone => "; ask the sender for a new one".into(),

@@ -2,6 +2,7 @@
 //! to exit codes (DESIGN §8; engine errors: [`errors`]). Commands talk only
 //! to the engine.
 
+mod approve;
 mod config;
 mod contact;
 mod copy;
@@ -40,6 +41,9 @@ pub mod exit {
     /// The TLS handshake with the server failed (certificate not trusted:
     /// check `OPENK_CA_CERT`).
     pub const TLS: i32 = 8;
+    /// A device approval ended without approval (denied, expired, timed
+    /// out, cancelled, codes that differ); nothing was sent.
+    pub const NOT_APPROVED: i32 = 9;
 }
 
 /// A failed command: what to tell the user and the exit code.
@@ -92,7 +96,7 @@ pub type CliResult<T = ()> = Result<T, CliError>;
     about = "OpenK: an end-to-end encrypted secret manager for the terminal",
     long_about = "OpenK keeps your passwords, keys and notes in an encrypted vault on this machine.\n\
                   Start with `openk init`, then `openk add login --name GitHub --username me --generate`.",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 locked or wrong password, 4 not found, 5 ambiguous name, 6 conflict, 7 server unreachable or not answering, 8 TLS error (server certificate not trusted: check OPENK_CA_CERT).\nDocumentation: docs/cli.md"
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 locked or wrong password, 4 not found, 5 ambiguous name, 6 conflict, 7 server unreachable or not answering, 8 TLS error (server certificate not trusted: check OPENK_CA_CERT), 9 device approval ended without approval.\nDocumentation: docs/cli.md"
 )]
 pub struct Cli {
     #[command(flatten)]

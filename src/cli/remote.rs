@@ -81,12 +81,35 @@ pub struct LoginArgs {
     /// Name of this device in the device list (default: the host name and a random suffix, e.g. vm-3f2a)
     #[arg(long)]
     pub device_name: Option<String>,
+    /// New device: instead of typing the Secret Key, have a signed-in device approve this one
+    /// (`openk device approve` there; both show the same code)
+    #[arg(long, conflicts_with = "secret_key")]
+    pub approve: bool,
+    /// With --approve: how long to wait for the approval (1s to 10m; e.g. 90s, 5m)
+    #[arg(long, requires = "approve", value_parser = super::approve::parse_wait, value_name = "DURATION", default_value = "10m")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
     /// List the account's devices
     Ls,
+    /// List the new devices waiting for approval (`openk login --approve` on them)
+    Requests,
+    /// Approve a new device: compare the code it shows, then send it the Secret Key, sealed to it
+    /// (ID: request id or id prefix; default: the only waiting request)
+    Approve {
+        id: Option<String>,
+        /// `-`: read the code the new device shows from standard input and approve only if it
+        /// matches (for scripts; without a terminal this is required)
+        #[arg(long, value_name = "-")]
+        code: Option<String>,
+        /// How long to wait for the new device to answer (1s to 10m)
+        #[arg(long, value_parser = super::approve::parse_wait, value_name = "DURATION", default_value = "2m")]
+        timeout: std::time::Duration,
+    },
+    /// Deny a new device's request: nothing is sent to it (ID: request id or prefix; default: the only one)
+    Deny { id: Option<String> },
     /// Rename a device (ID: id, id prefix, or `current`)
     Rename { id: String, name: String },
     /// Revoke a device: its session ends at once (ID: id, id prefix, or `current`)
@@ -168,6 +191,12 @@ fn read_secret_key(a: &LoginArgs) -> CliResult<zeroize::Zeroizing<String>> {
 pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
     let dir = vault_dir(g)?;
     if dir.exists() && engine::vault_exists(&dir).await? {
+        if a.approve {
+            return Err(CliError::usage(format!(
+                "{} already holds a vault; --approve signs in a new device: use an empty --home",
+                dir.display()
+            )));
+        }
         // This device already has the vault: a new session for it. A
         // password changed on another device is adopted by the unlock
         // (which then holds a new session already), from the server the
@@ -247,12 +276,24 @@ pub async fn login(g: &Global, a: &LoginArgs) -> CliResult {
         .email
         .clone()
         .ok_or_else(|| CliError::usage("--email is needed to log in on a new device"))?;
-    let password = input::master_password(g, "Master password: ")?;
-    let secret_key = read_secret_key(a)?;
     let name = a
         .device_name
         .clone()
         .unwrap_or_else(remote::default_device_name);
+    if a.approve {
+        return super::approve::login_approved(
+            g,
+            &dir,
+            &server,
+            &email,
+            &name,
+            a.allow_weak_kdf,
+            a.timeout,
+        )
+        .await;
+    }
+    let password = input::master_password(g, "Master password: ")?;
+    let secret_key = read_secret_key(a)?;
     let vault = remote::login(
         &dir,
         &server,
@@ -498,8 +539,20 @@ pub async fn device(g: &Global, cmd: &DeviceCommand) -> CliResult {
 }
 
 async fn device_inner(g: &Global, vault: &mut engine::Session, cmd: &DeviceCommand) -> CliResult {
+    match cmd {
+        DeviceCommand::Requests => return super::approve::requests(g, vault).await,
+        DeviceCommand::Approve { id, code, timeout } => {
+            return super::approve::approve(g, vault, id.as_deref(), code.as_deref(), *timeout)
+                .await;
+        }
+        DeviceCommand::Deny { id } => return super::approve::deny(g, vault, id.as_deref()).await,
+        _ => {}
+    }
     let devices = vault.devices().await?;
     match cmd {
+        DeviceCommand::Requests | DeviceCommand::Approve { .. } | DeviceCommand::Deny { .. } => {
+            Ok(())
+        }
         DeviceCommand::Ls => {
             if g.json {
                 return print_json(&serde_json::to_value(&devices).unwrap_or_default());
@@ -514,12 +567,24 @@ async fn device_inner(g: &Global, vault: &mut engine::Session, cmd: &DeviceComma
                             text::cell(&d.name),
                             if d.current { " (this device)" } else { "" }
                         ),
+                        text::cell(d.platform.as_deref().unwrap_or("-")).into_owned(),
                         text::cell(&d.created_at).into_owned(),
                         text::cell(&d.last_seen_at).into_owned(),
+                        approver_name(&devices, d.approved_by),
                     ]
                 })
                 .collect();
-            print(&table(&["ID", "NAME", "ADDED", "LAST SEEN"], &rows))
+            print(&table(
+                &[
+                    "ID",
+                    "NAME",
+                    "PLATFORM",
+                    "ADDED",
+                    "LAST SEEN",
+                    "APPROVED BY",
+                ],
+                &rows,
+            ))
         }
         DeviceCommand::Rename { id, name } => {
             let id = pick_device(&devices, id)?;
@@ -557,6 +622,18 @@ async fn device_inner(g: &Global, vault: &mut engine::Session, cmd: &DeviceComma
                 print(&format!("Revoked {name:?}; its session has ended.\n"))
             }
         }
+    }
+}
+
+/// Who approved a device, for `device ls`: the approver's name while it is
+/// on the list, else its id; `-` for a device that came in with the Secret Key.
+fn approver_name(devices: &[remote::Device], approver: Option<Uuid>) -> String {
+    match approver {
+        None => "-".into(),
+        Some(id) => devices
+            .iter()
+            .find(|d| d.id == id)
+            .map_or_else(|| id.to_string(), |d| text::cell(&d.name).into_owned()),
     }
 }
 

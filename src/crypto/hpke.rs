@@ -123,6 +123,118 @@ fn open_with(
     .map_err(|_| CryptoError::Decrypt)
 }
 
+/// A one-time X25519 key pair of the HPKE suite above (device approval:
+/// each side makes a fresh one per request). The private half is wiped on
+/// drop.
+pub struct EphemeralKeyPair {
+    private: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+}
+
+impl EphemeralKeyPair {
+    /// A fresh key pair from the OS random source.
+    #[must_use]
+    pub fn generate() -> Self {
+        let (sk, pk) = <Kem as hpke::Kem>::gen_keypair(&mut Os);
+        let mut private = Zeroizing::new([0u8; 32]);
+        private.copy_from_slice(&sk.to_bytes());
+        let mut public = [0u8; 32];
+        public.copy_from_slice(&pk.to_bytes());
+        Self { private, public }
+    }
+
+    #[must_use]
+    pub fn public(&self) -> [u8; 32] {
+        self.public
+    }
+}
+
+impl std::fmt::Debug for EphemeralKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EphemeralKeyPair")
+            .field("public", &hex_short(&self.public))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex_short(b: &[u8]) -> String {
+    b.iter().take(4).map(|x| format!("{x:02x}")).collect()
+}
+
+/// Seals `plaintext` to `recipient` in HPKE's Auth mode (RFC 9180 §5.1.3):
+/// only the holder of `sender`'s private key can have made the box, and
+/// [`open_auth`] checks that against `sender`'s public key.
+///
+/// # Errors
+/// [`CryptoError::WeakPublicKey`] for a public key no key can be agreed with.
+pub fn seal_auth(
+    sender: &EphemeralKeyPair,
+    recipient: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient)
+        .map_err(|_| CryptoError::WeakPublicKey)?;
+    let sk_s = <Kem as hpke::Kem>::PrivateKey::from_bytes(sender.private.as_slice())
+        .map_err(|_| CryptoError::WeakPublicKey)?;
+    let pk_s = <Kem as hpke::Kem>::PublicKey::from_bytes(&sender.public)
+        .map_err(|_| CryptoError::WeakPublicKey)?;
+    let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
+        &OpModeS::Auth((sk_s, pk_s)),
+        &pk,
+        info,
+        plaintext,
+        aad,
+        &mut Os,
+    )
+    .map_err(|_| CryptoError::WeakPublicKey)?;
+    let mut out = Vec::with_capacity(1 + ENC_LEN + ct.len());
+    out.push(VERSION);
+    out.extend_from_slice(&enc.to_bytes());
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a box [`seal_auth`] made by the holder of `sender` for `recipient`.
+///
+/// # Errors
+/// [`CryptoError::UnsupportedVersion`], [`CryptoError::Malformed`], or
+/// [`CryptoError::Decrypt`] for another sender, recipient, `info`, `aad` or
+/// altered bytes.
+pub fn open_auth(
+    recipient: &EphemeralKeyPair,
+    sender: &[u8; 32],
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    match sealed.first() {
+        None => return Err(CryptoError::Malformed),
+        Some(&VERSION) => {}
+        Some(&v) => return Err(CryptoError::UnsupportedVersion(v)),
+    }
+    if sealed.len() < 1 + ENC_LEN + 16 {
+        return Err(CryptoError::Malformed);
+    }
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(recipient.private.as_slice())
+        .map_err(|_| CryptoError::Decrypt)?;
+    let pk_s =
+        <Kem as hpke::Kem>::PublicKey::from_bytes(sender).map_err(|_| CryptoError::Decrypt)?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[1..=ENC_LEN])
+        .map_err(|_| CryptoError::Malformed)?;
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+        &OpModeR::Auth(pk_s),
+        &sk,
+        &enc,
+        info,
+        &sealed[1 + ENC_LEN..],
+        aad,
+    )
+    .map(Zeroizing::new)
+    .map_err(|_| CryptoError::Decrypt)
+}
+
 /// The key pair HPKE derives from `ikm` (its DeriveKeyPair, RFC 9180
 /// §7.1.3), as bytes: (private, public).
 #[must_use]
@@ -249,5 +361,31 @@ mod tests {
             seal_to(&[0; 32], b"i", b"a", b"p").is_err(),
             "low-order key accepted"
         );
+    }
+
+    #[test]
+    fn an_auth_box_opens_only_from_its_sender_for_its_recipient() {
+        let sender = EphemeralKeyPair::generate();
+        let recipient = EphemeralKeyPair::generate();
+        let mallory = EphemeralKeyPair::generate();
+        let sealed = seal_auth(&sender, &recipient.public(), b"i", b"t", b"secret").expect("seal");
+        assert_eq!(
+            open_auth(&recipient, &sender.public(), b"i", b"t", &sealed)
+                .expect("open")
+                .as_slice(),
+            b"secret"
+        );
+        // Another sender's key (a server that made its own box), another
+        // recipient, transcript or info: refused.
+        assert!(open_auth(&recipient, &mallory.public(), b"i", b"t", &sealed).is_err());
+        let forged = seal_auth(&mallory, &recipient.public(), b"i", b"t", b"evil").expect("seal");
+        assert!(open_auth(&recipient, &sender.public(), b"i", b"t", &forged).is_err());
+        assert!(open_auth(&mallory, &sender.public(), b"i", b"t", &sealed).is_err());
+        assert!(open_auth(&recipient, &sender.public(), b"i", b"other", &sealed).is_err());
+        assert!(open_auth(&recipient, &sender.public(), b"j", b"t", &sealed).is_err());
+        // A base-mode box to the same key is not an auth box.
+        let base = seal_to(&recipient.public(), b"i", b"t", b"evil").expect("seal");
+        assert!(open_auth(&recipient, &sender.public(), b"i", b"t", &base).is_err());
+        assert!(seal_auth(&sender, &[0; 32], b"i", b"t", b"p").is_err());
     }
 }

@@ -85,6 +85,10 @@ pub enum Error {
     /// truncated, another key's), a signature or MAC that does not verify.
     #[error("{0}")]
     KeyRefused(String),
+    /// A device approval ended without the Secret Key sent: nothing was
+    /// sent (approver) or received (new device).
+    #[error("device approval ended: {0}; nothing was sent")]
+    ApprovalEnded(super::approval::ApprovalEnd),
     /// An item without a name (or only white space).
     #[error("an item needs a name")]
     NoName,

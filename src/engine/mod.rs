@@ -8,6 +8,7 @@
 
 mod account_key;
 pub mod activity;
+pub mod approval;
 pub mod contacts;
 pub mod error;
 pub mod files;
@@ -314,6 +315,8 @@ impl Session {
 
 #[cfg(test)]
 mod account_key_tests;
+#[cfg(test)]
+mod approval_tests;
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]

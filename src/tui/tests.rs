@@ -27,6 +27,7 @@ use crate::engine::model::{Field, FieldKind, ItemKind, label, now_millis};
 use crate::engine::test_fixtures::login;
 use crate::engine::{ItemDraft, KdfParams, SecretString, Session};
 
+mod approve;
 mod recovery;
 mod share;
 

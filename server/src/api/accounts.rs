@@ -289,6 +289,12 @@ pub async fn register(
             .set_device_key_hash(account.id, device.id, &auth::device_key_hash(&proof.0))
             .await?;
     }
+    if let Some(platform) = &req.device.platform {
+        state
+            .store
+            .set_device_details(account.id, device.id, Some(platform.trim()), None)
+            .await?;
+    }
     if let Some(signature) = req.identity_signature {
         super::identities::put(&state, account.id, 1, signature.0).await?;
     }
@@ -385,6 +391,24 @@ pub async fn login(
     };
     attempt.succeeded(&state).await?;
     let now = now_millis();
+    // A device let in by an approval: the request must be this account's,
+    // approved and not used yet (it is used now).
+    let approved_by = match req.approval {
+        None => None,
+        Some(id) => Some(
+            state
+                .store
+                .use_approval(account.id, id, now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Conflict(
+                        "this device approval is not approved, has expired or was used; \
+                         ask again with `openk login --approve`"
+                            .into(),
+                    )
+                })?,
+        ),
+    };
     let known = state.store.device(account.id, req.device.id).await?;
     state
         .store
@@ -423,6 +447,17 @@ pub async fn login(
         None,
     )
     .await?;
+    if req.device.platform.is_some() || approved_by.is_some() {
+        state
+            .store
+            .set_device_details(
+                account.id,
+                req.device.id,
+                req.device.platform.as_deref().map(str::trim),
+                approved_by,
+            )
+            .await?;
+    }
     if let Some(proof) = req.device_proof.as_ref().filter(|_| !proven) {
         state
             .store

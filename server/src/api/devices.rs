@@ -20,16 +20,22 @@ pub async fn index(
     who: AuthDevice,
 ) -> ApiResult<Json<Vec<DeviceResponse>>> {
     let devices = state.store.devices(who.account_id).await?;
+    let details = state.store.device_details(who.account_id).await?;
     Ok(Json(
         devices
             .into_iter()
             .filter(|d| d.revoked_at.is_none())
-            .map(|d| DeviceResponse {
-                current: d.id == who.device_id,
-                id: d.id,
-                name: d.name,
-                created_at: rfc3339(d.created_at),
-                last_seen_at: rfc3339(d.last_seen_at),
+            .map(|d| {
+                let detail = details.iter().find(|x| x.id == d.id);
+                DeviceResponse {
+                    current: d.id == who.device_id,
+                    id: d.id,
+                    name: d.name,
+                    created_at: rfc3339(d.created_at),
+                    last_seen_at: rfc3339(d.last_seen_at),
+                    platform: detail.and_then(|x| x.platform.clone()),
+                    approved_by: detail.and_then(|x| x.approved_by),
+                }
             })
             .collect(),
     ))
@@ -43,12 +49,16 @@ pub async fn get(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<DeviceResponse>> {
     let d = live_device(&state, &who, id).await?;
+    let details = state.store.device_details(who.account_id).await?;
+    let detail = details.into_iter().find(|x| x.id == d.id);
     Ok(Json(DeviceResponse {
         current: d.id == who.device_id,
         id: d.id,
         name: d.name,
         created_at: rfc3339(d.created_at),
         last_seen_at: rfc3339(d.last_seen_at),
+        platform: detail.as_ref().and_then(|x| x.platform.clone()),
+        approved_by: detail.and_then(|x| x.approved_by),
     }))
 }
 

@@ -1,6 +1,7 @@
 //! HTTP API: wire types and handlers, one module per resource.
 
 pub mod accounts;
+pub mod approvals;
 pub mod audit;
 pub mod devices;
 pub mod events;

@@ -86,6 +86,10 @@ pub struct PreloginResponse {
 pub struct DeviceInfo {
     pub id: Uuid,
     pub name: String,
+    /// What the device runs on (e.g. `linux x86_64`), shown in the device
+    /// list; up to 100 printable characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// `Debug` shows `[redacted]` for the invite code (a one-time bearer
@@ -133,6 +137,11 @@ pub struct LoginRequest {
     /// not the account's; a successful login stores it for the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_proof: Option<B64>,
+    /// The device approval this new device was let in by
+    /// (`POST /v1/approvals`): an approved request of this account, used
+    /// once; the device list then names the device that approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Uuid>,
 }
 
 /// Tokens are opaque 256-bit random strings; the server stores their hashes.
@@ -352,6 +361,102 @@ pub struct DeviceResponse {
     pub last_seen_at: String,
     /// The device making this request.
     pub current: bool,
+    /// What the device said it runs on at its last login, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The device that approved this one (`openk device approve`), if it
+    /// came in by an approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<Uuid>,
+}
+
+// ---------------------------------------------------------------- approvals
+
+/// `POST /v1/approvals`: a new device asks a signed-in one to let it in.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApprovalRequest {
+    pub email: String,
+    pub device_name: String,
+    /// What the new device runs on (e.g. `linux x86_64`).
+    pub platform: String,
+    /// The new device's one-time X25519 public key (32 bytes).
+    pub pub_n: B64,
+    /// SHA-256("openk approval commit v1" || pub_n || nonce_n), 32 bytes.
+    pub commit: B64,
+}
+
+/// The answer to `POST /v1/approvals`, the same for every email.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateApprovalResponse {
+    pub id: Uuid,
+    /// The new device's credential for this request only (`Authorization:
+    /// Bearer …` on its calls); the server keeps a hash.
+    pub poll_token: String,
+    /// Seconds until the request expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for CreateApprovalResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateApprovalResponse")
+            .field("id", &self.id)
+            .field("poll_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// A request as either device sees it. The fields after `expires_in`
+/// appear as the protocol reaches them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalResponse {
+    pub id: Uuid,
+    /// `pending`, `claimed`, `revealed`, `approved`, `used`, `denied`,
+    /// `cancelled` or `expired`.
+    pub state: String,
+    pub device_name: String,
+    pub platform: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Seconds left before it expires (0 once it has).
+    pub expires_in: u64,
+    pub pub_n: B64,
+    pub commit: B64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pub_a: Option<B64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_a: Option<B64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_n: Option<B64>,
+    /// The sealed box (to the new device only, once approved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<B64>,
+    /// The device that claimed it (to the account's devices only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<Uuid>,
+}
+
+/// `POST /v1/approvals/{id}/claim`: the approver's one-time key and nonce.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimApprovalRequest {
+    pub pub_a: B64,
+    pub nonce_a: B64,
+}
+
+/// `POST /v1/approvals/{id}/reveal`: the new device opens its commitment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealApprovalRequest {
+    pub nonce_n: B64,
+}
+
+/// `POST /v1/approvals/{id}/approve`: the sealed box for the new device.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveApprovalRequest {
+    pub sealed: B64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -957,6 +1062,7 @@ mod tests {
             wrapped_private_keys: B64(vec![6; 80]),
             identity_signature: None,
             device: DeviceInfo {
+                platform: None,
                 id: Uuid::nil(),
                 name: "laptop".into(),
             },

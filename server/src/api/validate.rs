@@ -22,7 +22,11 @@ pub fn email(raw: &str) -> ApiResult<String> {
 }
 
 pub fn device(d: &DeviceInfo) -> ApiResult<()> {
-    name(&d.name, "device name")
+    name(&d.name, "device name")?;
+    if let Some(p) = &d.platform {
+        name(p, "platform")?;
+    }
+    Ok(())
 }
 
 pub fn name(n: &str, what: &str) -> ApiResult<()> {

@@ -121,3 +121,24 @@ async fn spend_address_budget(state: &AppState, bucket: &str, addr: &ClientAddr)
     }
     Ok(())
 }
+
+/// Counts a device-approval request (`POST /v1/approvals`) like a login of
+/// an unknown device: per address and per account (the email), in buckets
+/// of their own, with the same back-off. A request never "succeeds" the
+/// way a login does, so nothing resets them: a run is forgotten after
+/// [`FAILURE_WINDOW`] without any.
+pub async fn begin_approval(state: &AppState, email: &str, addr: &ClientAddr) -> ApiResult<()> {
+    let limit = state.settings.login_failure_limit;
+    attempt(
+        state,
+        &format!("approval:addr:{}", addr.label()),
+        limit.saturating_mul(ADDRESS_FACTOR),
+    )
+    .await?;
+    attempt(
+        state,
+        &format!("approval:acct:{}", email_hash(email)),
+        limit,
+    )
+    .await
+}

@@ -8,6 +8,7 @@
 //! SQLite and PostgreSQL) against their own migration folder. The store sees
 //! only ids, numbers, hashes and opaque ciphertext.
 
+pub mod approvals;
 mod members;
 pub mod recovery;
 pub mod shares;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
+pub use approvals::{Approval, ApprovalState, ApprovalStore, DeviceDetails};
 pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
     SharedVault,
@@ -276,6 +278,7 @@ pub trait Store:
     + ShareStore
     + ItemUsageStore
     + RecoveryStore
+    + ApprovalStore
     + Send
     + Sync
     + 'static

@@ -78,6 +78,7 @@ impl Session {
                         .to_vec(),
                 )),
                 device: DeviceInfo {
+                    platform: Some(super::platform()),
                     id: h.device_id,
                     name: device_name.to_owned(),
                 },
@@ -139,6 +140,7 @@ impl Session {
                 email: record.email.clone(),
                 auth_key: wire::B64(self.auth_key.expose().to_vec()),
                 device: DeviceInfo {
+                    platform: Some(super::platform()),
                     id: self.header.device_id,
                     // A name an older version saved from a server's echo
                     // may not pass the check: this machine's name instead.
@@ -147,6 +149,7 @@ impl Session {
                         .unwrap_or_else(|_| "openk device".to_owned()),
                 },
                 device_proof: Some(wire::B64(device_key.to_vec())),
+                approval: None,
             })
             .await?;
         if stored.is_none() {

@@ -23,6 +23,10 @@ pub struct Device {
     pub last_seen_at: String,
     /// The device making this request.
     pub current: bool,
+    /// What it runs on (`linux x86_64`), as it said at its last login.
+    pub platform: Option<String>,
+    /// The device that approved it (`openk device approve`), if any.
+    pub approved_by: Option<Uuid>,
 }
 
 impl From<DeviceResponse> for Device {
@@ -33,6 +37,8 @@ impl From<DeviceResponse> for Device {
             created_at: d.created_at,
             last_seen_at: d.last_seen_at,
             current: d.current,
+            platform: d.platform,
+            approved_by: d.approved_by,
         }
     }
 }
@@ -48,8 +54,9 @@ pub struct Event {
     pub at: String,
     /// What happened: `register`, `login`, `login_failed`,
     /// `refresh_reuse`, `logout`, `device_added`, `device_renamed`,
-    /// `device_revoked`, `password_changed`, `vault_created` or
-    /// `identity_published`.
+    /// `device_revoked`, `password_changed`, `vault_created`,
+    /// `identity_published`, `approval_requested`, `device_approved` or
+    /// `approval_denied`.
     pub kind: String,
     /// The device it concerns, when one does.
     pub device_id: Option<Uuid>,

@@ -32,6 +32,32 @@ pub async fn login(
     allow_weak_kdf: bool,
     device_name: &str,
 ) -> Result<Session> {
+    login_with(
+        dir,
+        server,
+        email,
+        password,
+        secret_key,
+        allow_weak_kdf,
+        device_name,
+        None,
+    )
+    .await
+}
+
+/// [`login`], naming the device approval (`openk login --approve`) that let
+/// this device in, so that the server records which device approved it.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::engine) async fn login_with(
+    dir: &Path,
+    server: &str,
+    email: &str,
+    password: SecretString,
+    secret_key: &str,
+    allow_weak_kdf: bool,
+    device_name: &str,
+    approval: Option<Uuid>,
+) -> Result<Session> {
     if dir.exists() && super::super::vault_exists(dir).await? {
         return Err(Error::VaultExists(dir.to_path_buf()));
     }
@@ -52,10 +78,12 @@ pub async fn login(
             email: email.clone(),
             auth_key: wire::B64(derived.auth.expose().to_vec()),
             device: DeviceInfo {
+                platform: Some(super::platform()),
                 id: device_id,
                 name: device_name.to_owned(),
             },
             device_proof: Some(wire::B64(device_key.to_vec())),
+            approval,
         })
         .await
         .map_err(|e| match e {
@@ -327,12 +355,14 @@ async fn adopt_into_store(
                 email: record.email.clone(),
                 auth_key: wire::B64(derived.auth.expose().to_vec()),
                 device: DeviceInfo {
+                    platform: Some(super::platform()),
                     id: header.device_id,
                     name: record.device_name.clone(),
                 },
                 // The device key opens only with the account key, which
                 // this password does not open yet: an unknown-device attempt.
                 device_proof: None,
+                approval: None,
             })
             .await;
         match answer {

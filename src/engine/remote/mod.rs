@@ -23,6 +23,7 @@ use crate::sync::{Client, SyncError};
 pub use devices::{Device, Event};
 pub(super) use login::adopt_password_change;
 pub use login::login;
+pub(super) use login::login_with;
 
 /// Normalises a server URL as stored (scheme required, no trailing slash).
 ///
@@ -30,6 +31,12 @@ pub use login::login;
 /// A URL that is not http(s), with a message saying so.
 pub fn normalize_server_url(url: &str) -> Result<String> {
     crate::sync::client::normalize_url(url).map_err(Error::Invalid)
+}
+
+/// What this device runs on, as the device list shows it (`linux x86_64`).
+#[must_use]
+pub fn platform() -> String {
+    format!("{} {}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
 /// `meta` key of the remote record.

@@ -1,4 +1,5 @@
-//! The devices pane: this account's devices on the server; rename, revoke.
+//! The devices pane: this account's devices on the server; rename, revoke;
+//! new devices waiting for approval (approve with the code, deny).
 
 use crossterm::event::{MouseEvent, MouseEventKind};
 use ratatui::Frame;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use super::{Pane, Tab, step};
 use crate::engine::Session;
+use crate::engine::approval::{Claim, Request as ApprovalRequest, Waiting};
 use crate::engine::model::Entry;
 use crate::engine::remote::Device as DeviceResponse;
 use crate::tui::app::{App, Confirmable, Popup};
@@ -22,8 +24,13 @@ use crate::tui::worker::{Answer, Job, Request, To};
 #[derive(Debug, Default)]
 pub struct DevicesPane {
     pub list: Option<DeviceList>,
+    /// New devices waiting for approval (listed above the devices).
+    pub requests: Vec<ApprovalRequest>,
+    /// The selected row: the requests first, then the devices.
     pub sel: usize,
     pub loading: bool,
+    /// The request this device took and whose code is being compared.
+    pub claim: Option<Claim>,
 }
 
 impl Pane for DevicesPane {
@@ -36,8 +43,34 @@ impl Pane for DevicesPane {
             self.move_by(delta);
             return true;
         }
+        if a == Action::Sync {
+            // S syncs (the app's action) and reads the lists again here,
+            // with the new devices waiting for approval.
+            self.loading = true;
+            app.send(Request::Job(devices()));
+            return false;
+        }
+        if let Some(r) = self.selected_request() {
+            let (id, name) = (r.id, crate::text::line(&r.device_name).into_owned());
+            match a {
+                Action::Open | Action::Accept => {
+                    self.loading = true;
+                    app.say(format!(
+                        "Waiting for {name:?} to answer with its part of the code… (Esc stops)"
+                    ));
+                    app.send(Request::Job(claim(id)));
+                }
+                Action::Delete => {
+                    app.popups
+                        .push(Popup::Confirm(Confirmable::DenyDevice { id, name }));
+                }
+                Action::Left | Action::Right | Action::Edit => {}
+                _ => return false,
+            }
+            return true;
+        }
         match a {
-            Action::Open | Action::Left | Action::Right => {}
+            Action::Open | Action::Left | Action::Right | Action::Accept => {}
             Action::Edit => {
                 if let Some(d) = self.selected() {
                     app.popups.push(Popup::Rename {
@@ -82,7 +115,28 @@ impl Pane for DevicesPane {
     }
 
     fn answer(&mut self, app: &mut App, answer: Answer) {
-        let list = match answer.take::<Changed>() {
+        let answer = match answer.take::<Claimed>() {
+            Ok(Claimed(Ok(claim))) => {
+                self.loading = false;
+                app.say("Compare the code with the one the new device shows");
+                app.popups.push(Popup::Confirm(Confirmable::ApproveDevice {
+                    id: claim.request.id,
+                    name: crate::text::line(&claim.request.device_name).into_owned(),
+                    platform: crate::text::line(&claim.request.platform).into_owned(),
+                    code: claim.code().to_string(),
+                }));
+                self.claim = Some(claim);
+                return;
+            }
+            Ok(Claimed(Err(msg))) => {
+                app.fail(msg);
+                self.loading = true;
+                app.send(Request::Job(devices()));
+                return;
+            }
+            Err(a) => a,
+        };
+        let listing = match answer.take::<Changed>() {
             Ok(Changed { done, list }) => {
                 match done {
                     Ok(msg) => app.say(msg),
@@ -90,13 +144,14 @@ impl Pane for DevicesPane {
                 }
                 list
             }
-            Err(a) => match a.take::<DeviceList>() {
+            Err(a) => match a.take::<Listing>() {
                 Ok(list) => list,
                 Err(a) => return tracing::warn!(?a, "an answer the devices pane does not read"),
             },
         };
         self.loading = false;
-        self.list = Some(list);
+        self.list = Some(listing.devices);
+        self.requests = listing.requests;
         let n = self.count();
         self.sel = self.sel.min(n.saturating_sub(1));
     }
@@ -111,6 +166,12 @@ impl Pane for DevicesPane {
 
     fn hints(&self, app: &App) -> Vec<(String, &'static str)> {
         let k = |a: Action| app.keymap.first_key(a);
+        if self.selected_request().is_some() {
+            return vec![
+                (k(Action::Accept), "approve (compare the code)"),
+                (k(Action::Delete), "deny"),
+            ];
+        }
         vec![
             (k(Action::Edit), "rename"),
             (k(Action::Delete), "revoke"),
@@ -121,10 +182,27 @@ impl Pane for DevicesPane {
 
 impl DevicesPane {
     fn count(&self) -> usize {
-        self.list
-            .as_ref()
-            .and_then(|l| l.as_ref().ok())
-            .map_or(0, Vec::len)
+        self.requests.len()
+            + self
+                .list
+                .as_ref()
+                .and_then(|l| l.as_ref().ok())
+                .map_or(0, Vec::len)
+    }
+
+    /// The selected request, when a request row is selected.
+    #[must_use]
+    pub fn selected_request(&self) -> Option<&ApprovalRequest> {
+        self.requests.get(self.sel)
+    }
+
+    /// Takes the claim of request `id` (for its approval, or to drop it).
+    pub fn take_claim(&mut self, id: Uuid) -> Option<Claim> {
+        if self.claim.as_ref().is_some_and(|c| c.request.id == id) {
+            self.claim.take()
+        } else {
+            None
+        }
     }
 
     fn move_by(&mut self, delta: i64) {
@@ -132,10 +210,11 @@ impl DevicesPane {
     }
 
     fn selected(&self) -> Option<&DeviceResponse> {
+        let i = self.sel.checked_sub(self.requests.len())?;
         self.list
             .as_ref()
             .and_then(|l| l.as_ref().ok())
-            .and_then(|l| l.get(self.sel))
+            .and_then(|l| l.get(i))
     }
 }
 
@@ -145,22 +224,39 @@ pub const TO: To = To("devices");
 /// The device list, or why the server could not give it.
 pub type DeviceList = Result<Vec<DeviceResponse>, String>;
 
-/// A rename's or revocation's answer: what it did (or why not), and the
-/// list after it.
+/// The devices and the new devices waiting for approval.
+#[derive(Debug)]
+pub struct Listing {
+    pub devices: DeviceList,
+    pub requests: Vec<ApprovalRequest>,
+}
+
+/// A rename's, revocation's, approval's or denial's answer: what it did
+/// (or why not), and the list after it.
 #[derive(Debug)]
 pub struct Changed {
     pub done: Result<String, String>,
-    pub list: DeviceList,
+    pub list: Listing,
 }
 
-async fn list(v: &mut Session) -> DeviceList {
-    if v.is_logged_in() {
-        v.devices()
-            .await
-            .map_err(|e| crate::tui::sync_state::message(&e, server(v)))
-    } else {
-        Ok(Vec::new())
+/// A claimed request with its code, or why it could not be claimed.
+#[derive(Debug)]
+pub struct Claimed(pub Result<Claim, String>);
+
+async fn list(v: &mut Session) -> Listing {
+    if !v.is_logged_in() {
+        return Listing {
+            devices: Ok(Vec::new()),
+            requests: Vec::new(),
+        };
     }
+    let devices = v
+        .devices()
+        .await
+        .map_err(|e| crate::tui::sync_state::message(&e, server(v)));
+    // The requests are a bonus: a server without them lists none.
+    let requests = v.approval_requests().await.unwrap_or_default();
+    Listing { devices, requests }
 }
 
 /// Reads the device list (off the worker; empty when logged out).
@@ -169,8 +265,66 @@ pub fn devices() -> Job {
     Job::network(TO, "devices", |v| {
         Box::pin(async move { Ok(list(v).await) })
     })
-    .offline(|| DeviceList::Ok(Vec::new()))
+    .offline(|| Listing {
+        devices: Ok(Vec::new()),
+        requests: Vec::new(),
+    })
     .latest_only()
+}
+
+/// How long the pane waits for the new device to answer a claim.
+const CLAIM_WAIT: Waiting = Waiting {
+    timeout: std::time::Duration::from_secs(60),
+    poll: std::time::Duration::from_millis(500),
+};
+
+/// Takes a waiting request and computes its code (nothing is sent yet).
+#[must_use]
+pub fn claim(id: Uuid) -> Job {
+    Job::network(TO, "claim", move |v| {
+        Box::pin(async move {
+            let claimed = v.claim_approval(id, CLAIM_WAIT).await;
+            Ok(Claimed(claimed.map_err(|e| {
+                crate::tui::sync_state::message(&e, server(v))
+            })))
+        })
+    })
+}
+
+/// Sends the Secret Key to the claimed device (the person confirmed the
+/// code), then reads the list again.
+#[must_use]
+pub fn approve(claim: Claim) -> Job {
+    Job::network(TO, "approve", move |v| {
+        Box::pin(async move {
+            let name = crate::text::line(&claim.request.device_name).into_owned();
+            let done = v
+                .approve(claim)
+                .await
+                .map(|()| format!("Approved {name:?}: it signs in with its master password"));
+            Ok(Changed {
+                done: done.map_err(|e| crate::tui::sync_state::message(&e, server(v))),
+                list: list(v).await,
+            })
+        })
+    })
+}
+
+/// Denies a request (nothing is sent to it), then reads the list again.
+#[must_use]
+pub fn deny(id: Uuid) -> Job {
+    Job::network(TO, "deny", move |v| {
+        Box::pin(async move {
+            let done = v
+                .deny_approval(id)
+                .await
+                .map(|()| "Denied: nothing was sent to that device".to_owned());
+            Ok(Changed {
+                done: done.map_err(|e| crate::tui::sync_state::message(&e, server(v))),
+                list: list(v).await,
+            })
+        })
+    })
 }
 
 /// Renames a device, then reads the list again.
@@ -308,7 +462,18 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
         ))),
         Some(Ok(devices)) => {
             let room = usize::from(list.width.saturating_sub(2));
+            for (i, r) in p.requests.iter().enumerate() {
+                let style = if i == p.sel { t.selected } else { t.warn };
+                // The new device's words, relayed by the server: data.
+                let line = format!(
+                    " New device waiting: {:?} ({})  a approve · d deny",
+                    crate::text::cell(&r.device_name),
+                    crate::text::cell(&r.platform)
+                );
+                rows.push(Line::from(Span::styled(truncate(&line, room), style)));
+            }
             for (i, d) in devices.iter().enumerate() {
+                let i = i + p.requests.len();
                 let style = if i == p.sel { t.selected } else { t.text };
                 // The server's string: data, never terminal control.
                 let name = format!(
@@ -330,6 +495,29 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
                 rows.push(Line::from(Span::styled(
                     format!(" {name}{}{seen}", " ".repeat(pad)),
                     style,
+                )));
+                // Where it runs, when it came, and who let it in.
+                let mut about = vec![
+                    crate::text::cell(d.platform.as_deref().unwrap_or("platform unknown"))
+                        .into_owned(),
+                    format!(
+                        "added {}",
+                        crate::text::cell(d.created_at.get(..10).unwrap_or(&d.created_at))
+                    ),
+                ];
+                if let Some(by) = d.approved_by {
+                    about.push(format!(
+                        "approved by {}",
+                        devices.iter().find(|x| x.id == by).map_or_else(
+                            || by.to_string()[..8].to_owned(),
+                            |x| crate::text::cell(&x.name).into_owned()
+                        )
+                    ));
+                }
+                let about = truncate(&format!("   {}", about.join(" · ")), room);
+                rows.push(Line::from(Span::styled(
+                    about,
+                    if i == p.sel { t.selected } else { t.dim },
                 )));
             }
         }

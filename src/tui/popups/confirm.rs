@@ -60,12 +60,37 @@ pub enum Confirmable {
         name: String,
         owner: String,
     },
+    /// Approve a new device whose code this device computed (the devices
+    /// pane keeps the claim); "no" denies it.
+    ApproveDevice {
+        id: Uuid,
+        name: String,
+        platform: String,
+        code: String,
+    },
+    /// Deny a new device's request.
+    DenyDevice {
+        id: Uuid,
+        name: String,
+    },
 }
 
 impl PopupView for Confirmable {
     fn key(self, app: &mut App, k: KeyEvent) {
         match k.code {
             KeyCode::Char('y' | 'Y') | KeyCode::Enter => match self {
+                Confirmable::ApproveDevice { id, .. } => {
+                    match app
+                        .pane_as_mut::<devices::DevicesPane>()
+                        .and_then(|p| p.take_claim(id))
+                    {
+                        Some(claim) => app.send(Request::Job(devices::approve(claim))),
+                        None => {
+                            app.fail("That request is no longer held here; take it again".into())
+                        }
+                    }
+                }
+                Confirmable::DenyDevice { id, .. } => app.send(Request::Job(devices::deny(id))),
                 Confirmable::Trash(id, _) => app.send(Request::Job(vault::trash(id))),
                 Confirmable::Revoke(id, _) => app.send(Request::Job(devices::revoke(id))),
                 Confirmable::Purge(id, _) => {
@@ -104,7 +129,19 @@ impl PopupView for Confirmable {
                     share::leave(vault, name),
                 ),
             },
-            KeyCode::Char('n' | 'N') | KeyCode::Esc => app.say("Cancelled"),
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                if let Confirmable::ApproveDevice { id, .. } = self {
+                    // Codes that differ (or a person who is not sure): the
+                    // request is denied and nothing is sent.
+                    drop(
+                        app.pane_as_mut::<devices::DevicesPane>()
+                            .and_then(|p| p.take_claim(id)),
+                    );
+                    app.send(Request::Job(devices::deny(id)));
+                } else {
+                    app.say("Cancelled");
+                }
+            }
             _ => app.popups.push(Popup::Confirm(self)),
         }
     }
@@ -163,6 +200,23 @@ impl PopupView for Confirmable {
                     item.as_ref()
                         .map_or_else(String::new, |i| format!(" to {i:?}"))
                 ),
+            ),
+            Confirmable::ApproveDevice {
+                name,
+                platform,
+                code,
+                ..
+            } => (
+                "Approve this device?",
+                format!(
+                    "Code  {code}   Device {name:?} ({platform}). Approve only if the new device \
+                     shows this same code: it then gets your Secret Key and signs in with your \
+                     master password. No denies it."
+                ),
+            ),
+            Confirmable::DenyDevice { name, .. } => (
+                "Deny this device?",
+                format!("Deny {name:?}? Nothing is sent to it; it can ask again."),
             ),
             Confirmable::Trash(_, name) => (
                 "Move to trash?",

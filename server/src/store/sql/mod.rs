@@ -461,6 +461,7 @@ macro_rules! record_columns {
 
 // Each of these files implements its part of `Store` for both backends.
 mod accounts;
+mod approvals;
 mod devices;
 mod identities;
 mod members;
