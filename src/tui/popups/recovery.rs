@@ -82,7 +82,7 @@ impl RecoveryState {
     #[must_use]
     pub fn open(app: &mut App) -> Popup {
         app.send(Request::Job(status()));
-        Popup::Recovery(Box::new(Self::default()))
+        Popup::Recovery(Box::default())
     }
 
     fn fields_here(&self) -> usize {
