@@ -28,7 +28,7 @@ use utoipa::OpenApi;
 
 use crate::api::types::Problem;
 use crate::api::{
-    accounts, audit, devices, events, health, identities, members, shares, usage, vaults,
+    accounts, audit, devices, events, health, history, identities, members, shares, usage, vaults,
 };
 use crate::state::AppState;
 
@@ -54,6 +54,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         shares::create, shares::index, shares::revoke, shares::open,
         shares::page, shares::page_js, shares::page_css,
         usage::put, usage::index,
+        history::append, history::index,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -105,6 +106,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(devices::revoke),
         )
         .route("/v1/audit", get(audit::index))
+        .route(
+            "/v1/account/history",
+            get(history::index).post(history::append),
+        )
         .route("/v1/events", get(events::stream))
         .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
     let data_routes = Router::new()

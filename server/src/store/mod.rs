@@ -8,6 +8,7 @@
 //! SQLite and PostgreSQL) against their own migration folder. The store sees
 //! only ids, numbers, hashes and opaque ciphertext.
 
+pub mod history;
 mod members;
 pub mod shares;
 mod sql;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
+pub use history::{HistoryAppend, HistoryStore};
 pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
     SharedVault,
@@ -270,6 +272,7 @@ pub trait Store:
     + VaultStore
     + ShareStore
     + ItemUsageStore
+    + HistoryStore
     + Send
     + Sync
     + 'static
