@@ -49,6 +49,10 @@ pub(super) fn sealed_meta(account_id: Uuid) -> Vec<(&'static str, Aad)> {
             super::remote::share::NOTES_KEY,
             Aad::share_links(account_id),
         ),
+        (
+            super::security::HISTORY_KEY,
+            Aad::security_history(account_id),
+        ),
     ]
 }
 

@@ -18,6 +18,7 @@ pub mod merge;
 pub mod model;
 pub mod remote;
 pub mod search;
+pub mod security;
 pub mod sshkey;
 pub mod state;
 pub mod strength;

@@ -237,6 +237,7 @@ impl std::fmt::Debug for Client {
 pub use super::events::EventStream;
 
 // More routes' calls, each group in its own file.
+mod history;
 mod shares;
 mod usage;
 use super::tls;
