@@ -616,6 +616,21 @@ impl Session {
         }
     }
 
+    /// A detail naming a vault (its id and, when this device holds it, its
+    /// name) and more facts.
+    pub(super) fn vault_detail<const N: usize>(
+        &self,
+        vault_id: Uuid,
+        more: [(&str, &str); N],
+    ) -> Detail {
+        let mut d = detail(more);
+        d.insert("vault_id".into(), vault_id.to_string());
+        if let Some(v) = self.vaults.iter().find(|v| v.id == vault_id) {
+            d.insert("vault".into(), v.name.clone());
+        }
+        d
+    }
+
     /// The events this device has not sent yet.
     ///
     /// # Errors
