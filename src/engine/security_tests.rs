@@ -247,14 +247,15 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
     .await
     .expect("login");
 
-    // Both record; the second finds the head moved and signs on top.
-    a.record_security(SecurityKind::DeviceAdded, detail([("device", "laptop")]))
-        .await;
-    b.record_security(SecurityKind::DeviceAdded, detail([("device", "phone")]))
-        .await;
-    a.record_security(SecurityKind::KeyCreated, detail([("key", "deploy")]))
-        .await;
+    // The register and the login recorded themselves (the queued event
+    // went first). Then both devices record at once: whichever comes
+    // second finds the head moved (409) and signs on top of it.
+    tokio::join!(
+        a.record_security(SecurityKind::KeyCreated, detail([("key", "deploy")])),
+        b.record_security(SecurityKind::KeyCreated, detail([("key", "backup")])),
+    );
     assert_eq!(a.pending_security().await.expect("pending"), 0);
+    assert_eq!(b.pending_security().await.expect("pending"), 0);
     let h = b.security_history().await.expect("history");
     assert!(h.verified && h.checked_server, "{h:?}");
     let kinds: Vec<&str> = h.entries.iter().map(|e| e.kind.as_str()).collect();
@@ -264,14 +265,23 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
             "recovery_setup",
             "device_added",
             "device_added",
+            "key_created",
             "key_created"
         ]
     );
+    assert_eq!(h.entries[1].device, "laptop");
     assert_eq!(h.entries[2].device, "phone");
     assert_eq!(h.entries[2].detail["device"], "phone");
+    assert_eq!(h.entries[2].detail["how"], "login");
+    let mut keys: Vec<&str> = h.entries[3..]
+        .iter()
+        .map(|e| e.detail["key"].as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["backup", "deploy"]);
     assert_eq!(
         h.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
+        [1, 2, 3, 4, 5]
     );
     assert!(a.security_history().await.expect("history").verified);
 
@@ -327,8 +337,8 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
         3
     );
 
-    // Truncated tail: entries 3 to 5 gone; the chain alone looks whole,
-    // but a saw entry 4 and b entry 5.
+    // Truncated tail: entries 3 to 6 gone; the chain alone looks whole,
+    // but both devices saw entry 5 (and b 6).
     let rest: Vec<Vec<u8>> =
         sqlx::query_scalar("SELECT entry FROM security_history WHERE seq >= 4 ORDER BY seq")
             .fetch_all(&pool)
@@ -341,7 +351,7 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
     let h = a.security_history().await.expect("history");
     let t = h.tampering.expect("tampering");
     assert_eq!(t.seq, 3, "{}", t.what);
-    assert!(t.what.contains("up to entry 4"), "{}", t.what);
+    assert!(t.what.contains("up to entry 5"), "{}", t.what);
     assert!(!h.verified);
     // A new event is not sent on top of a chain that does not hold up.
     b.record_security(SecurityKind::MemberLeft, Detail::new())
@@ -365,7 +375,7 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
     let h = b.security_history().await.expect("history");
     assert!(h.verified, "{h:?}");
     let kinds: Vec<&str> = h.entries.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds[4..], ["key_rotated", "member_left"]);
+    assert_eq!(kinds[5..], ["key_rotated", "member_left"]);
     assert_eq!(b.pending_security().await.expect("pending"), 0);
     drop(server);
 }
