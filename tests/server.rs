@@ -64,8 +64,7 @@ fn register_then_status_devices_and_audit() {
     assert_eq!(devices.as_array().map(Vec::len), Some(1));
     assert_eq!(devices[0]["name"], "desk");
     assert_eq!(devices[0]["current"], true);
-    let kinds: Vec<String> = a
-        .json(&["audit"])
+    let kinds: Vec<String> = a.json(&["audit"])["server_events"]
         .as_array()
         .expect("list")
         .iter()
