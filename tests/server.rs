@@ -393,6 +393,13 @@ fn openk_serve_stores_and_logs_no_secret() {
         .spawn()
         .expect("spawn openk serve");
     wait_for(&url, &mut child);
+    // Read the trace log while the server runs: a full pipe would block it.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        stderr.read_to_string(&mut log).expect("log");
+        log
+    });
     env.add(&[
         "login",
         "--name",
@@ -446,13 +453,7 @@ fn openk_serve_stores_and_logs_no_secret() {
         status.success(),
         "openk serve did not exit cleanly: {status}"
     );
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("log");
+    let log = log_reader.join().expect("log reader");
     assert!(log.contains("listening on"), "{log}");
     let mut stored = Vec::new();
     for name in ["server.db", "server.db-wal"] {
