@@ -657,13 +657,20 @@ impl Session {
         while let Some(next) = local.pending.first().cloned() {
             self.catch_up_history(&mut local).await?;
             let head = local.head();
+            let mut detail = next.detail.clone();
+            // An event recorded before the vault had a server: named now.
+            if let Some(r) = &self.remote {
+                detail
+                    .entry("by".into())
+                    .or_insert_with(|| r.device_name.clone());
+            }
             let entry = SecurityEntry {
                 seq: head.seq + 1,
                 prev: head.hash,
                 at: next.at,
                 device_id: self.header.device_id,
                 kind: SecurityKind::parse(&next.kind),
-                detail: next.detail.clone(),
+                detail,
             };
             let record = entry.sign(&self.keypair);
             let sending = record.clone();
@@ -764,7 +771,7 @@ impl Session {
         } else if let Err(e) = self.push_security().await {
             match e {
                 Error::HistoryTampered(t) => return self.tampered_history(t).await,
-                e => problem = Some(e.to_string()),
+                e => problem = Some(problem_text(&e)),
             }
         }
         let mut local = self.history_local().await?;
@@ -787,7 +794,7 @@ impl Session {
                         problem: None,
                     });
                 }
-                Err(e) => problem = Some(e.to_string()),
+                Err(e) => problem = Some(problem_text(&e)),
             }
         }
         Ok(SecurityHistory {
@@ -844,6 +851,16 @@ impl Session {
         );
         self.store.set_meta(HISTORY_KEY, Some(&blob)).await?;
         Ok(())
+    }
+}
+
+/// Why the server could not be asked, as said to the user.
+fn problem_text(e: &Error) -> String {
+    match e {
+        Error::NotFound(_) | Error::Remote(SyncError::NotFound) => {
+            "the server does not keep a security history (it runs an older OpenK)".to_owned()
+        }
+        e => e.to_string(),
     }
 }
 

@@ -269,6 +269,10 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
             "key_created"
         ]
     );
+    assert_eq!(
+        h.entries[0].device, "laptop",
+        "an event queued before the vault had a server is named at sending"
+    );
     assert_eq!(h.entries[1].device, "laptop");
     assert_eq!(h.entries[2].device, "phone");
     assert_eq!(h.entries[2].detail["device"], "phone");
