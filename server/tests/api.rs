@@ -405,6 +405,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/devices", &["get"][..]),
         ("/v1/devices/{id}", &["delete", "get", "patch"][..]),
         ("/v1/audit", &["get"][..]),
+        ("/v1/account/history", &["get", "post"][..]),
         ("/v1/events", &["get"][..]),
         ("/v1/vaults", &["get", "post"][..]),
         ("/v1/vaults/{id}/changes", &["get", "post"][..]),
