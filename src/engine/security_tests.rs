@@ -383,3 +383,60 @@ async fn two_devices_append_verify_and_catch_a_server_that_tampers() {
     assert_eq!(b.pending_security().await.expect("pending"), 0);
     drop(server);
 }
+
+/// A device that signs on a head another device has moved past gets the
+/// 409 the retry in `push_security` waits for, and nothing is stored; its
+/// queued event then goes on top of the new head.
+#[tokio::test]
+async fn a_stale_head_is_refused_with_the_conflict_the_retry_expects() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = TestServer::start("memory").await;
+    let mut a = Session::init(&tmp.path().join("a"), password(), FAST_KDF)
+        .await
+        .expect("init");
+    a.register(&server.url, "stale@example.org", "laptop")
+        .await
+        .expect("register");
+    let sk = a.secret_key.display().to_string();
+    let mut b = crate::engine::remote::login(
+        &tmp.path().join("b"),
+        &server.url,
+        "stale@example.org",
+        password(),
+        &sk,
+        true,
+        "phone",
+    )
+    .await
+    .expect("login");
+    // A knows entry 1 only (its register); B's login appended entry 2.
+    let mut local = a.history_local().await.expect("local");
+    assert_eq!(local.head().seq, 1);
+    let stale = SecurityEntry {
+        seq: 2,
+        prev: local.head().hash,
+        at: 0,
+        device_id: a.device_id(),
+        kind: SecurityKind::KeyCreated,
+        detail: Detail::new(),
+    }
+    .sign(&a.keypair);
+    let refused = a
+        .authed(|c| {
+            let r = stale.clone();
+            async move { c.append_history(&r).await }
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Remote(SyncError::Conflict(_)))),
+        "{refused:?}"
+    );
+    a.catch_up_history(&mut local).await.expect("catch up");
+    assert_eq!(local.head().seq, 2);
+    a.record_security(SecurityKind::KeyCreated, Detail::new())
+        .await;
+    let h = b.security_history().await.expect("history");
+    assert!(h.verified, "{h:?}");
+    assert_eq!(h.entries.len(), 3);
+    assert_eq!(h.entries[2].kind, SecurityKind::KeyCreated);
+}
