@@ -64,8 +64,7 @@ fn register_then_status_devices_and_audit() {
     assert_eq!(devices.as_array().map(Vec::len), Some(1));
     assert_eq!(devices[0]["name"], "desk");
     assert_eq!(devices[0]["current"], true);
-    let kinds: Vec<String> = a
-        .json(&["audit"])
+    let kinds: Vec<String> = a.json(&["audit"])["server_events"]
         .as_array()
         .expect("list")
         .iter()
@@ -394,6 +393,13 @@ fn openk_serve_stores_and_logs_no_secret() {
         .spawn()
         .expect("spawn openk serve");
     wait_for(&url, &mut child);
+    // Read the trace log while the server runs: a full pipe would block it.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        stderr.read_to_string(&mut log).expect("log");
+        log
+    });
     env.add(&[
         "login",
         "--name",
@@ -447,13 +453,7 @@ fn openk_serve_stores_and_logs_no_secret() {
         status.success(),
         "openk serve did not exit cleanly: {status}"
     );
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("log");
+    let log = log_reader.join().expect("log reader");
     assert!(log.contains("listening on"), "{log}");
     let mut stored = Vec::new();
     for name in ["server.db", "server.db-wal"] {

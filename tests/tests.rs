@@ -18,6 +18,7 @@ mod exit_codes;
 mod files;
 mod fork;
 mod hardening;
+mod history;
 mod hostile;
 mod items;
 mod key_rotation;

@@ -28,8 +28,8 @@ use utoipa::OpenApi;
 
 use crate::api::types::Problem;
 use crate::api::{
-    accounts, approvals, audit, devices, events, health, identities, members, recovery, shares,
-    usage, vaults,
+    accounts, approvals, audit, devices, events, health, history, identities, members, recovery,
+    shares, usage, vaults,
 };
 use crate::state::AppState;
 
@@ -58,6 +58,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         shares::page, shares::page_js, shares::page_css,
         usage::put, usage::index,
         recovery::put, recovery::get, recovery::delete, recovery::start, recovery::complete,
+        history::append, history::index,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -127,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .route("/v1/approvals/{id}/cancel", post(approvals::cancel))
         .route("/v1/audit", get(audit::index))
+        .route(
+            "/v1/account/history",
+            get(history::index).post(history::append),
+        )
         .route("/v1/events", get(events::stream))
         .layer(DefaultBodyLimit::max(AUTH_BODY_LIMIT));
     let data_routes = Router::new()

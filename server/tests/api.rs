@@ -412,6 +412,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/approvals/{id}/deny", &["post"][..]),
         ("/v1/approvals/{id}/cancel", &["post"][..]),
         ("/v1/audit", &["get"][..]),
+        ("/v1/account/history", &["get", "post"][..]),
         ("/v1/events", &["get"][..]),
         ("/v1/vaults", &["get", "post"][..]),
         ("/v1/vaults/{id}/changes", &["get", "post"][..]),

@@ -66,6 +66,7 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::KeyChanged { .. }
         | Error::FingerprintMismatch { .. }
         | Error::Fork { .. }
+        | Error::HistoryTampered(_)
         | Error::UnlinkedManifest { .. }
         | Error::ManifestMismatch { .. }
         | Error::WeakKdfOffered(_)
@@ -137,6 +138,9 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         .into(),
         Error::HeadMoved | Error::KeyRotated | Error::KeptMoving(_) => SYNC_AGAIN.into(),
         Error::Fork { .. } => "; `openk sync --verify` compares everything item by item".into(),
+        Error::HistoryTampered(_) => ". The server altered or withheld the account's signed \
+            security history; do not trust it until its operator explains it (docs/security.md)"
+            .into(),
         Error::NoSuchAccount(_) => "; check the address with its owner (they `openk register` first)".into(),
         Error::KeyChanged { email, .. } => format!(
             ". Compare the new fingerprint with {email} in person or on a call, then run `openk \

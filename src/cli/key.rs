@@ -277,7 +277,6 @@ async fn rotate_account(g: &Global, a: &RotateArgs, vault: &mut Session) -> CliR
         "rotating the account key",
     )?;
     vault.rotate_account_key().await?;
-    // Security history call site: the account key rotated (issue 13).
     if g.json {
         print_json(&json!({ "rotated": "account", "on_server": on_server }))
     } else if on_server {
@@ -352,7 +351,6 @@ async fn rotate_secret_key(g: &Global, a: &RotateArgs) -> CliResult {
     let account_id = vault.account_id();
     vault.close().await;
     done?;
-    // Security history call site: the Secret Key rotated (issue 13).
     // The agent's password key was derived with the old salt.
     super::session::lock_after_password_change(g).await;
     eprintln!(
@@ -376,7 +374,6 @@ async fn rotate_named(g: &Global, a: &RotateArgs, name: &str) -> CliResult {
             Some(n) => s.retire_named_key_versions(name, vault, n).await?,
             None => s.rotate_named_key(name, vault).await?,
         };
-        // Security history call site: a named key rotated or retired (issue 13).
         Ok::<_, CliError>(info)
     }
     .await;
@@ -410,7 +407,6 @@ async fn create(g: &Global, a: &CreateArgs) -> CliResult {
         Ok::<_, CliError>(s.create_named_key(&a.name, a.kind, vault).await?)
     }
     .await;
-    // Security history call site: a named key created (issue 13).
     let note = match &done {
         Ok(_) => after_write(g, &mut s).await,
         Err(_) => None,

@@ -123,7 +123,7 @@ pub enum DeviceCommand {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// At most this many events, newest first
+    /// At most this many of the server's own events (logins, …), newest first
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
 }
@@ -637,19 +637,123 @@ fn approver_name(devices: &[remote::Device], approver: Option<Uuid>) -> String {
     }
 }
 
+/// `openk audit`: the account's signed security history, verified (a gap,
+/// a bad signature or a dropped tail is tampering: exit 1), then the
+/// server's own events, marked as its word.
 pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
     let mut vault = unlock(g).await?;
-    let result = vault.audit(a.limit.clamp(1, 1000)).await;
+    let history = vault.security_history().await;
+    let server = if vault.is_logged_in() {
+        Some(vault.audit(a.limit.clamp(1, 1000)).await)
+    } else {
+        None
+    };
     vault.close().await;
-    let events = result?;
+    let history = history?;
+    let (events, server_problem) = match server {
+        Some(Ok(e)) => (e, None),
+        Some(Err(e)) => (Vec::new(), Some(e.to_string())),
+        None => (
+            Vec::new(),
+            Some("this vault is not logged in to a server".to_owned()),
+        ),
+    };
     if g.json {
-        return print_json(&serde_json::to_value(&events).unwrap_or_default());
+        let mut out = json!({
+            "verified": history.verified,
+            "checked_server": history.checked_server,
+            "entries": history.entries,
+            "server_events": events,
+        });
+        if let Some(t) = &history.tampering {
+            out["tampering"] = json!(t);
+        }
+        if let Some(p) = &history.problem {
+            out["problem"] = json!(p);
+        }
+        if let Some(p) = &server_problem {
+            out["server_problem"] = json!(p);
+        }
+        print_json(&out)?;
+    } else {
+        print(&audit_text(&history, &events, server_problem.as_deref()))?;
+    }
+    match history.tampering {
+        Some(t) => Err(engine::Error::HistoryTampered(t).into()),
+        None => Ok(()),
+    }
+}
+
+/// The human form of `openk audit`. Every string from the server (or
+/// signed by a device, which the server relays) is data: stripped of
+/// terminal controls.
+fn audit_text(
+    h: &engine::security::SecurityHistory,
+    events: &[remote::Event],
+    server_problem: Option<&str>,
+) -> String {
+    let mut out = String::new();
+    let signed = h.entries.iter().filter(|e| !e.pending).count();
+    let banner = match (&h.tampering, h.checked_server, h.verified) {
+        (Some(t), _, _) => format!(
+            "Security history: TAMPERED at entry {}: {}\nShown: the entries before it.\n",
+            t.seq,
+            text::line(&t.what)
+        ),
+        (None, true, true) => format!(
+            "Security history (signed by this account's devices): verified, {signed} entries\n"
+        ),
+        _ => format!(
+            "Security history: NOT CHECKED with the server ({}); what this device knows:\n",
+            text::line(h.problem.as_deref().unwrap_or("unknown"))
+        ),
+    };
+    out.push_str(&banner);
+    if h.entries.is_empty() {
+        out.push_str("(no entries)\n");
+    } else {
+        let rows: Vec<Vec<String>> = h
+            .entries
+            .iter()
+            .map(|e| {
+                let detail: Vec<String> = e
+                    .detail
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", text::cell(k), text::cell(v)))
+                    .collect();
+                vec![
+                    if e.pending {
+                        "-".to_owned()
+                    } else {
+                        e.seq.to_string()
+                    },
+                    super::output::human_time(e.at.saturating_mul(1000)),
+                    text::cell(e.kind.as_str()).into_owned(),
+                    if e.device.is_empty() {
+                        e.device_id.to_string()[..13].to_owned()
+                    } else {
+                        text::cell(&e.device).into_owned()
+                    },
+                    if e.pending {
+                        format!("{} (not sent yet)", detail.join(" "))
+                            .trim_start()
+                            .to_owned()
+                    } else {
+                        detail.join(" ")
+                    },
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["SEQ", "TIME", "EVENT", "DEVICE", "DETAIL"], &rows));
+    }
+    out.push_str("\nServer's word (not signed by any device):\n");
+    if let Some(p) = server_problem {
+        out.push_str(&format!("(could not be read: {})\n", text::line(p)));
+        return out;
     }
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            // Every string of an audit entry is the server's: data, never
-            // terminal control.
             vec![
                 text::cell(&e.at).into_owned(),
                 text::cell(&e.kind).into_owned(),
@@ -661,10 +765,11 @@ pub async fn audit(g: &Global, a: &AuditArgs) -> CliResult {
             ]
         })
         .collect();
-    print(&table(
+    out.push_str(&table(
         &["TIME", "EVENT", "DEVICE", "ADDRESS", "DETAIL"],
         &rows,
-    ))
+    ));
+    out
 }
 
 /// `openk serve [backup | restore]`: exactly `openk-server`.

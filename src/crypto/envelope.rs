@@ -175,6 +175,14 @@ impl Aad {
         Self::text(format!("openk/v1/usage-event|{account_id}|{device_id}"))
     }
 
+    /// What this device keeps of the account's security history (the head
+    /// it has seen, the entries it knows, the events not sent yet), sealed
+    /// with the account key (local only).
+    #[must_use]
+    pub fn security_history(account_id: Uuid) -> Self {
+        Self::text(format!("openk/v1/security-history|{account_id}"))
+    }
+
     fn text(s: String) -> Self {
         Self(s.into_bytes())
     }

@@ -49,6 +49,10 @@ pub(super) fn sealed_meta(account_id: Uuid) -> Vec<(&'static str, Aad)> {
             super::remote::share::NOTES_KEY,
             Aad::share_links(account_id),
         ),
+        (
+            super::security::HISTORY_KEY,
+            Aad::security_history(account_id),
+        ),
     ]
 }
 
@@ -65,6 +69,11 @@ impl Session {
         let new = Key::random();
         if !self.is_logged_in() {
             self.rekey_local(new).await?;
+            self.record_security(
+                super::security::SecurityKind::AccountKeyRotated,
+                super::security::Detail::new(),
+            )
+            .await;
             tracing::info!("rotated the account key (this device only)");
             return Ok(());
         }
@@ -122,6 +131,12 @@ impl Session {
         .await?;
         self.rekey_local(new).await?;
         self.store.set_meta(ROTATING_KEY, None).await?;
+        let version = req.account_key_version.to_string();
+        self.record_security(
+            super::security::SecurityKind::AccountKeyRotated,
+            super::security::detail([("version", version.as_str())]),
+        )
+        .await;
         tracing::info!(version = req.account_key_version, "rotated the account key");
         Ok(())
     }
@@ -164,6 +179,11 @@ impl Session {
         self.auth_key = derived.auth;
         self.unlock_key = derived.unlock;
         self.secret_key = secret_key;
+        self.record_security(
+            super::security::SecurityKind::SecretKeyRotated,
+            super::security::Detail::new(),
+        )
+        .await;
         tracing::info!(account = %self.header.account_id, "rotated the Secret Key");
         Ok(self.secret_key_display())
     }

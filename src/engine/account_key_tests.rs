@@ -99,7 +99,19 @@ async fn the_account_key_rotates_on_every_device() {
             "meta {k:?} is not known to the account-key rotation (engine/account_key.rs)"
         );
     }
-    let ana = still_whole(w.ana, id, "after").await;
+    let mut ana = still_whole(w.ana, id, "after").await;
+    // The security history state was sealed anew too, and says so.
+    let h = ana
+        .security_history()
+        .await
+        .expect("the history state opens under the new key");
+    assert!(h.verified, "{h:?}");
+    assert!(
+        h.entries
+            .iter()
+            .any(|e| e.kind == super::security::SecurityKind::AccountKeyRotated),
+        "{h:?}"
+    );
 
     // The laptop's session ended; its next login takes the new key.
     let err = laptop

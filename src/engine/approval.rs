@@ -685,6 +685,12 @@ impl Session {
             other => other,
         })?;
         tracing::info!(approval = %id, "approved a new device");
+        let d = super::security::detail([
+            ("device", claim.request.device_name.as_str()),
+            ("platform", claim.request.platform.as_str()),
+        ]);
+        self.record_security(super::security::SecurityKind::DeviceApproved, d)
+            .await;
         Ok(())
     }
 

@@ -252,6 +252,11 @@ pub enum Error {
          parameters below the recommended floor ({0}); refusing; nothing local was changed"
     )]
     WeakKdfOffered(KdfParams),
+    /// The account's security history as the server shows it does not hold
+    /// up (a dropped, reordered, altered or forged entry, or a tail this
+    /// device saw that is gone): the first bad entry and what is wrong.
+    #[error("the security history was tampered with at entry {}: {}", .0.seq, .0.what)]
+    HistoryTampered(super::security::Tamper),
     /// Text that is not a share link (`why` says which part is wrong).
     #[error("not a share link: {0}")]
     BadShareLink(String),

@@ -20,6 +20,7 @@ pub mod model;
 pub mod named_keys;
 pub mod remote;
 pub mod search;
+pub mod security;
 pub mod sshkey;
 pub mod state;
 pub mod strength;

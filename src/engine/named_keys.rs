@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
 use super::model::{Details, Field, FieldKind, Item, ItemKind, label, now_millis};
+use super::security::{SecurityKind, detail};
 use super::{ItemDraft, Session};
 use crate::crypto::named;
 pub use crate::crypto::named::KeyType;
@@ -511,6 +512,12 @@ impl Session {
             )
             .await?;
         tracing::info!(item = %item.r.id, %kind, "created a named key");
+        let d = detail([
+            ("key", name),
+            ("type", kind.as_str()),
+            ("key_id", &ring.key_id.to_string()),
+        ]);
+        self.record_security(SecurityKind::KeyCreated, d).await;
         Ok(info_of(&item, &ring))
     }
 
@@ -584,6 +591,11 @@ impl Session {
         ring.versions.push(new_version(next));
         let saved = self.save_ring(&item, &ring).await?;
         tracing::info!(item = %item.r.id, version = next, "rotated a named key");
+        let d = detail([
+            ("key", item.overview.name.as_str()),
+            ("version", &next.to_string()),
+        ]);
+        self.record_security(SecurityKind::KeyRotated, d).await;
         Ok(self.with_use(info_of(&saved, &ring)).await)
     }
 
@@ -622,6 +634,11 @@ impl Session {
         ring.min_version = min_version;
         let saved = self.save_ring(&item, &ring).await?;
         tracing::info!(item = %item.r.id, min_version, "retired named key versions");
+        let d = detail([
+            ("key", item.overview.name.as_str()),
+            ("min_version", &min_version.to_string()),
+        ]);
+        self.record_security(SecurityKind::KeyRotated, d).await;
         Ok(self.with_use(info_of(&saved, &ring)).await)
     }
 

@@ -27,6 +27,7 @@ use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
 use super::remote::{check_offered_kdf, kdf_from_wire, login};
+use super::security::{SecurityKind, detail};
 use super::{Session, files, password_key};
 use crate::crypto::recovery::{RecoveryCode, key_message, seal_account_key};
 use crate::crypto::{self, Aad, AccountKeyPair, Key, SecretKey, SecretString};
@@ -87,6 +88,11 @@ impl Session {
         })
         .await?;
         tracing::info!("set up account recovery");
+        let d = detail([(
+            "account_key_version",
+            &account.account_key_version.to_string(),
+        )]);
+        self.record_security(SecurityKind::RecoverySetup, d).await;
         Ok(code)
     }
 
@@ -320,6 +326,12 @@ pub async fn recover(
     )
     .await?;
     files::promote_secret_key(dir, &secret_key)?;
+    session
+        .record_security(
+            SecurityKind::RecoveryUsed,
+            detail([("device", device_name)]),
+        )
+        .await;
     // Whoever saw the code, or held the old credentials, may hold the
     // account key: a new one.
     session.rotate_account_key().await?;

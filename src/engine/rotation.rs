@@ -18,6 +18,7 @@
 //! A member who leaves signs its own entry; the key is then due for a
 //! rotation, which the next sync of a manager's device performs.
 
+use super::security::SecurityKind;
 use openk_server::api::types::{self as wire, AppendLogRequest, MemberChange, Rotation};
 use serde::Serialize;
 use uuid::Uuid;
@@ -127,12 +128,23 @@ impl Session {
             }
             let m = self.verified_log(vault_id, &state.owner_email).await?;
             let (action, member, removed) = what(self.header.account_id, &m)?;
+            let (kind, email) = if matches!(action, Action::Remove) {
+                (SecurityKind::MemberRemoved, member.email.clone())
+            } else {
+                (SecurityKind::VaultKeyRotated, String::new())
+            };
             match self
                 .send_rotation(vault_id, &m, action, member, removed)
                 .await
             {
                 Ok(()) => {
                     self.sync(&opts).await?;
+                    let epoch = self.vault_epoch(vault_id).to_string();
+                    let mut d = self.vault_detail(vault_id, [("key_epoch", epoch.as_str())]);
+                    if !email.is_empty() {
+                        d.insert("member".into(), email);
+                    }
+                    self.record_security(kind, d).await;
                     tracing::info!(vault = %vault_id, "rotated a shared vault's key");
                     return Ok(());
                 }
@@ -151,6 +163,9 @@ impl Session {
         let epoch = self.vault_epoch(vault_id) + 1;
         if !self.is_logged_in() {
             self.adopt_key(vault_id, Key::random(), epoch).await?;
+            let e = epoch.to_string();
+            let d = self.vault_detail(vault_id, [("key_epoch", e.as_str())]);
+            self.record_security(SecurityKind::VaultKeyRotated, d).await;
             tracing::info!(vault = %vault_id, epoch, "rotated a local vault's key");
             return Ok(());
         }
@@ -198,6 +213,9 @@ impl Session {
                         .await?;
                     self.adopt_key(vault_id, new, epoch).await?;
                     self.sync(&opts).await?;
+                    let e = epoch.to_string();
+                    let d = self.vault_detail(vault_id, [("key_epoch", e.as_str())]);
+                    self.record_security(SecurityKind::VaultKeyRotated, d).await;
                     tracing::info!(vault = %vault_id, epoch, "rotated a vault's key");
                     return Ok(());
                 }
@@ -340,7 +358,10 @@ impl Session {
             };
             self.append_entry(vault_id, &req).await?;
         }
-        self.drop_shared(vault_id).await
+        let d = self.vault_detail(vault_id, [("owner", state.owner_email.as_str())]);
+        let left = self.drop_shared(vault_id).await?;
+        self.record_security(SecurityKind::MemberLeft, d).await;
+        Ok(left)
     }
 
     /// Before a sync of a shared vault uses its key: when the verified log

@@ -11,6 +11,7 @@
 //! (the owner, the role, the last log entry it accepted) is sealed with the
 //! account key in the vault's meta table.
 
+use super::security::SecurityKind;
 use std::collections::BTreeMap;
 
 use openk_server::api::types::{self as wire, AppendLogRequest, LogEntry, MemberChange};
@@ -405,6 +406,11 @@ impl Session {
         };
         self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, seq, signed.hash(), None).await?;
+        let d = self.vault_detail(
+            vault_id,
+            [("member", contact.email.as_str()), ("role", role.as_str())],
+        );
+        self.record_security(SecurityKind::MemberInvited, d).await;
         tracing::info!(vault = %vault_id, member = %contact.account_id, "invited a member");
         Ok(())
     }
@@ -432,7 +438,14 @@ impl Session {
             },
         };
         self.append_entry(vault_id, &req).await?;
-        self.note_seen(vault_id, seq, signed.hash(), None).await
+        self.note_seen(vault_id, seq, signed.hash(), None).await?;
+        let d = self.vault_detail(
+            vault_id,
+            [("member", email.as_str()), ("role", role.as_str())],
+        );
+        self.record_security(SecurityKind::MemberRoleChanged, d)
+            .await;
+        Ok(())
     }
 
     /// The vault's members as its verified log shows them.
@@ -530,6 +543,8 @@ impl Session {
             self.authed(|c| async move { c.answer_invitation(vault_id, true).await })
                 .await?;
         }
+        let d = self.vault_detail(vault_id, [("vault", name.as_str())]);
+        self.record_security(SecurityKind::MemberAdded, d).await;
         Ok(name)
     }
 

@@ -414,6 +414,11 @@ impl Session {
         self.header = header;
         self.auth_key = derived.auth;
         self.unlock_key = derived.unlock;
+        self.record_security(
+            super::security::SecurityKind::PasswordChanged,
+            super::security::Detail::new(),
+        )
+        .await;
         tracing::info!(account = %self.header.account_id, "master password changed");
         Ok(())
     }

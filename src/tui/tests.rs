@@ -2408,3 +2408,86 @@ async fn named_keys_show_their_versions_and_never_their_bytes() {
     );
     assert!(text.contains("never copied"), "{text}");
 }
+
+/// Every `YYYY-MM-DD hh:mm` on the screen as a fixed mask (the history's
+/// times are the test's own clock).
+fn mask_times(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let shape = "dddd-dd-dd dd:dd";
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let fits = i + shape.len() <= chars.len()
+            && shape.chars().zip(&chars[i..]).all(|(s, c)| match s {
+                'd' => c.is_ascii_digit(),
+                s => s == *c,
+            });
+        if fits {
+            out.push_str("YYYY-MM-DD hh:mm");
+            i += shape.len();
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_pane_shows_the_verified_security_history_and_a_tampered_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("server.db");
+    let server =
+        crate::engine::test_server::TestServer::start(&format!("sqlite://{}", db.display())).await;
+    let mut h = Harness::new(true).await;
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    v.register(&server.url, "hist@example.org", "laptop")
+        .await
+        .expect("register");
+    v.record_security(
+        crate::engine::security::SecurityKind::KeyCreated,
+        crate::engine::security::detail([("key", "deploy"), ("type", "ed25519")]),
+    )
+    .await;
+    v.close().await;
+
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(key('3')).await;
+    h.press(key('H')).await;
+    h.wait_until("the security history", |a| a.devices().history.is_some())
+        .await;
+    let text = mask_times(&h.screen(100, 30, &[]));
+    assert!(
+        text.contains("✓ Verified: 2 entries signed by this account's devices"),
+        "{text}"
+    );
+    assert!(
+        text.contains("device_added") && text.contains("key=deploy"),
+        "{text}"
+    );
+    insta::assert_snapshot!("devices_security_history", text);
+
+    // The server drops entry 1: the banner says so and names it.
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = sqlx::SqlitePool::connect_with(opts).await.expect("db");
+    sqlx::query("DELETE FROM security_history WHERE seq = 1")
+        .execute(&pool)
+        .await
+        .expect("delete");
+    h.press(key('H')).await;
+    assert!(h.screen(100, 30, &[]).contains("Devices"));
+    h.press(key('H')).await;
+    h.wait_until("the security history again", |a| {
+        a.devices().history.is_some()
+    })
+    .await;
+    let text = mask_times(&h.screen(100, 30, &[]));
+    assert!(text.contains("✗ TAMPERED at entry 1"), "{text}");
+    insta::assert_snapshot!("devices_security_history_tampered", text);
+    drop(server);
+}

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod history;
 pub mod identities;
 pub mod members;
 pub mod recovery;

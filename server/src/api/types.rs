@@ -950,6 +950,45 @@ pub struct UsagePage {
     pub next_since: i64,
 }
 
+// ---------------------------------------------------------------- security history
+
+/// `POST /v1/account/history`: one entry of the account's security
+/// history, as its device signed it (the format is in `api::history`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppendHistoryRequest {
+    /// The signed entry: header, kind, detail, then the 64-byte signature.
+    pub entry: B64,
+}
+
+/// What an append answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AppendHistoryResponse {
+    /// The entry's number: the new head.
+    pub seq: i64,
+}
+
+/// `GET /v1/account/history?after=N`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Only entries numbered above this (0 = from the first).
+    #[serde(default)]
+    pub after: i64,
+}
+
+/// A page of the account's security history, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryPage {
+    /// The signed entries numbered `after + 1`, `after + 2`, … (the number
+    /// is inside each entry).
+    pub entries: Vec<B64>,
+    /// The number of the account's newest entry (0: none).
+    pub head: i64,
+    /// More are waiting: ask again after the last one here.
+    pub has_more: bool,
+}
+
 // ---------------------------------------------------------------- errors
 
 /// RFC 9457 problem details, with a stable machine `code` (docs/errors.md).

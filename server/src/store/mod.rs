@@ -9,6 +9,7 @@
 //! only ids, numbers, hashes and opaque ciphertext.
 
 pub mod approvals;
+pub mod history;
 mod members;
 pub mod recovery;
 pub mod shares;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use crate::api::types::{KdfParams, PushResponse, Record};
 
 pub use approvals::{Approval, ApprovalState, ApprovalStore, DeviceDetails};
+pub use history::{HistoryAppend, HistoryStore};
 pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
     SharedVault,
@@ -279,6 +281,7 @@ pub trait Store:
     + ItemUsageStore
     + RecoveryStore
     + ApprovalStore
+    + HistoryStore
     + Send
     + Sync
     + 'static

@@ -89,6 +89,11 @@ impl Session {
         self.save_registration(client.base(), email, device_name, &device_key, &t)
             .await?;
         self.upload_vaults().await?;
+        self.record_security(
+            crate::engine::security::SecurityKind::DeviceAdded,
+            crate::engine::security::detail([("device", device_name), ("how", "register")]),
+        )
+        .await;
         tracing::info!(account = %self.header.account_id, "registered with server");
         Ok(())
     }

@@ -146,8 +146,21 @@ impl Session {
 
     /// Revokes a device: its tokens stop working at once.
     pub async fn revoke_device(&mut self, id: Uuid) -> Result<()> {
+        let name = self
+            .devices()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|d| d.id == id))
+            .map(|d| crate::text::line(&d.name).into_owned())
+            .unwrap_or_default();
         self.authed(|c| async move { c.revoke_device(id).await })
             .await?;
+        let id_text = id.to_string();
+        self.record_security(
+            crate::engine::security::SecurityKind::DeviceRevoked,
+            crate::engine::security::detail([("device", name.as_str()), ("device_id", &id_text)]),
+        )
+        .await;
         if id == self.header.device_id {
             self.save_tokens(None).await?;
         }

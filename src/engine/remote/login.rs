@@ -235,6 +235,12 @@ pub(in crate::engine) async fn login_with(
     {
         tracing::warn!(error = %e, "the account's identity signature could not be published");
     }
+    vault
+        .record_security(
+            crate::engine::security::SecurityKind::DeviceAdded,
+            crate::engine::security::detail([("device", device_name), ("how", "login")]),
+        )
+        .await;
     tracing::info!(account = %vault.header.account_id, device = %device_id, "logged in as a new device");
     Ok(vault)
 }

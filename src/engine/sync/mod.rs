@@ -390,6 +390,13 @@ impl Session {
             }
         }
         report.usage = self.sync_usage().await;
+        match self.push_security().await {
+            Ok(_) => {}
+            Err(e @ Error::HistoryTampered(_)) => report.warnings.push(format!(
+                "{e}; this device's security events stay queued (`openk audit` shows the history)"
+            )),
+            Err(e) => tracing::debug!(error = %e, "security events not sent; the next sync tries"),
+        }
         Ok(report)
     }
 

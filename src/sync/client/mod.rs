@@ -238,6 +238,7 @@ pub use super::events::EventStream;
 
 // More routes' calls, each group in its own file.
 mod approvals;
+mod history;
 mod recovery;
 mod shares;
 mod usage;

@@ -1,5 +1,7 @@
 //! The devices pane: this account's devices on the server; rename, revoke;
-//! new devices waiting for approval (approve with the code, deny).
+//! new devices waiting for approval (approve with the code, deny); and
+//! (`H`) the account's signed security history, verified, with a
+//! verified / tampered / not-checked banner.
 
 use crossterm::event::{MouseEvent, MouseEventKind};
 use ratatui::Frame;
@@ -13,6 +15,7 @@ use crate::engine::Session;
 use crate::engine::approval::{Claim, Request as ApprovalRequest, Waiting};
 use crate::engine::model::Entry;
 use crate::engine::remote::Device as DeviceResponse;
+use crate::engine::security::SecurityHistory;
 use crate::tui::app::{App, Confirmable, Popup};
 use crate::tui::input::TextInput;
 use crate::tui::keymap::Action;
@@ -31,6 +34,12 @@ pub struct DevicesPane {
     pub loading: bool,
     /// The request this device took and whose code is being compared.
     pub claim: Option<Claim>,
+    /// The security history view is shown instead of the device list.
+    pub showing_history: bool,
+    /// The security history as last read (none: not read yet).
+    pub history: Option<HistoryRead>,
+    /// The first history row shown (scrolling).
+    pub history_top: usize,
 }
 
 impl Pane for DevicesPane {
@@ -39,6 +48,25 @@ impl Pane for DevicesPane {
     }
 
     fn act(&mut self, app: &mut App, a: Action) -> bool {
+        if a == Action::History {
+            self.showing_history = !self.showing_history;
+            if self.showing_history {
+                // Read and checked afresh each time it is opened.
+                self.history = None;
+                self.history_top = 0;
+                self.loading = true;
+                app.send(Request::Job(security_history()));
+            }
+            return true;
+        }
+        if self.showing_history {
+            if let Some(delta) = a.movement() {
+                let n = self.history_len();
+                self.history_top = step(self.history_top, n, delta);
+                return true;
+            }
+            return matches!(a, Action::Edit | Action::Delete | Action::Accept);
+        }
         if let Some(delta) = a.movement() {
             self.move_by(delta);
             return true;
@@ -115,6 +143,14 @@ impl Pane for DevicesPane {
     }
 
     fn answer(&mut self, app: &mut App, answer: Answer) {
+        let answer = match answer.take::<HistoryRead>() {
+            Ok(h) => {
+                self.loading = false;
+                self.history = Some(h);
+                return;
+            }
+            Err(a) => a,
+        };
         let answer = match answer.take::<Claimed>() {
             Ok(Claimed(Ok(claim))) => {
                 self.loading = false;
@@ -166,6 +202,9 @@ impl Pane for DevicesPane {
 
     fn hints(&self, app: &App) -> Vec<(String, &'static str)> {
         let k = |a: Action| app.keymap.first_key(a);
+        if self.showing_history {
+            return vec![(k(Action::History), "devices"), (k(Action::Sync), "sync")];
+        }
         if self.selected_request().is_some() {
             return vec![
                 (k(Action::Accept), "approve (compare the code)"),
@@ -176,11 +215,19 @@ impl Pane for DevicesPane {
             (k(Action::Edit), "rename"),
             (k(Action::Delete), "revoke"),
             (k(Action::Sync), "sync"),
+            (k(Action::History), "history"),
         ]
     }
 }
 
 impl DevicesPane {
+    fn history_len(&self) -> usize {
+        self.history
+            .as_ref()
+            .and_then(|h| h.as_ref().ok())
+            .map_or(0, |h| h.entries.len())
+    }
+
     fn count(&self) -> usize {
         self.requests.len()
             + self
@@ -223,6 +270,29 @@ pub const TO: To = To("devices");
 
 /// The device list, or why the server could not give it.
 pub type DeviceList = Result<Vec<DeviceResponse>, String>;
+
+/// The security history as the engine checked it, or why it could not.
+pub type HistoryRead = Result<SecurityHistory, String>;
+
+/// Reads and verifies the security history (off the worker).
+#[must_use]
+pub fn security_history() -> Job {
+    Job::network(TO, "security history", |v| {
+        Box::pin(async move {
+            let read: HistoryRead = v
+                .security_history()
+                .await
+                .map_err(|e| crate::tui::sync_state::message(&e, server(v)));
+            Ok(read)
+        })
+    })
+    .offline(|| {
+        HistoryRead::Err(
+            "the security history is checked with the server: sign this vault in to one".into(),
+        )
+    })
+    .latest_only()
+}
 
 /// The devices and the new devices waiting for approval.
 #[derive(Debug)]
@@ -441,6 +511,9 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
             .block(block(app, "This vault", false)),
         top,
     );
+    if p.showing_history {
+        return draw_history(p, f, app, list);
+    }
     let mut rows: Vec<Line> = Vec::new();
     match &p.list {
         _ if matches!(app.sync, SyncState::LocalOnly | SyncState::LoggedOut) => {
@@ -524,9 +597,100 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
     }
     f.render_widget(
         Paragraph::new(rows).block(block(app, "Devices", true).title_bottom(Span::styled(
-            " e rename · d revoke · S sync now · :recovery ",
+            " e rename · d revoke · H security history · S sync now · :recovery ",
             t.dim,
         ))),
         list,
     );
+}
+
+/// The security history view: a banner (verified, tampered, not checked),
+/// then one line an entry, oldest first. Every string is data from the
+/// server or signed by a device: shown without terminal controls.
+fn draw_history(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut rows: Vec<Line> = Vec::new();
+    match &p.history {
+        None => rows.push(Line::from(Span::styled(
+            format!("{} Reading and checking the history…", spinner(app)),
+            t.dim,
+        ))),
+        Some(Err(e)) => rows.push(Line::from(Span::styled(
+            format!("Cannot read the security history: {}", crate::text::line(e)),
+            t.danger,
+        ))),
+        Some(Ok(h)) => {
+            let signed = h.entries.iter().filter(|e| !e.pending).count();
+            let (banner, style) = match (&h.tampering, h.verified) {
+                (Some(tamper), _) => (
+                    format!(
+                        "✗ TAMPERED at entry {}: {}",
+                        tamper.seq,
+                        crate::text::line(&tamper.what)
+                    ),
+                    t.danger,
+                ),
+                (None, true) => (
+                    format!("✓ Verified: {signed} entries signed by this account's devices"),
+                    t.title,
+                ),
+                (None, false) => (
+                    format!(
+                        "Not checked with the server ({}); what this device knows:",
+                        crate::text::line(h.problem.as_deref().unwrap_or("unknown"))
+                    ),
+                    t.warn,
+                ),
+            };
+            rows.push(Line::from(Span::styled(banner, style)));
+            if h.entries.is_empty() {
+                let none = if h.tampering.is_some() {
+                    "No entries before it."
+                } else {
+                    "No entries yet."
+                };
+                rows.push(Line::from(Span::styled(none, t.dim)));
+            }
+            let room = usize::from(area.width.saturating_sub(2));
+            for e in h.entries.iter().skip(p.history_top) {
+                let seq = if e.pending {
+                    "  -".to_owned()
+                } else {
+                    format!("{:>3}", e.seq)
+                };
+                let detail: Vec<String> = e
+                    .detail
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", crate::text::cell(k), crate::text::cell(v)))
+                    .collect();
+                let mut line = format!(
+                    " {seq}  {}  {:<20} {:<12} {}",
+                    when(e.at),
+                    crate::text::cell(e.kind.as_str()),
+                    crate::text::cell(&e.device),
+                    detail.join(" ")
+                );
+                if e.pending {
+                    line.push_str("  (not sent yet)");
+                }
+                rows.push(Line::from(Span::styled(truncate(&line, room), t.text)));
+            }
+        }
+    }
+    f.render_widget(
+        Paragraph::new(rows).block(
+            block(app, "Security history", true)
+                .title_bottom(Span::styled(" H devices · j/k scroll · S sync now ", t.dim)),
+        ),
+        area,
+    );
+}
+
+/// `2026-12-07 22:04` (UTC) from Unix seconds.
+fn when(secs: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| "????-??-?? ??:??".to_owned())
 }
