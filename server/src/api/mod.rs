@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod identities;
 pub mod members;
+pub mod emergency;
 pub mod recovery;
 pub mod shares;
 pub mod types;

@@ -8,6 +8,7 @@
 //! SQLite and PostgreSQL) against their own migration folder. The store sees
 //! only ids, numbers, hashes and opaque ciphertext.
 
+pub mod emergency;
 mod members;
 pub mod recovery;
 pub mod shares;
@@ -23,6 +24,7 @@ pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
     SharedVault,
 };
+pub use emergency::{EmergencyStore, Grant, GrantState, Release};
 pub use recovery::{Recovery, RecoveryStore};
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
@@ -103,6 +105,9 @@ pub struct AccountKeyRotation {
     /// The new account key sealed to the recovery key, exactly when the
     /// account has recovery set up (`Conflict` otherwise).
     pub recovery: Option<Vec<u8>>,
+    /// (grant id, the new account key sealed to the grant's contact) for
+    /// exactly the account's emergency grants (`Conflict` otherwise).
+    pub emergency: Vec<(Uuid, Vec<u8>)>,
 }
 
 /// A device of one account: `(account_id, id)` is its key, so the same
@@ -276,6 +281,7 @@ pub trait Store:
     + ShareStore
     + ItemUsageStore
     + RecoveryStore
+    + EmergencyStore
     + Send
     + Sync
     + 'static

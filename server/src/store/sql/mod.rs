@@ -462,6 +462,7 @@ macro_rules! record_columns {
 // Each of these files implements its part of `Store` for both backends.
 mod accounts;
 mod devices;
+mod emergency;
 mod identities;
 mod members;
 mod recovery;
