@@ -28,7 +28,8 @@ use utoipa::OpenApi;
 
 use crate::api::types::Problem;
 use crate::api::{
-    accounts, audit, devices, emergency, events, health, identities, members, recovery, shares, usage, vaults,
+    accounts, audit, devices, emergency, events, health, identities, members, recovery, shares,
+    usage, vaults,
 };
 use crate::state::AppState;
 

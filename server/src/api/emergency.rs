@@ -30,7 +30,11 @@ const ROLES: &[&str] = &["view", "takeover"];
 /// A grant as the API shows it: the two accounts by their client ids and
 /// emails.
 async fn response(state: &AppState, g: &Grant, now: i64) -> ApiResult<GrantResponse> {
-    let owner = state.store.account(g.owner).await?.ok_or(ApiError::NotFound)?;
+    let owner = state
+        .store
+        .account(g.owner)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let contact = state
         .store
         .account(g.contact)
@@ -71,7 +75,15 @@ async fn record(
     addr: &ClientAddr,
 ) -> ApiResult<()> {
     let device = (who.account_id == g.owner).then_some(who.device_id);
-    audit(state, g.owner, kind, device, addr, Some(format!("grant {}", g.id))).await
+    audit(
+        state,
+        g.owner,
+        kind,
+        device,
+        addr,
+        Some(format!("grant {}", g.id)),
+    )
+    .await
 }
 
 /// Grants emergency access to the account `contact_email` names.
@@ -88,9 +100,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateGrantRequest>,
 ) -> ApiResult<(StatusCode, Json<GrantResponse>)> {
     if !ROLES.contains(&req.role.as_str()) {
-        return Err(ApiError::Validation(
-            "role must be view or takeover".into(),
-        ));
+        return Err(ApiError::Validation("role must be view or takeover".into()));
     }
     let min = state.settings.emergency_min_wait_secs;
     if req.wait_secs < min || req.wait_secs > MAX_EMERGENCY_WAIT_SECS {
@@ -114,7 +124,8 @@ pub async fn create(
             "an account cannot be its own emergency contact".into(),
         ));
     }
-    if contact.public_x25519 != req.contact_x25519.0 || contact.public_ed25519 != req.contact_ed25519.0
+    if contact.public_x25519 != req.contact_x25519.0
+        || contact.public_ed25519 != req.contact_ed25519.0
     {
         return Err(ApiError::Validation(
             "the contact's keys are not the ones the account has now".into(),

@@ -3,12 +3,12 @@
 pub mod accounts;
 pub mod audit;
 pub mod devices;
+pub mod emergency;
 pub mod events;
 pub mod extract;
 pub mod health;
 pub mod identities;
 pub mod members;
-pub mod emergency;
 pub mod recovery;
 pub mod shares;
 pub mod types;

@@ -20,11 +20,11 @@ use uuid::Uuid;
 
 use crate::api::types::{KdfParams, PushResponse, Record};
 
+pub use emergency::{EmergencyStore, Grant, GrantState, Release};
 pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
     SharedVault,
 };
-pub use emergency::{EmergencyStore, Grant, GrantState, Release};
 pub use recovery::{Recovery, RecoveryStore};
 pub use shares::{Share, ShareStore};
 pub use sql::{StoreKind, connect};
