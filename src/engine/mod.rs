@@ -30,6 +30,7 @@ pub mod kdf {
 }
 
 mod draft;
+pub mod emergency;
 mod items;
 mod kit;
 pub mod recovery;
@@ -315,6 +316,8 @@ impl Session {
 mod account_key_tests;
 #[cfg(test)]
 mod contacts_tests;
+#[cfg(test)]
+mod emergency_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
