@@ -5,6 +5,7 @@
 mod config;
 mod contact;
 mod copy;
+mod emergency;
 pub mod errors;
 mod input;
 mod items;
@@ -202,6 +203,9 @@ pub enum Command {
     /// Account recovery: a recovery code (and shares of it for trusted people) that sets a new master password and Secret Key
     #[command(subcommand)]
     Recovery(recovery::RecoveryCommand),
+    /// Emergency access: a trusted contact gets your items after a wait you can interrupt
+    #[command(subcommand)]
+    Emergency(emergency::EmergencyCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
     /// Share links: one item, readable by anyone who has the link, until it expires or is used up
@@ -361,6 +365,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Contact(c) => contact::contact(g, c).await,
         Command::Vault(c) => shared_vaults::vault(g, c).await,
         Command::Recovery(c) => recovery::recovery(g, c).await,
+        Command::Emergency(c) => emergency::emergency(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Share(c) => share::share(g, c).await,
         Command::Serve(a) => remote::serve(a).await,

@@ -104,7 +104,7 @@ pub struct GrantInfo {
 }
 
 impl GrantInfo {
-    fn of(g: &GrantResponse) -> Self {
+    pub(crate) fn of(g: &GrantResponse) -> Self {
         Self {
             id: g.id,
             owner_email: g.owner_email.clone(),

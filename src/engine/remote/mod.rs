@@ -143,6 +143,9 @@ pub struct RemoteStatus {
     /// it to `status --json` as `problem`).
     #[serde(skip)]
     pub problem: Option<std::sync::Arc<Error>>,
+    /// Emergency access requests pending against this account (its
+    /// contacts asked; the wait runs and the owner can deny them).
+    pub emergency_requests: Vec<super::emergency::GrantInfo>,
 }
 
 impl RemoteStatus {
