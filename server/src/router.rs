@@ -57,7 +57,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         usage::put, usage::index,
         recovery::put, recovery::get, recovery::delete, recovery::start, recovery::complete,
         emergency::create, emergency::index, emergency::request, emergency::deny, emergency::revoke,
-        emergency::release, emergency::vaults, emergency::changes,
+        emergency::release, emergency::vaults, emergency::changes, emergency::takeover,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/emergency/{id}/request", post(emergency::request))
         .route("/v1/emergency/{id}/deny", post(emergency::deny))
         .route("/v1/emergency/{id}/release", get(emergency::release))
+        .route("/v1/emergency/{id}/takeover", post(emergency::takeover))
         .route("/v1/emergency/{id}/vaults", get(emergency::vaults))
         .route(
             "/v1/emergency/{id}/vaults/{vault}/changes",

@@ -428,6 +428,7 @@ async fn openapi_lists_every_route(s: &Server) {
         ("/v1/emergency/{id}/request", &["post"][..]),
         ("/v1/emergency/{id}/deny", &["post"][..]),
         ("/v1/emergency/{id}/release", &["get"][..]),
+        ("/v1/emergency/{id}/takeover", &["post"][..]),
         ("/v1/emergency/{id}/vaults", &["get"][..]),
         ("/v1/emergency/{id}/vaults/{vault}/changes", &["get"][..]),
         ("/s/{id}", &["get"][..]),

@@ -367,3 +367,100 @@ async fn rotations_reseal_to_exactly_the_grants(s: &Server) {
         .expect(200);
     assert_eq!(got["sealed"], json!(new2), "the re-sealed box is released");
 }
+
+on_every_backend!(a_takeover_grant_sets_new_credentials_once);
+
+fn credentials(new_auth: &[u8]) -> Value {
+    json!({
+        "kdf": common::kdf(),
+        "salt": b64(&random_bytes(16)),
+        "auth_key": b64(new_auth),
+        "wrapped_account_key": blob(72),
+        "mac": b64(&random_bytes(32)),
+    })
+}
+
+async fn a_takeover_grant_sets_new_credentials_once(s: &Server) {
+    let (owner, ot) = s.account("em-take-o").await;
+    let other = s.login(&owner, Uuid::now_v7()).await;
+    let (viewer, vt) = s.account("em-take-v").await;
+    let (heir, ht) = s.account("em-take-h").await;
+    let view = grant(&viewer, 1, &blob(120));
+    let mut take = grant(&heir, 1, &blob(120));
+    take["role"] = json!("takeover");
+    create(s, &ot, &view).await;
+    create(s, &ot, &take).await;
+    let (vid, tid) = (
+        view["id"].as_str().expect("id").to_owned(),
+        take["id"].as_str().expect("id").to_owned(),
+    );
+    // Not released yet: nothing.
+    s.post(
+        &format!("/v1/emergency/{tid}/takeover"),
+        Some(&ht.access),
+        &credentials(&random_bytes(32)),
+    )
+    .await
+    .problem(404, "not_found");
+    for (id, t) in [(&vid, &vt), (&tid, &ht)] {
+        s.post(
+            &format!("/v1/emergency/{id}/request"),
+            Some(&t.access),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for (id, t) in [(&vid, &vt), (&tid, &ht)] {
+        s.get(&format!("/v1/emergency/{id}/release"), Some(&t.access))
+            .await
+            .expect(200);
+    }
+    // A view grant does not take over.
+    s.post(
+        &format!("/v1/emergency/{vid}/takeover"),
+        Some(&vt.access),
+        &credentials(&random_bytes(32)),
+    )
+    .await
+    .problem(409, "conflict");
+    let new_auth = random_bytes(32);
+    s.post(
+        &format!("/v1/emergency/{tid}/takeover"),
+        Some(&ht.access),
+        &credentials(&new_auth),
+    )
+    .await
+    .expect(204);
+    // Every session of the owner ended; the old auth key fails, the new one works.
+    for token in [&ot.access, &other.access] {
+        s.get("/v1/vaults", Some(token))
+            .await
+            .problem(401, "unauthorized");
+    }
+    let mut body = owner.login_body(Uuid::now_v7(), "Old");
+    s.post("/v1/accounts/login", None, &body)
+        .await
+        .problem(401, "bad_credentials");
+    body["auth_key"] = json!(b64(&new_auth));
+    let fresh = s.post("/v1/accounts/login", None, &body).await.expect(200);
+    let access = fresh["access_token"].as_str().expect("token").to_owned();
+    // The grant is used up; the other stays.
+    s.post(
+        &format!("/v1/emergency/{tid}/takeover"),
+        Some(&ht.access),
+        &credentials(&random_bytes(32)),
+    )
+    .await
+    .problem(404, "not_found");
+    let left = s.get("/v1/emergency", Some(&access)).await.expect(200);
+    assert_eq!(left["given"].as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left["given"][0]["id"], json!(vid));
+    let audit = s.audit(&access).await;
+    assert!(
+        audit.iter().any(|e| e["kind"] == "emergency_takeover"),
+        "{audit:?}"
+    );
+    let _ = heir;
+}

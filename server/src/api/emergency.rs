@@ -11,14 +11,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
 
-use super::accounts::audit;
+use super::accounts::{audit, validate_keys};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::types::{
-    B64, ChangesPage, ChangesQuery, CreateGrantRequest, GrantResponse, GrantsResponse,
-    ReleaseResponse, VaultResponse,
+    B64, ChangePasswordRequest, ChangesPage, ChangesQuery, CreateGrantRequest, GrantResponse,
+    GrantsResponse, ReleaseResponse, VaultResponse,
 };
 use super::validate;
-use crate::auth::{AuthDevice, ClientAddr};
+use crate::auth::{self, AuthDevice, ClientAddr};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::MAX_EMERGENCY_WAIT_SECS;
 use crate::state::{AppState, now_millis, rfc3339};
@@ -361,4 +361,55 @@ pub async fn changes(
         next_since,
         manifest: pulled.manifest.map(B64),
     }))
+}
+
+/// The contact of a released `takeover` grant takes the owner's account
+/// over: new credentials for it (as a password change: the account key
+/// wrapped under the new keys, with the MAC other devices check), in one
+/// transaction that ends every session of the owner and uses the grant up.
+#[utoipa::path(post, path = "/v1/emergency/{id}/takeover", tag = "emergency", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = ChangePasswordRequest,
+    responses((status = 204, description = "the owner's new credentials are set; every session of the owner ended; the grant is used up"),
+        (status = 404, body = super::types::Problem, description = "`not_found`: no released grant of this id to this account"),
+        (status = 409, body = super::types::Problem, description = "`conflict`: the grant's role is not takeover, or it was used or revoked meanwhile"),
+        (status = 422, body = super::types::Problem)))]
+pub async fn takeover(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    who: AuthDevice,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    validate_keys(&req.kdf, &req.salt, &req.auth_key, &req.wrapped_account_key)?;
+    validate::exact(&req.mac, 32, "mac")?;
+    let g = released(&state, &who, id).await?;
+    if g.role != "takeover" {
+        return Err(ApiError::Conflict(
+            "this grant lets you read the account, not take it over".into(),
+        ));
+    }
+    let mut a = state
+        .store
+        .account(g.owner)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    a.kdf = req.kdf;
+    a.salt = req.salt.0;
+    a.auth_hash = auth::auth_hash(&a.auth_salt, &req.auth_key.0);
+    a.wrapped_account_key = req.wrapped_account_key.0;
+    a.password_mac = Some(req.mac.0);
+    let ended = state
+        .store
+        .take_over(&a, id, who.account_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => {
+                ApiError::Conflict("the grant was used or revoked meanwhile".into())
+            }
+            other => other.into(),
+        })?;
+    state.cache.drop_sessions(&ended).await?;
+    record(&state, &g, "emergency_takeover", &who, &addr).await?;
+    tracing::info!(grant = %id, "account taken over through emergency access");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::StoreResult;
+use super::{Account, StoreResult};
 
 /// Where a grant stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,4 +106,16 @@ pub trait EmergencyStore: Send + Sync {
     /// The contact asks for the sealed key at `now`: released (and marked
     /// so) once a request waited the grant's wait, in one statement.
     async fn release_grant(&self, id: Uuid, contact: Uuid, now: i64) -> StoreResult<Release>;
+    /// A takeover by the contact of a released `takeover` grant, in one
+    /// transaction: the owner's new credentials (as
+    /// [`super::AccountStore::update_account_keys`]), every session of the
+    /// owner ended, and the grant deleted (used up). `Conflict` when the
+    /// contact holds no such released takeover grant (any more). Returns
+    /// the ended sessions' access hashes.
+    async fn take_over(
+        &self,
+        owner: &Account,
+        grant: Uuid,
+        contact: Uuid,
+    ) -> StoreResult<Vec<Vec<u8>>>;
 }

@@ -1,6 +1,7 @@
 //! Emergency access grants ([`EmergencyStore`]).
 
 use super::*;
+use crate::store::Account;
 use crate::store::emergency::{EmergencyStore, Grant, GrantState, Release};
 
 const COLUMNS: &str = "id, owner_id, contact_id, role, wait_secs, sealed, signature, \
@@ -156,6 +157,39 @@ macro_rules! sql_emergency {
                     Some(at) if g.state != GrantState::Granted => Release::Waiting((at - now).max(1)),
                     _ => Release::NotRequested,
                 })
+            }
+
+            async fn take_over(
+                &self,
+                owner: &Account,
+                grant: Uuid,
+                contact: Uuid,
+            ) -> StoreResult<Vec<Vec<u8>>> {
+                let id = owner.id.to_string();
+                let mut tx = self.begin_write().await?;
+                let used = sqlx::query(
+                    "DELETE FROM emergency_grants WHERE id = $1 AND owner_id = $2 \
+                     AND contact_id = $3 AND state = 'released' AND role = 'takeover'",
+                )
+                .bind(grant.to_string())
+                .bind(&id)
+                .bind(contact.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if used.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+                Self::update_keys_in(&mut *tx, owner).await?;
+                let ended =
+                    sqlx::query("DELETE FROM sessions WHERE account_id = $1 RETURNING access_hash")
+                        .bind(&id)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get::<Vec<u8>, _>("access_hash"))
+                        .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                Ok(ended)
             }
         }
     };
