@@ -163,3 +163,65 @@ fn a_contact_gets_the_owners_items_only_after_an_undenied_wait() {
         assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
     }
 }
+
+/// A takeover grant: after the wait the contact sets a new password and
+/// Secret Key for the owner's account into a new directory; the owner's old
+/// credentials stop working and the grant is used up.
+#[test]
+fn a_takeover_grant_hands_the_account_over_after_the_wait() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let server = server(tmp.path());
+    let ana = registered(&server, "ana@example.org");
+    let ben = registered(&server, "ben@example.org");
+    ana.add(&["note", "--name", "Will", "--notes", "in the drawer"]);
+    ana.run(&["sync"]);
+    let fp = ben.json(&["status"])["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    ana.run(&[
+        "emergency",
+        "grant",
+        "ben@example.org",
+        "--wait",
+        "1s",
+        "--role",
+        "takeover",
+        "--fingerprint",
+        &fp,
+    ]);
+    ben.run(&["emergency", "request", "ana@example.org"]);
+    wait_out();
+    let into = tmp.path().join("ana-taken");
+    let out = ben
+        .cmd([
+            "--json",
+            "emergency",
+            "takeover",
+            "ana@example.org",
+            "--into",
+        ])
+        .arg(&into)
+        .args(["--new-password-stdin", "--device-name", "heir"])
+        .stdin("a long new password for ana's account\n")
+        .json();
+    assert!(
+        out["secret_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("OK1-")),
+        "{out}"
+    );
+    let notes = ben
+        .cmd(["--home"])
+        .arg(&into)
+        .args(["get", "Will", "notes"])
+        .env("OPENK_PASSWORD", "a long new password for ana's account")
+        .ok()
+        .stdout();
+    assert_eq!(notes, "in the drawer\n");
+    // The owner's old device is signed out; the grant is used up.
+    ana.cmd(["sync"]).code(3);
+    ben.cmd(["emergency", "open", "ana@example.org"])
+        .code(4)
+        .stderr_has("no emergency access grant");
+}

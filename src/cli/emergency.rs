@@ -2,15 +2,17 @@
 //! a wait (the owner is told of a request and can deny it), and, as the
 //! contact, ask for and use such a grant.
 
-use clap::Subcommand;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::input::confirm;
+use super::input::{self, confirm};
 use super::items::{default_field, field_value};
 use super::output::{print, print_exact, print_json, table};
 use super::{CliError, CliResult, Global, unlock};
-use crate::engine::Session;
 use crate::engine::emergency::{EmergencyRole, GrantInfo, human_secs, parse_wait};
+use crate::engine::{self, Session, remote};
 use crate::text;
 
 #[derive(Debug, Subcommand)]
@@ -22,7 +24,7 @@ pub enum EmergencyCommand {
         /// How long a request waits before access opens: a number and s, m, h or d (1h to 90d; e.g. 7d)
         #[arg(long, value_name = "WAIT")]
         wait: String,
-        /// view (read your items) or takeover (also take the account over; not available yet)
+        /// view (read your items) or takeover (also take the account over: new password and Secret Key)
         #[arg(long, value_parser = parse_role, default_value = "view")]
         role: EmergencyRole,
         /// The contact's fingerprint as they read it to you (else shown and asked on a terminal)
@@ -63,19 +65,42 @@ pub enum EmergencyCommand {
         /// The field (default: the kind's main secret, e.g. the password)
         field: Option<String>,
     },
+    /// After the wait, with a takeover grant: set a new master password and Secret Key for the owner's account, sign it in here in a new directory and rotate its key
+    Takeover(TakeoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TakeoverArgs {
+    /// The owner's email
+    pub owner: String,
+    /// The new, empty directory for the owner's vault (your own stays at --home)
+    #[arg(long, value_name = "DIR")]
+    pub into: PathBuf,
+    /// Read the new master password from the first line of stdin
+    #[arg(long)]
+    pub new_password_stdin: bool,
+    /// Keep a new master password zxcvbn rates weak
+    #[arg(long)]
+    pub weak_password: bool,
+    /// This device's name in the owner's device list (default: the host name)
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+    /// Also write the new Emergency Kit to this file (mode 0600, must not exist)
+    #[arg(long, value_name = "PATH")]
+    pub kit: Option<PathBuf>,
+    /// Accept KDF parameters below the floor (your own vault's are used)
+    #[arg(long)]
+    pub allow_weak_kdf: bool,
 }
 
 fn parse_role(s: &str) -> Result<EmergencyRole, String> {
-    match EmergencyRole::parse(s) {
-        Some(EmergencyRole::Takeover) => Err(
-            "takeover is not available yet: grant view (the contact reads your items)".to_owned(),
-        ),
-        Some(r) => Ok(r),
-        None => Err(format!("{s:?} is not a role: use view")),
-    }
+    EmergencyRole::parse(s).ok_or_else(|| format!("{s:?} is not a role: use view or takeover"))
 }
 
 pub async fn emergency(g: &Global, cmd: &EmergencyCommand) -> CliResult {
+    if let EmergencyCommand::Takeover(a) = cmd {
+        return takeover(g, a).await;
+    }
     let mut session = unlock(g).await?;
     let result = run(g, &mut session, cmd).await;
     session.close().await;
@@ -294,5 +319,88 @@ async fn run(g: &Global, s: &mut Session, cmd: &EmergencyCommand) -> CliResult {
                 print_exact(&zeroize::Zeroizing::new(format!("{}\n", value.as_str())))
             }
         }
+        EmergencyCommand::Takeover(_) => unreachable_takeover(),
     }
+}
+
+/// `Takeover` is run by [`takeover`] before a vault is unlocked.
+fn unreachable_takeover() -> CliResult {
+    Err(CliError::general("internal: takeover runs on its own"))
+}
+
+async fn takeover(g: &Global, a: &TakeoverArgs) -> CliResult {
+    let dir = std::path::absolute(&a.into).unwrap_or_else(|_| a.into.clone());
+    if dir.exists() && engine::vault_exists(&dir).await? {
+        return Err(CliError::usage(format!(
+            "{} holds a vault already; take the account over into a new directory (--into NEW_DIR)",
+            dir.display()
+        )));
+    }
+    if let Some(kit) = &a.kit
+        && kit.exists()
+    {
+        return Err(CliError::usage(format!(
+            "{} exists; choose a new file for the Emergency Kit",
+            kit.display()
+        )));
+    }
+    let mut s = unlock(g).await?;
+    let password = match input::new_password(
+        a.new_password_stdin,
+        None,
+        "master password",
+        a.weak_password,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            s.close().await;
+            return Err(e);
+        }
+    };
+    let device_name = a
+        .device_name
+        .clone()
+        .unwrap_or_else(remote::default_device_name);
+    let taken = s
+        .emergency_takeover(&a.owner, &dir, password, a.allow_weak_kdf, &device_name)
+        .await;
+    s.close().await;
+    let taken = taken?;
+    let vault = taken.session;
+    let account_id = vault.account_id();
+    let kit = vault.emergency_kit();
+    vault.close().await;
+    let kit_path = match &a.kit {
+        Some(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        None => engine::files::default_kit_path(account_id).filter(|p| !p.exists()),
+    };
+    let written = kit_path
+        .as_ref()
+        .map(|p| engine::files::write_private_file(p, kit.as_bytes(), true).map(|()| p.clone()));
+    if g.json {
+        return print_json(&json!({
+            "home": dir,
+            "account_id": account_id,
+            "secret_key": taken.secret_key.as_str(),
+            "emergency_kit": written.as_ref().and_then(|w| w.as_ref().ok()),
+        }));
+    }
+    let kit_note = match &written {
+        Some(Ok(p)) => format!("New Emergency Kit written to {} (mode 0600).", p.display()),
+        _ => format!(
+            "Run `openk kit --home {}` to see the new Emergency Kit.",
+            dir.display()
+        ),
+    };
+    print(&format!(
+        "Took over the account of {} into {}.\n\
+         New Secret Key: {}\n\n\
+         {kit_note}\n\
+         The old master password and Secret Key no longer work, every session of the account ended,\n\
+         the grant is used up, and the account key was rotated. Use it with `--home {}`.\n",
+        text::line(a.owner.trim()),
+        dir.display(),
+        taken.secret_key.as_str(),
+        dir.display(),
+    ))
 }

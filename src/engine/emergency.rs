@@ -467,24 +467,8 @@ impl Session {
     /// not hold up; [`Error::KeyChanged`] when the owner's keys are not the
     /// pinned ones; network errors.
     pub async fn emergency_open(&mut self, owner_email: &str) -> Result<EmergencyAccess> {
-        let held = self.held_from(owner_email).await?;
-        let id = held.id;
-        let released = self
-            .authed(|c| async move { c.release_grant(id).await })
-            .await
-            .map_err(|e| match e {
-                Error::Remote(SyncError::Waiting(secs)) => Error::EmergencyWaiting {
-                    owner: held.owner_email.clone(),
-                    secs,
-                },
-                Error::Remote(SyncError::Conflict(_)) => {
-                    Error::NoEmergencyRequest(held.owner_email.clone())
-                }
-                Error::NotFound(_) => Error::NoEmergencyGrant(held.owner_email.clone()),
-                other => other,
-            })?;
-        let g = released.grant;
-        let (role, account_key) = self.open_grant(&g, &released.sealed.0).await?;
+        let (g, role, account_key) = self.released_from(owner_email).await?;
+        let id = g.id;
         let owner = g.owner_id;
         let vaults = self
             .authed(|c| async move { c.grant_vaults(id).await })
@@ -550,6 +534,109 @@ impl Session {
                 .cmp(&(b.vault.as_str(), b.item.overview.name.to_lowercase()))
         });
         Ok(access)
+    }
+
+    /// The released grant from `owner_email`: fetched, checked and opened.
+    async fn released_from(
+        &mut self,
+        owner_email: &str,
+    ) -> Result<(GrantResponse, EmergencyRole, Key)> {
+        let held = self.held_from(owner_email).await?;
+        let id = held.id;
+        let released = self
+            .authed(|c| async move { c.release_grant(id).await })
+            .await
+            .map_err(|e| match e {
+                Error::Remote(SyncError::Waiting(secs)) => Error::EmergencyWaiting {
+                    owner: held.owner_email.clone(),
+                    secs,
+                },
+                Error::Remote(SyncError::Conflict(_)) => {
+                    Error::NoEmergencyRequest(held.owner_email.clone())
+                }
+                Error::NotFound(_) => Error::NoEmergencyGrant(held.owner_email.clone()),
+                other => other,
+            })?;
+        let g = released.grant;
+        let (role, key) = self.open_grant(&g, &released.sealed.0).await?;
+        Ok((g, role, key))
+    }
+
+    /// Takes `owner_email`'s account over through a released `takeover`
+    /// grant: new credentials for it (`new_password` and a new Secret Key;
+    /// every session of the owner ends and the grant is used up), then
+    /// signs in to it as a new device in `dir` (which must not hold a
+    /// vault) and rotates its account key. This account's own vault and
+    /// session stay as they are.
+    ///
+    /// # Errors
+    /// [`Error::VaultExists`]; [`Error::Invalid`] for a grant to read
+    /// only; as [`Self::emergency_open`]; network errors.
+    pub async fn emergency_takeover(
+        &mut self,
+        owner_email: &str,
+        dir: &std::path::Path,
+        new_password: crate::crypto::SecretString,
+        allow_weak_kdf: bool,
+        device_name: &str,
+    ) -> Result<super::recovery::Recovered> {
+        super::recovery::check_new_home(dir, device_name).await?;
+        let (g, role, account_key) = self.released_from(owner_email).await?;
+        if role != EmergencyRole::Takeover {
+            return Err(Error::Invalid(format!(
+                "the emergency grant of {} lets you read their items, not take the account over",
+                g.owner_email
+            )));
+        }
+        // The key must open the owner's vaults before anything changes:
+        // new credentials around a wrong key would lock the owner out.
+        let id = g.id;
+        let vaults = self
+            .authed(|c| async move { c.grant_vaults(id).await })
+            .await?;
+        let opens = !vaults.is_empty()
+            && vaults.iter().all(|v| {
+                crypto::unwrap_key(
+                    &account_key,
+                    &crate::crypto::Aad::vault_key(g.owner_id, v.id),
+                    &v.wrapped_key.0,
+                )
+                .is_ok()
+            });
+        if !opens {
+            return Err(Error::Untrusted(format!(
+                "the account key released by the grant of {} does not open their vaults; nothing \
+                 was changed",
+                g.owner_email
+            )));
+        }
+        let server = self.remote_or_err()?.server.clone();
+        let kdf = super::remote::kdf_to_wire(self.header.kdf);
+        let (secret_key, creds) = super::recovery::new_credentials(
+            dir,
+            g.owner_id,
+            &account_key,
+            kdf,
+            new_password.clone(),
+            allow_weak_kdf,
+        )
+        .await?;
+        self.authed(|c| {
+            let creds = creds.clone();
+            async move { c.takeover_grant(id, &creds).await }
+        })
+        .await?;
+        tracing::info!(grant = %id, "took an account over through emergency access");
+        super::recovery::sign_in_and_rotate(
+            dir,
+            &server,
+            &g.owner_email,
+            new_password,
+            &secret_key,
+            allow_weak_kdf,
+            device_name,
+        )
+        .await
     }
 
     /// One of `owner_email`'s items through a released grant: by id, id

@@ -11,6 +11,7 @@ use super::shared_vaults_tests::{password_of, sync, world};
 use super::sync_tests::server_pool;
 use super::test_fixtures::login;
 use super::{Error, Session};
+use crate::crypto::SecretString;
 
 const WAIT: u64 = 1;
 
@@ -110,6 +111,25 @@ async fn a_denied_request_releases_nothing_and_a_waited_one_opens_the_items() {
         .await
         .expect("item");
     assert_eq!(password_of(&item), "bank-pw");
+    // A view grant does not take the account over; nothing is written.
+    let dir = w.tmp.path().join("not-taken");
+    let err = w
+        .ben
+        .emergency_takeover(
+            "ana@example.org",
+            &dir,
+            SecretString::from("a new password".to_owned()),
+            true,
+            "heir",
+        )
+        .await
+        .expect_err("view only");
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert!(!dir.exists());
+    w.ana
+        .relogin()
+        .await
+        .expect("the owner's credentials stand");
     // Revoked: gone.
     w.ana
         .emergency_revoke("ben@example.org")
@@ -241,4 +261,55 @@ async fn a_grant_the_server_altered_is_refused_on_both_sides() {
         .await
         .expect("restore");
     w.ben.emergency_open("ana@example.org").await.expect("open");
+}
+
+#[tokio::test]
+async fn a_takeover_grant_sets_new_credentials_and_rotates_the_key() {
+    let mut w = world().await;
+    let id = add_synced(&mut w.ana, "Bank", "bank-pw").await;
+    w.ana
+        .emergency_grant("ben@example.org", EmergencyRole::Takeover, WAIT, None)
+        .await
+        .expect("grant");
+    w.ben
+        .emergency_request("ana@example.org")
+        .await
+        .expect("request");
+    wait_out().await;
+    let before = w.ana.account_key.duplicate();
+    let new_password = || SecretString::from("the heir's new password".to_owned());
+    let dir = w.tmp.path().join("taken");
+    let taken = w
+        .ben
+        .emergency_takeover("ana@example.org", &dir, new_password(), true, "heir")
+        .await
+        .expect("takeover");
+    assert!(taken.secret_key.starts_with("OK1-"));
+    let mut s = taken.session;
+    sync(&mut s).await;
+    assert_eq!(password_of(&s.item(id).await.expect("item")), "bank-pw");
+    assert_ne!(s.account_key.expose(), before.expose(), "rotated");
+    s.close().await;
+    // The owner's old device is out; the grant is used up; the new
+    // credentials open the new home.
+    let err = w.ana.relogin().await.expect_err("old credentials");
+    assert!(
+        matches!(
+            err,
+            Error::PasswordChanged | Error::WrongPassword | Error::SessionEnded
+        ),
+        "{err:?}"
+    );
+    let err = w
+        .ben
+        .emergency_open("ana@example.org")
+        .await
+        .expect_err("used up");
+    assert!(matches!(err, Error::NoEmergencyGrant(_)), "{err:?}");
+    let again = Session::unlock(&dir, new_password(), None)
+        .await
+        .expect("unlock the taken-over account");
+    again.close().await;
+    // The contact's own vault is untouched.
+    w.ben.relogin().await.expect("the contact's session stands");
 }

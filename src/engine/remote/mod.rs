@@ -200,7 +200,7 @@ pub(crate) fn kdf_from_wire(k: wire::KdfParams) -> KdfParams {
     }
 }
 
-fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
+pub(crate) fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
     wire::KdfParams {
         memory_kib: k.memory_kib,
         iterations: k.iterations,

@@ -1,7 +1,8 @@
 //! Emergency access routes (`/v1/emergency…`).
 
 use openk_server::api::types::{
-    ChangesPage, CreateGrantRequest, GrantResponse, GrantsResponse, ReleaseResponse, VaultResponse,
+    ChangePasswordRequest, ChangesPage, CreateGrantRequest, GrantResponse, GrantsResponse,
+    ReleaseResponse, VaultResponse,
 };
 use reqwest::Method;
 use uuid::Uuid;
@@ -73,5 +74,20 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// Takes the owner's account over through a released takeover grant.
+    pub async fn takeover_grant(
+        &self,
+        id: Uuid,
+        req: &ChangePasswordRequest,
+    ) -> Result<(), SyncError> {
+        self.call::<_, serde_json::Value>(
+            Method::POST,
+            &format!("/v1/emergency/{id}/takeover"),
+            Some(req),
+        )
+        .await
+        .map(|_| ())
     }
 }
