@@ -65,11 +65,14 @@ fn a_contact_gets_the_owners_items_only_after_an_undenied_wait() {
         "--wait",
         "2s",
         "--role",
-        "takeover",
+        "admin",
         "--fingerprint",
         &fp,
     ])
     .code(2);
+    ana.cmd(["emergency", "grant", "ben@example.org", "--wait", "91d"])
+        .code(2)
+        .stderr_has("is not a wait");
     ana.cmd([
         "emergency",
         "grant",
@@ -217,7 +220,7 @@ fn a_takeover_grant_hands_the_account_over_after_the_wait() {
         .args(["get", "Will", "notes"])
         .env("OPENK_PASSWORD", "a long new password for ana's account")
         .ok()
-        .stdout();
+        .stdout;
     assert_eq!(notes, "in the drawer\n");
     // The owner's old device is signed out; the grant is used up.
     ana.cmd(["sync"]).code(3);
