@@ -112,11 +112,11 @@ fn row(other: &str, gi: &GrantInfo) -> Vec<String> {
     let state = match (gi.state.as_str(), gi.seconds_left) {
         ("requested", Some(0)) => "requested (wait over)".to_owned(),
         ("requested", Some(s)) => format!("requested, opens in {}", human_secs(s)),
-        (s, _) => s.to_owned(),
+        (s, _) => text::cell(s).into_owned(),
     };
     vec![
         text::cell(other).into_owned(),
-        gi.role.clone(),
+        text::cell(&gi.role).into_owned(),
         human_secs(gi.wait_secs),
         state,
     ]
@@ -161,7 +161,7 @@ async fn run(g: &Global, s: &mut Session, cmd: &EmergencyCommand) -> CliResult {
             print(&format!(
                 "Granted {} emergency {} access after a wait of {}. They ask with `openk emergency request {}`; you are told (`openk status`, `openk emergency ls`) and can deny it with `openk emergency deny {}` during the wait.\n",
                 text::line(&c.email),
-                gi.role,
+                text::line(&gi.role),
                 human_secs(gi.wait_secs),
                 text::line(&gi.owner_email),
                 text::line(&c.email),

@@ -203,9 +203,9 @@ pub fn emergency_lines(grants: &Grants) -> Vec<(String, bool)> {
             format!(
                 "Emergency access to {} ({}, wait {}): {}",
                 crate::text::cell(&g.contact_email),
-                g.role,
+                crate::text::cell(&g.role),
                 human_secs(g.wait_secs),
-                g.state
+                crate::text::cell(&g.state)
             ),
             false,
         ));
@@ -215,9 +215,9 @@ pub fn emergency_lines(grants: &Grants) -> Vec<(String, bool)> {
             format!(
                 "Emergency access from {} ({}, wait {}): {}",
                 crate::text::cell(&g.owner_email),
-                g.role,
+                crate::text::cell(&g.role),
                 human_secs(g.wait_secs),
-                g.state
+                crate::text::cell(&g.state)
             ),
             false,
         ));
