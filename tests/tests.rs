@@ -14,6 +14,7 @@ mod clipboard;
 mod config;
 mod contacts;
 mod damage;
+mod emergency;
 mod exit_codes;
 mod files;
 mod fork;

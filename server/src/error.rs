@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The caller's role in a shared vault does not allow this.
     #[error("{0}")]
     Forbidden(String),
+    /// An emergency grant's wait still runs (seconds left).
+    #[error("the emergency access wait has {0} s left; ask again then")]
+    EmergencyWaiting(u64),
     #[error("this server does not take new accounts; ask its operator")]
     RegistrationClosed,
     #[error(
@@ -83,6 +86,7 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) | Self::RequestBudget(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_)
+            | Self::EmergencyWaiting(_)
             | Self::RegistrationClosed
             | Self::InviteRequired
             | Self::InviteInvalid => StatusCode::FORBIDDEN,
@@ -110,6 +114,7 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
             Self::RequestBudget(_) => "request_budget",
             Self::Forbidden(_) => "forbidden",
+            Self::EmergencyWaiting(_) => "emergency_waiting",
             Self::RegistrationClosed => "registration_closed",
             Self::InviteRequired => "invite_required",
             Self::InviteInvalid => "invite_invalid",
@@ -171,6 +176,7 @@ impl IntoResponse for ApiError {
             Self::RateLimited(after) | Self::RequestBudget(after) => {
                 HeaderValue::from_str(&after.as_secs().max(1).to_string()).ok()
             }
+            Self::EmergencyWaiting(secs) => HeaderValue::from_str(&secs.to_string()).ok(),
             _ => None,
         };
         // The request id is filled in by the problem layer (router.rs).

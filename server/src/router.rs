@@ -28,8 +28,8 @@ use utoipa::OpenApi;
 
 use crate::api::types::Problem;
 use crate::api::{
-    accounts, approvals, audit, devices, events, health, history, identities, members, recovery,
-    shares, usage, vaults,
+    accounts, approvals, audit, devices, emergency, events, health, history, identities, members,
+    recovery, shares, usage, vaults,
 };
 use crate::state::AppState;
 
@@ -59,6 +59,8 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         usage::put, usage::index,
         recovery::put, recovery::get, recovery::delete, recovery::start, recovery::complete,
         history::append, history::index,
+        emergency::create, emergency::index, emergency::request, emergency::deny, emergency::revoke,
+        emergency::release, emergency::vaults, emergency::changes, emergency::takeover,
         events::stream,
         health::healthz, health::readyz, health::metrics, openapi_json,
     ),
@@ -109,6 +111,23 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/recovery/start", post(recovery::start))
         .route("/v1/recovery/complete", post(recovery::complete))
+        .route(
+            "/v1/emergency",
+            get(emergency::index).post(emergency::create),
+        )
+        .route(
+            "/v1/emergency/{id}",
+            axum::routing::delete(emergency::revoke),
+        )
+        .route("/v1/emergency/{id}/request", post(emergency::request))
+        .route("/v1/emergency/{id}/deny", post(emergency::deny))
+        .route("/v1/emergency/{id}/release", get(emergency::release))
+        .route("/v1/emergency/{id}/takeover", post(emergency::takeover))
+        .route("/v1/emergency/{id}/vaults", get(emergency::vaults))
+        .route(
+            "/v1/emergency/{id}/vaults/{vault}/changes",
+            get(emergency::changes),
+        )
         .route("/v1/identities/lookup", post(identities::lookup))
         .route("/v1/devices", get(devices::index))
         .route(

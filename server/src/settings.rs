@@ -105,6 +105,9 @@ pub struct ServeArgs {
     /// Login attempts per account from unknown devices (4× per address; per device for known ones) before exponential back-off [default: 5]
     #[arg(long, env = "OPENK_SERVER_LOGIN_FAILURE_LIMIT", value_name = "N")]
     pub login_failure_limit: Option<u64>,
+    /// The shortest wait an emergency access grant may have, in seconds (tests and demos only: below an hour a grant protects little) [default: 3600]
+    #[arg(long, env = "OPENK_SERVER_EMERGENCY_MIN_WAIT", value_name = "SECS")]
+    pub emergency_min_wait: Option<u64>,
 }
 
 /// The TOML file: the same names as the flags, with underscores.
@@ -132,6 +135,7 @@ struct FileSettings {
     request_timeout_secs: Option<u64>,
     events_keepalive_secs: Option<u64>,
     cache_prefix: Option<String>,
+    emergency_min_wait_secs: Option<u64>,
 }
 
 /// Effective settings.
@@ -169,7 +173,14 @@ pub struct Settings {
     pub events_keepalive_secs: u64,
     /// Prefix of every cache key (Redis namespace).
     pub cache_prefix: String,
+    /// The shortest wait an emergency grant may have (seconds).
+    pub emergency_min_wait_secs: u64,
 }
+
+/// The shortest emergency-access wait a server takes unless told otherwise.
+pub const DEFAULT_EMERGENCY_MIN_WAIT_SECS: u64 = 3600;
+/// The longest emergency-access wait (90 days).
+pub const MAX_EMERGENCY_WAIT_SECS: u64 = 90 * 86_400;
 
 /// The default time a client gets to send its request headers.
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 7;
@@ -240,6 +251,8 @@ impl Settings {
             request_timeout_secs: 30,
             events_keepalive_secs: 15,
             cache_prefix: "openk:".into(),
+            // Tests wait a second, not an hour.
+            emergency_min_wait_secs: 1,
         }
     }
 
@@ -338,6 +351,11 @@ impl Settings {
                 .or(file.cache_prefix)
                 .filter(|p| !p.is_empty())
                 .unwrap_or(d.cache_prefix),
+            emergency_min_wait_secs: args
+                .emergency_min_wait
+                .or(file.emergency_min_wait_secs)
+                .unwrap_or(DEFAULT_EMERGENCY_MIN_WAIT_SECS)
+                .clamp(1, MAX_EMERGENCY_WAIT_SECS),
         })
     }
 }

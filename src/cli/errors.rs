@@ -26,13 +26,16 @@ pub fn exit_code(e: &Error) -> i32 {
         | Error::LoggedOut
         | Error::SessionEnded
         | Error::TokenRejected
-        | Error::PasswordChanged => exit::LOCKED,
+        | Error::PasswordChanged
+        | Error::EmergencyWaiting { .. }
+        | Error::NoEmergencyRequest(_) => exit::LOCKED,
         Error::NotFound(_)
         | Error::NotFoundIn { .. }
         | Error::NoSuchVault { .. }
         | Error::NoVault(_)
         | Error::NoVersion { .. }
         | Error::NoSuchAccount(_)
+        | Error::NoEmergencyGrant(_)
         | Error::ShareGone
         | Error::NoShare(_) => exit::NOT_FOUND,
         Error::Ambiguous { .. } | Error::AmbiguousVault { .. } => exit::AMBIGUOUS,
@@ -141,6 +144,11 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
         Error::HistoryTampered(_) => ". The server altered or withheld the account's signed \
             security history; do not trust it until its operator explains it (docs/security.md)"
             .into(),
+        Error::NoEmergencyGrant(_) => "; `openk emergency ls` lists the grants you gave and hold".into(),
+        Error::NoEmergencyRequest(_) => {
+            "; the contact asks first with `openk emergency request OWNER`".into()
+        }
+        Error::EmergencyWaiting { .. } => "; run the same command again then".into(),
         Error::NoSuchAccount(_) => "; check the address with its owner (they `openk register` first)".into(),
         Error::KeyChanged { email, .. } => format!(
             ". Compare the new fingerprint with {email} in person or on a call, then run `openk \

@@ -6,6 +6,7 @@ mod approve;
 mod config;
 mod contact;
 mod copy;
+mod emergency;
 pub mod errors;
 mod input;
 mod items;
@@ -207,6 +208,9 @@ pub enum Command {
     /// Account recovery: a recovery code (and shares of it for trusted people) that sets a new master password and Secret Key
     #[command(subcommand)]
     Recovery(recovery::RecoveryCommand),
+    /// Emergency access: a trusted contact gets your items after a wait you can interrupt
+    #[command(subcommand)]
+    Emergency(emergency::EmergencyCommand),
     /// The account's security events (logins, devices, password changes)
     Audit(remote::AuditArgs),
     /// Keys: rotate the account key, a vault key or the Secret Key; named keys for applications (create, encrypt, sign, derive, …)
@@ -369,6 +373,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Contact(c) => contact::contact(g, c).await,
         Command::Vault(c) => shared_vaults::vault(g, c).await,
         Command::Recovery(c) => recovery::recovery(g, c).await,
+        Command::Emergency(c) => emergency::emergency(g, c).await,
         Command::Audit(a) => remote::audit(g, a).await,
         Command::Key(c) => key::key(g, c).await,
         Command::Share(c) => share::share(g, c).await,

@@ -474,6 +474,18 @@ pub async fn status(g: &Global) -> CliResult {
                         .map_or_else(|| "never".to_owned(), super::output::human_time)
                 ),
             ]);
+            for g in &r.emergency_requests {
+                rows.push(vec![
+                    "WARNING".into(),
+                    format!(
+                        "{} asked for emergency access to this account; it opens in {} unless you \
+                         deny it: `openk emergency deny {}`",
+                        text::cell(&g.contact_email),
+                        crate::engine::emergency::human_secs(g.seconds_left.unwrap_or(0)),
+                        text::cell(&g.contact_email)
+                    ),
+                ]);
+            }
             if local_sync.conflicts > 0 {
                 rows.push(vec![
                     "conflicts".into(),

@@ -122,6 +122,7 @@ impl Session {
             recovery_sealed_account_key: self
                 .seal_for_recovery(&new, account.account_key_version + 1)
                 .await?,
+            emergency: self.seal_for_emergency(&new).await?,
         };
         self.store.set_meta(ROTATING_KEY, Some(b"1")).await?;
         self.authed(|c| {

@@ -204,6 +204,18 @@ pub enum Error {
         pinned: String,
         now: String,
     },
+    /// No emergency grant between this account and the one named.
+    #[error("no emergency access grant between you and {0}")]
+    NoEmergencyGrant(String),
+    /// An emergency grant with no pending request (never asked, or the
+    /// owner denied it).
+    #[error("no emergency access request is pending between you and {0}")]
+    NoEmergencyRequest(String),
+    /// The wait of an emergency request still runs.
+    #[error(
+        "the emergency access to {owner} is not open yet: {secs} s of the wait are left (the owner can still deny it)"
+    )]
+    EmergencyWaiting { owner: String, secs: u64 },
     /// A fingerprint to confirm that is not the account's.
     #[error(
         "the fingerprint given for {email} is not the one of its keys ({actual}); nothing was pinned"

@@ -33,6 +33,7 @@ pub mod kdf {
 }
 
 mod draft;
+pub mod emergency;
 mod items;
 mod kit;
 pub mod recovery;
@@ -320,6 +321,8 @@ mod account_key_tests;
 mod approval_tests;
 #[cfg(test)]
 mod contacts_tests;
+#[cfg(test)]
+mod emergency_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

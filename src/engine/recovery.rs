@@ -277,36 +277,28 @@ pub async fn recover(
     allow_weak_kdf: bool,
     device_name: &str,
 ) -> Result<Recovered> {
-    if dir.exists() && super::vault_exists(dir).await? {
-        return Err(Error::VaultExists(dir.to_path_buf()));
-    }
-    super::remote::check_device_name(device_name)?;
+    check_new_home(dir, device_name).await?;
     let client = Client::new(server).map_err(Error::from)?;
     let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
     let (a, account_key, wire_kdf) = open_recovery(&client, &email, code).await?;
-    let kdf = kdf_from_wire(wire_kdf);
-    check_offered_kdf(&kdf, allow_weak_kdf)?;
-    let secret_key = SecretKey::generate();
-    let salt = crypto::secret::random_array::<{ crypto::kdf::SALT_LEN }>().to_vec();
-    let pk = password_key(new_password.clone(), salt.clone(), kdf).await?;
-    let derived = crypto::keys::derive(&pk, &secret_key, a);
-    let wrapped = crypto::wrap_key(
-        &derived.unlock,
-        &Aad::account_key(a, &salt, &kdf),
+    let (secret_key, creds) = new_credentials(
+        dir,
+        a,
         &account_key,
-    );
-    let mac = crypto::keys::password_change_mac(&account_key, a, &kdf, &salt, &wrapped)?;
-    files::create_private_dir(dir)?;
-    files::write_next_secret_key(dir, &secret_key)?;
+        wire_kdf,
+        new_password.clone(),
+        allow_weak_kdf,
+    )
+    .await?;
     client
         .recovery_complete(&RecoveryCompleteRequest {
             email: email.clone(),
             recovery_auth_key: wire::B64(code.keys().auth.expose().to_vec()),
-            kdf: wire_kdf,
-            salt: wire::B64(salt),
-            auth_key: wire::B64(derived.auth.expose().to_vec()),
-            wrapped_account_key: wire::B64(wrapped),
-            mac: wire::B64(mac.to_vec()),
+            kdf: creds.kdf,
+            salt: creds.salt,
+            auth_key: creds.auth_key,
+            wrapped_account_key: creds.wrapped_account_key,
+            mac: creds.mac,
         })
         .await
         .map_err(|e| match e {
@@ -314,26 +306,105 @@ pub async fn recover(
             other => other.into(),
         })?;
     tracing::info!(account = %a, "recovered the account: new credentials set");
+    sign_in_and_rotate(
+        dir,
+        server,
+        &email,
+        new_password,
+        &secret_key,
+        allow_weak_kdf,
+        device_name,
+        SecurityKind::RecoveryUsed,
+    )
+    .await
+}
+
+/// Refuses a directory that holds a vault, or a bad device name, before
+/// anything is asked of a server (a recovery or a takeover).
+///
+/// # Errors
+/// [`Error::VaultExists`]; [`Error::BadDeviceName`].
+pub(super) async fn check_new_home(dir: &Path, device_name: &str) -> Result<()> {
+    if dir.exists() && super::vault_exists(dir).await? {
+        return Err(Error::VaultExists(dir.to_path_buf()));
+    }
+    super::remote::check_device_name(device_name)?;
+    Ok(())
+}
+
+/// New credentials for the account `a` whose key is `account_key` (a
+/// recovery or an emergency takeover): a new Secret Key, written to `dir`
+/// before the server is told (so that no crash loses it), and the values
+/// of a password change (the account key wrapped under the new keys, with
+/// the MAC other devices check).
+///
+/// # Errors
+/// KDF parameters below the floor (unless allowed) or absurd; I/O errors.
+pub(super) async fn new_credentials(
+    dir: &Path,
+    a: Uuid,
+    account_key: &Key,
+    wire_kdf: wire::KdfParams,
+    new_password: SecretString,
+    allow_weak_kdf: bool,
+) -> Result<(SecretKey, wire::ChangePasswordRequest)> {
+    let kdf = kdf_from_wire(wire_kdf);
+    check_offered_kdf(&kdf, allow_weak_kdf)?;
+    let secret_key = SecretKey::generate();
+    let salt = crypto::secret::random_array::<{ crypto::kdf::SALT_LEN }>().to_vec();
+    let pk = password_key(new_password, salt.clone(), kdf).await?;
+    let derived = crypto::keys::derive(&pk, &secret_key, a);
+    let wrapped = crypto::wrap_key(
+        &derived.unlock,
+        &Aad::account_key(a, &salt, &kdf),
+        account_key,
+    );
+    let mac = crypto::keys::password_change_mac(account_key, a, &kdf, &salt, &wrapped)?;
+    files::create_private_dir(dir)?;
+    files::write_next_secret_key(dir, &secret_key)?;
+    Ok((
+        secret_key,
+        wire::ChangePasswordRequest {
+            kdf: wire_kdf,
+            salt: wire::B64(salt),
+            auth_key: wire::B64(derived.auth.expose().to_vec()),
+            wrapped_account_key: wire::B64(wrapped),
+            mac: wire::B64(mac.to_vec()),
+        },
+    ))
+}
+
+/// Once the server took [`new_credentials`]: signs in to `email` as a new
+/// device in `dir` and rotates the account key, so that whoever held the
+/// old credentials (or the code, or the grant) holds nothing current.
+///
+/// # Errors
+/// Login and rotation errors.
+pub(super) async fn sign_in_and_rotate(
+    dir: &Path,
+    server: &str,
+    email: &str,
+    new_password: SecretString,
+    secret_key: &SecretKey,
+    allow_weak_kdf: bool,
+    device_name: &str,
+    event: SecurityKind,
+) -> Result<Recovered> {
     let display = secret_key.display();
     let mut session = login(
         dir,
         server,
-        &email,
+        email,
         new_password,
         &display,
         allow_weak_kdf,
         device_name,
     )
     .await?;
-    files::promote_secret_key(dir, &secret_key)?;
+    files::promote_secret_key(dir, secret_key)?;
     session
-        .record_security(
-            SecurityKind::RecoveryUsed,
-            detail([("device", device_name)]),
-        )
+        .record_security(event, detail([("device", device_name)]))
         .await;
-    // Whoever saw the code, or held the old credentials, may hold the
-    // account key: a new one.
     session.rotate_account_key().await?;
     Ok(Recovered {
         session,

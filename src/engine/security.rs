@@ -92,6 +92,8 @@ pub enum SecurityKind {
     EmergencyDenied,
     EmergencyReleased,
     EmergencyRevoked,
+    /// A contact with a released takeover grant set new credentials.
+    EmergencyTakeover,
     /// This account invited another one to a shared vault.
     MemberInvited,
     /// This account joined a vault shared with it.
@@ -109,7 +111,7 @@ pub enum SecurityKind {
 
 impl SecurityKind {
     /// Every kind this build knows, in order.
-    pub const KNOWN: [Self; 21] = [
+    pub const KNOWN: [Self; 22] = [
         Self::DeviceAdded,
         Self::DeviceApproved,
         Self::DeviceRevoked,
@@ -131,6 +133,7 @@ impl SecurityKind {
         Self::MemberLeft,
         Self::KeyCreated,
         Self::KeyRotated,
+        Self::EmergencyTakeover,
     ];
 
     /// The stable name (what is signed).
@@ -151,6 +154,7 @@ impl SecurityKind {
             Self::EmergencyDenied => "emergency_denied",
             Self::EmergencyReleased => "emergency_released",
             Self::EmergencyRevoked => "emergency_revoked",
+            Self::EmergencyTakeover => "emergency_takeover",
             Self::MemberInvited => "member_invited",
             Self::MemberAdded => "member_added",
             Self::MemberRemoved => "member_removed",

@@ -156,6 +156,7 @@ fn kinds_have_stable_names_and_unknown_ones_are_kept() {
             "member_left",
             "key_created",
             "key_rotated",
+            "emergency_takeover",
         ]
     );
     for k in SecurityKind::KNOWN {

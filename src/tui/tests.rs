@@ -950,6 +950,67 @@ impl Server {
     }
 }
 
+/// An emergency access request pending against the account: the devices
+/// pane warns the owner (and lists the grant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_devices_pane_warns_of_a_pending_emergency_request() {
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    v.register(&server.url, "owner@example.org", "laptop")
+        .await
+        .expect("register");
+    let mut contact = Session::init(
+        &h._tmp.path().join("contact"),
+        SecretString::from(PASSWORD.to_owned()),
+        KdfParams::FLOOR,
+    )
+    .await
+    .expect("init");
+    contact
+        .register(&server.url, "contact@example.org", "desk")
+        .await
+        .expect("register");
+    v.emergency_grant(
+        "contact@example.org",
+        crate::engine::emergency::EmergencyRole::View,
+        7 * 86_400,
+        None,
+    )
+    .await
+    .expect("grant");
+    v.close().await;
+    contact
+        .emergency_request("owner@example.org")
+        .await
+        .expect("request");
+    contact.close().await;
+
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(key('3')).await;
+    let text = h.screen(100, 30, &[]);
+    assert!(
+        text.contains("contact@example.org asked for emergency access"),
+        "{text}"
+    );
+    // The notice, with the time left (which moves) left out.
+    let notice: String = text
+        .lines()
+        .filter(|l| l.contains("mergency") || l.contains("openk emergency deny"))
+        .map(|l| {
+            let l = l.trim_end();
+            match (l.find("opens in "), l.find(" unless")) {
+                (Some(a), Some(b)) if a < b => format!("{}opens in …{}\n", &l[..a], &l[b..]),
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect();
+    insta::assert_snapshot!("devices_pane_emergency_request", notice);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logged_in_devices_pane_renames_revokes_and_syncs_in_the_background() {
     let server = Server::start().await;

@@ -626,6 +626,14 @@ pub async fn rotate_key(
     if let Some(sealed) = &req.recovery_sealed_account_key {
         validate::bounded(sealed, 81, 1024, "recovery_sealed_account_key")?;
     }
+    if req.emergency.len() > 1000 {
+        return Err(ApiError::Validation("at most 1000 emergency grants".into()));
+    }
+    let mut emergency = Vec::with_capacity(req.emergency.len());
+    for e in req.emergency {
+        validate::bounded(&e.sealed, 81, 1024, "emergency sealed")?;
+        emergency.push((e.id, e.sealed.0));
+    }
     let rotation = AccountKeyRotation {
         version: req.account_key_version,
         wrapped_account_key: req.wrapped_account_key.0,
@@ -633,6 +641,7 @@ pub async fn rotate_key(
         mac: req.mac.0,
         vaults,
         recovery: req.recovery_sealed_account_key.map(|b| b.0),
+        emergency,
     };
     let ended = state
         .store
@@ -641,8 +650,8 @@ pub async fn rotate_key(
         .map_err(|e| match e {
             StoreError::Conflict => ApiError::Conflict(
                 "the account key changed meanwhile, the vaults listed are not exactly the \
-                 account's, or the account's recovery was set up or used meanwhile; sync and \
-                 try again"
+                 account's, the account's recovery was set up or used meanwhile, or the \
+                 emergency grants sealed to are not exactly the account's; sync and try again"
                     .into(),
             ),
             other => other.into(),

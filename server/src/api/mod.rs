@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod approvals;
 pub mod audit;
 pub mod devices;
+pub mod emergency;
 pub mod events;
 pub mod extract;
 pub mod health;

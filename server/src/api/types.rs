@@ -255,6 +255,18 @@ pub struct RotateAccountKeyRequest {
     /// exactly when the account has recovery set up (409 otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_sealed_account_key: Option<B64>,
+    /// The new account key sealed to each emergency contact (by grant):
+    /// exactly the account's grants (409 otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emergency: Vec<EmergencySeal>,
+}
+
+/// The new account key sealed to one emergency grant's contact.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencySeal {
+    pub id: Uuid,
+    pub sealed: B64,
 }
 
 /// A vault key wrapped under the new account key.
@@ -280,6 +292,73 @@ pub struct ChangePasswordRequest {
     /// returns it in [`AccountResponse::password_mac`], so that the
     /// account's other devices can verify the change before adopting it.
     pub mac: B64,
+}
+
+// ---------------------------------------------------------------- emergency access
+
+/// A new emergency grant (`POST /v1/emergency`): made on the owner's
+/// device, which sealed its account key to the contact's X25519 key and
+/// signed the grant with its identity key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGrantRequest {
+    /// Chosen by the owner's device (bound into the sealed box and the signature).
+    pub id: Uuid,
+    pub contact_email: String,
+    /// `view` or `takeover`.
+    pub role: String,
+    /// How long a request waits before the key is released (the server's
+    /// minimum, 1 hour by default, to 90 days).
+    pub wait_secs: u64,
+    /// The owner's account key and ids sealed to `contact_x25519` (HPKE).
+    pub sealed: B64,
+    /// Ed25519 by the owner's identity key over the grant (64 bytes).
+    pub signature: B64,
+    /// The contact's keys the owner sealed to and signed (32 bytes each).
+    pub contact_x25519: B64,
+    pub contact_ed25519: B64,
+}
+
+/// A grant as either side sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrantResponse {
+    pub id: Uuid,
+    /// The owner's account id (as its clients know it) and email.
+    pub owner_id: Uuid,
+    pub owner_email: String,
+    pub contact_id: Uuid,
+    pub contact_email: String,
+    pub role: String,
+    pub wait_secs: u64,
+    /// `granted`, `requested` or `released`.
+    pub state: String,
+    /// RFC 3339, while requested or released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    /// RFC 3339: when the key is released (requested or released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_at: Option<String>,
+    /// Seconds of the wait left (requested only; 0 when it has passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_left: Option<u64>,
+    pub created_at: String,
+    pub signature: B64,
+    pub contact_x25519: B64,
+    pub contact_ed25519: B64,
+}
+
+/// `GET /v1/emergency`: the grants the account gave and the ones it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GrantsResponse {
+    pub given: Vec<GrantResponse>,
+    pub held: Vec<GrantResponse>,
+}
+
+/// `GET /v1/emergency/{id}/release`: the sealed key, once the wait passed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseResponse {
+    pub grant: GrantResponse,
+    pub sealed: B64,
 }
 
 // ---------------------------------------------------------------- recovery

@@ -64,7 +64,7 @@ fn quota(state: &AppState) -> Option<u64> {
     (q > 0).then_some(q)
 }
 
-fn response(v: Vault, shared: bool, key_epoch: u32) -> VaultResponse {
+pub(super) fn response(v: Vault, shared: bool, key_epoch: u32) -> VaultResponse {
     VaultResponse {
         id: v.id,
         wrapped_key: B64(v.wrapped_key),

@@ -9,6 +9,7 @@
 //! only ids, numbers, hashes and opaque ciphertext.
 
 pub mod approvals;
+pub mod emergency;
 pub mod history;
 mod members;
 pub mod recovery;
@@ -22,6 +23,7 @@ use uuid::Uuid;
 use crate::api::types::{KdfParams, PushResponse, Record};
 
 pub use approvals::{Approval, ApprovalState, ApprovalStore, DeviceDetails};
+pub use emergency::{EmergencyStore, Grant, GrantState, Release};
 pub use history::{HistoryAppend, HistoryStore};
 pub use members::{
     Appended, LogRow, MemberInfo, MemberStore, MemberWrite, Membership, RewrappedIn, RotationIn,
@@ -107,6 +109,9 @@ pub struct AccountKeyRotation {
     /// The new account key sealed to the recovery key, exactly when the
     /// account has recovery set up (`Conflict` otherwise).
     pub recovery: Option<Vec<u8>>,
+    /// (grant id, the new account key sealed to the grant's contact) for
+    /// exactly the account's emergency grants (`Conflict` otherwise).
+    pub emergency: Vec<(Uuid, Vec<u8>)>,
 }
 
 /// A device of one account: `(account_id, id)` is its key, so the same
@@ -282,6 +287,7 @@ pub trait Store:
     + RecoveryStore
     + ApprovalStore
     + HistoryStore
+    + EmergencyStore
     + Send
     + Sync
     + 'static

@@ -103,6 +103,7 @@ impl Session {
             confirmed: false,
             state: "answering".into(),
             problem: None,
+            emergency_requests: Vec::new(),
         };
         let client = Client::new(&record.server)
             .map_err(Error::from)
@@ -233,6 +234,21 @@ async fn ask_status(
         Ok(_) => {
             status.reachable = true;
             status.confirmed = true;
+            // Requests against this account the owner should know of (a
+            // failure here leaves the list empty: the status stands).
+            if let Ok(grants) = client
+                .clone()
+                .with_token(Some(tokens.access.to_string()))
+                .grants()
+                .await
+            {
+                status.emergency_requests = grants
+                    .given
+                    .iter()
+                    .filter(|g| g.state == "requested")
+                    .map(crate::engine::emergency::GrantInfo::of)
+                    .collect();
+            }
         }
         Err(SyncError::Unauthorized) => {
             status.reachable = true;

@@ -150,6 +150,9 @@ pub struct RemoteStatus {
     /// it to `status --json` as `problem`).
     #[serde(skip)]
     pub problem: Option<std::sync::Arc<Error>>,
+    /// Emergency access requests pending against this account (its
+    /// contacts asked; the wait runs and the owner can deny them).
+    pub emergency_requests: Vec<super::emergency::GrantInfo>,
 }
 
 impl RemoteStatus {
@@ -204,7 +207,7 @@ pub(crate) fn kdf_from_wire(k: wire::KdfParams) -> KdfParams {
     }
 }
 
-fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
+pub(crate) fn kdf_to_wire(k: KdfParams) -> wire::KdfParams {
     wire::KdfParams {
         memory_kib: k.memory_kib,
         iterations: k.iterations,

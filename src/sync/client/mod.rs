@@ -188,6 +188,10 @@ pub enum SyncError {
     KeyRotated,
     #[error("the server refused the request ({code}): {detail}")]
     Refused { code: String, detail: String },
+    /// An emergency grant's wait still runs (403 `emergency_waiting`):
+    /// seconds left.
+    #[error("the emergency access wait has {0} s left")]
+    Waiting(u64),
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
     /// An answer longer than the client reads ([`body_limits`]).
@@ -238,6 +242,7 @@ pub use super::events::EventStream;
 
 // More routes' calls, each group in its own file.
 mod approvals;
+mod emergency;
 mod history;
 mod recovery;
 mod shares;
@@ -450,6 +455,9 @@ impl Client {
             StatusCode::CONFLICT if code == "head_moved" => SyncError::HeadMoved,
             StatusCode::CONFLICT if code == "key_rotated" => SyncError::KeyRotated,
             StatusCode::CONFLICT => SyncError::Conflict(detail),
+            StatusCode::FORBIDDEN if code == "emergency_waiting" => {
+                SyncError::Waiting(retry.unwrap_or(1))
+            }
             // The account's storage quota: a refusal, not an outage.
             StatusCode::INSUFFICIENT_STORAGE => SyncError::Refused { code, detail },
             s if s.is_server_error() => SyncError::Unreachable {

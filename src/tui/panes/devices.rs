@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{Pane, Tab, step};
 use crate::engine::Session;
 use crate::engine::approval::{Claim, Request as ApprovalRequest, Waiting};
+use crate::engine::emergency::{Grants, human_secs};
 use crate::engine::model::Entry;
 use crate::engine::remote::Device as DeviceResponse;
 use crate::engine::security::SecurityHistory;
@@ -40,6 +41,9 @@ pub struct DevicesPane {
     pub history: Option<HistoryRead>,
     /// The first history row shown (scrolling).
     pub history_top: usize,
+    /// Emergency access grants given and held (`None` until read, or when
+    /// the server could not say).
+    pub emergency: Option<Grants>,
 }
 
 impl Pane for DevicesPane {
@@ -132,6 +136,7 @@ impl Pane for DevicesPane {
     fn shown(&mut self, app: &mut App) {
         self.loading = true;
         app.send(Request::Job(devices()));
+        app.send(Request::Job(emergency()));
     }
 
     fn cancelled(&mut self) {
@@ -182,7 +187,15 @@ impl Pane for DevicesPane {
             }
             Err(a) => match a.take::<Listing>() {
                 Ok(list) => list,
-                Err(a) => return tracing::warn!(?a, "an answer the devices pane does not read"),
+                Err(a) => match a.take::<EmergencyAnswer>() {
+                    Ok(EmergencyAnswer(grants)) => {
+                        self.emergency = grants;
+                        return;
+                    }
+                    Err(a) => {
+                        return tracing::warn!(?a, "an answer the devices pane does not read");
+                    }
+                },
             },
         };
         self.loading = false;
@@ -292,6 +305,73 @@ pub fn security_history() -> Job {
         )
     })
     .latest_only()
+}
+
+/// The emergency access grants, or `None` when the server could not say
+/// (the pane then shows nothing of them).
+#[derive(Debug)]
+pub struct EmergencyAnswer(pub Option<Grants>);
+
+/// Reads the emergency access grants (off the worker; none when logged out).
+#[must_use]
+pub fn emergency() -> Job {
+    Job::network(TO, "emergency", |v| {
+        Box::pin(async move {
+            Ok(EmergencyAnswer(if v.is_logged_in() {
+                v.emergency_grants().await.ok()
+            } else {
+                None
+            }))
+        })
+    })
+    .offline(|| EmergencyAnswer(None))
+    .latest_only()
+}
+
+/// The lines the pane shows about emergency access: a warning for each
+/// request pending against this account, then the grants.
+#[must_use]
+pub fn emergency_lines(grants: &Grants) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = grants
+        .pending()
+        .iter()
+        .map(|g| {
+            (
+                format!(
+                    "⚠ {} asked for emergency access to this account: it opens in {} unless you deny it (`openk emergency deny {}`)",
+                    crate::text::cell(&g.contact_email),
+                    human_secs(g.seconds_left.unwrap_or(0)),
+                    crate::text::cell(&g.contact_email)
+                ),
+                true,
+            )
+        })
+        .collect();
+    for g in &grants.given {
+        out.push((
+            format!(
+                "Emergency access to {} ({}, wait {}): {}",
+                crate::text::cell(&g.contact_email),
+                crate::text::cell(&g.role),
+                human_secs(g.wait_secs),
+                crate::text::cell(&g.state)
+            ),
+            false,
+        ));
+    }
+    for g in &grants.held {
+        out.push((
+            format!(
+                "Emergency access from {} ({}, wait {}): {}",
+                crate::text::cell(&g.owner_email),
+                crate::text::cell(&g.role),
+                human_secs(g.wait_secs),
+                crate::text::cell(&g.state)
+            ),
+            false,
+        ));
+    }
+    out
 }
 
 /// The devices and the new devices waiting for approval.
@@ -437,7 +517,20 @@ fn server(v: &Session) -> Option<&str> {
 
 fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let [top, list] = Layout::vertical([Constraint::Length(8), Constraint::Min(1)]).areas(area);
+    let emergency = p
+        .emergency
+        .as_ref()
+        .map(emergency_lines)
+        .unwrap_or_default();
+    // Up to 4 lines of emergency access above the devices (a warning may
+    // wrap onto a second line).
+    let extra: u16 = emergency
+        .iter()
+        .take(4)
+        .map(|(_, warn)| if *warn { 2 } else { 1 })
+        .sum();
+    let [top, list] =
+        Layout::vertical([Constraint::Length(8 + extra), Constraint::Min(1)]).areas(area);
     let conflicts: Vec<&Entry> = app
         .vault()
         .entries
@@ -503,6 +596,12 @@ fn draw_devices(p: &DevicesPane, f: &mut Frame, app: &App, area: Rect) {
                     .join(", ")
             ),
             t.warn,
+        )));
+    }
+    for (text, warn) in emergency.iter().take(4) {
+        lines.push(Line::from(Span::styled(
+            text.clone(),
+            if *warn { t.warn } else { t.dim },
         )));
     }
     f.render_widget(

@@ -273,6 +273,31 @@ macro_rules! sql_accounts {
                 if !recovery {
                     return Err(StoreError::Conflict);
                 }
+                // The copies sealed to emergency contacts: exactly the
+                // account's grants, whatever their state.
+                let grants = sqlx::query("SELECT id FROM emergency_grants WHERE owner_id = $1")
+                    .bind(&account)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut left: std::collections::HashSet<String> = grants
+                    .iter()
+                    .map(|g| g.try_get::<String, _>("id"))
+                    .collect::<Result<_, _>>()?;
+                if left.len() != r.emergency.len()
+                    || !r.emergency.iter().all(|(g, _)| left.remove(&g.to_string()))
+                {
+                    return Err(StoreError::Conflict);
+                }
+                for (grant, sealed) in &r.emergency {
+                    sqlx::query(
+                        "UPDATE emergency_grants SET sealed = $1 WHERE id = $2 AND owner_id = $3",
+                    )
+                    .bind(sealed.as_slice())
+                    .bind(grant.to_string())
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 for (vault, wrapped) in &r.vaults {
                     sqlx::query(
                         "UPDATE vaults SET wrapped_key = $1 WHERE account_id = $2 AND client_id = $3",

@@ -463,6 +463,7 @@ macro_rules! record_columns {
 mod accounts;
 mod approvals;
 mod devices;
+mod emergency;
 mod history;
 mod identities;
 mod members;
