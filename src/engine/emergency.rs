@@ -627,7 +627,7 @@ impl Session {
         })
         .await?;
         tracing::info!(grant = %id, "took an account over through emergency access");
-        super::recovery::sign_in_and_rotate(
+        let mut r = super::recovery::sign_in_and_rotate(
             dir,
             &server,
             &g.owner_email,
@@ -635,9 +635,16 @@ impl Session {
             &secret_key,
             allow_weak_kdf,
             device_name,
-            super::security::SecurityKind::EmergencyTakeover,
         )
-        .await
+        .await?;
+        // On the owner's chain, signed with the owner's keys.
+        r.session
+            .record_security(
+                super::security::SecurityKind::EmergencyTakeover,
+                super::security::detail([("grant", &id.to_string()), ("device", device_name)]),
+            )
+            .await;
+        Ok(r)
     }
 
     /// One of `owner_email`'s items through a released grant: by id, id

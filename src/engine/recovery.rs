@@ -306,7 +306,7 @@ pub async fn recover(
             other => other.into(),
         })?;
     tracing::info!(account = %a, "recovered the account: new credentials set");
-    sign_in_and_rotate(
+    let mut recovered = sign_in_and_rotate(
         dir,
         server,
         &email,
@@ -314,9 +314,16 @@ pub async fn recover(
         &secret_key,
         allow_weak_kdf,
         device_name,
-        SecurityKind::RecoveryUsed,
     )
-    .await
+    .await?;
+    recovered
+        .session
+        .record_security(
+            SecurityKind::RecoveryUsed,
+            detail([("device", device_name)]),
+        )
+        .await;
+    Ok(recovered)
 }
 
 /// Refuses a directory that holds a vault, or a bad device name, before
@@ -388,7 +395,6 @@ pub(super) async fn sign_in_and_rotate(
     secret_key: &SecretKey,
     allow_weak_kdf: bool,
     device_name: &str,
-    event: SecurityKind,
 ) -> Result<Recovered> {
     let display = secret_key.display();
     let mut session = login(
@@ -402,9 +408,6 @@ pub(super) async fn sign_in_and_rotate(
     )
     .await?;
     files::promote_secret_key(dir, secret_key)?;
-    session
-        .record_security(event, detail([("device", device_name)]))
-        .await;
     session.rotate_account_key().await?;
     Ok(Recovered {
         session,
