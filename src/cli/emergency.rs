@@ -365,32 +365,10 @@ async fn takeover(g: &Global, a: &TakeoverArgs) -> CliResult {
         .emergency_takeover(&a.owner, &dir, password, a.allow_weak_kdf, &device_name)
         .await;
     s.close().await;
-    let taken = taken?;
-    let vault = taken.session;
-    let account_id = vault.account_id();
-    let kit = vault.emergency_kit();
-    vault.close().await;
-    let kit_path = match &a.kit {
-        Some(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-        None => engine::files::default_kit_path(account_id).filter(|p| !p.exists()),
-    };
-    let written = kit_path
-        .as_ref()
-        .map(|p| engine::files::write_private_file(p, kit.as_bytes(), true).map(|()| p.clone()));
-    if g.json {
-        return print_json(&json!({
-            "home": dir,
-            "account_id": account_id,
-            "secret_key": taken.secret_key.as_str(),
-            "emergency_kit": written.as_ref().and_then(|w| w.as_ref().ok()),
-        }));
-    }
-    let kit_note = match &written {
-        Some(Ok(p)) => format!("New Emergency Kit written to {} (mode 0600).", p.display()),
-        _ => format!(
-            "Run `openk kit --home {}` to see the new Emergency Kit.",
-            dir.display()
-        ),
+    let Some((kit_note, secret_key)) =
+        super::recovery::new_kit(g, &dir, a.kit.as_deref(), taken?).await?
+    else {
+        return Ok(());
     };
     print(&format!(
         "Took over the account of {} into {}.\n\
@@ -400,7 +378,7 @@ async fn takeover(g: &Global, a: &TakeoverArgs) -> CliResult {
          the grant is used up, and the account key was rotated. Use it with `--home {}`.\n",
         text::line(a.owner.trim()),
         dir.display(),
-        taken.secret_key.as_str(),
+        secret_key.as_str(),
         dir.display(),
     ))
 }

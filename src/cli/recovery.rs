@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::input::{self, confirm};
 use super::output::{print, print_json};
 use super::{CliError, CliResult, Global, unlock, unlock_with_password, vault_dir};
-use crate::crypto::recovery::RecoveryCode;
+use crate::engine::recovery::RecoveryCode;
 use crate::engine::{self, remote};
 use crate::secure_read;
 use crate::text;
@@ -390,28 +390,8 @@ async fn recover(g: &Global, a: &RecoverArgs) -> CliResult {
         &device_name,
     )
     .await?;
-    let vault = recovered.session;
-    let account_id = vault.account_id();
-    let kit = vault.emergency_kit();
-    vault.close().await;
-    let kit_path = match &a.kit {
-        Some(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-        None => engine::files::default_kit_path(account_id).filter(|p| !p.exists()),
-    };
-    let written = kit_path
-        .as_ref()
-        .map(|p| engine::files::write_private_file(p, kit.as_bytes(), true).map(|()| p.clone()));
-    if g.json {
-        return print_json(&json!({
-            "home": dir,
-            "account_id": account_id,
-            "secret_key": recovered.secret_key.as_str(),
-            "emergency_kit": written.as_ref().and_then(|w| w.as_ref().ok()),
-        }));
-    }
-    let kit_note = match &written {
-        Some(Ok(p)) => format!("New Emergency Kit written to {} (mode 0600).", p.display()),
-        _ => "Run `openk kit` to see the new Emergency Kit.".to_owned(),
+    let Some((kit_note, secret_key)) = new_kit(g, &dir, a.kit.as_deref(), recovered).await? else {
+        return Ok(());
     };
     print(&format!(
         "Account recovered into {}.\n\
@@ -422,8 +402,48 @@ async fn recover(g: &Global, a: &RecoverArgs) -> CliResult {
          password and Secret Key. The recovery code is used up: make a new one with\n\
          `openk recovery setup`.\n",
         dir.display(),
-        recovered.secret_key.as_str()
+        secret_key.as_str()
     ))
+}
+
+/// After new credentials (a recovery, a takeover) in `dir`: writes the new
+/// Emergency Kit (to `kit`, else next to the others when none is there
+/// yet) and, with `--json`, prints the answer (then `None`). Otherwise
+/// returns the note on the kit and the new Secret Key, for the text answer.
+pub(super) async fn new_kit(
+    g: &Global,
+    dir: &Path,
+    kit: Option<&Path>,
+    done: engine::recovery::Recovered,
+) -> CliResult<Option<(String, Zeroizing<String>)>> {
+    let vault = done.session;
+    let account_id = vault.account_id();
+    let text = vault.emergency_kit();
+    vault.close().await;
+    let kit_path = match kit {
+        Some(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+        None => engine::files::default_kit_path(account_id).filter(|p| !p.exists()),
+    };
+    let written = kit_path
+        .as_ref()
+        .map(|p| engine::files::write_private_file(p, text.as_bytes(), true).map(|()| p.clone()));
+    if g.json {
+        print_json(&json!({
+            "home": dir,
+            "account_id": account_id,
+            "secret_key": done.secret_key.as_str(),
+            "emergency_kit": written.as_ref().and_then(|w| w.as_ref().ok()),
+        }))?;
+        return Ok(None);
+    }
+    let note = match &written {
+        Some(Ok(p)) => format!("New Emergency Kit written to {} (mode 0600).", p.display()),
+        _ => format!(
+            "Run `openk kit --home {}` to see the new Emergency Kit.",
+            dir.display()
+        ),
+    };
+    Ok(Some((note, done.secret_key)))
 }
 
 async fn status(g: &Global) -> CliResult {

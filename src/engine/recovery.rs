@@ -29,9 +29,11 @@ use super::error::{Error, Result};
 use super::remote::{check_offered_kdf, kdf_from_wire, login};
 use super::security::{SecurityKind, detail};
 use super::{Session, files, password_key};
-use crate::crypto::recovery::{RecoveryCode, key_message, seal_account_key};
+use crate::crypto::recovery::{key_message, seal_account_key};
 use crate::crypto::{self, Aad, AccountKeyPair, Key, SecretKey, SecretString};
 use crate::sync::{Client, SyncError};
+
+pub use crate::crypto::recovery::RecoveryCode;
 
 /// The account's recovery as its devices see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,9 +12,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 use zeroize::Zeroizing;
 
 use super::{Popup, PopupView};
-use crate::crypto::recovery::RecoveryCode;
 use crate::engine::SecretString;
-use crate::engine::recovery::RecoveryStatus;
+use crate::engine::recovery::{RecoveryCode, RecoveryStatus};
 use crate::tui::app::App;
 use crate::tui::input::{Edit, TextInput};
 use crate::tui::widgets::{block, centered, clear_popup, password_line, spinner};
