@@ -111,7 +111,7 @@ impl RecoveryCode {
     /// Parses the text form (never echoing it in an error).
     ///
     /// # Errors
-    /// [`CryptoError::RecoveryFormat`] saying what is wrong.
+    /// `CryptoError::RecoveryFormat` saying what is wrong.
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
         let raw = ungrouped(CODE_PREFIX, text, "recovery code")?;
         if raw.len() != CODE_LEN + 1 {
@@ -148,7 +148,7 @@ impl RecoveryCode {
     /// it again (fewer reveal nothing about it).
     ///
     /// # Errors
-    /// [`CryptoError::RecoveryFormat`] for a threshold below 2 or above the
+    /// `CryptoError::RecoveryFormat` for a threshold below 2 or above the
     /// number of shares, or more than 255 shares.
     pub fn split(&self, shares: u8, threshold: u8) -> Result<Vec<Zeroizing<String>>, CryptoError> {
         if threshold < 2 || threshold > shares {
@@ -174,7 +174,7 @@ impl RecoveryCode {
     /// The code that `shares` (text forms) make.
     ///
     /// # Errors
-    /// [`CryptoError::RecoveryFormat`]: a share that does not parse (its
+    /// `CryptoError::RecoveryFormat`: a share that does not parse (its
     /// number in the list is named, never its text), shares of different
     /// thresholds, the same share twice, or fewer shares than the threshold.
     pub fn combine<S: AsRef<str>>(shares: &[S]) -> Result<Self, CryptoError> {

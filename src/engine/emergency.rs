@@ -23,7 +23,7 @@
 //! early (docs/security.md).
 //!
 //! Each account-key rotation re-seals the new key to every grant
-//! ([`Session::seal_for_emergency`], in the rotation's transaction), after
+//! (`Session::seal_for_emergency`, in the rotation's transaction), after
 //! checking this account's signature over each: a released grant stays
 //! good through rotations, and a grant the server altered is refused.
 
@@ -37,6 +37,7 @@ use super::contacts::{Contact, Trust, digits};
 use super::error::{Error, Result};
 use super::model::Item;
 use super::seal::open_full;
+use super::security::{SecurityKind, detail};
 use crate::crypto::{self, Key, PublicKeys};
 use crate::store::ItemRecord;
 use crate::sync::SyncError;
@@ -362,6 +363,13 @@ impl Session {
             })
             .await?;
         tracing::info!(grant = %g.id, "granted emergency access");
+        let d = detail([
+            ("contact", contact.email.as_str()),
+            ("role", role.as_str()),
+            ("wait", &human_secs(wait_secs)),
+        ]);
+        self.record_security(SecurityKind::EmergencyGranted, d)
+            .await;
         Ok(GrantInfo::of(&g))
     }
 
@@ -414,6 +422,11 @@ impl Session {
             .authed(|c| async move { c.request_grant(id).await })
             .await?;
         tracing::info!(grant = %id, "requested emergency access");
+        self.record_security(
+            SecurityKind::EmergencyRequested,
+            detail([("owner", owner_email)]),
+        )
+        .await;
         Ok(GrantInfo::of(&g))
     }
 
@@ -436,6 +449,11 @@ impl Session {
                 other => other,
             })?;
         tracing::info!(grant = %id, "denied an emergency access request");
+        self.record_security(
+            SecurityKind::EmergencyDenied,
+            detail([("contact", contact_email)]),
+        )
+        .await;
         Ok(())
     }
 
@@ -454,6 +472,11 @@ impl Session {
                 other => other,
             })?;
         tracing::info!(grant = %id, "revoked an emergency grant");
+        self.record_security(
+            SecurityKind::EmergencyRevoked,
+            detail([("contact", contact_email)]),
+        )
+        .await;
         Ok(())
     }
 

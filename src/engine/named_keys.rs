@@ -5,7 +5,7 @@
 //!
 //! An item of this kind has public fields a list can show (type, key id,
 //! current version, min version) and one hidden field, `key material`, that
-//! holds the [`Ring`]: every version's 32 bytes and creation time, as JSON.
+//! holds the `Ring`: every version's 32 bytes and creation time, as JSON.
 //! The ring is the authority; the public fields are rewritten from it on
 //! every change. `openk edit` cannot change a key's fields, and `get`,
 //! `copy` and `show --reveal` refuse the key material: the bytes leave only
@@ -277,7 +277,7 @@ impl NamedKey {
         Ok((v, self.version(v)?))
     }
 
-    /// Encrypts into a versioned envelope ([`named`]) with the current version.
+    /// Encrypts into a versioned envelope (`crypto::named`) with the current version.
     ///
     /// # Errors
     /// [`Error::Invalid`] for a key that does not encrypt.

@@ -2,11 +2,11 @@
 //! sets a new master password and Secret Key when both are lost.
 //!
 //! Setup (`openk recovery setup`, a device of the account): a fresh code
-//! derives an X25519 key pair and an auth key ([`crate::crypto::recovery`]);
+//! derives an X25519 key pair and an auth key (`crypto::recovery`);
 //! the server gets the public key signed by the account's identity key,
 //! the auth key (it keeps a salted hash) and the account key sealed to the
 //! public key. Each account-key rotation seals the new key to that public
-//! key too ([`Session::seal_for_recovery`], in the rotation's transaction),
+//! key too (`Session::seal_for_recovery`, in the rotation's transaction),
 //! after checking the signature: a server that swaps in its own key is
 //! refused, and the code stays good through rotations.
 //!
