@@ -57,7 +57,9 @@ impl Command {
             Self::Login => "log this device in again",
             Self::Logout => "log this device out of the server",
             Self::SyncVerify => "sync and verify the server's copy",
-            Self::Recovery => "account recovery: set up, check or split a recovery code",
+            Self::Recovery => {
+                "recovery and emergency access: set up, check or split a recovery code; grant access"
+            }
         }
     }
 }

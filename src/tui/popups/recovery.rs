@@ -1,8 +1,10 @@
-//! The account recovery popup (palette `recovery`, or `R` in the devices
-//! pane): whether recovery is set up, and the CLI's `openk recovery setup`,
-//! `verify` and `split` (`recover` runs on a machine without a vault, so it
-//! stays a CLI command). A new code and shares are shown here once, because
-//! the user asked for them; a code typed in is masked.
+//! The recovery and emergency-access popup (palette `recovery`): whether
+//! recovery is set up, the CLI's `openk recovery setup`, `verify` and
+//! `split` (`recover` runs on a machine without a vault, so it stays a CLI
+//! command), and `openk emergency grant` with the contact's fingerprint
+//! shown before anything is sealed (the grants and pending requests are
+//! in the devices pane). A new code and shares are shown here once,
+//! because the user asked for them; a code typed in is masked.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -13,6 +15,8 @@ use zeroize::Zeroizing;
 
 use super::{Popup, PopupView};
 use crate::engine::SecretString;
+use crate::engine::contacts::Contact;
+use crate::engine::emergency::{EmergencyRole, human_secs, parse_wait};
 use crate::engine::recovery::{RecoveryCode, RecoveryStatus};
 use crate::tui::app::App;
 use crate::tui::input::{Edit, TextInput};
@@ -34,6 +38,8 @@ pub enum Step {
     Verify,
     /// Split the code: the code, N and K.
     Split,
+    /// Grant emergency access: email, wait, role; then the fingerprint.
+    Grant,
 }
 
 /// The recovery popup's state.
@@ -50,6 +56,9 @@ pub struct RecoveryState {
     /// A new code or shares, shown until the popup closes.
     pub shown: Option<Shown>,
     pub notice: Option<String>,
+    /// Grant: the contact looked up, whose fingerprint is to be compared
+    /// (`y` grants to exactly these keys), with the role and wait.
+    pub contact: Option<(Contact, EmergencyRole, u64)>,
 }
 
 /// Secrets the user asked to see.
@@ -67,6 +76,8 @@ pub enum Shown {
 pub enum Answered {
     Status(Result<Option<RecoveryStatus>, String>),
     Done(Result<Done, String>),
+    /// The contact to grant to, looked up (and pinned) for the fingerprint.
+    Contact(Result<(Contact, EmergencyRole, u64), String>),
 }
 
 #[derive(Debug)]
@@ -74,6 +85,7 @@ pub enum Done {
     SetUp(Zeroizing<String>),
     Verified,
     Split(u8, Vec<Zeroizing<String>>),
+    Granted(String),
 }
 
 impl RecoveryState {
@@ -88,7 +100,7 @@ impl RecoveryState {
         match self.step {
             Step::Menu => 0,
             Step::Setup | Step::Verify => 1,
-            Step::Split => 3,
+            Step::Split | Step::Grant => 3,
         }
     }
 
@@ -98,6 +110,11 @@ impl RecoveryState {
         self.on = 0;
         self.error = None;
         self.notice = None;
+        self.contact = None;
+        if step == Step::Grant {
+            self.fields[1] = TextInput::with_text("7d");
+            self.fields[2] = TextInput::with_text("view");
+        }
     }
 
     fn submit(&mut self, app: &mut App) {
@@ -134,6 +151,30 @@ impl RecoveryState {
                 self.working = Some("Checking the code and splitting it");
                 split(Zeroizing::new(text(0)), n, k)
             }
+            Step::Grant => {
+                if let Some((contact, role, wait)) = self.contact.take() {
+                    self.working = Some("Granting emergency access");
+                    grant(contact, role, wait)
+                } else {
+                    let Some(role) = EmergencyRole::parse(&text(2)) else {
+                        self.error = Some("the role is view or takeover".into());
+                        return;
+                    };
+                    let wait = match parse_wait(&text(1)) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            self.error = Some(crate::tui::sync_state::message(&e, None));
+                            return;
+                        }
+                    };
+                    if text(0).is_empty() {
+                        self.error = Some("type the email of the account to grant to".into());
+                        return;
+                    }
+                    self.working = Some("Looking up their keys");
+                    look_up(text(0), role, wait)
+                }
+            }
         };
         self.error = None;
         app.send(Request::Job(job));
@@ -157,6 +198,14 @@ impl PopupView for Box<RecoveryState> {
             (Step::Menu, KeyCode::Char('s')) => self.go(Step::Setup),
             (Step::Menu, KeyCode::Char('v')) => self.go(Step::Verify),
             (Step::Menu, KeyCode::Char('x')) => self.go(Step::Split),
+            (Step::Menu, KeyCode::Char('g')) => self.go(Step::Grant),
+            // The fingerprint shown: y grants, n goes back to the fields.
+            (Step::Grant, KeyCode::Char('y')) if self.contact.is_some() => self.submit(app),
+            (Step::Grant, KeyCode::Char('n')) if self.contact.is_some() => {
+                self.contact = None;
+                app.say("Not granted");
+            }
+            (Step::Grant, _) if self.contact.is_some() => {}
             (Step::Menu, _) => {}
             (_, KeyCode::Esc) => {
                 self.go(Step::Menu);
@@ -260,6 +309,10 @@ impl PopupView for Box<RecoveryState> {
                         t.text,
                     )));
                     lines.push(Line::from(Span::styled(
+                        "g  grant emergency access to a trusted account (after a wait you can cut short)",
+                        t.text,
+                    )));
+                    lines.push(Line::from(Span::styled(
                         "To recover on a new machine: openk recovery recover --server URL --email E",
                         t.dim,
                     )));
@@ -279,6 +332,47 @@ impl PopupView for Box<RecoveryState> {
                 )));
                 lines.push(password_line(app, "Code or shares", &self.fields[0], true));
             }
+            Step::Grant => match &self.contact {
+                Some((c, role, wait)) => {
+                    lines.push(Line::from(Span::styled(
+                        format!(
+                            "Grant {} {} access after a wait of {}?",
+                            crate::text::cell(&c.email),
+                            role.as_str(),
+                            human_secs(*wait)
+                        ),
+                        t.title,
+                    )));
+                    lines.push(Line::from(vec![
+                        Span::styled("Their fingerprint: ", t.text),
+                        Span::styled(crate::text::cell(&c.fingerprint).into_owned(), t.accent),
+                    ]));
+                    lines.push(Line::from(Span::styled(
+                        "Compare it with the one `openk status` shows on their side (read aloud, \
+                         in person). y grants to exactly these keys, n goes back.",
+                        t.text,
+                    )));
+                }
+                None => {
+                    lines.push(Line::from(Span::styled(
+                        "They may ask for access; you are told and can deny it during the wait.",
+                        t.text,
+                    )));
+                    for (i, label) in [
+                        (0, "Their email"),
+                        (1, "Wait (e.g. 7d)"),
+                        (2, "Role (view|takeover)"),
+                    ] {
+                        lines.push(Line::from(vec![
+                            Span::styled(
+                                format!("{} {label:<21}", if self.on == i { "▸" } else { " " }),
+                                if self.on == i { t.accent } else { t.text },
+                            ),
+                            Span::styled(self.fields[i].as_str().to_owned(), t.accent),
+                        ]));
+                    }
+                }
+            },
             Step::Split => {
                 lines.push(password_line(
                     app,
@@ -307,7 +401,7 @@ impl PopupView for Box<RecoveryState> {
             _ => Line::default(),
         });
         let hint = if self.step == Step::Menu {
-            " s set up · v verify · x split · Esc close "
+            " s set up · v verify · x split · g grant emergency access · Esc close "
         } else {
             " Enter next / go · Tab field · Esc back "
         };
@@ -326,6 +420,7 @@ impl PopupView for Box<RecoveryState> {
                 ("s", "set up"),
                 ("v", "verify"),
                 ("x", "split"),
+                ("g", "grant"),
                 ("Esc", "close"),
             ]
         } else {
@@ -344,7 +439,8 @@ impl PopupView for Box<RecoveryState> {
         self.working = None;
         match answered {
             Answered::Status(s) => self.status = Some(s),
-            Answered::Done(Err(e)) => self.error = Some(e),
+            Answered::Contact(Ok(c)) => self.contact = Some(c),
+            Answered::Contact(Err(e)) | Answered::Done(Err(e)) => self.error = Some(e),
             Answered::Done(Ok(done)) => {
                 match done {
                     Done::SetUp(code) => {
@@ -361,6 +457,7 @@ impl PopupView for Box<RecoveryState> {
                     Done::Split(threshold, shares) => {
                         self.shown = Some(Shown::Shares { threshold, shares });
                     }
+                    Done::Granted(msg) => self.notice = Some(msg),
                 }
                 let notice = self.notice.take();
                 self.go(Step::Menu);
@@ -452,6 +549,46 @@ pub fn split(text: Zeroizing<String>, shares: u8, threshold: u8) -> Job {
             Ok(Answered::Done(
                 done.map(|s| Done::Split(threshold, s))
                     .map_err(|e| message(v, &e)),
+            ))
+        })
+    })
+}
+
+/// Looks the contact up (and pins its keys on first sight) for the
+/// fingerprint to compare before granting.
+#[must_use]
+pub fn look_up(email: String, role: EmergencyRole, wait: u64) -> Job {
+    Job::network(TO, "emergency contact", move |v| {
+        Box::pin(async move {
+            let c = async {
+                let c = v.contact(&email).await?;
+                c.check_shareable()?;
+                Ok::<_, crate::engine::Error>(c)
+            }
+            .await;
+            Ok(Answered::Contact(
+                c.map(|c| (c, role, wait)).map_err(|e| message(v, &e)),
+            ))
+        })
+    })
+}
+
+/// Grants emergency access to exactly the keys whose fingerprint was shown.
+#[must_use]
+pub fn grant(contact: Contact, role: EmergencyRole, wait: u64) -> Job {
+    Job::network(TO, "emergency grant", move |v| {
+        Box::pin(async move {
+            let done = v.emergency_grant_contact(&contact, role, wait).await;
+            Ok(Answered::Done(
+                done.map(|_| {
+                    Done::Granted(format!(
+                        "Granted {} {} access after a wait of {}; the devices pane lists it",
+                        crate::text::cell(&contact.email),
+                        role.as_str(),
+                        human_secs(wait)
+                    ))
+                })
+                .map_err(|e| message(v, &e)),
             ))
         })
     })

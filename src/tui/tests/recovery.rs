@@ -115,3 +115,69 @@ async fn recovery_is_set_up_checked_and_split_from_the_palette() {
     h.press(code(KeyCode::Esc)).await;
     assert!(h.app.popups.is_empty());
 }
+
+/// Emergency access from the same popup: the contact's fingerprint is
+/// shown before anything is sealed; `n` grants nothing, `y` grants to
+/// exactly those keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_access_is_granted_after_the_fingerprint_is_shown() {
+    use crate::engine::{KdfParams, SecretString, Session};
+    let server = Server::start().await;
+    let mut h = Harness::new(true).await;
+    register(&h, &server.url).await;
+    let ana_dir = h.dir.parent().expect("parent").join("ana");
+    let mut ana = Session::init(
+        &ana_dir,
+        SecretString::from(PASSWORD.to_owned()),
+        KdfParams::FLOOR,
+    )
+    .await
+    .expect("init");
+    ana.register(&server.url, "ana@example.org", "ana-laptop")
+        .await
+        .expect("register");
+    let ana_fp = ana
+        .contact("ana@example.org")
+        .await
+        .expect("own identity")
+        .fingerprint;
+    ana.close().await;
+
+    h.keys(PASSWORD).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(key(':')).await;
+    h.keys("recovery").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(key('g')).await;
+    assert_eq!(popup(&h).step, Step::Grant);
+    h.keys("ana@example.org").await;
+    for _ in 0..3 {
+        h.press(code(KeyCode::Enter)).await;
+    }
+    assert!(popup(&h).contact.is_some(), "{:?}", popup(&h).error);
+    let screen = h.screen(100, 30, &[]);
+    assert!(screen.contains(&ana_fp), "{screen}");
+    // n: back to the fields, nothing granted.
+    h.press(key('n')).await;
+    assert!(popup(&h).contact.is_none());
+    for _ in 0..1 {
+        h.press(code(KeyCode::Enter)).await;
+    }
+    assert!(popup(&h).contact.is_some(), "{:?}", popup(&h).error);
+    h.press(key('y')).await;
+    assert!(
+        popup(&h)
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("Granted")),
+        "{:?}",
+        popup(&h).error
+    );
+    let mut v = Session::unlock(&h.dir, SecretString::from(PASSWORD.to_owned()), None)
+        .await
+        .expect("unlock");
+    let grants = v.emergency_grants().await.expect("grants");
+    assert_eq!(grants.given.len(), 1);
+    assert_eq!(grants.given[0].contact_email, "ana@example.org");
+    v.close().await;
+}
