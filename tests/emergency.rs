@@ -150,12 +150,16 @@ fn a_contact_gets_the_owners_items_only_after_an_undenied_wait() {
         .code(4)
         .stderr_has("no emergency access grant");
     let audit = ana.json(&["audit"]);
-    let kinds: Vec<&str> = audit
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = |part: &str| -> Vec<String> {
+        audit[part]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // The server's word: every step, the release included.
+    let server = kinds("server_events");
     for kind in [
         "emergency_granted",
         "emergency_requested",
@@ -163,7 +167,13 @@ fn a_contact_gets_the_owners_items_only_after_an_undenied_wait() {
         "emergency_released",
         "emergency_revoked",
     ] {
-        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+        assert!(server.iter().any(|k| k == kind), "{kind}: {server:?}");
+    }
+    // The owner's own steps are signed in the account's history too.
+    assert_eq!(audit["verified"], true, "{audit}");
+    let signed = kinds("entries");
+    for kind in ["emergency_granted", "emergency_denied", "emergency_revoked"] {
+        assert!(signed.iter().any(|k| k == kind), "{kind}: {signed:?}");
     }
 }
 
