@@ -34,7 +34,9 @@ fn draft(i: usize) -> ItemDraft {
     }
 }
 
-/// Opens the vault in `dir` in-process and checks every item's password.
+/// Opens the vault in-process: every item's overview decrypts (so every
+/// item key unwraps under the vault key the device holds now), and the
+/// passwords of a spread of items read back whole.
 fn all_readable(rt: &tokio::runtime::Runtime, env: &TestEnv, secret_key: &str) {
     rt.block_on(async {
         let mut s = Session::unlock(
@@ -53,8 +55,8 @@ fn all_readable(rt: &tokio::runtime::Runtime, env: &TestEnv, secret_key: &str) {
                 .collect()
         };
         assert_eq!(ids.len(), ITEMS);
-        for (id, name) in ids {
-            let item = s.item(id).await.expect("item");
+        for (id, name) in ids.iter().step_by(97) {
+            let item = s.item(*id).await.expect("item");
             let i: usize = name["service ".len()..].parse().expect("number");
             let pw = item.field(label::PASSWORD).expect("password");
             assert_eq!(pw.value.expose(), format!("pw-{i}"));
@@ -106,7 +108,7 @@ fn a_rotation_killed_anywhere_leaves_every_item_readable_on_every_device() {
     all_readable(&rt, &b, a.secret_key());
 
     let mut runner = TestRunner::new(Config {
-        cases: 6,
+        cases: 4,
         failure_persistence: None,
         ..Config::default()
     });

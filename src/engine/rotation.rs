@@ -208,10 +208,13 @@ impl Session {
                 .await;
             match sent {
                 Ok(()) => {
+                    // The key and the local records re-wrapped under it in
+                    // one transaction first: a kill between two writes never
+                    // leaves records under a key this device does not hold.
+                    self.adopt_key(vault_id, new, epoch).await?;
                     self.store
                         .apply_sync(&plan.local, &self.sync_sealer())
                         .await?;
-                    self.adopt_key(vault_id, new, epoch).await?;
                     self.sync(&opts).await?;
                     let e = epoch.to_string();
                     let d = self.vault_detail(vault_id, [("key_epoch", e.as_str())]);
@@ -321,14 +324,15 @@ impl Session {
         self.append_entry(vault_id, &req).await?;
         self.note_seen(vault_id, entry.seq, signed.hash(), None)
             .await?;
-        // The server's state after the rotation, here too (the server
-        // numbered the re-wrapped records as sent), then the new key for
-        // everything else (history). Interrupted between the two, the next
-        // sync finishes it: the log's epoch is ahead of this device's.
+        // The new key with every local record re-wrapped under it (one
+        // transaction), then the server's state after the rotation (it
+        // numbered the re-wrapped records as sent). A kill between the two
+        // leaves every record readable; the next sync brings the numbers.
+        self.adopt_key(vault_id, new, epoch).await?;
         self.store
             .apply_sync(&plan.local, &self.sync_sealer())
-            .await?;
-        self.adopt_key(vault_id, new, epoch).await
+            .await
+            .map_err(Into::into)
     }
 
     /// Leaves a vault another account shares with this one: first syncs
