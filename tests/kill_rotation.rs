@@ -13,7 +13,7 @@ use openk::engine::model::{Field, FieldKind, ItemKind, label};
 use openk::engine::{SecretString, Session};
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::sync::{Serve, registered};
+use crate::sync::{Serve, logged_in, registered};
 use crate::util::{PASSWORD, TestEnv};
 
 const EMAIL: &str = "kill@example.org";
@@ -85,19 +85,7 @@ fn a_rotation_killed_anywhere_leaves_every_item_readable_on_every_device() {
         s.close().await;
     });
     a.run(&["sync"]);
-    let b = TestEnv::new();
-    b.cmd([
-        "login",
-        "--server",
-        &server.url(),
-        "--email",
-        EMAIL,
-        "--secret-key",
-        a.secret_key(),
-        "--device-name",
-        "laptop",
-    ])
-    .ok();
+    let b = logged_in(&server, EMAIL, a.secret_key(), "laptop");
     b.run(&["sync"]);
 
     // One whole rotation, to know how long one takes.

@@ -3,7 +3,7 @@
 //! machine with the code or K shares. The new password then works, the old
 //! one and every old session do not, and the code is used up.
 
-use crate::sync::{Serve, registered};
+use crate::sync::{Serve, logged_in, registered};
 use crate::util::TestEnv;
 
 const EMAIL: &str = "recovery@example.org";
@@ -53,19 +53,7 @@ fn k_of_n_shares_recover_the_account_and_the_old_credentials_stop_working() {
         "gh-pw-1",
     ]);
     a.run(&["sync"]);
-    let b = TestEnv::new();
-    b.cmd([
-        "login",
-        "--server",
-        &server.url(),
-        "--email",
-        EMAIL,
-        "--secret-key",
-        a.secret_key(),
-        "--device-name",
-        "laptop",
-    ])
-    .ok();
+    let b = logged_in(&server, EMAIL, a.secret_key(), "laptop");
     b.run(&["sync"]);
 
     assert_eq!(a.json(&["recovery", "status"])["set_up"], false);

@@ -120,17 +120,23 @@ fn first_device(server: &Serve) -> TestEnv {
 
 /// Device B: logs in to A's account with the Secret Key.
 fn second_device(a: &TestEnv, server: &Serve) -> TestEnv {
+    logged_in(server, EMAIL, a.secret_key(), "laptop")
+}
+
+/// A new device (a fresh directory) logged in to `email`'s account with
+/// the default password and `secret_key`, named `name`.
+pub(crate) fn logged_in(server: &Serve, email: &str, secret_key: &str, name: &str) -> TestEnv {
     let b = TestEnv::new();
     b.cmd([
         "login",
         "--server",
         &server.url(),
         "--email",
-        EMAIL,
+        email,
         "--secret-key",
-        a.secret_key(),
+        secret_key,
         "--device-name",
-        "laptop",
+        name,
     ])
     .ok();
     b

@@ -3,35 +3,12 @@
 //! (PostgreSQL when `OPENK_TEST_POSTGRES_URL` is set). The server never
 //! opens a key, so every byte here is random, of the sizes a client sends.
 
+#[macro_use]
 mod common;
 
 use common::{Server, b64, blob, change, random_bytes};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($story:ident) => {
-        mod $story {
-            #[tokio::test]
-            async fn memory() {
-                super::$story(&common::Server::memory().await).await;
-            }
-
-            #[tokio::test]
-            async fn sqlite() {
-                super::$story(&common::Server::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(s) = common::Server::postgres().await {
-                    super::$story(&s).await;
-                }
-            }
-            use super::common;
-        }
-    };
-}
 
 on_every_backend!(the_account_key_rotates_in_one_step);
 on_every_backend!(a_vault_that_is_not_shared_rotates_its_key);

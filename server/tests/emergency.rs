@@ -4,36 +4,13 @@
 //! the rotation that re-seals to every grant. The test server's minimum
 //! wait is 1 s (`Settings::for_tests`), so a release is tested by waiting.
 
+#[macro_use]
 mod common;
 
 use axum::http::Method;
 use common::{Server, TestAccount, Tokens, b64, blob, random_bytes};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($story:ident) => {
-        mod $story {
-            #[tokio::test]
-            async fn memory() {
-                super::$story(&common::Server::memory().await).await;
-            }
-
-            #[tokio::test]
-            async fn sqlite() {
-                super::$story(&common::Server::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(s) = common::Server::postgres().await {
-                    super::$story(&s).await;
-                }
-            }
-            use super::common;
-        }
-    };
-}
 
 on_every_backend!(a_denied_request_releases_nothing_and_a_waited_one_does);
 on_every_backend!(only_the_owner_and_the_contact_act_and_revoke_deletes);

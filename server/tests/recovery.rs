@@ -3,36 +3,13 @@
 //! server never opens anything: every key here is random bytes of the sizes
 //! a client sends.
 
+#[macro_use]
 mod common;
 
 use axum::http::Method;
 use common::{Server, b64, blob, kdf, random_bytes};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-macro_rules! on_every_backend {
-    ($story:ident) => {
-        mod $story {
-            #[tokio::test]
-            async fn memory() {
-                super::$story(&common::Server::memory().await).await;
-            }
-
-            #[tokio::test]
-            async fn sqlite() {
-                super::$story(&common::Server::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(s) = common::Server::postgres().await {
-                    super::$story(&s).await;
-                }
-            }
-            use super::common;
-        }
-    };
-}
 
 on_every_backend!(a_code_sets_new_credentials_once_and_ends_every_session);
 on_every_backend!(rotations_keep_the_recovery_copy_in_step);

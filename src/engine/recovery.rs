@@ -29,7 +29,7 @@ use super::error::{Error, Result};
 use super::remote::{check_offered_kdf, kdf_from_wire, login};
 use super::security::{SecurityKind, detail};
 use super::{Session, files, password_key};
-use crate::crypto::recovery::{key_message, seal_account_key};
+use crate::crypto::recovery::{RecoveryKeys, key_message, seal_account_key};
 use crate::crypto::{self, Aad, AccountKeyPair, Key, SecretKey, SecretString};
 use crate::sync::{Client, SyncError};
 
@@ -199,14 +199,13 @@ impl Session {
     }
 }
 
-/// What the server hands the holder of `code` for `email`, opened and
-/// checked: the account id and key.
+/// What the server hands the holder of the recovery code whose `keys`
+/// these are, for `email`, opened and checked: the account id and key.
 async fn open_recovery(
     client: &Client,
     email: &str,
-    code: &RecoveryCode,
+    keys: &RecoveryKeys,
 ) -> Result<(Uuid, Key, wire::KdfParams)> {
-    let keys = code.keys();
     let start = client
         .recovery_start(&wire::RecoveryStartRequest {
             email: email.to_owned(),
@@ -255,7 +254,9 @@ pub async fn verify_recovery_on_server(
 ) -> Result<()> {
     let client = Client::new(server).map_err(Error::from)?;
     let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
-    open_recovery(&client, &email, code).await.map(|_| ())
+    open_recovery(&client, &email, &code.keys())
+        .await
+        .map(|_| ())
 }
 
 /// Recovers the account of `email` on `server` with its recovery code:
@@ -282,7 +283,8 @@ pub async fn recover(
     check_new_home(dir, device_name).await?;
     let client = Client::new(server).map_err(Error::from)?;
     let email = openk_server::email::normalize(email).map_err(|e| Error::Invalid(e.to_string()))?;
-    let (a, account_key, wire_kdf) = open_recovery(&client, &email, code).await?;
+    let keys = code.keys();
+    let (a, account_key, wire_kdf) = open_recovery(&client, &email, &keys).await?;
     let (secret_key, creds) = new_credentials(
         dir,
         a,
@@ -295,7 +297,7 @@ pub async fn recover(
     client
         .recovery_complete(&RecoveryCompleteRequest {
             email: email.clone(),
-            recovery_auth_key: wire::B64(code.keys().auth.expose().to_vec()),
+            recovery_auth_key: wire::B64(keys.auth.expose().to_vec()),
             kdf: creds.kdf,
             salt: creds.salt,
             auth_key: creds.auth_key,

@@ -815,3 +815,32 @@ impl Drop for Process {
         }
     }
 }
+
+/// Runs `story(&Server)` as three tests in a module named after it: on
+/// the in-memory store, on SQLite, and on PostgreSQL when
+/// `OPENK_TEST_POSTGRES_URL` is set. Test files use it after
+/// `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! on_every_backend {
+    ($story:ident) => {
+        mod $story {
+            #[tokio::test]
+            async fn memory() {
+                super::$story(&common::Server::memory().await).await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$story(&common::Server::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(s) = common::Server::postgres().await {
+                    super::$story(&s).await;
+                }
+            }
+            use super::common;
+        }
+    };
+}
