@@ -10,6 +10,9 @@ use crate::crypto::totp::Totp;
 const MAX_NAME: usize = 1024;
 pub(super) const MAX_LABEL: usize = 256;
 const MAX_VALUE: usize = 256 * 1024;
+/// Largest attachment (decoded bytes): an item's details must fit the
+/// server's 1 MiB record limit once base64 and sealed.
+pub const MAX_FILE: usize = 512 * 1024;
 
 pub(super) fn clean_name(name: &str) -> Result<String> {
     let name = name.trim();
@@ -95,6 +98,22 @@ pub(super) fn clean_field(mut f: Field) -> Result<Field> {
         return Err(Error::Invalid(format!(
             "field label is longer than {MAX_LABEL} characters"
         )));
+    }
+    if f.kind == FieldKind::File {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(f.value.expose())
+            .map_err(|_| {
+                Error::Invalid(format!("attachment {:?} is not valid base64", f.label))
+            })?;
+        if bytes.len() > MAX_FILE {
+            return Err(Error::Invalid(format!(
+                "attachment {:?} is larger than {} KiB",
+                f.label,
+                MAX_FILE / 1024
+            )));
+        }
+        return Ok(f);
     }
     if f.value.expose().len() > MAX_VALUE {
         return Err(Error::Invalid(format!(

@@ -53,7 +53,7 @@ use uuid::Uuid;
 use crate::crypto::{self, AccountKeyPair, PublicKeys, SecretKey};
 pub use crate::crypto::{ExposeSecret, KdfParams, Key, SecretString, harden_process};
 use crate::store::{self, Header, Store};
-pub use draft::{ItemPart, check_draft};
+pub use draft::{ItemPart, MAX_FILE, check_draft};
 use draft::{apply_patch, clean_field, clean_folder, clean_name, clean_tags, describe_changes};
 pub use error::{Error, Result};
 pub use items::ListOrder;

@@ -200,13 +200,17 @@ pub enum FieldKind {
     /// A TOTP seed (otpauth URI); shown as the current code.
     Totp,
     Multiline,
+    /// An attached file: the label is its file name, the value its bytes in
+    /// standard base64 (attachments from KeePass, 1Password, Bitwarden and
+    /// OpenK archives). Concealed like a secret.
+    File,
 }
 
 impl FieldKind {
     /// Secret and TOTP values are masked unless the user asks for them.
     #[must_use]
     pub fn is_concealed(self) -> bool {
-        matches!(self, Self::Secret | Self::Totp)
+        matches!(self, Self::Secret | Self::Totp | Self::File)
     }
 }
 
