@@ -38,6 +38,11 @@ fn stdin_line(what: &str) -> CliResult<SecretString> {
         .map_err(|_| CliError::usage(format!("the {what} on standard input is not UTF-8")))
 }
 
+/// A secret on one line of standard input (a file's own password).
+pub(super) fn stdin_secret(what: &str) -> CliResult<SecretString> {
+    stdin_line(what)
+}
+
 pub(super) fn prompt(text: &str) -> CliResult<SecretString> {
     let answer = Zeroizing::new(
         rpassword::prompt_password(text)

@@ -8,6 +8,7 @@ mod contact;
 mod copy;
 mod emergency;
 pub mod errors;
+mod import;
 mod input;
 mod items;
 mod key;
@@ -164,6 +165,8 @@ pub enum Command {
     Mv(items::MoveArgs),
     /// Copy an item (its current version) into a vault, as a new item
     Cp(items::CopyItemArgs),
+    /// Import another manager's export: KeePass/KeePassXC, Bitwarden, 1Password, LastPass, Chrome, Firefox, pass, OpenK archives
+    Import(import::ImportArgs),
     /// Fuzzy search by name, username, URL, tags and folder; filters like kind:login tag:work vault:Team
     Search(items::SearchArgs),
     /// Print the current TOTP code of an item and the seconds left
@@ -361,6 +364,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::History(a) => items::history(g, a).await,
         Command::Mv(a) => items::mv(g, a).await,
         Command::Cp(a) => items::cp(g, a).await,
+        Command::Import(a) => import::import(g, a).await,
         Command::Search(a) => items::search(g, a).await,
         Command::Totp(a) => items::totp(g, a).await,
         Command::Copy(a) => copy::copy(g, a).await,

@@ -460,6 +460,7 @@ impl Session {
             trashed_at: None,
             updated_by: Some(self.header.device_id),
             conflict: None,
+            source: None,
         };
         model::derive_overview(draft.kind, &details, &mut overview);
         let r = ItemRef {

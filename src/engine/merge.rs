@@ -171,6 +171,7 @@ pub fn merge(base: Option<&Item>, ours: &Item, theirs: &Item) -> Merged {
         trashed_at,
         updated_by: winner.updated_by,
         conflict: None,
+        source: winner.source.clone().or_else(|| oo.source.clone()),
     };
     let details = Details { fields };
     model::derive_overview(overview.kind, &details, &mut overview);

@@ -14,6 +14,7 @@ pub mod error;
 pub mod files;
 pub mod fresh;
 pub mod generator;
+pub mod imports;
 pub mod members;
 pub mod merge;
 pub mod model;
@@ -323,6 +324,8 @@ mod approval_tests;
 mod contacts_tests;
 #[cfg(test)]
 mod emergency_tests;
+#[cfg(test)]
+mod imports_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

@@ -341,6 +341,11 @@ pub struct Overview {
     /// the next edit (`openk edit ITEM --resolve` clears it alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<SyncConflict>,
+    /// Where an imported item came from: `FORMAT:ID` with the other tool's
+    /// id for it (`kdbx:…`, `bitwarden-json:…`), so that importing the same
+    /// file again adds nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Overview {
@@ -362,6 +367,7 @@ impl Overview {
             trashed_at: None,
             updated_by: None,
             conflict: None,
+            source: None,
         }
     }
 }

@@ -233,11 +233,7 @@ pub enum ImportError {
 }
 
 fn key_file_hint(key_file: bool) -> &'static str {
-    if key_file {
-        " and key file"
-    } else {
-        ""
-    }
+    if key_file { " and key file" } else { "" }
 }
 
 /// Result of a parser.
@@ -266,6 +262,28 @@ pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
     // Each format's module adds its own test here as it is written.
     let _ = bytes;
     None
+}
+
+/// Whether a file of this format needs its own password before it can be
+/// read: KDBX databases and OpenK archives always (a key-file-only KeePass
+/// database takes an empty one), a Bitwarden JSON export when it was
+/// password-protected.
+#[must_use]
+pub fn needs_password(format: Format, bytes: &[u8]) -> bool {
+    match format {
+        Format::Kdbx | Format::Openk => true,
+        Format::BitwardenJson => {
+            #[derive(serde::Deserialize)]
+            struct Head {
+                #[serde(default)]
+                encrypted: bool,
+                #[serde(default, rename = "passwordProtected")]
+                password_protected: bool,
+            }
+            serde_json::from_slice::<Head>(bytes).is_ok_and(|h| h.encrypted && h.password_protected)
+        }
+        _ => false,
+    }
 }
 
 /// Reads `source` as `format`.

@@ -116,6 +116,39 @@ impl Store {
         Ok(())
     }
 
+    /// Adds items that arrive with their earlier versions (imports): each
+    /// list holds one item's versions, oldest first; the last becomes the
+    /// current version and the others its history. One transaction: all
+    /// of them or none.
+    ///
+    /// # Errors
+    /// Database errors (an id already present among them).
+    pub async fn insert_item_versions(&self, items: &[Vec<ItemRecord>]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for versions in items {
+            let Some((current, earlier)) = versions.split_last() else {
+                continue;
+            };
+            for rec in earlier {
+                bind_item(
+                    sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                    rec,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            bind_item(
+                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                current,
+            )
+            .execute(&mut *tx)
+            .await?;
+            mark_dirty(&mut tx, &current.id.to_string(), current.vault_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Saves a new version of an item, moving the current one into history,
     /// only if the current version is still `record.version - 1`.
     ///
