@@ -28,6 +28,7 @@ use crate::engine::test_fixtures::login;
 use crate::engine::{ItemDraft, KdfParams, SecretString, Session};
 
 mod approve;
+mod import;
 mod recovery;
 mod share;
 

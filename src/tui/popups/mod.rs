@@ -20,6 +20,7 @@ pub mod form;
 pub mod generator;
 pub mod help;
 pub mod history;
+pub mod import;
 pub mod palette;
 pub mod passwd;
 pub mod recovery;
@@ -31,6 +32,7 @@ pub use confirm::Confirmable;
 pub use form::{Form, Row, RowKind};
 pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
+pub use import::ImportState;
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};
 pub use recovery::RecoveryState;
@@ -83,6 +85,8 @@ pub enum Popup {
     VaultPick(VaultPick),
     /// Account recovery: status, set up, verify, split.
     Recovery(Box<RecoveryState>),
+    /// `openk import` with a form, a progress gauge and the report.
+    Import(Box<ImportState>),
 }
 
 impl Popup {
@@ -105,6 +109,7 @@ impl Popup {
             Self::Fingerprint(p) => p.key(app, k),
             Self::VaultPick(p) => p.key(app, k),
             Self::Recovery(p) => p.key(app, k),
+            Self::Import(p) => p.key(app, k),
         }
     }
 
@@ -127,6 +132,7 @@ impl Popup {
             Self::Fingerprint(p) => p.draw(f, app, area),
             Self::VaultPick(p) => p.draw(f, app, area),
             Self::Recovery(p) => p.draw(f, app, area),
+            Self::Import(p) => p.draw(f, app, area),
         }
     }
 
@@ -147,6 +153,7 @@ impl Popup {
             Self::Fingerprint(p) => p.hints(),
             Self::VaultPick(p) => p.hints(),
             Self::Recovery(p) => p.hints(),
+            Self::Import(p) => p.hints(),
         }
     }
 
@@ -158,6 +165,7 @@ impl Popup {
             Self::History(h) => h.id(),
             Self::Passwd(p) => p.id(),
             Self::Recovery(p) => p.id(),
+            Self::Import(p) => p.id(),
             _ => None,
         }
     }
@@ -170,6 +178,7 @@ impl Popup {
             Self::History(h) => h.answer(app, answer),
             Self::Passwd(p) => p.answer(app, answer),
             Self::Recovery(p) => p.answer(app, answer),
+            Self::Import(p) => p.answer(app, answer),
             _ => {}
         }
     }

@@ -24,16 +24,18 @@ pub enum Command {
     Logout,
     SyncVerify,
     Recovery,
+    Import,
 }
 
 impl Command {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Purge,
         Self::Passwd,
         Self::Login,
         Self::Logout,
         Self::SyncVerify,
         Self::Recovery,
+        Self::Import,
     ];
 
     /// The name typed in the palette (as the CLI command).
@@ -46,6 +48,7 @@ impl Command {
             Self::Logout => "logout",
             Self::SyncVerify => "sync --verify",
             Self::Recovery => "recovery",
+            Self::Import => "import",
         }
     }
 
@@ -59,6 +62,9 @@ impl Command {
             Self::SyncVerify => "sync and verify the server's copy",
             Self::Recovery => {
                 "recovery and emergency access: set up, check or split a recovery code; grant access"
+            }
+            Self::Import => {
+                "import KeePass(XC), Bitwarden, 1Password, LastPass, Chrome, Firefox, pass or OpenK files (import FILE)"
             }
         }
     }
@@ -128,6 +134,12 @@ pub fn palette_matches(input: &str) -> Vec<PaletteItem> {
 pub(super) fn key(app: &mut App, mut input: TextInput, mut sel: usize, k: KeyEvent) {
     match k.code {
         KeyCode::Esc => {}
+        // `import FILE`: the command with its argument.
+        KeyCode::Enter if with_argument(input.as_str(), "import").is_some() => {
+            let file = with_argument(input.as_str(), "import").unwrap_or_default();
+            let popup = super::ImportState::open(file);
+            app.popups.push(popup);
+        }
         KeyCode::Enter => match palette_matches(input.as_str()).get(sel) {
             Some(PaletteItem::Action(a)) => app.act(*a),
             Some(PaletteItem::Command(c)) => command(app, *c),
@@ -148,6 +160,16 @@ pub(super) fn key(app: &mut App, mut input: TextInput, mut sel: usize, k: KeyEve
             app.popups.push(Popup::Palette { input, sel });
         }
     }
+}
+
+/// The argument after `command ` in the palette's input, if it starts so
+/// (a leading `:` allowed).
+fn with_argument<'a>(input: &'a str, command: &str) -> Option<&'a str> {
+    let input = input.trim_start().trim_start_matches(':');
+    let rest = input.get(command.len()..)?;
+    (input.get(..command.len())?.eq_ignore_ascii_case(command) && rest.starts_with(' '))
+        .then(|| rest.trim())
+        .filter(|r| !r.is_empty())
 }
 
 /// Runs one of the palette's own commands.
@@ -176,6 +198,7 @@ pub(super) fn command(app: &mut App, c: Command) {
             )));
         }
         Command::Passwd => app.popups.push(Popup::Passwd(PasswdState::default())),
+        Command::Import => app.popups.push(super::ImportState::open("")),
         Command::Recovery => match remote {
             Err(m) => app.warn(m),
             Ok(()) => {
