@@ -2,6 +2,7 @@
 //! encryption, the Secret Key format, the account key pair, TOTP and process
 //! hardening. Everything above it handles keys as opaque [`Key`] values.
 
+pub mod bitwarden;
 pub mod envelope;
 pub mod hpke;
 pub mod kdf;
@@ -13,6 +14,7 @@ pub mod secret;
 pub mod share;
 pub mod totp;
 
+pub use bitwarden::{BitwardenKdf, EncStringError, bitwarden_export_key, bitwarden_open};
 pub use envelope::{Aad, open, seal, unwrap_key, wrap_key};
 pub use kdf::KdfParams;
 pub use keys::{AccountKeyPair, PublicKeys, SecretKey};

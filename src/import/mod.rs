@@ -10,6 +10,14 @@
 //! [`Parsed`] result, named by its line or entry path, and the rest is
 //! imported.
 
+pub mod bitwarden;
+pub mod chrome;
+pub mod firefox;
+pub mod lastpass;
+pub mod onepassword_csv;
+pub mod onepux;
+mod table;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -260,7 +268,27 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format> {
 #[must_use]
 pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
     // Each format's module adds its own test here as it is written.
-    let _ = bytes;
+    if bitwarden::detect_json(bytes) {
+        return Some(Format::BitwardenJson);
+    }
+    if onepux::detect(bytes) {
+        return Some(Format::OnePux);
+    }
+    if bitwarden::detect_csv(bytes) {
+        return Some(Format::BitwardenCsv);
+    }
+    if firefox::detect(bytes) {
+        return Some(Format::FirefoxCsv);
+    }
+    if lastpass::detect(bytes) {
+        return Some(Format::LastpassCsv);
+    }
+    if chrome::detect(bytes) {
+        return Some(Format::ChromeCsv);
+    }
+    if onepassword_csv::detect(bytes) {
+        return Some(Format::OnePasswordCsv);
+    }
     None
 }
 
@@ -291,8 +319,16 @@ pub fn needs_password(format: Format, bytes: &[u8]) -> bool {
 /// # Errors
 /// [`ImportError`] when the file cannot be read at all.
 pub fn parse(format: Format, source: &Source<'_>) -> Result<Parsed> {
-    let _ = source;
-    Err(ImportError::Io(format!(
-        "importing {format} files is not built yet"
-    )))
+    match format {
+        Format::BitwardenJson => bitwarden::parse_json(source),
+        Format::BitwardenCsv => bitwarden::parse_csv(source),
+        Format::OnePux => onepux::parse(source),
+        Format::OnePasswordCsv => onepassword_csv::parse(source),
+        Format::LastpassCsv => lastpass::parse(source),
+        Format::ChromeCsv => chrome::parse(source),
+        Format::FirefoxCsv => firefox::parse(source),
+        _ => Err(ImportError::Io(format!(
+            "importing {format} files is not built yet"
+        ))),
+    }
 }
