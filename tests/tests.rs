@@ -21,6 +21,7 @@ mod fork;
 mod hardening;
 mod history;
 mod hostile;
+mod import_formats;
 mod items;
 mod key_rotation;
 mod kill_rotation;
