@@ -174,6 +174,11 @@ fn onepux() {
     assert_eq!(get(&env, "Jane's identity", "birthday"), "1990-01-01\n");
     assert_eq!(get(&env, "Payments API", "key"), "sk_live_abcdef\n");
     assert_eq!(get(&env, "Orders DB", "port"), "5432\n");
+    // Attachments are file fields: their bytes in standard base64.
+    assert_eq!(
+        get(&env, gh, "recovery.txt"),
+        "cmVjb3ZlcnkgY29kZXM6CjExMTEtMjIyMgozMzMzLTQ0NDQK\n"
+    );
     assert_eq!(
         get(&env, "Wi-Fi at home", "notes"),
         "SSID: Home-5G\nPassword: correct horse battery staple\nПривет 👋\n"
