@@ -197,7 +197,10 @@ fn init(home: &Path) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let xml_n = args.first().and_then(|a| parse_size(a)).unwrap_or(10_000);
     let csv_n = args.get(1).and_then(|a| parse_size(a)).unwrap_or(100_000);
     let tmp = tempfile::tempdir().expect("tmp");

@@ -208,8 +208,8 @@ impl Session {
                 by_source.insert(s.clone(), e.r.id);
             }
             by_source.insert(format!("{}:{}", Format::Openk, e.r.id), e.r.id);
+            by_likeness.insert(likeness(&e.overview), e.r.id);
             if e.overview.trashed_at.is_none() {
-                by_likeness.insert(likeness(&e.overview), e.r.id);
                 taken.insert(e.overview.name.to_lowercase());
             }
         }
@@ -236,6 +236,7 @@ impl Session {
             let source = source_id.map(|s| format!("{format}:{s}"));
             let (current, details) = clean_draft(&draft, folder_prefix.as_deref(), &mut lost);
             let mut overview = Overview::new(current.name.clone(), current.kind);
+            overview.trashed_at = trashed.then_some(0);
             model::derive_overview(current.kind, &details, &mut overview);
             if let Some(existing) = source.as_ref().and_then(|s| by_source.get(s)) {
                 duplicates.push(Duplicate {
@@ -246,10 +247,7 @@ impl Session {
                 });
                 continue;
             }
-            if let Some(existing) = (!trashed)
-                .then(|| by_likeness.get(&likeness(&overview)))
-                .flatten()
-            {
+            if let Some(existing) = by_likeness.get(&likeness(&overview)) {
                 duplicates.push(Duplicate {
                     name: current.name,
                     at,
@@ -314,11 +312,11 @@ impl Session {
             if let Some(s) = &source {
                 by_source.insert(s.clone(), id);
             }
-            if let Some((o, _)) = versions.last()
-                && o.trashed_at.is_none()
-            {
+            if let Some((o, _)) = versions.last() {
                 by_likeness.insert(likeness(o), id);
-                taken.insert(name.to_lowercase());
+                if o.trashed_at.is_none() {
+                    taken.insert(name.to_lowercase());
+                }
             }
             if !lost.is_empty() {
                 unmapped.push(Unmapped {
