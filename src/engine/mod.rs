@@ -9,6 +9,8 @@
 mod account_key;
 pub mod activity;
 pub mod approval;
+pub mod batch;
+pub mod bulk;
 pub mod contacts;
 pub mod error;
 pub mod files;

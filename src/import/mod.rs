@@ -233,11 +233,7 @@ pub enum ImportError {
 }
 
 fn key_file_hint(key_file: bool) -> &'static str {
-    if key_file {
-        " and key file"
-    } else {
-        ""
-    }
+    if key_file { " and key file" } else { "" }
 }
 
 /// Result of a parser.

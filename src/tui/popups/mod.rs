@@ -15,6 +15,7 @@ use super::app::App;
 use super::input::TextInput;
 use super::worker::{Answer, To};
 
+pub mod bulk;
 pub mod confirm;
 pub mod form;
 pub mod generator;
@@ -83,6 +84,8 @@ pub enum Popup {
     VaultPick(VaultPick),
     /// Account recovery: status, set up, verify, split.
     Recovery(Box<RecoveryState>),
+    /// Tags or a folder for the vault pane's selected items.
+    BulkText(bulk::BulkText),
 }
 
 impl Popup {
@@ -105,6 +108,7 @@ impl Popup {
             Self::Fingerprint(p) => p.key(app, k),
             Self::VaultPick(p) => p.key(app, k),
             Self::Recovery(p) => p.key(app, k),
+            Self::BulkText(p) => p.key(app, k),
         }
     }
 
@@ -127,6 +131,7 @@ impl Popup {
             Self::Fingerprint(p) => p.draw(f, app, area),
             Self::VaultPick(p) => p.draw(f, app, area),
             Self::Recovery(p) => p.draw(f, app, area),
+            Self::BulkText(p) => p.draw(f, app, area),
         }
     }
 
@@ -147,6 +152,7 @@ impl Popup {
             Self::Fingerprint(p) => p.hints(),
             Self::VaultPick(p) => p.hints(),
             Self::Recovery(p) => p.hints(),
+            Self::BulkText(_) => bulk::BulkText::HINTS,
         }
     }
 
