@@ -215,7 +215,7 @@ impl Action {
             Self::ShareLink => "share link to the item",
             Self::ToggleSelect => "select / unselect the item (many)",
             Self::SelectRange => "select from the anchor to here",
-            Self::Tag => "add or remove tags (selected items)",
+            Self::Tag => "tag the selected items",
         }
     }
 

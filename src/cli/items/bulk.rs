@@ -178,7 +178,11 @@ async fn bulk_in(
     }
     let ids: Vec<uuid::Uuid> = preview.changed.iter().map(|c| c.id).collect();
     let done = match s.bulk_ids(&ids, op, false).await {
-        Ok(r) => r,
+        Ok(mut r) => {
+            // What the preview found needing no change counts too.
+            r.unchanged.extend(preview.unchanged);
+            r
+        }
         Err(e) => {
             s.close().await;
             return Err(e.into());
