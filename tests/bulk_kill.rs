@@ -1,4 +1,4 @@
-//! A bulk edit of 3000 items (`openk tag add|rm --where … --yes`) killed
+//! A bulk edit of 2000 items (`openk tag add|rm --where … --yes`) killed
 //! (SIGKILL) at points drawn at random: afterwards the vault opens, every
 //! item decrypts, and the items are either all as before or all changed
 //! (every one tagged at the new version, or none), never a mix.
@@ -13,7 +13,7 @@ use proptest::test_runner::{Config, TestRunner};
 
 use crate::util::{PASSWORD, TestEnv};
 
-const ITEMS: usize = 3000;
+const ITEMS: usize = 2000;
 const TAG: &str = "bulk";
 
 fn draft(i: usize) -> ItemDraft {
