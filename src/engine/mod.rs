@@ -322,6 +322,8 @@ mod account_key_tests;
 #[cfg(test)]
 mod approval_tests;
 #[cfg(test)]
+mod bulk_tests;
+#[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]
 mod emergency_tests;

@@ -204,7 +204,7 @@ pub fn bulk(ids: Vec<Uuid>, op: BulkOp) -> Job {
                 BulkOp::MoveVault(to) => {
                     return Ok(Saved::Bulk(format!(
                         "Moved {n} item(s) to {}, with their history{}",
-                        v.vault_name(*to),
+                        crate::text::line(v.vault_name(*to)),
                         if same > 0 {
                             format!("; {same} were there already")
                         } else {
