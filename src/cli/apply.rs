@@ -548,7 +548,7 @@ mod tests {
     #[test]
     fn a_bad_line_is_named_by_its_number() {
         let text = "{\"op\":\"rm\",\"item\":\"a\"}\n\n{\"op\":\"rm\"}\n";
-        let e = parse_input(text).err().expect("refused");
+        let e = parse_input(text).expect_err("refused");
         assert_eq!(e.code, exit::USAGE);
         assert!(e.message.starts_with("line 3:"), "{}", e.message);
     }
