@@ -9,6 +9,8 @@ mod util;
 
 mod agent;
 mod approve;
+mod bulk;
+mod bulk_kill;
 mod cli;
 mod clipboard;
 mod config;

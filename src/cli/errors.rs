@@ -18,6 +18,7 @@ const NOTHING_LOCAL_CHANGED: &str = "; nothing local was changed";
 #[must_use]
 pub fn exit_code(e: &Error) -> i32 {
     match e {
+        Error::BatchLine { source, .. } => exit_code(source),
         Error::WrongPassword
         | Error::WrongRecoveryCode
         | Error::WrongPasswordRegistered(_)
@@ -88,6 +89,7 @@ pub fn hint(e: &Error) -> Option<Cow<'static, str>> {
     const RESTORE: &str = "; restore the vault directory from a backup";
     const SYNC_AGAIN: &str = "; run `openk sync` again";
     let h: Cow<'static, str> = match e {
+        Error::BatchLine { source, .. } => return hint(source),
         Error::NoVault(_) => ": run `openk init` to create one (or pass --home DIR)".into(),
         Error::NotFound(_) => "; `openk ls` lists items and `openk search` finds them".into(),
         Error::NotFoundIn { vault, .. } => format!(

@@ -2,6 +2,7 @@
 //! to exit codes (DESIGN §8; engine errors: [`errors`]). Commands talk only
 //! to the engine.
 
+mod apply;
 mod approve;
 mod config;
 mod contact;
@@ -151,18 +152,23 @@ pub enum Command {
     Get(items::GetArgs),
     /// Change an item
     Edit(items::EditArgs),
-    /// Move an item to the trash
+    /// Move an item (or every item --where QUERY matches) to the trash
     #[command(visible_alias = "delete")]
-    Rm(items::ItemArg),
+    Rm(items::RmArgs),
     /// Bring an item back from the trash
     Restore(items::ItemArg),
     /// Destroy an item and its history for good
     Purge(items::PurgeArgs),
     /// List an item's versions and what changed (never the values)
     History(items::ItemArg),
-    /// Move an item to another vault, with its history
+    /// Move an item (or every item --where QUERY matches) to another vault, with its history, or to a folder
     #[command(visible_alias = "move")]
     Mv(items::MoveArgs),
+    /// Add or remove tags on every item a query matches (--where 'folder:Dev tag:old')
+    #[command(subcommand)]
+    Tag(items::TagCommand),
+    /// Apply a batch of adds, edits and removals (JSON lines) in one transaction
+    Apply(apply::ApplyArgs),
     /// Copy an item (its current version) into a vault, as a new item
     Cp(items::CopyItemArgs),
     /// Import another manager's export: KeePass/KeePassXC, Bitwarden, 1Password, LastPass, Chrome, Firefox, pass, OpenK archives
@@ -365,6 +371,8 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Mv(a) => items::mv(g, a).await,
         Command::Cp(a) => items::cp(g, a).await,
         Command::Import(a) => import::import(g, a).await,
+        Command::Tag(c) => items::tag(g, c).await,
+        Command::Apply(a) => apply::apply(g, a).await,
         Command::Search(a) => items::search(g, a).await,
         Command::Totp(a) => items::totp(g, a).await,
         Command::Copy(a) => copy::copy(g, a).await,

@@ -70,6 +70,14 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A line of a batch (`openk apply`) that cannot be applied; nothing of
+    /// the batch was written.
+    #[error("line {line}: {source}; nothing of the batch was written")]
+    BatchLine {
+        line: usize,
+        #[source]
+        source: Box<Error>,
+    },
     /// A named key version below the key's minimum version was asked to
     /// work (`openk key rotate NAME --min-version N` retired it).
     #[error(

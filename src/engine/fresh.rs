@@ -201,7 +201,7 @@ impl Session {
     }
 
     /// Drops items from the loaded list in one pass.
-    fn forget_many(&mut self, ids: &HashSet<Uuid>) {
+    pub(super) fn forget_many(&mut self, ids: &HashSet<Uuid>) {
         if ids.is_empty() {
             return;
         }

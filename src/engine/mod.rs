@@ -9,6 +9,8 @@
 mod account_key;
 pub mod activity;
 pub mod approval;
+pub mod batch;
+pub mod bulk;
 pub mod contacts;
 pub mod error;
 pub mod files;
@@ -320,6 +322,8 @@ impl Session {
 mod account_key_tests;
 #[cfg(test)]
 mod approval_tests;
+#[cfg(test)]
+mod bulk_tests;
 #[cfg(test)]
 mod contacts_tests;
 #[cfg(test)]

@@ -158,7 +158,7 @@ impl Session {
     }
 
     /// Refuses a vault id this account has no vault of.
-    fn check_vault(&self, vault_id: Uuid) -> Result<()> {
+    pub(super) fn check_vault(&self, vault_id: Uuid) -> Result<()> {
         if self.vaults.iter().any(|v| v.id == vault_id) {
             Ok(())
         } else {

@@ -6,6 +6,30 @@ use uuid::Uuid;
 use super::sql::{Tx, bind_item, mark_dirty, put_tombstone};
 use super::{ItemRecord, Result, Store, StoreError, parse_id, parse_version, version_param};
 
+/// Item changes written in one transaction ([`Store::write_items`]).
+#[derive(Debug, Default)]
+pub struct ItemBatch {
+    /// New items (version 1).
+    pub inserts: Vec<ItemRecord>,
+    /// The next version of existing items.
+    pub updates: Vec<ItemRecord>,
+    /// Items moved to another vault.
+    pub moves: Vec<ItemMove>,
+    /// When (ms since the epoch) the moves' tombstones were made.
+    pub at: i64,
+}
+
+/// One item moved to another vault in an [`ItemBatch`].
+#[derive(Debug)]
+pub struct ItemMove {
+    /// The original item, its vault and its current version.
+    pub id: Uuid,
+    pub vault_id: Uuid,
+    pub version: u64,
+    /// Every version of the new item, oldest first; the last is current.
+    pub records: Vec<ItemRecord>,
+}
+
 impl Store {
     pub(super) fn item_from_row(
         r: &sqlx::sqlite::SqliteRow,
@@ -155,30 +179,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when another process saved a version first.
     pub async fn update_item(&self, record: &ItemRecord) -> Result<()> {
-        let previous = version_param(record.version.saturating_sub(1));
-        let id = record.id.to_string();
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
-            "INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details)
-             SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ? AND version = ?",
-        )
-        .bind(&id)
-        .bind(previous)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::Conflict(record.id));
-        }
-        sqlx::query("UPDATE items SET version = ?, wrapped_key = ?, overview = ?, details = ? WHERE id = ? AND version = ?")
-            .bind(version_param(record.version))
-            .bind(&record.wrapped_key)
-            .bind(&record.overview)
-            .bind(&record.details)
-            .bind(&id)
-            .bind(previous)
-            .execute(&mut *tx)
-            .await?;
-        mark_dirty(&mut tx, &id, record.vault_id).await?;
+        update_in(&mut tx, record).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -244,6 +246,69 @@ impl Store {
         self.wipe_free_pages().await
     }
 
+    /// Writes a batch of item changes in ONE transaction (bulk edits,
+    /// `openk apply`): `inserts` are new items; each of `updates` is the next
+    /// version of an item whose current version must still be
+    /// `version - 1` (that one moves into history); each of `moves` inserts
+    /// the versions of a moved item and purges the original, leaving a
+    /// tombstone, as [`Store::move_item`] does. Every written item is marked
+    /// dirty for the next sync. A crash at any point leaves all of it or none.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when an updated or moved item is no longer
+    /// at the version it was read at; database errors. Nothing is written
+    /// on error.
+    pub async fn write_items(&self, batch: &ItemBatch) -> Result<()> {
+        let mut tx = self.write().await?;
+        for rec in &batch.inserts {
+            bind_item(
+                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                rec,
+            )
+            .execute(&mut *tx)
+            .await?;
+            mark_dirty(&mut tx, &rec.id.to_string(), rec.vault_id).await?;
+        }
+        for rec in &batch.updates {
+            update_in(&mut tx, rec).await?;
+        }
+        for m in &batch.moves {
+            let Some((current, history)) = m.records.split_last() else {
+                return Err(StoreError::Damaged("a move without a version".into()));
+            };
+            let key = m.id.to_string();
+            let now: Option<i64> = sqlx::query_scalar("SELECT version FROM items WHERE id = ?")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if now != Some(version_param(m.version)) {
+                return Err(StoreError::Conflict(m.id));
+            }
+            for rec in history {
+                bind_item(
+                    sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                    rec,
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            bind_item(
+                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+                current,
+            )
+            .execute(&mut *tx)
+            .await?;
+            mark_dirty(&mut tx, &current.id.to_string(), current.vault_id).await?;
+            purge_in(&mut tx, &key, m.vault_id, m.version, batch.at).await?;
+        }
+        tx.commit().await?;
+        if batch.moves.is_empty() {
+            Ok(())
+        } else {
+            self.wipe_free_pages().await
+        }
+    }
+
     /// Purged ciphertext must not linger in free pages or the WAL.
     async fn wipe_free_pages(&self) -> Result<()> {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -265,4 +330,33 @@ async fn purge_in(tx: &mut Tx, key: &str, vault_id: Uuid, version: u64, at: i64)
         .await?;
     put_tombstone(tx, key, vault_id, version, at).await?;
     mark_dirty(tx, key, vault_id).await
+}
+
+/// Saves `record` as the next version of its item inside `tx`, moving the
+/// current one into history, only if the current version is still
+/// `record.version - 1`.
+async fn update_in(tx: &mut Tx, record: &ItemRecord) -> Result<()> {
+    let previous = version_param(record.version.saturating_sub(1));
+    let id = record.id.to_string();
+    let moved = sqlx::query(
+        "INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details)
+         SELECT id, vault_id, version, wrapped_key, overview, details FROM items WHERE id = ? AND version = ?",
+    )
+    .bind(&id)
+    .bind(previous)
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(StoreError::Conflict(record.id));
+    }
+    sqlx::query("UPDATE items SET version = ?, wrapped_key = ?, overview = ?, details = ? WHERE id = ? AND version = ?")
+        .bind(version_param(record.version))
+        .bind(&record.wrapped_key)
+        .bind(&record.overview)
+        .bind(&record.details)
+        .bind(&id)
+        .bind(previous)
+        .execute(&mut **tx)
+        .await?;
+    mark_dirty(tx, &id, record.vault_id).await
 }

@@ -14,6 +14,7 @@ mod types;
 mod usage;
 mod vaults;
 
+pub use items::{ItemBatch, ItemMove};
 pub use rekey::Rekey;
 pub use sync::{ItemSync, SyncFields, SyncOp, SyncState};
 pub use usage::UsageRow;

@@ -51,6 +51,9 @@ pub enum Action {
     Accept,
     Verify,
     ShareLink,
+    ToggleSelect,
+    SelectRange,
+    Tag,
 }
 
 impl Action {
@@ -70,7 +73,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 40] = [
+    pub const ALL: [Self; 43] = [
         Self::Quit,
         Self::Help,
         Self::Palette,
@@ -111,6 +114,9 @@ impl Action {
         Self::Accept,
         Self::Verify,
         Self::ShareLink,
+        Self::ToggleSelect,
+        Self::SelectRange,
+        Self::Tag,
     ];
 
     /// The name used in keymap files.
@@ -157,6 +163,9 @@ impl Action {
             Self::Accept => "accept",
             Self::Verify => "verify",
             Self::ShareLink => "share_link",
+            Self::ToggleSelect => "toggle_select",
+            Self::SelectRange => "select_range",
+            Self::Tag => "tag",
         }
     }
 
@@ -204,6 +213,9 @@ impl Action {
             Self::Accept => "accept an invitation",
             Self::Verify => "verify a fingerprint",
             Self::ShareLink => "share link to the item",
+            Self::ToggleSelect => "select / unselect the item (many)",
+            Self::SelectRange => "select from the anchor to here",
+            Self::Tag => "tag the selected items",
         }
     }
 

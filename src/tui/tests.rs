@@ -873,8 +873,13 @@ async fn help_overlay_lists_every_binding() {
     for a in super::keymap::Action::ALL {
         let keys = h.app.keymap.keys_of(a);
         assert!(text.contains(&keys), "{} ({keys}) missing", a.name());
-        // Every binding fits 80×24: each one's words are on screen.
-        let words = a.describe().trim_end_matches(" pane");
+        // Every binding fits 80×24: each one's words are on screen (a
+        // pair's in one cell).
+        let pair = super::popups::help::PAIRS
+            .iter()
+            .find(|p| p.0 == a || p.1 == a)
+            .map(|p| p.2);
+        let words = pair.unwrap_or_else(|| a.describe().trim_end_matches(" pane"));
         assert!(
             text.contains(words),
             "{} ({words}) missing:\n{text}",
@@ -2311,7 +2316,10 @@ async fn m_moves_the_selected_item_to_the_vault_picked() {
     let Some(Popup::VaultPick(p)) = h.app.popups.last() else {
         panic!("the picker is open")
     };
-    assert!(p.choices.iter().all(|c| c.id != team), "not its own vault");
+    assert!(
+        p.choices.iter().all(|c| c.id != Some(team)),
+        "not its own vault"
+    );
     h.press(code(KeyCode::Esc)).await;
     assert!(h.app.popups.is_empty());
     assert_eq!(h.vault_of("GitHub"), [team]);
@@ -2327,7 +2335,7 @@ async fn capital_c_copies_into_a_vault_or_duplicates_in_its_own() {
     };
     let offered: Vec<&str> = p.choices.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(offered.len(), 2, "its own vault too, for a duplicate");
-    assert_eq!(p.choices[0].id, personal);
+    assert_eq!(p.choices[0].id, Some(personal));
     // Its own vault: a duplicate named "GitHub (copy)".
     h.press(code(KeyCode::Enter)).await;
     h.wait_until("the duplicate", |app| {
@@ -2552,4 +2560,98 @@ async fn devices_pane_shows_the_verified_security_history_and_a_tampered_one() {
     assert!(text.contains("✗ TAMPERED at entry 1"), "{text}");
     insta::assert_snapshot!("devices_security_history_tampered", text);
     drop(server);
+}
+
+/// The ids of the jobs the app has asked for and not sent yet.
+fn queued_jobs(h: &Harness) -> Vec<&'static str> {
+    h.app
+        .outbox
+        .iter()
+        .filter_map(|r| match r {
+            Request::Job(j) => Some(j.what),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tags_of(h: &Harness, name: &str) -> Vec<String> {
+    h.app
+        .vault()
+        .entries
+        .iter()
+        .find(|e| e.overview.name == name)
+        .map(|e| e.overview.tags.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn multi_select_tags_moves_and_trashes_in_one_bulk_call() {
+    let mut h = Harness::unlocked().await;
+    // `space` selects the row and moves down: GitHub, then GitLab.
+    h.press(key(' ')).await;
+    h.press(key(' ')).await;
+    assert_eq!(h.app.vault().marked.len(), 2);
+    let screen = h.screen(80, 24, &[]);
+    assert!(screen.contains("2 selected"), "{screen}");
+    insta::assert_snapshot!("vault_multi_select", screen);
+
+    // T: tags for both, confirmed naming the count; one engine bulk call.
+    h.press(key('T')).await;
+    h.keys("audit").await;
+    h.press(code(KeyCode::Enter)).await;
+    let screen = h.screen(80, 24, &[]);
+    assert!(screen.contains("2 selected item(s)"), "{screen}");
+    insta::assert_snapshot!("bulk_confirm_tags", screen);
+    h.app.handle_event(&Event::Key(key('y')));
+    assert_eq!(queued_jobs(&h), vec!["bulk"]);
+    h.pump().await;
+    assert!(tags_of(&h, "GitHub").contains(&"audit".to_owned()));
+    assert!(tags_of(&h, "GitLab").contains(&"audit".to_owned()));
+    assert!(!tags_of(&h, "Stripe").contains(&"audit".to_owned()));
+    assert!(h.app.vault().marked.is_empty(), "cleared once saved");
+
+    // V selects a range from the anchor; Esc clears it.
+    h.press(code(KeyCode::Home)).await;
+    h.press(key('V')).await;
+    h.press(key('j')).await;
+    h.press(key('j')).await;
+    h.press(key('V')).await;
+    assert_eq!(h.app.vault().marked.len(), 3);
+    h.press(code(KeyCode::Esc)).await;
+    assert!(h.app.vault().marked.is_empty());
+
+    // d with a selection: both to the trash in one bulk call.
+    h.press(code(KeyCode::Home)).await;
+    h.press(key(' ')).await;
+    h.press(key(' ')).await;
+    h.press(key('d')).await;
+    assert!(
+        h.screen(80, 24, &[])
+            .contains("Move to the trash 2 selected item(s)")
+    );
+    h.app.handle_event(&Event::Key(key('y')));
+    assert_eq!(queued_jobs(&h), vec!["bulk"]);
+    h.pump().await;
+    assert_eq!(h.app.vault().shown.len(), 3);
+
+    // m with a selection: a folder (the first choice), then its name.
+    h.press(code(KeyCode::Home)).await;
+    h.press(key(' ')).await;
+    h.press(key(' ')).await;
+    h.press(key('m')).await;
+    assert!(matches!(h.app.popups.last(), Some(Popup::VaultPick(_))));
+    h.press(code(KeyCode::Enter)).await;
+    h.keys("Moved").await;
+    h.press(code(KeyCode::Enter)).await;
+    h.app.handle_event(&Event::Key(key('y')));
+    assert_eq!(queued_jobs(&h), vec!["bulk"]);
+    h.pump().await;
+    let in_folder = h
+        .app
+        .vault()
+        .entries
+        .iter()
+        .filter(|e| e.overview.folder.as_deref() == Some("Moved"))
+        .count();
+    assert_eq!(in_folder, 2);
 }

@@ -154,6 +154,12 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
 fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut right = Vec::new();
+    if let Screen::Main = app.screen {
+        let n = app.vault().marked.len();
+        if n > 0 {
+            right.push(format!("{n} selected"));
+        }
+    }
     if matches!(app.sync, SyncState::Syncing) {
         right.push(format!("{} {}", spinner(app), app.sync_label()));
     } else {

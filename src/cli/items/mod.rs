@@ -1,5 +1,6 @@
 //! Item commands: add, ls, show, get, edit, rm, restore, purge, history,
-//! search, totp, mv, cp.
+//! search, totp, mv, cp, and the bulk forms (`tag`, `mv --where`, `rm --where`).
+mod bulk;
 mod edit;
 mod fields;
 mod history;
@@ -25,6 +26,7 @@ use crate::engine::search::Query;
 use crate::engine::usage::{ItemUse, Usage};
 use crate::engine::{DamagedItem, ExposeSecret, ItemDraft, ItemPatch, ListOrder, Session, sshkey};
 
+pub use bulk::{BulkArgs, TagCommand, tag};
 pub use edit::{add, edit};
 pub use history::history;
 pub use list::{ls, search};
@@ -295,14 +297,32 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 pub struct MoveArgs {
-    /// Item: id, unique id prefix (4+ characters) or exact name
-    pub item: String,
+    /// Item: id, unique id prefix (4+ characters) or exact name (or --where QUERY for many)
+    #[arg(required_unless_present = "query", conflicts_with = "query")]
+    pub item: Option<String>,
     /// The vault to move it to (name or id)
     #[arg(long, value_name = "VAULT")]
-    pub vault: String,
+    pub vault: Option<String>,
+    /// The folder to move it to ("" for none)
+    #[arg(long, value_name = "FOLDER", conflicts_with = "vault")]
+    pub folder: Option<String>,
     /// Look ITEM up only in this vault (name or id)
-    #[arg(long, value_name = "VAULT")]
+    #[arg(long, value_name = "VAULT", conflicts_with = "query")]
     pub from: Option<String>,
+    #[command(flatten)]
+    pub bulk: BulkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Item: id, unique id prefix (4+ characters) or exact name (or --where QUERY for many)
+    #[arg(required_unless_present = "query", conflicts_with = "query")]
+    pub item: Option<String>,
+    /// Look ITEM up only in this vault (name or id; with --where, use vault:V in the query)
+    #[arg(long, value_name = "VAULT", conflicts_with = "query")]
+    pub vault: Option<String>,
+    #[command(flatten)]
+    pub bulk: BulkArgs,
 }
 
 #[derive(Debug, Args)]

@@ -4,9 +4,26 @@
 use super::*;
 
 pub async fn mv(g: &Global, a: &MoveArgs) -> CliResult {
-    let (mut vault, id) = resolve_one(g, &a.item, a.from.as_deref(), false).await?;
+    let item = match (&a.item, &a.bulk.query) {
+        (_, Some(query)) => return bulk::mv_where(g, a, query).await,
+        (Some(item), None) => item,
+        (None, None) => return Err(CliError::usage("name the item, or many with --where QUERY")),
+    };
+    if a.bulk.dry_run {
+        return Err(CliError::usage("--dry-run is for --where QUERY"));
+    }
+    let target = match (&a.vault, &a.folder) {
+        (Some(v), None) => v,
+        (None, Some(folder)) => return to_folder(g, a, item, folder).await,
+        _ => {
+            return Err(CliError::usage(
+                "say where the item goes: --vault VAULT or --folder FOLDER (\"\" for none)",
+            ));
+        }
+    };
+    let (mut vault, id) = resolve_one(g, item, a.from.as_deref(), false).await?;
     let moved = async {
-        let to = vault.resolve_vault(&a.vault)?;
+        let to = vault.resolve_vault(target)?;
         let from = vault.item(id).await?.r.vault_id;
         Ok::<_, crate::engine::Error>((from, vault.move_item(id, to).await?))
     }
@@ -27,6 +44,35 @@ pub async fn mv(g: &Global, a: &MoveArgs) -> CliResult {
         vault.vault_name(item.r.vault_id),
         item.r.id
     );
+    written(g, vault, json, &text).await
+}
+
+/// `mv ITEM --folder F`: the item into a folder of its vault (a new version).
+async fn to_folder(g: &Global, a: &MoveArgs, item: &str, folder: &str) -> CliResult {
+    let (mut vault, id) = resolve_one(g, item, a.from.as_deref(), false).await?;
+    let patch = ItemPatch {
+        folder: Some(Some(folder.to_owned()).filter(|f| !f.trim().is_empty())),
+        ..ItemPatch::default()
+    };
+    let item = match vault.update(id, &patch).await {
+        Ok(i) => i,
+        Err(e) => {
+            vault.close().await;
+            return Err(e.into());
+        }
+    };
+    let text = match &item.overview.folder {
+        Some(f) => format!(
+            "Moved {:?} to folder {:?}.\n",
+            crate::text::line(&item.overview.name),
+            crate::text::line(f)
+        ),
+        None => format!(
+            "Took {:?} out of its folder.\n",
+            crate::text::line(&item.overview.name)
+        ),
+    };
+    let json = written_json(&vault, &item);
     written(g, vault, json, &text).await
 }
 

@@ -3,8 +3,16 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-pub async fn rm(g: &Global, a: &ItemArg) -> CliResult {
-    let (mut vault, id) = resolve_one(g, &a.item, a.vault.as_deref(), false).await?;
+pub async fn rm(g: &Global, a: &RmArgs) -> CliResult {
+    let item = match (&a.item, &a.bulk.query) {
+        (_, Some(query)) => return bulk::rm_where(g, a, query).await,
+        (Some(item), None) => item,
+        (None, None) => return Err(CliError::usage("name the item, or many with --where QUERY")),
+    };
+    if a.bulk.dry_run {
+        return Err(CliError::usage("--dry-run is for --where QUERY"));
+    }
+    let (mut vault, id) = resolve_one(g, item, a.vault.as_deref(), false).await?;
     let item = vault.trash(id).await?;
     let text = format!(
         "Moved {:?} to the trash; `openk restore {}` brings it back.\n",

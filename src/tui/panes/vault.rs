@@ -13,10 +13,12 @@ use rayon::slice::ParallelSliceMut as _;
 use uuid::Uuid;
 
 use super::{Pane, Tab, step};
+use crate::engine::bulk::BulkOp;
 use crate::engine::model::{Entry, Field, Item, ItemKind};
 use crate::engine::{ItemPatch, VersionSummary};
 use crate::tui::app::{App, Confirmable, Form, HistoryState, Popup};
 use crate::tui::keymap::Action;
+use crate::tui::popups::bulk::{BulkAsk, BulkText};
 use crate::tui::popups::vault_pick::{self, Picked, Transfer};
 use crate::tui::worker::{Answer, Request};
 
@@ -94,6 +96,10 @@ pub struct VaultPane {
     pending_select: Option<Uuid>,
     /// A history popup being re-read after its item changed.
     history_refresh: Option<Uuid>,
+    /// The items selected for a bulk action (`space`, `V`; `Esc` clears).
+    pub marked: HashSet<Uuid>,
+    /// Where a range selection (`V`) starts.
+    anchor: Option<Uuid>,
 }
 
 impl Default for VaultPane {
@@ -119,6 +125,8 @@ impl Default for VaultPane {
             pending_copy: None,
             pending_select: None,
             history_refresh: None,
+            marked: HashSet::new(),
+            anchor: None,
         }
     }
 }
@@ -134,6 +142,12 @@ impl Pane for VaultPane {
             return true;
         }
         match a {
+            Action::Back if !self.marked.is_empty() => {
+                self.clear_marks();
+                app.say("Selection cleared");
+            }
+            Action::ToggleSelect => self.toggle_mark(app),
+            Action::SelectRange => self.mark_range(app),
             Action::Back => {
                 if self.focus == Focus::Details {
                     self.focus = Focus::List;
@@ -234,6 +248,14 @@ impl Pane for VaultPane {
     fn hints(&self, app: &App) -> Vec<(String, &'static str)> {
         let k = |a: Action| app.keymap.first_key(a);
         let mut out = Vec::new();
+        if !self.marked.is_empty() {
+            out.push((k(Action::Tag), "tag"));
+            out.push((k(Action::MoveToVault), "move"));
+            out.push((k(Action::Delete), "trash"));
+            out.push((k(Action::ToggleSelect), "select"));
+            out.push((k(Action::Back), "clear"));
+            return out;
+        }
         if self.filter == Filter::Trash {
             out.push((k(Action::Restore), "restore"));
         }
@@ -254,6 +276,9 @@ impl VaultPane {
     /// The actions on the selected item, which work from any pane (the
     /// app hands them here when the pane in front leaves them).
     pub(crate) fn item_action(&mut self, app: &mut App, a: Action) -> bool {
+        if self.bulk_action(app, a) {
+            return true;
+        }
         match a {
             Action::CopyPassword => self.copy(app, CopyWhat::Password),
             Action::CopyUsername => self.copy(app, CopyWhat::Username),
@@ -353,6 +378,106 @@ impl VaultPane {
             _ => return false,
         }
         true
+    }
+
+    /// The actions on the selected items (`space`, `V`) when there are
+    /// any: tags, move (a folder or a vault) and trash, each one engine
+    /// bulk call after a confirmation naming the count. `T` without a
+    /// selection tags the item under the cursor.
+    fn bulk_action(&mut self, app: &mut App, a: Action) -> bool {
+        let ids = self.marked_ids();
+        match a {
+            Action::Tag => {
+                let ids = if ids.is_empty() {
+                    self.selected_id().into_iter().collect()
+                } else {
+                    ids
+                };
+                if !ids.is_empty() {
+                    app.popups
+                        .push(Popup::BulkText(BulkText::new(ids, BulkAsk::Tags)));
+                }
+            }
+            _ if ids.is_empty() => return false,
+            Action::Delete => {
+                let live: Vec<Uuid> = ids
+                    .into_iter()
+                    .filter(|id| {
+                        self.entry(*id)
+                            .is_some_and(|e| e.overview.trashed_at.is_none())
+                    })
+                    .collect();
+                if live.is_empty() {
+                    app.warn("The selected items are in the trash already");
+                } else {
+                    app.popups.push(Popup::Confirm(Confirmable::Bulk {
+                        ids: live,
+                        op: BulkOp::Trash,
+                        what: "Move to the trash".to_owned(),
+                    }));
+                }
+            }
+            Action::MoveToVault => app.send(Request::Job(vault_pick::choices_many(ids))),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The selected items, in the order the list shows them.
+    #[must_use]
+    pub fn marked_ids(&self) -> Vec<Uuid> {
+        if self.marked.is_empty() {
+            return Vec::new();
+        }
+        let mut ids: Vec<Uuid> = self
+            .shown
+            .iter()
+            .map(|&i| self.entries[i as usize].r.id)
+            .filter(|id| self.marked.contains(id))
+            .collect();
+        // Selected items another filter hides still count.
+        let listed: HashSet<Uuid> = ids.iter().copied().collect();
+        ids.extend(self.marked.iter().filter(|id| !listed.contains(id)));
+        ids
+    }
+
+    fn clear_marks(&mut self) {
+        self.marked.clear();
+        self.anchor = None;
+    }
+
+    /// `space`: selects or unselects the row under the cursor, which
+    /// becomes the anchor of a range, then moves down a row.
+    fn toggle_mark(&mut self, app: &mut App) {
+        let Some(id) = self.selected_id() else { return };
+        if !self.marked.remove(&id) {
+            self.marked.insert(id);
+        }
+        self.anchor = Some(id);
+        self.focus = Focus::List;
+        self.move_by(app, 1);
+    }
+
+    /// `V`: selects every row from the anchor to the cursor (the first
+    /// `V` sets the anchor here).
+    fn mark_range(&mut self, app: &mut App) {
+        let Some(here) = self.selected_id() else {
+            return;
+        };
+        let from = self.anchor.and_then(|a| self.position_of(a));
+        match from {
+            Some(from) => {
+                let (lo, hi) = (from.min(self.sel), from.max(self.sel));
+                for &i in &self.shown[lo..=hi] {
+                    self.marked.insert(self.entries[i as usize].r.id);
+                }
+            }
+            None => {
+                self.anchor = Some(here);
+                self.marked.insert(here);
+            }
+        }
+        app.say(format!("{} selected", self.marked.len()));
     }
 
     /// The item a share link would hold: the selected one (not in the
@@ -561,6 +686,11 @@ impl VaultPane {
             );
         }
         self.entries = entries;
+        let by_id = &self.by_id;
+        self.marked.retain(|id| by_id.contains_key(id));
+        if self.anchor.is_some_and(|a| !by_id.contains_key(&a)) {
+            self.anchor = None;
+        }
         self.side_sel = side
             .iter()
             .position(|r| matches!(r, SideRow::Filter(f, _) if *f == self.filter))
@@ -714,6 +844,10 @@ impl VaultPane {
                     self.pending_select = Some(item.r.id);
                 }
                 self.detail = Some(*item);
+            }
+            Saved::Bulk(said) => {
+                self.clear_marks();
+                app.say(said);
             }
             Saved::Merged {
                 item,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::form::Form;
 use super::{Popup, PopupView};
+use crate::engine::bulk::BulkOp;
 use crate::engine::members::Role;
 use crate::tui::app::App;
 use crate::tui::panes::share::{self, InviteTo};
@@ -73,6 +74,13 @@ pub enum Confirmable {
         id: Uuid,
         name: String,
     },
+    /// One change to the vault pane's selected items (one engine bulk
+    /// call, one transaction); `what` names it ("Add tag(s) x to").
+    Bulk {
+        ids: Vec<Uuid>,
+        op: BulkOp,
+        what: String,
+    },
 }
 
 impl PopupView for Confirmable {
@@ -92,6 +100,9 @@ impl PopupView for Confirmable {
                 }
                 Confirmable::DenyDevice { id, .. } => app.send(Request::Job(devices::deny(id))),
                 Confirmable::Trash(id, _) => app.send(Request::Job(vault::trash(id))),
+                Confirmable::Bulk { ids, op, .. } => {
+                    app.send(Request::Job(vault::bulk(ids, op)));
+                }
                 Confirmable::Revoke(id, _) => app.send(Request::Job(devices::revoke(id))),
                 Confirmable::Purge(id, _) => {
                     app.busy = Some("Purging");
@@ -217,6 +228,18 @@ impl PopupView for Confirmable {
             Confirmable::DenyDevice { name, .. } => (
                 "Deny this device?",
                 format!("Deny {name:?}? Nothing is sent to it; it can ask again."),
+            ),
+            Confirmable::Bulk { ids, op, what } => (
+                "Change the selected items?",
+                format!(
+                    "{what} {} selected item(s)?{}",
+                    ids.len(),
+                    match op {
+                        BulkOp::Trash => " They stay in the trash until purged; R restores them.",
+                        BulkOp::MoveVault(_) => " Their history moves with them.",
+                        _ => " Each gets a new version; the old one stays in its history.",
+                    }
+                ),
             ),
             Confirmable::Trash(_, name) => (
                 "Move to trash?",

@@ -35,6 +35,18 @@ impl PopupView for Help {
     }
 }
 
+/// Pairs of actions drawn in one cell, with what the two do (so that every
+/// binding fits an 80×24 terminal).
+pub(crate) const PAIRS: &[(Action, Action, &str)] = &[
+    (Action::Up, Action::Down, "move up / down"),
+    (Action::Left, Action::Right, "column left / right"),
+    (
+        Action::ToggleSelect,
+        Action::SelectRange,
+        "select one / a range",
+    ),
+];
+
 fn draw_help(f: &mut Frame, app: &App, area: Rect) -> Rect {
     let t = &app.theme;
     let r = clear_popup(f, centered(area, 78, 25));
@@ -57,7 +69,18 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) -> Rect {
         .join("/");
     let mut cells: Vec<(String, String)> = Vec::new();
     for a in Action::ALL {
-        if a.describe().ends_with(" pane") {
+        if let Some((first, second, what)) = PAIRS.iter().find(|p| p.0 == a || p.1 == a) {
+            if *first == a {
+                cells.push((
+                    format!(
+                        "{} {}",
+                        app.keymap.keys_of(*first),
+                        app.keymap.keys_of(*second)
+                    ),
+                    (*what).to_owned(),
+                ));
+            }
+        } else if a.describe().ends_with(" pane") {
             if panes.first().is_some_and(|p| **p == a) {
                 cells.push((pane_keys.clone(), pane_names.clone()));
             }

@@ -15,6 +15,7 @@ use super::app::App;
 use super::input::TextInput;
 use super::worker::{Answer, To};
 
+pub mod bulk;
 pub mod confirm;
 pub mod form;
 pub mod generator;
@@ -87,6 +88,8 @@ pub enum Popup {
     Recovery(Box<RecoveryState>),
     /// `openk import` with a form, a progress gauge and the report.
     Import(Box<ImportState>),
+    /// Tags or a folder for the vault pane's selected items.
+    BulkText(bulk::BulkText),
 }
 
 impl Popup {
@@ -110,6 +113,7 @@ impl Popup {
             Self::VaultPick(p) => p.key(app, k),
             Self::Recovery(p) => p.key(app, k),
             Self::Import(p) => p.key(app, k),
+            Self::BulkText(p) => p.key(app, k),
         }
     }
 
@@ -133,6 +137,7 @@ impl Popup {
             Self::VaultPick(p) => p.draw(f, app, area),
             Self::Recovery(p) => p.draw(f, app, area),
             Self::Import(p) => p.draw(f, app, area),
+            Self::BulkText(p) => p.draw(f, app, area),
         }
     }
 
@@ -154,6 +159,7 @@ impl Popup {
             Self::VaultPick(p) => p.hints(),
             Self::Recovery(p) => p.hints(),
             Self::Import(p) => p.hints(),
+            Self::BulkText(_) => bulk::BulkText::HINTS,
         }
     }
 

@@ -8,8 +8,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use uuid::Uuid;
 
+use super::bulk::{BulkAsk, BulkText};
+use super::confirm::Confirmable;
 use super::{Popup, PopupView};
 use crate::engine::Session;
+use crate::engine::bulk::BulkOp;
 use crate::engine::shared_vaults::VaultInfo;
 use crate::tui::app::App;
 use crate::tui::panes::vault;
@@ -35,7 +38,8 @@ impl Transfer {
 /// One vault the item can go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
-    pub id: Uuid,
+    /// `None`: a folder, asked for next (a bulk move only).
+    pub id: Option<Uuid>,
     /// Data from a server for a shared vault: stripped when drawn.
     pub name: String,
     /// "personal", "shared by …, editor", "its own vault: a copy here".
@@ -46,6 +50,9 @@ pub struct Choice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultPick {
     pub item: Uuid,
+    /// A move of the vault pane's selected items (`item` is the first):
+    /// to a vault, or to a folder.
+    pub many: Vec<Uuid>,
     pub item_name: String,
     pub from: String,
     pub mode: Transfer,
@@ -84,7 +91,7 @@ async fn picked(v: &mut Session, id: Uuid, mode: Transfer) -> crate::engine::Res
         .iter()
         .filter(|x| x.writable() && (mode == Transfer::Copy || x.id != own))
         .map(|x| Choice {
-            id: x.id,
+            id: Some(x.id),
             name: x.name.clone(),
             note: note(x, x.id == own),
         })
@@ -98,12 +105,45 @@ async fn picked(v: &mut Session, id: Uuid, mode: Transfer) -> crate::engine::Res
     }
     Ok(Picked::Picker(VaultPick {
         item: id,
+        many: Vec::new(),
         item_name: item.overview.name,
         from,
         mode,
         choices,
         sel: 0,
     }))
+}
+
+/// Where the selected items `ids` can be moved: a folder, or a vault
+/// this account may write to (a bulk move; items already there stay).
+#[must_use]
+pub fn choices_many(ids: Vec<Uuid>) -> Job {
+    Job::new(vault::TO, "vaults", move |v| {
+        Box::pin(async move {
+            let vaults = v.vault_list().await?;
+            let mut choices = vec![Choice {
+                id: None,
+                name: "A folder…".to_owned(),
+                note: "in the items' own vaults".to_owned(),
+            }];
+            choices.extend(vaults.iter().filter(|x| x.writable()).map(|x| Choice {
+                id: Some(x.id),
+                name: x.name.clone(),
+                note: note(x, false),
+            }));
+            let first = ids.first().copied().unwrap_or_default();
+            Ok(Picked::Picker(VaultPick {
+                item: first,
+                item_name: format!("{} selected items", ids.len()),
+                from: String::new(),
+                many: ids,
+                mode: Transfer::Move,
+                choices,
+                sel: 0,
+            }))
+        })
+    })
+    .fresh()
 }
 
 fn note(v: &VaultInfo, own: bool) -> String {
@@ -129,15 +169,28 @@ impl PopupView for VaultPick {
                 self.sel = (self.sel + 1).min(self.choices.len().saturating_sub(1));
                 app.popups.push(Popup::VaultPick(self));
             }
-            KeyCode::Enter => {
-                if let Some(c) = self.choices.get(self.sel) {
+            KeyCode::Enter => match self.choices.get(self.sel) {
+                Some(Choice { id: None, .. }) => app
+                    .popups
+                    .push(Popup::BulkText(BulkText::new(self.many, BulkAsk::Folder))),
+                Some(Choice {
+                    id: Some(to), name, ..
+                }) if !self.many.is_empty() => {
+                    app.popups.push(Popup::Confirm(Confirmable::Bulk {
+                        ids: self.many,
+                        op: BulkOp::MoveVault(*to),
+                        what: format!("Move to vault {:?}", crate::text::line(name)),
+                    }));
+                }
+                Some(Choice { id: Some(to), .. }) => {
                     let job = match self.mode {
-                        Transfer::Move => vault::move_to(self.item, c.id),
-                        Transfer::Copy => vault::copy_to(self.item, c.id),
+                        Transfer::Move => vault::move_to(self.item, *to),
+                        Transfer::Copy => vault::copy_to(self.item, *to),
                     };
                     app.send(Request::Job(job));
                 }
-            }
+                None => {}
+            },
             _ => app.popups.push(Popup::VaultPick(self)),
         }
     }
@@ -148,12 +201,16 @@ impl PopupView for VaultPick {
         let mut lines = vec![
             Line::from(Span::styled(
                 truncate(
-                    &format!(
-                        " {} {} from {} to:",
-                        self.mode.verb(),
-                        crate::text::line(&self.item_name),
-                        crate::text::line(&self.from)
-                    ),
+                    &if self.many.is_empty() {
+                        format!(
+                            " {} {} from {} to:",
+                            self.mode.verb(),
+                            crate::text::line(&self.item_name),
+                            crate::text::line(&self.from)
+                        )
+                    } else {
+                        format!(" {} {} to:", self.mode.verb(), self.item_name)
+                    },
                     inner,
                 ),
                 t.title,
@@ -189,7 +246,11 @@ impl PopupView for VaultPick {
         }
         let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
         let r = clear_popup(f, centered(area, 60, height));
-        let title = format!("{} to vault", self.mode.verb());
+        let title = if self.many.is_empty() {
+            format!("{} to vault", self.mode.verb())
+        } else {
+            "Move to a folder or vault".to_owned()
+        };
         f.render_widget(
             Paragraph::new(lines).block(block(app, &title, true).title_bottom(Span::styled(
                 format!(

@@ -85,14 +85,29 @@ fn draw_list(v: &VaultPane, f: &mut Frame, app: &App, area: Rect) {
         .skip(offset)
         .take(height)
         .map(|(pos, &i)| {
-            entry_line(
-                app,
-                &v.entries[i as usize],
-                width,
-                pos == v.sel,
-                focused,
-                &[],
-            )
+            let e = &v.entries[i as usize];
+            if v.marked.is_empty() {
+                return entry_line(app, e, width, pos == v.sel, focused, &[]);
+            }
+            // With a selection: a marker column, and selected rows in the
+            // theme's colour.
+            let marked = v.marked.contains(&e.r.id);
+            let mut line = entry_line(app, e, width.saturating_sub(2), pos == v.sel, focused, &[]);
+            if marked && pos != v.sel {
+                for span in &mut line.spans {
+                    span.style = span.style.patch(app.theme.warn);
+                }
+            }
+            let marker = Span::styled(
+                if marked { "● " } else { "  " },
+                if marked {
+                    app.theme.warn
+                } else {
+                    app.theme.text
+                },
+            );
+            line.spans.insert(0, marker);
+            line
         })
         .collect();
     if lines.is_empty() {
@@ -107,11 +122,14 @@ fn draw_list(v: &VaultPane, f: &mut Frame, app: &App, area: Rect) {
         Sort::Name => "name",
         Sort::Changed => "changed",
     };
-    let title = format!(
+    let mut title = format!(
         "{} · {} · by {sort}",
         filter_label(&v.filter),
         v.shown.len()
     );
+    if !v.marked.is_empty() {
+        title.push_str(&format!(" · {} selected", v.marked.len()));
+    }
     f.render_widget(
         Paragraph::new(lines).block(block(app, &title, focused)),
         area,

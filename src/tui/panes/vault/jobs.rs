@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use crate::engine::bulk::BulkOp;
 use crate::engine::model::Item;
 use crate::engine::usage::ItemUse;
 use crate::engine::{ItemDraft, ItemPatch, VersionSummary};
@@ -33,6 +34,8 @@ pub enum Saved {
         /// Parts both changed: this edit's values were kept.
         conflicts: Vec<String>,
     },
+    /// A bulk change to the selected items: what to say.
+    Bulk(String),
 }
 
 /// An item's versions, for the history popup.
@@ -178,6 +181,45 @@ pub fn purge(id: Uuid) -> Job {
             v.purge(id).await?;
             Ok(Notice(format!(
                 "Purged {name:?}: the item and its history are gone"
+            )))
+        })
+    })
+    .writes()
+}
+
+/// One change to many items (the selection), in one engine call and one
+/// local transaction.
+#[must_use]
+pub fn bulk(ids: Vec<Uuid>, op: BulkOp) -> Job {
+    Job::new(TO, "bulk", move |v| {
+        Box::pin(async move {
+            let report = v.bulk_ids(&ids, &op, false).await?;
+            let n = report.changed.len();
+            let same = report.unchanged.len();
+            let done = match &op {
+                BulkOp::AddTags(_) => "Tagged",
+                BulkOp::RemoveTags(_) => "Untagged",
+                BulkOp::Folder(_) => "Moved to the folder",
+                BulkOp::Trash => "Moved to the trash",
+                BulkOp::MoveVault(to) => {
+                    return Ok(Saved::Bulk(format!(
+                        "Moved {n} item(s) to {}, with their history{}",
+                        crate::text::line(v.vault_name(*to)),
+                        if same > 0 {
+                            format!("; {same} were there already")
+                        } else {
+                            String::new()
+                        }
+                    )));
+                }
+            };
+            Ok(Saved::Bulk(format!(
+                "{done}: {n} item(s){}",
+                if same > 0 {
+                    format!("; {same} needed no change")
+                } else {
+                    String::new()
+                }
             )))
         })
     })
