@@ -12,6 +12,7 @@ mod approve;
 mod cli;
 mod clipboard;
 mod config;
+mod export;
 mod contacts;
 mod damage;
 mod emergency;

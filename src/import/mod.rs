@@ -10,6 +10,8 @@
 //! [`Parsed`] result, named by its line or entry path, and the rest is
 //! imported.
 
+pub mod openk;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -260,7 +262,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format> {
 #[must_use]
 pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
     // Each format's module adds its own test here as it is written.
-    let _ = bytes;
+    if openk::detect(bytes) {
+        return Some(Format::Openk);
+    }
     None
 }
 
@@ -291,8 +295,10 @@ pub fn needs_password(format: Format, bytes: &[u8]) -> bool {
 /// # Errors
 /// [`ImportError`] when the file cannot be read at all.
 pub fn parse(format: Format, source: &Source<'_>) -> Result<Parsed> {
-    let _ = source;
-    Err(ImportError::Io(format!(
-        "importing {format} files is not built yet"
-    )))
+    match format {
+        Format::Openk => openk::parse(source),
+        _ => Err(ImportError::Io(format!(
+            "importing {format} files is not built yet"
+        ))),
+    }
 }
