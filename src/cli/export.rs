@@ -1,7 +1,7 @@
 //! `openk export`: the vault written out as an encrypted OpenK archive or
 //! as plaintext JSON / CSV (the formats are in `crate::export`).
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -40,7 +40,6 @@ pub struct ExportArgs {
     /// Accept an archive passphrase that is easy to guess
     #[arg(long)]
     pub weak_passphrase: bool,
-    /// Argon2id parameters of the archive passphrase (default: the vault's defaults, 256 MiB, 3 iterations, 4 lanes)
     #[command(flatten)]
     pub kdf: KdfArgs,
 }
@@ -169,7 +168,6 @@ pub async fn export(g: &Global, a: &ExportArgs) -> CliResult {
     result
 }
 
-use std::io::IsTerminal as _;
 
 async fn run(
     g: &Global,
@@ -204,7 +202,7 @@ async fn run(
     let target = Target::open(&a.file, a.force)?;
     let written = match target {
         Target::Stdout => {
-            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            let out = std::io::BufWriter::new(std::io::stdout());
             let (mut out, written) = write(session, vault, a.format, out, passphrase.as_ref(), &kdf).await?;
             out.flush()
                 .map_err(|e| CliError::general(format!("cannot write standard output: {e}")))?;

@@ -284,12 +284,6 @@ impl<'a> ArchiveReader<'a> {
         })
     }
 
-    /// Where the next chunk starts (for error messages).
-    #[must_use]
-    pub fn position(&self) -> usize {
-        self.at
-    }
-
     /// The next chunk's plaintext; `None` after the last one.
     ///
     /// # Errors

@@ -97,19 +97,19 @@ pub async fn write<W: Write>(session: &Session, vault: Option<Uuid>, out: W) -> 
                 rfc3339(o.updated_at),
             );
             let mut row: Vec<&str> = vec![
-                &id,
-                &item.vault,
+                id.as_str(),
+                item.vault.as_str(),
                 o.kind.as_str(),
-                &o.name,
+                o.name.as_str(),
             ];
             row.extend(standard);
             row.extend([
                 o.folder.as_deref().unwrap_or(""),
-                &tags,
+                tags.as_str(),
                 if o.favorite { "true" } else { "false" },
                 if o.trashed_at.is_some() { "true" } else { "false" },
-                &created,
-                &updated,
+                created.as_str(),
+                updated.as_str(),
                 extra.as_str(),
             ]);
             csv.write_record(&row).map_err(std::io::Error::from)

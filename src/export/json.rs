@@ -56,7 +56,7 @@ pub async fn write<W: Write>(session: &Session, vault: Option<Uuid>, mut out: W)
         .export_each(vault, |item| {
             let current = item.current();
             let o = &current.overview;
-            out.write_all(if first { b"\n" } else { b",\n" })?;
+            out.write_all(if first { &b"\n"[..] } else { &b",\n"[..] })?;
             first = false;
             serde_json::to_writer(
                 &mut out,

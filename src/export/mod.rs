@@ -80,3 +80,65 @@ pub fn rfc3339(millis: i64) -> String {
 pub fn vault_filter(session: &Session, vault: Option<&str>) -> crate::engine::Result<Option<uuid::Uuid>> {
     vault.map(|v| session.resolve_vault(v)).transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::model::{Field, FieldKind, ItemKind, label};
+    use crate::engine::test_fixtures::{draft, login, session};
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_765_155_723_004), "2025-12-08T01:02:03.004Z");
+    }
+
+    #[tokio::test]
+    async fn json_keeps_attachments_and_csv_counts_them_out() {
+        let (_tmp, mut s) = session().await;
+        let mut d = draft(
+            ItemKind::Note,
+            "Scan, \"quoted\"",
+            vec![
+                Field::new(label::NOTES, "line 1\nline 2", FieldKind::Multiline),
+                Field::new("scan.pdf", "JVBERi0=", FieldKind::File),
+                Field::new("account", "42", FieldKind::Text),
+            ],
+        );
+        d.tags = vec!["a".into(), "b".into()];
+        s.add(d).await.expect("add");
+        s.add(login("GitHub", "octocat", "hunter2")).await.expect("add");
+
+        let (bytes, written) = super::json::write(&s, None, Vec::new()).await.expect("json");
+        assert_eq!(written.items, 2);
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("parse");
+        assert_eq!(doc["format"], "openk-json");
+        let items = doc["items"].as_array().expect("items");
+        let note = items.iter().find(|i| i["kind"] == "note").expect("note");
+        let file = note["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["kind"] == "file")
+            .expect("file field");
+        assert_eq!(file["label"], "scan.pdf");
+        assert_eq!(file["value"], "JVBERi0=");
+        assert_eq!(note["tags"], serde_json::json!(["a", "b"]));
+
+        let (bytes, written) = super::csv::write(&s, None, Vec::new()).await.expect("csv");
+        assert_eq!(written.attachments_left_out, 1);
+        let mut rows = ::csv::Reader::from_reader(bytes.as_slice());
+        let headers = rows.headers().expect("headers").clone();
+        assert_eq!(headers.iter().collect::<Vec<_>>(), super::csv::COLUMNS);
+        let rows: Vec<::csv::StringRecord> = rows.records().map(|r| r.expect("row")).collect();
+        assert_eq!(rows.len(), 2);
+        let note = rows.iter().find(|r| &r[2] == "note").expect("note row");
+        assert_eq!(&note[3], "Scan, \"quoted\"");
+        assert_eq!(&note[8], "line 1\nline 2");
+        assert_eq!(&note[10], "a, b");
+        let extra: serde_json::Value = serde_json::from_str(&note[15]).expect("extra");
+        assert_eq!(extra, serde_json::json!([{"label": "account", "value": "42", "kind": "text"}]));
+        let gh = rows.iter().find(|r| &r[2] == "login").expect("login row");
+        assert_eq!((&gh[4], &gh[5], &gh[15]), ("octocat", "hunter2", ""));
+        assert!(gh[13].ends_with('Z'));
+    }
+}
