@@ -228,4 +228,30 @@ mod tests {
         assert_eq!(one.items, ids.len() as u64);
         assert_eq!(one.versions, ids.len() as u64 + 3);
     }
+
+    /// The budget: 100 000 items exported in under 20 s (run in release:
+    /// `cargo test --release --lib export_of_100k -- --ignored`).
+    #[tokio::test]
+    #[ignore = "timing; run in release with --ignored"]
+    async fn export_of_100k_items_is_within_budget() {
+        let (_tmp, mut s) = session().await;
+        let drafts = (0..100_000)
+            .map(|i| super::super::test_fixtures::login(&format!("item {i}"), "user", "pw"))
+            .collect();
+        s.add_many(drafts).await.expect("add");
+        let started = std::time::Instant::now();
+        let pass = SecretString::from("archive pass".to_owned());
+        let (_, written) = crate::export::openk::write(
+            &s,
+            None,
+            std::io::sink(),
+            &pass,
+            &KdfParams::from_mib(1, 1, 1),
+        )
+        .await
+        .expect("export");
+        let took = started.elapsed();
+        assert_eq!(written.items, 100_000);
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    }
 }
