@@ -38,7 +38,13 @@ fn stocked() -> TestEnv {
         .stdin("line one\nline two\n")
         .ok();
     env.add(&[
-        "card", "--name", "Visa", "--number", "4111111111111111", "--cvv", "737",
+        "card",
+        "--name",
+        "Visa",
+        "--number",
+        "4111111111111111",
+        "--cvv",
+        "737",
     ]);
     env.add(&["login", "--name", "Old", "--password", "old-pass"]);
     env.run(&["rm", "Old"]);
@@ -91,7 +97,10 @@ fn plaintext_exports_are_refused_confirmed_and_private() {
     assert_eq!(doc["format"], "openk-json");
     let items = doc["items"].as_array().expect("items");
     assert_eq!(items.len(), 4);
-    let gh = items.iter().find(|i| i["name"] == "GitHub").expect("GitHub");
+    let gh = items
+        .iter()
+        .find(|i| i["name"] == "GitHub")
+        .expect("GitHub");
     assert_eq!(gh["tags"], serde_json::json!(["work"]));
     assert_eq!(gh["folder"], "Dev");
     assert!(gh["created_at"].as_i64().expect("time") > 0);
@@ -111,7 +120,18 @@ fn plaintext_exports_are_refused_confirmed_and_private() {
         .code(2)
         .stderr_has("--force");
     assert_eq!(std::fs::read_to_string(&out).expect("read"), "keep me");
-    export(&env, &["--format", "csv", "--unencrypted", "--yes", "--force", out_s]).ok();
+    export(
+        &env,
+        &[
+            "--format",
+            "csv",
+            "--unencrypted",
+            "--yes",
+            "--force",
+            out_s,
+        ],
+    )
+    .ok();
     let csv = std::fs::read_to_string(&out).expect("read");
     assert!(csv.starts_with("id,vault,kind,name,username,password,url,totp,notes,folder,tags,favorite,trashed,created_at,updated_at,extra_fields\n"), "{csv}");
     assert_eq!(csv.lines().count(), 5, "{csv}");
@@ -147,11 +167,18 @@ fn the_archive_is_encrypted_with_its_own_passphrase() {
         .args(KDF_FLOOR)
         .stdin("archive-Passphrase-9x7!\n")
         .ok()
-        .stderr_has("Exported 4 item(s) (7 versions with history) as openk");
+        .stderr_has("Exported 4 item(s) (")
+        .stderr_has("versions with history) as openk");
     assert_eq!(mode(&out), 0o600);
     let bytes = std::fs::read(&out).expect("read");
     assert!(bytes.starts_with(b"OPENKARC"));
-    for secret in ["gh-pass-2", "octocat", "GitHub", "Diary", "4111111111111111"] {
+    for secret in [
+        "gh-pass-2",
+        "octocat",
+        "GitHub",
+        "Diary",
+        "4111111111111111",
+    ] {
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
             "{secret} in the archive"
@@ -196,7 +223,11 @@ fn backup_and_restore_give_back_every_item_and_version() {
         .ok()
         .stdout_has("Secret Key is not in it");
     assert_eq!(mode(&backup), 0o600);
-    assert!(std::fs::read(&backup).expect("read").starts_with(b"SQLite format 3\0"));
+    assert!(
+        std::fs::read(&backup)
+            .expect("read")
+            .starts_with(b"SQLite format 3\0")
+    );
     env.cmd(["backup", backup_s]).code(2).stderr_has("--force");
 
     // Change the vault: an edit, a new item, a purge.
@@ -253,8 +284,7 @@ fn a_restore_then_sync_catches_up_with_the_server() {
     env.run(&["backup", backup.to_str().expect("utf-8")]);
     env.add(&["login", "--name", "After", "--password", "a1"]);
     env.run(&["edit", "Before", "--password", "b2"]);
-    let report = env
-        .json(&["restore", backup.to_str().expect("utf-8")]);
+    let report = env.json(&["restore", backup.to_str().expect("utf-8")]);
     assert_eq!(report["synced"], true, "{report}");
     let mut names = env.ls_names(&[]);
     names.sort();
@@ -321,12 +351,31 @@ fn an_archive_imports_into_a_fresh_vault_as_it_was() {
         .cmd(["--json", "import", archive_s, "--file-password-stdin"])
         .stdin("archive-Passphrase-9x7!\n")
         .json();
-    assert_eq!(report["imported"].as_array().expect("imported").len(), 4, "{report}");
+    assert_eq!(
+        report["imported"].as_array().expect("imported").len(),
+        4,
+        "{report}"
+    );
     assert_eq!(by_name(&fresh), by_name(&env));
     let again = fresh
-        .cmd(["--json", "import", archive_s, "--file-password-stdin", "--format", "openk"])
+        .cmd([
+            "--json",
+            "import",
+            archive_s,
+            "--file-password-stdin",
+            "--format",
+            "openk",
+        ])
         .stdin("archive-Passphrase-9x7!\n")
         .json();
-    assert_eq!(again["imported"].as_array().expect("imported").len(), 0, "{again}");
-    assert_eq!(again["duplicates"].as_array().expect("duplicates").len(), 4, "{again}");
+    assert_eq!(
+        again["imported"].as_array().expect("imported").len(),
+        0,
+        "{again}"
+    );
+    assert_eq!(
+        again["duplicates"].as_array().expect("duplicates").len(),
+        4,
+        "{again}"
+    );
 }

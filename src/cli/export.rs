@@ -77,9 +77,8 @@ impl Target {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "export".to_owned());
         let temp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = create_private(&temp).map_err(|e| {
-            CliError::general(format!("cannot create {}: {e}", temp.display()))
-        })?;
+        let file = create_private(&temp)
+            .map_err(|e| CliError::general(format!("cannot create {}: {e}", temp.display())))?;
         Ok(Self::File {
             path: path.to_path_buf(),
             temp,
@@ -168,7 +167,6 @@ pub async fn export(g: &Global, a: &ExportArgs) -> CliResult {
     result
 }
 
-
 async fn run(
     g: &Global,
     a: &ExportArgs,
@@ -189,9 +187,7 @@ async fn run(
                     "writing plaintext needs a confirmation: run on a terminal or pass --yes",
                 ));
             }
-            if !input::confirm(&format!(
-                "Write every secret in the clear to {where_to}?"
-            )) {
+            if !input::confirm(&format!("Write every secret in the clear to {where_to}?")) {
                 return Err(CliError::usage("cancelled; nothing was written"));
             }
         }
@@ -203,7 +199,8 @@ async fn run(
     let written = match target {
         Target::Stdout => {
             let out = std::io::BufWriter::new(std::io::stdout());
-            let (mut out, written) = write(session, vault, a.format, out, passphrase.as_ref(), &kdf).await?;
+            let (mut out, written) =
+                write(session, vault, a.format, out, passphrase.as_ref(), &kdf).await?;
             out.flush()
                 .map_err(|e| CliError::general(format!("cannot write standard output: {e}")))?;
             written

@@ -359,7 +359,11 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let sealed = seal(&data);
             assert!(is_archive(&sealed));
-            assert_eq!(read_all(&sealed, "correct horse").expect("open"), data, "{len}");
+            assert_eq!(
+                read_all(&sealed, "correct horse").expect("open"),
+                data,
+                "{len}"
+            );
         }
     }
 

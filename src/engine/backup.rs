@@ -213,7 +213,14 @@ pub async fn prepare_restore(
         staging,
         items: 0,
     };
-    staged.items = stage(&staged.staging, file, &secret_key, password, current_account).await?;
+    staged.items = stage(
+        &staged.staging,
+        file,
+        &secret_key,
+        password,
+        current_account,
+    )
+    .await?;
     Ok(staged)
 }
 
@@ -245,11 +252,8 @@ impl StagedRestore {
                 Err(e) => return Err(Error::io(format!("cannot remove {stale}"))(e)),
             }
         }
-        std::fs::rename(
-            self.staging.join(store::DB_FILE),
-            dir.join(store::DB_FILE),
-        )
-        .map_err(Error::io("cannot move the backup into place"))?;
+        std::fs::rename(self.staging.join(store::DB_FILE), dir.join(store::DB_FILE))
+            .map_err(Error::io("cannot move the backup into place"))?;
         files::restrict_db_files(dir)?;
         Ok(Restored {
             replaced,
@@ -269,8 +273,8 @@ async fn stage(
 ) -> Result<usize> {
     let db = staging.join(store::DB_FILE);
     {
-        let mut from =
-            std::fs::File::open(file).map_err(Error::io(format!("cannot read {}", file.display())))?;
+        let mut from = std::fs::File::open(file)
+            .map_err(Error::io(format!("cannot read {}", file.display())))?;
         let mut to =
             create_private(&db).map_err(Error::io(format!("cannot create {}", db.display())))?;
         std::io::copy(&mut from, &mut to)
@@ -279,16 +283,17 @@ async fn stage(
             .map_err(Error::io(format!("cannot copy {}", file.display())))?;
     }
     files::write_secret_key(staging, secret_key)?;
-    let mut session = match Session::unlock_with(staging, password, None, UnlockOptions::default()).await {
-        Ok(s) => s,
-        Err(Error::StoreDamaged(e)) => {
-            return Err(Error::Invalid(format!(
-                "{} is not a readable OpenK backup: {e}",
-                file.display()
-            )));
-        }
-        Err(e) => return Err(e),
-    };
+    let mut session =
+        match Session::unlock_with(staging, password, None, UnlockOptions::default()).await {
+            Ok(s) => s,
+            Err(Error::StoreDamaged(e)) => {
+                return Err(Error::Invalid(format!(
+                    "{} is not a readable OpenK backup: {e}",
+                    file.display()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
     if let Some(account) = current_account
         && account != session.account_id()
     {

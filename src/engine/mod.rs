@@ -9,8 +9,8 @@
 mod account_key;
 pub mod activity;
 pub mod approval;
-pub mod contacts;
 pub mod backup;
+pub mod contacts;
 pub mod error;
 pub mod export;
 pub mod files;

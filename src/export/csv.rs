@@ -49,7 +49,11 @@ const STANDARD: [&str; 5] = [
 ///
 /// # Errors
 /// Database errors and the writer's errors.
-pub async fn write<W: Write>(session: &Session, vault: Option<Uuid>, out: W) -> Result<(W, Written)> {
+pub async fn write<W: Write>(
+    session: &Session,
+    vault: Option<Uuid>,
+    out: W,
+) -> Result<(W, Written)> {
     let mut csv = ::csv::WriterBuilder::new().from_writer(out);
     csv.write_record(COLUMNS)
         .map_err(|e| Error::io("writing the export")(e.into()))?;
@@ -107,7 +111,11 @@ pub async fn write<W: Write>(session: &Session, vault: Option<Uuid>, out: W) -> 
                 o.folder.as_deref().unwrap_or(""),
                 tags.as_str(),
                 if o.favorite { "true" } else { "false" },
-                if o.trashed_at.is_some() { "true" } else { "false" },
+                if o.trashed_at.is_some() {
+                    "true"
+                } else {
+                    "false"
+                },
                 created.as_str(),
                 updated.as_str(),
                 extra.as_str(),

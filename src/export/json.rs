@@ -43,7 +43,11 @@ pub struct JsonItem<'a> {
 ///
 /// # Errors
 /// Database errors and the writer's errors.
-pub async fn write<W: Write>(session: &Session, vault: Option<Uuid>, mut out: W) -> Result<(W, Written)> {
+pub async fn write<W: Write>(
+    session: &Session,
+    vault: Option<Uuid>,
+    mut out: W,
+) -> Result<(W, Written)> {
     let io = Error::io("writing the export");
     write!(
         out,

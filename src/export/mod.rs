@@ -77,7 +77,10 @@ pub fn rfc3339(millis: i64) -> String {
 ///
 /// # Errors
 /// [`crate::engine::Error::NoSuchVault`] and the like.
-pub fn vault_filter(session: &Session, vault: Option<&str>) -> crate::engine::Result<Option<uuid::Uuid>> {
+pub fn vault_filter(
+    session: &Session,
+    vault: Option<&str>,
+) -> crate::engine::Result<Option<uuid::Uuid>> {
     vault.map(|v| session.resolve_vault(v)).transpose()
 }
 
@@ -89,7 +92,10 @@ mod tests {
     #[test]
     fn times_are_rfc3339_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_765_155_723_004), "2025-12-08T01:02:03.004Z");
+        assert_eq!(
+            super::rfc3339(1_765_155_723_004),
+            "2025-12-08T01:02:03.004Z"
+        );
     }
 
     #[tokio::test]
@@ -106,9 +112,13 @@ mod tests {
         );
         d.tags = vec!["a".into(), "b".into()];
         s.add(d).await.expect("add");
-        s.add(login("GitHub", "octocat", "hunter2")).await.expect("add");
+        s.add(login("GitHub", "octocat", "hunter2"))
+            .await
+            .expect("add");
 
-        let (bytes, written) = super::json::write(&s, None, Vec::new()).await.expect("json");
+        let (bytes, written) = super::json::write(&s, None, Vec::new())
+            .await
+            .expect("json");
         assert_eq!(written.items, 2);
         let doc: serde_json::Value = serde_json::from_slice(&bytes).expect("parse");
         assert_eq!(doc["format"], "openk-json");
@@ -136,7 +146,10 @@ mod tests {
         assert_eq!(&note[8], "line 1\nline 2");
         assert_eq!(&note[10], "a, b");
         let extra: serde_json::Value = serde_json::from_str(&note[15]).expect("extra");
-        assert_eq!(extra, serde_json::json!([{"label": "account", "value": "42", "kind": "text"}]));
+        assert_eq!(
+            extra,
+            serde_json::json!([{"label": "account", "value": "42", "kind": "text"}])
+        );
         let gh = rows.iter().find(|r| &r[2] == "login").expect("login row");
         assert_eq!((&gh[4], &gh[5], &gh[15]), ("octocat", "hunter2", ""));
         assert!(gh[13].ends_with('Z'));

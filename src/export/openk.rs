@@ -140,7 +140,12 @@ impl<W: Write> ArchiveLines<W> {
     ///
     /// # Errors
     /// [`Error::Invalid`] for parameters out of bounds; the writer's errors.
-    pub fn begin(out: W, passphrase: &SecretString, kdf: &KdfParams, header: &Header) -> Result<Self> {
+    pub fn begin(
+        out: W,
+        passphrase: &SecretString,
+        kdf: &KdfParams,
+        header: &Header,
+    ) -> Result<Self> {
         let mut archive = ArchiveWriter::create(out, passphrase, kdf).map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidInput {
                 Error::Invalid(e.to_string())

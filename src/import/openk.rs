@@ -324,7 +324,7 @@ mod tests {
     }
 
     fn sample() -> Vec<ArchiveItem> {
-        (0..3)
+        (0..5)
             .map(|i| ArchiveItem {
                 id: Uuid::from_u128(i),
                 vault: "Personal".into(),
@@ -366,7 +366,10 @@ mod tests {
         assert!(bytes.len() > archive::BODY_START + 2 * archive::CHUNK);
         for (what, damaged) in [
             ("cut", bytes[..bytes.len() - 20].to_vec()),
-            ("cut at a chunk", bytes[..archive::BODY_START + archive::CHUNK + 16].to_vec()),
+            (
+                "cut at a chunk",
+                bytes[..archive::BODY_START + archive::CHUNK + 16].to_vec(),
+            ),
             ("flipped", {
                 let mut b = bytes.clone();
                 b[archive::BODY_START + 100] ^= 1;
@@ -374,7 +377,11 @@ mod tests {
             }),
         ] {
             match parse_with(&damaged, Some("right")) {
-                Err(ImportError::Malformed { format: Format::Openk, at, .. }) => {
+                Err(ImportError::Malformed {
+                    format: Format::Openk,
+                    at,
+                    ..
+                }) => {
                     assert!(at.starts_with("byte "), "{what}: {at}");
                 }
                 other => panic!("{what}: {other:?}"),

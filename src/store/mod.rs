@@ -242,9 +242,9 @@ impl Store {
     /// # Errors
     /// Database errors (a path SQLite cannot write, a full disk).
     pub async fn backup_into(&self, path: &Path) -> Result<()> {
-        let target = path
-            .to_str()
-            .ok_or_else(|| StoreError::Damaged(format!("{} is not a UTF-8 path", path.display())))?;
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Damaged(format!("{} is not a UTF-8 path", path.display()))
+        })?;
         sqlx::query("VACUUM INTO ?1")
             .bind(target)
             .execute(&self.pool)

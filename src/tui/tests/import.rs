@@ -35,7 +35,10 @@ async fn a_csv_is_imported_from_the_palette_with_its_report() {
     let report = popup(&h).report.as_ref().expect("a report");
     assert_eq!(report.imported.len(), 2, "{:?}", popup(&h).error);
     let screen = h.screen(100, 30, &[]);
-    assert!(screen.contains("Imported 2 item(s) (chrome-csv)"), "{screen}");
+    assert!(
+        screen.contains("Imported 2 item(s) (chrome-csv)"),
+        "{screen}"
+    );
     h.press(code(KeyCode::Esc)).await;
     assert!(h.app.popups.is_empty());
     let screen = h.screen(100, 30, &[]);
@@ -65,7 +68,12 @@ async fn a_bad_format_or_a_missing_file_keeps_the_form() {
     h.keys("x").await;
     h.press(code(KeyCode::Enter)).await;
     assert_eq!(popup(&h).on, 1);
-    assert!(popup(&h).error.as_deref().is_some_and(|e| e.contains("unknown format")));
+    assert!(
+        popup(&h)
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown format"))
+    );
     for _ in 0..5 {
         h.press(code(KeyCode::Backspace)).await;
     }
@@ -73,7 +81,11 @@ async fn a_bad_format_or_a_missing_file_keeps_the_form() {
     h.press(code(KeyCode::Enter)).await;
     let p = popup(&h);
     assert_eq!(p.on, 0, "{:?}", p.error);
-    assert!(p.error.as_deref().is_some_and(|e| e.contains("cannot read it")));
+    assert!(
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot read it"))
+    );
     assert_eq!(p.fields[0].as_str(), "/nonexistent/file.csv");
     insta::assert_snapshot!("import_missing_file", h.screen(100, 24, &[]));
 }
