@@ -255,6 +255,15 @@ fn backup_and_restore_give_back_every_item_and_version() {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with(".restore-"))
     );
+    // Onto a new machine: the Secret Key from OPENK_SECRET_KEY, written
+    // beside the restored database.
+    let fresh = TestEnv::new();
+    fresh
+        .cmd(["restore", backup_s])
+        .env("OPENK_SECRET_KEY", env.secret_key())
+        .ok();
+    assert_eq!(mode(&fresh.vault().join("secret.key")), 0o600);
+    assert_eq!(by_name(&fresh), before);
     // `openk restore ITEM` still restores from the trash.
     env.run(&["restore", "Old"]);
     assert!(env.ls_names(&[]).contains(&"Old".to_owned()));

@@ -255,6 +255,13 @@ impl StagedRestore {
         std::fs::rename(self.staging.join(store::DB_FILE), dir.join(store::DB_FILE))
             .map_err(Error::io("cannot move the backup into place"))?;
         files::restrict_db_files(dir)?;
+        // A restore onto a new machine (the Secret Key from
+        // `OPENK_SECRET_KEY`): the vault directory gets its key file.
+        let key_file = dir.join(files::SECRET_KEY_FILE);
+        if !key_file.exists() {
+            std::fs::rename(self.staging.join(files::SECRET_KEY_FILE), &key_file)
+                .map_err(Error::io("cannot write the Secret Key file"))?;
+        }
         Ok(Restored {
             replaced,
             items: self.items,

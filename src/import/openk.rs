@@ -154,7 +154,6 @@ pub fn parse(source: &Source<'_>) -> Result<Parsed> {
     if !pending.is_empty() {
         return Err(malformed("end", "the last record is incomplete"));
     }
-    drop(handle);
     if end.is_none() {
         return Err(malformed("end", "the end record is missing"));
     }
