@@ -10,6 +10,7 @@ pub mod clipboard;
 pub mod config;
 pub(crate) mod crypto;
 pub mod engine;
+pub mod export;
 pub mod import;
 pub(crate) mod kdf_params;
 pub mod logging;

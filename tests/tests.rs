@@ -18,6 +18,7 @@ mod contacts;
 mod damage;
 mod emergency;
 mod exit_codes;
+mod export;
 mod files;
 mod fork;
 mod hardening;

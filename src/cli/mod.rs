@@ -4,11 +4,13 @@
 
 mod apply;
 mod approve;
+mod backup;
 mod config;
 mod contact;
 mod copy;
 mod emergency;
 pub mod errors;
+mod export;
 mod import;
 mod input;
 mod items;
@@ -152,11 +154,15 @@ pub enum Command {
     Get(items::GetArgs),
     /// Change an item
     Edit(items::EditArgs),
+    /// Copy the vault database to FILE while it is in use (as encrypted as the vault; no Secret Key in it)
+    Backup(backup::BackupArgs),
+    /// Write every item out: an encrypted OpenK archive (with history) or plaintext JSON / CSV
+    Export(export::ExportArgs),
     /// Move an item (or every item --where QUERY matches) to the trash
     #[command(visible_alias = "delete")]
     Rm(items::RmArgs),
-    /// Bring an item back from the trash
-    Restore(items::ItemArg),
+    /// Bring an item back from the trash, or the vault from a backup file (`openk backup`)
+    Restore(backup::RestoreArgs),
     /// Destroy an item and its history for good
     Purge(items::PurgeArgs),
     /// List an item's versions and what changed (never the values)
@@ -365,7 +371,9 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Edit(a) => items::edit(g, a).await,
         Command::Sync(a) => sync::sync(g, a).await,
         Command::Rm(a) => items::rm(g, a).await,
-        Command::Restore(a) => items::restore(g, a).await,
+        Command::Restore(a) => backup::restore(g, a).await,
+        Command::Backup(a) => backup::backup(g, a).await,
+        Command::Export(a) => export::export(g, a).await,
         Command::Purge(a) => items::purge(g, a).await,
         Command::History(a) => items::history(g, a).await,
         Command::Mv(a) => items::mv(g, a).await,

@@ -32,7 +32,7 @@ impl KdfArgs {
     }
 
     /// The parameters, starting from `base`; warns below the floor.
-    fn params(&self, base: KdfParams) -> CliResult<KdfParams> {
+    pub(super) fn params(&self, base: KdfParams) -> CliResult<KdfParams> {
         let p = KdfParams {
             memory_kib: self
                 .kdf_memory_mib

@@ -183,6 +183,17 @@ impl Aad {
         Self::text(format!("openk/v1/security-history|{account_id}"))
     }
 
+    /// The passphrase check of an OpenK export archive
+    /// ([`super::archive`]): binds the whole archive header, so a changed
+    /// salt or KDF parameter fails like a wrong passphrase.
+    #[must_use]
+    pub fn archive_check(header: &[u8]) -> Self {
+        Self::text(format!(
+            "openk/v1/archive-check|{}",
+            data_encoding::HEXLOWER.encode(header)
+        ))
+    }
+
     fn text(s: String) -> Self {
         Self(s.into_bytes())
     }

@@ -2,6 +2,7 @@
 //! encryption, the Secret Key format, the account key pair, TOTP and process
 //! hardening. Everything above it handles keys as opaque [`Key`] values.
 
+pub mod archive;
 pub mod bitwarden;
 pub mod envelope;
 pub mod hpke;

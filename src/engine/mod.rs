@@ -9,10 +9,12 @@
 mod account_key;
 pub mod activity;
 pub mod approval;
+pub mod backup;
 pub mod batch;
 pub mod bulk;
 pub mod contacts;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod fresh;
 pub mod generator;

@@ -16,6 +16,7 @@ pub mod firefox;
 pub mod lastpass;
 pub mod onepassword_csv;
 pub mod onepux;
+pub mod openk;
 mod table;
 
 use std::path::Path;
@@ -268,6 +269,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format> {
 #[must_use]
 pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
     // Each format's module adds its own test here as it is written.
+    if openk::detect(bytes) {
+        return Some(Format::Openk);
+    }
     if bitwarden::detect_json(bytes) {
         return Some(Format::BitwardenJson);
     }
@@ -327,6 +331,7 @@ pub fn parse(format: Format, source: &Source<'_>) -> Result<Parsed> {
         Format::LastpassCsv => lastpass::parse(source),
         Format::ChromeCsv => chrome::parse(source),
         Format::FirefoxCsv => firefox::parse(source),
+        Format::Openk => openk::parse(source),
         _ => Err(ImportError::Io(format!(
             "importing {format} files is not built yet"
         ))),

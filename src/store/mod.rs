@@ -235,6 +235,24 @@ impl Store {
         Ok(store)
     }
 
+    /// Writes a consistent copy of the whole database to `path` (SQLite's
+    /// `VACUUM INTO`: one read transaction, so writes by other processes
+    /// before or after it are wholly in or wholly out). `path` must not
+    /// exist or be an empty file; the copy holds no write-ahead log.
+    ///
+    /// # Errors
+    /// Database errors (a path SQLite cannot write, a full disk).
+    pub async fn backup_into(&self, path: &Path) -> Result<()> {
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Damaged(format!("{} is not a UTF-8 path", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Whether the database was opened read-only ([`Store::open_read_only`]).
     #[must_use]
     pub fn is_read_only(&self) -> bool {
