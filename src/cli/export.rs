@@ -2,7 +2,7 @@
 //! as plaintext JSON / CSV (the formats are in `crate::export`).
 
 use std::io::{IsTerminal as _, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
@@ -42,82 +42,6 @@ pub struct ExportArgs {
     pub weak_passphrase: bool,
     #[command(flatten)]
     pub kdf: KdfArgs,
-}
-
-/// Where an export goes: a temporary file beside FILE, moved into place
-/// only when everything is written, or standard output.
-enum Target {
-    Stdout,
-    File {
-        path: PathBuf,
-        temp: PathBuf,
-        file: std::fs::File,
-    },
-}
-
-impl Target {
-    fn open(path: &Path, force: bool) -> CliResult<Self> {
-        if path.as_os_str() == "-" {
-            return Ok(Self::Stdout);
-        }
-        if !force && path.symlink_metadata().is_ok() {
-            return Err(CliError::usage(format!(
-                "{} exists; choose another file or pass --force to replace it",
-                path.display()
-            )));
-        }
-        if path.is_dir() {
-            return Err(CliError::usage(format!(
-                "{} is a directory; name a file",
-                path.display()
-            )));
-        }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "export".to_owned());
-        let temp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = create_private(&temp)
-            .map_err(|e| CliError::general(format!("cannot create {}: {e}", temp.display())))?;
-        Ok(Self::File {
-            path: path.to_path_buf(),
-            temp,
-            file,
-        })
-    }
-
-    /// Moves the finished file into place: never over an existing file
-    /// without `force` (a hard link fails when the name is taken).
-    fn commit(path: &Path, temp: &Path, force: bool) -> CliResult {
-        let placed = if force {
-            std::fs::rename(temp, path)
-        } else {
-            std::fs::hard_link(temp, path).and_then(|()| std::fs::remove_file(temp))
-        };
-        placed.map_err(|e| {
-            let _ = std::fs::remove_file(temp);
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                CliError::usage(format!(
-                    "{} appeared while exporting; nothing was replaced (pass --force to replace it)",
-                    path.display()
-                ))
-            } else {
-                CliError::general(format!("cannot write {}: {e}", path.display()))
-            }
-        })
-    }
-}
-
-/// Creates a new file readable only by its owner.
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)
 }
 
 fn archive_passphrase(a: &ExportArgs) -> CliResult<crate::engine::SecretString> {
@@ -195,59 +119,35 @@ async fn run(
     } else {
         Some(archive_passphrase(a)?)
     };
-    let target = Target::open(&a.file, a.force)?;
-    let written = match target {
-        Target::Stdout => {
-            let out = std::io::BufWriter::new(std::io::stdout());
-            let (mut out, written) =
-                write(session, vault, a.format, out, passphrase.as_ref(), &kdf).await?;
-            out.flush()
-                .map_err(|e| CliError::general(format!("cannot write standard output: {e}")))?;
-            written
-        }
-        Target::File { path, temp, file } => {
-            let out = std::io::BufWriter::new(file);
-            let done = write(session, vault, a.format, out, passphrase.as_ref(), &kdf).await;
-            let finished = done.and_then(|(out, written)| {
-                let file = out.into_inner().map_err(|e| {
-                    CliError::general(format!("cannot write {}: {}", temp.display(), e.error()))
-                })?;
-                file.sync_all().map_err(|e| {
-                    CliError::general(format!("cannot write {}: {e}", temp.display()))
-                })?;
-                Ok(written)
-            });
-            match finished {
-                Ok(written) => {
-                    Target::commit(&path, &temp, a.force)?;
-                    written
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&temp);
-                    return Err(e);
-                }
-            }
-        }
+    let written = if to_stdout {
+        let out = std::io::BufWriter::new(std::io::stdout());
+        let (mut out, written) = export::write_to(
+            session,
+            vault,
+            a.format,
+            out,
+            passphrase.as_ref(),
+            &kdf,
+            &|_| {},
+        )
+        .await?;
+        out.flush()
+            .map_err(|e| CliError::general(format!("cannot write standard output: {e}")))?;
+        written
+    } else {
+        export::to_file(
+            session,
+            vault,
+            a.format,
+            &a.file,
+            a.force,
+            passphrase.as_ref(),
+            &kdf,
+            &|_| {},
+        )
+        .await?
     };
     report(g, a, &written, to_stdout)
-}
-
-async fn write<W: Write>(
-    session: &crate::engine::Session,
-    vault: Option<uuid::Uuid>,
-    format: ExportFormat,
-    out: W,
-    passphrase: Option<&crate::engine::SecretString>,
-    kdf: &KdfParams,
-) -> CliResult<(W, Written)> {
-    Ok(match (format, passphrase) {
-        (ExportFormat::Openk, Some(p)) => export::openk::write(session, vault, out, p, kdf).await?,
-        (ExportFormat::Openk, None) => {
-            return Err(CliError::usage("the archive needs a passphrase"));
-        }
-        (ExportFormat::Json, _) => export::json::write(session, vault, out).await?,
-        (ExportFormat::Csv, _) => export::csv::write(session, vault, out).await?,
-    })
 }
 
 fn report(g: &Global, a: &ExportArgs, w: &Written, to_stdout: bool) -> CliResult {

@@ -170,7 +170,7 @@ mod tests {
 
         let pass = SecretString::from("archive pass".to_owned());
         let (bytes, written) =
-            crate::export::openk::write(&s, None, Vec::new(), &pass, &KdfParams::from_mib(1, 1, 1))
+            crate::export::openk::write(&s, None, Vec::new(), &pass, &KdfParams::from_mib(1, 1, 1), &|_| {})
                 .await
                 .expect("export");
         assert_eq!(written.items, ids.len() as u64);
@@ -235,6 +235,7 @@ mod tests {
             Vec::new(),
             &pass,
             &KdfParams::from_mib(1, 1, 1),
+            &|_| {},
         )
         .await
         .expect("export one");
@@ -262,6 +263,7 @@ mod tests {
             std::io::sink(),
             &pass,
             &KdfParams::from_mib(1, 1, 1),
+            &|_| {},
         )
         .await
         .expect("export");

@@ -53,13 +53,17 @@ pub async fn write<W: Write>(
     session: &Session,
     vault: Option<Uuid>,
     out: W,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written)> {
     let mut csv = ::csv::WriterBuilder::new().from_writer(out);
     csv.write_record(COLUMNS)
         .map_err(|e| Error::io("writing the export")(e.into()))?;
     let mut files = 0u64;
+    let mut done = 0u64;
     let summary = session
         .export_each(vault, |item| {
+            done += 1;
+            progress(done);
             let current = item.current();
             let o = &current.overview;
             let fields = &current.details.fields;

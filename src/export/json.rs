@@ -47,6 +47,7 @@ pub async fn write<W: Write>(
     session: &Session,
     vault: Option<Uuid>,
     mut out: W,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written)> {
     let io = Error::io("writing the export");
     write!(
@@ -56,8 +57,11 @@ pub async fn write<W: Write>(
     )
     .map_err(io)?;
     let mut first = true;
+    let mut done = 0u64;
     let summary = session
         .export_each(vault, |item| {
+            done += 1;
+            progress(done);
             let current = item.current();
             let o = &current.overview;
             out.write_all(if first { &b"\n"[..] } else { &b",\n"[..] })?;

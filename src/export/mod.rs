@@ -1,9 +1,10 @@
 //! Exporters: every item of a vault (or of all) written out in one format,
 //! one file per format (`openk export`). The engine streams the items
 //! ([`Session::export_each`]); a format writes each one as it comes, so an
-//! export never holds every item in memory. Nothing here prompts, prints
-//! or touches the file system: the CLI opens the file, asks for
-//! confirmation and passphrases and reports.
+//! export never holds every item in memory. Nothing here prompts or
+//! prints: the CLI and the TUI ask for confirmation and passphrases and
+//! report; [`to_file`] writes a private file that takes its name only
+//! once complete.
 //!
 //! - [`openk`]: the encrypted archive `openk import` reads back with every
 //!   version, time and id (docs/security.md, "Export archives").
@@ -84,6 +85,112 @@ pub fn vault_filter(
     vault.map(|v| session.resolve_vault(v)).transpose()
 }
 
+/// Writes `format` to `out`, calling `progress` with the items done.
+///
+/// # Errors
+/// [`crate::engine::Error::Invalid`] for an archive without a passphrase;
+/// database and writer errors.
+pub async fn write_to<W: std::io::Write>(
+    session: &Session,
+    vault: Option<uuid::Uuid>,
+    format: ExportFormat,
+    out: W,
+    passphrase: Option<&crate::engine::SecretString>,
+    kdf: &crate::engine::KdfParams,
+    progress: &(dyn Fn(u64) + Sync),
+) -> crate::engine::Result<(W, Written)> {
+    match (format, passphrase) {
+        (ExportFormat::Openk, Some(p)) => openk::write(session, vault, out, p, kdf, progress).await,
+        (ExportFormat::Openk, None) => Err(crate::engine::Error::Invalid(
+            "the archive needs a passphrase".into(),
+        )),
+        (ExportFormat::Json, _) => json::write(session, vault, out, progress).await,
+        (ExportFormat::Csv, _) => csv::write(session, vault, out, progress).await,
+    }
+}
+
+/// Writes an export to `path`: created 0600 under a temporary name beside
+/// it and moved into place only when complete, never over an existing
+/// file unless `force` (so a failed export leaves nothing behind).
+///
+/// # Errors
+/// [`crate::engine::Error::Invalid`] when `path` exists (without `force`)
+/// or is a directory; [`crate::engine::Error::Io`]; as [`write_to`].
+#[allow(clippy::too_many_arguments)]
+pub async fn to_file(
+    session: &Session,
+    vault: Option<uuid::Uuid>,
+    format: ExportFormat,
+    path: &std::path::Path,
+    force: bool,
+    passphrase: Option<&crate::engine::SecretString>,
+    kdf: &crate::engine::KdfParams,
+    progress: &(dyn Fn(u64) + Sync),
+) -> crate::engine::Result<Written> {
+    use crate::engine::Error;
+    let shown = crate::text::line(&path.display().to_string()).into_owned();
+    if !force && path.symlink_metadata().is_ok() {
+        return Err(Error::Invalid(format!(
+            "{shown} exists; choose another file or pass --force to replace it"
+        )));
+    }
+    if path.is_dir() {
+        return Err(Error::Invalid(format!("{shown} is a directory; name a file")));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".to_owned());
+    let temp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let file = create_private(&temp).map_err(Error::io("creating the export file"))?;
+    let out = std::io::BufWriter::new(file);
+    let done = write_to(session, vault, format, out, passphrase, kdf, progress).await;
+    let finished = done.and_then(|(out, written)| {
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io("writing the export file")(e.into_error()))?;
+        file.sync_all().map_err(Error::io("writing the export file"))?;
+        Ok(written)
+    });
+    let written = match finished {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    // A hard link fails when the name is taken: never over a file that
+    // appeared meanwhile, unless `force`.
+    let placed = if force {
+        std::fs::rename(&temp, path)
+    } else {
+        std::fs::hard_link(&temp, path).and_then(|()| std::fs::remove_file(&temp))
+    };
+    placed.map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Invalid(format!(
+                "{shown} appeared while exporting; nothing was replaced (pass --force to replace it)"
+            ))
+        } else {
+            Error::io("moving the export into place")(e)
+        }
+    })?;
+    Ok(written)
+}
+
+/// Creates a new file readable only by its owner.
+fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::engine::model::{Field, FieldKind, ItemKind, label};
@@ -116,7 +223,7 @@ mod tests {
             .await
             .expect("add");
 
-        let (bytes, written) = super::json::write(&s, None, Vec::new())
+        let (bytes, written) = super::json::write(&s, None, Vec::new(), &|_| {})
             .await
             .expect("json");
         assert_eq!(written.items, 2);
@@ -134,7 +241,7 @@ mod tests {
         assert_eq!(file["value"], "JVBERi0=");
         assert_eq!(note["tags"], serde_json::json!(["a", "b"]));
 
-        let (bytes, written) = super::csv::write(&s, None, Vec::new()).await.expect("csv");
+        let (bytes, written) = super::csv::write(&s, None, Vec::new(), &|_| {}).await.expect("csv");
         assert_eq!(written.attachments_left_out, 1);
         let mut rows = ::csv::Reader::from_reader(bytes.as_slice());
         let headers = rows.headers().expect("headers").clone();

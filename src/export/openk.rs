@@ -187,6 +187,7 @@ pub async fn write<W: Write>(
     out: W,
     passphrase: &SecretString,
     kdf: &KdfParams,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(W, Written)> {
     let header = Header {
         schema: SCHEMA_VERSION,
@@ -195,8 +196,13 @@ pub async fn write<W: Write>(
         vault: vault.map(|v| session.vault_name(v).to_owned()),
     };
     let mut lines = ArchiveLines::begin(out, passphrase, kdf, &header)?;
+    let mut done = 0u64;
     let summary = session
-        .export_each(vault, |item| lines.item(&ArchiveItem::of(&item)))
+        .export_each(vault, |item| {
+            done += 1;
+            progress(done);
+            lines.item(&ArchiveItem::of(&item))
+        })
         .await?;
     let out = lines.finish().map_err(Error::io("writing the archive"))?;
     Ok((

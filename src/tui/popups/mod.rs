@@ -20,6 +20,7 @@ pub mod confirm;
 pub mod form;
 pub mod generator;
 pub mod help;
+pub mod export;
 pub mod history;
 pub mod import;
 pub mod palette;
@@ -33,6 +34,7 @@ pub use confirm::Confirmable;
 pub use form::{Form, Row, RowKind};
 pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
+pub use export::ExportState;
 pub use import::ImportState;
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};
@@ -88,6 +90,8 @@ pub enum Popup {
     Recovery(Box<RecoveryState>),
     /// `openk import` with a form, a progress gauge and the report.
     Import(Box<ImportState>),
+    /// `openk export` with a form, a progress gauge and what was written.
+    Export(Box<ExportState>),
     /// Tags or a folder for the vault pane's selected items.
     BulkText(bulk::BulkText),
 }
@@ -113,6 +117,7 @@ impl Popup {
             Self::VaultPick(p) => p.key(app, k),
             Self::Recovery(p) => p.key(app, k),
             Self::Import(p) => p.key(app, k),
+            Self::Export(p) => p.key(app, k),
             Self::BulkText(p) => p.key(app, k),
         }
     }
@@ -137,6 +142,7 @@ impl Popup {
             Self::VaultPick(p) => p.draw(f, app, area),
             Self::Recovery(p) => p.draw(f, app, area),
             Self::Import(p) => p.draw(f, app, area),
+            Self::Export(p) => p.draw(f, app, area),
             Self::BulkText(p) => p.draw(f, app, area),
         }
     }
@@ -159,6 +165,7 @@ impl Popup {
             Self::VaultPick(p) => p.hints(),
             Self::Recovery(p) => p.hints(),
             Self::Import(p) => p.hints(),
+            Self::Export(p) => p.hints(),
             Self::BulkText(_) => bulk::BulkText::HINTS,
         }
     }
@@ -172,6 +179,7 @@ impl Popup {
             Self::Passwd(p) => p.id(),
             Self::Recovery(p) => p.id(),
             Self::Import(p) => p.id(),
+            Self::Export(p) => p.id(),
             _ => None,
         }
     }
@@ -185,6 +193,7 @@ impl Popup {
             Self::Passwd(p) => p.answer(app, answer),
             Self::Recovery(p) => p.answer(app, answer),
             Self::Import(p) => p.answer(app, answer),
+            Self::Export(p) => p.answer(app, answer),
             _ => {}
         }
     }

@@ -25,10 +25,11 @@ pub enum Command {
     SyncVerify,
     Recovery,
     Import,
+    Export,
 }
 
 impl Command {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Purge,
         Self::Passwd,
         Self::Login,
@@ -36,6 +37,7 @@ impl Command {
         Self::SyncVerify,
         Self::Recovery,
         Self::Import,
+        Self::Export,
     ];
 
     /// The name typed in the palette (as the CLI command).
@@ -49,6 +51,7 @@ impl Command {
             Self::SyncVerify => "sync --verify",
             Self::Recovery => "recovery",
             Self::Import => "import",
+            Self::Export => "export",
         }
     }
 
@@ -66,6 +69,7 @@ impl Command {
             Self::Import => {
                 "import KeePass(XC), Bitwarden, 1Password, LastPass, Chrome, Firefox, pass or OpenK files (import FILE)"
             }
+            Self::Export => "export every item: an encrypted OpenK archive, or json / csv (export FILE)",
         }
     }
 }
@@ -140,6 +144,11 @@ pub(super) fn key(app: &mut App, mut input: TextInput, mut sel: usize, k: KeyEve
             let popup = super::ImportState::open(file);
             app.popups.push(popup);
         }
+        KeyCode::Enter if with_argument(input.as_str(), "export").is_some() => {
+            let file = with_argument(input.as_str(), "export").unwrap_or_default();
+            let popup = super::ExportState::open(file);
+            app.popups.push(popup);
+        }
         KeyCode::Enter => match palette_matches(input.as_str()).get(sel) {
             Some(PaletteItem::Action(a)) => app.act(*a),
             Some(PaletteItem::Command(c)) => command(app, *c),
@@ -199,6 +208,7 @@ pub(super) fn command(app: &mut App, c: Command) {
         }
         Command::Passwd => app.popups.push(Popup::Passwd(PasswdState::default())),
         Command::Import => app.popups.push(super::ImportState::open("")),
+        Command::Export => app.popups.push(super::ExportState::open("")),
         Command::Recovery => match remote {
             Err(m) => app.warn(m),
             Ok(()) => {

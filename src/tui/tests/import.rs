@@ -89,3 +89,59 @@ async fn a_bad_format_or_a_missing_file_keeps_the_form() {
     assert_eq!(p.fields[0].as_str(), "/nonexistent/file.csv");
     insta::assert_snapshot!("import_missing_file", h.screen(100, 24, &[]));
 }
+
+#[tokio::test]
+async fn the_vault_is_exported_from_the_palette_and_plaintext_asks_first() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut h = Harness::unlocked().await;
+    let archive = h.dir.parent().expect("parent").join("vault.openk");
+    h.press(key(':')).await;
+    h.keys(&format!("export {}", archive.display())).await;
+    h.press(code(KeyCode::Enter)).await;
+    let Some(Popup::Export(p)) = h.app.popups.last() else {
+        panic!("not the export popup");
+    };
+    assert_eq!(p.on, 2, "the cursor waits on the passphrase");
+    // Two passphrases that differ: nothing is written.
+    h.keys("correct horse battery staple export").await;
+    h.press(code(KeyCode::Tab)).await;
+    h.keys("something else").await;
+    h.press(code(KeyCode::Enter)).await;
+    let Some(Popup::Export(p)) = h.app.popups.last() else {
+        panic!("not the export popup");
+    };
+    assert!(p.error.as_deref().is_some_and(|e| e.contains("differ")));
+    assert!(!archive.exists());
+    for _ in 0.."something else".len() {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys("correct horse battery staple export").await;
+    h.press(code(KeyCode::Enter)).await;
+    let Some(Popup::Export(p)) = h.app.popups.last() else {
+        panic!("not the export popup");
+    };
+    let (written, _, _) = p.written.as_ref().expect("written");
+    assert_eq!(written.items, 5, "{:?}", p.error);
+    let mode = std::fs::metadata(&archive).expect("archive").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let screen = h.screen(100, 24, &[]);
+    assert!(screen.contains("Exported 5 item(s)"), "{screen}");
+    h.press(code(KeyCode::Esc)).await;
+
+    // JSON: nothing is written until y.
+    let json = h.dir.parent().expect("parent").join("vault.json");
+    h.press(key(':')).await;
+    h.keys(&format!("export {}", json.display())).await;
+    h.press(code(KeyCode::Enter)).await;
+    h.press(code(KeyCode::Up)).await;
+    for _ in 0.."openk".len() {
+        h.press(code(KeyCode::Backspace)).await;
+    }
+    h.keys("json").await;
+    h.press(code(KeyCode::Enter)).await;
+    let screen = h.screen(100, 24, &[]);
+    assert!(screen.contains("IN THE CLEAR"), "{screen}");
+    assert!(!json.exists());
+    h.press(key('y')).await;
+    assert!(json.exists());
+}
