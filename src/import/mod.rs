@@ -12,6 +12,12 @@
 
 use std::path::Path;
 
+pub mod kdbx;
+mod keepass_entry;
+pub mod keepass_xml;
+pub mod keepassxc_csv;
+pub mod pass;
+
 use serde::Serialize;
 
 use crate::engine::ItemDraft;
@@ -233,11 +239,7 @@ pub enum ImportError {
 }
 
 fn key_file_hint(key_file: bool) -> &'static str {
-    if key_file {
-        " and key file"
-    } else {
-        ""
-    }
+    if key_file { " and key file" } else { "" }
 }
 
 /// Result of a parser.
@@ -264,7 +266,15 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format> {
 #[must_use]
 pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
     // Each format's module adds its own test here as it is written.
-    let _ = bytes;
+    if kdbx::detect(bytes) {
+        return Some(Format::Kdbx);
+    }
+    if keepass_xml::detect(bytes) {
+        return Some(Format::KeepassxcXml);
+    }
+    if keepassxc_csv::detect(bytes) {
+        return Some(Format::KeepassxcCsv);
+    }
     None
 }
 
@@ -273,8 +283,13 @@ pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
 /// # Errors
 /// [`ImportError`] when the file cannot be read at all.
 pub fn parse(format: Format, source: &Source<'_>) -> Result<Parsed> {
-    let _ = source;
-    Err(ImportError::Io(format!(
-        "importing {format} files is not built yet"
-    )))
+    match format {
+        Format::Kdbx => kdbx::parse(source),
+        Format::KeepassxcXml => keepass_xml::parse(source),
+        Format::KeepassxcCsv => keepassxc_csv::parse(source),
+        Format::Pass => pass::parse(source),
+        _ => Err(ImportError::Io(format!(
+            "importing {format} files is not built yet"
+        ))),
+    }
 }
