@@ -103,7 +103,9 @@ pub(super) fn clean_field(mut f: Field) -> Result<Field> {
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(f.value.expose())
-            .map_err(|_| Error::Invalid(format!("attachment {:?} is not valid base64", f.label)))?;
+            .map_err(|_| {
+                Error::Invalid(format!("attachment {:?} is not valid base64", f.label))
+            })?;
         if bytes.len() > MAX_FILE {
             return Err(Error::Invalid(format!(
                 "attachment {:?} is larger than {} KiB",
