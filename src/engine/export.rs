@@ -169,10 +169,16 @@ mod tests {
         s.trash(ids[1]).await.expect("trash");
 
         let pass = SecretString::from("archive pass".to_owned());
-        let (bytes, written) =
-            crate::export::openk::write(&s, None, Vec::new(), &pass, &KdfParams::from_mib(1, 1, 1), &|_| {})
-                .await
-                .expect("export");
+        let (bytes, written) = crate::export::openk::write(
+            &s,
+            None,
+            Vec::new(),
+            &pass,
+            &KdfParams::from_mib(1, 1, 1),
+            &|_| {},
+        )
+        .await
+        .expect("export");
         assert_eq!(written.items, ids.len() as u64);
         assert!(written.damaged.is_empty());
         let progress = |_: u64, _: u64| {};

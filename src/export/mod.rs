@@ -135,7 +135,9 @@ pub async fn to_file(
         )));
     }
     if path.is_dir() {
-        return Err(Error::Invalid(format!("{shown} is a directory; name a file")));
+        return Err(Error::Invalid(format!(
+            "{shown} is a directory; name a file"
+        )));
     }
     let name = path
         .file_name()
@@ -149,7 +151,8 @@ pub async fn to_file(
         let file = out
             .into_inner()
             .map_err(|e| Error::io("writing the export file")(e.into_error()))?;
-        file.sync_all().map_err(Error::io("writing the export file"))?;
+        file.sync_all()
+            .map_err(Error::io("writing the export file"))?;
         Ok(written)
     });
     let written = match finished {
@@ -241,7 +244,9 @@ mod tests {
         assert_eq!(file["value"], "JVBERi0=");
         assert_eq!(note["tags"], serde_json::json!(["a", "b"]));
 
-        let (bytes, written) = super::csv::write(&s, None, Vec::new(), &|_| {}).await.expect("csv");
+        let (bytes, written) = super::csv::write(&s, None, Vec::new(), &|_| {})
+            .await
+            .expect("csv");
         assert_eq!(written.attachments_left_out, 1);
         let mut rows = ::csv::Reader::from_reader(bytes.as_slice());
         let headers = rows.headers().expect("headers").clone();

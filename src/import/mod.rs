@@ -21,6 +21,12 @@ mod table;
 
 use std::path::Path;
 
+pub mod kdbx;
+mod keepass_entry;
+pub mod keepass_xml;
+pub mod keepassxc_csv;
+pub mod pass;
+
 use serde::Serialize;
 
 use crate::engine::ItemDraft;
@@ -268,7 +274,10 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format> {
 /// The format of a file from its contents alone.
 #[must_use]
 pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
-    // Each format's module adds its own test here as it is written.
+    // Magic bytes first (KDBX, OpenK archives), then JSON, zip and CSV headers.
+    if kdbx::detect(bytes) {
+        return Some(Format::Kdbx);
+    }
     if openk::detect(bytes) {
         return Some(Format::Openk);
     }
@@ -292,6 +301,12 @@ pub fn detect_bytes(bytes: &[u8]) -> Option<Format> {
     }
     if onepassword_csv::detect(bytes) {
         return Some(Format::OnePasswordCsv);
+    }
+    if keepass_xml::detect(bytes) {
+        return Some(Format::KeepassxcXml);
+    }
+    if keepassxc_csv::detect(bytes) {
+        return Some(Format::KeepassxcCsv);
     }
     None
 }
@@ -332,8 +347,9 @@ pub fn parse(format: Format, source: &Source<'_>) -> Result<Parsed> {
         Format::ChromeCsv => chrome::parse(source),
         Format::FirefoxCsv => firefox::parse(source),
         Format::Openk => openk::parse(source),
-        _ => Err(ImportError::Io(format!(
-            "importing {format} files is not built yet"
-        ))),
+        Format::Kdbx => kdbx::parse(source),
+        Format::KeepassxcXml => keepass_xml::parse(source),
+        Format::KeepassxcCsv => keepassxc_csv::parse(source),
+        Format::Pass => pass::parse(source),
     }
 }

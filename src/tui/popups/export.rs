@@ -72,7 +72,11 @@ impl ExportState {
         fields[FORMAT] = TextInput::with_text("openk");
         Popup::Export(Box::new(Self {
             fields,
-            on: if file.trim().is_empty() { FILE } else { PASSPHRASE },
+            on: if file.trim().is_empty() {
+                FILE
+            } else {
+                PASSPHRASE
+            },
             error: None,
             confirming: false,
             running: None,
@@ -81,7 +85,12 @@ impl ExportState {
     }
 
     fn format(&self) -> Option<ExportFormat> {
-        match self.fields[FORMAT].as_str().trim().to_ascii_lowercase().as_str() {
+        match self.fields[FORMAT]
+            .as_str()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "openk" | "" => Some(ExportFormat::Openk),
             "json" => Some(ExportFormat::Json),
             "csv" => Some(ExportFormat::Csv),
@@ -233,13 +242,20 @@ impl PopupView for Box<ExportState> {
             }
             if w.attachments_left_out > 0 {
                 lines.push(Line::from(Span::styled(
-                    format!("{} attachment(s) left out: CSV has no place for files.", w.attachments_left_out),
+                    format!(
+                        "{} attachment(s) left out: CSV has no place for files.",
+                        w.attachments_left_out
+                    ),
                     t.warn,
                 )));
             }
             for d in &w.damaged {
                 lines.push(Line::from(Span::styled(
-                    format!("Left out {}: {}", crate::text::cell(&d.id), crate::text::cell(&d.why)),
+                    format!(
+                        "Left out {}: {}",
+                        crate::text::cell(&d.id),
+                        crate::text::cell(&d.why)
+                    ),
                     t.danger,
                 )));
             }

@@ -17,10 +17,10 @@ use super::worker::{Answer, To};
 
 pub mod bulk;
 pub mod confirm;
+pub mod export;
 pub mod form;
 pub mod generator;
 pub mod help;
-pub mod export;
 pub mod history;
 pub mod import;
 pub mod palette;
@@ -31,10 +31,10 @@ pub mod share;
 pub mod vault_pick;
 
 pub use confirm::Confirmable;
+pub use export::ExportState;
 pub use form::{Form, Row, RowKind};
 pub use generator::GenState;
 pub use history::{Compared, Difference, HistoryState};
-pub use export::ExportState;
 pub use import::ImportState;
 pub use palette::{Command, PaletteItem, palette_matches};
 pub use passwd::{PasswdState, strength_of};

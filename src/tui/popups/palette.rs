@@ -69,7 +69,9 @@ impl Command {
             Self::Import => {
                 "import KeePass(XC), Bitwarden, 1Password, LastPass, Chrome, Firefox, pass or OpenK files (import FILE)"
             }
-            Self::Export => "export every item: an encrypted OpenK archive, or json / csv (export FILE)",
+            Self::Export => {
+                "export every item: an encrypted OpenK archive, or json / csv (export FILE)"
+            }
         }
     }
 }

@@ -122,7 +122,10 @@ async fn the_vault_is_exported_from_the_palette_and_plaintext_asks_first() {
     };
     let (written, _, _) = p.written.as_ref().expect("written");
     assert_eq!(written.items, 5, "{:?}", p.error);
-    let mode = std::fs::metadata(&archive).expect("archive").permissions().mode();
+    let mode = std::fs::metadata(&archive)
+        .expect("archive")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let screen = h.screen(100, 24, &[]);
     assert!(screen.contains("Exported 5 item(s)"), "{screen}");
