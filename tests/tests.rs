@@ -25,6 +25,7 @@ mod hardening;
 mod history;
 mod hostile;
 mod import_formats;
+mod import_keepass;
 mod items;
 mod key_rotation;
 mod kill_rotation;
