@@ -1,7 +1,7 @@
 //! Bulk operations: one change applied to every item a query (the search
 //! language, [`Query`]) matches, or to a set of items the front end chose
 //! (the TUI's selection), written in ONE local transaction
-//! ([`crate::store::Store::write_items`]) so that a crash leaves every item
+//! (`Store::write_items`) so that a crash leaves every item
 //! either all old or all new, and pushed by the one sync that follows.
 
 use std::collections::{HashMap, HashSet};

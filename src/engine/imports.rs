@@ -181,7 +181,7 @@ impl Session {
     /// (items sealed, items in all).
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a vault this account only views; database
+    /// [`Error::Invalid`](super::Error::Invalid) for a vault this account only views; database
     /// errors (then nothing was written).
     pub async fn import(
         &mut self,

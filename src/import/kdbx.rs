@@ -1,6 +1,6 @@
 //! KeePass / KeePassXC databases (KDBX 3.1 and 4.x: AES-KDF, Argon2d,
 //! Argon2id; AES-256, ChaCha20, Twofish), read with the `keepass` crate and
-//! mapped as in [`super::keepass_entry`].
+//! mapped as in `keepass_entry`.
 
 use keepass::db::{EntryRef, GroupRef};
 use keepass::error::{DatabaseFormatError, DatabaseKeyError, DatabaseOpenError};

@@ -1,5 +1,5 @@
 //! KeePassXC's XML export (KeePass 2 XML), read with quick-xml and mapped
-//! as in [`super::keepass_entry`]. Values are plain in an export (their
+//! as in `keepass_entry`. Values are plain in an export (their
 //! `ProtectInMemory` flag makes them secret fields). A KDBX 4 database's
 //! export names attachments (`<Value Ref="0"/>`) without carrying them:
 //! they are reported in [`Parsed::notes`].

@@ -1,7 +1,7 @@
 //! KeePassXC's CSV export (`"Group","Title","Username","Password","URL",
 //! "Notes","TOTP","Icon","Last Modified","Created"`; KeePassXC before 2.7
 //! wrote the first six columns only), read with the `csv` crate and mapped
-//! as in [`super::keepass_entry`]. A row that cannot be read is a
+//! as in `keepass_entry`. A row that cannot be read is a
 //! [`super::Problem`] named by its line; the rest is imported.
 
 use zeroize::Zeroizing;
