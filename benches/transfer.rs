@@ -62,6 +62,14 @@ fn openk(home: &Path, args: &[&str], stdin: Option<&str>) -> Run {
         let mut input = child.stdin.take().expect("stdin");
         input.write_all(text.as_bytes()).expect("write stdin");
     }
+    // Read stdout as it comes: a report larger than the pipe would block
+    // the child otherwise.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0u64;
     let status = loop {
@@ -88,7 +96,7 @@ fn openk(home: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     Run {
         secs,
         peak_mb: peak_kb as f64 / 1024.0,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stdout: reader.join().unwrap_or_default(),
     }
 }
 

@@ -376,10 +376,13 @@ impl Session {
                 })
                 .flatten()
                 .collect();
-            let records: Vec<Vec<ItemRecord>> = sealed.iter().map(|(r, _, _)| r.clone()).collect();
+            let (records, saved): (Vec<Vec<ItemRecord>>, Vec<(Item, Imported)>) = sealed
+                .into_iter()
+                .map(|(records, item, report)| (records, (item, report)))
+                .unzip();
             self.store.insert_item_versions(&records).await?;
             drop(records);
-            for (_, item, report) in sealed {
+            for (item, report) in saved {
                 self.remember(&item);
                 imported.push(report);
             }
