@@ -3,7 +3,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::sql::{Tx, bind_item, mark_dirty, put_tombstone};
+use super::sql::{Tx, insert_versions, mark_dirty, put_tombstone};
 use super::{ItemRecord, Result, Store, StoreError, parse_id, parse_version, version_param};
 
 /// Item changes written in one transaction ([`Store::write_items`]).
@@ -174,13 +174,7 @@ impl Store {
     pub async fn insert_items(&self, records: &[ItemRecord]) -> Result<()> {
         let mut tx = self.write().await?;
         for rec in records {
-            bind_item(
-                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                rec,
-            )
-            .execute(&mut *tx)
-            .await?;
-            mark_dirty(&mut tx, &rec.id.to_string(), rec.vault_id).await?;
+            insert_versions(&mut tx, &[], rec).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -199,21 +193,7 @@ impl Store {
             let Some((current, earlier)) = versions.split_last() else {
                 continue;
             };
-            for rec in earlier {
-                bind_item(
-                    sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                    rec,
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-            bind_item(
-                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                current,
-            )
-            .execute(&mut *tx)
-            .await?;
-            mark_dirty(&mut tx, &current.id.to_string(), current.vault_id).await?;
+            insert_versions(&mut tx, earlier, current).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -272,21 +252,7 @@ impl Store {
         if now != Some(version_param(version)) {
             return Err(StoreError::Conflict(id));
         }
-        for rec in history {
-            bind_item(
-                sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                rec,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        bind_item(
-            sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-            current,
-        )
-        .execute(&mut *tx)
-        .await?;
-        mark_dirty(&mut tx, &current.id.to_string(), current.vault_id).await?;
+        insert_versions(&mut tx, history, current).await?;
         purge_in(&mut tx, &key, vault_id, version, at).await?;
         tx.commit().await?;
         self.wipe_free_pages().await
@@ -307,13 +273,7 @@ impl Store {
     pub async fn write_items(&self, batch: &ItemBatch) -> Result<()> {
         let mut tx = self.write().await?;
         for rec in &batch.inserts {
-            bind_item(
-                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                rec,
-            )
-            .execute(&mut *tx)
-            .await?;
-            mark_dirty(&mut tx, &rec.id.to_string(), rec.vault_id).await?;
+            insert_versions(&mut tx, &[], rec).await?;
         }
         for rec in &batch.updates {
             update_in(&mut tx, rec).await?;
@@ -330,21 +290,7 @@ impl Store {
             if now != Some(version_param(m.version)) {
                 return Err(StoreError::Conflict(m.id));
             }
-            for rec in history {
-                bind_item(
-                    sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                    rec,
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-            bind_item(
-                sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
-                current,
-            )
-            .execute(&mut *tx)
-            .await?;
-            mark_dirty(&mut tx, &current.id.to_string(), current.vault_id).await?;
+            insert_versions(&mut tx, history, current).await?;
             purge_in(&mut tx, &key, m.vault_id, m.version, batch.at).await?;
         }
         tx.commit().await?;

@@ -68,3 +68,27 @@ pub(super) async fn mark_dirty(tx: &mut Tx, item_id: &str, vault_id: Uuid) -> Re
     .await?;
     Ok(())
 }
+
+/// Inserts an item's earlier versions into history and `current` as its
+/// current version, and marks it dirty (new items, imports, moves).
+pub(super) async fn insert_versions(
+    tx: &mut Tx,
+    history: &[ItemRecord],
+    current: &ItemRecord,
+) -> Result<()> {
+    for rec in history {
+        bind_item(
+            sqlx::query("INSERT INTO item_history (item_id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+            rec,
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    bind_item(
+        sqlx::query("INSERT INTO items (id, vault_id, version, wrapped_key, overview, details) VALUES (?, ?, ?, ?, ?, ?)"),
+        current,
+    )
+    .execute(&mut **tx)
+    .await?;
+    mark_dirty(tx, &current.id.to_string(), current.vault_id).await
+}
